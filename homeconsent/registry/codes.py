@@ -1,0 +1,99 @@
+"""Codes of the national interface and their validation (check digits, 枝番, code lists).
+
+One home for the versioned code lists of reference/domain.md.
+"""
+
+import re
+
+from django.core.exceptions import ValidationError
+
+from homeconsent.errors import ErrorCode
+
+
+def check_digit(payload: str) -> int:
+    """Luhn-style check digit used by 医療機関等コード and 保険者番号.
+
+    From the rightmost payload digit multiply by 2, 1, 2, 1, ...; add the digits of each product;
+    check = (10 - sum mod 10) mod 10.
+    """
+    total = 0
+    for i, ch in enumerate(reversed(payload)):
+        product = int(ch) * (2 if i % 2 == 0 else 1)
+        total += product // 10 + product % 10
+    return (10 - total % 10) % 10
+
+
+INSTITUTION_CODE_INVALID = ErrorCode(
+    "institution_code_invalid",
+    "医療機関等コード「{value}」は正しくありません。10桁の数字で、最後の1桁（検証番号）が合っているか確かめてください。",
+    "Institution code '{value}' is not valid: it must be 10 digits with a correct check digit (the last digit).",
+)
+INSURER_NUMBER_INVALID = ErrorCode(
+    "insurer_number_invalid",
+    "保険者番号「{value}」は正しくありません。8桁（国民健康保険は6桁）の数字で、最後の1桁（検証番号）が合っているか確かめてください。",
+    "Insurer number '{value}' is not valid: it must be 8 digits (6 for National Health Insurance) "
+    "with a correct check digit (the last digit).",
+)
+BRANCH_INVALID = ErrorCode(
+    "branch_number_invalid",
+    "枝番「{value}」は正しくありません。2桁の数字（例: 01）で入力してください。",
+    "Branch number (枝番) '{value}' is not valid: enter two digits, for example 01.",
+)
+FACILITY_TYPE_INVALID = ErrorCode(
+    "facility_type_invalid",
+    "医療機関等コード「{value}」の点数表番号（3桁目）は 1 医科・3 歯科・4 調剤・6 訪問看護 のいずれかです。",
+    "Institution code '{value}': the point-table digit (third digit) must be 1 medical, 3 dental, "
+    "4 pharmacy or 6 home-visit nursing.",
+)
+
+_DIGITS = re.compile(r"^[0-9]+$")
+
+FACILITY_TYPES = {"1": "医科", "3": "歯科", "4": "調剤", "6": "訪問看護"}
+
+
+def is_valid_institution_code(value: str) -> bool:
+    return (
+        isinstance(value, str)
+        and len(value) == 10
+        and bool(_DIGITS.match(value))
+        and check_digit(value[:9]) == int(value[9])
+    )
+
+
+def is_valid_insurer_number(value: str) -> bool:
+    return (
+        isinstance(value, str)
+        and len(value) in (6, 8)
+        and bool(_DIGITS.match(value))
+        and check_digit(value[:-1]) == int(value[-1])
+    )
+
+
+def is_valid_branch(value: str) -> bool:
+    return isinstance(value, str) and len(value) == 2 and bool(_DIGITS.match(value))
+
+
+def _raise(error: ErrorCode, value):
+    err = error(value=value)
+    raise ValidationError(err.message(), code=err.code, params={"value": value})
+
+
+def validate_institution_code(value):
+    if not is_valid_institution_code(value):
+        _raise(INSTITUTION_CODE_INVALID, value)
+    if value[2] not in FACILITY_TYPES:
+        _raise(FACILITY_TYPE_INVALID, value)
+
+
+def validate_insurer_number(value):
+    if not is_valid_insurer_number(value):
+        _raise(INSURER_NUMBER_INVALID, value)
+
+
+def validate_branch(value):
+    if not is_valid_branch(value):
+        _raise(BRANCH_INVALID, value)
+
+
+def with_check_digit(payload: str) -> str:
+    return payload + str(check_digit(payload))

@@ -1,0 +1,203 @@
+"""Settings for HomeConsent, read from the environment.
+
+The defaults are the embedded set-up: SQLite in WAL mode and the in-memory channel layer, so a fresh
+machine runs the service with nothing else. DATABASE_URL and REDIS_URL switch to PostgreSQL and the
+Redis channel layer. homeconsent.production hardens these for deployment.
+
+Every domain setting (card path, consent, audit) has its default here and nowhere else.
+"""
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# Local state of this checkout: SQLite database, dev secret, test PKI, virtual cards, checkpoints.
+VAR_DIR = Path(os.environ.get("HOMECONSENT_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _env_bool(name, default=False):
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_list(name, default=()):
+    value = os.environ.get(name)
+    if value is None:
+        return list(default)
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _dev_secret_key():
+    """A development secret generated once per checkout, kept in var/ (never committed)."""
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(64))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or _dev_secret_key()
+DEBUG = _env_bool("DJANGO_DEBUG", True)
+ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = _env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "channels",
+    "homeconsent.registry",
+    "homeconsent.audit",
+    "homeconsent.jpki",
+    "homeconsent.consent",
+    "portal",
+    "clinicapi",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "homeconsent.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "homeconsent.wsgi.application"
+ASGI_APPLICATION = "homeconsent.asgi.application"
+
+# --- database -------------------------------------------------------------------------------
+DATABASE_URL = os.environ.get("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ.get("HOMECONSENT_SQLITE_PATH", str(VAR_DIR / "homeconsent.sqlite3")),
+            # IMMEDIATE takes the write lock at BEGIN, so concurrent writers queue on the busy
+            # timeout instead of failing mid-transaction; WAL lets readers run beside them.
+            "OPTIONS": {
+                "timeout": 30,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+            },
+            "TEST": {"NAME": os.environ.get("HOMECONSENT_TEST_SQLITE_PATH") or None},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- channels -------------------------------------------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- auth -----------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+OTP_TOTP_ISSUER = "HomeConsent"
+SESSION_COOKIE_AGE = int(os.environ.get("HOMECONSENT_SESSION_SECONDS", 30 * 60))
+SESSION_SAVE_EVERY_REQUEST = True
+
+# --- language, time -------------------------------------------------------------------------
+LANGUAGE_CODE = "ja"
+LANGUAGES = [("ja", "日本語"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "Asia/Tokyo"
+USE_I18N = True
+USE_TZ = True
+
+# --- static ---------------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(os.environ.get("HOMECONSENT_STATIC_ROOT", BASE_DIR / "staticfiles"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# --- REST framework -------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+# --- logging: the PIN never reaches the server, and nothing here logs request bodies --------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("HOMECONSENT_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- the card path (homeconsent.jpki) -------------------------------------------------------
+# Test PKI of this checkout: root certificate and key, CRL, issued certificates.
+JPKI_PKI_DIR = Path(os.environ.get("HOMECONSENT_PKI_DIR", VAR_DIR / "pki"))
+# Trusted user-authentication roots (PEM or DER files); default: the test PKI's root.
+JPKI_TRUST_ROOTS = [Path(p) for p in _env_list("HOMECONSENT_JPKI_ROOTS", [str(JPKI_PKI_DIR / "root.pem")])]
+# CRLs consulted on every verification (PEM or DER files); default: the test PKI's CRL.
+JPKI_CRLS = [Path(p) for p in _env_list("HOMECONSENT_JPKI_CRLS", [str(JPKI_PKI_DIR / "crl.pem")])]
+# Virtual card files (keys, certificate, PIN, retry counter).
+JPKI_CARDS_DIR = Path(os.environ.get("HOMECONSENT_CARDS_DIR", VAR_DIR / "cards"))
+# A card-auth challenge is answered within this time or not at all.
+CARD_AUTH_CHALLENGE_TTL = timedelta(seconds=int(os.environ.get("HOMECONSENT_CHALLENGE_SECONDS", 300)))
+# The reader bridge: where pages reach it, and which page origins it serves.
+READER_BRIDGE_HOST = "127.0.0.1"
+READER_BRIDGE_PORT = int(os.environ.get("HOMECONSENT_BRIDGE_PORT", 47110))
+READER_BRIDGE_ALLOWED_ORIGINS = _env_list(
+    "HOMECONSENT_BRIDGE_ORIGINS", ["http://localhost:8000", "http://127.0.0.1:8000"]
+)
+
+# --- audit ----------------------------------------------------------------------------------
+# Independent hash chains, chosen by person, so appends are not one serial point.
+AUDIT_CHAINS = int(os.environ.get("HOMECONSENT_AUDIT_CHAINS", 16))
+AUDIT_CHECKPOINT_DIR = Path(os.environ.get("HOMECONSENT_AUDIT_CHECKPOINT_DIR", VAR_DIR / "audit-checkpoints"))
+AUDIT_SIGNING_KEY_PATH = Path(os.environ.get("HOMECONSENT_AUDIT_SIGNING_KEY", VAR_DIR / "audit-signing-key.pem"))
