@@ -1,0 +1,133 @@
+"""The access log: append-only, hash-chained events, and signed checkpoints of the chain heads.
+
+The log runs as settings.AUDIT_CHAINS independent chains (chosen by person), each linear: row n of a
+chain stores the hash of row n-1 and the SHA-256 of its own canonical content (see canonical.py).
+Rows are only ever added through services.record_access; the model and queryset refuse every
+change or deletion, and on PostgreSQL a trigger refuses them in the database too.
+"""
+
+from django.db import models
+
+from homeconsent.errors import ErrorCode
+
+APPEND_ONLY = ErrorCode(
+    "audit_append_only",
+    "アクセス記録は追記のみです。記録の変更や削除はできません。",
+    "The access log is append-only: its records cannot be changed or deleted.",
+)
+
+
+class ActorType(models.TextChoices):
+    OPERATOR = "operator", "運営者"
+    INSTITUTION_CLIENT = "institution_client", "医療機関等システム"
+    INSTITUTION_STAFF = "institution_staff", "医療機関等職員"
+    PATIENT = "patient", "本人"
+    SYSTEM = "system", "システム"
+
+
+class Basis(models.TextChoices):
+    CONSENT = "consent", "同意"
+    REQUERY = "requery", "再照会"
+    DISASTER = "disaster", "災害時特別措置"
+    OPERATOR = "operator", "運営者による確認"
+    SELF = "self", "本人による閲覧"
+    QUALIFICATION_ONLY = "qualification_only", "資格確認のみ"
+
+
+class Outcome(models.TextChoices):
+    OK = "ok", "提供"
+    REFUSED = "refused", "拒否"
+    NOT_FOUND = "not_found", "該当なし"
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    """Reads only: every bulk write path raises."""
+
+    def _refuse(self, *args, **kwargs):
+        raise APPEND_ONLY()
+
+    update = delete = bulk_update = bulk_create = _raw_delete = _refuse
+
+
+class ChainHead(models.Model):
+    """The last row of one chain. Its row lock (SELECT ... FOR UPDATE) orders the appends to that
+    chain; on SQLite the IMMEDIATE write transaction does the same. Derived state: verification
+    checks it against the chain itself."""
+
+    chain = models.PositiveIntegerField(primary_key=True)
+    seq = models.PositiveBigIntegerField(default=0)
+    head_hash = models.CharField(max_length=64, default="")
+
+    class Meta:
+        verbose_name = "access-log chain head"
+
+    def __str__(self):
+        return f"chain {self.chain} @ {self.seq}"
+
+
+class AccessEvent(models.Model):
+    chain = models.PositiveIntegerField(editable=False)
+    seq = models.PositiveBigIntegerField(editable=False)
+    occurred_at = models.DateTimeField("日時", editable=False)
+    actor_type = models.CharField("アクセスした者の種別", max_length=32, choices=ActorType.choices)
+    actor_id = models.CharField("アクセスした者", max_length=150)
+    institution_code = models.CharField("医療機関等コード", max_length=10, blank=True)
+    # PROTECT: a person with logged accesses cannot be deleted out from under the log.
+    person = models.ForeignKey(
+        "registry.Person", null=True, blank=True, on_delete=models.PROTECT, related_name="access_events"
+    )
+    items = models.JSONField("情報の種類", default=list)
+    basis = models.CharField("根拠", max_length=32, choices=Basis.choices)
+    outcome = models.CharField("結果", max_length=16, choices=Outcome.choices, default=Outcome.OK)
+    # Plain value, not a foreign key: the log outlives and does not depend on the consent tables.
+    consent_id = models.CharField("同意ID", max_length=64, null=True, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64, editable=False)
+    hash = models.CharField(max_length=64, editable=False)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "access event"
+        constraints = [models.UniqueConstraint(fields=["chain", "seq"], name="audit_event_chain_seq_unique")]
+        indexes = [
+            models.Index(fields=["person", "occurred_at"], name="audit_event_person_time"),
+            models.Index(fields=["institution_code", "occurred_at"], name="audit_event_inst_time"),
+        ]
+
+    def __str__(self):
+        return f"{self.chain}:{self.seq} {self.actor_type} {self.basis} {self.outcome}"
+
+    def save(self, *args, **kwargs):
+        # Only services.record_access may insert (it computes the chain fields); nothing may update.
+        if not self._state.adding or not getattr(self, "_chained", False):
+            raise APPEND_ONLY()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise APPEND_ONLY()
+
+
+class Checkpoint(models.Model):
+    """An Ed25519-signed statement of every chain head at one moment; also written out as a file."""
+
+    created_at = models.DateTimeField(editable=False)
+    payload = models.JSONField(editable=False)
+    signature = models.CharField(max_length=128, editable=False)
+    public_key = models.CharField(max_length=64, editable=False)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "access-log checkpoint"
+
+    def __str__(self):
+        return f"checkpoint {self.pk} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise APPEND_ONLY()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise APPEND_ONLY()
