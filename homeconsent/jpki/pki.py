@@ -360,3 +360,29 @@ class TestPKI:
         _write_atomic(self.crl_path, crl.public_bytes(serialization.Encoding.PEM))
         self._write_state(state)
         return crl
+
+
+def register_card_certificate(
+    person, certificate: x509.Certificate, *, registered_for_insurance_use: bool = True, renewed_from=None
+):
+    """Link a card's user-authentication certificate to a person (健康保険証利用登録).
+
+    Rows are keyed as the verifier looks them up: issuer (RFC 4514) and serial (lower-case hex).
+    """
+    from django.utils import timezone
+
+    from homeconsent.registry.models import CardCertificate, CardCertificateStatus
+
+    return CardCertificate.objects.create(
+        person=person,
+        issuer=issuer_name(certificate),
+        serial=serial_hex(certificate.serial_number),
+        fingerprint_sha256=fingerprint_sha256(certificate),
+        not_before=certificate.not_valid_before_utc,
+        not_after=certificate.not_valid_after_utc,
+        status=CardCertificateStatus.ACTIVE,
+        registered_for_insurance_use=registered_for_insurance_use,
+        registered_at=timezone.now() if registered_for_insurance_use else None,
+        renewed_from=renewed_from,
+        certificate_der=certificate.public_bytes(serialization.Encoding.DER),
+    )

@@ -1,0 +1,166 @@
+"""Card-auth challenges: issue one, and verify the card's answer to it.
+
+This is the card authenticator behind the seam "challenge in, proved person out" (DESIGN.md, the
+card path, step 5): the page hands challenge.digest_info() to the reader bridge, the bridge returns
+the card's certificate and signature, and verify_card_authentication() turns them into a person.
+
+A challenge is used once, and *any* answer to it uses it up, including one that fails the
+certificate or signature checks. Nothing honest is lost by that: a wrong PIN is refused by the card
+and never reaches the server, and an expired, revoked or unregistered certificate fails again on any
+retry; the page simply asks for a new challenge. What is gained: a challenge cannot be tried again
+and again (other certificates, other signatures), and its outcome is final and recorded. Only
+answers that do not reach the card checks leave it untouched: an unknown challenge, one presented
+for another purpose (that request was not about this challenge at all), one already expired.
+"""
+
+import base64
+import datetime
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from homeconsent.errors import ErrorCode, HomeConsentError
+from homeconsent.jpki.verification import verify_card_signature
+
+from .models import CardAuthChallenge, ChallengePurpose
+
+CHALLENGE_UNKNOWN = ErrorCode(
+    "challenge_unknown",
+    "この確認手続きは見つかりませんでした。最初からやり直してください。",
+    "This confirmation could not be found. Please start again from the beginning.",
+)
+CHALLENGE_EXPIRED = ErrorCode(
+    "challenge_expired",
+    "確認の有効時間が過ぎました。最初からもう一度カードをかざしてください。",
+    "The time for this confirmation has run out. Please start again and hold your card to the reader.",
+)
+CHALLENGE_REUSED = ErrorCode(
+    "challenge_reused",
+    "この確認手続きはすでに使われています。最初からやり直してください。",
+    "This confirmation has already been used. Please start again from the beginning.",
+)
+PURPOSE_MISMATCH = ErrorCode(
+    "purpose_mismatch",
+    "この確認手続きは別の用途のものです。最初からやり直してください。",
+    "This confirmation was made for something else. Please start again from the beginning.",
+)
+
+VERIFIED = "verified"
+
+
+@dataclass(frozen=True)
+class VerifiedCardAuth:
+    person: object  # registry.Person
+    card_certificate: object  # registry.CardCertificate
+    challenge: CardAuthChallenge
+    signature: bytes
+    certificate_der: bytes
+
+
+def _now():
+    return timezone.now().replace(microsecond=0)
+
+
+def _json_safe(value):
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def issue_challenge(purpose, institution=None, items=(), *, kind="", now=None, **details) -> CardAuthChallenge:
+    """A fresh challenge: 32 random bytes, valid for settings.CARD_AUTH_CHALLENGE_TTL.
+
+    details are further fields the signature must bind (JSON values; dates become ISO strings).
+    """
+    purpose = ChallengePurpose(purpose)
+    if purpose != ChallengePurpose.PORTAL_LOGIN and institution is None:
+        raise ValueError(f"a {purpose} challenge names the institution it is for")
+    if isinstance(items, str):
+        raise TypeError("items is a list of item names, not a string")
+    now = (now or _now()).replace(microsecond=0)
+    return CardAuthChallenge.objects.create(
+        nonce=base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode(),
+        purpose=purpose,
+        institution=institution,
+        items=sorted(set(items)),
+        kind=kind,
+        details=_json_safe(details),
+        created_at=now,
+        expires_at=now + settings.CARD_AUTH_CHALLENGE_TTL,
+    )
+
+
+def _lookup(challenge_id_or_nonce):
+    """A challenge by its id (int) or its nonce (base64url text or the 32 raw bytes), row-locked."""
+    challenges = CardAuthChallenge.objects.select_for_update().select_related("institution")
+    key = challenge_id_or_nonce
+    if isinstance(key, CardAuthChallenge):
+        key = key.pk
+    if isinstance(key, (bytes, bytearray, memoryview)):
+        key = base64.urlsafe_b64encode(bytes(key)).rstrip(b"=").decode()
+    try:
+        if isinstance(key, int) and not isinstance(key, bool):
+            return challenges.get(pk=key)
+        if isinstance(key, str) and len(key) == 43:
+            return challenges.get(nonce=key)
+        if isinstance(key, str) and key.isdigit():
+            return challenges.get(pk=int(key))
+    except CardAuthChallenge.DoesNotExist:
+        pass
+    raise CHALLENGE_UNKNOWN()
+
+
+def verify_card_authentication(
+    challenge_id_or_nonce, certificate_der: bytes, signature: bytes, expected_purpose, *, now=None
+) -> VerifiedCardAuth:
+    """The person whose registered card signed this challenge, or a HomeConsentError.
+
+    Codes: challenge_unknown, purpose_mismatch, challenge_expired, challenge_reused, then those of
+    homeconsent.jpki.verification (certificate and signature checks, card_not_registered).
+    Called inside a caller's transaction, a refusal that the caller lets roll back also rolls back
+    the use of the challenge; the consent service may still keep it used by catching and re-raising
+    after its own commit.
+    """
+    now = now or timezone.now()
+    expected_purpose = ChallengePurpose(expected_purpose)
+    refusal = None
+    with transaction.atomic():
+        challenge = _lookup(challenge_id_or_nonce)
+        if challenge.purpose != expected_purpose:
+            raise PURPOSE_MISMATCH()
+        if now >= challenge.expires_at:
+            raise CHALLENGE_EXPIRED()
+        # The row lock (PostgreSQL) or the write lock taken at BEGIN (SQLite, IMMEDIATE) already
+        # serialises this; the conditional update makes single use hold on any database.
+        if challenge.used_at is not None or not CardAuthChallenge.objects.filter(
+            pk=challenge.pk, used_at__isnull=True
+        ).update(used_at=now):
+            raise CHALLENGE_REUSED()
+        challenge.used_at = now
+        try:
+            verified = verify_card_signature(challenge.message(), certificate_der, signature, now=now)
+        except HomeConsentError as error:
+            refusal = error
+            challenge.outcome = error.code
+            challenge.save(update_fields=["outcome"])
+        else:
+            challenge.outcome = VERIFIED
+            challenge.card_certificate = verified.card_certificate
+            challenge.save(update_fields=["outcome", "card_certificate"])
+    # Raised after commit, so a failed answer still uses the challenge up (see the module docstring).
+    if refusal is not None:
+        raise refusal
+    return VerifiedCardAuth(
+        person=verified.person,
+        card_certificate=verified.card_certificate,
+        challenge=challenge,
+        signature=bytes(signature),
+        certificate_der=bytes(certificate_der),
+    )

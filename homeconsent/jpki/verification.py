@@ -1,0 +1,256 @@
+"""Server-side verification of a card authentication: was this message signed by a genuine,
+current, unrevoked JPKI user-authentication certificate, and whose card is it?
+
+Two steps, kept apart so each is usable alone:
+
+* verify_signed_message(message, certificate_der, signature): pure crypto against the configured
+  trust store (settings.JPKI_TRUST_ROOTS, settings.JPKI_CRLS). Certificate parsed; issued by a
+  trusted root; inside its validity period; not on a current CRL signed by that root; the signature
+  is RSASSA-PKCS1-v1_5 with SHA-256 over the message (the card signs DigestInfo(SHA-256(message))).
+* resolve_card_certificate(certificate): the person, through registry.CardCertificate by issuer
+  and serial (健康保険証利用登録), never through the My Number.
+
+Every refusal is a HomeConsentError with one of the codes below. Revocation status that cannot be
+established (no CRL for the issuer, a CRL not signed by the root, a stale CRL) is a refusal of its
+own (crl_unavailable), never a silent pass.
+"""
+
+import datetime
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from django.conf import settings
+
+from homeconsent.errors import ErrorCode
+
+from .pki import fingerprint_sha256, issuer_name, serial_hex
+
+log = logging.getLogger(__name__)
+
+MALFORMED_CERTIFICATE = ErrorCode(
+    "malformed_certificate",
+    "カードから読み取った電子証明書を確認できませんでした。カードをかざし直して、もう一度お試しください。",
+    "The certificate read from the card could not be understood. Hold the card to the reader again and retry.",
+)
+UNKNOWN_ISSUER = ErrorCode(
+    "unknown_issuer",
+    "このカードの電子証明書は、利用者証明用電子証明書として確認できませんでした。マイナンバーカードをお使いください。",
+    "This card's certificate is not a JPKI user-authentication certificate we trust. Please use your "
+    "My Number Card.",
+)
+CERTIFICATE_EXPIRED = ErrorCode(
+    "certificate_expired",
+    "マイナンバーカードの利用者証明用電子証明書の有効期限が切れています。お住まいの市区町村の窓口で更新してください。",
+    "The user-authentication certificate on your My Number Card has expired. Renew it at your "
+    "municipality's office.",
+)
+CERTIFICATE_NOT_YET_VALID = ErrorCode(
+    "certificate_not_yet_valid",
+    "マイナンバーカードの電子証明書はまだ有効になっていません。時間をおいてもう一度お試しください。",
+    "The certificate on your My Number Card is not valid yet. Please try again later.",
+)
+CERTIFICATE_REVOKED = ErrorCode(
+    "certificate_revoked",
+    "マイナンバーカードの利用者証明用電子証明書は失効しています。お住まいの市区町村の窓口で再発行の手続きをしてください。",
+    "The user-authentication certificate on your My Number Card has been revoked. Have it reissued at "
+    "your municipality's office.",
+)
+CRL_UNAVAILABLE = ErrorCode(
+    "crl_unavailable",
+    "電子証明書の失効確認ができないため、現在カードでの確認を受け付けられません。時間をおいてもう一度お試しください。",
+    "We cannot check certificate revocation right now, so card authentication is unavailable. "
+    "Please try again later.",
+)
+SIGNATURE_INVALID = ErrorCode(
+    "signature_invalid",
+    "カードの署名を確認できませんでした。最初からもう一度お試しください。",
+    "The card's signature could not be verified. Please start again from the beginning.",
+)
+CARD_NOT_REGISTERED = ErrorCode(
+    "card_not_registered",
+    "このマイナンバーカードは健康保険証としての利用登録がされていません。マイナポータルで利用登録をしてください。",
+    "This My Number Card is not registered for use as a health insurance card. Register it on "
+    "Mynaportal (マイナポータル).",
+)
+
+
+# --- trust store: parsed files, re-read when a file changes ----------------------------------
+class _FileCache:
+    """Parsed contents of files, keyed by path and (mtime, size): a replaced file is re-read."""
+
+    def __init__(self, parse):
+        self._parse = parse
+        self._entries = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: Path):
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return []
+        stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        with self._lock:
+            entry = self._entries.get(path)
+            if entry and entry[0] == stamp:
+                return entry[1]
+        try:
+            parsed = self._parse(path.read_bytes())
+        except (ValueError, OSError):
+            log.warning("unreadable trust-store file %s", path)
+            parsed = []
+        with self._lock:
+            self._entries[path] = (stamp, parsed)
+        return parsed
+
+
+def _parse_certificates(data: bytes) -> list[x509.Certificate]:
+    if b"-----BEGIN" in data:
+        return x509.load_pem_x509_certificates(data)
+    return [x509.load_der_x509_certificate(data)]
+
+
+def _parse_crls(data: bytes) -> list[x509.CertificateRevocationList]:
+    if b"-----BEGIN" in data:
+        # A file may hold the CRLs of several roots (2015 and 2023 generations) one after another.
+        blocks = data.split(b"-----END X509 CRL-----")
+        return [x509.load_pem_x509_crl(block + b"-----END X509 CRL-----\n") for block in blocks if b"-----BEGIN" in block]
+    return [x509.load_der_x509_crl(data)]
+
+
+_roots = _FileCache(_parse_certificates)
+_crls = _FileCache(_parse_crls)
+
+
+def trusted_roots() -> list[x509.Certificate]:
+    return [root for path in settings.JPKI_TRUST_ROOTS for root in _roots.get(Path(path))]
+
+
+def current_crls() -> list[x509.CertificateRevocationList]:
+    return [crl for path in settings.JPKI_CRLS for crl in _crls.get(Path(path))]
+
+
+# --- the checks ------------------------------------------------------------------------------
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _issuing_root(certificate: x509.Certificate, now: datetime.datetime) -> x509.Certificate:
+    constraints = _extension(certificate, x509.BasicConstraints)
+    if constraints is not None and constraints.ca:
+        raise UNKNOWN_ISSUER()  # a CA certificate is not a card's certificate
+    for root in trusted_roots():
+        if root.subject != certificate.issuer:
+            continue
+        if not root.not_valid_before_utc <= now <= root.not_valid_after_utc:
+            continue
+        try:
+            certificate.verify_directly_issued_by(root)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        return root
+    raise UNKNOWN_ISSUER()
+
+
+def _extension(certificate, kind):
+    try:
+        return certificate.extensions.get_extension_for_class(kind).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _check_revocation(certificate: x509.Certificate, root: x509.Certificate, now: datetime.datetime) -> None:
+    usable = []
+    for crl in current_crls():
+        if crl.issuer != root.subject or not crl.is_signature_valid(root.public_key()):
+            continue
+        next_update = crl.next_update_utc
+        if crl.last_update_utc > now or next_update is None or next_update <= now:
+            continue
+        usable.append(crl)
+    if not usable:
+        log.error("no current CRL signed by %s", root.subject.rfc4514_string())
+        raise CRL_UNAVAILABLE()
+    if any(crl.get_revoked_certificate_by_serial_number(certificate.serial_number) for crl in usable):
+        raise CERTIFICATE_REVOKED()
+
+
+def verify_signed_message(
+    message: bytes, certificate_der: bytes, signature: bytes, *, now: datetime.datetime | None = None
+) -> x509.Certificate:
+    """The certificate, if `signature` over `message` proves a current JPKI user-authentication card.
+
+    `now` is the moment of verification (default: the present).
+    """
+    now = now or _now()
+    try:
+        certificate = x509.load_der_x509_certificate(bytes(certificate_der))
+        public_key = certificate.public_key()
+        certificate.extensions  # parsed lazily: a broken extension is a malformed certificate too
+    except (ValueError, TypeError):
+        raise MALFORMED_CERTIFICATE() from None
+    if not isinstance(public_key, rsa.RSAPublicKey):
+        raise MALFORMED_CERTIFICATE()
+    root = _issuing_root(certificate, now)
+    if now < certificate.not_valid_before_utc:
+        raise CERTIFICATE_NOT_YET_VALID()
+    if now > certificate.not_valid_after_utc:
+        raise CERTIFICATE_EXPIRED()
+    _check_revocation(certificate, root, now)
+    try:
+        public_key.verify(bytes(signature), bytes(message), padding.PKCS1v15(), hashes.SHA256())
+    except (InvalidSignature, ValueError, TypeError):
+        raise SIGNATURE_INVALID() from None
+    return certificate
+
+
+def resolve_card_certificate(certificate: x509.Certificate):
+    """The registry.CardCertificate (with its person) for a verified certificate.
+
+    Refused as card_not_registered when the certificate is unknown, not active (revoked, or
+    superseded by a renewal), or not registered for health-insurance use. A renewed certificate
+    keeps the registration of the one it replaced: registration is looked for along renewed_from.
+    """
+    from homeconsent.registry.models import CardCertificate, CardCertificateStatus
+
+    row = (
+        CardCertificate.objects.select_related("person")
+        .filter(issuer=issuer_name(certificate), serial=serial_hex(certificate.serial_number))
+        .first()
+    )
+    if row is None or row.status != CardCertificateStatus.ACTIVE:
+        raise CARD_NOT_REGISTERED()
+    if row.fingerprint_sha256 != fingerprint_sha256(certificate):
+        # Same issuer and serial, different certificate: never accept it as this person's card.
+        log.error("certificate %s #%s differs from the registered one", row.issuer, row.serial)
+        raise CARD_NOT_REGISTERED()
+    link, seen = row, set()
+    while link is not None and link.pk not in seen:
+        if link.registered_for_insurance_use:
+            return row
+        seen.add(link.pk)
+        link = link.renewed_from
+    raise CARD_NOT_REGISTERED()
+
+
+@dataclass(frozen=True)
+class VerifiedCertificate:
+    certificate: x509.Certificate
+    card_certificate: object  # registry.CardCertificate
+
+    @property
+    def person(self):
+        return self.card_certificate.person
+
+
+def verify_card_signature(
+    message: bytes, certificate_der: bytes, signature: bytes, *, now: datetime.datetime | None = None
+) -> VerifiedCertificate:
+    """Both steps: the signature proves a card, and the card is registered to a person."""
+    certificate = verify_signed_message(message, certificate_der, signature, now=now)
+    return VerifiedCertificate(certificate, resolve_card_certificate(certificate))
