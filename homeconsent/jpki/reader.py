@@ -20,14 +20,15 @@ import nfc.tag.tt4
 
 from homeconsent.errors import ErrorCode, HomeConsentError
 
+from .apdu import SW, describe_sw, tries_left_from_sw
+from .card import FID_AUTH_CA_CERT, FID_AUTH_CERT, FID_AUTH_KEY, FID_AUTH_PIN, JPKI_AID
+
 log = logging.getLogger(__name__)
 
-JPKI_AID = bytes.fromhex("D392F000260100000001")
-EF_USER_AUTH_CERTIFICATE = b"\x00\x0a"
-EF_USER_AUTH_CA_CERTIFICATE = b"\x00\x0b"
-EF_USER_AUTH_KEY = b"\x00\x17"
-EF_USER_AUTH_PIN = b"\x00\x18"
-PIN_LENGTH = 4
+EF_USER_AUTH_CERTIFICATE = FID_AUTH_CERT.to_bytes(2, "big")
+EF_USER_AUTH_CA_CERTIFICATE = FID_AUTH_CA_CERT.to_bytes(2, "big")
+EF_USER_AUTH_KEY = FID_AUTH_KEY.to_bytes(2, "big")
+EF_USER_AUTH_PIN = FID_AUTH_PIN.to_bytes(2, "big")
 READ_CHUNK = 256  # Le 00: what the JPKI readers use; certificates are read in these pieces
 
 NO_READER = ErrorCode(
@@ -64,6 +65,12 @@ CARD_ERROR = ErrorCode(
     "card_error",
     "カードの読み取りでエラーが発生しました（{detail}）。もう一度お試しください。",
     "the card reported an error ({detail}): try again",
+)
+PIN_NOT_SET = ErrorCode(
+    "pin_not_set",
+    "このカードには利用者証明用の暗証番号が設定されていません（顔認証マイナンバーカード）。"
+    "暗証番号での本人確認には使えません。",
+    "this card has no user-authentication PIN (a face-recognition-only card): it cannot be used here",
 )
 CANCELLED = ErrorCode(
     "cancelled",
@@ -188,20 +195,20 @@ class JPKICard:
     # --- the application and its files ---------------------------------------------------------
     def select_application(self) -> None:
         _, sw = self.transmit(0x00, 0xA4, 0x04, 0x0C, JPKI_AID)
-        if sw != 0x9000:
+        if sw != SW.OK:
             raise NOT_JPKI_CARD()
 
     def select_file(self, fid: bytes) -> None:
         _, sw = self.transmit(0x00, 0xA4, 0x02, 0x0C, fid)
-        if sw == 0x6A82:
+        if sw == SW.FILE_NOT_FOUND:
             raise NOT_JPKI_CARD()
-        if sw != 0x9000:
-            raise CARD_ERROR(detail=f"select {fid.hex().upper()}: {sw:04X}")
+        if sw != SW.OK:
+            raise CARD_ERROR(detail=f"select {fid.hex().upper()}: {describe_sw(sw)}")
 
     def read_binary(self, offset: int, length: int) -> bytes:
         data, sw = self.transmit(0x00, 0xB0, offset >> 8 & 0x7F, offset & 0xFF, mrl=length)
-        if sw != 0x9000:
-            raise CARD_ERROR(detail=f"read binary at {offset}: {sw:04X}")
+        if sw != SW.OK:
+            raise CARD_ERROR(detail=f"read binary at {offset}: {describe_sw(sw)}")
         return data
 
     def read_certificate(self, fid: bytes = EF_USER_AUTH_CERTIFICATE) -> bytes:
@@ -209,7 +216,7 @@ class JPKICard:
         self.select_file(fid)
         head = self.read_binary(0, 4)
         if len(head) < 4 or head[0] != 0x30 or head[1] != 0x82:
-            # An unissued or revoked-and-erased certificate file reads as padding.
+            # An unissued or erased certificate file reads as padding.
             raise NOT_JPKI_CARD()
         size = 4 + int.from_bytes(head[2:4], "big")
         certificate = bytearray(head)
@@ -225,30 +232,36 @@ class JPKICard:
         """Remaining PIN tries: VERIFY without data answers 63Cx."""
         self.select_file(EF_USER_AUTH_PIN)
         _, sw = self.transmit(0x00, 0x20, 0x00, 0x80)
-        if sw & 0xFFF0 == 0x63C0:
-            return sw & 0x0F
-        if sw in (0x6983, 0x6984):
+        tries = tries_left_from_sw(sw)
+        if tries is not None:
+            return tries
+        if sw in (SW.AUTH_METHOD_BLOCKED, SW.REFERENCE_DATA_UNUSABLE):
             return 0
-        raise CARD_ERROR(detail=f"PIN status: {sw:04X}")
+        if sw == SW.REFERENCE_NOT_FOUND:
+            raise PIN_NOT_SET()
+        raise CARD_ERROR(detail=f"PIN status: {describe_sw(sw)}")
 
     def verify_pin(self, pin: bytearray) -> None:
         """VERIFY with the PIN; the caller wipes `pin` afterwards."""
         self.select_file(EF_USER_AUTH_PIN)
         _, sw = self.transmit(0x00, 0x20, 0x00, 0x80, pin)
-        if sw == 0x9000:
+        if sw == SW.OK:
             return
-        if sw & 0xFFF0 == 0x63C0 and sw & 0x0F > 0:
-            raise PIN_INCORRECT(tries_left=sw & 0x0F)
-        if sw in (0x63C0, 0x6983, 0x6984):
+        tries = tries_left_from_sw(sw)
+        if tries:
+            raise PIN_INCORRECT(tries_left=tries)
+        if tries == 0 or sw in (SW.AUTH_METHOD_BLOCKED, SW.REFERENCE_DATA_UNUSABLE):
             raise PIN_LOCKED(tries_left=0)
-        raise CARD_ERROR(detail=f"verify: {sw:04X}")
+        if sw == SW.REFERENCE_NOT_FOUND:
+            raise PIN_NOT_SET()
+        raise CARD_ERROR(detail=f"verify: {describe_sw(sw)}")
 
     def sign(self, digest_info: bytes) -> bytes:
         """The card pads the DigestInfo (PKCS#1 v1.5) and signs it with the user-authentication key."""
         self.select_file(EF_USER_AUTH_KEY)
         signature, sw = self.transmit(0x80, 0x2A, 0x00, 0x80, digest_info, mrl=256)
-        if sw != 0x9000 or not signature:
-            raise CARD_ERROR(detail=f"sign: {sw:04X}")
+        if sw != SW.OK or not signature:
+            raise CARD_ERROR(detail=f"sign: {describe_sw(sw)}")
         return signature
 
     def authenticate(self, digest_info: bytes, pin: bytearray, progress) -> dict:
