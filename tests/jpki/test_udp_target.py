@@ -1,0 +1,178 @@
+"""The virtual card over nfcpy's udp transport, read by nfcpy's own reader side (Type4BTag)."""
+
+import hashlib
+import socket
+import time
+
+import nfc
+import nfc.clf
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+
+from homeconsent.jpki.card import JPKI_AID
+from homeconsent.jpki.udp_target import UdpCardTarget
+from nfc.tag.tt4 import Type4BTag, Type4TagCommandError
+from tests.jpki.virtual_cards import CARD_PIN, card, card_file, card_pki, card_template  # noqa: F401
+
+DIGEST_INFO_SHA256 = bytes.fromhex("3031300d060960864801650304020105000420")
+
+
+@pytest.fixture
+def target(card):  # noqa: F811
+    with UdpCardTarget(card, "127.0.0.1", 0) as target:
+        yield target
+
+
+@pytest.fixture
+def reader(target):
+    clf = nfc.ContactlessFrontend(target.path)
+    yield clf
+    clf.close()
+
+
+def connect(clf, seconds=5.0):
+    deadline = time.monotonic() + seconds
+    return clf.connect(
+        rdwr={"targets": ["106B"], "on-connect": lambda tag: False, "beep-on-connect": False},
+        terminate=lambda: time.monotonic() > deadline,
+    )
+
+
+def apdu(tag, ins, p1, p2, data=None, mrl=0, cla=0x00):
+    response = bytes(tag.send_apdu(cla, ins, p1, p2, data, mrl=mrl, check_status=False))
+    return response[:-2], response[-2:].hex().upper()
+
+
+def select_app(tag):
+    assert apdu(tag, 0xA4, 0x04, 0x0C, JPKI_AID) == (b"", "9000")
+
+
+def select_ef(tag, fid):
+    return apdu(tag, 0xA4, 0x02, 0x0C, fid.to_bytes(2, "big"))[1]
+
+
+def read_certificate(tag, fid=0x000A):
+    assert select_ef(tag, fid) == "9000"
+    head, sw = apdu(tag, 0xB0, 0, 0, mrl=4)
+    assert sw == "9000"
+    size = int.from_bytes(head[2:4], "big") + 4
+    data = b""
+    while len(data) < size:
+        chunk, sw = apdu(tag, 0xB0, len(data) >> 8, len(data) & 0xFF, mrl=min(256, size - len(data)))
+        assert sw == "9000"
+        data += chunk
+    return data
+
+
+def test_a_reader_finds_a_type_4b_tag(reader, target):
+    # when
+    tag = connect(reader)
+    # then
+    assert isinstance(tag, Type4BTag)
+    assert bytes(tag.identifier) == target.pupi
+    assert target.activations == 1
+
+
+def test_the_certificate_reads_byte_exact_over_chained_frames(reader, card):  # noqa: F811
+    # given
+    tag = connect(reader)
+    select_app(tag)
+    # when
+    certificate = read_certificate(tag)
+    # then: 256-byte answers do not fit one 253-byte frame, so the card chained them
+    assert len(certificate) > 1000
+    assert certificate == card.auth_cert_der
+    assert read_certificate(tag, 0x000B) == card.ca_cert_der
+
+
+def test_a_wrong_pin_lowers_the_tries_left(reader):
+    # given
+    tag = connect(reader)
+    select_app(tag)
+    assert select_ef(tag, 0x0018) == "9000"
+    assert apdu(tag, 0x20, 0x00, 0x80)[1] == "63C3"
+    # when
+    _, sw = apdu(tag, 0x20, 0x00, 0x80, b"9999")
+    # then
+    assert sw == "63C2"
+    assert apdu(tag, 0x20, 0x00, 0x80)[1] == "63C2"
+
+
+def test_pin_and_signature_over_udp_verify_with_the_certificate(reader):
+    # given
+    tag = connect(reader)
+    select_app(tag)
+    certificate = x509.load_der_x509_certificate(read_certificate(tag))
+    message = b"consent challenge"
+    digest_info = DIGEST_INFO_SHA256 + hashlib.sha256(message).digest()
+    # when
+    assert select_ef(tag, 0x0018) == "9000"
+    assert apdu(tag, 0x20, 0x00, 0x80, CARD_PIN.encode())[1] == "9000"
+    assert select_ef(tag, 0x0017) == "9000"
+    signature, sw = apdu(tag, 0x2A, 0x00, 0x80, digest_info, mrl=256, cla=0x80)
+    # then
+    assert sw == "9000" and len(signature) == 256
+    certificate.public_key().verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
+
+
+def test_a_chained_command_arrives_whole(reader):
+    # given: 255 data bytes make a 261-byte APDU, more than one 253-byte frame
+    tag = connect(reader)
+    # when
+    _, sw = apdu(tag, 0xA4, 0x04, 0x00, b"\xa0" * 255)
+    # then: the card parsed a well-formed SELECT of a foreign AID (a broken chain would be 6700)
+    assert sw == "6A82"
+
+
+def test_pulling_the_card_makes_the_reader_fail_and_a_new_tap_starts_afresh(reader, target):
+    # given: a verified PIN
+    tag = connect(reader)
+    select_app(tag)
+    select_ef(tag, 0x0018)
+    assert apdu(tag, 0x20, 0x00, 0x80, CARD_PIN.encode())[1] == "9000"
+    # when
+    target.remove()
+    # then
+    with pytest.raises(Type4TagCommandError):
+        apdu(tag, 0x20, 0x00, 0x80)
+    assert not tag.is_present
+    # when: the card is put back and tapped again
+    target.insert()
+    tag = connect(reader)
+    # then: power was lost, the PIN must be entered again
+    select_app(tag)
+    assert select_ef(tag, 0x0017) == "9000"
+    _, sw = apdu(tag, 0x2A, 0x00, 0x80, DIGEST_INFO_SHA256 + bytes(32), mrl=256, cla=0x80)
+    assert sw == "6982"
+    assert target.activations == 2
+
+
+def test_after_deselect_the_card_can_be_activated_again(reader, target):
+    # given
+    tag = connect(reader)
+    # when
+    assert bytes(reader.exchange(bytearray(b"\xc2"), 1.0)) == b"\xc2"
+    # then
+    tag = connect(reader)
+    select_app(tag)
+    assert target.activations == 2
+
+
+def test_stop_frees_the_port(card):  # noqa: F811
+    # given
+    target = UdpCardTarget(card, "127.0.0.1", 0).start()
+    port = target.port
+    # when
+    target.stop()
+    # then
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", port))
+
+
+def test_a_busy_port_is_reported(card):  # noqa: F811
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        with pytest.raises(OSError):
+            UdpCardTarget(card, "127.0.0.1", s.getsockname()[1]).start()
