@@ -19,7 +19,7 @@ import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import router, transaction
 from django.utils import timezone
 
 from homeconsent.errors import ErrorCode, HomeConsentError
@@ -131,7 +131,7 @@ def verify_card_authentication(
     now = now or timezone.now()
     expected_purpose = ChallengePurpose(expected_purpose)
     refusal = None
-    with transaction.atomic():
+    with transaction.atomic(using=router.db_for_write(CardAuthChallenge)):
         challenge = _lookup(challenge_id_or_nonce)
         if challenge.purpose != expected_purpose:
             raise PURPOSE_MISMATCH()

@@ -23,6 +23,7 @@ import os
 import secrets
 import tempfile
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -386,3 +387,61 @@ def register_card_certificate(
         renewed_from=renewed_from,
         certificate_der=certificate.public_bytes(serialization.Encoding.DER),
     )
+
+
+@dataclass(frozen=True)
+class IssuedVirtualCard:
+    path: Path
+    card_certificate: object  # registry.CardCertificate
+
+
+def issue_virtual_card(person, pin: str, cards_dir=None, *, pki: TestPKI | None = None, path=None) -> IssuedVirtualCard:
+    """A new virtual My Number card for `person`, registered for health-insurance use.
+
+    The card gets a fresh RSA-2048 key and a user-authentication certificate from the test PKI
+    (settings.JPKI_PKI_DIR unless `pki` is given); the card file goes to `path`, or into
+    `cards_dir` (default settings.JPKI_CARDS_DIR). The card file and the linkage row come together:
+    if registering fails, the file is removed. (If a caller's outer transaction rolls back later,
+    the file stays, as a card whose certificate is not registered: it is refused as such.)
+    """
+    from django.conf import settings
+    from django.db import transaction
+
+    from .card import VirtualJPKICard, issue_card_file
+
+    pki = pki or TestPKI(settings.JPKI_PKI_DIR).init()
+    if path is None:
+        cards_dir = Path(cards_dir or settings.JPKI_CARDS_DIR)
+        cards_dir.mkdir(parents=True, exist_ok=True)
+        path = cards_dir / f"card-{person.pk}-{secrets.token_hex(4)}.json"
+    path = Path(path)
+    with transaction.atomic():
+        issue_card_file(pki, path, pin=pin, birth_date=person.birth_date, label=person.name)
+        try:
+            certificate = x509.load_der_x509_certificate(VirtualJPKICard.load(path).auth_cert_der)
+            row = register_card_certificate(person, certificate)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+    return IssuedVirtualCard(path, row)
+
+
+def revoke_card_certificate(serial, reason: str = "unspecified", *, pki: TestPKI | None = None) -> int:
+    """Revoke a test-PKI certificate: on the CRL, and its linkage row marked revoked.
+
+    `serial` is hex (as in registry.CardCertificate) or an int. Returns the number of linkage rows
+    marked (0 for a certificate that was never registered: it is still put on the CRL).
+    """
+    from django.conf import settings
+    from django.db import transaction
+
+    from homeconsent.registry.models import CardCertificate, CardCertificateStatus
+
+    pki = pki or TestPKI(settings.JPKI_PKI_DIR).init()
+    number = int(serial, 16) if isinstance(serial, str) else int(serial)
+    with transaction.atomic():
+        marked = CardCertificate.objects.filter(
+            issuer=pki.root_certificate.subject.rfc4514_string(), serial=serial_hex(number)
+        ).update(status=CardCertificateStatus.REVOKED)
+        pki.revoke(number, reason)  # a failure here rolls the rows back
+    return marked
