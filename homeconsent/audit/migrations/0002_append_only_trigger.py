@@ -28,7 +28,7 @@ DROP = "DROP FUNCTION IF EXISTS audit_refuse_change();"
 def create_triggers(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    schema_editor.execute(CREATE)
+    schema_editor.execute(CREATE, params=None)  # no placeholders: the % belong to plpgsql
     for table in TABLES:
         schema_editor.execute(TRIGGER.format(table=table))
 

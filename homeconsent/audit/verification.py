@@ -1,0 +1,172 @@
+"""Verification of the access log: every content hash, every previous-hash link, gapless sequences,
+chain heads, and the latest signed checkpoint (in the table and in the checkpoint directory).
+
+Streams the log in (chain, seq) order, so memory stays flat on millions of rows. Appends may go on
+while it runs: the heads are read first and rows appended after that are checked as they come.
+"""
+
+import json
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.db import connections, router, transaction
+
+from . import checkpoints
+from .canonical import EVENT_FIELDS, GENESIS, event_hash
+from .models import AccessEvent, ChainHead, Checkpoint
+
+ROW_FIELDS = ("id", *EVENT_FIELDS, "hash")
+
+
+@dataclass
+class Break:
+    chain: int
+    seq: int | None
+    id: int | None
+    check: str  # "sequence", "prev_hash", "content_hash", "head", "checkpoint"
+    message: str
+
+    def __str__(self):
+        where = [f"{name} {value}" for name, value in (("chain", self.chain), ("seq", self.seq), ("id", self.id))
+                 if value is not None]  # fmt: skip
+        return f"BROKEN {' '.join(where)}: {self.check}: {self.message}" if where else f"BROKEN: {self.check}: {self.message}"
+
+
+@dataclass
+class ChainSummary:
+    chain: int
+    count: int = 0
+    head_seq: int = 0
+    head_hash: str = GENESIS
+
+
+@dataclass
+class Report:
+    chains: dict[int, ChainSummary] = field(default_factory=dict)
+    broken: Break | None = None
+    checkpoint_notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.broken is None
+
+    @property
+    def total(self) -> int:
+        return sum(summary.count for summary in self.chains.values())
+
+
+def _check_rows(rows, heads: dict[int, tuple[int, str]], report: Report) -> Break | None:
+    current = None
+    for row in rows:
+        values = dict(zip(ROW_FIELDS, row, strict=True))
+        chain, seq = values["chain"], values["seq"]
+        if current is None or current.chain != chain:
+            if current is not None and (problem := _check_tail(current, heads)):
+                return problem
+            current = report.chains.setdefault(chain, ChainSummary(chain))
+        expected = current.head_seq + 1
+        if seq != expected:
+            return Break(chain, seq, values["id"], "sequence", f"expected seq {expected}, found {seq} (rows missing)")
+        if values["prev_hash"] != current.head_hash:
+            return Break(
+                chain, seq, values["id"], "prev_hash",
+                f"stores previous hash {values['prev_hash'][:16]}…, the previous row's hash is {current.head_hash[:16]}…",
+            )  # fmt: skip
+        computed = event_hash(values)
+        if values["hash"] != computed:
+            return Break(
+                chain, seq, values["id"], "content_hash",
+                f"stored hash {values['hash'][:16]}… but the row's content hashes to {computed[:16]}… (row altered)",
+            )  # fmt: skip
+        current.count += 1
+        current.head_seq, current.head_hash = seq, values["hash"]
+    if current is not None and (problem := _check_tail(current, heads)):
+        return problem
+    for chain, (seq, _) in sorted(heads.items()):
+        if seq and chain not in report.chains:
+            return Break(chain, seq, None, "head", f"the chain head says seq {seq} but the chain has no rows")
+    return None
+
+
+def _check_tail(summary: ChainSummary, heads: dict[int, tuple[int, str]]) -> Break | None:
+    """The head read before the scan must be a row of the chain, with the same hash."""
+    head_seq, head_hash = heads.get(summary.chain, (0, GENESIS))
+    if summary.head_seq < head_seq:
+        return Break(
+            summary.chain, head_seq, None, "head",
+            f"the chain ends at seq {summary.head_seq} but its head says seq {head_seq} (rows removed from the end)",
+        )  # fmt: skip
+    return None
+
+
+def _check_head_hashes(heads, using) -> Break | None:
+    for chain, (seq, head_hash) in sorted(heads.items()):
+        if not seq:
+            continue
+        row = AccessEvent.objects.using(using).filter(chain=chain, seq=seq).values("id", "hash").first()
+        if row and row["hash"] != head_hash:
+            return Break(chain, seq, row["id"], "head", "the row's hash differs from the chain head's")
+    return None
+
+
+def _check_checkpoints(report: Report, using: str, public_key_path: Path | None, directory: Path | None):
+    latest = Checkpoint.objects.using(using).order_by("-id").first()
+    latest_file = checkpoints.latest_checkpoint_file(directory)
+    if latest is None and latest_file is None:
+        report.checkpoint_notes.append("no checkpoint yet")
+        return None
+    try:
+        if public_key_path:
+            trusted = checkpoints.load_public_key(public_key_path)
+        else:
+            key = checkpoints.load_signing_key()
+            trusted = key.public_key() if key else None
+    except (OSError, ValueError) as error:
+        return Break(None, None, None, "checkpoint", f"cannot read the trusted key: {error}")
+    if trusted is None:
+        return Break(None, None, None, "checkpoint", "no signing key to check checkpoints with; pass --public-key")
+
+    documents = []
+    if latest is not None:
+        documents.append((f"checkpoint {latest.pk} (table)", checkpoints.checkpoint_document(latest)))
+    if latest_file is not None:
+        try:
+            file_document = json.loads(latest_file.read_text())
+        except (OSError, ValueError) as error:
+            return Break(None, None, None, "checkpoint", f"{latest_file.name}: unreadable: {error}")
+        documents.append((f"checkpoint {file_document.get('id')} (file {latest_file.name})", file_document))
+    for label, document in documents:
+        problems = checkpoints.check_document(document, trusted, using)
+        if problems:
+            return Break(None, None, None, "checkpoint", f"{label}: {'; '.join(problems)}")
+        payload = document["payload"]
+        report.checkpoint_notes.append(
+            f"{label} of {payload['created_at']}: signature valid, {len(payload['heads'])} heads present"
+        )
+    if latest_file is not None:
+        # A validly signed file the table lacks means checkpoint rows were removed or rewritten.
+        stored = Checkpoint.objects.using(using).filter(pk=file_document.get("id")).first()
+        if stored is None or checkpoints.checkpoint_document(stored) != file_document:
+            return Break(None, None, None, "checkpoint", f"{latest_file.name} does not match the checkpoint table")
+    return None
+
+
+def verify_log(
+    *, using: str | None = None, chunk_size: int = 5000, public_key_path: Path | None = None,
+    checkpoint_dir: Path | None = None,
+) -> Report:  # fmt: skip
+    using = using or router.db_for_read(AccessEvent)
+    report = Report()
+    heads = {head.chain: (head.seq, head.head_hash) for head in ChainHead.objects.using(using)}
+    # On PostgreSQL a transaction lets iterator() use a plain server-side cursor (WITH HOLD would
+    # copy the whole result first); on SQLite a transaction would take the write lock.
+    postgres = connections[using].vendor == "postgresql"
+    with transaction.atomic(using=using) if postgres else nullcontext():
+        rows = AccessEvent.objects.using(using).order_by("chain", "seq").values_list(*ROW_FIELDS)
+        report.broken = _check_rows(rows.iterator(chunk_size=chunk_size), heads, report)
+    if report.broken is None:
+        report.broken = _check_head_hashes(heads, using)
+    if report.broken is None:
+        report.broken = _check_checkpoints(report, using, public_key_path, checkpoint_dir)
+    return report
