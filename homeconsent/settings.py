@@ -71,6 +71,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "clinicapi.middleware.ApiGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -201,3 +202,20 @@ READER_BRIDGE_ALLOWED_ORIGINS = _env_list(
 AUDIT_CHAINS = int(os.environ.get("HOMECONSENT_AUDIT_CHAINS", 16))
 AUDIT_CHECKPOINT_DIR = Path(os.environ.get("HOMECONSENT_AUDIT_CHECKPOINT_DIR", VAR_DIR / "audit-checkpoints"))
 AUDIT_SIGNING_KEY_PATH = Path(os.environ.get("HOMECONSENT_AUDIT_SIGNING_KEY", VAR_DIR / "audit-signing-key.pem"))
+
+# --- the institutions' API (clinicapi) ------------------------------------------------------
+# The absolute token URL client assertions must name as aud; empty: built from the request
+# (scheme and Host as Django sees them). Set it in production so aud never depends on a header.
+CLINICAPI_TOKEN_URL = os.environ.get("HOMECONSENT_API_TOKEN_URL", "")
+CLINICAPI_ACCESS_TOKEN_TTL = timedelta(seconds=int(os.environ.get("HOMECONSENT_API_TOKEN_SECONDS", 300)))
+# A client assertion's exp may lie at most this far ahead (SMART Backend Services: 5 minutes).
+CLINICAPI_ASSERTION_MAX_LIFETIME = timedelta(minutes=5)
+# Clock skew tolerated on exp, iat and nbf.
+CLINICAPI_CLOCK_LEEWAY = timedelta(seconds=int(os.environ.get("HOMECONSENT_API_CLOCK_LEEWAY_SECONDS", 60)))
+# DRF rates: "client" per API client on the protected endpoints, "token" per address on the token URL.
+CLINICAPI_THROTTLE_RATES = {
+    "client": os.environ.get("HOMECONSENT_API_RATE", "600/min"),
+    "token": os.environ.get("HOMECONSENT_API_TOKEN_RATE", "60/min"),
+}
+# Largest request body accepted under /api/ (by Content-Length); larger answers 413.
+CLINICAPI_MAX_BODY_BYTES = int(os.environ.get("HOMECONSENT_API_MAX_BODY_BYTES", 1024 * 1024))

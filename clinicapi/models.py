@@ -1,0 +1,75 @@
+"""Who may call the institutions' API: registered clients, the assertions they spent, their tokens.
+
+State changes go through clinicapi.auth; nothing here decides anything.
+"""
+
+import secrets
+
+from django.db import models
+
+from homeconsent.registry.models import Institution
+
+
+def new_client_id() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class ApiClient(models.Model):
+    """An institution's system, an OAuth 2.0 client authenticating with private_key_jwt.
+
+    Only public keys are stored (clinicapi.jose.public_jwk refuses private members).
+    """
+
+    client_id = models.CharField(max_length=64, unique=True, default=new_client_id, editable=False)
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="api_clients")
+    name = models.CharField("名称", max_length=200)
+    jwks = models.JSONField("公開鍵セット（JWKS）")
+    scopes = models.JSONField("許可されたスコープ", default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    # So DRF's IsAuthenticated accepts a client as the caller (request.user); it is no Django user.
+    is_authenticated = True
+
+    class Meta:
+        ordering = ["institution", "created_at"]
+
+    def __str__(self):
+        return f"{self.name} ({self.client_id}, {self.institution.code})"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def key(self, kid: str) -> dict | None:
+        for jwk in self.jwks.get("keys", []):
+            if jwk.get("kid") == kid:
+                return jwk
+        return None
+
+
+class UsedAssertion(models.Model):
+    """A client assertion's jti, kept until the assertion could no longer be accepted anyway."""
+
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="used_assertions")
+    jti = models.CharField(max_length=255)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["client", "jti"], name="clinicapi_assertion_once")]
+
+
+class AccessToken(models.Model):
+    """A bearer token, stored as its SHA-256 only: the database never holds a usable token."""
+
+    token_hash = models.CharField(max_length=64, unique=True)
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="access_tokens")
+    institution_code = models.CharField("医療機関等コード", max_length=10)
+    scopes = models.JSONField(default=list)
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
