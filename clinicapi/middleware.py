@@ -1,0 +1,52 @@
+"""Guards of everything under /api/: a body-size limit, and JSON error bodies even outside DRF."""
+
+from django.conf import settings
+
+from . import errors
+
+API_PREFIX = "/api/"
+
+
+class ApiGuardMiddleware:
+    """413 for a body larger than CLINICAPI_MAX_BODY_BYTES, checked before anything reads it; and
+    404, 405, 500 and the other errors Django answers itself (unknown URL, server error) as JSON.
+    Paths outside /api/ pass untouched.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path_info.startswith(API_PREFIX):
+            return self.get_response(request)
+        limit = settings.CLINICAPI_MAX_BODY_BYTES
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return errors.json_error(errors.BAD_REQUEST(), 400)
+        if length > limit:
+            return errors.json_error(errors.REQUEST_TOO_LARGE(limit=limit), 413)
+        response = self.get_response(request)
+        if response.status_code >= 400 and not response.get("Content-Type", "").startswith("application/json"):
+            return self._as_json(request, response)
+        return response
+
+    def _as_json(self, request, response):
+        status = response.status_code
+        if status == 404:
+            error = errors.NOT_FOUND()
+        elif status == 405:
+            error = errors.METHOD_NOT_ALLOWED(method=request.method)
+        elif status == 413:
+            error = errors.REQUEST_TOO_LARGE(limit=settings.CLINICAPI_MAX_BODY_BYTES)
+        elif status >= 500:
+            error = errors.SERVER_ERROR()
+        elif status == 400:
+            error = errors.BAD_REQUEST()
+        else:
+            error = errors.HTTP_ERROR(status=status)
+        replacement = errors.json_error(error, status)
+        for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+            if header in response:
+                replacement[header] = response[header]
+        return replacement

@@ -1,0 +1,76 @@
+"""Endpoints of the institutions' API: the token URL, and the base every protected endpoint uses."""
+
+from rest_framework.parsers import FormParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import errors
+from .auth import grant_token, token_audience
+from .authentication import BearerTokenAuthentication, ClientRateThrottle, HasScopes, IsApiClient, TokenEndpointThrottle
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class ApiView(APIView):
+    """Base of the protected endpoints: bearer token, scopes from `required_scopes`, per-client rate."""
+
+    authentication_classes = [BearerTokenAuthentication]
+    permission_classes = [IsApiClient, HasScopes]
+    throttle_classes = [ClientRateThrottle]
+    renderer_classes = [JSONRenderer]
+    required_scopes = ()
+
+    def get_exception_handler(self):
+        return errors.api_exception_handler
+
+
+class TokenView(APIView):
+    """POST /api/v1/auth/token — client_credentials with a private_key_jwt assertion (RFC 7523)."""
+
+    authentication_classes = []
+    permission_classes = []
+    throttle_classes = [TokenEndpointThrottle]
+    parser_classes = [FormParser]
+    renderer_classes = [JSONRenderer]
+
+    FIELDS = ("grant_type", "client_assertion_type", "client_assertion", "scope", "client_id")
+
+    def get_exception_handler(self):
+        return errors.api_exception_handler
+
+    def post(self, request):
+        if request.content_type.split(";")[0].strip().lower() != "application/x-www-form-urlencoded":
+            raise errors.TOKEN_REQUEST_NOT_FORM()
+        if request.META.get("HTTP_AUTHORIZATION"):
+            raise errors.TOKEN_REQUEST_TWO_CLIENT_AUTHS()
+        params = {}
+        for name in self.FIELDS:
+            values = request.data.getlist(name)
+            if len(values) > 1:
+                raise errors.TOKEN_REQUEST_PARAMETER_REPEATED(name=name)
+            params[name] = values[0] if values else None
+        issued = grant_token(
+            grant_type=params["grant_type"],
+            client_assertion_type=params["client_assertion_type"],
+            client_assertion=params["client_assertion"],
+            scope=params["scope"],
+            client_id=params["client_id"],
+            audience=token_audience(request),
+        )
+        return Response(issued.as_response(), headers=NO_STORE)
+
+
+class WhoAmIView(ApiView):
+    """GET /api/v1/whoami — which client and institution this token speaks for, with its scopes."""
+
+    def get(self, request):
+        access = request.auth
+        return Response(
+            {
+                "institution_code": access.institution_code,
+                "client_id": access.client_id,
+                "scopes": sorted(access.scopes),
+                "expires_at": access.expires_at.isoformat(),
+            }
+        )
