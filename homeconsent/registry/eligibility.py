@@ -1,0 +1,214 @@
+"""Eligibility resolution (資格確認): search keys or a person → the national meanings.
+
+QualificationValidity: 1 valid, 2 invalid (lost), 3 invalid with a newer qualification, 4 no such
+qualification, 5 several match. The result is a plain dataclass whose `as_dict()` uses the element
+names of the national interface (reference/domain.md), dates as yyyyMMdd; the certificate element
+names follow the same interface as far as public code shows them (inferred).
+
+Cost: one indexed query finds the candidate periods (insurer number → insurer, then the
+(insurer, 記号, 番号, 枝番) index); at most three more read the certificates, or one more checks for a
+newer qualification. Never more than four queries per lookup.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date
+from enum import IntEnum
+
+from django.utils import timezone
+
+from .models import CardCertificate, ElderlyCertificate, LimitCertificate, Person, Qualification
+from .models import SpecificDiseaseCertificate
+from .validation import SearchKeys, clean_date, clean_search_keys
+
+
+class Validity(IntEnum):
+    VALID = 1
+    LOST = 2
+    LOST_WITH_NEWER = 3
+    NONE = 4
+    SEVERAL = 5
+
+
+def _ymd(day: date | None) -> str:
+    return day.strftime("%Y%m%d") if day else ""
+
+
+@dataclass
+class EligibilityResult:
+    validity: Validity
+    on: date
+    reason_of_loss: str = ""
+    matches: int = 0
+    qualification: dict | None = None
+    elderly_certificate: dict | None = None
+    specific_disease_certificates: list = field(default_factory=list)
+    limit_certificate: dict | None = None
+    limit_included: bool = False
+    # For the caller (audit, API); not part of the serialized result.
+    person: Person | None = field(default=None, repr=False, compare=False)
+    qualification_row: Qualification | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def person_id(self) -> int | None:
+        return self.person.pk if self.person else None
+
+    def as_dict(self) -> dict:
+        out = {
+            "validity": int(self.validity),
+            "QualificationValidity": str(int(self.validity)),
+            "ReasonOfLoss": self.reason_of_loss,
+            "ReferenceDate": _ymd(self.on),
+            "Matches": self.matches,
+            "Qualification": self.qualification,
+            "ElderlyRecipientCertificateInfo": self.elderly_certificate,
+            "SpecificDiseasesCertificateList": self.specific_disease_certificates,
+        }
+        if self.limit_included:
+            out["LimitApplicationCertificateRelatedInfo"] = self.limit_certificate
+        return out
+
+
+def qualification_fields(q: Qualification) -> dict:
+    """A qualification period in the national element names."""
+    person, insurer = q.person, q.insurer
+    return {
+        "InsurerNumber": insurer.number,
+        "InsurerName": insurer.name,
+        "InsuredCardSymbol": q.symbol,
+        "InsuredIdentificationNumber": q.number,
+        "InsuredBranchNumber": q.branch,
+        "InsuredCardClassification": q.card_classification,
+        "PersonalFamilyClassification": q.personal_family,
+        "InsuredName": q.insured_name,
+        "Name": person.name,
+        "NameKana": person.name_kana,
+        "Sex1": person.sex,
+        "Birthdate": _ymd(person.birth_date),
+        "Address": person.address,
+        "PostNumber": person.postal_code,
+        "QualificationDate": _ymd(q.acquired_on),
+        "DisqualificationDate": _ymd(q.lost_on),
+        "InsuredCardValidDate": _ymd(q.card_valid_from),
+        "InsuredCardExpirationDate": _ymd(q.card_expires_on),
+        "InsuredPartialContributionRatio": q.contribution_ratio,
+        "PreschoolClassification": "1" if q.preschool else "",
+    }
+
+
+def _elderly(cert: ElderlyCertificate) -> dict:
+    return {
+        "ElderlyRecipientCertificateDate": _ymd(cert.issued_on),
+        "ElderlyRecipientValidStartDate": _ymd(cert.valid_from),
+        "ElderlyRecipientValidEndDate": _ymd(cert.valid_until),
+        "ElderlyRecipientContributionRatio": cert.contribution_ratio,
+    }
+
+
+def _limit(cert: LimitCertificate) -> dict:
+    return {
+        "LimitApplicationCertificateClassificationFlag": cert.classification,
+        "LimitApplicationCertificateClassification": cert.get_classification_display(),
+        "LimitApplicationCertificateValidStartDate": _ymd(cert.valid_from),
+        "LimitApplicationCertificateValidEndDate": _ymd(cert.valid_until),
+    }
+
+
+def _disease(cert: SpecificDiseaseCertificate) -> dict:
+    return {
+        "SpecificDiseasesDiseaseCategory": cert.disease_category,
+        "SpecificDiseasesDiseaseCategoryName": cert.get_disease_category_display(),
+        "SpecificDiseasesValidStartDate": _ymd(cert.valid_from),
+        "SpecificDiseasesValidEndDate": _ymd(cert.valid_until),
+        "SpecificDiseasesSelfPay": cert.self_pay_limit,
+    }
+
+
+def _resolve(candidates: list[Qualification], on: date, include_limit: bool, *, whole_history: bool):
+    """Pick the period that answers for `on` and give it its national meaning.
+
+    `whole_history` says the candidates are every period of one person (lookup by person), so a
+    newer qualification is found among them without another query.
+    """
+    result = EligibilityResult(validity=Validity.NONE, on=on, matches=len(candidates), limit_included=include_limit)
+    valid = [q for q in candidates if q.is_valid_on(on)]
+    if len(valid) > 1:
+        result.validity = Validity.SEVERAL
+        return result
+    if len(valid) == 1:
+        q = valid[0]
+        result.validity = Validity.VALID
+        result.person, result.qualification_row = q.person, q
+        result.qualification = qualification_fields(q)
+        elderly = (
+            ElderlyCertificate.objects.filter(qualification=q, valid_from__lte=on, valid_until__gte=on)
+            .order_by("-valid_from")
+            .first()
+        )
+        result.elderly_certificate = _elderly(elderly) if elderly else None
+        result.specific_disease_certificates = [
+            _disease(c)
+            for c in SpecificDiseaseCertificate.objects.filter(qualification=q, valid_from__lte=on)
+            .exclude(valid_until__lt=on)
+            .order_by("valid_from", "pk")
+        ]
+        if include_limit:
+            limit = (
+                LimitCertificate.objects.filter(qualification=q, valid_from__lte=on, valid_until__gte=on)
+                .order_by("-valid_from")
+                .first()
+            )
+            result.limit_certificate = _limit(limit) if limit else None
+        return result
+    started = [q for q in candidates if q.acquired_on <= on]
+    if not started:
+        return result  # 4: nothing matches, or nothing had begun on that day
+    if len({q.person_id for q in started}) > 1:
+        result.validity = Validity.SEVERAL
+        return result
+    q = max(started, key=lambda q: (q.acquired_on, q.pk))
+    result.person, result.qualification_row = q.person, q
+    result.qualification = qualification_fields(q)
+    result.reason_of_loss = q.reason_of_loss
+    if whole_history:
+        newer = any(other.acquired_on > q.acquired_on for other in candidates)
+    else:
+        newer = Qualification.objects.filter(person_id=q.person_id, acquired_on__gt=q.acquired_on).exists()
+    result.validity = Validity.LOST_WITH_NEWER if newer else Validity.LOST
+    return result
+
+
+def resolve_by_keys(
+    insurer_number, symbol, number, branch, birth_date, on=None, *, include_limit: bool = False
+) -> EligibilityResult:
+    """Eligibility from the insurance-card search keys. Raises RegistryValidationError on bad keys."""
+    today = timezone.localdate()
+    on = clean_date(on, "on", today=today) if on else today
+    keys = (
+        insurer_number
+        if isinstance(insurer_number, SearchKeys)
+        else clean_search_keys(insurer_number, symbol, number, branch, birth_date, today=today)
+    )
+    candidates = list(
+        Qualification.objects.filter(
+            insurer__number=keys.insurer_number,
+            symbol=keys.symbol,
+            number=keys.number,
+            branch=keys.branch,
+            person__birth_date=keys.birth_date,
+        ).select_related("person", "insurer")
+    )
+    return _resolve(candidates, on, include_limit, whole_history=False)
+
+
+def resolve_for_person(person, on=None, *, include_limit: bool = False) -> EligibilityResult:
+    """Eligibility of a person (an object or a primary key), over their whole history."""
+    on = clean_date(on, "on") if on else timezone.localdate()
+    person_id = person.pk if isinstance(person, Person) else person
+    candidates = list(Qualification.objects.filter(person_id=person_id).select_related("person", "insurer"))
+    return _resolve(candidates, on, include_limit, whole_history=True)
+
+
+def resolve_for_card(card: CardCertificate, on=None, *, include_limit: bool = False) -> EligibilityResult:
+    """Eligibility of the person a card's user-authentication certificate is linked to (the card path
+    has already verified the card and its registration for insurance use)."""
+    return resolve_for_person(card.person_id, on, include_limit=include_limit)
