@@ -99,7 +99,7 @@ def issue_challenge(purpose, institution=None, items=(), *, kind="", now=None, *
 
 def _lookup(challenge_id_or_nonce):
     """A challenge by its id (int) or its nonce (base64url text or the 32 raw bytes), row-locked."""
-    challenges = CardAuthChallenge.objects.select_for_update().select_related("institution")
+    challenges = CardAuthChallenge.objects.select_for_update(of=("self",)).select_related("institution")
     key = challenge_id_or_nonce
     if isinstance(key, CardAuthChallenge):
         key = key.pk
