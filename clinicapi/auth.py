@@ -18,6 +18,8 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from homeconsent.audit.models import ActorType, Basis
+from homeconsent.audit.services import record_access
 from homeconsent.registry.models import Institution
 
 from . import errors, jose
@@ -89,7 +91,19 @@ def checked_scopes(institution: Institution, scopes) -> list[str]:
     return scopes
 
 
-def register_client(institution: Institution, name: str, jwks_or_pem, scopes) -> ApiClient:
+def _log_client_change(client: ApiClient, action: str, by: str) -> None:
+    # Who may read through the API is part of the record an institution and its patients can trust.
+    record_access(
+        actor_type=ActorType.OPERATOR,
+        actor_id=by,
+        items=["api_client"],
+        basis=Basis.OPERATOR,
+        institution_code=client.institution.code,
+        detail={"action": action, "client_id": client.client_id, "name": client.name, "scopes": client.scopes},
+    )
+
+
+def register_client(institution: Institution, name: str, jwks_or_pem, scopes, *, by: str = "operator") -> ApiClient:
     """Register an institution system as an API client with its public keys and allowed scopes."""
     name = (name or "").strip()
     if not name:
@@ -97,18 +111,21 @@ def register_client(institution: Institution, name: str, jwks_or_pem, scopes) ->
     jwks = public_jwks(jwks_or_pem)
     allowed = checked_scopes(institution, scopes)
     with transaction.atomic():
-        return ApiClient.objects.create(institution=institution, name=name, jwks=jwks, scopes=allowed)
+        client = ApiClient.objects.create(institution=institution, name=name, jwks=jwks, scopes=allowed)
+        _log_client_change(client, "api_client_registered", by)
+    return client
 
 
-def revoke_client(client: ApiClient, now: datetime | None = None) -> ApiClient:
+def revoke_client(client: ApiClient, *, by: str = "operator", now: datetime | None = None) -> ApiClient:
     """Revoke a client and every token it holds; its next request is refused."""
     now = now or timezone.now()
     with transaction.atomic():
         client = ApiClient.objects.select_for_update().get(pk=client.pk)
+        AccessToken.objects.filter(client=client, revoked_at__isnull=True).update(revoked_at=now)
         if client.revoked_at is None:
             client.revoked_at = now
             client.save(update_fields=["revoked_at"])
-        AccessToken.objects.filter(client=client, revoked_at__isnull=True).update(revoked_at=now)
+            _log_client_change(client, "api_client_revoked", by)
     return client
 
 

@@ -25,6 +25,7 @@ from rest_framework.test import APIRequestFactory
 from clinicapi.auth import issue_access_token, register_client, revoke_client
 from clinicapi.models import AccessToken, ApiClient, UsedAssertion
 from clinicapi.views import ApiView
+from homeconsent.audit.services import events_for_institution
 from homeconsent.errors import HomeConsentError
 from homeconsent.registry.models import Institution
 
@@ -458,3 +459,14 @@ def test_the_command_refuses_an_unknown_institution(tmp_path, keys):
 
     with pytest.raises(CommandError):
         call_command("register_api_client", "--institution", "0110113719", "--name", "EHR", "--jwks", str(jwks))
+
+
+def test_registering_and_revoking_a_client_are_in_the_access_log(api_client, capsys):
+    call_command("revoke_api_client", api_client.client_id)
+
+    events = list(events_for_institution("0110113719").order_by("seq"))
+
+    assert [e.detail["action"] for e in events] == ["api_client_registered", "api_client_revoked"]
+    assert {e.detail["client_id"] for e in events} == {api_client.client_id}
+    assert events[1].actor_id == "manage.py revoke_api_client"
+    assert "revoked" in capsys.readouterr().out

@@ -44,7 +44,7 @@ class Command(BaseCommand):
             raise CommandError(f"{source}: {exc.strerror}") from None
         scopes = [s for item in scope for s in parse_scope(item)] or list(DEFAULT_SCOPES)
         try:
-            client = register_client(institution_row, name, material, scopes)
+            client = register_client(institution_row, name, material, scopes, by="manage.py register_api_client")
         except HomeConsentError as exc:
             raise CommandError(str(exc)) from None
         kids = ", ".join(k["kid"] for k in client.jwks["keys"])

@@ -16,5 +16,5 @@ class Command(BaseCommand):
         client = ApiClient.objects.filter(client_id=client_id).first()
         if client is None:
             raise CommandError(f"クライアント {client_id} は登録されていません / no client {client_id}")
-        client = revoke_client(client)
+        client = revoke_client(client, by="manage.py revoke_api_client")
         self.stdout.write(f"revoked {client.client_id} at {client.revoked_at.isoformat()}")
