@@ -32,6 +32,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from .verification import fingerprint_sha256, issuer_name, serial_hex
+
 JST = ZoneInfo("Asia/Tokyo")
 ROOT_LIFETIME = datetime.timedelta(days=3652)
 # The test CRL is re-signed by init() once half of this has passed (bin/setup, init_test_pki).
@@ -58,20 +60,6 @@ CRL_DISTRIBUTION_NAME = x509.Name(
 )
 
 REVOCATION_REASONS = {flag.name: flag for flag in x509.ReasonFlags if flag.name not in {"remove_from_crl"}}
-
-
-def serial_hex(serial: int) -> str:
-    """How a certificate serial is written in registry.CardCertificate: lower-case hex, no padding."""
-    return format(serial, "x")
-
-
-def issuer_name(certificate: x509.Certificate) -> str:
-    """How a certificate's issuer is written in registry.CardCertificate (RFC 4514)."""
-    return certificate.issuer.rfc4514_string()
-
-
-def fingerprint_sha256(certificate: x509.Certificate) -> str:
-    return certificate.fingerprint(hashes.SHA256()).hex()
 
 
 def fifth_birthday_after(issued_on: datetime.date, birth_date: datetime.date) -> datetime.date:

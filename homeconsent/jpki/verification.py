@@ -29,8 +29,6 @@ from django.conf import settings
 
 from homeconsent.errors import ErrorCode
 
-from .pki import fingerprint_sha256, issuer_name, serial_hex
-
 log = logging.getLogger(__name__)
 
 MALFORMED_CERTIFICATE = ErrorCode(
@@ -78,6 +76,21 @@ CARD_NOT_REGISTERED = ErrorCode(
     "This My Number Card is not registered for use as a health insurance card. Register it on "
     "Mynaportal (マイナポータル).",
 )
+
+
+# --- how a certificate is named in registry.CardCertificate ---------------------------------
+def serial_hex(serial: int) -> str:
+    """How a certificate serial is written in registry.CardCertificate: lower-case hex, no padding."""
+    return format(serial, "x")
+
+
+def issuer_name(certificate: x509.Certificate) -> str:
+    """How a certificate's issuer is written in registry.CardCertificate (RFC 4514)."""
+    return certificate.issuer.rfc4514_string()
+
+
+def fingerprint_sha256(certificate: x509.Certificate) -> str:
+    return certificate.fingerprint(hashes.SHA256()).hex()
 
 
 # --- trust store: parsed files, re-read when a file changes ----------------------------------
