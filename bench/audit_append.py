@@ -1,0 +1,95 @@
+# Access-log appends per second with N writer threads on the configured database back end:
+#   .venv/bin/python bench/audit_append.py --threads 8 --events 500
+#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/homeconsent .venv/bin/python bench/audit_append.py --threads 8
+# It writes into a scratch database created beside the configured one (SQLite: a temporary file
+# with the same options; PostgreSQL: bench_audit_<pid> on the same server) and drops it afterwards,
+# because the access log itself can never be cleaned up. Each append is its own transaction.
+"""Benchmark: access-log appends per second."""
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "homeconsent.settings")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--events", type=int, default=500, help="appends per thread")
+    parser.add_argument("--people", type=int, default=1000)
+    parser.add_argument("--chains", type=int, default=None, help="default: settings.AUDIT_CHAINS")
+    options = parser.parse_args()
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connection, connections
+
+    from homeconsent.audit.services import record_access
+    from homeconsent.audit.verification import verify_log
+    from homeconsent.registry.models import Person
+
+    if options.chains:
+        settings.AUDIT_CHAINS = options.chains
+    scratch = tempfile.mkdtemp(prefix="bench-audit-")
+    test_settings = connection.settings_dict.setdefault("TEST", {})
+    test_settings["NAME"] = (
+        str(Path(scratch) / "bench.sqlite3") if connection.vendor == "sqlite" else f"bench_audit_{os.getpid()}"
+    )
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    try:
+        people = Person.objects.bulk_create(
+            Person(name=f"ベンチ {n}", name_kana="ベンチ", sex="1", birth_date="1950-01-01") for n in range(options.people)
+        )
+        ids = [person.pk for person in people]
+        start = threading.Barrier(options.threads + 1)
+        errors = []
+
+        def writer(number):
+            try:
+                start.wait()
+                for i in range(options.events):
+                    record_access(
+                        actor_type="institution_client", actor_id=f"bench-{number}", institution_code="1312345678",
+                        person=ids[(number * options.events + i) % len(ids)], items=["qualification", "medication"],
+                        basis="consent", consent_id=i, detail={"endpoint": "/api/v1/eligibility"},
+                    )  # fmt: skip
+            except Exception as error:  # noqa: BLE001 - counted and shown below
+                errors.append(error)
+            finally:
+                connections.close_all()
+
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(options.threads)]
+        for thread in threads:
+            thread.start()
+        start.wait()
+        began = time.perf_counter()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - began
+        total = options.threads * options.events
+        print(
+            f"{connection.vendor}: {options.threads} threads x {options.events} appends over "
+            f"{settings.AUDIT_CHAINS} chains: {total / elapsed:.0f} appends/s ({elapsed:.2f} s), errors: {len(errors)}"
+        )
+        for error in errors[:3]:
+            print(f"  {error!r}")
+        began = time.perf_counter()
+        report = verify_log()
+        print(f"verify: {'OK' if report.ok else report.broken} ({report.total / (time.perf_counter() - began):.0f} rows/s)")
+    finally:
+        connections.close_all()
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
