@@ -42,9 +42,8 @@ from homeconsent.errors import ErrorCode, HomeConsentError
 from .reader import EF_USER_AUTH_CA_CERTIFICATE, EF_USER_AUTH_CERTIFICATE, NO_READER, CardReader
 
 log = logging.getLogger(__name__)
-# websockets logs each frame at DEBUG, PIN included: its logger for the bridge never goes below INFO.
+# websockets logs each frame at DEBUG, PIN included: the bridge's websockets logger stays at INFO.
 _ws_log = logging.getLogger(__name__ + ".websocket")
-_ws_log.setLevel(logging.INFO)
 
 PROTOCOL_VERSION = 1
 DEFAULT_CARD_TIMEOUT = 30.0
@@ -134,7 +133,8 @@ class ReaderBridge:
         self.host = host
         self.port = port
         self.origins = list(dict.fromkeys(origins))
-        self.reader = CardReader(device)
+        self.reader = CardReader(device)  # also keeps nfcpy's frame logging off
+        _ws_log.setLevel(logging.INFO)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reader-bridge")
         self._current: _Operation | None = None
         self._server = None
