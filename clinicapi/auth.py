@@ -171,7 +171,7 @@ def grant_token(
     if not grant_type:
         raise errors.TOKEN_REQUEST_PARAMETER_MISSING(name="grant_type")
     if grant_type != GRANT_TYPE:
-        raise errors.GRANT_TYPE_UNSUPPORTED(value=grant_type)
+        raise errors.GRANT_TYPE_UNSUPPORTED(value=grant_type[:64])
     if not client_assertion_type:
         raise errors.TOKEN_REQUEST_PARAMETER_MISSING(name="client_assertion_type")
     if client_assertion_type != ASSERTION_TYPE:

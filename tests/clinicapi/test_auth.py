@@ -18,11 +18,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
+from django.http import HttpResponseServerError
 from django.utils import timezone
 from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory
 
 from clinicapi.auth import issue_access_token, register_client, revoke_client
+from clinicapi.middleware import ApiGuardMiddleware
 from clinicapi.models import AccessToken, ApiClient, UsedAssertion
 from clinicapi.views import ApiView
 from homeconsent.audit.services import events_for_institution
@@ -470,3 +472,24 @@ def test_registering_and_revoking_a_client_are_in_the_access_log(api_client, cap
     assert {e.detail["client_id"] for e in events} == {api_client.client_id}
     assert events[1].actor_id == "manage.py revoke_api_client"
     assert "revoked" in capsys.readouterr().out
+
+
+def test_spent_assertions_are_forgotten_once_they_could_not_be_accepted_anyway(client, api_client, keys):
+    # given an assertion id whose assertion expired (plus leeway) a moment ago
+    UsedAssertion.objects.create(client=api_client, jti="old", expires_at=timezone.now() - timedelta(seconds=1))
+
+    # when the client gets a token with a fresh assertion
+    request_token(client, assertion(api_client, keys, jti="new"))
+
+    # then only the fresh jti is kept
+    assert list(UsedAssertion.objects.values_list("jti", flat=True)) == ["new"]
+
+
+def test_a_server_error_under_api_answers_in_json_and_other_paths_are_left_alone(rf):
+    guard = ApiGuardMiddleware(lambda request: HttpResponseServerError("<h1>Server Error</h1>"))
+
+    api = guard(rf.get("/api/v1/whoami"))
+    page = guard(rf.get("/portal/"))
+
+    assert api.status_code == 500 and json.loads(api.content)["code"] == "server_error"
+    assert page.content == b"<h1>Server Error</h1>"
