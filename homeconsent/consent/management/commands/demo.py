@@ -1,0 +1,189 @@
+"""python manage.py demo: the whole service on the embedded defaults, ready to try.
+
+Migrates, seeds a synthetic registry and the well-known demo persons (once), gives demo persons
+virtual My Number cards from the test PKI, puts one card on a virtual reader (nfcpy udp), starts
+the reader bridge and the ASGI server, and prints the URLs and demo PINs. Type a card's number and
+Enter to place another card on the reader; Ctrl-C stops everything.
+"""
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from homeconsent.jpki.bridge import ReaderBridge
+from homeconsent.jpki.card import VirtualJPKICard
+from homeconsent.jpki.pki import TestPKI, issue_virtual_card
+from homeconsent.jpki.udp_target import UdpCardTarget
+from homeconsent.registry.models import Institution, Person
+from homeconsent.registry.seeding import seed_demo_persons, seed_registry
+
+# Demo cards: (demo person slug, PIN). Fixed PINs, printed by the command: these are test cards.
+DEMO_CARDS = [
+    ("suzuki-ichiro", "1234"),
+    ("yamada-taro", "2345"),
+    ("sato-sachiko", "3456"),
+    ("tanaka-setsuko", "4567"),
+    ("watanabe-minoru", "5678"),
+]
+
+
+@dataclass
+class DemoCard:
+    number: int
+    name: str
+    situation: str
+    pin: str
+    path: Path
+
+
+class Command(BaseCommand):
+    help = "Run HomeConsent with demo data, virtual cards and the reader bridge (embedded defaults)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--bridge-port", type=int, default=settings.READER_BRIDGE_PORT)
+        parser.add_argument("--card-port", type=int, default=54321, help="udp port of the virtual reader")
+        parser.add_argument("--persons", type=int, default=300, help="synthetic persons seeded on first run")
+        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument("--no-server", action="store_true", help="prepare data and print, then exit")
+
+    def handle(self, *args, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        if not Person.objects.exists():
+            summary = seed_registry(options["persons"], options["seed"])
+            self.stdout.write(f"seeded {summary.persons} synthetic persons in {summary.seconds:.1f} s")
+        demo_persons = {d["slug"]: d for d in seed_demo_persons()}
+        cards = self._demo_cards(demo_persons)
+        admin_password = self._operator_account()
+        site = f"http://{'localhost' if options['host'] in ('127.0.0.1', '0.0.0.0') else options['host']}:{options['port']}"
+        self._print(site, cards, demo_persons, admin_password, options)
+        if options["no_server"]:
+            return
+        self._run(site, cards, options)
+
+    # --- data -------------------------------------------------------------------------------------
+    def _demo_cards(self, demo_persons) -> list[DemoCard]:
+        TestPKI(settings.JPKI_PKI_DIR).init()
+        settings.JPKI_CARDS_DIR.mkdir(parents=True, exist_ok=True)
+        index_path = settings.JPKI_CARDS_DIR / "demo-cards.json"
+        index = json.loads(index_path.read_text()) if index_path.exists() else {}
+        cards = []
+        for number, (slug, pin) in enumerate(DEMO_CARDS, start=1):
+            person = demo_persons[slug]
+            path = Path(index.get(slug, ""))
+            if not index.get(slug) or not path.exists():
+                path = issue_virtual_card(Person.objects.get(pk=person["person_id"]), pin).path
+                index[slug] = str(path)
+            cards.append(DemoCard(number, person["name"], person["situation"], pin, path))
+        index_path.write_text(json.dumps(index, ensure_ascii=False, indent=1))
+        return cards
+
+    def _operator_account(self) -> str | None:
+        """An operator account for the admin pages, created once; its password is printed once."""
+        User = get_user_model()
+        if User.objects.filter(username="operator").exists():
+            return None
+        password = secrets.token_urlsafe(12)
+        User.objects.create_superuser("operator", "operator@homeconsent.invalid", password)
+        return password
+
+    def _print(self, site, cards, demo_persons, admin_password, options):
+        w = self.stdout.write
+        w("")
+        w("HomeConsent demo (embedded defaults: SQLite in var/, in-memory channel layer)")
+        w(f"  site:          {site}/")
+        w(f"  admin:         {site}/admin/  user operator"
+          + (f", password {admin_password} (shown once)" if admin_password else " (password shown on first run)"))
+        for line in self._entry_lines(site):
+            w(line)
+        w(f"  reader bridge: ws://{settings.READER_BRIDGE_HOST}:{options['bridge_port']} "
+          f"(virtual reader udp:127.0.0.1:{options['card_port']})")
+        w("")
+        w("Virtual My Number cards (type the number and Enter to place that card on the reader):")
+        for card in cards:
+            w(f"  [{card.number}] {card.name}  PIN {card.pin}  — {card.situation}")
+        w("")
+        w("Search keys of the demo persons (insurer number / 記号 / 番号 / 枝番 / birth date):")
+        for d in demo_persons.values():
+            w(f"  {d['name']}: {d['insurer_number']} / {d['symbol']} / {d['number']} / {d['branch']} / {d['birth_date']}")
+        w("")
+
+    def _entry_lines(self, site):
+        try:
+            from homeconsent.consent.entry import entry_url_for
+        except ImportError:  # the entry pages are not installed in this build
+            return []
+        lines = []
+        for institution in Institution.objects.filter(code__in=self._demo_institution_codes()):
+            lines.append(f"  entry:         {site}{entry_url_for(institution)}  ({institution.code} {institution.name})")
+        return lines
+
+    @staticmethod
+    def _demo_institution_codes():
+        # One of each facility type in Tokyo: the first seeded ones.
+        codes = []
+        for facility_type in ("1", "6", "4"):
+            inst = Institution.objects.filter(prefecture="13", facility_type=facility_type).order_by("code").first()
+            if inst:
+                codes.append(inst.code)
+        return codes
+
+    # --- processes --------------------------------------------------------------------------------
+    def _run(self, site, cards, options):
+        origins = [site, f"http://127.0.0.1:{options['port']}", f"http://localhost:{options['port']}"]
+        target = UdpCardTarget(VirtualJPKICard.load(cards[0].path), "127.0.0.1", options["card_port"]).start()
+        bridge = ReaderBridge(
+            f"udp:127.0.0.1:{options['card_port']}",
+            host=settings.READER_BRIDGE_HOST,
+            port=options["bridge_port"],
+            origins=origins,
+        ).start()
+        env = dict(os.environ, DJANGO_SETTINGS_MODULE=os.environ.get("DJANGO_SETTINGS_MODULE", "homeconsent.settings"))
+        server = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", options["host"], "-p", str(options["port"]),
+             "homeconsent.asgi:application"],
+            env=env,
+        )
+        self.stdout.write(f"on the reader: [{cards[0].number}] {cards[0].name}. Open {site}/ — Ctrl-C stops.")
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *a: stop.set())
+        state = {"target": target}
+        if sys.stdin and sys.stdin.isatty():
+            threading.Thread(target=self._switch_cards, args=(cards, state, options, stop), daemon=True).start()
+        try:
+            while not stop.wait(0.5):
+                if server.poll() is not None:
+                    self.stderr.write("the web server stopped")
+                    break
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.terminate()
+            bridge.stop()
+            state["target"].stop()
+            server.wait(timeout=10)
+
+    def _switch_cards(self, cards, state, options, stop):
+        by_number = {str(c.number): c for c in cards}
+        for line in sys.stdin:
+            card = by_number.get(line.strip())
+            if not card:
+                self.stdout.write(f"type one of {', '.join(by_number)}")
+                continue
+            state["target"].stop()
+            state["target"] = UdpCardTarget(VirtualJPKICard.load(card.path), "127.0.0.1", options["card_port"]).start()
+            self.stdout.write(f"on the reader: [{card.number}] {card.name} (PIN {card.pin})")
+            if stop.is_set():
+                return

@@ -1,0 +1,38 @@
+"""The demo command prepares data, cards and accounts, and prints what a person needs to try it."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from homeconsent.registry.models import CardCertificate, Person
+
+
+@pytest.mark.django_db
+def test_demo_prints_urls_cards_and_pins_and_the_cards_are_registered():
+    # given an empty registry
+    out = StringIO()
+    # when the demo prepares itself
+    call_command("demo", no_server=True, persons=20, stdout=out)
+    # then it seeded persons, printed the site and bridge and a PIN per card
+    text = out.getvalue()
+    assert Person.objects.count() >= 20
+    assert "http://localhost:8000/" in text and "reader bridge: ws://127.0.0.1:" in text
+    card_lines = [line for line in text.splitlines() if line.strip().startswith("[") and "PIN" in line]
+    assert len(card_lines) == 5
+    # and every demo card's certificate is linked to its person for health-insurance use
+    linked = CardCertificate.objects.filter(registered_for_insurance_use=True, status="active")
+    assert linked.count() == 5
+    for line in card_lines:
+        name = line.split("]")[1].split("PIN")[0].strip()
+        assert linked.filter(person__name=name).exists()
+
+
+@pytest.mark.django_db
+def test_demo_is_idempotent_and_keeps_its_cards():
+    call_command("demo", no_server=True, persons=10, stdout=StringIO())
+    first = set(CardCertificate.objects.values_list("serial", flat=True))
+    out = StringIO()
+    call_command("demo", no_server=True, persons=10, stdout=out)
+    assert set(CardCertificate.objects.values_list("serial", flat=True)) == first
+    assert "password shown on first run" in out.getvalue()
