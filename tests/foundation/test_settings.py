@@ -60,11 +60,12 @@ def test_database_and_channel_layer_follow_the_environment(tmp_path):
         "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='homeconsent.settings'; django.setup();"
         "from django.conf import settings as s;"
         "print(s.DATABASES['default']['ENGINE']); print(s.DATABASES['default']['NAME']);"
-        "print(s.CHANNEL_LAYERS['default']['BACKEND'])"
+        "print(s.CHANNEL_LAYERS['default']['BACKEND']); print(s.CACHES['default']['BACKEND'])"
     )
     embedded = run_python(code, {}, tmp_path).stdout.split()
     assert embedded[0] == "django.db.backends.sqlite3"
     assert embedded[2] == "channels.layers.InMemoryChannelLayer"
+    assert embedded[3] == "django.core.cache.backends.locmem.LocMemCache"
 
     production = run_python(
         code, {"DATABASE_URL": "postgres://u@db.example:5432/hc", "REDIS_URL": "redis://cache.example:6379/0"}, tmp_path
@@ -73,6 +74,7 @@ def test_database_and_channel_layer_follow_the_environment(tmp_path):
         "django.db.backends.postgresql",
         "hc",
         "channels_redis.core.RedisChannelLayer",
+        "django.core.cache.backends.redis.RedisCache",
     ]
 
 
