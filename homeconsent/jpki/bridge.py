@@ -111,11 +111,11 @@ class _Operation:
 
     def __init__(self, loop, outbox, request_id):
         self.cancelled = threading.Event()
-        self._loop, self._outbox, self._id = loop, outbox, request_id
+        self._loop, self._outbox, self.request_id = loop, outbox, request_id
 
     def progress(self, step: str) -> None:
         # Called from the worker thread; messages keep their order through the outbox queue.
-        message = {"id": self._id, "type": "progress", "step": step}
+        message = {"id": self.request_id, "type": "progress", "step": step}
         self._loop.call_soon_threadsafe(self._outbox.put_nowait, message)
 
 
@@ -234,11 +234,9 @@ class ReaderBridge:
                     outbox.put_nowait(self._error(request_id, refusal))
                     continue
                 kind = message["type"]
-                if self._current is not None:
-                    log.info("%s refused: busy", kind)
-                    outbox.put_nowait(self._error(request_id, BUSY()))
-                    continue
                 try:
+                    if self._current is not None:
+                        raise BUSY()
                     work = self._prepare(kind, message)
                 except HomeConsentError as error:
                     log.info("%s refused: %s", kind, error.code)
@@ -308,13 +306,13 @@ class ReaderBridge:
             result = await loop.run_in_executor(self._executor, work, operation)
         except HomeConsentError as error:
             log.info("%s refused: %s (%.2fs)", kind, error.code, time.monotonic() - started)
-            outbox.put_nowait(self._error(operation._id, error))
+            outbox.put_nowait(self._error(operation.request_id, error))
         except Exception:
             log.exception("%s failed", kind)
-            outbox.put_nowait(self._error(operation._id, INTERNAL_ERROR()))
+            outbox.put_nowait(self._error(operation.request_id, INTERNAL_ERROR()))
         else:
             log.info("%s done (%.2fs)", kind, time.monotonic() - started)
-            outbox.put_nowait({"id": operation._id, "type": kind, **result})
+            outbox.put_nowait({"id": operation.request_id, "type": kind, **result})
         finally:
             self._current = None
 
