@@ -6,8 +6,14 @@ import datetime
 import hashlib
 import json
 import logging
+import os
+import re
+import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -371,15 +377,30 @@ def test_a_page_of_another_origin_is_refused_at_the_handshake(bridge, origin):
     assert refused.value.response.status_code == 403
 
 
-def test_an_origin_given_to_the_command_is_served(slot):
-    bridge = ReaderBridge(f"udp:127.0.0.1:{slot.port}", origins=[ORIGIN, "https://consent.example.jp"]).start()
+def test_the_command_serves_an_origin_given_to_it_until_sigterm(slot):
+    command = subprocess.Popen(
+        [sys.executable, "manage.py", "reader_bridge", "--device", f"udp:127.0.0.1:{slot.port}",
+         "--port", "0", "--origin", "https://consent.example.jp"],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": "tests.settings"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
-        with connect(bridge.url, origin="https://consent.example.jp") as websocket:
+        lines = [command.stdout.readline(), command.stdout.readline()]
+        url = re.search(r"ws://127\.0\.0\.1:\d+", lines[1]).group(0)
+        with connect(url, origin="https://consent.example.jp") as websocket:
             status = ask(websocket, "status")
+        command.send_signal(signal.SIGTERM)
+        returncode = command.wait(timeout=10)
     finally:
-        bridge.stop()
+        command.kill()
+        command.stdout.close()
 
+    assert lines[0].startswith("reader: ") and "udp:127.0.0.1" in lines[0]
     assert status["card"] is True
+    assert returncode == 0
 
 
 # --- no reader ----------------------------------------------------------------------------------
