@@ -198,6 +198,15 @@ JPKI_CRLS = [Path(p) for p in _env_list("HOMECONSENT_JPKI_CRLS", [str(JPKI_PKI_D
 JPKI_CARDS_DIR = Path(os.environ.get("HOMECONSENT_CARDS_DIR", VAR_DIR / "cards"))
 # A card-auth challenge is answered within this time or not at all.
 CARD_AUTH_CHALLENGE_TTL = timedelta(seconds=int(os.environ.get("HOMECONSENT_CHALLENGE_SECONDS", 300)))
+
+# --- consent: telehealth-app sessions and webhooks (homeconsent.consent) --------------------
+# A consent session opened by a telehealth app waits this long for the patient.
+CONSENT_SESSION_TTL = timedelta(seconds=int(os.environ.get("HOMECONSENT_CONSENT_SESSION_SECONDS", 3600)))
+# Webhooks: per-request timeout, attempts before giving up (backoff doubles from 30 s, capped at
+# 6 h), and the in-process attempt after commit: "thread" (default), "sync" (tests) or "off".
+CONSENT_WEBHOOK_TIMEOUT = float(os.environ.get("HOMECONSENT_WEBHOOK_TIMEOUT_SECONDS", 5))
+CONSENT_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("HOMECONSENT_WEBHOOK_MAX_ATTEMPTS", 10))
+CONSENT_WEBHOOK_INLINE = os.environ.get("HOMECONSENT_WEBHOOK_INLINE", "thread")
 # The reader bridge: where pages reach it, and which page origins it serves.
 READER_BRIDGE_HOST = "127.0.0.1"
 READER_BRIDGE_PORT = int(os.environ.get("HOMECONSENT_BRIDGE_PORT", 47110))

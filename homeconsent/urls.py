@@ -10,4 +10,5 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("clinicapi.urls")),
+    path("consent/api/v1/", include("homeconsent.consent.api_urls")),
 ]

@@ -75,3 +75,189 @@ class CardAuthChallenge(models.Model):
 
     def digest_info(self) -> bytes:
         return SHA256_DIGEST_INFO_PREFIX + hashlib.sha256(self.message()).digest()
+
+
+# --- consent records ---------------------------------------------------------------------------
+class ConsentKind(models.TextChoices):
+    HOME_VISIT = "home_visit", "訪問診療・訪問看護"
+    TELEHEALTH = "telehealth", "オンライン診療"
+    QUALIFICATION_ONLY = "qualification_only", "資格確認のみ"
+    DISASTER = "disaster", "災害時"
+
+
+class ConsentItem(models.TextChoices):
+    QUALIFICATION = "qualification", "資格情報"
+    MEDICATION = "medication", "薬剤情報"
+    TREATMENT = "treatment", "診療情報"
+    CHECKUP = "checkup", "特定健診等情報"
+    OPERATION = "operation", "手術情報"
+    LIMIT_CERTIFICATE = "limit_certificate", "限度額適用認定証関連情報"
+
+
+class ConsentStatus(models.TextChoices):
+    ACTIVE = "active", "有効"
+    SUPERSEDED = "superseded", "更新済み"
+    CANCELLED = "cancelled", "取消済み"
+    # Never stored by a job: an active row past available_until *reads* as expired (effective_status).
+    EXPIRED = "expired", "期限切れ"
+
+
+class ConsentEndedBy(models.TextChoices):
+    PATIENT = "patient", "本人による取消"
+    INSTITUTION = "institution", "医療機関等による取消"
+    SUPERSEDED = "superseded", "新しい同意で更新"
+    EXPIRED = "expired", "期限切れ"
+
+
+class Consent(models.Model):
+    """One person's consent to one institution, proved by their card (see consent/services.py).
+
+    Rows are never deleted: an update supersedes the active row (status superseded, superseded_by
+    set), a cancellation ends it. available_until is exclusive (the consent holds while now is
+    before it); null means open-ended (home visits while care continues). Expiry is computed on
+    read: an "active" row past available_until is not in force (is_in_force / effective_status).
+    """
+
+    person = models.ForeignKey("registry.Person", on_delete=models.PROTECT, related_name="consents")
+    institution = models.ForeignKey("registry.Institution", on_delete=models.PROTECT, related_name="consents")
+    kind = models.CharField("種別", max_length=20, choices=ConsentKind.choices)
+    items = models.JSONField("同意した情報", default=list)  # sorted, always with "qualification"
+    given_at = models.DateTimeField("同意日時")
+    available_until = models.DateTimeField("有効期限", null=True, blank=True)
+    visit_date = models.DateField("診療予定日", null=True, blank=True)
+    # The proof: the single-use challenge the card signed, the card, and the signature (base64).
+    challenge = models.OneToOneField(
+        CardAuthChallenge, null=True, blank=True, on_delete=models.PROTECT, related_name="consent"
+    )
+    card_certificate = models.ForeignKey(
+        "registry.CardCertificate", null=True, blank=True, on_delete=models.PROTECT, related_name="consents"
+    )
+    signature = models.TextField(blank=True)
+    status = models.CharField(max_length=12, choices=ConsentStatus.choices, default=ConsentStatus.ACTIVE)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.CharField(max_length=12, choices=ConsentEndedBy.choices, blank=True)
+    superseded_by = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="supersedes"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["person", "institution", "kind"],
+                condition=models.Q(status="active"),
+                name="consent_one_active_per_person_institution_kind",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["institution", "given_at"]),
+            models.Index(fields=["institution", "visit_date"]),
+            models.Index(fields=["person", "status"]),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} consent of person {self.person_id} to {self.institution_id} ({self.status})"
+
+    def is_in_force(self, now=None) -> bool:
+        from django.utils import timezone
+
+        if self.status != ConsentStatus.ACTIVE:
+            return False
+        return self.available_until is None or (now or timezone.now()) < self.available_until
+
+    def effective_status(self, now=None) -> str:
+        if self.status == ConsentStatus.ACTIVE and not self.is_in_force(now):
+            return ConsentStatus.EXPIRED
+        return self.status
+
+    @property
+    def signature_bytes(self) -> bytes:
+        return base64.b64decode(self.signature) if self.signature else b""
+
+
+# --- telehealth-app integration ----------------------------------------------------------------
+class TelehealthApp(models.Model):
+    """A telehealth (オンライン診療) system that sends its patients through our consent pages.
+
+    It authenticates with HTTP Basic (client_id, secret). The secret is shown once at
+    registration; it is stored encrypted (telehealth.py, key derived from SECRET_KEY) because
+    the webhook signer needs it in clear, and it is never logged.
+    """
+
+    name = models.CharField(max_length=200)
+    client_id = models.CharField(max_length=64, unique=True)
+    secret_encrypted = models.TextField()
+    allowed_return_urls = models.JSONField(default=list)
+    webhook_url = models.URLField(max_length=500, blank=True)
+    institutions = models.ManyToManyField("registry.Institution", related_name="telehealth_apps")
+    created_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"{self.name} ({self.client_id})"
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+class ConsentSessionStatus(models.TextChoices):
+    PENDING = "pending", "同意待ち"
+    REGISTERED = "registered", "同意済み"
+    CANCELLED = "cancelled", "取消済み"
+    EXPIRED = "expired", "期限切れ"  # computed: pending past expires_at
+
+
+class ConsentSession(models.Model):
+    """A consent a telehealth app asked for: the patient opens /consent/s/<session_id>/."""
+
+    session_id = models.CharField(max_length=43, unique=True)  # random, in the patient's URL
+    app = models.ForeignKey(TelehealthApp, on_delete=models.PROTECT, related_name="sessions")
+    institution = models.ForeignKey("registry.Institution", on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=20, default="telehealth")
+    visit_date = models.DateField()
+    items = models.JSONField(default=list)
+    return_url = models.URLField(max_length=1000)
+    state = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    status = models.CharField(
+        max_length=12, choices=ConsentSessionStatus.choices, default=ConsentSessionStatus.PENDING
+    )
+    consent = models.OneToOneField(
+        Consent, null=True, blank=True, on_delete=models.PROTECT, related_name="session"
+    )
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"consent session {self.session_id[:8]}…"
+
+
+class WebhookDeliveryStatus(models.TextChoices):
+    PENDING = "pending", "送信待ち"
+    DELIVERED = "delivered", "送信済み"
+    FAILED = "failed", "送信断念"
+
+
+class WebhookDelivery(models.Model):
+    """Outbox row: written in the consent's own transaction, posted after commit (webhooks.py)."""
+
+    event_id = models.CharField(max_length=64, unique=True)
+    app = models.ForeignKey(TelehealthApp, on_delete=models.PROTECT, related_name="deliveries")
+    session = models.ForeignKey(ConsentSession, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    event = models.CharField(max_length=40)
+    body = models.TextField()  # the exact JSON bytes (UTF-8) that are signed and sent
+    created_at = models.DateTimeField()
+    status = models.CharField(
+        max_length=12, choices=WebhookDeliveryStatus.choices, default=WebhookDeliveryStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self):
+        return f"{self.event} {self.event_id} ({self.status})"

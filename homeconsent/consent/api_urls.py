@@ -1,0 +1,12 @@
+"""Routes of the telehealth apps' API, included under /consent/api/v1/."""
+
+from django.urls import path
+
+from . import api
+
+app_name = "consent_api"
+
+urlpatterns = [
+    path("sessions", api.SessionListView.as_view(), name="sessions"),
+    path("sessions/<str:session_id>", api.SessionDetailView.as_view(), name="session"),
+]

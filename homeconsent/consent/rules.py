@@ -1,0 +1,153 @@
+"""The rules of a consent's content: kinds, items, and until when it holds (reference/domain.md).
+
+Shared by the consent services and the telehealth-app sessions, so both refuse the same things
+with the same codes.
+"""
+
+import datetime
+import zoneinfo
+
+from django.utils import timezone
+
+from homeconsent.errors import ErrorCode
+
+from .models import ConsentItem, ConsentKind
+
+TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
+MEDICAL_ITEMS = frozenset(
+    {ConsentItem.MEDICATION, ConsentItem.TREATMENT, ConsentItem.CHECKUP, ConsentItem.OPERATION}
+)
+# What a qualification-only consent (資格確認限定型) may carry: eligibility, never medical information.
+QUALIFICATION_ONLY_ITEMS = frozenset({ConsentItem.QUALIFICATION, ConsentItem.LIMIT_CERTIFICATE})
+
+CONSENT_KIND_UNKNOWN = ErrorCode(
+    "consent_kind_unknown",
+    "同意の種類「{kind}」はありません。",
+    "There is no consent kind '{kind}'.",
+)
+CONSENT_ITEM_UNKNOWN = ErrorCode(
+    "consent_item_unknown",
+    "同意できる情報の種類に「{item}」はありません。",
+    "'{item}' is not a kind of information one can consent to.",
+)
+CONSENT_ITEMS_MEDICAL_NOT_ALLOWED = ErrorCode(
+    "consent_items_medical_not_allowed",
+    "資格確認のみの同意・医療機関等では、薬剤・診療・健診・手術の情報は提供できません。",
+    "A qualification-only consent or institution cannot receive medication, treatment, checkup or "
+    "operation information.",
+)
+VISIT_DATE_REQUIRED = ErrorCode(
+    "visit_date_required",
+    "オンライン診療の同意には診療予定日が必要です。",
+    "A telehealth consent needs the date of the booked visit.",
+)
+VISIT_DATE_PAST = ErrorCode(
+    "visit_date_past",
+    "診療予定日（{visit_date}）はすでに過ぎています。予定日を確かめてください。",
+    "The visit date ({visit_date}) has already passed. Please check the date of the visit.",
+)
+VISIT_DATE_NOT_FOR_KIND = ErrorCode(
+    "visit_date_not_for_kind",
+    "診療予定日はオンライン診療の同意にだけ指定できます。",
+    "A visit date can only be given for a telehealth consent.",
+)
+AVAILABLE_UNTIL_NOT_FOR_KIND = ErrorCode(
+    "available_until_not_for_kind",
+    "オンライン診療の同意の期限は診療予定日で決まるため、別に指定できません。",
+    "A telehealth consent lasts until the end of the visit date; no other end can be given.",
+)
+AVAILABLE_UNTIL_PAST = ErrorCode(
+    "available_until_past",
+    "同意の終了日はこれから先の日付にしてください。",
+    "The end of the consent must lie in the future.",
+)
+
+
+def today() -> datetime.date:
+    return timezone.now().astimezone(TOKYO).date()
+
+
+def start_of_day(day: datetime.date) -> datetime.datetime:
+    """Midnight at the start of a Tokyo day, as an aware datetime."""
+    return datetime.datetime.combine(day, datetime.time.min, tzinfo=TOKYO)
+
+
+def clean_kind(kind) -> str:
+    try:
+        return ConsentKind(kind).value
+    except ValueError:
+        raise CONSENT_KIND_UNKNOWN(kind=kind) from None
+
+
+def clean_item(item) -> str:
+    try:
+        return ConsentItem(item).value
+    except ValueError:
+        raise CONSENT_ITEM_UNKNOWN(item=item) from None
+
+
+def clean_items(kind: str, items, institution=None) -> list[str]:
+    """Sorted, unique, always with qualification; medical items refused where they may not go."""
+    if isinstance(items, str):
+        items = [items]
+    cleaned = {clean_item(item) for item in items} | {ConsentItem.QUALIFICATION.value}
+    qualification_only = kind == ConsentKind.QUALIFICATION_ONLY or (
+        institution is not None and institution.qualification_only
+    )
+    if qualification_only and not cleaned <= QUALIFICATION_ONLY_ITEMS:
+        raise CONSENT_ITEMS_MEDICAL_NOT_ALLOWED()
+    return sorted(cleaned)
+
+
+def clean_visit_date(kind: str, visit_date, *, on: datetime.date | None = None):
+    """The visit date of a telehealth consent (a date or YYYY-MM-DD), today or later; None otherwise."""
+    if kind != ConsentKind.TELEHEALTH:
+        if visit_date:
+            raise VISIT_DATE_NOT_FOR_KIND()
+        return None
+    if not visit_date:
+        raise VISIT_DATE_REQUIRED()
+    if isinstance(visit_date, str):
+        visit_date = datetime.date.fromisoformat(visit_date)
+    if isinstance(visit_date, datetime.datetime):
+        visit_date = visit_date.astimezone(TOKYO).date()
+    if visit_date < (on or today()):
+        raise VISIT_DATE_PAST(visit_date=visit_date.isoformat())
+    return visit_date
+
+
+def consent_until(kind: str, *, visit_date=None, available_until=None, now=None):
+    """When a consent stops holding (exclusive), or None for open-ended.
+
+    Telehealth: the end of the visit date (next midnight, Asia/Tokyo). Others: open-ended unless
+    an end is given: a date means "through that Tokyo day", a datetime is taken as is.
+    """
+    now = now or timezone.now()
+    if kind == ConsentKind.TELEHEALTH:
+        if available_until is not None:
+            raise AVAILABLE_UNTIL_NOT_FOR_KIND()
+        return start_of_day(visit_date + datetime.timedelta(days=1))
+    if available_until is None:
+        return None
+    if isinstance(available_until, str):
+        available_until = (
+            datetime.date.fromisoformat(available_until)
+            if len(available_until) == 10
+            else datetime.datetime.fromisoformat(available_until)
+        )
+    if isinstance(available_until, datetime.datetime):
+        until = available_until if timezone.is_aware(available_until) else available_until.replace(tzinfo=TOKYO)
+    else:
+        until = start_of_day(available_until + datetime.timedelta(days=1))
+    if until <= now:
+        raise AVAILABLE_UNTIL_PAST()
+    return until.astimezone(datetime.timezone.utc).replace(microsecond=0)
+
+
+def in_force_window(on=None) -> tuple[datetime.datetime, datetime.datetime]:
+    """[start, end) of what `on` means: a moment (datetime, default now) or a whole Tokyo day (date)."""
+    if on is None:
+        on = timezone.now()
+    if isinstance(on, datetime.datetime):
+        return on, on
+    return start_of_day(on), start_of_day(on + datetime.timedelta(days=1))

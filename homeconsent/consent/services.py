@@ -1,0 +1,358 @@
+"""Consent records: register (card-proved), cancel, and the check made on every read.
+
+Stable API for the consent pages, the institutions' API and the portal:
+
+    issue_consent_challenge(institution, *, kind, items, visit_date=None, available_until=None,
+                            session=None) -> CardAuthChallenge
+        Validates the terms first (same codes as registration) and issues a purpose-"consent"
+        challenge binding institution, kind, items and, in details, visit_date / available_until /
+        session. Hand challenge.digest_info() to the reader bridge, then:
+    verify_card_authentication(challenge.nonce, certificate_der, signature, "consent")  [challenges.py]
+    do_register_consent(verified, *, kind, items, visit_date=None, available_until=None,
+                        institution=None, session=None, actor_type="patient", actor_id=None) -> Consent
+        The signed challenge must name exactly these terms (else consent_proof_mismatch), the person
+        must hold a valid qualification today (no_valid_qualification). Supersedes the active consent
+        of the same person, institution and kind. With session= the telehealth session is completed
+        and its webhook queued in the same transaction.
+    do_cancel_consent(consent, *, by, actor_id, actor_type=None, institution=None) -> Consent
+    do_cancel_all(person, *, by, actor_id, institution=None, actor_type=None) -> list[Consent]
+        by is "patient" or "institution" (then institution= is required and must own the consent).
+    active_consents(person, institution=None, on=None) -> QuerySet[Consent]
+    consents_of_institution(institution, kind=None, *, given_from=None, given_to=None,
+                            visit_from=None, visit_to=None, on=None) -> QuerySet[Consent]
+    consent_for_read(institution_code, person, item, on=None) -> Consent | None
+        The one read check: the consent in force (now, or at a moment / on a Tokyo day) that lets
+        this institution read this item of this person. Never cached: every call asks the database.
+
+`on` is a moment (aware datetime; default now) or a date (in force at some time that Tokyo day).
+Every do_* runs in one transaction with its access-log entry; after commit it publishes
+{"type": "consent.event", "event": "registered"|"cancelled", "consent_id", "person_id", "kind",
+"items", "at"} to the Channels group f"institution.{code}". Refusals are HomeConsentError with a code
+(rules.py, telehealth.py and below).
+"""
+
+import base64
+import datetime
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from homeconsent.audit.services import record_access
+from homeconsent.errors import ErrorCode
+from homeconsent.registry.eligibility import Validity, resolve_for_person
+from homeconsent.registry.models import Institution, Person
+
+from . import rules
+from .challenges import issue_challenge
+from .models import CardAuthChallenge, ChallengePurpose, Consent, ConsentEndedBy, ConsentKind, ConsentStatus
+from .telehealth import complete_session, session_consent_ended
+
+logger = logging.getLogger(__name__)
+
+CONSENT_PROOF_MISMATCH = ErrorCode(
+    "consent_proof_mismatch",
+    "カードで確認した内容（{field}）と、登録しようとした同意の内容が一致しません。最初からやり直してください。",
+    "What the card confirmed ({field}) does not match the consent being registered. Please start again.",
+)
+CONSENT_PROOF_NOT_FOR_CONSENT = ErrorCode(
+    "consent_proof_not_for_consent",
+    "このカードの確認は同意登録のためのものではありません。最初からやり直してください。",
+    "This card confirmation was not made to register a consent. Please start again.",
+)
+CONSENT_PROOF_USED = ErrorCode(
+    "consent_proof_used",
+    "このカードの確認ではすでに同意が登録されています。",
+    "A consent has already been registered with this card confirmation.",
+)
+NO_VALID_QUALIFICATION = ErrorCode(
+    "no_valid_qualification",
+    "本日有効な医療保険の資格が確認できないため、同意を登録できません。加入している保険者にお問い合わせください。",
+    "No health-insurance qualification valid today was found, so the consent cannot be registered. "
+    "Please contact your insurer.",
+)
+CONSENT_NOT_ACTIVE = ErrorCode(
+    "consent_not_active",
+    "この同意はすでに終了しています（取消済み・更新済み・期限切れ）。",
+    "This consent has already ended (cancelled, replaced or expired).",
+)
+CONSENT_NOT_OF_INSTITUTION = ErrorCode(
+    "consent_not_of_institution",
+    "この同意は医療機関等「{institution}」に対するものではありません。",
+    "This consent was not given to institution '{institution}'.",
+)
+CANCEL_BY_UNKNOWN = ErrorCode(
+    "consent_cancel_by_unknown",
+    "取消す人は本人（patient）か医療機関等（institution）のどちらかです。",
+    "A consent is cancelled by the patient or by the institution.",
+)
+CANCEL_INSTITUTION_REQUIRED = ErrorCode(
+    "consent_cancel_institution_required",
+    "医療機関等による取消しには、取り消す医療機関等の指定が必要です。",
+    "A cancellation by an institution must name that institution.",
+)
+
+ACTOR_FOR_CANCEL = {ConsentEndedBy.PATIENT: "patient", ConsentEndedBy.INSTITUTION: "institution_staff"}
+
+
+# --- events ---------------------------------------------------------------------------------------
+def institution_group(code: str) -> str:
+    return f"institution.{code}"
+
+
+def _publish_after_commit(event: str, consent: Consent, at: datetime.datetime) -> None:
+    message = {
+        "type": "consent.event",
+        "event": event,
+        "consent_id": consent.pk,
+        "person_id": consent.person_id,
+        "kind": consent.kind,
+        "items": list(consent.items),
+        "at": at.isoformat(),
+    }
+    group = institution_group(consent.institution.code)
+
+    def publish():
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        try:
+            async_to_sync(layer.group_send)(group, message)
+        except Exception:  # noqa: BLE001 - a live event lost must never undo a committed consent
+            logger.exception("consent %s: publishing %s to %s failed", consent.pk, event, group)
+
+    transaction.on_commit(publish, robust=True)
+
+
+# --- registering ----------------------------------------------------------------------------------
+def _binding_details(kind, visit_date, available_until, session) -> dict:
+    """The fields beyond institution/kind/items that the challenge's details must carry."""
+    details = {}
+    if visit_date is not None:
+        details["visit_date"] = visit_date.isoformat()
+    if available_until is not None and kind != ConsentKind.TELEHEALTH:
+        details["available_until"] = available_until.isoformat()
+    if session is not None:
+        details["session"] = session.session_id
+    return details
+
+
+def _clean_terms(institution, kind, items, visit_date, available_until, now):
+    kind = rules.clean_kind(kind)
+    items = rules.clean_items(kind, items, institution)
+    visit_date = rules.clean_visit_date(kind, visit_date, on=now.astimezone(rules.TOKYO).date())
+    until = rules.consent_until(kind, visit_date=visit_date, available_until=available_until, now=now)
+    return kind, items, visit_date, until
+
+
+def issue_consent_challenge(institution, *, kind, items, visit_date=None, available_until=None, session=None,
+                            now=None) -> CardAuthChallenge:  # fmt: skip
+    """A consent challenge binding exactly the terms do_register_consent will register."""
+    now = now or timezone.now()
+    kind, items, visit_date, until = _clean_terms(institution, kind, items, visit_date, available_until, now)
+    details = _binding_details(kind, visit_date, until, session)
+    return issue_challenge(ChallengePurpose.CONSENT, institution, items, kind=kind, **details)
+
+
+def _check_proof(challenge: CardAuthChallenge, institution, kind, items, details) -> None:
+    if challenge.purpose != ChallengePurpose.CONSENT:
+        raise CONSENT_PROOF_NOT_FOR_CONSENT()
+    if challenge.institution_id is None or (institution is not None and challenge.institution_id != institution.pk):
+        raise CONSENT_PROOF_MISMATCH(field="institution")
+    if challenge.kind != kind:
+        raise CONSENT_PROOF_MISMATCH(field="kind")
+    signed_items = sorted(set(challenge.items) | {"qualification"})
+    if signed_items != items:
+        raise CONSENT_PROOF_MISMATCH(field="items")
+    for field in ("visit_date", "available_until", "session"):
+        if challenge.details.get(field) != details.get(field):
+            raise CONSENT_PROOF_MISMATCH(field=field)
+
+
+def do_register_consent(verified, *, kind, items, visit_date=None, available_until=None, institution=None,
+                        session=None, actor_type="patient", actor_id=None, now=None) -> Consent:  # fmt: skip
+    """Register the consent a verified card authentication proved (see the module docstring)."""
+    now = now or timezone.now()
+    challenge = verified.challenge
+    institution = institution or challenge.institution
+    if institution is None:
+        raise CONSENT_PROOF_MISMATCH(field="institution")
+    kind, items, visit_date, until = _clean_terms(institution, kind, items, visit_date, available_until, now)
+    _check_proof(challenge, institution, kind, items, _binding_details(kind, visit_date, until, session))
+    if challenge.card_certificate_id not in (None, verified.card_certificate.pk):
+        raise CONSENT_PROOF_MISMATCH(field="card")
+    person = verified.person
+    if resolve_for_person(person.pk, now.astimezone(rules.TOKYO).date()).validity != Validity.VALID:
+        raise NO_VALID_QUALIFICATION()
+
+    with transaction.atomic():
+        # One writer per person at a time (PostgreSQL row lock; SQLite's IMMEDIATE write lock does
+        # the same), so two registrations cannot both find "no active consent" and collide.
+        Person.objects.select_for_update().filter(pk=person.pk).first()
+        if Consent.objects.filter(challenge=challenge).exists():
+            raise CONSENT_PROOF_USED()
+        previous = (
+            Consent.objects.select_for_update()
+            .filter(person=person, institution=institution, kind=kind, status=ConsentStatus.ACTIVE)
+            .first()
+        )
+        if previous is not None:
+            expired = not previous.is_in_force(now)
+            previous.status = ConsentStatus.SUPERSEDED
+            previous.ended_at = previous.available_until if expired else now
+            previous.ended_by = ConsentEndedBy.EXPIRED if expired else ConsentEndedBy.SUPERSEDED
+            previous.save(update_fields=["status", "ended_at", "ended_by"])
+        consent = Consent.objects.create(
+            person=person, institution=institution, kind=kind, items=items, given_at=now,
+            available_until=until, visit_date=visit_date, challenge=challenge,
+            card_certificate=verified.card_certificate,
+            signature=base64.b64encode(verified.signature).decode(),
+        )  # fmt: skip
+        if previous is not None:
+            previous.superseded_by = consent
+            previous.save(update_fields=["superseded_by"])
+        if session is not None:
+            complete_session(session, consent, now=now)
+        record_access(
+            actor_type=actor_type,
+            actor_id=actor_id or f"person:{person.pk}",
+            person=person,
+            items=items,
+            basis="consent",
+            institution_code=institution.code,
+            consent_id=consent.pk,
+            detail={
+                "action": "consent_registered",
+                "kind": kind,
+                "available_until": until.isoformat() if until else None,
+                "supersedes": previous.pk if previous else None,
+                "card_serial": verified.card_certificate.serial,
+            },
+        )
+        _publish_after_commit("registered", consent, now)
+    return consent
+
+
+# --- cancelling -----------------------------------------------------------------------------------
+def _clean_by(by, institution):
+    try:
+        by = ConsentEndedBy(by)
+    except ValueError:
+        raise CANCEL_BY_UNKNOWN() from None
+    if by not in (ConsentEndedBy.PATIENT, ConsentEndedBy.INSTITUTION):
+        raise CANCEL_BY_UNKNOWN()
+    if by == ConsentEndedBy.INSTITUTION and institution is None:
+        raise CANCEL_INSTITUTION_REQUIRED()
+    return by
+
+
+def _end(consent: Consent, by, actor_type, actor_id, now) -> Consent:
+    consent.status = ConsentStatus.CANCELLED
+    consent.ended_at = now
+    consent.ended_by = by
+    consent.save(update_fields=["status", "ended_at", "ended_by"])
+    session_consent_ended(consent, now=now)
+    record_access(
+        actor_type=actor_type or ACTOR_FOR_CANCEL[by],
+        actor_id=actor_id,
+        person=consent.person_id,
+        items=consent.items,
+        basis="consent",
+        institution_code=consent.institution.code,
+        consent_id=consent.pk,
+        detail={"action": "consent_cancelled", "by": str(by), "kind": consent.kind},
+    )
+    _publish_after_commit("cancelled", consent, now)
+    return consent
+
+
+def do_cancel_consent(consent, *, by, actor_id, actor_type=None, institution=None, now=None) -> Consent:
+    """Cancel one consent in force; it stops allowing reads from the next request on."""
+    by = _clean_by(by, institution)
+    now = now or timezone.now()
+    with transaction.atomic():
+        Person.objects.select_for_update().filter(pk=consent.person_id).first()
+        consent = Consent.objects.select_for_update(of=("self",)).select_related("institution").get(pk=consent.pk)
+        if institution is not None and consent.institution_id != institution.pk:
+            raise CONSENT_NOT_OF_INSTITUTION(institution=institution.code)
+        if not consent.is_in_force(now):
+            raise CONSENT_NOT_ACTIVE()
+        return _end(consent, by, actor_type, actor_id, now)
+
+
+def do_cancel_all(person, *, by, actor_id, institution=None, actor_type=None, now=None) -> list[Consent]:
+    """すべての同意を取消す: every consent in force of the person (to one institution, if given)."""
+    by = _clean_by(by, institution)
+    now = now or timezone.now()
+    with transaction.atomic():
+        Person.objects.select_for_update().filter(pk=person.pk).first()
+        consents = Consent.objects.select_for_update(of=("self",)).select_related("institution").filter(
+            _in_force_q(now), person=person
+        )
+        if institution is not None:
+            consents = consents.filter(institution=institution)
+        return [_end(consent, by, actor_type, actor_id, now) for consent in consents.order_by("pk")]
+
+
+# --- queries --------------------------------------------------------------------------------------
+def _in_force_q(on=None) -> Q:
+    """In force at the moment `on`, or at some time of the Tokyo day `on` (see rules.in_force_window)."""
+    start, end = rules.in_force_window(on)
+    moment = start == end
+    given = Q(given_at__lte=end) if moment else Q(given_at__lt=end)
+    until = Q(available_until__isnull=True) | Q(available_until__gt=start)
+    # A row still stored "active" has no ended_at; a cancelled/superseded one held until ended_at.
+    ended = Q(ended_at__isnull=True, status=ConsentStatus.ACTIVE) | Q(ended_at__gt=start)
+    return given & until & ended
+
+
+def active_consents(person, institution=None, on=None):
+    """The person's consents in force (now, or at `on`), newest first."""
+    consents = Consent.objects.filter(_in_force_q(on), person=person).select_related("institution")
+    if institution is not None:
+        consents = consents.filter(institution=institution)
+    return consents.order_by("-given_at", "-pk")
+
+
+def consents_of_institution(institution, kind=None, *, given_from=None, given_to=None, visit_from=None,
+                            visit_to=None, on=None):  # fmt: skip
+    """An institution's consents, filtered by kind, consent date (Tokyo days, inclusive), visit
+    date (inclusive) and, when `on` is given, in force at that moment/day; newest first."""
+    consents = Consent.objects.filter(institution=institution).select_related("person")
+    if kind is not None:
+        consents = consents.filter(kind=rules.clean_kind(kind))
+    if given_from is not None:
+        consents = consents.filter(given_at__gte=rules.start_of_day(given_from))
+    if given_to is not None:
+        consents = consents.filter(given_at__lt=rules.start_of_day(given_to + datetime.timedelta(days=1)))
+    if visit_from is not None:
+        consents = consents.filter(visit_date__gte=visit_from)
+    if visit_to is not None:
+        consents = consents.filter(visit_date__lte=visit_to)
+    if on is not None:
+        consents = consents.filter(_in_force_q(on))
+    return consents.order_by("-given_at", "-pk")
+
+
+def consent_for_read(institution_code, person, item, on=None) -> Consent | None:
+    """The consent that lets this institution read this item of this person now (or at `on`).
+
+    Asked on every read and never cached, so a cancellation holds from the next request on.
+    """
+    item = rules.clean_item(item)
+    person_id = person.pk if isinstance(person, Person) else person
+    candidates = Consent.objects.filter(
+        _in_force_q(on), person_id=person_id, institution__code=str(institution_code)
+    ).order_by("-given_at", "-pk")
+    # Items are a short JSON list; SQLite has no JSON containment, so the few rows are checked here.
+    for consent in candidates:
+        if item in consent.items:
+            return consent
+    return None
+
+
+def institution_by_code(code) -> Institution | None:
+    return Institution.objects.filter(code=str(code)).first()
