@@ -77,6 +77,23 @@ class CardAuthChallenge(models.Model):
         return SHA256_DIGEST_INFO_PREFIX + hashlib.sha256(self.message()).digest()
 
 
+class InstitutionEntry(models.Model):
+    """The patient-facing entry URL of one institution: /consent/e/<token>/ and its QR code.
+
+    The token is random so the URL cannot be guessed from the institution code; rotating it (a
+    leaked poster, a lost tablet) makes the old URL and QR code show "not found" at once.
+    """
+
+    institution = models.OneToOneField(
+        "registry.Institution", on_delete=models.CASCADE, related_name="consent_entry"
+    )
+    token = models.CharField(max_length=43, unique=True)
+    rotated_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"entry of {self.institution_id}"
+
+
 # --- consent records ---------------------------------------------------------------------------
 class ConsentKind(models.TextChoices):
     HOME_VISIT = "home_visit", "訪問診療・訪問看護"
