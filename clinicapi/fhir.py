@@ -1,0 +1,538 @@
+"""FHIR R4 views of the registry, consents and access log, with JP Core identifiers.
+
+Plain functions from model objects to JSON-ready dicts; nothing here reads the database except
+through the objects it is handed (related objects should be select_related by the caller). The
+systems below are the ones JP Core (jpfhir.jp, v1.1) and the MHLW code tables use; where the
+national table has no FHIR URI yet the OID is given as urn:oid. Our own code lists (consent kind,
+consent item, the card classification) use the `urn:homeconsent:` namespace.
+
+Dates: qualification periods are date-only; FHIR's Period.end is the last day *in* force, so a
+qualification lost on day D (喪失日, no longer insured from D) ends on D - 1.
+"""
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from rest_framework.renderers import JSONRenderer
+
+FHIR_MEDIA_TYPE = "application/fhir+json"
+
+# --- JP Core profiles ------------------------------------------------------------------------------
+JP_CORE = "http://jpfhir.jp/fhir/core/StructureDefinition/"
+PROFILE_PATIENT = JP_CORE + "JP_Patient"
+PROFILE_COVERAGE = JP_CORE + "JP_Coverage"
+PROFILE_ORGANIZATION = JP_CORE + "JP_Organization"
+PROFILE_MEDICATION_DISPENSE = JP_CORE + "JP_MedicationDispense"
+PROFILE_OBSERVATION = JP_CORE + "JP_Observation_Common"
+
+# --- extensions ------------------------------------------------------------------------------------
+EXT_INSURED_SYMBOL = "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/JP_Coverage_InsuredPersonSymbol"
+EXT_INSURED_NUMBER = "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/JP_Coverage_InsuredPersonNumber"
+EXT_INSURED_BRANCH = "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/JP_Coverage_InsuredPersonSubNumber"
+EXT_PREFECTURE_NO = "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/JP_Organization_PrefectureNo"
+EXT_ORG_CATEGORY = "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/JP_Organization_InsuranceOrganizationCategory"
+EXT_ORG_NO = "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/JP_Organization_InsuranceOrganizationNo"
+EXT_NAME_REPRESENTATION = "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation"
+
+# --- identifier systems ----------------------------------------------------------------------------
+SYSTEM_INSURER_NUMBER = "urn:oid:1.2.392.100495.20.3.61"  # 保険者番号
+SYSTEM_INSTITUTION_CODE = "http://jpfhir.jp/fhir/core/IdSystem/insurance-medical-institution-no"  # 医療機関等コード 10桁
+SYSTEM_PREFECTURE_NO = "urn:oid:1.2.392.100495.20.3.21"
+SYSTEM_ORG_CATEGORY = "urn:oid:1.2.392.100495.20.3.22"  # 点数表番号
+SYSTEM_ORG_NO = "urn:oid:1.2.392.100495.20.3.23"  # 医療機関コード 7桁
+SYSTEM_INSURED_ID = "http://jpfhir.jp/fhir/core/Idsystem/JP_Insurance_SubscriberID"  # 保険者番号:記号:番号:枝番
+
+# --- code systems ----------------------------------------------------------------------------------
+SYSTEM_INSURANCE_CATEGORY = "urn:oid:1.2.392.100495.20.2.61"  # 保険種別 (別表11)
+SYSTEM_INSURED_CATEGORY = "urn:oid:1.2.392.100495.20.2.62"  # 被保険者区分 (別表12)
+SYSTEM_SUBSCRIBER_RELATIONSHIP = "http://terminology.hl7.org/CodeSystem/subscriber-relationship"
+SYSTEM_COPAY_TYPE = "http://terminology.hl7.org/CodeSystem/coverage-copay-type"
+SYSTEM_COVERAGE_CLASS = "http://terminology.hl7.org/CodeSystem/coverage-class"
+SYSTEM_RECEIPT_DRUG = "urn:oid:1.2.392.100495.20.2.71"  # 医薬品コード（レセ電算医薬品マスター, 別表15）
+SYSTEM_YJ = "http://capstandard.jp/iyaku.info/CodeSystem/YJ-code"
+SYSTEM_CHECKUP_ITEM = "urn:oid:1.2.392.200119.6.1005"  # 特定健診項目コード表 (JLAC10 17桁)
+SYSTEM_OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+SYSTEM_UCUM = "http://unitsofmeasure.org"
+SYSTEM_CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
+SYSTEM_LOINC = "http://loinc.org"
+SYSTEM_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+SYSTEM_PARTICIPATION_TYPE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+SYSTEM_AUDIT_EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
+SYSTEM_RESTFUL_INTERACTION = "http://hl7.org/fhir/restful-interaction"
+SYSTEM_AUDIT_ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
+SYSTEM_OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
+SYSTEM_CONSENT_KIND = "urn:homeconsent:consent-kind"
+SYSTEM_CONSENT_ITEM = "urn:homeconsent:consent-item"
+SYSTEM_CARD_CLASSIFICATION = "urn:homeconsent:insured-card-classification"
+SYSTEM_ACCESS_BASIS = "urn:homeconsent:access-basis"
+SYSTEM_ACTOR_TYPE = "urn:homeconsent:actor-type"
+
+INSURANCE_CATEGORY = {"1": "医保", "2": "国保", "7": "後期高齢者"}
+# Insurer kind (registry.InsurerKind) → 保険種別: 国保 and 国保組合 are 国保, 後期高齢者医療 its own, the rest 医保.
+INSURANCE_CATEGORY_OF_KIND = {"kokuho": "2", "kokuho_kumiai": "2", "kouki": "7"}
+# 本人・家族 (PersonalFamilyClassification) → 被保険者区分 and the HL7 relationship.
+RELATIONSHIP = {"1": ("1", "被保険者", "self"), "2": ("2", "被扶養者", "other")}
+GENDER = {"1": "male", "2": "female"}
+# Units of the checkup masters → UCUM (code, display); unknown units keep their text without a code.
+UCUM = {
+    "kg/m2": "kg/m2", "cm": "cm", "mmHg": "mm[Hg]", "mg/dl": "mg/dL", "mg/dL": "mg/dL", "U/l": "U/L",
+    "U/L": "U/L", "%": "%", "kg": "kg", "g/dl": "g/dL",
+}
+
+
+# --- small pieces ----------------------------------------------------------------------------------
+def _date(day) -> str | None:
+    return day.isoformat() if isinstance(day, date) and not isinstance(day, datetime) else None
+
+
+def _instant(moment) -> str | None:
+    if moment is None:
+        return None
+    return moment.isoformat()
+
+
+def _coding(system, code, display=None) -> dict:
+    coding = {"system": system, "code": str(code)}
+    if display:
+        coding["display"] = str(display)
+    return coding
+
+
+def _concept(system, code, display=None, text=None) -> dict:
+    concept = {"coding": [_coding(system, code, display)]}
+    if text:
+        concept["text"] = text
+    return concept
+
+
+def _drop_empty(value):
+    """FHIR forbids empty strings, lists and objects: drop them, recursively."""
+    if isinstance(value, dict):
+        cleaned = {k: _drop_empty(v) for k, v in value.items()}
+        return {k: v for k, v in cleaned.items() if v not in (None, "", [], {})}
+    if isinstance(value, list):
+        cleaned = [_drop_empty(v) for v in value]
+        return [v for v in cleaned if v not in (None, "", [], {})]
+    return value
+
+
+def reference(resource_type: str, resource_id, display=None) -> dict:
+    ref = {"reference": f"{resource_type}/{resource_id}"}
+    if display:
+        ref["display"] = display
+    return ref
+
+
+def institution_reference(code: str, name: str = "") -> dict:
+    """A logical reference to an institution by its 10-digit code (no Organization resource needed)."""
+    ref = {"type": "Organization", "identifier": {"system": SYSTEM_INSTITUTION_CODE, "value": code}}
+    if name:
+        ref["display"] = name
+    return ref
+
+
+def patient_id(person) -> str:
+    return str(person.pk if hasattr(person, "pk") else person)
+
+
+def _split_name(name: str) -> tuple[str, list[str]]:
+    parts = name.replace("\u3000", " ").split()
+    if len(parts) >= 2:
+        return parts[0], parts[1:]
+    return name, []
+
+
+def _postal(code: str) -> str:
+    return f"{code[:3]}-{code[3:]}" if len(code) == 7 and code.isdigit() else code
+
+
+# --- Patient and Organization ----------------------------------------------------------------------
+def patient(person) -> dict:
+    """Patient (JP_Patient): the name twice, kanji (IDE) and kana (SYL), as JP Core writes it."""
+    names = []
+    for text, representation in ((person.name, "IDE"), (person.name_kana, "SYL")):
+        if not text:
+            continue
+        family, given = _split_name(text)
+        names.append({
+            "extension": [{"url": EXT_NAME_REPRESENTATION, "valueCode": representation}],
+            "use": "official",
+            "text": text,
+            "family": family,
+            "given": given,
+        })
+    resource = {
+        "resourceType": "Patient",
+        "id": patient_id(person),
+        "meta": {"profile": [PROFILE_PATIENT]},
+        "name": names,
+        "gender": GENDER.get(person.sex, "unknown"),
+        "birthDate": _date(person.birth_date),
+        "address": [{"text": person.address, "postalCode": _postal(person.postal_code), "country": "JP"}]
+        if person.address or person.postal_code
+        else [],
+    }
+    return _drop_empty(resource)
+
+
+def insurer_organization(insurer, resource_id=None) -> dict:
+    """The payor: an Organization identified by its 保険者番号."""
+    return _drop_empty({
+        "resourceType": "Organization",
+        "id": resource_id or f"insurer-{insurer.number}",
+        "meta": {"profile": [PROFILE_ORGANIZATION]},
+        "identifier": [{"system": SYSTEM_INSURER_NUMBER, "value": insurer.number}],
+        "type": [_concept("http://terminology.hl7.org/CodeSystem/organization-type", "pay", "Payer")],
+        "name": insurer.name,
+    })
+
+
+def institution_organization(institution, resource_id=None) -> dict:
+    """An institution: 10-digit code, with prefecture, 点数表 and 7-digit number as JP Core extensions."""
+    code = institution.code
+    return _drop_empty({
+        "resourceType": "Organization",
+        "id": resource_id or f"institution-{code}",
+        "meta": {"profile": [PROFILE_ORGANIZATION]},
+        "extension": [
+            {"url": EXT_PREFECTURE_NO, "valueIdentifier": {"system": SYSTEM_PREFECTURE_NO, "value": code[:2]}},
+            {"url": EXT_ORG_CATEGORY, "valueIdentifier": {"system": SYSTEM_ORG_CATEGORY, "value": code[2]}},
+            {"url": EXT_ORG_NO, "valueIdentifier": {"system": SYSTEM_ORG_NO, "value": code[3:]}},
+        ],
+        "identifier": [{"system": SYSTEM_INSTITUTION_CODE, "value": code}],
+        "type": [_concept("http://terminology.hl7.org/CodeSystem/organization-type", "prov", "Healthcare Provider")],
+        "name": institution.name,
+    })
+
+
+# --- Coverage --------------------------------------------------------------------------------------
+def member_id(qualification) -> str:
+    """JP Core's 被保険者識別子: 保険者番号:記号:番号:枝番."""
+    q = qualification
+    return f"{q.insurer.number}:{q.symbol}:{q.number}:{q.branch}"
+
+
+def _ratio_percent(ratio: str) -> int:
+    return int(ratio) // 10 * 10 if ratio else 0  # "030" → 30 (%)
+
+
+def coverage(qualification, *, on: date | None = None, elderly_certificate=None) -> dict:
+    """Coverage (JP_Coverage) of one qualification period, with its payor contained.
+
+    status is active when the period is valid on `on` (default: today), else cancelled. The copay is
+    the 高齢受給者証's ratio when one is in force (given as elderly_certificate), else the card's.
+    """
+    from django.utils import timezone
+
+    q = qualification
+    on = on or timezone.localdate()
+    kind = getattr(q.insurer, "kind", "")
+    category = INSURANCE_CATEGORY_OF_KIND.get(kind, "1")
+    rel_code, rel_display, hl7_rel = RELATIONSHIP.get(q.personal_family, RELATIONSHIP["1"])
+    ratio, ratio_text = q.contribution_ratio, "一部負担金割合"
+    if elderly_certificate is not None:
+        ratio, ratio_text = elderly_certificate.contribution_ratio, "一部負担金割合（高齢受給者証）"
+    payor = insurer_organization(q.insurer, resource_id="insurer")
+    payor.pop("meta", None)
+    resource = {
+        "resourceType": "Coverage",
+        "id": str(q.pk),
+        "meta": {"profile": [PROFILE_COVERAGE]},
+        "contained": [payor],
+        "extension": [
+            {"url": EXT_INSURED_SYMBOL, "valueString": q.symbol},
+            {"url": EXT_INSURED_NUMBER, "valueString": q.number},
+            {"url": EXT_INSURED_BRANCH, "valueString": q.branch},
+        ],
+        "identifier": [{"system": SYSTEM_INSURED_ID, "value": member_id(q), "assigner": {"reference": "#insurer"}}],
+        "status": "active" if q.is_valid_on(on) else "cancelled",
+        "type": _concept(SYSTEM_INSURANCE_CATEGORY, category, INSURANCE_CATEGORY[category]),
+        "subscriberId": f"{q.symbol}:{q.number}",
+        "beneficiary": reference("Patient", patient_id(q.person_id), q.person.name),
+        "dependent": q.branch,
+        "relationship": {
+            "coding": [
+                _coding(SYSTEM_INSURED_CATEGORY, rel_code, rel_display),
+                _coding(SYSTEM_SUBSCRIBER_RELATIONSHIP, hl7_rel),
+            ]
+        },
+        "period": {
+            "start": _date(q.acquired_on),
+            "end": _date(q.lost_on - timedelta(days=1)) if q.lost_on else None,
+        },
+        "payor": [{"reference": "#insurer", "display": q.insurer.name}],
+        "class": [
+            {
+                "type": _concept(SYSTEM_COVERAGE_CLASS, "plan"),
+                "value": q.card_classification,
+                "name": q.get_card_classification_display(),
+            }
+        ],
+        "costToBeneficiary": [
+            {
+                "type": _concept(SYSTEM_COPAY_TYPE, "copaypct", "Copay Percentage", ratio_text),
+                "valueQuantity": {"value": _ratio_percent(ratio), "unit": "%", "system": SYSTEM_UCUM, "code": "%"},
+            }
+        ],
+    }
+    if q.insured_name and q.personal_family != "1":
+        resource["subscriber"] = {"display": q.insured_name}
+    return _drop_empty(resource)
+
+
+def coverage_for_eligibility(result) -> dict | None:
+    """Coverage of an eligibility answer (registry.eligibility.EligibilityResult), or None when no
+    single qualification answers (validity 4 or 5)."""
+    q = result.qualification_row
+    if q is None:
+        return None
+    elderly = None
+    if result.elderly_certificate:
+        elderly = (
+            q.elderly_certificates.filter(valid_from__lte=result.on, valid_until__gte=result.on)
+            .order_by("-valid_from")
+            .first()
+        )
+    return coverage(q, on=result.on, elderly_certificate=elderly)
+
+
+# --- Consent ---------------------------------------------------------------------------------------
+CONSENT_STATUS = {"active": "active", "superseded": "inactive", "cancelled": "inactive", "expired": "inactive"}
+
+
+def consent(consent, *, now=None) -> dict:
+    """Consent: a privacy consent of the patient for one institution, its items as provision codes."""
+    from homeconsent.consent.models import ConsentItem, ConsentKind
+
+    item_names = dict(ConsentItem.choices)
+    effective = consent.effective_status(now)
+    institution = consent.institution
+    end = consent.available_until
+    if consent.ended_at and (end is None or consent.ended_at < end):
+        end = consent.ended_at
+    resource = {
+        "resourceType": "Consent",
+        "id": str(consent.pk),
+        "status": CONSENT_STATUS.get(effective, "inactive"),
+        "scope": _concept(SYSTEM_CONSENT_SCOPE, "patient-privacy", "Privacy Consent"),
+        "category": [
+            _concept(SYSTEM_LOINC, "59284-0", "Patient Consent"),
+            _concept(SYSTEM_CONSENT_KIND, consent.kind, dict(ConsentKind.choices).get(consent.kind)),
+        ],
+        "patient": reference("Patient", patient_id(consent.person_id)),
+        "dateTime": _instant(consent.given_at),
+        "performer": [reference("Patient", patient_id(consent.person_id))],
+        "organization": [institution_reference(institution.code, institution.name)],
+        "policyRule": _concept(SYSTEM_ACT_CODE, "OPTIN", "opt-in"),
+        "verification": [
+            {
+                "verified": bool(consent.card_certificate_id),
+                "verifiedWith": reference("Patient", patient_id(consent.person_id)),
+                "verificationDate": _instant(consent.given_at),
+            }
+        ],
+        "provision": {
+            "type": "permit",
+            "period": {"start": _instant(consent.given_at), "end": _instant(end)},
+            "actor": [
+                {
+                    "role": _concept(SYSTEM_PARTICIPATION_TYPE, "IRCP", "information recipient"),
+                    "reference": institution_reference(institution.code, institution.name),
+                }
+            ],
+            "action": [_concept("http://terminology.hl7.org/CodeSystem/consentaction", "access", "Access")],
+            "code": [_concept(SYSTEM_CONSENT_ITEM, item, item_names.get(item)) for item in consent.items],
+        },
+    }
+    if consent.visit_date:
+        resource["provision"]["dataPeriod"] = {"start": _date(consent.visit_date), "end": _date(consent.visit_date)}
+    return _drop_empty(resource)
+
+
+# --- MedicationDispense ----------------------------------------------------------------------------
+def _quantity(value) -> float | int | None:
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
+def medication_dispense(record) -> dict:
+    """MedicationDispense (JP_MedicationDispense) of one 薬剤情報 row: receipt code and YJ code."""
+    codings = [_coding(SYSTEM_RECEIPT_DRUG, record.drug_code, record.drug_name)]
+    if record.yj_code:
+        codings.append(_coding(SYSTEM_YJ, record.yj_code, record.drug_name))
+    dispenser = None
+    if record.dispensing_institution_id:
+        dispenser = institution_reference(record.dispensing_institution.code, record.dispensing_institution_name)
+    elif record.dispensing_institution_name:
+        dispenser = {"display": record.dispensing_institution_name}
+    prescriber = None
+    if record.prescribing_institution_id:
+        prescriber = institution_reference(record.prescribing_institution.code, record.prescribing_institution_name)
+    elif record.prescribing_institution_name:
+        prescriber = {"display": record.prescribing_institution_name}
+    notes = [{"text": text} for text in (record.special_instructions,) if text]
+    resource = {
+        "resourceType": "MedicationDispense",
+        "id": str(record.pk),
+        "meta": {"profile": [PROFILE_MEDICATION_DISPENSE]},
+        "status": "completed",
+        "category": _concept(
+            "http://terminology.hl7.org/fhir/CodeSystem/medicationdispense-category",
+            "inpatient" if record.in_hospital else "outpatient",
+        ),
+        "medicationCodeableConcept": {"coding": codings, "text": record.drug_name},
+        "subject": reference("Patient", patient_id(record.person_id)),
+        "performer": [{"actor": dispenser}] if dispenser else [],
+        "quantity": {"value": _quantity(record.quantity), "unit": record.unit},
+        "daysSupply": {"value": record.days, "unit": "日", "system": SYSTEM_UCUM, "code": "d"},
+        "whenPrepared": _date(record.dispensed_on),
+        "whenHandedOver": _date(record.dispensed_on),
+        "dosageInstruction": [{"text": record.usage}] if record.usage else [],
+        "note": notes,
+        "extension": [],
+    }
+    if prescriber or record.prescribed_on:
+        # No MedicationRequest exists here; the prescription's date and institution travel in the
+        # authorizing reference's display, which FHIR allows for a reference without a target.
+        label = "処方"
+        if record.prescribed_on:
+            label += f" {record.prescribed_on.isoformat()}"
+        if prescriber and prescriber.get("display"):
+            label += f" {prescriber['display']}"
+        resource["authorizingPrescription"] = [{"display": label}]
+    if record.ingredient_name:
+        resource["note"].append({"text": f"成分名: {record.ingredient_name}"})
+    return _drop_empty(resource)
+
+
+# --- Observation -----------------------------------------------------------------------------------
+def observation(result) -> dict:
+    """Observation of one 特定健診 item: the 17-character item code, a Quantity when numeric."""
+    value = (result.value or "").strip()
+    resource = {
+        "resourceType": "Observation",
+        "id": str(result.pk),
+        "meta": {"profile": [PROFILE_OBSERVATION]},
+        "status": "final",
+        "category": [_concept(SYSTEM_OBSERVATION_CATEGORY, "exam", "Exam")],
+        "code": {"coding": [_coding(SYSTEM_CHECKUP_ITEM, result.item_code, result.item_name)], "text": result.item_name},
+        "subject": reference("Patient", patient_id(result.person_id)),
+        "effectiveDateTime": _date(result.checked_on),
+        "performer": [{"display": result.institution_name}] if result.institution_name else [],
+    }
+    number = _quantity(value) if value else None
+    if number is not None:
+        quantity = {"value": number}
+        if result.unit:
+            quantity["unit"] = result.unit
+            if result.unit in UCUM:
+                quantity.update(system=SYSTEM_UCUM, code=UCUM[result.unit])
+        resource["valueQuantity"] = quantity
+    elif value:
+        resource["valueString"] = value
+    else:
+        resource["dataAbsentReason"] = _concept(
+            "http://terminology.hl7.org/CodeSystem/data-absent-reason", "unknown", "Unknown"
+        )
+    return _drop_empty(resource)
+
+
+# --- AuditEvent ------------------------------------------------------------------------------------
+OUTCOME = {"ok": "0", "refused": "4", "not_found": "4"}
+
+
+def audit_event(event) -> dict:
+    """AuditEvent of one access-log row: who read whose items, on what basis, with what outcome."""
+    from homeconsent.audit.models import ActorType, Basis
+
+    agent_who = {"display": event.actor_id}
+    if event.institution_code:
+        agent_who = {
+            "identifier": {"system": SYSTEM_INSTITUTION_CODE, "value": event.institution_code},
+            "display": event.actor_id,
+        }
+    entities = []
+    if event.person_id:
+        entities.append({
+            "what": reference("Patient", patient_id(event.person_id)),
+            "type": _coding(SYSTEM_AUDIT_ENTITY_TYPE, "1", "Person"),
+            "role": _coding(SYSTEM_OBJECT_ROLE, "1", "Patient"),
+            "detail": [{"type": "items", "valueString": ",".join(event.items)}] if event.items else [],
+        })
+    if event.consent_id:
+        entities.append({"what": reference("Consent", event.consent_id), "type": _coding(SYSTEM_AUDIT_ENTITY_TYPE, "2", "System Object")})
+    return _drop_empty({
+        "resourceType": "AuditEvent",
+        "id": f"{event.chain}-{event.seq}",
+        "type": _coding(SYSTEM_AUDIT_EVENT_TYPE, "rest", "RESTful Operation"),
+        "subtype": [_coding(SYSTEM_RESTFUL_INTERACTION, "read", "read")],
+        "action": "R",
+        "recorded": _instant(event.occurred_at),
+        "outcome": OUTCOME.get(event.outcome, "4"),
+        "outcomeDesc": event.get_outcome_display(),
+        "purposeOfEvent": [_concept(SYSTEM_ACCESS_BASIS, event.basis, dict(Basis.choices).get(event.basis))],
+        "agent": [
+            {
+                "type": _concept(SYSTEM_ACTOR_TYPE, event.actor_type, dict(ActorType.choices).get(event.actor_type)),
+                "who": agent_who,
+                "requestor": True,
+            }
+        ],
+        "source": {"observer": {"display": "HomeConsent"}},
+        "entity": entities,
+    })
+
+
+# --- Bundle ----------------------------------------------------------------------------------------
+def searchset(resources, *, base_url: str | None = None, self_url: str | None = None, included=()) -> dict:
+    """A searchset Bundle: `resources` are matches, `included` are resources they refer to.
+
+    base_url (e.g. "https://host/api/v1/fhir/") gives each entry its fullUrl.
+    """
+    entries = []
+    for resource, mode in [(r, "match") for r in resources] + [(r, "include") for r in included]:
+        entry = {"resource": resource, "search": {"mode": mode}}
+        if base_url:
+            entry["fullUrl"] = f"{base_url.rstrip('/')}/{resource['resourceType']}/{resource['id']}"
+        entries.append(entry)
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "entry": entries,
+    }
+    if self_url:
+        bundle["link"] = [{"relation": "self", "url": self_url}]
+    return bundle
+
+
+def operation_outcome(code: str, message: str, *, severity: str = "error", issue_code: str = "processing") -> dict:
+    """An error as FHIR clients expect it; `code` is our stable error code."""
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {
+                "severity": severity,
+                "code": issue_code,
+                "details": {"coding": [_coding("urn:homeconsent:error", code)], "text": message},
+            }
+        ],
+    }
+
+
+class FhirJsonRenderer(JSONRenderer):
+    """application/fhir+json for DRF content negotiation (format suffix/`?_format=fhir`)."""
+
+    media_type = FHIR_MEDIA_TYPE
+    format = "fhir"
+    charset = "utf-8"
+    ensure_ascii = False
+
+
+def wants_fhir(request) -> bool:
+    """The client asked for FHIR: DRF chose the FHIR renderer (Accept: application/fhir+json)."""
+    renderer = getattr(request, "accepted_renderer", None)
+    return isinstance(renderer, FhirJsonRenderer)

@@ -1,0 +1,212 @@
+"""FHIR output checked by an independent model library (fhir.resources, R4B models) on seeded data."""
+
+import json
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from fhir.resources.R4B.auditevent import AuditEvent
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.consent import Consent as FhirConsent
+from fhir.resources.R4B.coverage import Coverage
+from fhir.resources.R4B.medicationdispense import MedicationDispense
+from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.organization import Organization
+from fhir.resources.R4B.patient import Patient
+
+from clinicapi import fhir
+from homeconsent.audit.services import record_access
+from homeconsent.consent.models import Consent
+from homeconsent.registry.eligibility import resolve_for_person
+from homeconsent.registry.models import (
+    CheckupResult,
+    ElderlyCertificate,
+    Institution,
+    MedicationRecord,
+    Person,
+    Qualification,
+)
+from homeconsent.registry.seeding import seed_demo_persons, seed_registry
+
+pytestmark = pytest.mark.django_db
+
+AS_OF = date(2026, 6, 1)
+
+
+@pytest.fixture
+def registry():
+    seed_registry(40, seed=3, as_of=AS_OF)
+    seed_demo_persons(as_of=AS_OF)
+
+
+def validated(model, resource):
+    """Round-trip through the R4B model: raises on any structural error; returns the model's JSON."""
+    text = json.dumps(resource, ensure_ascii=False)
+    return json.loads(model.model_validate_json(text).model_dump_json())
+
+
+def test_patient_has_kanji_and_kana_names_the_jp_core_way(registry):
+    person = Person.objects.get(name="山田 太郎")
+
+    resource = validated(Patient, fhir.patient(person))
+
+    by_representation = {n["extension"][0]["valueCode"]: n for n in resource["name"]}
+    assert by_representation["IDE"]["family"] == "山田" and by_representation["IDE"]["given"] == ["太郎"]
+    assert by_representation["SYL"]["text"] == "ヤマダ タロウ"
+    assert resource["gender"] == "male"
+    assert resource["birthDate"] == person.birth_date.isoformat()
+
+
+def test_coverage_carries_member_id_extensions_payor_and_copay(registry):
+    q = Qualification.objects.select_related("person", "insurer").get(person__name="山田 花子")
+
+    resource = validated(Coverage, fhir.coverage(q, on=AS_OF))
+
+    assert resource["identifier"][0] == {
+        "system": "http://jpfhir.jp/fhir/core/Idsystem/JP_Insurance_SubscriberID",
+        "value": f"{q.insurer.number}:{q.symbol}:{q.number}:01",
+        "assigner": {"reference": "#insurer"},
+    }
+    ext = {e["url"].rsplit("_", 1)[1]: e["valueString"] for e in resource["extension"]}
+    assert ext == {"InsuredPersonSymbol": q.symbol, "InsuredPersonNumber": q.number, "InsuredPersonSubNumber": "01"}
+    payor = resource["contained"][0]
+    assert payor["identifier"] == [{"system": "urn:oid:1.2.392.100495.20.3.61", "value": q.insurer.number}]
+    assert resource["relationship"]["coding"][0]["code"] == "2"  # 家族 → 被扶養者
+    assert resource["costToBeneficiary"][0]["valueQuantity"]["value"] == 30
+    assert resource["status"] == "active" and resource["dependent"] == "01"
+
+
+def test_coverage_of_a_lost_qualification_ends_the_day_before_the_loss(registry):
+    q = Qualification.objects.select_related("person", "insurer").get(person__name="渡辺 実")
+
+    resource = validated(Coverage, fhir.coverage(q, on=AS_OF))
+
+    assert resource["status"] == "cancelled"
+    assert resource["period"]["end"] == (q.lost_on - timedelta(days=1)).isoformat()
+
+
+def test_coverage_for_eligibility_uses_the_elderly_ratio_and_kouki_category(registry):
+    sato = Person.objects.get(name="佐藤 幸子")
+    suzuki = Person.objects.get(name="鈴木 一郎")
+    assert ElderlyCertificate.objects.filter(qualification__person=sato).exists()
+
+    elderly = validated(Coverage, fhir.coverage_for_eligibility(resolve_for_person(sato, AS_OF)))
+    kouki = validated(Coverage, fhir.coverage_for_eligibility(resolve_for_person(suzuki, AS_OF)))
+
+    assert elderly["costToBeneficiary"][0]["valueQuantity"]["value"] == 20
+    assert "高齢受給者証" in elderly["costToBeneficiary"][0]["type"]["text"]
+    assert kouki["type"]["coding"][0] == {"system": "urn:oid:1.2.392.100495.20.2.61", "code": "7", "display": "後期高齢者"}
+    assert kouki["costToBeneficiary"][0]["valueQuantity"]["value"] == 10
+
+
+def test_institution_organization_splits_the_code_into_jp_core_extensions(registry):
+    institution = Institution.objects.order_by("code").first()
+
+    resource = validated(Organization, fhir.institution_organization(institution))
+
+    assert resource["identifier"][0]["value"] == institution.code
+    values = [e["valueIdentifier"]["value"] for e in resource["extension"]]
+    assert values == [institution.code[:2], institution.code[2], institution.code[3:]]
+
+
+def test_medication_dispense_has_receipt_and_yj_codes(registry):
+    record = MedicationRecord.objects.select_related("dispensing_institution").exclude(yj_code="").first()
+
+    resource = validated(MedicationDispense, fhir.medication_dispense(record))
+
+    systems = {c["system"]: c["code"] for c in resource["medicationCodeableConcept"]["coding"]}
+    assert systems == {"urn:oid:1.2.392.100495.20.2.71": record.drug_code,
+                       "http://capstandard.jp/iyaku.info/CodeSystem/YJ-code": record.yj_code}
+    assert resource["daysSupply"]["value"] == record.days
+    assert resource["whenHandedOver"] == record.dispensed_on.isoformat()
+    assert float(resource["quantity"]["value"]) == float(record.quantity)
+
+
+def test_every_seeded_medication_validates(registry):
+    records = MedicationRecord.objects.select_related("dispensing_institution", "prescribing_institution")[:300]
+    assert records
+    for record in records:
+        validated(MedicationDispense, fhir.medication_dispense(record))
+
+
+def test_checkup_observations_are_quantities_when_numeric_else_strings(registry):
+    results = list(CheckupResult.objects.all()[:400])
+    numeric = [r for r in results if r.unit]
+    textual = [r for r in results if not r.unit]
+    assert numeric and textual
+
+    for r in results:
+        resource = validated(Observation, fhir.observation(r))
+        assert resource["code"]["coding"][0] == {
+            "system": "urn:oid:1.2.392.200119.6.1005", "code": r.item_code, "display": r.item_name,
+        }
+        assert len(r.item_code) == 17
+        assert resource["effectiveDateTime"] == r.checked_on.isoformat()
+    hba1c = next((r for r in numeric if r.unit == "%"), numeric[0])
+    quantity = validated(Observation, fhir.observation(hba1c))["valueQuantity"]
+    assert float(quantity["value"]) == float(hba1c.value) and quantity["system"] == "http://unitsofmeasure.org"
+    assert "valueString" in validated(Observation, fhir.observation(textual[0]))
+
+
+def make_consent(person, institution, **fields):
+    return Consent.objects.create(
+        person=person, institution=institution, kind=fields.pop("kind", "home_visit"),
+        items=fields.pop("items", ["checkup", "medication", "qualification"]),
+        given_at=fields.pop("given_at", datetime(2026, 5, 20, 1, 30, tzinfo=timezone.utc)), **fields,
+    )
+
+
+def test_consent_lists_items_and_institution_and_reads_inactive_once_cancelled(registry):
+    person = Person.objects.get(name="鈴木 一郎")
+    institution = Institution.objects.filter(code__startswith="131").first()
+    given = make_consent(person, institution)
+
+    active = validated(FhirConsent, fhir.consent(given))
+    given.status, given.ended_at, given.ended_by = "cancelled", datetime(2026, 5, 30, tzinfo=timezone.utc), "patient"
+    given.save()
+    cancelled = validated(FhirConsent, fhir.consent(given))
+
+    assert active["status"] == "active" and cancelled["status"] == "inactive"
+    assert active["organization"][0]["identifier"] == {
+        "system": "http://jpfhir.jp/fhir/core/IdSystem/insurance-medical-institution-no", "value": institution.code,
+    }
+    assert [c["coding"][0]["code"] for c in active["provision"]["code"]] == ["checkup", "medication", "qualification"]
+    assert active["patient"] == {"reference": f"Patient/{person.pk}"}
+    assert cancelled["provision"]["period"]["end"].startswith("2026-05-30")
+
+
+def test_telehealth_consent_carries_the_visit_date(registry):
+    person = Person.objects.get(name="山田 太郎")
+    institution = Institution.objects.first()
+    given = make_consent(person, institution, kind="telehealth", items=["qualification"], visit_date=date(2026, 5, 21),
+                         available_until=datetime(2026, 5, 21, 15, tzinfo=timezone.utc))
+
+    resource = validated(FhirConsent, fhir.consent(given, now=datetime(2026, 5, 22, tzinfo=timezone.utc)))
+
+    assert resource["provision"]["dataPeriod"] == {"start": "2026-05-21", "end": "2026-05-21"}
+    assert resource["status"] == "inactive"  # past available_until: expired
+
+
+def test_audit_event_of_an_access_log_row(registry):
+    person = Person.objects.get(name="山田 太郎")
+    event = record_access(actor_type="institution_client", actor_id="client-1", person=person,
+                          items=["medication"], basis="consent", institution_code="0110113719", consent_id=7)
+
+    resource = validated(AuditEvent, fhir.audit_event(event))
+
+    assert resource["agent"][0]["who"]["identifier"]["value"] == "0110113719"
+    assert resource["entity"][0]["what"] == {"reference": f"Patient/{person.pk}"}
+    assert resource["entity"][1]["what"] == {"reference": "Consent/7"}
+    assert resource["outcome"] == "0"
+
+
+def test_searchset_bundle_of_mixed_resources_validates(registry):
+    person = Person.objects.get(name="山田 太郎")
+    results = [fhir.observation(r) for r in CheckupResult.objects.filter(person=person)]
+    assert results
+
+    bundle = validated(Bundle, fhir.searchset(results, base_url="https://hc.example/api/v1/fhir/",
+                                              included=[fhir.patient(person)]))
+
+    assert bundle["total"] == len(results)
+    assert bundle["entry"][-1]["search"]["mode"] == "include"
+    assert bundle["entry"][0]["fullUrl"].startswith("https://hc.example/api/v1/fhir/Observation/")
