@@ -37,7 +37,7 @@ import logging
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import transaction
+from django.db import router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -98,6 +98,10 @@ CANCEL_INSTITUTION_REQUIRED = ErrorCode(
 ACTOR_FOR_CANCEL = {ConsentEndedBy.PATIENT: "patient", ConsentEndedBy.INSTITUTION: "institution_staff"}
 
 
+def _using() -> str:
+    return router.db_for_write(Consent)
+
+
 # --- events ---------------------------------------------------------------------------------------
 def institution_group(code: str) -> str:
     return f"institution.{code}"
@@ -124,7 +128,7 @@ def _publish_after_commit(event: str, consent: Consent, at: datetime.datetime) -
         except Exception:  # noqa: BLE001 - a live event lost must never undo a committed consent
             logger.exception("consent %s: publishing %s to %s failed", consent.pk, event, group)
 
-    transaction.on_commit(publish, robust=True)
+    transaction.on_commit(publish, using=_using(), robust=True)
 
 
 # --- registering ----------------------------------------------------------------------------------
@@ -188,7 +192,7 @@ def do_register_consent(verified, *, kind, items, visit_date=None, available_unt
     if resolve_for_person(person.pk, now.astimezone(rules.TOKYO).date()).validity != Validity.VALID:
         raise NO_VALID_QUALIFICATION()
 
-    with transaction.atomic():
+    with transaction.atomic(using=_using()):
         # One writer per person at a time (PostgreSQL row lock; SQLite's IMMEDIATE write lock does
         # the same), so two registrations cannot both find "no active consent" and collide.
         Person.objects.select_for_update().filter(pk=person.pk).first()
@@ -273,7 +277,7 @@ def do_cancel_consent(consent, *, by, actor_id, actor_type=None, institution=Non
     """Cancel one consent in force; it stops allowing reads from the next request on."""
     by = _clean_by(by, institution)
     now = now or timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(using=_using()):
         Person.objects.select_for_update().filter(pk=consent.person_id).first()
         consent = Consent.objects.select_for_update(of=("self",)).select_related("institution").get(pk=consent.pk)
         if institution is not None and consent.institution_id != institution.pk:
@@ -287,7 +291,7 @@ def do_cancel_all(person, *, by, actor_id, institution=None, actor_type=None, no
     """すべての同意を取消す: every consent in force of the person (to one institution, if given)."""
     by = _clean_by(by, institution)
     now = now or timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(using=_using()):
         Person.objects.select_for_update().filter(pk=person.pk).first()
         consents = Consent.objects.select_for_update(of=("self",)).select_related("institution").filter(
             _in_force_q(now), person=person
@@ -337,21 +341,32 @@ def consents_of_institution(institution, kind=None, *, given_from=None, given_to
     return consents.order_by("-given_at", "-pk")
 
 
-def consent_for_read(institution_code, person, item, on=None) -> Consent | None:
-    """The consent that lets this institution read this item of this person now (or at `on`).
+def consent_for_read(institution_code, person, item, on=None, *, kind=None) -> Consent | None:
+    """The consent that lets this institution read this item of this person now (or at `on`);
+    with kind= only a consent of that kind counts (re-query needs a home-visit consent).
 
     Asked on every read and never cached, so a cancellation holds from the next request on.
     """
-    item = rules.clean_item(item)
     person_id = person.pk if isinstance(person, Person) else person
+    return consents_for_read(institution_code, [person_id], item, on, kind=kind).get(person_id)
+
+
+def consents_for_read(institution_code, persons, item, on=None, *, kind=None) -> dict:
+    """consent_for_read for many persons in one query (batch pre-check): {person_id: Consent}
+    for the persons this institution may read; the others are absent."""
+    item = rules.clean_item(item)
+    person_ids = {p.pk if isinstance(p, Person) else p for p in persons}
     candidates = Consent.objects.filter(
-        _in_force_q(on), person_id=person_id, institution__code=str(institution_code)
+        _in_force_q(on), person_id__in=person_ids, institution__code=str(institution_code)
     ).order_by("-given_at", "-pk")
+    if kind is not None:
+        candidates = candidates.filter(kind=rules.clean_kind(kind))
     # Items are a short JSON list; SQLite has no JSON containment, so the few rows are checked here.
+    found = {}
     for consent in candidates:
-        if item in consent.items:
-            return consent
-    return None
+        if consent.person_id not in found and item in consent.items:
+            found[consent.person_id] = consent
+    return found
 
 
 def institution_by_code(code) -> Institution | None:

@@ -18,7 +18,7 @@ import urllib.parse
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
-from django.db import transaction
+from django.db import router, transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
@@ -124,7 +124,7 @@ def register_app(name, *, institutions, allowed_return_urls, webhook_url="", by=
         _check_url(webhook_url)
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(using=router.db_for_write(ConsentSession)):
         app = TelehealthApp.objects.create(
             name=name,
             client_id=CLIENT_ID_PREFIX + secrets.token_hex(10),
@@ -144,7 +144,7 @@ def register_app(name, *, institutions, allowed_return_urls, webhook_url="", by=
 
 
 def revoke_app(app: TelehealthApp, *, by="operator") -> TelehealthApp:
-    with transaction.atomic():
+    with transaction.atomic(using=router.db_for_write(ConsentSession)):
         TelehealthApp.objects.filter(pk=app.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
         app.refresh_from_db()
         record_access(actor_type="operator", actor_id=by, items=["telehealth_app"], basis="operator",
@@ -184,7 +184,7 @@ def create_session(app, *, institution_code, visit_date, items, return_url, stat
     items = rules.clean_items(kind, items, institution)
     if not _return_url_allowed(app, return_url):
         raise RETURN_URL_NOT_ALLOWED()
-    with transaction.atomic():
+    with transaction.atomic(using=router.db_for_write(ConsentSession)):
         session = ConsentSession.objects.create(
             session_id=secrets.token_urlsafe(32),
             app=app, institution=institution, kind=kind, visit_date=visit_date, items=items,
@@ -262,7 +262,7 @@ def complete_session(session: ConsentSession, consent, *, now=None) -> ConsentSe
     same consent it changes nothing.
     """
     now = now or timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(using=router.db_for_write(ConsentSession)):
         session = ConsentSession.objects.select_for_update().select_related("app", "institution").get(pk=session.pk)
         if session.consent_id == consent.pk:
             return session

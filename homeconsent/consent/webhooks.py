@@ -28,7 +28,7 @@ import urllib.request
 from collections.abc import Mapping
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import close_old_connections, connections, router, transaction
 from django.utils import timezone
 
 from homeconsent.errors import ErrorCode
@@ -137,11 +137,11 @@ def enqueue_webhook(app, event: str, data: dict, *, session=None, now=None) -> W
         event_id=event_id, app=app, session=session, event=event, body=encode_body(payload),
         created_at=now, next_attempt_at=now,
     )  # fmt: skip
-    mode = settings.CONSENT_WEBHOOK_INLINE
+    mode, using = settings.CONSENT_WEBHOOK_INLINE, router.db_for_write(WebhookDelivery)
     if mode == "sync":
-        transaction.on_commit(lambda: attempt_delivery(delivery.pk), robust=True)
+        transaction.on_commit(lambda: attempt_delivery(delivery.pk), using=using, robust=True)
     elif mode == "thread":
-        transaction.on_commit(lambda: _attempt_in_thread(delivery.pk), robust=True)
+        transaction.on_commit(lambda: _attempt_in_thread(delivery.pk), using=using, robust=True)
     return delivery
 
 
@@ -152,7 +152,7 @@ def _attempt_in_thread(delivery_id):
         except Exception:  # noqa: BLE001 - the deliverer command retries
             logger.exception("webhook %s: in-process attempt failed", delivery_id)
         finally:
-            connection.close()
+            connections.close_all()
 
     threading.Thread(target=run, name=f"webhook-{delivery_id}", daemon=True).start()
 

@@ -1,0 +1,186 @@
+"""Persons with real virtual My Number cards, and the card answering a challenge in raw APDUs.
+
+RSA key generation is the slow part, so card files are made once per run (a pool, created on
+demand) and each test registers a copy of one for its own person.
+"""
+
+import datetime
+import http.server
+import itertools
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from homeconsent.consent.challenges import verify_card_authentication
+from homeconsent.jpki.card import JPKI_AID, VirtualJPKICard, issue_card_file
+from homeconsent.jpki.pki import TestPKI, register_card_certificate
+from homeconsent.registry.codes import with_check_digit
+from homeconsent.registry.models import Institution, Insurer, InsurerKind, Person, Qualification
+
+PIN = "4826"
+BIRTH_DATE = datetime.date(1948, 4, 2)
+_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def consent_pki(tmp_path_factory):
+    return TestPKI(tmp_path_factory.mktemp("consent-pki")).init()
+
+
+class CardPool:
+    """Card files of the test PKI, made on first use and reused by later tests (copied each time)."""
+
+    def __init__(self, pki, directory: Path):
+        self.pki, self.directory, self.files = pki, directory, []
+
+    def template(self, index: int) -> Path:
+        while len(self.files) <= index:
+            path = self.directory / f"card-{len(self.files)}.json"
+            self.files.append(issue_card_file(self.pki, path, pin=PIN, birth_date=BIRTH_DATE))
+        return self.files[index]
+
+
+@pytest.fixture(scope="session")
+def card_pool(consent_pki, tmp_path_factory):
+    return CardPool(consent_pki, tmp_path_factory.mktemp("consent-cards"))
+
+
+@pytest.fixture(autouse=True)
+def consent_settings(settings, consent_pki, tmp_path):
+    settings.JPKI_TRUST_ROOTS = [consent_pki.root_path]
+    settings.JPKI_CRLS = [consent_pki.crl_path]
+    settings.AUDIT_CHECKPOINT_DIR = tmp_path / "checkpoints"
+    settings.AUDIT_CHAINS = 4
+    settings.CONSENT_WEBHOOK_INLINE = "sync"
+    settings.CONSENT_WEBHOOK_TIMEOUT = 2
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    return settings
+
+
+@dataclass
+class Patient:
+    person: Person
+    card: VirtualJPKICard
+    card_certificate: object
+
+
+@pytest.fixture
+def insurer(db):
+    return Insurer.objects.create(number="01130012", name="全国健康保険協会東京支部", kind=InsurerKind.KYOKAI, prefecture="13")
+
+
+@pytest.fixture
+def institution(db):
+    return Institution.objects.create(code=with_check_digit("131234567"), name="みどり訪問クリニック")
+
+
+@pytest.fixture
+def other_institution(db):
+    return Institution.objects.create(code=with_check_digit("131765432"), name="あおぞら内科")
+
+
+def make_patient_in(card_pool, directory: Path, insurer, index: int, *, qualified=True, lost_on=None):
+    """A person (with a qualification from 2020, unless not qualified) holding a copy of pool card `index`."""
+    number = next(_numbers)
+    person = Person.objects.create(
+        name=f"試験 花子{number}", name_kana=f"シケン ハナコ{number}", sex="2", birth_date=BIRTH_DATE
+    )
+    if qualified:
+        Qualification.objects.create(
+            person=person, insurer=insurer, symbol="1234", number=str(1000 + number), branch="00",
+            personal_family="1", acquired_on=datetime.date(2020, 4, 1), lost_on=lost_on, contribution_ratio="020",
+            reason_of_loss="1" if lost_on else "",
+        )  # fmt: skip
+    path = directory / f"patient-{number}.json"
+    shutil.copy2(card_pool.template(index), path)
+    card = VirtualJPKICard.load(path)
+    row = register_card_certificate(person, x509.load_der_x509_certificate(card.auth_cert_der))
+    return Patient(person, card, row)
+
+
+@pytest.fixture
+def make_patient(card_pool, insurer, tmp_path):
+    """make_patient(card=0, qualified=True, lost_on=None): a person with a registered virtual card."""
+
+    def make(card=0, **options):
+        return make_patient_in(card_pool, tmp_path, insurer, card, **options)
+
+    return make
+
+
+@pytest.fixture
+def patient(make_patient):
+    return make_patient()
+
+
+def card_answer(card: VirtualJPKICard, digest_info: bytes, pin: str = PIN) -> tuple[bytes, bytes]:
+    """What the reader bridge does, in raw APDUs: select JPKI, read EF 000A, VERIFY, select 0017, sign."""
+
+    def send(head_hex, data=b"", le=None):
+        apdu = bytes.fromhex(head_hex) + (bytes([len(data)]) + data if data else b"")
+        apdu += bytes([le]) if le is not None else b""
+        response = card.transmit(apdu)
+        assert response[-2:] == b"\x90\x00", f"{head_hex}: SW {response[-2:].hex()}"
+        return response[:-2]
+
+    send("00A4040C", JPKI_AID)
+    send("00A4020C", bytes.fromhex("000A"))
+    head = send("00B00000", le=4)
+    size = 4 + int.from_bytes(head[2:4], "big")
+    certificate = b""
+    while len(certificate) < size:
+        offset = len(certificate)
+        certificate += send(f"00B0{offset:04X}", le=min(256, size - offset) % 256)
+    send("00A4020C", bytes.fromhex("0018"))
+    send("00200080", pin.encode())
+    send("00A4020C", bytes.fromhex("0017"))
+    signature = send("802A0080", digest_info, le=0)
+    return certificate, signature
+
+
+def prove(patient: Patient, challenge):
+    """The card signs the challenge's DigestInfo and the server verifies it: a VerifiedCardAuth."""
+    certificate, signature = card_answer(patient.card, challenge.digest_info())
+    return verify_card_authentication(challenge.nonce, certificate, signature, "consent")
+
+
+class WebhookReceiver:
+    """A tiny HTTP server on 127.0.0.1 that records what is POSTed to it and answers `status`."""
+
+    def __init__(self):
+        self.requests, self.status = [], 204
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.requests.append((dict(self.headers.items()), body))
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/homeconsent"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def webhook_receiver():
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.close()
