@@ -258,6 +258,31 @@ def test_a_card_without_a_pin_is_refused_with_pin_not_set(tmp_path, pki, card_ke
     assert slot.card.verifications() == []
 
 
+class ForeignCard(RecordingCard):
+    """An ISO 14443-4 Type B card without the JPKI application (a driving licence, say)."""
+
+    def transmit(self, capdu):
+        if bytes(capdu[:4]) == bytes.fromhex("00A4040C"):
+            self.commands.append(bytes(capdu))
+            return bytes.fromhex("6A82")
+        return super().transmit(capdu)
+
+
+def test_a_card_without_the_jpki_application_is_not_jpki_card(card_file):
+    target = UdpCardTarget(ForeignCard.load(card_file), "127.0.0.1", 0).start()
+    bridge = ReaderBridge(target.path, origins=[ORIGIN]).start()
+    try:
+        with connect(bridge.url, origin=ORIGIN) as websocket:
+            read = ask(websocket, "read_certificate")
+            refused = authenticate(websocket, PIN)
+    finally:
+        bridge.stop()
+        target.stop()
+
+    assert read["code"] == "not_jpki_card" and refused["code"] == "not_jpki_card"
+    assert target.card.verifications() == []
+
+
 @pytest.mark.parametrize(
     "fields",
     [
