@@ -11,4 +11,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("clinicapi.urls")),
     path("consent/api/v1/", include("homeconsent.consent.api_urls")),
+    path("consent/", include("homeconsent.consent.urls")),
 ]

@@ -1,0 +1,23 @@
+from django.urls import path
+
+from . import views
+
+app_name = "consent"
+
+urlpatterns = [
+    path("e/<str:token>/", views.entry, name="entry"),
+    path("s/<str:session_id>/", views.app_session, name="session"),
+    path("e/<str:token>/qr.svg", views.entry_qr, name="qr"),
+    path("e/<str:token>/problem/<slug:code>/", views.problem, name="problem"),
+    path("e/<str:token>/mine/consents/", views.mine, name="mine"),
+    path("e/<str:token>/mine/cancel-all/", views.cancel_all, name="cancel_all"),
+    path("e/<str:token>/telehealth/date/", views.visit_date, name="visit_date"),
+    path("e/<str:token>/<slug:kind>/", views.about, name="about"),
+    path("e/<str:token>/<slug:kind>/items/", views.items, name="items"),
+    path("e/<str:token>/<slug:kind>/limit/", views.limit, name="limit"),
+    path("e/<str:token>/<slug:kind>/confirm/", views.confirm, name="confirm"),
+    path("e/<str:token>/<slug:kind>/card/", views.card, name="card"),
+    path("e/<str:token>/<slug:kind>/challenge", views.challenge, name="challenge"),
+    path("e/<str:token>/<slug:kind>/answer", views.answer, name="answer"),
+    path("e/<str:token>/<slug:kind>/done/", views.done, name="done"),
+]

@@ -1,0 +1,532 @@
+"""The consent pages: an institution's entry, the home-visit and telehealth flows, inquiry and cancel-all.
+
+One question per screen. What the patient chose so far lives in the session, keyed by the entry and
+the flow; the card step is the only page with script (static/js/consent-flow.js): it asks this server
+for a challenge, gives its DigestInfo and the PIN to the local reader bridge, and posts back only the
+certificate and the signature. The PIN is never sent here.
+"""
+
+import base64
+import binascii
+import datetime
+import json
+
+from django.conf import settings
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from homeconsent.errors import HomeConsentError
+from homeconsent.registry.models import Person
+
+from . import services, telehealth
+from .challenges import issue_challenge, verify_card_authentication
+from .entry import entry_by_token, entry_for, entry_qr_svg, entry_url
+from .models import Consent, ConsentItem
+
+# The flows reachable from an entry, by URL segment: the consent kind they register (None: none).
+FLOWS = {"home": "home_visit", "telehealth": "telehealth", "mine": None}
+INQUIRY_KIND = "inquiry"
+# How long a card proof opens the "your consents" pages.
+PROOF_LIFETIME = datetime.timedelta(minutes=10)
+# How far ahead a telehealth visit may be booked from this page.
+VISIT_DATE_HORIZON = datetime.timedelta(days=90)
+
+# What a patient can choose to share, with plain words. Qualification (資格情報) is always shared.
+SHAREABLE_ITEMS = [
+    (
+        ConsentItem.MEDICATION,
+        _("Medicines"),
+        _("Medicines you were prescribed or given at pharmacies in the last three years."),
+    ),
+    (
+        ConsentItem.TREATMENT,
+        _("Treatment"),
+        _("Visits and treatments at hospitals and clinics (not diagnoses)."),
+    ),
+    (
+        ConsentItem.CHECKUP,
+        _("Health checkups"),
+        _("Results of your specific health checkups, such as blood pressure and blood tests."),
+    ),
+    (
+        ConsentItem.OPERATION,
+        _("Operations"),
+        _("Operations you had, with their dates."),
+    ),
+]
+ITEM_LABELS = {code: label for code, label, _help in SHAREABLE_ITEMS}
+ITEM_LABELS[ConsentItem.QUALIFICATION] = _("Health insurance (always shared)")
+ITEM_LABELS[ConsentItem.LIMIT_CERTIFICATE] = _("Limit on your medical costs (限度額)")
+
+
+# --- helpers -------------------------------------------------------------------------------------
+def content_security_policy() -> str:
+    bridge = f"ws://{settings.READER_BRIDGE_HOST}:{settings.READER_BRIDGE_PORT}"
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"connect-src 'self' {bridge}; form-action 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'; object-src 'none'"
+    )
+
+
+def page(request, template, context=None, status=200):
+    response = render(request, template, context or {}, status=status)
+    response["Content-Security-Policy"] = content_security_policy()
+    response["Referrer-Policy"] = "same-origin"  # the entry token stays out of other sites' logs
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def not_found(request):
+    return page(request, "consent/entry_not_found.html", status=404)
+
+
+def _entry_or_404(token):
+    entry = entry_by_token(token)
+    if entry is None:
+        raise Http404
+    return entry
+
+
+def _flow_or_404(kind):
+    if kind not in FLOWS:
+        raise Http404
+    return kind
+
+
+def _state_key(entry, kind):
+    return f"consent.{entry.pk}.{kind}"
+
+
+def _state(request, entry, kind) -> dict | None:
+    state = request.session.get(_state_key(entry, kind))
+    # A rotated token ends the flows started from the old one.
+    if not state or state.get("token") != entry.token:
+        return None
+    return state
+
+
+def _save_state(request, entry, kind, state):
+    state["token"] = entry.token
+    request.session[_state_key(entry, kind)] = state
+
+
+def _proof_key(entry):
+    return f"consent.{entry.pk}.proved"
+
+
+def _proof(request, entry):
+    proof = request.session.get(_proof_key(entry))
+    if not proof or proof.get("token") != entry.token:
+        return None
+    if timezone.now() - datetime.datetime.fromisoformat(proof["at"]) > PROOF_LIFETIME:
+        request.session.pop(_proof_key(entry), None)
+        return None
+    return proof
+
+
+def _problem_redirect(entry, code):
+    return redirect("consent:problem", token=entry.token, code=code)
+
+
+def _context(entry, kind=None, **extra):
+    institution = entry.institution
+    return {"entry": entry, "institution": institution, "flow": kind, **extra}
+
+
+def _items_summary(items):
+    return [ITEM_LABELS.get(item, item) for item in items]
+
+
+def _visit_date(state):
+    value = state.get("visit_date")
+    return datetime.date.fromisoformat(value) if value else None
+
+
+def _app_session(state):
+    return telehealth.session_by_id(state["app_session"]) if state.get("app_session") else None
+
+
+def _person(proof):
+    return Person.objects.get(pk=proof["person"])
+
+
+def _language():
+    return (translation.get_language() or "ja")[:2]
+
+
+# --- entry ---------------------------------------------------------------------------------------
+@never_cache
+def entry(request, token):
+    entry = entry_by_token(token)
+    if entry is None:
+        return not_found(request)
+    return page(request, "consent/entry.html", _context(entry))
+
+
+def entry_qr(request, token):
+    entry = entry_by_token(token)
+    if entry is None:
+        return not_found(request)
+    url = entry_url(entry, request)
+    response = HttpResponse(entry_qr_svg(url, scale=8, title=entry.institution.name), content_type="image/svg+xml")
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# --- a telehealth app's session ------------------------------------------------------------------
+SESSION_PROBLEMS = {
+    "consent_session_unknown": "session_unknown",
+    "consent_session_expired": "session_expired",
+    "consent_session_completed": "session_completed",
+}
+
+
+@never_cache
+def app_session(request, session_id):
+    """A telehealth app sent the patient here: the telehealth flow for its booked visit and items."""
+    try:
+        session = telehealth.session_by_id(session_id)
+        telehealth.check_session_open(session)
+    except HomeConsentError as error:
+        return page(
+            request, "consent/session_problem.html", {"problem": SESSION_PROBLEMS.get(error.code, error.code)},
+            status=404 if error.code == "consent_session_unknown" else 410,
+        )
+    entry = entry_for(session.institution)
+    _save_state(
+        request, entry, "telehealth",
+        {
+            "app_session": session.session_id,
+            "visit_date": session.visit_date.isoformat(),
+            "locked_date": True,
+            "locked_items": [i for i in session.items if i != ConsentItem.QUALIFICATION],
+        },
+    )
+    return redirect("consent:about", token=entry.token, kind="telehealth")
+
+
+# --- the consent flows ---------------------------------------------------------------------------
+@never_cache
+def about(request, token, kind):
+    entry = entry_by_token(token)
+    if entry is None or kind not in FLOWS:
+        return not_found(request)
+    # Starting a flow starts it afresh (a telehealth app session, if any, is kept).
+    previous = _state(request, entry, kind) or {}
+    state = {key: previous[key] for key in ("app_session", "visit_date", "locked_date", "locked_items") if key in previous}
+    if request.GET.get("update") == "1" and _proof(request, entry):
+        state["update"] = True
+        state["items"] = _proof(request, entry).get("items", [])
+    _save_state(request, entry, kind, state)
+    if kind == "mine":
+        return page(request, "consent/mine_about.html", _context(entry, kind))
+    if kind == "telehealth":
+        if state.get("locked_date"):
+            next_url = reverse("consent:items", args=[token, kind])
+        else:
+            next_url = reverse("consent:visit_date", args=[token])
+    else:
+        next_url = reverse("consent:items", args=[token, kind])
+    return page(request, "consent/about.html", _context(entry, kind, next_url=next_url))
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def visit_date(request, token):
+    kind = "telehealth"
+    entry = entry_by_token(token)
+    if entry is None:
+        return not_found(request)
+    state = _state(request, entry, kind)
+    if state is None:
+        return _problem_redirect(entry, "session_expired")
+    today = timezone.localdate()
+    error = None
+    if request.method == "POST":
+        try:
+            chosen = datetime.date.fromisoformat(request.POST.get("visit_date", ""))
+        except ValueError:
+            chosen = None
+        if chosen is None or not today <= chosen <= today + VISIT_DATE_HORIZON:
+            error = _("Choose the date of your telehealth visit: today or a later day within 90 days.")
+        else:
+            state["visit_date"] = chosen.isoformat()
+            _save_state(request, entry, kind, state)
+            return redirect("consent:items", token=token, kind=kind)
+    return page(
+        request,
+        "consent/visit_date.html",
+        _context(
+            entry, kind, error=error, today=today, latest=today + VISIT_DATE_HORIZON,
+            value=state.get("visit_date") or today.isoformat(),
+        ),
+        status=400 if error else 200,
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def items(request, token, kind):
+    entry = entry_by_token(token)
+    if entry is None or FLOWS.get(kind) is None:
+        return not_found(request)
+    state = _state(request, entry, kind)
+    if state is None or (kind == "telehealth" and not state.get("visit_date")):
+        return _problem_redirect(entry, "session_expired")
+    if "locked_items" in state:
+        # The app booked the visit with these items: the patient agrees to them or stops here.
+        if request.method == "POST":
+            state["items"] = list(state["locked_items"])
+            state["limit_answered"] = True
+            _save_state(request, entry, kind, state)
+            return redirect("consent:confirm", token=token, kind=kind)
+        requested = _items_summary([ConsentItem.QUALIFICATION] + state["locked_items"])
+        return page(request, "consent/items_requested.html", _context(entry, kind, requested=requested))
+    if request.method == "POST":
+        chosen = [code for code, _label, _help in SHAREABLE_ITEMS if request.POST.get(code) == "yes"]
+        state["items"] = chosen + [i for i in state.get("items", []) if i == ConsentItem.LIMIT_CERTIFICATE]
+        _save_state(request, entry, kind, state)
+        return redirect("consent:limit", token=token, kind=kind)
+    selected = set(state.get("items", []))
+    choices = [
+        {"code": code, "label": label, "help": help_text, "checked": code in selected}
+        for code, label, help_text in SHAREABLE_ITEMS
+    ]
+    return page(request, "consent/items.html", _context(entry, kind, choices=choices))
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def limit(request, token, kind):
+    entry = entry_by_token(token)
+    if entry is None or FLOWS.get(kind) is None:
+        return not_found(request)
+    state = _state(request, entry, kind)
+    if state is None or "items" not in state:
+        return _problem_redirect(entry, "session_expired")
+    error = None
+    if request.method == "POST":
+        answer = request.POST.get("share_limit")
+        if answer in ("yes", "no"):
+            chosen = [i for i in state["items"] if i != ConsentItem.LIMIT_CERTIFICATE]
+            if answer == "yes":
+                chosen.append(ConsentItem.LIMIT_CERTIFICATE)
+            state["items"] = chosen
+            state["limit_answered"] = True
+            _save_state(request, entry, kind, state)
+            return redirect("consent:confirm", token=token, kind=kind)
+        error = _("Choose yes or no.")
+    current = None
+    if state.get("limit_answered") or state.get("update"):
+        current = "yes" if ConsentItem.LIMIT_CERTIFICATE in state["items"] else "no"
+    return page(
+        request, "consent/limit.html", _context(entry, kind, error=error, current=current),
+        status=400 if error else 200,
+    )
+
+
+@never_cache
+def confirm(request, token, kind):
+    entry = entry_by_token(token)
+    if entry is None or FLOWS.get(kind) is None:
+        return not_found(request)
+    state = _state(request, entry, kind)
+    if state is None or not state.get("limit_answered"):
+        return _problem_redirect(entry, "session_expired")
+    shared = [ConsentItem.QUALIFICATION] + state["items"]
+    not_shared = [code for code, _l, _h in SHAREABLE_ITEMS if code not in state["items"]]
+    if ConsentItem.LIMIT_CERTIFICATE not in state["items"]:
+        not_shared.append(ConsentItem.LIMIT_CERTIFICATE)
+    return page(
+        request,
+        "consent/confirm.html",
+        _context(
+            entry, kind, shared=_items_summary(shared), not_shared=_items_summary(not_shared),
+            visit_date=_visit_date(state),
+        ),
+    )
+
+
+@never_cache
+def card(request, token, kind):
+    entry = entry_by_token(token)
+    if entry is None or kind not in FLOWS:
+        return not_found(request)
+    state = _state(request, entry, kind)
+    if state is None or (FLOWS[kind] and not state.get("limit_answered")):
+        return _problem_redirect(entry, "session_expired")
+    return page(
+        request,
+        "consent/card.html",
+        _context(
+            entry, kind,
+            bridge_url=f"ws://{settings.READER_BRIDGE_HOST}:{settings.READER_BRIDGE_PORT}",
+            challenge_url=reverse("consent:challenge", args=[token, kind]),
+            answer_url=reverse("consent:answer", args=[token, kind]),
+            restart_url=reverse("consent:about", args=[token, kind]),
+        ),
+    )
+
+
+def _json_problem(code, message=None, status=400):
+    return JsonResponse({"problem": code, "message": str(message or "")}, status=status)
+
+
+@require_POST
+def challenge(request, token, kind):
+    entry = entry_by_token(token)
+    if entry is None or kind not in FLOWS:
+        return _json_problem("session_expired", status=404)
+    state = _state(request, entry, kind)
+    if state is None or (FLOWS[kind] and not state.get("limit_answered")):
+        return _json_problem("session_expired")
+    try:
+        if FLOWS[kind]:
+            issued = services.issue_consent_challenge(
+                entry.institution, kind=FLOWS[kind], items=[ConsentItem.QUALIFICATION, *state.get("items", [])],
+                visit_date=_visit_date(state), session=_app_session(state),
+            )
+        else:
+            # Inquiry: the card proves who is asking; the signed kind keeps it from registering anything.
+            issued = issue_challenge("consent", entry.institution, [], kind=INQUIRY_KIND)
+    except HomeConsentError as error:
+        return _json_problem(error.code, error.message(_language()))
+    state["challenge"] = issued.pk
+    _save_state(request, entry, kind, state)
+    return JsonResponse(
+        {
+            "challenge": issued.pk,
+            "digest_info": base64.b64encode(issued.digest_info()).decode(),
+            "expires_at": issued.expires_at.isoformat(),
+        }
+    )
+
+
+def _decode(value) -> bytes:
+    if not isinstance(value, str) or len(value) > 16384:
+        raise ValueError
+    return base64.b64decode(value, validate=True)
+
+
+@require_POST
+def answer(request, token, kind):
+    entry = entry_by_token(token)
+    if entry is None or kind not in FLOWS:
+        return _json_problem("session_expired", status=404)
+    state = _state(request, entry, kind)
+    if state is None or not state.get("challenge"):
+        return _json_problem("session_expired")
+    try:
+        data = json.loads(request.body)
+        certificate, signature = _decode(data["certificate"]), _decode(data["signature"])
+        challenge_id = int(data["challenge"])
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        return _json_problem("bad_request", _("The answer from the card could not be read. Please try again."))
+    if challenge_id != state["challenge"]:
+        return _json_problem("session_expired")
+    state.pop("challenge")
+    _save_state(request, entry, kind, state)
+    try:
+        verified = verify_card_authentication(challenge_id, certificate, signature, "consent")
+        if kind == "mine":
+            if verified.challenge.kind != INQUIRY_KIND or verified.challenge.institution_id != entry.institution_id:
+                return _json_problem("session_expired")
+            request.session[_proof_key(entry)] = {
+                "token": entry.token,
+                "person": verified.person.pk,
+                "at": timezone.now().isoformat(),
+            }
+            return JsonResponse({"next": reverse("consent:mine", args=[token])})
+        registered = services.do_register_consent(
+            verified,
+            kind=FLOWS[kind],
+            items=[ConsentItem.QUALIFICATION, *state.get("items", [])],
+            visit_date=_visit_date(state),
+            institution=entry.institution,
+            session=_app_session(state),
+        )
+    except HomeConsentError as error:
+        return _json_problem(error.code, error.message(_language()), status=403)
+    state["consent"] = registered.pk
+    _save_state(request, entry, kind, state)
+    return JsonResponse({"next": reverse("consent:done", args=[token, kind])})
+
+
+@never_cache
+def done(request, token, kind):
+    entry = entry_by_token(token)
+    if entry is None or FLOWS.get(kind) is None:
+        return not_found(request)
+    state = _state(request, entry, kind)
+    if state is None or not state.get("consent"):
+        return _problem_redirect(entry, "session_expired")
+    consent = Consent.objects.filter(pk=state["consent"]).first()
+    if consent is None:
+        return _problem_redirect(entry, "session_expired")
+    return_url = None
+    if state.get("app_session"):
+        return_url = telehealth.return_redirect_url(telehealth.session_by_id(state["app_session"]))
+    return page(
+        request,
+        "consent/done.html",
+        _context(entry, kind, consent=consent, shared=_items_summary(consent.items), return_url=return_url),
+    )
+
+
+# --- inquiry, update and cancel-all --------------------------------------------------------------
+def _consent_rows(consents):
+    return [{"consent": c, "items": _items_summary(c.items)} for c in consents]
+
+
+@never_cache
+def mine(request, token):
+    entry = entry_by_token(token)
+    if entry is None:
+        return not_found(request)
+    proof = _proof(request, entry)
+    if proof is None:
+        return _problem_redirect(entry, "session_expired")
+    consents = list(services.active_consents(_person(proof), entry.institution))
+    # The update flow starts from the items of the current home-visit consent.
+    current = next((c for c in consents if c.kind == "home_visit"), None)
+    proof["items"] = [i for i in (current.items if current else []) if i != ConsentItem.QUALIFICATION]
+    request.session[_proof_key(entry)] = proof
+    return page(request, "consent/mine.html", _context(entry, "mine", rows=_consent_rows(consents)))
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def cancel_all(request, token):
+    entry = entry_by_token(token)
+    if entry is None:
+        return not_found(request)
+    proof = _proof(request, entry)
+    if proof is None:
+        return _problem_redirect(entry, "session_expired")
+    if request.method == "POST":
+        person = _person(proof)
+        cancelled = services.do_cancel_all(
+            person, by="patient", actor_id=f"person:{person.pk}", institution=entry.institution
+        )
+        request.session.pop(_proof_key(entry), None)
+        return page(request, "consent/cancelled.html", _context(entry, "mine", count=len(cancelled)))
+    consents = list(services.active_consents(_person(proof), entry.institution))
+    return page(request, "consent/cancel_all.html", _context(entry, "mine", rows=_consent_rows(consents)))
+
+
+# --- problems ------------------------------------------------------------------------------------
+PAGE_PROBLEMS = {"session_expired"}
+
+
+@never_cache
+def problem(request, token, code):
+    entry = entry_by_token(token)
+    if entry is None or code not in PAGE_PROBLEMS:
+        return not_found(request)
+    return page(request, "consent/problem.html", _context(entry, problem=code), status=410)

@@ -1,0 +1,296 @@
+"""The consent flows in Chromium: real server, real reader bridge, virtual card on nfcpy udp.
+
+Each test records every request the page sends to the server and shows the PIN is in none of them,
+while it did go to the reader bridge. Screenshots of each step go to test-artifacts/consent/.
+"""
+
+import base64
+import datetime
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.request import Request, urlopen
+
+import pytest
+
+from homeconsent.consent.models import Consent, ConsentSession, ConsentStatus
+from homeconsent.consent.telehealth import register_app
+from homeconsent.consent.webhooks import verify_webhook
+
+from .conftest import DESKTOP, PHONE, PIN
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+WRONG_PIN = "1111"
+
+
+def state(page):
+    return page.locator("#card-flow").get_attribute("data-state")
+
+
+def wait_state(page, value):
+    page.wait_for_function(
+        "value => document.getElementById('card-flow') && document.getElementById('card-flow').dataset.state === value",
+        arg=value,
+    )
+
+
+def choose_and_confirm(page, shoot, items=("medication", "checkup"), share_limit=True):
+    for item in items:
+        page.check(f"#item-{item}")
+    shoot("items")
+    page.click("#next")
+    page.check("#limit-yes" if share_limit else "#limit-no")
+    shoot("limit")
+    page.click("#next")
+    page.wait_for_selector("#summary-shared")
+    shoot("confirm")
+    page.click("#next")
+
+
+def enter_pin(page, pin):
+    wait_state(page, "pin")
+    page.fill("#pin", pin)
+    page.click("#pin-submit")
+
+
+def assert_touch_targets(page):
+    sizes = page.eval_on_selector_all(
+        "main a.button, main button, main input[type=checkbox] + label, main input[type=radio] + label",
+        "els => els.filter(e => e.offsetParent !== null).map(e => [e.id || e.textContent.trim().slice(0, 20), e.getBoundingClientRect().height])",
+    )
+    small = [(name, h) for name, h in sizes if h < 44]
+    assert not small, small
+
+
+def test_home_visit_flow_on_a_phone(world, reader, card_for, open_page):
+    reader(card_for())
+    page, recorder, shoot = open_page(PHONE)
+    page.goto(world.entry_url)
+    assert world.institution.name in page.inner_text(".consent-for") and world.institution.code in page.inner_text(".consent-for")
+    assert page.locator("html").get_attribute("lang") == "ja"
+    assert_touch_targets(page)
+    shoot("entry")
+    page.click("#start-home")
+    shoot("about")
+    page.click("#next")
+    assert_touch_targets(page)
+    choose_and_confirm(page, shoot)
+    wait_state(page, "pin")
+    assert "3" in page.inner_text("#pin-tries")
+    assert page.locator("#pin-last-try").is_hidden()
+    shoot("pin")
+    page.fill("#pin", PIN)
+    page.click("#pin-submit")
+    page.wait_for_selector("#done-title")
+    shoot("done")
+    assert "同意を登録しました" in page.inner_text("#done-title")
+    assert "薬剤" in page.inner_text("#done-shared") and "限度額" in page.inner_text("#done-shared")
+    consent = Consent.objects.get(person=world.person)
+    assert consent.kind == "home_visit" and consent.status == ConsentStatus.ACTIVE
+    assert consent.items == ["checkup", "limit_certificate", "medication", "qualification"]
+    recorder.assert_pin_never_sent_to_server()
+    assert [pin for _url, pin in recorder.pins_sent_to_bridge()] == [PIN]
+    assert all(url.startswith("ws://127.0.0.1:") for url, _pin in recorder.pins_sent_to_bridge())
+    assert not page.csp_errors, page.csp_errors
+
+
+def test_wrong_pin_then_right_pin_on_a_desktop(world, reader, card_for, open_page):
+    reader(card_for())
+    page, recorder, shoot = open_page(DESKTOP)
+    page.goto(world.entry_url + "home/")
+    page.click("#next")
+    choose_and_confirm(page, shoot, items=("treatment",), share_limit=False)
+    enter_pin(page, WRONG_PIN)
+    page.wait_for_selector("#pin-wrong:not([hidden])")
+    assert page.locator("#card-flow").get_attribute("data-tries-left") == "2"
+    assert "2" in page.inner_text("#pin-wrong")
+    shoot("wrong-pin")
+    enter_pin(page, PIN)
+    page.wait_for_selector("#done-title")
+    shoot("done")
+    assert Consent.objects.get(person=world.person).items == ["qualification", "treatment"]
+    recorder.assert_pin_never_sent_to_server(PIN)
+    recorder.assert_pin_never_sent_to_server(WRONG_PIN)
+    assert [pin for _url, pin in recorder.pins_sent_to_bridge()] == [WRONG_PIN, PIN]
+
+
+def test_last_try_warning_then_locked_card(world, reader, card_for, open_page):
+    reader(card_for(tries_left=1))
+    page, recorder, shoot = open_page(PHONE)
+    page.goto(world.entry_url + "home/")
+    page.click("#next")
+    choose_and_confirm(page, shoot)
+    wait_state(page, "pin")
+    assert page.locator("#pin-last-try").is_visible()
+    shoot("last-try-warning")
+    enter_pin(page, WRONG_PIN)
+    page.wait_for_selector('.problem[data-problem="pin_locked"]:not([hidden])')
+    shoot("locked")
+    assert "市区町村" in page.inner_text('.problem[data-problem="pin_locked"]')
+    # Coming back with the locked card shows the same panel at once, without asking for a PIN.
+    page.goto(world.entry_url + "home/card/")
+    page.wait_for_selector('.problem[data-problem="pin_locked"]:not([hidden])')
+    assert not Consent.objects.exists()
+    recorder.assert_pin_never_sent_to_server(WRONG_PIN)
+
+
+def test_expired_certificate(world, reader, card_for, open_page):
+    reader(card_for(expired=True))
+    page, recorder, shoot = open_page(PHONE)
+    page.goto(world.entry_url + "home/")
+    page.click("#next")
+    choose_and_confirm(page, shoot)
+    enter_pin(page, PIN)
+    panel = '.problem[data-problem="certificate_expired"]'
+    page.wait_for_selector(panel + ":not([hidden])")
+    shoot("expired")
+    assert "市区町村" in page.inner_text(panel)
+    assert page.locator("#card-flow").get_attribute("data-problem") == "certificate_expired"
+    assert not Consent.objects.exists()
+    recorder.assert_pin_never_sent_to_server()
+
+
+def test_bridge_down_then_started(world, reader, card_for, open_page, settings):
+    from .conftest import free_tcp_port
+
+    settings.READER_BRIDGE_PORT = free_tcp_port()  # nothing listens there
+    page, recorder, shoot = open_page(PHONE)
+    page.goto(world.entry_url + "home/")
+    page.click("#next")
+    choose_and_confirm(page, shoot)
+    panel = '.problem[data-problem="bridge_unavailable"]'
+    page.wait_for_selector(panel + ":not([hidden])")
+    shoot("bridge-down")
+    assert "reader_bridge" in page.inner_text(panel)
+    # Start the bridge, reload the card step (the page's policy names the bridge's port), go on.
+    reader(card_for())
+    page.reload()
+    enter_pin(page, PIN)
+    page.wait_for_selector("#done-title")
+    shoot("done-after-start")
+    assert Consent.objects.filter(person=world.person).count() == 1
+
+
+def test_inquiry_then_cancel_all(world, reader, card_for, open_page):
+    reader(card_for())
+    page, recorder, shoot = open_page(PHONE)
+    page.goto(world.entry_url + "home/")
+    page.click("#next")
+    choose_and_confirm(page, shoot, items=("medication",))
+    enter_pin(page, PIN)
+    page.wait_for_selector("#done-title")
+
+    page.goto(world.entry_url)
+    page.click("#start-mine")
+    shoot("inquiry-about")
+    page.click("#next")
+    enter_pin(page, PIN)
+    page.wait_for_selector("#consent-list")
+    shoot("my-consents")
+    assert "薬剤" in page.inner_text("#consent-list")
+    page.click("#cancel-all")
+    shoot("cancel-all-confirm")
+    page.click("#confirm-cancel-all")
+    page.wait_for_selector("#cancelled-title")
+    shoot("cancelled")
+    assert Consent.objects.get(person=world.person).status == ConsentStatus.CANCELLED
+    recorder.assert_pin_never_sent_to_server()
+    assert len(recorder.pins_sent_to_bridge()) == 2
+
+
+def test_english_switch(world, reader, card_for, open_page):
+    reader(card_for())
+    page, recorder, shoot = open_page(PHONE)
+    page.goto(world.entry_url)
+    page.click(".language-switch button[value=en]")
+    page.wait_for_selector("html[lang=en]")
+    assert "Consent for home visits" in page.inner_text("#start-home")
+    page.click("#start-home")
+    page.click("#next")
+    choose_and_confirm(page, shoot)
+    wait_state(page, "pin")
+    assert "Tries left: 3" in page.inner_text("#pin-tries")
+    shoot("pin-en")
+
+
+class _App(BaseHTTPRequestHandler):
+    """The telehealth app: its return page and its webhook receiver."""
+
+    received = []
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.end_headers()
+        self.wfile.write(b"<!doctype html><title>app</title><h1 id=app>Telehealth app</h1>")
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append((dict(self.headers), body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def telehealth_app(world, settings):
+    settings.CONSENT_WEBHOOK_INLINE = "sync"
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _App)
+    _App.received = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    app, secret = register_app(
+        "みらいオンライン診療", institutions=[world.institution], allowed_return_urls=[base + "/back"],
+        webhook_url=base + "/hook",
+    )
+    yield app, secret, base
+    server.shutdown()
+    server.server_close()
+
+
+def test_telehealth_flow_from_the_app_api_back_to_the_app(world, reader, card_for, open_page, telehealth_app):
+    app, secret, app_base = telehealth_app
+    reader(card_for())
+    visit = datetime.date.today() + datetime.timedelta(days=2)
+    request = Request(
+        world.base + "/consent/api/v1/sessions",
+        data=json.dumps({
+            "institution": world.institution.code, "visit_date": visit.isoformat(),
+            "items": ["qualification", "medication"], "return_url": app_base + "/back", "state": "visit-8841",
+        }).encode(),
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": "Basic " + base64.b64encode(f"{app.client_id}:{secret}".encode()).decode(),
+        },
+        method="POST",
+    )
+    with urlopen(request, timeout=10) as response:
+        session = json.load(response)
+    page, recorder, shoot = open_page(PHONE)
+    page.goto(session["url"])
+    shoot("about")
+    page.click("#next")
+    assert "薬剤" in page.inner_text("#requested-items")
+    shoot("requested")
+    page.click("#next")
+    assert page.inner_text("#summary-visit-date")
+    shoot("confirm")
+    page.click("#next")
+    enter_pin(page, PIN)
+    page.wait_for_selector("#return-to-app")
+    shoot("done")
+    page.click("#return-to-app")
+    page.wait_for_selector("#app")
+    landed = page.url
+    assert landed.startswith(app_base + "/back?")
+    assert "state=visit-8841" in landed and f"session_id={session['session_id']}" in landed and "status=registered" in landed
+    consent = Consent.objects.get(person=world.person)
+    assert consent.kind == "telehealth" and consent.visit_date == visit
+    assert ConsentSession.objects.get(session_id=session["session_id"]).consent == consent
+    headers, body = _App.received[0]
+    event = verify_webhook(secret, headers, body)
+    assert event["data"]["state"] == "visit-8841" and event["data"]["consent_id"] == consent.pk
+    recorder.assert_pin_never_sent_to_server()

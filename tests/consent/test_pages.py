@@ -1,0 +1,327 @@
+"""The consent pages through Django's test client: entry and QR, the flow's screens, the challenge and
+answer endpoints with a real card signature, inquiry and cancel-all, headers, language, messages."""
+
+import base64
+import datetime
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import segno
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from django.urls import reverse
+
+from homeconsent.audit.models import AccessEvent
+from homeconsent.consent.entry import entry_for, entry_qr_svg, rotate_entry_token
+from homeconsent.consent.models import CardAuthChallenge, Consent, ConsentStatus
+from homeconsent.jpki.pki import TestPKI, issue_virtual_card, register_card_certificate
+from homeconsent.registry.codes import with_check_digit
+from homeconsent.registry.models import Institution, Insurer, InsurerKind, Person, Qualification
+
+ROOT = Path(__file__).resolve().parents[2]
+PIN = "4826"
+
+
+@pytest.fixture
+def institution(db):
+    return Institution.objects.create(
+        code=with_check_digit("136000123"), name="みどり訪問看護ステーション", facility_type="6", prefecture="13"
+    )
+
+
+@pytest.fixture
+def entry(institution):
+    return entry_for(institution)
+
+
+@pytest.fixture
+def person(db):
+    insurer = Insurer.objects.create(
+        number="01130012", name="全国健康保険協会東京支部", kind=InsurerKind.KYOKAI, prefecture="13"
+    )
+    person = Person.objects.create(name="山田 花子", name_kana="ヤマダ ハナコ", sex="2", birth_date=datetime.date(1948, 4, 2))
+    Qualification.objects.create(
+        person=person, insurer=insurer, symbol="1234", number="5678", branch="00",
+        acquired_on=datetime.date(2020, 4, 1), contribution_ratio="010", personal_family="1",
+    )
+    return person
+
+
+@pytest.fixture(scope="module")
+def page_pki(tmp_path_factory):
+    return TestPKI(tmp_path_factory.mktemp("page-pki")).init()
+
+
+@pytest.fixture
+def trusted(settings, page_pki):
+    settings.JPKI_TRUST_ROOTS = [page_pki.root_path]
+    settings.JPKI_CRLS = [page_pki.crl_path]
+    settings.CONSENT_WEBHOOK_INLINE = "sync"
+    return page_pki
+
+
+@pytest.fixture
+def card_key(person, tmp_path, trusted):
+    """The private key of a registered virtual card of the person (what the card would sign with)."""
+    issued = issue_virtual_card(person, PIN, cards_dir=tmp_path, pki=trusted)
+    document = json.loads(issued.path.read_text())
+    key = serialization.load_pem_private_key(document["auth_key_pem"].encode(), password=None)
+    return key, base64.b64decode(document["auth_cert"])
+
+
+def card_answer(key, certificate_der, digest_info_b64):
+    """What the card returns for a DigestInfo: PKCS#1 v1.5 over it (the DigestInfo of SHA-256)."""
+    digest_info = base64.b64decode(digest_info_b64)
+    signature = key.sign(digest_info[19:], padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+    return {"certificate": base64.b64encode(certificate_der).decode(), "signature": base64.b64encode(signature).decode()}
+
+
+def url(name, entry, *args):
+    return reverse(f"consent:{name}", args=[entry.token, *args])
+
+
+def walk_to_card(client, entry, kind="home", items=("medication", "checkup"), limit="yes", visit_date=None):
+    assert client.get(url("about", entry, kind)).status_code == 200
+    if kind == "telehealth":
+        response = client.post(url("visit_date", entry), {"visit_date": visit_date.isoformat()})
+        assert response.status_code == 302
+    response = client.post(url("items", entry, kind), {item: "yes" for item in items})
+    assert response.status_code == 302 and response["Location"] == url("limit", entry, kind)
+    response = client.post(url("limit", entry, kind), {"share_limit": limit})
+    assert response.status_code == 302 and response["Location"] == url("confirm", entry, kind)
+    return client.get(url("confirm", entry, kind))
+
+
+def post_json(client, path, body):
+    return client.post(path, json.dumps(body), content_type="application/json")
+
+
+# --- entry -------------------------------------------------------------------------------------------
+def test_entry_page_names_the_institution_and_its_code(client, entry, institution):
+    response = client.get(url("entry", entry))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert institution.name in html and institution.code in html
+    assert url("about", entry, "home") in html and url("about", entry, "mine") in html
+
+
+def test_wrong_or_rotated_token_is_a_plain_not_found(client, entry, institution):
+    wrong = client.get("/consent/e/not-a-real-token/")
+    old_url = url("entry", entry)
+    rotated = rotate_entry_token(institution)
+    after_rotation = client.get(old_url)
+    for response in (wrong, after_rotation):
+        assert response.status_code == 404
+        html = response.content.decode()
+        assert institution.name not in html and institution.code not in html
+        assert 'data-problem="entry_not_found"' in html
+    assert client.get(url("entry", rotated)).status_code == 200
+    assert AccessEvent.objects.filter(
+        institution_code=institution.code, detail__action="consent_entry_token_rotated"
+    ).count() == 1
+
+
+def test_rotation_ends_a_flow_started_from_the_old_token(client, entry, institution):
+    walk_to_card(client, entry)
+    rotated = rotate_entry_token(institution)
+    assert client.get(url("confirm", entry, "home")).status_code == 404
+    response = client.get(url("confirm", rotated, "home"))
+    assert response.status_code == 302 and "session-expired" not in response["Location"]
+    assert response["Location"] == reverse("consent:problem", args=[rotated.token, "session_expired"])
+
+
+def test_qr_code_encodes_the_entry_url(client, entry):
+    response = client.get(url("qr", entry))
+    assert response.status_code == 200 and response["Content-Type"] == "image/svg+xml"
+    expected = segno.make(f"http://testserver{url('entry', entry)}", error="m", micro=False)
+    svg = response.content.decode()
+    assert svg.startswith("<svg") and 'class="qrline"' in svg
+    modules = re.compile(r'class="qrline"[^>]* d="([^"]+)"')
+    assert modules.search(svg).group(1) == modules.search(expected.svg_inline(scale=8, border=4)).group(1)
+    assert entry_qr_svg("http://a/1") != entry_qr_svg("http://a/2")
+
+
+# --- headers, markup -------------------------------------------------------------------------------
+def test_pages_send_a_content_security_policy_that_allows_only_self_and_the_bridge(client, entry, settings):
+    settings.READER_BRIDGE_PORT = 47999
+    walk_to_card(client, entry)
+    response = client.get(url("card", entry, "home"))
+    policy = response["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "style-src 'self'" in policy
+    assert "connect-src 'self' ws://127.0.0.1:47999" in policy
+    assert "unsafe-inline" not in policy and "http" not in policy.replace("ws://127.0.0.1", "")
+
+
+def test_no_inline_script_or_style_and_the_pin_input_has_no_name(client, entry):
+    pages = [client.get(url("entry", entry)), walk_to_card(client, entry)]
+    pages.append(client.get(url("card", entry, "home")))
+    for response in pages:
+        html = response.content.decode()
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), "inline script"
+        assert " style=" not in html and "<style" not in html
+        assert "//cdn" not in html and "https://" not in html
+    card = pages[-1].content.decode()
+    pin_input = re.search(r"<input[^>]*id=\"pin\"[^>]*>", card).group(0)
+    assert " name=" not in pin_input and 'type="password"' in pin_input
+    assert '<label for="pin">' in card
+
+
+def test_every_control_is_labelled(client, entry):
+    walk_to_card(client, entry)
+    for step in ("items", "limit"):
+        html = client.get(url(step, entry, "home")).content.decode()
+        for control in re.findall(r'<input(?![^>]*type="hidden")[^>]*id="([^"]+)"', html):
+            assert f'<label for="{control}"' in html, (step, control)
+
+
+# --- the flow ----------------------------------------------------------------------------------------
+def test_confirm_summarises_what_is_and_is_not_shared(client, entry, institution):
+    response = walk_to_card(client, entry, items=("medication",), limit="no")
+    html = response.content.decode()
+    shared = re.search(r'<ul id="summary-shared">(.*?)</ul>', html, re.S).group(1)
+    not_shared = re.search(r'<ul id="summary-not-shared">(.*?)</ul>', html, re.S).group(1)
+    assert "薬" in shared and "健康保険" in shared
+    assert "健診" in not_shared and "限度額" in not_shared
+
+
+def test_screens_out_of_order_lead_to_the_session_expired_page(client, entry):
+    response = client.get(url("confirm", entry, "home"))
+    assert response.status_code == 302
+    page = client.get(response["Location"])
+    assert page.status_code == 410 and 'data-problem="session_expired"' in page.content.decode()
+    assert post_json(client, url("challenge", entry, "home"), {}).json()["problem"] == "session_expired"
+
+
+def test_challenge_binds_institution_kind_and_items(client, entry, institution):
+    walk_to_card(client, entry, items=("medication", "treatment"), limit="yes")
+    body = post_json(client, url("challenge", entry, "home"), {}).json()
+    challenge = CardAuthChallenge.objects.get(pk=body["challenge"])
+    assert base64.b64decode(body["digest_info"]) == challenge.digest_info()
+    assert challenge.institution == institution and challenge.kind == "home_visit"
+    assert challenge.items == ["limit_certificate", "medication", "qualification", "treatment"]
+
+
+def test_signed_answer_registers_the_home_visit_consent(client, entry, person, card_key):
+    walk_to_card(client, entry, items=("medication", "checkup"), limit="no")
+    issued = post_json(client, url("challenge", entry, "home"), {}).json()
+    response = post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])})
+    assert response.status_code == 200 and response.json()["next"] == url("done", entry, "home")
+    consent = Consent.objects.get(person=person)
+    assert consent.kind == "home_visit" and consent.items == ["checkup", "medication", "qualification"]
+    assert consent.available_until is None and consent.status == ConsentStatus.ACTIVE
+    done = client.get(url("done", entry, "home")).content.decode()
+    assert "同意を登録しました" in done and "薬" in done
+
+
+def test_answer_for_another_challenge_is_refused(client, entry, person, card_key):
+    walk_to_card(client, entry)
+    issued = post_json(client, url("challenge", entry, "home"), {}).json()
+    response = post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"] + 999, **card_answer(*card_key, issued["digest_info"])})
+    assert response.json()["problem"] == "session_expired"
+    assert not Consent.objects.exists()
+
+
+def test_expired_certificate_is_refused_with_its_code(client, entry, person, trusted):
+    pki = trusted
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = pki.issue_user_auth_certificate(
+        key.public_key(), person.birth_date, not_before=now - datetime.timedelta(days=1000), not_after=now - datetime.timedelta(days=1)
+    )
+    register_card_certificate(person, certificate)
+    walk_to_card(client, entry)
+    issued = post_json(client, url("challenge", entry, "home"), {}).json()
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    response = post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(key, der, issued["digest_info"])})
+    assert response.status_code == 403
+    assert response.json()["problem"] == "certificate_expired" and "市区町村" in response.json()["message"]
+    assert not Consent.objects.exists()
+
+
+def test_no_valid_qualification_is_refused_with_its_code(client, entry, person, card_key):
+    person.qualifications.update(lost_on=datetime.date(2021, 1, 1), reason_of_loss="99")
+    walk_to_card(client, entry)
+    issued = post_json(client, url("challenge", entry, "home"), {}).json()
+    response = post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])})
+    assert response.json()["problem"] == "no_valid_qualification"
+
+
+def test_telehealth_consent_is_for_the_chosen_visit_date(client, entry, person, card_key):
+    visit = datetime.date.today() + datetime.timedelta(days=3)
+    walk_to_card(client, entry, kind="telehealth", items=("medication",), visit_date=visit)
+    issued = post_json(client, url("challenge", entry, "telehealth"), {}).json()
+    assert CardAuthChallenge.objects.get(pk=issued["challenge"]).details["visit_date"] == visit.isoformat()
+    post_json(client, url("answer", entry, "telehealth"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])})
+    consent = Consent.objects.get(person=person)
+    assert consent.kind == "telehealth" and consent.visit_date == visit and consent.available_until is not None
+
+
+def test_visit_date_in_the_past_is_asked_again(client, entry):
+    client.get(url("about", entry, "telehealth"))
+    response = client.post(url("visit_date", entry), {"visit_date": "2000-01-01"})
+    assert response.status_code == 400 and 'role="alert"' in response.content.decode()
+
+
+# --- inquiry, update, cancel-all -------------------------------------------------------------------
+def prove(client, entry, card_key):
+    client.get(url("about", entry, "mine"))
+    issued = post_json(client, url("challenge", entry, "mine"), {}).json()
+    assert CardAuthChallenge.objects.get(pk=issued["challenge"]).kind == "inquiry"
+    return post_json(client, url("answer", entry, "mine"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])})
+
+
+def test_inquiry_shows_the_persons_consents_only_after_the_card(client, entry, person, card_key):
+    walk_to_card(client, entry, items=("medication",), limit="no")
+    issued = post_json(client, url("challenge", entry, "home"), {}).json()
+    post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])})
+    assert client.get(url("mine", entry)).status_code == 302  # not proved yet
+    assert prove(client, entry, card_key).json()["next"] == url("mine", entry)
+    html = client.get(url("mine", entry)).content.decode()
+    assert 'id="consent-list"' in html and "訪問" in html and "薬" in html
+    assert not Consent.objects.filter(kind="inquiry").exists()
+
+
+def test_cancel_all_ends_every_consent_to_this_institution(client, entry, person, card_key):
+    walk_to_card(client, entry)
+    issued = post_json(client, url("challenge", entry, "home"), {}).json()
+    post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])})
+    prove(client, entry, card_key)
+    assert client.get(url("cancel_all", entry)).status_code == 200
+    response = client.post(url("cancel_all", entry))
+    assert response.status_code == 200 and 'id="cancelled-title"' in response.content.decode()
+    assert Consent.objects.get(person=person).status == ConsentStatus.CANCELLED
+    assert client.get(url("mine", entry)).status_code == 302  # the proof is used up
+
+
+def test_update_starts_from_the_current_items(client, entry, person, card_key):
+    walk_to_card(client, entry, items=("treatment",), limit="yes")
+    issued = post_json(client, url("challenge", entry, "home"), {}).json()
+    post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])})
+    prove(client, entry, card_key)
+    client.get(url("mine", entry))
+    client.get(url("about", entry, "home") + "?update=1")
+    html = client.get(url("items", entry, "home")).content.decode()
+    assert re.search(r'id="item-treatment"[^>]*checked', html)
+    assert not re.search(r'id="item-medication"[^>]*checked', html)
+
+
+# --- language ----------------------------------------------------------------------------------------
+def test_japanese_by_default_and_english_on_request(client, entry):
+    japanese = client.get(url("entry", entry)).content.decode()
+    assert 'lang="ja"' in japanese and "訪問" in japanese
+    client.post(reverse("set_language"), {"language": "en", "next": url("entry", entry)})
+    english = client.get(url("entry", entry)).content.decode()
+    assert 'lang="en"' in english and "Consent for home visits" in english
+
+
+def test_committed_messages_are_compiled(tmp_path):
+    for language in ("ja", "en"):
+        source = ROOT / "locale" / language / "LC_MESSAGES" / "django.po"
+        compiled = tmp_path / f"{language}.mo"
+        subprocess.run(["msgfmt", "--check-format", "-o", str(compiled), str(source)], check=True)
+        assert compiled.read_bytes() == source.with_suffix(".mo").read_bytes(), f"run msgfmt for {language}"
