@@ -5,6 +5,8 @@ from django.conf import settings
 from . import errors
 
 API_PREFIX = "/api/"
+# The batch pre-check submission carries up to 10,000 entries: CLINICAPI_BATCH_MAX_BODY_BYTES.
+BATCH_SUBMIT_PATH = "/api/v1/batches"
 
 
 class ApiGuardMiddleware:
@@ -20,6 +22,8 @@ class ApiGuardMiddleware:
         if not request.path_info.startswith(API_PREFIX):
             return self.get_response(request)
         limit = settings.CLINICAPI_MAX_BODY_BYTES
+        if request.path_info == BATCH_SUBMIT_PATH and request.method == "POST":
+            limit = settings.CLINICAPI_BATCH_MAX_BODY_BYTES
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

@@ -73,3 +73,33 @@ class AccessToken(models.Model):
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+class BatchInquiry(models.Model):
+    """一括照会: one submitted list of search keys, processed at once, its results kept for fetching.
+
+    Results live in BatchResultChunk rows of up to 1,000 entries, so a batch of 10,000 is eleven
+    rows written in one INSERT, and a page of results reads one or two of them.
+    """
+
+    reception_number = models.CharField("受付番号", max_length=20, unique=True)
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+")
+    client_id = models.CharField(max_length=64)
+    submitted_at = models.DateTimeField()
+    reference_date = models.DateField("照会基準日")
+    entry_count = models.PositiveIntegerField()
+    normal_count = models.PositiveIntegerField()
+    error_count = models.PositiveIntegerField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self):
+        return f"batch {self.reception_number} ({self.entry_count} entries)"
+
+
+class BatchResultChunk(models.Model):
+    batch = models.ForeignKey(BatchInquiry, on_delete=models.CASCADE, related_name="chunks")
+    number = models.PositiveIntegerField()  # entries number*size … number*size + size - 1
+    entries = models.JSONField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["batch", "number"], name="clinicapi_batch_chunk_once")]

@@ -1,10 +1,19 @@
 from django.urls import path
 
-from . import views
+from . import data_views, views
 
 app_name = "clinicapi"
 
 urlpatterns = [
     path("auth/token", views.TokenView.as_view(), name="token"),
     path("whoami", views.WhoAmIView.as_view(), name="whoami"),
+    path("patients", data_views.ConsentedPatientsView.as_view(), name="patients"),
+    path("patients/<str:patient_id>/eligibility", data_views.EligibilityView.as_view(), name="eligibility"),
+    path("patients/<str:patient_id>/medication", data_views.MedicationView.as_view(), name="medication"),
+    path("patients/<str:patient_id>/treatment", data_views.TreatmentView.as_view(), name="treatment"),
+    path("patients/<str:patient_id>/checkups", data_views.CheckupsView.as_view(), name="checkups"),
+    path("patients/<str:patient_id>/cancel", data_views.CancelConsentView.as_view(), name="cancel"),
+    path("requery", data_views.RequeryView.as_view(), name="requery"),
+    path("batches", data_views.BatchSubmitView.as_view(), name="batches"),
+    path("batches/<str:reception_number>", data_views.BatchResultsView.as_view(), name="batch"),
 ]

@@ -236,3 +236,9 @@ CLINICAPI_THROTTLE_RATES = {
 }
 # Largest request body accepted under /api/ (by Content-Length); larger answers 413.
 CLINICAPI_MAX_BODY_BYTES = int(os.environ.get("HOMECONSENT_API_MAX_BODY_BYTES", 1024 * 1024))
+# The batch pre-check (一括照会) takes up to 10,000 entries in one body: its own, larger limit.
+CLINICAPI_BATCH_MAX_BODY_BYTES = int(os.environ.get("HOMECONSENT_API_BATCH_MAX_BODY_BYTES", 8 * 1024 * 1024))
+CLINICAPI_BATCH_MAX_ENTRIES = 10_000
+# Key of the opaque per-institution patient ids (clinicapi/patients.py). Keep it stable: changing it
+# changes every patient id institutions have stored. Empty: derived from SECRET_KEY.
+CLINICAPI_PATIENT_ID_KEY = os.environ.get("HOMECONSENT_API_PATIENT_ID_KEY", "")

@@ -123,58 +123,146 @@ def _disease(cert: SpecificDiseaseCertificate) -> dict:
     }
 
 
-def _resolve(candidates: list[Qualification], on: date, include_limit: bool, *, whole_history: bool):
+def _choose(candidates: list[Qualification], on: date) -> tuple[Validity, Qualification | None]:
+    """Which period answers for `on`, and its validity (LOST here may still become LOST_WITH_NEWER)."""
+    valid = [q for q in candidates if q.is_valid_on(on)]
+    if len(valid) > 1:
+        return Validity.SEVERAL, None
+    if len(valid) == 1:
+        return Validity.VALID, valid[0]
+    started = [q for q in candidates if q.acquired_on <= on]
+    if not started:
+        return Validity.NONE, None  # nothing matches, or nothing had begun on that day
+    if len({q.person_id for q in started}) > 1:
+        return Validity.SEVERAL, None
+    return Validity.LOST, max(started, key=lambda q: (q.acquired_on, q.pk))
+
+
+@dataclass
+class _Preloaded:
+    """Certificates and newest acquisitions fetched for many chosen periods at once (bulk lookups)."""
+
+    elderly: dict = field(default_factory=dict)
+    diseases: dict = field(default_factory=dict)
+    limits: dict = field(default_factory=dict)
+    newest_acquired: dict = field(default_factory=dict)
+
+
+def _resolve(candidates: list[Qualification], on: date, include_limit: bool, *, whole_history: bool,
+             preloaded: _Preloaded | None = None):  # fmt: skip
     """Pick the period that answers for `on` and give it its national meaning.
 
     `whole_history` says the candidates are every period of one person (lookup by person), so a
-    newer qualification is found among them without another query.
+    newer qualification is found among them without another query; `preloaded` replaces the
+    certificate and newer-period queries by what a bulk lookup fetched beforehand.
     """
     result = EligibilityResult(validity=Validity.NONE, on=on, matches=len(candidates), limit_included=include_limit)
-    valid = [q for q in candidates if q.is_valid_on(on)]
-    if len(valid) > 1:
-        result.validity = Validity.SEVERAL
+    validity, q = _choose(candidates, on)
+    if q is None:
+        result.validity = validity
         return result
-    if len(valid) == 1:
-        q = valid[0]
+    result.person, result.qualification_row = q.person, q
+    result.qualification = qualification_fields(q)
+    if validity == Validity.VALID:
         result.validity = Validity.VALID
-        result.person, result.qualification_row = q.person, q
-        result.qualification = qualification_fields(q)
-        elderly = (
-            ElderlyCertificate.objects.filter(qualification=q, valid_from__lte=on, valid_until__gte=on)
-            .order_by("-valid_from")
-            .first()
-        )
-        result.elderly_certificate = _elderly(elderly) if elderly else None
-        result.specific_disease_certificates = [
-            _disease(c)
-            for c in SpecificDiseaseCertificate.objects.filter(qualification=q, valid_from__lte=on)
-            .exclude(valid_until__lt=on)
-            .order_by("valid_from", "pk")
-        ]
-        if include_limit:
-            limit = (
-                LimitCertificate.objects.filter(qualification=q, valid_from__lte=on, valid_until__gte=on)
+        if preloaded is not None:
+            elderly = preloaded.elderly.get(q.pk)
+            diseases = preloaded.diseases.get(q.pk, [])
+            limit = preloaded.limits.get(q.pk) if include_limit else None
+        else:
+            elderly = (
+                ElderlyCertificate.objects.filter(qualification=q, valid_from__lte=on, valid_until__gte=on)
                 .order_by("-valid_from")
                 .first()
             )
+            diseases = (
+                SpecificDiseaseCertificate.objects.filter(qualification=q, valid_from__lte=on)
+                .exclude(valid_until__lt=on)
+                .order_by("valid_from", "pk")
+            )
+            limit = None
+            if include_limit:
+                limit = (
+                    LimitCertificate.objects.filter(qualification=q, valid_from__lte=on, valid_until__gte=on)
+                    .order_by("-valid_from")
+                    .first()
+                )
+        result.elderly_certificate = _elderly(elderly) if elderly else None
+        result.specific_disease_certificates = [_disease(c) for c in diseases]
+        if include_limit:
             result.limit_certificate = _limit(limit) if limit else None
         return result
-    started = [q for q in candidates if q.acquired_on <= on]
-    if not started:
-        return result  # 4: nothing matches, or nothing had begun on that day
-    if len({q.person_id for q in started}) > 1:
-        result.validity = Validity.SEVERAL
-        return result
-    q = max(started, key=lambda q: (q.acquired_on, q.pk))
-    result.person, result.qualification_row = q.person, q
-    result.qualification = qualification_fields(q)
     result.reason_of_loss = q.reason_of_loss
     if whole_history:
         newer = any(other.acquired_on > q.acquired_on for other in candidates)
+    elif preloaded is not None:
+        newer = preloaded.newest_acquired.get(q.person_id, q.acquired_on) > q.acquired_on
     else:
         newer = Qualification.objects.filter(person_id=q.person_id, acquired_on__gt=q.acquired_on).exists()
     result.validity = Validity.LOST_WITH_NEWER if newer else Validity.LOST
     return result
+
+
+def resolve_many_by_keys(keys_list: list[SearchKeys], on=None, *, persons_filter=None, include_limit=False) -> list:
+    """Eligibility for many validated search keys (batch pre-check) in a fixed number of queries.
+
+    `persons_filter(person_ids) -> allowed ids` is called once with every person the keys match;
+    periods of persons it leaves out are dropped before resolving, so such an entry answers exactly
+    as if nobody matched (4). `include_limit` is a bool or a callable person_id -> bool.
+    Queries: insurers, candidate periods, newer periods, three certificate tables — whatever the
+    number of keys (each `__in` list holds at most one value per key).
+    """
+    on = clean_date(on, "on") if on else timezone.localdate()
+    if not keys_list:
+        return []
+    numbers = {k.number for k in keys_list}
+    births = {k.birth_date for k in keys_list}
+    insurers = {k.insurer_number for k in keys_list}
+    by_keys: dict[tuple, list[Qualification]] = {}
+    for q in Qualification.objects.filter(
+        number__in=numbers, person__birth_date__in=births, insurer__number__in=insurers
+    ).select_related("person", "insurer"):
+        key = (q.insurer.number, q.symbol, q.number, q.branch, q.person.birth_date)
+        by_keys.setdefault(key, []).append(q)
+    if persons_filter is not None:
+        matched = {q.person_id for qs in by_keys.values() for q in qs}
+        allowed = set(persons_filter(matched)) if matched else set()
+        by_keys = {k: [q for q in qs if q.person_id in allowed] for k, qs in by_keys.items()}
+    wants_limit = include_limit if callable(include_limit) else (lambda person_id: include_limit)
+    candidates = [by_keys.get((k.insurer_number, k.symbol, k.number, k.branch, k.birth_date), []) for k in keys_list]
+    chosen = [_choose(qs, on) for qs in candidates]
+    valid = {q.pk for validity, q in chosen if validity == Validity.VALID}
+    lost_persons = {q.person_id for validity, q in chosen if validity == Validity.LOST}
+    limit_ids = {q.pk for validity, q in chosen if validity == Validity.VALID and wants_limit(q.person_id)}
+    preloaded = _Preloaded()
+    if lost_persons:
+        for person_id, acquired_on in Qualification.objects.filter(person_id__in=lost_persons).values_list(
+            "person_id", "acquired_on"
+        ):
+            if acquired_on > preloaded.newest_acquired.get(person_id, date.min):
+                preloaded.newest_acquired[person_id] = acquired_on
+    if valid:
+        # Ascending order: the last one kept per period is the newest start, as .first() of "-valid_from".
+        for cert in ElderlyCertificate.objects.filter(
+            qualification_id__in=valid, valid_from__lte=on, valid_until__gte=on
+        ).order_by("valid_from", "pk"):
+            preloaded.elderly[cert.qualification_id] = cert
+        for cert in (
+            SpecificDiseaseCertificate.objects.filter(qualification_id__in=valid, valid_from__lte=on)
+            .exclude(valid_until__lt=on)
+            .order_by("valid_from", "pk")
+        ):
+            preloaded.diseases.setdefault(cert.qualification_id, []).append(cert)
+    if limit_ids:
+        for cert in LimitCertificate.objects.filter(
+            qualification_id__in=limit_ids, valid_from__lte=on, valid_until__gte=on
+        ).order_by("valid_from", "pk"):
+            preloaded.limits[cert.qualification_id] = cert
+    results = []
+    for qs, (validity, q) in zip(candidates, chosen):
+        limit = q is not None and validity == Validity.VALID and q.pk in limit_ids
+        results.append(_resolve(qs, on, limit, whole_history=False, preloaded=preloaded))
+    return results
 
 
 def resolve_by_keys(

@@ -1,0 +1,208 @@
+"""一括照会 (batch pre-check): up to 10,000 search keys in, one result per entry out.
+
+Processed synchronously inside the submitting request (10,000 entries take well under a second,
+see bench/clinic_api.py), in one transaction: validation, bulk resolution restricted to the persons
+with a consent in force at this institution, one access-log row per entry that resolved a person,
+and the stored results. Queries do not grow with the number of entries: the registry is read with
+one `IN` list per key field (resolve_many_by_keys), consents with one, the access log is written
+with one executemany (record_accesses), results as ≤ 11 rows in one INSERT.
+
+Per entry: segment_of_result 1 (processed) with qualification_validity 1–5, or 9 (the keys are not
+valid; error_code and the field errors say why). A person without a consent here answers exactly
+like no such person: segment 1, validity 4. Results are kept BATCH_RESULT_TTL and fetched by
+reception number by the same institution only; each fetch re-checks consent, so an entry whose
+consent has since ended reads as validity 4 too.
+"""
+
+import datetime
+import secrets
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from homeconsent.audit.models import ActorType, Basis, Outcome
+from homeconsent.audit.services import record_accesses
+from homeconsent.consent.models import ConsentItem
+from homeconsent.consent.services import consents_for_read
+from homeconsent.errors import ErrorCode
+from homeconsent.registry.eligibility import EligibilityResult, Validity
+from homeconsent.registry.validation import RegistryValidationError, clean_search_keys
+
+from . import errors, presenters
+from .auth import ApiAccess
+from .models import BatchInquiry, BatchResultChunk
+from .patients import patient_id_for
+from .reads import matched_persons, not_found, tokyo_today
+
+CHUNK_SIZE = 1000
+BATCH_RESULT_TTL = datetime.timedelta(days=7)
+KEY_FIELDS = ("insurer_number", "symbol", "number", "branch", "birth_date")
+SEGMENT_NORMAL, SEGMENT_ERROR = "1", "9"
+
+BATCH_TOO_MANY_ENTRIES = ErrorCode(
+    "batch_too_many_entries",
+    "一括照会は1回{limit}件までです（{count}件ありました）。分けて送ってください。",
+    "A batch holds at most {limit} entries ({count} were sent); split it.",
+)
+BATCH_EMPTY = ErrorCode(
+    "batch_empty",
+    "照会する対象（entries）が1件もありません。",
+    "The batch has no entries.",
+)
+BATCH_ENTRIES_NOT_LIST = ErrorCode(
+    "batch_entries_not_list",
+    "entries は検索キーの配列にしてください。",
+    "entries must be an array of search keys.",
+)
+ENTRY_NOT_OBJECT = ErrorCode(
+    "batch_entry_not_object",
+    "この行は検索キー（insurer_number, symbol, number, branch, birth_date）のオブジェクトではありません。",
+    "This entry is not an object of search keys (insurer_number, symbol, number, branch, birth_date).",
+)
+ENTRY_KEYS_INVALID = ErrorCode(
+    "batch_entry_keys_invalid",
+    "検索キーに誤りがあります（errors を見てください）。",
+    "The search keys are not valid (see errors).",
+)
+
+
+def _reception_number() -> str:
+    return "".join(secrets.choice("0123456789") for _ in range(20))
+
+
+def _error_entry(index: int, error, field_errors=()) -> dict:
+    return {
+        "index": index,
+        "segment_of_result": SEGMENT_ERROR,
+        "error_code": error.code,
+        "error_message": error.message("ja"),
+        "error_message_en": error.message("en"),
+        "errors": [e.as_dict() for e in field_errors],
+    }
+
+
+def _result_entry(index: int, result: EligibilityResult, patient_id: str | None) -> dict:
+    return {
+        "index": index,
+        "segment_of_result": SEGMENT_NORMAL,
+        "error_code": "",
+        "patient_id": patient_id,
+        **presenters.eligibility_result(result),
+    }
+
+
+def _nobody(index: int, on: datetime.date) -> dict:
+    return _result_entry(index, EligibilityResult(validity=Validity.NONE, on=on), None)
+
+
+def _clean(raw_entries, today):
+    keys, invalid = {}, {}
+    for index, raw in enumerate(raw_entries):
+        if not isinstance(raw, dict):
+            invalid[index] = _error_entry(index, ENTRY_NOT_OBJECT())
+            continue
+        values = [raw.get(name) for name in KEY_FIELDS]
+        if any(v is not None and not isinstance(v, str) for v in values):
+            invalid[index] = _error_entry(index, ENTRY_NOT_OBJECT())
+            continue
+        try:
+            keys[index] = clean_search_keys(*values, today=today)
+        except RegistryValidationError as exc:
+            invalid[index] = _error_entry(index, ENTRY_KEYS_INVALID(), exc.errors)
+    return keys, invalid
+
+
+def submit(access: ApiAccess, institution, raw_entries, on: datetime.date | None = None) -> BatchInquiry:
+    """Validate, resolve, log and store a batch; returns the stored BatchInquiry."""
+    if not isinstance(raw_entries, list):
+        raise errors.ApiRefusal(BATCH_ENTRIES_NOT_LIST(), 400)
+    limit = settings.CLINICAPI_BATCH_MAX_ENTRIES
+    if len(raw_entries) > limit:
+        raise errors.ApiRefusal(BATCH_TOO_MANY_ENTRIES(limit=limit, count=len(raw_entries)), 413)
+    if not raw_entries:
+        raise errors.ApiRefusal(BATCH_EMPTY(), 400)
+    today = tokyo_today()
+    on = on or today
+    now = timezone.now()
+    keys, entries = _clean(raw_entries, today)
+    reception_number = _reception_number()
+    indexes = sorted(keys)
+    with transaction.atomic():
+        results, consents, refused = matched_persons(access, [keys[i] for i in indexes], on)
+        log = []
+        for index, result in zip(indexes, results):
+            consent = consents.get(result.person_id) if result.person is not None else None
+            patient_id = patient_id_for(institution.code, result.person_id) if consent is not None else None
+            entry = _result_entry(index, result, patient_id)
+            if consent is not None:
+                entry["_person"], entry["_consent"] = result.person_id, consent.pk
+                items = [ConsentItem.QUALIFICATION.value]
+                if result.limit_included:
+                    items.append(ConsentItem.LIMIT_CERTIFICATE.value)
+                log.append(_row(access, result.person_id, items, Basis.CONSENT, consent.pk, Outcome.OK,
+                                reception_number, index))  # fmt: skip
+            entries[index] = entry
+        for person_id in sorted(refused):
+            log.append(_row(access, person_id, [ConsentItem.QUALIFICATION.value], Basis.CONSENT, None,
+                            Outcome.REFUSED, reception_number, None))  # fmt: skip
+        ordered = [entries[i] for i in range(len(raw_entries))]
+        errors_count = sum(1 for e in ordered if e["segment_of_result"] == SEGMENT_ERROR)
+        inquiry = BatchInquiry.objects.create(
+            reception_number=reception_number, institution=institution, client_id=access.client_id,
+            submitted_at=now, reference_date=on, entry_count=len(ordered),
+            normal_count=len(ordered) - errors_count, error_count=errors_count, expires_at=now + BATCH_RESULT_TTL,
+        )  # fmt: skip
+        BatchResultChunk.objects.bulk_create(
+            BatchResultChunk(batch=inquiry, number=n, entries=ordered[n * CHUNK_SIZE : (n + 1) * CHUNK_SIZE])
+            for n in range((len(ordered) + CHUNK_SIZE - 1) // CHUNK_SIZE)
+        )
+        record_accesses(log)
+    return inquiry
+
+
+def _row(access, person_id, items, basis, consent_id, outcome, reception_number, index) -> dict:
+    detail = {"read": "batch", "reception_number": reception_number}
+    if index is not None:
+        detail["index"] = index
+    return {
+        "actor_type": ActorType.INSTITUTION_CLIENT,
+        "actor_id": access.client_id,
+        "institution_code": access.institution_code,
+        "person": person_id,
+        "items": items,
+        "basis": basis,
+        "consent_id": consent_id,
+        "outcome": outcome,
+        "detail": detail,
+    }
+
+
+def inquiry_of(access: ApiAccess, reception_number: str) -> BatchInquiry:
+    inquiry = BatchInquiry.objects.filter(
+        reception_number=str(reception_number)[:20],
+        institution__code=access.institution_code,
+        expires_at__gt=timezone.now(),
+    ).first()
+    if inquiry is None:
+        raise not_found()
+    return inquiry
+
+
+def results(access: ApiAccess, reception_number: str, offset: int = 0, limit: int = CHUNK_SIZE):
+    """(inquiry, entries[offset:offset+limit]) with consent re-checked for every entry shown."""
+    inquiry = inquiry_of(access, reception_number)
+    first, last = offset // CHUNK_SIZE, (offset + limit - 1) // CHUNK_SIZE
+    entries = []
+    for chunk in BatchResultChunk.objects.filter(batch=inquiry, number__range=(first, last)).order_by("number"):
+        entries.extend(chunk.entries)
+    start = offset - first * CHUNK_SIZE
+    entries = entries[start : start + limit]
+    persons = {e["_person"] for e in entries if "_person" in e}
+    allowed = consents_for_read(access.institution_code, persons, ConsentItem.QUALIFICATION) if persons else {}
+    shown = []
+    for entry in entries:
+        if "_person" in entry and entry["_person"] not in allowed:
+            entry = _nobody(entry["index"], inquiry.reference_date)
+        shown.append({k: v for k, v in entry.items() if not k.startswith("_")})
+    return inquiry, shown

@@ -1,0 +1,190 @@
+"""The data endpoints of the institutions' API (docs/api-data.md).
+
+Views only translate HTTP: validate input (clinicapi.serializers), call one read in clinicapi.reads
+or clinicapi.batch (which checks consent and writes the access log), and present the result
+(clinicapi.presenters). The institution is always the token's; no endpoint takes it as input.
+"""
+
+import base64
+import binascii
+import datetime
+
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+
+from homeconsent.errors import ErrorCode
+from homeconsent.registry.validation import RegistryValidationError, clean_date, clean_search_keys
+
+from . import batch, errors, presenters, reads, serializers
+from .views import ApiView
+
+CURSOR_INVALID = ErrorCode(
+    "cursor_invalid",
+    "cursor が正しくありません。前の応答の next_cursor をそのまま使ってください。",
+    "The cursor is not valid; pass next_cursor from the previous answer unchanged.",
+)
+
+
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _encode_cursor(position) -> str | None:
+    if position is None:
+        return None
+    given_at, pk = position
+    return base64.urlsafe_b64encode(f"{given_at.isoformat()}|{pk}".encode()).rstrip(b"=").decode()
+
+
+def _decode_cursor(cursor: str):
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, _, pk = text.partition("|")
+        given_at = datetime.datetime.fromisoformat(moment)
+        if given_at.tzinfo is None:
+            raise ValueError
+        return given_at, int(pk)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise errors.ApiRefusal(CURSOR_INVALID(), 400) from None
+
+
+class DataView(ApiView):
+    """Answers are personal data: never stored by caches on the way."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class ConsentedPatientsView(DataView):
+    """GET /api/v1/patients — this institution's home-visit and telehealth consents (one page)."""
+
+    required_scopes = ("consent.read",)
+
+    def get(self, request):
+        query = _valid(serializers.ConsentedPatientsQuery, request.query_params)
+        after = _decode_cursor(query["cursor"]) if query.get("cursor") else None
+        page = reads.consented_patients(
+            request.auth, request.user.institution, kind=query.get("kind"),
+            consented_from=query.get("consented_from"), consented_to=query.get("consented_to"),
+            visit_from=query.get("visit_from"), visit_to=query.get("visit_to"), status=query["status"],
+            after=after, limit=query["page_size"],
+        )  # fmt: skip
+        return Response(presenters.consented_patients(page, _encode_cursor(page.next_cursor)))
+
+
+class EligibilityView(DataView):
+    """GET /api/v1/patients/{patient_id}/eligibility?on=YYYY-MM-DD"""
+
+    required_scopes = ("qualification.read",)
+
+    def get(self, request, patient_id):
+        query = _valid(serializers.EligibilityQuery, request.query_params)
+        read = reads.eligibility(request.auth, patient_id, _in_window(query.get("on")))
+        return Response(presenters.eligibility(read))
+
+
+def _field_refusal(exc: RegistryValidationError) -> ValidationError:
+    """Registry validation errors as the API's input_invalid with per-field details."""
+    return ValidationError({e.field: [e.error.message("en")] for e in exc.errors})
+
+
+def _in_window(on):
+    """A reference date inside the registry's accepted window (1900 … about a year ahead)."""
+    if on is None:
+        return None
+    try:
+        return clean_date(on.isoformat(), "on")
+    except RegistryValidationError as exc:
+        raise _field_refusal(exc) from None
+
+
+class RequeryView(DataView):
+    """POST /api/v1/requery — 再照会 by insurance-card numbers and birth date (home-visit consent)."""
+
+    required_scopes = ("qualification.read",)
+    parser_classes = [JSONParser]
+
+    def post(self, request):
+        data = _valid(serializers.RequeryInput, request.data)
+        try:
+            keys = clean_search_keys(data["insurer_number"], data["symbol"], data["number"], data["branch"],
+                                     data["birth_date"])  # fmt: skip
+        except RegistryValidationError as exc:
+            raise _field_refusal(exc) from None
+        read = reads.requery(request.auth, keys, _in_window(data.get("on")))
+        return Response(presenters.eligibility(read))
+
+
+class MedicationView(DataView):
+    """GET /api/v1/patients/{patient_id}/medication?month_from=YYYY-MM&month_to=YYYY-MM&source="""
+
+    required_scopes = ("medication.read",)
+
+    def get(self, request, patient_id):
+        query = _valid(serializers.MedicationQuery, request.query_params)
+        read = reads.medication(request.auth, patient_id, query.get("month_from"), query.get("month_to"),
+                                query.get("source"))  # fmt: skip
+        return Response(presenters.medication(read))
+
+
+class TreatmentView(DataView):
+    """GET /api/v1/patients/{patient_id}/treatment?date_from=&date_to="""
+
+    required_scopes = ("treatment.read",)
+
+    def get(self, request, patient_id):
+        query = _valid(serializers.DateRangeQuery, request.query_params)
+        read = reads.treatment(request.auth, patient_id, query.get("date_from"), query.get("date_to"))
+        return Response(presenters.treatment(read))
+
+
+class CheckupsView(DataView):
+    """GET /api/v1/patients/{patient_id}/checkups?date_from=&date_to="""
+
+    required_scopes = ("checkup.read",)
+
+    def get(self, request, patient_id):
+        query = _valid(serializers.DateRangeQuery, request.query_params)
+        read = reads.checkups(request.auth, patient_id, query.get("date_from"), query.get("date_to"))
+        return Response(presenters.checkups(read))
+
+
+class CancelConsentView(DataView):
+    """POST /api/v1/patients/{patient_id}/cancel {"kind": …} — cancellation by the institution."""
+
+    required_scopes = ("consent.write",)
+    parser_classes = [JSONParser]
+
+    def post(self, request, patient_id):
+        data = _valid(serializers.CancelInput, request.data)
+        consents = reads.cancel(request.auth, request.user.institution, patient_id, data.get("kind"))
+        return Response(presenters.cancelled(consents))
+
+
+class BatchSubmitView(DataView):
+    """POST /api/v1/batches {"on": …, "entries": [{search keys}, …]} — 一括照会, processed at once."""
+
+    required_scopes = ("batch.write",)
+    parser_classes = [JSONParser]
+
+    def post(self, request):
+        data = request.data if isinstance(request.data, dict) else {}
+        on = _valid(serializers.EligibilityQuery, {"on": data["on"]} if data.get("on") else {}).get("on")
+        inquiry = batch.submit(request.auth, request.user.institution, data.get("entries"), _in_window(on))
+        return Response(presenters.batch_received(inquiry), status=201)
+
+
+class BatchResultsView(DataView):
+    """GET /api/v1/batches/{reception_number}?offset=&limit= — one page of per-entry results."""
+
+    required_scopes = ("batch.write",)
+
+    def get(self, request, reception_number):
+        query = _valid(serializers.BatchPageQuery, request.query_params)
+        inquiry, entries = batch.results(request.auth, reception_number, query["offset"], query["limit"])
+        return Response(presenters.batch(inquiry, entries, query["offset"], query["limit"]))

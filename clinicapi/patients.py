@@ -1,0 +1,63 @@
+"""Opaque patient ids: how the institutions' API names a person to one institution.
+
+A patient id is the AES-256 encryption of one 16-byte block (person id, institution code), in
+base64url without padding (22 characters). So it is
+
+- per institution: the same person has unrelated ids at two institutions (no linkage between them);
+- unguessable: without the key, an id is a random-looking block; a made-up or altered id decrypts
+  to another institution code (or a person nobody consented for) and answers 404;
+- stable: it depends on the person and the institution only, not on a consent (an updated
+  consent keeps the id), and needs no table, so a batch of 10,000 entries costs no query.
+
+The key is settings.CLINICAPI_PATIENT_ID_KEY, or derived from SECRET_KEY; rotating it renames
+every patient. Ids carry no personal data; deciding whether the institution may read anything
+is still consent_for_read on every request.
+"""
+
+import base64
+import binascii
+import functools
+import struct
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.conf import settings
+
+PATIENT_ID_LENGTH = 22
+
+
+@functools.lru_cache(maxsize=4)
+def _cipher_key(secret: str) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"homeconsent clinicapi patient id v1").derive(
+        secret.encode()
+    )
+
+
+def _key() -> bytes:
+    return _cipher_key(settings.CLINICAPI_PATIENT_ID_KEY or settings.SECRET_KEY)
+
+
+def patient_id_for(institution_code: str, person_id: int) -> str:
+    """The patient id of a person as one institution sees it."""
+    block = struct.pack(">QQ", int(person_id), int(institution_code))
+    # One block, ECB: a keyed pseudorandom permutation of (person, institution), nothing more.
+    encryptor = Cipher(algorithms.AES(_key()), modes.ECB()).encryptor()  # noqa: S305
+    return base64.urlsafe_b64encode(encryptor.update(block) + encryptor.finalize()).rstrip(b"=").decode()
+
+
+def person_id_from(institution_code: str, patient_id: str) -> int | None:
+    """The person an institution's patient id names, or None (malformed, or another institution's)."""
+    if not isinstance(patient_id, str) or len(patient_id) != PATIENT_ID_LENGTH or not patient_id.isascii():
+        return None
+    try:
+        block = base64.urlsafe_b64decode(patient_id + "==")
+    except (binascii.Error, ValueError):
+        return None
+    if len(block) != 16 or base64.urlsafe_b64encode(block).rstrip(b"=").decode() != patient_id:
+        return None  # only the one canonical spelling names a patient
+    decryptor = Cipher(algorithms.AES(_key()), modes.ECB()).decryptor()  # noqa: S305
+    person_id, code = struct.unpack(">QQ", decryptor.update(block) + decryptor.finalize())
+    if code != int(institution_code) or person_id == 0 or person_id > 2**63 - 1:
+        return None
+    return person_id
