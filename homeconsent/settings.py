@@ -207,6 +207,8 @@ CONSENT_SESSION_TTL = timedelta(seconds=int(os.environ.get("HOMECONSENT_CONSENT_
 CONSENT_WEBHOOK_TIMEOUT = float(os.environ.get("HOMECONSENT_WEBHOOK_TIMEOUT_SECONDS", 5))
 CONSENT_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("HOMECONSENT_WEBHOOK_MAX_ATTEMPTS", 10))
 CONSENT_WEBHOOK_INLINE = os.environ.get("HOMECONSENT_WEBHOOK_INLINE", "thread")
+# The patient portal signs a person out after this long without a request.
+PORTAL_SESSION_IDLE = timedelta(seconds=int(os.environ.get("HOMECONSENT_PORTAL_IDLE_SECONDS", 15 * 60)))
 # The reader bridge: where pages reach it, and which page origins it serves.
 READER_BRIDGE_HOST = "127.0.0.1"
 READER_BRIDGE_PORT = int(os.environ.get("HOMECONSENT_BRIDGE_PORT", 47110))

@@ -11,5 +11,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("clinicapi.urls")),
     path("consent/api/v1/", include("homeconsent.consent.api_urls")),
+    path("portal/", include("portal.urls")),
     path("consent/", include("homeconsent.consent.urls")),
 ]

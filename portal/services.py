@@ -1,0 +1,405 @@
+"""What the signed-in patient sees of their own records, and the card-proved actions they take.
+
+Every read here writes an access-log entry for the person: actor_type "patient", basis "self",
+actor_id the card certificate that signed them in ("card:<serial>"), the items shown. So the
+patient's own looks appear in "who looked at my data" beside the institutions' reads.
+"""
+
+import datetime
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from homeconsent.audit.canonical import GENESIS, event_hash
+from homeconsent.audit.models import AccessEvent, Basis, ChainHead, Checkpoint
+from homeconsent.audit.services import chain_for, events_for_person, record_access
+from homeconsent.audit.verification import ROW_FIELDS
+from homeconsent.consent import services as consent_services
+from homeconsent.consent.models import Consent, ConsentStatus
+from homeconsent.errors import ErrorCode
+from homeconsent.registry.models import (
+    CheckupResult,
+    ExpenseNotice,
+    Institution,
+    MedicationRecord,
+    MedicationSource,
+    Qualification,
+    TreatmentRecord,
+)
+from homeconsent.registry.reference_data import CHECKUP_ITEMS
+
+from .charts import Chart, Series
+
+NOT_YOUR_CARD = ErrorCode(
+    "portal_not_your_card",
+    "サインインしている方とは別のマイナンバーカードが使われました。ご本人のカードで確認してください。",
+    "A different person's My Number Card was used. Please confirm with your own card.",
+)
+CONSENT_NOT_FOUND = ErrorCode(
+    "portal_consent_not_found",
+    "その同意は見つかりませんでした。",
+    "That consent could not be found.",
+)
+
+# How far back the pages look: medication three years, checkups five (reference/domain.md).
+MEDICATION_YEARS = 3
+CHECKUP_YEARS = 5
+# The access-history page lists at most this many rows (the CSV has at most EXPORT_LIMIT).
+HISTORY_PAGE_LIMIT = 300
+EXPORT_LIMIT = 10000
+# The "log verified" check re-hashes at most this many of the newest rows of the person's chain.
+VERIFY_BOUND = 20000
+
+# Checkup trend charts: (chart key, [(series item key, label)]) in the order shown.
+TREND_CHARTS = [
+    ("bmi", ["bmi"]),
+    ("blood_pressure", ["sbp", "dbp"]),
+    ("hba1c", ["hba1c"]),
+    ("fbg", ["fbg"]),
+    ("ldl", ["ldl"]),
+    ("hdl", ["hdl"]),
+    ("tg", ["tg"]),
+    ("waist", ["waist"]),
+]
+CHECKUP_BY_KEY = {item.key: item for item in CHECKUP_ITEMS}
+CHECKUP_BY_CODE = {item.code: item for item in CHECKUP_ITEMS}
+
+
+def _today():
+    return timezone.localdate()
+
+
+def _years_back(day: datetime.date, years: int) -> datetime.date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+def record_self_read(viewer, items, page: str, **detail):
+    return record_access(
+        actor_type="patient",
+        actor_id=viewer.actor_id,
+        person=viewer.person_id,
+        items=items,
+        basis="self",
+        detail={"page": page, **detail},
+    )
+
+
+# --- qualifications ---------------------------------------------------------------------------
+@dataclass
+class QualificationView:
+    qualification: Qualification
+    current: bool
+    elderly: list
+    limits: list
+    diseases: list
+
+
+def my_qualifications(viewer) -> list[QualificationView]:
+    today = _today()
+    rows = (
+        Qualification.objects.filter(person_id=viewer.person_id)
+        .select_related("insurer")
+        .prefetch_related("elderly_certificates", "limit_certificates", "specific_disease_certificates")
+        .order_by("-acquired_on", "-pk")
+    )
+    views = [
+        QualificationView(
+            q, q.is_valid_on(today),
+            sorted(q.elderly_certificates.all(), key=lambda c: c.valid_from, reverse=True),
+            sorted(q.limit_certificates.all(), key=lambda c: c.valid_from, reverse=True),
+            sorted(q.specific_disease_certificates.all(), key=lambda c: c.valid_from, reverse=True),
+        )
+        for q in rows
+    ]
+    # The patient sees their own 限度額 information: no consent is needed to look at oneself.
+    record_self_read(viewer, ["qualification", "limit_certificate"], "qualifications")
+    return views
+
+
+# --- medication -------------------------------------------------------------------------------
+@dataclass
+class Month:
+    month: datetime.date
+    rows: list = field(default_factory=list)
+
+
+def _by_month(rows, day_of) -> list[Month]:
+    months: OrderedDict = OrderedDict()
+    for row in rows:
+        day = day_of(row)
+        key = day.replace(day=1)
+        months.setdefault(key, Month(key)).rows.append(row)
+    return list(months.values())
+
+
+def my_medication(viewer, query: str = "", source: str = "") -> list[Month]:
+    since = _years_back(_today(), MEDICATION_YEARS)
+    rows = MedicationRecord.objects.filter(person_id=viewer.person_id, dispensed_on__gte=since)
+    query = (query or "").strip()[:100]
+    if query:
+        rows = rows.filter(
+            Q(drug_name__icontains=query)
+            | Q(ingredient_name__icontains=query)
+            | Q(dispensing_institution_name__icontains=query)
+            | Q(prescribing_institution_name__icontains=query)
+            | Q(dispensing_institution__name__icontains=query)
+            | Q(prescribing_institution__name__icontains=query)
+        )
+    if source in MedicationSource.values:
+        rows = rows.filter(source=source)
+    rows = rows.select_related("dispensing_institution", "prescribing_institution").order_by(
+        "-dispensed_on", "drug_name", "pk"
+    )
+    months = _by_month(rows, lambda r: r.dispensed_on)
+    detail = {"query": query} if query else {}
+    if source:
+        detail["source"] = source
+    record_self_read(viewer, ["medication"], "medication", **detail)
+    return months
+
+
+# --- checkups ---------------------------------------------------------------------------------
+@dataclass
+class Checkup:
+    checked_on: datetime.date
+    institution_name: str
+    results: list  # CheckupResult rows in the master's order
+
+
+def _decimal(value: str):
+    try:
+        number = Decimal(value.strip())
+    except (InvalidOperation, AttributeError):
+        return None
+    return number if number.is_finite() else None
+
+
+def my_checkups(viewer):
+    """(checkups newest first, trend charts of the main items)."""
+    since = _years_back(_today(), CHECKUP_YEARS)
+    rows = list(
+        CheckupResult.objects.filter(person_id=viewer.person_id, checked_on__gte=since).order_by("-checked_on", "pk")
+    )
+    order = {item.code: index for index, item in enumerate(CHECKUP_ITEMS)}
+    checkups: OrderedDict = OrderedDict()
+    for row in rows:
+        checkups.setdefault(row.checked_on, Checkup(row.checked_on, row.institution_name, [])).results.append(row)
+    for checkup in checkups.values():
+        checkup.results.sort(key=lambda r: (order.get(r.item_code, len(order)), r.item_name))
+
+    values = {}  # item key -> [(date, Decimal)]
+    for row in sorted(rows, key=lambda r: r.checked_on):
+        item = CHECKUP_BY_CODE.get(row.item_code)
+        number = _decimal(row.value)
+        if item is not None and number is not None:
+            values.setdefault(item.key, []).append((row.checked_on, number))
+    charts = []
+    for key, series_keys in TREND_CHARTS:
+        series = [Series(CHECKUP_BY_KEY[k].name, values[k]) for k in series_keys if values.get(k)]
+        if series:
+            unit = CHECKUP_BY_KEY[series_keys[0]].unit
+            charts.append(Chart(key, CHECKUP_BY_KEY[series_keys[0]].name if len(series_keys) == 1 else "", unit, series))
+    record_self_read(viewer, ["checkup"], "checkups")
+    return list(checkups.values()), charts
+
+
+# --- treatment and expenses -------------------------------------------------------------------
+def my_treatment(viewer) -> list[Month]:
+    rows = (
+        TreatmentRecord.objects.filter(person_id=viewer.person_id)
+        .select_related("institution")
+        .order_by("-treated_on", "pk")
+    )
+    months = _by_month(rows, lambda r: r.treated_on)
+    record_self_read(viewer, ["treatment"], "treatment")
+    return months
+
+
+def expense_years(viewer) -> list[int]:
+    months = ExpenseNotice.objects.filter(person_id=viewer.person_id).dates("month", "year", order="DESC")
+    return [day.year for day in months]
+
+
+def my_expenses(viewer, year: int | None, *, export=False) -> list[ExpenseNotice]:
+    rows = ExpenseNotice.objects.filter(person_id=viewer.person_id).select_related("institution")
+    if year:
+        rows = rows.filter(month__year=year)
+    rows = list(rows.order_by("month", "institution_name", "pk"))
+    record_self_read(viewer, ["expense_notice"], "expenses_csv" if export else "expenses", year=year or 0)
+    return rows
+
+
+# --- consents ---------------------------------------------------------------------------------
+def my_consents(viewer):
+    """(in force, ended): the person's consents with their institutions."""
+    now = timezone.now()
+    rows = list(
+        Consent.objects.filter(person_id=viewer.person_id)
+        .select_related("institution")
+        .order_by("-given_at", "-pk")
+    )
+    in_force = [c for c in rows if c.is_in_force(now)]
+    ended = [c for c in rows if not c.is_in_force(now) and c.status != ConsentStatus.SUPERSEDED]
+    record_self_read(viewer, ["consent"], "consents")
+    return in_force, ended
+
+
+def consent_of(viewer, consent_id) -> Consent:
+    consent = Consent.objects.filter(pk=consent_id, person_id=viewer.person_id).select_related("institution").first()
+    if consent is None:
+        raise CONSENT_NOT_FOUND()
+    return consent
+
+
+def cancel_with_card(viewer, verified, target):
+    """Cancel one consent (target: its id) or all ("all"), proved again by the viewer's own card.
+
+    The card answer is to a portal_login challenge of kind "consent_cancel" whose details name the
+    target, so the signature covers exactly what is cancelled. Returns the cancelled consents.
+    """
+    if verified.person.pk != viewer.person_id:
+        raise NOT_YOUR_CARD()
+    actor_id = f"card:{verified.card_certificate.serial}"
+    if target == "all":
+        return consent_services.do_cancel_all(verified.person, by="patient", actor_id=actor_id)
+    consent = consent_of(viewer, target)
+    return [consent_services.do_cancel_consent(consent, by="patient", actor_id=actor_id)]
+
+
+# --- access history ---------------------------------------------------------------------------
+@dataclass
+class HistoryFilter:
+    date_from: datetime.date | None = None
+    date_to: datetime.date | None = None
+    institution: str = ""
+    basis: str = ""
+
+    @property
+    def active(self) -> bool:
+        return bool(self.date_from or self.date_to or self.institution or self.basis)
+
+
+@dataclass
+class HistoryRow:
+    event: AccessEvent
+    institution_name: str
+    local_time: datetime.datetime
+
+
+def _start_of_day(day):
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+
+
+def my_access_history(viewer, filters: HistoryFilter, *, export=False) -> tuple[list[HistoryRow], int]:
+    """(rows newest first, total matching); rows are capped at the page's or the export's limit."""
+    events = events_for_person(viewer.person_id)
+    if filters.date_from:
+        events = events.filter(occurred_at__gte=_start_of_day(filters.date_from))
+    if filters.date_to:
+        events = events.filter(occurred_at__lt=_start_of_day(filters.date_to + datetime.timedelta(days=1)))
+    if filters.institution:
+        events = events.filter(institution_code=filters.institution)
+    if filters.basis in Basis.values:
+        events = events.filter(basis=filters.basis)
+    total = events.count()
+    limit = EXPORT_LIMIT if export else HISTORY_PAGE_LIMIT
+    events = list(events[:limit])
+    codes = {e.institution_code for e in events if e.institution_code}
+    names = dict(Institution.objects.filter(code__in=codes).values_list("code", "name"))
+    rows = [HistoryRow(e, names.get(e.institution_code, ""), timezone.localtime(e.occurred_at)) for e in events]
+    # Written after the query, so this look is not among the rows it shows.
+    record_self_read(viewer, ["access_log"], "access_csv" if export else "access")
+    return rows, total
+
+
+def institutions_in_history(viewer) -> list[tuple[str, str]]:
+    codes = sorted(
+        set(events_for_person(viewer.person_id).exclude(institution_code="").values_list("institution_code", flat=True))
+    )
+    names = dict(Institution.objects.filter(code__in=codes).values_list("code", "name"))
+    return [(code, names.get(code, "")) for code in codes]
+
+
+@dataclass
+class ChainCheck:
+    """What was checked of the log chain that holds a person's records, and how it came out."""
+
+    chain: int
+    ok: bool
+    checked: int = 0  # rows re-hashed
+    first_seq: int = 0
+    last_seq: int = 0
+    whole_chain: bool = False
+    head_matches: bool = False
+    problem: str = ""
+    checkpoint_at: datetime.datetime | None = None
+    checkpoint_covers_seq: int = 0
+    checkpoint_row_matches: bool | None = None
+
+
+def verify_my_chain(viewer, *, bound: int = VERIFY_BOUND) -> ChainCheck:
+    """Re-hash the newest `bound` rows of the person's chain (all of it when shorter), check every
+    previous-hash link among them and that the newest is the chain head; and check that the row
+    the latest checkpoint signed for this chain still has the signed hash. The checkpoint's own
+    signature is checked by verify_access_log, not here (the portal holds no trusted key)."""
+    chain = chain_for(viewer.person_id)
+    head = ChainHead.objects.filter(chain=chain).first()
+    result = ChainCheck(chain=chain, ok=True)
+    if head is None or head.seq == 0:
+        result.whole_chain = True
+        result.head_matches = True
+        return result
+    low = max(1, head.seq - bound + 1)
+    rows = (
+        AccessEvent.objects.filter(chain=chain, seq__gte=low, seq__lte=head.seq)
+        .order_by("seq")
+        .values_list(*ROW_FIELDS)
+    )
+    previous_hash = None
+    expected = low
+    for row in rows.iterator(chunk_size=2000):
+        values = dict(zip(ROW_FIELDS, row, strict=True))
+        if values["seq"] != expected:
+            return _broken(result, f"sequence gap at seq {expected}")
+        if previous_hash is not None and values["prev_hash"] != previous_hash:
+            return _broken(result, f"seq {values['seq']} does not link to the row before it")
+        if values["seq"] == 1 and values["prev_hash"] != GENESIS:
+            return _broken(result, "the first row does not start the chain")
+        if event_hash(values) != values["hash"]:
+            return _broken(result, f"seq {values['seq']} was altered")
+        previous_hash = values["hash"]
+        result.checked += 1
+        expected += 1
+    result.first_seq, result.last_seq = low, expected - 1
+    result.whole_chain = low == 1
+    if result.last_seq != head.seq or previous_hash != head.head_hash:
+        return _broken(result, "the chain does not end at its recorded head")
+    result.head_matches = True
+    checkpoint = Checkpoint.objects.order_by("-id").first()
+    if checkpoint is not None:
+        signed = next((h for h in checkpoint.payload.get("heads", []) if h.get("chain") == chain), None)
+        result.checkpoint_at = checkpoint.created_at
+        if signed:
+            result.checkpoint_covers_seq = signed["seq"]
+            stored = AccessEvent.objects.filter(chain=chain, seq=signed["seq"]).values_list("hash", flat=True).first()
+            result.checkpoint_row_matches = stored == signed["hash"]
+            if not result.checkpoint_row_matches:
+                return _broken(result, f"seq {signed['seq']} differs from the signed checkpoint")
+    return result
+
+
+def _broken(result: ChainCheck, problem: str) -> ChainCheck:
+    result.ok = False
+    result.problem = problem
+    return result
+
+
+def session_idle_minutes() -> int:
+    return int(settings.PORTAL_SESSION_IDLE.total_seconds() // 60)

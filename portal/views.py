@@ -1,0 +1,565 @@
+"""The patient portal's pages (Mynaportal-style self-view).
+
+The card is used for three things, each a portal_login challenge whose kind says what it is for and
+is part of the signed message: "" to sign in, "consent_cancel" (details name the consent or "all")
+to cancel consents, "insurance_registration" to register the card for health-insurance use. The
+card step's script (static/js/portal-card.js) asks this server for the challenge, gives its
+DigestInfo and the PIN to the local reader bridge, and posts back only certificate and signature.
+"""
+
+import base64
+import binascii
+import csv
+import datetime
+import io
+import json
+
+from django.conf import settings
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from homeconsent.audit.models import Basis
+from homeconsent.consent.challenges import issue_challenge, verify_card_authentication
+from homeconsent.consent.models import ChallengePurpose, ConsentItem, ConsentKind
+from homeconsent.errors import HomeConsentError
+from homeconsent.jpki.registration import register_card_for_insurance_use
+from homeconsent.jpki.verification import CARD_NOT_REGISTERED
+from homeconsent.registry.models import MedicationSource
+from homeconsent.registry.validation import RegistryValidationError
+
+from . import services
+from .charts import render_svg
+from .session import current_viewer, sign_in, sign_out, viewer_required
+
+LARGE_TEXT_COOKIE = "hc_large_text"
+# The card actions, by URL segment: the challenge kind the signature binds.
+CARD_ACTIONS = {"signin": "", "cancel": "consent_cancel", "register": "insurance_registration"}
+PENDING_CANCEL = "portal.cancel"
+PENDING_REGISTRATION = "portal.registration"
+
+ITEM_LABELS = {
+    ConsentItem.QUALIFICATION: gettext_lazy("Health insurance"),
+    ConsentItem.MEDICATION: gettext_lazy("Medicines"),
+    ConsentItem.TREATMENT: gettext_lazy("Treatment"),
+    ConsentItem.CHECKUP: gettext_lazy("Health checkups"),
+    ConsentItem.OPERATION: gettext_lazy("Operations"),
+    ConsentItem.LIMIT_CERTIFICATE: gettext_lazy("Limit on your medical costs (限度額)"),
+    "expense_notice": gettext_lazy("Medical expense notices"),
+    "consent": gettext_lazy("Consents"),
+    "access_log": gettext_lazy("Access history"),
+    "card_registration": gettext_lazy("Health-insurance-use registration"),
+    "portal_login": gettext_lazy("Sign-in to this portal"),
+}
+BASIS_LABELS = {
+    Basis.CONSENT: gettext_lazy("Your consent"),
+    Basis.REQUERY: gettext_lazy("Re-query (再照会) under a home-visit consent"),
+    Basis.DISASTER: gettext_lazy("Disaster measure (災害時)"),
+    Basis.OPERATOR: gettext_lazy("Service operator"),
+    Basis.SELF: gettext_lazy("You yourself"),
+    Basis.QUALIFICATION_ONLY: gettext_lazy("Eligibility check only"),
+}
+OUTCOME_LABELS = {
+    "ok": gettext_lazy("Provided"),
+    "refused": gettext_lazy("Refused"),
+    "not_found": gettext_lazy("Not found"),
+}
+KIND_LABELS = {
+    ConsentKind.HOME_VISIT: gettext_lazy("Home visits"),
+    ConsentKind.TELEHEALTH: gettext_lazy("Telehealth"),
+    ConsentKind.QUALIFICATION_ONLY: gettext_lazy("Eligibility only"),
+    ConsentKind.DISASTER: gettext_lazy("Disaster"),
+}
+ENDED_LABELS = {
+    "patient": gettext_lazy("Cancelled by you"),
+    "institution": gettext_lazy("Cancelled by the institution"),
+    "expired": gettext_lazy("Expired"),
+}
+SOURCE_LABELS = {
+    MedicationSource.CLAIMS: gettext_lazy("Claims (レセプト)"),
+    MedicationSource.E_PRESCRIPTION: gettext_lazy("E-prescription"),
+    MedicationSource.DISPENSING: gettext_lazy("Dispensing result"),
+}
+CHART_TITLES = {
+    "bmi": gettext_lazy("BMI"),
+    "blood_pressure": gettext_lazy("Blood pressure"),
+    "hba1c": gettext_lazy("HbA1c"),
+    "fbg": gettext_lazy("Fasting blood glucose"),
+    "ldl": gettext_lazy("LDL cholesterol"),
+    "hdl": gettext_lazy("HDL cholesterol"),
+    "tg": gettext_lazy("Triglycerides"),
+    "waist": gettext_lazy("Waist"),
+}
+
+
+# --- helpers -------------------------------------------------------------------------------------
+def content_security_policy() -> str:
+    bridge = f"ws://{settings.READER_BRIDGE_HOST}:{settings.READER_BRIDGE_PORT}"
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"connect-src 'self' {bridge}; form-action 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'; object-src 'none'"
+    )
+
+
+def _secure(response):
+    response["Content-Security-Policy"] = content_security_policy()
+    response["Referrer-Policy"] = "same-origin"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def page(request, template, context=None, status=200):
+    context = {
+        "large_text": request.COOKIES.get(LARGE_TEXT_COOKIE) == "1",
+        "viewer": getattr(request, "viewer", None),
+        "idle_minutes": services.session_idle_minutes(),
+        "item_labels": ITEM_LABELS,
+        **(context or {}),
+    }
+    return _secure(render(request, template, context, status=status))
+
+
+def _language():
+    return (translation.get_language() or "ja")[:2]
+
+
+def _label(mapping, key):
+    return mapping.get(key, key)
+
+
+def _items(items):
+    return [str(_label(ITEM_LABELS, item)) for item in items]
+
+
+def _parse_date(value):
+    try:
+        return datetime.date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _csv_response(filename, header, rows):
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    # UTF-8 with a BOM: Excel in Japan opens it as UTF-8 instead of Shift_JIS.
+    response = HttpResponse(("\ufeff" + buffer.getvalue()).encode("utf-8"), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# --- home, sign-in, sign-out, text size ------------------------------------------------------------
+@never_cache
+def home(request):
+    viewer = current_viewer(request)
+    if viewer is None:
+        return redirect("portal:signin")
+    request.viewer = viewer
+    from homeconsent.registry.models import Person
+
+    person = Person.objects.get(pk=viewer.person_id)
+    return page(request, "portal/home.html", {"person": person})
+
+
+@never_cache
+def signin(request):
+    if current_viewer(request) is not None:
+        return redirect("portal:home")
+    expired = request.session.pop("portal.expired", False)
+    return page(request, "portal/signin.html", {"expired": expired, **_card_context("signin")})
+
+
+@require_POST
+def signout(request):
+    sign_out(request)
+    return page(request, "portal/signed_out.html")
+
+
+@require_POST
+def text_size(request):
+    response = redirect(_safe_next(request))
+    if request.POST.get("large") == "1":
+        response.set_cookie(LARGE_TEXT_COOKIE, "1", max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
+    else:
+        response.delete_cookie(LARGE_TEXT_COOKIE, samesite="Lax")
+    return response
+
+
+def _safe_next(request):
+    target = request.POST.get("next", "")
+    return target if target.startswith("/portal/") and "//" not in target else reverse("portal:home")
+
+
+# --- the card step (sign-in, cancel, registration) ---------------------------------------------------
+def _card_context(action, **extra):
+    return {
+        "card_action": action,
+        "bridge_url": f"ws://{settings.READER_BRIDGE_HOST}:{settings.READER_BRIDGE_PORT}",
+        "challenge_url": reverse("portal:card_challenge", args=[action]),
+        "answer_url": reverse("portal:card_answer", args=[action]),
+        **extra,
+    }
+
+
+def _json_problem(code, message="", status=400):
+    return JsonResponse({"problem": code, "message": str(message)}, status=status)
+
+
+def _challenge_key(action):
+    return f"portal.challenge.{action}"
+
+
+@require_POST
+def card_challenge(request, action):
+    if action not in CARD_ACTIONS:
+        raise Http404
+    details = {}
+    if action == "cancel":
+        viewer = current_viewer(request)
+        target = request.session.get(PENDING_CANCEL)
+        if viewer is None or not target:
+            return _json_problem("session_expired", _("Your session has ended. Please sign in again."))
+        details["cancel"] = target
+    elif action == "register" and not request.session.get(PENDING_REGISTRATION):
+        return _json_problem("session_expired", _("Please enter your insurance details again."))
+    issued = issue_challenge(ChallengePurpose.PORTAL_LOGIN, kind=CARD_ACTIONS[action], **details)
+    request.session[_challenge_key(action)] = issued.pk
+    return JsonResponse(
+        {
+            "challenge": issued.pk,
+            "digest_info": base64.b64encode(issued.digest_info()).decode(),
+            "expires_at": issued.expires_at.isoformat(),
+        }
+    )
+
+
+def _decode(value) -> bytes:
+    if not isinstance(value, str) or len(value) > 16384:
+        raise ValueError
+    return base64.b64decode(value, validate=True)
+
+
+@require_POST
+def card_answer(request, action):
+    if action not in CARD_ACTIONS:
+        raise Http404
+    try:
+        data = json.loads(request.body)
+        certificate, signature = _decode(data["certificate"]), _decode(data["signature"])
+        challenge_id = int(data["challenge"])
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        return _json_problem("bad_request", _("The answer from the card could not be read. Please try again."))
+    # Only the challenge this session was given, and only once.
+    if request.session.pop(_challenge_key(action), None) != challenge_id:
+        return _json_problem("session_expired", _("This confirmation has ended. Please start again."))
+    handler = {"signin": _answer_signin, "cancel": _answer_cancel, "register": _answer_register}[action]
+    try:
+        return handler(request, challenge_id, certificate, signature)
+    except HomeConsentError as error:
+        return _json_problem(error.code, error.message(_language()), status=403)
+
+
+def _answer_signin(request, challenge_id, certificate, signature):
+    verified = verify_card_authentication(challenge_id, certificate, signature, ChallengePurpose.PORTAL_LOGIN)
+    if verified.challenge.kind != CARD_ACTIONS["signin"]:
+        return _json_problem("purpose_mismatch", status=403)
+    viewer = sign_in(request, verified)
+    services.record_self_read(viewer, ["portal_login"], "signin")
+    return JsonResponse({"next": reverse("portal:home")})
+
+
+def _answer_cancel(request, challenge_id, certificate, signature):
+    viewer = current_viewer(request)
+    target = request.session.get(PENDING_CANCEL)
+    if viewer is None or not target:
+        return _json_problem("session_expired", _("Your session has ended. Please sign in again."))
+    verified = verify_card_authentication(challenge_id, certificate, signature, ChallengePurpose.PORTAL_LOGIN)
+    challenge = verified.challenge
+    if challenge.kind != CARD_ACTIONS["cancel"] or challenge.details.get("cancel") != target:
+        return _json_problem("purpose_mismatch", status=403)
+    cancelled = services.cancel_with_card(viewer, verified, target)
+    request.session.pop(PENDING_CANCEL, None)
+    request.session["portal.cancelled"] = [c.pk for c in cancelled]
+    return JsonResponse({"next": reverse("portal:consents")})
+
+
+def _answer_register(request, challenge_id, certificate, signature):
+    keys = request.session.get(PENDING_REGISTRATION)
+    if not keys:
+        return _json_problem("session_expired", _("Please enter your insurance details again."))
+    try:
+        verified = verify_card_authentication(challenge_id, certificate, signature, ChallengePurpose.PORTAL_LOGIN)
+    except HomeConsentError as error:
+        # The signature, certificate and CRL checks passed; only the link is missing: register it.
+        if error.code != CARD_NOT_REGISTERED.code:
+            raise
+        from homeconsent.consent.models import CardAuthChallenge
+
+        challenge = CardAuthChallenge.objects.get(pk=challenge_id)
+        if challenge.kind != CARD_ACTIONS["register"]:
+            return _json_problem("purpose_mismatch", status=403)
+        try:
+            register_card_for_insurance_use(
+                challenge.message(), certificate, signature,
+                insurer_number=keys["insurer_number"], symbol=keys["symbol"], number=keys["number"],
+                branch=keys["branch"], birth_date=keys["birth_date"],
+            )  # fmt: skip
+        except RegistryValidationError:
+            return _json_problem(
+                "registration_identity_mismatch", _("Please check the insurance details you entered."), status=403
+            )
+        request.session.pop(PENDING_REGISTRATION, None)
+        return JsonResponse({"next": reverse("portal:register_done")})
+    if verified.challenge.kind != CARD_ACTIONS["register"]:
+        return _json_problem("purpose_mismatch", status=403)
+    from homeconsent.jpki.registration import ALREADY_REGISTERED
+
+    raise ALREADY_REGISTERED()
+
+
+# --- my records ----------------------------------------------------------------------------------------
+@never_cache
+@viewer_required
+def qualifications(request):
+    rows = services.my_qualifications(request.viewer)
+    return page(request, "portal/qualifications.html", {"rows": rows, "today": timezone.localdate()})
+
+
+@never_cache
+@viewer_required
+def medication(request):
+    query = request.GET.get("q", "").strip()[:100]
+    source = request.GET.get("source", "")
+    months = services.my_medication(request.viewer, query, source)
+    return page(
+        request, "portal/medication.html",
+        {"months": months, "query": query, "source": source, "sources": SOURCE_LABELS,
+         "count": sum(len(m.rows) for m in months)},
+    )  # fmt: skip
+
+
+def _summary(chart):
+    """A sentence per series: latest value, its date, and the change from the first value."""
+    sentences = []
+    for series in chart.series:
+        first_day, first = series.points[0]
+        last_day, last = series.points[-1]
+        if len(series.points) == 1:
+            sentences.append(
+                _("%(item)s: %(value)s %(unit)s on %(date)s (one checkup).")
+                % {"item": series.label, "value": last, "unit": chart.unit, "date": last_day.isoformat()}
+            )
+            continue
+        change = last - first
+        if change > 0:
+            direction = _("up %(delta)s") % {"delta": change}
+        elif change < 0:
+            direction = _("down %(delta)s") % {"delta": -change}
+        else:
+            direction = _("unchanged")
+        sentences.append(
+            _("%(item)s: latest %(value)s %(unit)s on %(date)s; %(direction)s since %(first_date)s (%(first)s), "
+              "over %(count)s checkups.")
+            % {"item": series.label, "value": last, "unit": chart.unit, "date": last_day.isoformat(),
+               "direction": direction, "first_date": first_day.isoformat(), "first": first,
+               "count": len(series.points)}
+        )  # fmt: skip
+    return " ".join(sentences)
+
+
+@never_cache
+@viewer_required
+def checkups(request):
+    checkups, charts = services.my_checkups(request.viewer)
+    shown = []
+    for index, chart in enumerate(charts):
+        chart.title = str(CHART_TITLES.get(chart.key, chart.title))
+        summary = _summary(chart)
+        shown.append(
+            {
+                "chart": chart,
+                "summary": summary,
+                "svg": render_svg(chart, title_id=f"chart-{index}-title", desc_id=f"chart-{index}-desc",
+                                  description=summary),
+                "rows": chart.rows(),
+            }
+        )  # fmt: skip
+    return page(request, "portal/checkups.html", {"checkups": checkups, "charts": shown})
+
+
+@never_cache
+@viewer_required
+def treatment(request):
+    months = services.my_treatment(request.viewer)
+    return page(request, "portal/treatment.html", {"months": months})
+
+
+def _year(request, years):
+    try:
+        year = int(request.GET.get("year", ""))
+    except ValueError:
+        year = None
+    if year is None and years:
+        year = years[0]
+    return year
+
+
+@never_cache
+@viewer_required
+def expenses(request):
+    years = services.expense_years(request.viewer)
+    year = _year(request, years)
+    rows = services.my_expenses(request.viewer, year)
+    return page(
+        request, "portal/expenses.html",
+        {"rows": rows, "years": years, "year": year, "total_cost": sum(r.total_cost for r in rows),
+         "total_paid": sum(r.patient_paid for r in rows), "total_days": sum(r.days for r in rows)},
+    )  # fmt: skip
+
+
+EXPENSE_CSV_HEADER = ["診療年月", "医療機関等名称", "診療区分", "日数", "医療費の総額（円）", "窓口負担相当額（円）"]
+
+
+@viewer_required
+def expenses_csv(request):
+    years = services.expense_years(request.viewer)
+    year = _year(request, years)
+    rows = services.my_expenses(request.viewer, year, export=True)
+    return _csv_response(
+        f"iryouhi-{year or 'all'}.csv",
+        EXPENSE_CSV_HEADER,
+        [[f"{r.month:%Y-%m}", r.institution_name, r.care_kind, r.days, r.total_cost, r.patient_paid] for r in rows],
+    )
+
+
+# --- consents --------------------------------------------------------------------------------------------
+def _consent_row(consent, now):
+    return {
+        "consent": consent,
+        "kind": _label(KIND_LABELS, consent.kind),
+        "items": _items(consent.items),
+        "ended": _label(ENDED_LABELS, consent.ended_by or ("expired" if not consent.is_in_force(now) else "")),
+    }
+
+
+@never_cache
+@viewer_required
+def consents(request):
+    now = timezone.now()
+    in_force, ended = services.my_consents(request.viewer)
+    cancelled_ids = request.session.pop("portal.cancelled", None)
+    return page(
+        request, "portal/consents.html",
+        {"in_force": [_consent_row(c, now) for c in in_force], "ended": [_consent_row(c, now) for c in ended],
+         "just_cancelled": cancelled_ids},
+    )  # fmt: skip
+
+
+@never_cache
+@viewer_required
+def cancel(request, target):
+    """Confirm what will be cancelled, then the card step proves it."""
+    now = timezone.now()
+    in_force, _ended = services.my_consents(request.viewer)
+    if target == "all":
+        rows = [_consent_row(c, now) for c in in_force]
+        if not rows:
+            return redirect("portal:consents")
+    else:
+        try:
+            consent = services.consent_of(request.viewer, int(target))
+        except (ValueError, HomeConsentError):
+            raise Http404 from None
+        if not consent.is_in_force(now):
+            return redirect("portal:consents")
+        rows = [_consent_row(consent, now)]
+    request.session[PENDING_CANCEL] = "all" if target == "all" else str(consent.pk)
+    return page(request, "portal/cancel.html", {"rows": rows, "all": target == "all", **_card_context("cancel")})
+
+
+# --- access history ----------------------------------------------------------------------------------------
+def _history_filter(request):
+    return services.HistoryFilter(
+        date_from=_parse_date(request.GET.get("from")),
+        date_to=_parse_date(request.GET.get("to")),
+        institution=request.GET.get("institution", "").strip()[:10],
+        basis=request.GET.get("basis", "") if request.GET.get("basis", "") in Basis.values else "",
+    )
+
+
+@never_cache
+@viewer_required
+def access(request):
+    filters = _history_filter(request)
+    check = services.verify_my_chain(request.viewer)
+    rows, total = services.my_access_history(request.viewer, filters)
+    shown = [
+        {"row": row, "items": _items(row.event.items), "basis": _label(BASIS_LABELS, row.event.basis),
+         "outcome": _label(OUTCOME_LABELS, row.event.outcome)}
+        for row in rows
+    ]  # fmt: skip
+    return page(
+        request, "portal/access.html",
+        {"rows": shown, "total": total, "filters": filters, "bases": BASIS_LABELS, "check": check,
+         "institutions": services.institutions_in_history(request.viewer), "query": request.GET.urlencode(),
+         "limit": services.HISTORY_PAGE_LIMIT},
+    )  # fmt: skip
+
+
+ACCESS_CSV_HEADER = ["日時", "医療機関等コード", "医療機関等名称", "閲覧した者", "情報の種類", "根拠", "結果"]
+
+
+@viewer_required
+def access_csv(request):
+    rows, _total = services.my_access_history(request.viewer, _history_filter(request), export=True)
+    return _csv_response(
+        "access-history.csv",
+        ACCESS_CSV_HEADER,
+        [
+            [f"{r.local_time:%Y-%m-%d %H:%M:%S}", r.event.institution_code, r.institution_name,
+             r.event.get_actor_type_display(), " ".join(r.event.items), r.event.get_basis_display(),
+             r.event.get_outcome_display()]
+            for r in rows
+        ],
+    )  # fmt: skip
+
+
+# --- health-insurance-use registration -----------------------------------------------------------------------
+REGISTRATION_FIELDS = ["insurer_number", "symbol", "number", "branch", "birth_date"]
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def register(request):
+    values = dict.fromkeys(REGISTRATION_FIELDS, "")
+    values["branch"] = "00"
+    error = None
+    if request.method == "POST":
+        values = {name: request.POST.get(name, "").strip()[:40] for name in REGISTRATION_FIELDS}
+        missing = [name for name in ("insurer_number", "number", "branch", "birth_date") if not values[name]]
+        if missing or _parse_date(values["birth_date"]) is None:
+            error = _("Fill in the insurer number, the number, the branch number and your birth date.")
+        else:
+            request.session[PENDING_REGISTRATION] = values
+            return redirect("portal:register_card")
+    return page(request, "portal/register.html", {"values": values, "error": error}, status=400 if error else 200)
+
+
+@never_cache
+def register_card(request):
+    if not request.session.get(PENDING_REGISTRATION):
+        return redirect("portal:register")
+    return page(request, "portal/register_card.html", _card_context("register"))
+
+
+@never_cache
+def register_done(request):
+    return page(request, "portal/register_done.html")

@@ -1,0 +1,96 @@
+"""Each page shows the signed-in person's own data, never another person's, and logs the look."""
+
+import csv
+import io
+
+from homeconsent.audit.models import AccessEvent
+from homeconsent.registry.models import ExpenseNotice
+
+from .conftest import answer_card
+
+
+def text(response):
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_qualifications_show_current_and_past_ratio_and_the_limit_certificate(signed_in, me):
+    body = text(signed_in.get("/portal/qualifications/"))
+
+    assert "全国健康保険協会東京支部" in body and "杉並区国民健康保険" in body
+    assert body.count('class="record current"') == 1 and body.count('class="record past"') == 1
+    assert "2割" in body and "3割" in body and "他保険取得" in body
+    assert "一般Ⅰ" in body and "B05" in body  # own 限度額 without any consent
+    event = AccessEvent.objects.filter(person=me.person, detail__page="qualifications").get()
+    assert event.basis == "self" and event.items == ["qualification", "limit_certificate"]
+
+
+def test_medication_by_month_from_all_three_sources_labelled(signed_in, me, other):
+    body = text(signed_in.get("/portal/medication/"))
+
+    for name in ["アムロジピン錠5mg", "メトホルミン錠250mg", "ロスバスタチン錠2.5mg"]:
+        assert name in body
+    for source in ['data-source="claims"', 'data-source="e_prescription"', 'data-source="dispensing"']:
+        assert source in body
+    assert body.count('class="month"') == 2
+    assert "★他人" not in body
+
+
+def test_medication_search_by_drug_and_by_institution_and_source(signed_in, me):
+    by_drug = text(signed_in.get("/portal/medication/", {"q": "メトホルミン"}))
+    by_place = text(signed_in.get("/portal/medication/", {"q": "さくら薬局"}))
+    by_source = text(signed_in.get("/portal/medication/", {"source": "claims"}))
+
+    assert "メトホルミン" in by_drug and "アムロジピン" not in by_drug
+    assert by_place.count('class="record medication"') == 3
+    assert "アムロジピン" in by_source and "メトホルミン" not in by_source
+    assert AccessEvent.objects.filter(person=me.person, detail__query="メトホルミン").exists()
+
+
+def test_checkups_draw_trend_charts_with_points_a_table_and_a_summary(signed_in, me, other):
+    body = text(signed_in.get("/portal/checkups/"))
+
+    assert body.count("<svg") == 4  # BMI, blood pressure, HbA1c, LDL (urine glucose is not numeric)
+    assert 'data-chart="hba1c"' in body
+    for value in ["5.6", "5.9", "6.1"]:
+        assert f'data-value="{value}"' in body
+    assert body.count('class="chart-point"') == 3 + 6 + 3 + 3
+    assert '<th scope="col">' in body and "<caption>" in body
+    assert "aria-labelledby" in body and 'role="img"' in body
+    assert "up 0.5" in body  # HbA1c 5.6 → 6.1
+    assert "★他人" not in body
+    assert "<script" not in body.split("</main>")[0]
+
+
+def test_treatment_by_month(signed_in, me, other):
+    body = text(signed_in.get("/portal/treatment/"))
+
+    assert "在宅患者訪問診療料" in body and "★他人" not in body
+
+
+def test_expenses_page_totals_the_year_and_csv_parses_and_sums(signed_in, me, other):
+    year = ExpenseNotice.objects.filter(person=me.person).latest("month").month.year
+    page = text(signed_in.get("/portal/expenses/", {"year": year}))
+    response = signed_in.get("/portal/expenses.csv", {"year": year})
+
+    assert "31,120" in page and "9,336" in page
+    raw = response.content
+    assert raw.startswith(b"\xef\xbb\xbf")  # BOM: Excel opens UTF-8
+    assert response["Content-Type"] == "text/csv; charset=utf-8" and "attachment" in response["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    header, body = rows[0], rows[1:]
+    assert header == ["診療年月", "医療機関等名称", "診療区分", "日数", "医療費の総額（円）", "窓口負担相当額（円）"]
+    assert len(body) == 3 and all(row[0].startswith(str(year)) for row in body)
+    assert sum(int(row[4]) for row in body) == 15600 + 8420 + 7100
+    assert sum(int(row[5]) for row in body) == 4680 + 2526 + 2130
+    assert not any("★他人" in cell for row in body for cell in row)
+    assert AccessEvent.objects.filter(person=me.person, detail__page="expenses_csv").exists()
+
+
+def test_another_persons_card_sees_only_their_own(client, me, other):
+    answer_card(client, "signin", other.key, other.certificate)
+
+    body = text(client.get("/portal/medication/"))
+
+    assert "★他人" in body and "アムロジピン錠5mg<" not in body
+    assert not AccessEvent.objects.filter(person=me.person, basis="self").exists()
