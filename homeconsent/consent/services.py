@@ -102,6 +102,11 @@ def _using() -> str:
     return router.db_for_write(Consent)
 
 
+def _clock(now=None):
+    """The time of a change: a fixed `now` (tests, replays), or the current time when asked."""
+    return (lambda: now) if now is not None else timezone.now
+
+
 # --- events ---------------------------------------------------------------------------------------
 def institution_group(code: str) -> str:
     return f"institution.{code}"
@@ -179,7 +184,8 @@ def _check_proof(challenge: CardAuthChallenge, institution, kind, items, details
 def do_register_consent(verified, *, kind, items, visit_date=None, available_until=None, institution=None,
                         session=None, actor_type="patient", actor_id=None, now=None) -> Consent:  # fmt: skip
     """Register the consent a verified card authentication proved (see the module docstring)."""
-    now = now or timezone.now()
+    clock = _clock(now)
+    now = clock()
     challenge = verified.challenge
     institution = institution or challenge.institution
     if institution is None:
@@ -196,6 +202,7 @@ def do_register_consent(verified, *, kind, items, visit_date=None, available_unt
         # One writer per person at a time (PostgreSQL row lock; SQLite's IMMEDIATE write lock does
         # the same), so two registrations cannot both find "no active consent" and collide.
         Person.objects.select_for_update().filter(pk=person.pk).first()
+        now = clock()  # after the lock: given_at and ended_at follow the order registrations commit in
         if Consent.objects.filter(challenge=challenge).exists():
             raise CONSENT_PROOF_USED()
         previous = (
@@ -276,9 +283,10 @@ def _end(consent: Consent, by, actor_type, actor_id, now) -> Consent:
 def do_cancel_consent(consent, *, by, actor_id, actor_type=None, institution=None, now=None) -> Consent:
     """Cancel one consent in force; it stops allowing reads from the next request on."""
     by = _clean_by(by, institution)
-    now = now or timezone.now()
+    clock = _clock(now)
     with transaction.atomic(using=_using()):
         Person.objects.select_for_update().filter(pk=consent.person_id).first()
+        now = clock()
         consent = Consent.objects.select_for_update(of=("self",)).select_related("institution").get(pk=consent.pk)
         if institution is not None and consent.institution_id != institution.pk:
             raise CONSENT_NOT_OF_INSTITUTION(institution=institution.code)
@@ -290,9 +298,10 @@ def do_cancel_consent(consent, *, by, actor_id, actor_type=None, institution=Non
 def do_cancel_all(person, *, by, actor_id, institution=None, actor_type=None, now=None) -> list[Consent]:
     """すべての同意を取消す: every consent in force of the person (to one institution, if given)."""
     by = _clean_by(by, institution)
-    now = now or timezone.now()
+    clock = _clock(now)
     with transaction.atomic(using=_using()):
         Person.objects.select_for_update().filter(pk=person.pk).first()
+        now = clock()
         consents = Consent.objects.select_for_update(of=("self",)).select_related("institution").filter(
             _in_force_q(now), person=person
         )

@@ -28,7 +28,7 @@ import urllib.request
 from collections.abc import Mapping
 
 from django.conf import settings
-from django.db import close_old_connections, connections, router, transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from homeconsent.errors import ErrorCode
@@ -229,6 +229,5 @@ def deliver_due(*, now=None, limit: int = 100) -> dict:
     )
     counts = {"delivered": 0, "pending": 0, "failed": 0}
     for pk in due:
-        close_old_connections()
         counts[attempt_delivery(pk, now=now)] += 1
     return counts

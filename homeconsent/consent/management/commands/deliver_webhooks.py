@@ -3,6 +3,7 @@
 import time
 
 from django.core.management.base import BaseCommand
+from django.db import close_old_connections
 
 from homeconsent.consent.webhooks import deliver_due
 
@@ -23,3 +24,4 @@ class Command(BaseCommand):
             if not loop:
                 return
             time.sleep(interval)
+            close_old_connections()  # a long-running loop must not keep a broken or stale connection
