@@ -20,9 +20,11 @@ Stable API for the consent pages, the institutions' API and the portal:
     active_consents(person, institution=None, on=None) -> QuerySet[Consent]
     consents_of_institution(institution, kind=None, *, given_from=None, given_to=None,
                             visit_from=None, visit_to=None, on=None) -> QuerySet[Consent]
-    consent_for_read(institution_code, person, item, on=None) -> Consent | None
+    consent_for_read(institution_code, person, item, on=None, *, kind=None) -> Consent | None
         The one read check: the consent in force (now, or at a moment / on a Tokyo day) that lets
         this institution read this item of this person. Never cached: every call asks the database.
+    consents_for_read(institution_code, persons, item, on=None, *, kind=None) -> {person_id: Consent}
+        The same check for many persons (ids or Person objects) in one query.
 
 `on` is a moment (aware datetime; default now) or a date (in force at some time that Tokyo day).
 Every do_* runs in one transaction with its access-log entry; after commit it publishes

@@ -20,6 +20,7 @@ from homeconsent.consent.rules import TOKYO, start_of_day
 from homeconsent.consent.services import (
     active_consents,
     consent_for_read,
+    consents_for_read,
     consents_of_institution,
     do_cancel_all,
     do_cancel_consent,
@@ -378,3 +379,15 @@ def test_a_rolled_back_registration_publishes_nothing(patient, institution, djan
         with pytest.raises(ValueError):
             do_register_consent(verified, kind=HOME, items=["medication"], actor_type="robot")
     assert callbacks == [] and receive_all(layer, mine) == []
+
+
+def test_consents_for_read_checks_many_persons_at_once(patient, make_patient, institution):
+    other, nobody = make_patient(card=1), make_patient(card=2)
+    home = register(patient, institution, items=["medication"])
+    tele = register(other, institution, kind=TELE, items=["medication"], visit_date=today())
+    people = [patient.person.pk, other.person.pk, nobody.person.pk]
+
+    assert consents_for_read(institution.code, people, "medication") == {patient.person.pk: home, other.person.pk: tele}
+    assert consents_for_read(institution.code, people, "medication", kind=TELE) == {other.person.pk: tele}
+    assert consents_for_read(institution.code, people, "treatment") == {}
+    assert consent_for_read(institution.code, patient.person, "medication", kind=TELE) is None
