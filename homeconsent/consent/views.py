@@ -33,6 +33,8 @@ FLOWS = {"home": "home_visit", "telehealth": "telehealth", "mine": None}
 INQUIRY_KIND = "inquiry"
 # How long a card proof opens the "your consents" pages.
 PROOF_LIFETIME = datetime.timedelta(minutes=10)
+# How long the card step waits for the card to be placed on the reader.
+CARD_WAIT_SECONDS = 60
 # How far ahead a telehealth visit may be booked from this page.
 VISIT_DATE_HORIZON = datetime.timedelta(days=90)
 
@@ -146,6 +148,11 @@ def _items_summary(items):
 def _visit_date(state):
     value = state.get("visit_date")
     return datetime.date.fromisoformat(value) if value else None
+
+
+def _shareable(institution):
+    # A qualification-only site (資格確認限定型) never receives medical information.
+    return [] if institution.qualification_only else SHAREABLE_ITEMS
 
 
 def _app_session(state):
@@ -289,14 +296,14 @@ def items(request, token, kind):
         requested = _items_summary([ConsentItem.QUALIFICATION] + state["locked_items"])
         return page(request, "consent/items_requested.html", _context(entry, kind, requested=requested))
     if request.method == "POST":
-        chosen = [code for code, _label, _help in SHAREABLE_ITEMS if request.POST.get(code) == "yes"]
+        chosen = [code for code, _label, _help in _shareable(entry.institution) if request.POST.get(code) == "yes"]
         state["items"] = chosen + [i for i in state.get("items", []) if i == ConsentItem.LIMIT_CERTIFICATE]
         _save_state(request, entry, kind, state)
         return redirect("consent:limit", token=token, kind=kind)
     selected = set(state.get("items", []))
     choices = [
         {"code": code, "label": label, "help": help_text, "checked": code in selected}
-        for code, label, help_text in SHAREABLE_ITEMS
+        for code, label, help_text in _shareable(entry.institution)
     ]
     return page(request, "consent/items.html", _context(entry, kind, choices=choices))
 
@@ -340,7 +347,7 @@ def confirm(request, token, kind):
     if state is None or not state.get("limit_answered"):
         return _problem_redirect(entry, "session_expired")
     shared = [ConsentItem.QUALIFICATION] + state["items"]
-    not_shared = [code for code, _l, _h in SHAREABLE_ITEMS if code not in state["items"]]
+    not_shared = [code for code, _l, _h in _shareable(entry.institution) if code not in state["items"]]
     if ConsentItem.LIMIT_CERTIFICATE not in state["items"]:
         not_shared.append(ConsentItem.LIMIT_CERTIFICATE)
     return page(
@@ -370,6 +377,7 @@ def card(request, token, kind):
             challenge_url=reverse("consent:challenge", args=[token, kind]),
             answer_url=reverse("consent:answer", args=[token, kind]),
             restart_url=reverse("consent:about", args=[token, kind]),
+            card_wait=CARD_WAIT_SECONDS,
         ),
     )
 

@@ -125,7 +125,7 @@
           throw { code: "no_reader", message: status.message, message_en: status.message_en };
         }
         showStep("place");
-        return bridge.triesLeft({ timeout: 60 });
+        return bridge.triesLeft({ timeout: Number(root.dataset.cardWait) || 60 });
       })
       .then(function (result) {
         running = false;

@@ -172,6 +172,36 @@ def test_bridge_down_then_started(world, reader, card_for, open_page, settings):
     assert Consent.objects.filter(person=world.person).count() == 1
 
 
+def test_no_reader_and_no_card(world, reader, card_for, open_page, monkeypatch):
+    from homeconsent.consent import views
+    from homeconsent.jpki.bridge import ReaderBridge
+    from tests.jpki.test_bridge import usb_reader_attached
+
+    monkeypatch.setattr(views, "CARD_WAIT_SECONDS", 2)
+    page, recorder, shoot = open_page(PHONE)
+    if not usb_reader_attached():
+        usb = ReaderBridge("usb", origins=[world.base]).start()
+        try:
+            world.settings.READER_BRIDGE_PORT = usb.port
+            page.goto(world.entry_url + "mine/")
+            page.click("#next")
+            page.wait_for_selector('.problem[data-problem="no_reader"]:not([hidden])')
+            shoot("no-reader")
+        finally:
+            usb.stop()
+    served = reader(card_for())
+    served.target.remove()
+    page.goto(world.entry_url + "mine/")
+    page.click("#next")
+    wait_state(page, "place")
+    shoot("place-card")
+    page.wait_for_selector('.problem[data-problem="no_card"]:not([hidden])')
+    shoot("no-card")
+    served.target.insert()
+    page.click('.problem[data-problem="no_card"] [data-action=retry]')
+    wait_state(page, "pin")
+
+
 def test_inquiry_then_cancel_all(world, reader, card_for, open_page):
     reader(card_for())
     page, recorder, shoot = open_page(PHONE)

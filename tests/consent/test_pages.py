@@ -325,3 +325,56 @@ def test_committed_messages_are_compiled(tmp_path):
         compiled = tmp_path / f"{language}.mo"
         subprocess.run(["msgfmt", "--check-format", "-o", str(compiled), str(source)], check=True)
         assert compiled.read_bytes() == source.with_suffix(".mo").read_bytes(), f"run msgfmt for {language}"
+
+
+def answer_with_new_card(client, entry, person, pki, *, registered=True, revoke=False):
+    """Walk to the card step and answer with a fresh certificate of the person from `pki`."""
+    from homeconsent.jpki.pki import revoke_card_certificate
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    certificate = pki.issue_user_auth_certificate(key.public_key(), person.birth_date)
+    row = register_card_certificate(person, certificate, registered_for_insurance_use=registered)
+    if revoke:
+        revoke_card_certificate(row.serial, pki=pki)
+    walk_to_card(client, entry)
+    issued = post_json(client, url("challenge", entry, "home"), {}).json()
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    return post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(key, der, issued["digest_info"])})
+
+
+def test_revoked_certificate_is_refused_with_its_code(client, entry, person, trusted):
+    response = answer_with_new_card(client, entry, person, trusted, revoke=True)
+    assert response.json()["problem"] == "certificate_revoked"
+    assert not Consent.objects.exists()
+
+
+def test_card_not_registered_for_insurance_use_is_refused_with_its_code(client, entry, person, trusted):
+    response = answer_with_new_card(client, entry, person, trusted, registered=False)
+    assert response.json()["problem"] == "card_not_registered" and "マイナポータル" in response.json()["message"]
+    assert not Consent.objects.exists()
+
+
+def test_failure_panels_exist_for_every_code_the_page_can_meet(client, entry):
+    walk_to_card(client, entry)
+    html = client.get(url("card", entry, "home")).content.decode()
+    for code in (
+        "bridge_unavailable", "no_reader", "no_card", "pin_locked", "certificate_expired", "certificate_revoked",
+        "card_not_registered", "no_valid_qualification", "session_expired", "not_jpki_card", "pin_not_set", "busy",
+    ):
+        assert f'data-problem="{code}"' in html, code
+    script = (ROOT / "static" / "js" / "consent-flow.js").read_text()
+    for code in ("card_removed", "challenge_expired", "challenge_reused", "certificate_revoked", "card_not_registered"):
+        assert f"{code}:" in script, code
+
+
+def test_qualification_only_site_is_not_offered_medical_items(client, institution):
+    institution.qualification_only = True
+    institution.save()
+    entry = entry_for(institution)
+    client.get(url("about", entry, "home"))
+    html = client.get(url("items", entry, "home")).content.decode()
+    assert 'id="qualification-only"' in html and 'id="item-medication"' not in html
+    client.post(url("items", entry, "home"), {"medication": "yes"})
+    client.post(url("limit", entry, "home"), {"share_limit": "no"})
+    body = post_json(client, url("challenge", entry, "home"), {}).json()
+    assert CardAuthChallenge.objects.get(pk=body["challenge"]).items == ["qualification"]
