@@ -295,3 +295,12 @@ def test_an_endpoint_that_keeps_failing_is_given_up_after_the_last_attempt(app, 
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("failed", 3, 500)
     assert len(webhook_receiver.requests) == 3
     assert Consent.objects.filter(status="active").count() == 1
+
+
+def test_the_register_command_prints_the_secret_once_and_it_authenticates(institution, capsys):
+    call_command("register_telehealth_app", "--name", "みらい", "--institution", institution.code,
+                 "--return-url", RETURN_URL, "--webhook-url", "https://tele.example.jp/hooks")  # fmt: skip
+    out = capsys.readouterr().out
+    client_id = out.split("client_id:")[1].split()[0]
+    secret = out.split("secret:")[1].split()[0]
+    assert telehealth.authenticate_app(client_id, secret) == TelehealthApp.objects.get(client_id=client_id)
