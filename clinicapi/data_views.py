@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from homeconsent.errors import ErrorCode
 from homeconsent.registry.validation import RegistryValidationError, clean_date, clean_search_keys
 
-from . import batch, errors, presenters, reads, serializers
+from . import batch, errors, fhir, presenters, reads, serializers
 from .views import ApiView
 
 CURSOR_INVALID = ErrorCode(
@@ -64,6 +64,7 @@ class ConsentedPatientsView(DataView):
     """GET /api/v1/patients — this institution's home-visit and telehealth consents (one page)."""
 
     required_scopes = ("consent.read",)
+    renderer_classes = fhir.RENDERERS
 
     def get(self, request):
         query = _valid(serializers.ConsentedPatientsQuery, request.query_params)
@@ -74,18 +75,21 @@ class ConsentedPatientsView(DataView):
             visit_from=query.get("visit_from"), visit_to=query.get("visit_to"), status=query["status"],
             after=after, limit=query["page_size"],
         )  # fmt: skip
-        return Response(presenters.consented_patients(page, _encode_cursor(page.next_cursor)))
+        cursor = _encode_cursor(page.next_cursor)
+        return fhir.respond(request, page, "patients", lambda: presenters.consented_patients(page, cursor),
+                            next_cursor=cursor)
 
 
 class EligibilityView(DataView):
     """GET /api/v1/patients/{patient_id}/eligibility?on=YYYY-MM-DD"""
 
     required_scopes = ("qualification.read",)
+    renderer_classes = fhir.RENDERERS
 
     def get(self, request, patient_id):
         query = _valid(serializers.EligibilityQuery, request.query_params)
         read = reads.eligibility(request.auth, patient_id, _in_window(query.get("on")))
-        return Response(presenters.eligibility(read))
+        return fhir.respond(request, read, "eligibility", lambda: presenters.eligibility(read))
 
 
 def _field_refusal(exc: RegistryValidationError) -> ValidationError:
@@ -108,6 +112,7 @@ class RequeryView(DataView):
 
     required_scopes = ("qualification.read",)
     parser_classes = [JSONParser]
+    renderer_classes = fhir.RENDERERS
 
     def post(self, request):
         data = _valid(serializers.RequeryInput, request.data)
@@ -117,41 +122,44 @@ class RequeryView(DataView):
         except RegistryValidationError as exc:
             raise _field_refusal(exc) from None
         read = reads.requery(request.auth, keys, _in_window(data.get("on")))
-        return Response(presenters.eligibility(read))
+        return fhir.respond(request, read, "eligibility", lambda: presenters.eligibility(read))
 
 
 class MedicationView(DataView):
     """GET /api/v1/patients/{patient_id}/medication?month_from=YYYY-MM&month_to=YYYY-MM&source="""
 
     required_scopes = ("medication.read",)
+    renderer_classes = fhir.RENDERERS
 
     def get(self, request, patient_id):
         query = _valid(serializers.MedicationQuery, request.query_params)
         read = reads.medication(request.auth, patient_id, query.get("month_from"), query.get("month_to"),
                                 query.get("source"))  # fmt: skip
-        return Response(presenters.medication(read))
+        return fhir.respond(request, read, "medication", lambda: presenters.medication(read))
 
 
 class TreatmentView(DataView):
     """GET /api/v1/patients/{patient_id}/treatment?date_from=&date_to="""
 
     required_scopes = ("treatment.read",)
+    renderer_classes = fhir.RENDERERS
 
     def get(self, request, patient_id):
         query = _valid(serializers.DateRangeQuery, request.query_params)
         read = reads.treatment(request.auth, patient_id, query.get("date_from"), query.get("date_to"))
-        return Response(presenters.treatment(read))
+        return fhir.respond(request, read, "treatment", lambda: presenters.treatment(read))
 
 
 class CheckupsView(DataView):
     """GET /api/v1/patients/{patient_id}/checkups?date_from=&date_to="""
 
     required_scopes = ("checkup.read",)
+    renderer_classes = fhir.RENDERERS
 
     def get(self, request, patient_id):
         query = _valid(serializers.DateRangeQuery, request.query_params)
         read = reads.checkups(request.auth, patient_id, query.get("date_from"), query.get("date_to"))
-        return Response(presenters.checkups(read))
+        return fhir.respond(request, read, "checkup", lambda: presenters.checkups(read))
 
 
 class CancelConsentView(DataView):

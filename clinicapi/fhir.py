@@ -116,7 +116,17 @@ def _drop_empty(value):
     return value
 
 
+SYSTEM_PATIENT_ID = "urn:homeconsent:patient-id"
+
+
+def fhir_id(patient_id: str) -> str:
+    """A patient id as a FHIR id: base64url's "_" is not allowed there, so it is written "." (reversible)."""
+    return str(patient_id).replace("_", ".")
+
+
 def reference(resource_type: str, resource_id, display=None) -> dict:
+    if resource_type == "Patient":
+        resource_id = fhir_id(resource_id)
     ref = {"reference": f"{resource_type}/{resource_id}"}
     if display:
         ref["display"] = display
@@ -131,10 +141,6 @@ def institution_reference(code: str, name: str = "") -> dict:
     return ref
 
 
-def patient_id(person) -> str:
-    return str(person.pk if hasattr(person, "pk") else person)
-
-
 def _split_name(name: str) -> tuple[str, list[str]]:
     parts = name.replace("\u3000", " ").split()
     if len(parts) >= 2:
@@ -147,8 +153,11 @@ def _postal(code: str) -> str:
 
 
 # --- Patient and Organization ----------------------------------------------------------------------
-def patient(person) -> dict:
-    """Patient (JP_Patient): the name twice, kanji (IDE) and kana (SYL), as JP Core writes it."""
+def patient(person, patient_id: str) -> dict:
+    """Patient (JP_Patient): the name twice, kanji (IDE) and kana (SYL), as JP Core writes it.
+
+    patient_id is the id this institution knows the person by (clinicapi.patients.patient_id_for).
+    """
     names = []
     for text, representation in ((person.name, "IDE"), (person.name_kana, "SYL")):
         if not text:
@@ -163,8 +172,9 @@ def patient(person) -> dict:
         })
     resource = {
         "resourceType": "Patient",
-        "id": patient_id(person),
+        "id": fhir_id(patient_id),
         "meta": {"profile": [PROFILE_PATIENT]},
+        "identifier": [{"system": SYSTEM_PATIENT_ID, "value": patient_id}],
         "name": names,
         "gender": GENDER.get(person.sex, "unknown"),
         "birthDate": _date(person.birth_date),
@@ -216,7 +226,7 @@ def _ratio_percent(ratio: str) -> int:
     return int(ratio) // 10 * 10 if ratio else 0  # "030" → 30 (%)
 
 
-def coverage(qualification, *, on: date | None = None, elderly_certificate=None) -> dict:
+def coverage(qualification, patient_id: str, *, on: date | None = None, elderly_certificate=None) -> dict:
     """Coverage (JP_Coverage) of one qualification period, with its payor contained.
 
     status is active when the period is valid on `on` (default: today), else cancelled. The copay is
@@ -248,7 +258,7 @@ def coverage(qualification, *, on: date | None = None, elderly_certificate=None)
         "status": "active" if q.is_valid_on(on) else "cancelled",
         "type": _concept(SYSTEM_INSURANCE_CATEGORY, category, INSURANCE_CATEGORY[category]),
         "subscriberId": f"{q.symbol}:{q.number}",
-        "beneficiary": reference("Patient", patient_id(q.person_id), q.person.name),
+        "beneficiary": reference("Patient", patient_id, q.person.name),
         "dependent": q.branch,
         "relationship": {
             "coding": [
@@ -280,7 +290,7 @@ def coverage(qualification, *, on: date | None = None, elderly_certificate=None)
     return _drop_empty(resource)
 
 
-def coverage_for_eligibility(result) -> dict | None:
+def coverage_for_eligibility(result, patient_id: str) -> dict | None:
     """Coverage of an eligibility answer (registry.eligibility.EligibilityResult), or None when no
     single qualification answers (validity 4 or 5)."""
     q = result.qualification_row
@@ -293,14 +303,14 @@ def coverage_for_eligibility(result) -> dict | None:
             .order_by("-valid_from")
             .first()
         )
-    return coverage(q, on=result.on, elderly_certificate=elderly)
+    return coverage(q, patient_id, on=result.on, elderly_certificate=elderly)
 
 
 # --- Consent ---------------------------------------------------------------------------------------
 CONSENT_STATUS = {"active": "active", "superseded": "inactive", "cancelled": "inactive", "expired": "inactive"}
 
 
-def consent(consent, *, now=None) -> dict:
+def consent(consent, patient_id: str, *, now=None) -> dict:
     """Consent: a privacy consent of the patient for one institution, its items as provision codes."""
     from homeconsent.consent.models import ConsentItem, ConsentKind
 
@@ -319,15 +329,15 @@ def consent(consent, *, now=None) -> dict:
             _concept(SYSTEM_LOINC, "59284-0", "Patient Consent"),
             _concept(SYSTEM_CONSENT_KIND, consent.kind, dict(ConsentKind.choices).get(consent.kind)),
         ],
-        "patient": reference("Patient", patient_id(consent.person_id)),
+        "patient": reference("Patient", patient_id),
         "dateTime": _instant(consent.given_at),
-        "performer": [reference("Patient", patient_id(consent.person_id))],
+        "performer": [reference("Patient", patient_id)],
         "organization": [institution_reference(institution.code, institution.name)],
         "policyRule": _concept(SYSTEM_ACT_CODE, "OPTIN", "opt-in"),
         "verification": [
             {
                 "verified": bool(consent.card_certificate_id),
-                "verifiedWith": reference("Patient", patient_id(consent.person_id)),
+                "verifiedWith": reference("Patient", patient_id),
                 "verificationDate": _instant(consent.given_at),
             }
         ],
@@ -358,7 +368,7 @@ def _quantity(value) -> float | int | None:
     return int(number) if number == number.to_integral_value() else float(number)
 
 
-def medication_dispense(record) -> dict:
+def medication_dispense(record, patient_id: str) -> dict:
     """MedicationDispense (JP_MedicationDispense) of one 薬剤情報 row: receipt code and YJ code."""
     codings = [_coding(SYSTEM_RECEIPT_DRUG, record.drug_code, record.drug_name)]
     if record.yj_code:
@@ -384,7 +394,7 @@ def medication_dispense(record) -> dict:
             "inpatient" if record.in_hospital else "outpatient",
         ),
         "medicationCodeableConcept": {"coding": codings, "text": record.drug_name},
-        "subject": reference("Patient", patient_id(record.person_id)),
+        "subject": reference("Patient", patient_id),
         "performer": [{"actor": dispenser}] if dispenser else [],
         "quantity": {"value": _quantity(record.quantity), "unit": record.unit},
         "daysSupply": {"value": record.days, "unit": "日", "system": SYSTEM_UCUM, "code": "d"},
@@ -409,7 +419,7 @@ def medication_dispense(record) -> dict:
 
 
 # --- Observation -----------------------------------------------------------------------------------
-def observation(result) -> dict:
+def observation(result, patient_id: str) -> dict:
     """Observation of one 特定健診 item: the 17-character item code, a Quantity when numeric."""
     value = (result.value or "").strip()
     resource = {
@@ -419,7 +429,7 @@ def observation(result) -> dict:
         "status": "final",
         "category": [_concept(SYSTEM_OBSERVATION_CATEGORY, "exam", "Exam")],
         "code": {"coding": [_coding(SYSTEM_CHECKUP_ITEM, result.item_code, result.item_name)], "text": result.item_name},
-        "subject": reference("Patient", patient_id(result.person_id)),
+        "subject": reference("Patient", patient_id),
         "effectiveDateTime": _date(result.checked_on),
         "performer": [{"display": result.institution_name}] if result.institution_name else [],
     }
@@ -440,11 +450,37 @@ def observation(result) -> dict:
     return _drop_empty(resource)
 
 
+# --- Procedure -------------------------------------------------------------------------------------
+SYSTEM_PROCEDURE_RECEIPT = "http://jpfhir.jp/fhir/core/CodeSystem/JP_ProcedureCodesMedical_CS"  # 診療行為マスタ（レセ電算）
+
+
+def procedure(record, patient_id: str) -> dict:
+    """Procedure of one 診療情報 row: the receipt 診療行為 code, date, institution; no diagnosis."""
+    performer = None
+    if record.institution_id:
+        performer = institution_reference(record.institution.code, record.institution_name)
+    elif record.institution_name:
+        performer = {"display": record.institution_name}
+    return _drop_empty({
+        "resourceType": "Procedure",
+        "id": str(record.pk),
+        "meta": {"profile": [JP_CORE + "JP_Procedure"]},
+        "status": "completed",
+        "category": {"text": "入院" if record.inpatient else "入院外"},
+        "code": {"coding": [_coding(SYSTEM_PROCEDURE_RECEIPT, record.procedure_code, record.procedure_name)],
+                 "text": record.procedure_name},
+        "subject": reference("Patient", patient_id),
+        "performedDateTime": _date(record.treated_on),
+        "performer": [{"actor": performer}] if performer else [],
+        "note": [{"text": f"回数: {record.times}"}] if record.times and record.times != 1 else [],
+    })
+
+
 # --- AuditEvent ------------------------------------------------------------------------------------
 OUTCOME = {"ok": "0", "refused": "4", "not_found": "4"}
 
 
-def audit_event(event) -> dict:
+def audit_event(event, patient_id: str | None = None) -> dict:
     """AuditEvent of one access-log row: who read whose items, on what basis, with what outcome."""
     from homeconsent.audit.models import ActorType, Basis
 
@@ -455,9 +491,9 @@ def audit_event(event) -> dict:
             "display": event.actor_id,
         }
     entities = []
-    if event.person_id:
+    if event.person_id and patient_id:
         entities.append({
-            "what": reference("Patient", patient_id(event.person_id)),
+            "what": reference("Patient", patient_id),
             "type": _coding(SYSTEM_AUDIT_ENTITY_TYPE, "1", "Person"),
             "role": _coding(SYSTEM_OBJECT_ROLE, "1", "Patient"),
             "detail": [{"type": "items", "valueString": ",".join(event.items)}] if event.items else [],
@@ -509,6 +545,46 @@ def searchset(resources, *, base_url: str | None = None, self_url: str | None = 
     return bundle
 
 
+# --- whole reads (clinicapi.reads) as Bundles --------------------------------------------------------
+MEDICAL_BUILDERS = {"medication": medication_dispense, "treatment": procedure, "checkup": observation}
+
+
+def patients_bundle(page, **links) -> dict:
+    """The consented-patients page: a Patient per row, each row's Consent included."""
+    patients = [patient(row.person, row.patient_id) for row in page.patients]
+    consents = [consent(row.consent, row.patient_id, now=page.at) for row in page.patients]
+    return searchset(patients, included=consents, **links)
+
+
+def eligibility_bundle(read, **links) -> dict:
+    """An eligibility or 再照会 answer: the Coverage (cancelled when lost) and its Patient; when no
+    single qualification answers (validity 4 or 5, or nobody this institution may read), no entry
+    but an OperationOutcome saying so."""
+    result = read.result
+    found = coverage_for_eligibility(result, read.patient_id) if read.patient_id else None
+    if found is None:
+        outcome = operation_outcome(
+            f"validity_{int(result.validity)}",
+            "該当する資格がありません。" if int(result.validity) != 5 else "複数の資格が該当します。",
+            severity="information", issue_code="not-found",
+        )
+        bundle = searchset([], **links)
+        bundle["entry"] = [{"resource": outcome, "search": {"mode": "outcome"}}]
+        return bundle
+    included = [patient(result.person, read.patient_id)] if result.person is not None else []
+    return searchset([found], included=included, **links)
+
+
+def medical_bundle(read, item: str, **links) -> dict:
+    """A medical read (medication, treatment or checkup): one resource per record."""
+    build = MEDICAL_BUILDERS[item]
+    return searchset([build(record, read.patient_id) for record in read.records], **links)
+
+
+ISSUE_CODE = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
+              406: "not-supported", 413: "too-costly", 415: "not-supported", 429: "throttled", 500: "exception"}
+
+
 def operation_outcome(code: str, message: str, *, severity: str = "error", issue_code: str = "processing") -> dict:
     """An error as FHIR clients expect it; `code` is our stable error code."""
     return {
@@ -531,8 +607,51 @@ class FhirJsonRenderer(JSONRenderer):
     charset = "utf-8"
     ensure_ascii = False
 
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        response = (renderer_context or {}).get("response")
+        if response is not None and response.status_code >= 400 and isinstance(data, dict) and "code" in data \
+                and "resourceType" not in data:
+            # A refusal asked for as FHIR: the same code and messages, as an OperationOutcome.
+            outcome = operation_outcome(data["code"], data.get("message", ""),
+                                        issue_code=ISSUE_CODE.get(response.status_code, "processing"))
+            if data.get("message_en"):
+                outcome["issue"][0]["diagnostics"] = data["message_en"]
+            data = outcome
+        return super().render(data, accepted_media_type, renderer_context)
+
 
 def wants_fhir(request) -> bool:
     """The client asked for FHIR: DRF chose the FHIR renderer (Accept: application/fhir+json)."""
     renderer = getattr(request, "accepted_renderer", None)
     return isinstance(renderer, FhirJsonRenderer)
+
+
+# --- content negotiation in the data views -----------------------------------------------------------
+RENDERERS = [JSONRenderer, FhirJsonRenderer]  # JSON first: the default without an Accept header
+BUNDLES = {
+    "patients": patients_bundle,
+    "eligibility": eligibility_bundle,
+    "medication": lambda read, **links: medical_bundle(read, "medication", **links),
+    "treatment": lambda read, **links: medical_bundle(read, "treatment", **links),
+    "checkup": lambda read, **links: medical_bundle(read, "checkup", **links),
+}
+
+
+def respond(request, read, kind: str, present_json, *, next_cursor: str | None = None):
+    """The answer of a data view: the FHIR Bundle of `read` when the client asked for
+    application/fhir+json, else present_json() (the national-names JSON). A next page is linked
+    with the same query and `cursor`."""
+    from urllib.parse import urlencode
+
+    from rest_framework.response import Response
+
+    if not wants_fhir(request):
+        return Response(present_json())
+    self_url = request.build_absolute_uri()
+    bundle = BUNDLES[kind](read, self_url=self_url)
+    if next_cursor:
+        query = request.query_params.copy()
+        query["cursor"] = next_cursor
+        bundle["link"].append({"relation": "next", "url": request.build_absolute_uri(request.path) + "?" +
+                               urlencode(sorted(query.lists()), doseq=True)})
+    return Response(bundle)

@@ -5,6 +5,8 @@ from django.conf import settings
 from . import errors
 
 API_PREFIX = "/api/"
+# Error bodies already in JSON: ours, and FHIR OperationOutcomes (clinicapi.fhir).
+JSON_TYPES = ("application/json", "application/fhir+json")
 # The batch pre-check submission carries up to 10,000 entries: CLINICAPI_BATCH_MAX_BODY_BYTES.
 BATCH_SUBMIT_PATH = "/api/v1/batches"
 
@@ -31,7 +33,7 @@ class ApiGuardMiddleware:
         if length > limit:
             return errors.json_error(errors.REQUEST_TOO_LARGE(limit=limit), 413)
         response = self.get_response(request)
-        if response.status_code >= 400 and not response.get("Content-Type", "").startswith("application/json"):
+        if response.status_code >= 400 and not response.get("Content-Type", "").startswith(JSON_TYPES):
             return self._as_json(request, response)
         return response
 

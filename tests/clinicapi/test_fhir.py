@@ -14,6 +14,7 @@ from fhir.resources.R4B.organization import Organization
 from fhir.resources.R4B.patient import Patient
 
 from clinicapi import fhir
+from clinicapi.patients import patient_id_for
 from homeconsent.audit.services import record_access
 from homeconsent.consent.models import Consent
 from homeconsent.registry.eligibility import resolve_for_person
@@ -30,6 +31,11 @@ from homeconsent.registry.seeding import seed_demo_persons, seed_registry
 pytestmark = pytest.mark.django_db
 
 AS_OF = date(2026, 6, 1)
+CODE = "0110113719"
+
+
+def pid(person_or_id):
+    return patient_id_for(CODE, getattr(person_or_id, "pk", person_or_id))
 
 
 @pytest.fixture
@@ -47,7 +53,7 @@ def validated(model, resource):
 def test_patient_has_kanji_and_kana_names_the_jp_core_way(registry):
     person = Person.objects.get(name="山田 太郎")
 
-    resource = validated(Patient, fhir.patient(person))
+    resource = validated(Patient, fhir.patient(person, pid(person)))
 
     by_representation = {n["extension"][0]["valueCode"]: n for n in resource["name"]}
     assert by_representation["IDE"]["family"] == "山田" and by_representation["IDE"]["given"] == ["太郎"]
@@ -59,7 +65,7 @@ def test_patient_has_kanji_and_kana_names_the_jp_core_way(registry):
 def test_coverage_carries_member_id_extensions_payor_and_copay(registry):
     q = Qualification.objects.select_related("person", "insurer").get(person__name="山田 花子")
 
-    resource = validated(Coverage, fhir.coverage(q, on=AS_OF))
+    resource = validated(Coverage, fhir.coverage(q, pid(q.person_id), on=AS_OF))
 
     assert resource["identifier"][0] == {
         "system": "http://jpfhir.jp/fhir/core/Idsystem/JP_Insurance_SubscriberID",
@@ -78,7 +84,7 @@ def test_coverage_carries_member_id_extensions_payor_and_copay(registry):
 def test_coverage_of_a_lost_qualification_ends_the_day_before_the_loss(registry):
     q = Qualification.objects.select_related("person", "insurer").get(person__name="渡辺 実")
 
-    resource = validated(Coverage, fhir.coverage(q, on=AS_OF))
+    resource = validated(Coverage, fhir.coverage(q, pid(q.person_id), on=AS_OF))
 
     assert resource["status"] == "cancelled"
     assert resource["period"]["end"] == (q.lost_on - timedelta(days=1)).isoformat()
@@ -89,8 +95,8 @@ def test_coverage_for_eligibility_uses_the_elderly_ratio_and_kouki_category(regi
     suzuki = Person.objects.get(name="鈴木 一郎")
     assert ElderlyCertificate.objects.filter(qualification__person=sato).exists()
 
-    elderly = validated(Coverage, fhir.coverage_for_eligibility(resolve_for_person(sato, AS_OF)))
-    kouki = validated(Coverage, fhir.coverage_for_eligibility(resolve_for_person(suzuki, AS_OF)))
+    elderly = validated(Coverage, fhir.coverage_for_eligibility(resolve_for_person(sato, AS_OF), pid(sato)))
+    kouki = validated(Coverage, fhir.coverage_for_eligibility(resolve_for_person(suzuki, AS_OF), pid(suzuki)))
 
     assert elderly["costToBeneficiary"][0]["valueQuantity"]["value"] == 20
     assert "高齢受給者証" in elderly["costToBeneficiary"][0]["type"]["text"]
@@ -111,7 +117,7 @@ def test_institution_organization_splits_the_code_into_jp_core_extensions(regist
 def test_medication_dispense_has_receipt_and_yj_codes(registry):
     record = MedicationRecord.objects.select_related("dispensing_institution").exclude(yj_code="").first()
 
-    resource = validated(MedicationDispense, fhir.medication_dispense(record))
+    resource = validated(MedicationDispense, fhir.medication_dispense(record, pid(record.person_id)))
 
     systems = {c["system"]: c["code"] for c in resource["medicationCodeableConcept"]["coding"]}
     assert systems == {"urn:oid:1.2.392.100495.20.2.71": record.drug_code,
@@ -125,7 +131,7 @@ def test_every_seeded_medication_validates(registry):
     records = MedicationRecord.objects.select_related("dispensing_institution", "prescribing_institution")[:300]
     assert records
     for record in records:
-        validated(MedicationDispense, fhir.medication_dispense(record))
+        validated(MedicationDispense, fhir.medication_dispense(record, pid(record.person_id)))
 
 
 def test_checkup_observations_are_quantities_when_numeric_else_strings(registry):
@@ -135,16 +141,16 @@ def test_checkup_observations_are_quantities_when_numeric_else_strings(registry)
     assert numeric and textual
 
     for r in results:
-        resource = validated(Observation, fhir.observation(r))
+        resource = validated(Observation, fhir.observation(r, pid(r.person_id)))
         assert resource["code"]["coding"][0] == {
             "system": "urn:oid:1.2.392.200119.6.1005", "code": r.item_code, "display": r.item_name,
         }
         assert len(r.item_code) == 17
         assert resource["effectiveDateTime"] == r.checked_on.isoformat()
     hba1c = next((r for r in numeric if r.unit == "%"), numeric[0])
-    quantity = validated(Observation, fhir.observation(hba1c))["valueQuantity"]
+    quantity = validated(Observation, fhir.observation(hba1c, pid(hba1c.person_id)))["valueQuantity"]
     assert float(quantity["value"]) == float(hba1c.value) and quantity["system"] == "http://unitsofmeasure.org"
-    assert "valueString" in validated(Observation, fhir.observation(textual[0]))
+    assert "valueString" in validated(Observation, fhir.observation(textual[0], pid(textual[0].person_id)))
 
 
 def make_consent(person, institution, **fields):
@@ -160,17 +166,17 @@ def test_consent_lists_items_and_institution_and_reads_inactive_once_cancelled(r
     institution = Institution.objects.filter(code__startswith="131").first()
     given = make_consent(person, institution)
 
-    active = validated(FhirConsent, fhir.consent(given))
+    active = validated(FhirConsent, fhir.consent(given, pid(person)))
     given.status, given.ended_at, given.ended_by = "cancelled", datetime(2026, 5, 30, tzinfo=timezone.utc), "patient"
     given.save()
-    cancelled = validated(FhirConsent, fhir.consent(given))
+    cancelled = validated(FhirConsent, fhir.consent(given, pid(person)))
 
     assert active["status"] == "active" and cancelled["status"] == "inactive"
     assert active["organization"][0]["identifier"] == {
         "system": "http://jpfhir.jp/fhir/core/IdSystem/insurance-medical-institution-no", "value": institution.code,
     }
     assert [c["coding"][0]["code"] for c in active["provision"]["code"]] == ["checkup", "medication", "qualification"]
-    assert active["patient"] == {"reference": f"Patient/{person.pk}"}
+    assert active["patient"] == {"reference": f"Patient/{fhir.fhir_id(pid(person))}"}
     assert cancelled["provision"]["period"]["end"].startswith("2026-05-30")
 
 
@@ -180,7 +186,7 @@ def test_telehealth_consent_carries_the_visit_date(registry):
     given = make_consent(person, institution, kind="telehealth", items=["qualification"], visit_date=date(2026, 5, 21),
                          available_until=datetime(2026, 5, 21, 15, tzinfo=timezone.utc))
 
-    resource = validated(FhirConsent, fhir.consent(given, now=datetime(2026, 5, 22, tzinfo=timezone.utc)))
+    resource = validated(FhirConsent, fhir.consent(given, pid(person), now=datetime(2026, 5, 22, tzinfo=timezone.utc)))
 
     assert resource["provision"]["dataPeriod"] == {"start": "2026-05-21", "end": "2026-05-21"}
     assert resource["status"] == "inactive"  # past available_until: expired
@@ -191,22 +197,120 @@ def test_audit_event_of_an_access_log_row(registry):
     event = record_access(actor_type="institution_client", actor_id="client-1", person=person,
                           items=["medication"], basis="consent", institution_code="0110113719", consent_id=7)
 
-    resource = validated(AuditEvent, fhir.audit_event(event))
+    resource = validated(AuditEvent, fhir.audit_event(event, pid(person)))
 
     assert resource["agent"][0]["who"]["identifier"]["value"] == "0110113719"
-    assert resource["entity"][0]["what"] == {"reference": f"Patient/{person.pk}"}
+    assert resource["entity"][0]["what"] == {"reference": f"Patient/{fhir.fhir_id(pid(person))}"}
     assert resource["entity"][1]["what"] == {"reference": "Consent/7"}
     assert resource["outcome"] == "0"
 
 
 def test_searchset_bundle_of_mixed_resources_validates(registry):
     person = Person.objects.get(name="山田 太郎")
-    results = [fhir.observation(r) for r in CheckupResult.objects.filter(person=person)]
+    results = [fhir.observation(r, pid(r.person_id)) for r in CheckupResult.objects.filter(person=person)]
     assert results
 
     bundle = validated(Bundle, fhir.searchset(results, base_url="https://hc.example/api/v1/fhir/",
-                                              included=[fhir.patient(person)]))
+                                              included=[fhir.patient(person, pid(person))]))
 
     assert bundle["total"] == len(results)
     assert bundle["entry"][-1]["search"]["mode"] == "include"
     assert bundle["entry"][0]["fullUrl"].startswith("https://hc.example/api/v1/fhir/Observation/")
+
+
+def test_patient_ids_with_underscores_become_valid_fhir_ids(registry):
+    persons = Person.objects.all()
+    person = next(p for p in persons if "_" in pid(p))
+
+    resource = validated(Patient, fhir.patient(person, pid(person)))
+
+    assert resource["id"] == pid(person).replace("_", ".")
+    assert resource["identifier"] == [{"system": "urn:homeconsent:patient-id", "value": pid(person)}]
+
+
+# --- served over HTTP: Accept: application/fhir+json on the data endpoints -----------------------------
+FHIR_JSON = "application/fhir+json"
+
+
+@pytest.fixture
+def api(registry, client, settings):
+    from django.core.cache import cache
+
+    from clinicapi.auth import issue_access_token, register_client
+    from clinicapi.client.core import generate_key, public_jwk
+
+    cache.clear()
+    institution = Institution.objects.create(code=CODE, name="札幌在宅クリニック")
+    scopes = ["qualification.read", "consent.read", "medication.read", "treatment.read", "checkup.read"]
+    api_client = register_client(institution, "EHR", {"keys": [public_jwk(generate_key("ES256"))]}, scopes)
+    token, _ = issue_access_token(api_client, scopes)
+
+    def get(path, accept=FHIR_JSON, **params):
+        return client.get("/api/v1/" + path, params, HTTP_ACCEPT=accept, HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    get.institution = institution
+    yield get
+    cache.clear()
+
+
+def consented(api, name, **fields):
+    person = Person.objects.get(name=name)
+    make_consent(person, api.institution, given_at=datetime.now(timezone.utc) - timedelta(hours=1),
+                 items=["checkup", "medication", "qualification", "treatment"], **fields)
+    return person
+
+
+def test_eligibility_answers_a_coverage_bundle_when_fhir_is_asked(api):
+    person = consented(api, "鈴木 一郎")
+
+    response = api(f"patients/{pid(person)}/eligibility")
+    plain = api(f"patients/{pid(person)}/eligibility", accept="application/json")
+
+    assert response.status_code == 200 and response["Content-Type"].startswith(FHIR_JSON)
+    bundle = validated(Bundle, response.json())
+    kinds = [(e["resource"]["resourceType"], e["search"]["mode"]) for e in bundle["entry"]]
+    assert kinds == [("Coverage", "match"), ("Patient", "include")]
+    coverage = bundle["entry"][0]["resource"]
+    assert coverage["beneficiary"]["reference"] == f"Patient/{fhir.fhir_id(pid(person))}"
+    assert plain.json()["qualification"]["insurer_number"] == coverage["contained"][0]["identifier"][0]["value"]
+
+
+def test_consented_patients_as_patients_with_their_consents(api):
+    person = consented(api, "山田 太郎")
+
+    bundle = validated(Bundle, api("patients").json())
+
+    assert bundle["total"] == 1
+    [patient, consent] = [e["resource"] for e in bundle["entry"]]
+    assert patient["resourceType"] == "Patient" and patient["identifier"][0]["value"] == pid(person)
+    assert consent["resourceType"] == "Consent" and consent["status"] == "active"
+
+
+def test_medical_reads_as_fhir_have_one_resource_per_record(api):
+    latest = MedicationRecord.objects.filter(dispensed_on__lte=date.today()).order_by("-dispensed_on").first()
+    person = latest.person
+    make_consent(person, api.institution, given_at=datetime.now(timezone.utc) - timedelta(hours=1),
+                 items=["checkup", "medication", "qualification", "treatment"])
+    month = latest.dispensed_on.strftime("%Y-%m")
+
+    medication = validated(Bundle, api(f"patients/{pid(person)}/medication", month_from=month).json())
+    plain = api(f"patients/{pid(person)}/medication", accept="application/json", month_from=month).json()
+    checkups = validated(Bundle, api(f"patients/{pid(person)}/checkups").json())
+    treatment = validated(Bundle, api(f"patients/{pid(person)}/treatment").json())
+
+    assert medication["total"] == plain["count"] >= 1
+    assert {e["resource"]["resourceType"] for e in medication["entry"]} == {"MedicationDispense"}
+    assert all(e["resource"]["resourceType"] == "Observation" for e in checkups.get("entry", []))
+    assert all(e["resource"]["resourceType"] == "Procedure" for e in treatment.get("entry", []))
+
+
+def test_a_refusal_asked_as_fhir_is_an_operation_outcome(api):
+    stranger = Person.objects.get(name="佐藤 幸子")  # no consent at this institution
+
+    response = api(f"patients/{pid(stranger)}/eligibility")
+
+    assert response.status_code == 404 and response["Content-Type"].startswith(FHIR_JSON)
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["code"] == "not-found"
+    assert outcome["issue"][0]["details"]["coding"][0]["code"] == "not_found"
