@@ -1,0 +1,177 @@
+"""The reference client (python -m clinicapi.client) end to end against a live server:
+keygen → register_api_client → token → whoami and the data reads, each as a separate process."""
+
+import io
+import json
+import os
+import stat
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from django.core.cache import cache
+from django.core.management import call_command
+from django.utils import timezone
+
+from clinicapi.client.table import cell_width, render
+from clinicapi.patients import patient_id_for
+from homeconsent.consent.models import Consent
+from homeconsent.registry.models import Institution, MedicationRecord, Person
+from homeconsent.registry.seeding import seed_demo_persons, seed_registry
+
+ROOT = Path(__file__).resolve().parents[2]
+CODE = "0110113719"
+
+
+def run_client(*args, env=None, check=True):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("HOMECONSENT_")}
+    environment.update(env or {})
+    environment["PYTHONPATH"] = str(ROOT)
+    environment.pop("DJANGO_SETTINGS_MODULE", None)
+    done = subprocess.run([sys.executable, "-m", "clinicapi.client", *args], cwd=ROOT, env=environment,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    if check and done.returncode != 0:
+        raise AssertionError(f"client {args} exited {done.returncode}: {done.stderr}")
+    return done
+
+
+@pytest.fixture
+def registered(live_server, tmp_path, transactional_db):
+    """A fresh key made by the client, registered by the operator command; the client's environment."""
+    cache.clear()
+    seed_registry(20, seed=4)
+    seed_demo_persons()
+    institution = Institution.objects.create(code=CODE, name="札幌在宅クリニック")
+    keygen = run_client("keygen", "--alg", "ES384", "--out", str(tmp_path / "key"))
+    out = io.StringIO()
+    call_command("register_api_client", "--institution", CODE, "--name", "EHR test", "--jwks",
+                 str(tmp_path / "key" / "jwks.json"), "--scope",
+                 "qualification.read consent.read medication.read checkup.read batch.write", stdout=out,
+                 stderr=io.StringIO())  # fmt: skip
+    env = {
+        "HOMECONSENT_API_BASE": live_server.url + "/api/v1",
+        "HOMECONSENT_CLIENT_ID": out.getvalue().strip(),
+        "HOMECONSENT_KEY_FILE": str(tmp_path / "key" / "private_key.pem"),
+    }
+    yield {"env": env, "keygen": keygen, "institution": institution, "dir": tmp_path / "key"}
+    cache.clear()
+
+
+def consent_for(person, institution, **fields):
+    return Consent.objects.create(
+        person=person, institution=institution, kind=fields.pop("kind", "home_visit"),
+        items=fields.pop("items", ["checkup", "medication", "qualification"]),
+        given_at=fields.pop("given_at", timezone.now() - timedelta(hours=1)), **fields,
+    )  # fmt: skip
+
+
+def test_keygen_writes_an_owner_only_key_and_prints_a_public_jwks(registered):
+    key_dir = registered["dir"]
+    printed = json.loads(registered["keygen"].stdout)
+
+    assert stat.S_IMODE((key_dir / "private_key.pem").stat().st_mode) == 0o600
+    assert printed == json.loads((key_dir / "jwks.json").read_text())
+    [jwk] = printed["keys"]
+    assert jwk["kty"] == "EC" and jwk["crv"] == "P-384" and jwk["alg"] == "ES384" and jwk["kid"]
+    assert "d" not in jwk
+    again = run_client("keygen", "--out", str(key_dir), check=False)
+    assert again.returncode == 2 and "exists" in again.stderr
+
+
+def test_token_then_whoami_over_http(registered):
+    env = registered["env"]
+
+    issued = json.loads(run_client("token", "--scope", "consent.read qualification.read", env=env).stdout)
+    raw = run_client("token", "--raw", env=env).stdout.strip()
+    who = json.loads(run_client("whoami", "--json", env={**env, "HOMECONSENT_ACCESS_TOKEN": raw}).stdout)
+
+    assert issued["token_type"] == "Bearer" and issued["expires_in"] <= 300
+    assert issued["scope"] == "consent.read qualification.read"
+    assert who["institution_code"] == CODE and who["client_id"] == env["HOMECONSENT_CLIENT_ID"]
+
+
+def test_a_refusal_exits_1_with_the_code(registered):
+    env = registered["env"]
+
+    done = run_client("token", "--scope", "treatment.read", env=env, check=False)
+
+    assert done.returncode == 1
+    assert "scope_not_allowed" in done.stderr and "treatment.read" in done.stderr
+
+
+def test_missing_configuration_is_a_usage_error(registered):
+    done = run_client("patients", env={"HOMECONSENT_API_BASE": "http://127.0.0.1:9/api/v1"}, check=False)
+
+    assert done.returncode == 2 and "HOMECONSENT_CLIENT_ID" in done.stderr
+
+
+def test_consented_patients_and_eligibility_as_tables_and_json(registered):
+    env, institution = registered["env"], registered["institution"]
+    suzuki = Person.objects.get(name="鈴木 一郎")
+    consent_for(suzuki, institution)
+    pid = patient_id_for(CODE, suzuki.pk)
+
+    table = run_client("patients", env=env).stdout
+    listed = json.loads(run_client("patients", "--json", env=env).stdout)
+    eligibility = run_client("eligibility", pid, env=env).stdout
+    as_fhir = json.loads(run_client("eligibility", pid, "--fhir", env=env).stdout)
+
+    assert [p["patient_id"] for p in listed["patients"]] == [pid]
+    row = next(line for line in table.splitlines() if pid in line)
+    assert "鈴木 一郎" in row and "home_visit" in row
+    assert "後期高齢者" in eligibility or "1" in eligibility
+    assert "鈴木 一郎" in eligibility
+    assert as_fhir["resourceType"] == "Bundle"
+    assert as_fhir["entry"][0]["resource"]["resourceType"] == "Coverage"
+
+
+def test_medication_and_checkups_tables(registered):
+    env, institution = registered["env"], registered["institution"]
+    latest = MedicationRecord.objects.filter(dispensed_on__lte=timezone.localdate()).order_by("-dispensed_on").first()
+    person = latest.person
+    consent_for(person, institution)
+    pid = patient_id_for(CODE, person.pk)
+
+    medication = run_client("medication", pid, "--from", latest.dispensed_on.strftime("%Y-%m"), env=env).stdout
+    checkups = json.loads(run_client("checkups", pid, "--json", env=env).stdout)
+
+    assert latest.drug_name in medication
+    assert "医薬品名" in medication.splitlines()[0]  # a table: the header line first
+    assert checkups["patient_id"] == pid and checkups["count"] == sum(len(c["items"]) for c in checkups["checkups"])
+
+
+def test_batch_submit_from_csv_then_get(registered, tmp_path):
+    env, institution = registered["env"], registered["institution"]
+    hanako = Person.objects.get(name="山田 花子")
+    consent_for(hanako, institution)
+    q = hanako.qualifications.select_related("insurer").get()
+    keys = tmp_path / "keys.csv"
+    keys.write_text("insurer_number,symbol,number,branch,birth_date\n"
+                    f"{q.insurer.number},{q.symbol},{q.number},{q.branch},{hanako.birth_date.isoformat()}\n"
+                    "12345678,x,1,00,1990-01-01\n", encoding="utf-8")  # fmt: skip
+
+    received = json.loads(run_client("batch", "submit", str(keys), "--json", env=env).stdout)
+    table = run_client("batch", "get", received["reception_number"], env=env).stdout
+
+    assert received["entry_count"] == 2 and received["error_count"] == 1
+    assert received["reception_number"] in table
+    assert patient_id_for(CODE, hanako.pk) in table
+
+
+def test_the_client_package_imports_without_django():
+    code = ("import sys, clinicapi.client, clinicapi.client.__main__;"
+            "sys.exit(1 if any(m == 'django' or m.startswith('django.') for m in sys.modules) else 0)")
+    environment = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**environment, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0
+
+
+def test_tables_align_full_width_text():
+    text = render([{"name": "山田 太郎", "n": 12}, {"name": "Ab", "n": 3}], [("name", "氏名"), ("n", "数")])
+    lines = text.splitlines()
+
+    assert cell_width("山田 太郎") == 9 and cell_width("ｱ") == 1
+    assert {cell_width(line) for line in lines} == {13}  # every column ends at the same cell
+    assert lines[3].endswith(" 3")
