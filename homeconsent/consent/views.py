@@ -141,8 +141,13 @@ def _context(entry, kind=None, **extra):
     return {"entry": entry, "institution": institution, "flow": kind, **extra}
 
 
+# The order items are listed in: insurance first, then as on the "what to share" screen.
+ITEM_ORDER = [ConsentItem.QUALIFICATION, *(code for code, _l, _h in SHAREABLE_ITEMS), ConsentItem.LIMIT_CERTIFICATE]
+
+
 def _items_summary(items):
-    return [ITEM_LABELS.get(item, item) for item in items]
+    ordered = sorted(items, key=lambda item: ITEM_ORDER.index(item) if item in ITEM_ORDER else len(ITEM_ORDER))
+    return [ITEM_LABELS.get(item, item) for item in ordered]
 
 
 def _visit_date(state):

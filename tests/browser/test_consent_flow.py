@@ -227,21 +227,41 @@ def test_inquiry_then_cancel_all(world, reader, card_for, open_page):
     assert Consent.objects.get(person=world.person).status == ConsentStatus.CANCELLED
     recorder.assert_pin_never_sent_to_server()
     assert len(recorder.pins_sent_to_bridge()) == 2
+    # The card proof ended with the cancellation: the list is closed until the card is used again.
+    page.goto(world.entry_url + "mine/consents/")
+    page.wait_for_selector('.problem[data-problem="session_expired"] #start-again')
+    shoot("session-expired")
+    page.click("#start-again")
+    page.wait_for_selector("#start-mine")
 
 
-def test_english_switch(world, reader, card_for, open_page):
+def test_telehealth_from_the_entry_page_in_english(world, reader, card_for, open_page):
     reader(card_for())
-    page, recorder, shoot = open_page(PHONE)
+    visit = datetime.date.today() + datetime.timedelta(days=7)
+    page, recorder, shoot = open_page(DESKTOP)
     page.goto(world.entry_url)
     page.click(".language-switch button[value=en]")
     page.wait_for_selector("html[lang=en]")
-    assert "Consent for home visits" in page.inner_text("#start-home")
-    page.click("#start-home")
+    assert "Consent for a telehealth visit" in page.inner_text("#start-telehealth")
+    shoot("entry-en")
+    page.click("#start-telehealth")
     page.click("#next")
-    choose_and_confirm(page, shoot)
+    page.fill("#visit_date", visit.isoformat())
+    shoot("visit-date")
+    page.click("#next")
+    choose_and_confirm(page, shoot, items=("medication", "treatment"), share_limit=False)
     wait_state(page, "pin")
     assert "Tries left: 3" in page.inner_text("#pin-tries")
     shoot("pin-en")
+    page.fill("#pin", PIN)
+    page.click("#pin-submit")
+    page.wait_for_selector("#done-title")
+    shoot("done-en")
+    assert "Your consent is registered" in page.inner_text("#done-title")
+    consent = Consent.objects.get(person=world.person)
+    assert consent.kind == "telehealth" and consent.visit_date == visit
+    assert consent.items == ["medication", "qualification", "treatment"]
+    recorder.assert_pin_never_sent_to_server()
 
 
 class _App(BaseHTTPRequestHandler):
