@@ -5,8 +5,9 @@ What it implements (see the project's reference notes on the JPKI card):
 * SELECT the JPKI application by AID (``00 A4 04 0C 0A D392F000260100000001``) and files inside
   it by identifier (``00 A4 02 0C 02 <fid>``): token EF 0006, user-authentication certificate
   EF 000A, its CA certificate EF 000B, the user-authentication key EF 0017 and PIN EF 0018.
-  The signature-certificate side (0001/0002/001A/001B) is not on these virtual cards: selecting
-  it answers 6A82, as for any unknown file or foreign AID (OpenSC: set ``disable_sign_cert``).
+  Of the signature-certificate side only the password EF 001B exists (6-16 upper-case letters
+  and digits, 5 tries), because readers such as OpenSC query both PINs; its certificates and key
+  (0001/0002/001A) are not on these virtual cards and answer 6A82 like any unknown file.
 * READ BINARY of the token and certificates, no PIN needed; Le 00 means 256; a read that runs
   past the end returns the bytes that remain; an offset at or past the end answers 6B00.
 * PIN (EF 0018 selected): ``00 20 00 80`` without data answers 63Cx (x tries left), also after a
@@ -55,9 +56,11 @@ FID_AUTH_CERT = 0x000A
 FID_AUTH_CA_CERT = 0x000B
 FID_AUTH_KEY = 0x0017
 FID_AUTH_PIN = 0x0018
+FID_SIGN_PIN = 0x001B
 
 TOKEN = b"JPKIAPICCTOKEN2".ljust(32, b" ")
 AUTH_PIN_TRIES = 3
+SIGN_PIN_TRIES = 5
 RSA_BITS = 2048
 
 CARD_FILE_FORMAT = "homeconsent-virtual-jpki-card/1"
@@ -88,6 +91,30 @@ def valid_pin(pin) -> bool:
     return isinstance(pin, str) and len(pin) == 4 and pin.isascii() and pin.isdigit()
 
 
+def valid_sign_password(password) -> bool:
+    """The signature password: 6 to 16 upper-case ASCII letters and digits."""
+    return (
+        isinstance(password, str)
+        and 6 <= len(password) <= 16
+        and password.isascii()
+        and all(c.isdigit() or c.isupper() for c in password)
+    )
+
+
+@dataclass(frozen=True)
+class _PinKind:
+    record: str  # key of the hashed PIN in the card file
+    counter: str  # key of its tries-left counter
+    tries: int
+    valid: object  # the rule for a new value
+
+
+_PINS = {
+    FID_AUTH_PIN: _PinKind("pin", "pin_tries_left", AUTH_PIN_TRIES, valid_pin),
+    FID_SIGN_PIN: _PinKind("sign_pin", "sign_pin_tries_left", SIGN_PIN_TRIES, valid_sign_password),
+}
+
+
 def _write_private_json(path: Path, document: dict) -> None:
     """Atomically replace *path* with *document*, readable by the owner only."""
     path = Path(path)
@@ -116,13 +143,15 @@ def create_card_file(
     pin: str | None,
     label: str = "",
     pin_tries_left: int = AUTH_PIN_TRIES,
+    sign_password: str | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write a new virtual card file and return its path.
 
     *auth_key* is the user-authentication RSA-2048 private key (a cryptography key object or PEM
     bytes); it must match the public key of *auth_cert_der*. *pin* is 4 digits, or None for a
-    face-recognition-only card without a PIN.
+    face-recognition-only card without a PIN. *sign_password* sets the signature password
+    (EF 001B); by default it is random and never shown, as this project does not sign with it.
     """
     path = Path(path)
     if path.exists() and not overwrite:
@@ -141,6 +170,11 @@ def create_card_file(
         raise ValueError("the PIN must be 4 digits")
     if not 0 <= pin_tries_left <= AUTH_PIN_TRIES:
         raise ValueError("tries left must be 0..3")
+    if sign_password is None:
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+        sign_password = "".join(secrets.choice(alphabet) for _ in range(16))
+    if not valid_sign_password(sign_password):
+        raise ValueError("the signature password is 6-16 upper-case letters and digits")
     document = {
         "format": CARD_FILE_FORMAT,
         "label": label,
@@ -154,6 +188,8 @@ def create_card_file(
         "pin": _pin_record(pin) if pin is not None else None,
         "pin_tries_max": AUTH_PIN_TRIES,
         "pin_tries_left": pin_tries_left,
+        "sign_pin": _pin_record(sign_password),
+        "sign_pin_tries_left": SIGN_PIN_TRIES,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     _write_private_json(path, document)
@@ -166,7 +202,11 @@ class _Session:
 
     app_selected: bool = False
     current_ef: int | None = None
-    pin_verified: bool = False
+    verified: frozenset = frozenset()  # PIN EFs verified since the application was selected
+
+    @property
+    def pin_verified(self) -> bool:
+        return FID_AUTH_PIN in self.verified
 
 
 class VirtualJPKICard:
@@ -283,7 +323,7 @@ class VirtualJPKICard:
             if len(cmd.data) != 2:
                 return status(SW.WRONG_LENGTH)
             fid = int.from_bytes(cmd.data, "big")
-            known = set(self._files) | {FID_AUTH_KEY, FID_AUTH_PIN}
+            known = set(self._files) | {FID_AUTH_KEY} | {fid for fid, kind in _PINS.items() if kind.counter in self._doc}
             if not self._session.app_selected or fid not in known:
                 return status(SW.FILE_NOT_FOUND)
             self._session.current_ef = fid
@@ -310,16 +350,20 @@ class VirtualJPKICard:
         return status(SW.OK, content[offset : offset + cmd.le])
 
     # PIN ------------------------------------------------------------------------------------
-    def _pin_selected(self, cmd: CommandAPDU) -> bytes | None:
-        """The answer if the PIN command cannot proceed, else None."""
-        if self._session.current_ef != FID_AUTH_PIN:
-            return status(SW.NO_CURRENT_EF if self._session.current_ef is None else SW.FILE_INCOMPATIBLE)
-        if not self.has_pin:
-            return status(SW.REFERENCE_NOT_FOUND)
-        return None
+    def _selected_pin(self) -> tuple[_PinKind | None, bytes | None]:
+        """The PIN of the current EF, or the answer when a PIN command cannot proceed."""
+        ef = self._session.current_ef
+        if ef is None:
+            return None, status(SW.NO_CURRENT_EF)
+        if ef not in _PINS:
+            return None, status(SW.FILE_INCOMPATIBLE)
+        kind = _PINS[ef]
+        if self._doc.get(kind.record) is None:
+            return None, status(SW.REFERENCE_NOT_FOUND)  # e.g. a face-recognition-only card
+        return kind, None
 
-    def _pin_matches(self, candidate: bytes) -> bool:
-        record = self._doc["pin"]
+    def _pin_matches(self, kind: _PinKind, candidate: bytes) -> bool:
+        record = self._doc[kind.record]
         try:
             text = candidate.decode("ascii")
         except UnicodeDecodeError:
@@ -330,44 +374,44 @@ class VirtualJPKICard:
     def _verify(self, cmd: CommandAPDU) -> bytes:
         if cmd.p1 != 0x00 or cmd.p2 != 0x80:
             return status(SW.WRONG_P1P2)
-        refusal = self._pin_selected(cmd)
+        kind, refusal = self._selected_pin()
         if refusal:
             return refusal
-        tries = self.tries_left
+        ef = self._session.current_ef
+        tries = int(self._doc[kind.counter])
         if not cmd.data:  # the tries-left query
             return status(SW.tries_left(tries))
+        self._session.verified = self._session.verified - {ef}
         if tries == 0:
-            self._session.pin_verified = False
             return status(SW.REFERENCE_DATA_UNUSABLE)
         # Lower the counter on the card first, then compare (no free try on power loss).
-        self._session.pin_verified = False
-        self._doc["pin_tries_left"] = tries - 1
+        self._doc[kind.counter] = tries - 1
         self._save()
-        if self._pin_matches(cmd.data):
-            self._doc["pin_tries_left"] = AUTH_PIN_TRIES
+        if self._pin_matches(kind, cmd.data):
+            self._doc[kind.counter] = kind.tries
             self._save()
-            self._session.pin_verified = True
+            self._session.verified = self._session.verified | {ef}
             return status(SW.OK)
         return status(SW.tries_left(tries - 1))
 
     def _change_pin(self, cmd: CommandAPDU) -> bytes:
         if cmd.p1 != 0x01 or cmd.p2 != 0x80:  # only "new reference data after VERIFY"
             return status(SW.WRONG_P1P2)
-        refusal = self._pin_selected(cmd)
+        kind, refusal = self._selected_pin()
         if refusal:
             return refusal
-        if self.tries_left == 0:
+        if int(self._doc[kind.counter]) == 0:
             return status(SW.REFERENCE_DATA_UNUSABLE)
-        if not self._session.pin_verified:
+        if self._session.current_ef not in self._session.verified:
             return status(SW.SECURITY_NOT_SATISFIED)
         try:
             new_pin = cmd.data.decode("ascii")
         except UnicodeDecodeError:
             return status(SW.WRONG_DATA)
-        if not valid_pin(new_pin):
+        if not kind.valid(new_pin):
             return status(SW.WRONG_DATA)
-        self._doc["pin"] = _pin_record(new_pin)
-        self._doc["pin_tries_left"] = AUTH_PIN_TRIES
+        self._doc[kind.record] = _pin_record(new_pin)
+        self._doc[kind.counter] = kind.tries
         self._save()
         return status(SW.OK)
 

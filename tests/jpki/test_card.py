@@ -328,3 +328,24 @@ def test_a_file_that_is_not_a_card_is_refused(tmp_path):
         VirtualJPKICard.load(path)
     with pytest.raises(CardFileError):
         VirtualJPKICard.load(tmp_path / "missing.json")
+
+
+# --- the signature password EF (queried by readers such as OpenSC) ------------------------------
+def test_the_signature_password_has_its_own_counter_of_five(card_pki, tmp_path):  # noqa: F811
+    from homeconsent.jpki.card import issue_card_file
+
+    card = VirtualJPKICard.load(  # noqa: F811
+        issue_card_file(card_pki, tmp_path / "c.json", pin=CARD_PIN, birth_date=__import__("datetime").date(1960, 1, 1), sign_password="ABC123")
+    )
+    send(card, SELECT_APP)
+    assert sw(card, select_ef(0x001B)) == "9000"
+    assert sw(card, "00200080") == "63C5"
+    assert sw(card, "0020008006" + b"ZZZ999".hex()) == "63C4"
+    assert sw(card, "0020008006" + b"ABC123".hex()) == "9000"
+    # the signature password does not unlock the user-authentication key
+    send(card, select_ef(0x0017))
+    assert sw(card, sign_command(digest_info_of(b"x"))) == "6982"
+    assert card.tries_left == 3
+    # and the signature certificate and key are not on the card
+    for fid in (0x0001, 0x0002, 0x001A):
+        assert sw(card, select_ef(fid)) == "6A82"
