@@ -176,3 +176,46 @@ def test_a_busy_port_is_reported(card):  # noqa: F811
         s.bind(("127.0.0.1", 0))
         with pytest.raises(OSError):
             UdpCardTarget(card, "127.0.0.1", s.getsockname()[1]).start()
+
+
+def test_serve_card_runs_the_udp_target_as_a_process_that_can_pull_the_card(card_file):  # noqa: F811
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.jpki.virtual_cards import free_port
+
+    port = free_port()
+    repo = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen(
+        [sys.executable, str(repo / "manage.py"), "serve_card", str(card_file), "--udp", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=repo,
+        env=dict(__import__("os").environ, DJANGO_SETTINGS_MODULE="tests.settings"),
+    )
+    clf = nfc.ContactlessFrontend(f"udp:127.0.0.1:{port}")
+    try:
+        assert "udp:127.0.0.1:%d" % port in process.stdout.readline()
+        tag = connect(clf)
+        select_app(tag)
+        assert select_ef(tag, 0x0018) == "9000"
+        assert apdu(tag, 0x20, 0x00, 0x80)[1] == "63C3"
+        # when: SIGUSR1 pulls the card
+        process.send_signal(signal.SIGUSR1)
+        time.sleep(1.0)
+        # then
+        with pytest.raises(Type4TagCommandError):
+            apdu(tag, 0x20, 0x00, 0x80)
+        # when: SIGUSR2 puts it back, SIGTERM stops
+        process.send_signal(signal.SIGUSR2)
+        assert connect(clf) is not None
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0
+    finally:
+        clf.close()
+        if process.poll() is None:
+            process.kill()
+        process.stdout.close()
