@@ -304,3 +304,28 @@ def test_the_register_command_prints_the_secret_once_and_it_authenticates(instit
     client_id = out.split("client_id:")[1].split()[0]
     secret = out.split("secret:")[1].split()[0]
     assert telehealth.authenticate_app(client_id, secret) == TelehealthApp.objects.get(client_id=client_id)
+
+
+def test_by_default_the_webhook_is_posted_from_a_thread_right_after_commit(transactional_db, settings, institution,
+                                                                           patient, webhook_receiver):  # fmt: skip
+    settings.CONSENT_WEBHOOK_INLINE = "thread"
+    app, secret = telehealth.register_app("みらい", institutions=[institution], allowed_return_urls=[RETURN_URL],
+                                          webhook_url=webhook_receiver.url)  # fmt: skip
+    session = telehealth.create_session(app, institution_code=institution.code, visit_date=visit_day(),
+                                        items=[], return_url=RETURN_URL)  # fmt: skip
+
+    consent_in(session, patient)
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and WebhookDelivery.objects.get().status != "delivered":
+        time.sleep(0.05)
+    assert WebhookDelivery.objects.get().status == "delivered"
+    [(headers, body)] = webhook_receiver.requests
+    assert verify_webhook(secret, headers, body)["data"]["session_id"] == session.session_id
+
+
+def test_the_admin_shows_apps_without_their_secret_and_changes_nothing(admin_client, app, secret):
+    page = admin_client.get(f"/admin/consent/telehealthapp/{app.pk}/change/")
+    assert page.status_code == 200 and app.client_id in page.content.decode()
+    assert secret not in page.content.decode() and app.secret_encrypted not in page.content.decode()
+    assert admin_client.get("/admin/consent/consent/add/").status_code == 403
