@@ -3,3 +3,7 @@ from django.apps import AppConfig
 
 class ClinicapiConfig(AppConfig):
     name = "clinicapi"
+
+    def ready(self):
+        # Registers the OpenAPI descriptions of the views (drf-spectacular extensions).
+        from . import schema  # noqa: F401

@@ -8,9 +8,12 @@ or clinicapi.batch (which checks consent and writes the access log), and present
 import base64
 import binascii
 import datetime
+import json
 
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import JSONParser
+from django.conf import settings
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.response import Response
 
 from homeconsent.errors import ErrorCode
@@ -174,11 +177,26 @@ class CancelConsentView(DataView):
         return Response(presenters.cancelled(consents))
 
 
+class BatchJSONParser(BaseParser):
+    """JSON read from the stream: DRF reads a JSONParser's body through request.body, which Django
+    caps at DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB); a batch may be larger (ApiGuardMiddleware has
+    already held it to CLINICAPI_BATCH_MAX_BODY_BYTES by Content-Length)."""
+
+    media_type = "application/json"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        data = stream.read(settings.CLINICAPI_BATCH_MAX_BODY_BYTES + 1) if stream is not None else b""
+        try:
+            return json.loads(data.decode("utf-8")) if data else {}
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ParseError(f"JSON parse error - {exc}") from None
+
+
 class BatchSubmitView(DataView):
     """POST /api/v1/batches {"on": …, "entries": [{search keys}, …]} — 一括照会, processed at once."""
 
     required_scopes = ("batch.write",)
-    parser_classes = [JSONParser]
+    parser_classes = [BatchJSONParser]
 
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import data_views, views
+from . import data_views, schema, views
 
 app_name = "clinicapi"
 
@@ -16,4 +16,7 @@ urlpatterns = [
     path("requery", data_views.RequeryView.as_view(), name="requery"),
     path("batches", data_views.BatchSubmitView.as_view(), name="batches"),
     path("batches/<str:reception_number>", data_views.BatchResultsView.as_view(), name="batch"),
+    path("schema", schema.SchemaView.as_view(), name="schema"),
+    path("docs", schema.DocsView.as_view(), name="docs"),
+    path("docs/try", schema.DocsTryView.as_view(), name="docs-try"),
 ]
