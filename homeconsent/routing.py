@@ -1,3 +1,5 @@
 """WebSocket routes of all apps, collected in one place (filled as the apps add consumers)."""
 
-websocket_urlpatterns = []
+from clinicapi.console.routing import websocket_urlpatterns as console_websockets
+
+websocket_urlpatterns = [*console_websockets]

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "homeconsent.consent",
     "portal",
     "clinicapi",
+    "clinicapi.console",
 ]
 
 MIDDLEWARE = [
@@ -262,3 +263,15 @@ CLINICAPI_BATCH_MAX_ENTRIES = 10_000
 # Key of the opaque per-institution patient ids (clinicapi/patients.py). Keep it stable: changing it
 # changes every patient id institutions have stored. Empty: derived from SECRET_KEY.
 CLINICAPI_PATIENT_ID_KEY = os.environ.get("HOMECONSENT_API_PATIENT_ID_KEY", "")
+
+# --- the institution console (clinicapi.console) --------------------------------------------
+# Staff are signed out after this long without a request (pages and live-board sockets alike).
+CONSOLE_SESSION_IDLE = timedelta(seconds=int(os.environ.get("HOMECONSENT_CONSOLE_IDLE_SECONDS", 30 * 60)))
+# This many failed sign-ins (password or TOTP code) in a row lock the account for CONSOLE_LOCKOUT.
+CONSOLE_LOCKOUT_FAILURES = int(os.environ.get("HOMECONSENT_CONSOLE_LOCKOUT_FAILURES", 5))
+CONSOLE_LOCKOUT = timedelta(seconds=int(os.environ.get("HOMECONSENT_CONSOLE_LOCKOUT_SECONDS", 15 * 60)))
+# A one-time enrolment link (new staff account: password and TOTP) is valid this long.
+CONSOLE_ENROLMENT_TTL = timedelta(hours=int(os.environ.get("HOMECONSENT_CONSOLE_ENROLMENT_HOURS", 72)))
+# django-otp's own per-device throttle is off: the console's per-account lockout above counts
+# password and code failures together, and one mechanism gives one clear message.
+OTP_TOTP_THROTTLE_FACTOR = 0

@@ -12,5 +12,6 @@ urlpatterns = [
     path("api/v1/", include("clinicapi.urls")),
     path("consent/api/v1/", include("homeconsent.consent.api_urls")),
     path("portal/", include("portal.urls")),
+    path("console/", include("clinicapi.console.urls")),
     path("consent/", include("homeconsent.consent.urls")),
 ]

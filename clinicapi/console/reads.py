@@ -1,0 +1,240 @@
+"""What staff see in the console, checked against the consent on every view and written to the
+access log as that staff member (actor institution_staff, actor id the user name) in the view's
+own transaction.
+
+    consented_patients(staff, kind=None, given_from=None, given_to=None, visit_from=None,
+                       visit_to=None, status="in_force", limit=200) -> list[Consent]
+    patient_view(staff, consent_id) -> PatientView      (eligibility + consented medical information)
+    requery(staff, consent_id) -> RequeryView            (再照会 by the insurance numbers on file)
+    events_since(institution, since=None, limit=200) -> list[dict]   (the live board's catch-up)
+
+A consent of another institution, one no longer in force, or an unknown id are all "not found".
+"""
+
+import datetime
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from homeconsent.audit.models import ActorType, Basis, Outcome
+from homeconsent.audit.services import record_access
+from homeconsent.consent import rules
+from homeconsent.consent.models import Consent, ConsentEndedBy, ConsentItem, ConsentKind
+from homeconsent.consent.services import consent_for_read, consents_of_institution
+from homeconsent.errors import ErrorCode
+from homeconsent.registry.eligibility import EligibilityResult, Validity, resolve_by_keys, resolve_for_person
+from homeconsent.registry.models import CheckupResult, MedicationRecord, TreatmentRecord
+from homeconsent.registry.validation import SearchKeys
+
+from .models import StaffMembership
+
+LISTED_KINDS = (ConsentKind.HOME_VISIT, ConsentKind.TELEHEALTH)
+# What the patient page shows of each consented item: the most recent period, not the whole history.
+MEDICATION_DAYS = 92
+TREATMENT_DAYS = 366
+CHECKUP_DAYS = 5 * 366
+EVENT_LIMIT = 200
+
+PATIENT_NOT_FOUND = ErrorCode(
+    "console_patient_not_found",
+    "この患者の同意は見つからないか、すでに終了しています。",
+    "No consent in force was found for this patient.",
+)
+REQUERY_HOME_VISIT_ONLY = ErrorCode(
+    "console_requery_home_visit_only",
+    "再照会は訪問診療・訪問看護の同意がある患者だけに使えます。",
+    "Re-query is only for patients with a home-visit consent in force.",
+)
+
+
+def actor_id(staff: StaffMembership) -> str:
+    return f"staff:{staff.user.get_username()}"
+
+
+def _log(staff, person_id, items, basis, consent, *, outcome=Outcome.OK, **detail):
+    return record_access(
+        actor_type=ActorType.INSTITUTION_STAFF,
+        actor_id=actor_id(staff),
+        institution_code=staff.institution.code,
+        person=person_id,
+        items=items,
+        basis=basis,
+        consent_id=consent.pk if consent is not None else None,
+        outcome=outcome,
+        detail={"via": "console", **detail},
+    )
+
+
+# --- the list ----------------------------------------------------------------------------------------
+def consented_patients(staff, *, kind=None, given_from=None, given_to=None, visit_from=None, visit_to=None,
+                       status="in_force", limit=200) -> list[Consent]:  # fmt: skip
+    """This institution's home-visit and telehealth consents, newest first. Names on the list are a
+    read of each patient's data: one access-log row per patient shown (item "consent")."""
+    institution = staff.institution
+    now = timezone.now()
+    with transaction.atomic():
+        consents = consents_of_institution(
+            institution, kind or None, given_from=given_from, given_to=given_to, visit_from=visit_from,
+            visit_to=visit_to,
+        ).filter(kind__in=LISTED_KINDS)  # fmt: skip
+        if status != "all":
+            in_force = consents_of_institution(institution, on=now).values("pk")
+            consents = consents.filter(pk__in=in_force) if status == "in_force" else consents.exclude(pk__in=in_force)
+        rows = list(consents[:limit])
+        # Chain order (by person) keeps the head locks of one transaction in a fixed order.
+        for consent in sorted(rows, key=lambda c: (c.person_id, c.pk)):
+            _log(staff, consent.person_id, ["consent"], Basis.CONSENT, consent, read="consented_patients")
+    return rows
+
+
+# --- one patient -------------------------------------------------------------------------------------
+@dataclass
+class PatientView:
+    consent: Consent
+    eligibility: EligibilityResult
+    medication: list | None = None  # None: not consented
+    treatment: list | None = None
+    checkups: list | None = None
+    operation_consented: bool = False
+    at: datetime.datetime = field(default_factory=timezone.now)
+
+    @property
+    def can_requery(self) -> bool:
+        return self.consent.kind == ConsentKind.HOME_VISIT
+
+
+class PatientNotFound(Exception):
+    def __init__(self, error=None):
+        super().__init__("not found")
+        self.error = error or PATIENT_NOT_FOUND()
+
+
+def _consent_of(staff, consent_id) -> Consent:
+    try:
+        consent_id = int(consent_id)
+    except (TypeError, ValueError):
+        raise PatientNotFound() from None
+    consent = Consent.objects.select_related("person", "institution").filter(
+        pk=consent_id, institution=staff.institution, kind__in=LISTED_KINDS
+    ).first()
+    if consent is None:
+        raise PatientNotFound()
+    return consent
+
+
+def patient_view(staff, consent_id) -> PatientView:
+    """Eligibility and every consented item of the patient of this consent, each item allowed by
+    consent_for_read at this very moment (never cached); one access-log row names what was shown."""
+    today = rules.today()
+    with transaction.atomic():
+        listed = _consent_of(staff, consent_id)
+        code, person = staff.institution.code, listed.person
+        consent = consent_for_read(code, person, ConsentItem.QUALIFICATION)
+        if consent is None:
+            raise PatientNotFound()
+        include_limit = consent_for_read(code, person, ConsentItem.LIMIT_CERTIFICATE) is not None
+        view = PatientView(consent, resolve_for_person(person, today, include_limit=include_limit))
+        shown = [ConsentItem.QUALIFICATION] + ([ConsentItem.LIMIT_CERTIFICATE] if include_limit else [])
+        if consent_for_read(code, person, ConsentItem.MEDICATION):
+            view.medication = list(
+                MedicationRecord.objects.filter(person=person, dispensed_on__gte=today - datetime.timedelta(days=MEDICATION_DAYS))
+                .order_by("-dispensed_on", "pk")[:200]
+            )
+            shown.append(ConsentItem.MEDICATION)
+        if consent_for_read(code, person, ConsentItem.TREATMENT):
+            view.treatment = list(
+                TreatmentRecord.objects.filter(person=person, treated_on__gte=today - datetime.timedelta(days=TREATMENT_DAYS))
+                .order_by("-treated_on", "pk")[:200]
+            )
+            shown.append(ConsentItem.TREATMENT)
+        if consent_for_read(code, person, ConsentItem.CHECKUP):
+            view.checkups = list(
+                CheckupResult.objects.filter(person=person, checked_on__gte=today - datetime.timedelta(days=CHECKUP_DAYS))
+                .order_by("-checked_on", "item_code", "pk")[:200]
+            )
+            shown.append(ConsentItem.CHECKUP)
+        view.operation_consented = consent_for_read(code, person, ConsentItem.OPERATION) is not None
+        _log(staff, person.pk, shown, Basis.CONSENT, consent, read="patient", validity=int(view.eligibility.validity))
+    return view
+
+
+@dataclass
+class RequeryView:
+    consent: Consent
+    keys: SearchKeys
+    result: EligibilityResult
+    at: datetime.datetime = field(default_factory=timezone.now)
+
+
+def _keys_on_file(person, consent) -> SearchKeys | None:
+    """The insurance numbers the institution obtained when the patient consented (the card read)."""
+    obtained = resolve_for_person(person, consent.given_at.astimezone(rules.TOKYO).date())
+    q = obtained.qualification
+    if q is None:
+        return None
+    return SearchKeys(q["InsurerNumber"], q["InsuredCardSymbol"], q["InsuredIdentificationNumber"],
+                      q["InsuredBranchNumber"], person.birth_date)  # fmt: skip
+
+
+def requery(staff, consent_id) -> RequeryView:
+    """再照会: today's eligibility by the insurance numbers on file, without card or PIN, for a
+    patient with a home-visit consent in force here."""
+    today = rules.today()
+    with transaction.atomic():
+        listed = _consent_of(staff, consent_id)
+        if listed.kind != ConsentKind.HOME_VISIT:
+            raise PatientNotFound(REQUERY_HOME_VISIT_ONLY())
+        code, person = staff.institution.code, listed.person
+        consent = consent_for_read(code, person, ConsentItem.QUALIFICATION, kind=ConsentKind.HOME_VISIT)
+        if consent is None:
+            raise PatientNotFound()
+        keys = _keys_on_file(person, consent)
+        if keys is None:
+            result = EligibilityResult(validity=Validity.NONE, on=today)
+        else:
+            include_limit = ConsentItem.LIMIT_CERTIFICATE in consent.items
+            result = resolve_by_keys(keys, None, None, None, None, today, include_limit=include_limit)
+            if result.person_id not in (None, person.pk):  # the numbers now name somebody else
+                result = EligibilityResult(validity=Validity.NONE, on=today)
+        items = [ConsentItem.QUALIFICATION] + ([ConsentItem.LIMIT_CERTIFICATE] if result.limit_included else [])
+        _log(staff, person.pk, items, Basis.REQUERY, consent, read="requery", validity=int(result.validity))
+    return RequeryView(consent, keys, result)
+
+
+# --- the live board's catch-up -------------------------------------------------------------------------
+def event_id(consent_id, event: str) -> str:
+    return f"{consent_id}.{event}"
+
+
+def board_event(message: dict) -> dict:
+    """What a board receives of a published consent event: no person id, nothing personal."""
+    return {
+        "id": event_id(message["consent_id"], message["event"]),
+        "event": message["event"],
+        "consent_id": message["consent_id"],
+        "kind": message.get("kind", ""),
+        "items": list(message.get("items", [])),
+        "at": message["at"],
+    }
+
+
+def events_since(institution, since: datetime.datetime | None = None, limit: int = EVENT_LIMIT) -> list[dict]:
+    """Registered and cancelled events of this institution at or after `since` (default: the last
+    24 hours), oldest first, rebuilt from the consent records. Boundary events may repeat what a
+    board already has: it drops ids it has seen."""
+    since = since or timezone.now() - datetime.timedelta(hours=24)
+    registered = Consent.objects.filter(institution=institution, given_at__gte=since).order_by("given_at", "pk")
+    cancelled = Consent.objects.filter(
+        institution=institution, ended_at__gte=since,
+        ended_by__in=[ConsentEndedBy.PATIENT, ConsentEndedBy.INSTITUTION],
+    ).order_by("ended_at", "pk")  # fmt: skip
+    events = [
+        {"consent_id": c.pk, "event": "registered", "kind": c.kind, "items": c.items, "at": c.given_at}
+        for c in registered[:limit]
+    ] + [
+        {"consent_id": c.pk, "event": "cancelled", "kind": c.kind, "items": c.items, "at": c.ended_at}
+        for c in cancelled[:limit]
+    ]
+    events.sort(key=lambda e: (e["at"], e["consent_id"], e["event"] == "cancelled"))
+    return [board_event({**e, "at": e["at"].isoformat()}) for e in events[:limit]]

@@ -1,0 +1,359 @@
+"""The institution console's pages: sign-in and enrolment, the live board, the entry URL card,
+consented patients, API clients and staff. Decisions live in accounts.py and reads.py (and the
+services they call); views only parse, call and render.
+
+Every page but sign-in and enrolment needs a signed-in, OTP-verified, current, non-idle staff
+session (staff_required); admin-only actions check the role. No inline script or style (CSP).
+"""
+
+import datetime
+import functools
+
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from clinicapi.auth import register_client, revoke_client
+from clinicapi.models import ApiClient
+from clinicapi.scopes import DEFAULT_SCOPES, MEDICAL_SCOPES, SCOPES
+from homeconsent.consent.entry import entry_for, entry_qr_svg, entry_url, rotate_entry_token
+from homeconsent.consent.models import ConsentKind
+from homeconsent.errors import HomeConsentError
+
+from . import accounts, reads
+from .models import StaffMembership, StaffRole
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+
+
+# The live board's WebSocket (clinicapi/console/routing.py).
+SOCKET_PATH = "/ws/console/events/"
+
+
+def page(request, template, context=None, status=200):
+    response = render(request, template, context or {}, status=status)
+    response["Content-Security-Policy"] = CSP
+    response["Referrer-Policy"] = "same-origin"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _signin_redirect(request):
+    return redirect(f"{reverse('console:signin')}")
+
+
+def staff_required(view=None, *, admin=False):
+    """Pages of a signed-in, OTP-verified staff member; an idle or signed-out-everywhere session
+    is ended here and the sign-in page says why."""
+
+    def decorate(view):
+        @functools.wraps(view)
+        @never_cache
+        def wrapped(request, *args, **kwargs):
+            user = request.user
+            staff = None
+            if user.is_authenticated and user.is_verified():
+                staff = accounts.staff_for(user, request.session)
+            if staff is None:
+                ended = request.session.get("console.ended")
+                if user.is_authenticated:
+                    accounts.sign_out(request)
+                if ended:
+                    request.session["console.ended"] = ended
+                if request.path.endswith(".json"):
+                    return JsonResponse({"code": "console_signed_out"}, status=401)
+                return _signin_redirect(request)
+            if admin and not staff.is_admin:
+                return page(request, "console/forbidden.html", {"staff": staff}, status=403)
+            request.staff = staff
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorate(view) if view is not None else decorate
+
+
+def _error(exc: HomeConsentError) -> dict:
+    return {"code": exc.code, "message": exc.message()}
+
+
+# --- signing in ------------------------------------------------------------------------------------
+@never_cache
+@require_http_methods(["GET", "POST"])
+def signin(request):
+    error = None
+    ended = request.session.pop("console.ended", None)
+    if request.method == "POST":
+        try:
+            membership = accounts.check_password(request.POST.get("username", ""), request.POST.get("password", ""))
+        except HomeConsentError as exc:
+            error = _error(exc)
+        else:
+            accounts.remember_password_step(request, membership)
+            return redirect("console:signin_code")
+    return page(request, "console/signin.html", {"error": error, "ended": ended,
+                                                 "username": request.POST.get("username", "")},
+                status=400 if error else 200)  # fmt: skip
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def signin_code(request):
+    membership = accounts.pending_membership(request)
+    if membership is None:
+        request.session["console.ended"] = "pending_expired"
+        return redirect("console:signin")
+    error = None
+    if request.method == "POST":
+        try:
+            device = accounts.check_code(membership, request.POST.get("code", ""))
+        except HomeConsentError as exc:
+            error = _error(exc)
+            if exc.code == accounts.ACCOUNT_LOCKED.code:
+                request.session.pop(accounts.PENDING_KEY, None)
+        else:
+            accounts.sign_in(request, membership, device)
+            return redirect("console:board")
+    return page(request, "console/signin_code.html", {"error": error}, status=400 if error else 200)
+
+
+@require_POST
+def signout(request):
+    accounts.sign_out(request)
+    request.session["console.ended"] = "signed_out_here"
+    return redirect("console:signin")
+
+
+@require_POST
+@staff_required
+def signout_everywhere(request):
+    accounts.sign_out_everywhere(request.staff)
+    accounts.sign_out(request)
+    request.session["console.ended"] = "signed_out_everywhere"
+    return redirect("console:signin")
+
+
+# --- enrolment -------------------------------------------------------------------------------------
+@never_cache
+@require_http_methods(["GET", "POST"])
+def enrol(request, token):
+    link = accounts.enrolment_link(token)
+    if link is None:
+        return page(request, "console/enrol_invalid.html", status=404)
+    error = None
+    if request.method == "POST":
+        try:
+            device = accounts.start_enrolment(link, request.POST.get("password", ""), request.POST.get("password_again", ""))
+        except HomeConsentError as exc:
+            error = _error(exc)
+        else:
+            request.session.cycle_key()
+            request.session[accounts.ENROL_KEY] = {"device": device.pk, "at": timezone.now().isoformat()}
+            return redirect("console:enrol_totp")
+    return page(request, "console/enrol.html", {"link": link, "membership": link.membership, "error": error},
+                status=400 if error else 200)  # fmt: skip
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def enrol_totp(request):
+    state = request.session.get(accounts.ENROL_KEY)
+    device = None
+    if state and timezone.now() - datetime.datetime.fromisoformat(state["at"]) < datetime.timedelta(minutes=30):
+        device = TOTPDevice.objects.select_related("user").filter(pk=state["device"], confirmed=False).first()
+    if device is None:
+        return page(request, "console/enrol_invalid.html", status=404)
+    error = None
+    if request.method == "POST":
+        try:
+            membership = accounts.confirm_enrolment(device, request.POST.get("code", ""))
+        except HomeConsentError as exc:
+            error = _error(exc)
+        else:
+            accounts.sign_in(request, membership, device)
+            return redirect("console:board")
+    uri = device.config_url
+    secret = uri.split("secret=", 1)[1].split("&", 1)[0]
+    context = {
+        "error": error,
+        "otpauth_uri": uri,
+        "secret": secret,
+        "secret_groups": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+        "qr_svg": entry_qr_svg(uri, scale=5, title=_("TOTP enrolment QR code")),
+        "username": device.user.get_username(),
+    }
+    return page(request, "console/enrol_totp.html", context, status=400 if error else 200)
+
+
+# --- the live board --------------------------------------------------------------------------------
+@staff_required
+def board(request):
+    staff = request.staff
+    events = reads.events_since(staff.institution)
+    return page(request, "console/board.html", {
+        "staff": staff,
+        "events": events,
+        "socket_path": SOCKET_PATH,
+        "events_url": reverse("console:events"),
+        "nav": "board",
+    })  # fmt: skip
+
+
+@staff_required
+def events(request):
+    """The board's catch-up after a dropped connection: events at or after ?since= (ISO time)."""
+    since = parse_datetime(request.GET.get("since", "")) if request.GET.get("since") else None
+    if since is not None and timezone.is_naive(since):
+        since = timezone.make_aware(since, datetime.UTC)
+    return JsonResponse({"events": reads.events_since(request.staff.institution, since), "at": timezone.now().isoformat()})
+
+
+# --- the entry URL card ----------------------------------------------------------------------------
+@staff_required
+def entry_card(request):
+    staff = request.staff
+    entry = entry_for(staff.institution)
+    url = entry_url(entry, request)
+    return page(request, "console/entry.html", {
+        "staff": staff, "entry": entry, "url": url, "nav": "entry",
+        "qr_svg": entry_qr_svg(url, scale=6, title=_("QR code of the consent entry URL")),
+        "rotated": request.GET.get("rotated") == "1",
+    })  # fmt: skip
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required(admin=True)
+def entry_rotate(request):
+    staff = request.staff
+    if request.method == "POST":
+        if request.POST.get("confirm") != "yes":
+            return page(request, "console/entry_rotate.html", {"staff": staff, "nav": "entry", "unconfirmed": True}, status=400)
+        rotate_entry_token(staff.institution, actor_type="institution_staff", actor_id=reads.actor_id(staff))
+        return redirect(reverse("console:entry") + "?rotated=1")
+    return page(request, "console/entry_rotate.html", {"staff": staff, "nav": "entry"})
+
+
+# --- consented patients ----------------------------------------------------------------------------
+def _date(request, name):
+    value = request.GET.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return parse_date(value)
+    except ValueError:
+        return None
+
+
+@staff_required
+def patients(request):
+    staff = request.staff
+    kind = request.GET.get("kind", "")
+    kind = kind if kind in reads.LISTED_KINDS else ""
+    status = request.GET.get("status", "in_force")
+    status = status if status in ("in_force", "ended", "all") else "in_force"
+    filters = {name: _date(request, name) for name in ("given_from", "given_to", "visit_from", "visit_to")}
+    rows = reads.consented_patients(staff, kind=kind or None, status=status, **filters)
+    return page(request, "console/patients.html", {
+        "staff": staff, "rows": rows, "kind": kind, "status": status, "filters": filters, "nav": "patients",
+        "kinds": [(k, ConsentKind(k).label) for k in reads.LISTED_KINDS],
+    })  # fmt: skip
+
+
+@staff_required
+def patient(request, consent_id):
+    staff = request.staff
+    try:
+        view = reads.patient_view(staff, consent_id)
+    except reads.PatientNotFound as exc:
+        return page(request, "console/patient_gone.html", {"staff": staff, "error": _error(exc.error), "nav": "patients"}, status=404)
+    return page(request, "console/patient.html", {"staff": staff, "view": view, "nav": "patients",
+                                                  "elig": view.eligibility.as_dict()})  # fmt: skip
+
+
+@require_POST
+@staff_required
+def patient_requery(request, consent_id):
+    staff = request.staff
+    try:
+        view = reads.requery(staff, consent_id)
+    except reads.PatientNotFound as exc:
+        return page(request, "console/patient_gone.html", {"staff": staff, "error": _error(exc.error), "nav": "patients"}, status=404)
+    return page(request, "console/requery.html", {"staff": staff, "view": view, "nav": "patients",
+                                                  "elig": view.result.as_dict()})  # fmt: skip
+
+
+# --- API clients -----------------------------------------------------------------------------------
+def _scope_choices(institution):
+    return [(s, label) for s, label in SCOPES.items() if not (institution.qualification_only and s in MEDICAL_SCOPES)]
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required
+def clients(request):
+    staff = request.staff
+    error, registered = None, None
+    if request.method == "POST":
+        if not staff.is_admin:
+            return page(request, "console/forbidden.html", {"staff": staff}, status=403)
+        try:
+            registered = register_client(
+                staff.institution, request.POST.get("name", ""), request.POST.get("jwks", ""),
+                request.POST.getlist("scope"), by=reads.actor_id(staff),
+            )  # fmt: skip
+        except HomeConsentError as exc:
+            error = _error(exc)
+    rows = ApiClient.objects.filter(institution=staff.institution).order_by("-created_at")
+    return page(request, "console/clients.html", {
+        "staff": staff, "rows": rows, "error": error, "registered": registered, "nav": "clients",
+        "scopes": _scope_choices(staff.institution),
+        "checked": request.POST.getlist("scope") if error else list(DEFAULT_SCOPES),
+        "form": request.POST if error else {},
+    }, status=400 if error else 200)  # fmt: skip
+
+
+@require_POST
+@staff_required(admin=True)
+def client_revoke(request, client_id):
+    staff = request.staff
+    client = ApiClient.objects.filter(client_id=client_id, institution=staff.institution).first()
+    if client is None:
+        raise Http404
+    if request.POST.get("confirm") == "yes":
+        revoke_client(client, by=reads.actor_id(staff))
+    return redirect("console:clients")
+
+
+# --- staff -----------------------------------------------------------------------------------------
+@require_http_methods(["GET", "POST"])
+@staff_required(admin=True)
+def staff_list(request):
+    staff = request.staff
+    error, link = None, None
+    if request.method == "POST":
+        try:
+            if request.POST.get("action") == "relink":
+                member = StaffMembership.objects.get(pk=request.POST.get("membership"), institution=staff.institution)
+                token = accounts.issue_enrolment_link(member, by=reads.actor_id(staff))
+            else:
+                member, token = accounts.create_staff(
+                    staff.institution, request.POST.get("username", ""), request.POST.get("role", StaffRole.STAFF),
+                    by=reads.actor_id(staff),
+                )  # fmt: skip
+            link = {"username": member.user.get_username(),
+                    "url": request.build_absolute_uri(reverse("console:enrol", args=[token]))}  # fmt: skip
+        except (HomeConsentError, ValueError, StaffMembership.DoesNotExist) as exc:
+            error = _error(exc) if isinstance(exc, HomeConsentError) else {"code": "bad_request", "message": _("Not valid.")}
+    members = StaffMembership.objects.filter(institution=staff.institution).select_related("user").order_by("user__username")
+    return page(request, "console/staff.html", {"staff": staff, "members": members, "error": error, "link": link,
+                                                "roles": StaffRole.choices, "nav": "staff"},
+                status=400 if error else 200)  # fmt: skip
+
