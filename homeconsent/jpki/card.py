@@ -13,7 +13,8 @@ What it implements (see the project's reference notes on the JPKI card):
 * PIN (EF 0018 selected): ``00 20 00 80`` without data answers 63Cx (x tries left), also after a
   successful VERIFY; VERIFY with 4 ASCII digits; 3 tries; a correct PIN resets the counter; a
   wrong one answers 63Cx; at 0 the PIN is locked and VERIFY answers 6984. CHANGE REFERENCE DATA
-  ``00 24 01 80 <new PIN>`` after VERIFY.
+  ``00 24 01 80 <new PIN>`` after VERIFY. PIN commands with no EF selected answer 6986, with
+  another EF selected 6981 (real cards, and every reader we know of, select 0018 first).
 * Sign (EF 0017 selected and the PIN verified): ``80 2A 00 80 <Lc> <DigestInfo> 00``; the card
   pads with PKCS#1 v1.5 type 1 and signs with its RSA-2048 key. Otherwise 6982.
 * Probes for other card types: foreign AIDs and unknown files 6A82, unknown instructions 6D00,
@@ -247,8 +248,11 @@ class VirtualJPKICard:
         except (KeyError, ValueError, TypeError) as exc:
             raise CardFileError(f"{path.name} is damaged: {exc}") from exc
 
-    def _save(self) -> None:
-        _write_private_json(self.path, self._doc)
+    def _commit(self, **changes) -> None:
+        """Write *changes* to the card file; only once written do they take effect."""
+        document = {**self._doc, **changes}
+        _write_private_json(self.path, document)
+        self._doc = document
 
     # --- what a test or demo may look at ----------------------------------------------------
     @property
@@ -385,11 +389,9 @@ class VirtualJPKICard:
         if tries == 0:
             return status(SW.REFERENCE_DATA_UNUSABLE)
         # Lower the counter on the card first, then compare (no free try on power loss).
-        self._doc[kind.counter] = tries - 1
-        self._save()
+        self._commit(**{kind.counter: tries - 1})
         if self._pin_matches(kind, cmd.data):
-            self._doc[kind.counter] = kind.tries
-            self._save()
+            self._commit(**{kind.counter: kind.tries})
             self._session.verified = self._session.verified | {ef}
             return status(SW.OK)
         return status(SW.tries_left(tries - 1))
@@ -410,9 +412,7 @@ class VirtualJPKICard:
             return status(SW.WRONG_DATA)
         if not kind.valid(new_pin):
             return status(SW.WRONG_DATA)
-        self._doc[kind.record] = _pin_record(new_pin)
-        self._doc[kind.counter] = kind.tries
-        self._save()
+        self._commit(**{kind.record: _pin_record(new_pin), kind.counter: kind.tries})
         return status(SW.OK)
 
     # SIGN -----------------------------------------------------------------------------------

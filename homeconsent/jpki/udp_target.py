@@ -35,6 +35,7 @@ import logging
 import platform
 import secrets
 import threading
+import time
 
 import nfc
 import nfc.clf
@@ -68,6 +69,9 @@ class _CardSideUdpDevice(nfc.clf.udp.Device):
         except OSError as error:
             self._on_bound(error)
             if error.errno == errno.EADDRINUSE:
+                # Someone took the port while the card was off the reader: retry, gently.
+                log.warning("udp card target: %s:%d is in use", *self.addr)
+                time.sleep(0.5)
                 return False
             raise
         if self.addr[1] == 0:

@@ -349,3 +349,17 @@ def test_the_signature_password_has_its_own_counter_of_five(card_pki, tmp_path):
     # and the signature certificate and key are not on the card
     for fid in (0x0001, 0x0002, 0x001A):
         assert sw(card, select_ef(fid)) == "6A82"
+
+
+def test_a_card_that_cannot_write_its_file_refuses_and_keeps_the_recorded_counter(card, card_file):  # noqa: F811
+    select_pin(card)
+    store = card_file.parent
+    moved = store.with_name(store.name + "-moved")
+    store.rename(moved)  # the card file's directory is gone: nothing can be written
+    try:
+        assert sw(card, verify("0000")) == "6581"
+    finally:
+        moved.rename(store)
+    assert card.tries_left == 3
+    assert sw(card, "00200080") == "63C3"
+    assert VirtualJPKICard.load(card_file).tries_left == 3
