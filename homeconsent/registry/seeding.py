@@ -533,6 +533,8 @@ class Seeder:
             for key in drugs:
                 drug = ref.DRUGS_BY_KEY[key]
                 if dispensed < self.as_of - CLAIMS_LAG:
+                    if dispensed < CLAIMS_SINCE:
+                        continue  # the national service holds claims data from September 2021 only
                     source = MedicationSource.CLAIMS
                 else:
                     source = MedicationSource.E_PRESCRIPTION if r.random() < 0.3 else MedicationSource.DISPENSING
