@@ -260,7 +260,8 @@ def resolve_many_by_keys(keys_list: list[SearchKeys], on=None, *, persons_filter
             preloaded.limits[cert.qualification_id] = cert
     results = []
     for qs, (validity, q) in zip(candidates, chosen):
-        limit = q is not None and validity == Validity.VALID and q.pk in limit_ids
+        # As resolve_by_keys: the flag says whether 限度額 was asked for, whatever the validity.
+        limit = wants_limit(q.person_id) if q is not None else (include_limit is True)
         results.append(_resolve(qs, on, limit, whole_history=False, preloaded=preloaded))
     return results
 

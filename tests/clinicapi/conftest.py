@@ -1,0 +1,166 @@
+"""Institutions calling the data endpoints with real tokens, for patients with real consents.
+
+Clients are registered with EC keys made at run time; tokens come from the token endpoint with an
+assertion built by PyJWT. Consents are registered through consent.services with a virtual My
+Number card signing the challenge (the consent tests' card pool and APDU helper).
+"""
+
+import datetime
+import time
+import uuid
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from django.core.cache import cache
+from django.utils import timezone
+
+from clinicapi.auth import register_client
+from homeconsent.audit.models import AccessEvent
+from homeconsent.consent import rules
+from homeconsent.consent.services import do_register_consent, issue_consent_challenge
+from homeconsent.registry.codes import with_check_digit
+from homeconsent.registry.models import Institution, Insurer, InsurerKind
+from tests.consent.conftest import CardPool, Patient, make_patient_in, prove
+
+TOKEN_PATH = "/api/v1/auth/token"
+ALL_SCOPES = ["qualification.read", "consent.read", "consent.write", "medication.read", "treatment.read",
+              "checkup.read", "batch.write"]  # fmt: skip
+MEDICAL = ["medication", "treatment", "checkup", "limit_certificate"]
+
+
+@pytest.fixture(scope="session")
+def api_pki(tmp_path_factory):
+    from homeconsent.jpki.pki import TestPKI
+
+    return TestPKI(tmp_path_factory.mktemp("api-pki")).init()
+
+
+@pytest.fixture(scope="session")
+def api_card_pool(api_pki, tmp_path_factory):
+    return CardPool(api_pki, tmp_path_factory.mktemp("api-cards"))
+
+
+@pytest.fixture
+def api_settings(settings, api_pki, tmp_path):
+    settings.JPKI_TRUST_ROOTS = [api_pki.root_path]
+    settings.JPKI_CRLS = [api_pki.crl_path]
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    settings.CONSENT_WEBHOOK_INLINE = "sync"
+    settings.CLINICAPI_THROTTLE_RATES = {"client": "100000/min", "token": "100000/min"}
+    cache.clear()
+    yield settings
+    cache.clear()
+
+
+@pytest.fixture
+def insurer(db):
+    return Insurer.objects.create(number="01130012", name="全国健康保険協会東京支部", kind=InsurerKind.KYOKAI, prefecture="13")
+
+
+@pytest.fixture
+def clinic(db):
+    return Institution.objects.create(code=with_check_digit("131234567"), name="みどり訪問クリニック")
+
+
+@pytest.fixture
+def other_clinic(db):
+    return Institution.objects.create(code=with_check_digit("131765432"), name="あおぞら内科")
+
+
+@pytest.fixture
+def make_patient(api_settings, api_card_pool, insurer, tmp_path):
+    """make_patient(qualified=True, lost_on=None): a person with a qualification and a registered card
+    (each patient of a test holds a different card of the pool)."""
+    used = iter(range(1000))
+
+    def make(**options) -> Patient:
+        return make_patient_in(api_card_pool, tmp_path, insurer, next(used), **options)
+
+    return make
+
+
+def register_consent(patient: Patient, institution, kind="home_visit", items=("medication",), *, visit_date=None,
+                     now=None, available_until=None):  # fmt: skip
+    """The patient's card signs the consent challenge and consent.services registers it."""
+    challenge = issue_consent_challenge(institution, kind=kind, items=list(items), visit_date=visit_date,
+                                        available_until=available_until, now=now)  # fmt: skip
+    verified = prove(patient, challenge)
+    return do_register_consent(verified, kind=kind, items=list(items), visit_date=visit_date,
+                               available_until=available_until, now=now)  # fmt: skip
+
+
+def register_expired_telehealth(patient: Patient, institution, items=("medication",)):
+    """A telehealth consent for yesterday's visit: given yesterday, ended at midnight."""
+    yesterday = rules.today() - datetime.timedelta(days=1)
+    given = rules.start_of_day(yesterday) + datetime.timedelta(hours=9)
+    return register_consent(patient, institution, "telehealth", items, visit_date=yesterday, now=given)
+
+
+@dataclass
+class Institutional:
+    """One institution's system: its client, private key and a way to call the API."""
+
+    institution: Institution
+    client_id: str
+    key: object
+    http: object
+    token: str = ""
+
+    def fresh_token(self, scopes=ALL_SCOPES) -> str:
+        now = int(time.time())
+        assertion = jwt.encode(
+            {"iss": self.client_id, "sub": self.client_id, "aud": "http://testserver" + TOKEN_PATH,
+             "exp": now + 240, "iat": now, "jti": str(uuid.uuid4())},
+            self.key, algorithm="ES256", headers={"kid": "k1"},
+        )  # fmt: skip
+        response = self.http.post(
+            TOKEN_PATH,
+            data=urlencode({"grant_type": "client_credentials", "client_assertion": assertion, "scope": " ".join(scopes),
+                            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}),
+            content_type="application/x-www-form-urlencoded",
+        )  # fmt: skip
+        assert response.status_code == 200, response.json()
+        self.token = response.json()["access_token"]
+        return self.token
+
+    def get(self, path, **params):
+        return self.http.get(path, params, HTTP_AUTHORIZATION=f"Bearer {self.token}")
+
+    def post(self, path, body=None):
+        return self.http.post(path, body or {}, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {self.token}")
+
+
+def institutional_system(institution, http, scopes=ALL_SCOPES) -> Institutional:
+    key = ec.generate_private_key(ec.SECP256R1())
+    jwk = {**jwt.algorithms.ECAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": "k1"}
+    client = register_client(institution, "電子カルテ", {"keys": [jwk]}, scopes)
+    system = Institutional(institution, client.client_id, key, http)
+    system.fresh_token(scopes)
+    return system
+
+
+@pytest.fixture
+def clinic_api(api_settings, clinic, client):
+    return institutional_system(clinic, client)
+
+
+@pytest.fixture
+def other_api(api_settings, other_clinic, db):
+    from django.test import Client
+
+    return institutional_system(other_clinic, Client())
+
+
+def log_rows(**filters) -> int:
+    return AccessEvent.objects.filter(**filters).count()
+
+
+def ok_rows(institution) -> int:
+    return log_rows(institution_code=institution.code, actor_type="institution_client", outcome="ok")
+
+
+def now():
+    return timezone.now()
