@@ -37,6 +37,7 @@
     card_not_registered: "card_not_registered",
     no_valid_qualification: "no_valid_qualification",
     no_qualification: "no_valid_qualification",
+    network: "network",
     session_expired: "session_expired",
     challenge_expired: "session_expired",
     challenge_reused: "session_expired",
@@ -95,6 +96,8 @@
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
       body: JSON.stringify(body)
+    }).catch(function () {
+      throw { code: "network" };
     }).then(function (response) {
       return response.json().catch(function () { return { problem: "other", message: response.statusText }; });
     });
@@ -179,6 +182,7 @@
     event.preventDefault();
     var pin = pinInput.value;
     pinInput.value = "";
+    if (running) return;
     if (!/^[0-9]{4}$/.test(pin)) {
       document.getElementById("pin-format").hidden = false;
       pinInput.focus();
