@@ -1,0 +1,128 @@
+# Consent: card-proved registrations per second (the server side: verify the card's answer and
+# register, N threads at once) and the per-read check consent_for_read per second.
+#   .venv/bin/python bench/consent_bench.py --threads 8 --patients 20 --rounds 10
+#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/homeconsent .venv/bin/python bench/consent_bench.py
+# It works in a scratch database created beside the configured one (SQLite: a temporary file with
+# the same options; PostgreSQL: bench_consent_<pid>) and a temporary test PKI, and drops both.
+# The cards sign beforehand (through APDUs, as in the tests): only the server's work is timed.
+"""Benchmark: consent registrations per second and consent_for_read checks per second."""
+
+import argparse
+import datetime
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "homeconsent.settings")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--patients", type=int, default=20, help="virtual cards (RSA key generation each)")
+    parser.add_argument("--rounds", type=int, default=10, help="consents per patient")
+    parser.add_argument("--reads", type=int, default=5000)
+    options = parser.parse_args()
+
+    import django
+
+    django.setup()
+    from cryptography import x509
+    from django.conf import settings
+    from django.db import connection, connections
+
+    from homeconsent.consent.challenges import verify_card_authentication
+    from homeconsent.consent.services import consent_for_read, do_register_consent, issue_consent_challenge
+    from homeconsent.jpki.card import VirtualJPKICard, issue_card_file
+    from homeconsent.jpki.pki import TestPKI, register_card_certificate
+    from homeconsent.registry.codes import with_check_digit
+    from homeconsent.registry.models import Institution, Insurer, Person, Qualification
+    from tests.consent.conftest import card_answer
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench-consent-"))
+    pki = TestPKI(scratch / "pki").init()
+    settings.JPKI_TRUST_ROOTS, settings.JPKI_CRLS = [pki.root_path], [pki.crl_path]
+    settings.CONSENT_WEBHOOK_INLINE = "off"
+    test_settings = connection.settings_dict.setdefault("TEST", {})
+    test_settings["NAME"] = str(scratch / "bench.sqlite3") if connection.vendor == "sqlite" else f"bench_consent_{os.getpid()}"
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    try:
+        insurer = Insurer.objects.create(number="01130012", name="協会けんぽ", kind="kyokai", prefecture="13")
+        institutions = [
+            Institution.objects.create(code=with_check_digit(f"1312{n:05d}"), name=f"ベンチ診療所 {n}") for n in range(4)
+        ]
+        made = time.perf_counter()
+        cards = []
+        for n in range(options.patients):
+            person = Person.objects.create(name=f"ベンチ {n}", name_kana="ベンチ", sex="1", birth_date=datetime.date(1950, 1, 1))
+            Qualification.objects.create(person=person, insurer=insurer, number=str(n), branch="00", personal_family="1",
+                                         acquired_on=datetime.date(2020, 4, 1), contribution_ratio="030")  # fmt: skip
+            path = issue_card_file(pki, scratch / f"card-{n}.json", pin="1234", birth_date=person.birth_date)
+            card = VirtualJPKICard.load(path)
+            register_card_certificate(person, x509.load_der_x509_certificate(card.auth_cert_der))
+            cards.append((person, card))
+        print(f"{options.patients} cards made in {time.perf_counter() - made:.1f} s")
+        answers = []
+        for round_ in range(options.rounds):
+            for n, (person, card) in enumerate(cards):
+                institution = institutions[(n + round_) % len(institutions)]
+                challenge = issue_consent_challenge(institution, kind="home_visit", items=["medication"])
+                certificate, signature = card_answer(card, challenge.digest_info(), "1234")
+                answers.append((challenge.nonce, certificate, signature))
+
+        start = threading.Barrier(options.threads + 1)
+        errors, latencies = [], []
+
+        def worker(number):
+            try:
+                start.wait()
+                for nonce, certificate, signature in answers[number :: options.threads]:
+                    began = time.perf_counter()
+                    verified = verify_card_authentication(nonce, certificate, signature, "consent")
+                    do_register_consent(verified, kind="home_visit", items=["medication"])
+                    latencies.append(time.perf_counter() - began)
+            except Exception as error:  # noqa: BLE001 - counted and shown below
+                errors.append(error)
+            finally:
+                connections.close_all()
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(options.threads)]
+        for thread in threads:
+            thread.start()
+        start.wait()
+        began = time.perf_counter()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - began
+        q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0] * 99
+        print(
+            f"{connection.vendor}: {options.threads} threads, {len(latencies)} registrations (verify + register): "
+            f"{len(latencies) / elapsed:.0f}/s ({elapsed:.2f} s); p50 {q[49] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms; "
+            f"errors: {len(errors)}"
+        )
+        for error in errors[:3]:
+            print(f"  {error!r}")
+
+        persons = [person for person, _ in cards]
+        began = time.perf_counter()
+        allowed = 0
+        for i in range(options.reads):
+            institution = institutions[i % len(institutions)]
+            allowed += consent_for_read(institution.code, persons[i % len(persons)], "medication") is not None
+        elapsed = time.perf_counter() - began
+        print(f"consent_for_read: {options.reads / elapsed:.0f} checks/s single-threaded "
+              f"({elapsed / options.reads * 1000:.2f} ms each; {allowed} allowed)")  # fmt: skip
+    finally:
+        connections.close_all()
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
