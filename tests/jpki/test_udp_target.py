@@ -219,3 +219,17 @@ def test_serve_card_runs_the_udp_target_as_a_process_that_can_pull_the_card(card
         if process.poll() is None:
             process.kill()
         process.stdout.close()
+
+
+def test_iso_dep_block_rules_for_lost_frames(reader):
+    # given: an activated card (block numbers start at 0 on the reader side)
+    connect(reader)
+    select = b"\x00\xa4\x04\x0c\x0a" + JPKI_AID
+    # when: an I-block, then an R(NAK) with the same number as if its answer had been lost
+    first = bytes(reader.exchange(bytearray(b"\x02" + select), 1.0))
+    again = bytes(reader.exchange(bytearray(b"\xb2"), 1.0))
+    # then: the card sends its last block again (ISO 14443-4 rule 11)
+    assert first == again == b"\x02\x90\x00"
+    # when: an R(NAK) with the other number (nfcpy's presence check)
+    # then: the card acknowledges with its own block number (rule 12)
+    assert bytes(reader.exchange(bytearray(b"\xb3"), 1.0)) == b"\xa2"
