@@ -164,6 +164,14 @@ def _app_session(state):
     return telehealth.session_by_id(state["app_session"]) if state.get("app_session") else None
 
 
+def _app_session_open(session_id) -> bool:
+    try:
+        telehealth.check_session_open(telehealth.session_by_id(session_id))
+    except HomeConsentError:
+        return False
+    return True
+
+
 def _person(proof):
     return Person.objects.get(pk=proof["person"])
 
@@ -231,7 +239,9 @@ def about(request, token, kind):
         return not_found(request)
     # Starting a flow starts it afresh (a telehealth app session, if any, is kept).
     previous = _state(request, entry, kind) or {}
-    state = {key: previous[key] for key in ("app_session", "visit_date", "locked_date", "locked_items") if key in previous}
+    state = {}
+    if previous.get("app_session") and _app_session_open(previous["app_session"]):
+        state = {key: previous[key] for key in ("app_session", "visit_date", "locked_date", "locked_items") if key in previous}
     if request.GET.get("update") == "1" and _proof(request, entry):
         state["update"] = True
         state["items"] = _proof(request, entry).get("items", [])

@@ -378,3 +378,30 @@ def test_qualification_only_site_is_not_offered_medical_items(client, institutio
     client.post(url("limit", entry, "home"), {"share_limit": "no"})
     body = post_json(client, url("challenge", entry, "home"), {}).json()
     assert CardAuthChallenge.objects.get(pk=body["challenge"]).items == ["qualification"]
+
+
+def test_app_session_fixes_date_and_items_until_it_is_done(client, entry, institution, person, card_key):
+    from homeconsent.consent.telehealth import create_session, register_app
+
+    app, _secret = register_app("アプリ", institutions=[institution], allowed_return_urls=["https://app.example/back"])
+    visit = datetime.date.today() + datetime.timedelta(days=1)
+    session = create_session(
+        app, institution_code=institution.code, visit_date=visit, items=["qualification", "checkup"],
+        return_url="https://app.example/back", state="s-1",
+    )
+    response = client.get(reverse("consent:session", args=[session.session_id]))
+    assert response["Location"] == url("about", entry, "telehealth")
+    about = client.get(response["Location"]).content.decode()
+    assert url("items", entry, "telehealth") in about  # no date question: the app booked it
+    requested = client.get(url("items", entry, "telehealth")).content.decode()
+    assert 'id="requested-items"' in requested and "健診" in requested and "薬剤" not in requested
+    client.post(url("items", entry, "telehealth"))
+    issued = post_json(client, url("challenge", entry, "telehealth"), {}).json()
+    answer = post_json(client, url("answer", entry, "telehealth"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])})
+    assert answer.json()["next"] == url("done", entry, "telehealth")
+    done = client.get(url("done", entry, "telehealth")).content.decode()
+    assert "https://app.example/back?session_id=" in done and "state=s-1" in done
+    # The session is done: the link cannot be used again, and a new telehealth flow asks for a date.
+    assert client.get(reverse("consent:session", args=[session.session_id])).status_code == 410
+    assert url("visit_date", entry) in client.get(url("about", entry, "telehealth")).content.decode()
+    assert client.get(reverse("consent:session", args=["nope"])).status_code == 404
