@@ -91,6 +91,17 @@ ERROR_404 = OpenApiResponse(
 )
 
 
+FHIR_MEDIA = "application/fhir+json"
+OPERATION_OUTCOME = {
+    "type": "object",
+    "description": "FHIR R4 OperationOutcome: issue[0].details.coding[0].code is our error code, details.text the "
+                   "Japanese message, diagnostics the English one.",
+    "properties": {"resourceType": {"type": "string", "enum": ["OperationOutcome"]},
+                   "issue": {"type": "array", "items": {"type": "object"}}},
+    "required": ["resourceType", "issue"],
+}
+
+
 # --- the automatic part ------------------------------------------------------------------------
 class ApiAutoSchema(AutoSchema):
     """Adds to every protected endpoint (clinicapi.views.ApiView) its scopes and shared errors."""
@@ -134,7 +145,17 @@ class ApiAutoSchema(AutoSchema):
         for status, response in shared.items():
             if status not in responses:
                 responses[status] = self._get_response_for_code(response, status, direction=direction)
+        if self._serves_fhir():
+            # Asked for FHIR, a refusal is an OperationOutcome carrying the same code (clinicapi.fhir).
+            for status, response in responses.items():
+                if status >= "400" and "content" in response:
+                    response["content"][FHIR_MEDIA] = {"schema": OPERATION_OUTCOME}
         return responses
+
+    def _serves_fhir(self) -> bool:
+        from .fhir import FhirJsonRenderer
+
+        return any(isinstance(r, FhirJsonRenderer) for r in self.view.get_renderers())
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
@@ -352,9 +373,6 @@ from drf_spectacular.types import OpenApiTypes  # noqa: E402
 from drf_spectacular.utils import OpenApiParameter  # noqa: E402
 
 from . import serializers as inputs  # noqa: E402
-
-FHIR_MEDIA = "application/fhir+json"
-
 
 def _doc(name, fields):
     return inline_serializer(name, fields)
