@@ -11,8 +11,9 @@ from decimal import Decimal
 
 from django.utils.html import escape
 
-WIDTH, HEIGHT = 640, 260
-LEFT, RIGHT, TOP, BOTTOM = 56, 16, 16, 40
+# Drawn at about the width of a phone, so its 15-unit text stays readable when scaled down.
+WIDTH, HEIGHT = 420, 240
+LEFT, RIGHT, TOP, BOTTOM = 52, 24, 14, 34
 COLOURS = ["#0b5cad", "#a4001d"]
 MARKERS = ["circle", "square"]
 
@@ -84,12 +85,13 @@ def render_svg(chart: Chart, *, title_id: str, desc_id: str, description: str) -
         ty = y(tick)
         parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{ty:.1f}" y2="{ty:.1f}" stroke="#d0d0d0"/>')
         parts.append(
-            f'<text x="{LEFT - 6}" y="{ty + 5:.1f}" text-anchor="end" font-size="13" fill="#4a4a4a">'
+            f'<text x="{LEFT - 6}" y="{ty + 5:.1f}" text-anchor="end" font-size="15" fill="#4a4a4a">'
             f"{escape(_fmt(tick.quantize(Decimal('0.1'))))}</text>"
         )
-    for day in dates:
+    label_every = -(-len(dates) // 5)  # at most five date labels, so they never overlap
+    for day in dates[::-1][::label_every]:
         parts.append(
-            f'<text x="{x(day):.1f}" y="{HEIGHT - 14}" text-anchor="middle" font-size="13" fill="#4a4a4a">'
+            f'<text x="{x(day):.1f}" y="{HEIGHT - 10}" text-anchor="middle" font-size="15" fill="#4a4a4a">'
             f"{day:%Y/%m}</text>"
         )
     parts.append(

@@ -85,6 +85,14 @@ SOURCE_LABELS = {
     MedicationSource.E_PRESCRIPTION: gettext_lazy("E-prescription"),
     MedicationSource.DISPENSING: gettext_lazy("Dispensing result"),
 }
+# What an access-log row records, when it is not a plain read (detail.action).
+ACTION_LABELS = {
+    "consent_registered": gettext_lazy("Consent registered"),
+    "consent_cancelled": gettext_lazy("Consent cancelled"),
+    "consent_session_created": gettext_lazy("Consent requested"),
+    "check_eligibility": gettext_lazy("Eligibility checked"),
+    "register_for_insurance_use": gettext_lazy("Card registered as health insurance card"),
+}
 CHART_TITLES = {
     "bmi": gettext_lazy("BMI"),
     "blood_pressure": gettext_lazy("Blood pressure"),
@@ -503,7 +511,8 @@ def access(request):
     rows, total = services.my_access_history(request.viewer, filters)
     shown = [
         {"row": row, "items": _items(row.event.items), "basis": _label(BASIS_LABELS, row.event.basis),
-         "outcome": _label(OUTCOME_LABELS, row.event.outcome)}
+         "outcome": _label(OUTCOME_LABELS, row.event.outcome),
+         "action": ACTION_LABELS.get((row.event.detail or {}).get("action"), _("Read"))}
         for row in rows
     ]  # fmt: skip
     return page(
@@ -514,7 +523,12 @@ def access(request):
     )  # fmt: skip
 
 
-ACCESS_CSV_HEADER = ["日時", "医療機関等コード", "医療機関等名称", "閲覧した者", "情報の種類", "根拠", "結果"]
+ACCESS_CSV_HEADER = ["日時", "医療機関等コード", "医療機関等名称", "閲覧した者", "情報の種類", "根拠", "結果", "内容"]
+
+
+def _action_ja(event):
+    with translation.override("ja"):
+        return str(ACTION_LABELS.get((event.detail or {}).get("action"), _("Read")))
 
 
 @viewer_required
@@ -526,7 +540,7 @@ def access_csv(request):
         [
             [f"{r.local_time:%Y-%m-%d %H:%M:%S}", r.event.institution_code, r.institution_name,
              r.event.get_actor_type_display(), " ".join(r.event.items), r.event.get_basis_display(),
-             r.event.get_outcome_display()]
+             r.event.get_outcome_display(), _action_ja(r.event)]
             for r in rows
         ],
     )  # fmt: skip

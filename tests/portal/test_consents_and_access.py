@@ -136,9 +136,13 @@ def test_access_history_csv_parses_and_matches_the_rows(signed_in, me, clinic):
 
 
 def test_the_page_says_the_log_verified_and_what_was_checked(signed_in, me):
+    from homeconsent.audit.services import chain_for
+
+    in_chain = AccessEvent.objects.filter(chain=chain_for(me.person.pk)).count()
     body = signed_in.get("/portal/access/").content.decode()
 
-    assert 'class="verification ok"' in body and "chain" in body
+    assert 'class="verification ok"' in body
+    assert f"（系列 {chain_for(me.person.pk)}）の全 {in_chain} 件を検証しました" in body
 
 
 def test_a_tampered_row_of_the_persons_chain_is_reported(signed_in, me):
@@ -153,3 +157,23 @@ def test_a_tampered_row_of_the_persons_chain_is_reported(signed_in, me):
     body = signed_in.get("/portal/access/").content.decode()
 
     assert 'class="verification broken"' in body and "altered" in body
+
+
+def test_the_bounded_check_covers_the_newest_rows_and_the_latest_checkpoint(signed_in, me, settings, tmp_path):
+    from homeconsent.audit.checkpoints import write_checkpoint
+    from portal.services import verify_my_chain
+    from portal.session import Viewer
+
+    settings.AUDIT_CHECKPOINT_DIR = tmp_path / "checkpoints"
+    settings.AUDIT_SIGNING_KEY_PATH = tmp_path / "signing-key.pem"
+    write_checkpoint()
+    viewer = Viewer(me.person.pk, me.card.pk, me.card.serial, timezone.now())
+    for _ in range(3):
+        record_access(actor_type="patient", actor_id="x", person=me.person, items=["medication"], basis="self")
+
+    whole = verify_my_chain(viewer)
+    bounded = verify_my_chain(viewer, bound=2)
+
+    assert whole.ok and whole.whole_chain and whole.checkpoint_row_matches
+    assert bounded.ok and not bounded.whole_chain and bounded.checked == 2
+    assert bounded.last_seq == whole.last_seq and bounded.first_seq == whole.last_seq - 1

@@ -1,0 +1,241 @@
+"""The patient portal in Chromium: the real server (live_server), the real reader bridge and a virtual
+card on nfcpy udp (fixtures of tests/browser/conftest.py), an institution's system calling the real
+API over HTTP. Screenshots go to test-artifacts/portal/.
+"""
+
+import csv
+import io
+import json
+import time
+import uuid
+from pathlib import Path
+from urllib.error import HTTPError
+from urllib.parse import urlencode
+from urllib.request import Request, urlopen
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from clinicapi.auth import register_client
+from clinicapi.patients import patient_id_for
+from homeconsent.consent.challenges import verify_card_authentication
+from homeconsent.consent.models import Consent, ConsentStatus
+from homeconsent.consent.services import do_register_consent, issue_consent_challenge
+from homeconsent.jpki.card import JPKI_AID, VirtualJPKICard
+from homeconsent.registry.codes import with_check_digit
+from homeconsent.registry.models import Institution
+from tests.portal.records import add_records
+
+from .conftest import DESKTOP, PHONE, PIN
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "portal"
+
+
+def card_sign(card_path, digest_info: bytes) -> tuple[bytes, bytes]:
+    """What a reader does with the card in APDUs: read the certificate, VERIFY the PIN, sign."""
+    card = VirtualJPKICard.load(card_path)
+
+    def send(head, data=b"", le=None):
+        apdu = bytes.fromhex(head) + (bytes([len(data)]) + data if data else b"") + (bytes([le]) if le is not None else b"")
+        response = card.transmit(apdu)
+        assert response[-2:] == b"\x90\x00", response[-2:].hex()
+        return response[:-2]
+
+    send("00A4040C", JPKI_AID)
+    send("00A4020C", bytes.fromhex("000A"))
+    size = 4 + int.from_bytes(send("00B00000", le=4)[2:4], "big")
+    certificate = b""
+    while len(certificate) < size:
+        certificate += send(f"00B0{len(certificate):04X}", le=min(256, size - len(certificate)) % 256)
+    send("00A4020C", bytes.fromhex("0018"))
+    send("00200080", PIN.encode())
+    send("00A4020C", bytes.fromhex("0017"))
+    return certificate, send("802A0080", digest_info, le=0)
+
+
+def consent_given_with(card_path, institution):
+    """A home-visit consent registered as the consent pages do it, signed by this card."""
+    items = ["qualification", "medication", "checkup", "treatment"]
+    challenge = issue_consent_challenge(institution, kind="home_visit", items=items)
+    certificate, signature = card_sign(card_path, challenge.digest_info())
+    verified = verify_card_authentication(challenge.nonce, certificate, signature, "consent")
+    return do_register_consent(verified, kind="home_visit", items=items)
+
+
+class InstitutionSystem:
+    """The institution's own system on the real API: private_key_jwt token, then bearer reads."""
+
+    def __init__(self, base, institution):
+        self.base, self.institution = base, institution
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        jwk = {**jwt.algorithms.ECAlgorithm.to_jwk(self.key.public_key(), as_dict=True), "kid": "k1"}
+        self.client = register_client(institution, "電子カルテ", {"keys": [jwk]}, ["medication.read"])
+        now = int(time.time())
+        assertion = jwt.encode(
+            {"iss": self.client.client_id, "sub": self.client.client_id, "aud": base + "/api/v1/auth/token",
+             "exp": now + 240, "iat": now, "jti": str(uuid.uuid4())},
+            self.key, algorithm="ES256", headers={"kid": "k1"},
+        )  # fmt: skip
+        body = urlencode({"grant_type": "client_credentials", "client_assertion": assertion, "scope": "medication.read",
+                          "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"})  # fmt: skip
+        with urlopen(Request(base + "/api/v1/auth/token", body.encode(), method="POST"), timeout=10) as response:
+            self.token = json.load(response)["access_token"]
+
+    def read_medication(self, person):
+        url = f"{self.base}/api/v1/patients/{patient_id_for(self.institution.code, person.pk)}/medication"
+        request = Request(url, headers={"Authorization": f"Bearer {self.token}"})
+        try:
+            with urlopen(request, timeout=10) as response:
+                return response.status, json.load(response)
+        except HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+
+
+def shooter(page, name):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    counter = iter(range(1, 100))
+    return lambda step: page.screenshot(path=str(SHOTS / f"{name}-{next(counter):02d}-{step}.png"), full_page=True)
+
+
+def sign_in(page, base):
+    page.goto(base + "/portal/")
+    assert page.url.endswith("/portal/signin/")
+    page.click("[data-step=start] [data-action=start]")
+    page.wait_for_selector("#card-flow[data-state=pin]")
+    page.fill("#pin", PIN)
+    page.click("#pin-submit")
+    page.wait_for_url(base + "/portal/")
+
+
+def assert_touch_targets(page):
+    sizes = page.eval_on_selector_all(
+        "main a.button, main button, main .portal-nav a, main select, main input:not([type=hidden]), main summary",
+        "els => els.filter(e => e.offsetParent !== null)"
+        ".map(e => [e.id || e.textContent.trim().slice(0, 20), e.getBoundingClientRect().height])",
+    )
+    small = [(name, h) for name, h in sizes if h < 44]
+    assert not small, small
+
+
+def download_csv(page, selector):
+    with page.expect_download() as info:
+        page.click(selector)
+    raw = Path(info.value.path()).read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    return list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+
+
+def test_the_portal_on_a_phone_sign_in_records_cancel_and_access_history(world, reader, card_for, open_page):
+    pharmacy = Institution.objects.create(code=with_check_digit("134765432"), name="さくら薬局")
+    add_records(world.person, world.institution, pharmacy, "")
+    card = card_for()
+    consent = consent_given_with(card, world.institution)
+    system = InstitutionSystem(world.base, world.institution)
+    status, before = system.read_medication(world.person)
+    assert status == 200, before
+    reader(card)
+    page, recorder, _ = open_page(PHONE)
+    shoot = shooter(page, "phone")
+
+    sign_in(page, world.base)
+    assert "山田 花子" in page.inner_text("h1") and page.locator("html").get_attribute("lang") == "ja"
+    assert_touch_targets(page)
+    shoot("home")
+
+    page.click(".portal-nav a[href=\"/portal/qualifications/\"]")
+    assert "1割" in page.inner_text("main") and "全国健康保険協会東京支部" in page.inner_text("main")
+    shoot("qualifications")
+
+    page.goto(world.base + "/portal/medication/")
+    assert page.locator("[data-source=claims]").count() == 1
+    assert page.locator("[data-source=e_prescription]").count() == 1
+    assert page.locator("[data-source=dispensing]").count() == 1
+    assert "レセプト" in page.inner_text("main") and "電子処方箋" in page.inner_text("main")
+    page.fill("#q", "メトホルミン")
+    page.click("form.search button")
+    assert page.locator(".record.medication").count() == 1 and "メトホルミン" in page.inner_text(".record.medication")
+    assert_touch_targets(page)
+    shoot("medication-search")
+
+    page.goto(world.base + "/portal/checkups/")
+    hba1c = page.locator("figure[data-chart=hba1c]")
+    points = hba1c.locator("svg .chart-point")
+    assert [points.nth(i).get_attribute("data-value") for i in range(points.count())] == ["5.6", "5.9", "6.1"]
+    hba1c.locator("summary").click()
+    cells = hba1c.locator("tbody td").all_inner_texts()
+    assert cells == ["5.6", "5.9", "6.1"] and hba1c.locator("table caption").count() == 1
+    assert "6.1" in hba1c.locator(".chart-summary").inner_text()
+    assert page.locator("figure[data-chart=blood_pressure] svg .chart-point").count() == 6
+    shoot("checkups")
+
+    page.goto(world.base + "/portal/treatment/")
+    assert "在宅患者訪問診療料" in page.inner_text("main")
+
+    page.goto(world.base + "/portal/expenses/")
+    rows = download_csv(page, "#expenses-csv")
+    assert rows[0][0] == "診療年月" and len(rows) == 4
+    assert sum(int(r[4]) for r in rows[1:]) == 15600 + 8420 + 7100
+    assert sum(int(r[5]) for r in rows[1:]) == 4680 + 2526 + 2130
+    shoot("expenses")
+
+    page.goto(world.base + "/portal/consents/")
+    assert world.institution.code in page.inner_text(f"[data-consent='{consent.pk}']")
+    shoot("consents")
+    page.click(f"[data-consent='{consent.pk}'] a.button.danger")
+    page.click("[data-step=start] [data-action=start]")
+    page.wait_for_selector("#card-flow[data-state=pin]")
+    shoot("cancel-pin")
+    page.fill("#pin", PIN)
+    page.click("#pin-submit")
+    page.wait_for_selector("#cancelled")
+    shoot("cancelled")
+    assert Consent.objects.get(pk=consent.pk).status == ConsentStatus.CANCELLED
+
+    status, after = system.read_medication(world.person)
+    assert status in (403, 404), (status, after)
+
+    page.goto(world.base + "/portal/access/")
+    assert "verification ok" in page.get_attribute("#log-verification", "class")
+    row = page.locator(f"tr[data-institution='{world.institution.code}'][data-basis='consent']").first
+    assert world.institution.name in row.inner_text() and world.institution.code in row.inner_text()
+    assert "薬剤" in row.inner_text() or "お薬" in row.inner_text() or "Medicines" in row.inner_text()
+    page.select_option("#basis", "self")
+    page.click("form.filters button[type=submit]")
+    assert page.locator("tr[data-basis]").count() == page.locator("tr[data-basis='self']").count() > 0
+    page.goto(world.base + "/portal/access/?institution=" + world.institution.code)
+    history = download_csv(page, "#access-csv")
+    assert history[0][0] == "日時" and all(r[1] == world.institution.code for r in history[1:]) and len(history) > 2
+    assert_touch_targets(page)
+    shoot("access")
+
+    assert not page.csp_errors, page.csp_errors
+    recorder.assert_pin_never_sent_to_server()
+    assert [pin for _url, pin in recorder.pins_sent_to_bridge()] == [PIN, PIN]
+
+
+def test_the_portal_on_a_desktop_larger_text_english_and_sign_out(world, reader, card_for, open_page):
+    add_records(world.person, world.institution, world.institution, "")
+    reader(card_for())
+    page, recorder, _ = open_page(DESKTOP)
+    shoot = shooter(page, "desktop")
+
+    sign_in(page, world.base)
+    page.goto(world.base + "/portal/checkups/")
+    assert page.locator("svg.chart").count() == 4
+    shoot("checkups")
+    page.click("form.text-size button")
+    assert "large-text" in page.get_attribute("body", "class")
+    page.goto(world.base + "/portal/access/")
+    assert "large-text" in page.get_attribute("body", "class")  # remembered
+    shoot("access-large")
+    page.click("form.language-switch button[value=en]")
+    assert "Who looked at my data" in page.inner_text("h1")
+    shoot("access-en")
+    page.click("form.signout button")
+    page.goto(world.base + "/portal/medication/")
+    assert page.url.endswith("/portal/signin/")
+    assert not page.csp_errors, page.csp_errors
+    recorder.assert_pin_never_sent_to_server()
