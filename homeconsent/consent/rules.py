@@ -19,6 +19,8 @@ MEDICAL_ITEMS = frozenset(
 )
 # What a qualification-only consent (資格確認限定型) may carry: eligibility, never medical information.
 QUALIFICATION_ONLY_ITEMS = frozenset({ConsentItem.QUALIFICATION, ConsentItem.LIMIT_CERTIFICATE})
+# A telehealth consent holds from when it is given to the end of the visit date: keep that short.
+VISIT_DATE_HORIZON = datetime.timedelta(days=90)
 
 CONSENT_KIND_UNKNOWN = ErrorCode(
     "consent_kind_unknown",
@@ -45,6 +47,11 @@ VISIT_DATE_PAST = ErrorCode(
     "visit_date_past",
     "診療予定日（{visit_date}）はすでに過ぎています。予定日を確かめてください。",
     "The visit date ({visit_date}) has already passed. Please check the date of the visit.",
+)
+VISIT_DATE_TOO_FAR = ErrorCode(
+    "visit_date_too_far",
+    "診療予定日（{visit_date}）が先すぎます。90日以内の予定日にしてください。",
+    "The visit date ({visit_date}) is too far ahead: give a date within 90 days.",
 )
 VISIT_DATE_NOT_FOR_KIND = ErrorCode(
     "visit_date_not_for_kind",
@@ -111,8 +118,11 @@ def clean_visit_date(kind: str, visit_date, *, on: datetime.date | None = None):
         visit_date = datetime.date.fromisoformat(visit_date)
     if isinstance(visit_date, datetime.datetime):
         visit_date = visit_date.astimezone(TOKYO).date()
-    if visit_date < (on or today()):
+    on = on or today()
+    if visit_date < on:
         raise VISIT_DATE_PAST(visit_date=visit_date.isoformat())
+    if visit_date > on + VISIT_DATE_HORIZON:
+        raise VISIT_DATE_TOO_FAR(visit_date=visit_date.isoformat())
     return visit_date
 
 

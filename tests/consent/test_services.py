@@ -182,6 +182,8 @@ def test_a_person_without_a_valid_qualification_today_is_refused(make_patient, i
         ({"kind": "outpatient", "items": []}, "consent_kind_unknown"),
         ({"kind": TELE, "items": []}, "visit_date_required"),
         ({"kind": TELE, "items": [], "visit_date": datetime.date(2020, 1, 6)}, "visit_date_past"),
+        ({"kind": TELE, "items": [], "visit_date": datetime.date.today() + datetime.timedelta(days=92)},
+         "visit_date_too_far"),
         ({"kind": HOME, "items": [], "visit_date": datetime.date(2030, 1, 6)}, "visit_date_not_for_kind"),
         ({"kind": "qualification_only", "items": ["medication"]}, "consent_items_medical_not_allowed"),
         ({"kind": HOME, "items": [], "available_until": datetime.date(2020, 1, 6)}, "available_until_past"),
