@@ -12,7 +12,7 @@ import datetime
 import json
 
 from django.conf import settings
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -86,19 +86,6 @@ def page(request, template, context=None, status=200):
 
 def not_found(request):
     return page(request, "consent/entry_not_found.html", status=404)
-
-
-def _entry_or_404(token):
-    entry = entry_by_token(token)
-    if entry is None:
-        raise Http404
-    return entry
-
-
-def _flow_or_404(kind):
-    if kind not in FLOWS:
-        raise Http404
-    return kind
 
 
 def _state_key(entry, kind):

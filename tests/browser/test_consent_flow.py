@@ -24,10 +24,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 WRONG_PIN = "1111"
 
 
-def state(page):
-    return page.locator("#card-flow").get_attribute("data-state")
-
-
 def wait_state(page, value):
     page.wait_for_function(
         "value => document.getElementById('card-flow') && document.getElementById('card-flow').dataset.state === value",
