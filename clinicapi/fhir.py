@@ -10,6 +10,8 @@ Dates: qualification periods are date-only; FHIR's Period.end is the last day *i
 qualification lost on day D (喪失日, no longer insured from D) ends on D - 1.
 """
 
+import base64
+import hashlib
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -122,6 +124,13 @@ SYSTEM_PATIENT_ID = "urn:homeconsent:patient-id"
 def fhir_id(patient_id: str) -> str:
     """A patient id as a FHIR id: base64url's "_" is not allowed there, so it is written "." (reversible)."""
     return str(patient_id).replace("_", ".")
+
+
+def record_id(patient_id: str, kind: str, pk) -> str:
+    """The FHIR id of a registry row as one institution sees it: derived from the institution's patient
+    id, so two institutions cannot link a patient by comparing ids (like the JSON API, which shows none)."""
+    digest = hashlib.sha256(f"{patient_id}:{kind}:{pk}".encode()).digest()[:16]
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode().replace("_", ".")
 
 
 def reference(resource_type: str, resource_id, display=None) -> dict:
@@ -246,7 +255,7 @@ def coverage(qualification, patient_id: str, *, on: date | None = None, elderly_
     payor.pop("meta", None)
     resource = {
         "resourceType": "Coverage",
-        "id": str(q.pk),
+        "id": record_id(patient_id, "coverage", q.pk),
         "meta": {"profile": [PROFILE_COVERAGE]},
         "contained": [payor],
         "extension": [
@@ -386,7 +395,7 @@ def medication_dispense(record, patient_id: str) -> dict:
     notes = [{"text": text} for text in (record.special_instructions,) if text]
     resource = {
         "resourceType": "MedicationDispense",
-        "id": str(record.pk),
+        "id": record_id(patient_id, "medication", record.pk),
         "meta": {"profile": [PROFILE_MEDICATION_DISPENSE]},
         "status": "completed",
         "category": _concept(
@@ -424,7 +433,7 @@ def observation(result, patient_id: str) -> dict:
     value = (result.value or "").strip()
     resource = {
         "resourceType": "Observation",
-        "id": str(result.pk),
+        "id": record_id(patient_id, "checkup", result.pk),
         "meta": {"profile": [PROFILE_OBSERVATION]},
         "status": "final",
         "category": [_concept(SYSTEM_OBSERVATION_CATEGORY, "exam", "Exam")],
@@ -463,7 +472,7 @@ def procedure(record, patient_id: str) -> dict:
         performer = {"display": record.institution_name}
     return _drop_empty({
         "resourceType": "Procedure",
-        "id": str(record.pk),
+        "id": record_id(patient_id, "treatment", record.pk),
         "meta": {"profile": [JP_CORE + "JP_Procedure"]},
         "status": "completed",
         "category": {"text": "入院" if record.inpatient else "入院外"},

@@ -40,7 +40,7 @@ def pid(person_or_id):
 
 @pytest.fixture
 def registry():
-    seed_registry(40, seed=3, as_of=AS_OF)
+    seed_registry(20, seed=3, as_of=AS_OF)
     seed_demo_persons(as_of=AS_OF)
 
 
@@ -314,3 +314,12 @@ def test_a_refusal_asked_as_fhir_is_an_operation_outcome(api):
     assert outcome["resourceType"] == "OperationOutcome"
     assert outcome["issue"][0]["code"] == "not-found"
     assert outcome["issue"][0]["details"]["coding"][0]["code"] == "not_found"
+
+
+def test_record_ids_differ_between_institutions_so_they_cannot_link_a_patient(registry):
+    record = MedicationRecord.objects.first()
+    here = fhir.medication_dispense(record, patient_id_for(CODE, record.person_id))
+    there = fhir.medication_dispense(record, patient_id_for("1310000017", record.person_id))
+
+    assert here["id"] != there["id"] and str(record.pk) not in (here["id"], there["id"])
+    assert here["id"] == fhir.medication_dispense(record, patient_id_for(CODE, record.person_id))["id"]  # stable
