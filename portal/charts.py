@@ -13,7 +13,7 @@ from django.utils.html import escape
 
 # Drawn at about the width of a phone, so its 15-unit text stays readable when scaled down.
 WIDTH, HEIGHT = 420, 240
-LEFT, RIGHT, TOP, BOTTOM = 52, 24, 14, 34
+LEFT, RIGHT, TOP, BOTTOM = 52, 34, 14, 34
 COLOURS = ["#0b5cad", "#a4001d"]
 MARKERS = ["circle", "square"]
 

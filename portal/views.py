@@ -26,11 +26,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from homeconsent.audit.models import Basis
 from homeconsent.consent.challenges import issue_challenge, verify_card_authentication
-from homeconsent.consent.models import ChallengePurpose, ConsentItem, ConsentKind
+from homeconsent.consent.models import CardAuthChallenge, ChallengePurpose, ConsentItem, ConsentKind
 from homeconsent.errors import HomeConsentError
-from homeconsent.jpki.registration import register_card_for_insurance_use
+from homeconsent.jpki.registration import ALREADY_REGISTERED, register_card_for_insurance_use
 from homeconsent.jpki.verification import CARD_NOT_REGISTERED
-from homeconsent.registry.models import MedicationSource
+from homeconsent.registry.models import MedicationSource, Person
 from homeconsent.registry.validation import RegistryValidationError
 
 from . import services
@@ -171,8 +171,6 @@ def home(request):
     if viewer is None:
         return redirect("portal:signin")
     request.viewer = viewer
-    from homeconsent.registry.models import Person
-
     person = Person.objects.get(pk=viewer.person_id)
     return page(request, "portal/home.html", {"person": person})
 
@@ -309,8 +307,6 @@ def _answer_register(request, challenge_id, certificate, signature):
         # The signature, certificate and CRL checks passed; only the link is missing: register it.
         if error.code != CARD_NOT_REGISTERED.code:
             raise
-        from homeconsent.consent.models import CardAuthChallenge
-
         challenge = CardAuthChallenge.objects.get(pk=challenge_id)
         if challenge.kind != CARD_ACTIONS["register"]:
             return _json_problem("purpose_mismatch", status=403)
@@ -328,8 +324,6 @@ def _answer_register(request, challenge_id, certificate, signature):
         return JsonResponse({"next": reverse("portal:register_done")})
     if verified.challenge.kind != CARD_ACTIONS["register"]:
         return _json_problem("purpose_mismatch", status=403)
-    from homeconsent.jpki.registration import ALREADY_REGISTERED
-
     raise ALREADY_REGISTERED()
 
 

@@ -11,7 +11,3 @@ def yen(value):
     except (TypeError, ValueError):
         return value
 
-
-@register.filter
-def lookup(mapping, key):
-    return mapping.get(key, key)

@@ -239,3 +239,36 @@ def test_the_portal_on_a_desktop_larger_text_english_and_sign_out(world, reader,
     assert page.url.endswith("/portal/signin/")
     assert not page.csp_errors, page.csp_errors
     recorder.assert_pin_never_sent_to_server()
+
+
+def test_registering_a_new_card_for_insurance_use_then_signing_in_with_it(world, reader, open_page, settings):
+    from homeconsent.jpki.card import issue_card_file
+    from homeconsent.jpki.pki import TestPKI
+    from homeconsent.registry.models import CardCertificate
+
+    card = issue_card_file(TestPKI(settings.JPKI_PKI_DIR).init(), world.tmp_path / "new-card.json", pin=PIN,
+                           birth_date=world.person.birth_date)  # fmt: skip
+    reader(card)
+    page, recorder, _ = open_page(PHONE)
+    shoot = shooter(page, "register")
+
+    page.goto(world.base + "/portal/register/")
+    page.fill("#insurer_number", "01130012")
+    page.fill("#symbol", "1234")
+    page.fill("#number", "5678")
+    page.fill("#branch", "00")
+    page.fill("#birth_date", world.person.birth_date.isoformat())
+    assert_touch_targets(page)
+    shoot("form")
+    page.click("form.stacked-form button[type=submit]")
+    page.click("[data-step=start] [data-action=start]")
+    page.wait_for_selector("#card-flow[data-state=pin]")
+    page.fill("#pin", PIN)
+    page.click("#pin-submit")
+    page.wait_for_url(world.base + "/portal/register/done/")
+    shoot("done")
+
+    assert CardCertificate.objects.get(person=world.person).registered_for_insurance_use
+    sign_in(page, world.base)
+    assert world.person.name in page.inner_text("h1")
+    recorder.assert_pin_never_sent_to_server()

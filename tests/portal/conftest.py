@@ -16,7 +16,15 @@ from homeconsent.consent.challenges import verify_card_authentication
 from homeconsent.consent.models import CardAuthChallenge
 from homeconsent.jpki.pki import TestPKI, register_card_certificate
 from homeconsent.registry.codes import with_check_digit
-from homeconsent.registry.models import Institution, Insurer, InsurerKind, LimitCertificate, Person, Qualification
+from homeconsent.registry.models import (
+    ElderlyCertificate,
+    Institution,
+    Insurer,
+    InsurerKind,
+    LimitCertificate,
+    Person,
+    Qualification,
+)
 
 from .records import add_records
 
@@ -73,6 +81,9 @@ def me(db, pki, card_keys, insurer, clinic, pharmacy):
     today = timezone.localdate()
     LimitCertificate.objects.create(qualification=q, classification="B05", valid_from=today.replace(month=1, day=1),
                                     valid_until=today.replace(month=12, day=31))  # fmt: skip
+    ElderlyCertificate.objects.create(qualification=q, issued_on=datetime.date(2020, 4, 1),
+                                      valid_from=datetime.date(2020, 5, 1), valid_until=datetime.date(2027, 7, 31),
+                                      contribution_ratio="020")  # fmt: skip
     add_records(person, clinic, pharmacy, "")
     certificate = pki.issue_user_auth_certificate(card_keys[0].public_key(), person.birth_date)
     card = register_card_certificate(person, certificate)
