@@ -8,6 +8,7 @@ ISO 8601 (YYYY-MM-DD) rather than the interface's yyyyMMdd; empty national value
 docs/api-data.md lists every field with its national name.
 """
 
+import functools
 import re
 
 from homeconsent.registry.eligibility import EligibilityResult
@@ -17,8 +18,10 @@ _YMD = re.compile(r"^\d{8}$")
 _DATE_NAMES = ("Date", "Birthdate")
 
 
+@functools.cache
 def snake(name: str) -> str:
-    """The API field name of a national element name."""
+    """The API field name of a national element name (cached: a batch converts the same few dozen
+    names tens of thousands of times)."""
     return _CAMEL.sub("_", name).lower()
 
 

@@ -1,0 +1,450 @@
+# Eligibility checks per second through the institutions' API, with several server workers:
+#   .venv/bin/python bench/clinic_api.py
+#   .venv/bin/python bench/clinic_api.py --workers 2 --concurrency 16 --seconds 10 --persons 2000
+#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/homeconsent .venv/bin/python bench/clinic_api.py
+# One command does everything on a scratch database (SQLite: a WAL file in a temporary folder;
+# PostgreSQL: bench_clinic_api_<pid> on the server DATABASE_URL names, dropped afterwards):
+#  1. migrate, seed a synthetic registry, register an API client (EC key made now) and real
+#     consents (virtual cards of a test PKI signing the consent challenge) for --patients persons;
+#  2. start `uvicorn homeconsent.asgi:application --workers N` on loopback (settings
+#     bench/clinic_api_site.py: the real ones plus a bare DRF endpoint GET /bench/bare);
+#  3. drive it with an asyncio HTTP/1.1 keep-alive load generator (bounded by --seconds and
+#     --max-requests per phase): the bare endpoint, then GET /api/v1/patients/{id}/eligibility
+#     (token check, consent check, registry read, access-log row, all per request); prints
+#     checks/s, p50/p99 latency and the ratio to the bare endpoint;
+#  4. POSTs a batch pre-check of 10,000 entries over HTTP and reads all its results back;
+#  5. counts the queries of batches of 100 and 10,000 in-process, and profiles one eligibility
+#     request and one 10,000 batch with cProfile (where the time goes).
+# Targets (issue 5): >= 1,000 checks/s, p99 <= 50 ms, batch <= 1 s, queries independent of size.
+"""Benchmark: the institutions' API (eligibility checks, batch pre-check)."""
+
+import argparse
+import asyncio
+import cProfile
+import io
+import json
+import os
+import pstats
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = Path(__file__).resolve().parent
+sys.path[:0] = [str(ROOT), str(BENCH)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- the scratch database -------------------------------------------------------------------------
+def scratch_environment(tmp: Path) -> tuple[dict, callable]:
+    """Environment for this process and the server; and a function that drops the scratch DB."""
+    env = {
+        "DJANGO_SETTINGS_MODULE": "clinic_api_site",
+        "HOMECONSENT_VAR_DIR": str(tmp / "var"),
+        "HOMECONSENT_SQLITE_PATH": str(tmp / "bench.sqlite3"),
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
+        "DJANGO_DEBUG": "0",
+        "HOMECONSENT_API_RATE": "100000000/min",
+        "HOMECONSENT_API_TOKEN_RATE": "100000000/min",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(BENCH)]),
+    }
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        return env, lambda: None
+    import psycopg
+
+    parts = urllib.parse.urlsplit(url)
+    name = f"bench_clinic_api_{os.getpid()}"
+    admin = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    env["DATABASE_URL"] = parts._replace(path=f"/{name}").geturl()
+
+    def drop():
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return env, drop
+
+
+# --- setting the data up (in this process) ----------------------------------------------------------
+def card_answer(card, digest_info: bytes, pin: str) -> tuple[bytes, bytes]:
+    """The reader's APDUs against a JPKI card: read the certificate, VERIFY the PIN, sign."""
+    from homeconsent.jpki.card import JPKI_AID
+
+    def send(head, data=b"", le=None):
+        apdu = bytes.fromhex(head) + (bytes([len(data)]) + data if data else b"") + (bytes([le]) if le is not None else b"")
+        response = card.transmit(apdu)
+        if response[-2:] != b"\x90\x00":
+            raise RuntimeError(f"card answered {response[-2:].hex()} to {head}")
+        return response[:-2]
+
+    send("00A4040C", JPKI_AID)
+    send("00A4020C", bytes.fromhex("000A"))
+    size = 4 + int.from_bytes(send("00B00000", le=4)[2:4], "big")
+    certificate = b""
+    while len(certificate) < size:
+        certificate += send(f"00B0{len(certificate):04X}", le=min(256, size - len(certificate)) % 256)
+    send("00A4020C", bytes.fromhex("0018"))
+    send("00200080", pin.encode())
+    send("00A4020C", bytes.fromhex("0017"))
+    return certificate, send("802A0080", digest_info, le=0)
+
+
+def prepare(options, tmp: Path) -> dict:
+    import django
+
+    django.setup()
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+    from django.db.models import Q
+
+    from clinicapi.auth import register_client
+    from clinicapi.patients import patient_id_for
+    from homeconsent.consent.challenges import verify_card_authentication
+    from homeconsent.consent.rules import today
+    from homeconsent.consent.services import do_register_consent, issue_consent_challenge
+    from homeconsent.jpki.card import VirtualJPKICard
+    from homeconsent.jpki.pki import TestPKI, issue_virtual_card
+    from homeconsent.registry.codes import with_check_digit
+    from homeconsent.registry.models import Institution, Qualification
+    from homeconsent.registry.seeding import seed_registry
+
+    started = time.perf_counter()
+    call_command("migrate", verbosity=0)
+    seed_registry(persons=options.persons, seed=5)
+    institution = Institution.objects.create(code=with_check_digit("131999999"), name="ベンチ訪問クリニック")
+    pki = TestPKI(settings.JPKI_PKI_DIR).init()
+    day = today()
+    valid = (
+        Qualification.objects.filter(Q(lost_on__isnull=True) | Q(lost_on__gt=day), acquired_on__lte=day)
+        .select_related("person", "insurer")
+        .order_by("person_id")
+    )
+    chosen, seen = [], set()
+    for q in valid:
+        if q.person_id not in seen:
+            seen.add(q.person_id)
+            chosen.append(q)
+        if len(chosen) == options.patients:
+            break
+    pin = "4826"
+    for q in chosen:
+        issued = issue_virtual_card(q.person, pin, tmp / "cards", pki=pki)
+        items = ["medication", "limit_certificate"]
+        challenge = issue_consent_challenge(institution, kind="home_visit", items=items)
+        certificate, signature = card_answer(VirtualJPKICard.load(issued.path), challenge.digest_info(), pin)
+        verified = verify_card_authentication(challenge.nonce, certificate, signature, "consent")
+        do_register_consent(verified, kind="home_visit", items=items)
+    key = ec.generate_private_key(ec.SECP256R1())
+    jwk = {**jwt.algorithms.ECAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": "bench"}
+    client = register_client(institution, "bench", {"keys": [jwk]}, ["qualification.read", "batch.write"])
+
+    def keys(q):
+        return {"insurer_number": q.insurer.number, "symbol": q.symbol, "number": q.number, "branch": q.branch,
+                "birth_date": q.person.birth_date.isoformat()}  # fmt: skip
+
+    others = [keys(q) for q in Qualification.objects.select_related("person", "insurer").order_by("pk")[:10_000]]
+    consented = [keys(q) for q in chosen]
+    batch = consented + [others[i % len(others)] for i in range(10_000 - len(consented))]
+    return {
+        "client_id": client.client_id,
+        "key": key,
+        "patient_ids": [patient_id_for(institution.code, q.person_id) for q in chosen],
+        "batch": batch,
+        "seconds": time.perf_counter() - started,
+        "vendor": connection.vendor,
+    }
+
+
+def token(base: str, client_id: str, key) -> str:
+    import jwt
+
+    url = base + "/api/v1/auth/token"
+    now = int(time.time())
+    assertion = jwt.encode({"iss": client_id, "sub": client_id, "aud": url, "exp": now + 240, "iat": now,
+                            "jti": str(uuid.uuid4())}, key, algorithm="ES256", headers={"kid": "bench"})  # fmt: skip
+    form = urllib.parse.urlencode({
+        "grant_type": "client_credentials", "client_assertion": assertion, "scope": "qualification.read batch.write",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+    }).encode()  # fmt: skip
+    with urllib.request.urlopen(urllib.request.Request(url, form), timeout=30) as response:
+        return json.load(response)["access_token"]
+
+
+# --- the server -------------------------------------------------------------------------------------
+def start_server(env: dict, port: int, workers: int) -> subprocess.Popen:
+    command = [sys.executable, "-m", "uvicorn", "homeconsent.asgi:application", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log",
+               "--lifespan", "off"]  # fmt: skip
+    server = subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/bench/bare", timeout=2) as response:
+                if response.status == 200:
+                    return server
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.3)
+    stop_server(server)
+    raise RuntimeError("the server did not start")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    try:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(server.pid, signal.SIGKILL)
+
+
+# --- the load generator ---------------------------------------------------------------------------
+async def _read_response(reader) -> tuple[int, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    lower = head.lower()
+    at = lower.find(b"content-length:")
+    if at >= 0:
+        length = int(lower[at + 15 : lower.index(b"\r\n", at)])
+        return status, await reader.readexactly(length)
+    body = b""  # chunked
+    while True:
+        size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+        chunk = await reader.readexactly(size + 2)
+        if size == 0:
+            return status, body
+        body += chunk[:-2]
+
+
+async def _connection(port, paths, headers, deadline, budget, latencies, statuses):
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while budget[0] > 0 and time.perf_counter() < deadline:
+            budget[0] -= 1
+            path = paths[budget[0] % len(paths)]
+            request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{headers}\r\n".encode()
+            began = time.perf_counter()
+            writer.write(request)
+            status, _ = await _read_response(reader)
+            latencies.append(time.perf_counter() - began)
+            statuses[status] = statuses.get(status, 0) + 1
+    finally:
+        writer.close()
+
+
+async def _load(port, paths, headers, concurrency, seconds, max_requests):
+    latencies, statuses, budget = [], {}, [max_requests]
+    began = time.perf_counter()
+    deadline = began + seconds
+    await asyncio.gather(*(_connection(port, paths, headers, deadline, budget, latencies, statuses)
+                           for _ in range(concurrency)))  # fmt: skip
+    return latencies, statuses, time.perf_counter() - began
+
+
+def load(port, paths, headers, options, label) -> dict:
+    asyncio.run(_load(port, paths, headers, options.concurrency, 2, 400))  # warm-up
+    latencies, statuses, elapsed = asyncio.run(
+        _load(port, paths, headers, options.concurrency, options.seconds, options.max_requests)
+    )
+    latencies.sort()
+    result = {
+        "label": label,
+        "requests": len(latencies),
+        "seconds": round(elapsed, 2),
+        "per_second": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(statistics.median(latencies) * 1000, 2),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2),
+        "statuses": statuses,
+    }
+    print(f"  {label:<12} {result['per_second']:>8.1f}/s  p50 {result['p50_ms']:>7.2f} ms  "
+          f"p99 {result['p99_ms']:>7.2f} ms  ({result['requests']} requests, statuses {statuses})")  # fmt: skip
+    return result
+
+
+# --- batch and profiles (in this process) ------------------------------------------------------------
+def post_json(url, body, bearer) -> tuple[int, dict, float]:
+    data = json.dumps(body).encode()
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json", "Authorization": f"Bearer {bearer}"})
+    began = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, json.load(response), time.perf_counter() - began
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error), time.perf_counter() - began
+
+
+def get_json(url, bearer) -> dict:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {bearer}"})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.load(response)
+
+
+class QueryLog:
+    """Every statement sent to the database while active (executemany counts once), counted by a
+    connection execute wrapper, so it works whatever DEBUG says."""
+
+    def __init__(self, connection):
+        self.connection, self.sql = connection, []
+
+    def __call__(self, execute, sql, params, many, context):
+        self.sql.append(sql)
+        return execute(sql, params, many, context)
+
+    def __enter__(self):
+        self.connection.ensure_connection()
+        self._wrapped = self.connection.execute_wrapper(self)
+        self._wrapped.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._wrapped.__exit__(*exc)
+
+    def __len__(self):
+        return len(self.sql)
+
+
+def in_process(bearer, entries, patient_id) -> dict:
+    from django.db import connection
+    from django.test import Client
+
+    http = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {bearer}")
+
+    def batch(items):
+        response = http.post("/api/v1/batches", {"entries": items}, content_type="application/json")
+        assert response.status_code == 201, response.content[:300]
+
+    batch(entries[:100])  # warm-up
+    with QueryLog(connection) as hundred:
+        batch(entries[:100])
+    began = time.perf_counter()
+    with QueryLog(connection) as ten_thousand:
+        batch(entries)
+    batch_seconds = time.perf_counter() - began
+    url = f"/api/v1/patients/{patient_id}/eligibility"
+    with QueryLog(connection) as one_check:
+        assert http.get(url).status_code == 200
+
+    def profile(function, repeat):
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(repeat):
+            function()
+        profiler.disable()
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out)
+        stats.sort_stats("cumulative").print_stats(r"homeconsent|clinicapi|rest_framework|django/db|sqlite3|psycopg", 22)
+        return out.getvalue()
+
+    eligibility_profile = profile(lambda: http.get(url), 200)
+    batch_profile = profile(lambda: batch(entries), 1)
+    return {
+        "queries_batch_100": len(hundred),
+        "queries_batch_10000": len(ten_thousand),
+        "queries_one_check": len(one_check),
+        "one_check_sql": [sql[:120] for sql in one_check.sql],
+        "batch_10000_in_process_seconds": round(batch_seconds, 3),
+        "eligibility_profile": eligibility_profile,
+        "batch_profile": batch_profile,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--concurrency", type=int, default=16, help="keep-alive connections of the load generator")
+    parser.add_argument("--seconds", type=float, default=10, help="length of each load phase")
+    parser.add_argument("--max-requests", type=int, default=50_000, help="most requests of each load phase")
+    parser.add_argument("--persons", type=int, default=2000, help="persons seeded in the registry")
+    parser.add_argument("--patients", type=int, default=40, help="persons given a real consent (one card each)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--profiles", action="store_true", help="print the cProfile reports in full")
+    options = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-clinic-api-"))
+    env, drop_database = scratch_environment(tmp)
+    os.environ.update(env)
+    server = None
+    try:
+        print(f"preparing ({options.persons} persons, {options.patients} consented patients) ...")
+        data = prepare(options, tmp)
+        print(f"  ready in {data['seconds']:.1f} s on {data['vendor']}")
+        from django.db import connections
+
+        connections.close_all()
+        port = free_port()
+        server = start_server(env, port, options.workers)
+        base = f"http://127.0.0.1:{port}"
+        bearer = token(base, data["client_id"], data["key"])
+        headers = f"Authorization: Bearer {bearer}\r\n"
+        print(f"load: {options.workers} uvicorn workers, {options.concurrency} connections, "
+              f"{options.seconds:g} s or {options.max_requests} requests per phase")  # fmt: skip
+        bare = load(port, ["/bench/bare"], "", options, "bare DRF")
+        paths = [f"/api/v1/patients/{pid}/eligibility" for pid in data["patient_ids"]]
+        eligibility = load(port, paths, headers, options, "eligibility")
+        ratio = eligibility["per_second"] / bare["per_second"]
+        print(f"  eligibility / bare = {ratio:.2f}")
+
+        status, received, batch_seconds = post_json(base + "/api/v1/batches", {"entries": data["batch"]}, bearer)
+        assert status == 201, received
+        began = time.perf_counter()
+        offset, rows = 0, 0
+        while offset is not None:
+            page = get_json(f"{base}/api/v1/batches/{received['reception_number']}?offset={offset}", bearer)
+            rows += len(page["entries"])
+            offset = page["next_offset"]
+        fetch_seconds = time.perf_counter() - began
+        print(f"batch of 10,000 over HTTP: {batch_seconds:.3f} s (normal {received['normal_count']}, "
+              f"error {received['error_count']}); fetching its {rows} results: {fetch_seconds:.3f} s")  # fmt: skip
+        stop_server(server)
+        server = None
+
+        figures = in_process(bearer, data["batch"], data["patient_ids"][0])
+        print(f"queries: batch of 100 = {figures['queries_batch_100']}, batch of 10,000 = "
+              f"{figures['queries_batch_10000']}; one eligibility check = {figures['queries_one_check']}")  # fmt: skip
+        print(f"batch of 10,000 in-process (no HTTP): {figures['batch_10000_in_process_seconds']:.3f} s")
+        print("queries of one eligibility check:")
+        for sql in figures["one_check_sql"]:
+            print("   ", sql)
+        for name in ("eligibility_profile", "batch_profile"):
+            text = figures[name]
+            if not options.profiles:
+                text = "\n".join(text.splitlines()[:40])
+            print(f"\n--- cProfile: {name.replace('_', ' ')} ---\n{text}")
+        if options.json:
+            options.json.write_text(json.dumps({
+                "vendor": data["vendor"], "workers": options.workers, "concurrency": options.concurrency,
+                "bare": bare, "eligibility": eligibility, "ratio": round(ratio, 3),
+                "batch_10000_http_seconds": round(batch_seconds, 3), "batch_fetch_seconds": round(fetch_seconds, 3),
+                **{k: v for k, v in figures.items() if not k.endswith("_profile")},
+            }, indent=2))  # fmt: skip
+    finally:
+        if server is not None:
+            stop_server(server)
+        from django.db import connections
+
+        connections.close_all()
+        drop_database()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
