@@ -63,6 +63,11 @@ def entry_path(entry: InstitutionEntry) -> str:
     return reverse("consent:entry", args=[entry.token])
 
 
+def entry_url_for(institution) -> str:
+    """The path of an institution's entry page (its entry is created on first use)."""
+    return entry_path(entry_for(institution))
+
+
 def entry_url(entry: InstitutionEntry, request=None, base_url: str = "") -> str:
     """The absolute entry URL: from the request's host, or from base_url (e.g. the site's public URL)."""
     path = entry_path(entry)

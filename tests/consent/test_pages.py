@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from django.urls import reverse
 
 from homeconsent.audit.models import AccessEvent
-from homeconsent.consent.entry import entry_for, entry_qr_svg, rotate_entry_token
+from homeconsent.consent.entry import entry_for, entry_qr_svg, entry_url_for, rotate_entry_token
 from homeconsent.consent.models import CardAuthChallenge, Consent, ConsentStatus
 from homeconsent.jpki.pki import TestPKI, issue_virtual_card, register_card_certificate
 from homeconsent.registry.codes import with_check_digit
@@ -102,6 +102,7 @@ def post_json(client, path, body):
 
 # --- entry -------------------------------------------------------------------------------------------
 def test_entry_page_names_the_institution_and_its_code(client, entry, institution):
+    assert entry_url_for(institution) == url("entry", entry)  # one entry per institution
     response = client.get(url("entry", entry))
     assert response.status_code == 200
     html = response.content.decode()
