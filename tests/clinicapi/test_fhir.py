@@ -323,3 +323,18 @@ def test_record_ids_differ_between_institutions_so_they_cannot_link_a_patient(re
 
     assert here["id"] != there["id"] and str(record.pk) not in (here["id"], there["id"])
     assert here["id"] == fhir.medication_dispense(record, patient_id_for(CODE, record.person_id))["id"]  # stable
+
+
+def test_a_further_page_of_patients_is_linked_as_next(api):
+    consented(api, "山田 太郎")
+    consented(api, "鈴木 一郎")
+
+    first = validated(Bundle, api("patients", page_size=1).json())
+    next_url = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    second = validated(Bundle, api(next_url.split("/api/v1/", 1)[1].split("?")[0],
+                                   **dict(p.split("=", 1) for p in next_url.split("?", 1)[1].split("&"))).json())
+
+    assert first["total"] == second["total"] == 1
+    assert "page_size=1" in next_url and "cursor=" in next_url
+    assert first["entry"][0]["resource"]["id"] != second["entry"][0]["resource"]["id"]
+    assert not any(link["relation"] == "next" for link in second["link"])
