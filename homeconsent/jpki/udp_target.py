@@ -24,8 +24,8 @@ carrying a 12-byte SENSB_RES) answers SENSB_REQ; this module answers ATTRIB and 
 ``clf.exchange`` handling ISO-DEP (ISO/IEC 14443-4) blocks itself, since nfcpy ships no Type 4
 card emulation: I-blocks with chaining in both directions, R(ACK)/R(NAK) per the PICC rules
 (retransmit the last block when the block number matches; else ACK a NAK, continue a chain on
-an ACK) and S(DESELECT), after which the card is idle and listens again. CID and NAD are not
-offered. Unlike nfcpy's own card side, which binds 0.0.0.0, the socket is bound to *host* only.
+an ACK), S(DESELECT), after which the card is idle and listens again, and S(WTX) requests when
+a command runs long. CID and NAD are not offered. Unlike nfcpy's own card side, which binds 0.0.0.0, the socket is bound to *host* only.
 """
 
 from __future__ import annotations
@@ -43,13 +43,19 @@ import nfc.clf.udp
 
 log = logging.getLogger(__name__)
 
-# Frame waiting time integer announced in SENSB_RES: FWT = 302 µs * 2**FWI. 10 gives ~0.31 s,
-# room for a PIN check or a signature on a busy machine; nfcpy then retries 3 times, so a pulled
-# card is noticed after ~1.3 s.
-DEFAULT_FWI = 10
+# Frame waiting time integer announced in SENSB_RES: FWT = 302 µs * 2**FWI. 11 gives ~0.62 s;
+# nfcpy then retries once, so a pulled card is noticed after ~1.3 s. A command still running after
+# a third of the FWT (a busy machine) makes the card ask for more time with S(WTX) rather than
+# answer late: a late answer would cross the reader's R(NAK) and desynchronise the block numbers.
+DEFAULT_FWI = 11
+_WTXM = 4  # each S(WTX) asks for 4 x FWT
 _FSC_TABLE = (16, 24, 32, 40, 48, 64, 96, 128, 256)
 _FSCI = 8  # we accept frames of 256 bytes
 _SLICE = 0.2  # how often the loop looks at stop/remove while waiting for a frame
+
+
+class _LinkLost(Exception):
+    """The reader stopped answering while the card asked it to wait."""
 
 
 class _CardSideUdpDevice(nfc.clf.udp.Device):
@@ -83,8 +89,8 @@ class _CardSideUdpDevice(nfc.clf.udp.Device):
 class _IsoDepCard:
     """ISO-DEP (14443-4) PICC side for one activation: blocks in, blocks out."""
 
-    def __init__(self, card, fsd: int):
-        self.card = card
+    def __init__(self, transmit, fsd: int):
+        self.transmit = transmit  # APDU in, response APDU out
         self.max_inf = fsd - 3  # PCB + 2 CRC bytes, as nfcpy counts them
         self.block = 1  # Rule D: the PICC block number starts at 1
         self.last_block: bytes | None = None
@@ -119,7 +125,7 @@ class _IsoDepCard:
             self.rx_chain += inf
             return self._send(bytes([0xA2 | self.block]))
         command, self.rx_chain = self.rx_chain + inf, b""
-        response = self.card.transmit(command)
+        response = self.transmit(command)
         return self._send(self._next_i_block(response))
 
     def _next_i_block(self, data: bytes) -> bytes:
@@ -153,6 +159,7 @@ class UdpCardTarget:
             raise ValueError("PUPI is 4 bytes")
         # SENSB_RES: 50, PUPI, application data (none), protocol info: 106 kbps only;
         # FSCI 8 (256) + ISO 14443-4 compliant; FWI, no ADC, neither NAD nor CID.
+        self.fwt = 4096 / 13.56e6 * 2**fwi
         self.sensb_res = b"\x50" + self.pupi + b"\x00\x00\x00\x00" + bytes([0x00, (_FSCI << 4) | 0x01, fwi << 4])
         self._stopping = threading.Event()
         self._present = threading.Event()
@@ -267,11 +274,15 @@ class UdpCardTarget:
                 if frame[1:5] == self.pupi:
                     fsd = _FSC_TABLE[min(frame[6] & 0x0F, 8)]
                     self.card.reset()
-                    dep = _IsoDepCard(self.card, fsd)
+                    dep = _IsoDepCard(self._transmit_in_time, fsd)
                     self.activations += 1
                     reply = bytes([frame[8] & 0x0F])  # MBLI 0, CID echoed
             elif dep is not None:
-                reply = dep.handle(frame)
+                try:
+                    reply = dep.handle(frame)
+                except _LinkLost:
+                    self.card.reset()
+                    return
             else:
                 reply = None
             if self._stopping.is_set() or not self._present.is_set():
@@ -283,6 +294,35 @@ class UdpCardTarget:
             frame = self._exchange(reply)
             if frame is None:
                 return
+
+    def _transmit_in_time(self, command: bytes) -> bytes:
+        """Run one APDU on the card; while it runs past FWT/3, keep the reader waiting with S(WTX)."""
+        result = []
+
+        def run():
+            try:
+                result.append(self.card.transmit(command))
+            except Exception:  # the card must answer something; never leave the reader hanging
+                log.exception("virtual card failed on an APDU")
+                result.append(b"\x6f\x00")
+
+        worker = threading.Thread(target=run, name="udp-card-apdu", daemon=True)
+        worker.start()
+        worker.join(self.fwt / 3)
+        while worker.is_alive():
+            if self._stopping.is_set() or not self._present.is_set():
+                worker.join()
+                raise _LinkLost
+            try:
+                answer = self._clf.exchange(bytearray([0xF2, _WTXM]), self.fwt * _WTXM)
+            except nfc.clf.CommunicationError:
+                worker.join()
+                raise _LinkLost from None
+            if answer is None or bytes(answer) != bytes([0xF2, _WTXM]):
+                worker.join()
+                raise _LinkLost
+            worker.join(self.fwt * _WTXM / 3)
+        return result[0]
 
     def _exchange(self, reply: bytes | None) -> bytes | None:
         """Send *reply* (if any) and wait for the next frame; None ends the activation."""

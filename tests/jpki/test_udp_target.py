@@ -11,7 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from homeconsent.jpki.card import JPKI_AID
+from homeconsent.jpki.card import JPKI_AID, VirtualJPKICard
 from homeconsent.jpki.udp_target import UdpCardTarget
 from nfc.tag.tt4 import Type4BTag, Type4TagCommandError
 from tests.jpki.virtual_cards import CARD_PIN, card, card_file, card_pki, card_template  # noqa: F401
@@ -233,3 +233,33 @@ def test_iso_dep_block_rules_for_lost_frames(reader):
     # when: an R(NAK) with the other number (nfcpy's presence check)
     # then: the card acknowledges with its own block number (rule 12)
     assert bytes(reader.exchange(bytearray(b"\xb3"), 1.0)) == b"\xa2"
+
+
+class SlowSigningCard(VirtualJPKICard):
+    """A card that takes 1.5 s to sign, as on a machine under heavy load."""
+
+    def transmit(self, capdu):
+        if capdu[:2] == b"\x80\x2a":
+            time.sleep(1.5)
+        return super().transmit(capdu)
+
+
+def test_a_slow_answer_keeps_the_reader_waiting_with_wtx(card_file):  # noqa: F811
+    # given: signing outlasts the frame waiting time (about 0.62 s) more than twice
+    slow = SlowSigningCard.load(card_file)
+    with UdpCardTarget(slow, "127.0.0.1", 0) as target:
+        clf = nfc.ContactlessFrontend(target.path)
+        try:
+            tag = connect(clf)
+            select_app(tag)
+            select_ef(tag, 0x0018)
+            assert apdu(tag, 0x20, 0x00, 0x80, CARD_PIN.encode())[1] == "9000"
+            select_ef(tag, 0x0017)
+            # when
+            signature, sw = apdu(tag, 0x2A, 0x00, 0x80, DIGEST_INFO_SHA256 + hashlib.sha256(b"m").digest(), mrl=256, cla=0x80)
+            # then: the answer arrives, and the block numbers still agree on the next command
+            assert sw == "9000" and len(signature) == 256
+            assert select_ef(tag, 0x0018) == "9000"
+            assert apdu(tag, 0x20, 0x00, 0x80)[1] == "63C3"
+        finally:
+            clf.close()
