@@ -106,22 +106,31 @@ class PcscStack:
             f"LIBPATH {vpcd_driver}\nCHANNELID 0x{port:04X}\n"
         )
         self.pcscd_log = open(self.workdir / "pcscd.log", "w")
-        self._spawn(["pcscd", "--foreground", "--config", str(conf)], self.pcscd_log)
+        self.pcscd_argv = ["pcscd", "--foreground", "--config", str(conf)]
+        self.pcscd = self._spawn(self.pcscd_argv, self.pcscd_log)
         self.card_log = open(self.workdir / "card.log", "w")
         self._spawn(
             [sys.executable, str(REPO / "manage.py"), "serve_card", str(self.card_file), "--vpcd", f"127.0.0.1:{port}"],
             self.card_log,
         )
-        deadline = time.monotonic() + 15
+        self.wait_for_card()
+
+    def wait_for_card(self, seconds=15):
+        deadline = time.monotonic() + seconds
         while self.run("opensc-tool", "--name").returncode != 0:
             if time.monotonic() > deadline:
                 raise RuntimeError("the card did not appear in vpcd's reader:\n" + self.logs())
             time.sleep(0.3)
 
+    def restart_pcscd(self):
+        self.pcscd.terminate()
+        self.pcscd.wait(10)
+        self.pcscd = self._spawn(self.pcscd_argv, self.pcscd_log)
+
     def _spawn(self, argv, log):
-        self.processes.append(
-            subprocess.Popen(self.prefix + argv, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=REPO)
-        )
+        process = subprocess.Popen(self.prefix + argv, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=REPO)
+        self.processes.append(process)
+        return process
 
     def run(self, *argv) -> subprocess.CompletedProcess:
         return subprocess.run(self.prefix + list(argv), capture_output=True, text=True, env=self.env, timeout=30)
@@ -218,3 +227,11 @@ def test_a_wrong_pin_through_pkcs11_lowers_the_tries_left(pcsc, pkcs11_module):
     assert VirtualJPKICard.load(pcsc.card_file).tries_left == before - 1
     listing = pcsc.run("pkcs15-tool", "--list-pins")
     assert f"Tries left     : {before - 1}" in listing.stdout or f"Tries left: {before - 1}" in listing.stdout, listing.stdout
+
+
+def test_the_card_comes_back_after_pcscd_restarts(pcsc):
+    # when
+    pcsc.restart_pcscd()
+    # then: the card process reconnects to the new vpcd by itself
+    pcsc.wait_for_card(seconds=10)
+    assert pcsc.run("opensc-tool", "--name").stdout.strip() == "jpki"
