@@ -76,8 +76,16 @@ def test_home_visit_flow_on_a_phone(world, reader, card_for, open_page):
     assert "3" in page.inner_text("#pin-tries")
     assert page.locator("#pin-last-try").is_hidden()
     shoot("pin")
+    # Hold the card's answer on its way to the server, to see the progress the page showed.
+    held = []
+    page.route("**/home/answer", lambda route: held.append(route))
     page.fill("#pin", PIN)
     page.click("#pin-submit")
+    page.wait_for_selector('li[data-progress="sending"].active')
+    done_steps = page.eval_on_selector_all("li[data-progress].done", "els => els.map(e => e.dataset.progress)")
+    assert done_steps == ["reading", "verifying_pin", "signing"]
+    shoot("progress")
+    held[0].continue_()
     page.wait_for_selector("#done-title")
     shoot("done")
     assert "同意を登録しました" in page.inner_text("#done-title")
