@@ -103,6 +103,8 @@ class VpcdCard:
     def _run(self):
         while not self._stopping.is_set():
             if not self._present.wait(_POLL):
+                if self.listen:
+                    self._turn_away()
                 continue
             conn = self._accept() if self.listen else self._connect()
             if conn is None:
@@ -138,6 +140,12 @@ class VpcdCard:
             return None
         log.info("vpcd connected from %s:%d", *peer[:2])
         return conn
+
+    def _turn_away(self) -> None:
+        """While the card is out, vpcd's connection attempts end at once (no card), not hang."""
+        conn = self._accept()
+        if conn is not None:
+            conn.close()
 
     def _serve(self, conn: socket.socket) -> None:
         conn.settimeout(_POLL)

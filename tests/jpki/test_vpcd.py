@@ -117,3 +117,19 @@ def test_in_listen_mode_vpcd_connects_to_the_card_on_loopback(card):  # noqa: F8
         with socket.create_connection(("127.0.0.1", target.port), timeout=5) as conn:
             conn.sendall(b"\x00\x01\x04")
             assert conn.recv(64) == struct.pack(">H", len(ATR)) + ATR
+
+
+def test_in_listen_mode_a_pulled_card_turns_vpcd_away(card):  # noqa: F811
+    with VpcdCard(card, "127.0.0.1", 0, listen=True) as target:
+        target.remove()
+        with socket.create_connection(("127.0.0.1", target.port), timeout=5) as conn:
+            conn.sendall(b"\x00\x01\x04")
+            try:
+                answer = conn.recv(64)
+            except ConnectionResetError:
+                answer = b""
+            assert answer == b""  # closed: no card
+        target.insert()
+        with socket.create_connection(("127.0.0.1", target.port), timeout=5) as conn:
+            conn.sendall(b"\x00\x01\x04")
+            assert conn.recv(64).endswith(ATR)
