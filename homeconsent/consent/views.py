@@ -173,6 +173,9 @@ def entry(request, token):
     entry = entry_by_token(token)
     if entry is None:
         return not_found(request)
+    # On a shared device (the nurse's tablet) the next patient starts here: a card proof of the
+    # previous one must not open "your consents" for them.
+    request.session.pop(_proof_key(entry), None)
     return page(request, "consent/entry.html", _context(entry))
 
 
@@ -232,6 +235,8 @@ def about(request, token, kind):
     if request.GET.get("update") == "1" and _proof(request, entry):
         state["update"] = True
         state["items"] = _proof(request, entry).get("items", [])
+    else:
+        request.session.pop(_proof_key(entry), None)
     _save_state(request, entry, kind, state)
     if kind == "mine":
         return page(request, "consent/mine_about.html", _context(entry, kind))

@@ -405,3 +405,14 @@ def test_app_session_fixes_date_and_items_until_it_is_done(client, entry, instit
     assert client.get(reverse("consent:session", args=[session.session_id])).status_code == 410
     assert url("visit_date", entry) in client.get(url("about", entry, "telehealth")).content.decode()
     assert client.get(reverse("consent:session", args=["nope"])).status_code == 404
+
+
+def test_the_card_proof_ends_when_the_next_person_starts_on_the_device(client, entry, person, card_key):
+    prove(client, entry, card_key)
+    assert client.get(url("mine", entry)).status_code == 200
+    client.get(url("entry", entry))  # the device is handed to the next patient
+    assert client.get(url("mine", entry)).status_code == 302
+    assert client.get(url("cancel_all", entry)).status_code == 302
+    prove(client, entry, card_key)
+    client.get(url("about", entry, "home"))
+    assert client.get(url("mine", entry)).status_code == 302
