@@ -54,13 +54,14 @@ def select_ef(tag, fid):
 
 
 def read_certificate(tag, fid=0x000A):
+    """As readers do: size from the first 4 bytes, then 256-byte reads (the last one short)."""
     assert select_ef(tag, fid) == "9000"
     head, sw = apdu(tag, 0xB0, 0, 0, mrl=4)
     assert sw == "9000"
     size = int.from_bytes(head[2:4], "big") + 4
     data = b""
     while len(data) < size:
-        chunk, sw = apdu(tag, 0xB0, len(data) >> 8, len(data) & 0xFF, mrl=min(256, size - len(data)))
+        chunk, sw = apdu(tag, 0xB0, len(data) >> 8, len(data) & 0xFF, mrl=256)
         assert sw == "9000"
         data += chunk
     return data
