@@ -179,6 +179,7 @@ def test_a_busy_port_is_reported(card):  # noqa: F811
             UdpCardTarget(card, "127.0.0.1", s.getsockname()[1]).start()
 
 
+@pytest.mark.slow
 def test_serve_card_runs_the_udp_target_as_a_process_that_can_pull_the_card(card_file):  # noqa: F811
     import signal
     import subprocess
