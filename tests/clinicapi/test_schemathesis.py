@@ -10,8 +10,10 @@ from urllib.parse import urlencode
 
 import pytest
 import schemathesis
+from django.core import signals
 from django.core.cache import cache
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from django.utils import timezone
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import (
@@ -62,8 +64,19 @@ def bearer(db, client, settings):
     cache.clear()
 
 
-def test_the_api_matches_its_schema_and_never_fails(bearer):
-    schema = schemathesis.openapi.from_wsgi("/api/v1/schema?format=json", get_wsgi_application())
+@pytest.fixture
+def wsgi_app():
+    """Django's WSGI application, keeping the test's database connection across requests (as the test
+    client does): the end of each request would otherwise close it, inside the test transaction."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield get_wsgi_application()
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+def test_the_api_matches_its_schema_and_never_fails(bearer, wsgi_app):
+    schema = schemathesis.openapi.from_wsgi("/api/v1/schema?format=json", wsgi_app)
     headers = {"Authorization": f"Bearer {bearer}"}
     failures, tried, answered = [], [], set()
 
