@@ -116,8 +116,11 @@ def record_access(
     return event
 
 
-def _prepared_event(entry: dict):
-    """Validate one entry as record_access does; returns the AccessEvent without chain fields."""
+_CHOICE_VALUES = {choices: frozenset(choices.values) for choices in (ActorType, Basis, Outcome)}
+
+
+def _prepared_event(entry: dict, valid=_CHOICE_VALUES) -> dict:
+    """Validate one entry as record_access does; returns its field values (no chain fields yet)."""
     detail = {} if entry.get("detail") is None else entry["detail"]
     if not isinstance(detail, dict):
         raise ValueError("detail must be a dict")
@@ -134,33 +137,53 @@ def _prepared_event(entry: dict):
     items = entry.get("items", ())
     items = [items] if isinstance(items, str) else [str(item) for item in items]
     consent_id = entry.get("consent_id")
-    return AccessEvent(
-        actor_type=_choice(entry["actor_type"], ActorType, "actor_type"),
-        actor_id=actor_id,
-        institution_code=institution_code,
-        person_id=_person_id(entry.get("person")),
-        items=items,
-        basis=_choice(entry["basis"], Basis, "basis"),
-        outcome=_choice(entry.get("outcome", "ok"), Outcome, "outcome"),
-        consent_id=None if consent_id is None else str(consent_id),
-        detail=json.loads(encoded_detail),
-    )
+    event = {
+        "actor_type": str(entry["actor_type"]),
+        "actor_id": actor_id,
+        "institution_code": institution_code,
+        "person_id": _person_id(entry.get("person")),
+        "items": items,
+        "basis": str(entry["basis"]),
+        "outcome": str(entry.get("outcome", "ok")),
+        "consent_id": None if consent_id is None else str(consent_id),
+        "detail": json.loads(encoded_detail),  # stored exactly as hashed
+    }
+    for name, choices in (("actor_type", ActorType), ("basis", Basis), ("outcome", Outcome)):
+        if event[name] not in valid[choices]:
+            raise ValueError(f"{name} must be one of {', '.join(choices.values)}, got {event[name]!r}")
+    return event
 
 
-def _insert_many(events: list, using: str) -> None:
+def _insert_many(events: list[dict], using: str) -> None:
     """INSERT every event with one executemany (one statement, run per row by the driver;
-    psycopg pipelines it): no per-row round trips and no parameter limit per statement."""
+    psycopg pipelines it): no per-row round trips and no parameter limit per statement.
+    The statement is the one Django compiles for a single AccessEvent; values are prepared by
+    the fields themselves (JSON and datetime adaptation per back end)."""
     from django.db.models.sql import InsertQuery
 
+    connection = connections[using]
     fields = [f for f in AccessEvent._meta.concrete_fields if not f.primary_key]
     query = InsertQuery(AccessEvent)
-    query.insert_values(fields, events[:1])
-    compiler = query.get_compiler(using=using)
-    [(sql, _)] = compiler.as_sql()
-    rows = [
-        [compiler.prepare_value(f, compiler.pre_save_val(f, event)) for f in fields] for event in events
-    ]
-    with connections[using].cursor() as cursor:
+    query.insert_values(fields, [AccessEvent(**events[0])])
+    [(sql, _)] = query.get_compiler(using=using).as_sql()
+    plain = {f.attname for f in fields if f.get_internal_type() in ("CharField", "PositiveIntegerField",
+                                                                      "PositiveBigIntegerField", "ForeignKey")}  # fmt: skip
+    shared = {"occurred_at": None}
+    rows = []
+    for event in events:
+        row = []
+        for f in fields:
+            value = event[f.attname]
+            if f.attname in plain:
+                row.append(value)
+            elif f.attname in shared:  # one moment for the whole call: adapted once
+                if shared[f.attname] is None:
+                    shared[f.attname] = f.get_db_prep_save(value, connection)
+                row.append(shared[f.attname])
+            else:
+                row.append(f.get_db_prep_save(value, connection))
+        rows.append(row)
+    with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
 
 
@@ -187,8 +210,8 @@ def record_accesses(entries) -> int:
     using = router.db_for_write(AccessEvent)
     by_chain: dict[int, list] = {}
     for event in events:
-        event.chain = chain_for(event.person_id)
-        by_chain.setdefault(event.chain, []).append(event)
+        event["chain"] = chain_for(event["person_id"])
+        by_chain.setdefault(event["chain"], []).append(event)
     with transaction.atomic(using=using):
         heads = {}
         existing = ChainHead.objects.using(using).filter(chain__in=by_chain).values_list("chain", flat=True)
@@ -205,8 +228,8 @@ def record_accesses(entries) -> int:
             seq, prev = head.seq, head.head_hash if head.seq else GENESIS
             for event in by_chain[chain]:
                 seq += 1
-                event.seq, event.prev_hash, event.occurred_at = seq, prev, occurred_at
-                event.hash = prev = event_hash(event.__dict__)
+                event["seq"], event["prev_hash"], event["occurred_at"] = seq, prev, occurred_at
+                event["hash"] = prev = event_hash(event)
                 ordered.append(event)
             head.seq, head.head_hash = seq, prev
         _insert_many(ordered, using)

@@ -149,7 +149,7 @@ class _Preloaded:
 
 
 def _resolve(candidates: list[Qualification], on: date, include_limit: bool, *, whole_history: bool,
-             preloaded: _Preloaded | None = None):  # fmt: skip
+             preloaded: _Preloaded | None = None, chosen=None):  # fmt: skip
     """Pick the period that answers for `on` and give it its national meaning.
 
     `whole_history` says the candidates are every period of one person (lookup by person), so a
@@ -157,7 +157,7 @@ def _resolve(candidates: list[Qualification], on: date, include_limit: bool, *, 
     certificate and newer-period queries by what a bulk lookup fetched beforehand.
     """
     result = EligibilityResult(validity=Validity.NONE, on=on, matches=len(candidates), limit_included=include_limit)
-    validity, q = _choose(candidates, on)
+    validity, q = chosen or _choose(candidates, on)
     if q is None:
         result.validity = validity
         return result
@@ -215,12 +215,15 @@ def resolve_many_by_keys(keys_list: list[SearchKeys], on=None, *, persons_filter
     on = clean_date(on, "on") if on else timezone.localdate()
     if not keys_list:
         return []
-    numbers = {k.number for k in keys_list}
-    births = {k.birth_date for k in keys_list}
-    insurers = {k.insurer_number for k in keys_list}
+    # One IN list per column of the (insurer, 記号, 番号, 枝番) index, so the index narrows the scan;
+    # the exact combinations (and the birth date) are matched below.
     by_keys: dict[tuple, list[Qualification]] = {}
     for q in Qualification.objects.filter(
-        number__in=numbers, person__birth_date__in=births, insurer__number__in=insurers
+        insurer__number__in={k.insurer_number for k in keys_list},
+        symbol__in={k.symbol for k in keys_list},
+        number__in={k.number for k in keys_list},
+        branch__in={k.branch for k in keys_list},
+        person__birth_date__in={k.birth_date for k in keys_list},
     ).select_related("person", "insurer"):
         key = (q.insurer.number, q.symbol, q.number, q.branch, q.person.birth_date)
         by_keys.setdefault(key, []).append(q)
@@ -262,7 +265,7 @@ def resolve_many_by_keys(keys_list: list[SearchKeys], on=None, *, persons_filter
     for qs, (validity, q) in zip(candidates, chosen):
         # As resolve_by_keys: the flag says whether 限度額 was asked for, whatever the validity.
         limit = wants_limit(q.person_id) if q is not None else (include_limit is True)
-        results.append(_resolve(qs, on, limit, whole_history=False, preloaded=preloaded))
+        results.append(_resolve(qs, on, limit, whole_history=False, preloaded=preloaded, chosen=(validity, q)))
     return results
 
 
