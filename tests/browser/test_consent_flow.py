@@ -237,6 +237,7 @@ def test_inquiry_then_cancel_all(world, reader, card_for, open_page):
     shoot("session-expired")
     page.click("#start-again")
     page.wait_for_selector("#start-mine")
+    assert not page.csp_errors, page.csp_errors
 
 
 def test_telehealth_from_the_entry_page_in_english(world, reader, card_for, open_page):
@@ -348,3 +349,4 @@ def test_telehealth_flow_from_the_app_api_back_to_the_app(world, reader, card_fo
     event = verify_webhook(secret, headers, body)
     assert event["data"]["state"] == "visit-8841" and event["data"]["consent_id"] == consent.pk
     recorder.assert_pin_never_sent_to_server()
+    assert not page.csp_errors, page.csp_errors
