@@ -89,6 +89,8 @@ class AccessEvent(models.Model):
 
     class Meta:
         verbose_name = "access event"
+        # Django's internal paths (and any code) reach rows through the base manager: it must refuse too.
+        base_manager_name = "objects"
         constraints = [models.UniqueConstraint(fields=["chain", "seq"], name="audit_event_chain_seq_unique")]
         indexes = [
             models.Index(fields=["person", "occurred_at"], name="audit_event_person_time"),
@@ -120,6 +122,7 @@ class Checkpoint(models.Model):
 
     class Meta:
         verbose_name = "access-log checkpoint"
+        base_manager_name = "objects"
 
     def __str__(self):
         return f"checkpoint {self.pk} at {self.created_at:%Y-%m-%d %H:%M:%S}"

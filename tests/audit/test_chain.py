@@ -119,6 +119,22 @@ def test_the_model_refuses_changes_and_deletions(make_person):
     assert AccessEvent.objects.get().outcome == "ok"
 
 
+def test_the_base_manager_refuses_changes_too(make_person):
+    # given a logged access and a checkpoint
+    event = read(make_person())
+    checkpoint, _ = write_checkpoint()
+    # when code goes through Django's base manager (as Django's own internals do), then it is refused
+    for attempt in (
+        lambda: AccessEvent._base_manager.filter(pk=event.pk).update(outcome="refused"),
+        lambda: AccessEvent._base_manager.filter(pk=event.pk).delete(),
+        lambda: type(checkpoint)._base_manager.filter(pk=checkpoint.pk).update(signature=""),
+    ):
+        with pytest.raises(HomeConsentError) as refused:
+            attempt()
+        assert refused.value.code == "audit_append_only"
+    assert AccessEvent.objects.get().outcome == "ok"
+
+
 def test_a_person_with_logged_accesses_cannot_be_deleted(make_person):
     person = make_person()
     read(person)
