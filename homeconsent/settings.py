@@ -130,9 +130,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- channels -------------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL")
+# redis-py 8 reads with a 5 s socket timeout by default, exactly channels_redis's 5 s blocking receive
+# (BZPOPMIN): a socket without messages for 5 s then fails its read and its consumer crashes. The
+# read gets more room than the blocking receive.
+CHANNEL_REDIS_HOST_OPTIONS = {"socket_timeout": 30}
 if REDIS_URL:
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, **CHANNEL_REDIS_HOST_OPTIONS}]},
+        }
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
