@@ -6,8 +6,9 @@
 # PostgreSQL: bench_clinic_api_<pid> on the server DATABASE_URL names, dropped afterwards):
 #  1. migrate, seed a synthetic registry, register an API client (EC key made now) and real
 #     consents (virtual cards of a test PKI signing the consent challenge) for --patients persons;
-#  2. start `uvicorn homeconsent.asgi:application --workers N` on loopback (settings
-#     bench/clinic_api_site.py: the real ones plus a bare DRF endpoint GET /bench/bare);
+#  2. start `uvicorn homeconsent.asgi:application --workers N` on loopback, and then the same with
+#     homeconsent.wsgi (--interface asgi|wsgi|both; settings bench/clinic_api_site.py: the real
+#     ones plus a bare DRF endpoint GET /bench/bare);
 #  3. drive it with an asyncio HTTP/1.1 keep-alive load generator (bounded by --seconds and
 #     --max-requests per phase): the bare endpoint, then GET /api/v1/patients/{id}/eligibility
 #     (token check, consent check, registry read, access-log row, all per request); prints
@@ -192,10 +193,15 @@ def token(base: str, client_id: str, key) -> str:
 
 
 # --- the server -------------------------------------------------------------------------------------
-def start_server(env: dict, port: int, workers: int) -> subprocess.Popen:
-    command = [sys.executable, "-m", "uvicorn", "homeconsent.asgi:application", "--host", "127.0.0.1",
-               "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log",
-               "--lifespan", "off"]  # fmt: skip
+def start_server(env: dict, port: int, workers: int, interface: str = "asgi") -> subprocess.Popen:
+    """uvicorn with N worker processes. asgi: homeconsent.asgi (Django runs each request's sync code
+    in a fresh thread, so it opens a database connection per request); wsgi: homeconsent.wsgi in
+    uvicorn's pool of 10 long-lived threads per worker (persistent connections are reused)."""
+    app = "homeconsent.asgi:application" if interface == "asgi" else "homeconsent.wsgi:application"
+    command = [sys.executable, "-W", "ignore::DeprecationWarning", "-m", "uvicorn", app,
+               "--interface", "asgi3" if interface == "asgi" else "wsgi",
+               "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning",
+               "--no-access-log", "--lifespan", "off"]  # fmt: skip
     server = subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -343,6 +349,13 @@ def in_process(bearer, entries, patient_id) -> dict:
     with QueryLog(connection) as one_check:
         assert http.get(url).status_code == 200
 
+    for _ in range(20):  # warm-up
+        http.get(url)
+    began = time.perf_counter()
+    for _ in range(200):
+        http.get(url)
+    one_check_ms = (time.perf_counter() - began) / 200 * 1000
+
     def profile(function, repeat):
         profiler = cProfile.Profile()
         profiler.enable()
@@ -362,6 +375,7 @@ def in_process(bearer, entries, patient_id) -> dict:
         "queries_one_check": len(one_check),
         "one_check_sql": [sql[:120] for sql in one_check.sql],
         "batch_10000_in_process_seconds": round(batch_seconds, 3),
+        "one_check_in_process_ms": round(one_check_ms, 2),
         "eligibility_profile": eligibility_profile,
         "batch_profile": batch_profile,
     }
@@ -375,6 +389,8 @@ def main():
     parser.add_argument("--max-requests", type=int, default=50_000, help="most requests of each load phase")
     parser.add_argument("--persons", type=int, default=2000, help="persons seeded in the registry")
     parser.add_argument("--patients", type=int, default=40, help="persons given a real consent (one card each)")
+    parser.add_argument("--interface", choices=["asgi", "wsgi", "both"], default="both",
+                        help="how uvicorn runs Django (the batch phase uses the last one)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--profiles", action="store_true", help="print the cProfile reports in full")
     options = parser.parse_args()
@@ -390,18 +406,25 @@ def main():
         from django.db import connections
 
         connections.close_all()
-        port = free_port()
-        server = start_server(env, port, options.workers)
-        base = f"http://127.0.0.1:{port}"
-        bearer = token(base, data["client_id"], data["key"])
-        headers = f"Authorization: Bearer {bearer}\r\n"
-        print(f"load: {options.workers} uvicorn workers, {options.concurrency} connections, "
-              f"{options.seconds:g} s or {options.max_requests} requests per phase")  # fmt: skip
-        bare = load(port, ["/bench/bare"], "", options, "bare DRF")
-        paths = [f"/api/v1/patients/{pid}/eligibility" for pid in data["patient_ids"]]
-        eligibility = load(port, paths, headers, options, "eligibility")
-        ratio = eligibility["per_second"] / bare["per_second"]
-        print(f"  eligibility / bare = {ratio:.2f}")
+        runs = {}
+        interfaces = ["asgi", "wsgi"] if options.interface == "both" else [options.interface]
+        for interface in interfaces:
+            port = free_port()
+            server = start_server(env, port, options.workers, interface)
+            base = f"http://127.0.0.1:{port}"
+            bearer = token(base, data["client_id"], data["key"])
+            headers = f"Authorization: Bearer {bearer}\r\n"
+            print(f"load ({interface}): {options.workers} uvicorn workers, {options.concurrency} connections, "
+                  f"{options.seconds:g} s or {options.max_requests} requests per phase")  # fmt: skip
+            bare = load(port, ["/bench/bare"], "", options, "bare DRF")
+            paths = [f"/api/v1/patients/{pid}/eligibility" for pid in data["patient_ids"]]
+            eligibility = load(port, paths, headers, options, "eligibility")
+            ratio = eligibility["per_second"] / bare["per_second"]
+            print(f"  eligibility / bare = {ratio:.2f}")
+            runs[interface] = {"bare": bare, "eligibility": eligibility, "ratio": round(ratio, 3)}
+            if interface != interfaces[-1]:
+                stop_server(server)
+                server = None
 
         status, received, batch_seconds = post_json(base + "/api/v1/batches", {"entries": data["batch"]}, bearer)
         assert status == 201, received
@@ -421,6 +444,8 @@ def main():
         print(f"queries: batch of 100 = {figures['queries_batch_100']}, batch of 10,000 = "
               f"{figures['queries_batch_10000']}; one eligibility check = {figures['queries_one_check']}")  # fmt: skip
         print(f"batch of 10,000 in-process (no HTTP): {figures['batch_10000_in_process_seconds']:.3f} s")
+        print(f"one eligibility check in-process, sequential (no HTTP, no server): "
+              f"{figures['one_check_in_process_ms']:.2f} ms = {1000 / figures['one_check_in_process_ms']:.0f}/s per core")  # fmt: skip
         print("queries of one eligibility check:")
         for sql in figures["one_check_sql"]:
             print("   ", sql)
@@ -432,7 +457,7 @@ def main():
         if options.json:
             options.json.write_text(json.dumps({
                 "vendor": data["vendor"], "workers": options.workers, "concurrency": options.concurrency,
-                "bare": bare, "eligibility": eligibility, "ratio": round(ratio, 3),
+                "runs": runs,
                 "batch_10000_http_seconds": round(batch_seconds, 3), "batch_fetch_seconds": round(fetch_seconds, 3),
                 **{k: v for k, v in figures.items() if not k.endswith("_profile")},
             }, indent=2))  # fmt: skip
