@@ -467,7 +467,14 @@ class Seeder:
         if r.random() < 0.03 + (0.04 if plan.age >= 70 else 0):
             start, until = fiscal_august(self.as_of)
             if plan.age >= 70:
-                cls = r.choices([f"B{i:02d}" for i in range(1, 11)], weights=[2, 3, 5, 30, 35, 12, 8, 2, 1, 2])[0]
+                # The class goes with the share paid: 現役並み (B01-B03) pay 3割, 一般Ⅱ (B04) is the
+                # 後期高齢者 2割 class, 一般Ⅰ and 低所得 (B05-B10) pay 1割, or 2割 at 70-74.
+                if q.contribution_ratio == ContributionRatio.THREE:
+                    cls = r.choices(["B01", "B02", "B03"], weights=[2, 3, 5])[0]
+                elif q.contribution_ratio == ContributionRatio.TWO and q.card_classification == CardClassification.KOUKI:
+                    cls = "B04"
+                else:
+                    cls = r.choices([f"B{i:02d}" for i in range(5, 11)], weights=[35, 12, 8, 2, 1, 2])[0]
             else:
                 cls = r.choices([f"A{i:02d}" for i in range(1, 7)], weights=[3, 8, 45, 30, 12, 2])[0]
             period.limits.append(LimitCertificate(classification=cls, valid_from=max(start, q.acquired_on),

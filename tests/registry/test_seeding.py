@@ -22,6 +22,9 @@ from homeconsent.registry.models import (
 from homeconsent.registry.seeding import age_on, preschool_until, seed_registry
 
 AS_OF = date(2025, 6, 1)
+# The mark makes pytest-django set up the test database even when this file runs alone; without it
+# the module fixture below would write to the configured (non-test) database.
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +90,20 @@ def test_households_kinds_history_and_certificates(seeded, django_db_blocker):
     for cls, birth in limits:
         assert cls[0] == ("B" if age_on(birth, AS_OF) >= 70 else "A"), (cls, birth)
     assert all(len(n) == 6 for n in six_digit)
+
+
+def test_limit_classes_from_70_go_with_the_share_paid(seeded, django_db_blocker):
+    with django_db_blocker.unblock():
+        limits = list(LimitCertificate.objects.filter(classification__startswith="B").values_list(
+            "classification", "qualification__contribution_ratio", "qualification__insurer__kind"))
+    assert len(limits) > 20
+    for cls, ratio, kind in limits:
+        if ratio == "030":
+            assert cls in ("B01", "B02", "B03"), (cls, ratio, kind)  # 現役並み pay 3割
+        elif ratio == "020" and kind == "kouki":
+            assert cls == "B04", (cls, ratio, kind)  # 一般Ⅱ
+        else:
+            assert cls in {f"B{i:02d}" for i in range(5, 11)}, (cls, ratio, kind)
 
 
 def test_every_code_is_valid_and_every_prefecture_has_every_facility_type(seeded, django_db_blocker):
