@@ -6,7 +6,6 @@ import time
 import pytest
 from django.test import Client
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clinicapi.console import accounts
 from clinicapi.console.models import StaffRole
@@ -108,10 +107,3 @@ def register():
 
     return do
 
-
-@pytest.fixture
-def confirmed_device():
-    def get(user):
-        return TOTPDevice.objects.get(user=user, confirmed=True)
-
-    return get
