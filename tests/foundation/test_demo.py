@@ -4,6 +4,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 
 from homeconsent.registry.models import CardCertificate, Person
 
@@ -18,6 +19,12 @@ def test_demo_prints_urls_cards_and_pins_and_the_cards_are_registered():
     text = out.getvalue()
     assert Person.objects.count() >= 20
     assert "http://localhost:8000/" in text and "reader bridge: ws://127.0.0.1:" in text
+    assert "/portal/" in text and "/api/v1/docs" in text
+    # and an entry URL per demo institution that opens its entry page
+    entry_urls = [line.split()[1] for line in text.splitlines() if line.strip().startswith("entry:")]
+    assert len(entry_urls) == 3
+    page = Client().get(entry_urls[0].removeprefix("http://localhost:8000"))
+    assert page.status_code == 200
     card_lines = [line for line in text.splitlines() if line.strip().startswith("[") and "PIN" in line]
     assert len(card_lines) == 5
     # and every demo card's certificate is linked to its person for health-insurance use

@@ -20,6 +20,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 
 from homeconsent.jpki.bridge import ReaderBridge
 from homeconsent.jpki.card import VirtualJPKICard
@@ -60,7 +62,8 @@ class Command(BaseCommand):
         parser.add_argument("--no-server", action="store_true", help="prepare data and print, then exit")
 
     def handle(self, *args, **options):
-        call_command("migrate", interactive=False, verbosity=0)
+        if self._unapplied_migrations():
+            call_command("migrate", interactive=False, verbosity=0)
         if not Person.objects.exists():
             summary = seed_registry(options["persons"], options["seed"])
             self.stdout.write(f"seeded {summary.persons} synthetic persons in {summary.seconds:.1f} s")
@@ -72,6 +75,11 @@ class Command(BaseCommand):
         if options["no_server"]:
             return
         self._run(site, cards, options)
+
+    @staticmethod
+    def _unapplied_migrations() -> bool:
+        executor = MigrationExecutor(connection)
+        return bool(executor.migration_plan(executor.loader.graph.leaf_nodes()))
 
     # --- data -------------------------------------------------------------------------------------
     def _demo_cards(self, demo_persons) -> list[DemoCard]:
@@ -106,6 +114,8 @@ class Command(BaseCommand):
         w(f"  site:          {site}/")
         w(f"  admin:         {site}/admin/  user operator"
           + (f", password {admin_password} (shown once)" if admin_password else " (password shown on first run)"))
+        w(f"  portal:        {site}/portal/  (patients sign in with a card below)")
+        w(f"  clinic API:    {site}/api/v1/docs  (schema {site}/api/v1/schema)")
         for line in self._entry_lines(site):
             w(line)
         w(f"  reader bridge: ws://{settings.READER_BRIDGE_HOST}:{options['bridge_port']} "
