@@ -26,6 +26,11 @@ card emulation: I-blocks with chaining in both directions, R(ACK)/R(NAK) per the
 (retransmit the last block when the block number matches; else ACK a NAK, continue a chain on
 an ACK), S(DESELECT), after which the card is idle and listens again, and S(WTX) requests when
 a command runs long. CID and NAD are not offered. Unlike nfcpy's own card side, which binds 0.0.0.0, the socket is bound to *host* only.
+
+The card keeps one socket from start to stop (or removal). nfcpy's ``listen()`` mutes the device
+first, and its udp device closes and reopens the socket there: a poll already queued behind the
+reader's RFOFF, or arriving in that gap, was dropped, and the reader waited a whole poll timeout
+(~1.1 s) to find the card again.
 """
 
 from __future__ import annotations
@@ -69,7 +74,21 @@ class _CardSideUdpDevice(nfc.clf.udp.Device):
         self._chipset_name = "UDP"
         self._path = f"udp:{self.addr[0]}:{self.addr[1]}"
 
+    def mute(self):
+        """nfcpy calls this before every listen(): the socket (and any poll queued on it) stays."""
+
+    def power_off(self):
+        """Close the socket: from now on nothing answers (the card is off the reader)."""
+        if self.socket is not None:
+            self.socket.close()
+            self.socket = None
+
+    def close(self):
+        self.power_off()
+
     def _bind_socket(self, time_to_return):
+        if self.socket.getsockname()[1] != 0:
+            return True  # bound by an earlier listen()
         try:
             self.socket.bind(self.addr)
         except OSError as error:
@@ -257,18 +276,22 @@ class UdpCardTarget:
 
     def _go_silent(self):
         self.card.reset()  # power is gone: PIN state lost
-        self._clf.device.mute()  # close the socket: nothing answers any more
+        self._clf.device.power_off()  # close the socket: nothing answers any more
         self._silent.set()
 
     def _serve(self, frame: bytes):
-        """One activation: from ATTRIB to DESELECT, RFOFF, a new SENSB_REQ, removal or stop."""
+        """One activation: from ATTRIB to DESELECT, RFOFF, removal or stop (a new poll is answered here)."""
         dep = None
         reply = None
         while True:
             if not frame:
                 reply = None
             elif len(frame) == 3 and frame[0] == 0x05:
-                return  # a reader polls anew (SENSB_REQ/ALLB_REQ): start over in listen()
+                # A reader polls anew (SENSB_REQ/ALLB_REQ) without switching its field off: answer
+                # as a card newly in the field; an ATTRIB may follow.
+                self.card.reset()
+                dep = None
+                reply = self.sensb_res
             elif frame[0] == 0x1D and len(frame) >= 9:  # ATTRIB
                 reply = None
                 if frame[1:5] == self.pupi:

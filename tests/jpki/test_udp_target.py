@@ -2,6 +2,7 @@
 
 import hashlib
 import socket
+import threading
 import time
 
 import nfc
@@ -265,3 +266,54 @@ def test_a_slow_answer_keeps_the_reader_waiting_with_wtx(card_file):  # noqa: F8
             assert apdu(tag, 0x20, 0x00, 0x80)[1] == "63C3"
         finally:
             clf.close()
+
+
+class GatedCard(VirtualJPKICard):
+    """A card that answers a command only once the test opens its gate."""
+
+    gate: threading.Event
+
+    def transmit(self, capdu):
+        self.gate.wait(5)
+        return super().transmit(capdu)
+
+
+def send_frame(sock, target, frame):
+    sock.sendto(b"106B " + frame.hex().encode(), ("127.0.0.1", target.port))
+
+
+def receive_frame(sock, timeout=1.0):
+    sock.settimeout(timeout)
+    data, _ = sock.recvfrom(1024)
+    return bytes.fromhex(data.split()[1].decode())
+
+
+def test_a_poll_right_after_the_field_goes_off_is_answered(card_file):  # noqa: F811
+    # given: a card activated by a raw udp reader, busy with a command
+    gated = GatedCard.load(card_file)
+    gated.gate = threading.Event()
+    with UdpCardTarget(gated, "127.0.0.1", 0) as target, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        send_frame(sock, target, b"\x05\x00\x10")
+        assert receive_frame(sock)[:5] == b"\x50" + target.pupi
+        send_frame(sock, target, b"\x1d" + target.pupi + b"\x00\x08\x01\x00")
+        assert receive_frame(sock) == b"\x00"
+        send_frame(sock, target, b"\x02\x00\xa4\x04\x0c\x0a" + JPKI_AID)
+        # when: the reader switches the field off and polls at once, both before the card is free
+        sock.sendto(b"RFOFF", ("127.0.0.1", target.port))
+        send_frame(sock, target, b"\x05\x00\x10")
+        gated.gate.set()
+        # then: the card answers the command, and then the poll (a reader would otherwise wait
+        # a whole poll timeout, ~1 s, before polling again)
+        assert receive_frame(sock) == b"\x02\x90\x00"
+        assert receive_frame(sock, 0.5)[:5] == b"\x50" + target.pupi
+
+
+def test_a_poll_during_an_activation_is_answered(reader, target):
+    # given: an activated card
+    connect(reader)
+    # when: the reader polls again without switching its field off
+    answer = reader.exchange(bytearray(b"\x05\x00\x10"), 0.5)
+    # then: the card answers as a card newly in the field, and a new ATTRIB activates it
+    assert bytes(answer)[:5] == b"\x50" + target.pupi
+    assert bytes(reader.exchange(bytearray(b"\x1d" + target.pupi + b"\x00\x08\x01\x00"), 0.5)) == b"\x00"
+    assert target.activations == 2
