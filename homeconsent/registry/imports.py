@@ -345,6 +345,12 @@ def import_qualifications(path, *, text: str | None = None, today: date | None =
     applier = _Applier(report)
     try:
         with transaction.atomic():
+            # Imports naming the same insurers run one after the other (row locks on PostgreSQL;
+            # SQLite's IMMEDIATE transactions already serialize), so two runs of one file cannot
+            # both see "not there yet" and both create the periods.
+            numbers = {row.insurer_number for row in rows} | {row.previous_insurer_number for row in rows}
+            for insurer in Insurer.objects.select_for_update().filter(number__in=numbers).order_by("number"):
+                applier.insurers[insurer.number] = insurer
             for row in rows:
                 getattr(applier, row.op)(row)
             if report.errors or dry_run:

@@ -1,11 +1,13 @@
 """import_qualifications: all or nothing, idempotent, history kept."""
 
 import json
+import threading
 from datetime import date
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 
 from homeconsent.audit.models import AccessEvent
 from homeconsent.registry.eligibility import Validity, resolve_by_keys
@@ -134,3 +136,31 @@ def test_a_successful_import_writes_one_operator_log_entry_in_its_transaction(ky
     event = AccessEvent.objects.get()
     assert (event.actor_type, event.actor_id, event.basis, event.detail["created"]) == (
         "operator", "insurer-batch", "operator", 1)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_of_one_file_at_once_create_each_period_once(kyokai, tmp_path):
+    # given a file of 40 new qualifications, imported twice at the same moment (a cron overlap)
+    rows = [f"new,01130012,1234,{n:04d},00,1,山田 太郎,ヤマダ タロウ,1,1980-04-10,2020-04-01,,,030,01" for n in range(40)]
+    path = write(tmp_path, HEADER, *rows)
+    start, reports, errors = threading.Barrier(2), [], []
+
+    def run():
+        try:
+            start.wait()
+            reports.append(import_qualifications(path))
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # then one run created the periods and the other found them all unchanged
+    assert errors == []
+    assert Qualification.objects.count() == Person.objects.count() == 40
+    assert sorted((r.created, r.unchanged) for r in reports) == [(0, 40), (40, 0)]
