@@ -225,6 +225,13 @@ class _Applier:
             person.save(update_fields=changed)
         return bool(changed)
 
+    def replay_updates_person(self, period: Qualification, row: QualificationRow) -> bool:
+        """A row whose period is registered already: its person details count only while that
+        period is the person's newest, so re-importing an old file never undoes a later change
+        (a new name after marriage, say)."""
+        newer = Qualification.objects.filter(person_id=period.person_id, acquired_on__gt=period.acquired_on)
+        return not newer.exists() and self.update_person(period.person, row)
+
     def open_period(self, row: QualificationRow, keys: tuple, field_name: str):
         open_ = [q for q in self.periods(keys, row.birth_date) if q.lost_on is None]
         if not open_:
@@ -251,7 +258,7 @@ class _Applier:
             differs = self.differences(same, row)
             if differs:
                 self.fail(row, "acquired_on", QUALIFICATION_DIFFERS(fields=", ".join(differs)))
-            elif self.update_person(same.person, row):
+            elif self.replay_updates_person(same, row):
                 self.report.changed += 1
             else:
                 self.report.unchanged += 1
@@ -284,7 +291,7 @@ class _Applier:
         # Already applied? The period this change opens exists with these values.
         same = self.same_period(row, self.periods(row.keys, row.birth_date))
         if same is not None and not self.differences(same, row):
-            if self.update_person(same.person, row):
+            if self.replay_updates_person(same, row):
                 self.report.changed += 1
             else:
                 self.report.unchanged += 1

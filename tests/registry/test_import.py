@@ -164,3 +164,16 @@ def test_two_runs_of_one_file_at_once_create_each_period_once(kyokai, tmp_path):
     assert errors == []
     assert Qualification.objects.count() == Person.objects.count() == 40
     assert sorted((r.created, r.unchanged) for r in reports) == [(0, 40), (40, 0)]
+
+
+def test_reimporting_an_old_file_does_not_undo_a_later_change_of_name(kyokai, tmp_path):
+    # given Taro's qualification, then a later change that brings a new name (marriage)
+    first = write(tmp_path, HEADER, TARO, name="first.csv")
+    import_qualifications(first)
+    renamed = TARO_CHANGE.replace("山田 太郎,ヤマダ タロウ", "鈴木 太郎,スズキ タロウ")
+    assert import_qualifications(write(tmp_path, HEADER, renamed, name="second.csv")).changed == 1
+    # when the first file is imported again
+    report = import_qualifications(first)
+    # then nothing changes: the person keeps the newer name
+    assert (report.applied, report.created, report.changed, report.unchanged) == (True, 0, 0, 1)
+    assert Person.objects.get().name_kana == "スズキ タロウ"
