@@ -22,6 +22,10 @@ from homeconsent.consent.services import do_cancel_consent
 
 from .conftest import PASSWORD, sign_in
 
+# Consumers reach the database through database_sync_to_async, which closes connections that are
+# inside a transaction (PostgreSQL): these tests commit for real, as the server does.
+pytestmark = pytest.mark.django_db(transaction=True)
+
 SOCKET = "/ws/console/events/"
 ORIGIN = (b"origin", b"http://testserver")
 
