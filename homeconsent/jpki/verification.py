@@ -4,8 +4,8 @@ current, unrevoked JPKI user-authentication certificate, and whose card is it?
 Two steps, kept apart so each is usable alone:
 
 * verify_signed_message(message, certificate_der, signature): pure crypto against the configured
-  trust store (settings.JPKI_TRUST_ROOTS, settings.JPKI_CRLS). Certificate parsed; issued by a
-  trusted root; inside its validity period; not on a current CRL signed by that root; the signature
+  trust store (settings.JPKI_TRUST_ROOTS, settings.JPKI_CRLS). Certificate parsed; an end entity
+  for digital signature with an RSA key of 2048 bits or more, issued by a trusted root; inside its validity period; not on a current CRL signed by that root; the signature
   is RSASSA-PKCS1-v1_5 with SHA-256 over the message (the card signs DigestInfo(SHA-256(message))).
 * resolve_card_certificate(certificate): the person, through registry.CardCertificate by issuer
   and serial (健康保険証利用登録), never through the My Number.
@@ -30,6 +30,8 @@ from django.conf import settings
 from homeconsent.errors import ErrorCode
 
 log = logging.getLogger(__name__)
+
+MIN_RSA_BITS = 2048
 
 MALFORMED_CERTIFICATE = ErrorCode(
     "malformed_certificate",
@@ -154,9 +156,14 @@ def _now() -> datetime.datetime:
 
 
 def _issuing_root(certificate: x509.Certificate, now: datetime.datetime) -> x509.Certificate:
+    # Even from a trusted root, only the user-authentication profile proves a card: an end entity,
+    # for digital signature, with an RSA key of at least 2048 bits.
     constraints = _extension(certificate, x509.BasicConstraints)
     if constraints is not None and constraints.ca:
         raise UNKNOWN_ISSUER()  # a CA certificate is not a card's certificate
+    key_usage = _extension(certificate, x509.KeyUsage)
+    if key_usage is None or not key_usage.digital_signature or certificate.public_key().key_size < MIN_RSA_BITS:
+        raise UNKNOWN_ISSUER()
     for root in trusted_roots():
         if root.subject != certificate.issuer:
             continue

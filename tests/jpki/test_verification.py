@@ -513,3 +513,60 @@ def test_two_concurrent_answers_to_one_challenge_let_exactly_one_through(pki, ca
 
     assert sorted(outcomes, key=str) == sorted([person, "challenge_reused"], key=str)
     assert CardAuthChallenge.objects.get(pk=challenge.pk).outcome == "verified"
+
+
+# --- certificates the root signed that are still no card's user-authentication certificate ------
+def root_signed(pki, public_key, *, key_usage=None):
+    """A certificate from the trusted root, built by hand (the test PKI itself refuses to make these)."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ODD")]))
+        .issuer_name(pki.root_certificate.subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+    )
+    if key_usage is not None:
+        flags = dict.fromkeys(
+            ["digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement",
+             "key_cert_sign", "crl_sign", "encipher_only", "decipher_only"], False)
+        builder = builder.add_extension(x509.KeyUsage(**{**flags, **key_usage}), critical=True)
+    return builder.sign(pki._key(), hashes.SHA256())
+
+
+def test_a_root_signed_rsa_1024_key_is_unknown_issuer(pki, person, institution):
+    weak_key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    certificate = root_signed(pki, weak_key.public_key(), key_usage={"digital_signature": True})
+    register_card_certificate(person, certificate)
+    challenge = issue_challenge("consent", institution, ["qualification"])
+
+    assert refusal(challenge, der(certificate), sign(weak_key, challenge)).code == "unknown_issuer"
+
+
+def test_a_root_signed_certificate_not_for_digital_signature_is_unknown_issuer(pki, card_key, person, institution):
+    certificate = root_signed(pki, card_key.public_key(), key_usage={"key_encipherment": True})
+    register_card_certificate(person, certificate)
+    challenge = issue_challenge("consent", institution, ["qualification"])
+
+    assert refusal(challenge, der(certificate), sign(card_key, challenge)).code == "unknown_issuer"
+
+
+def test_a_signature_over_a_sha1_digest_info_is_signature_invalid(pki, card_key, person, institution):
+    # The card signs whatever DigestInfo the host gives it: one naming SHA-1 of the message is
+    # refused, the verifier builds the SHA-256 DigestInfo itself.
+    certificate = card_certificate(pki, card_key, person)
+    register_card_certificate(person, certificate)
+    challenge = issue_challenge("consent", institution, ["qualification"])
+    from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+    sha1_signature = card_key.sign(
+        hashlib.sha1(challenge.message()).digest(), padding.PKCS1v15(), Prehashed(hashes.SHA1())
+    )
+
+    assert refusal(challenge, der(certificate), sha1_signature).code == "signature_invalid"
