@@ -190,3 +190,11 @@ def test_staff_admins_add_staff_with_a_one_time_link(signed_in, make_staff, inst
     assert response.status_code == 200 and "/console/enrol/" in page
     nurse = sign_in(Client(), make_staff(institution, "midori-nurse", StaffRole.STAFF))
     assert nurse.get("/console/staff/").status_code == 403
+
+
+def test_the_console_speaks_english_when_asked(signed_in):
+    signed_in.post("/i18n/setlang/", {"language": "en", "next": "/console/"})
+    page = signed_in.get("/console/").content.decode()
+    assert '<html lang="en">' in page and "Live board" in page and "ライブボード" not in page
+    signin = Client(HTTP_ACCEPT_LANGUAGE="en").get("/console/signin/").content.decode()
+    assert "User name" in signin
