@@ -28,15 +28,12 @@ from homeconsent.errors import HomeConsentError
 
 from . import accounts, reads
 from .models import StaffMembership, StaffRole
+from .routing import SOCKET_PATH
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 )
-
-
-# The live board's WebSocket (clinicapi/console/routing.py).
-SOCKET_PATH = "/ws/console/events/"
 
 
 def page(request, template, context=None, status=200):
@@ -48,7 +45,7 @@ def page(request, template, context=None, status=200):
 
 
 def _signin_redirect(request):
-    return redirect(f"{reverse('console:signin')}")
+    return redirect("console:signin")
 
 
 def staff_required(view=None, *, admin=False):
