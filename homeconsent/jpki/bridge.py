@@ -27,11 +27,13 @@ nfcpy and websockets loggers, whose debug records hold every frame, are kept abo
 import asyncio
 import base64
 import binascii
+import ipaddress
 import json
 import logging
 import re
 import threading
 import time
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 from websockets.asyncio.server import serve
@@ -99,6 +101,35 @@ def _digest_info(message: dict) -> bytes:
     return digest_info
 
 
+def page_origin(value: str) -> str:
+    """A configured page origin as browsers send it in the Origin header: http(s)://host[:port], lower
+    case, default port and trailing slash dropped. ValueError for anything that names no site
+    ("null", "*", a path, another scheme), so a misconfiguration never widens who may use the card."""
+    try:
+        parsed = urllib.parse.urlsplit(value.strip())
+        port = parsed.port
+    except (AttributeError, ValueError):
+        raise ValueError(f"not a page origin: {value!r}") from None
+    scheme, host = parsed.scheme.lower(), parsed.hostname
+    if (
+        scheme not in ("http", "https") or not host or parsed.path not in ("", "/") or parsed.query
+        or parsed.fragment or parsed.username is not None or "*" in host
+    ):
+        raise ValueError(f"not a page origin: {value!r}")
+    host = f"[{host}]" if ":" in host else host
+    default_port = 443 if scheme == "https" else 80
+    return f"{scheme}://{host}" + (f":{port}" if port is not None and port != default_port else "")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _pin(message: dict) -> bytearray:
     value = message.pop("pin", None)
     if not isinstance(value, str) or not PIN_PATTERN.fullmatch(value):
@@ -129,10 +160,12 @@ class ReaderBridge:
     def __init__(self, device: str, *, host: str = "127.0.0.1", port: int = 0, origins=()):
         if not origins:
             raise ValueError("the bridge serves only configured page origins: give at least one")
+        if not _loopback(host):
+            raise ValueError(f"the bridge listens on the loopback interface only, not {host}")
         self.device = device
         self.host = host
         self.port = port
-        self.origins = list(dict.fromkeys(origins))
+        self.origins = list(dict.fromkeys(page_origin(origin) for origin in origins))
         self.reader = CardReader(device)  # also keeps nfcpy's frame logging off
         _ws_log.setLevel(logging.INFO)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reader-bridge")

@@ -417,12 +417,46 @@ def test_closing_the_page_stops_the_wait_for_a_card(bridge, slot):
 
 
 # --- who may connect ----------------------------------------------------------------------------
-@pytest.mark.parametrize("origin", ["http://evil.example", "http://127.0.0.1:8001", None])
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://evil.example", "http://127.0.0.1:8001", None, "null", "HTTP://127.0.0.1:8000",
+        "http://127.0.0.1:8000/", "http://127.0.0.1:8000.evil.example", "https://127.0.0.1:8000",
+    ],
+)
 def test_a_page_of_another_origin_is_refused_at_the_handshake(bridge, origin):
     with pytest.raises(InvalidStatus) as refused:
         connect(bridge.url, origin=origin, open_timeout=5)
 
     assert refused.value.response.status_code == 403
+
+
+def test_configured_origins_are_compared_as_browsers_send_them(slot):
+    bridge = ReaderBridge(
+        f"udp:127.0.0.1:{slot.port}", origins=["HTTPS://Consent.Example.JP:443/", "http://localhost:8000/"]
+    ).start()
+    try:
+        with connect(bridge.url, origin="https://consent.example.jp", open_timeout=5) as websocket:
+            status = ask(websocket, "status")
+    finally:
+        bridge.stop()
+
+    assert bridge.origins == ["https://consent.example.jp", "http://localhost:8000"]
+    assert status["type"] == "status"
+
+
+@pytest.mark.parametrize(
+    "origin", ["null", "*", "https://*.example.jp", "file://", "https://consent.example.jp/consent", "ws://x.jp", ""]
+)
+def test_an_origin_that_names_no_site_is_not_configurable(origin):
+    with pytest.raises(ValueError):
+        ReaderBridge("udp:127.0.0.1:54321", origins=[ORIGIN, origin])
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "::", "example.jp"])
+def test_the_bridge_listens_on_loopback_only(host):
+    with pytest.raises(ValueError):
+        ReaderBridge("udp:127.0.0.1:54321", host=host, origins=[ORIGIN])
 
 
 def test_the_command_serves_an_origin_given_to_it_until_sigterm(slot):

@@ -41,10 +41,13 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        origins = list(settings.READER_BRIDGE_ALLOWED_ORIGINS) + [o.rstrip("/") for o in options["origin"]]
-        bridge = ReaderBridge(
-            options["device"], host=settings.READER_BRIDGE_HOST, port=options["port"], origins=origins
-        )
+        origins = list(settings.READER_BRIDGE_ALLOWED_ORIGINS) + options["origin"]
+        try:
+            bridge = ReaderBridge(
+                options["device"], host=settings.READER_BRIDGE_HOST, port=options["port"], origins=origins
+            )
+        except ValueError as error:
+            raise CommandError(str(error)) from None
         try:
             asyncio.run(self._serve(bridge, options["require_reader"]))
         except OSError as error:
