@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "channels",
+    "homeconsent",  # the site itself: the demo command
     "homeconsent.registry",
     "homeconsent.audit",
     "homeconsent.jpki",

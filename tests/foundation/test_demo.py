@@ -25,6 +25,10 @@ def test_demo_prints_urls_cards_and_pins_and_the_cards_are_registered():
     assert len(entry_urls) == 3
     page = Client().get(entry_urls[0].removeprefix("http://localhost:8000"))
     assert page.status_code == 200
+    # and a one-use console enrolment link per demo institution that opens the enrolment page
+    console_links = [line.split()[1] for line in text.splitlines() if line.strip().startswith("console:")]
+    assert len(console_links) == 3
+    assert Client().get(console_links[0].removeprefix("http://localhost:8000")).status_code == 200
     card_lines = [line for line in text.splitlines() if line.strip().startswith("[") and "PIN" in line]
     assert len(card_lines) == 5
     # and every demo card's certificate is linked to its person for health-insurance use

@@ -22,7 +22,11 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+from django.urls import reverse
 
+from clinicapi.console.accounts import create_staff
+from clinicapi.console.models import StaffMembership, StaffRole
+from homeconsent.consent.entry import entry_url_for
 from homeconsent.jpki.bridge import ReaderBridge
 from homeconsent.jpki.card import VirtualJPKICard
 from homeconsent.jpki.pki import TestPKI, issue_virtual_card
@@ -131,13 +135,18 @@ class Command(BaseCommand):
         w("")
 
     def _entry_lines(self, site):
-        try:
-            from homeconsent.consent.entry import entry_url_for
-        except ImportError:  # the entry pages are not installed in this build
-            return []
         lines = []
         for institution in Institution.objects.filter(code__in=self._demo_institution_codes()):
             lines.append(f"  entry:         {site}{entry_url_for(institution)}  ({institution.code} {institution.name})")
+            membership = StaffMembership.objects.filter(institution=institution).first()
+            if membership is None:
+                membership, token = create_staff(
+                    institution, f"admin{institution.code}", StaffRole.INSTITUTION_ADMIN, by="operator:demo"
+                )
+                link = site + reverse("console:enrol", args=[token])
+                lines.append(f"    console:     {link}  (enrol {membership.user.username}: password + TOTP app; one use)")
+            else:
+                lines.append(f"    console:     {site}{reverse('console:signin')}  ({membership.user.username})")
         return lines
 
     @staticmethod
