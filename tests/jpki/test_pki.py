@@ -97,6 +97,16 @@ def test_a_certificate_is_valid_until_the_end_of_the_fifth_birthday_after_issue(
     assert certificate.not_valid_after_utc.astimezone(JST) == datetime.datetime(2031, 7, 15, 23, 59, 59, tzinfo=JST)
 
 
+def test_the_issue_day_is_the_day_in_japan(pki, card_key):
+    # 16:00 UTC on 14 July is 01:00 on 15 July in Japan: issued on the birthday itself, so that
+    # birthday does not count and the certificate runs a year longer than the UTC date would give.
+    issued = datetime.datetime(2026, 7, 14, 16, 0, tzinfo=UTC)
+
+    certificate = pki.issue_user_auth_certificate(card_key.public_key(), datetime.date(1941, 7, 15), not_before=issued)
+
+    assert certificate.not_valid_after_utc.astimezone(JST) == datetime.datetime(2031, 7, 15, 23, 59, 59, tzinfo=JST)
+
+
 def test_a_card_expiry_before_the_fifth_birthday_caps_the_certificate(pki, card_key):
     certificate = pki.issue_user_auth_certificate(
         card_key.public_key(), datetime.date(1941, 7, 15), card_expires_on=datetime.date(2029, 3, 31)
