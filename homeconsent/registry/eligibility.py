@@ -10,13 +10,15 @@ Cost: one indexed query finds the candidate periods (insurer number → insurer,
 newer qualification. Never more than four queries per lookup.
 """
 
+import json
 from dataclasses import dataclass, field
 from datetime import date
 from enum import IntEnum
 
+from django.db import connections, router
 from django.utils import timezone
 
-from .models import CardCertificate, ElderlyCertificate, LimitCertificate, Person, Qualification
+from .models import CardCertificate, ElderlyCertificate, Insurer, LimitCertificate, Person, Qualification
 from .models import SpecificDiseaseCertificate
 from .validation import SearchKeys, clean_date, clean_search_keys
 
@@ -203,28 +205,51 @@ def _resolve(candidates: list[Qualification], on: date, include_limit: bool, *, 
     return result
 
 
+def _periods_matching(keys_list: list[SearchKeys]) -> list[int]:
+    """Ids of the periods whose (insurer, 記号, 番号, 枝番) equal one of the keys, in one query
+    whatever the number of keys: the keys travel as one JSON parameter joined against the search-key
+    index (SQLite json_each, PostgreSQL jsonb_to_recordset), one index lookup per key."""
+    insurer_ids = dict(
+        Insurer.objects.filter(number__in={k.insurer_number for k in keys_list}).values_list("number", "id")
+    )
+    wanted = {(insurer_ids[k.insurer_number], k.symbol, k.number, k.branch) for k in keys_list
+              if k.insurer_number in insurer_ids}  # fmt: skip
+    if not wanted:
+        return []
+    connection = connections[router.db_for_read(Qualification)]
+    table = connection.ops.quote_name(Qualification._meta.db_table)
+    if connection.vendor == "postgresql":
+        sql = (
+            f"SELECT q.id FROM jsonb_to_recordset(%s::jsonb) AS k(i bigint, s text, n text, b text) "
+            f"JOIN {table} q ON q.insurer_id = k.i AND q.symbol = k.s AND q.number = k.n AND q.branch = k.b"
+        )
+        param = json.dumps([{"i": i, "s": s, "n": n, "b": b} for i, s, n, b in wanted], ensure_ascii=False)
+    else:
+        sql = (
+            f"SELECT q.id FROM json_each(%s) AS k CROSS JOIN {table} q ON q.insurer_id = json_extract(k.value, '$[0]') "
+            f"AND q.symbol = json_extract(k.value, '$[1]') AND q.number = json_extract(k.value, '$[2]') "
+            f"AND q.branch = json_extract(k.value, '$[3]')"
+        )
+        param = json.dumps(sorted(wanted), ensure_ascii=False)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [param])
+        return [row[0] for row in cursor.fetchall()]
+
+
 def resolve_many_by_keys(keys_list: list[SearchKeys], on=None, *, persons_filter=None, include_limit=False) -> list:
     """Eligibility for many validated search keys (batch pre-check) in a fixed number of queries.
 
     `persons_filter(person_ids) -> allowed ids` is called once with every person the keys match;
     periods of persons it leaves out are dropped before resolving, so such an entry answers exactly
     as if nobody matched (4). `include_limit` is a bool or a callable person_id -> bool.
-    Queries: insurers, candidate periods, newer periods, three certificate tables — whatever the
-    number of keys (each `__in` list holds at most one value per key).
+    Queries: insurers, matching period ids, those periods, newer periods, three certificate tables —
+    whatever the number of keys (each `__in` list holds at most one value per key).
     """
     on = clean_date(on, "on") if on else timezone.localdate()
     if not keys_list:
         return []
-    # One IN list per column of the (insurer, 記号, 番号, 枝番) index, so the index narrows the scan;
-    # the exact combinations (and the birth date) are matched below.
     by_keys: dict[tuple, list[Qualification]] = {}
-    for q in Qualification.objects.filter(
-        insurer__number__in={k.insurer_number for k in keys_list},
-        symbol__in={k.symbol for k in keys_list},
-        number__in={k.number for k in keys_list},
-        branch__in={k.branch for k in keys_list},
-        person__birth_date__in={k.birth_date for k in keys_list},
-    ).select_related("person", "insurer"):
+    for q in Qualification.objects.filter(pk__in=_periods_matching(keys_list)).select_related("person", "insurer"):
         key = (q.insurer.number, q.symbol, q.number, q.branch, q.person.birth_date)
         by_keys.setdefault(key, []).append(q)
     if persons_filter is not None:
