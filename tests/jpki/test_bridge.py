@@ -306,6 +306,23 @@ def test_a_card_without_the_jpki_application_is_not_jpki_card(card_file):
     assert target.card.verifications() == []
 
 
+def test_a_card_answering_an_unexpected_status_is_card_error(page, slot):
+    # given: the card cannot record its PIN counter (its file's directory is gone), so it answers
+    # VERIFY with 6581 (memory failure) rather than compare the PIN unrecorded
+    store = slot.card_file.parent
+    moved = store.with_name(store.name + "-moved")
+    store.rename(moved)
+    try:
+        # when
+        refused = authenticate(page, PIN)
+    finally:
+        moved.rename(store)
+    # then
+    assert refused["code"] == "card_error" and "6581" in refused["message_en"]
+    assert PIN not in json.dumps(refused)
+    assert ask(page, "tries_left")["tries_left"] == 3
+
+
 @pytest.mark.parametrize(
     "fields",
     [
