@@ -6,6 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
+from clinicapi.models import ApiClient
 from homeconsent.registry.models import CardCertificate, Person
 
 
@@ -29,6 +30,9 @@ def test_demo_prints_urls_cards_and_pins_and_the_cards_are_registered():
     console_links = [line.split()[1] for line in text.splitlines() if line.strip().startswith("console:")]
     assert len(console_links) == 3
     assert Client().get(console_links[0].removeprefix("http://localhost:8000")).status_code == 200
+    # and a registered clinic system with the reference client's command line
+    assert "-m clinicapi.client patients --base http://localhost:8000/api/v1 --client-id " in text
+    assert ApiClient.objects.filter(name="demo clinic system", revoked_at__isnull=True).count() == 1
     card_lines = [line for line in text.splitlines() if line.strip().startswith("[") and "PIN" in line]
     assert len(card_lines) == 5
     # and every demo card's certificate is linked to its person for health-insurance use

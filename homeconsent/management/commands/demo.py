@@ -16,6 +16,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
@@ -24,8 +26,10 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 
+from clinicapi.auth import register_client
 from clinicapi.console.accounts import create_staff
 from clinicapi.console.models import StaffMembership, StaffRole
+from clinicapi.scopes import SCOPES
 from homeconsent.consent.entry import entry_url_for
 from homeconsent.jpki.bridge import ReaderBridge
 from homeconsent.jpki.card import VirtualJPKICard
@@ -122,6 +126,8 @@ class Command(BaseCommand):
         w(f"  clinic API:    {site}/api/v1/docs  (schema {site}/api/v1/schema)")
         for line in self._entry_lines(site):
             w(line)
+        for line in self._api_client_lines(site):
+            w(line)
         w(f"  reader bridge: ws://{settings.READER_BRIDGE_HOST}:{options['bridge_port']} "
           f"(virtual reader udp:127.0.0.1:{options['card_port']})")
         w("")
@@ -148,6 +154,30 @@ class Command(BaseCommand):
             else:
                 lines.append(f"    console:     {site}{reverse('console:signin')}  ({membership.user.username})")
         return lines
+
+    def _api_client_lines(self, site):
+        """A clinic system of the demo clinic, registered once, with its key kept in var/."""
+        folder = settings.VAR_DIR / "demo-api-client"
+        index = folder / "client.json"
+        if not index.exists():
+            clinic = Institution.objects.get(code=self._demo_institution_codes()[0])
+            key = ec.generate_private_key(ec.SECP384R1())
+            folder.mkdir(parents=True, exist_ok=True)
+            key_path = folder / "private_key.pem"
+            key_path.write_bytes(
+                key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption())
+            )
+            key_path.chmod(0o600)
+            public_pem = key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            ).decode()
+            client = register_client(clinic, "demo clinic system", public_pem, sorted(SCOPES), by="operator:demo")
+            index.write_text(json.dumps({"client_id": client.client_id, "institution": clinic.code}))
+        client_id = json.loads(index.read_text())["client_id"]
+        command = (f"{sys.executable} -m clinicapi.client patients --base {site}/api/v1 "
+                   f"--client-id {client_id} --key {folder / 'private_key.pem'}")
+        return [f"  clinic system: {command}"]
 
     @staticmethod
     def _demo_institution_codes():
