@@ -46,6 +46,8 @@ import nfc
 import nfc.clf
 import nfc.clf.udp
 
+from .reader import quiet_frame_logging
+
 log = logging.getLogger(__name__)
 
 # Frame waiting time integer announced in SENSB_RES: FWT = 302 µs * 2**FWI. 11 gives ~0.62 s;
@@ -189,6 +191,7 @@ class UdpCardTarget:
         self._thread: threading.Thread | None = None
         self._clf = None
         self.activations = 0  # how many times a reader activated the card (ATTRIB)
+        quiet_frame_logging()  # nfcpy's debug records carry every frame, the VERIFY PIN included
 
     # --- control ------------------------------------------------------------------------------
     def start(self, timeout: float = 5.0) -> "UdpCardTarget":

@@ -317,3 +317,28 @@ def test_a_poll_during_an_activation_is_answered(reader, target):
     assert bytes(answer)[:5] == b"\x50" + target.pupi
     assert bytes(reader.exchange(bytearray(b"\x1d" + target.pupi + b"\x00\x08\x01\x00"), 0.5)) == b"\x00"
     assert target.activations == 2
+
+
+def test_the_pin_stays_out_of_the_card_sides_debug_logs(card_file, caplog):  # noqa: F811
+    # given: nfcpy's loggers let everything through, as in a fresh `serve_card` process run at DEBUG
+    caplog.set_level(1)
+    caplog.set_level(1, logger="nfc")
+    with UdpCardTarget(VirtualJPKICard.load(card_file), "127.0.0.1", 0) as target, socket.socket(
+        socket.AF_INET, socket.SOCK_DGRAM
+    ) as sock:
+        send_frame(sock, target, b"\x05\x00\x10")
+        receive_frame(sock)
+        send_frame(sock, target, b"\x1d" + target.pupi + b"\x00\x08\x01\x00")
+        receive_frame(sock)
+        # when: a reader verifies the PIN
+        for block, apdu_bytes in (
+            (0x02, b"\x00\xa4\x04\x0c\x0a" + JPKI_AID),
+            (0x03, b"\x00\xa4\x02\x0c\x02\x00\x18"),
+            (0x02, b"\x00\x20\x00\x80\x04" + CARD_PIN.encode()),
+        ):
+            send_frame(sock, target, bytes([block]) + apdu_bytes)
+            answer = receive_frame(sock)
+    # then: the card took it, and no log record holds it
+    assert answer == b"\x02\x90\x00"
+    assert caplog.records
+    assert CARD_PIN.encode().hex() not in caplog.text.lower() and CARD_PIN not in caplog.text
