@@ -4,6 +4,8 @@
 # It writes into a scratch database created beside the configured one (SQLite: a temporary file
 # with the same options; PostgreSQL: bench_audit_<pid> on the same server) and drops it afterwards,
 # because the access log itself can never be cleaned up. Each append is its own transaction.
+# Checkpoint folder and signing key are scratch ones too: the verification at the end checks only
+# the bench's own rows and its own checkpoint, never the machine's real checkpoints or key.
 """Benchmark: access-log appends per second."""
 
 import argparse
@@ -33,6 +35,7 @@ def main():
     from django.conf import settings
     from django.db import connection, connections
 
+    from homeconsent.audit.checkpoints import write_checkpoint
     from homeconsent.audit.services import record_access
     from homeconsent.audit.verification import verify_log
     from homeconsent.registry.models import Person
@@ -40,6 +43,8 @@ def main():
     if options.chains:
         settings.AUDIT_CHAINS = options.chains
     scratch = tempfile.mkdtemp(prefix="bench-audit-")
+    settings.AUDIT_CHECKPOINT_DIR = Path(scratch) / "checkpoints"
+    settings.AUDIT_SIGNING_KEY_PATH = Path(scratch) / "signing-key.pem"
     test_settings = connection.settings_dict.setdefault("TEST", {})
     test_settings["NAME"] = (
         str(Path(scratch) / "bench.sqlite3") if connection.vendor == "sqlite" else f"bench_audit_{os.getpid()}"
@@ -82,9 +87,11 @@ def main():
         )
         for error in errors[:3]:
             print(f"  {error!r}")
+        write_checkpoint()  # into the scratch folder, signed with the scratch key
         began = time.perf_counter()
         report = verify_log()
         print(f"verify: {'OK' if report.ok else report.broken} ({report.total / (time.perf_counter() - began):.0f} rows/s)")
+        print(f"  {'; '.join(report.checkpoint_notes)}")
     finally:
         connections.close_all()
         connection.creation.destroy_test_db(old_name, verbosity=0)
