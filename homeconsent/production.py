@@ -31,6 +31,10 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = True
 X_FRAME_OPTIONS = "DENY"
 
+# Static files are collected at deploy time; never serve from the finders or re-scan in production.
+WHITENOISE_USE_FINDERS = False
+WHITENOISE_AUTOREFRESH = False
+
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},

@@ -111,7 +111,13 @@ ASGI_APPLICATION = "homeconsent.asgi.application"
 # --- database -------------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    # Under ASGI a persistent connection per thread leaks; pool instead (psycopg's pool) when asked.
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+    if _env_bool("HOMECONSENT_DB_POOL"):
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": int(os.environ.get("HOMECONSENT_DB_POOL_MIN", 2)),
+            "max_size": int(os.environ.get("HOMECONSENT_DB_POOL_MAX", 10)),
+        }
 else:
     DATABASES = {
         "default": {

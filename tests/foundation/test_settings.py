@@ -110,3 +110,23 @@ def test_production_settings_pass_the_deployment_checks_without_warnings(tmp_pat
     result = run_manage(["check", "--deploy", "--fail-level", "WARNING"], env, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_production_never_serves_static_files_from_the_finders_and_pools_on_request(tmp_path):
+    code = (
+        "import django, os; django.setup(); from django.conf import settings as s;"
+        "print(s.WHITENOISE_USE_FINDERS, s.WHITENOISE_AUTOREFRESH, s.DEBUG);"
+        "print(s.DATABASES['default']['CONN_MAX_AGE'], s.DATABASES['default'].get('OPTIONS', {}).get('pool'))"
+    )
+    env = {
+        "DJANGO_SETTINGS_MODULE": "homeconsent.production",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),
+        "DJANGO_ALLOWED_HOSTS": "hc.example",
+        "DATABASE_URL": "postgres://u@db.example:5432/hc",
+    }
+    plain = run_python(code, env, tmp_path)
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.split() == ["False", "False", "False", "0", "None"]
+
+    pooled = run_python(code, {**env, "HOMECONSENT_DB_POOL": "1", "HOMECONSENT_DB_POOL_MAX": "20"}, tmp_path)
+    assert "'max_size': 20" in pooled.stdout
