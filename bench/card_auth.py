@@ -44,8 +44,7 @@ def main():
     pki = TestPKI(Path(scratch) / "pki").init()
     settings.JPKI_TRUST_ROOTS = [pki.root_path]
     settings.JPKI_CRLS = [pki.crl_path]
-    for serial in range(1, options.revoked + 1):  # a CRL of some length, as the real one has
-        pki.revoke(serial)
+    pki.revoke_all(range(1, options.revoked + 1))  # a CRL of some length, as the real one has
 
     test_settings = connection.settings_dict.setdefault("TEST", {})
     test_settings["NAME"] = (

@@ -300,17 +300,24 @@ class TestPKI:
     # --- revocation ----------------------------------------------------------------------------
     def revoke(self, serial: int | str, reason: str | x509.ReasonFlags = "unspecified") -> x509.CertificateRevocationList:
         """Put `serial` (int or hex) on the CRL and re-sign it. Revoking twice keeps the first entry."""
-        number = int(serial, 16) if isinstance(serial, str) else int(serial)
+        return self.revoke_all([serial], reason)
+
+    def revoke_all(self, serials, reason: str | x509.ReasonFlags = "unspecified") -> x509.CertificateRevocationList:
+        """Put every serial of `serials` on the CRL and re-sign it once."""
+        numbers = [int(serial, 16) if isinstance(serial, str) else int(serial) for serial in serials]
         if isinstance(reason, str):
             if reason not in REVOCATION_REASONS:
                 raise ValueError(f"unknown revocation reason {reason!r}; one of {sorted(REVOCATION_REASONS)}")
             reason = REVOCATION_REASONS[reason]
         with self._locked():
             state = self._read_state()
-            if not any(int(entry["serial"], 16) == number for entry in state["revoked"]):
-                state["revoked"].append(
-                    {"serial": serial_hex(number), "revoked_at": _now().isoformat(), "reason": reason.name}
-                )
+            revoked = {int(entry["serial"], 16) for entry in state["revoked"]}
+            for number in numbers:
+                if number not in revoked:
+                    revoked.add(number)
+                    state["revoked"].append(
+                        {"serial": serial_hex(number), "revoked_at": _now().isoformat(), "reason": reason.name}
+                    )
             return self._sign_crl(state)
 
     def revoked_serials(self) -> set[int]:

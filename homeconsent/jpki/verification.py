@@ -130,12 +130,31 @@ def _parse_certificates(data: bytes) -> list[x509.Certificate]:
     return [x509.load_der_x509_certificate(data)]
 
 
-def _parse_crls(data: bytes) -> list[x509.CertificateRevocationList]:
+class _ParsedCrl:
+    """A CRL as read from its file, with what every verification asks of it worked out once: its
+    revoked serials as a set, and whether a root signed it. (The real CRL is long: checking its
+    signature and scanning it on every card answer cost ~16 ms at 40,000 entries.)"""
+
+    def __init__(self, crl: x509.CertificateRevocationList):
+        self.crl = crl
+        self.revoked_serials = frozenset(entry.serial_number for entry in crl)
+        self._signed_by: dict[bytes, bool] = {}
+
+    def signed_by(self, root: x509.Certificate) -> bool:
+        fingerprint = root.fingerprint(hashes.SHA256())
+        if fingerprint not in self._signed_by:
+            self._signed_by[fingerprint] = self.crl.is_signature_valid(root.public_key())
+        return self._signed_by[fingerprint]
+
+
+def _parse_crls(data: bytes) -> list[_ParsedCrl]:
     if b"-----BEGIN" in data:
         # A file may hold the CRLs of several roots (2015 and 2023 generations) one after another.
         blocks = data.split(b"-----END X509 CRL-----")
-        return [x509.load_pem_x509_crl(block + b"-----END X509 CRL-----\n") for block in blocks if b"-----BEGIN" in block]
-    return [x509.load_der_x509_crl(data)]
+        crls = [x509.load_pem_x509_crl(block + b"-----END X509 CRL-----\n") for block in blocks if b"-----BEGIN" in block]
+    else:
+        crls = [x509.load_der_x509_crl(data)]
+    return [_ParsedCrl(crl) for crl in crls]
 
 
 _roots = _FileCache(_parse_certificates)
@@ -146,7 +165,7 @@ def trusted_roots() -> list[x509.Certificate]:
     return [root for path in settings.JPKI_TRUST_ROOTS for root in _roots.get(Path(path))]
 
 
-def current_crls() -> list[x509.CertificateRevocationList]:
+def current_crls() -> list[_ParsedCrl]:
     return [crl for path in settings.JPKI_CRLS for crl in _crls.get(Path(path))]
 
 
@@ -186,17 +205,18 @@ def _extension(certificate, kind):
 
 def _check_revocation(certificate: x509.Certificate, root: x509.Certificate, now: datetime.datetime) -> None:
     usable = []
-    for crl in current_crls():
-        if crl.issuer != root.subject or not crl.is_signature_valid(root.public_key()):
+    for parsed in current_crls():
+        crl = parsed.crl
+        if crl.issuer != root.subject or not parsed.signed_by(root):
             continue
         next_update = crl.next_update_utc
         if crl.last_update_utc > now or next_update is None or next_update <= now:
             continue
-        usable.append(crl)
+        usable.append(parsed)
     if not usable:
         log.error("no current CRL signed by %s", root.subject.rfc4514_string())
         raise CRL_UNAVAILABLE()
-    if any(crl.get_revoked_certificate_by_serial_number(certificate.serial_number) for crl in usable):
+    if any(certificate.serial_number in parsed.revoked_serials for parsed in usable):
         raise CERTIFICATE_REVOKED()
 
 

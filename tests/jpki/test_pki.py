@@ -161,6 +161,17 @@ def test_revocation_re_signs_the_crl_with_the_serial_and_a_higher_number(tmp_pat
         pki.revoke(certificate.serial_number, "no such reason")
 
 
+def test_revoke_all_puts_every_serial_on_one_new_crl(tmp_path):
+    pki = TestPKI(tmp_path / "pki").init()
+    pki.revoke(7)
+    before = pki.crl().extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+
+    crl = pki.revoke_all([7, "1f", 1000])
+
+    assert sorted(entry.serial_number for entry in crl) == [7, 31, 1000]
+    assert crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == before + 1
+
+
 def test_init_re_signs_a_crl_that_is_half_stale(tmp_path):
     pki = TestPKI(tmp_path / "pki", crl_lifetime=datetime.timedelta(seconds=2)).init()
     first = pki.crl()
