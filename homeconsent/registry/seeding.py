@@ -39,6 +39,7 @@ from .models import (
     SpecificDiseaseCertificate,
     TreatmentRecord,
 )
+from .validation import normalize_card_key
 
 KOUKI_START = date(2008, 4, 1)  # 後期高齢者医療制度
 CLAIMS_SINCE = date(2021, 9, 1)  # medication from claims is available from this month
@@ -339,7 +340,9 @@ class Seeder:
         if insurer.kind == InsurerKind.KOUKI or card == CardClassification.ELDERLY_70:
             expires = fiscal_august(self.as_of)[1]
         q = Qualification(
-            insurer_id=insurer.pk, symbol=symbol, number=number, branch=branch, personal_family=family,
+            # Cards are printed with full-width digits (card_keys); stored as every lookup spells them.
+            insurer_id=insurer.pk, symbol=normalize_card_key(symbol), number=normalize_card_key(number), branch=branch,
+            personal_family=family,
             insured_name=insured_name, card_classification=card, acquired_on=acquired_on, lost_on=lost_on,
             reason_of_loss=reason, contribution_ratio=ratio, preschool=preschool, card_valid_from=acquired_on,
             card_expires_on=expires,

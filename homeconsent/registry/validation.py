@@ -6,6 +6,7 @@ say "line 7, birth_date: date_invalid: ..." in Japanese and English.
 """
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -126,6 +127,17 @@ def _text(value) -> str:
     return "" if value is None else str(value).strip()
 
 
+def normalize_card_key(value) -> str:
+    """記号 or 番号 as stored and as looked up: one spelling for what a card shows.
+
+    Cards and systems write the same key with full-width or half-width digits (１２ / 12); NFKC
+    makes full-width digits and Latin letters ASCII and half-width kana full-width, and leaves
+    kanji and full-width kana as they are. Surrounding spaces (also U+3000) are dropped. Used at
+    every write (import, seeding, the data migration) and every lookup (eligibility, requery, batch).
+    """
+    return unicodedata.normalize("NFKC", _text(value)).strip()
+
+
 class Collector:
     """Gathers every error of one record instead of stopping at the first."""
 
@@ -218,9 +230,9 @@ def clean_search_keys(
     c = Collector()
     data = {"insurer_number": insurer_number, "number": number, "branch": branch}
     ins = c.insurer_number(c.required(data, "insurer_number"))
-    num = c.max_length(c.required(data, "number"), "number", 38)
+    num = c.max_length(normalize_card_key(c.required(data, "number")), "number", 38)
     br = c.branch(c.required(data, "branch"))
-    sym = c.max_length(_text(symbol), "symbol", 38)
+    sym = c.max_length(normalize_card_key(symbol), "symbol", 38)
     if isinstance(birth_date, date):
         born = birth_date
     else:
@@ -305,8 +317,8 @@ def validate_qualification_row(data: dict, line: int, *, today: date | None = No
 
     op = c.choice(c.required(data, "op"), OPERATIONS, "op")
     insurer_number = c.insurer_number(c.required(data, "insurer_number"))
-    symbol = c.max_length(get("symbol"), "symbol", 38)
-    number = c.max_length(c.required(data, "number"), "number", 38)
+    symbol = c.max_length(normalize_card_key(get("symbol")), "symbol", 38)
+    number = c.max_length(normalize_card_key(c.required(data, "number")), "number", 38)
     branch = c.branch(c.required(data, "branch"))
     birth_date = c.date(c.required(data, "birth_date"), "birth_date", today, birth=True)
 
@@ -342,6 +354,8 @@ def validate_qualification_row(data: dict, line: int, *, today: date | None = No
     if preschool_text not in _TRUE | _FALSE:
         c.add("preschool", CODE_NOT_IN_LIST, field="preschool", value=preschool_text, allowed="0, 1")
     previous = {name_: get(name_) for name_ in PREVIOUS_KEY_FIELDS}
+    for name_ in ("previous_symbol", "previous_number"):
+        previous[name_] = c.max_length(normalize_card_key(previous[name_]), name_, 38)
     if previous["previous_insurer_number"]:
         c.insurer_number(previous["previous_insurer_number"], "previous_insurer_number")
     if previous["previous_branch"]:
