@@ -5,13 +5,24 @@ qualification, 5 several match. The result is a plain dataclass whose `as_dict()
 names of the national interface (reference/domain.md), dates as yyyyMMdd; the certificate element
 names follow the same interface as far as public code shows them (inferred).
 
+Answers are for the lookup date `on` (default today), as the registry knows things now:
+- 3 needs a newer qualification that had begun on or before `on`. A period starting after `on`
+  did not exist on that day, so the old keys answer 2 for it (3 from its first day on).
+- DisqualificationDate is the period's registered 資格喪失年月日, the real date, also when it is
+  later than `on` but already past (or today): an institution checking a past visit must learn the
+  patient lost that insurance afterwards (claims after it go elsewhere). A closing date still in the
+  future, after both today and `on`, is left out (''): it is a plan the insurer may still withdraw,
+  and a change registered ahead (a new ratio from next month closes the period the day before)
+  would otherwise read as a loss of a qualification that is valid on the date asked for.
+
 Cost: one indexed query finds the candidate periods (insurer number → insurer, then the
 (insurer, 記号, 番号, 枝番) index); at most three more read the certificates, or one more checks for a
-newer qualification. Never more than four queries per lookup.
+newer qualification. Never more than four queries per lookup. 記号 and 番号 are compared in one
+spelling (validation.normalize_card_key): 12 finds １２ and the other way round.
 """
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import IntEnum
 
@@ -20,7 +31,7 @@ from django.utils import timezone
 
 from .models import CardCertificate, ElderlyCertificate, Insurer, LimitCertificate, Person, Qualification
 from .models import SpecificDiseaseCertificate
-from .validation import SearchKeys, clean_date, clean_search_keys
+from .validation import SearchKeys, clean_date, clean_search_keys, normalize_card_key
 
 
 class Validity(IntEnum):
@@ -70,9 +81,13 @@ class EligibilityResult:
         return out
 
 
-def qualification_fields(q: Qualification) -> dict:
-    """A qualification period in the national element names."""
+def qualification_fields(q: Qualification, *, on: date | None = None, today: date | None = None) -> dict:
+    """A qualification period in the national element names. Given the lookup date `on`, a closing
+    date after both `on` and today is left out (module docstring)."""
     person, insurer = q.person, q.insurer
+    lost_on = q.lost_on
+    if lost_on is not None and on is not None and lost_on > max(on, today or timezone.localdate()):
+        lost_on = None
     return {
         "InsurerNumber": insurer.number,
         "InsurerName": insurer.name,
@@ -89,7 +104,7 @@ def qualification_fields(q: Qualification) -> dict:
         "Address": person.address,
         "PostNumber": person.postal_code,
         "QualificationDate": _ymd(q.acquired_on),
-        "DisqualificationDate": _ymd(q.lost_on),
+        "DisqualificationDate": _ymd(lost_on),
         "InsuredCardValidDate": _ymd(q.card_valid_from),
         "InsuredCardExpirationDate": _ymd(q.card_expires_on),
         "InsuredPartialContributionRatio": q.contribution_ratio,
@@ -164,7 +179,7 @@ def _resolve(candidates: list[Qualification], on: date, include_limit: bool, *, 
         result.validity = validity
         return result
     result.person, result.qualification_row = q.person, q
-    result.qualification = qualification_fields(q)
+    result.qualification = qualification_fields(q, on=on)
     if validity == Validity.VALID:
         result.validity = Validity.VALID
         if preloaded is not None:
@@ -195,12 +210,15 @@ def _resolve(candidates: list[Qualification], on: date, include_limit: bool, *, 
             result.limit_certificate = _limit(limit) if limit else None
         return result
     result.reason_of_loss = q.reason_of_loss
+    # Newer means begun by `on`: a period starting later did not exist on the day asked about.
     if whole_history:
-        newer = any(other.acquired_on > q.acquired_on for other in candidates)
+        newer = any(q.acquired_on < other.acquired_on <= on for other in candidates)
     elif preloaded is not None:
         newer = preloaded.newest_acquired.get(q.person_id, q.acquired_on) > q.acquired_on
     else:
-        newer = Qualification.objects.filter(person_id=q.person_id, acquired_on__gt=q.acquired_on).exists()
+        newer = Qualification.objects.filter(
+            person_id=q.person_id, acquired_on__gt=q.acquired_on, acquired_on__lte=on
+        ).exists()
     result.validity = Validity.LOST_WITH_NEWER if newer else Validity.LOST
     return result
 
@@ -236,6 +254,14 @@ def _periods_matching(keys_list: list[SearchKeys]) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def _normalized(keys: SearchKeys) -> SearchKeys:
+    """Keys built by hand (not through clean_search_keys) get the stored spelling of 記号 and 番号."""
+    symbol, number = normalize_card_key(keys.symbol), normalize_card_key(keys.number)
+    if (symbol, number) == (keys.symbol, keys.number):
+        return keys
+    return replace(keys, symbol=symbol, number=number)
+
+
 def resolve_many_by_keys(keys_list: list[SearchKeys], on=None, *, persons_filter=None, include_limit=False) -> list:
     """Eligibility for many validated search keys (batch pre-check) in a fixed number of queries.
 
@@ -248,6 +274,7 @@ def resolve_many_by_keys(keys_list: list[SearchKeys], on=None, *, persons_filter
     on = clean_date(on, "on") if on else timezone.localdate()
     if not keys_list:
         return []
+    keys_list = [_normalized(k) for k in keys_list]
     by_keys: dict[tuple, list[Qualification]] = {}
     for q in Qualification.objects.filter(pk__in=_periods_matching(keys_list)).select_related("person", "insurer"):
         key = (q.insurer.number, q.symbol, q.number, q.branch, q.person.birth_date)
@@ -264,9 +291,9 @@ def resolve_many_by_keys(keys_list: list[SearchKeys], on=None, *, persons_filter
     limit_ids = {q.pk for validity, q in chosen if validity == Validity.VALID and wants_limit(q.person_id)}
     preloaded = _Preloaded()
     if lost_persons:
-        for person_id, acquired_on in Qualification.objects.filter(person_id__in=lost_persons).values_list(
-            "person_id", "acquired_on"
-        ):
+        for person_id, acquired_on in Qualification.objects.filter(
+            person_id__in=lost_persons, acquired_on__lte=on
+        ).values_list("person_id", "acquired_on"):
             if acquired_on > preloaded.newest_acquired.get(person_id, date.min):
                 preloaded.newest_acquired[person_id] = acquired_on
     if valid:
@@ -301,7 +328,7 @@ def resolve_by_keys(
     today = timezone.localdate()
     on = clean_date(on, "on", today=today) if on else today
     keys = (
-        insurer_number
+        _normalized(insurer_number)
         if isinstance(insurer_number, SearchKeys)
         else clean_search_keys(insurer_number, symbol, number, branch, birth_date, today=today)
     )

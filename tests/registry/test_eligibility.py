@@ -3,15 +3,22 @@
 from datetime import date, timedelta
 
 import pytest
+from django.utils import timezone
 
-from homeconsent.registry.eligibility import Validity, resolve_by_keys, resolve_for_card, resolve_for_person
+from homeconsent.registry.eligibility import (
+    Validity,
+    resolve_by_keys,
+    resolve_for_card,
+    resolve_for_person,
+    resolve_many_by_keys,
+)
 from homeconsent.registry.models import (
     CardCertificate,
     ElderlyCertificate,
     LimitCertificate,
     SpecificDiseaseCertificate,
 )
-from homeconsent.registry.validation import RegistryValidationError
+from homeconsent.registry.validation import RegistryValidationError, clean_search_keys
 
 from .conftest import ON
 
@@ -145,3 +152,41 @@ def test_the_reference_day_defaults_to_today(kyokai, make_person, make_period):
 
     make_period(make_person(), kyokai, acquired_on=timezone.localdate() - timedelta(days=1))
     assert resolve_by_keys(*TARO_KEYS).validity == Validity.VALID
+
+
+def test_a_newer_period_that_starts_after_the_lookup_date_does_not_make_the_old_one_3(
+    kyokai, kumiai, make_person, make_period
+):  # fmt: skip
+    # given keys lost on 2025-04-01 and the next qualification only from 2025-07-01
+    person = make_person()
+    make_period(person, kyokai, lost_on=date(2025, 4, 1), reason_of_loss="99")
+    make_period(person, kumiai, symbol="77", number="1", acquired_on=date(2025, 7, 1))
+    # on 2025-06-01 the newer one did not exist yet: 2, on every path
+    assert resolve_by_keys(*TARO_KEYS, on=ON).validity == Validity.LOST
+    assert resolve_many_by_keys([clean_search_keys(*TARO_KEYS)], ON)[0].validity == Validity.LOST
+    assert resolve_for_person(person, on=ON).validity == Validity.LOST
+    # from its first day on: 3
+    assert resolve_by_keys(*TARO_KEYS, on=date(2025, 7, 1)).validity == Validity.LOST_WITH_NEWER
+    assert resolve_many_by_keys([clean_search_keys(*TARO_KEYS)], date(2025, 7, 1))[0].validity == 3
+
+
+def test_a_past_loss_later_than_the_lookup_date_is_shown_as_the_real_date(kyokai, make_person, make_period):
+    # given a period lost on 2025-09-30 (in the past now), looked up for a visit on 2025-06-01
+    make_period(make_person(), kyokai, lost_on=date(2025, 9, 30), reason_of_loss="03")
+    result = resolve_by_keys(*TARO_KEYS, on=ON)
+    # then it was valid that day, and the institution learns the real loss date
+    assert result.validity == Validity.VALID
+    assert result.qualification["DisqualificationDate"] == "20250930"
+
+
+def test_a_closing_date_after_today_and_the_lookup_date_is_left_out(kyokai, make_person, make_period):
+    # given a change registered ahead: the period closes next month
+    today = timezone.localdate()
+    closes = today + timedelta(days=30)
+    make_period(make_person(), kyokai, lost_on=closes)
+    # looked up today: valid, and no closing date is announced as a loss
+    result = resolve_by_keys(*TARO_KEYS, on=today)
+    assert result.validity == Validity.VALID and result.qualification["DisqualificationDate"] == ""
+    # looked up for a date after it: lost, with the date
+    after = resolve_by_keys(*TARO_KEYS, on=closes + timedelta(days=1))
+    assert after.validity == Validity.LOST and after.qualification["DisqualificationDate"] == closes.strftime("%Y%m%d")
