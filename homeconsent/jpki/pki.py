@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from .verification import fingerprint_sha256, issuer_name, serial_hex
+from .verification import serial_hex
 
 JST = ZoneInfo("Asia/Tokyo")
 ROOT_LIFETIME = datetime.timedelta(days=3652)
@@ -361,27 +361,14 @@ class TestPKI:
 def register_card_certificate(
     person, certificate: x509.Certificate, *, registered_for_insurance_use: bool = True, renewed_from=None
 ):
-    """Link a card's user-authentication certificate to a person (健康保険証利用登録).
-
-    Rows are keyed as the verifier looks them up: issuer (RFC 4514) and serial (lower-case hex).
-    """
+    """Link a card's user-authentication certificate to a person (健康保険証利用登録), as the test PKI
+    does for the cards it issues (no card proof needed: it made the card)."""
     from django.utils import timezone
 
-    from homeconsent.registry.models import CardCertificate, CardCertificateStatus
+    from .registration import new_card_certificate
 
-    return CardCertificate.objects.create(
-        person=person,
-        issuer=issuer_name(certificate),
-        serial=serial_hex(certificate.serial_number),
-        fingerprint_sha256=fingerprint_sha256(certificate),
-        not_before=certificate.not_valid_before_utc,
-        not_after=certificate.not_valid_after_utc,
-        status=CardCertificateStatus.ACTIVE,
-        registered_for_insurance_use=registered_for_insurance_use,
-        registered_at=timezone.now() if registered_for_insurance_use else None,
-        renewed_from=renewed_from,
-        certificate_der=certificate.public_bytes(serialization.Encoding.DER),
-    )
+    registered_at = timezone.now() if registered_for_insurance_use else None
+    return new_card_certificate(person, certificate, registered_at=registered_at, renewed_from=renewed_from)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ keeps the registration without doing this again: resolve_card_certificate follow
 Every refusal is coded; a success writes its access-log entry in the same transaction.
 """
 
+from cryptography.hazmat.primitives import serialization
 from django.db import transaction
 from django.utils import timezone
 
@@ -57,6 +58,24 @@ CERTIFICATE_NOT_ACTIVE = ErrorCode(
 )
 
 ITEM = "card_registration"
+
+
+def new_card_certificate(person, certificate, *, registered_at=None, renewed_from=None) -> CardCertificate:
+    """The linkage row of a card's certificate to `person`, keyed as the verifier looks it up (issuer
+    in RFC 4514, serial in lower-case hex); registered for insurance use when `registered_at` is given."""
+    return CardCertificate.objects.create(
+        person=person,
+        issuer=issuer_name(certificate),
+        serial=serial_hex(certificate.serial_number),
+        fingerprint_sha256=fingerprint_sha256(certificate),
+        not_before=certificate.not_valid_before_utc,
+        not_after=certificate.not_valid_after_utc,
+        status=CardCertificateStatus.ACTIVE,
+        registered_for_insurance_use=registered_at is not None,
+        registered_at=registered_at,
+        renewed_from=renewed_from,
+        certificate_der=certificate.public_bytes(serialization.Encoding.DER),
+    )
 
 
 def _person_for_keys(keys, today):
@@ -115,18 +134,7 @@ def register_card_for_insurance_use(
             row.registered_at = now
             row.save(update_fields=["registered_for_insurance_use", "registered_at"])
         else:
-            row = CardCertificate.objects.create(
-                person=person,
-                issuer=issuer_name(certificate),
-                serial=serial_hex(certificate.serial_number),
-                fingerprint_sha256=fingerprint_sha256(certificate),
-                not_before=certificate.not_valid_before_utc,
-                not_after=certificate.not_valid_after_utc,
-                status=CardCertificateStatus.ACTIVE,
-                registered_for_insurance_use=True,
-                registered_at=now,
-                certificate_der=certificate_der,
-            )
+            row = new_card_certificate(person, certificate, registered_at=now)
         record_access(
             actor_type="patient",
             actor_id=f"card:{row.serial}",
