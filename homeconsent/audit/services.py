@@ -91,7 +91,9 @@ def record_access(
     chain = chain_for(person_id)
 
     using = router.db_for_write(AccessEvent)
-    with transaction.atomic(using=using):
+    # No savepoint inside the caller's transaction (two round trips per read saved): a failed
+    # append must fail the whole action anyway, never leave it committed without its row.
+    with transaction.atomic(using=using, savepoint=False):
         head = _lock_head(chain, using)
         event = AccessEvent(
             chain=chain,
@@ -212,7 +214,7 @@ def record_accesses(entries) -> int:
     for event in events:
         event["chain"] = chain_for(event["person_id"])
         by_chain.setdefault(event["chain"], []).append(event)
-    with transaction.atomic(using=using):
+    with transaction.atomic(using=using, savepoint=False):
         heads = {}
         existing = ChainHead.objects.using(using).filter(chain__in=by_chain).values_list("chain", flat=True)
         missing = sorted(set(by_chain) - set(existing))
