@@ -539,6 +539,11 @@ def test_the_command_with_require_reader_exits_when_there_is_none():
         call_command("reader_bridge", "--device", "usb", "--require-reader", "--port", "0")
 
 
+def test_the_command_refuses_an_origin_that_names_no_site():
+    with pytest.raises(CommandError, match="not a page origin"):
+        call_command("reader_bridge", "--device", "udp:127.0.0.1:54321", "--origin", "null", "--port", "0")
+
+
 # --- real hardware --------------------------------------------------------------------------------
 @pytest.mark.hardware
 def test_a_real_reader_and_card(caplog):
