@@ -209,6 +209,8 @@ class Command(BaseCommand):
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *a: stop.set())
         state = {"target": target}
+        # The test CRL is good for days: re-sign it while the demo runs (init() does so once half stale).
+        threading.Thread(target=self._refresh_crl, args=(stop,), daemon=True).start()
         if sys.stdin and sys.stdin.isatty():
             threading.Thread(target=self._switch_cards, args=(cards, state, options, stop), daemon=True).start()
         try:
@@ -223,6 +225,11 @@ class Command(BaseCommand):
             bridge.stop()
             state["target"].stop()
             server.wait(timeout=10)
+
+    @staticmethod
+    def _refresh_crl(stop, every_seconds=3600):
+        while not stop.wait(every_seconds):
+            TestPKI(settings.JPKI_PKI_DIR).init()
 
     def _switch_cards(self, cards, state, options, stop):
         by_number = {str(c.number): c for c in cards}
