@@ -80,6 +80,17 @@ LOSS_BEFORE_START = ErrorCode(
     "喪失日 {value} が資格取得日 {acquired_on} より前です。",
     "The date of loss {value} is before the qualification's acquisition date {acquired_on}.",
 )
+PERIOD_NOT_FOUND = ErrorCode(
+    "qualification_not_found",
+    "この記号・番号・枝番と生年月日に、取得日 {acquired_on} の資格はありません。訂正（correct）には登録済みの資格の取得日を書いてください。",
+    "No qualification acquired on {acquired_on} matches these card keys and birth date; a correction names the "
+    "acquisition date of a registered period.",
+)
+CORRECTION_OVERLAPS = ErrorCode(
+    "correction_overlaps",
+    "訂正後の喪失日 {lost_on} が、この人の次の資格の取得日 {next_on} より後です。",
+    "The corrected date of loss {lost_on} is after the start of the person's next qualification ({next_on}).",
+)
 PERSON_DIFFERS = ErrorCode(
     "person_differs",
     "前の記号・番号（previous_*）の資格は別の人のものです（生年月日が違います）。",
@@ -98,6 +109,7 @@ class ImportReport:
     rows: int = 0
     created: int = 0
     changed: int = 0
+    corrected: int = 0
     unchanged: int = 0
     errors: list[FieldError] = field(default_factory=list)
     applied: bool = False
@@ -112,6 +124,7 @@ class ImportReport:
             "rows": self.rows,
             "created": self.created,
             "changed": self.changed,
+            "corrected": self.corrected,
             "unchanged": self.unchanged,
             "errors": [e.as_dict() for e in self.errors],
         }
@@ -170,9 +183,10 @@ def read_rows(path, text: str | None = None):
 
 
 class _Applier:
-    def __init__(self, report: ImportReport):
-        self.report = report
+    def __init__(self, report: ImportReport, *, actor_id: str, file_name: str):
+        self.report, self.actor_id, self.file_name = report, actor_id, file_name
         self.insurers: dict[str, Insurer] = {}
+        self.corrections: list[dict] = []  # access-log entries, written with the import's own
 
     def insurer(self, number: str, row: QualificationRow, field_name: str) -> Insurer | None:
         if number not in self.insurers:
@@ -214,23 +228,24 @@ class _Applier:
             wanted.pop("reason_of_loss")
         return [f for f, v in wanted.items() if getattr(q, f) != v]
 
-    def update_person(self, person: Person, row: QualificationRow) -> bool:
-        changed = []
+    def update_person(self, person: Person, row: QualificationRow) -> dict:
+        """Apply the row's person details; returns the old values of those that changed."""
+        old = {}
         for name in ("name", "name_kana", "sex", "address", "postal_code"):
             value = getattr(row, name)
             if value and getattr(person, name) != value:
+                old[name] = getattr(person, name)
                 setattr(person, name, value)
-                changed.append(name)
-        if changed:
-            person.save(update_fields=changed)
-        return bool(changed)
+        if old:
+            person.save(update_fields=list(old))
+        return old
 
-    def replay_updates_person(self, period: Qualification, row: QualificationRow) -> bool:
+    def replay_updates_person(self, period: Qualification, row: QualificationRow) -> dict:
         """A row whose period is registered already: its person details count only while that
         period is the person's newest, so re-importing an old file never undoes a later change
         (a new name after marriage, say)."""
         newer = Qualification.objects.filter(person_id=period.person_id, acquired_on__gt=period.acquired_on)
-        return not newer.exists() and self.update_person(period.person, row)
+        return {} if newer.exists() else self.update_person(period.person, row)
 
     def open_period(self, row: QualificationRow, keys: tuple, field_name: str):
         open_ = [q for q in self.periods(keys, row.birth_date) if q.lost_on is None]
@@ -329,10 +344,53 @@ class _Applier:
         self.report.changed += 1
 
 
+    def correct(self, row: QualificationRow):
+        """Replace the fields of the period with these keys and acquired_on (wrong from its first
+        day); the old values go to the access log. A row without lost_on leaves the closing as it is."""
+        if self.insurer(row.insurer_number, row, "insurer_number") is None:
+            return
+        period = self.same_period(row, self.periods(row.keys, row.birth_date))
+        if period is None:
+            self.fail(row, "acquired_on", PERIOD_NOT_FOUND(acquired_on=row.acquired_on.isoformat()))
+            return
+        if row.lost_on is not None and row.lost_on != period.lost_on:
+            following = (
+                Qualification.objects.filter(person_id=period.person_id, acquired_on__gt=period.acquired_on)
+                .order_by("acquired_on")
+                .first()
+            )
+            if following is not None and row.lost_on > following.acquired_on:
+                self.fail(row, "lost_on", CORRECTION_OVERLAPS(
+                    lost_on=row.lost_on.isoformat(), next_on=following.acquired_on.isoformat()))
+                return
+        wanted = self.wanted(row)
+        fields = self.differences(period, row)
+        old = {name: getattr(period, name) for name in fields}
+        for name in fields:
+            setattr(period, name, wanted[name])
+        if fields:
+            period.save(update_fields=fields)
+        person_old = self.replay_updates_person(period, row)
+        if not (fields or person_old):
+            self.report.unchanged += 1
+            return
+        self.report.corrected += 1
+        plain = lambda value: value.isoformat() if isinstance(value, date) else value  # noqa: E731
+        self.corrections.append({
+            "actor_type": "operator", "actor_id": self.actor_id, "person": period.person_id,
+            "items": ["qualification"] + (["person"] if person_old else []), "basis": "operator", "outcome": "ok",
+            "detail": {"action": "import_correction", "file": self.file_name, "line": row.line,
+                       "qualification_id": period.pk, "acquired_on": period.acquired_on.isoformat(),
+                       "old": {name: plain(value) for name, value in old.items()},
+                       "new": {name: plain(wanted[name]) for name in fields},
+                       "person_old": person_old},
+        })  # fmt: skip
+
+
 def import_qualifications(path, *, text: str | None = None, today: date | None = None, actor_id: str = "import",
                           dry_run: bool = False) -> ImportReport:
     """Validate and apply one file. Nothing is applied unless every row is good (report.errors)."""
-    from homeconsent.audit.services import record_access
+    from homeconsent.audit.services import record_accesses
 
     today = today or timezone.localdate()
     report = ImportReport()
@@ -349,7 +407,7 @@ def import_qualifications(path, *, text: str | None = None, today: date | None =
             rows.append(row)
     if report.errors:
         return report
-    applier = _Applier(report)
+    applier = _Applier(report, actor_id=actor_id, file_name=Path(path).name)
     try:
         with transaction.atomic():
             # Imports naming the same insurers run one after the other (row locks on PostgreSQL;
@@ -362,16 +420,17 @@ def import_qualifications(path, *, text: str | None = None, today: date | None =
                 getattr(applier, row.op)(row)
             if report.errors or dry_run:
                 raise _Rollback
-            # The registry changed: one operator entry (no person: the log is not per row here).
-            record_access(
+            # The registry changed: one operator entry (no person: the log is not per row here),
+            # and one per corrected period naming its person, with the values it replaced.
+            record_accesses(applier.corrections + [dict(
                 actor_type="operator", actor_id=actor_id, person=None, items=["qualification"], basis="operator",
                 outcome="ok", detail={"action": "import_qualifications", "file": Path(path).name,
                                       "created": report.created, "changed": report.changed,
-                                      "unchanged": report.unchanged},
-            )
+                                      "corrected": report.corrected, "unchanged": report.unchanged},
+            )])
     except _Rollback:
         if report.errors:  # nothing was applied: counts of a rolled-back run would mislead
-            report.created = report.changed = report.unchanged = 0
+            report.created = report.changed = report.corrected = report.unchanged = 0
         return report
     report.applied = True
     return report

@@ -255,7 +255,7 @@ def clean_date(value, field_name: str, *, today: date | None = None) -> date:
 
 # --- qualification rows (import) ---------------------------------------------------------------
 
-OPERATIONS = (("new", "資格取得"), ("change", "資格変更"), ("loss", "資格喪失"))
+OPERATIONS = (("new", "資格取得"), ("change", "資格変更"), ("loss", "資格喪失"), ("correct", "訂正"))
 KEY_FIELDS = ("insurer_number", "symbol", "number", "branch")
 PREVIOUS_KEY_FIELDS = tuple(f"previous_{f}" for f in KEY_FIELDS)
 
@@ -322,8 +322,8 @@ def validate_qualification_row(data: dict, line: int, *, today: date | None = No
     branch = c.branch(c.required(data, "branch"))
     birth_date = c.date(c.required(data, "birth_date"), "birth_date", today, birth=True)
 
-    # new and change describe a whole period; loss only closes one.
-    full = op in ("new", "change")
+    # new, change and correct describe a whole period; loss only closes one.
+    full = op in ("new", "change", "correct")
     pick = c.required if full else (lambda d, n: get(n))
     personal_family = c.choice(pick(data, "personal_family"), PersonalFamily.choices, "personal_family")
     sex = c.choice(pick(data, "sex"), Sex.choices, "sex")

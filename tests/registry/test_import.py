@@ -177,3 +177,52 @@ def test_reimporting_an_old_file_does_not_undo_a_later_change_of_name(kyokai, tm
     # then nothing changes: the person keeps the newer name
     assert (report.applied, report.created, report.changed, report.unchanged) == (True, 0, 0, 1)
     assert Person.objects.get().name_kana == "スズキ タロウ"
+
+
+TARO_WRONG_RATIO = TARO.replace(",030,01", ",020,01")  # registered with the wrong ratio from day one
+
+
+def test_a_correction_replaces_a_wrong_period_and_logs_the_old_values_for_the_person(kyokai, tmp_path):
+    # given a period registered with 2割 from its first day, then a change that closed it
+    import_qualifications(write(tmp_path, HEADER, TARO_WRONG_RATIO, TARO_CHANGE, name="first.csv"))
+    # when the insurer sends a correction: same keys and acquired_on, the right values
+    fix = TARO.replace("new,", "correct,", 1)
+    report = import_qualifications(write(tmp_path, HEADER, fix, name="fix.csv"), actor_id="insurer-batch")
+    # then the period has the right ratio, keeps its closing, and no period was added
+    assert (report.applied, report.corrected, report.created, report.changed) == (True, 1, 0, 0)
+    periods = list(Qualification.objects.order_by("acquired_on").values_list("acquired_on", "lost_on",
+                                                                             "contribution_ratio"))
+    assert periods == [(date(2020, 4, 1), date(2024, 10, 1), "030"), (date(2024, 10, 1), None, "020")]
+    keys = ("01130012", "1234", "5678", "00", "1980-04-10")
+    assert resolve_by_keys(*keys, on=date(2022, 1, 1)).qualification["InsuredPartialContributionRatio"] == "030"
+    # and the person's history holds the old value, in the import's transaction
+    person = Person.objects.get()
+    entry = AccessEvent.objects.get(detail__action="import_correction")
+    assert (entry.person_id, entry.actor_id, entry.basis, entry.items) == (
+        person.pk, "insurer-batch", "operator", ["qualification"])
+    assert entry.detail["old"] == {"contribution_ratio": "020"} and entry.detail["new"] == {"contribution_ratio": "030"}
+    assert entry.detail["acquired_on"] == "2020-04-01" and entry.detail["line"] == 2
+    # a correction sent again changes nothing
+    again = import_qualifications(write(tmp_path, HEADER, fix, name="fix.csv"))
+    assert (again.corrected, again.unchanged) == (0, 1)
+    assert AccessEvent.objects.filter(detail__action="import_correction").count() == 1
+
+
+def test_a_correction_needs_a_registered_period_and_may_not_overlap_the_next(kyokai, tmp_path):
+    import_qualifications(write(tmp_path, HEADER, TARO, TARO_CHANGE, name="first.csv"))
+    before = snapshot()
+    unknown = TARO.replace("new,", "correct,", 1).replace("2020-04-01", "2020-05-01")
+    report = import_qualifications(write(tmp_path, HEADER, unknown))
+    assert [(e.field, e.code) for e in report.errors] == [("acquired_on", "qualification_not_found")]
+    overlap = TARO.replace("new,", "correct,", 1).replace("2020-04-01,,", "2020-04-01,2025-01-01,")
+    report = import_qualifications(write(tmp_path, HEADER, overlap))
+    assert [(e.field, e.code) for e in report.errors] == [("lost_on", "correction_overlaps")]
+    assert snapshot() == before and not AccessEvent.objects.filter(detail__action="import_correction").exists()
+
+
+def test_a_dry_run_correction_logs_nothing(kyokai, tmp_path):
+    import_qualifications(write(tmp_path, HEADER, TARO_WRONG_RATIO, name="first.csv"))
+    report = import_qualifications(write(tmp_path, HEADER, TARO.replace("new,", "correct,", 1)), dry_run=True)
+    assert report.corrected == 1 and not report.applied
+    assert Qualification.objects.get().contribution_ratio == "020"
+    assert not AccessEvent.objects.filter(detail__action="import_correction").exists()

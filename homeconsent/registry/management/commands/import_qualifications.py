@@ -29,7 +29,7 @@ class Command(BaseCommand):
             state = "applied" if report.applied else ("dry run, nothing applied" if not report.errors else "nothing applied")
             self.stdout.write(
                 f"{report.rows} rows: {report.created} created, {report.changed} changed, "
-                f"{report.unchanged} unchanged ({state})"
+                f"{report.corrected} corrected, {report.unchanged} unchanged ({state})"
             )
         if report.errors:
             raise CommandError(f"{len(report.errors)} error(s) in {file}: nothing was applied", returncode=2)
