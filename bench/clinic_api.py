@@ -1,8 +1,9 @@
 # Eligibility checks per second through the institutions' API, with several server workers:
 #   .venv/bin/python bench/clinic_api.py
 #   .venv/bin/python bench/clinic_api.py --workers 2 --concurrency 16 --seconds 10 --persons 2000
-#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/homeconsent .venv/bin/python bench/clinic_api.py
-# One command does everything on a scratch database (SQLite: a WAL file in a temporary folder;
+#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/homeconsent .venv/bin/python bench/clinic_api.py --pool
+# One command does everything, for SQLite and then, when DATABASE_URL names one, PostgreSQL (or one
+# of them with --backend), on a scratch database (SQLite: a WAL file in a temporary folder;
 # PostgreSQL: bench_clinic_api_<pid> on the server DATABASE_URL names, dropped afterwards):
 #  1. migrate, seed a synthetic registry, register an API client (EC key made now) and real
 #     consents (virtual cards of a test PKI signing the consent challenge) for --patients persons;
@@ -393,9 +394,24 @@ def main():
                         help="how uvicorn runs Django (the batch phase uses the last one)")
     parser.add_argument("--pool", action="store_true",
                         help="PostgreSQL: serve from a psycopg connection pool (see clinic_api_site.py)")
-    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file (with --backend)")
     parser.add_argument("--profiles", action="store_true", help="print the cProfile reports in full")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"],
+                        help="one back end only (default: SQLite, then PostgreSQL when DATABASE_URL names one)")
     options = parser.parse_args()
+
+    postgres_url = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+    if options.backend is None:
+        # Each back end in its own process: Django's settings are fixed once loaded.
+        for backend in ["sqlite"] + (["postgresql"] if postgres_url else []):
+            print(f"=== {backend} ===", flush=True)
+            env = dict(os.environ)
+            if backend == "sqlite":
+                env.pop("DATABASE_URL", None)
+            subprocess.run([sys.executable, __file__, *sys.argv[1:], "--backend", backend], env=env, check=True)
+        return
+    if options.backend == "postgresql" and not postgres_url:
+        parser.error("--backend postgresql needs DATABASE_URL=postgres://…")
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-clinic-api-"))
     env, drop_database = scratch_environment(tmp)
