@@ -96,7 +96,6 @@ def _readable(access: ApiAccess, patient_id: str, item: str) -> tuple[int, Conse
 
 # --- consented patients -------------------------------------------------------------------------
 LISTED_KINDS = (ConsentKind.HOME_VISIT, ConsentKind.TELEHEALTH)
-STATUS_FILTERS = ("in_force", "ended", "all")
 
 
 @dataclass
