@@ -33,6 +33,7 @@ from .models import (
     SpecificDiseaseCertificate,
     TreatmentRecord,
 )
+from .validation import normalize_card_key
 
 
 class ReadOnlyMixin:
@@ -54,6 +55,19 @@ class NoDeleteMixin:
 class LargeTableAdmin(admin.ModelAdmin):
     show_full_result_count = False  # no COUNT(*) over millions of rows per page
     list_per_page = 50
+
+
+class CardKeySearchMixin:
+    """記号・番号 are stored in one spelling (normalize_card_key): a search typed with full-width
+    digits also finds them. The term as typed is searched too (names are not normalised)."""
+
+    def get_search_results(self, request, queryset, search_term):
+        results, distinct = super().get_search_results(request, queryset, search_term)
+        normalized = normalize_card_key(search_term)
+        if normalized and normalized != search_term.strip():
+            more, more_distinct = super().get_search_results(request, queryset, normalized)
+            results, distinct = results | more, distinct or more_distinct
+        return results, distinct
 
 
 def _actor(request) -> str:
@@ -143,7 +157,7 @@ class CardCertificateInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Person)
-class PersonAdmin(NoDeleteMixin, PersonDataAdmin):
+class PersonAdmin(NoDeleteMixin, CardKeySearchMixin, PersonDataAdmin):
     list_display = ("id", "name", "name_kana", "sex", "birth_date", "postal_code")
     search_fields = ("name", "name_kana", "=qualifications__insurer__number", "=qualifications__symbol",
                      "=qualifications__number")
@@ -208,7 +222,7 @@ class SpecificDiseaseInline(CertificateInlineBase):
 
 
 @admin.register(Qualification)
-class QualificationAdmin(ReadOnlyMixin, PersonDataAdmin):
+class QualificationAdmin(ReadOnlyMixin, CardKeySearchMixin, PersonDataAdmin):
     list_display = ("person", "insurer", "symbol", "number", "branch", "personal_family", "contribution_ratio",
                     "card_classification", "acquired_on", "lost_on", "reason_of_loss")
     search_fields = ("=insurer__number", "=symbol", "=number", "person__name", "person__name_kana")

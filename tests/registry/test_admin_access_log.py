@@ -132,3 +132,11 @@ def test_editing_a_persons_contact_details_is_logged_with_the_fields_changed(ope
     change = AccessEvent.objects.filter(detail__action="admin_change").get()
     assert change.person_id == person.pk and change.items == ["person"] and change.basis == "operator"
     assert change.detail["changed"] == ["address", "postal_code"]
+
+
+def test_admin_search_with_full_width_digits_finds_the_stored_keys(operator, seeded):
+    q = models.Qualification.objects.exclude(number="").order_by("pk").first()
+    wide = q.number.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    assert wide != q.number
+    response = operator.get("/admin/registry/qualification/", {"q": wide})
+    assert q.pk in {row.pk for row in response.context["cl"].result_list}
