@@ -129,8 +129,8 @@ class ConsentEndedBy(models.TextChoices):
 class Consent(models.Model):
     """One person's consent to one institution, proved by their card (see consent/services.py).
 
-    Rows are never deleted: an update supersedes the active row (status superseded, superseded_by
-    set), a cancellation ends it. available_until is exclusive (the consent holds while now is
+    Rows are never deleted: an update supersedes the active row of the same kind (telehealth: of the
+    same visit date; status superseded, superseded_by set), a cancellation ends it. available_until is exclusive (the consent holds while now is
     before it); null means open-ended (home visits while care continues). Expiry is computed on
     read: an "active" row past available_until is not in force (is_in_force / effective_status).
     """
@@ -158,11 +158,19 @@ class Consent(models.Model):
     )
 
     class Meta:
+        # Telehealth consent is per booked visit: one active per visit date, so two booked visits
+        # coexist. The others: one active per kind. The second constraint leaves visit_date out on
+        # purpose: NULLs never collide in a unique index (PostgreSQL), so it would enforce nothing.
         constraints = [
             models.UniqueConstraint(
                 fields=["person", "institution", "kind"],
-                condition=models.Q(status="active"),
+                condition=models.Q(status="active") & ~models.Q(kind="telehealth"),
                 name="consent_one_active_per_person_institution_kind",
+            ),
+            models.UniqueConstraint(
+                fields=["person", "institution", "visit_date"],
+                condition=models.Q(status="active", kind="telehealth"),
+                name="consent_one_active_telehealth_per_visit",
             ),
         ]
         indexes = [

@@ -12,8 +12,9 @@ Stable API for the consent pages, the institutions' API and the portal:
                         institution=None, session=None, actor_type="patient", actor_id=None) -> Consent
         The signed challenge must name exactly these terms (else consent_proof_mismatch), the person
         must hold a valid qualification today (no_valid_qualification). Supersedes the active consent
-        of the same person, institution and kind. With session= the telehealth session is completed
-        and its webhook queued in the same transaction.
+        of the same person, institution and kind; telehealth is per booked visit: only the one of
+        the same visit date (other visits' consents stay). With session= the telehealth session is
+        completed and its webhook queued in the same transaction.
     do_cancel_consent(consent, *, by, actor_id, actor_type=None, institution=None) -> Consent
     do_cancel_all(person, *, by, actor_id, institution=None, actor_type=None) -> list[Consent]
         by is "patient" or "institution" (then institution= is required and must own the consent).
@@ -23,6 +24,8 @@ Stable API for the consent pages, the institutions' API and the portal:
     consent_for_read(institution_code, person, item, on=None, *, kind=None) -> Consent | None
         The one read check: the consent in force (now, or at a moment / on a Tokyo day) that lets
         this institution read this item of this person. Never cached: every call asks the database.
+        Several in force: a non-telehealth one first, else the telehealth consent of the nearest
+        booked visit (the one on the read date when there is one).
     consents_for_read(institution_code, persons, item, on=None, *, kind=None) -> {person_id: Consent}
         The same check for many persons (ids or Person objects) in one query.
 
@@ -40,7 +43,7 @@ import logging
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import router, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from homeconsent.audit.services import record_access
@@ -183,6 +186,14 @@ def _check_proof(challenge: CardAuthChallenge, institution, kind, items, details
             raise CONSENT_PROOF_MISMATCH(field=field)
 
 
+def _same_slot_q(kind, visit_date) -> Q:
+    """What a new consent replaces: the active one of the same kind; telehealth is per booked visit,
+    so only the one for the same visit date (another visit's consent stays)."""
+    if kind == ConsentKind.TELEHEALTH:
+        return Q(kind=kind, visit_date=visit_date)
+    return Q(kind=kind)
+
+
 def do_register_consent(verified, *, kind, items, visit_date=None, available_until=None, institution=None,
                         session=None, actor_type="patient", actor_id=None, now=None) -> Consent:  # fmt: skip
     """Register the consent a verified card authentication proved (see the module docstring)."""
@@ -209,7 +220,7 @@ def do_register_consent(verified, *, kind, items, visit_date=None, available_unt
             raise CONSENT_PROOF_USED()
         previous = (
             Consent.objects.select_for_update()
-            .filter(person=person, institution=institution, kind=kind, status=ConsentStatus.ACTIVE)
+            .filter(_same_slot_q(kind, visit_date), person=person, institution=institution, status=ConsentStatus.ACTIVE)
             .first()
         )
         if previous is not None:
@@ -367,9 +378,12 @@ def consents_for_read(institution_code, persons, item, on=None, *, kind=None) ->
     for the persons this institution may read; the others are absent."""
     item = rules.clean_item(item)
     person_ids = {p.pk if isinstance(p, Person) else p for p in persons}
+    # Which consent answers when several hold: a standing one (no visit date) first, newest first;
+    # then telehealth by visit date, so the visit in force on the read date (the nearest booked one)
+    # answers, not a later visit's consent.
     candidates = Consent.objects.filter(
         _in_force_q(on), person_id__in=person_ids, institution__code=str(institution_code)
-    ).order_by("-given_at", "-pk")
+    ).order_by(F("visit_date").asc(nulls_first=True), "-given_at", "-pk")
     if kind is not None:
         candidates = candidates.filter(kind=rules.clean_kind(kind))
     # Items are a short JSON list; SQLite has no JSON containment, so the few rows are checked here.

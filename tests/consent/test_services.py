@@ -9,7 +9,7 @@ from channels.layers import get_channel_layer
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from homeconsent.audit.models import AccessEvent
@@ -230,14 +230,78 @@ def test_a_home_visit_consent_lasts_until_the_end_date_the_institution_set(patie
 
 
 def test_an_expired_consent_replaced_later_is_recorded_as_expired(patient, institution):
-    first = register(patient, institution, kind=TELE, items=["medication"], visit_date=today())
+    first = register(patient, institution, items=["medication"], available_until=today())
     later = timezone.now() + datetime.timedelta(days=2)
-    challenge = issue_consent_challenge(institution, kind=TELE, items=["medication"], visit_date=today() + datetime.timedelta(days=3))
-    second = do_register_consent(prove(patient, challenge), kind=TELE, items=["medication"],
-                                 visit_date=today() + datetime.timedelta(days=3), now=later)  # fmt: skip
+    challenge = issue_consent_challenge(institution, kind=HOME, items=["medication"])
+    second = do_register_consent(prove(patient, challenge), kind=HOME, items=["medication"], now=later)
     first.refresh_from_db()
     assert first.superseded_by == second and first.ended_by == "expired"
     assert first.ended_at == first.available_until
+
+
+# --- telehealth: one consent per booked visit ---------------------------------------------------------
+def test_two_booked_telehealth_visits_keep_their_own_consents(patient, institution):
+    # given a visit next week and one in a month at the same clinic
+    soon, later = today() + datetime.timedelta(days=7), today() + datetime.timedelta(days=30)
+    first = register(patient, institution, kind=TELE, items=["medication"], visit_date=soon)
+    # when the patient consents for the second visit
+    second = register(patient, institution, kind=TELE, items=["medication", "treatment"], visit_date=later)
+    # then both stay active, each holding through its own visit date
+    first.refresh_from_db()
+    assert first.status == ConsentStatus.ACTIVE and first.superseded_by is None
+    assert set(active_consents(patient.person)) == {first, second}
+    assert consent_for_read(institution.code, patient.person, "medication") == first  # the nearest visit
+    assert consent_for_read(institution.code, patient.person, "medication", on=soon) == first
+    assert consent_for_read(institution.code, patient.person, "medication", on=later) == second
+    assert consent_for_read(institution.code, patient.person, "treatment", on=soon) == second  # only it has it
+    after_first = soon + datetime.timedelta(days=1)
+    assert consent_for_read(institution.code, patient.person, "medication", on=after_first) == second
+    assert consents_for_read(institution.code, [patient.person.pk], "medication", on=later) == {patient.person.pk: second}
+    assert set(consents_of_institution(institution, TELE)) == {first, second}
+
+
+def test_consenting_again_for_the_same_visit_supersedes_only_that_visits_consent(patient, institution):
+    soon, later = today() + datetime.timedelta(days=7), today() + datetime.timedelta(days=30)
+    first = register(patient, institution, kind=TELE, items=["medication"], visit_date=soon)
+    other_visit = register(patient, institution, kind=TELE, items=["medication"], visit_date=later)
+
+    again = register(patient, institution, kind=TELE, items=["medication", "checkup"], visit_date=soon)
+
+    first.refresh_from_db()
+    other_visit.refresh_from_db()
+    assert first.status == ConsentStatus.SUPERSEDED and first.superseded_by == again
+    assert first.ended_by == "superseded" and first.ended_at == again.given_at
+    assert other_visit.status == ConsentStatus.ACTIVE and other_visit.superseded_by is None
+    assert set(active_consents(patient.person)) == {again, other_visit}
+    logged = AccessEvent.objects.get(detail__action="consent_registered", consent_id=str(again.pk))
+    assert logged.detail["supersedes"] == first.pk
+
+
+def test_cancel_all_ends_the_consents_of_every_booked_visit(patient, institution):
+    soon, later = today() + datetime.timedelta(days=7), today() + datetime.timedelta(days=30)
+    first = register(patient, institution, kind=TELE, visit_date=soon)
+    second = register(patient, institution, kind=TELE, visit_date=later)
+
+    cancelled = do_cancel_all(patient.person, by="institution", actor_id="staff-1", institution=institution)
+
+    assert {c.pk for c in cancelled} == {first.pk, second.pk}
+    assert list(active_consents(patient.person)) == []
+    assert consent_for_read(institution.code, patient.person, "medication", on=later) is None
+
+
+def test_the_database_keeps_one_active_telehealth_consent_per_visit_and_one_per_other_kind(patient, institution):
+    visit = today() + datetime.timedelta(days=7)
+    tele = register(patient, institution, kind=TELE, visit_date=visit)
+    home = register(patient, institution)
+    row = {"person": patient.person, "institution": institution, "items": ["qualification"], "given_at": timezone.now()}
+    # another visit date and a cancelled row of the same visit are allowed
+    Consent.objects.create(kind=TELE, visit_date=visit + datetime.timedelta(days=1), **row)
+    Consent.objects.create(kind=TELE, visit_date=visit, status=ConsentStatus.CANCELLED, **row)
+    # a second active row for the same visit, or of the same other kind, is not (whatever its visit_date)
+    for duplicate in ({"kind": TELE, "visit_date": tele.visit_date}, {"kind": HOME}, {"kind": HOME, "visit_date": visit}):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Consent.objects.create(**duplicate, **row)
+    assert Consent.objects.filter(kind=HOME, status="active").get() == home
 
 
 # --- the read check -------------------------------------------------------------------------------
