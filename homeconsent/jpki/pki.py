@@ -359,16 +359,29 @@ class TestPKI:
 
 
 def register_card_certificate(
-    person, certificate: x509.Certificate, *, registered_for_insurance_use: bool = True, renewed_from=None
-):
+    person, certificate: x509.Certificate, *, registered_for_insurance_use: bool = True, renewed_from=None,
+    by: str = "operator",
+):  # fmt: skip
     """Link a card's user-authentication certificate to a person (健康保険証利用登録), as the test PKI
-    does for the cards it issues (no card proof needed: it made the card)."""
+    does for the cards it issues (no card proof needed: it made the card). Logged as the operator's
+    change about the person, in the same transaction."""
+    from django.db import transaction
     from django.utils import timezone
+
+    from homeconsent.audit.services import record_access
 
     from .registration import new_card_certificate
 
     registered_at = timezone.now() if registered_for_insurance_use else None
-    return new_card_certificate(person, certificate, registered_at=registered_at, renewed_from=renewed_from)
+    with transaction.atomic():
+        row = new_card_certificate(person, certificate, registered_at=registered_at, renewed_from=renewed_from)
+        record_access(
+            actor_type="operator", actor_id=by, person=person, items=["card_certificate"], basis="operator",
+            detail={"action": "card_certificate_registered", "issuer": row.issuer, "serial": row.serial,
+                    "registered_for_insurance_use": row.registered_for_insurance_use,
+                    "renewed_from": row.renewed_from.serial if row.renewed_from_id else None},
+        )  # fmt: skip
+    return row
 
 
 @dataclass(frozen=True)
@@ -408,22 +421,37 @@ def issue_virtual_card(person, pin: str, cards_dir=None, *, pki: TestPKI | None 
     return IssuedVirtualCard(path, row)
 
 
-def revoke_card_certificate(serial, reason: str = "unspecified", *, pki: TestPKI | None = None) -> int:
+def revoke_card_certificate(serial, reason: str = "unspecified", *, pki: TestPKI | None = None,
+                            by: str = "operator") -> int:  # fmt: skip
     """Revoke a test-PKI certificate: on the CRL, and its linkage row marked revoked.
 
     `serial` is hex (as in registry.CardCertificate) or an int. Returns the number of linkage rows
-    marked (0 for a certificate that was never registered: it is still put on the CRL).
+    marked (0 for a certificate that was never registered: it is still put on the CRL). Each marked
+    row is logged as the operator's change about its person, in the same transaction.
     """
     from django.conf import settings
     from django.db import transaction
 
+    from homeconsent.audit.services import record_access
     from homeconsent.registry.models import CardCertificate, CardCertificateStatus
 
     pki = pki or TestPKI(settings.JPKI_PKI_DIR).init()
     number = int(serial, 16) if isinstance(serial, str) else int(serial)
     with transaction.atomic():
-        marked = CardCertificate.objects.filter(
-            issuer=pki.root_certificate.subject.rfc4514_string(), serial=serial_hex(number)
-        ).update(status=CardCertificateStatus.REVOKED)
-        pki.revoke(number, reason)  # a failure here rolls the rows back
+        rows = list(
+            CardCertificate.objects.select_for_update()
+            .filter(issuer=pki.root_certificate.subject.rfc4514_string(), serial=serial_hex(number))
+            .order_by("pk")
+        )
+        marked = CardCertificate.objects.filter(pk__in=[row.pk for row in rows]).update(
+            status=CardCertificateStatus.REVOKED
+        )
+        for row in rows:
+            record_access(
+                actor_type="operator", actor_id=by, person=row.person_id, items=["card_certificate"],
+                basis="operator",
+                detail={"action": "card_certificate_revoked", "issuer": row.issuer, "serial": row.serial,
+                        "reason": reason},
+            )  # fmt: skip
+        pki.revoke(number, reason)  # a failure here rolls the rows and their log entries back
     return marked

@@ -13,7 +13,15 @@ from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 from django.core.management import call_command
 
 from homeconsent.jpki.card import VirtualJPKICard
-from homeconsent.jpki.pki import TestPKI, fifth_birthday_after, issue_virtual_card, serial_hex
+from homeconsent.audit.models import AccessEvent
+from homeconsent.jpki.pki import (
+    TestPKI,
+    fifth_birthday_after,
+    issue_virtual_card,
+    register_card_certificate,
+    revoke_card_certificate,
+    serial_hex,
+)
 from homeconsent.registry.models import CardCertificate, CardCertificateStatus, Person
 
 UTC = datetime.timezone.utc
@@ -238,6 +246,65 @@ def test_the_commands_issue_a_card_and_revoke_its_certificate(own_pki, person, t
     row.refresh_from_db()
     assert row.status == CardCertificateStatus.REVOKED
     assert own_pki.crl().get_revoked_certificate_by_serial_number(int(row.serial, 16)) is not None
+
+
+# --- the access log of linkage changes --------------------------------------------------------
+def test_registering_a_card_certificate_is_logged_as_the_operators_change_about_the_person(pki, card_key, person):
+    certificate = pki.issue_user_auth_certificate(card_key.public_key(), person.birth_date)
+
+    row = register_card_certificate(person, certificate)
+
+    event = AccessEvent.objects.get(detail__action="card_certificate_registered")
+    assert (event.person_id, event.actor_type, event.actor_id, event.basis) == (person.pk, "operator", "operator", "operator")
+    assert event.items == ["card_certificate"]
+    assert event.detail["serial"] == row.serial and event.detail["issuer"] == row.issuer
+
+
+def test_a_card_certificate_whose_log_entry_fails_is_not_registered(pki, card_key, person):
+    certificate = pki.issue_user_auth_certificate(card_key.public_key(), person.birth_date)
+
+    with pytest.raises(ValueError):
+        register_card_certificate(person, certificate, by="")  # no actor: the entry is refused
+
+    assert not CardCertificate.objects.exists() and not AccessEvent.objects.exists()
+
+
+def test_issuing_a_virtual_card_logs_its_certificate_registration(own_pki, person, tmp_path):
+    issued = issue_virtual_card(person, "1234", tmp_path / "cards")
+
+    event = AccessEvent.objects.get(person_id=person.pk)
+    assert event.detail["action"] == "card_certificate_registered"
+    assert event.detail["serial"] == issued.card_certificate.serial
+
+
+def test_revoking_a_card_certificate_is_logged_for_its_person(own_pki, person, tmp_path):
+    row = issue_virtual_card(person, "1234", tmp_path / "cards").card_certificate
+
+    marked = revoke_card_certificate(row.serial, "key_compromise", by="operator:yamada")
+
+    assert marked == 1
+    event = AccessEvent.objects.get(detail__action="card_certificate_revoked")
+    assert (event.person_id, event.actor_type, event.actor_id, event.basis) == (
+        person.pk, "operator", "operator:yamada", "operator")  # fmt: skip
+    assert event.items == ["card_certificate"]
+    assert event.detail == {"action": "card_certificate_revoked", "issuer": row.issuer, "serial": row.serial,
+                            "reason": "key_compromise"}  # fmt: skip
+
+
+class CrlThatCannotBeWritten(TestPKI):
+    def revoke(self, serial, reason="unspecified"):
+        raise OSError("CRL not writable")
+
+
+def test_a_revocation_whose_crl_cannot_be_written_leaves_neither_mark_nor_log_entry(own_pki, person, tmp_path):
+    row = issue_virtual_card(person, "1234", tmp_path / "cards").card_certificate
+
+    with pytest.raises(OSError):
+        revoke_card_certificate(row.serial, pki=CrlThatCannotBeWritten(own_pki.directory))
+
+    row.refresh_from_db()
+    assert row.status == CardCertificateStatus.ACTIVE
+    assert not AccessEvent.objects.filter(detail__action="card_certificate_revoked").exists()
 
 
 def test_issue_virtual_card_refuses_a_pin_that_is_not_four_digits(own_pki, person):
