@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from homeconsent.audit.models import ActorType, Basis
 from homeconsent.audit.services import record_access
 from homeconsent.registry.models import Institution
+from homeconsent.sqlrows import Columns, table
 
 from . import errors, jose
 from .models import AccessToken, ApiClient, UsedAssertion
@@ -312,16 +313,46 @@ class ApiAccess:
         return set(scopes) <= self.scopes
 
 
+_TOKEN = Columns(AccessToken, exclude=("token_hash",))
+_CLIENT = Columns(ApiClient, exclude=("jwks",))  # the keys matter at the token URL only
+_INSTITUTION = Columns(Institution)
+_TOKEN_SQL = {}
+
+
+def _token_record(token_hash: str) -> AccessToken | None:
+    """The token with its client and the client's institution, in one hand-written join (the
+    per-request check; sqlrows explains why not the ORM). Nothing is cached between requests."""
+    using = router.db_for_read(AccessToken)
+    connection = connections[using]
+    sql = _TOKEN_SQL.get(using)
+    if sql is None:
+        q = connection.ops.quote_name
+        sql = _TOKEN_SQL[using] = (
+            f"SELECT {_TOKEN.sql('t', connection)}, {_CLIENT.sql('c', connection)}, "
+            f"{_INSTITUTION.sql('i', connection)} FROM {table(AccessToken, connection)} t "
+            f"JOIN {table(ApiClient, connection)} c ON c.{q('id')} = t.{q('client_id')} "
+            f"JOIN {table(Institution, connection)} i ON i.{q('id')} = c.{q('institution_id')} "
+            f"WHERE t.{q('token_hash')} = %s"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [token_hash])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    record = _TOKEN.instance(row, connection)
+    client = _CLIENT.instance(row, connection, len(_TOKEN))
+    institution = _INSTITUTION.instance(row, connection, len(_TOKEN) + len(_CLIENT))
+    ApiClient.institution.field.set_cached_value(client, institution)
+    AccessToken.client.field.set_cached_value(record, client)
+    return record
+
+
 def authenticate_token(token: str, now: datetime | None = None) -> tuple[ApiClient, ApiAccess]:
     """The client and access of a presented bearer token, checked afresh; raises HomeConsentError."""
     now = now or timezone.now()
     if not token or len(token) > 128 or not token.isascii():
         raise errors.TOKEN_INVALID()
-    record = (
-        AccessToken.objects.select_related("client", "client__institution")
-        .filter(token_hash=_token_hash(token))
-        .first()
-    )
+    record = _token_record(_token_hash(token))
     if record is None:
         raise errors.TOKEN_INVALID()
     if record.revoked:

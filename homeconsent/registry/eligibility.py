@@ -16,8 +16,8 @@ Answers are for the lookup date `on` (default today), as the registry knows thin
   would otherwise read as a loss of a qualification that is valid on the date asked for.
 
 Cost: one indexed query finds the candidate periods (insurer number → insurer, then the
-(insurer, 記号, 番号, 枝番) index); at most three more read the certificates, or one more checks for a
-newer qualification. Never more than four queries per lookup. 記号 and 番号 are compared in one
+(insurer, 記号, 番号, 枝番) index; by person: the person index); one more reads the three certificate
+tables (a UNION ALL), or checks for a newer qualification. Never more than two queries per lookup. 記号 and 番号 are compared in one
 spelling (validation.normalize_card_key): 12 finds １２ and the other way round.
 """
 
@@ -28,6 +28,8 @@ from enum import IntEnum
 
 from django.db import connections, router
 from django.utils import timezone
+
+from homeconsent.sqlrows import Columns, table
 
 from .models import CardCertificate, ElderlyCertificate, Insurer, LimitCertificate, Person, Qualification
 from .models import SpecificDiseaseCertificate
@@ -187,23 +189,7 @@ def _resolve(candidates: list[Qualification], on: date, include_limit: bool, *, 
             diseases = preloaded.diseases.get(q.pk, [])
             limit = preloaded.limits.get(q.pk) if include_limit else None
         else:
-            elderly = (
-                ElderlyCertificate.objects.filter(qualification=q, valid_from__lte=on, valid_until__gte=on)
-                .order_by("-valid_from")
-                .first()
-            )
-            diseases = (
-                SpecificDiseaseCertificate.objects.filter(qualification=q, valid_from__lte=on)
-                .exclude(valid_until__lt=on)
-                .order_by("valid_from", "pk")
-            )
-            limit = None
-            if include_limit:
-                limit = (
-                    LimitCertificate.objects.filter(qualification=q, valid_from__lte=on, valid_until__gte=on)
-                    .order_by("-valid_from")
-                    .first()
-                )
+            elderly, diseases, limit = _certificates(q.pk, on, include_limit)
         result.elderly_certificate = _elderly(elderly) if elderly else None
         result.specific_disease_certificates = [_disease(c) for c in diseases]
         if include_limit:
@@ -344,12 +330,102 @@ def resolve_by_keys(
     return _resolve(candidates, on, include_limit, whole_history=False)
 
 
+# The lookup by person runs on every read of the institutions' API: two hand-written queries
+# (homeconsent.sqlrows says why), the person's periods with person and insurer, then the chosen
+# period's certificates in force on the day, all three tables in one UNION ALL.
+_QUALIFICATION, _PERSON, _INSURER = Columns(Qualification), Columns(Person), Columns(Insurer)
+_ELDERLY, _LIMIT, _DISEASE = Columns(ElderlyCertificate), Columns(LimitCertificate), Columns(SpecificDiseaseCertificate)
+_SQL: dict = {}
+
+
+def _person_periods_sql(connection) -> str:
+    q = connection.ops.quote_name
+    return (
+        f"SELECT {_QUALIFICATION.sql('q', connection)}, {_PERSON.sql('p', connection)}, "
+        f"{_INSURER.sql('i', connection)} FROM {table(Qualification, connection)} q "
+        f"JOIN {table(Person, connection)} p ON p.{q('id')} = q.{q('person_id')} "
+        f"JOIN {table(Insurer, connection)} i ON i.{q('id')} = q.{q('insurer_id')} "
+        f"WHERE q.{q('person_id')} = %s"
+    )
+
+
+def _certificates_sql(connection) -> str:
+    """One row per certificate: a tag, then the elderly, limit and disease columns (NULL elsewhere)."""
+    q = connection.ops.quote_name
+    tables = (_ELDERLY, _LIMIT, _DISEASE)
+    selects = []
+    for tag, columns in enumerate(tables):
+        cells = [str(tag)]
+        for other in tables:
+            cells += [columns.sql("c", connection)] if other is columns else ["NULL"] * len(other)
+        until = f"c.{q('valid_until')} >= %s"
+        if columns is _DISEASE:  # open-ended ones too
+            until = f"(c.{q('valid_until')} IS NULL OR {until})"
+        selects.append(
+            f"SELECT {', '.join(cells)} FROM {table(columns.model, connection)} c "
+            f"WHERE c.{q('qualification_id')} = %s AND c.{q('valid_from')} <= %s AND {until}"
+        )
+    return " UNION ALL ".join(selects)
+
+
+def _certificates(qualification_id, on: date, include_limit: bool):
+    """(elderly, diseases, limit) of one period in force on `on`, as the bulk path picks them:
+    the newest start (then highest id) of elderly and limit, diseases by start then id."""
+    using = router.db_for_read(Qualification)
+    connection = connections[using]
+    sql = _SQL.get(("certificates", using))
+    if sql is None:
+        sql = _SQL[("certificates", using)] = _certificates_sql(connection)
+    day = connection.ops.adapt_datefield_value(on)
+    limit_id = qualification_id if include_limit else None  # no 限度額 row unless asked for
+    params = [qualification_id, day, day, limit_id, day, day, qualification_id, day, day]
+    elderly = limit = None
+    diseases = []
+    starts = (1, 1 + len(_ELDERLY), 1 + len(_ELDERLY) + len(_LIMIT))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    for row in rows:
+        if row[0] == 0:
+            cert = _ELDERLY.instance(row, connection, starts[0])
+            if elderly is None or (cert.valid_from, cert.pk) > (elderly.valid_from, elderly.pk):
+                elderly = cert
+        elif row[0] == 1:
+            cert = _LIMIT.instance(row, connection, starts[1])
+            if limit is None or (cert.valid_from, cert.pk) > (limit.valid_from, limit.pk):
+                limit = cert
+        else:
+            diseases.append(_DISEASE.instance(row, connection, starts[2]))
+    diseases.sort(key=lambda c: (c.valid_from, c.pk))
+    return elderly, diseases, limit
+
+
+def _person_periods(person_id) -> list[Qualification]:
+    using = router.db_for_read(Qualification)
+    connection = connections[using]
+    sql = _SQL.get(("periods", using))
+    if sql is None:
+        sql = _SQL[("periods", using)] = _person_periods_sql(connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [person_id])
+        rows = cursor.fetchall()
+    periods = []
+    person = None
+    for row in rows:
+        q = _QUALIFICATION.instance(row, connection)
+        person = person or _PERSON.instance(row, connection, len(_QUALIFICATION))
+        Qualification.person.field.set_cached_value(q, person)
+        insurer = _INSURER.instance(row, connection, len(_QUALIFICATION) + len(_PERSON))
+        Qualification.insurer.field.set_cached_value(q, insurer)
+        periods.append(q)
+    return periods
+
+
 def resolve_for_person(person, on=None, *, include_limit: bool = False) -> EligibilityResult:
     """Eligibility of a person (an object or a primary key), over their whole history."""
     on = clean_date(on, "on") if on else timezone.localdate()
     person_id = person.pk if isinstance(person, Person) else person
-    candidates = list(Qualification.objects.filter(person_id=person_id).select_related("person", "insurer"))
-    return _resolve(candidates, on, include_limit, whole_history=True)
+    return _resolve(_person_periods(person_id), on, include_limit, whole_history=True)
 
 
 def resolve_for_card(card: CardCertificate, on=None, *, include_limit: bool = False) -> EligibilityResult:

@@ -131,9 +131,9 @@ def test_a_lookup_costs_a_bounded_number_of_queries(kyokai, kumiai, make_person,
     person = make_person()
     make_period(person, kyokai, lost_on=date(2025, 1, 1), reason_of_loss="03")
     make_period(person, kumiai, symbol="77", number="1", acquired_on=date(2025, 1, 1))
-    with django_assert_num_queries(4):  # period + elderly + specific disease + limit
+    with django_assert_num_queries(2):  # period + elderly, specific disease and limit in one
         resolve_by_keys("06130017", "77", "1", "00", "1980-04-10", on=ON, include_limit=True)
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(2):
         resolve_by_keys("06130017", "77", "1", "00", "1980-04-10", on=ON)
     with django_assert_num_queries(2):  # period + "is there a newer one"
         resolve_by_keys(*TARO_KEYS, on=ON)
