@@ -25,7 +25,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from homeconsent.audit.models import Basis
-from homeconsent.consent.challenges import issue_challenge, verify_card_authentication
+from homeconsent.consent.challenges import check_issue_rate, client_ip, issue_challenge, verify_card_authentication
 from homeconsent.consent.models import CardAuthChallenge, ChallengePurpose, ConsentItem, ConsentKind
 from homeconsent.errors import HomeConsentError
 from homeconsent.jpki.registration import ALREADY_REGISTERED, register_card_for_insurance_use
@@ -55,6 +55,8 @@ ITEM_LABELS = {
     "access_log": gettext_lazy("Access history"),
     "card_registration": gettext_lazy("Health-insurance-use registration"),
     "portal_login": gettext_lazy("Sign-in to this portal"),
+    "person": gettext_lazy("Your personal details"),
+    "card_certificate": gettext_lazy("Your card's certificate"),
 }
 BASIS_LABELS = {
     Basis.CONSENT: gettext_lazy("Your consent"),
@@ -92,6 +94,10 @@ ACTION_LABELS = {
     "consent_session_created": gettext_lazy("Consent requested"),
     "check_eligibility": gettext_lazy("Eligibility checked"),
     "register_for_insurance_use": gettext_lazy("Card registered as health insurance card"),
+    "admin_view": gettext_lazy("Viewed by the service operator"),
+    "admin_list": gettext_lazy("Listed by the service operator"),
+    "admin_change": gettext_lazy("Personal details corrected by the service operator"),
+    "import_correction": gettext_lazy("Insurance record corrected by your insurer"),
 }
 CHART_TITLES = {
     "bmi": gettext_lazy("BMI"),
@@ -236,6 +242,15 @@ def card_challenge(request, action):
         details["cancel"] = target
     elif action == "register" and not request.session.get(PENDING_REGISTRATION):
         return _json_problem("session_expired", _("Please enter your insurance details again."))
+    if request.session.session_key is None:
+        request.session.save()  # so a per-session limit applies from the first sign-in attempt
+    try:
+        # A public endpoint that writes a row: limited per client and per browser session.
+        check_issue_rate(client_ip(request), session=request.session.session_key)
+    except HomeConsentError as error:
+        response = _json_problem(error.code, error.message(), status=429)
+        response["Retry-After"] = str(error.params["retry_after"])
+        return response
     issued = issue_challenge(ChallengePurpose.PORTAL_LOGIN, kind=CARD_ACTIONS[action], **details)
     request.session[_challenge_key(action)] = issued.pk
     return JsonResponse(
