@@ -33,6 +33,10 @@ class Columns:
         q = connection.ops.quote_name
         return ", ".join(f"{q(alias)}.{q(f.column)}" for f in self.fields)
 
+    def nulls(self, connection) -> str:
+        """NULLs typed as these columns (a UNION ALL padding them must agree on types on PostgreSQL)."""
+        return ", ".join(f"CAST(NULL AS {f.cast_db_type(connection)})" for f in self.fields)
+
     def _converters_for(self, connection):
         converters = self._converters.get(connection.alias)
         if converters is None:

@@ -94,11 +94,11 @@ def record_access(
     # No savepoint inside the caller's transaction (two round trips per read saved): a failed
     # append must fail the whole action anyway, never leave it committed without its row.
     with transaction.atomic(using=using, savepoint=False):
-        head = _lock_head(chain, using)
+        seq, head_hash = _locked_head(chain, using)
         event = AccessEvent(
             chain=chain,
-            seq=head.seq + 1,
-            prev_hash=head.head_hash if head.seq else GENESIS,
+            seq=seq + 1,
+            prev_hash=head_hash if seq else GENESIS,
             occurred_at=timezone.now(),
             actor_type=actor_type,
             actor_id=actor_id,
@@ -112,10 +112,65 @@ def record_access(
             detail=json.loads(encoded_detail),
         )
         event.hash = event_hash(event.__dict__)
-        event._chained = True
-        event.save(using=using, force_insert=True)
-        ChainHead.objects.using(using).filter(chain=chain).update(seq=event.seq, head_hash=event.hash)
+        _append(event, using)
     return event
+
+
+# record_access runs on every read of the institutions' API, so its statements are written once
+# per database (as the ORM would compile them) instead of being built per call: the locked read of
+# the head, then the INSERT and the head update (on PostgreSQL one statement, a data-modifying CTE).
+_APPEND_SQL: dict = {}
+
+
+def _append_sql(using: str) -> tuple[str, str, str, list]:
+    cached = _APPEND_SQL.get(using)
+    if cached is None:
+        from django.db.models.sql import InsertQuery
+
+        connection = connections[using]
+        q = connection.ops.quote_name
+        fields = [f for f in AccessEvent._meta.concrete_fields if not f.primary_key]
+        query = InsertQuery(AccessEvent)
+        query.insert_values(fields, [AccessEvent(chain=0, seq=0, occurred_at=timezone.now())])
+        [(insert, _)] = query.get_compiler(using=using).as_sql()
+        heads = q(ChainHead._meta.db_table)
+        lock = f"SELECT {q('seq')}, {q('head_hash')} FROM {heads} WHERE {q('chain')} = %s"
+        if connection.features.has_select_for_update:
+            lock += " FOR UPDATE"
+        move = f"UPDATE {heads} SET {q('seq')} = %s, {q('head_hash')} = %s WHERE {q('chain')} = %s"
+        if connection.vendor == "postgresql":
+            move = f"WITH e AS ({insert} RETURNING {q('id')}) {move} RETURNING (SELECT {q('id')} FROM e)"
+            insert = ""
+        cached = _APPEND_SQL[using] = (lock, insert, move, fields)
+    return cached
+
+
+def _locked_head(chain: int, using: str) -> tuple[int, str]:
+    """(seq, head_hash) of a chain, its row locked until the transaction ends."""
+    lock = _append_sql(using)[0]
+    with connections[using].cursor() as cursor:
+        cursor.execute(lock, [chain])
+        row = cursor.fetchone()
+    if row is None:
+        head = _lock_head(chain, using)  # the chain's first event creates its head
+        return head.seq, head.head_hash
+    return row[0], row[1]
+
+
+def _append(event: AccessEvent, using: str) -> None:
+    """INSERT the event and move its chain's head to it; sets event.pk."""
+    connection = connections[using]
+    _, insert, move, fields = _append_sql(using)
+    values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields]
+    with connection.cursor() as cursor:
+        if insert:
+            cursor.execute(insert, values)
+            event.pk = cursor.lastrowid
+            cursor.execute(move, [event.seq, event.hash, event.chain])
+        else:
+            cursor.execute(move, [*values, event.seq, event.hash, event.chain])
+            event.pk = cursor.fetchone()[0]
+    event._state.adding, event._state.db = False, using
 
 
 _CHOICE_VALUES = {choices: frozenset(choices.values) for choices in (ActorType, Basis, Outcome)}

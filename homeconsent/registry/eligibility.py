@@ -357,7 +357,7 @@ def _certificates_sql(connection) -> str:
     for tag, columns in enumerate(tables):
         cells = [str(tag)]
         for other in tables:
-            cells += [columns.sql("c", connection)] if other is columns else ["NULL"] * len(other)
+            cells.append(columns.sql("c", connection) if other is columns else other.nulls(connection))
         until = f"c.{q('valid_until')} >= %s"
         if columns is _DISEASE:  # open-ended ones too
             until = f"(c.{q('valid_until')} IS NULL OR {until})"
