@@ -16,6 +16,7 @@ from .canonical import GENESIS, canonical_bytes, check_json_value, event_hash
 from .models import AccessEvent, ActorType, Basis, ChainHead, Outcome
 
 MAX_DETAIL_BYTES = 4096
+_CHOICE_VALUES = {choices: frozenset(choices.values) for choices in (ActorType, Basis, Outcome)}
 
 
 def chain_for(person_id) -> int:
@@ -38,7 +39,7 @@ def _person_id(person):
 
 def _choice(value, choices, name):
     value = str(value)
-    if value not in choices.values:
+    if value not in _CHOICE_VALUES[choices]:
         raise ValueError(f"{name} must be one of {', '.join(choices.values)}, got {value!r}")
     return value
 
@@ -171,9 +172,6 @@ def _append(event: AccessEvent, using: str) -> None:
             cursor.execute(move, [*values, event.seq, event.hash, event.chain])
             event.pk = cursor.fetchone()[0]
     event._state.adding, event._state.db = False, using
-
-
-_CHOICE_VALUES = {choices: frozenset(choices.values) for choices in (ActorType, Basis, Outcome)}
 
 
 def _prepared_event(entry: dict, valid=_CHOICE_VALUES) -> dict:

@@ -394,6 +394,7 @@ def consents_for_read(institution_code, persons, item, on=None, *, kind=None) ->
 
 
 _CONSENT = Columns(Consent, exclude=("signature",))  # the signature is for audits, not for reads
+_IN_FORCE_SQL: dict = {}
 
 
 def _in_force_for(institution_code: str, person_ids, on, kind) -> list[Consent]:
@@ -402,25 +403,29 @@ def _in_force_for(institution_code: str, person_ids, on, kind) -> list[Consent]:
     start, end = rules.in_force_window(on)
     using = router.db_for_read(Consent)
     connection = connections[using]
-    q = connection.ops.quote_name
     moment = connection.ops.adapt_datetimefield_value
     ids = sorted(person_ids)
-    sql = (
-        f"SELECT {_CONSENT.sql('c', connection)} FROM {table(Consent, connection)} c "
-        f"JOIN {table(Institution, connection)} i ON i.{q('id')} = c.{q('institution_id')} "
-        f"WHERE i.{q('code')} = %s AND c.{q('person_id')} IN ({', '.join(['%s'] * len(ids))}) "
-        f"AND c.{q('given_at')} {'<=' if start == end else '<'} %s "
-        f"AND (c.{q('available_until')} IS NULL OR c.{q('available_until')} > %s) "
-        f"AND ((c.{q('ended_at')} IS NULL AND c.{q('status')} = %s) OR c.{q('ended_at')} > %s)"
-    )
+    shape = (using, len(ids), start == end, kind is not None)
+    sql = _IN_FORCE_SQL.get(shape) if len(ids) == 1 else None
+    if sql is None:
+        q = connection.ops.quote_name
+        sql = (
+            f"SELECT {_CONSENT.sql('c', connection)} FROM {table(Consent, connection)} c "
+            f"JOIN {table(Institution, connection)} i ON i.{q('id')} = c.{q('institution_id')} "
+            f"WHERE i.{q('code')} = %s AND c.{q('person_id')} IN ({', '.join(['%s'] * len(ids))}) "
+            f"AND c.{q('given_at')} {'<=' if start == end else '<'} %s "
+            f"AND (c.{q('available_until')} IS NULL OR c.{q('available_until')} > %s) "
+            f"AND ((c.{q('ended_at')} IS NULL AND c.{q('status')} = %s) OR c.{q('ended_at')} > %s)"
+            + (f" AND c.{q('kind')} = %s" if kind is not None else "")
+            # A standing consent (no visit date) first, then by visit date; newest first within.
+            + f" ORDER BY (c.{q('visit_date')} IS NOT NULL), c.{q('visit_date')}, c.{q('given_at')} DESC, "
+            f"c.{q('id')} DESC"
+        )
+        if len(ids) == 1:  # the per-read shape: built once
+            _IN_FORCE_SQL[shape] = sql
     params = [institution_code, *ids, moment(end), moment(start), ConsentStatus.ACTIVE.value, moment(start)]
     if kind is not None:
-        sql += f" AND c.{q('kind')} = %s"
         params.append(kind)
-    # A standing consent (no visit date) first, then by visit date; newest first within.
-    sql += (
-        f" ORDER BY (c.{q('visit_date')} IS NOT NULL), c.{q('visit_date')}, c.{q('given_at')} DESC, c.{q('id')} DESC"
-    )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
