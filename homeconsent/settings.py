@@ -231,6 +231,17 @@ JPKI_CRLS = [Path(p) for p in _env_list("HOMECONSENT_JPKI_CRLS", [str(JPKI_PKI_D
 JPKI_CARDS_DIR = Path(os.environ.get("HOMECONSENT_CARDS_DIR", VAR_DIR / "cards"))
 # A card-auth challenge is answered within this time or not at all.
 CARD_AUTH_CHALLENGE_TTL = timedelta(seconds=int(os.environ.get("HOMECONSENT_CHALLENGE_SECONDS", 300)))
+# Challenges the public pages (consent pages, portal) issue, per window and client IP / entry
+# token / browser session (0: no limit); past a limit they answer 429 challenge_rate_limited.
+CHALLENGE_RATE_WINDOW = timedelta(seconds=int(os.environ.get("HOMECONSENT_CHALLENGE_RATE_WINDOW_SECONDS", 600)))
+CHALLENGE_RATE_LIMITS = {
+    "ip": int(os.environ.get("HOMECONSENT_CHALLENGE_RATE_PER_IP", 60)),
+    "entry": int(os.environ.get("HOMECONSENT_CHALLENGE_RATE_PER_ENTRY", 600)),
+    "session": int(os.environ.get("HOMECONSENT_CHALLENGE_RATE_PER_SESSION", 20)),
+}
+# Proxies in front that append to X-Forwarded-For (1 behind one load balancer): the client IP is
+# the address the outermost of them saw. 0: REMOTE_ADDR.
+CLIENT_IP_PROXY_COUNT = int(os.environ.get("HOMECONSENT_PROXY_COUNT", 0))
 
 # --- consent: telehealth-app sessions and webhooks (homeconsent.consent) --------------------
 # A consent session opened by a telehealth app waits this long for the patient.

@@ -10,3 +10,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords and not on_postgres:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttle_counters():
+    """Rate-limit counters (the API's throttles, challenge issuing) live in the cache: start at zero."""
+    from django.core.cache import cache
+
+    cache.clear()

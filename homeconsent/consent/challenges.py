@@ -15,10 +15,14 @@ for another purpose (that request was not about this challenge at all), one alre
 
 import base64
 import datetime
+import hashlib
+import logging
+import math
 import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import router, transaction
 from django.utils import timezone
 
@@ -49,6 +53,7 @@ PURPOSE_MISMATCH = ErrorCode(
 )
 
 VERIFIED = "verified"
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -164,3 +169,71 @@ def verify_card_authentication(
         signature=bytes(signature),
         certificate_der=bytes(certificate_der),
     )
+
+
+# --- issuing limits and clean-up ------------------------------------------------------------------
+CHALLENGE_RATE_LIMITED = ErrorCode(
+    "challenge_rate_limited",
+    "短い時間にカードの確認を何度も始めたため、いまは受け付けられません。{minutes}分ほど待ってから、もう一度お試しください。",
+    "Card confirmation was started too many times in a short while. Please wait about {minutes} "
+    "minutes and try again.",
+)
+RATE_KEY_PREFIX = "homeconsent:challenge-rate"
+
+
+def client_ip(request) -> str:
+    """The client's address: REMOTE_ADDR, or behind settings.CLIENT_IP_PROXY_COUNT proxies the
+    X-Forwarded-For entry the outermost one appended (entries left of it can be forged)."""
+    hops = settings.CLIENT_IP_PROXY_COUNT
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    if hops and len(forwarded) >= hops:
+        return forwarded[-hops]
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def check_issue_rate(client_ip: str, **scopes) -> None:
+    """Count one request for a challenge from the public pages; refuse past any limit.
+
+    Limits are per window (settings.CHALLENGE_RATE_WINDOW), per client IP and per each scope given
+    (entry=<entry token>, session=<session key>), from settings.CHALLENGE_RATE_LIMITS (0: no limit).
+    Each window starts with its first request. Counters live in Django's cache (Redis when
+    REDIS_URL is set, so all workers share them). Raises challenge_rate_limited; its params carry
+    retry_after (seconds).
+    """
+    window = max(1, int(settings.CHALLENGE_RATE_WINDOW.total_seconds()))
+    exceeded = False
+    for scope, value in {"ip": client_ip, **scopes}.items():
+        limit = settings.CHALLENGE_RATE_LIMITS.get(scope, 0)
+        if not value or not limit:
+            continue
+        # Hashed: no raw IPs or session keys in the cache.
+        key = f"{RATE_KEY_PREFIX}:{scope}:{hashlib.sha256(str(value).encode()).hexdigest()[:32]}"
+        try:
+            cache.add(key, 0, timeout=window)
+            try:
+                count = cache.incr(key)
+            except ValueError:  # expired between add and incr: a new window
+                cache.set(key, 1, timeout=window)
+                count = 1
+        except Exception:  # noqa: BLE001 - a cache outage must not stop patients consenting
+            logger.warning("challenge rate limit: cache unavailable, not counting", exc_info=True)
+            return
+        exceeded = exceeded or count > limit
+    if exceeded:
+        raise CHALLENGE_RATE_LIMITED(minutes=max(1, math.ceil(window / 60)), retry_after=window)
+
+
+def purge_expired_challenges(*, older_than=datetime.timedelta(days=1), now=None, batch=5000) -> int:
+    """Delete challenges nobody answered that expired more than `older_than` ago; returns how many.
+
+    Used ones stay: a consent points at the challenge its card signed, and a refused answer's
+    outcome is the record of that attempt.
+    """
+    cutoff = (now or timezone.now()) - older_than
+    stale = CardAuthChallenge.objects.filter(used_at__isnull=True, expires_at__lt=cutoff)
+    deleted = 0
+    while True:  # in batches: short transactions, whatever the backlog
+        pks = list(stale.order_by("pk").values_list("pk", flat=True)[:batch])
+        if not pks:
+            return deleted
+        deleted += CardAuthChallenge.objects.filter(pk__in=pks, used_at__isnull=True).delete()[0]

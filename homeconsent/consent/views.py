@@ -24,7 +24,7 @@ from homeconsent.errors import HomeConsentError
 from homeconsent.registry.models import Person
 
 from . import services, telehealth
-from .challenges import issue_challenge, verify_card_authentication
+from .challenges import check_issue_rate, client_ip, issue_challenge, verify_card_authentication
 from .entry import entry_by_token, entry_for, entry_qr_svg, entry_url
 from .models import Consent, ConsentItem
 
@@ -401,6 +401,13 @@ def challenge(request, token, kind):
     state = _state(request, entry, kind)
     if state is None or (FLOWS[kind] and not state.get("limit_answered")):
         return _json_problem("session_expired")
+    try:
+        # A public endpoint that writes a row: limited per client, entry URL and browser session.
+        check_issue_rate(client_ip(request), entry=token, session=request.session.session_key)
+    except HomeConsentError as error:
+        response = _json_problem(error.code, error.message(_language()), status=429)
+        response["Retry-After"] = str(error.params["retry_after"])
+        return response
     try:
         if FLOWS[kind]:
             issued = services.issue_consent_challenge(
