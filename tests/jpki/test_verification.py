@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from django.db import connection, connections
 
+from homeconsent.audit.models import AccessEvent, ChainHead
 from homeconsent.consent.challenges import issue_challenge, verify_card_authentication
 from homeconsent.consent.models import CardAuthChallenge
 from homeconsent.errors import HomeConsentError
@@ -478,7 +479,7 @@ def shared_db(transactional_db, settings, tmp_path):
     database = SharedDatabase("card_auth_threads", settings_dict)
     database.connect()
     with connections[database.alias].schema_editor() as editor:
-        for model in (Person, Institution, CardCertificate, CardAuthChallenge):
+        for model in (Person, Institution, CardCertificate, CardAuthChallenge, ChainHead, AccessEvent):
             editor.create_model(model)
     settings.DATABASE_ROUTERS = [OneDatabase(database.alias)]
     yield database
