@@ -90,7 +90,8 @@ class EligibilityView(DataView):
     renderer_classes = fhir.RENDERERS
 
     def get(self, request, patient_id):
-        query = _valid(serializers.EligibilityQuery, request.query_params)
+        # Most checks ask about today and send no query: no serializer to build for nothing.
+        query = _valid(serializers.EligibilityQuery, request.query_params) if request.query_params else {}
         read = reads.eligibility(request.auth, patient_id, _in_window(query.get("on")))
         return fhir.respond(request, read, "eligibility", lambda: presenters.eligibility(read))
 
