@@ -303,10 +303,13 @@ def cancel(access: ApiAccess, institution, patient_id: str, kind=None) -> list[C
         if not cancelled:
             raise not_found()
         return cancelled
-    consent = consents_of_institution(institution, kind, on=timezone.now()).filter(person_id=person_id).first()
-    if consent is None:
+    # Every consent of the kind in force: telehealth has one per booked visit.
+    cancelled = []
+    for consent in consents_of_institution(institution, kind, on=timezone.now()).filter(person_id=person_id):
+        try:
+            cancelled.append(do_cancel_consent(consent, **common))
+        except HomeConsentError:  # ended between the lookup and the lock: as if never there
+            continue
+    if not cancelled:
         raise not_found()
-    try:
-        return [do_cancel_consent(consent, **common)]
-    except HomeConsentError:  # ended between the lookup and the lock: as if never there
-        raise not_found() from None
+    return cancelled

@@ -137,6 +137,20 @@ def test_the_institution_cancels_through_the_api_and_reads_stop(clinic_api, clin
     assert again.status_code == 404 and again.json() == NOT_FOUND
 
 
+def test_cancelling_telehealth_ends_the_consent_of_every_booked_visit_and_nothing_else(clinic_api, clinic,
+                                                                                       make_patient):  # fmt: skip
+    patient = make_patient()
+    soon, later = rules.today() + datetime.timedelta(days=7), rules.today() + datetime.timedelta(days=30)
+    visits = [register_consent(patient, clinic, "telehealth", ["medication"], visit_date=day) for day in (soon, later)]
+    home = register_consent(patient, clinic, "home_visit", ["medication"])
+
+    answer = clinic_api.post(f"/api/v1/patients/{pid(clinic_api, patient)}/cancel", {"kind": "telehealth"})
+
+    assert answer.status_code == 200
+    assert sorted(c["consent_id"] for c in answer.json()["cancelled"]) == sorted(c.pk for c in visits)
+    assert set(Consent.objects.filter(person=patient.person, status="active")) == {home}
+
+
 def test_another_institution_cannot_cancel_and_learns_nothing(clinic_api, other_api, clinic, make_patient):
     patient = make_patient()
     consent = register_consent(patient, clinic, "home_visit", ["medication"])
