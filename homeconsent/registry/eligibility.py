@@ -16,8 +16,9 @@ Answers are for the lookup date `on` (default today), as the registry knows thin
   would otherwise read as a loss of a qualification that is valid on the date asked for.
 
 Cost: one indexed query finds the candidate periods (insurer number → insurer, then the
-(insurer, 記号, 番号, 枝番) index; by person: the person index); one more reads the three certificate
-tables (a UNION ALL), or checks for a newer qualification. Never more than two queries per lookup. 記号 and 番号 are compared in one
+(insurer, 記号, 番号, 枝番) index); one more reads the three certificate tables (a UNION ALL), or
+checks for a newer qualification. By person, periods and certificates come in one UNION ALL. Never
+more than two queries per lookup. 記号 and 番号 are compared in one
 spelling (validation.normalize_card_key): 12 finds １２ and the other way round.
 """
 
@@ -330,102 +331,98 @@ def resolve_by_keys(
     return _resolve(candidates, on, include_limit, whole_history=False)
 
 
-# The lookup by person runs on every read of the institutions' API: two hand-written queries
-# (homeconsent.sqlrows says why), the person's periods with person and insurer, then the chosen
-# period's certificates in force on the day, all three tables in one UNION ALL.
+# The lookup by person runs on every read of the institutions' API: one hand-written statement
+# (homeconsent.sqlrows says why not the ORM), a UNION ALL of the person's periods (with person and
+# insurer) and the certificates of those periods in force on the day, all three tables. Each row:
+# a tag, then the period, elderly, limit and disease columns, typed NULLs where not its own.
 _QUALIFICATION, _PERSON, _INSURER = Columns(Qualification), Columns(Person), Columns(Insurer)
 _ELDERLY, _LIMIT, _DISEASE = Columns(ElderlyCertificate), Columns(LimitCertificate), Columns(SpecificDiseaseCertificate)
+_SECTIONS = ((_QUALIFICATION, _PERSON, _INSURER), (_ELDERLY,), (_LIMIT,), (_DISEASE,))
+_PERIOD, _ELDERLY_TAG, _LIMIT_TAG, _DISEASE_TAG = range(4)
 _SQL: dict = {}
 
 
-def _person_periods_sql(connection) -> str:
+def _union_sql(connection, by_person: bool) -> str:
     q = connection.ops.quote_name
-    return (
-        f"SELECT {_QUALIFICATION.sql('q', connection)}, {_PERSON.sql('p', connection)}, "
-        f"{_INSURER.sql('i', connection)} FROM {table(Qualification, connection)} q "
-        f"JOIN {table(Person, connection)} p ON p.{q('id')} = q.{q('person_id')} "
-        f"JOIN {table(Insurer, connection)} i ON i.{q('id')} = q.{q('insurer_id')} "
-        f"WHERE q.{q('person_id')} = %s"
-    )
+    periods = table(Qualification, connection)
 
+    def cells(tag, own_sql):
+        out = [str(tag)]
+        for i, section in enumerate(_SECTIONS):
+            out += [own_sql] if i == tag else [columns.nulls(connection) for columns in section]
+        return ", ".join(out)
 
-def _certificates_sql(connection) -> str:
-    """One row per certificate: a tag, then the elderly, limit and disease columns (NULL elsewhere)."""
-    q = connection.ops.quote_name
-    tables = (_ELDERLY, _LIMIT, _DISEASE)
     selects = []
-    for tag, columns in enumerate(tables):
-        cells = [str(tag)]
-        for other in tables:
-            cells.append(columns.sql("c", connection) if other is columns else other.nulls(connection))
+    if by_person:
+        selects.append(
+            f"SELECT {cells(_PERIOD, ', '.join(c.sql(a, connection) for c, a in zip(_SECTIONS[0], 'qpi')))} "
+            f"FROM {periods} q JOIN {table(Person, connection)} p ON p.{q('id')} = q.{q('person_id')} "
+            f"JOIN {table(Insurer, connection)} i ON i.{q('id')} = q.{q('insurer_id')} WHERE q.{q('person_id')} = %s"
+        )
+    which = (f"IN (SELECT {q('id')} FROM {periods} WHERE {q('person_id')} = %s)" if by_person else "= %s")
+    for tag, columns in ((_ELDERLY_TAG, _ELDERLY), (_LIMIT_TAG, _LIMIT), (_DISEASE_TAG, _DISEASE)):
         until = f"c.{q('valid_until')} >= %s"
         if columns is _DISEASE:  # open-ended ones too
             until = f"(c.{q('valid_until')} IS NULL OR {until})"
         selects.append(
-            f"SELECT {', '.join(cells)} FROM {table(columns.model, connection)} c "
-            f"WHERE c.{q('qualification_id')} = %s AND c.{q('valid_from')} <= %s AND {until}"
+            f"SELECT {cells(tag, columns.sql('c', connection))} FROM {table(columns.model, connection)} c "
+            f"WHERE c.{q('qualification_id')} {which} AND c.{q('valid_from')} <= %s AND {until}"
         )
     return " UNION ALL ".join(selects)
 
 
-def _certificates(qualification_id, on: date, include_limit: bool):
-    """(elderly, diseases, limit) of one period in force on `on`, as the bulk path picks them:
-    the newest start (then highest id) of elderly and limit, diseases by start then id."""
+def _read(by_person: bool, key, on: date, include_limit: bool) -> tuple[list[Qualification], _Preloaded]:
+    """Periods (by person only) and the certificates in force on `on`, picked as the bulk path picks
+    them: the newest start (then highest id) of elderly and limit, diseases by start then id."""
     using = router.db_for_read(Qualification)
     connection = connections[using]
-    sql = _SQL.get(("certificates", using))
+    sql = _SQL.get((by_person, using))
     if sql is None:
-        sql = _SQL[("certificates", using)] = _certificates_sql(connection)
+        sql = _SQL[(by_person, using)] = _union_sql(connection, by_person)
     day = connection.ops.adapt_datefield_value(on)
-    limit_id = qualification_id if include_limit else None  # no 限度額 row unless asked for
-    params = [qualification_id, day, day, limit_id, day, day, qualification_id, day, day]
-    elderly = limit = None
-    diseases = []
-    starts = (1, 1 + len(_ELDERLY), 1 + len(_ELDERLY) + len(_LIMIT))
+    limit_key = key if include_limit else None  # no 限度額 row unless asked for
+    params = ([key] if by_person else []) + [key, day, day, limit_key, day, day, key, day, day]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
+    width = [sum(len(c) for c in section) for section in _SECTIONS]
+    starts = [1 + sum(width[:i]) for i in range(len(_SECTIONS))]
+    periods, preloaded, person = [], _Preloaded(), None
     for row in rows:
-        if row[0] == 0:
-            cert = _ELDERLY.instance(row, connection, starts[0])
-            if elderly is None or (cert.valid_from, cert.pk) > (elderly.valid_from, elderly.pk):
-                elderly = cert
-        elif row[0] == 1:
-            cert = _LIMIT.instance(row, connection, starts[1])
-            if limit is None or (cert.valid_from, cert.pk) > (limit.valid_from, limit.pk):
-                limit = cert
+        tag = row[0]
+        if tag == _PERIOD:
+            period = _QUALIFICATION.instance(row, connection, starts[0])
+            person = person or _PERSON.instance(row, connection, starts[0] + len(_QUALIFICATION))
+            insurer = _INSURER.instance(row, connection, starts[0] + len(_QUALIFICATION) + len(_PERSON))
+            Qualification.person.field.set_cached_value(period, person)
+            Qualification.insurer.field.set_cached_value(period, insurer)
+            periods.append(period)
+        elif tag == _DISEASE_TAG:
+            cert = _DISEASE.instance(row, connection, starts[tag])
+            preloaded.diseases.setdefault(cert.qualification_id, []).append(cert)
         else:
-            diseases.append(_DISEASE.instance(row, connection, starts[2]))
-    diseases.sort(key=lambda c: (c.valid_from, c.pk))
-    return elderly, diseases, limit
+            cert = (_ELDERLY if tag == _ELDERLY_TAG else _LIMIT).instance(row, connection, starts[tag])
+            newest = preloaded.elderly if tag == _ELDERLY_TAG else preloaded.limits
+            kept = newest.get(cert.qualification_id)
+            if kept is None or (cert.valid_from, cert.pk) > (kept.valid_from, kept.pk):
+                newest[cert.qualification_id] = cert
+    for certs in preloaded.diseases.values():
+        certs.sort(key=lambda c: (c.valid_from, c.pk))
+    return periods, preloaded
 
 
-def _person_periods(person_id) -> list[Qualification]:
-    using = router.db_for_read(Qualification)
-    connection = connections[using]
-    sql = _SQL.get(("periods", using))
-    if sql is None:
-        sql = _SQL[("periods", using)] = _person_periods_sql(connection)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [person_id])
-        rows = cursor.fetchall()
-    periods = []
-    person = None
-    for row in rows:
-        q = _QUALIFICATION.instance(row, connection)
-        person = person or _PERSON.instance(row, connection, len(_QUALIFICATION))
-        Qualification.person.field.set_cached_value(q, person)
-        insurer = _INSURER.instance(row, connection, len(_QUALIFICATION) + len(_PERSON))
-        Qualification.insurer.field.set_cached_value(q, insurer)
-        periods.append(q)
-    return periods
+def _certificates(qualification_id, on: date, include_limit: bool):
+    """(elderly, diseases, limit) of one period in force on `on`, in one statement."""
+    _, found = _read(False, qualification_id, on, include_limit)
+    return found.elderly.get(qualification_id), found.diseases.get(qualification_id, []), found.limits.get(qualification_id)
 
 
 def resolve_for_person(person, on=None, *, include_limit: bool = False) -> EligibilityResult:
-    """Eligibility of a person (an object or a primary key), over their whole history."""
+    """Eligibility of a person (an object or a primary key), over their whole history: one query."""
     on = clean_date(on, "on") if on else timezone.localdate()
     person_id = person.pk if isinstance(person, Person) else person
-    return _resolve(_person_periods(person_id), on, include_limit, whole_history=True)
+    periods, preloaded = _read(True, person_id, on, include_limit)
+    return _resolve(periods, on, include_limit, whole_history=True, preloaded=preloaded)
 
 
 def resolve_for_card(card: CardCertificate, on=None, *, include_limit: bool = False) -> EligibilityResult:
