@@ -329,7 +329,7 @@ class QueryLog:
         return len(self.sql)
 
 
-def in_process(bearer, entries, patient_id) -> dict:
+def in_process(bearer, entries, patient_id, profile_file=None) -> dict:
     from django.db import connection
     from django.test import Client
 
@@ -357,18 +357,20 @@ def in_process(bearer, entries, patient_id) -> dict:
         http.get(url)
     one_check_ms = (time.perf_counter() - began) / 200 * 1000
 
-    def profile(function, repeat):
+    def profile(function, repeat, dump=None):
         profiler = cProfile.Profile()
         profiler.enable()
         for _ in range(repeat):
             function()
         profiler.disable()
+        if dump is not None:
+            profiler.dump_stats(dump)  # for pstats / snakeviz
         out = io.StringIO()
         stats = pstats.Stats(profiler, stream=out)
         stats.sort_stats("cumulative").print_stats(r"homeconsent|clinicapi|rest_framework|django/db|sqlite3|psycopg", 22)
         return out.getvalue()
 
-    eligibility_profile = profile(lambda: http.get(url), 200)
+    eligibility_profile = profile(lambda: http.get(url), 200, profile_file)
     batch_profile = profile(lambda: batch(entries), 1)
     return {
         "queries_batch_100": len(hundred),
@@ -396,6 +398,7 @@ def main():
                         help="PostgreSQL: serve from a psycopg connection pool (see clinic_api_site.py)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file (with --backend)")
     parser.add_argument("--profiles", action="store_true", help="print the cProfile reports in full")
+    parser.add_argument("--profile-file", type=Path, help="write the cProfile of 200 eligibility checks here (with --backend)")
     parser.add_argument("--backend", choices=["sqlite", "postgresql"],
                         help="one back end only (default: SQLite, then PostgreSQL when DATABASE_URL names one)")
     options = parser.parse_args()
@@ -459,7 +462,7 @@ def main():
         stop_server(server)
         server = None
 
-        figures = in_process(bearer, data["batch"], data["patient_ids"][0])
+        figures = in_process(bearer, data["batch"], data["patient_ids"][0], options.profile_file)
         print(f"queries: batch of 100 = {figures['queries_batch_100']}, batch of 10,000 = "
               f"{figures['queries_batch_10000']}; one eligibility check = {figures['queries_one_check']}")  # fmt: skip
         print(f"batch of 10,000 in-process (no HTTP): {figures['batch_10000_in_process_seconds']:.3f} s")
