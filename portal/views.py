@@ -7,12 +7,9 @@ card step's script (static/js/portal-card.js) asks this server for the challenge
 DigestInfo and the PIN to the local reader bridge, and posts back only certificate and signature.
 """
 
-import base64
-import binascii
 import csv
 import datetime
 import io
-import json
 
 from django.conf import settings
 from django.http import Http404, HttpResponse, JsonResponse
@@ -25,7 +22,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from homeconsent.audit.models import Basis
-from homeconsent.consent.challenges import check_issue_rate, client_ip, issue_challenge, verify_card_authentication
+from homeconsent.consent.challenges import (
+    challenge_for_page,
+    check_issue_rate,
+    client_ip,
+    issue_challenge,
+    read_card_answer,
+    verify_card_authentication,
+)
 from homeconsent.consent.models import CardAuthChallenge, ChallengePurpose, ConsentItem, ConsentKind
 from homeconsent.errors import HomeConsentError
 from homeconsent.jpki.registration import ALREADY_REGISTERED, register_card_for_insurance_use
@@ -253,19 +257,7 @@ def card_challenge(request, action):
         return response
     issued = issue_challenge(ChallengePurpose.PORTAL_LOGIN, kind=CARD_ACTIONS[action], **details)
     request.session[_challenge_key(action)] = issued.pk
-    return JsonResponse(
-        {
-            "challenge": issued.pk,
-            "digest_info": base64.b64encode(issued.digest_info()).decode(),
-            "expires_at": issued.expires_at.isoformat(),
-        }
-    )
-
-
-def _decode(value) -> bytes:
-    if not isinstance(value, str) or len(value) > 16384:
-        raise ValueError
-    return base64.b64decode(value, validate=True)
+    return JsonResponse(challenge_for_page(issued))
 
 
 @require_POST
@@ -273,10 +265,8 @@ def card_answer(request, action):
     if action not in CARD_ACTIONS:
         raise Http404
     try:
-        data = json.loads(request.body)
-        certificate, signature = _decode(data["certificate"]), _decode(data["signature"])
-        challenge_id = int(data["challenge"])
-    except (ValueError, KeyError, TypeError, binascii.Error):
+        challenge_id, certificate, signature = read_card_answer(request.body)
+    except ValueError:
         return _json_problem("bad_request", _("The answer from the card could not be read. Please try again."))
     # Only the challenge this session was given, and only once.
     if request.session.pop(_challenge_key(action), None) != challenge_id:

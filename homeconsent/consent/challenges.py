@@ -14,8 +14,10 @@ for another purpose (that request was not about this challenge at all), one alre
 """
 
 import base64
+import binascii
 import datetime
 import hashlib
+import json
 import logging
 import math
 import secrets
@@ -179,6 +181,30 @@ CHALLENGE_RATE_LIMITED = ErrorCode(
     "minutes and try again.",
 )
 RATE_KEY_PREFIX = "homeconsent:challenge-rate"
+
+
+def challenge_for_page(issued: CardAuthChallenge) -> dict:
+    """What a page's card step hands to the reader bridge to sign: one shape for every page."""
+    return {
+        "challenge": issued.pk,
+        "digest_info": base64.b64encode(issued.digest_info()).decode(),
+        "expires_at": issued.expires_at.isoformat(),
+    }
+
+
+def _decode_field(value) -> bytes:
+    if not isinstance(value, str) or len(value) > 16384:
+        raise ValueError
+    return base64.b64decode(value, validate=True)
+
+
+def read_card_answer(body: bytes) -> tuple[int, bytes, bytes]:
+    """A page's card answer as (challenge id, certificate, signature); ValueError if it cannot be read."""
+    try:
+        data = json.loads(body)
+        return int(data["challenge"]), _decode_field(data["certificate"]), _decode_field(data["signature"])
+    except (ValueError, KeyError, TypeError, binascii.Error) as error:
+        raise ValueError("unreadable card answer") from error
 
 
 def client_ip(request) -> str:

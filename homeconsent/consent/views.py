@@ -6,10 +6,7 @@ for a challenge, gives its DigestInfo and the PIN to the local reader bridge, an
 certificate and the signature. The PIN is never sent here.
 """
 
-import base64
-import binascii
 import datetime
-import json
 
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
@@ -24,7 +21,14 @@ from homeconsent.errors import HomeConsentError
 from homeconsent.registry.models import Person
 
 from . import services, telehealth
-from .challenges import check_issue_rate, client_ip, issue_challenge, verify_card_authentication
+from .challenges import (
+    challenge_for_page,
+    check_issue_rate,
+    client_ip,
+    issue_challenge,
+    read_card_answer,
+    verify_card_authentication,
+)
 from .entry import entry_by_token, entry_for, entry_qr_svg, entry_url
 from .models import Consent, ConsentItem
 
@@ -421,19 +425,7 @@ def challenge(request, token, kind):
         return _json_problem(error.code, error.message(_language()))
     state["challenge"] = issued.pk
     _save_state(request, entry, kind, state)
-    return JsonResponse(
-        {
-            "challenge": issued.pk,
-            "digest_info": base64.b64encode(issued.digest_info()).decode(),
-            "expires_at": issued.expires_at.isoformat(),
-        }
-    )
-
-
-def _decode(value) -> bytes:
-    if not isinstance(value, str) or len(value) > 16384:
-        raise ValueError
-    return base64.b64decode(value, validate=True)
+    return JsonResponse(challenge_for_page(issued))
 
 
 @require_POST
@@ -445,10 +437,8 @@ def answer(request, token, kind):
     if state is None or not state.get("challenge"):
         return _json_problem("session_expired")
     try:
-        data = json.loads(request.body)
-        certificate, signature = _decode(data["certificate"]), _decode(data["signature"])
-        challenge_id = int(data["challenge"])
-    except (ValueError, KeyError, TypeError, binascii.Error):
+        challenge_id, certificate, signature = read_card_answer(request.body)
+    except ValueError:
         return _json_problem("bad_request", _("The answer from the card could not be read. Please try again."))
     if challenge_id != state["challenge"]:
         return _json_problem("session_expired")
