@@ -86,29 +86,6 @@ def scratch_environment(tmp: Path) -> tuple[dict, callable]:
 
 
 # --- setting the data up (in this process) ----------------------------------------------------------
-def card_answer(card, digest_info: bytes, pin: str) -> tuple[bytes, bytes]:
-    """The reader's APDUs against a JPKI card: read the certificate, VERIFY the PIN, sign."""
-    from homeconsent.jpki.card import JPKI_AID
-
-    def send(head, data=b"", le=None):
-        apdu = bytes.fromhex(head) + (bytes([len(data)]) + data if data else b"") + (bytes([le]) if le is not None else b"")
-        response = card.transmit(apdu)
-        if response[-2:] != b"\x90\x00":
-            raise RuntimeError(f"card answered {response[-2:].hex()} to {head}")
-        return response[:-2]
-
-    send("00A4040C", JPKI_AID)
-    send("00A4020C", bytes.fromhex("000A"))
-    size = 4 + int.from_bytes(send("00B00000", le=4)[2:4], "big")
-    certificate = b""
-    while len(certificate) < size:
-        certificate += send(f"00B0{len(certificate):04X}", le=min(256, size - len(certificate)) % 256)
-    send("00A4020C", bytes.fromhex("0018"))
-    send("00200080", pin.encode())
-    send("00A4020C", bytes.fromhex("0017"))
-    return certificate, send("802A0080", digest_info, le=0)
-
-
 def prepare(options, tmp: Path) -> dict:
     import django
 
@@ -130,6 +107,7 @@ def prepare(options, tmp: Path) -> dict:
     from homeconsent.registry.codes import with_check_digit
     from homeconsent.registry.models import Institution, Qualification
     from homeconsent.registry.seeding import seed_registry
+    from tests.cards import card_answer
 
     started = time.perf_counter()
     call_command("migrate", verbosity=0)

@@ -43,7 +43,7 @@ def main():
     from homeconsent.jpki.pki import TestPKI, register_card_certificate
     from homeconsent.registry.codes import with_check_digit
     from homeconsent.registry.models import Institution, Insurer, Person, Qualification
-    from tests.consent.conftest import card_answer
+    from tests.cards import card_answer
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-consent-"))
     pki = TestPKI(scratch / "pki").init()

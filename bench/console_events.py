@@ -81,29 +81,6 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def card_answer(card, digest_info: bytes):
-    """The reader bridge's APDU sequence: select JPKI, read the certificate, VERIFY, SIGN."""
-    from homeconsent.jpki.card import JPKI_AID
-
-    def send(head_hex, data=b"", le=None):
-        apdu = bytes.fromhex(head_hex) + (bytes([len(data)]) + data if data else b"")
-        apdu += bytes([le]) if le is not None else b""
-        response = card.transmit(apdu)
-        assert response[-2:] == b"\x90\x00", f"{head_hex}: SW {response[-2:].hex()}"
-        return response[:-2]
-
-    send("00A4040C", JPKI_AID)
-    send("00A4020C", bytes.fromhex("000A"))
-    size = 4 + int.from_bytes(send("00B00000", le=4)[2:4], "big")
-    certificate = b""
-    while len(certificate) < size:
-        certificate += send(f"00B0{len(certificate):04X}", le=min(256, size - len(certificate)) % 256)
-    send("00A4020C", bytes.fromhex("0018"))
-    send("00200080", PIN.encode())
-    send("00A4020C", bytes.fromhex("0017"))
-    return certificate, send("802A0080", digest_info, le=0)
-
-
 def prepare(var_dir: Path, sessions: int):
     """Scratch state: database, one institution, one staff account, a card, N verified sessions."""
     import datetime
@@ -179,6 +156,7 @@ async def measure(port, session_keys, n, rounds, institution, card_path, cookie_
 
     from homeconsent.consent.services import issue_consent_challenge
     from homeconsent.jpki.card import VirtualJPKICard
+    from tests.cards import card_answer
 
     url = f"ws://127.0.0.1:{port}{PATH}"
     origin = f"http://127.0.0.1:{port}"
@@ -199,7 +177,7 @@ async def measure(port, session_keys, n, rounds, institution, card_path, cookie_
 
     def register_once():
         challenge = issue_consent_challenge(institution, kind="home_visit", items=["medication"])
-        certificate, signature = card_answer(card, challenge.digest_info())
+        certificate, signature = card_answer(card, challenge.digest_info(), PIN)
         body = json.dumps({"nonce": challenge.nonce, "certificate": base64.b64encode(certificate).decode(),
                            "signature": base64.b64encode(signature).decode()}).encode()  # fmt: skip
         request = urllib.request.Request(f"http://127.0.0.1:{port}/bench/register", data=body, method="POST")

@@ -16,10 +16,11 @@ import pytest
 from cryptography import x509
 
 from homeconsent.consent.challenges import verify_card_authentication
-from homeconsent.jpki.card import JPKI_AID, VirtualJPKICard, issue_card_file
+from homeconsent.jpki.card import VirtualJPKICard, issue_card_file
 from homeconsent.jpki.pki import TestPKI, register_card_certificate
 from homeconsent.registry.codes import with_check_digit
 from homeconsent.registry.models import Institution, Insurer, InsurerKind, Person, Qualification
+from tests.cards import card_answer
 
 PIN = "4826"
 BIRTH_DATE = datetime.date(1948, 4, 2)
@@ -117,34 +118,9 @@ def patient(make_patient):
     return make_patient()
 
 
-def card_answer(card: VirtualJPKICard, digest_info: bytes, pin: str = PIN) -> tuple[bytes, bytes]:
-    """What the reader bridge does, in raw APDUs: select JPKI, read EF 000A, VERIFY, select 0017, sign."""
-
-    def send(head_hex, data=b"", le=None):
-        apdu = bytes.fromhex(head_hex) + (bytes([len(data)]) + data if data else b"")
-        apdu += bytes([le]) if le is not None else b""
-        response = card.transmit(apdu)
-        assert response[-2:] == b"\x90\x00", f"{head_hex}: SW {response[-2:].hex()}"
-        return response[:-2]
-
-    send("00A4040C", JPKI_AID)
-    send("00A4020C", bytes.fromhex("000A"))
-    head = send("00B00000", le=4)
-    size = 4 + int.from_bytes(head[2:4], "big")
-    certificate = b""
-    while len(certificate) < size:
-        offset = len(certificate)
-        certificate += send(f"00B0{offset:04X}", le=min(256, size - offset) % 256)
-    send("00A4020C", bytes.fromhex("0018"))
-    send("00200080", pin.encode())
-    send("00A4020C", bytes.fromhex("0017"))
-    signature = send("802A0080", digest_info, le=0)
-    return certificate, signature
-
-
 def prove(patient: Patient, challenge):
     """The card signs the challenge's DigestInfo and the server verifies it: a VerifiedCardAuth."""
-    certificate, signature = card_answer(patient.card, challenge.digest_info())
+    certificate, signature = card_answer(patient.card, challenge.digest_info(), PIN)
     return verify_card_authentication(challenge.nonce, certificate, signature, "consent")
 
 

@@ -10,62 +10,23 @@ import threading
 from collections import Counter, defaultdict
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.utils import timezone
 
-from homeconsent.audit.models import AccessEvent, ChainHead, Checkpoint
+from homeconsent.audit.models import AccessEvent
 from homeconsent.audit.verification import verify_log
 from homeconsent.consent.challenges import verify_card_authentication
-from homeconsent.consent.models import (
-    CardAuthChallenge,
-    Consent,
-    ConsentSession,
-    TelehealthApp,
-    WebhookDelivery,
-)
+from homeconsent.consent.models import Consent
 from homeconsent.consent.rules import TOKYO
 from homeconsent.consent.services import do_register_consent, issue_consent_challenge
 from homeconsent.registry.codes import with_check_digit
-from homeconsent.registry.models import (
-    CardCertificate,
-    ElderlyCertificate,
-    Institution,
-    Insurer,
-    LimitCertificate,
-    Person,
-    Qualification,
-    SpecificDiseaseCertificate,
-)
-from tests.audit.test_concurrency import OneDatabase, WriterDatabase
+from homeconsent.registry.models import Institution, Insurer
+from tests.cards import card_answer
 
-from .conftest import card_answer, make_patient_in
+from .conftest import PIN, make_patient_in
 
 PATIENTS = 10
 SESSIONS = 50
-TABLES = (
-    Person, Insurer, Qualification, ElderlyCertificate, LimitCertificate, SpecificDiseaseCertificate, Institution,
-    CardCertificate, CardAuthChallenge, Consent, TelehealthApp, ConsentSession, WebhookDelivery, ChainHead,
-    AccessEvent, Checkpoint,
-)  # fmt: skip
-
-
-@pytest.fixture
-def writer_db(transactional_db, settings, tmp_path):
-    """On SQLite a WAL file with the project's options (the in-memory test database cannot queue
-    writers); on PostgreSQL the test database itself, each thread over its own connection."""
-    if connection.vendor != "sqlite" or not connection.is_in_memory_db():
-        yield WriterDatabase(connection.alias)
-        return
-    database = WriterDatabase(
-        "consent_writers", dict(connections.settings["default"], NAME=str(tmp_path / "consent.sqlite3"))
-    )
-    database.connect()
-    with connections[database.alias].schema_editor() as editor:
-        for model in TABLES:
-            editor.create_model(model)
-    settings.DATABASE_ROUTERS = [OneDatabase(database.alias)]
-    yield database
-    database.disconnect()
 
 
 def prepare_sessions(card_pool, tmp_path):
@@ -85,20 +46,19 @@ def prepare_sessions(card_pool, tmp_path):
         ]
         for institution, kind, items, visit_date in plans:
             challenge = issue_consent_challenge(institution, kind=kind, items=items, visit_date=visit_date)
-            certificate, signature = card_answer(patient.card, challenge.digest_info())
+            certificate, signature = card_answer(patient.card, challenge.digest_info(), PIN)
             terms = {"kind": kind, "items": items, "visit_date": visit_date}
             sessions.append((patient.person.pk, institution.pk, challenge.nonce, certificate, signature, terms))
     assert len(sessions) == SESSIONS
     return sessions
 
 
-def register_concurrently(database, sessions):
+def register_concurrently(sessions):
     start = threading.Barrier(len(sessions))
     acknowledged, errors = [], []
 
     def card_session(nonce, certificate, signature, terms):
         try:
-            database.connect()
             start.wait()
             verified = verify_card_authentication(nonce, certificate, signature, "consent")
             consent = do_register_consent(verified, **terms)
@@ -106,7 +66,7 @@ def register_concurrently(database, sessions):
         except Exception as error:  # noqa: BLE001 - reported by the test
             errors.append(error)
         finally:
-            database.disconnect()
+            connection.close()  # this thread's own connection
 
     threads = [threading.Thread(target=card_session, args=session[2:]) for session in sessions]
     for thread in threads:
@@ -116,9 +76,8 @@ def register_concurrently(database, sessions):
     return acknowledged, errors
 
 
-def assert_each_acknowledged_consent_stored_once(database, sessions, acknowledged):
-    alias = database.alias
-    rows = list(Consent.objects.using(alias).select_related("challenge"))
+def assert_each_acknowledged_consent_stored_once(sessions, acknowledged):
+    rows = list(Consent.objects.select_related("challenge"))
     assert len(acknowledged) == SESSIONS
     assert sorted(pk for pk, _ in acknowledged) == sorted(row.pk for row in rows)  # no losses, no extras
     by_pk = {row.pk: row for row in rows}
@@ -137,24 +96,24 @@ def assert_each_acknowledged_consent_stored_once(database, sessions, acknowledge
         assert [row.superseded_by_id for row in ordered[:-1]] == [row.pk for row in ordered[1:]]
         assert [row.ended_at for row in ordered[:-1]] == [row.given_at for row in ordered[1:]]
         assert all(row.status == "superseded" for row in ordered[:-1])
-    logged = AccessEvent.objects.using(alias).filter(detail__action="consent_registered")
+    logged = AccessEvent.objects.filter(detail__action="consent_registered")
     assert sorted(int(pk) for pk in logged.values_list("consent_id", flat=True)) == sorted(by_pk)
-    report = verify_log(using=alias)
+    report = verify_log()
     assert report.ok, report.broken
 
 
-def test_fifty_concurrent_card_sessions_on_sqlite_store_each_consent_once(writer_db, card_pool, tmp_path):
-    if connections[writer_db.alias].vendor != "sqlite":
+def test_fifty_concurrent_card_sessions_on_sqlite_store_each_consent_once(transactional_db, card_pool, tmp_path):
+    if connection.vendor != "sqlite":
         pytest.skip("runs on SQLite")
     sessions = prepare_sessions(card_pool, tmp_path)
-    acknowledged, errors = register_concurrently(writer_db, sessions)
+    acknowledged, errors = register_concurrently(sessions)
     assert errors == []
-    assert_each_acknowledged_consent_stored_once(writer_db, sessions, acknowledged)
+    assert_each_acknowledged_consent_stored_once(sessions, acknowledged)
 
 
 @pytest.mark.postgres
-def test_fifty_concurrent_card_sessions_on_postgresql_store_each_consent_once(writer_db, card_pool, tmp_path):
+def test_fifty_concurrent_card_sessions_on_postgresql_store_each_consent_once(transactional_db, card_pool, tmp_path):
     sessions = prepare_sessions(card_pool, tmp_path)
-    acknowledged, errors = register_concurrently(writer_db, sessions)
+    acknowledged, errors = register_concurrently(sessions)
     assert errors == []
-    assert_each_acknowledged_consent_stored_once(writer_db, sessions, acknowledged)
+    assert_each_acknowledged_consent_stored_once(sessions, acknowledged)

@@ -31,8 +31,9 @@ from homeconsent.errors import HomeConsentError
 from homeconsent.jpki.card import VirtualJPKICard
 from homeconsent.jpki.pki import issue_virtual_card
 from homeconsent.registry.models import Insurer, Person, Qualification
+from tests.cards import card_answer
 
-from .conftest import PIN, Patient, card_answer, prove
+from .conftest import PIN, Patient, prove
 
 HOME = "home_visit"
 TELE = "telehealth"
@@ -162,7 +163,7 @@ def test_a_proof_for_another_institution_is_refused(patient, institution, other_
 
 def test_a_card_authentication_made_for_another_purpose_cannot_register_consent(patient, institution):
     challenge = issue_challenge("qualification_only", institution, ["qualification"], kind="qualification_only")
-    certificate, signature = card_answer(patient.card, challenge.digest_info())
+    certificate, signature = card_answer(patient.card, challenge.digest_info(), PIN)
     verified = verify_card_authentication(challenge.nonce, certificate, signature, "qualification_only")
     code = refusal(do_register_consent, verified, kind="qualification_only", items=["qualification"])
     assert code == "consent_proof_not_for_consent"

@@ -8,16 +8,16 @@ import threading
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from django.db import connection, connections
+from django.db import connection
 
-from homeconsent.audit.models import AccessEvent, ChainHead
 from homeconsent.consent.challenges import issue_challenge, verify_card_authentication
 from homeconsent.consent.models import CardAuthChallenge
 from homeconsent.errors import HomeConsentError
-from homeconsent.jpki.card import JPKI_AID, VirtualJPKICard
+from homeconsent.jpki.card import VirtualJPKICard
 from homeconsent.jpki.pki import TestPKI, issue_virtual_card, register_card_certificate
 from homeconsent.registry.codes import with_check_digit
-from homeconsent.registry.models import CardCertificate, CardCertificateStatus, Institution, Person
+from homeconsent.registry.models import CardCertificateStatus, Institution, Person
+from tests.cards import card_answer
 
 UTC = datetime.timezone.utc
 DIGEST_INFO_SHA256 = bytes.fromhex("3031300d060960864801650304020105000420")
@@ -84,37 +84,13 @@ def test_a_registered_card_answering_its_challenge_proves_its_person(pki, card_k
     assert challenge.card_certificate == registered
 
 
-def card_answer(card, pin: str, digest_info: bytes) -> tuple[bytes, bytes]:
-    """What a reader does with a JPKI card, in raw APDUs: read the certificate, VERIFY, sign."""
-
-    def send(hex_head, data=b"", le=None):
-        apdu = bytes.fromhex(hex_head) + (bytes([len(data)]) + data if data else b"") + (bytes([le]) if le is not None else b"")
-        response = card.transmit(apdu)
-        assert response[-2:] == b"\x90\x00", response[-2:].hex()
-        return response[:-2]
-
-    send("00A4040C", JPKI_AID)
-    send("00A4020C", bytes.fromhex("000A"))
-    head = send("00B00000", le=4)
-    size = 4 + int.from_bytes(head[2:4], "big")
-    certificate = b""
-    while len(certificate) < size:
-        offset = len(certificate)
-        certificate += send(f"00B0{offset:04X}", le=min(256, size - offset) % 256)
-    send("00A4020C", bytes.fromhex("0018"))
-    send("00200080", pin.encode())
-    send("00A4020C", bytes.fromhex("0017"))
-    signature = send("802A0080", digest_info, le=0)
-    return certificate, signature
-
-
 def test_a_virtual_card_issued_by_the_test_pki_answers_a_challenge_end_to_end(pki, settings, tmp_path, person, institution):
     settings.JPKI_PKI_DIR = pki.directory
     issued = issue_virtual_card(person, "2580", tmp_path / "cards")
     card = VirtualJPKICard.load(issued.path)
     challenge = issue_challenge("consent", institution, ["qualification", "medication"], kind="home_visit")
 
-    certificate, signature = card_answer(card, "2580", challenge.digest_info())
+    certificate, signature = card_answer(card, challenge.digest_info(), "2580")
     result = verify_card_authentication(challenge.nonce, certificate, signature, "consent")
 
     assert result.person == person
@@ -438,55 +414,8 @@ def test_a_failed_answer_uses_the_challenge_up(pki, card_key, person, institutio
 
 
 # --- concurrency ------------------------------------------------------------------------------
-class OneDatabase:
-    def __init__(self, alias):
-        self.alias = alias
-
-    def db_for_read(self, model, **hints):
-        return self.alias
-
-    db_for_write = db_for_read
-
-
-class SharedDatabase:
-    """Where the threads meet, and how each thread opens its own connection to it."""
-
-    def __init__(self, alias, settings_dict=None):
-        self.alias = alias
-        self.settings_dict = settings_dict
-
-    def connect(self):
-        # A connection wrapper of this thread's own, to a database the test runner does not manage
-        # (kept out of connections.settings, which names only the runner's test databases).
-        if self.settings_dict is not None:
-            connections[self.alias] = connections["default"].__class__(self.settings_dict, self.alias)
-
-    def disconnect(self):
-        connections[self.alias].close()
-        if self.settings_dict is not None:
-            del connections[self.alias]
-
-
-@pytest.fixture
-def shared_db(transactional_db, settings, tmp_path):
-    """A database two threads share over their own connections. SQLite's test database is
-    shared-cache memory, where a second writer fails at once instead of waiting, so on SQLite this
-    is a WAL file with the project's options (IMMEDIATE transactions) holding the tables needed."""
-    if connection.vendor != "sqlite" or not connection.is_in_memory_db():
-        yield SharedDatabase(connection.alias)
-        return
-    settings_dict = dict(connection.settings_dict, NAME=str(tmp_path / "threads.sqlite3"))
-    database = SharedDatabase("card_auth_threads", settings_dict)
-    database.connect()
-    with connections[database.alias].schema_editor() as editor:
-        for model in (Person, Institution, CardCertificate, CardAuthChallenge, ChainHead, AccessEvent):
-            editor.create_model(model)
-    settings.DATABASE_ROUTERS = [OneDatabase(database.alias)]
-    yield database
-    database.disconnect()
-
-
-def test_two_concurrent_answers_to_one_challenge_let_exactly_one_through(pki, card_key, shared_db):
+def test_two_concurrent_answers_to_one_challenge_let_exactly_one_through(pki, card_key, transactional_db):
+    # The test database is a WAL file (tests/settings.py): each thread answers over its own connection.
     person = Person.objects.create(name="佐藤 花子", name_kana="サトウ ハナコ", sex="2", birth_date=datetime.date(1948, 4, 2))
     institution = Institution.objects.create(code=with_check_digit("131234567"), name="みどり訪問クリニック")
     certificate = card_certificate(pki, card_key, person)
@@ -497,14 +426,13 @@ def test_two_concurrent_answers_to_one_challenge_let_exactly_one_through(pki, ca
     outcomes = []
 
     def answer():
-        shared_db.connect()
         try:
             barrier.wait()
             outcomes.append(verify_card_authentication(challenge.nonce, der(certificate), signature, "consent").person)
         except HomeConsentError as error:
             outcomes.append(error.code)
         finally:
-            shared_db.disconnect()
+            connection.close()  # this thread's own connection
 
     threads = [threading.Thread(target=answer) for _ in range(2)]
     for thread in threads:
