@@ -10,15 +10,14 @@
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "homeconsent.settings")
+
+from _scratch import run_together, scratch_database  # noqa: E402 - bench/ is the script's folder
 
 
 def main():
@@ -33,7 +32,7 @@ def main():
 
     django.setup()
     from django.conf import settings
-    from django.db import connection, connections
+    from django.db import connection
 
     from homeconsent.audit.checkpoints import write_checkpoint
     from homeconsent.audit.services import record_access
@@ -42,44 +41,23 @@ def main():
 
     if options.chains:
         settings.AUDIT_CHAINS = options.chains
-    scratch = tempfile.mkdtemp(prefix="bench-audit-")
-    settings.AUDIT_CHECKPOINT_DIR = Path(scratch) / "checkpoints"
-    settings.AUDIT_SIGNING_KEY_PATH = Path(scratch) / "signing-key.pem"
-    test_settings = connection.settings_dict.setdefault("TEST", {})
-    test_settings["NAME"] = (
-        str(Path(scratch) / "bench.sqlite3") if connection.vendor == "sqlite" else f"bench_audit_{os.getpid()}"
-    )
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    try:
+    with scratch_database("audit") as scratch:
+        settings.AUDIT_CHECKPOINT_DIR = scratch / "checkpoints"
+        settings.AUDIT_SIGNING_KEY_PATH = scratch / "signing-key.pem"
         people = Person.objects.bulk_create(
             Person(name=f"ベンチ {n}", name_kana="ベンチ", sex="1", birth_date="1950-01-01") for n in range(options.people)
         )
         ids = [person.pk for person in people]
-        start = threading.Barrier(options.threads + 1)
-        errors = []
 
         def writer(number):
-            try:
-                start.wait()
-                for i in range(options.events):
-                    record_access(
-                        actor_type="institution_client", actor_id=f"bench-{number}", institution_code="1312345678",
-                        person=ids[(number * options.events + i) % len(ids)], items=["qualification", "medication"],
-                        basis="consent", consent_id=i, detail={"endpoint": "/api/v1/eligibility"},
-                    )  # fmt: skip
-            except Exception as error:  # noqa: BLE001 - counted and shown below
-                errors.append(error)
-            finally:
-                connections.close_all()
+            for i in range(options.events):
+                record_access(
+                    actor_type="institution_client", actor_id=f"bench-{number}", institution_code="1312345678",
+                    person=ids[(number * options.events + i) % len(ids)], items=["qualification", "medication"],
+                    basis="consent", consent_id=i, detail={"endpoint": "/api/v1/eligibility"},
+                )  # fmt: skip
 
-        threads = [threading.Thread(target=writer, args=(n,)) for n in range(options.threads)]
-        for thread in threads:
-            thread.start()
-        start.wait()
-        began = time.perf_counter()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - began
+        errors, elapsed = run_together(options.threads, writer)
         total = options.threads * options.events
         print(
             f"{connection.vendor}: {options.threads} threads x {options.events} appends over "
@@ -92,11 +70,6 @@ def main():
         report = verify_log()
         print(f"verify: {'OK' if report.ok else report.broken} ({report.total / (time.perf_counter() - began):.0f} rows/s)")
         print(f"  {'; '.join(report.checkpoint_notes)}")
-    finally:
-        connections.close_all()
-        connection.creation.destroy_test_db(old_name, verbosity=0)
-        shutil.rmtree(scratch, ignore_errors=True)
-
 
 if __name__ == "__main__":
     main()

@@ -9,15 +9,15 @@
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "homeconsent.settings")
+
+from _scratch import scratch_database  # noqa: E402 - bench/ is the script's folder
 
 
 def main():
@@ -40,18 +40,12 @@ def main():
     from homeconsent.registry.codes import with_check_digit
     from homeconsent.registry.models import Institution, Person
 
-    scratch = tempfile.mkdtemp(prefix="bench-card-auth-")
-    pki = TestPKI(Path(scratch) / "pki").init()
-    settings.JPKI_TRUST_ROOTS = [pki.root_path]
-    settings.JPKI_CRLS = [pki.crl_path]
-    pki.revoke_all(range(1, options.revoked + 1))  # a CRL of some length, as the real one has
+    with scratch_database("card_auth") as scratch:
+        pki = TestPKI(scratch / "pki").init()
+        settings.JPKI_TRUST_ROOTS = [pki.root_path]
+        settings.JPKI_CRLS = [pki.crl_path]
+        pki.revoke_all(range(1, options.revoked + 1))  # a CRL of some length, as the real one has
 
-    test_settings = connection.settings_dict.setdefault("TEST", {})
-    test_settings["NAME"] = (
-        str(Path(scratch) / "bench.sqlite3") if connection.vendor == "sqlite" else f"bench_card_auth_{os.getpid()}"
-    )
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    try:
         person = Person.objects.create(name="ベンチ", name_kana="ベンチ", sex="1", birth_date=date(1950, 1, 1))
         institution = Institution.objects.create(code=with_check_digit("131234567"), name="ベンチ医院")
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -78,9 +72,6 @@ def main():
         print(f"database: {connection.vendor}; CRL entries: {options.revoked}; count: {options.count}")
         print(f"signed-message checks: {options.count / pure:,.0f}/s ({pure / options.count * 1000:.2f} ms each)")
         print(f"card authentications:  {options.count / full:,.0f}/s ({full / options.count * 1000:.2f} ms each)")
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -10,16 +10,15 @@
 import argparse
 import datetime
 import os
-import shutil
 import statistics
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "homeconsent.settings")
+
+from _scratch import run_together, scratch_database  # noqa: E402 - bench/ is the script's folder
 
 
 def main():
@@ -35,7 +34,7 @@ def main():
     django.setup()
     from cryptography import x509
     from django.conf import settings
-    from django.db import connection, connections
+    from django.db import connection
 
     from homeconsent.consent.challenges import verify_card_authentication
     from homeconsent.consent.services import consent_for_read, do_register_consent, issue_consent_challenge
@@ -45,14 +44,10 @@ def main():
     from homeconsent.registry.models import Institution, Insurer, Person, Qualification
     from tests.cards import card_answer
 
-    scratch = Path(tempfile.mkdtemp(prefix="bench-consent-"))
-    pki = TestPKI(scratch / "pki").init()
-    settings.JPKI_TRUST_ROOTS, settings.JPKI_CRLS = [pki.root_path], [pki.crl_path]
-    settings.CONSENT_WEBHOOK_INLINE = "off"
-    test_settings = connection.settings_dict.setdefault("TEST", {})
-    test_settings["NAME"] = str(scratch / "bench.sqlite3") if connection.vendor == "sqlite" else f"bench_consent_{os.getpid()}"
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    try:
+    with scratch_database("consent") as scratch:
+        pki = TestPKI(scratch / "pki").init()
+        settings.JPKI_TRUST_ROOTS, settings.JPKI_CRLS = [pki.root_path], [pki.crl_path]
+        settings.CONSENT_WEBHOOK_INLINE = "off"
         insurer = Insurer.objects.create(number="01130012", name="協会けんぽ", kind="kyokai", prefecture="13")
         institutions = [
             Institution.objects.create(code=with_check_digit(f"1312{n:05d}"), name=f"ベンチ診療所 {n}") for n in range(4)
@@ -76,30 +71,16 @@ def main():
                 certificate, signature = card_answer(card, challenge.digest_info(), "1234")
                 answers.append((challenge.nonce, certificate, signature))
 
-        start = threading.Barrier(options.threads + 1)
-        errors, latencies = [], []
+        latencies = []
 
         def worker(number):
-            try:
-                start.wait()
-                for nonce, certificate, signature in answers[number :: options.threads]:
-                    began = time.perf_counter()
-                    verified = verify_card_authentication(nonce, certificate, signature, "consent")
-                    do_register_consent(verified, kind="home_visit", items=["medication"])
-                    latencies.append(time.perf_counter() - began)
-            except Exception as error:  # noqa: BLE001 - counted and shown below
-                errors.append(error)
-            finally:
-                connections.close_all()
+            for nonce, certificate, signature in answers[number :: options.threads]:
+                began = time.perf_counter()
+                verified = verify_card_authentication(nonce, certificate, signature, "consent")
+                do_register_consent(verified, kind="home_visit", items=["medication"])
+                latencies.append(time.perf_counter() - began)
 
-        threads = [threading.Thread(target=worker, args=(n,)) for n in range(options.threads)]
-        for thread in threads:
-            thread.start()
-        start.wait()
-        began = time.perf_counter()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - began
+        errors, elapsed = run_together(options.threads, worker)
         q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0] * 99
         print(
             f"{connection.vendor}: {options.threads} threads, {len(latencies)} registrations (verify + register): "
@@ -118,10 +99,6 @@ def main():
         elapsed = time.perf_counter() - began
         print(f"consent_for_read: {options.reads / elapsed:.0f} checks/s single-threaded "
               f"({elapsed / options.reads * 1000:.2f} ms each; {allowed} allowed)")  # fmt: skip
-    finally:
-        connections.close_all()
-        connection.creation.destroy_test_db(old_name, verbosity=0)
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

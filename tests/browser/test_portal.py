@@ -22,9 +22,10 @@ from clinicapi.patients import patient_id_for
 from homeconsent.consent.challenges import verify_card_authentication
 from homeconsent.consent.models import Consent, ConsentStatus
 from homeconsent.consent.services import do_register_consent, issue_consent_challenge
-from homeconsent.jpki.card import JPKI_AID, VirtualJPKICard
+from homeconsent.jpki.card import VirtualJPKICard
 from homeconsent.registry.codes import with_check_digit
 from homeconsent.registry.models import Institution
+from tests.cards import card_answer
 from tests.portal.records import add_records
 
 from .conftest import DESKTOP, PHONE, PIN
@@ -34,33 +35,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "portal"
 
 
-def card_sign(card_path, digest_info: bytes) -> tuple[bytes, bytes]:
-    """What a reader does with the card in APDUs: read the certificate, VERIFY the PIN, sign."""
-    card = VirtualJPKICard.load(card_path)
-
-    def send(head, data=b"", le=None):
-        apdu = bytes.fromhex(head) + (bytes([len(data)]) + data if data else b"") + (bytes([le]) if le is not None else b"")
-        response = card.transmit(apdu)
-        assert response[-2:] == b"\x90\x00", response[-2:].hex()
-        return response[:-2]
-
-    send("00A4040C", JPKI_AID)
-    send("00A4020C", bytes.fromhex("000A"))
-    size = 4 + int.from_bytes(send("00B00000", le=4)[2:4], "big")
-    certificate = b""
-    while len(certificate) < size:
-        certificate += send(f"00B0{len(certificate):04X}", le=min(256, size - len(certificate)) % 256)
-    send("00A4020C", bytes.fromhex("0018"))
-    send("00200080", PIN.encode())
-    send("00A4020C", bytes.fromhex("0017"))
-    return certificate, send("802A0080", digest_info, le=0)
-
-
 def consent_given_with(card_path, institution):
     """A home-visit consent registered as the consent pages do it, signed by this card."""
     items = ["qualification", "medication", "checkup", "treatment"]
     challenge = issue_consent_challenge(institution, kind="home_visit", items=items)
-    certificate, signature = card_sign(card_path, challenge.digest_info())
+    certificate, signature = card_answer(VirtualJPKICard.load(card_path), challenge.digest_info(), PIN)
     verified = verify_card_authentication(challenge.nonce, certificate, signature, "consent")
     return do_register_consent(verified, kind="home_visit", items=items)
 
