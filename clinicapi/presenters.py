@@ -181,13 +181,7 @@ def batch(inquiry, entries: list, offset: int, limit: int) -> dict:
     """GET /batches/{reception_number}: the header with counts, and one page of entries."""
     end = offset + len(entries)
     return {
-        "reception_number": inquiry.reception_number,
-        "submitted_at": iso(inquiry.submitted_at),
-        "reference_date": iso(inquiry.reference_date),
-        "expires_at": iso(inquiry.expires_at),
-        "entry_count": inquiry.entry_count,
-        "normal_count": inquiry.normal_count,
-        "error_count": inquiry.error_count,
+        **batch_received(inquiry),
         "offset": offset,
         "limit": limit,
         "next_offset": end if end < inquiry.entry_count else None,

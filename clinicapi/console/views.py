@@ -265,13 +265,17 @@ def patients(request):
     })  # fmt: skip
 
 
+def _patient_gone(request, staff, exc):
+    return page(request, "console/patient_gone.html", {"staff": staff, "error": _error(exc.error), "nav": "patients"}, status=404)
+
+
 @staff_required
 def patient(request, consent_id):
     staff = request.staff
     try:
         view = reads.patient_view(staff, consent_id)
     except reads.PatientNotFound as exc:
-        return page(request, "console/patient_gone.html", {"staff": staff, "error": _error(exc.error), "nav": "patients"}, status=404)
+        return _patient_gone(request, staff, exc)
     return page(request, "console/patient.html", {"staff": staff, "view": view, "nav": "patients",
                                                   "elig": view.eligibility.as_dict()})  # fmt: skip
 
@@ -283,7 +287,7 @@ def patient_requery(request, consent_id):
     try:
         view = reads.requery(staff, consent_id)
     except reads.PatientNotFound as exc:
-        return page(request, "console/patient_gone.html", {"staff": staff, "error": _error(exc.error), "nav": "patients"}, status=404)
+        return _patient_gone(request, staff, exc)
     return page(request, "console/requery.html", {"staff": staff, "view": view, "nav": "patients",
                                                   "elig": view.result.as_dict()})  # fmt: skip
 
