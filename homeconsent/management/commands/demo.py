@@ -3,7 +3,7 @@
 Migrates, seeds a synthetic registry and the well-known demo persons (once), gives demo persons
 virtual My Number cards from the test PKI, puts one card on a virtual reader (nfcpy udp), starts
 the reader bridge and the ASGI server, and prints the URLs and demo PINs. Type a card's number and
-Enter to place another card on the reader; Ctrl-C stops everything.
+Enter to place another card on the reader (or start with --card N); Ctrl-C stops everything.
 """
 
 import json
@@ -67,6 +67,7 @@ class Command(BaseCommand):
         parser.add_argument("--card-port", type=int, default=54321, help="udp port of the virtual reader")
         parser.add_argument("--persons", type=int, default=300, help="synthetic persons seeded on first run")
         parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument("--card", type=int, default=1, help="the card on the reader at start (its number)")
         parser.add_argument("--no-server", action="store_true", help="prepare data and print, then exit")
 
     def handle(self, *args, **options):
@@ -192,20 +193,26 @@ class Command(BaseCommand):
     # --- processes --------------------------------------------------------------------------------
     def _run(self, site, cards, options):
         origins = [site, f"http://127.0.0.1:{options['port']}", f"http://localhost:{options['port']}"]
-        target = UdpCardTarget(VirtualJPKICard.load(cards[0].path), "127.0.0.1", options["card_port"]).start()
+        first = next((c for c in cards if c.number == options["card"]), cards[0])
+        target = UdpCardTarget(VirtualJPKICard.load(first.path), "127.0.0.1", options["card_port"]).start()
         bridge = ReaderBridge(
             f"udp:127.0.0.1:{options['card_port']}",
             host=settings.READER_BRIDGE_HOST,
             port=options["bridge_port"],
             origins=origins,
         ).start()
-        env = dict(os.environ, DJANGO_SETTINGS_MODULE=os.environ.get("DJANGO_SETTINGS_MODULE", "homeconsent.settings"))
+        env = dict(
+            os.environ,
+            DJANGO_SETTINGS_MODULE=os.environ.get("DJANGO_SETTINGS_MODULE", "homeconsent.settings"),
+            # The pages tell the browser where the bridge listens.
+            HOMECONSENT_BRIDGE_PORT=str(options["bridge_port"]),
+        )
         server = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", options["host"], "-p", str(options["port"]),
              "homeconsent.asgi:application"],
             env=env,
         )
-        self.stdout.write(f"on the reader: [{cards[0].number}] {cards[0].name}. Open {site}/ — Ctrl-C stops.")
+        self.stdout.write(f"on the reader: [{first.number}] {first.name}. Open {site}/ — Ctrl-C stops.")
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *a: stop.set())
         state = {"target": target}
