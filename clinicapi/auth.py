@@ -8,6 +8,7 @@ against the database on every request, so a revoked client stops at its next cal
 
 import hashlib
 import json
+import logging
 import math
 import secrets
 from dataclasses import dataclass
@@ -26,6 +27,10 @@ from homeconsent.sqlrows import Columns, table
 from . import errors, jose
 from .models import AccessToken, ApiClient, UsedAssertion
 from .scopes import MEDICAL_SCOPES, SCOPES, format_scope, parse_scope
+
+log = logging.getLogger(__name__)
+# JSON numbers beyond this are not exact integers; a larger exp/iat/nbf is no date (and may overflow).
+MAX_NUMERIC_DATE = 2**53
 
 GRANT_TYPE = "client_credentials"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -208,11 +213,12 @@ def _authenticate_client(assertion: str, client_id: str | None) -> tuple[ApiClie
     if client_id is not None and client_id != iss:
         raise errors.CLIENT_ID_MISMATCH()
     client = ApiClient.objects.select_related("institution").filter(client_id=iss).first()
-    if client is None:
-        raise errors.CLIENT_UNKNOWN(client_id=iss[:64])
-    jwk = client.key(kid)
+    jwk = client.key(kid) if client is not None else None
     if jwk is None:
-        raise errors.CLIENT_KEY_UNKNOWN(kid=kid[:64])
+        # One answer for both, so the refusal does not tell which client ids exist; the log does.
+        log.info("token refused: %s", "unknown client" if client is None else "unknown kid for a known client",
+                 extra={"client_id": iss[:64], "kid": kid[:64]})
+        raise errors.CLIENT_KEY_UNKNOWN(client_id=iss[:64], kid=kid[:64])
     if not jose.alg_fits_key(alg, jwk):
         raise errors.ASSERTION_ALGORITHM_KEY_MISMATCH(alg=alg, kid=kid)
     if not jws.verify(alg, jwk):
@@ -226,7 +232,11 @@ def _numeric_date(claims: dict, name: str, required: bool) -> float | None:
     value = claims.get(name)
     if value is None and not required:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise errors.ASSERTION_CLAIM_MISSING(claim=name)
+    if isinstance(value, int) and abs(value) > MAX_NUMERIC_DATE:  # before math, which could overflow
+        raise errors.ASSERTION_CLAIM_MISSING(claim=name)
+    if not math.isfinite(value) or abs(value) > MAX_NUMERIC_DATE:
         raise errors.ASSERTION_CLAIM_MISSING(claim=name)
     return float(value)
 

@@ -149,15 +149,11 @@ ASSERTION_ISSUER_SUBJECT = _oauth(
     "アサーションの iss と sub は、どちらも client_id にしてください。",
     "The assertion's iss and sub must both be the client_id.",
 )
-CLIENT_UNKNOWN = _oauth(
-    "invalid_client", "client_unknown",
-    "クライアント「{client_id}」は登録されていません。",
-    "Client '{client_id}' is not registered.",
-)
+# An unknown client and an unknown kid answer alike: the code must not tell which client ids exist.
 CLIENT_KEY_UNKNOWN = _oauth(
     "invalid_client", "client_key_unknown",
-    "kid「{kid}」の鍵はこのクライアントに登録されていません。",
-    "No key with kid '{kid}' is registered for this client.",
+    "クライアント「{client_id}」に kid「{kid}」の鍵は登録されていません。",
+    "No key with kid '{kid}' is registered for a client '{client_id}'.",
 )
 ASSERTION_ALGORITHM_KEY_MISMATCH = _oauth(
     "invalid_client", "assertion_algorithm_key_mismatch",
