@@ -277,6 +277,11 @@ REQUEST_TOO_LARGE = ErrorCode(
     "要求の本文が大きすぎます（上限 {limit} バイト）。",
     "The request body is too large (limit {limit} bytes).",
 )
+LENGTH_REQUIRED = ErrorCode(
+    "length_required",
+    "要求の本文には Content-Length を付けてください（chunked 転送は受け付けません）。",
+    "Send the request body with a Content-Length (chunked transfer is not accepted).",
+)
 BAD_REQUEST = ErrorCode("bad_request", "要求が正しくありません。", "The request is not valid.")
 SERVER_ERROR = ErrorCode(
     "server_error",

@@ -12,7 +12,8 @@ BATCH_SUBMIT_PATH = "/api/v1/batches"
 
 
 class ApiGuardMiddleware:
-    """413 for a body larger than CLINICAPI_MAX_BODY_BYTES, checked before anything reads it; and
+    """413 for a body larger than CLINICAPI_MAX_BODY_BYTES, checked before anything reads it (411 for
+    a Transfer-Encoding body without Content-Length, whose size cannot be checked first); and
     404, 405, 500 and the other errors Django answers itself (unknown URL, server error) as JSON.
     Paths outside /api/ pass untouched.
     """
@@ -26,6 +27,9 @@ class ApiGuardMiddleware:
         limit = settings.CLINICAPI_MAX_BODY_BYTES
         if request.path_info == BATCH_SUBMIT_PATH and request.method == "POST":
             limit = settings.CLINICAPI_BATCH_MAX_BODY_BYTES
+        if "HTTP_TRANSFER_ENCODING" in request.META and not request.META.get("CONTENT_LENGTH"):
+            # A chunked body has no length to check against the limit before it is read.
+            return errors.json_error(errors.LENGTH_REQUIRED(), 411)
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

@@ -398,6 +398,16 @@ def test_an_oversized_body_answers_413_in_json(client, settings):
     assert response.json()["code"] == "request_too_large"
 
 
+def test_a_chunked_body_without_length_answers_411_in_json(client):
+    # given a body whose size cannot be checked before reading it
+    response = client.generic("POST", TOKEN_PATH, data=b"a=" + b"x" * 2000, content_type="application/x-www-form-urlencoded",
+                              HTTP_TRANSFER_ENCODING="chunked", CONTENT_LENGTH="")
+
+    assert response.status_code == 411
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["code"] == "length_required"
+
+
 def test_unknown_api_urls_and_methods_answer_in_json(client):
     missing = client.get("/api/v1/no-such-thing")
     wrong_method = client.get(TOKEN_PATH)
