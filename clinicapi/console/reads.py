@@ -41,6 +41,11 @@ PATIENT_NOT_FOUND = ErrorCode(
     "この患者の同意は見つからないか、すでに終了しています。",
     "No consent in force was found for this patient.",
 )
+EVENTS_SINCE_INVALID = ErrorCode(
+    "console_events_since_invalid",
+    "since は ISO 8601 の日時で指定してください（例: 2026-04-01T09:00:00+09:00）。",
+    "Give since as an ISO 8601 time (e.g. 2026-04-01T09:00:00+09:00).",
+)
 REQUERY_HOME_VISIT_ONLY = ErrorCode(
     "console_requery_home_visit_only",
     "再照会は訪問診療・訪問看護の同意がある患者だけに使えます。",

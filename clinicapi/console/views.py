@@ -208,7 +208,14 @@ def board(request):
 @staff_required
 def events(request):
     """The board's catch-up after a dropped connection: events at or after ?since= (ISO time)."""
-    since = parse_datetime(request.GET.get("since", "")) if request.GET.get("since") else None
+    since = None
+    if request.GET.get("since"):
+        try:
+            since = parse_datetime(request.GET["since"])
+        except ValueError:  # well formed but no such time (month 13)
+            since = None
+        if since is None:
+            return JsonResponse(reads.EVENTS_SINCE_INVALID().as_dict(), status=400, json_dumps_params={"ensure_ascii": False})
     if since is not None and timezone.is_naive(since):
         since = timezone.make_aware(since, datetime.UTC)
     return JsonResponse({"events": reads.events_since(request.staff.institution, since), "at": timezone.now().isoformat()})

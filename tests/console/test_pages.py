@@ -3,6 +3,7 @@ per-view consent check, 再照会, API clients, the catch-up endpoint; isolation
 
 import datetime
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.test import Client
@@ -172,6 +173,14 @@ def test_the_catch_up_endpoint_lists_only_this_institutions_events(signed_in, pa
     later = (mine.given_at + datetime.timedelta(seconds=1)).isoformat()
     assert signed_in.get("/console/events.json", {"since": later}).json()["events"] == []
     assert Client().get("/console/events.json").status_code == 401
+
+
+@pytest.mark.parametrize("since", ["2026-13-45T00:00:00", "yesterday"])
+def test_the_catch_up_endpoint_refuses_a_since_that_is_no_time(signed_in, since):
+    response = signed_in.get("/console/events.json", {"since": since})
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "console_events_since_invalid"
 
 
 def test_posts_without_a_csrf_token_are_refused(admin, signed_in, institution):
