@@ -44,7 +44,8 @@ def _dev_secret_key():
 
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or _dev_secret_key()
-DEBUG = _env_bool("DJANGO_DEBUG", True)
+# Off unless asked for: a forgotten setting must not show tracebacks to patients.
+DEBUG = _env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = _env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
@@ -179,9 +180,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("HOMECONSENT_STATIC_ROOT", BASE_DIR / "staticfiles"))
-# Without collectstatic (development, tests) whitenoise serves straight from the finders.
-WHITENOISE_USE_FINDERS = DEBUG
-WHITENOISE_AUTOREFRESH = DEBUG
+# Without collectstatic (the demo, tests) whitenoise serves straight from the finders; production
+# serves the collected, hashed files only (homeconsent.production).
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
