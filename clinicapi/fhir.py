@@ -166,7 +166,11 @@ def patient(person, patient_id: str) -> dict:
     """Patient (JP_Patient): the name twice, kanji (IDE) and kana (SYL), as JP Core writes it.
 
     patient_id is the id this institution knows the person by (clinicapi.patients.patient_id_for).
+    person None (a consent no longer in force): the identifier alone, nothing identifying.
     """
+    if person is None:
+        return {"resourceType": "Patient", "id": fhir_id(patient_id), "meta": {"profile": [PROFILE_PATIENT]},
+                "identifier": [{"system": SYSTEM_PATIENT_ID, "value": patient_id}]}
     names = []
     for text, representation in ((person.name, "IDE"), (person.name_kana, "SYL")):
         if not text:

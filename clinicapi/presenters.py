@@ -94,7 +94,9 @@ def consented_patients(page, next_cursor: str | None) -> dict:
         "count": len(page.patients),
         "next_cursor": next_cursor,
         "patients": [
-            {"patient_id": p.patient_id, **person(p.person), "consent": consent(p.consent)} for p in page.patients
+            # No identifying fields for a consent no longer in force (reads.consented_patients).
+            {"patient_id": p.patient_id, **(person(p.person) if p.person else {}), "consent": consent(p.consent)}
+            for p in page.patients
         ],
     }
 

@@ -101,7 +101,7 @@ LISTED_KINDS = (ConsentKind.HOME_VISIT, ConsentKind.TELEHEALTH)
 @dataclass
 class ConsentedPatient:
     patient_id: str
-    person: Person
+    person: Person | None  # None: the consent is not in force, so who the patient is stays withheld
     consent: Consent
 
 
@@ -118,7 +118,9 @@ def consented_patients(access: ApiAccess, institution, *, kind=None, consented_f
     (stable order: given_at, then id, both descending; `after` is the last row's (given_at, id)).
 
     Each listed patient's name and birth date are a read of their data: one access-log row each
-    (item "consent"), written together.
+    (item "consent"), written together. Only a consent in force now discloses the person; an ended
+    or expired one lists the opaque patient id and the consent's own terms, nothing personal is
+    read, and no row is logged for it.
     """
     if kind is not None and kind not in LISTED_KINDS:
         raise errors.ApiRefusal(CONSENT_KIND_NOT_LISTED(), 400)
@@ -140,7 +142,13 @@ def consented_patients(access: ApiAccess, institution, *, kind=None, consented_f
         rows = list(consents.order_by("-given_at", "-pk")[: limit + 1])
         more = len(rows) > limit
         rows = rows[:limit]
-        patients = [ConsentedPatient(patient_id_for(institution.code, c.person_id), c.person, c) for c in rows]
+        shown = set(
+            consents_of_institution(institution, on=now).filter(pk__in=[c.pk for c in rows]).values_list("pk", flat=True)
+        )
+        patients = [
+            ConsentedPatient(patient_id_for(institution.code, c.person_id), c.person if c.pk in shown else None, c)
+            for c in rows
+        ]
         record_accesses(
             {
                 "actor_type": ActorType.INSTITUTION_CLIENT,
@@ -153,6 +161,7 @@ def consented_patients(access: ApiAccess, institution, *, kind=None, consented_f
                 "detail": {"read": "consented_patients"},
             }
             for c in rows
+            if c.pk in shown
         )
     last = rows[-1] if more else None
     return PatientPage(patients, (last.given_at, last.pk) if last else None, now)

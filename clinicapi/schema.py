@@ -460,7 +460,9 @@ PATIENTS = _doc("ConsentedPatients", {
     "next_cursor": _nullable(help_text="Pass as cursor= for the next page; null on the last page"),
     "patients": _doc("ConsentedPatient", {
         "patient_id": _s(help_text="Opaque, per institution, stable (22 characters)"),
-        "name": _s(), "name_kana": _s(), "sex1": _s(), "birthdate": serializers.DateField(),
+        **{name: field(required=False, help_text="Only while the consent is in force: absent for an ended or "
+                       "expired consent, whose row carries the patient id and the consent's terms alone")
+           for name, field in (("name", _s), ("name_kana", _s), ("sex1", _s), ("birthdate", serializers.DateField))},
         "consent": CONSENT.__class__(),
     }).__class__(many=True),
 })  # fmt: skip

@@ -75,7 +75,11 @@ def _log(staff, person_id, items, basis, consent, *, outcome=Outcome.OK, **detai
 def consented_patients(staff, *, kind=None, given_from=None, given_to=None, visit_from=None, visit_to=None,
                        status="in_force", limit=200) -> list[Consent]:  # fmt: skip
     """This institution's home-visit and telehealth consents, newest first. Names on the list are a
-    read of each patient's data: one access-log row per patient shown (item "consent")."""
+    read of each patient's data: one access-log row per patient shown (item "consent").
+
+    Only a consent in force shows who the patient is (`consent.in_force` True); an ended one keeps
+    its own terms (kind, dates, status) but no name, so nothing personal is read and nothing logged.
+    """
     institution = staff.institution
     now = timezone.now()
     with transaction.atomic():
@@ -87,8 +91,13 @@ def consented_patients(staff, *, kind=None, given_from=None, given_to=None, visi
             in_force = consents_of_institution(institution, on=now).values("pk")
             consents = consents.filter(pk__in=in_force) if status == "in_force" else consents.exclude(pk__in=in_force)
         rows = list(consents[:limit])
+        shown = set(
+            consents_of_institution(institution, on=now).filter(pk__in=[c.pk for c in rows]).values_list("pk", flat=True)
+        )
+        for consent in rows:
+            consent.in_force = consent.pk in shown
         # Chain order (by person) keeps the head locks of one transaction in a fixed order.
-        for consent in sorted(rows, key=lambda c: (c.person_id, c.pk)):
+        for consent in sorted((c for c in rows if c.in_force), key=lambda c: (c.person_id, c.pk)):
             _log(staff, consent.person_id, ["consent"], Basis.CONSENT, consent, read="consented_patients")
     return rows
 

@@ -68,7 +68,32 @@ def test_the_list_holds_this_institutions_consents_in_force_with_a_log_row_each(
     assert [p["patient_id"] for p in home_only["patients"]] == [pid(clinic_api, home)]
     assert [(p["patient_id"], p["consent"]["status"]) for p in ended["patients"]] == [(pid(clinic_api, gone), "cancelled")]
     rows_after = AccessEvent.objects.filter(institution_code=clinic.code, items=["consent"]).count()
-    assert rows_after - rows_before == 2 + 1 + 1
+    assert rows_after - rows_before == 2 + 1  # the ended row read nothing personal: not logged
+
+
+def test_an_ended_consent_lists_no_identifying_fields_and_is_not_logged(clinic_api, clinic, make_patient):
+    # given a patient here whose consent has been cancelled, and one whose consent is in force
+    gone, here = make_patient(), make_patient()
+    register_consent(gone, clinic, "home_visit", ["medication"])
+    do_cancel_all(gone.person, by="patient", actor_id="card:x")
+    register_consent(here, clinic, "home_visit", ["medication"])
+    logged_before = AccessEvent.objects.filter(person_id=gone.person.pk, items=["consent"]).count()
+
+    # when the clinic lists all its patients, in JSON and in FHIR
+    rows = {p["patient_id"]: p for p in clinic_api.get("/api/v1/patients", status="all").json()["patients"]}
+    bundle = clinic_api.http.get("/api/v1/patients", {"status": "all"}, HTTP_ACCEPT="application/fhir+json",
+                                 HTTP_AUTHORIZATION=f"Bearer {clinic_api.token}").json()
+
+    # then the ended row is the opaque id and the consent's terms alone
+    ended = rows[pid(clinic_api, gone)]
+    assert set(ended) == {"patient_id", "consent"}
+    assert ended["consent"]["status"] == "cancelled" and ended["consent"]["ended_at"]
+    assert rows[pid(clinic_api, here)]["name"] == here.person.name
+    fhir_patients = {e["resource"]["identifier"][0]["value"]: e["resource"] for e in bundle["entry"]
+                     if e["resource"]["resourceType"] == "Patient"}
+    assert set(fhir_patients[pid(clinic_api, gone)]) == {"resourceType", "id", "meta", "identifier"}
+    assert gone.person.name not in str(bundle) and gone.person.name_kana not in str(bundle)
+    assert AccessEvent.objects.filter(person_id=gone.person.pk, items=["consent"]).count() == logged_before
 
 
 def test_the_list_pages_with_a_stable_cursor_and_filters_by_dates(clinic_api, clinic, make_patient):

@@ -69,6 +69,22 @@ def test_consented_patients_are_listed_and_each_listing_is_logged_as_this_staff_
     assert not AccessEvent.objects.filter(person_id=elsewhere.person.pk, actor_type="institution_staff").exists()
 
 
+def test_an_ended_consent_is_listed_without_the_patients_name_and_not_logged(signed_in, make_patient, institution, register):
+    # given a patient whose consent here was cancelled
+    gone = make_patient()
+    do_cancel_consent(register(gone, institution), by="patient", actor_id="card:x")
+    logged_before = AccessEvent.objects.filter(person_id=gone.person.pk, actor_type="institution_staff").count()
+
+    # when staff list ended and all consents
+    pages = [signed_in.get("/console/patients/", {"status": s}).content.decode() for s in ("ended", "all")]
+
+    # then the consent is listed, but not who the patient was, and no read is logged
+    for page in pages:
+        assert "patient-withheld" in page
+        assert gone.person.name not in page and gone.person.name_kana not in page
+    assert AccessEvent.objects.filter(person_id=gone.person.pk, actor_type="institution_staff").count() == logged_before
+
+
 def test_a_patient_view_shows_eligibility_and_consented_items_and_is_logged(signed_in, admin, patient, institution, register):
     MedicationRecord.objects.create(
         person=patient.person, source="receipt", dispensed_on=datetime.date.today() - datetime.timedelta(days=10),
