@@ -18,6 +18,8 @@ Stable API for the consent pages, the institutions' API and the portal:
     do_cancel_consent(consent, *, by, actor_id, actor_type=None, institution=None) -> Consent
     do_cancel_all(person, *, by, actor_id, institution=None, actor_type=None) -> list[Consent]
         by is "patient" or "institution" (then institution= is required and must own the consent).
+    do_set_consent_end(consent, until, *, by, actor_id, actor_type="institution_staff") -> Consent
+        The institution `by` brings a home-visit consent's end forward (never later); publishes "end_set".
     active_consents(person, institution=None, on=None) -> QuerySet[Consent]
     consents_of_institution(institution, kind=None, *, given_from=None, given_to=None,
                             visit_from=None, visit_to=None, on=None) -> QuerySet[Consent]
@@ -31,7 +33,7 @@ Stable API for the consent pages, the institutions' API and the portal:
 
 `on` is a moment (aware datetime; default now) or a date (in force at some time that Tokyo day).
 Every do_* runs in one transaction with its access-log entry; after commit it publishes
-{"type": "consent.event", "event": "registered"|"cancelled", "consent_id", "person_id", "kind",
+{"type": "consent.event", "event": "registered"|"cancelled"|"end_set", "consent_id", "person_id", "kind",
 "items", "at"} to the Channels group f"institution.{code}". Refusals are HomeConsentError with a code
 (rules.py, telehealth.py and below).
 """
@@ -99,6 +101,18 @@ CANCEL_INSTITUTION_REQUIRED = ErrorCode(
     "consent_cancel_institution_required",
     "医療機関等による取消しには、取り消す医療機関等の指定が必要です。",
     "A cancellation by an institution must name that institution.",
+)
+
+CONSENT_END_NOT_FOR_KIND = ErrorCode(
+    "consent_end_not_for_kind",
+    "終了日を設定できるのは居宅同意（訪問診療等）だけです。オンライン診療の同意は受診日で終わります。",
+    "Only a home-visit consent can be given an end date; a telehealth consent ends with its visit date.",
+)
+CONSENT_END_NOT_SHORTER = ErrorCode(
+    "consent_end_not_shorter",
+    "終了日は早めることだけができます（現在の終了: {current}）。延ばすには本人の同意をカードで取り直してください。",
+    "The end date can only be brought forward (now ends: {current}). To extend it, the patient consents "
+    "again with the card.",
 )
 
 ACTOR_FOR_CANCEL = {ConsentEndedBy.PATIENT: "patient", ConsentEndedBy.INSTITUTION: "institution_staff"}
@@ -322,6 +336,47 @@ def do_cancel_all(person, *, by, actor_id, institution=None, actor_type=None, no
         if institution is not None:
             consents = consents.filter(institution=institution)
         return [_end(consent, by, actor_type, actor_id, now) for consent in consents.order_by("pk")]
+
+
+# --- ending earlier --------------------------------------------------------------------------------
+def do_set_consent_end(consent, until, *, by, actor_id, actor_type="institution_staff", now=None) -> Consent:
+    """The institution `by` sets an earlier end of its home-visit consent (issue 4: "the institution
+    may set an end date"). Never later: what the patient signed is the longest it may hold. `until` is
+    a date (through that Tokyo day) or an aware datetime; it must lie ahead."""
+    clock = _clock(now)
+    with transaction.atomic(using=_using()):
+        Person.objects.select_for_update().filter(pk=consent.person_id).first()
+        now = clock()
+        consent = Consent.objects.select_for_update(of=("self",)).select_related("institution").get(pk=consent.pk)
+        if consent.institution_id != by.pk:
+            raise CONSENT_NOT_OF_INSTITUTION(institution=by.code)
+        if consent.kind != ConsentKind.HOME_VISIT:
+            raise CONSENT_END_NOT_FOR_KIND()
+        if not consent.is_in_force(now):
+            raise CONSENT_NOT_ACTIVE()
+        new_until = rules.consent_until(consent.kind, available_until=until, now=now)
+        previous = consent.available_until
+        if previous is not None and new_until >= previous:
+            raise CONSENT_END_NOT_SHORTER(current=previous.astimezone(rules.TOKYO).isoformat())
+        consent.available_until = new_until
+        consent.save(update_fields=["available_until"])
+        record_access(
+            actor_type=actor_type,
+            actor_id=actor_id,
+            person=consent.person_id,
+            items=consent.items,
+            basis="consent",
+            institution_code=consent.institution.code,
+            consent_id=consent.pk,
+            detail={
+                "action": "consent_end_set",
+                "kind": consent.kind,
+                "available_until": new_until.isoformat(),
+                "previous_until": previous.isoformat() if previous else None,
+            },
+        )
+        _publish_after_commit("end_set", consent, now)
+    return consent
 
 
 # --- queries --------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from homeconsent.errors import HomeConsentError
 from homeconsent.registry.models import Person
 
-from . import services, telehealth
+from . import rules, services, telehealth
 from .challenges import (
     challenge_for_page,
     check_issue_rate,
@@ -41,6 +41,8 @@ PROOF_LIFETIME = datetime.timedelta(minutes=10)
 CARD_WAIT_SECONDS = 60
 # How far ahead a telehealth visit may be booked from this page.
 VISIT_DATE_HORIZON = datetime.timedelta(days=90)
+# How far ahead an institution may set the end of a home-visit consent (else: until care ends).
+END_DATE_HORIZON_YEARS = 5
 
 # What a patient can choose to share, with plain words. Qualification (資格情報) is always shared.
 SHAREABLE_ITEMS = [
@@ -144,6 +146,26 @@ def _items_summary(items):
 def _visit_date(state):
     value = state.get("visit_date")
     return datetime.date.fromisoformat(value) if value else None
+
+
+def _available_until(state):
+    value = state.get("available_until")
+    return datetime.date.fromisoformat(value) if value else None
+
+
+def _last_day(consent):
+    """The last Tokyo day a consent holds (available_until is the exclusive end), or None if open-ended."""
+    if consent.available_until is None:
+        return None
+    return (consent.available_until - datetime.timedelta(seconds=1)).astimezone(rules.TOKYO).date()
+
+
+def _end_date_bounds(today):
+    try:
+        latest = today.replace(year=today.year + END_DATE_HORIZON_YEARS)
+    except ValueError:  # 29 February
+        latest = today.replace(year=today.year + END_DATE_HORIZON_YEARS, day=28)
+    return today, latest
 
 
 def _shareable(institution):
@@ -350,6 +372,7 @@ def limit(request, token, kind):
 
 
 @never_cache
+@require_http_methods(["GET", "POST"])
 def confirm(request, token, kind):
     entry = entry_by_token(token)
     if entry is None or FLOWS.get(kind) is None:
@@ -357,6 +380,33 @@ def confirm(request, token, kind):
     state = _state(request, entry, kind)
     if state is None or not state.get("limit_answered"):
         return _problem_redirect(entry, "session_expired")
+    # Home visits last while care continues; the institution may set an end date (issue 4). It is
+    # chosen here, before the card, so the signed challenge binds it.
+    today = timezone.localdate(timezone=rules.TOKYO)
+    earliest, latest = _end_date_bounds(today)
+    error = None
+    until_choice = "date" if state.get("available_until") else "care"
+    until_date = state.get("available_until") or ""
+    if request.method == "POST":
+        if kind == "home":
+            until_choice = request.POST.get("until", "care")
+            until_date = request.POST.get("until_date", "").strip()
+            if until_choice == "care":
+                state.pop("available_until", None)
+            elif until_choice == "date":
+                try:
+                    chosen = datetime.date.fromisoformat(until_date)
+                except ValueError:
+                    chosen = None
+                if chosen is None or not earliest <= chosen <= latest:
+                    error = _("Choose an end date from today up to five years ahead.")
+                else:
+                    state["available_until"] = chosen.isoformat()
+            else:
+                error = _("Choose how long the consent lasts.")
+        if error is None:
+            _save_state(request, entry, kind, state)
+            return redirect("consent:card", token=token, kind=kind)
     shared = [ConsentItem.QUALIFICATION] + state["items"]
     not_shared = [code for code, _l, _h in _shareable(entry.institution) if code not in state["items"]]
     if ConsentItem.LIMIT_CERTIFICATE not in state["items"]:
@@ -366,8 +416,10 @@ def confirm(request, token, kind):
         "consent/confirm.html",
         _context(
             entry, kind, shared=_items_summary(shared), not_shared=_items_summary(not_shared),
-            visit_date=_visit_date(state),
+            visit_date=_visit_date(state), error=error, until_choice=until_choice, until_date=until_date,
+            end_date_min=earliest.isoformat(), end_date_max=latest.isoformat(),
         ),
+        status=400 if error else 200,
     )
 
 
@@ -416,7 +468,8 @@ def challenge(request, token, kind):
         if FLOWS[kind]:
             issued = services.issue_consent_challenge(
                 entry.institution, kind=FLOWS[kind], items=[ConsentItem.QUALIFICATION, *state.get("items", [])],
-                visit_date=_visit_date(state), session=_app_session(state),
+                visit_date=_visit_date(state), available_until=_available_until(state),
+                session=_app_session(state),
             )
         else:
             # Inquiry: the card proves who is asking; the signed kind keeps it from registering anything.
@@ -460,6 +513,7 @@ def answer(request, token, kind):
             kind=FLOWS[kind],
             items=[ConsentItem.QUALIFICATION, *state.get("items", [])],
             visit_date=_visit_date(state),
+            available_until=_available_until(state),
             institution=entry.institution,
             session=_app_session(state),
         )
@@ -487,7 +541,10 @@ def done(request, token, kind):
     return page(
         request,
         "consent/done.html",
-        _context(entry, kind, consent=consent, shared=_items_summary(consent.items), return_url=return_url),
+        _context(
+            entry, kind, consent=consent, shared=_items_summary(consent.items), return_url=return_url,
+            last_day=_last_day(consent),
+        ),
     )
 
 

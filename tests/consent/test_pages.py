@@ -14,10 +14,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from django.urls import reverse
+from django.utils import timezone
 
 from homeconsent.audit.models import AccessEvent
 from homeconsent.consent.entry import entry_for, entry_qr_svg, entry_url_for, rotate_entry_token
 from homeconsent.consent.models import CardAuthChallenge, Consent, ConsentStatus
+from homeconsent.consent.rules import TOKYO
 from homeconsent.jpki.pki import TestPKI, issue_virtual_card, register_card_certificate
 from homeconsent.registry.codes import with_check_digit
 from homeconsent.registry.models import Institution, Insurer, InsurerKind, Person, Qualification
@@ -173,7 +175,7 @@ def test_no_inline_script_or_style_and_the_pin_input_has_no_name(client, entry):
 
 def test_every_control_is_labelled(client, entry):
     walk_to_card(client, entry)
-    for step in ("items", "limit"):
+    for step in ("items", "limit", "confirm"):
         html = client.get(url(step, entry, "home")).content.decode()
         for control in re.findall(r'<input(?![^>]*type="hidden")[^>]*id="([^"]+)"', html):
             assert f'<label for="{control}"' in html, (step, control)
@@ -416,3 +418,38 @@ def test_the_card_proof_ends_when_the_next_person_starts_on_the_device(client, e
     prove(client, entry, card_key)
     client.get(url("about", entry, "home"))
     assert client.get(url("mine", entry)).status_code == 302
+
+
+def test_home_visit_end_date_is_bound_into_the_challenge_and_registered(client, entry, person, card_key):
+    walk_to_card(client, entry, items=("medication",), limit="no")
+    end = timezone.localdate(timezone=TOKYO) + datetime.timedelta(days=400)
+    response = client.post(url("confirm", entry, "home"), {"until": "date", "until_date": end.isoformat()})
+    assert response.status_code == 302 and response["Location"] == url("card", entry, "home")
+    issued = post_json(client, url("challenge", entry, "home"), {}).json()
+    challenge = CardAuthChallenge.objects.get(pk=issued["challenge"])
+    assert "available_until" in challenge.details
+    response = post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])})
+    assert response.status_code == 200
+    consent = Consent.objects.get(person=person)
+    assert consent.available_until.isoformat() == challenge.details["available_until"]
+    assert (consent.available_until - datetime.timedelta(seconds=1)).astimezone(TOKYO).date() == end
+    done = client.get(url("done", entry, "home")).content.decode()
+    assert 'id="done-until"' in done and f"{end.year}年{end.month}月{end.day}日" in done
+
+
+def test_home_visit_without_an_end_date_lasts_until_care_ends(client, entry, person, card_key):
+    walk_to_card(client, entry, items=("medication",), limit="no")
+    assert client.post(url("confirm", entry, "home"), {"until": "care"}).status_code == 302
+    issued = post_json(client, url("challenge", entry, "home"), {}).json()
+    assert "available_until" not in CardAuthChallenge.objects.get(pk=issued["challenge"]).details
+    post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])})
+    assert Consent.objects.get(person=person).available_until is None
+    assert "診療が続く間（取り消すまで）" in client.get(url("done", entry, "home")).content.decode()
+
+
+def test_end_date_beyond_five_years_or_in_the_past_is_asked_again(client, entry):
+    walk_to_card(client, entry)
+    today = timezone.localdate(timezone=TOKYO)
+    for day in (today - datetime.timedelta(days=1), today + datetime.timedelta(days=5 * 366 + 1), "tomorrow"):
+        response = client.post(url("confirm", entry, "home"), {"until": "date", "until_date": str(day)})
+        assert response.status_code == 400 and 'id="until-error"' in response.content.decode()

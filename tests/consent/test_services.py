@@ -25,6 +25,7 @@ from homeconsent.consent.services import (
     do_cancel_all,
     do_cancel_consent,
     do_register_consent,
+    do_set_consent_end,
     issue_consent_challenge,
 )
 from homeconsent.errors import HomeConsentError
@@ -458,3 +459,44 @@ def test_consents_for_read_checks_many_persons_at_once(patient, make_patient, in
     assert consents_for_read(institution.code, people, "medication", kind=TELE) == {other.person.pk: tele}
     assert consents_for_read(institution.code, people, "treatment") == {}
     assert consent_for_read(institution.code, patient.person, "medication", kind=TELE) is None
+
+
+# --- ending earlier ---------------------------------------------------------------------------------
+def test_the_institution_brings_a_home_visit_consents_end_forward(patient, institution,
+                                                                   django_capture_on_commit_callbacks):  # fmt: skip
+    layer = get_channel_layer()
+    mine = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(f"institution.{institution.code}", mine)
+    consent = register(patient, institution)
+    end = today() + datetime.timedelta(days=30)
+    with django_capture_on_commit_callbacks(execute=True):
+        do_set_consent_end(consent, end, by=institution, actor_id="staff:7")
+    consent.refresh_from_db()
+    assert consent.available_until == start_of_day(end + datetime.timedelta(days=1))
+    entry = AccessEvent.objects.get(detail__action="consent_end_set")
+    assert entry.actor_id == "staff:7" and entry.consent_id == str(consent.pk) and entry.detail["previous_until"] is None
+    assert [e["event"] for e in receive_all(layer, mine)][-1] == "end_set"
+    # the consent still allows reads before that day ends, and not after
+    assert consent_for_read(institution.code, patient.person, "medication", on=end) == consent
+    assert consent_for_read(institution.code, patient.person, "medication", on=end + datetime.timedelta(days=1)) is None
+
+
+def test_an_end_can_only_be_brought_forward_never_extended(patient, institution):
+    consent = register(patient, institution, available_until=today() + datetime.timedelta(days=10))
+    later = today() + datetime.timedelta(days=20)
+    assert refusal(do_set_consent_end, consent, later, by=institution, actor_id="s") == "consent_end_not_shorter"
+    assert refusal(do_set_consent_end, consent, today() - datetime.timedelta(days=1), by=institution,
+                   actor_id="s") == "available_until_past"  # fmt: skip
+    consent.refresh_from_db()
+    assert consent.available_until == start_of_day(today() + datetime.timedelta(days=11))
+    assert not AccessEvent.objects.filter(detail__action="consent_end_set").exists()
+
+
+def test_only_the_consents_institution_sets_an_end_and_only_for_home_visits(patient, institution, other_institution):
+    home = register(patient, institution)
+    tele = register(patient, institution, kind=TELE, visit_date=today())
+    end = today() + datetime.timedelta(days=3)
+    assert refusal(do_set_consent_end, home, end, by=other_institution, actor_id="s") == "consent_not_of_institution"
+    assert refusal(do_set_consent_end, tele, end, by=institution, actor_id="s") == "consent_end_not_for_kind"
+    do_cancel_consent(home, by="patient", actor_id="p")
+    assert refusal(do_set_consent_end, home, end, by=institution, actor_id="s") == "consent_not_active"
