@@ -297,6 +297,13 @@ CONSOLE_SESSION_IDLE = timedelta(seconds=int(os.environ.get("HOMECONSENT_CONSOLE
 # This many failed sign-ins (password or TOTP code) in a row lock the account for CONSOLE_LOCKOUT.
 CONSOLE_LOCKOUT_FAILURES = int(os.environ.get("HOMECONSENT_CONSOLE_LOCKOUT_FAILURES", 5))
 CONSOLE_LOCKOUT = timedelta(seconds=int(os.environ.get("HOMECONSENT_CONSOLE_LOCKOUT_SECONDS", 15 * 60)))
+# Before the per-account lockout: sign-in attempts (POSTs to /console/signin*) per client address and
+# in all, per window (0: no limit); past a limit they answer 429 console_signin_rate_limited.
+CONSOLE_SIGNIN_RATE_WINDOW = timedelta(seconds=int(os.environ.get("HOMECONSENT_CONSOLE_SIGNIN_RATE_WINDOW_SECONDS", 300)))
+CONSOLE_SIGNIN_RATE_LIMITS = {
+    "ip": int(os.environ.get("HOMECONSENT_CONSOLE_SIGNIN_RATE_PER_IP", 30)),
+    "global": int(os.environ.get("HOMECONSENT_CONSOLE_SIGNIN_RATE_GLOBAL", 1000)),
+}
 # A one-time enrolment link (new staff account: password and TOTP) is valid this long.
 CONSOLE_ENROLMENT_TTL = timedelta(hours=int(os.environ.get("HOMECONSENT_CONSOLE_ENROLMENT_HOURS", 72)))
 # django-otp's own per-device throttle is off: the console's per-account lockout above counts

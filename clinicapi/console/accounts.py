@@ -7,6 +7,7 @@ Stable API:
     enrolment_link(token) -> EnrolmentLink | None               (valid, unused, unexpired)
     start_enrolment(link, password, password_again) -> TOTPDevice (unconfirmed)
     confirm_enrolment(device, code) -> StaffMembership
+    check_signin_rate(client_ip)                                (before each sign-in step)
     check_password(username, password) -> StaffMembership      (step 1 of signing in)
     check_code(membership, code) -> TOTPDevice                 (step 2)
     sign_in(request, membership, device) / staff_for(user, session, now, touch) / sign_out(request)
@@ -38,6 +39,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from homeconsent.audit.models import ActorType, Basis
 from homeconsent.audit.services import record_access
+from homeconsent import ratelimit
 from homeconsent.errors import ErrorCode
 
 from .models import EnrolmentLink, StaffMembership, StaffRole
@@ -58,6 +60,12 @@ ACCOUNT_LOCKED = ErrorCode(
     "サインインの失敗が続いたため、このアカウントは{minutes}分間ロックされています。しばらくしてからお試しください。",
     "Too many failed sign-ins: this account is locked for {minutes} minutes. Please try again later.",
 )
+SIGNIN_RATE_LIMITED = ErrorCode(
+    "console_signin_rate_limited",
+    "サインインの試行が多すぎます。{minutes}分ほど待ってからお試しください。",
+    "Too many sign-in attempts. Please wait about {minutes} minutes and try again.",
+)
+SIGNIN_RATE_KEY_PREFIX = "homeconsent:console-signin-rate"
 TOTP_NOT_ENROLLED = ErrorCode(
     "console_totp_not_enrolled",
     "確認コード（TOTP）の登録が済んでいません。管理者に登録用リンクの発行を依頼してください。",
@@ -232,6 +240,17 @@ def _membership_by_username(username):
     )
 
 
+def check_signin_rate(client_ip: str) -> None:
+    """Count one sign-in attempt, per client address and in all; past settings.CONSOLE_SIGNIN_RATE_LIMITS
+    raises console_signin_rate_limited (params carry retry_after, seconds). This brakes guessing
+    across many accounts, which the per-account lockout alone does not."""
+    window = max(1, int(settings.CONSOLE_SIGNIN_RATE_WINDOW.total_seconds()))
+    limits = settings.CONSOLE_SIGNIN_RATE_LIMITS
+    counted = {"ip": (client_ip, limits.get("ip", 0)), "global": ("all", limits.get("global", 0))}
+    if ratelimit.count_and_check(SIGNIN_RATE_KEY_PREFIX, counted, window):
+        raise SIGNIN_RATE_LIMITED(minutes=max(1, -(-window // 60)), retry_after=window)
+
+
 def check_password(username: str, password: str, *, now=None) -> StaffMembership:
     now = now or timezone.now()
     membership = _membership_by_username(username)
@@ -239,7 +258,10 @@ def check_password(username: str, password: str, *, now=None) -> StaffMembership
         # Hash anyway, so an unknown name takes as long as a wrong password.
         get_user_model()().set_password(password or "")
         raise SIGNIN_FAILED()
-    _refuse_if_locked(membership, now)
+    if membership.locked_until is not None and membership.locked_until > now:
+        # Hash anyway, so a locked account takes as long as a wrong password.
+        membership.user.check_password(password or "")
+        raise _locked_error(membership, now)
     if not membership.user.check_password(password or ""):
         raise _fail(membership, now)
     if not TOTPDevice.objects.filter(user=membership.user, confirmed=True).exists():

@@ -22,6 +22,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from clinicapi.auth import register_client, revoke_client
 from clinicapi.models import ApiClient
 from clinicapi.scopes import DEFAULT_SCOPES, MEDICAL_SCOPES, SCOPES
+from homeconsent.consent.challenges import client_ip
 from homeconsent.consent.entry import entry_for, entry_qr_svg, entry_url, rotate_entry_token
 from homeconsent.consent.models import ConsentKind
 from homeconsent.errors import HomeConsentError
@@ -91,15 +92,23 @@ def signin(request):
     ended = request.session.pop("console.ended", None)
     if request.method == "POST":
         try:
+            accounts.check_signin_rate(client_ip(request))
             membership = accounts.check_password(request.POST.get("username", ""), request.POST.get("password", ""))
         except HomeConsentError as exc:
-            error = _error(exc)
+            error = exc
         else:
             accounts.remember_password_step(request, membership)
             return redirect("console:signin_code")
-    return page(request, "console/signin.html", {"error": error, "ended": ended,
-                                                 "username": request.POST.get("username", "")},
-                status=400 if error else 200)  # fmt: skip
+    return _signin_page(request, "console/signin.html", error, {"ended": ended, "username": request.POST.get("username", "")})
+
+
+def _signin_page(request, template, error, context):
+    """A sign-in step's page: 400 with the refusal, or 429 with Retry-After past the rate limit."""
+    status = 429 if error and error.code == accounts.SIGNIN_RATE_LIMITED.code else 400 if error else 200
+    response = page(request, template, {**context, "error": _error(error) if error else None}, status=status)
+    if status == 429:
+        response["Retry-After"] = str(error.params["retry_after"])
+    return response
 
 
 @never_cache
@@ -112,15 +121,16 @@ def signin_code(request):
     error = None
     if request.method == "POST":
         try:
+            accounts.check_signin_rate(client_ip(request))
             device = accounts.check_code(membership, request.POST.get("code", ""))
         except HomeConsentError as exc:
-            error = _error(exc)
+            error = exc
             if exc.code == accounts.ACCOUNT_LOCKED.code:
                 request.session.pop(accounts.PENDING_KEY, None)
         else:
             accounts.sign_in(request, membership, device)
             return redirect("console:board")
-    return page(request, "console/signin_code.html", {"error": error}, status=400 if error else 200)
+    return _signin_page(request, "console/signin_code.html", error, {})
 
 
 @require_POST

@@ -16,18 +16,16 @@ for another purpose (that request was not about this challenge at all), one alre
 import base64
 import binascii
 import datetime
-import hashlib
 import json
-import logging
 import math
 import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import router, transaction
 from django.utils import timezone
 
+from homeconsent import ratelimit
 from homeconsent.errors import ErrorCode, HomeConsentError
 from homeconsent.jpki.verification import verify_card_signature
 
@@ -55,7 +53,6 @@ PURPOSE_MISMATCH = ErrorCode(
 )
 
 VERIFIED = "verified"
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -227,25 +224,9 @@ def check_issue_rate(client_ip: str, **scopes) -> None:
     retry_after (seconds).
     """
     window = max(1, int(settings.CHALLENGE_RATE_WINDOW.total_seconds()))
-    exceeded = False
-    for scope, value in {"ip": client_ip, **scopes}.items():
-        limit = settings.CHALLENGE_RATE_LIMITS.get(scope, 0)
-        if not value or not limit:
-            continue
-        # Hashed: no raw IPs or session keys in the cache.
-        key = f"{RATE_KEY_PREFIX}:{scope}:{hashlib.sha256(str(value).encode()).hexdigest()[:32]}"
-        try:
-            cache.add(key, 0, timeout=window)
-            try:
-                count = cache.incr(key)
-            except ValueError:  # expired between add and incr: a new window
-                cache.set(key, 1, timeout=window)
-                count = 1
-        except Exception:  # noqa: BLE001 - a cache outage must not stop patients consenting
-            logger.warning("challenge rate limit: cache unavailable, not counting", exc_info=True)
-            return
-        exceeded = exceeded or count > limit
-    if exceeded:
+    limits = settings.CHALLENGE_RATE_LIMITS
+    counted = {scope: (value, limits.get(scope, 0)) for scope, value in {"ip": client_ip, **scopes}.items()}
+    if ratelimit.count_and_check(RATE_KEY_PREFIX, counted, window):
         raise CHALLENGE_RATE_LIMITED(minutes=max(1, math.ceil(window / 60)), retry_after=window)
 
 

@@ -5,6 +5,7 @@ import datetime
 import io
 import re
 
+from django.contrib.auth.hashers import MD5PasswordHasher
 from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
@@ -161,3 +162,51 @@ def test_a_weak_or_mistyped_password_is_refused_at_enrolment(institution):
     differ = client.post(f"/console/enrol/{token}/", {"password": PASSWORD, "password_again": PASSWORD + "x"})
     assert differ.status_code == 400 and "console_passwords_differ" in differ.content.decode()
     assert accounts.enrolment_link(token) is not None  # not spent by a refusal
+
+
+def test_sign_in_attempts_past_the_per_address_limit_answer_429_before_any_account_is_checked(admin, settings):
+    settings.CONSOLE_SIGNIN_RATE_LIMITS = {"ip": 3, "global": 0}
+    client, elsewhere = Client(REMOTE_ADDR="203.0.113.7"), Client(REMOTE_ADDR="203.0.113.8")
+
+    # given three wrong guesses on different accounts from one address
+    for name in ("a", "b", "c"):
+        assert client.post("/console/signin/", {"username": name, "password": "guess"}).status_code == 400
+
+    # then the fourth attempt, even with the right password, and the code step are refused
+    refused = client.post("/console/signin/", {"username": admin.username, "password": PASSWORD})
+    assert refused.status_code == 429 and 'data-code="console_signin_rate_limited"' in refused.content.decode()
+    assert int(refused["Retry-After"]) == int(settings.CONSOLE_SIGNIN_RATE_WINDOW.total_seconds())
+    assert StaffMembership.objects.get(pk=admin.membership.pk).failed_attempts == 0
+    # another address is not held back
+    assert elsewhere.post("/console/signin/", {"username": admin.username, "password": PASSWORD}).status_code == 302
+
+
+def test_sign_in_attempts_past_the_global_limit_answer_429_from_any_address(admin, settings):
+    settings.CONSOLE_SIGNIN_RATE_LIMITS = {"ip": 0, "global": 2}
+    for n in range(2):
+        Client(REMOTE_ADDR=f"198.51.100.{n}").post("/console/signin/", {"username": "x", "password": "guess"})
+
+    refused = Client(REMOTE_ADDR="198.51.100.9").post("/console/signin/", {"username": admin.username, "password": PASSWORD})
+
+    assert refused.status_code == 429
+
+
+class CountingHasher(MD5PasswordHasher):
+    """The tests' hasher, counting how often a password is checked (the slow step in production)."""
+
+    checks = 0
+
+    def verify(self, password, encoded):
+        CountingHasher.checks += 1
+        return super().verify(password, encoded)
+
+
+def test_a_locked_account_hashes_the_password_like_a_wrong_password_does(admin, settings):
+    settings.PASSWORD_HASHERS = ["tests.console.test_accounts.CountingHasher"]  # same "md5" algorithm
+    StaffMembership.objects.filter(pk=admin.membership.pk).update(locked_until=timezone.now() + datetime.timedelta(minutes=5))
+    CountingHasher.checks = 0
+
+    response = Client().post("/console/signin/", {"username": admin.username, "password": "wrong password!"})
+
+    assert 'data-code="console_account_locked"' in response.content.decode()
+    assert CountingHasher.checks == 1
