@@ -453,3 +453,11 @@ def test_end_date_beyond_five_years_or_in_the_past_is_asked_again(client, entry)
     for day in (today - datetime.timedelta(days=1), today + datetime.timedelta(days=5 * 366 + 1), "tomorrow"):
         response = client.post(url("confirm", entry, "home"), {"until": "date", "until_date": str(day)})
         assert response.status_code == 400 and 'id="until-error"' in response.content.decode()
+
+
+def test_telehealth_card_page_says_a_reader_on_this_device_is_needed_not_a_phone(client, entry):
+    visit = datetime.date.today() + datetime.timedelta(days=3)
+    walk_to_card(client, entry, kind="telehealth", items=("medication",), visit_date=visit)
+    html = client.get(url("card", entry, "telehealth")).content.decode()
+    assert 'id="device-needs"' in html and "スマートフォン" in html and "デジタル認証アプリ" in html
+    assert 'id="device-needs"' in client.get(url("about", entry, "telehealth")).content.decode()
