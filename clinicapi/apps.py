@@ -7,3 +7,5 @@ class ClinicapiConfig(AppConfig):
     def ready(self):
         # Registers the OpenAPI descriptions of the views (drf-spectacular extensions).
         from . import schema  # noqa: F401
+        # Registers the system checks of the API settings.
+        from . import checks  # noqa: F401

@@ -19,6 +19,17 @@ ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS")
 if not ALLOWED_HOSTS:
     raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must name the host names this service answers to.")
 
+# The one audience of client assertions: never from a request's Host header in production. Unset, it
+# is the token URL on the first allowed host (clinicapi.checks warns when it is empty).
+CLINICAPI_TOKEN_URL = os.environ.get("HOMECONSENT_API_TOKEN_URL", "")
+if not CLINICAPI_TOKEN_URL:
+    if ALLOWED_HOSTS[0].startswith(".") or "*" in ALLOWED_HOSTS[0]:
+        raise ImproperlyConfigured(
+            "HOMECONSENT_API_TOKEN_URL must be set when the first of DJANGO_ALLOWED_HOSTS is a pattern "
+            "(for example: https://homeconsent.example/api/v1/auth/token)."
+        )
+    CLINICAPI_TOKEN_URL = f"https://{ALLOWED_HOSTS[0]}/api/v1/auth/token"
+
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = _env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
 SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", 31536000))
