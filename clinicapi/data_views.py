@@ -55,7 +55,16 @@ def _decode_cursor(cursor: str):
 
 
 class DataView(ApiView):
-    """Answers are personal data: never stored by caches on the way."""
+    """Answers are personal data: never stored by caches on the way. Routed under /api/v1/fhir/
+    (as_view(fhir_only=True)) a view answers FHIR whatever the Accept header says."""
+
+    fhir_only = False
+
+    def perform_content_negotiation(self, request, force=False):
+        if self.fhir_only:
+            renderer = fhir.FhirJsonRenderer()
+            return renderer, renderer.media_type
+        return super().perform_content_negotiation(request, force)
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)

@@ -174,8 +174,9 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
 
 
 def keep_api_paths(endpoints, **kwargs):
-    """Preprocessing hook: only the institutions' API (/api/v1/…), not the schema and docs views."""
-    skip = ("schema", "docs")
+    """Preprocessing hook: only the institutions' API (/api/v1/…), not the schema and docs views, nor
+    the /fhir/ twins of the data views (the same operations; docs/api.md describes them)."""
+    skip = ("schema", "docs", "fhir/")
     return [
         (path, path_regex, method, callback)
         for path, path_regex, method, callback in endpoints

@@ -338,3 +338,20 @@ def test_a_further_page_of_patients_is_linked_as_next(api):
     assert "page_size=1" in next_url and "cursor=" in next_url
     assert first["entry"][0]["resource"]["id"] != second["entry"][0]["resource"]["id"]
     assert not any(link["relation"] == "next" for link in second["link"])
+
+
+def test_the_fhir_path_answers_fhir_whatever_the_accept_header_says(api):
+    person = consented(api, "鈴木 一郎")
+    stranger = Person.objects.get(name="佐藤 幸子")
+
+    by_path = api(f"fhir/patients/{pid(person)}/eligibility", accept="application/json")
+    listed = api("fhir/patients", accept="application/json")
+    by_header = api(f"patients/{pid(person)}/eligibility")
+    refused = api(f"fhir/patients/{pid(stranger)}/eligibility", accept="application/json")
+
+    assert by_path.status_code == 200 and by_path["Content-Type"].startswith(FHIR_JSON)
+    bundle = validated(Bundle, by_path.json())
+    assert [e["resource"]["resourceType"] for e in bundle["entry"]] == ["Coverage", "Patient"]
+    assert {k: v for k, v in bundle.items() if k != "link"} == {k: v for k, v in by_header.json().items() if k != "link"}
+    assert validated(Bundle, listed.json())["total"] == 1
+    assert refused.status_code == 404 and refused.json()["resourceType"] == "OperationOutcome"
