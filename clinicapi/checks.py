@@ -4,13 +4,15 @@ from django.conf import settings
 from django.core.checks import Warning, register
 
 TOKEN_URL_UNSET = "clinicapi.W001"
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "testserver"}
 
 
 @register()
 def token_url_is_set(app_configs, **kwargs):
     """Without CLINICAPI_TOKEN_URL the assertion audience is built from the request's Host header:
     fine for development, not for a deployment (homeconsent.production always sets it)."""
-    if settings.DEBUG or settings.CLINICAPI_TOKEN_URL:
+    # Only a site reachable under other host names needs a fixed audience (the demo and tests are local).
+    if settings.DEBUG or settings.CLINICAPI_TOKEN_URL or set(settings.ALLOWED_HOSTS) <= LOCAL_HOSTS:
         return []
     return [
         Warning(

@@ -11,9 +11,14 @@ from clinicapi.checks import TOKEN_URL_UNSET, token_url_is_set
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_an_unset_token_url_warns_outside_debug(settings):
+def test_an_unset_token_url_warns_outside_debug_for_a_public_host(settings):
     settings.DEBUG, settings.CLINICAPI_TOKEN_URL = False, ""
+    settings.ALLOWED_HOSTS = ["hc.example"]
     assert [w.id for w in token_url_is_set(None)] == [TOKEN_URL_UNSET]
+    # a local-only site (the demo, tests) takes its audience from localhost: nothing to warn about
+    settings.ALLOWED_HOSTS = ["localhost", "127.0.0.1"]
+    assert token_url_is_set(None) == []
+    settings.ALLOWED_HOSTS = ["hc.example"]
 
     settings.CLINICAPI_TOKEN_URL = "https://hc.example/api/v1/auth/token"
     assert token_url_is_set(None) == []
