@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from homeconsent.audit.models import Basis
+from homeconsent.audit.models import ActorType, Basis
 from homeconsent.consent.challenges import (
     challenge_for_page,
     check_issue_rate,
@@ -31,6 +31,7 @@ from homeconsent.consent.challenges import (
     verify_card_authentication,
 )
 from homeconsent.consent.models import CardAuthChallenge, ChallengePurpose, ConsentItem, ConsentKind
+from homeconsent.consent.views import ITEM_ORDER
 from homeconsent.errors import HomeConsentError
 from homeconsent.jpki.registration import ALREADY_REGISTERED, register_card_for_insurance_use
 from homeconsent.jpki.verification import CARD_NOT_REGISTERED
@@ -69,6 +70,14 @@ BASIS_LABELS = {
     Basis.OPERATOR: gettext_lazy("Service operator"),
     Basis.SELF: gettext_lazy("You yourself"),
     Basis.QUALIFICATION_ONLY: gettext_lazy("Eligibility check only"),
+}
+# Who read: "You" is the one label for the person themself, on the page and in the CSV.
+ACTOR_LABELS = {
+    ActorType.PATIENT: gettext_lazy("You"),
+    ActorType.OPERATOR: gettext_lazy("Service operator"),
+    ActorType.INSTITUTION_CLIENT: gettext_lazy("Institution's system"),
+    ActorType.INSTITUTION_STAFF: gettext_lazy("Institution's staff"),
+    ActorType.SYSTEM: gettext_lazy("System"),
 }
 OUTCOME_LABELS = {
     "ok": gettext_lazy("Provided"),
@@ -152,7 +161,10 @@ def _label(mapping, key):
 
 
 def _items(items):
-    return [str(_label(ITEM_LABELS, item)) for item in items]
+    """Labels in the consent pages' order (insurance first); other codes after, as recorded."""
+    rank = {code: i for i, code in enumerate(ITEM_ORDER)}
+    ordered = sorted(items, key=lambda item: rank.get(item, len(rank)))
+    return [str(_label(ITEM_LABELS, item)) for item in ordered]
 
 
 def _parse_date(value):
@@ -510,7 +522,7 @@ def access(request):
     rows, total = services.my_access_history(request.viewer, filters)
     shown = [
         {"row": row, "items": _items(row.event.items), "basis": _label(BASIS_LABELS, row.event.basis),
-         "outcome": _label(OUTCOME_LABELS, row.event.outcome),
+         "outcome": _label(OUTCOME_LABELS, row.event.outcome), "actor": _label(ACTOR_LABELS, row.event.actor_type),
          "action": ACTION_LABELS.get((row.event.detail or {}).get("action"), _("Read"))}
         for row in rows
     ]  # fmt: skip
@@ -533,16 +545,16 @@ def _action_ja(event):
 @viewer_required
 def access_csv(request):
     rows, _total = services.my_access_history(request.viewer, _history_filter(request), export=True)
-    return _csv_response(
-        "access-history.csv",
-        ACCESS_CSV_HEADER,
-        [
+    # The CSV is in Japanese, with the page's labels (not the raw codes).
+    with translation.override("ja"):
+        lines = [
             [f"{r.local_time:%Y-%m-%d %H:%M:%S}", r.event.institution_code, r.institution_name,
-             r.event.get_actor_type_display(), " ".join(r.event.items), r.event.get_basis_display(),
-             r.event.get_outcome_display(), _action_ja(r.event)]
+             str(_label(ACTOR_LABELS, r.event.actor_type)), "、".join(_items(r.event.items)),
+             str(_label(BASIS_LABELS, r.event.basis)), str(_label(OUTCOME_LABELS, r.event.outcome)),
+             _action_ja(r.event)]
             for r in rows
-        ],
-    )  # fmt: skip
+        ]  # fmt: skip
+    return _csv_response("access-history.csv", ACCESS_CSV_HEADER, lines)
 
 
 # --- health-insurance-use registration -----------------------------------------------------------------------

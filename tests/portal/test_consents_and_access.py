@@ -132,7 +132,7 @@ def test_access_history_csv_parses_and_matches_the_rows(signed_in, me, clinic):
 
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert rows[0][:3] == ["日時", "医療機関等コード", "医療機関等名称"]
-    assert rows[1][1:3] == [clinic.code, clinic.name] and rows[1][5] == "再照会" and len(rows) == 2
+    assert rows[1][1:3] == [clinic.code, clinic.name] and rows[1][5] == "再照会（訪問診療・訪問看護の同意による）" and len(rows) == 2
 
 
 def test_the_page_says_the_log_verified_and_what_was_checked(signed_in, me):
@@ -177,3 +177,21 @@ def test_the_bounded_check_covers_the_newest_rows_and_the_latest_checkpoint(sign
     assert whole.ok and whole.whole_chain and whole.checkpoint_row_matches
     assert bounded.ok and not bounded.whole_chain and bounded.checked == 2
     assert bounded.last_seq == whole.last_seq and bounded.first_seq == whole.last_seq - 1
+
+
+def test_access_csv_labels_items_like_the_page_in_the_consent_pages_order(signed_in, me, clinic):
+    record_access(actor_type="institution_client", actor_id="c", person=me.person,
+                  items=["medication", "qualification"], basis="consent", institution_code=clinic.code)  # fmt: skip
+    rows = list(csv.reader(io.StringIO(signed_in.get("/portal/access.csv").content.decode("utf-8-sig"))))
+    clinic_row = next(r for r in rows[1:] if r[1] == clinic.code)
+    assert clinic_row[4] == "資格情報（保険）、薬剤情報（お薬）"
+    self_rows = [r for r in rows[1:] if r[5] == "ご本人による閲覧"]
+    assert self_rows and {r[3] for r in self_rows} == {"ご本人"}  # the page's one label for "self"
+    assert 'data-label="閲覧した者">ご本人<' in signed_in.get("/portal/access/").content.decode()
+
+
+def test_consents_list_items_insurance_first_joined_by_the_languages_separator(signed_in, me, clinic):
+    give_consent(me, clinic, items=("treatment", "medication", "checkup"))
+    body = signed_in.get("/portal/consents/").content.decode()
+    shown = body.split('class="summary"', 1)[1].split("<ul>", 1)[1].split("</ul>", 1)[0]
+    assert shown.index("資格情報") < shown.index("薬") < shown.index("診療")

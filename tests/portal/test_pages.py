@@ -95,3 +95,11 @@ def test_another_persons_card_sees_only_their_own(client, me, other):
 
     assert "★他人" in body and "アムロジピン錠5mg<" not in body
     assert not AccessEvent.objects.filter(person=me.person, basis="self").exists()
+
+
+def test_english_qualifications_page_shows_english_labels_not_the_registry_terms(signed_in, me):
+    signed_in.cookies["django_language"] = "en"
+    body = text(signed_in.get("/portal/qualifications/", HTTP_ACCEPT_LANGUAGE="en"))
+    assert "20 percent" in body and "Joined another insurance" in body and "General I" in body
+    for term in ("本人", "2割", "他保険取得", "一般Ⅰ", "（"):
+        assert term not in body.split("<main", 1)[-1], term
