@@ -172,6 +172,8 @@ SESSION_SAVE_EVERY_REQUEST = True
 LANGUAGE_CODE = "ja"
 LANGUAGES = [("ja", "日本語"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Dates and times look the same on every page, per language (homeconsent/formats/<lang>/formats.py).
+FORMAT_MODULE_PATH = ["homeconsent.formats"]
 TIME_ZONE = "Asia/Tokyo"
 USE_I18N = True
 USE_TZ = True

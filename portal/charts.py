@@ -11,9 +11,11 @@ from decimal import Decimal
 
 from django.utils.html import escape
 
-# Drawn at about the width of a phone, so its 15-unit text stays readable when scaled down.
+# Drawn at about the width of a phone: 17-unit tick labels are still >= 14 px when a 390 px screen
+# scales the 420-unit drawing down (~360 px wide); large-text mode enlarges them in portal.css (.tick).
 WIDTH, HEIGHT = 420, 240
-LEFT, RIGHT, TOP, BOTTOM = 52, 34, 14, 34
+LEFT, RIGHT, TOP, BOTTOM = 62, 34, 14, 36
+TICK_FONT = 17
 COLOURS = ["#0b5cad", "#a4001d"]
 MARKERS = ["circle", "square"]
 
@@ -85,13 +87,13 @@ def render_svg(chart: Chart, *, title_id: str, desc_id: str, description: str) -
         ty = y(tick)
         parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{ty:.1f}" y2="{ty:.1f}" stroke="#d0d0d0"/>')
         parts.append(
-            f'<text x="{LEFT - 6}" y="{ty + 5:.1f}" text-anchor="end" font-size="15" fill="#4a4a4a">'
+            f'<text x="{LEFT - 6}" y="{ty + 5:.1f}" text-anchor="end" class="tick" font-size="{TICK_FONT}" fill="#4a4a4a">'
             f"{escape(_fmt(tick.quantize(Decimal('0.1'))))}</text>"
         )
     label_every = -(-len(dates) // 5)  # at most five date labels, so they never overlap
     for day in dates[::-1][::label_every]:
         parts.append(
-            f'<text x="{x(day):.1f}" y="{HEIGHT - 10}" text-anchor="middle" font-size="15" fill="#4a4a4a">'
+            f'<text x="{x(day):.1f}" y="{HEIGHT - 10}" text-anchor="middle" class="tick" font-size="{TICK_FONT}" fill="#4a4a4a">'
             f"{day:%Y/%m}</text>"
         )
     parts.append(

@@ -63,6 +63,12 @@ SPECIFIC_DISEASE = {
     SpecificDiseaseCategory.HIV: _("HIV infection (AIDS) treated with antiviral drugs"),
 }
 
+# Checkup items whose registry names (JLAC10: 収縮期血圧（その他）…) read poorly to a patient, by item key.
+CHECKUP_NAMES = {
+    "sbp": _("Blood pressure, upper (systolic)"),
+    "dbp": _("Blood pressure, lower (diastolic)"),
+}
+
 # Field name -> labels, for the `registry_label` template filter.
 BY_FIELD = {
     "personal_family": PERSONAL_FAMILY,
@@ -82,6 +88,11 @@ NATIONAL_TERMS = {
     "classification": dict(LimitClassification.choices),
     "disease_category": dict(SpecificDiseaseCategory.choices),
 }
+
+
+def checkup_name(item):
+    """The portal's name of a checkup item (reference_data.CheckupItem)."""
+    return CHECKUP_NAMES.get(item.key, item.name)
 
 
 def label(field: str, code: str):

@@ -33,6 +33,7 @@ from homeconsent.registry.models import (
 from homeconsent.registry.reference_data import CHECKUP_ITEMS
 
 from .charts import Chart, Series
+from .labels import checkup_name
 
 NOT_YOUR_CARD = ErrorCode(
     "portal_not_your_card",
@@ -202,10 +203,10 @@ def my_checkups(viewer):
             values.setdefault(item.key, []).append((row.checked_on, number))
     charts = []
     for key, series_keys in TREND_CHARTS:
-        series = [Series(CHECKUP_BY_KEY[k].name, values[k]) for k in series_keys if values.get(k)]
+        series = [Series(checkup_name(CHECKUP_BY_KEY[k]), values[k]) for k in series_keys if values.get(k)]
         if series:
             unit = CHECKUP_BY_KEY[series_keys[0]].unit
-            charts.append(Chart(key, CHECKUP_BY_KEY[series_keys[0]].name if len(series_keys) == 1 else "", unit, series))
+            charts.append(Chart(key, checkup_name(CHECKUP_BY_KEY[series_keys[0]]) if len(series_keys) == 1 else "", unit, series))
     record_self_read(viewer, ["checkup"], "checkups")
     return list(checkups.values()), charts
 

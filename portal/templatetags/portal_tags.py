@@ -1,7 +1,8 @@
 from django import template
 from django.utils.translation import pgettext
 
-from portal.labels import label
+from homeconsent.registry.reference_data import CHECKUP_ITEMS
+from portal.labels import checkup_name, label
 
 register = template.Library()
 
@@ -25,3 +26,13 @@ def registry_label(record, field):
 def listing(items):
     """Items joined with the language's list separator (「、」 in Japanese, ", " in English)."""
     return pgettext("list separator", ", ").join(str(item) for item in items)
+
+
+_CHECKUP_BY_CODE = {item.code: item for item in CHECKUP_ITEMS}
+
+
+@register.filter
+def checkup_item_name(result):
+    """A checkup result's item name as the portal shows it (上の血圧（収縮期）, not 収縮期血圧（その他）)."""
+    item = _CHECKUP_BY_CODE.get(result.item_code)
+    return checkup_name(item) if item is not None else result.item_name

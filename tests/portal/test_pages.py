@@ -1,12 +1,16 @@
 """Each page shows the signed-in person's own data, never another person's, and logs the look."""
 
 import csv
+import datetime
 import io
+import re
+
+from django.utils import timezone
 
 from homeconsent.audit.models import AccessEvent
 from homeconsent.registry.models import ExpenseNotice
 
-from .conftest import answer_card
+from .conftest import answer_card, give_consent
 
 
 def text(response):
@@ -103,3 +107,40 @@ def test_english_qualifications_page_shows_english_labels_not_the_registry_terms
     assert "20 percent" in body and "Joined another insurance" in body and "General I" in body
     for term in ("本人", "2割", "他保険取得", "一般Ⅰ", "（"):
         assert term not in body.split("<main", 1)[-1], term
+
+
+def test_blood_pressure_reads_upper_and_lower_not_the_registry_names(signed_in, me):
+    body = text(signed_in.get("/portal/checkups/"))
+    assert "上の血圧（収縮期）" in body and "収縮期血圧（その他）" not in body
+    signed_in.cookies["django_language"] = "en"
+    english = text(signed_in.get("/portal/checkups/"))
+    assert "Blood pressure, upper (systolic)" in english and "Blood pressure, lower (diastolic)" in english
+
+
+def test_chart_tick_labels_are_large_enough_on_a_phone():
+    from decimal import Decimal
+
+    from portal.charts import WIDTH, Chart, Series, render_svg
+
+    chart = Chart("bmi", "BMI", "kg/m2", [Series("BMI", [(datetime.date(2024, 5, 1), Decimal("22"))])])
+    svg = render_svg(chart, title_id="t", desc_id="d", description="")
+    sizes = {int(size) for size in re.findall(r'class="tick" font-size="(\d+)"', svg)}
+    assert sizes and min(sizes) * 360 / WIDTH >= 14  # a 390 px phone draws the chart about 360 px wide
+
+
+def test_dates_and_times_use_one_localized_format(signed_in, me, clinic):
+    consent = give_consent(me, clinic)
+    ja = text(signed_in.get("/portal/consents/"))
+    local = timezone.localtime(consent.given_at)
+    assert f"{local.year}年{local.month}月{local.day}日 {local.hour}時{local:%M}分" in ja
+    signed_in.cookies["django_language"] = "en"
+    en = text(signed_in.get("/portal/consents/"))
+    assert f"{local.day} {local:%b %Y, %H:%M}" in en
+
+
+def test_an_ended_consent_dates_its_end_under_ended_on(signed_in, me, clinic):
+    consent = give_consent(me, clinic)
+    consent.status, consent.ended_at, consent.ended_by = "cancelled", timezone.now(), "patient"
+    consent.save()
+    body = text(signed_in.get("/portal/consents/"))
+    assert "<dt>終了日時</dt>" in body
