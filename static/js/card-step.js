@@ -68,6 +68,8 @@
       showStep("pin");
       var tries = document.getElementById("pin-tries");
       tries.textContent = tries.dataset.templateTries.replace("__N__", String(triesLeft));
+      // After a wrong PIN the error names the tries left: say it once, not twice.
+      tries.hidden = Boolean(wrong);
       var wrongText = document.getElementById("pin-wrong");
       wrongText.hidden = !wrong;
       if (wrong) wrongText.textContent = wrongText.dataset.template.replace("__N__", String(triesLeft));

@@ -109,6 +109,7 @@ def test_wrong_pin_then_right_pin_on_a_desktop(world, reader, card_for, open_pag
     page.wait_for_selector("#pin-wrong:not([hidden])")
     assert page.locator("#card-flow").get_attribute("data-tries-left") == "2"
     assert "2" in page.inner_text("#pin-wrong")
+    assert page.locator("#pin-tries").is_hidden()  # the tries left are said once
     shoot("wrong-pin")
     enter_pin(page, PIN)
     page.wait_for_selector("#done-title")

@@ -196,6 +196,7 @@ def test_screens_out_of_order_lead_to_the_session_expired_page(client, entry):
     assert response.status_code == 302
     page = client.get(response["Location"])
     assert page.status_code == 410 and 'data-problem="session_expired"' in page.content.decode()
+    assert "最初からやり直してください" in page.content.decode() and "有効時間が過ぎました" not in page.content.decode()
     assert post_json(client, url("challenge", entry, "home"), {}).json()["problem"] == "session_expired"
 
 
