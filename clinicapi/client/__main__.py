@@ -15,6 +15,7 @@ where the endpoint has it. Exit status: 0 done, 1 refused by the API (code on st
 
 import argparse
 import csv
+import datetime
 import json
 import os
 import sys
@@ -34,6 +35,8 @@ ENV = {
 FHIR = "application/fhir+json"
 SEX = {"1": "男", "2": "女"}
 KEY_FIELDS = ("insurer_number", "symbol", "number", "branch", "birth_date")
+# The API gives times in UTC; people at the institution read Japan time (no daylight saving).
+JST = datetime.timezone(datetime.timedelta(hours=9), "JST")
 
 
 class UsageError(Exception):
@@ -41,6 +44,19 @@ class UsageError(Exception):
 
 
 # --- output --------------------------------------------------------------------------------------
+def japan_time(value) -> str:
+    """An API timestamp (ISO 8601, UTC) as Japan time: "2026-11-26 01:39 JST"; "" if absent."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return f"{moment.astimezone(JST):%Y-%m-%d %H:%M} JST"
+
+
 def emit(text: str) -> None:
     sys.stdout.write(text.rstrip("\n") + "\n")
 
@@ -60,7 +76,7 @@ def show_patients(data):
     emit(render(rows, [
         ("patient_id", "patient_id"), ("name", "氏名"), ("name_kana", "カナ"),
         (lambda r: SEX.get(r.get("sex1"), r.get("sex1")), "性別"), ("birthdate", "生年月日"),
-        (lambda r: r["consent"].get("kind"), "種別"), (lambda r: (r["consent"].get("given_at") or "")[:16], "同意日時"),
+        (lambda r: r["consent"].get("kind"), "種別"), (lambda r: japan_time(r["consent"].get("given_at")), "同意日時"),
         (lambda r: r["consent"].get("visit_date"), "診療予定日"), (lambda r: r["consent"].get("status"), "状態"),
     ]))  # fmt: skip
     emit(f"{data.get('count', len(rows))} 件" + (f"（続きあり: --cursor {data['next_cursor']}）" if data.get("next_cursor") else ""))

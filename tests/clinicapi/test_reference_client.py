@@ -121,6 +121,8 @@ def test_consented_patients_and_eligibility_as_tables_and_json(registered):
     assert [p["patient_id"] for p in listed["patients"]] == [pid]
     row = next(line for line in table.splitlines() if pid in line)
     assert "鈴木 一郎" in row and "home_visit" in row
+    given = Consent.objects.get(person=suzuki).given_at.astimezone(timezone.get_fixed_timezone(540))
+    assert f"{given:%Y-%m-%d %H:%M} JST" in row  # Japan time with its zone, not a bare UTC time
     assert "後期高齢者" in eligibility or "1" in eligibility
     assert "鈴木 一郎" in eligibility
     assert as_fhir["resourceType"] == "Bundle"
@@ -175,3 +177,11 @@ def test_tables_align_full_width_text():
     assert cell_width("山田 太郎") == 9 and cell_width("ｱ") == 1
     assert {cell_width(line) for line in lines} == {13}  # every column ends at the same cell
     assert lines[3].endswith(" 3")
+
+
+def test_consent_times_are_printed_in_japan_time_with_the_zone():
+    from clinicapi.client.__main__ import japan_time
+
+    assert japan_time("2026-11-25T16:39:12Z") == "2026-11-26 01:39 JST"
+    assert japan_time("2026-11-25T16:39:12+00:00") == "2026-11-26 01:39 JST"
+    assert japan_time(None) == ""
