@@ -21,7 +21,7 @@ from homeconsent.audit.models import ActorType, Basis, Outcome
 from homeconsent.audit.services import record_access
 from homeconsent.consent import rules
 from homeconsent.consent.models import Consent, ConsentEndedBy, ConsentItem, ConsentKind
-from homeconsent.consent.services import consent_for_read, consents_of_institution
+from homeconsent.consent.services import consent_for_read, consents_of_institution, do_set_consent_end
 from homeconsent.errors import ErrorCode
 from homeconsent.registry.eligibility import EligibilityResult, Validity, resolve_by_keys, resolve_for_person
 from homeconsent.registry.models import CheckupResult, MedicationRecord, TreatmentRecord
@@ -214,6 +214,13 @@ def requery(staff, consent_id) -> RequeryView:
         items = [ConsentItem.QUALIFICATION] + ([ConsentItem.LIMIT_CERTIFICATE] if result.limit_included else [])
         _log(staff, person.pk, items, Basis.REQUERY, consent, read="requery", validity=int(result.validity))
     return RequeryView(consent, keys, result)
+
+
+def set_consent_end(staff, consent_id, until) -> Consent:
+    """Bring the end of a home-visit consent given to this institution forward (never later; issue 4:
+    the institution may set an end date). Refusals are HomeConsentError (services.do_set_consent_end)."""
+    listed = _consent_of(staff, consent_id)
+    return do_set_consent_end(listed, until, by=staff.institution, actor_id=actor_id(staff))
 
 
 # --- the live board's catch-up -------------------------------------------------------------------------

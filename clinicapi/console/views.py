@@ -23,6 +23,7 @@ from clinicapi.auth import register_client, revoke_client
 from clinicapi.models import ApiClient
 from clinicapi.scopes import DEFAULT_SCOPES, MEDICAL_SCOPES, SCOPES
 from homeconsent.consent.challenges import client_ip
+from homeconsent.consent import rules
 from homeconsent.consent.entry import entry_for, entry_qr_svg, entry_url, rotate_entry_token
 from homeconsent.consent.models import ConsentKind
 from homeconsent.errors import HomeConsentError
@@ -286,6 +287,13 @@ def _patient_gone(request, staff, exc):
     return page(request, "console/patient_gone.html", {"staff": staff, "error": _error(exc.error), "nav": "patients"}, status=404)
 
 
+def _end_max(consent):
+    """The latest end date staff may set: the day before the current end (only earlier), if any."""
+    if consent.available_until is None:
+        return None
+    return (consent.available_until - datetime.timedelta(days=1, seconds=1)).astimezone(rules.TOKYO).date()
+
+
 @staff_required
 def patient(request, consent_id):
     staff = request.staff
@@ -294,7 +302,31 @@ def patient(request, consent_id):
     except reads.PatientNotFound as exc:
         return _patient_gone(request, staff, exc)
     return page(request, "console/patient.html", {"staff": staff, "view": view, "nav": "patients",
-                                                  "elig": view.eligibility.as_dict()})  # fmt: skip
+                                                  "elig": view.eligibility.as_dict(),
+                                                  "end": request.session.pop("console.end", None),
+                                                  "end_max": _end_max(view.consent)})  # fmt: skip
+
+
+@require_POST
+@staff_required
+def patient_end(request, consent_id):
+    """Set an earlier end date of a home-visit consent; the outcome is shown on the patient page."""
+    staff = request.staff
+    try:
+        until = parse_date(request.POST.get("until", "").strip())
+    except ValueError:  # well-formed but no such day (2026-02-30)
+        until = None
+    try:
+        if until is None:
+            request.session["console.end"] = {"code": "console_end_date_invalid", "message": _("Choose a date.")}
+        else:
+            reads.set_consent_end(staff, consent_id, until)
+            request.session["console.end"] = {"done": until.isoformat()}
+    except reads.PatientNotFound as exc:
+        return _patient_gone(request, staff, exc)
+    except HomeConsentError as exc:
+        request.session["console.end"] = _error(exc)
+    return redirect("console:patient", consent_id=consent_id)
 
 
 @require_POST

@@ -7,12 +7,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.test import Client
+from django.utils import timezone
 
 from clinicapi.console.models import StaffRole
 from clinicapi.models import ApiClient
 from homeconsent.audit.models import AccessEvent
 from homeconsent.consent.entry import entry_for
 from homeconsent.consent.models import InstitutionEntry
+from homeconsent.consent.rules import TOKYO
 from homeconsent.consent.services import do_cancel_consent
 from homeconsent.registry.models import MedicationRecord, TreatmentRecord
 
@@ -223,3 +225,33 @@ def test_the_console_speaks_english_when_asked(signed_in):
     assert '<html lang="en">' in page and "Live board" in page and "ライブボード" not in page
     signin = Client(HTTP_ACCEPT_LANGUAGE="en").get("/console/signin/").content.decode()
     assert "User name" in signin
+
+
+def test_staff_bring_a_home_visit_consents_end_forward_but_never_extend_it(signed_in, patient, institution, register):
+    today = timezone.localdate()
+    consent = register(patient, institution, available_until=today + datetime.timedelta(days=60))
+    page = signed_in.get(f"/console/patients/{consent.pk}/").content.decode()
+    assert 'id="set-end"' in page and 'id="end-until"' in page
+
+    later = signed_in.post(f"/console/patients/{consent.pk}/end/", {"until": (today + datetime.timedelta(days=90)).isoformat()})
+    assert later.status_code == 302
+    page = signed_in.get(later["Location"]).content.decode()
+    assert 'data-code="consent_end_not_shorter"' in page
+
+    sooner = today + datetime.timedelta(days=10)
+    response = signed_in.post(f"/console/patients/{consent.pk}/end/", {"until": sooner.isoformat()})
+    assert 'id="end-set"' in signed_in.get(response["Location"]).content.decode()
+    consent.refresh_from_db()
+    assert (consent.available_until - datetime.timedelta(seconds=1)).astimezone(TOKYO).date() == sooner
+    row = AccessEvent.objects.get(detail__action="consent_end_set")
+    assert row.actor_type == "institution_staff" and row.consent_id == str(consent.pk)
+
+
+def test_telehealth_and_other_institutions_consents_get_no_end_date(signed_in, patient, make_patient, institution,
+                                                                     other_institution, register):  # fmt: skip
+    tele = register(patient, institution, kind="telehealth", visit_date=datetime.date.today())
+    assert 'id="set-end"' not in signed_in.get(f"/console/patients/{tele.pk}/").content.decode()
+    elsewhere = register(make_patient(card=1), other_institution)
+    until = (datetime.date.today() + datetime.timedelta(days=3)).isoformat()
+    assert signed_in.post(f"/console/patients/{elsewhere.pk}/end/", {"until": until}).status_code == 404
+    assert not AccessEvent.objects.filter(detail__action="consent_end_set").exists()
