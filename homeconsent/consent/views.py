@@ -129,6 +129,21 @@ def _problem_redirect(entry, code):
     return redirect("consent:problem", token=entry.token, code=code)
 
 
+def _flow_step(request, token, kind, ready, *, any_flow=False):
+    """The entry and this browser's state of one step of a flow, or the response saying why not.
+
+    ready(state) tells whether the earlier steps were answered. Only the card step also serves the
+    inquiry flow ("mine", whose FLOWS kind is None): any_flow.
+    """
+    entry = entry_by_token(token)
+    if entry is None or kind not in FLOWS or (FLOWS[kind] is None and not any_flow):
+        return None, None, not_found(request)
+    state = _state(request, entry, kind)
+    if state is None or not ready(state):
+        return entry, None, _problem_redirect(entry, "session_expired")
+    return entry, state, None
+
+
 def _context(entry, kind=None, **extra):
     institution = entry.institution
     return {"entry": entry, "institution": institution, "flow": kind, **extra}
@@ -313,12 +328,9 @@ def visit_date(request, token):
 @never_cache
 @require_http_methods(["GET", "POST"])
 def items(request, token, kind):
-    entry = entry_by_token(token)
-    if entry is None or FLOWS.get(kind) is None:
-        return not_found(request)
-    state = _state(request, entry, kind)
-    if state is None or (kind == "telehealth" and not state.get("visit_date")):
-        return _problem_redirect(entry, "session_expired")
+    entry, state, refusal = _flow_step(request, token, kind, lambda state: kind != "telehealth" or state.get("visit_date"))
+    if refusal:
+        return refusal
     if "locked_items" in state:
         # The app booked the visit with these items: the patient agrees to them or stops here.
         if request.method == "POST":
@@ -344,12 +356,9 @@ def items(request, token, kind):
 @never_cache
 @require_http_methods(["GET", "POST"])
 def limit(request, token, kind):
-    entry = entry_by_token(token)
-    if entry is None or FLOWS.get(kind) is None:
-        return not_found(request)
-    state = _state(request, entry, kind)
-    if state is None or "items" not in state:
-        return _problem_redirect(entry, "session_expired")
+    entry, state, refusal = _flow_step(request, token, kind, lambda state: "items" in state)
+    if refusal:
+        return refusal
     error = None
     if request.method == "POST":
         answer = request.POST.get("share_limit")
@@ -374,12 +383,9 @@ def limit(request, token, kind):
 @never_cache
 @require_http_methods(["GET", "POST"])
 def confirm(request, token, kind):
-    entry = entry_by_token(token)
-    if entry is None or FLOWS.get(kind) is None:
-        return not_found(request)
-    state = _state(request, entry, kind)
-    if state is None or not state.get("limit_answered"):
-        return _problem_redirect(entry, "session_expired")
+    entry, state, refusal = _flow_step(request, token, kind, lambda state: state.get("limit_answered"))
+    if refusal:
+        return refusal
     # Home visits last while care continues; the institution may set an end date (issue 4). It is
     # chosen here, before the card, so the signed challenge binds it.
     today = timezone.localdate(timezone=rules.TOKYO)
@@ -425,12 +431,9 @@ def confirm(request, token, kind):
 
 @never_cache
 def card(request, token, kind):
-    entry = entry_by_token(token)
-    if entry is None or kind not in FLOWS:
-        return not_found(request)
-    state = _state(request, entry, kind)
-    if state is None or (FLOWS[kind] and not state.get("limit_answered")):
-        return _problem_redirect(entry, "session_expired")
+    entry, state, refusal = _flow_step(request, token, kind, lambda state: not FLOWS[kind] or state.get("limit_answered"), any_flow=True)
+    if refusal:
+        return refusal
     return page(
         request,
         "consent/card.html",
@@ -526,12 +529,9 @@ def answer(request, token, kind):
 
 @never_cache
 def done(request, token, kind):
-    entry = entry_by_token(token)
-    if entry is None or FLOWS.get(kind) is None:
-        return not_found(request)
-    state = _state(request, entry, kind)
-    if state is None or not state.get("consent"):
-        return _problem_redirect(entry, "session_expired")
+    entry, state, refusal = _flow_step(request, token, kind, lambda state: state.get("consent"))
+    if refusal:
+        return refusal
     consent = Consent.objects.filter(pk=state["consent"]).first()
     if consent is None:
         return _problem_redirect(entry, "session_expired")
