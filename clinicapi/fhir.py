@@ -122,8 +122,8 @@ SYSTEM_PATIENT_ID = "urn:homeconsent:patient-id"
 
 
 def fhir_id(patient_id: str) -> str:
-    """A patient id as a FHIR id: base64url's "_" is not allowed there, so it is written "." (reversible)."""
-    return str(patient_id).replace("_", ".")
+    """A patient id as a FHIR id: the same text (lower-case base32 fits [A-Za-z0-9\\-\\.]{1,64})."""
+    return str(patient_id)
 
 
 def record_id(patient_id: str, kind: str, pk) -> str:

@@ -1,7 +1,8 @@
 """Opaque patient ids: how the institutions' API names a person to one institution.
 
 A patient id is the AES-256 encryption of one 16-byte block (person id, institution code), in
-base64url without padding (22 characters). So it is
+lower-case base32 without padding (26 characters of a-z and 2-7). That alphabet is a valid FHIR id as
+it stands, and an id never starts with "-", which command lines would take for an option. So it is
 
 - per institution: the same person has unrelated ids at two institutions (no linkage between them);
 - unguessable: without the key, an id is a random-looking block; a made-up or altered id decrypts
@@ -24,7 +25,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 
-PATIENT_ID_LENGTH = 22
+PATIENT_ID_LENGTH = 26
 
 
 @functools.lru_cache(maxsize=4)
@@ -43,7 +44,11 @@ def patient_id_for(institution_code: str, person_id: int) -> str:
     block = struct.pack(">QQ", int(person_id), int(institution_code))
     # One block, ECB: a keyed pseudorandom permutation of (person, institution), nothing more.
     encryptor = Cipher(algorithms.AES(_key()), modes.ECB()).encryptor()  # noqa: S305
-    return base64.urlsafe_b64encode(encryptor.update(block) + encryptor.finalize()).rstrip(b"=").decode()
+    return _encode(encryptor.update(block) + encryptor.finalize())
+
+
+def _encode(block: bytes) -> str:
+    return base64.b32encode(block).rstrip(b"=").decode().lower()
 
 
 def person_id_from(institution_code: str, patient_id: str) -> int | None:
@@ -51,10 +56,10 @@ def person_id_from(institution_code: str, patient_id: str) -> int | None:
     if not isinstance(patient_id, str) or len(patient_id) != PATIENT_ID_LENGTH or not patient_id.isascii():
         return None
     try:
-        block = base64.urlsafe_b64decode(patient_id + "==")
+        block = base64.b32decode(patient_id.upper() + "======")
     except (binascii.Error, ValueError):
         return None
-    if len(block) != 16 or base64.urlsafe_b64encode(block).rstrip(b"=").decode() != patient_id:
+    if len(block) != 16 or _encode(block) != patient_id:
         return None  # only the one canonical spelling names a patient
     decryptor = Cipher(algorithms.AES(_key()), modes.ECB()).decryptor()  # noqa: S305
     person_id, code = struct.unpack(">QQ", decryptor.update(block) + decryptor.finalize())

@@ -460,7 +460,7 @@ PATIENTS = _doc("ConsentedPatients", {
     "count": serializers.IntegerField(),
     "next_cursor": _nullable(help_text="Pass as cursor= for the next page; null on the last page"),
     "patients": _doc("ConsentedPatient", {
-        "patient_id": _s(help_text="Opaque, per institution, stable (22 characters)"),
+        "patient_id": _s(help_text="Opaque, per institution, stable (26 characters, a-z and 2-7)"),
         **{name: field(required=False, help_text="Only while the consent is in force: absent for an ended or "
                        "expired consent, whose row carries the patient id and the consent's terms alone")
            for name, field in (("name", _s), ("name_kana", _s), ("sex1", _s), ("birthdate", serializers.DateField))},

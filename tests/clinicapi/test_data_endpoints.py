@@ -2,6 +2,7 @@
 institution-side cancellation, and their coded errors. Real tokens, real card-proved consents."""
 
 import datetime
+import re
 
 import pytest
 
@@ -37,11 +38,20 @@ def without_time(body):
 def test_patient_ids_are_per_institution_stable_and_opaque(clinic, other_clinic):
     ours, theirs = patient_id_for(clinic.code, 42), patient_id_for(other_clinic.code, 42)
 
-    assert ours != theirs and len(ours) == 22 and "42" not in ours
+    assert ours != theirs and len(ours) == 26 and "42" not in ours
     assert patient_id_for(clinic.code, 42) == ours
     assert person_id_from(clinic.code, ours) == 42
     assert person_id_from(clinic.code, theirs) is None
     assert person_id_from(clinic.code, patient_id_for(clinic.code, 43)) == 43
+    assert person_id_from(clinic.code, ours.upper()) is None  # one canonical spelling
+
+
+def test_no_patient_id_starts_like_a_command_line_option(clinic):
+    # given the ids of many persons (base64url began about one in 64 with "-", which argparse refused)
+    ids = [patient_id_for(clinic.code, n) for n in range(1, 3000)]
+
+    # then none starts with "-", and all are lower-case letters and digits 2-7
+    assert all(i[0] != "-" and re.fullmatch(r"[a-z2-7]{26}", i) for i in ids)
 
 
 # --- consented patients --------------------------------------------------------------------------
