@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from homeconsent.audit.models import ActorType, Basis, Outcome
+from homeconsent.audit.models import AccessEvent, ActorType, Basis, Outcome
 from homeconsent.audit.services import record_access
 from homeconsent.consent import rules
 from homeconsent.consent.models import Consent, ConsentEndedBy, ConsentItem, ConsentKind
@@ -241,21 +241,28 @@ def board_event(message: dict) -> dict:
 
 
 def events_since(institution, since: datetime.datetime | None = None, limit: int = EVENT_LIMIT) -> list[dict]:
-    """Registered and cancelled events of this institution at or after `since` (default: the last
-    24 hours), oldest first, rebuilt from the consent records. Boundary events may repeat what a
-    board already has: it drops ids it has seen."""
+    """Registered, cancelled and end_set events of this institution at or after `since` (default: the
+    last 24 hours), oldest first. Registered and cancelled are rebuilt from the consent records; an
+    earlier end leaves only its access-log row, so end_set comes from there. Boundary events may repeat
+    what a board already has: it drops ids it has seen."""
     since = since or timezone.now() - datetime.timedelta(hours=24)
     registered = Consent.objects.filter(institution=institution, given_at__gte=since).order_by("given_at", "pk")
     cancelled = Consent.objects.filter(
         institution=institution, ended_at__gte=since,
         ended_by__in=[ConsentEndedBy.PATIENT, ConsentEndedBy.INSTITUTION],
     ).order_by("ended_at", "pk")  # fmt: skip
-    events = [
-        {"consent_id": c.pk, "event": "registered", "kind": c.kind, "items": c.items, "at": c.given_at}
-        for c in registered[:limit]
-    ] + [
-        {"consent_id": c.pk, "event": "cancelled", "kind": c.kind, "items": c.items, "at": c.ended_at}
-        for c in cancelled[:limit]
-    ]
-    events.sort(key=lambda e: (e["at"], e["consent_id"], e["event"] == "cancelled"))
+    ends_set = AccessEvent.objects.filter(
+        institution_code=institution.code, occurred_at__gte=since, detail__action="consent_end_set"
+    ).order_by("occurred_at", "pk")
+    events = (
+        [{"consent_id": c.pk, "event": "registered", "kind": c.kind, "items": c.items, "at": c.given_at}
+         for c in registered[:limit]]
+        + [{"consent_id": c.pk, "event": "cancelled", "kind": c.kind, "items": c.items, "at": c.ended_at}
+           for c in cancelled[:limit]]
+        + [{"consent_id": int(row.consent_id), "event": "end_set", "kind": row.detail.get("kind", ""),
+            "items": row.items, "at": row.occurred_at}
+           for row in ends_set[:limit]]
+    )  # fmt: skip
+    order = {"registered": 0, "end_set": 1, "cancelled": 2}
+    events.sort(key=lambda e: (e["at"], e["consent_id"], order[e["event"]]))
     return [board_event({**e, "at": e["at"].isoformat()}) for e in events[:limit]]

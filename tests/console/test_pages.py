@@ -247,6 +247,20 @@ def test_staff_bring_a_home_visit_consents_end_forward_but_never_extend_it(signe
     assert row.actor_type == "institution_staff" and row.consent_id == str(consent.pk)
 
 
+def test_a_board_that_was_away_catches_up_on_an_earlier_end(signed_in, patient, institution, register):
+    # given a home-visit consent whose end staff brought forward while a board was closed
+    consent = register(patient, institution, available_until=timezone.localdate() + datetime.timedelta(days=60))
+    until = (timezone.localdate() + datetime.timedelta(days=5)).isoformat()
+    signed_in.post(f"/console/patients/{consent.pk}/end/", {"until": until})
+
+    # when the board asks what it missed
+    events = signed_in.get("/console/events.json").json()["events"]
+
+    # then the end is there after the registration, with nothing personal in it
+    assert [e["id"] for e in events] == [f"{consent.pk}.registered", f"{consent.pk}.end_set"]
+    assert events[1]["kind"] == "home_visit" and set(events[1]) == {"id", "event", "consent_id", "kind", "items", "at"}
+
+
 def test_telehealth_and_other_institutions_consents_get_no_end_date(signed_in, patient, make_patient, institution,
                                                                      other_institution, register):  # fmt: skip
     tele = register(patient, institution, kind="telehealth", visit_date=datetime.date.today())
