@@ -613,7 +613,7 @@ DATA_SCHEMAS = [
             "source": "dispensing", "dispensing_date": "2026-11-18", "prescription_date": "2026-11-18",
             "dispensing_institution_code": "1341234563", "dispensing_institution_name": "さくら薬局",
             "prescribing_institution_code": "1311234560", "prescribing_institution_name": "みどり訪問クリニック",
-            "in_hospital": False, "drug_code": "620004851", "yj_code": "2149039F1020", "drug_name": "アムロジピン錠5mg",
+            "in_hospital": False, "drug_code": "612170710", "yj_code": "2171022F2025", "drug_name": "ノルバスク錠５ｍｇ",
             "ingredient_name": "アムロジピンベシル酸塩", "quantity": "1", "unit": "錠", "usage": "1日1回朝食後",
             "days": 28, "special_instructions": ""}]}]})],
     ),

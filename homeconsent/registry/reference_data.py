@@ -1,11 +1,22 @@
 """Reference data for the synthetic registry: prefectures, names, the drug master, procedures and
 checkup items. One home for these masters; the seeder only draws from them.
 
-Provenance. Checkup item codes (JLAC10, 17 characters) and the 初診料/再診料 procedure codes were
-checked against several independent public implementations of the 特定健診 XML and receipt formats.
-Drug and procedure entries with ``verified=False`` have real names but codes of the real *shape*
-only (receipt code: 9 digits; YJ code: 12 characters whose first 8 are the ingredient and form as
-far as we know; the rest synthetic). Check them against the MHLW/SSK masters before any real use.
+Provenance.
+- Drugs: every product is a row of the official masters as published for 2026-09-30, read from a
+  public verbatim copy (github.com/shiro46mt/jp-medicine-master-data): the SSK receipt-system drug
+  master (data/y/2026/20260930.csv: 医薬品コード, 漢字名称, 単位, price as of 2026-04-01, 薬価基準収載
+  医薬品コード) and, where noted, the MEDIS HOT code master (data/hot9/20260930.csv, linking receipt
+  code and YJ code). ``yj_code`` is the product's own 12-character code where the product is listed
+  individually (for such products the price-list code and the YJ code are the same row value); it is
+  empty where the master lists the product under a shared generic-name code (商品名等関連 8), since
+  the product's own YJ code was not confirmed. Names are the master's 漢字名称, full-width as printed
+  on receipts. Prices change every April: re-read the masters before using the figures for anything
+  but a demo.
+- Checkup item codes (JLAC10, 17 characters) were checked against several independent public
+  implementations of the 特定健診 XML format. Procedure codes with ``verified=True`` appear with the same
+  name in at least two independent public receipt implementations; the others (外来管理加算, 在宅患者
+  訪問診療料) in one. Points are those of the 2024 fee schedule; check codes and points against the SSK
+  診療行為 master (and the June 2026 revision) before any real use.
 """
 
 from dataclasses import dataclass
@@ -94,77 +105,56 @@ COMPANY_UNION_NAMES = [
 @dataclass(frozen=True)
 class Drug:
     key: str
-    name: str
+    name: str  # the master's 漢字名称
     ingredient: str
     receipt_code: str  # レセプト電算処理システム用コード (9 digits)
-    yj_code: str  # 薬価基準収載医薬品コード (12 characters)
+    yj_code: str  # 個別医薬品コード (12 characters), "" where not confirmed (see the module docstring)
     unit: str
     dose_per_day: Decimal
     usage: str
-    price_yen: Decimal  # price per unit, for the expense notices
+    price_yen: Decimal  # 薬価 per unit as of 2026-04-01, for the expense notices
     chronic: bool = True
-    verified: bool = False  # see the module docstring
 
 
+# SSK drug master rows (2026-09-30). Receipt code and YJ code of ノルバスク, アムロジン, ムコスタ, タケプロン,
+# パリエット, レンドルミン, アダラートＣＲ, カロナール, ロキソニン, ムコダイン and ガスター are also linked by
+# their MEDIS HOT9 rows.
 DRUGS = [
-    Drug("amlodipine5", "アムロジピン錠5mg", "アムロジピンベシル酸塩", "622081401", "2171022F2101", "錠",
-         Decimal(1), "1日1回朝食後", Decimal("10.1")),
-    Drug("amlodipine2_5", "アムロジピン錠2.5mg", "アムロジピンベシル酸塩", "622081301", "2171022F1101", "錠",
-         Decimal(1), "1日1回朝食後", Decimal("10.1")),
-    Drug("candesartan8", "カンデサルタン錠8mg", "カンデサルタンシレキセチル", "622245601", "2149040F3101", "錠",
-         Decimal(1), "1日1回朝食後", Decimal("15.8")),
-    Drug("olmesartan20", "オルメサルタン錠20mg", "オルメサルタンメドキソミル", "622690501", "2149044F2101", "錠",
-         Decimal(1), "1日1回朝食後", Decimal("20.3")),
-    Drug("rosuvastatin2_5", "ロスバスタチン錠2.5mg", "ロスバスタチンカルシウム", "622792701", "2189017F1101", "錠",
-         Decimal(1), "1日1回夕食後", Decimal("11.2")),
-    Drug("atorvastatin10", "アトルバスタチン錠10mg", "アトルバスタチンカルシウム水和物", "622045801", "2189015F2101",
-         "錠", Decimal(1), "1日1回夕食後", Decimal("16.7")),
-    Drug("metformin250", "メトホルミン塩酸塩錠250mg", "メトホルミン塩酸塩", "622107301", "3962002F1101", "錠",
-         Decimal(4), "1日2回朝夕食後", Decimal("10.1")),
-    Drug("sitagliptin50", "シタグリプチン錠50mg", "シタグリプチンリン酸塩水和物", "622931101", "3969010F1101", "錠",
-         Decimal(1), "1日1回朝食後", Decimal("62.4")),
-    Drug("lansoprazole15", "ランソプラゾールOD錠15mg", "ランソプラゾール", "622148201", "2329023F2101", "錠",
-         Decimal(1), "1日1回朝食後", Decimal("17.3")),
-    Drug("famotidine20", "ファモチジン錠20mg", "ファモチジン", "620008501", "2325003F2101", "錠",
-         Decimal(2), "1日2回朝夕食後", Decimal("10.1")),
-    Drug("rebamipide100", "レバミピド錠100mg", "レバミピド", "620005301", "2329021F1101", "錠",
-         Decimal(3), "1日3回毎食後", Decimal("10.1")),
-    Drug("aspirin100", "アスピリン腸溶錠100mg", "アスピリン", "620006601", "3399007H1101", "錠",
-         Decimal(1), "1日1回朝食後", Decimal("5.7")),
-    Drug("furosemide20", "フロセミド錠20mg", "フロセミド", "620007801", "2139005F1101", "錠",
-         Decimal(1), "1日1回朝食後", Decimal("9.8")),
-    Drug("magnesium330", "酸化マグネシウム錠330mg", "酸化マグネシウム", "620009201", "2344009F1101", "錠",
-         Decimal(3), "1日3回毎食後", Decimal("5.7")),
-    Drug("donepezil5", "ドネペジル塩酸塩OD錠5mg", "ドネペジル塩酸塩", "622022701", "1190012F3101", "錠",
-         Decimal(1), "1日1回朝食後", Decimal("38.5")),
-    Drug("levothyroxine50", "レボチロキシンNa錠50μg", "レボチロキシンナトリウム水和物", "620009901", "2431004F2101",
-         "錠", Decimal(1), "1日1回朝食後", Decimal("9.8")),
-    Drug("zolpidem5", "ゾルピデム酒石酸塩錠5mg", "ゾルピデム酒石酸塩", "622053101", "1129009F1101", "錠",
-         Decimal(1), "1日1回就寝前", Decimal("10.1")),
-    # Acute prescriptions.
-    Drug("calonal200", "カロナール錠200", "アセトアミノフェン", "620004711", "1141007F1101", "錠",
-         Decimal(3), "1日3回毎食後", Decimal("5.9"), chronic=False),
-    Drug("loxonin60", "ロキソニン錠60mg", "ロキソプロフェンナトリウム水和物", "620098801", "1149019F1101", "錠",
-         Decimal(3), "1日3回毎食後", Decimal("10.1"), chronic=False),
-    Drug("fexofenadine60", "フェキソフェナジン塩酸塩錠60mg", "フェキソフェナジン塩酸塩", "622077901", "4490023F1101",
-         "錠", Decimal(2), "1日2回朝夕食後", Decimal("14.5"), chronic=False),
-    Drug("carbocisteine500", "カルボシステイン錠500mg", "L-カルボシステイン", "620002701", "2233002F2101", "錠",
-         Decimal(3), "1日3回毎食後", Decimal("7.4"), chronic=False),
+    Drug("norvasc5", "ノルバスク錠５ｍｇ", "アムロジピンベシル酸塩", "612170710", "2171022F2025", "錠", Decimal(1), "1日1回朝食後", Decimal("10.80")),
+    Drug("amlodin2_5", "アムロジン錠２．５ｍｇ", "アムロジピンベシル酸塩", "620005904", "2171022F1045", "錠", Decimal(1), "1日1回朝食後", Decimal("10.80")),
+    Drug("blopress8", "ブロプレス錠８　８ｍｇ", "カンデサルタン　シレキセチル", "610432013", "2149040F3029", "錠", Decimal(1), "1日1回朝食後", Decimal("27.00")),
+    Drug("adalat_cr20", "アダラートＣＲ錠２０ｍｇ", "ニフェジピン", "610421321", "2171014G4029", "錠", Decimal(1), "1日1回朝食後", Decimal("9.50")),
+    Drug("lipitor10", "リピトール錠１０ｍｇ", "アトルバスタチンカルシウム水和物", "610443014", "2189015F2020", "錠", Decimal(1), "1日1回夕食後", Decimal("16.90")),
+    Drug("basen0_3", "ベイスン錠０．３　０．３ｍｇ", "ボグリボース", "610406391", "3969004F2027", "錠", Decimal(3), "1日3回毎食直前", Decimal("12.90")),
+    Drug("glycoran250", "グリコラン錠２５０ｍｇ", "メトホルミン塩酸塩", "620004480", "3962002F1071", "錠", Decimal(2), "1日2回朝夕食後", Decimal("10.50")),
+    Drug("takepron15", "タケプロンカプセル１５　１５ｍｇ", "ランソプラゾール", "612320549", "2329023M1020", "カプセル", Decimal(1), "1日1回朝食後", Decimal("17.90")),
+    Drug("pariet10", "パリエット錠１０ｍｇ", "ラベプラゾールナトリウム", "610412202", "2329028F1023", "錠", Decimal(1), "1日1回朝食後", Decimal("29.00")),
+    Drug("mucosta100", "ムコスタ錠１００ｍｇ", "レバミピド", "620452801", "2329021F1102", "錠", Decimal(3), "1日3回毎食後", Decimal("10.80")),
+    Drug("gaster20", "ガスター錠２０ｍｇ", "ファモチジン", "612320350", "2325003F2020", "錠", Decimal(2), "1日2回朝食後・就寝前", Decimal("10.80")),
+    Drug("bayaspirin100", "バイアスピリン錠１００ｍｇ", "アスピリン", "610443053", "", "錠", Decimal(1), "1日1回朝食後", Decimal("6.30")),
+    Drug("furosemide40_towa", "フロセミド錠４０ｍｇ「トーワ」", "フロセミド", "620006110", "", "錠", Decimal(1), "1日1回朝食後", Decimal("6.80")),
+    Drug("magnesium330_yoshida", "酸化マグネシウム錠３３０ｍｇ「ヨシダ」", "酸化マグネシウム", "620477001", "", "錠", Decimal(3), "1日3回毎食後", Decimal("6.10")),
+    Drug("aricept5", "アリセプト錠５ｍｇ", "ドネペジル塩酸塩", "610432043", "1190012F2022", "錠", Decimal(1), "1日1回朝食後", Decimal("53.10")),
+    Drug("lendormin0_25", "レンドルミン錠０．２５ｍｇ", "ブロチゾラム", "620004625", "1124009F1223", "錠", Decimal(1), "1日1回就寝前", Decimal("10.80")),
+    Drug("myslee5", "マイスリー錠５ｍｇ", "ゾルピデム酒石酸塩", "610443047", "1129009F1025", "錠", Decimal(1), "1日1回就寝前", Decimal("13.80")),
+    Drug("calonal200", "カロナール錠２００　２００ｍｇ", "アセトアミノフェン", "620002023", "1141007F1063", "錠", Decimal(3), "1日3回毎食後", Decimal("6.50"), chronic=False),
+    Drug("loxonin60", "ロキソニン錠６０ｍｇ", "ロキソプロフェンナトリウム水和物", "620098801", "1149019F1560", "錠", Decimal(3), "1日3回毎食後", Decimal("10.80"), chronic=False),
+    Drug("allegra60", "アレグラ錠６０ｍｇ", "フェキソフェナジン塩酸塩", "610443040", "4490023F1024", "錠", Decimal(2), "1日2回朝夕食後", Decimal("20.90"), chronic=False),
+    Drug("mucodyne500", "ムコダイン錠５００ｍｇ", "Ｌ－カルボシステイン", "610407447", "2233002F2022", "錠", Decimal(3), "1日3回毎食後", Decimal("10.80"), chronic=False),
 ]
 DRUGS_BY_KEY = {d.key: d for d in DRUGS}
 # Chronic regimens: the drugs a long-term patient is typically on, by condition.
 REGIMENS = {
-    "hypertension": ["amlodipine5", "amlodipine2_5", "candesartan8", "olmesartan20"],
-    "dyslipidemia": ["rosuvastatin2_5", "atorvastatin10"],
-    "diabetes": ["metformin250", "sitagliptin50"],
-    "stomach": ["lansoprazole15", "famotidine20", "rebamipide100"],
-    "cardio": ["aspirin100", "furosemide20"],
-    "constipation": ["magnesium330"],
-    "dementia": ["donepezil5"],
-    "thyroid": ["levothyroxine50"],
-    "insomnia": ["zolpidem5"],
+    "hypertension": ["norvasc5", "amlodin2_5", "blopress8", "adalat_cr20"],
+    "dyslipidemia": ["lipitor10"],
+    "diabetes": ["basen0_3", "glycoran250"],
+    "stomach": ["takepron15", "pariet10", "mucosta100", "gaster20"],
+    "cardio": ["bayaspirin100", "furosemide40_towa"],
+    "constipation": ["magnesium330_yoshida"],
+    "dementia": ["aricept5"],
+    "insomnia": ["lendormin0_25", "myslee5"],
 }
-ACUTE_DRUGS = ["calonal200", "loxonin60", "fexofenadine60", "carbocisteine500"]
+ACUTE_DRUGS = ["calonal200", "loxonin60", "allegra60", "mucodyne500"]
 
 # --- procedures (診療行為) --------------------------------------------------------------------
 
@@ -180,11 +170,11 @@ class Procedure:
 PROCEDURES = {
     "first_visit": Procedure("111000110", "初診料", 291, verified=True),
     "revisit": Procedure("112007410", "再診料", 75, verified=True),
-    "house_call": Procedure("114000110", "往診料", 720),
+    "house_call": Procedure("114000110", "往診料", 720, verified=True),
     "home_visit": Procedure("114001110", "在宅患者訪問診療料（１）１（同一建物居住者以外の場合）", 888),
-    "outpatient_management": Procedure("112011310", "外来管理加算", 52),
-    "disease_management": Procedure("113001810", "特定疾患療養管理料（診療所）", 225),
-    "prescription": Procedure("120002910", "処方箋料（その他）", 60),
+    "outpatient_management": Procedure("112011010", "外来管理加算", 52),
+    "disease_management": Procedure("113001810", "特定疾患療養管理料（診療所）", 225, verified=True),
+    "prescription": Procedure("120002910", "処方箋料（その他）", 60, verified=True),
 }
 
 # --- specific health checkup items (JLAC10 17-character item codes) ----------------------------

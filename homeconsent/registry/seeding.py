@@ -509,7 +509,7 @@ class Seeder:
             k = 1 + (r.random() < 0.5) + (age >= 65 and r.random() < 0.5) + (age >= 75 and r.random() < 0.4)
             conditions = r.sample(
                 ["hypertension", "hypertension", "dyslipidemia", "diabetes", "stomach", "cardio", "constipation",
-                 "insomnia", "thyroid"] + (["dementia"] if age >= 75 else []), k)
+                 "insomnia"] + (["dementia"] if age >= 75 else []), k)
             drugs = sorted({r.choice(ref.REGIMENS[c]) for c in conditions})
             interval = r.choice([28, 28, 28, 14, 56])
             day = self.as_of - timedelta(days=r.randint(0, interval - 1))
