@@ -48,6 +48,8 @@ SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or _dev_secret_key()
 DEBUG = _env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = _env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+# A refused form gets the site's coded page with a way back, not Django's technical one.
+CSRF_FAILURE_VIEW = "homeconsent.views.csrf_failure"
 
 INSTALLED_APPS = [
     "daphne",

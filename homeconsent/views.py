@@ -1,5 +1,11 @@
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.templatetags.static import static
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from homeconsent.errors import ErrorCode
 
 
 def healthz(request):
@@ -7,3 +13,76 @@ def healthz(request):
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+# --- site-wide error pages ------------------------------------------------------------------------
+# The API (/api/) answers these in JSON (clinicapi.middleware); every other page gets one of these,
+# in the visitor's language, with the code a person can quote and a way on.
+PAGE_NOT_FOUND = ErrorCode(
+    "page_not_found",
+    "このページは見つかりません。アドレスをお確かめください。リンクやQRコードから開いた場合は、その発行元に新しいものをお尋ねください。",
+    "This page does not exist. Check the address; if you came from a link or QR code, ask whoever gave it to you for a current one.",
+)
+PAGE_FORBIDDEN = ErrorCode(
+    "page_forbidden",
+    "このページを見る権限がありません。別の利用者でサインインしている場合は、サインインし直してください。",
+    "You are not allowed to see this page. If you are signed in as someone else, sign in again.",
+)
+BAD_REQUEST_PAGE = ErrorCode(
+    "bad_request",
+    "送られた内容を受け付けられませんでした。前のページに戻り、もう一度お試しください。",
+    "What was sent could not be accepted. Go back to the previous page and try again.",
+)
+CSRF_FAILED = ErrorCode(
+    "form_expired",
+    "画面を開いてから時間がたったか、ブラウザーがクッキーを受け付けていないため、送信できませんでした。前のページに戻り、ページを再読み込みしてから、もう一度お試しください。",
+    "The form could not be sent: the page was open for a long time, or the browser does not accept cookies. "
+    "Go back, reload the page and try again.",
+)
+SERVER_ERROR_PAGE = ErrorCode(
+    "server_error",
+    "サーバーで問題が起きました。入力した内容は保存されていない場合があります。少し待ってからもう一度お試しください。続く場合は、このエラーコードと時刻をお伝えください。",
+    "Something went wrong on the server. What you entered may not have been saved. Wait a moment and "
+    "try again; if it keeps happening, tell us this error code and the time.",
+)
+
+_TITLES = {
+    400: (_("The request could not be accepted")),
+    403: (_("You cannot open this page")),
+    404: (_("Page not found")),
+    500: (_("Something went wrong")),
+}
+
+
+def _error_page(request, status: int, error: ErrorCode, title=None):
+    context = {"status": status, "title": title or _TITLES[status], "error": error(), "now": timezone.now()}
+    try:
+        return render(request, "error.html", context, status=status)
+    except Exception:  # noqa: BLE001 - the error page must not fail in turn (for example, no database)
+        return HttpResponse(f"{status} {error.code}\n{error.ja}\n{error.en}\n", status=status,
+                            content_type="text/plain; charset=utf-8")  # fmt: skip
+
+
+def page_not_found(request, exception=None):
+    return _error_page(request, 404, PAGE_NOT_FOUND)
+
+
+def permission_denied(request, exception=None):
+    return _error_page(request, 403, PAGE_FORBIDDEN)
+
+
+def bad_request(request, exception=None):
+    return _error_page(request, 400, BAD_REQUEST_PAGE)
+
+
+def server_error(request):
+    return _error_page(request, 500, SERVER_ERROR_PAGE)
+
+
+def csrf_failure(request, reason=""):
+    return _error_page(request, 403, CSRF_FAILED, title=_("The form has expired"))
+
+
+def favicon(request):
+    """Browsers ask /favicon.ico of every page; answer with the site's icon instead of a 404."""
+    return HttpResponseRedirect(static("favicon.svg"))
