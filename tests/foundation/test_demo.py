@@ -35,6 +35,8 @@ def test_demo_prints_urls_cards_and_pins_and_the_cards_are_registered():
     assert ApiClient.objects.filter(name="demo clinic system", revoked_at__isnull=True).count() == 1
     card_lines = [line for line in text.splitlines() if line.strip().startswith("[") and "PIN" in line]
     assert len(card_lines) == 5
+    # and, with no keyboard (pytest reads no terminal), how to place another card without one
+    assert "start again with --card N" in text and "type the number and Enter" not in text
     # and every demo card's certificate is linked to its person for health-insurance use
     linked = CardCertificate.objects.filter(registered_for_insurance_use=True, status="active")
     assert linked.count() == 5

@@ -132,7 +132,10 @@ class Command(BaseCommand):
         w(f"  reader bridge: ws://{settings.READER_BRIDGE_HOST}:{options['bridge_port']} "
           f"(virtual reader udp:127.0.0.1:{options['card_port']})")
         w("")
-        w("Virtual My Number cards (type the number and Enter to place that card on the reader):")
+        if sys.stdin and sys.stdin.isatty():
+            w("Virtual My Number cards (type the number and Enter to place that card on the reader):")
+        else:  # run in the background: no keyboard to switch with
+            w("Virtual My Number cards (to place another card on the reader, start again with --card N):")
         for card in cards:
             w(f"  [{card.number}] {card.name}  PIN {card.pin}  — {card.situation}")
         w("")
