@@ -9,15 +9,25 @@ a sentence, so nothing depends on seeing the picture. No style attributes: the p
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.utils.formats import date_format
 from django.utils.html import escape
+from django.utils.translation import pgettext
 
 # Drawn at about the width of a phone: 17-unit tick labels are still >= 14 px when a 390 px screen
 # scales the 420-unit drawing down (~360 px wide); large-text mode enlarges them in portal.css (.tick).
-WIDTH, HEIGHT = 420, 240
-LEFT, RIGHT, TOP, BOTTOM = 62, 34, 14, 36
+WIDTH, HEIGHT = 420, 252
+LEFT, RIGHT, TOP, BOTTOM = 62, 34, 14, 48  # two lines of date label under the plot
 TICK_FONT = 17
 COLOURS = ["#0b5cad", "#a4001d"]
 MARKERS = ["circle", "square"]
+MAX_DATE_LABELS = 5
+
+
+def month_label(day) -> list[str]:
+    """An axis label in the page's language, on two lines (2024年 / 5月, May / 2024): on one line
+    the localized month is too wide for five labels side by side on a phone."""
+    fmt = pgettext("chart axis: a Django date format, two lines separated by |", "M|Y")
+    return [date_format(day, part) for part in fmt.split("|")]
 
 
 @dataclass
@@ -90,11 +100,14 @@ def render_svg(chart: Chart, *, title_id: str, desc_id: str, description: str) -
             f'<text x="{LEFT - 6}" y="{ty + 5:.1f}" text-anchor="end" class="tick" font-size="{TICK_FONT}" fill="#4a4a4a">'
             f"{escape(_fmt(tick.quantize(Decimal('0.1'))))}</text>"
         )
-    label_every = -(-len(dates) // 5)  # at most five date labels, so they never overlap
+    label_every = -(-len(dates) // MAX_DATE_LABELS)  # so they never overlap
     for day in dates[::-1][::label_every]:
+        lines = "".join(
+            f'<tspan x="{x(day):.1f}" y="{TOP + plot_h + 20 + 20 * i}">{escape(line)}</tspan>'
+            for i, line in enumerate(month_label(day))
+        )
         parts.append(
-            f'<text x="{x(day):.1f}" y="{HEIGHT - 10}" text-anchor="middle" class="tick" font-size="{TICK_FONT}" fill="#4a4a4a">'
-            f"{day:%Y/%m}</text>"
+            f'<text text-anchor="middle" class="tick date" font-size="{TICK_FONT}" fill="#4a4a4a">{lines}</text>'
         )
     parts.append(
         f'<line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{TOP + plot_h}" stroke="#767676"/>'
@@ -107,7 +120,7 @@ def render_svg(chart: Chart, *, title_id: str, desc_id: str, description: str) -
             path = " ".join(f"{px:.1f},{py:.1f}" for px, py, _, _ in coords)
             parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="3"/>')
         for px, py, day, value in coords:
-            label = escape(f"{series.label} {day:%Y-%m-%d}: {_fmt(value)} {chart.unit}".strip())
+            label = escape(f"{series.label} {date_format(day)}: {_fmt(value)} {chart.unit}".strip())
             attrs = f'class="chart-point" data-date="{day:%Y-%m-%d}" data-value="{_fmt(value)}" fill="{colour}"'
             if MARKERS[index % len(MARKERS)] == "circle":
                 parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="6" {attrs}><title>{label}</title></circle>')

@@ -19,7 +19,7 @@ from homeconsent.audit.models import AccessEvent, Basis, ChainHead, Checkpoint
 from homeconsent.audit.services import chain_for, events_for_person, record_access
 from homeconsent.audit.verification import ROW_FIELDS
 from homeconsent.consent import services as consent_services
-from homeconsent.consent.models import Consent, ConsentStatus
+from homeconsent.consent.models import Consent
 from homeconsent.errors import ErrorCode
 from homeconsent.registry.models import (
     CheckupResult,
@@ -39,6 +39,14 @@ NOT_YOUR_CARD = ErrorCode(
     "portal_not_your_card",
     "サインインしている方とは別のマイナンバーカードが使われました。ご本人のカードで確認してください。",
     "A different person's My Number Card was used. Please confirm with your own card.",
+)
+# Shown (with its code) when the access log's check fails: plain words and what to do.
+LOG_NOT_VERIFIED = ErrorCode(
+    "portal_access_log_not_verified",
+    "この記録が書き換えられていないことを確認できませんでした。表示されている記録が正しくない可能性があります。"
+    "お手数ですが、サービスの問い合わせ窓口にご連絡のうえ、この画面のエラーコードをお伝えください。",
+    "We could not confirm that this record is unchanged, so what you see may not be correct. "
+    "Please contact the service's help desk and tell them the error code shown on this page.",
 )
 CONSENT_NOT_FOUND = ErrorCode(
     "portal_consent_not_found",
@@ -247,7 +255,8 @@ def my_consents(viewer):
         .order_by("-given_at", "-pk")
     )
     in_force = [c for c in rows if c.is_in_force(now)]
-    ended = [c for c in rows if not c.is_in_force(now) and c.status != ConsentStatus.SUPERSEDED]
+    # Replaced consents are history too: the patient sees what the newer one took over from.
+    ended = [c for c in rows if not c.is_in_force(now)]
     record_self_read(viewer, ["consent"], "consents")
     return in_force, ended
 
@@ -281,6 +290,8 @@ class HistoryFilter:
     date_to: datetime.date | None = None
     institution: str = ""
     basis: str = ""
+    # The patient's own page views outnumber everyone else's; they are shown only when asked for.
+    own_views: bool = False
 
     @property
     def active(self) -> bool:
@@ -298,8 +309,9 @@ def _start_of_day(day):
     return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
 
 
-def my_access_history(viewer, filters: HistoryFilter, *, export=False) -> tuple[list[HistoryRow], int]:
-    """(rows newest first, total matching); rows are capped at the page's or the export's limit."""
+def my_access_history(viewer, filters: HistoryFilter, *, export=False) -> tuple[list[HistoryRow], int, int]:
+    """(rows newest first, total matching, own views left out); rows are capped at the page's or
+    the export's limit. Own views (basis "self") are left out unless asked for or filtered on."""
     events = events_for_person(viewer.person_id)
     if filters.date_from:
         events = events.filter(occurred_at__gte=_start_of_day(filters.date_from))
@@ -309,6 +321,10 @@ def my_access_history(viewer, filters: HistoryFilter, *, export=False) -> tuple[
         events = events.filter(institution_code=filters.institution)
     if filters.basis in Basis.values:
         events = events.filter(basis=filters.basis)
+    hidden_own = 0
+    if not filters.own_views and filters.basis != Basis.SELF:
+        hidden_own = events.filter(basis=Basis.SELF).count()
+        events = events.exclude(basis=Basis.SELF)
     total = events.count()
     limit = EXPORT_LIMIT if export else HISTORY_PAGE_LIMIT
     events = list(events[:limit])
@@ -317,7 +333,7 @@ def my_access_history(viewer, filters: HistoryFilter, *, export=False) -> tuple[
     rows = [HistoryRow(e, names.get(e.institution_code, ""), timezone.localtime(e.occurred_at)) for e in events]
     # Written after the query, so this look is not among the rows it shows.
     record_self_read(viewer, ["access_log"], "access_csv" if export else "access")
-    return rows, total
+    return rows, total, hidden_own
 
 
 def institutions_in_history(viewer) -> list[tuple[str, str]]:

@@ -16,8 +16,9 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -31,6 +32,7 @@ from homeconsent.consent.challenges import (
     verify_card_authentication,
 )
 from homeconsent.consent.models import CardAuthChallenge, ChallengePurpose, ConsentItem, ConsentKind
+from homeconsent.consent.rules import TOKYO
 from homeconsent.consent.views import ITEM_ORDER
 from homeconsent.errors import HomeConsentError
 from homeconsent.jpki.registration import ALREADY_REGISTERED, register_card_for_insurance_use
@@ -94,16 +96,21 @@ ENDED_LABELS = {
     "patient": gettext_lazy("Cancelled by you"),
     "institution": gettext_lazy("Cancelled by the institution"),
     "expired": gettext_lazy("Expired"),
+    "superseded": gettext_lazy("Replaced by a newer consent"),
 }
 SOURCE_LABELS = {
     MedicationSource.CLAIMS: gettext_lazy("Claims (レセプト)"),
     MedicationSource.E_PRESCRIPTION: gettext_lazy("E-prescription"),
     MedicationSource.DISPENSING: gettext_lazy("Dispensing result"),
 }
+# Consent procedures in the access log: shown as what happened to the consent, not as a read.
+CONSENT_EVENT_LABELS = {
+    "consent_registered": pgettext_lazy("access log", "Consent registered"),
+    "consent_cancelled": pgettext_lazy("access log", "Consent cancelled"),
+    "consent_end_set": pgettext_lazy("access log", "Consent end brought forward"),
+}
 # What an access-log row records, when it is not a plain read (detail.action).
 ACTION_LABELS = {
-    "consent_registered": gettext_lazy("Consent registered"),
-    "consent_cancelled": gettext_lazy("Consent cancelled"),
     "consent_session_created": gettext_lazy("Consent requested"),
     "check_eligibility": gettext_lazy("Eligibility checked"),
     "register_for_insurance_use": gettext_lazy("Card registered as health insurance card"),
@@ -374,7 +381,7 @@ def _summary(chart):
         if len(series.points) == 1:
             sentences.append(
                 _("%(item)s: %(value)s %(unit)s on %(date)s (one checkup).")
-                % {"item": series.label, "value": last, "unit": chart.unit, "date": last_day.isoformat()}
+                % {"item": series.label, "value": last, "unit": chart.unit, "date": date_format(last_day)}
             )
             continue
         change = last - first
@@ -387,8 +394,8 @@ def _summary(chart):
         sentences.append(
             _("%(item)s: latest %(value)s %(unit)s on %(date)s; %(direction)s since %(first_date)s (%(first)s), "
               "over %(count)s checkups.")
-            % {"item": series.label, "value": last, "unit": chart.unit, "date": last_day.isoformat(),
-               "direction": direction, "first_date": first_day.isoformat(), "first": first,
+            % {"item": series.label, "value": last, "unit": chart.unit, "date": date_format(last_day),
+               "direction": direction, "first_date": date_format(first_day), "first": first,
                "count": len(series.points)}
         )  # fmt: skip
     return " ".join(sentences)
@@ -460,11 +467,32 @@ def expenses_csv(request):
 
 
 # --- consents --------------------------------------------------------------------------------------------
+def last_day(consent):
+    """The last Tokyo day a consent holds, or None when open-ended. available_until is the exclusive
+    end (midnight after the chosen day, consent/rules.py), so a patient who chose 31 March reads
+    31 March, not 1 April; a telehealth consent's last day is its visit date."""
+    if consent.available_until is None:
+        return None
+    return (consent.available_until.astimezone(TOKYO) - datetime.timedelta(microseconds=1)).date()
+
+
+def _ended_when(consent, now):
+    """When an ended consent stopped: its last day if it ran out, else the moment it was ended."""
+    ran_out = consent.ended_by == "expired" or (consent.ended_at is None and not consent.is_in_force(now))
+    if ran_out and consent.available_until is not None:
+        return date_format(last_day(consent))
+    if consent.ended_at is None:
+        return ""
+    return date_format(timezone.localtime(consent.ended_at), "DATETIME_FORMAT")
+
+
 def _consent_row(consent, now):
     return {
         "consent": consent,
         "kind": _label(KIND_LABELS, consent.kind),
         "items": _items(consent.items),
+        "last_day": last_day(consent),
+        "ended_when": _ended_when(consent, now),
         "ended": _label(ENDED_LABELS, consent.ended_by or ("expired" if not consent.is_in_force(now) else "")),
     }
 
@@ -511,7 +539,40 @@ def _history_filter(request):
         date_to=_parse_date(request.GET.get("to")),
         institution=request.GET.get("institution", "").strip()[:10],
         basis=request.GET.get("basis", "") if request.GET.get("basis", "") in Basis.values else "",
+        own_views=request.GET.get("own") == "1",
     )
+
+
+def _who(event, institution_name):
+    """Who acted, as the patient should read it: themself, the institution's staff (the institution),
+    the institution's system, or the operator. Not the institution for the patient's own steps."""
+    name = institution_name or event.institution_code
+    if event.actor_type == ActorType.INSTITUTION_STAFF and name:
+        return name
+    if event.actor_type == ActorType.INSTITUTION_CLIENT and name:
+        return _("%(institution)s's system") % {"institution": name}
+    return str(_label(ACTOR_LABELS, event.actor_type))
+
+
+def _access_row(row):
+    """One access-log row in the patient's words: who, what, about which institution, basis, result."""
+    event = row.event
+    action = (event.detail or {}).get("action")
+    consent_event = action in CONSENT_EVENT_LABELS
+    by_institution = event.actor_type in (ActorType.INSTITUTION_STAFF, ActorType.INSTITUTION_CLIENT)
+    return {
+        "row": row,
+        "who": _who(event, row.institution_name),
+        "code": event.institution_code if by_institution else "",
+        # The institution a patient's or operator's step concerned (e.g. whose consent was cancelled).
+        "about": "" if by_institution else (row.institution_name or event.institution_code),
+        "items": _items(event.items),
+        "consent_event": consent_event,
+        "action": str(CONSENT_EVENT_LABELS[action] if consent_event else ACTION_LABELS.get(action, _("Read"))),
+        # A consent procedure provides no data and rests on nothing but itself.
+        "basis": "—" if consent_event else str(_label(BASIS_LABELS, event.basis)),
+        "outcome": str(CONSENT_EVENT_LABELS[action] if consent_event else _label(OUTCOME_LABELS, event.outcome)),
+    }
 
 
 @never_cache
@@ -519,16 +580,19 @@ def _history_filter(request):
 def access(request):
     filters = _history_filter(request)
     check = services.verify_my_chain(request.viewer)
-    rows, total = services.my_access_history(request.viewer, filters)
-    shown = [
-        {"row": row, "items": _items(row.event.items), "basis": _label(BASIS_LABELS, row.event.basis),
-         "outcome": _label(OUTCOME_LABELS, row.event.outcome), "actor": _label(ACTOR_LABELS, row.event.actor_type),
-         "action": ACTION_LABELS.get((row.event.detail or {}).get("action"), _("Read"))}
-        for row in rows
-    ]  # fmt: skip
+    rows, total, hidden_own = services.my_access_history(request.viewer, filters)
+    shown = [_access_row(row) for row in rows]
+    toggle = request.GET.copy()
+    if filters.own_views:
+        toggle.pop("own", None)
+    else:
+        toggle["own"] = "1"
     return page(
         request, "portal/access.html",
-        {"rows": shown, "total": total, "filters": filters, "bases": BASIS_LABELS, "check": check,
+        {"rows": [r for r in shown if not r["consent_event"]], "consent_rows": [r for r in shown if r["consent_event"]],
+         "total": total, "filters": filters, "bases": BASIS_LABELS, "check": check,
+         "check_error": None if check.ok else services.LOG_NOT_VERIFIED(),
+         "hidden_own": hidden_own, "own_toggle": toggle.urlencode(),
          "institutions": services.institutions_in_history(request.viewer), "query": request.GET.urlencode(),
          "limit": services.HISTORY_PAGE_LIMIT},
     )  # fmt: skip
@@ -537,23 +601,18 @@ def access(request):
 ACCESS_CSV_HEADER = ["日時", "医療機関等コード", "医療機関等名称", "閲覧した者", "情報の種類", "根拠", "結果", "内容"]
 
 
-def _action_ja(event):
-    with translation.override("ja"):
-        return str(ACTION_LABELS.get((event.detail or {}).get("action"), _("Read")))
-
-
 @viewer_required
 def access_csv(request):
-    rows, _total = services.my_access_history(request.viewer, _history_filter(request), export=True)
+    rows, _total, _hidden = services.my_access_history(request.viewer, _history_filter(request), export=True)
     # The CSV is in Japanese, with the page's labels (not the raw codes).
     with translation.override("ja"):
-        lines = [
-            [f"{r.local_time:%Y-%m-%d %H:%M:%S}", r.event.institution_code, r.institution_name,
-             str(_label(ACTOR_LABELS, r.event.actor_type)), "、".join(_items(r.event.items)),
-             str(_label(BASIS_LABELS, r.event.basis)), str(_label(OUTCOME_LABELS, r.event.outcome)),
-             _action_ja(r.event)]
-            for r in rows
-        ]  # fmt: skip
+        lines = []
+        for r in rows:
+            shown = _access_row(r)
+            lines.append(
+                [f"{r.local_time:%Y-%m-%d %H:%M:%S}", r.event.institution_code, r.institution_name, shown["who"],
+                 "、".join(shown["items"]), shown["basis"], shown["outcome"], shown["action"]]
+            )  # fmt: skip
     return _csv_response("access-history.csv", ACCESS_CSV_HEADER, lines)
 
 

@@ -1,4 +1,5 @@
 from django import template
+from django.utils.formats import date_format
 from django.utils.translation import pgettext
 
 from homeconsent.registry.reference_data import CHECKUP_ITEMS
@@ -26,6 +27,16 @@ def registry_label(record, field):
 def listing(items):
     """Items joined with the language's list separator (「、」 in Japanese, ", " in English)."""
     return pgettext("list separator", ", ").join(str(item) for item in items)
+
+
+@register.simple_tag
+def date_range(start, end=None):
+    """Two dates in the language's format joined the language's way (2026年8月1日～2027年7月31日,
+    1 Aug 2026 – 31 Jul 2027); an open end leaves the range open."""
+    return pgettext("date range", "%(start)s – %(end)s") % {
+        "start": date_format(start) if start else "",
+        "end": date_format(end) if end else "",
+    }
 
 
 _CHECKUP_BY_CODE = {item.code: item for item in CHECKUP_ITEMS}

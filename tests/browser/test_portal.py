@@ -181,6 +181,13 @@ def test_the_portal_on_a_phone_sign_in_records_cancel_and_access_history(world, 
     row = page.locator(f"tr[data-institution='{world.institution.code}'][data-basis='consent']").first
     assert world.institution.name in row.inner_text() and world.institution.code in row.inner_text()
     assert "薬剤" in row.inner_text() or "お薬" in row.inner_text() or "Medicines" in row.inner_text()
+    assert "改ざんされていないことを確認しました" in page.inner_text("#log-verification h2")
+    assert page.locator("tr[data-basis='self']").count() == 0  # own views only when asked for
+    cancelled = page.locator("table.consent-events tr[data-action='consent_cancelled']")
+    assert "ご本人" in cancelled.locator(".who").inner_text() and "同意の取消" in cancelled.inner_text()
+    page.click("#own-toggle")
+    assert page.locator("tr[data-basis='self']").count() > 0
+    page.goto(world.base + "/portal/access/")
     page.select_option("#basis", "self")
     page.click("form.filters button[type=submit]")
     assert page.locator("tr[data-basis]").count() == page.locator("tr[data-basis='self']").count() > 0

@@ -100,7 +100,7 @@ def test_access_history_shows_institution_reads_with_name_code_items_and_basis(s
     record_access(actor_type="institution_client", actor_id="client-1", person=other.person, items=["treatment"],
                   basis="consent", institution_code=clinic.code)  # fmt: skip
 
-    body = signed_in.get("/portal/access/").content.decode()
+    body = signed_in.get("/portal/access/", {"own": "1"}).content.decode()
     only_disaster = signed_in.get("/portal/access/", {"basis": "disaster"}).content.decode()
 
     assert clinic.name in body and clinic.code in body
@@ -182,12 +182,13 @@ def test_the_bounded_check_covers_the_newest_rows_and_the_latest_checkpoint(sign
 def test_access_csv_labels_items_like_the_page_in_the_consent_pages_order(signed_in, me, clinic):
     record_access(actor_type="institution_client", actor_id="c", person=me.person,
                   items=["medication", "qualification"], basis="consent", institution_code=clinic.code)  # fmt: skip
-    rows = list(csv.reader(io.StringIO(signed_in.get("/portal/access.csv").content.decode("utf-8-sig"))))
+    csv_text = signed_in.get("/portal/access.csv", {"own": "1"}).content.decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(csv_text)))
     clinic_row = next(r for r in rows[1:] if r[1] == clinic.code)
     assert clinic_row[4] == "資格情報（保険）、薬剤情報（お薬）"
     self_rows = [r for r in rows[1:] if r[5] == "ご本人による閲覧"]
     assert self_rows and {r[3] for r in self_rows} == {"ご本人"}  # the page's one label for "self"
-    assert 'data-label="閲覧した者">ご本人<' in signed_in.get("/portal/access/").content.decode()
+    assert 'class="who">ご本人<' in signed_in.get("/portal/access/", {"own": "1"}).content.decode()
 
 
 def test_consents_list_items_insurance_first_joined_by_the_languages_separator(signed_in, me, clinic):

@@ -25,7 +25,7 @@ def test_qualifications_show_current_and_past_ratio_and_the_limit_certificate(si
     assert body.count('class="record current"') == 1 and body.count('class="record past"') == 1
     assert "2割" in body and "3割" in body and "他保険取得" in body
     assert "一般Ⅰ" in body and "B05" in body  # own 限度額 without any consent
-    assert 'class="summary elderly"' in body and "2027-07-31" in body
+    assert 'class="summary elderly"' in body and "2020年5月1日～2027年7月31日" in body
     event = AccessEvent.objects.filter(person=me.person, detail__page="qualifications").get()
     assert event.basis == "self" and event.items == ["qualification", "limit_certificate"]
 
