@@ -21,6 +21,9 @@ MEDICAL_ITEMS = frozenset(
 QUALIFICATION_ONLY_ITEMS = frozenset({ConsentItem.QUALIFICATION, ConsentItem.LIMIT_CERTIFICATE})
 # A telehealth consent holds from when it is given to the end of the visit date: keep that short.
 VISIT_DATE_HORIZON = datetime.timedelta(days=90)
+# How far ahead a consent's end date may lie: the patient choosing it on the consent pages and the
+# institution setting it later are held to the same limit here.
+END_DATE_HORIZON_YEARS = 5
 
 CONSENT_KIND_UNKNOWN = ErrorCode(
     "consent_kind_unknown",
@@ -68,6 +71,11 @@ AVAILABLE_UNTIL_PAST = ErrorCode(
     "同意の終了日はこれから先の日付にしてください。",
     "The end of the consent must lie in the future.",
 )
+AVAILABLE_UNTIL_TOO_FAR = ErrorCode(
+    "available_until_too_far",
+    "同意の終了日は5年先まで、{latest_ja}までの日付にしてください。",
+    "The end of the consent can be at most five years ahead: choose a date up to {latest_en}.",
+)
 
 
 def today() -> datetime.date:
@@ -77,6 +85,15 @@ def today() -> datetime.date:
 def start_of_day(day: datetime.date) -> datetime.datetime:
     """Midnight at the start of a Tokyo day, as an aware datetime."""
     return datetime.datetime.combine(day, datetime.time.min, tzinfo=TOKYO)
+
+
+def latest_end_date(on: datetime.date | None = None) -> datetime.date:
+    """The last day a consent's end date may be set to: five years from `on` (default today, Tokyo)."""
+    on = on or today()
+    try:
+        return on.replace(year=on.year + END_DATE_HORIZON_YEARS)
+    except ValueError:  # 29 February
+        return on.replace(year=on.year + END_DATE_HORIZON_YEARS, day=28)
 
 
 def clean_kind(kind) -> str:
@@ -130,7 +147,8 @@ def consent_until(kind: str, *, visit_date=None, available_until=None, now=None)
     """When a consent stops holding (exclusive), or None for open-ended.
 
     Telehealth: the end of the visit date (next midnight, Asia/Tokyo). Others: open-ended unless
-    an end is given: a date means "through that Tokyo day", a datetime is taken as is.
+    an end is given: a date means "through that Tokyo day", a datetime is taken as is. An end
+    must lie ahead, and at most END_DATE_HORIZON_YEARS ahead (latest_end_date).
     """
     now = now or timezone.now()
     if kind == ConsentKind.TELEHEALTH:
@@ -151,6 +169,13 @@ def consent_until(kind: str, *, visit_date=None, available_until=None, now=None)
         until = start_of_day(available_until + datetime.timedelta(days=1))
     if until <= now:
         raise AVAILABLE_UNTIL_PAST()
+    latest = latest_end_date(now.astimezone(TOKYO).date())
+    if until > start_of_day(latest + datetime.timedelta(days=1)):
+        raise AVAILABLE_UNTIL_TOO_FAR(
+            latest=latest.isoformat(),
+            latest_ja=f"{latest.year}年{latest.month}月{latest.day}日",
+            latest_en=f"{latest.day} {latest:%b} {latest.year}",
+        )
     return until.astimezone(datetime.timezone.utc).replace(microsecond=0)
 
 

@@ -41,8 +41,6 @@ PROOF_LIFETIME = datetime.timedelta(minutes=10)
 CARD_WAIT_SECONDS = 60
 # How far ahead a telehealth visit may be booked from this page.
 VISIT_DATE_HORIZON = datetime.timedelta(days=90)
-# How far ahead an institution may set the end of a home-visit consent (else: until care ends).
-END_DATE_HORIZON_YEARS = 5
 
 # What a patient can choose to share, with plain words. Qualification (資格情報) is always shared.
 SHAREABLE_ITEMS = [
@@ -176,11 +174,7 @@ def _last_day(consent):
 
 
 def _end_date_bounds(today):
-    try:
-        latest = today.replace(year=today.year + END_DATE_HORIZON_YEARS)
-    except ValueError:  # 29 February
-        latest = today.replace(year=today.year + END_DATE_HORIZON_YEARS, day=28)
-    return today, latest
+    return today, rules.latest_end_date(today)
 
 
 def _shareable(institution):
