@@ -34,6 +34,13 @@ ENV = {
 }
 FHIR = "application/fhir+json"
 SEX = {"1": "男", "2": "女"}
+# The meaning of the eligibility codes, printed with the code ("1 本人", "010 1割"). The client runs
+# without Django, so it keeps its own copy of the national terms (homeconsent/registry/models.py,
+# the portal's portal/labels.py); --json prints the codes only.
+VALIDITY = {"1": "有効", "2": "無効（喪失）", "3": "無効（新しい資格あり）", "4": "該当資格なし", "5": "複数該当"}
+PERSONAL_FAMILY = {"1": "本人", "2": "家族"}
+CONTRIBUTION_RATIO = {"010": "1割", "020": "2割", "030": "3割"}
+REASON_OF_LOSS = {"01": "死亡", "02": "生活保護", "03": "他保険取得", "99": "その他"}
 KEY_FIELDS = ("insurer_number", "symbol", "number", "branch", "birth_date")
 # The API gives times in UTC; people at the institution read Japan time (no daylight saving).
 JST = datetime.timezone(datetime.timedelta(hours=9), "JST")
@@ -82,25 +89,40 @@ def show_patients(data):
     emit(f"{data.get('count', len(rows))} 件" + (f"（続きあり: --cursor {data['next_cursor']}）" if data.get("next_cursor") else ""))
 
 
+def coded(value, meanings) -> str:
+    """A code with its meaning: "010 1割"; the code alone if it has none; "" if absent."""
+    if value in (None, ""):
+        return ""
+    meaning = meanings.get(str(value))
+    return f"{value} {meaning}" if meaning else str(value)
+
+
+def _with_code(code, name) -> str:
+    return " ".join(str(v) for v in (code, name) if v not in (None, ""))
+
+
 def show_eligibility(data):
     q = data.get("qualification") or {}
     pairs = [
-        ("資格有効性", data.get("qualification_validity")), ("基準日", data.get("reference_date")),
+        ("資格有効性", coded(data.get("qualification_validity"), VALIDITY)), ("基準日", data.get("reference_date")),
         ("patient_id", data.get("patient_id")), ("氏名", q.get("name")), ("カナ", q.get("name_kana")),
         ("生年月日", q.get("birthdate")), ("保険者番号", q.get("insurer_number")), ("保険者名", q.get("insurer_name")),
         ("記号", q.get("insured_card_symbol")), ("番号", q.get("insured_identification_number")),
-        ("枝番", q.get("insured_branch_number")), ("本人・家族", q.get("personal_family_classification")),
+        ("枝番", q.get("insured_branch_number")), ("本人・家族", coded(q.get("personal_family_classification"), PERSONAL_FAMILY)),
         ("資格取得日", q.get("qualification_date")), ("資格喪失日", q.get("disqualification_date")),
-        ("一部負担金割合", q.get("insured_partial_contribution_ratio")), ("喪失事由", data.get("reason_of_loss")),
+        ("一部負担金割合", coded(q.get("insured_partial_contribution_ratio"), CONTRIBUTION_RATIO)),
+        ("喪失事由", coded(data.get("reason_of_loss"), REASON_OF_LOSS)),
     ]  # fmt: skip
     elderly = data.get("elderly_recipient_certificate_info")
     if elderly:
-        pairs.append(("高齢受給者証 負担割合", elderly.get("elderly_recipient_contribution_ratio")))
+        pairs.append(("高齢受給者証 負担割合", coded(elderly.get("elderly_recipient_contribution_ratio"), CONTRIBUTION_RATIO)))
     limit = data.get("limit_application_certificate_related_info")
     if limit:
-        pairs.append(("限度額適用区分", limit.get("limit_application_certificate_classification")))
+        pairs.append(("限度額適用区分", _with_code(limit.get("limit_application_certificate_classification_flag"),
+                                                limit.get("limit_application_certificate_classification"))))
     for disease in data.get("specific_diseases_certificate_list") or []:
-        pairs.append(("特定疾病", disease.get("specific_diseases_disease_category_name")))
+        pairs.append(("特定疾病", _with_code(disease.get("specific_diseases_disease_category"),
+                                           disease.get("specific_diseases_disease_category_name"))))
     emit(render_pairs([(k, v) for k, v in pairs if v not in (None, "")]))
 
 

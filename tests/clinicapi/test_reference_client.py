@@ -124,9 +124,35 @@ def test_consented_patients_and_eligibility_as_tables_and_json(registered):
     given = Consent.objects.get(person=suzuki).given_at.astimezone(timezone.get_fixed_timezone(540))
     assert f"{given:%Y-%m-%d %H:%M} JST" in row  # Japan time with its zone, not a bare UTC time
     assert "後期高齢者" in eligibility or "1" in eligibility
+    assert "1 有効" in eligibility  # the validity code with its meaning
+    raw = json.loads(run_client("eligibility", pid, "--json", env=env).stdout)
+    assert raw["qualification_validity"] == "1"  # JSON stays as the API gives it
     assert "鈴木 一郎" in eligibility
     assert as_fhir["resourceType"] == "Bundle"
     assert as_fhir["entry"][0]["resource"]["resourceType"] == "Coverage"
+
+
+def test_eligibility_table_prints_each_code_with_its_meaning_and_json_keeps_the_codes(capsys):
+    # given an eligibility answer as the API gives it (codes only)
+    from clinicapi.client.__main__ import show_eligibility
+
+    data = {
+        "qualification_validity": "1", "reference_date": "2026-11-26", "reason_of_loss": "",
+        "qualification": {"name": "鈴木 一郎", "personal_family_classification": "1",
+                          "insured_partial_contribution_ratio": "010", "birthdate": "1943-07-13"},
+        "elderly_recipient_certificate_info": {"elderly_recipient_contribution_ratio": "020"},
+    }  # fmt: skip
+
+    # when the table is printed
+    show_eligibility(data)
+    lines = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines())
+
+    # then each code comes with its meaning, and the answer itself is untouched (--json prints it)
+    assert lines["資格有効性"].strip() == "1 有効"
+    assert lines["本人・家族"].strip() == "1 本人"
+    assert lines["一部負担金割合"].strip() == "010 1割"
+    assert lines["高齢受給者証"].strip() == "負担割合  020 2割"
+    assert data["qualification"]["insured_partial_contribution_ratio"] == "010"
 
 
 def test_medication_and_checkups_tables(registered):
