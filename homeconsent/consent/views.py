@@ -13,11 +13,12 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from homeconsent.errors import HomeConsentError
+from homeconsent.errors import ErrorCode, HomeConsentError
 from homeconsent.registry.models import Person
 
 from . import rules, services, telehealth
@@ -69,6 +70,38 @@ ITEM_LABELS = {code: label for code, label, _help in SHAREABLE_ITEMS}
 ITEM_LABELS[ConsentItem.QUALIFICATION] = _("Health insurance (always shared)")
 ITEM_LABELS[ConsentItem.LIMIT_CERTIFICATE] = _("Limit on your medical costs (限度額)")
 
+# The codes of these pages' own refusals; each page prints its code, for a call to support.
+ENTRY_NOT_FOUND = ErrorCode(
+    "entry_not_found",
+    "この同意ページは使えません。医療機関等に、いまのアドレスか QR コードを確かめてください。",
+    "This consent page is not available. Ask the institution for its current address or QR code.",
+)
+SESSION_EXPIRED = ErrorCode(
+    "session_expired",
+    "前の画面での回答がないため、続けられません。最初からやり直してください。",
+    "The earlier answers are missing, so this step cannot go on. Please start from the beginning.",
+)
+LIMIT_NOT_ANSWERED = ErrorCode(
+    "consent_limit_not_answered",
+    "限度額の情報を提供するかどうか、「はい」か「いいえ」を選んでください。",
+    "Choose yes or no: do you share your limit on medical costs (限度額)?",
+)
+END_CHOICE_MISSING = ErrorCode(
+    "consent_end_choice_missing",
+    "同意の期間を選んでください。",
+    "Choose how long the consent lasts.",
+)
+END_DATE_INVALID = ErrorCode(
+    "consent_end_date_invalid",
+    "終了日は、今日から{latest}までの日付を選んでください。",
+    "Choose an end date from today up to {latest}.",
+)
+VISIT_DATE_INVALID = ErrorCode(
+    "visit_date_invalid",
+    "オンライン診療の日を、今日から{latest}までの日付で選んでください。",
+    "Choose the date of your telehealth visit: today or a later day up to {latest}.",
+)
+
 
 # --- helpers -------------------------------------------------------------------------------------
 def content_security_policy() -> str:
@@ -89,7 +122,7 @@ def page(request, template, context=None, status=200):
 
 
 def not_found(request):
-    return page(request, "consent/entry_not_found.html", status=404)
+    return page(request, "consent/entry_not_found.html", {"code": ENTRY_NOT_FOUND.code}, status=404)
 
 
 def _state_key(entry, kind):
@@ -123,7 +156,7 @@ def _proof(request, entry):
     return proof
 
 
-def _problem_redirect(entry, code):
+def _problem_redirect(entry, code=SESSION_EXPIRED.code):
     return redirect("consent:problem", token=entry.token, code=code)
 
 
@@ -138,7 +171,7 @@ def _flow_step(request, token, kind, ready, *, any_flow=False):
         return None, None, not_found(request)
     state = _state(request, entry, kind)
     if state is None or not ready(state):
-        return entry, None, _problem_redirect(entry, "session_expired")
+        return entry, None, _problem_redirect(entry, SESSION_EXPIRED.code)
     return entry, state, None
 
 
@@ -240,7 +273,8 @@ def app_session(request, session_id):
         telehealth.check_session_open(session)
     except HomeConsentError as error:
         return page(
-            request, "consent/session_problem.html", {"problem": SESSION_PROBLEMS.get(error.code, error.code)},
+            request, "consent/session_problem.html",
+            {"problem": SESSION_PROBLEMS.get(error.code, error.code), "code": error.code},
             status=404 if error.code == "consent_session_unknown" else 410,
         )
     entry = entry_for(session.institution)
@@ -294,7 +328,7 @@ def visit_date(request, token):
         return not_found(request)
     state = _state(request, entry, kind)
     if state is None:
-        return _problem_redirect(entry, "session_expired")
+        return _problem_redirect(entry, SESSION_EXPIRED.code)
     today = timezone.localdate()
     error = None
     if request.method == "POST":
@@ -303,7 +337,7 @@ def visit_date(request, token):
         except ValueError:
             chosen = None
         if chosen is None or not today <= chosen <= today + VISIT_DATE_HORIZON:
-            error = _("Choose the date of your telehealth visit: today or a later day within 90 days.")
+            error = VISIT_DATE_INVALID(latest=date_format(today + VISIT_DATE_HORIZON, "DATE_FORMAT"))
         else:
             state["visit_date"] = chosen.isoformat()
             _save_state(request, entry, kind, state)
@@ -364,7 +398,8 @@ def limit(request, token, kind):
             state["limit_answered"] = True
             _save_state(request, entry, kind, state)
             return redirect("consent:confirm", token=token, kind=kind)
-        error = _("Choose yes or no.")
+        # Never a silent "no": the question is asked again, the earlier answers kept.
+        error = LIMIT_NOT_ANSWERED()
     current = None
     if state.get("limit_answered") or state.get("update"):
         current = "yes" if ConsentItem.LIMIT_CERTIFICATE in state["items"] else "no"
@@ -399,11 +434,11 @@ def confirm(request, token, kind):
                 except ValueError:
                     chosen = None
                 if chosen is None or not earliest <= chosen <= latest:
-                    error = _("Choose an end date from today up to five years ahead.")
+                    error = END_DATE_INVALID(latest=date_format(latest, "DATE_FORMAT"))
                 else:
                     state["available_until"] = chosen.isoformat()
             else:
-                error = _("Choose how long the consent lasts.")
+                error = END_CHOICE_MISSING()
         if error is None:
             _save_state(request, entry, kind, state)
             return redirect("consent:card", token=token, kind=kind)
@@ -450,10 +485,10 @@ def _json_problem(code, message=None, status=400):
 def challenge(request, token, kind):
     entry = entry_by_token(token)
     if entry is None or kind not in FLOWS:
-        return _json_problem("session_expired", status=404)
+        return _json_problem(SESSION_EXPIRED.code, status=404)
     state = _state(request, entry, kind)
     if state is None or (FLOWS[kind] and not state.get("limit_answered")):
-        return _json_problem("session_expired")
+        return _json_problem(SESSION_EXPIRED.code)
     try:
         # A public endpoint that writes a row: limited per client, entry URL and browser session.
         check_issue_rate(client_ip(request), entry=token, session=request.session.session_key)
@@ -482,23 +517,23 @@ def challenge(request, token, kind):
 def answer(request, token, kind):
     entry = entry_by_token(token)
     if entry is None or kind not in FLOWS:
-        return _json_problem("session_expired", status=404)
+        return _json_problem(SESSION_EXPIRED.code, status=404)
     state = _state(request, entry, kind)
     if state is None or not state.get("challenge"):
-        return _json_problem("session_expired")
+        return _json_problem(SESSION_EXPIRED.code)
     try:
         challenge_id, certificate, signature = read_card_answer(request.body)
     except ValueError:
         return _json_problem("bad_request", _("The answer from the card could not be read. Please try again."))
     if challenge_id != state["challenge"]:
-        return _json_problem("session_expired")
+        return _json_problem(SESSION_EXPIRED.code)
     state.pop("challenge")
     _save_state(request, entry, kind, state)
     try:
         verified = verify_card_authentication(challenge_id, certificate, signature, "consent")
         if kind == "mine":
             if verified.challenge.kind != INQUIRY_KIND or verified.challenge.institution_id != entry.institution_id:
-                return _json_problem("session_expired")
+                return _json_problem(SESSION_EXPIRED.code)
             request.session[_proof_key(entry)] = {
                 "token": entry.token,
                 "person": verified.person.pk,
@@ -528,7 +563,7 @@ def done(request, token, kind):
         return refusal
     consent = Consent.objects.filter(pk=state["consent"]).first()
     if consent is None:
-        return _problem_redirect(entry, "session_expired")
+        return _problem_redirect(entry, SESSION_EXPIRED.code)
     return_url = None
     if state.get("app_session"):
         return_url = telehealth.return_redirect_url(telehealth.session_by_id(state["app_session"]))
@@ -544,7 +579,7 @@ def done(request, token, kind):
 
 # --- inquiry, update and cancel-all --------------------------------------------------------------
 def _consent_rows(consents):
-    return [{"consent": c, "items": _items_summary(c.items)} for c in consents]
+    return [{"consent": c, "items": _items_summary(c.items), "last_day": _last_day(c)} for c in consents]
 
 
 @never_cache
@@ -554,7 +589,7 @@ def mine(request, token):
         return not_found(request)
     proof = _proof(request, entry)
     if proof is None:
-        return _problem_redirect(entry, "session_expired")
+        return _problem_redirect(entry, SESSION_EXPIRED.code)
     consents = list(services.active_consents(_person(proof), entry.institution))
     # The update flow starts from the items of the current home-visit consent.
     current = next((c for c in consents if c.kind == "home_visit"), None)
@@ -571,7 +606,7 @@ def cancel_all(request, token):
         return not_found(request)
     proof = _proof(request, entry)
     if proof is None:
-        return _problem_redirect(entry, "session_expired")
+        return _problem_redirect(entry, SESSION_EXPIRED.code)
     if request.method == "POST":
         person = _person(proof)
         cancelled = services.do_cancel_all(
@@ -584,7 +619,7 @@ def cancel_all(request, token):
 
 
 # --- problems ------------------------------------------------------------------------------------
-PAGE_PROBLEMS = {"session_expired"}
+PAGE_PROBLEMS = {SESSION_EXPIRED.code}
 
 
 @never_cache
@@ -592,4 +627,4 @@ def problem(request, token, code):
     entry = entry_by_token(token)
     if entry is None or code not in PAGE_PROBLEMS:
         return not_found(request)
-    return page(request, "consent/problem.html", _context(entry, problem=code), status=410)
+    return page(request, "consent/problem.html", _context(entry, problem=code, code=code), status=410)

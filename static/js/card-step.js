@@ -147,6 +147,9 @@
       pinInput.value = "";
       if (running) return;
       if (!/^[0-9]{4}$/.test(pin)) {
+        // One message at a time: the newest. The tries left stay said, calmly, in #pin-tries.
+        document.getElementById("pin-wrong").hidden = true;
+        document.getElementById("pin-tries").hidden = false;
         document.getElementById("pin-format").hidden = false;
         pinInput.focus();
         return;

@@ -1,10 +1,32 @@
 /*
- * The card step of the consent pages (templates/consent/card.html), on static/js/card-step.js:
- * starts at once, and shows each failure as the panel of templates/consent/_problems.html that
- * tells what to do.
+ * The script of the consent pages.
+ *
+ * The confirm page (templates/consent/confirm.html): the end-date box is shown, enabled and
+ * required only while "set an end date" is chosen. Without script it is always there and the
+ * server checks it; the form has novalidate, so the server's coded message in the page's
+ * language answers a bad date, never the browser's own.
+ *
+ * The card step (templates/consent/card.html), on static/js/card-step.js: starts at once, and
+ * shows each failure as the panel of templates/consent/_problems.html that tells what to do,
+ * with the code it met printed on the panel.
  */
 (function () {
   "use strict";
+
+  var choice = document.getElementById("until-choice");
+  if (choice) {
+    var dated = document.getElementById("until-date");
+    var box = document.getElementById("until-date-box");
+    var input = document.getElementById("until-date-value");
+    var showDate = function () {
+      box.hidden = !dated.checked;
+      // A disabled box is not sent: a date typed before switching back cannot hold the form up.
+      input.disabled = !dated.checked;
+      input.required = dated.checked;
+    };
+    choice.addEventListener("change", showDate);
+    showDate();
+  }
 
   var root = document.getElementById("card-flow");
   if (!root) return;
@@ -46,6 +68,8 @@
     if (panel === "other") {
       shown.querySelector("[data-problem-message]").textContent = message || code;
     }
+    // The code met, not the panel's: card_removed shows the no_card panel but says card_removed.
+    shown.querySelector("[data-error-code]").textContent = code || "other";
     root.dataset.state = "problem";
     root.dataset.problem = code;
     shown.focus();

@@ -90,12 +90,17 @@ def test_home_visit_flow_on_a_phone(world, reader, card_for, open_page):
     shoot("done")
     assert "同意を登録しました" in page.inner_text("#done-title")
     assert "薬剤" in page.inner_text("#done-shared") and "限度額" in page.inner_text("#done-shared")
+    assert "職員にお返しください" in page.inner_text("#hand-back")
     consent = Consent.objects.get(person=world.person)
     assert consent.kind == "home_visit" and consent.status == ConsentStatus.ACTIVE
     assert consent.items == ["checkup", "limit_certificate", "medication", "qualification"]
     recorder.assert_pin_never_sent_to_server()
     assert [pin for _url, pin in recorder.pins_sent_to_bridge()] == [PIN]
     assert all(url.startswith("ws://127.0.0.1:") for url, _pin in recorder.pins_sent_to_bridge())
+    # The next patient starts from the institution's entry page.
+    page.click("#start-over")
+    page.wait_for_selector("#start-home")
+    assert page.url == world.entry_url
     assert not page.csp_errors, page.csp_errors
 
 
@@ -111,6 +116,13 @@ def test_wrong_pin_then_right_pin_on_a_desktop(world, reader, card_for, open_pag
     assert "2" in page.inner_text("#pin-wrong")
     assert page.locator("#pin-tries").is_hidden()  # the tries left are said once
     shoot("wrong-pin")
+    # Two digits after the wrong PIN: only the newest message, the tries left still said calmly.
+    enter_pin(page, "12")
+    page.wait_for_selector("#pin-format:not([hidden])")
+    assert page.locator("#pin-wrong").is_hidden()
+    assert page.locator("#pin-tries").is_visible() and "2" in page.inner_text("#pin-tries")
+    assert len(page.locator("#pin-form .error:not([hidden])").all()) == 1
+    shoot("pin-format-after-wrong")
     enter_pin(page, PIN)
     page.wait_for_selector("#done-title")
     shoot("done")
@@ -133,6 +145,7 @@ def test_last_try_warning_then_locked_card(world, reader, card_for, open_page):
     page.wait_for_selector('.problem[data-problem="pin_locked"]:not([hidden])')
     shoot("locked")
     assert "市区町村" in page.inner_text('.problem[data-problem="pin_locked"]')
+    assert "エラーコード: pin_locked" in page.inner_text('.problem[data-problem="pin_locked"]')
     # Coming back with the locked card shows the same panel at once, without asking for a PIN.
     page.goto(world.entry_url + "home/card/")
     page.wait_for_selector('.problem[data-problem="pin_locked"]:not([hidden])')
@@ -151,9 +164,55 @@ def test_expired_certificate(world, reader, card_for, open_page):
     page.wait_for_selector(panel + ":not([hidden])")
     shoot("expired")
     assert "市区町村" in page.inner_text(panel)
+    assert "エラーコード: certificate_expired" in page.inner_text(panel)
     assert page.locator("#card-flow").get_attribute("data-problem") == "certificate_expired"
     assert not Consent.objects.exists()
     recorder.assert_pin_never_sent_to_server()
+
+
+def test_end_date_never_sticks_and_the_done_page_shows_the_day_chosen(world, reader, card_for, open_page):
+    reader(card_for())
+    page, recorder, shoot = open_page(PHONE)
+    page.goto(world.entry_url + "home/")
+    page.click("#next")
+    for item in ("medication",):
+        page.check(f"#item-{item}")
+    page.click("#next")
+    page.check("#limit-no")
+    page.click("#next")
+    page.wait_for_selector("#until-choice")
+    # The date box appears only for "set an end date".
+    assert page.locator("#until-date-value").is_hidden()
+    page.check("#until-date")
+    assert page.locator("#until-date-value").is_visible()
+    page.fill("#until-date-value", "2099-01-01")  # beyond the five years
+    shoot("bad-end-date")
+    # Back to "while your care continues": the button still goes on.
+    page.check("#until-care")
+    assert page.locator("#until-date-value").is_hidden()
+    page.click("#next")
+    wait_state(page, "pin")
+    # Out of range: our coded message in the page's language, the date box still shown.
+    page.go_back()
+    page.wait_for_selector("#until-choice")
+    page.check("#until-date")
+    page.fill("#until-date-value", "2099-01-01")
+    page.click("#next")
+    page.wait_for_selector('#until-error[data-code="consent_end_date_invalid"]')
+    assert "終了日は、今日から" in page.inner_text("#until-error")
+    assert "consent_end_date_invalid" in page.inner_text("#until-date-box .error-code")
+    assert page.locator("#until-date-value").is_visible()
+    shoot("end-date-error")
+    end = datetime.date.today() + datetime.timedelta(days=120)
+    page.fill("#until-date-value", end.isoformat())
+    page.click("#next")
+    enter_pin(page, PIN)
+    page.wait_for_selector("#done-title")
+    shoot("done-with-end-date")
+    assert page.inner_text("#done-until") == f"{end.year}年{end.month}月{end.day}日まで"
+    assert page.inner_text("#done-for") == "訪問診療・訪問看護"
+    assert "同意した相手" in page.inner_text(".consent-for")
+    assert not page.csp_errors, page.csp_errors
 
 
 def test_bridge_down_then_started(world, reader, card_for, open_page, settings):
