@@ -22,7 +22,7 @@ def test_an_unknown_page_is_coded_japanese_and_leads_home(db, url):
 
     page = response.content.decode()
     assert response.status_code == 404
-    assert 'data-code="page_not_found"' in page and "<code>page_not_found</code>" in page
+    assert 'data-code="page_not_found"' in page and "data-error-code>page_not_found</span>" in page
     assert "ページが見つかりません" in page and "このページは見つかりません" in page and 'href="/"' in page
 
 

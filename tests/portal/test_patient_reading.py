@@ -202,7 +202,7 @@ def test_a_failed_check_says_what_to_do_with_a_code(signed_in, me):
     plain = body.split('id="log-verification"', 1)[1].split("<details", 1)[0]
 
     assert 'data-code="portal_access_log_not_verified"' in plain
-    assert "<code>portal_access_log_not_verified</code>" in plain and "問い合わせ窓口にご連絡" in plain
+    assert "data-error-code>portal_access_log_not_verified</span>" in plain and "問い合わせ窓口にご連絡" in plain
     assert "altered" not in plain
 
 
