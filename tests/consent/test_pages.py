@@ -286,6 +286,8 @@ def test_inquiry_shows_the_persons_consents_only_after_the_card(client, entry, p
     assert prove(client, entry, card_key).json()["next"] == url("mine", entry)
     html = client.get(url("mine", entry)).content.decode()
     assert 'id="consent-list"' in html and "訪問" in html and "薬" in html
+    # the institution is named as whom the consents are with, not as whom the patient is consenting to
+    assert '<span class="consent-for-label">医療機関等</span>' in html and "同意する相手" not in html
     assert not Consent.objects.filter(kind="inquiry").exists()
 
 
