@@ -101,6 +101,17 @@ USERNAME_INVALID = ErrorCode(
     "ユーザー名は半角英数字と @ . + - _ で150文字以内です。",
     "A user name is up to 150 letters, digits and @ . + - _.",
 )
+ENROLMENT_LINK_INVALID = ErrorCode(
+    "console_enrolment_link_invalid",
+    "この登録用リンクは使えません（使用済み・期限切れ・新しいリンクの発行のいずれか）。管理者に新しいリンクの発行を依頼してください。",
+    "This enrolment link cannot be used: it was already used, has expired, or was replaced. Ask your "
+    "administrator for a new link.",
+)
+ADMIN_ONLY = ErrorCode(
+    "console_admin_only",
+    "この操作は施設の管理者だけができます。管理者に依頼してください。",
+    "Only an administrator of this institution can do this. Ask your administrator.",
+)
 
 
 def _token_hash(token: str) -> str:

@@ -20,7 +20,7 @@ from django.utils import timezone
 from homeconsent.audit.models import AccessEvent, ActorType, Basis, Outcome
 from homeconsent.audit.services import record_access
 from homeconsent.consent import rules
-from homeconsent.consent.models import Consent, ConsentEndedBy, ConsentItem, ConsentKind
+from homeconsent.consent.models import Consent, ConsentEndedBy, ConsentItem, ConsentKind, ConsentStatus
 from homeconsent.consent.services import consent_for_read, consents_of_institution, do_set_consent_end
 from homeconsent.errors import ErrorCode
 from homeconsent.registry.eligibility import EligibilityResult, Validity, resolve_by_keys, resolve_for_person
@@ -40,6 +40,11 @@ PATIENT_NOT_FOUND = ErrorCode(
     "console_patient_not_found",
     "この患者の同意は見つからないか、すでに終了しています。",
     "No consent in force was found for this patient.",
+)
+CONSENT_SUPERSEDED = ErrorCode(
+    "console_consent_superseded",
+    "この同意は置き換えられました。患者が新しい同意を登録しています。新しい同意を開いてください。",
+    "This consent was replaced: the patient registered a newer one. Open the newer consent.",
 )
 EVENTS_SINCE_INVALID = ErrorCode(
     "console_events_since_invalid",
@@ -119,9 +124,22 @@ class PatientView:
 
 
 class PatientNotFound(Exception):
-    def __init__(self, error=None):
+    def __init__(self, error=None, newer=None):
         super().__init__("not found")
         self.error = error or PATIENT_NOT_FOUND()
+        self.newer = newer  # the consent in force that replaced this one, if any (its id only)
+
+
+def _not_in_force(listed, now) -> PatientNotFound:
+    """Why a listed consent no longer opens: replaced by a newer registration (with the newer consent
+    if that one is still in force), or simply ended."""
+    if listed.status != ConsentStatus.SUPERSEDED or listed.ended_by != ConsentEndedBy.SUPERSEDED:
+        return PatientNotFound()
+    newer, hops = listed.superseded_by, 0
+    while newer is not None and not newer.is_in_force(now) and hops < 10:
+        newer, hops = newer.superseded_by, hops + 1
+    in_force = newer is not None and newer.is_in_force(now) and newer.kind in LISTED_KINDS
+    return PatientNotFound(CONSENT_SUPERSEDED(), newer=newer.pk if in_force else None)
 
 
 def _consent_of(staff, consent_id) -> Consent:
@@ -143,6 +161,9 @@ def patient_view(staff, consent_id) -> PatientView:
     today = rules.today()
     with transaction.atomic():
         listed = _consent_of(staff, consent_id)
+        if not listed.is_in_force(timezone.now()):
+            # Not another consent of the same patient in its place: the page says this one ended.
+            raise _not_in_force(listed, timezone.now())
         code, person = staff.institution.code, listed.person
         consent = consent_for_read(code, person, ConsentItem.QUALIFICATION)
         if consent is None:
@@ -169,6 +190,8 @@ def patient_view(staff, consent_id) -> PatientView:
             )
             shown.append(ConsentItem.CHECKUP)
         view.operation_consented = consent_for_read(code, person, ConsentItem.OPERATION) is not None
+        if view.operation_consented:  # the page says whether records exist: that is a read too
+            shown.append(ConsentItem.OPERATION)
         _log(staff, person.pk, shown, Basis.CONSENT, consent, read="patient", validity=int(view.eligibility.validity))
     return view
 
@@ -241,8 +264,9 @@ def board_event(message: dict) -> dict:
 
 
 def events_since(institution, since: datetime.datetime | None = None, limit: int = EVENT_LIMIT) -> list[dict]:
-    """Registered, cancelled and end_set events of this institution at or after `since` (default: the
-    last 24 hours), oldest first. Registered and cancelled are rebuilt from the consent records; an
+    """Registered, cancelled, superseded and end_set events of this institution at or after `since`
+    (default: the last 24 hours), oldest first. Registered, cancelled and superseded are rebuilt from
+    the consent records; an
     earlier end leaves only its access-log row, so end_set comes from there. Boundary events may repeat
     what a board already has: it drops ids it has seen."""
     since = since or timezone.now() - datetime.timedelta(hours=24)
@@ -251,6 +275,11 @@ def events_since(institution, since: datetime.datetime | None = None, limit: int
         institution=institution, ended_at__gte=since,
         ended_by__in=[ConsentEndedBy.PATIENT, ConsentEndedBy.INSTITUTION],
     ).order_by("ended_at", "pk")  # fmt: skip
+    # Replaced by a newer registration of the same patient: the socket never says so (services publish
+    # registered, cancelled and end_set); the board asks here after each registration.
+    superseded = Consent.objects.filter(
+        institution=institution, ended_at__gte=since, ended_by=ConsentEndedBy.SUPERSEDED
+    ).order_by("ended_at", "pk")
     ends_set = AccessEvent.objects.filter(
         institution_code=institution.code, occurred_at__gte=since, detail__action="consent_end_set"
     ).order_by("occurred_at", "pk")
@@ -259,10 +288,29 @@ def events_since(institution, since: datetime.datetime | None = None, limit: int
          for c in registered[:limit]]
         + [{"consent_id": c.pk, "event": "cancelled", "kind": c.kind, "items": c.items, "at": c.ended_at}
            for c in cancelled[:limit]]
+        + [{"consent_id": c.pk, "event": "superseded", "kind": c.kind, "items": c.items, "at": c.ended_at}
+           for c in superseded[:limit]]
         + [{"consent_id": int(row.consent_id), "event": "end_set", "kind": row.detail.get("kind", ""),
             "items": row.items, "at": row.occurred_at}
            for row in ends_set[:limit]]
     )  # fmt: skip
-    order = {"registered": 0, "end_set": 1, "cancelled": 2}
+    order = {"registered": 0, "end_set": 1, "cancelled": 2, "superseded": 2}
     events.sort(key=lambda e: (e["at"], e["consent_id"], order[e["event"]]))
     return [board_event({**e, "at": e["at"].isoformat()}) for e in events[:limit]]
+
+
+def ended_consents(institution, consent_ids, now=None) -> dict:
+    """Of these consents of the institution, those no longer in force and why: {id: "cancelled" |
+    "superseded" | "ended"}. Nothing personal: the board uses it to stop offering "open"."""
+    now = now or timezone.now()
+    ended = {}
+    for consent in Consent.objects.filter(institution=institution, pk__in=set(consent_ids)):
+        if consent.is_in_force(now):
+            continue
+        if consent.ended_by == ConsentEndedBy.SUPERSEDED:
+            ended[consent.pk] = "superseded"
+        elif consent.ended_by in (ConsentEndedBy.PATIENT, ConsentEndedBy.INSTITUTION):
+            ended[consent.pk] = "cancelled"
+        else:
+            ended[consent.pk] = "ended"
+    return ended

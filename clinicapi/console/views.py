@@ -26,7 +26,7 @@ from homeconsent.consent.challenges import client_ip
 from homeconsent.consent import rules
 from homeconsent.consent.entry import entry_for, entry_qr_svg, entry_url, rotate_entry_token
 from homeconsent.consent.models import ConsentKind
-from homeconsent.errors import HomeConsentError
+from homeconsent.errors import ErrorCode, HomeConsentError
 
 from . import accounts, reads
 from .models import StaffMembership, StaffRole
@@ -44,6 +44,21 @@ def page(request, template, context=None, status=200):
     response["Referrer-Policy"] = "same-origin"
     response["Cache-Control"] = "no-store"
     return response
+
+
+CONFIRM_REQUIRED = ErrorCode(
+    "console_confirm_required",
+    "確認のチェックを入れてから、もう一度押してください。",
+    "Tick the box to confirm, then press the button again.",
+)
+
+
+def _forbidden(request, staff):
+    return page(request, "console/forbidden.html", {"staff": staff, "error": _error(accounts.ADMIN_ONLY())}, status=403)
+
+
+def _enrol_invalid(request):
+    return page(request, "console/enrol_invalid.html", {"error": _error(accounts.ENROLMENT_LINK_INVALID())}, status=404)
 
 
 def _signin_redirect(request):
@@ -72,7 +87,7 @@ def staff_required(view=None, *, admin=False):
                     return JsonResponse({"code": "console_signed_out"}, status=401)
                 return _signin_redirect(request)
             if admin and not staff.is_admin:
-                return page(request, "console/forbidden.html", {"staff": staff}, status=403)
+                return _forbidden(request, staff)
             request.staff = staff
             return view(request, *args, **kwargs)
 
@@ -156,7 +171,7 @@ def signout_everywhere(request):
 def enrol(request, token):
     link = accounts.enrolment_link(token)
     if link is None:
-        return page(request, "console/enrol_invalid.html", status=404)
+        return _enrol_invalid(request)
     error = None
     if request.method == "POST":
         try:
@@ -179,7 +194,7 @@ def enrol_totp(request):
     if state and timezone.now() - datetime.datetime.fromisoformat(state["at"]) < datetime.timedelta(minutes=30):
         device = TOTPDevice.objects.select_related("user").filter(pk=state["device"], confirmed=False).first()
     if device is None:
-        return page(request, "console/enrol_invalid.html", status=404)
+        return _enrol_invalid(request)
     error = None
     if request.method == "POST":
         try:
@@ -207,9 +222,11 @@ def enrol_totp(request):
 def board(request):
     staff = request.staff
     events = reads.events_since(staff.institution)
+    ended = reads.ended_consents(staff.institution, [e["consent_id"] for e in events])
     return page(request, "console/board.html", {
         "staff": staff,
         "events": events,
+        "rows": [{"e": e, "ended": ended.get(e["consent_id"])} for e in events],
         "socket_path": SOCKET_PATH,
         "events_url": reverse("console:events"),
         "nav": "board",
@@ -251,7 +268,8 @@ def entry_rotate(request):
     staff = request.staff
     if request.method == "POST":
         if request.POST.get("confirm") != "yes":
-            return page(request, "console/entry_rotate.html", {"staff": staff, "nav": "entry", "unconfirmed": True}, status=400)
+            return page(request, "console/entry_rotate.html", {"staff": staff, "nav": "entry",
+                                                              "error": _error(CONFIRM_REQUIRED())}, status=400)  # fmt: skip
         rotate_entry_token(staff.institution, actor_type="institution_staff", actor_id=reads.actor_id(staff))
         return redirect(reverse("console:entry") + "?rotated=1")
     return page(request, "console/entry_rotate.html", {"staff": staff, "nav": "entry"})
@@ -284,14 +302,24 @@ def patients(request):
 
 
 def _patient_gone(request, staff, exc):
-    return page(request, "console/patient_gone.html", {"staff": staff, "error": _error(exc.error), "nav": "patients"}, status=404)
+    return page(request, "console/patient_gone.html", {"staff": staff, "error": _error(exc.error), "newer": exc.newer,
+                                                       "nav": "patients"}, status=404)  # fmt: skip
+
+
+def _last_day(consent):
+    """The last Tokyo day a consent holds (available_until is the exclusive end), or None if open-ended."""
+    if consent.available_until is None:
+        return None
+    return (consent.available_until - datetime.timedelta(seconds=1)).astimezone(rules.TOKYO).date()
 
 
 def _end_max(consent):
-    """The latest end date staff may set: the day before the current end (only earlier), if any."""
-    if consent.available_until is None:
-        return None
-    return (consent.available_until - datetime.timedelta(days=1, seconds=1)).astimezone(rules.TOKYO).date()
+    """The latest end date staff may set: the day before the current last day (only earlier), or
+    for an open-ended consent the same five-year limit as the consent pages (rules.latest_end_date)."""
+    last_day = _last_day(consent)
+    if last_day is None:
+        return rules.latest_end_date()
+    return last_day - datetime.timedelta(days=1)
 
 
 @staff_required
@@ -304,7 +332,8 @@ def patient(request, consent_id):
     return page(request, "console/patient.html", {"staff": staff, "view": view, "nav": "patients",
                                                   "elig": view.eligibility.as_dict(),
                                                   "end": request.session.pop("console.end", None),
-                                                  "end_max": _end_max(view.consent)})  # fmt: skip
+                                                  "end_max": _end_max(view.consent),
+                                                  "last_day": _last_day(view.consent)})  # fmt: skip
 
 
 @require_POST
@@ -353,7 +382,7 @@ def clients(request):
     error, registered = None, None
     if request.method == "POST":
         if not staff.is_admin:
-            return page(request, "console/forbidden.html", {"staff": staff}, status=403)
+            return _forbidden(request, staff)
         try:
             registered = register_client(
                 staff.institution, request.POST.get("name", ""), request.POST.get("jwks", ""),

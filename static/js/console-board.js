@@ -12,6 +12,7 @@
   var attempt = 0;
   var socket = null;
   var stopped = false;
+  var ended = {};  // consent id -> "cancelled" | "superseded": no longer in force, nothing to open
 
   function label(name) { return list.dataset["label" + name.charAt(0).toUpperCase() + name.slice(1)] || name; }
   function statusLabel(state) { return status.dataset["label" + state.charAt(0).toUpperCase() + state.slice(1)] || state; }
@@ -21,12 +22,42 @@
     status.textContent = statusLabel(state);
   }
 
-  function localTime(iso) {
+  // Japan time whatever the device's zone, as the server writes it ("2026-11-26 02:31 JST").
+  // Japan has no daylight saving: UTC+9 all year.
+  function japanTime(iso) {
     var d = new Date(iso);
     if (isNaN(d.getTime())) return iso;
+    var j = new Date(d.getTime() + 9 * 3600 * 1000);
     function two(n) { return (n < 10 ? "0" : "") + n; }
-    return d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate()) + " " +
-      two(d.getHours()) + ":" + two(d.getMinutes()) + ":" + two(d.getSeconds());
+    return j.getUTCFullYear() + "-" + two(j.getUTCMonth() + 1) + "-" + two(j.getUTCDate()) + " " +
+      two(j.getUTCHours()) + ":" + two(j.getUTCMinutes()) + " JST";
+  }
+
+  function itemsText(items) {
+    return (items || []).map(function (item) {
+      return list.getAttribute("data-label-item-" + item) || item;
+    }).join(list.dataset.labelSeparator || ", ");
+  }
+
+  // A consent cancelled or replaced: its rows say so and no longer offer "open".
+  function markEnded(consentId, why) {
+    ended[consentId] = why;
+    Array.prototype.forEach.call(list.querySelectorAll('li[data-consent="' + consentId + '"]'), function (li) {
+      if (li.classList.contains("event-ended")) return;
+      if (!li.classList.contains("event-registered") && !li.classList.contains("event-end_set")) return;
+      li.classList.add("event-ended");
+      var open = li.querySelector(".event-open");
+      if (open) open.remove();
+      var note = document.createElement("span");
+      note.className = "event-ended-note";
+      note.dataset.ended = why;
+      note.textContent = list.getAttribute("data-label-ended-" + why) || why;
+      li.appendChild(note);
+    });
+  }
+
+  function endingOf(e) {
+    return e.event === "cancelled" || e.event === "superseded" ? e.event : null;
   }
 
   function remember(e) {
@@ -40,21 +71,25 @@
     var li = document.createElement("li");
     li.className = "event event-" + e.event + " event-new";
     li.dataset.id = e.id;
+    li.dataset.consent = String(e.consent_id);
     li.dataset.at = e.at;
     function span(cls, text) { var s = document.createElement("span"); s.className = cls; s.textContent = text; li.appendChild(s); }
     span("event-what", label(e.event));
     span("event-kind", label(e.kind));
-    var t = document.createElement("time"); t.dateTime = e.at; t.textContent = localTime(e.at); li.appendChild(t);
-    span("event-id", "#" + e.consent_id);
+    span("event-items", itemsText(e.items));
+    var t = document.createElement("time"); t.dateTime = e.at; t.textContent = japanTime(e.at); li.appendChild(t);
+    var id = document.createElement("small"); id.className = "event-id"; id.textContent = "#" + e.consent_id; li.appendChild(id);
     if (e.event === "registered") {
       var a = document.createElement("a");
-      a.className = "button secondary";
+      a.className = "button secondary event-open";
       a.href = list.dataset.patientsUrl + encodeURIComponent(e.consent_id) + "/";
       a.textContent = label("open");
       li.appendChild(a);
     }
     list.insertBefore(li, list.firstChild);
     if (empty) empty.hidden = true;
+    var why = endingOf(e) || ended[e.consent_id];
+    if (why) markEnded(e.consent_id, why);
   }
 
   function catchUp() {
@@ -87,7 +122,11 @@
     socket.onmessage = function (message) {
       var data;
       try { data = JSON.parse(message.data); } catch (err) { return; }
-      if (data.type === "consent") render(data);
+      if (data.type !== "consent") return;
+      render(data);
+      // A registration may replace an earlier consent of the same patient; the socket carries nobody,
+      // so the catch-up (over this signed-in session) says which consent was replaced.
+      if (data.event === "registered") catchUp();
     };
     socket.onclose = function (event) {
       socket = null;
@@ -103,9 +142,17 @@
 
   var initial = document.getElementById("events-initial");
   if (initial) {
-    try { JSON.parse(initial.textContent).forEach(remember); } catch (err) { /* nothing shown yet */ }
+    try {
+      JSON.parse(initial.textContent).forEach(function (e) {
+        remember(e);
+        if (endingOf(e)) ended[e.consent_id] = endingOf(e);
+      });
+    } catch (err) { /* nothing shown yet */ }
   }
-  Array.prototype.forEach.call(list.querySelectorAll("time"), function (t) { t.textContent = localTime(t.dateTime); });
+  Array.prototype.forEach.call(list.querySelectorAll("li[data-consent]"), function (li) {
+    var note = li.querySelector(".event-ended-note");
+    if (note) ended[li.dataset.consent] = note.dataset.ended;
+  });
   // The board reconnects when the network returns; tests and operators can also drop it on purpose.
   window.addEventListener("online", function () { if (socket) socket.close(); });
   window.homeconsentBoard = { drop: function () { if (socket) socket.close(); } };
