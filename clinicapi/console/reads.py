@@ -258,7 +258,8 @@ def board_event(message: dict) -> dict:
         "event": message["event"],
         "consent_id": message["consent_id"],
         "kind": message.get("kind", ""),
-        "items": list(message.get("items", [])),
+        # in the national order (資格情報 first), not the stored alphabetical one
+        "items": [item for item in ConsentItem.values if item in message.get("items", ())],
         "at": message["at"],
     }
 

@@ -53,6 +53,10 @@ def test_rows_name_what_was_consented_in_japan_time_and_never_the_patient(signed
     given = consent.given_at.astimezone(TOKYO)
     assert f">{given:%Y-%m-%d %H:%M} JST</time>" in row
     assert "薬剤情報" in row and "診療情報" in row and "資格情報" in row
+    # in the national order, 資格情報 first (stored items are alphabetical)
+    assert row.index("資格情報") < row.index("薬剤情報") < row.index("診療情報")
+    events = signed_in.get("/console/events.json").json()["events"]
+    assert events[-1]["items"] == ["qualification", "medication", "treatment"]
     assert patient.person.name not in page
     assert 'id="board-names-note"' in page
 
