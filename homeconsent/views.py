@@ -4,7 +4,9 @@ from django.shortcuts import render
 from django.templatetags.static import static
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
 
+from homeconsent.context_processors import LARGE_TEXT_COOKIE
 from homeconsent.errors import ErrorCode
 
 
@@ -81,6 +83,19 @@ def server_error(request):
 
 def csrf_failure(request, reason=""):
     return _error_page(request, 403, CSRF_FAILED, title=_("The form has expired"))
+
+
+@require_POST
+def text_size(request):
+    """The header's larger-text switch: remembered for a year on this device, for every page."""
+    target = request.POST.get("next", "")
+    safe = target.startswith("/") and not target.startswith("//") and "\\" not in target
+    response = HttpResponseRedirect(target if safe else "/")
+    if request.POST.get("large") == "1":
+        response.set_cookie(LARGE_TEXT_COOKIE, "1", max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
+    else:
+        response.delete_cookie(LARGE_TEXT_COOKIE, samesite="Lax")
+    return response
 
 
 def favicon(request):

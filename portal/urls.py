@@ -8,7 +8,6 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("signin/", views.signin, name="signin"),
     path("signout/", views.signout, name="signout"),
-    path("text-size/", views.text_size, name="text_size"),
     path("card/<slug:action>/challenge", views.card_challenge, name="card_challenge"),
     path("card/<slug:action>/answer", views.card_answer, name="card_answer"),
     path("qualifications/", views.qualifications, name="qualifications"),

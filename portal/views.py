@@ -44,7 +44,6 @@ from . import services
 from .charts import render_svg
 from .session import current_viewer, sign_in, sign_out, viewer_required
 
-LARGE_TEXT_COOKIE = "hc_large_text"
 # The card actions, by URL segment: the challenge kind the signature binds.
 CARD_ACTIONS = {"signin": "", "cancel": "consent_cancel", "register": "insurance_registration"}
 PENDING_CANCEL = "portal.cancel"
@@ -150,7 +149,6 @@ def _secure(response):
 
 def page(request, template, context=None, status=200):
     context = {
-        "large_text": request.COOKIES.get(LARGE_TEXT_COOKIE) == "1",
         "viewer": getattr(request, "viewer", None),
         "idle_minutes": services.session_idle_minutes(),
         "item_labels": ITEM_LABELS,
@@ -216,21 +214,6 @@ def signin(request):
 def signout(request):
     sign_out(request)
     return page(request, "portal/signed_out.html")
-
-
-@require_POST
-def text_size(request):
-    response = redirect(_safe_next(request))
-    if request.POST.get("large") == "1":
-        response.set_cookie(LARGE_TEXT_COOKIE, "1", max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
-    else:
-        response.delete_cookie(LARGE_TEXT_COOKIE, samesite="Lax")
-    return response
-
-
-def _safe_next(request):
-    target = request.POST.get("next", "")
-    return target if target.startswith("/portal/") and "//" not in target else reverse("portal:home")
 
 
 # --- the card step (sign-in, cancel, registration) ---------------------------------------------------

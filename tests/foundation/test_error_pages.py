@@ -72,3 +72,22 @@ def test_the_favicon_is_served(db):
     response = Client().get("/favicon.ico")
 
     assert response.status_code == 302 and response["Location"].endswith("favicon.svg")
+
+
+# --- the header every page shares ------------------------------------------------------------------
+def test_larger_text_holds_on_every_page_not_only_the_portal(db):
+    # given a patient who chose larger text (on the portal, or on the consent pages)
+    client = Client()
+    client.post("/text-size/", {"large": "1", "next": "/"})
+
+    # then the start page, an error page and a consent page are larger too, with the switch back
+    for url in ["/", "/nothing/", "/consent/e/not-a-token/"]:
+        page = client.get(url).content.decode()
+        assert "large-text" in page.split("<body", 1)[1].split(">", 1)[0]
+        assert 'name="large" value="0"' in page
+
+
+def test_the_language_switch_names_english_in_english_on_a_japanese_page(db):
+    page = Client().get("/").content.decode()
+
+    assert 'value="en" lang="en">English</button>' in page and "英語" not in page

@@ -120,11 +120,12 @@ def test_pages_carry_a_csp_without_inline_script_and_the_pin_field_has_no_name(c
 
 
 def test_the_larger_text_option_is_remembered_in_a_cookie(client, db):
-    response = client.post("/portal/text-size/", {"large": "1", "next": "/portal/signin/"})
-    assert response.cookies["hc_large_text"].value == "1"
+    response = client.post("/text-size/", {"large": "1", "next": "/portal/signin/"})
+    assert response.cookies["hc_large_text"].value == "1" and response["Location"] == "/portal/signin/"
 
     assert 'class="portal large-text"' in client.get("/portal/signin/").content.decode()
-    client.post("/portal/text-size/", {"large": "0", "next": "https://evil.example/"})
+    response = client.post("/text-size/", {"large": "0", "next": "https://evil.example/"})
+    assert response["Location"] == "/"
     assert 'class="portal"' in client.get("/portal/signin/").content.decode()
 
 
