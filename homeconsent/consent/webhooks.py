@@ -1,10 +1,10 @@
-"""Webhooks to telehealth apps: a signed outbox, a deliverer with backoff, and the apps' check.
+"""Webhooks to telehealth apps: a signed outbox and a deliverer with backoff.
 
 A WebhookDelivery row is written in the same transaction as the consent change it reports
 (enqueue_webhook), so a webhook exists exactly when the change committed. After commit one
 in-process attempt is made (settings.CONSENT_WEBHOOK_INLINE); whatever fails is retried by
 `manage.py deliver_webhooks` with doubling backoff. Delivery is at least once: receivers drop
-event ids they have already processed (verify_webhook does that given a set of seen ids).
+event ids they have already processed, and remember an id only once they have processed it.
 
 Each POST carries the JSON body and three headers:
 
@@ -12,12 +12,11 @@ Each POST carries the JSON body and three headers:
     X-HomeConsent-Timestamp: 1764050000         (Unix seconds when this attempt was signed)
     X-HomeConsent-Signature: v1=<hex HMAC-SHA256(secret, f"{timestamp}.{body}")>
 
-Network failures never touch the consent: they only update the delivery row.
+The signature and the apps' check live in webhook_signature.py (standard library only, for apps to
+copy); this module only signs. Network failures never touch the consent: they only update the row.
 """
 
 import datetime
-import hashlib
-import hmac
 import json
 import logging
 import secrets
@@ -25,51 +24,32 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
 
 from django.conf import settings
 from django.db import connections, router, transaction
 from django.utils import timezone
 
-from homeconsent.errors import ErrorCode
-
 from .models import WebhookDelivery, WebhookDeliveryStatus
+from .rules import TOKYO
+from .webhook_signature import EVENT_ID_HEADER, SIGNATURE_HEADER, SIGNATURE_VERSION, TIMESTAMP_HEADER, sign
+from .webhook_signature import verify_webhook  # noqa: F401 - server-side tests check what was posted
 
 logger = logging.getLogger(__name__)
 
-EVENT_ID_HEADER = "X-HomeConsent-Event-Id"
-TIMESTAMP_HEADER = "X-HomeConsent-Timestamp"
-SIGNATURE_HEADER = "X-HomeConsent-Signature"
-SIGNATURE_VERSION = "v1"
 BACKOFF_FIRST = datetime.timedelta(seconds=30)
 BACKOFF_CAP = datetime.timedelta(hours=6)
 
-WEBHOOK_MALFORMED = ErrorCode(
-    "webhook_malformed",
-    "Webhook の形式が正しくありません（{reason}）。",
-    "The webhook is malformed ({reason}).",
-)
-WEBHOOK_TIMESTAMP_OUT_OF_RANGE = ErrorCode(
-    "webhook_timestamp_out_of_range",
-    "Webhook の時刻が許容範囲（±{tolerance}秒）を外れています。",
-    "The webhook's timestamp is outside the accepted window (±{tolerance} s).",
-)
-WEBHOOK_SIGNATURE_INVALID = ErrorCode(
-    "webhook_signature_invalid",
-    "Webhook の署名が正しくありません。",
-    "The webhook's signature does not match.",
-)
-WEBHOOK_REPLAYED = ErrorCode(
-    "webhook_replayed",
-    "この Webhook（{event_id}）はすでに受け取っています。",
-    "This webhook ({event_id}) has already been received.",
-)
+# The moments of this API (webhooks and GET sessions) in one form: Japan time, +09:00, whole seconds.
+MOMENT_FIELDS = ("available_until", "created_at", "expires_at")
 
 
-def sign(secret: str, timestamp: int | str, body: bytes) -> str:
-    """The v1 signature: hex HMAC-SHA256 over b"<timestamp>." + body."""
-    message = str(int(timestamp)).encode() + b"." + body
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+def api_moment(value: datetime.datetime | str | None) -> str | None:
+    """2026-12-02T00:00:00+09:00 for any aware datetime (or ISO string of one); None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.datetime.fromisoformat(value)
+    return value.astimezone(TOKYO).isoformat(timespec="seconds")
 
 
 def signed_headers(secret: str, event_id: str, body: bytes, timestamp: int | None = None) -> dict:
@@ -81,42 +61,6 @@ def signed_headers(secret: str, event_id: str, body: bytes, timestamp: int | Non
         TIMESTAMP_HEADER: str(timestamp),
         SIGNATURE_HEADER: f"{SIGNATURE_VERSION}={sign(secret, timestamp, body)}",
     }
-
-
-def verify_webhook(secret: str, headers: Mapping, body, tolerance: int = 300, *, now=None, seen_event_ids=None) -> dict:
-    """For apps: check a webhook and return its payload, or raise HomeConsentError.
-
-    Replay-safe: the timestamp must be within `tolerance` seconds of now, the signature binds the
-    timestamp and the body, and the header event id must be the body's id. Pass a set (or any object
-    with `in` and `.add`) of event ids already processed as seen_event_ids to refuse a repeat;
-    keep ids at least `tolerance` seconds (older replays already fail the timestamp check).
-    Several "v1=" values (comma-separated) are accepted, for secret rotation.
-    """
-    lower = {str(k).lower(): str(v) for k, v in headers.items()}
-    body = body.encode() if isinstance(body, str) else bytes(body)
-    event_id = lower.get(EVENT_ID_HEADER.lower(), "")
-    timestamp = lower.get(TIMESTAMP_HEADER.lower(), "")
-    signature = lower.get(SIGNATURE_HEADER.lower(), "")
-    if not event_id or not timestamp.isdigit() or not signature:
-        raise WEBHOOK_MALFORMED(reason="headers")
-    now = time.time() if now is None else now
-    if abs(now - int(timestamp)) > tolerance:
-        raise WEBHOOK_TIMESTAMP_OUT_OF_RANGE(tolerance=tolerance)
-    expected = sign(secret, timestamp, body)
-    offered = [part.strip()[3:] for part in signature.split(",") if part.strip().startswith(f"{SIGNATURE_VERSION}=")]
-    if not any(hmac.compare_digest(expected, value) for value in offered):
-        raise WEBHOOK_SIGNATURE_INVALID()
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        raise WEBHOOK_MALFORMED(reason="body") from None
-    if not isinstance(payload, dict) or payload.get("id") != event_id:
-        raise WEBHOOK_MALFORMED(reason="event id")
-    if seen_event_ids is not None:
-        if event_id in seen_event_ids:
-            raise WEBHOOK_REPLAYED(event_id=event_id)
-        seen_event_ids.add(event_id)
-    return payload
 
 
 def encode_body(payload: dict) -> str:
@@ -132,7 +76,10 @@ def enqueue_webhook(app, event: str, data: dict, *, session=None, now=None) -> W
         return None
     now = now or timezone.now()
     event_id = "evt_" + secrets.token_hex(16)
-    payload = {"id": event_id, "type": event, "created_at": now.isoformat(), "data": data}
+    # The callers' data may carry a moment as isoformat() of whichever zone it was read in (UTC from
+    # the database, Japan time when just computed): the wire form is fixed here, for every event.
+    data = {key: api_moment(value) if key in MOMENT_FIELDS else value for key, value in data.items()}
+    payload = {"id": event_id, "type": event, "created_at": api_moment(now), "data": data}
     delivery = WebhookDelivery.objects.create(
         event_id=event_id, app=app, session=session, event=event, body=encode_body(payload),
         created_at=now, next_attempt_at=now,
