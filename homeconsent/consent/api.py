@@ -1,7 +1,8 @@
 """The telehealth apps' API under /consent/api/v1/ (docs/telehealth-app.md).
 
 Views only translate HTTP to consent.telehealth services and back; every refusal is a JSON body
-{"code", "message", "message_en"} (HomeConsentError.as_dict()).
+{"code", "message", "message_en"} (HomeConsentError.as_dict()): ours, and DRF's own (malformed JSON,
+content type, method, throttling) coded by the institutions' API handler. Moments are Japan time.
 """
 
 import base64
@@ -13,10 +14,12 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from clinicapi.errors import api_exception_handler
 from homeconsent.errors import ErrorCode, HomeConsentError
 
 from . import telehealth
 from .models import ConsentItem, TelehealthApp
+from .webhooks import api_moment
 
 REALM = 'Basic realm="homeconsent-telehealth", charset="UTF-8"'
 
@@ -93,10 +96,10 @@ def session_body(session, request) -> dict:
         "visit_date": session.visit_date.isoformat(),
         "items": session.items,
         "state": session.state,
-        "expires_at": session.expires_at.isoformat(),
+        "expires_at": api_moment(session.expires_at),
         "consent_id": consent.pk if consent else None,
         "consent_status": consent.effective_status() if consent else None,
-        "available_until": consent.available_until.isoformat() if consent and consent.available_until else None,
+        "available_until": api_moment(consent.available_until) if consent else None,
     }
 
 
@@ -117,6 +120,22 @@ class TelehealthApiView(APIView):
             body = REQUEST_INVALID(fields=fields).as_dict() | {"fields": exc.detail}
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
         return super().handle_exception(exc)
+
+    def get_exception_handler(self):
+        # The rest (malformed JSON, content type, method, throttling, 404) is coded as in the
+        # institutions' API; its Bearer-token codes never apply: authentication is answered above.
+        return api_exception_handler
+
+
+class UnknownPathView(TelehealthApiView):
+    """Any other path under /consent/api/v1/: a coded 404 rather than Django's HTML page."""
+
+    authentication_classes = []
+    permission_classes = []
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        raise exceptions.NotFound()
 
 
 class SessionListView(TelehealthApiView):
