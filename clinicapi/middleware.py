@@ -4,7 +4,9 @@ from django.conf import settings
 
 from . import errors
 
-API_PREFIX = "/api/"
+# The institutions' API and the telehealth apps' API: machines read these, so even Django's own
+# answers (unknown URL, server error) come back as coded JSON.
+API_PREFIXES = ("/api/", "/consent/api/")
 # Error bodies already in JSON: ours, and FHIR OperationOutcomes (clinicapi.fhir).
 JSON_TYPES = ("application/json", "application/fhir+json")
 # The batch pre-check submission carries up to 10,000 entries: CLINICAPI_BATCH_MAX_BODY_BYTES.
@@ -15,14 +17,14 @@ class ApiGuardMiddleware:
     """413 for a body larger than CLINICAPI_MAX_BODY_BYTES, checked before anything reads it (411 for
     a Transfer-Encoding body without Content-Length, whose size cannot be checked first); and
     404, 405, 500 and the other errors Django answers itself (unknown URL, server error) as JSON.
-    Paths outside /api/ pass untouched.
+    Paths outside API_PREFIXES pass untouched.
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if not request.path_info.startswith(API_PREFIX):
+        if not request.path_info.startswith(API_PREFIXES):
             return self.get_response(request)
         limit = settings.CLINICAPI_MAX_BODY_BYTES
         if request.path_info == BATCH_SUBMIT_PATH and request.method == "POST":

@@ -501,7 +501,9 @@ def test_a_server_error_under_api_answers_in_json_and_other_paths_are_left_alone
     guard = ApiGuardMiddleware(lambda request: HttpResponseServerError("<h1>Server Error</h1>"))
 
     api = guard(rf.get("/api/v1/whoami"))
+    telehealth_api = guard(rf.post("/consent/api/v1/sessions"))
     page = guard(rf.get("/portal/"))
 
     assert api.status_code == 500 and json.loads(api.content)["code"] == "server_error"
+    assert telehealth_api.status_code == 500 and json.loads(telehealth_api.content)["code"] == "server_error"
     assert page.content == b"<h1>Server Error</h1>"
