@@ -1,13 +1,21 @@
 """Read-only admin of consents, telehealth apps, their sessions and webhooks.
 
 Every change goes through consent/services.py or consent/telehealth.py, where it is logged; the
-admin only shows. An app's secret is never shown (not even encrypted).
+admin only shows. An app's secret is never shown (not even encrypted). A consent names its person
+and institution: its pages, and the sessions that link to one, are logged operator reads
+(audit.admin.OperatorReadLogMixin), one event per person a list shows. Webhook deliveries carry
+no personal data (telehealth.webhook_data) and are not logged.
 """
 
 from django.contrib import admin
 from django.db import models
+from django.utils.formats import date_format
+from django.utils.translation import gettext
 
-from .models import Consent, ConsentSession, TelehealthApp, WebhookDelivery
+from homeconsent.audit.admin import OperatorReadLogMixin, shown_as
+
+from . import rules
+from .models import Consent, ConsentItem, ConsentSession, TelehealthApp, WebhookDelivery
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -24,34 +32,100 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Consent)
-class ConsentAdmin(ReadOnlyAdmin):
-    list_display = ("id", "given_at", "institution", "person", "kind", "status", "available_until", "ended_by")
+class ConsentAdmin(OperatorReadLogMixin, ReadOnlyAdmin):
+    person_shown = shown_as("person", "本人", "person_id")
+    institution_shown = shown_as("institution", "医療機関等", "institution__code")
+    status_shown = shown_as("status", "状態")
+    ended_at_shown = shown_as("ended_at", "終了日時")
+    ended_by_shown = shown_as("ended_by", "終了の理由")
+    superseded_by_shown = shown_as("superseded_by", "更新後の同意")
+    card_certificate_shown = shown_as("card_certificate", "利用者証明用電子証明書")
+    challenge_shown = shown_as("challenge", "カードが署名したチャレンジ")
+    signature_shown = shown_as("signature", "署名")
+    list_display = ("id", "given_at", "institution_shown", "person_shown", "kind", "status_shown", "valid_through",
+                    "ended_by_shown")
+    fields = ("person_shown", "institution_shown", "kind", "consented_items", "given_at", "visit_date", "valid_through",
+              "status_shown", "ended_at_shown", "ended_by_shown", "superseded_by_shown", "card_certificate_shown",
+              "challenge_shown", "signature_shown")
+    readonly_fields = fields
     list_filter = ("kind", "status", "ended_by")
     search_fields = ("=id", "institution__code", "=person__id")
     list_select_related = ("institution", "person")
     date_hierarchy = "given_at"
     ordering = ("-given_at", "-id")
     show_full_result_count = False
+    access_items = ("consent", "person")  # a list row: name and birth date, institution, kind
+    log_changelist = True
+
+    def items_shown(self, obj):
+        return ["consent", "person", "card_certificate"]  # the detail also shows the card that signed
+
+    @admin.display(description="有効期限", ordering="available_until")
+    def valid_through(self, obj):
+        # available_until is the exclusive end: show the last day it holds (rules.last_day).
+        day = rules.last_day(obj.available_until)
+        if day is None:
+            return gettext("While care continues, until cancelled")
+        return gettext("Through %(day)s") % {"day": date_format(day)}
+
+    @admin.display(description="同意した情報")
+    def consented_items(self, obj):
+        return "、".join(str(ConsentItem(item).label) if item in ConsentItem.values else item for item in obj.items)
 
 
 @admin.register(TelehealthApp)
 class TelehealthAppAdmin(ReadOnlyAdmin):
-    list_display = ("name", "client_id", "webhook_url", "created_at", "revoked_at")
+    name_shown = shown_as("name", "名称")
+    client_id_shown = shown_as("client_id", "クライアントID")
+    webhook_url_shown = shown_as("webhook_url", "Webhook URL")
+    created_at_shown = shown_as("created_at", "登録日時")
+    revoked_at_shown = shown_as("revoked_at", "利用停止日時")
+    list_display = ("name_shown", "client_id_shown", "webhook_url_shown", "created_at_shown", "revoked_at_shown")
     exclude = ("secret_encrypted",)
     search_fields = ("name", "client_id")
 
 
 @admin.register(ConsentSession)
-class ConsentSessionAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "app", "institution", "visit_date", "status", "consent")
+class ConsentSessionAdmin(OperatorReadLogMixin, ReadOnlyAdmin):
+    created_at_shown = shown_as("created_at", "作成日時")
+    app_shown = shown_as("app", "オンライン診療アプリ")
+    institution_shown = shown_as("institution", "医療機関等", "institution__code")
+    kind_shown = shown_as("kind", "種別")
+    visit_date_shown = shown_as("visit_date", "診療予定日")
+    items_asked = shown_as("items", "求めた情報")
+    return_url_shown = shown_as("return_url", "戻り先URL")
+    expires_at_shown = shown_as("expires_at", "同意の受付期限")
+    status_shown = shown_as("status", "状態")
+    consent_shown = shown_as("consent", "同意", "consent_id")
+    completed_at_shown = shown_as("completed_at", "同意日時")
+    list_display = ("created_at_shown", "app_shown", "institution_shown", "visit_date_shown", "status_shown",
+                    "consent_shown")
+    fields = ("created_at_shown", "app_shown", "institution_shown", "kind_shown", "visit_date_shown", "items_asked",
+              "return_url_shown", "expires_at_shown", "status_shown", "consent_shown", "completed_at_shown")
+    readonly_fields = fields
     list_filter = ("status",)
-    list_select_related = ("app", "institution")
+    list_select_related = ("app", "institution", "consent")
     ordering = ("-created_at",)
+    # A session with a consent names its person (the consent's row): one event per such person.
+    access_items = ("consent",)
+    log_changelist = True
+
+    def person_id_of(self, obj):
+        return obj.consent.person_id if obj.consent_id else None
 
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "app", "event", "event_id", "status", "attempts", "next_attempt_at", "last_status_code")
+    created_at_shown = shown_as("created_at", "作成日時")
+    app_shown = shown_as("app", "オンライン診療アプリ")
+    event_shown = shown_as("event", "イベント")
+    event_id_shown = shown_as("event_id", "イベントID")
+    status_shown = shown_as("status", "状態")
+    attempts_shown = shown_as("attempts", "送信回数")
+    next_attempt_at_shown = shown_as("next_attempt_at", "次の送信")
+    last_status_code_shown = shown_as("last_status_code", "最後の応答コード")
+    list_display = ("created_at_shown", "app_shown", "event_shown", "event_id_shown", "status_shown", "attempts_shown",
+                    "next_attempt_at_shown", "last_status_code_shown")
     list_filter = ("status", "event")
     list_select_related = ("app",)
     ordering = ("-created_at",)

@@ -87,6 +87,14 @@ def start_of_day(day: datetime.date) -> datetime.datetime:
     return datetime.datetime.combine(day, datetime.time.min, tzinfo=TOKYO)
 
 
+def last_day(available_until: datetime.datetime | None) -> datetime.date | None:
+    """The last Tokyo day a consent holds: available_until is the exclusive end (midnight after
+    that day), so a visit on 30 November reads 30 November, not 1 December. None: open-ended."""
+    if available_until is None:
+        return None
+    return (available_until.astimezone(TOKYO) - datetime.timedelta(microseconds=1)).date()
+
+
 def latest_end_date(on: datetime.date | None = None) -> datetime.date:
     """The last day a consent's end date may be set to: five years from `on` (default today, Tokyo)."""
     on = on or today()

@@ -3,7 +3,8 @@ come from insurers and claims (import_qualifications, seeding) and are never edi
 reference rows (insurers, institutions) and a person's contact details can be corrected.
 
 An operator's look at a person's data is a read like any other: it is written to the access log in
-the transaction that reads it and shown to that person on the portal (basis "operator").
+the transaction that reads it and shown to that person on the portal (basis "operator"; the
+logging is audit.admin.OperatorReadLogMixin, shared with the consent and access-log admins).
 - Detail pages of anything that belongs to a person log one event naming the person and the items
   the page shows; saving a person's contact details logs the change (field names, no values).
 - Changelists: the person and qualification lists are how operators find someone, so they keep
@@ -15,9 +16,9 @@ the transaction that reads it and shown to that person on the portal (basis "ope
 """
 
 from django.contrib import admin
-from django.db import transaction
 
-from homeconsent.audit.services import record_access, record_accesses
+from homeconsent.audit.admin import OperatorReadLogMixin, operator_actor, shown_as
+from homeconsent.audit.services import record_access
 
 from .models import (
     CardCertificate,
@@ -70,57 +71,12 @@ class CardKeySearchMixin:
         return results, distinct
 
 
-def _actor(request) -> str:
-    return f"admin:{request.user.username}"
-
-
-class PersonDataAdmin(LargeTableAdmin):
+class PersonDataAdmin(OperatorReadLogMixin, LargeTableAdmin):
     """A model whose rows belong to one person: detail pages are logged reads (module docstring)."""
-
-    access_items: tuple = ()
-    log_changelist = False  # True: the list shows personal data, one event per person on the page
-
-    def person_id_of(self, obj) -> int:
-        return obj.person_id
-
-    def items_shown(self, obj) -> list[str]:
-        return list(self.access_items)
 
     @admin.display(description="本人ID", ordering="person_id")
     def person_ref(self, obj):
         return self.person_id_of(obj)
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        if object_id is None:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        with transaction.atomic():
-            response = super().changeform_view(request, object_id, form_url, extra_context)
-            obj = (getattr(response, "context_data", None) or {}).get("original")
-            if response.status_code == 200 and obj is not None:
-                response.render()  # the read happens here: inside the transaction that logs it
-                record_access(
-                    actor_type="operator", actor_id=_actor(request), person=self.person_id_of(obj),
-                    items=self.items_shown(obj), basis="operator", outcome="ok",
-                    detail={"action": "admin_view", "model": self.model._meta.model_name, "object_id": obj.pk},
-                )  # fmt: skip
-        return response
-
-    def changelist_view(self, request, extra_context=None):
-        if not self.log_changelist:
-            return super().changelist_view(request, extra_context)
-        with transaction.atomic():
-            response = super().changelist_view(request, extra_context)
-            changelist = (getattr(response, "context_data", None) or {}).get("cl")
-            if response.status_code == 200 and changelist is not None:
-                response.render()
-                persons = sorted({self.person_id_of(obj) for obj in changelist.result_list})
-                record_accesses(
-                    {"actor_type": "operator", "actor_id": _actor(request), "person": person_id,
-                     "items": list(self.access_items), "basis": "operator", "outcome": "ok",
-                     "detail": {"action": "admin_list", "model": self.model._meta.model_name}}
-                    for person_id in persons
-                )  # fmt: skip
-        return response
 
 
 class OpenFilter(admin.SimpleListFilter):
@@ -140,7 +96,8 @@ class OpenFilter(admin.SimpleListFilter):
 
 class QualificationInline(ReadOnlyMixin, admin.TabularInline):
     model = Qualification
-    fields = ("insurer", "symbol", "number", "branch", "personal_family", "contribution_ratio", "acquired_on",
+    insurer_shown = shown_as("insurer", "保険者")
+    fields = ("insurer_shown", "symbol", "number", "branch", "personal_family", "contribution_ratio", "acquired_on",
               "lost_on", "reason_of_loss")
     readonly_fields = fields
     ordering = ("acquired_on",)
@@ -150,7 +107,9 @@ class QualificationInline(ReadOnlyMixin, admin.TabularInline):
 
 class CardCertificateInline(ReadOnlyMixin, admin.TabularInline):
     model = CardCertificate
-    fields = ("issuer", "serial", "status", "registered_for_insurance_use", "not_after")
+    status_shown = shown_as("status", "状態")
+    not_after_shown = shown_as("not_after", "有効期限")
+    fields = ("issuer", "serial", "status_shown", "registered_for_insurance_use", "not_after_shown")
     readonly_fields = fields
     extra = 0
     show_change_link = True
@@ -180,7 +139,7 @@ class PersonAdmin(NoDeleteMixin, CardKeySearchMixin, PersonDataAdmin):
         super().save_model(request, obj, form, change)
         # Inside changeform_view's transaction: the change and its log entry commit together.
         record_access(
-            actor_type="operator", actor_id=_actor(request), person=obj, items=["person"], basis="operator",
+            actor_type="operator", actor_id=operator_actor(request), person=obj, items=["person"], basis="operator",
             outcome="ok", detail={"action": "admin_change", "model": "person", "changed": sorted(form.changed_data)},
         )  # fmt: skip
 
@@ -223,8 +182,10 @@ class SpecificDiseaseInline(CertificateInlineBase):
 
 @admin.register(Qualification)
 class QualificationAdmin(ReadOnlyMixin, CardKeySearchMixin, PersonDataAdmin):
-    list_display = ("person", "insurer", "symbol", "number", "branch", "personal_family", "contribution_ratio",
-                    "card_classification", "acquired_on", "lost_on", "reason_of_loss")
+    person_shown = shown_as("person", "本人", "person_id")
+    insurer_shown = shown_as("insurer", "保険者", "insurer__number")
+    list_display = ("person_shown", "insurer_shown", "symbol", "number", "branch", "personal_family",
+                    "contribution_ratio", "card_classification", "acquired_on", "lost_on", "reason_of_loss")
     search_fields = ("=insurer__number", "=symbol", "=number", "person__name", "person__name_kana")
     list_filter = (OpenFilter, "insurer__kind", "contribution_ratio", "personal_family", "card_classification",
                    "reason_of_loss", "preschool")
@@ -275,7 +236,10 @@ class SpecificDiseaseCertificateAdmin(CertificateAdmin):
 
 @admin.register(CardCertificate)
 class CardCertificateAdmin(ReadOnlyMixin, PersonDataAdmin):
-    list_display = ("id", "person_ref", "issuer", "serial", "status", "registered_for_insurance_use", "not_after")
+    status_shown = shown_as("status", "状態")
+    not_after_shown = shown_as("not_after", "有効期限")
+    list_display = ("id", "person_ref", "issuer", "serial", "status_shown", "registered_for_insurance_use",
+                    "not_after_shown")
     search_fields = ("=serial", "=fingerprint_sha256", "=person__id")
     list_filter = ("status", "registered_for_insurance_use")
     raw_id_fields = ("person", "renewed_from")
