@@ -10,8 +10,8 @@ import binascii
 import datetime
 import json
 
-from rest_framework.exceptions import ValidationError
 from django.conf import settings
+from django.utils import translation
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.response import Response
@@ -30,9 +30,16 @@ CURSOR_INVALID = ErrorCode(
 
 
 def _valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+    """Validated input, or input_invalid with each field's problem in Japanese and English (the
+    serializer's messages are rendered once per language, whatever the request's language)."""
+    with translation.override("ja"):
+        serializer = serializer_class(data=data)
+        if serializer.is_valid():
+            return serializer.validated_data
+    with translation.override("en"):
+        english = serializer_class(data=data)
+        english.is_valid()
+    raise errors.FieldProblems.from_drf(serializer.errors, english.errors)
 
 
 def _encode_cursor(position) -> str | None:
@@ -105,9 +112,12 @@ class EligibilityView(DataView):
         return fhir.respond(request, read, "eligibility", lambda: presenters.eligibility(read))
 
 
-def _field_refusal(exc: RegistryValidationError) -> ValidationError:
+def _field_refusal(exc: RegistryValidationError) -> errors.FieldProblems:
     """Registry validation errors as the API's input_invalid with per-field details."""
-    return ValidationError({e.field: [e.error.message("en")] for e in exc.errors})
+    problems: dict[str, list] = {}
+    for e in exc.errors:
+        problems.setdefault(e.field, []).append(e.error.as_dict())
+    return errors.FieldProblems(problems)
 
 
 def _in_window(on):

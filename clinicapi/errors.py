@@ -267,6 +267,17 @@ BODY_MALFORMED = ErrorCode(
 INPUT_INVALID = ErrorCode(
     "input_invalid", "入力に誤りがあります（details を見てください）。", "The input is not valid (see details)."
 )
+# Field problems of our own (DRF's built-in ones come in both languages from its catalogs).
+MONTH_INVALID = ErrorCode(
+    "month_invalid",
+    "月は YYYY-MM の形で書いてください（例: 2025-04）。",
+    "Write the month as YYYY-MM, for example 2025-04.",
+)
+RANGE_FROM_AFTER_TO = ErrorCode(
+    "range_reversed",
+    "{start} が {end} より後になっています。",
+    "{start} is after {end}.",
+)
 RATE_LIMITED = ErrorCode(
     "rate_limited",
     "要求が多すぎます。{seconds}秒ほど待ってからやり直してください。",
@@ -319,6 +330,48 @@ class InsufficientScope(exceptions.PermissionDenied):
         super().__init__(detail=self.error.message("en"), code=self.error.code)
 
 
+class FieldProblems(exceptions.ValidationError):
+    """input_invalid with its details already in the API's form: {field: [{"code", "message" (Japanese),
+    "message_en"}]}; a field inside a list or object is named by its path (entries[3].birth_date)."""
+
+    def __init__(self, problems: dict):
+        super().__init__(detail={field: [p["message_en"] for p in items] for field, items in problems.items()})
+        self.problems = problems
+
+    @classmethod
+    def of(cls, field: str, error: HomeConsentError) -> "FieldProblems":
+        return cls({field: [error.as_dict()]})
+
+    @classmethod
+    def from_drf(cls, ja_detail, en_detail=None) -> "FieldProblems":
+        """DRF validation details rendered twice (Japanese and English) as one bilingual dict."""
+        problems: dict[str, list] = {}
+        en = dict(_leaves(en_detail)) if en_detail is not None else {}
+        for path, messages in _leaves(ja_detail):
+            twins = en.get(path, [])
+            problems[path] = [
+                {"code": getattr(m, "code", None) or "invalid", "message": str(m),
+                 "message_en": str(twins[i]) if i < len(twins) else str(m)}
+                for i, m in enumerate(messages)
+            ]
+        return cls(problems)
+
+
+def _leaves(detail, path=""):
+    """(path, [messages]) of a DRF error detail: dicts by key, lists of non-strings by index."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = f"[{key}]" if isinstance(key, int) else (f".{key}" if path else str(key))
+            yield from _leaves(value, path + name)
+    elif isinstance(detail, list) and detail and all(isinstance(v, str) for v in detail):
+        yield path or "non_field_errors", list(detail)
+    elif isinstance(detail, list):
+        for i, value in enumerate(detail):
+            yield from _leaves(value, f"{path}[{i}]")
+    elif isinstance(detail, str):
+        yield path or "non_field_errors", [detail]
+
+
 def error_body(error: HomeConsentError, **extra) -> dict:
     return {**error.as_dict(), **extra}
 
@@ -349,8 +402,11 @@ def _error_for(exc: exceptions.APIException, request) -> tuple[HomeConsentError,
         return UNSUPPORTED_MEDIA_TYPE(media_type=getattr(request, "content_type", "") or "?"), {}
     if isinstance(exc, exceptions.ParseError):
         return BODY_MALFORMED(reason=str(exc.detail)), {}
+    if isinstance(exc, FieldProblems):
+        return INPUT_INVALID(), {"details": exc.problems}
     if isinstance(exc, exceptions.ValidationError):
-        return INPUT_INVALID(), {"details": exc.detail}
+        # Raised outside the views' bilingual validation: the one language it was written in.
+        return INPUT_INVALID(), {"details": FieldProblems.from_drf(exc.detail).problems}
     return HTTP_ERROR(status=exc.status_code), {}
 
 

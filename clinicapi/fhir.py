@@ -88,9 +88,10 @@ def _date(day) -> str | None:
 
 
 def _instant(moment) -> str | None:
-    if moment is None:
-        return None
-    return moment.isoformat()
+    """Japan time with its offset, whole seconds: as the JSON answers write times."""
+    from .presenters import iso
+
+    return iso(moment)
 
 
 def _coding(system, code, display=None) -> dict:
@@ -612,6 +613,25 @@ def operation_outcome(code: str, message: str, *, severity: str = "error", issue
     }
 
 
+def field_issues(details) -> list[dict]:
+    """input_invalid's details as issues: one per field problem, expression the field (as the JSON
+    answer names it), details the code and Japanese message, diagnostics the English one."""
+    issues = []
+    for field, problems in (details or {}).items() if isinstance(details, dict) else ():
+        for problem in problems if isinstance(problems, list) else [problems]:
+            if not isinstance(problem, dict):
+                problem = {"code": "invalid", "message": str(problem), "message_en": str(problem)}
+            issues.append({
+                "severity": "error",
+                "code": "invalid",
+                "details": {"coding": [_coding("urn:homeconsent:error", problem.get("code") or "invalid")],
+                            "text": problem.get("message", "")},
+                "diagnostics": problem.get("message_en", ""),
+                "expression": [str(field)],
+            })
+    return _drop_empty(issues)
+
+
 class FhirJsonRenderer(JSONRenderer):
     """application/fhir+json for DRF content negotiation (format suffix/`?_format=fhir`)."""
 
@@ -629,6 +649,7 @@ class FhirJsonRenderer(JSONRenderer):
                                         issue_code=ISSUE_CODE.get(response.status_code, "processing"))
             if data.get("message_en"):
                 outcome["issue"][0]["diagnostics"] = data["message_en"]
+            outcome["issue"] += field_issues(data.get("details"))
             data = outcome
         return super().render(data, accepted_media_type, renderer_context)
 

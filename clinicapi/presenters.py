@@ -8,14 +8,17 @@ ISO 8601 (YYYY-MM-DD) rather than the interface's yyyyMMdd; empty national value
 docs/api-data.md lists every field with its national name.
 """
 
+import datetime
 import functools
 import re
+from zoneinfo import ZoneInfo
 
 from homeconsent.registry.eligibility import EligibilityResult
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _YMD = re.compile(r"^\d{8}$")
 _DATE_NAMES = ("Date", "Birthdate")
+JAPAN = ZoneInfo("Asia/Tokyo")
 
 
 @functools.cache
@@ -41,7 +44,15 @@ def national(value):
 
 
 def iso(moment):
-    return moment.isoformat() if moment is not None else None
+    """Dates as YYYY-MM-DD; times in Japan time with the offset, whole seconds
+    (2026-11-26T02:31:05+09:00), whatever zone the database returns them in."""
+    if moment is None:
+        return None
+    if isinstance(moment, datetime.datetime):
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(JAPAN)
+        return moment.replace(microsecond=0).isoformat()
+    return moment.isoformat()
 
 
 def consent(c) -> dict:

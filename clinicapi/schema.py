@@ -20,13 +20,27 @@ API_PREFIX = "/api/v1/"
 
 
 # --- shared bodies -----------------------------------------------------------------------------
+class FieldProblemSerializer(serializers.Serializer):
+    """One problem of one input field, coded and in both languages like the error itself."""
+
+    code = serializers.CharField(help_text="Stable code of the problem (e.g. date_invalid, required).")
+    message = serializers.CharField(help_text="理由（日本語）")
+    message_en = serializers.CharField(help_text="The reason in English.")
+
+    class Meta:
+        ref_name = "FieldProblem"
+
+
 class ApiErrorSerializer(serializers.Serializer):
     """Every refusal under /api/: a stable code and the reason in Japanese and English."""
 
     code = serializers.CharField(help_text="Stable error code (see docs/api-auth.md and docs/api.md).")
     message = serializers.CharField(help_text="理由（日本語）")
     message_en = serializers.CharField(help_text="The reason in English.")
-    details = serializers.JSONField(required=False, help_text="Per-field problems, for input_invalid only.")
+    details = serializers.DictField(
+        child=FieldProblemSerializer(many=True), required=False,
+        help_text="input_invalid only: each field's problems, by the field's name (a path such as "
+                  "entries[3].birth_date inside a list; non_field_errors for the whole input).")
 
     class Meta:
         ref_name = "ApiError"
@@ -81,7 +95,12 @@ ERROR_400 = OpenApiResponse(
     description="Invalid input: `input_invalid` with `details` per field, or another coded refusal.",
     examples=[error_example("input_invalid", "input_invalid", "入力に誤りがあります（details を見てください）。",
                             "The input is not valid (see details).", 400,
-                            details={"birth_date": ["yyyy-mm-dd で入力してください。"]})],
+                            details={"birth_date": [{
+                                "code": "date_invalid",
+                                "message": "「birth_date」の日付「1943/07/13」は読めません。YYYY-MM-DD（例: 2024-04-01）で"
+                                           "書いてください。",
+                                "message_en": "'birth_date': the date '1943/07/13' cannot be read; write it as "
+                                              "YYYY-MM-DD, for example 2024-04-01."}]})],
 )
 ERROR_404 = OpenApiResponse(
     ApiErrorSerializer,
@@ -94,7 +113,9 @@ FHIR_MEDIA = "application/fhir+json"
 OPERATION_OUTCOME = {
     "type": "object",
     "description": "FHIR R4 OperationOutcome: issue[0].details.coding[0].code is our error code, details.text the "
-                   "Japanese message, diagnostics the English one.",
+                   "Japanese message, diagnostics the English one. For input_invalid, one more issue per field "
+                   "problem: expression the field, details the problem's code and Japanese message, diagnostics "
+                   "the English one.",
     "properties": {"resourceType": {"type": "string", "enum": ["OperationOutcome"]},
                    "issue": {"type": "array", "items": {"type": "object"}}},
     "required": ["resourceType", "issue"],
@@ -295,7 +316,7 @@ class WhoAmIViewSchema(OpenApiViewExtension):
                 OpenApiExample(
                     "whoami",
                     value={"institution_code": "0110113719", "client_id": "Zq3…", "scopes": ["consent.read",
-                           "qualification.read"], "expires_at": "2026-11-25T15:35:00+00:00"},
+                           "qualification.read"], "expires_at": "2026-11-26T00:35:00+09:00"},
                     response_only=True,
                 )
             ],
@@ -319,7 +340,11 @@ A scope opens an endpoint family; what a read returns is still decided by the pa
 every request, and every read is written to the access log the patient sees.
 
 **Errors.** Every refusal answers JSON `{"code", "message" (Japanese), "message_en"}`; the token
-endpoint adds the OAuth members `error` and `error_description`.
+endpoint adds the OAuth members `error` and `error_description`. `input_invalid` adds `details`:
+each field's problems as `[{"code", "message", "message_en"}]`.
+
+**Times** are Japan time with the offset and whole seconds (`2026-11-26T02:31:05+09:00`); dates are
+`YYYY-MM-DD`.
 
 **FHIR.** Endpoints marked so also answer FHIR R4 (JP Core identifiers) with
 `Accept: application/fhir+json`; see docs/api.md.
@@ -531,21 +556,21 @@ CONSENT_EXAMPLE = {"consent_id": 12, "kind": "home_visit", "items": ["checkup", 
                    "given_at": "2026-11-20T10:04:11+09:00", "available_until": None, "visit_date": None,
                    "status": "active", "ended_at": None, "ended_by": ""}  # fmt: skip
 QUALIFICATION_EXAMPLE = {
-    "insurer_number": "39131156", "insurer_name": "東京都後期高齢者医療広域連合", "insured_card_symbol": "9999",
+    "insurer_number": "39131016", "insurer_name": "東京都後期高齢者医療広域連合", "insured_card_symbol": "9999",
     "insured_identification_number": "00000103", "insured_branch_number": "00", "insured_card_classification": "03",
     "personal_family_classification": "1", "insured_name": "鈴木 一郎", "name": "鈴木 一郎",
-    "name_kana": "スズキ イチロウ", "sex1": "1", "birthdate": "1944-06-15", "address": "東京都世田谷区…",
-    "post_number": "1540001", "qualification_date": "2019-06-15", "disqualification_date": "",
+    "name_kana": "スズキ イチロウ", "sex1": "1", "birthdate": "1943-07-13", "address": "東京都世田谷区…",
+    "post_number": "1540001", "qualification_date": "2018-07-13", "disqualification_date": "",
     "insured_card_valid_date": "2025-08-01", "insured_card_expiration_date": "2027-07-31",
     "insured_partial_contribution_ratio": "010", "preschool_classification": "",
 }  # fmt: skip
 ELIGIBILITY_EXAMPLE = {
     "process_execution_time": "2026-11-25T09:30:00+09:00", "reference_classification": "1", "segment_of_result": "1",
-    "patient_id": "mu6HGb9qaGyQlN2akRzKsA", "consent": CONSENT_EXAMPLE, "qualification_validity": "1",
+    "patient_id": "kapw2v6b5qtw3nhgrwwscrl3fu", "consent": CONSENT_EXAMPLE, "qualification_validity": "1",
     "reason_of_loss": "", "reference_date": "2026-11-25", "qualification": QUALIFICATION_EXAMPLE,
     "elderly_recipient_certificate_info": None, "specific_diseases_certificate_list": [],
 }  # fmt: skip
-HEADER_EXAMPLE = {"process_execution_time": "2026-11-25T09:30:00+09:00", "patient_id": "mu6HGb9qaGyQlN2akRzKsA",
+HEADER_EXAMPLE = {"process_execution_time": "2026-11-25T09:30:00+09:00", "patient_id": "kapw2v6b5qtw3nhgrwwscrl3fu",
                   "consent": CONSENT_EXAMPLE}  # fmt: skip
 
 
@@ -583,8 +608,8 @@ DATA_SCHEMAS = [
         responses={**_with_fhir(PATIENTS), 400: ERROR_400},
         examples=[_example("patients", {
             "process_execution_time": "2026-11-25T09:30:00+09:00", "count": 1, "next_cursor": None,
-            "patients": [{"patient_id": "mu6HGb9qaGyQlN2akRzKsA", "name": "鈴木 一郎", "name_kana": "スズキ イチロウ",
-                          "sex1": "1", "birthdate": "1944-06-15", "consent": CONSENT_EXAMPLE}]})],
+            "patients": [{"patient_id": "kapw2v6b5qtw3nhgrwwscrl3fu", "name": "鈴木 一郎", "name_kana": "スズキ イチロウ",
+                          "sex1": "1", "birthdate": "1943-07-13", "consent": CONSENT_EXAMPLE}]})],
     ),
     _documented(
         VIEWS + "EligibilityView", "get", operation_id="eligibility", tags=["eligibility"],
@@ -599,8 +624,8 @@ DATA_SCHEMAS = [
                                              "read answers"), 400: ERROR_400},
         examples=[
             OpenApiExample("keys", request_only=True, value={
-                "insurer_number": "39131156", "symbol": "9999", "number": "00000103", "branch": "00",
-                "birth_date": "1944-06-15"}),
+                "insurer_number": "39131016", "symbol": "9999", "number": "00000103", "branch": "00",
+                "birth_date": "1943-07-13"}),
             _example("requery", {**ELIGIBILITY_EXAMPLE, "reference_classification": "2"}),
         ],
     ),
@@ -655,8 +680,8 @@ DATA_SCHEMAS = [
             "More than 10,000 entries, or a body over the batch size limit"))},
         examples=[
             OpenApiExample("keys", request_only=True, value={"on": "2026-11-26", "entries": [
-                {"insurer_number": "39131156", "symbol": "9999", "number": "00000103", "branch": "00",
-                 "birth_date": "1944-06-15"}]}),
+                {"insurer_number": "39131016", "symbol": "9999", "number": "00000103", "branch": "00",
+                 "birth_date": "1943-07-13"}]}),
             _example("received", {"reception_number": "93076545393925143690", "submitted_at": "2026-11-25T18:00:00+09:00",
                                   "reference_date": "2026-11-26", "expires_at": "2026-12-02T18:00:00+09:00",
                                   "entry_count": 1, "normal_count": 1, "error_count": 0}, "201"),
@@ -673,7 +698,7 @@ DATA_SCHEMAS = [
                                        "expires_at": "2026-12-02T18:00:00+09:00", "entry_count": 1, "normal_count": 1,
                                        "error_count": 0, "offset": 0, "limit": 1000, "next_offset": None,
                                        "entries": [{"index": 0, "segment_of_result": "1", "error_code": "",
-                                                    "patient_id": "mu6HGb9qaGyQlN2akRzKsA",
+                                                    "patient_id": "kapw2v6b5qtw3nhgrwwscrl3fu",
                                                     **{k: v for k, v in ELIGIBILITY_EXAMPLE.items() if k in
                                                        eligibility_fields()}}]})],  # fmt: skip
     ),

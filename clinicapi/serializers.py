@@ -9,7 +9,14 @@ from rest_framework import serializers
 from homeconsent.consent.models import ConsentKind
 from homeconsent.registry.models import MedicationSource
 
+from .errors import MONTH_INVALID, RANGE_FROM_AFTER_TO
+
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+def _reversed(start: str, end: str) -> serializers.ValidationError:
+    error = RANGE_FROM_AFTER_TO(start=start, end=end)
+    return serializers.ValidationError({start: error.message()}, code=error.code)
 
 
 class MonthField(serializers.CharField):
@@ -18,7 +25,8 @@ class MonthField(serializers.CharField):
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
         if not _MONTH.match(value):
-            raise serializers.ValidationError("Write the month as YYYY-MM, for example 2025-04.", code="month_invalid")
+            # In the active language: the views validate once in Japanese and once in English.
+            raise serializers.ValidationError(MONTH_INVALID().message(), code=MONTH_INVALID.code)
         return datetime.date(int(value[:4]), int(value[5:]), 1)
 
 
@@ -60,7 +68,7 @@ class MedicationQuery(serializers.Serializer):
 
     def validate(self, attrs):
         if attrs.get("month_from") and attrs.get("month_to") and attrs["month_from"] > attrs["month_to"]:
-            raise serializers.ValidationError({"month_from": "month_from is after month_to."})
+            raise _reversed("month_from", "month_to")
         return attrs
 
 
@@ -70,7 +78,7 @@ class DateRangeQuery(serializers.Serializer):
 
     def validate(self, attrs):
         if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
-            raise serializers.ValidationError({"date_from": "date_from is after date_to."})
+            raise _reversed("date_from", "date_to")
         return attrs
 
 

@@ -5,7 +5,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import errors
+from . import errors, presenters
 from .auth import grant_token, token_audience
 from .authentication import BearerTokenAuthentication, ClientRateThrottle, HasScopes, IsApiClient, TokenEndpointThrottle
 
@@ -71,6 +71,6 @@ class WhoAmIView(ApiView):
                 "institution_code": access.institution_code,
                 "client_id": access.client_id,
                 "scopes": sorted(access.scopes),
-                "expires_at": access.expires_at.isoformat(),
+                "expires_at": presenters.iso(access.expires_at),
             }
         )
