@@ -53,3 +53,76 @@ def test_demo_is_idempotent_and_keeps_its_cards():
     call_command("demo", no_server=True, persons=10, stdout=out)
     assert set(CardCertificate.objects.values_list("serial", flat=True)) == first
     assert "password shown on first run" in out.getvalue()
+
+
+# --- the demo clinic system ----------------------------------------------------------------------------
+# What the reference client asks for each command it is printed with (clinicapi/client/__main__.py).
+COMMAND_SCOPE = {"patients": "consent.read", "eligibility": "qualification.read", "medication": "medication.read"}
+
+
+def printed_client_commands(text) -> list[list[str]]:
+    return [line.split(" -m clinicapi.client ", 1)[1].split() for line in text.splitlines()
+            if " -m clinicapi.client " in line]  # fmt: skip
+
+
+def api_path(argv) -> str:
+    command, rest = argv[0], argv[1:]
+    return "/api/v1/patients" if command == "patients" else f"/api/v1/patients/{rest[0]}/{command}"
+
+
+@pytest.mark.django_db
+def test_the_printed_clinic_commands_run_with_the_scopes_the_demo_client_has(settings):
+    from urllib.parse import urlencode
+
+    from clinicapi.client.__main__ import build_parser
+    from clinicapi.client.core import load_private_key, sign_assertion
+    from clinicapi.patients import patient_id_for
+
+    # given the demo prepared
+    out = StringIO()
+    call_command("demo", no_server=True, persons=10, stdout=out)
+    commands = printed_client_commands(out.getvalue())
+
+    # then it prints the patients, eligibility and medication commands, for 鈴木 一郎 at the demo clinic
+    assert [c[0] for c in commands] == ["patients", "eligibility", "medication"]
+    for argv in commands:
+        build_parser().parse_args(argv)  # each is a command line the reference client takes
+    client = ApiClient.objects.get(name="demo clinic system", revoked_at__isnull=True)
+    suzuki = Person.objects.filter(name="鈴木 一郎", qualifications__symbol="9999").distinct().get()
+    assert commands[1][1] == commands[2][1] == patient_id_for(client.institution.code, suzuki.pk)
+    # and the client holds the scope each command asks for, and no more
+    assert set(client.scopes) == set(COMMAND_SCOPE.values())
+
+    # and each command's token request and read pass (404 until he consents, never 403 for a scope)
+    http = Client()
+    for argv in commands:
+        flags = dict(zip(argv, argv[1:]))
+        key = load_private_key(flags["--key"])
+        assertion = sign_assertion(flags["--client-id"], "http://testserver/api/v1/auth/token", key)
+        token = http.post("/api/v1/auth/token", urlencode({
+            "grant_type": "client_credentials", "scope": COMMAND_SCOPE[argv[0]], "client_assertion": assertion,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        }), content_type="application/x-www-form-urlencoded")  # fmt: skip
+        assert token.status_code == 200, token.json()
+        read = http.get(api_path(argv), HTTP_AUTHORIZATION=f"Bearer {token.json()['access_token']}")
+        assert read.status_code == (200 if argv[0] == "patients" else 404), read.json()
+
+
+@pytest.mark.django_db
+def test_a_demo_client_from_an_earlier_demo_without_these_scopes_is_replaced():
+    # given a demo whose clinic system was registered with consent.read only (an earlier demo)
+    call_command("demo", no_server=True, persons=10, stdout=StringIO())
+    old = ApiClient.objects.get(name="demo clinic system")
+    old.scopes = ["consent.read"]
+    old.save(update_fields=["scopes"])
+
+    # when the demo starts again
+    out = StringIO()
+    call_command("demo", no_server=True, persons=10, stdout=out)
+
+    # then the old client is revoked and the printed commands name a new one with the scopes they need
+    old.refresh_from_db()
+    new = ApiClient.objects.get(name="demo clinic system", revoked_at__isnull=True)
+    assert old.revoked_at is not None and new.pk != old.pk
+    assert set(new.scopes) == set(COMMAND_SCOPE.values())
+    assert all(f"--client-id {new.client_id}" in " ".join(c) for c in printed_client_commands(out.getvalue()))

@@ -26,10 +26,11 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 
-from clinicapi.auth import register_client
+from clinicapi.auth import register_client, revoke_client
 from clinicapi.console.accounts import create_staff
 from clinicapi.console.models import StaffMembership, StaffRole
-from clinicapi.scopes import SCOPES
+from clinicapi.models import ApiClient
+from clinicapi.patients import patient_id_for
 from homeconsent.consent.entry import entry_url_for
 from homeconsent.jpki.bridge import ReaderBridge
 from homeconsent.jpki.card import VirtualJPKICard
@@ -46,6 +47,10 @@ DEMO_CARDS = [
     ("tanaka-setsuko", "4567"),
     ("watanabe-minoru", "5678"),
 ]
+# The clinic system's commands printed below (patients, then eligibility and medication of this person)
+# and the scopes the reference client asks for them: consent.read, qualification.read, medication.read.
+DEMO_API_PATIENT = "suzuki-ichiro"
+DEMO_CLIENT_SCOPES = ("consent.read", "qualification.read", "medication.read")
 
 
 @dataclass
@@ -127,7 +132,7 @@ class Command(BaseCommand):
         w(f"  clinic API:    {site}/api/v1/docs  (schema {site}/api/v1/schema)")
         for line in self._entry_lines(site):
             w(line)
-        for line in self._api_client_lines(site):
+        for line in self._api_client_lines(site, demo_persons):
             w(line)
         w(f"  reader bridge: ws://{settings.READER_BRIDGE_HOST}:{options['bridge_port']} "
           f"(virtual reader udp:127.0.0.1:{options['card_port']})")
@@ -159,12 +164,15 @@ class Command(BaseCommand):
                 lines.append(f"    console:     {site}{reverse('console:signin')}  ({membership.user.username})")
         return lines
 
-    def _api_client_lines(self, site):
-        """A clinic system of the demo clinic, registered once, with its key kept in var/."""
+    def _api_client_lines(self, site, demo_persons):
+        """A clinic system of the demo clinic, registered once with the scopes of the commands printed
+        (the reference client asks for each command's scope itself), its key kept in var/."""
         folder = settings.VAR_DIR / "demo-api-client"
         index = folder / "client.json"
+        clinic = Institution.objects.get(code=self._demo_institution_codes()[0])
+        if index.exists() and not self._keep_demo_client(json.loads(index.read_text())["client_id"]):
+            index.unlink()  # an earlier demo's client without these scopes (or revoked): register anew
         if not index.exists():
-            clinic = Institution.objects.get(code=self._demo_institution_codes()[0])
             key = ec.generate_private_key(ec.SECP384R1())
             folder.mkdir(parents=True, exist_ok=True)
             key_path = folder / "private_key.pem"
@@ -176,12 +184,31 @@ class Command(BaseCommand):
             public_pem = key.public_key().public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
             ).decode()
-            client = register_client(clinic, "demo clinic system", public_pem, sorted(SCOPES), by="operator:demo")
+            client = register_client(clinic, "demo clinic system", public_pem, list(DEMO_CLIENT_SCOPES),
+                                     by="operator:demo")
             index.write_text(json.dumps({"client_id": client.client_id, "institution": clinic.code}))
         client_id = json.loads(index.read_text())["client_id"]
-        command = (f"{sys.executable} -m clinicapi.client patients --base {site}/api/v1 "
-                   f"--client-id {client_id} --key {folder / 'private_key.pem'}")
-        return [f"  clinic system: {command}"]
+        connection_flags = f"--base {site}/api/v1 --client-id {client_id} --key {folder / 'private_key.pem'}"
+        patient = demo_persons[DEMO_API_PATIENT]
+        # A patient id is the person's at this clinic, whatever the consent: known before he consents.
+        patient_id = patient_id_for(clinic.code, patient["person_id"])
+        card = [slug for slug, _ in DEMO_CARDS].index(DEMO_API_PATIENT) + 1
+        lines = [f"  clinic system: {sys.executable} -m clinicapi.client patients {connection_flags}",
+                 f"    once {patient['name']} (card [{card}]) consents at {clinic.name}'s entry above "
+                 "(qualification and medication):"]
+        for command in (f"eligibility {patient_id}", f"medication {patient_id}"):
+            lines.append(f"                 {sys.executable} -m clinicapi.client {command} {connection_flags}")
+        return lines
+
+    @staticmethod
+    def _keep_demo_client(client_id) -> bool:
+        """Whether the registered demo client serves the printed commands; one lacking their scopes
+        (registered by an earlier demo) is revoked."""
+        client = ApiClient.objects.filter(client_id=client_id, revoked_at__isnull=True).first()
+        if client is not None and not set(DEMO_CLIENT_SCOPES) <= set(client.scopes):
+            revoke_client(client, by="operator:demo")
+            return False
+        return client is not None
 
     @staticmethod
     def _demo_institution_codes():
