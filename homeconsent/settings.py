@@ -287,6 +287,8 @@ CLINICAPI_THROTTLE_RATES = {
     "client": os.environ.get("HOMECONSENT_API_RATE", "600/min"),
     "token": os.environ.get("HOMECONSENT_API_TOKEN_RATE", "60/min"),
 }
+# Requests per telehealth app to its API (/consent/api/v1/), over which it answers 429 with Retry-After.
+TELEHEALTH_APP_RATE = os.environ.get("HOMECONSENT_APP_API_RATE", "300/min")
 # Largest request body accepted under /api/ (by Content-Length); larger answers 413.
 CLINICAPI_MAX_BODY_BYTES = int(os.environ.get("HOMECONSENT_API_MAX_BODY_BYTES", 1024 * 1024))
 # The batch pre-check (一括照会) takes up to 10,000 entries in one body: its own, larger limit.

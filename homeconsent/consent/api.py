@@ -8,10 +8,12 @@ content type, method, throttling) coded by the institutions' API handler. Moment
 import base64
 import binascii
 
+from django.conf import settings
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from clinicapi.errors import api_exception_handler
@@ -103,10 +105,25 @@ def session_body(session, request) -> dict:
     }
 
 
+class AppRateThrottle(SimpleRateThrottle):
+    """Per telehealth app, keyed by its client id (settings.TELEHEALTH_APP_RATE); shared through the
+    cache, so across workers when the cache is Redis."""
+
+    scope = "telehealth-app"
+
+    def get_rate(self):
+        return settings.TELEHEALTH_APP_RATE
+
+    def get_cache_key(self, request, view):
+        if not isinstance(request.auth, TelehealthApp):
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": request.auth.client_id}
+
+
 class TelehealthApiView(APIView):
     authentication_classes = [TelehealthAppBasicAuthentication]
     permission_classes = [IsTelehealthApp]
-    throttle_classes = []
+    throttle_classes = [AppRateThrottle]
 
     def handle_exception(self, exc):
         if isinstance(exc, HomeConsentError):

@@ -107,3 +107,20 @@ def test_throttling_is_a_coded_error_with_retry_after(app_and_secret):
 
     body = coded(response, 429, "rate_limited")
     assert response["Retry-After"] == "12" and "12" in body["message_en"]
+
+
+def test_each_app_is_held_to_its_own_request_rate(client, app_and_secret, institution, settings):
+    # given a rate of 3 requests a minute per app, and a second app of the same clinic
+    settings.TELEHEALTH_APP_RATE = "3/min"
+    other, other_secret = telehealth.register_app("別のアプリ", institutions=[institution], allowed_return_urls=[RETURN_URL])
+    other_client = APIClient()
+    other_client.credentials(HTTP_AUTHORIZATION=basic(other.client_id, other_secret))
+
+    # when the first app polls three times, then once more
+    answers = [client.get(f"{SESSIONS}/unknown").status_code for _ in range(3)]
+    refused = client.get(f"{SESSIONS}/unknown")
+
+    # then the fourth is refused with its code and a wait, and the other app is not held back
+    assert answers == [404, 404, 404]
+    assert coded(refused, 429, "rate_limited") and int(refused["Retry-After"]) > 0
+    assert other_client.get(f"{SESSIONS}/unknown").status_code == 404
