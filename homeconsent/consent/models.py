@@ -229,6 +229,7 @@ class ConsentSessionStatus(models.TextChoices):
     PENDING = "pending", "同意待ち"
     REGISTERED = "registered", "同意済み"
     CANCELLED = "cancelled", "取消済み"
+    DECLINED = "declined", "本人が中止"  # the patient stopped (中止する) without consenting
     EXPIRED = "expired", "期限切れ"  # computed: pending past expires_at
 
 

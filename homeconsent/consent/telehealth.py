@@ -78,6 +78,11 @@ SESSION_COMPLETED = ErrorCode(
     "この同意の手続きはすでに終わっています。",
     "This consent request has already been completed.",
 )
+SESSION_DECLINED = ErrorCode(
+    "consent_session_declined",
+    "この同意の手続きは中止しました。同意するときは、診療のアプリからもう一度開いてください。",
+    "You stopped this consent request. To consent, open it again from the telehealth app.",
+)
 SESSION_MISMATCH = ErrorCode(
     "consent_session_mismatch",
     "登録した同意（{field}）が、アプリが求めた内容と一致しません。",
@@ -213,7 +218,7 @@ def session_by_id(session_id: str, *, app=None) -> ConsentSession:
 
 
 def session_status(session: ConsentSession, now=None) -> str:
-    """pending, registered, cancelled, or expired (pending past expires_at); computed on read."""
+    """pending, registered, cancelled, declined, or expired (pending past expires_at); computed on read."""
     if session.status == ConsentSessionStatus.PENDING and (now or timezone.now()) >= session.expires_at:
         return ConsentSessionStatus.EXPIRED.value
     return session.status
@@ -230,6 +235,8 @@ def session_url(session: ConsentSession, request=None) -> str:
 
 def check_session_open(session: ConsentSession, now=None) -> None:
     """Refuse a session the patient can no longer consent in (pages call this before the card step)."""
+    if session.status == ConsentSessionStatus.DECLINED:
+        raise SESSION_DECLINED()
     if session.status != ConsentSessionStatus.PENDING:
         raise SESSION_COMPLETED()
     if session_status(session, now) == ConsentSessionStatus.EXPIRED:
@@ -280,6 +287,29 @@ def complete_session(session: ConsentSession, consent, *, now=None) -> ConsentSe
         session.completed_at = now
         session.save(update_fields=["consent", "status", "completed_at"])
         enqueue_webhook(session.app, "consent.registered", webhook_data(session, consent), session=session, now=now)
+    return session
+
+
+def do_decline_session(session: ConsentSession, *, now=None) -> ConsentSession:
+    """The patient stopped (中止する) before consenting: the app's status poll says "declined".
+
+    Only a pending session changes; one already registered, declined or expired is returned as it
+    is, so the patient's way back names its real status.
+    """
+    now = now or timezone.now()
+    with transaction.atomic(using=router.db_for_write(ConsentSession)):
+        session = ConsentSession.objects.select_for_update().select_related("app", "institution").get(pk=session.pk)
+        if session_status(session, now) != ConsentSessionStatus.PENDING:
+            return session
+        session.status = ConsentSessionStatus.DECLINED
+        session.completed_at = now
+        session.save(update_fields=["status", "completed_at"])
+        # The patient has not shown a card: who stopped is known only as the session's holder.
+        record_access(
+            actor_type="patient", actor_id=f"session:{session.pk}", items=session.items, basis="consent",
+            institution_code=session.institution.code,
+            detail={"action": "consent_session_declined", "session": session.pk, "client_id": session.app.client_id},
+        )  # fmt: skip
     return session
 
 

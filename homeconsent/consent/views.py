@@ -7,6 +7,7 @@ certificate and the signature. The PIN is never sent here.
 """
 
 import datetime
+import urllib.parse
 
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
@@ -96,6 +97,17 @@ END_DATE_INVALID = ErrorCode(
     "終了日は、今日から{latest}までの日付を選んでください。",
     "Choose an end date from today up to {latest}.",
 )
+VISIT_DATE_MISSING = ErrorCode(
+    "visit_date_missing",
+    "オンライン診療の日を選んでください。",
+    "Choose the date of your telehealth visit.",
+)
+VISIT_DATE_LOCKED = ErrorCode(
+    "visit_date_locked",
+    "診療日は、オンライン診療のアプリで予約した日（{visit_date}）です。ここでは変えられません。日を変えるときは、アプリで予約を変えてください。",
+    "Your visit date is the day booked in the telehealth app ({visit_date}). It cannot be changed here; "
+    "to change it, change the booking in the app.",
+)
 VISIT_DATE_INVALID = ErrorCode(
     "visit_date_invalid",
     "オンライン診療の日を、今日から{latest}までの日付で選んでください。",
@@ -104,18 +116,30 @@ VISIT_DATE_INVALID = ErrorCode(
 
 
 # --- helpers -------------------------------------------------------------------------------------
-def content_security_policy() -> str:
+def content_security_policy(form_targets=()) -> str:
     bridge = f"ws://{settings.READER_BRIDGE_HOST}:{settings.READER_BRIDGE_PORT}"
+    form_action = " ".join(["'self'", *form_targets])
     return (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        f"connect-src 'self' {bridge}; form-action 'self'; frame-ancestors 'none'; "
+        f"connect-src 'self' {bridge}; form-action {form_action}; frame-ancestors 'none'; "
         "base-uri 'none'; object-src 'none'"
     )
 
 
+def _return_origin(session_id) -> str | None:
+    """The origin of an app session's return URL: 中止する posts here and is redirected there."""
+    try:
+        parts = urllib.parse.urlsplit(telehealth.session_by_id(session_id).return_url)
+    except HomeConsentError:
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def page(request, template, context=None, status=200):
     response = render(request, template, context or {}, status=status)
-    response["Content-Security-Policy"] = content_security_policy()
+    # Browsers hold a form's redirect to form-action too: the stop form's way back to the app is allowed.
+    origin = _return_origin(context["app_session_id"]) if (context or {}).get("app_session_id") else None
+    response["Content-Security-Policy"] = content_security_policy([origin] if origin else [])
     response["Referrer-Policy"] = "same-origin"  # the entry token stays out of other sites' logs
     response["Cache-Control"] = "no-store"
     return response
@@ -172,12 +196,17 @@ def _flow_step(request, token, kind, ready, *, any_flow=False):
     state = _state(request, entry, kind)
     if state is None or not ready(state):
         return entry, None, _problem_redirect(entry, SESSION_EXPIRED.code)
+    error = _app_session_error(state)
+    if error is not None:
+        return entry, None, _session_problem(request, error, state["app_session"])
     return entry, state, None
 
 
-def _context(entry, kind=None, **extra):
+def _context(entry, kind=None, state=None, **extra):
     institution = entry.institution
-    return {"entry": entry, "institution": institution, "flow": kind, **extra}
+    # In a telehealth app's session, "stop" ends the session and goes back to the app (_stop.html).
+    app_session_id = (state or {}).get("app_session")
+    return {"entry": entry, "institution": institution, "flow": kind, "app_session_id": app_session_id, **extra}
 
 
 # The order items are listed in: insurance first, then as on the "what to share" screen.
@@ -219,12 +248,15 @@ def _app_session(state):
     return telehealth.session_by_id(state["app_session"]) if state.get("app_session") else None
 
 
-def _app_session_open(session_id) -> bool:
+def _app_session_error(state) -> HomeConsentError | None:
+    """Why the flow's telehealth app session can no longer be consented in (expired, stopped), or None."""
+    if not state.get("app_session") or state.get("consent"):
+        return None
     try:
-        telehealth.check_session_open(telehealth.session_by_id(session_id))
-    except HomeConsentError:
-        return False
-    return True
+        telehealth.check_session_open(telehealth.session_by_id(state["app_session"]))
+    except HomeConsentError as error:
+        return error
+    return None
 
 
 def _person(proof):
@@ -244,6 +276,10 @@ def entry(request, token):
     # On a shared device (the nurse's tablet) the next patient starts here: a card proof of the
     # previous one must not open "your consents" for them.
     request.session.pop(_proof_key(entry), None)
+    # An app session that has ended must not hold up a telehealth consent started from here.
+    telehealth_state = _state(request, entry, "telehealth")
+    if telehealth_state and _app_session_error(telehealth_state) is not None:
+        request.session.pop(_state_key(entry, "telehealth"), None)
     return page(request, "consent/entry.html", _context(entry))
 
 
@@ -259,10 +295,37 @@ def entry_qr(request, token):
 
 # --- a telehealth app's session ------------------------------------------------------------------
 SESSION_PROBLEMS = {
-    "consent_session_unknown": "session_unknown",
-    "consent_session_expired": "session_expired",
-    "consent_session_completed": "session_completed",
+    telehealth.SESSION_UNKNOWN.code: "session_unknown",
+    telehealth.SESSION_EXPIRED.code: "session_expired",
+    telehealth.SESSION_COMPLETED.code: "session_completed",
+    telehealth.SESSION_DECLINED.code: "session_declined",
 }
+
+
+def _session_problem(request, error, session_id=None):
+    """Why an app's session cannot go on; the way back to the app unless the session is unknown."""
+    unknown = error.code == telehealth.SESSION_UNKNOWN.code
+    return_href = reverse("consent:session_return", args=[session_id]) if session_id and not unknown else None
+    return page(
+        request, "consent/session_problem.html",
+        {"problem": SESSION_PROBLEMS.get(error.code, error.code), "code": error.code, "return_href": return_href},
+        status=404 if unknown else 410,
+    )
+
+
+def _known_app_session(session_id):
+    """The session of an app still registered here (a revoked app's patients are not sent back to it)."""
+    session = telehealth.session_by_id(session_id)
+    if not session.app.active:
+        raise telehealth.SESSION_UNKNOWN()
+    return session
+
+
+def _forget_app_flow(request, session):
+    entry = entry_for(session.institution)
+    state = _state(request, entry, "telehealth")
+    if state and state.get("app_session") == session.session_id:
+        request.session.pop(_state_key(entry, "telehealth"), None)
 
 
 @never_cache
@@ -270,13 +333,12 @@ def app_session(request, session_id):
     """A telehealth app sent the patient here: the telehealth flow for its booked visit and items."""
     try:
         session = telehealth.session_by_id(session_id)
+    except HomeConsentError as error:
+        return _session_problem(request, error)
+    try:
         telehealth.check_session_open(session)
     except HomeConsentError as error:
-        return page(
-            request, "consent/session_problem.html",
-            {"problem": SESSION_PROBLEMS.get(error.code, error.code), "code": error.code},
-            status=404 if error.code == "consent_session_unknown" else 410,
-        )
+        return _session_problem(request, error, session.session_id)
     entry = entry_for(session.institution)
     _save_state(
         request, entry, "telehealth",
@@ -290,6 +352,29 @@ def app_session(request, session_id):
     return redirect("consent:about", token=entry.token, kind="telehealth")
 
 
+@require_POST
+def app_session_stop(request, session_id):
+    """中止する in an app's session: the session ends as declined and the patient goes back to the app."""
+    try:
+        session = _known_app_session(session_id)
+    except HomeConsentError as error:
+        return _session_problem(request, error)
+    session = telehealth.do_decline_session(session)
+    _forget_app_flow(request, session)
+    return redirect(telehealth.return_redirect_url(session))
+
+
+@never_cache
+def app_session_return(request, session_id):
+    """Back to the app from a session that ended (expired, say), with the status it has now."""
+    try:
+        session = _known_app_session(session_id)
+    except HomeConsentError as error:
+        return _session_problem(request, error)
+    _forget_app_flow(request, session)
+    return redirect(telehealth.return_redirect_url(session))
+
+
 # --- the consent flows ---------------------------------------------------------------------------
 @never_cache
 def about(request, token, kind):
@@ -299,7 +384,11 @@ def about(request, token, kind):
     # Starting a flow starts it afresh (a telehealth app session, if any, is kept).
     previous = _state(request, entry, kind) or {}
     state = {}
-    if previous.get("app_session") and _app_session_open(previous["app_session"]):
+    if previous.get("app_session") and not previous.get("consent"):
+        # Back at the start of an app's session that has ended: only the way back to the app helps.
+        error = _app_session_error(previous)
+        if error is not None:
+            return _session_problem(request, error, previous["app_session"])
         state = {key: previous[key] for key in ("app_session", "visit_date", "locked_date", "locked_items") if key in previous}
     if request.GET.get("update") == "1" and _proof(request, entry):
         state["update"] = True
@@ -310,13 +399,13 @@ def about(request, token, kind):
     if kind == "mine":
         return page(request, "consent/mine_about.html", _context(entry, kind))
     if kind == "telehealth":
-        if state.get("locked_date"):
-            next_url = reverse("consent:items", args=[token, kind])
-        else:
-            next_url = reverse("consent:visit_date", args=[token])
+        # An app's booked date is shown there too, read-only, before the patient agrees to anything.
+        next_url = reverse("consent:visit_date", args=[token])
     else:
         next_url = reverse("consent:items", args=[token, kind])
-    return page(request, "consent/about.html", _context(entry, kind, next_url=next_url))
+    return page(
+        request, "consent/about.html", _context(entry, kind, state, next_url=next_url, visit_date=_visit_date(state))
+    )
 
 
 @never_cache
@@ -329,26 +418,40 @@ def visit_date(request, token):
     state = _state(request, entry, kind)
     if state is None:
         return _problem_redirect(entry, SESSION_EXPIRED.code)
-    today = timezone.localdate()
+    app_error = _app_session_error(state)
+    if app_error is not None:
+        return _session_problem(request, app_error, state["app_session"])
+    today = timezone.localdate(timezone=rules.TOKYO)
+    latest = today + VISIT_DATE_HORIZON
+    # The app fixed the date when it booked the visit: shown, never asked.
+    locked = _visit_date(state) if state.get("locked_date") else None
     error = None
+    # Never pre-filled with today: a patient pressing 次へ unchanged would consent for the wrong day.
+    value = "" if locked else state.get("visit_date", "")
     if request.method == "POST":
-        try:
-            chosen = datetime.date.fromisoformat(request.POST.get("visit_date", ""))
-        except ValueError:
-            chosen = None
-        if chosen is None or not today <= chosen <= today + VISIT_DATE_HORIZON:
-            error = VISIT_DATE_INVALID(latest=date_format(today + VISIT_DATE_HORIZON, "DATE_FORMAT"))
+        posted = request.POST.get("visit_date", "").strip()
+        if locked:
+            if posted and posted != locked.isoformat():
+                error = VISIT_DATE_LOCKED(visit_date=date_format(locked, "DATE_FORMAT"))
         else:
-            state["visit_date"] = chosen.isoformat()
+            value = posted  # a refused date stays in the box, next to its message
+            try:
+                chosen = datetime.date.fromisoformat(posted) if posted else None
+            except ValueError:
+                chosen = False
+            if chosen is None:
+                error = VISIT_DATE_MISSING()
+            elif chosen is False or not today <= chosen <= latest:
+                error = VISIT_DATE_INVALID(latest=date_format(latest, "DATE_FORMAT"))
+            else:
+                state["visit_date"] = chosen.isoformat()
+        if error is None:
             _save_state(request, entry, kind, state)
             return redirect("consent:items", token=token, kind=kind)
     return page(
         request,
         "consent/visit_date.html",
-        _context(
-            entry, kind, error=error, today=today, latest=today + VISIT_DATE_HORIZON,
-            value=state.get("visit_date") or today.isoformat(),
-        ),
+        _context(entry, kind, state, error=error, today=today, latest=latest, value=value, locked=locked),
         status=400 if error else 200,
     )
 
@@ -367,7 +470,7 @@ def items(request, token, kind):
             _save_state(request, entry, kind, state)
             return redirect("consent:confirm", token=token, kind=kind)
         requested = _items_summary([ConsentItem.QUALIFICATION] + state["locked_items"])
-        return page(request, "consent/items_requested.html", _context(entry, kind, requested=requested))
+        return page(request, "consent/items_requested.html", _context(entry, kind, state, requested=requested))
     if request.method == "POST":
         chosen = [code for code, _label, _help in _shareable(entry.institution) if request.POST.get(code) == "yes"]
         state["items"] = chosen + [i for i in state.get("items", []) if i == ConsentItem.LIMIT_CERTIFICATE]
@@ -450,7 +553,7 @@ def confirm(request, token, kind):
         request,
         "consent/confirm.html",
         _context(
-            entry, kind, shared=_items_summary(shared), not_shared=_items_summary(not_shared),
+            entry, kind, state, shared=_items_summary(shared), not_shared=_items_summary(not_shared),
             visit_date=_visit_date(state), error=error, until_choice=until_choice, until_date=until_date,
             end_date_min=earliest.isoformat(), end_date_max=latest.isoformat(),
         ),
@@ -463,11 +566,16 @@ def card(request, token, kind):
     entry, state, refusal = _flow_step(request, token, kind, lambda state: not FLOWS[kind] or state.get("limit_answered"), any_flow=True)
     if refusal:
         return refusal
+    # Starting again in an app's session starts that session's flow, not the institution's page.
+    if state.get("app_session"):
+        start_again_url = reverse("consent:session", args=[state["app_session"]])
+    else:
+        start_again_url = reverse("consent:entry", args=[token])
     return page(
         request,
         "consent/card.html",
         _context(
-            entry, kind,
+            entry, kind, state, start_again_url=start_again_url,
             bridge_url=f"ws://{settings.READER_BRIDGE_HOST}:{settings.READER_BRIDGE_PORT}",
             challenge_url=reverse("consent:challenge", args=[token, kind]),
             answer_url=reverse("consent:answer", args=[token, kind]),
@@ -489,6 +597,10 @@ def challenge(request, token, kind):
     state = _state(request, entry, kind)
     if state is None or (FLOWS[kind] and not state.get("limit_answered")):
         return _json_problem(SESSION_EXPIRED.code)
+    # Said before the card and the PIN, not after them.
+    app_error = _app_session_error(state)
+    if app_error is not None:
+        return _json_problem(app_error.code, app_error.message(_language()), status=410)
     try:
         # A public endpoint that writes a row: limited per client, entry URL and browser session.
         check_issue_rate(client_ip(request), entry=token, session=request.session.session_key)

@@ -51,7 +51,12 @@
     session_expired: "session_expired",
     challenge_expired: "session_expired",
     challenge_reused: "session_expired",
-    challenge_unknown: "session_expired"
+    challenge_unknown: "session_expired",
+    // A telehealth app's session that ended mid-flow: only the way back to the app helps.
+    consent_session_expired: "app_session_ended",
+    consent_session_declined: "app_session_ended",
+    consent_session_completed: "app_session_ended",
+    consent_session_unknown: "app_session_ended"
   };
 
   function englishPage() {
@@ -61,6 +66,8 @@
   function showProblem(code, error) {
     var message = error && (englishPage() ? error.message_en : error.message);
     var panel = PANELS[code] || "other";
+    // The app's panel is on the page only in an app's session.
+    if (!root.querySelector('.problem[data-problem="' + panel + '"]')) panel = "other";
     root.querySelectorAll(".problem").forEach(function (section) {
       section.hidden = section.dataset.problem !== panel;
     });

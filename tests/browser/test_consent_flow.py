@@ -181,6 +181,7 @@ def test_end_date_never_sticks_and_the_done_page_shows_the_day_chosen(world, rea
     page.check("#limit-no")
     page.click("#next")
     page.wait_for_selector("#until-choice")
+    page.wait_for_load_state("load")  # the box is hidden by the page's script, which runs before "load"
     # The date box appears only for "set an end date".
     assert page.locator("#until-date-value").is_hidden()
     page.check("#until-date")
@@ -195,6 +196,7 @@ def test_end_date_never_sticks_and_the_done_page_shows_the_day_chosen(world, rea
     # Out of range: our coded message in the page's language, the date box still shown.
     page.go_back()
     page.wait_for_selector("#until-choice")
+    page.wait_for_load_state("load")
     page.check("#until-date")
     page.fill("#until-date-value", "2099-01-01")
     page.click("#next")
@@ -388,6 +390,11 @@ def test_telehealth_flow_from_the_app_api_back_to_the_app(world, reader, card_fo
     page.goto(session["url"])
     shoot("about")
     page.click("#next")
+    # The booked date, shown read-only: the app fixed it.
+    assert f"{visit.month}月{visit.day}日" in page.inner_text("#visit_date_locked")
+    assert page.locator("input#visit_date").count() == 0
+    shoot("visit-date-locked")
+    page.click("#next")
     assert "薬剤" in page.inner_text("#requested-items")
     shoot("requested")
     page.click("#next")
@@ -409,4 +416,39 @@ def test_telehealth_flow_from_the_app_api_back_to_the_app(world, reader, card_fo
     event = verify_webhook(secret, headers, body)
     assert event["data"]["state"] == "visit-8841" and event["data"]["consent_id"] == consent.pk
     recorder.assert_pin_never_sent_to_server()
+    assert not page.csp_errors, page.csp_errors
+
+
+def test_stop_in_an_app_session_goes_back_to_the_app_as_declined(world, open_page, telehealth_app):
+    app, secret, app_base = telehealth_app
+    visit = datetime.date.today() + datetime.timedelta(days=2)
+    request = Request(
+        world.base + "/consent/api/v1/sessions",
+        data=json.dumps({
+            "institution": world.institution.code, "visit_date": visit.isoformat(),
+            "items": ["qualification", "medication"], "return_url": app_base + "/back", "state": "visit-9902",
+        }).encode(),
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": "Basic " + base64.b64encode(f"{app.client_id}:{secret}".encode()).decode(),
+        },
+        method="POST",
+    )
+    with urlopen(request, timeout=10) as response:
+        session = json.load(response)
+    # Given a patient on the app's consent pages (these pages have no script: stop is a plain form)
+    page, _recorder, shoot = open_page(PHONE)
+    page.goto(session["url"])
+    page.click("#next")
+    page.wait_for_selector("#visit_date_locked")
+    assert "中止してアプリに戻る" in page.inner_text("#stop")
+    shoot("stop")
+    # When they press 中止する
+    page.click("#stop")
+    # Then they are back in the app, which learns the session was declined
+    page.wait_for_selector("#app")
+    landed = page.url
+    assert landed.startswith(app_base + "/back?")
+    assert "status=declined" in landed and "state=visit-9902" in landed and f"session_id={session['session_id']}" in landed
+    assert ConsentSession.objects.get(session_id=session["session_id"]).status == "declined"
     assert not page.csp_errors, page.csp_errors

@@ -397,7 +397,9 @@ def test_app_session_fixes_date_and_items_until_it_is_done(client, entry, instit
     response = client.get(reverse("consent:session", args=[session.session_id]))
     assert response["Location"] == url("about", entry, "telehealth")
     about = client.get(response["Location"]).content.decode()
-    assert url("items", entry, "telehealth") in about  # no date question: the app booked it
+    assert url("visit_date", entry) in about  # the app's booked date is shown, not asked
+    date_page = client.get(url("visit_date", entry)).content.decode()
+    assert 'id="visit_date_locked"' in date_page and 'name="visit_date"' not in date_page
     requested = client.get(url("items", entry, "telehealth")).content.decode()
     assert 'id="requested-items"' in requested and "健診" in requested and "薬剤" not in requested
     client.post(url("items", entry, "telehealth"))
