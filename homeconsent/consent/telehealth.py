@@ -310,6 +310,8 @@ def do_decline_session(session: ConsentSession, *, now=None) -> ConsentSession:
             institution_code=session.institution.code,
             detail={"action": "consent_session_declined", "session": session.pk, "client_id": session.app.client_id},
         )  # fmt: skip
+        # An app that does not poll learns it too, even if the patient never comes back to it.
+        enqueue_webhook(session.app, "session.declined", webhook_data(session, None), session=session, now=now)
     return session
 
 

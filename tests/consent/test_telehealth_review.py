@@ -5,6 +5,7 @@ that is never guessed for the patient (nor changeable when the app booked it).""
 
 import base64
 import datetime
+import json
 import re
 import urllib.parse
 
@@ -17,7 +18,7 @@ from rest_framework.test import APIClient
 
 from homeconsent.audit.models import AccessEvent
 from homeconsent.consent import telehealth
-from homeconsent.consent.models import ConsentSession
+from homeconsent.consent.models import ConsentSession, WebhookDelivery
 from homeconsent.consent.rules import TOKYO
 from tests.consent.test_pages import (  # noqa: F401 (fixtures)
     card_answer,
@@ -144,6 +145,24 @@ def test_in_english_the_span_reads_from_now_until_the_end_of_the_visit_day(clien
 
 
 # --- 2. 中止する in an app's session goes back to the app, as declined -----------------------------
+def test_a_declined_session_is_also_told_to_an_app_with_a_webhook(client, entry, institution, visit):
+    # given an app that receives webhooks, and its patient on the session's first page
+    app, _ = telehealth.register_app("通知するアプリ", institutions=[institution], allowed_return_urls=[RETURN_URL],
+                                     webhook_url="https://tele.example.jp/hooks")  # fmt: skip
+    session = telehealth.create_session(app, institution_code=institution.code, visit_date=visit,
+                                        items=["qualification"], return_url=RETURN_URL, state="s-1")  # fmt: skip
+    open_app_session(client, session)
+
+    # when the patient stops
+    client.post(reverse("consent:session_stop", args=[session.session_id]))
+
+    # then a session.declined webhook is queued, with the app's own references and no consent
+    delivery = WebhookDelivery.objects.get(app=app)
+    body = json.loads(delivery.body)
+    assert delivery.event == "session.declined" and body["type"] == "session.declined"
+    assert body["data"]["status"] == "declined" and body["data"]["consent_id"] is None and body["data"]["state"] == "s-1"
+
+
 def test_stop_in_an_app_session_declines_it_and_returns_to_the_app(client, entry, app_session, app_and_secret):
     # Given a patient on the first page of an app's session
     about = open_app_session(client, app_session).content.decode()
