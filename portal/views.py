@@ -32,6 +32,7 @@ from homeconsent.consent.challenges import (
     verify_card_authentication,
 )
 from homeconsent.consent.models import CardAuthChallenge, ChallengePurpose, ConsentItem, ConsentKind
+from homeconsent.consent import rules
 from homeconsent.consent.rules import TOKYO
 from homeconsent.consent.views import ITEM_ORDER
 from homeconsent.errors import HomeConsentError
@@ -451,12 +452,7 @@ def expenses_csv(request):
 
 # --- consents --------------------------------------------------------------------------------------------
 def last_day(consent):
-    """The last Tokyo day a consent holds, or None when open-ended. available_until is the exclusive
-    end (midnight after the chosen day, consent/rules.py), so a patient who chose 31 March reads
-    31 March, not 1 April; a telehealth consent's last day is its visit date."""
-    if consent.available_until is None:
-        return None
-    return (consent.available_until.astimezone(TOKYO) - datetime.timedelta(microseconds=1)).date()
+    return rules.last_day(consent.available_until)
 
 
 def _ended_when(consent, now):

@@ -307,10 +307,7 @@ def _patient_gone(request, staff, exc):
 
 
 def _last_day(consent):
-    """The last Tokyo day a consent holds (available_until is the exclusive end), or None if open-ended."""
-    if consent.available_until is None:
-        return None
-    return (consent.available_until - datetime.timedelta(seconds=1)).astimezone(rules.TOKYO).date()
+    return rules.last_day(consent.available_until)
 
 
 def _end_max(consent):

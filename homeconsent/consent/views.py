@@ -229,10 +229,7 @@ def _available_until(state):
 
 
 def _last_day(consent):
-    """The last Tokyo day a consent holds (available_until is the exclusive end), or None if open-ended."""
-    if consent.available_until is None:
-        return None
-    return (consent.available_until - datetime.timedelta(seconds=1)).astimezone(rules.TOKYO).date()
+    return rules.last_day(consent.available_until)
 
 
 def _end_date_bounds(today):
