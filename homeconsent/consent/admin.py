@@ -15,7 +15,7 @@ from django.utils.translation import gettext
 from homeconsent.audit.admin import OperatorReadLogMixin, shown_as
 
 from . import rules
-from .models import Consent, ConsentItem, ConsentSession, TelehealthApp, WebhookDelivery
+from .models import Consent, ConsentItem, ConsentSession, ConsentStatus, TelehealthApp, WebhookDelivery
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -35,7 +35,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class ConsentAdmin(OperatorReadLogMixin, ReadOnlyAdmin):
     person_shown = shown_as("person", "本人", "person_id")
     institution_shown = shown_as("institution", "医療機関等", "institution__code")
-    status_shown = shown_as("status", "状態")
     ended_at_shown = shown_as("ended_at", "終了日時")
     ended_by_shown = shown_as("ended_by", "終了の理由")
     superseded_by_shown = shown_as("superseded_by", "更新後の同意")
@@ -56,6 +55,11 @@ class ConsentAdmin(OperatorReadLogMixin, ReadOnlyAdmin):
     show_full_result_count = False
     access_items = ("consent", "person")  # a list row: name and birth date, institution, kind
     log_changelist = True
+
+    @admin.display(description="状態", ordering="status")
+    def status_shown(self, obj):
+        # As the patient and the clinic see it: an active consent past its end reads 期限切れ.
+        return ConsentStatus(obj.effective_status()).label
 
     def items_shown(self, obj):
         return ["consent", "person", "card_certificate"]  # the detail also shows the card that signed

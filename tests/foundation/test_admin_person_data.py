@@ -213,3 +213,22 @@ def test_every_admin_of_person_data_logs_its_reads():
     unlogged = {model.__name__ for model, model_admin in admin.site._registry.items()
                 if not isinstance(model_admin, OperatorReadLogMixin)}  # fmt: skip
     assert unlogged <= NO_PERSON_DATA, sorted(unlogged - NO_PERSON_DATA)
+
+
+def test_a_consent_past_its_end_reads_expired_not_active(operator, institution):
+    # given a telehealth consent whose visit day is over, still stored as active
+    person, card = _person("高橋 次郎", 3)
+    past = timezone.localdate() - datetime.timedelta(days=3)
+    consent = Consent.objects.create(
+        person=person, institution=institution, kind="telehealth", items=["qualification"],
+        given_at=timezone.now() - datetime.timedelta(days=5), visit_date=past,
+        available_until=rules.start_of_day(past + datetime.timedelta(days=1)), card_certificate=card, signature="c2ln",
+    )  # fmt: skip
+
+    # when an operator lists and opens it
+    listed = operator.get("/admin/consent/consent/").content.decode()
+    shown = operator.get(f"/admin/consent/consent/{consent.pk}/change/").content.decode()
+
+    # then both say 期限切れ
+    assert '<td class="field-status_shown">期限切れ</td>' in listed
+    assert re.search(r"状態.*?期限切れ", shown, re.S) and "有効</div>" not in shown
