@@ -11,7 +11,8 @@ Per entry: segment_of_result 1 (processed) with qualification_validity 1–5, or
 valid; error_code and the field errors say why). A person without a consent here answers exactly
 like no such person: segment 1, validity 4. Results are kept BATCH_RESULT_TTL and fetched by
 reception number by the same institution only; each fetch re-checks consent, so an entry whose
-consent has since ended reads as validity 4 too.
+consent has since ended reads as validity 4 too, 限度額 info is dropped once the consent in force no
+longer includes it, and each disclosed entry is logged again (read "batch_results") per fetch.
 """
 
 import datetime
@@ -189,20 +190,43 @@ def inquiry_of(access: ApiAccess, reception_number: str) -> BatchInquiry:
     return inquiry
 
 
+LIMIT_KEY = "limit_application_certificate_related_info"
+
+
 def results(access: ApiAccess, reception_number: str, offset: int = 0, limit: int = CHUNK_SIZE):
-    """(inquiry, entries[offset:offset+limit]) with consent re-checked for every entry shown."""
-    inquiry = inquiry_of(access, reception_number)
-    first, last = offset // CHUNK_SIZE, (offset + limit - 1) // CHUNK_SIZE
-    entries = []
-    for chunk in BatchResultChunk.objects.filter(batch=inquiry, number__range=(first, last)).order_by("number"):
-        entries.extend(chunk.entries)
-    start = offset - first * CHUNK_SIZE
-    entries = entries[start : start + limit]
-    persons = {e["_person"] for e in entries if "_person" in e}
-    allowed = consents_for_read(access.institution_code, persons, ConsentItem.QUALIFICATION) if persons else {}
-    shown = []
-    for entry in entries:
-        if "_person" in entry and entry["_person"] not in allowed:
-            entry = _nobody(entry["index"], inquiry.reference_date)
-        shown.append({k: v for k, v in entry.items() if not k.startswith("_")})
+    """(inquiry, entries[offset:offset+limit]) with consent re-checked for every entry shown.
+
+    A fetch is a read of each person shown, so it is checked and logged like one: qualification
+    needs a consent in force now, 限度額 info stays only while that consent still includes it, and
+    every disclosed entry gets an access-log row, all in the fetch's transaction. Queries do not
+    grow with the page: one consent query, one bulk log write."""
+    with transaction.atomic():
+        inquiry = inquiry_of(access, reception_number)
+        first, last = offset // CHUNK_SIZE, (offset + limit - 1) // CHUNK_SIZE
+        entries = []
+        for chunk in BatchResultChunk.objects.filter(batch=inquiry, number__range=(first, last)).order_by("number"):
+            entries.extend(chunk.entries)
+        start = offset - first * CHUNK_SIZE
+        entries = entries[start : start + limit]
+        persons = {e["_person"] for e in entries if "_person" in e}
+        allowed = consents_for_read(access.institution_code, persons, ConsentItem.QUALIFICATION) if persons else {}
+        shown, log = [], []
+        for entry in entries:
+            person_id = entry.get("_person")
+            if person_id is not None and person_id not in allowed:
+                entry = _nobody(entry["index"], inquiry.reference_date)
+            elif person_id is not None:
+                consent = allowed[person_id]
+                items = [ConsentItem.QUALIFICATION.value]
+                if LIMIT_KEY in entry:
+                    if ConsentItem.LIMIT_CERTIFICATE in consent.items:
+                        items.append(ConsentItem.LIMIT_CERTIFICATE.value)
+                    else:  # the consent in force no longer covers 限度額
+                        entry = {k: v for k, v in entry.items() if k != LIMIT_KEY}
+                row = _row(access, person_id, items, Basis.CONSENT, consent.pk, Outcome.OK, inquiry.reception_number,
+                           entry["index"])  # fmt: skip
+                row["detail"]["read"] = "batch_results"
+                log.append(row)
+            shown.append({k: v for k, v in entry.items() if not k.startswith("_")})
+        record_accesses(log)
     return inquiry, shown

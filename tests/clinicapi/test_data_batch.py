@@ -76,7 +76,9 @@ def test_a_small_batch_answers_each_entry_with_its_status(clinic_api, clinic, in
     assert results[3]["errors"][0]["field"] == "insurer_number"
     assert results[4]["error_code"] == "batch_entry_not_object"
     # one ok row per entry that read the consented patient, a refused one for the stranger
-    assert AccessEvent.objects.filter(person=consented.person, actor_type="institution_client", outcome="ok").count() == 2
+    assert AccessEvent.objects.filter(person=consented.person, detail__read="batch", outcome="ok").count() == 2
+    # and the fetch logged the two disclosed entries again
+    assert AccessEvent.objects.filter(person=consented.person, detail__read="batch_results").count() == 2
     assert set(AccessEvent.objects.filter(person=stranger.person, actor_type="institution_client").values_list(
         "outcome", flat=True)) == {"refused"}  # fmt: skip
 
@@ -133,7 +135,8 @@ def test_ten_thousand_entries_in_one_batch_and_not_one_more(clinic_api, clinic, 
     rows = AccessEvent.objects.filter(pk__gt=0).count() - rows_before
     assert AccessEvent.objects.filter(detail__read="batch", outcome="ok").count() == 2
     assert AccessEvent.objects.filter(detail__read="batch", outcome="refused").count() == 9_997
-    assert rows == 9_999
+    assert AccessEvent.objects.filter(detail__read="batch_results").count() == 2  # the fetch
+    assert rows == 9_999 + 2
     assert verify_log().broken is None
     # and one entry more is refused as a whole
     assert too_many.status_code == 413 and too_many.json()["code"] == "batch_too_many_entries"
