@@ -22,6 +22,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from clinicapi.auth import register_client, revoke_client
 from clinicapi.models import ApiClient
 from clinicapi.scopes import DEFAULT_SCOPES, MEDICAL_SCOPES, SCOPES
+from homeconsent import csp
 from homeconsent.consent.challenges import client_ip
 from homeconsent.consent import rules
 from homeconsent.consent.entry import entry_for, entry_qr_svg, entry_url, rotate_entry_token
@@ -32,10 +33,7 @@ from . import accounts, reads
 from .models import StaffMembership, StaffRole
 from .routing import SOCKET_PATH
 
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
-)
+CSP = csp.policy()  # the board's socket is same-origin: no bridge
 
 
 def page(request, template, context=None, status=200):

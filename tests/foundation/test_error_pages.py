@@ -91,3 +91,18 @@ def test_the_language_switch_names_english_in_english_on_a_japanese_page(db):
     page = Client().get("/").content.decode()
 
     assert 'value="en" lang="en">English</button>' in page and "英語" not in page
+
+
+@pytest.mark.parametrize("url", ["/", "/nothing/", "/admin/login/"])
+def test_pages_without_a_policy_of_their_own_get_the_strict_default(db, url):
+    response = Client().get(url)
+
+    policy = response["Content-Security-Policy"]
+    assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy and "unsafe-eval" not in policy
+    assert "ws://" not in policy  # only the pages that use the reader bridge may reach it
+
+
+def test_the_api_and_the_consent_pages_keep_their_own_answers(db):
+    assert "Content-Security-Policy" not in Client().get("/api/v1/nothing")  # JSON: no page to protect
+    consent_policy = Client().get("/consent/e/not-a-token/")["Content-Security-Policy"]
+    assert "connect-src 'self' ws://" in consent_policy
