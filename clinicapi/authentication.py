@@ -10,6 +10,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.permissions import BasePermission
 from rest_framework.throttling import SimpleRateThrottle
 
+from homeconsent.consent.challenges import client_ip
 from homeconsent.errors import HomeConsentError
 
 from . import errors
@@ -79,9 +80,11 @@ class ClientRateThrottle(_SettingsRateThrottle):
 
 
 class TokenEndpointThrottle(_SettingsRateThrottle):
-    """Per client address on the token URL, where no client is authenticated yet."""
+    """Per client address on the token URL, where no client is authenticated yet. The address is
+    the project's client_ip (settings.CLIENT_IP_PROXY_COUNT), not DRF's get_ident: without
+    NUM_PROXIES that trusts a raw X-Forwarded-For, and a new header would be a new budget."""
 
     scope = "token"
 
     def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": "clinicapi-" + self.scope, "ident": self.get_ident(request)}
+        return self.cache_format % {"scope": "clinicapi-" + self.scope, "ident": client_ip(request)}
