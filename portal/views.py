@@ -36,7 +36,11 @@ from homeconsent.consent import rules
 from homeconsent.consent.rules import TOKYO
 from homeconsent.consent.views import ITEM_ORDER
 from homeconsent.errors import HomeConsentError
-from homeconsent.jpki.registration import ALREADY_REGISTERED, register_card_for_insurance_use
+from homeconsent.jpki.registration import (
+    ALREADY_REGISTERED,
+    REGISTRATION_RATE_LIMITED,
+    register_card_for_insurance_use,
+)
 from homeconsent.jpki.verification import CARD_NOT_REGISTERED
 from homeconsent.registry.models import MedicationSource, Person
 from homeconsent.registry.validation import RegistryValidationError
@@ -328,6 +332,12 @@ def _answer_register(request, challenge_id, certificate, signature):
             return _json_problem(
                 "registration_identity_mismatch", _("Please check the insurance details you entered."), status=403
             )
+        except HomeConsentError as error:
+            if error.code != REGISTRATION_RATE_LIMITED.code:
+                raise
+            response = _json_problem(error.code, error.message(_language()), status=429)
+            response["Retry-After"] = str(error.params["retry_after"])
+            return response
         request.session.pop(PENDING_REGISTRATION, None)
         return JsonResponse({"next": reverse("portal:register_done")})
     if verified.challenge.kind != CARD_ACTIONS["register"]:

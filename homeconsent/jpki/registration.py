@@ -1,22 +1,30 @@
-"""健康保険証利用登録: linking a card's user-authentication certificate to a person.
+"""健康保険証利用登録: linking a card's user-authentication certificate to a person's insurance.
 
 The certificate names no one (the user-authentication certificate carries no name, address or
-birth date), so registration needs two proofs together:
+birth date). In the real system J-LIS knows whose card a certificate is; here the linkage row
+(registry.CardCertificate, created when the card is issued: pki.issue_virtual_card) plays that
+part. Registration therefore needs:
 
 * the card: a signature over a registration challenge, checked like every card answer (trusted
   root, validity, CRL, RSASSA-PKCS1-v1_5/SHA-256 over the challenge message);
-* identity: the person's insurance search keys (保険者番号・記号・番号・枝番) and birth date, which
-  must name exactly one person with a qualification valid today.
+* J-LIS's answer: the certificate's linkage row, active, naming its holder;
+* the keys: the insurance search keys (保険者番号・記号・番号・枝番) and birth date, which must name
+  THAT holder with a qualification valid today. The keys only confirm; they never choose the person.
 
-A renewed certificate (a new certificate whose row has renewed_from pointing at a registered one)
+A certificate unknown to the registry, or keys that do not name its holder (whether they name
+someone else or no one), get the same refusal, so the answer never tells whether keys exist.
+Signed attempts are limited per card certificate and per set of keys (REGISTRATION_LIMITS), so
+keys cannot be guessed. A renewed certificate (its row's renewed_from points at a registered one)
 keeps the registration without doing this again: resolve_card_certificate follows renewed_from.
 Every refusal is coded; a success writes its access-log entry in the same transaction.
 """
 
 from cryptography.hazmat.primitives import serialization
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from homeconsent import ratelimit
 from homeconsent.audit.services import record_access
 from homeconsent.errors import ErrorCode, HomeConsentError
 from homeconsent.registry.models import CardCertificate, CardCertificateStatus, Qualification
@@ -32,19 +40,19 @@ from .verification import (
 
 REGISTRATION_IDENTITY_MISMATCH = ErrorCode(
     "registration_identity_mismatch",
-    "入力された保険証の情報と生年月日に一致する、現在有効な資格が見つかりませんでした。保険証（資格確認書）の記載を確かめてください。",
-    "No current health insurance matches the numbers and birth date you entered. Please check them "
-    "against your insurance card (or 資格確認書).",
+    "入力された保険証の情報が、このマイナンバーカードをお持ちの方の、現在有効な資格と一致しませんでした。"
+    "ご本人のカードで、保険証（資格確認書）の保険者番号・記号・番号・枝番と生年月日を確かめてください。"
+    "解決しない場合は、ご加入の医療保険者にお問い合わせください。",
+    "The insurance details you entered do not match a current insurance of this My Number Card's holder. "
+    "Please use your own card and check the insurer number, symbol, number, branch and birth date on your "
+    "insurance card (or 資格確認書). If it still does not work, please ask your health insurer.",
 )
-REGISTRATION_AMBIGUOUS = ErrorCode(
-    "registration_ambiguous",
-    "入力された情報に一致する方が複数います。ご加入の医療保険者にお問い合わせください。",
-    "More than one person matches what you entered. Please contact your health insurer.",
-)
-CARD_REGISTERED_TO_ANOTHER_PERSON = ErrorCode(
-    "card_registered_to_another_person",
-    "このマイナンバーカードは別の方の健康保険証として登録されています。ご加入の医療保険者にお問い合わせください。",
-    "This My Number Card is registered for another person. Please contact your health insurer.",
+REGISTRATION_RATE_LIMITED = ErrorCode(
+    "registration_rate_limited",
+    "登録の試行が多すぎるため、しばらく受け付けを止めています。{hours}時間ほどたってからもう一度お試しいただくか、"
+    "ご加入の医療保険者にお問い合わせください。",
+    "There have been too many registration attempts, so registration is paused. Please try again in about "
+    "{hours} hours, or ask your health insurer.",
 )
 ALREADY_REGISTERED = ErrorCode(
     "already_registered",
@@ -78,67 +86,79 @@ def new_card_certificate(person, certificate, *, registered_at=None, renewed_fro
     )
 
 
-def _person_for_keys(keys, today):
-    matches = {
-        q.person_id: q
-        for q in Qualification.objects.filter(
-            insurer__number=keys.insurer_number,
-            symbol=keys.symbol,
-            number=keys.number,
-            branch=keys.branch,
-            person__birth_date=keys.birth_date,
-        ).select_related("person")
-        if q.is_valid_on(today)
+# Signed attempts per window, per card certificate and per set of keys (without the birth date,
+# the part one would guess). Settings may override; 0 switches a limit off.
+REGISTRATION_LIMITS = {"card": 5, "keys": 5}
+REGISTRATION_WINDOW_SECONDS = 24 * 60 * 60
+RATE_KEY_PREFIX = "card_registration"
+
+
+def _count_attempt(certificate, keys) -> None:
+    limits = {**REGISTRATION_LIMITS, **getattr(settings, "CARD_REGISTRATION_LIMITS", {})}
+    window = int(getattr(settings, "CARD_REGISTRATION_WINDOW_SECONDS", REGISTRATION_WINDOW_SECONDS))
+    counted = {
+        "card": (f"{issuer_name(certificate)}#{serial_hex(certificate.serial_number)}", limits["card"]),
+        "keys": ("|".join([keys.insurer_number, keys.symbol, keys.number, keys.branch]), limits["keys"]),
     }
-    if not matches:
-        raise REGISTRATION_IDENTITY_MISMATCH()
-    if len(matches) > 1:
-        raise REGISTRATION_AMBIGUOUS()
-    return next(iter(matches.values())).person
+    if ratelimit.count_and_check(RATE_KEY_PREFIX, counted, window):
+        raise REGISTRATION_RATE_LIMITED(hours=max(1, -(-window // 3600)), retry_after=window)
+
+
+def _keys_name_holder(person, keys, today) -> bool:
+    """Whether the keys and birth date name `person` (the card's holder) with a qualification valid today."""
+    if person.birth_date != keys.birth_date:
+        return False
+    return any(
+        q.is_valid_on(today)
+        for q in Qualification.objects.filter(
+            person=person, insurer__number=keys.insurer_number, symbol=keys.symbol, number=keys.number,
+            branch=keys.branch,
+        )
+    )  # fmt: skip
 
 
 def register_card_for_insurance_use(
     message: bytes, certificate_der: bytes, signature: bytes, *,
     insurer_number, symbol, number, branch, birth_date, now=None,
 ) -> CardCertificate:  # fmt: skip
-    """Register the card that signed `message` for the person the search keys name.
+    """Register the card that signed `message` for its holder, when the search keys name that holder.
 
     `message` is the registration challenge's message; the caller has already used the challenge
     up (single use, expiry, purpose). Raises HomeConsentError (codes above, the verifier's, or
     RegistryValidationError for malformed keys).
     """
     now = now or timezone.now()
+    today = timezone.localdate(now)
     certificate = verify_signed_message(message, certificate_der, signature, now=now)
-    keys = clean_search_keys(insurer_number, symbol, number, branch, birth_date, today=timezone.localdate(now))
+    keys = clean_search_keys(insurer_number, symbol, number, branch, birth_date, today=today)
+    _count_attempt(certificate, keys)  # before any answer about the card or the keys
     with transaction.atomic():
-        person = _person_for_keys(keys, timezone.localdate(now))
         row = (
             CardCertificate.objects.select_for_update()
+            .select_related("person")
             .filter(issuer=issuer_name(certificate), serial=serial_hex(certificate.serial_number))
             .first()
         )
-        if row is not None:
-            if row.fingerprint_sha256 != fingerprint_sha256(certificate):
-                raise CARD_REGISTERED_TO_ANOTHER_PERSON()
-            if row.person_id != person.pk:
-                raise CARD_REGISTERED_TO_ANOTHER_PERSON()
-            if row.status != CardCertificateStatus.ACTIVE:
-                raise CERTIFICATE_NOT_ACTIVE()
-            try:
-                resolve_card_certificate(certificate)
-            except HomeConsentError:  # not registered (itself or along renewed_from): register below
-                pass
-            else:
-                raise ALREADY_REGISTERED()
-            row.registered_for_insurance_use = True
-            row.registered_at = now
-            row.save(update_fields=["registered_for_insurance_use", "registered_at"])
+        # Unknown to "J-LIS", or the same issuer and serial on another certificate: nobody's card here.
+        if row is None or row.fingerprint_sha256 != fingerprint_sha256(certificate):
+            raise REGISTRATION_IDENTITY_MISMATCH()
+        if row.status != CardCertificateStatus.ACTIVE:
+            raise CERTIFICATE_NOT_ACTIVE()
+        if not _keys_name_holder(row.person, keys, today):
+            raise REGISTRATION_IDENTITY_MISMATCH()
+        try:
+            resolve_card_certificate(certificate)
+        except HomeConsentError:  # not registered (itself or along renewed_from): register below
+            pass
         else:
-            row = new_card_certificate(person, certificate, registered_at=now)
+            raise ALREADY_REGISTERED()
+        row.registered_for_insurance_use = True
+        row.registered_at = now
+        row.save(update_fields=["registered_for_insurance_use", "registered_at"])
         record_access(
             actor_type="patient",
             actor_id=f"card:{row.serial}",
-            person=person,
+            person=row.person,
             items=[ITEM],
             basis="self",
             detail={"action": "register_for_insurance_use", "issuer": row.issuer, "serial": row.serial},

@@ -228,12 +228,17 @@ def test_the_portal_on_a_desktop_larger_text_english_and_sign_out(world, reader,
 
 
 def test_registering_a_new_card_for_insurance_use_then_signing_in_with_it(world, reader, open_page, settings):
-    from homeconsent.jpki.card import issue_card_file
-    from homeconsent.jpki.pki import TestPKI
+    from cryptography import x509
+
+    from homeconsent.jpki.card import VirtualJPKICard, issue_card_file
+    from homeconsent.jpki.pki import TestPKI, register_card_certificate
     from homeconsent.registry.models import CardCertificate
 
     card = issue_card_file(TestPKI(settings.JPKI_PKI_DIR).init(), world.tmp_path / "new-card.json", pin=PIN,
                            birth_date=world.person.birth_date)  # fmt: skip
+    # J-LIS's part: the registry knows whose card this is; registration links it to the insurance.
+    certificate = x509.load_der_x509_certificate(VirtualJPKICard.load(card).auth_cert_der)
+    register_card_certificate(world.person, certificate, registered_for_insurance_use=False)
     reader(card)
     page, recorder, _ = open_page(PHONE)
     shoot = shooter(page, "register")

@@ -1,4 +1,5 @@
-"""健康保険証利用登録: card signature over a registration challenge + insurance keys and birth date."""
+"""健康保険証利用登録: the card's signature, the card's holder as the registry (J-LIS's part) knows it,
+and insurance keys plus birth date that must name that same holder."""
 
 import datetime
 
@@ -20,7 +21,15 @@ KEYS = {"insurer_number": "01130012", "symbol": "1234", "number": "5678", "branc
 
 @pytest.fixture
 def new_card(pki, card_keys, me):
-    """A card of the same person whose certificate nobody has registered yet."""
+    """A card issued to me (the registry knows it is mine), not yet registered for insurance use."""
+    certificate = pki.issue_user_auth_certificate(card_keys[2].public_key(), me.person.birth_date)
+    register_card_certificate(me.person, certificate, registered_for_insurance_use=False)
+    return card_keys[2], certificate
+
+
+@pytest.fixture
+def unknown_card(pki, card_keys, me):
+    """A card from the test PKI that the registry has never linked to anyone."""
     certificate = pki.issue_user_auth_certificate(card_keys[2].public_key(), me.person.birth_date)
     return card_keys[2], certificate
 
@@ -50,7 +59,7 @@ def test_a_wrong_birth_date_is_refused_and_nothing_is_linked(client, me, new_car
     response = register(client, key, certificate, birth_date="1950-04-03")
 
     assert response.status_code == 403 and response.json()["problem"] == "registration_identity_mismatch"
-    assert CardCertificate.objects.count() == 1  # only me's first card
+    assert not CardCertificate.objects.get(serial=format(new_card[1].serial_number, "x")).registered_for_insurance_use
 
 
 def test_keys_of_a_lost_qualification_are_refused(client, me, new_card):
@@ -73,12 +82,13 @@ def test_a_card_issued_to_another_person_cannot_be_registered_to_me(client, me, 
 
     response = register(client, card_keys[2], certificate)
 
-    assert response.json()["problem"] == "card_registered_to_another_person"
+    assert response.json()["problem"] == "registration_identity_mismatch"
     assert not CardCertificate.objects.get(serial=format(certificate.serial_number, "x")).registered_for_insurance_use
 
 
-def test_a_renewed_certificate_keeps_the_registration(client, me, new_card):
-    key, certificate = new_card
+def test_a_renewed_certificate_keeps_the_registration(client, me, pki, card_keys):
+    key = card_keys[2]
+    certificate = pki.issue_user_auth_certificate(key.public_key(), me.person.birth_date)
     me.card.status = CardCertificateStatus.SUPERSEDED
     me.card.save()
     renewed = register_card_certificate(me.person, certificate, registered_for_insurance_use=False, renewed_from=me.card)
