@@ -1,4 +1,5 @@
-"""Production settings: the base settings, hardened. Refuses to start without a real secret."""
+"""Production settings: the base settings, hardened. Refuses to start without a real secret, the
+host names, or an explicit proxy count."""
 
 import os
 
@@ -29,6 +30,17 @@ if not CLINICAPI_TOKEN_URL:
             "(for example: https://homeconsent.example/api/v1/auth/token)."
         )
     CLINICAPI_TOKEN_URL = f"https://{ALLOWED_HOSTS[0]}/api/v1/auth/token"
+
+# Production trusts a TLS-terminating proxy (below), so how many proxies append to X-Forwarded-For
+# must be said, not assumed: with the default 0 behind a load balancer every per-address limit
+# (card challenges, console sign-in, token URL) would count the balancer, one budget for everyone.
+_proxy_count = os.environ.get("HOMECONSENT_PROXY_COUNT", "").strip()
+if not _proxy_count.isdigit():
+    raise ImproperlyConfigured(
+        "HOMECONSENT_PROXY_COUNT must be set in production to the number of proxies in front that append "
+        "to X-Forwarded-For (1 behind one load balancer; 0 only when clients connect directly)."
+    )
+CLIENT_IP_PROXY_COUNT = int(_proxy_count)
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = _env_bool("DJANGO_SECURE_SSL_REDIRECT", True)

@@ -30,7 +30,7 @@ def production_token_url(tmp_path, **env_extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "HOMECONSENT_API_TOKEN_URL"))}
     env.update({
         "HOMECONSENT_VAR_DIR": str(tmp_path / "var"), "DJANGO_SETTINGS_MODULE": "homeconsent.production",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(64), **env_extra,
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(64), "HOMECONSENT_PROXY_COUNT": "1", **env_extra,
     })  # fmt: skip
     code = "import django; django.setup(); from django.conf import settings; print(settings.CLINICAPI_TOKEN_URL)"
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)

@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_python(code, env_extra, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL", "HOMECONSENT_PROXY_COUNT"))}  # fmt: skip
     env.update({"HOMECONSENT_VAR_DIR": str(tmp_path / "var"), **env_extra})
     return subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
@@ -101,11 +102,36 @@ def test_production_refuses_to_start_without_a_real_secret(tmp_path, secret):
     assert "DJANGO_SECRET_KEY" in result.stderr
 
 
+@pytest.mark.parametrize("count", [None, "", "one", "-1"])
+def test_production_refuses_to_start_without_an_explicit_proxy_count(tmp_path, count):
+    # given production settings complete but for how many proxies are in front
+    env = {"DJANGO_SETTINGS_MODULE": "homeconsent.production", "DJANGO_ALLOWED_HOSTS": "hc.example",
+           "DJANGO_SECRET_KEY": secrets.token_urlsafe(64)}  # fmt: skip
+    if count is not None:
+        env["HOMECONSENT_PROXY_COUNT"] = count
+    # when it starts
+    result = run_manage(["check"], env, tmp_path)
+    # then it refuses and names the variable
+    assert result.returncode != 0
+    assert "HOMECONSENT_PROXY_COUNT" in result.stderr
+
+
+@pytest.mark.parametrize("count", ["0", "2"])
+def test_production_takes_an_explicit_proxy_count_including_zero(tmp_path, count):
+    code = "import django; django.setup(); from django.conf import settings as s; print(s.CLIENT_IP_PROXY_COUNT)"
+    env = {"DJANGO_SETTINGS_MODULE": "homeconsent.production", "DJANGO_ALLOWED_HOSTS": "hc.example",
+           "DJANGO_SECRET_KEY": secrets.token_urlsafe(64), "HOMECONSENT_PROXY_COUNT": count}  # fmt: skip
+    result = run_python(code, env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == count
+
+
 def test_production_settings_pass_the_deployment_checks_without_warnings(tmp_path):
     env = {
         "DJANGO_SETTINGS_MODULE": "homeconsent.production",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),
         "DJANGO_ALLOWED_HOSTS": "hc.example",
+        "HOMECONSENT_PROXY_COUNT": "1",
     }
     result = run_manage(["check", "--deploy", "--fail-level", "WARNING"], env, tmp_path)
     assert result.returncode == 0, result.stderr
@@ -122,6 +148,7 @@ def test_production_never_serves_static_files_from_the_finders_and_pools_on_requ
         "DJANGO_SETTINGS_MODULE": "homeconsent.production",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),
         "DJANGO_ALLOWED_HOSTS": "hc.example",
+        "HOMECONSENT_PROXY_COUNT": "1",
         "DATABASE_URL": "postgres://u@db.example:5432/hc",
     }
     plain = run_python(code, env, tmp_path)
