@@ -53,7 +53,8 @@ CSRF_FAILURE_VIEW = "homeconsent.views.csrf_failure"
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    # django.contrib.admin, its site needing a verified TOTP device (homeconsent/admin_site.py)
+    "homeconsent.admin_apps.OperatorAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -324,7 +324,10 @@ def test_by_default_the_webhook_is_posted_from_a_thread_right_after_commit(trans
     assert verify_webhook(secret, headers, body)["data"]["session_id"] == session.session_id
 
 
-def test_the_admin_shows_apps_without_their_secret_and_changes_nothing(admin_client, app, secret):
+def test_the_admin_shows_apps_without_their_secret_and_changes_nothing(admin_client, admin_user, app, secret):
+    from tests.operators import sign_in_verified
+
+    sign_in_verified(admin_client, admin_user)  # the admin needs a verified TOTP device
     page = admin_client.get(f"/admin/consent/telehealthapp/{app.pk}/change/")
     assert page.status_code == 200 and app.client_id in page.content.decode()
     assert secret not in page.content.decode() and app.secret_encrypted not in page.content.decode()

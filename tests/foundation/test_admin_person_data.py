@@ -16,6 +16,7 @@ from homeconsent.consent import rules
 from homeconsent.consent.models import Consent, ConsentSession, TelehealthApp, WebhookDelivery
 from homeconsent.registry.codes import with_check_digit
 from homeconsent.registry.models import CardCertificate, Institution, Insurer, Person, Qualification
+from tests.operators import sign_in_verified
 
 VISIT = datetime.date(2026, 11, 30)
 
@@ -23,8 +24,7 @@ VISIT = datetime.date(2026, 11, 30)
 @pytest.fixture
 def operator(client, db):
     user = get_user_model().objects.create_superuser("ops-tanaka", "ops@example.invalid", "x" * 16)
-    client.force_login(user)
-    return client
+    return sign_in_verified(client, user)
 
 
 @pytest.fixture

@@ -52,7 +52,7 @@ def test_demo_is_idempotent_and_keeps_its_cards():
     out = StringIO()
     call_command("demo", no_server=True, persons=10, stdout=out)
     assert set(CardCertificate.objects.values_list("serial", flat=True)) == first
-    assert "password shown on first run" in out.getvalue()
+    assert "password and TOTP secret shown on first run" in out.getvalue()
 
 
 # --- the demo clinic system ----------------------------------------------------------------------------

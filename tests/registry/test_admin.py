@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 
 from homeconsent.registry import models
 from homeconsent.registry.seeding import seed_registry
+from tests.operators import sign_in_verified
 
 REGISTRY_MODELS = [
     models.Person, models.Insurer, models.Qualification, models.ElderlyCertificate, models.LimitCertificate,
@@ -19,8 +20,7 @@ REGISTRY_MODELS = [
 @pytest.fixture
 def staff_client(client, db):
     user = get_user_model().objects.create_superuser("staff", "staff@example.invalid", "x" * 16)
-    client.force_login(user)
-    return client
+    return sign_in_verified(client, user)
 
 
 def test_every_registry_model_has_a_changelist_that_searches(staff_client):

@@ -10,6 +10,7 @@ from homeconsent.audit.models import AccessEvent
 from homeconsent.audit.services import events_for_person
 from homeconsent.registry import models
 from homeconsent.registry.seeding import seed_registry
+from tests.operators import sign_in_verified
 
 AS_OF = date(2025, 6, 1)
 
@@ -17,8 +18,7 @@ AS_OF = date(2025, 6, 1)
 @pytest.fixture
 def operator(client, db):
     user = get_user_model().objects.create_superuser("ops-suzuki", "ops@example.invalid", "x" * 16)
-    client.force_login(user)
-    return client
+    return sign_in_verified(client, user)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ the reader bridge and the ASGI server, and prints the URLs and demo PINs. Type a
 Enter to place another card on the reader (or start with --card N); Ctrl-C stops everything.
 """
 
+import base64
 import json
 import os
 import secrets
@@ -25,12 +26,14 @@ from django.core.management.base import BaseCommand
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clinicapi.auth import register_client, revoke_client
 from clinicapi.console.accounts import create_staff
 from clinicapi.console.models import StaffMembership, StaffRole
 from clinicapi.models import ApiClient
 from clinicapi.patients import patient_id_for
+from homeconsent.admin_site import create_operator_device
 from homeconsent.consent.entry import entry_url_for
 from homeconsent.jpki.bridge import ReaderBridge
 from homeconsent.jpki.card import VirtualJPKICard
@@ -83,9 +86,9 @@ class Command(BaseCommand):
             self.stdout.write(f"seeded {summary.persons} synthetic persons in {summary.seconds:.1f} s")
         demo_persons = {d["slug"]: d for d in seed_demo_persons()}
         cards = self._demo_cards(demo_persons)
-        admin_password = self._operator_account()
+        operator_lines = self._operator_account()
         site = f"http://{'localhost' if options['host'] in ('127.0.0.1', '0.0.0.0') else options['host']}:{options['port']}"
-        self._print(site, cards, demo_persons, admin_password, options)
+        self._print(site, cards, demo_persons, operator_lines, options)
         if options["no_server"]:
             return
         self._run(site, cards, options)
@@ -112,22 +115,34 @@ class Command(BaseCommand):
         index_path.write_text(json.dumps(index, ensure_ascii=False, indent=1))
         return cards
 
-    def _operator_account(self) -> str | None:
-        """An operator account for the admin pages, created once; its password is printed once."""
+    def _operator_account(self) -> list[str]:
+        """The operator account of the admin pages and its TOTP device, created once; their password
+        and TOTP secret are printed once (an account from before TOTP gets its device now)."""
         User = get_user_model()
-        if User.objects.filter(username="operator").exists():
-            return None
-        password = secrets.token_urlsafe(12)
-        User.objects.create_superuser("operator", "operator@homeconsent.invalid", password)
-        return password
+        operator = User.objects.filter(username="operator").first()
+        password = None
+        if operator is None:
+            password = secrets.token_urlsafe(12)
+            operator = User.objects.create_superuser("operator", "operator@homeconsent.invalid", password)
+        elif TOTPDevice.objects.filter(user=operator, confirmed=True).exists():
+            return []
+        device = create_operator_device(operator)
+        secret = base64.b32encode(device.bin_key).decode("ascii").rstrip("=")
+        return [
+            *([f"    password:    {password} (shown once)"] if password else []),
+            f"    TOTP:        {device.config_url} (shown once)",
+            f"                 secret {secret}: add it to an authenticator app; sign in with its 6 digits",
+        ]
 
-    def _print(self, site, cards, demo_persons, admin_password, options):
+    def _print(self, site, cards, demo_persons, operator_lines, options):
         w = self.stdout.write
         w("")
         w("HomeConsent demo (embedded defaults: SQLite in var/, in-memory channel layer)")
         w(f"  site:          {site}/")
-        w(f"  admin:         {site}/admin/  user operator"
-          + (f", password {admin_password} (shown once)" if admin_password else " (password shown on first run)"))
+        w(f"  admin:         {site}/admin/  user operator, password + TOTP code"
+          + ("" if operator_lines else " (password and TOTP secret shown on first run)"))
+        for line in operator_lines:
+            w(line)
         w(f"  portal:        {site}/portal/  (patients sign in with a card below)")
         w(f"  clinic API:    {site}/api/v1/docs  (schema {site}/api/v1/schema)")
         for line in self._entry_lines(site):

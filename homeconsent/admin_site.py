@@ -1,0 +1,110 @@
+"""The operator admin (/admin/): password and a verified TOTP code, with the console's lockout.
+
+Every admin page needs a session verified by a confirmed TOTP device (django-otp's OTPAdminSite); a
+password-only session is sent to the sign-in page. Sign-in attempts pass the console's per-address
+brake (accounts.check_signin_rate), and failures of an account count like the console's
+(CONSOLE_LOCKOUT_FAILURES in a row lock it for CONSOLE_LOCKOUT): a locked account is refused before its
+password is checked. One message for a wrong name, password or code, so a reply never tells which.
+
+Stable API:
+    OperatorAdminSite                 (admin.site, via admin_apps.OperatorAdminConfig)
+    do_record_failed_signin(user, now) -> locked_until | None
+    do_clear_failed_signins(user)
+    create_operator_device(user) -> TOTPDevice  (confirmed; its config_url is the otpauth:// URL)
+"""
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from clinicapi.console import accounts
+from homeconsent.consent.challenges import client_ip
+from homeconsent.errors import ErrorCode, HomeConsentError
+
+from .models import OperatorSignin
+
+ADMIN_SIGNIN_FAILED = ErrorCode(
+    "admin_signin_failed",
+    "ユーザー名・パスワード・確認コード（TOTP）のいずれかが正しくありません。認証アプリの6桁の数字も入力してください。",
+    "The user name, password or verification code (TOTP) is not correct. Enter the 6 digits your "
+    "authenticator app shows as well.",
+)
+ADMIN_ACCOUNT_LOCKED = ErrorCode(
+    "admin_account_locked",
+    "サインインの失敗が続いたため、このアカウントは{minutes}分間ロックされています。しばらくしてからお試しください。",
+    "Too many failed sign-ins: this account is locked for {minutes} minutes. Please try again later.",
+)
+
+
+def _coded(error: HomeConsentError) -> forms.ValidationError:
+    # The admin's login page prints messages only: the code goes into the text.
+    return forms.ValidationError(f"{error.message()} ({error.code})", code=error.code)
+
+
+def _locked(locked_until, now) -> HomeConsentError:
+    minutes = max(1, int((locked_until - now).total_seconds() + 59) // 60)
+    return ADMIN_ACCOUNT_LOCKED(minutes=minutes)
+
+
+def do_record_failed_signin(user, now) -> "timezone.datetime | None":
+    """Count one failure; the last allowed one locks the account. Returns the lock's end, if locked."""
+    with transaction.atomic():
+        row, _ = OperatorSignin.objects.select_for_update().get_or_create(user=user)
+        row.failed_attempts += 1
+        if row.failed_attempts >= settings.CONSOLE_LOCKOUT_FAILURES:
+            row.failed_attempts = 0
+            row.locked_until = now + settings.CONSOLE_LOCKOUT
+        row.save(update_fields=["failed_attempts", "locked_until"])
+    return row.locked_until if row.locked_until and row.locked_until > now else None
+
+
+def do_clear_failed_signins(user) -> None:
+    OperatorSignin.objects.filter(user=user).update(failed_attempts=0, locked_until=None)
+
+
+def create_operator_device(user) -> TOTPDevice:
+    """A new confirmed TOTP device for an operator; earlier devices stop working."""
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user).delete()
+        return TOTPDevice.objects.create(user=user, name="admin", confirmed=True)
+
+
+class OperatorLoginForm(OTPAdminAuthenticationForm):
+    def clean(self):
+        now = timezone.now()
+        if self.request is not None:
+            try:
+                accounts.check_signin_rate(client_ip(self.request))
+            except HomeConsentError as exc:
+                raise _coded(exc) from None
+        username = (self.data.get("username") or "").strip()[:150]
+        user = get_user_model().objects.filter(username=username).first() if username else None
+        signin = OperatorSignin.objects.filter(user=user).first() if user else None
+        if signin and signin.locked_until and signin.locked_until > now:
+            # Hash anyway, so a locked account takes as long as a wrong password.
+            user.check_password(self.data.get("password") or "")
+            raise _coded(_locked(signin.locked_until, now))
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            locked_until = do_record_failed_signin(user, now) if user else None
+            raise _coded(_locked(locked_until, now) if locked_until else ADMIN_SIGNIN_FAILED()) from None
+        do_clear_failed_signins(self.get_user())
+        return cleaned
+
+    def _chosen_device(self, user):
+        # One TOTP device per operator: no need to pick it in a first round trip.
+        return super()._chosen_device(user) or TOTPDevice.objects.filter(user=user, confirmed=True).first()
+
+
+class OperatorAdminSite(OTPAdminSite):
+    """admin.site: every page needs a session verified with the operator's TOTP device."""
+
+    login_form = OperatorLoginForm
+
+    def __init__(self, name="admin"):
+        super().__init__(name)
