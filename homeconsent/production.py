@@ -42,6 +42,9 @@ if not _proxy_count.isdigit():
     )
 CLIENT_IP_PROXY_COUNT = int(_proxy_count)
 
+# Apps' return and webhook URLs: https to public addresses only, checked again on every send (SSRF).
+CONSENT_APP_URLS_ALLOW_LOCAL = _env_bool("HOMECONSENT_APP_URLS_ALLOW_LOCAL", False)
+
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = _env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
 SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", 31536000))

@@ -259,6 +259,9 @@ CONSENT_SESSION_TTL = timedelta(seconds=int(os.environ.get("HOMECONSENT_CONSENT_
 # 6 h), and the in-process attempt after commit: "thread" (default), "sync" (tests) or "off".
 CONSENT_WEBHOOK_TIMEOUT = float(os.environ.get("HOMECONSENT_WEBHOOK_TIMEOUT_SECONDS", 5))
 CONSENT_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("HOMECONSENT_WEBHOOK_MAX_ATTEMPTS", 10))
+# Telehealth apps' return and webhook URLs may point at localhost / private addresses (test
+# receivers on 127.0.0.1). On here; production turns it off (homeconsent.consent.outbound).
+CONSENT_APP_URLS_ALLOW_LOCAL = _env_bool("HOMECONSENT_APP_URLS_ALLOW_LOCAL", True)
 CONSENT_WEBHOOK_INLINE = os.environ.get("HOMECONSENT_WEBHOOK_INLINE", "thread")
 # The patient portal signs a person out after this long without a request.
 PORTAL_SESSION_IDLE = timedelta(seconds=int(os.environ.get("HOMECONSENT_PORTAL_IDLE_SECONDS", 15 * 60)))

@@ -25,7 +25,7 @@ from django.utils import timezone
 from homeconsent.audit.services import record_access
 from homeconsent.errors import ErrorCode
 
-from . import rules
+from . import outbound, rules
 from .models import (
     ConsentKind,
     ConsentSession,
@@ -108,6 +108,9 @@ def app_secret(app: TelehealthApp) -> str:
 def _check_url(url: str) -> str:
     parts = urllib.parse.urlsplit(url or "")
     host = parts.hostname or ""
+    if not outbound.local_allowed():  # production: https to a public host only (outbound says why)
+        if parts.scheme != "https" or not outbound.is_public_host(host):
+            raise outbound.APP_URL_NOT_PUBLIC(url=url)
     loopback = host == "localhost"
     try:
         loopback = loopback or ipaddress.ip_address(host).is_loopback

@@ -29,6 +29,7 @@ from django.conf import settings
 from django.db import connections, router, transaction
 from django.utils import timezone
 
+from . import outbound
 from .models import WebhookDelivery, WebhookDeliveryStatus
 from .rules import TOKYO
 from .webhook_signature import EVENT_ID_HEADER, SIGNATURE_HEADER, SIGNATURE_VERSION, TIMESTAMP_HEADER, sign
@@ -119,8 +120,10 @@ _opener = urllib.request.build_opener(_NoRedirect)
 
 def _post(url: str, body: bytes, headers: dict, timeout: float) -> int:
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    # Production: https to the checked public address only, whatever the name resolves to now.
+    opener = _opener if outbound.local_allowed() else outbound.public_only_opener(_NoRedirect())
     try:
-        with _opener.open(request, timeout=timeout) as response:
+        with opener.open(request, timeout=timeout) as response:
             response.read(1024)
             return response.status
     except urllib.error.HTTPError as error:
