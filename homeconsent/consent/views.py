@@ -7,6 +7,7 @@ certificate and the signature. The PIN is never sent here.
 """
 
 import datetime
+import secrets
 import urllib.parse
 
 from django.conf import settings
@@ -14,6 +15,7 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.crypto import constant_time_compare
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
@@ -38,7 +40,8 @@ from .models import Consent, ConsentItem
 FLOWS = {"home": "home_visit", "telehealth": "telehealth", "mine": None}
 INQUIRY_KIND = "inquiry"
 # How long a card proof opens the "your consents" pages.
-PROOF_LIFETIME = datetime.timedelta(minutes=10)
+# Short: the device may be a shared tablet handed to the next patient.
+PROOF_LIFETIME = datetime.timedelta(minutes=3)
 # How long the card step waits for the card to be placed on the reader.
 CARD_WAIT_SECONDS = 60
 # How far ahead a telehealth visit may be booked from this page.
@@ -178,6 +181,23 @@ def _proof(request, entry):
         request.session.pop(_proof_key(entry), None)
         return None
     return proof
+
+
+def _next_step(request, entry, proof) -> str:
+    """A one-time step for the links and form of the page being shown (update, cancel-all, back to
+    the list). The list itself opens once from the card; after that only with the current step, so
+    the next person on the device cannot open it or cancel-all by address, nor from history."""
+    proof["shown"] = True
+    proof["step"] = secrets.token_urlsafe(16)
+    request.session[_proof_key(entry)] = proof
+    return proof["step"]
+
+
+def _take_step(request, entry, proof) -> bool:
+    given = request.POST.get("step") or request.GET.get("step") or ""
+    expected = proof.pop("step", "")
+    request.session[_proof_key(entry)] = proof  # used or not, this step is spent
+    return bool(expected) and constant_time_compare(given, expected)
 
 
 def _problem_redirect(entry, code=SESSION_EXPIRED.code):
@@ -387,11 +407,12 @@ def about(request, token, kind):
         if error is not None:
             return _session_problem(request, error, previous["app_session"])
         state = {key: previous[key] for key in ("app_session", "visit_date", "locked_date", "locked_items") if key in previous}
-    if request.GET.get("update") == "1" and _proof(request, entry):
+    proof = _proof(request, entry)
+    if request.GET.get("update") == "1" and proof and _take_step(request, entry, proof):
         state["update"] = True
-        state["items"] = _proof(request, entry).get("items", [])
-    else:
-        request.session.pop(_proof_key(entry), None)
+        state["items"] = proof.get("items", [])
+    # The update flow carries its items in its own state: the proof is not needed any more.
+    request.session.pop(_proof_key(entry), None)
     _save_state(request, entry, kind, state)
     if kind == "mine":
         return page(request, "consent/mine_about.html", _context(entry, kind))
@@ -643,6 +664,8 @@ def answer(request, token, kind):
         if kind == "mine":
             if verified.challenge.kind != INQUIRY_KIND or verified.challenge.institution_id != entry.institution_id:
                 return _json_problem(SESSION_EXPIRED.code)
+            # A new session key with the proof: a key seen before the card answered cannot carry it.
+            request.session.cycle_key()
             request.session[_proof_key(entry)] = {
                 "token": entry.token,
                 "person": verified.person.pk,
@@ -697,14 +720,14 @@ def mine(request, token):
     if entry is None:
         return not_found(request)
     proof = _proof(request, entry)
-    if proof is None:
+    if proof is None or (proof.get("shown") and not _take_step(request, entry, proof)):
         return _problem_redirect(entry, SESSION_EXPIRED.code)
     consents = list(services.active_consents(_person(proof), entry.institution))
     # The update flow starts from the items of the current home-visit consent.
     current = next((c for c in consents if c.kind == "home_visit"), None)
     proof["items"] = [i for i in (current.items if current else []) if i != ConsentItem.QUALIFICATION]
-    request.session[_proof_key(entry)] = proof
-    return page(request, "consent/mine.html", _context(entry, "mine", rows=_consent_rows(consents)))
+    step = _next_step(request, entry, proof)
+    return page(request, "consent/mine.html", _context(entry, "mine", rows=_consent_rows(consents), step=step))
 
 
 @never_cache
@@ -714,7 +737,7 @@ def cancel_all(request, token):
     if entry is None:
         return not_found(request)
     proof = _proof(request, entry)
-    if proof is None:
+    if proof is None or not _take_step(request, entry, proof):
         return _problem_redirect(entry, SESSION_EXPIRED.code)
     if request.method == "POST":
         person = _person(proof)
@@ -724,7 +747,8 @@ def cancel_all(request, token):
         request.session.pop(_proof_key(entry), None)
         return page(request, "consent/cancelled.html", _context(entry, "mine", count=len(cancelled)))
     consents = list(services.active_consents(_person(proof), entry.institution))
-    return page(request, "consent/cancel_all.html", _context(entry, "mine", rows=_consent_rows(consents)))
+    step = _next_step(request, entry, proof)
+    return page(request, "consent/cancel_all.html", _context(entry, "mine", rows=_consent_rows(consents), step=step))
 
 
 # --- problems ------------------------------------------------------------------------------------

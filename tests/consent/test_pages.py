@@ -278,6 +278,11 @@ def prove(client, entry, card_key):
     return post_json(client, url("answer", entry, "mine"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])})
 
 
+def link(html, element_id):
+    """The href of the element with `element_id` (as the browser would follow it)."""
+    return re.search(rf'href="([^"]+)" id="{element_id}"', html).group(1).replace("&amp;", "&")
+
+
 def test_inquiry_shows_the_persons_consents_only_after_the_card(client, entry, person, card_key):
     walk_to_card(client, entry, items=("medication",), limit="no")
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
@@ -296,8 +301,11 @@ def test_cancel_all_ends_every_consent_to_this_institution(client, entry, person
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
     post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])})
     prove(client, entry, card_key)
-    assert client.get(url("cancel_all", entry)).status_code == 200
-    response = client.post(url("cancel_all", entry))
+    mine = client.get(url("mine", entry)).content.decode()
+    confirm = client.get(link(mine, "cancel-all"))
+    assert confirm.status_code == 200
+    step = re.search(r'name="step" value="([^"]+)"', confirm.content.decode()).group(1)
+    response = client.post(url("cancel_all", entry), {"step": step})
     assert response.status_code == 200 and 'id="cancelled-title"' in response.content.decode()
     assert Consent.objects.get(person=person).status == ConsentStatus.CANCELLED
     assert client.get(url("mine", entry)).status_code == 302  # the proof is used up
@@ -308,8 +316,8 @@ def test_update_starts_from_the_current_items(client, entry, person, card_key):
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
     post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])})
     prove(client, entry, card_key)
-    client.get(url("mine", entry))
-    client.get(url("about", entry, "home") + "?update=1")
+    mine = client.get(url("mine", entry)).content.decode()
+    client.get(link(mine, "update"))
     html = client.get(url("items", entry, "home")).content.decode()
     assert re.search(r'id="item-treatment"[^>]*checked', html)
     assert not re.search(r'id="item-medication"[^>]*checked', html)
