@@ -1,5 +1,7 @@
 """Site-wide error pages: coded, in the visitor's language, with a way on; the API keeps JSON."""
 
+import re
+
 import pytest
 from django.test import Client
 from django.urls import include, path
@@ -84,6 +86,8 @@ def test_larger_text_holds_on_every_page_not_only_the_portal(db):
     for url in ["/", "/nothing/", "/consent/e/not-a-token/"]:
         page = client.get(url).content.decode()
         assert "large-text" in page.split("<body", 1)[1].split(">", 1)[0]
+        # on the root element too, so every rem (headings, labels, help) grows, not only body text
+        assert '<html lang="ja" class="large-text">' in page
         assert 'name="large" value="0"' in page
 
 
@@ -106,3 +110,10 @@ def test_the_api_and_the_consent_pages_keep_their_own_answers(db):
     assert "Content-Security-Policy" not in Client().get("/api/v1/nothing")  # JSON: no page to protect
     consent_policy = Client().get("/consent/e/not-a-token/")["Content-Security-Policy"]
     assert "connect-src 'self' ws://" in consent_policy
+
+
+def test_every_page_starts_with_a_way_past_the_header_to_its_content(db):
+    page = Client().get("/").content.decode()
+
+    first_link = re.search(r"<a [^>]*>", page).group(0)
+    assert 'class="skip-link" href="#main"' in first_link and '<main id="main"' in page
