@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
@@ -94,8 +95,22 @@ def staff_required(view=None, *, admin=False):
     return decorate(view) if view is not None else decorate
 
 
-def _error(exc: HomeConsentError) -> dict:
-    return {"code": exc.code, "message": exc.message()}
+def _error(exc: HomeConsentError, fields=()) -> dict:
+    """What the error paragraph shows; `fields` are the inputs it is about (the first gets focus)."""
+    return {"code": exc.code, "message": exc.message(), "fields": tuple(fields)}
+
+
+# Which inputs a sign-in or enrolment refusal is about; lockouts and rate limits are about none.
+_FIELD_ERRORS = {
+    accounts.SIGNIN_FAILED.code: ("password", "username", "code"),
+    accounts.ENROLMENT_PASSWORDS_DIFFER.code: ("password", "password_again"),
+    accounts.ENROLMENT_PASSWORD_WEAK.code: ("password", "password_again"),
+    accounts.ENROLMENT_CODE_WRONG.code: ("code",),
+}
+
+
+def _field_error(exc: HomeConsentError, present) -> dict:
+    return _error(exc, [f for f in _FIELD_ERRORS.get(exc.code, ()) if f in present])
 
 
 # --- signing in ------------------------------------------------------------------------------------
@@ -113,13 +128,14 @@ def signin(request):
         else:
             accounts.remember_password_step(request, membership)
             return redirect("console:signin_code")
-    return _signin_page(request, "console/signin.html", error, {"ended": ended, "username": request.POST.get("username", "")})
+    return _signin_page(request, "console/signin.html", error, {"ended": ended, "username": request.POST.get("username", "")},
+                        ("username", "password"))
 
 
-def _signin_page(request, template, error, context):
+def _signin_page(request, template, error, context, fields):
     """A sign-in step's page: 400 with the refusal, or 429 with Retry-After past the rate limit."""
     status = 429 if error and error.code == accounts.SIGNIN_RATE_LIMITED.code else 400 if error else 200
-    response = page(request, template, {**context, "error": _error(error) if error else None}, status=status)
+    response = page(request, template, {**context, "error": _field_error(error, fields) if error else None}, status=status)
     if status == 429:
         response["Retry-After"] = str(error.params["retry_after"])
     return response
@@ -144,7 +160,7 @@ def signin_code(request):
         else:
             accounts.sign_in(request, membership, device)
             return redirect("console:board")
-    return _signin_page(request, "console/signin_code.html", error, {})
+    return _signin_page(request, "console/signin_code.html", error, {}, ("code",))
 
 
 @require_POST
@@ -175,7 +191,7 @@ def enrol(request, token):
         try:
             device = accounts.start_enrolment(link, request.POST.get("password", ""), request.POST.get("password_again", ""))
         except HomeConsentError as exc:
-            error = _error(exc)
+            error = _field_error(exc, ("password", "password_again"))
         else:
             request.session.cycle_key()
             request.session[accounts.ENROL_KEY] = {"device": device.pk, "at": timezone.now().isoformat()}
@@ -198,7 +214,7 @@ def enrol_totp(request):
         try:
             membership = accounts.confirm_enrolment(device, request.POST.get("code", ""))
         except HomeConsentError as exc:
-            error = _error(exc)
+            error = _field_error(exc, ("code",))
         else:
             accounts.sign_in(request, membership, device)
             return redirect("console:board")
@@ -366,8 +382,15 @@ def patient_requery(request, consent_id):
 
 
 # --- API clients -----------------------------------------------------------------------------------
+def _scope_label(label):
+    """A scope's description in the page's language only (the vocabulary writes "日本語 / English")."""
+    ja, _sep, en = label.partition(" / ")
+    return ja if (get_language() or "ja").startswith("ja") or not en else en
+
+
 def _scope_choices(institution):
-    return [(s, label) for s, label in SCOPES.items() if not (institution.qualification_only and s in MEDICAL_SCOPES)]
+    return [(s, _scope_label(label)) for s, label in SCOPES.items()
+            if not (institution.qualification_only and s in MEDICAL_SCOPES)]  # fmt: skip
 
 
 @require_http_methods(["GET", "POST"])

@@ -17,6 +17,16 @@
   function label(name) { return list.dataset["label" + name.charAt(0).toUpperCase() + name.slice(1)] || name; }
   function statusLabel(state) { return status.dataset["label" + state.charAt(0).toUpperCase() + state.slice(1)] || state; }
 
+  function withId(name, consentId) { return (list.getAttribute("data-label-" + name) || "").replace("{id}", consentId); }
+
+  // New rows are announced through the status live region, shortly ("New consent #7").
+  function announce(events) {
+    var texts = events.map(function (e) {
+      return e.event === "registered" ? withId("arrived", e.consent_id) : label(e.event) + " #" + e.consent_id;
+    });
+    if (texts.length) status.textContent = texts.join(list.dataset.labelSeparator || ", ");
+  }
+
   function setState(state) {
     status.dataset.state = state;
     status.textContent = statusLabel(state);
@@ -66,7 +76,7 @@
   }
 
   function render(e) {
-    if (seen[e.id]) return;
+    if (seen[e.id]) return false;
     remember(e);
     var li = document.createElement("li");
     li.className = "event event-" + e.event + " event-new";
@@ -84,12 +94,14 @@
       a.className = "button secondary event-open";
       a.href = list.dataset.patientsUrl + encodeURIComponent(e.consent_id) + "/";
       a.textContent = label("open");
+      a.setAttribute("aria-label", withId("open-consent", e.consent_id));
       li.appendChild(a);
     }
     list.insertBefore(li, list.firstChild);
     if (empty) empty.hidden = true;
     var why = endingOf(e) || ended[e.consent_id];
     if (why) markEnded(e.consent_id, why);
+    return true;
   }
 
   function catchUp() {
@@ -99,7 +111,7 @@
         if (r.status === 401) { signedOut(); return null; }
         return r.ok ? r.json() : null;
       })
-      .then(function (body) { if (body) body.events.forEach(render); })
+      .then(function (body) { if (body) announce(body.events.filter(render)); })
       .catch(function () { /* the next reconnect tries again */ });
   }
 
@@ -123,7 +135,7 @@
       var data;
       try { data = JSON.parse(message.data); } catch (err) { return; }
       if (data.type !== "consent") return;
-      render(data);
+      if (render(data)) announce([data]);
       // A registration may replace an earlier consent of the same patient; the socket carries nobody,
       // so the catch-up (over this signed-in session) says which consent was replaced.
       if (data.event === "registered") catchUp();
