@@ -17,8 +17,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.formats import date_format
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, pgettext_lazy
+from django.utils.translation import gettext_lazy, pgettext, pgettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -55,7 +57,8 @@ PENDING_CANCEL = "portal.cancel"
 PENDING_REGISTRATION = "portal.registration"
 
 ITEM_LABELS = {
-    ConsentItem.QUALIFICATION: gettext_lazy("Health insurance"),
+    # Japanese: 健康保険の資格（加入している保険・負担割合）, not the jargon 資格情報.
+    ConsentItem.QUALIFICATION: pgettext_lazy("patient", "Health insurance"),
     ConsentItem.MEDICATION: gettext_lazy("Medicines"),
     ConsentItem.TREATMENT: gettext_lazy("Treatment"),
     ConsentItem.CHECKUP: gettext_lazy("Health checkups"),
@@ -86,7 +89,7 @@ ACTOR_LABELS = {
     ActorType.SYSTEM: gettext_lazy("System"),
 }
 OUTCOME_LABELS = {
-    "ok": gettext_lazy("Provided"),
+    "ok": pgettext_lazy("access log", "Information shown"),
     "refused": gettext_lazy("Refused"),
     "not_found": gettext_lazy("Not found"),
 }
@@ -543,21 +546,39 @@ def _who(event, institution_name):
     return str(_label(ACTOR_LABELS, event.actor_type))
 
 
+def _in_japanese(text):
+    """Data that is always Japanese (institution names), marked so English pages read it correctly."""
+    return format_html('<span lang="ja">{}</span>', text)
+
+
+def _who_html(event, institution_name):
+    """_who, with the institution's name marked as Japanese."""
+    name = institution_name or event.institution_code
+    if event.actor_type == ActorType.INSTITUTION_STAFF and name:
+        return _in_japanese(name)
+    if event.actor_type == ActorType.INSTITUTION_CLIENT and name:
+        return mark_safe(conditional_escape(_("%(institution)s's system")) % {"institution": _in_japanese(name)})
+    return str(_label(ACTOR_LABELS, event.actor_type))
+
+
 def _access_row(row):
     """One access-log row in the patient's words: who, what, about which institution, basis, result."""
     event = row.event
     action = (event.detail or {}).get("action")
     consent_event = action in CONSENT_EVENT_LABELS
     by_institution = event.actor_type in (ActorType.INSTITUTION_STAFF, ActorType.INSTITUTION_CLIENT)
+    looked = pgettext("access log", "Looked at your information")
     return {
         "row": row,
         "who": _who(event, row.institution_name),
         "code": event.institution_code if by_institution else "",
         # The institution a patient's or operator's step concerned (e.g. whose consent was cancelled).
         "about": "" if by_institution else (row.institution_name or event.institution_code),
+        "who_html": _who_html(event, row.institution_name),
+        "about_html": "" if by_institution else _in_japanese(row.institution_name or event.institution_code),
         "items": _items(event.items),
         "consent_event": consent_event,
-        "action": str(CONSENT_EVENT_LABELS[action] if consent_event else ACTION_LABELS.get(action, _("Read"))),
+        "action": str(CONSENT_EVENT_LABELS[action] if consent_event else ACTION_LABELS.get(action, looked)),
         # A consent procedure provides no data and rests on nothing but itself.
         "basis": "—" if consent_event else str(_label(BASIS_LABELS, event.basis)),
         "outcome": str(CONSENT_EVENT_LABELS[action] if consent_event else _label(OUTCOME_LABELS, event.outcome)),

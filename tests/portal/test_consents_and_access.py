@@ -185,7 +185,7 @@ def test_access_csv_labels_items_like_the_page_in_the_consent_pages_order(signed
     csv_text = signed_in.get("/portal/access.csv", {"own": "1"}).content.decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(csv_text)))
     clinic_row = next(r for r in rows[1:] if r[1] == clinic.code)
-    assert clinic_row[4] == "資格情報（保険）、薬剤情報（お薬）"
+    assert clinic_row[4] == "健康保険の資格（加入している保険・負担割合）、薬剤情報（お薬）"
     self_rows = [r for r in rows[1:] if r[5] == "ご本人による閲覧"]
     assert self_rows and {r[3] for r in self_rows} == {"ご本人"}  # the page's one label for "self"
     assert 'class="who">ご本人<' in signed_in.get("/portal/access/", {"own": "1"}).content.decode()
@@ -195,4 +195,4 @@ def test_consents_list_items_insurance_first_joined_by_the_languages_separator(s
     give_consent(me, clinic, items=("treatment", "medication", "checkup"))
     body = signed_in.get("/portal/consents/").content.decode()
     shown = body.split('class="summary"', 1)[1].split("<ul>", 1)[1].split("</ul>", 1)[0]
-    assert shown.index("資格情報") < shown.index("薬") < shown.index("診療")
+    assert shown.index("健康保険の資格") < shown.index("薬") < shown.index("診療")

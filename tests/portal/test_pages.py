@@ -60,7 +60,7 @@ def test_checkups_draw_trend_charts_with_points_a_table_and_a_summary(signed_in,
     for value in ["5.6", "5.9", "6.1"]:
         assert f'data-value="{value}"' in body
     assert body.count('class="chart-point"') == 3 + 6 + 3 + 3
-    assert '<th scope="col">' in body and "<caption>" in body
+    assert '<th scope="col">' in body and '<caption id="chart-1-numbers">' in body
     assert "aria-labelledby" in body and 'role="img"' in body
     assert "0.5 上昇" in body  # HbA1c 5.6 → 6.1, in the Japanese summary
     assert "★他人" not in body

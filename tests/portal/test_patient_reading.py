@@ -108,7 +108,7 @@ def test_the_patients_own_cancellation_is_theirs_and_a_consent_step_not_a_read(s
     cancelled = steps.split('data-action="consent_cancelled"', 1)[1].split("</tr>", 1)[0]
     assert 'class="who">ご本人<' in cancelled
     assert "同意の取消" in cancelled and clinic.name in cancelled
-    assert "提供" not in cancelled and "ご本人の同意" not in cancelled
+    assert "情報を見せた" not in cancelled and "ご本人の同意" not in cancelled
     assert 'data-action="consent_registered"' in steps and "同意の登録" in steps
     assert "consent_cancelled" not in reads and "同意の取消" not in reads
 
@@ -121,7 +121,7 @@ def test_the_csv_names_who_acted_and_the_consent_step(signed_in, me, clinic):
     lines = text(signed_in.get("/portal/access.csv")).splitlines()
 
     cancelled = next(line for line in lines if "同意の取消" in line)
-    assert ",ご本人," in cancelled and ",提供," not in cancelled
+    assert ",ご本人," in cancelled and ",情報を見せた," not in cancelled
 
 
 def test_reads_name_the_institution_for_staff_and_its_system_for_the_client(signed_in, me, clinic):
@@ -135,8 +135,9 @@ def test_reads_name_the_institution_for_staff_and_its_system_for_the_client(sign
 
     staff = body.split('data-actor="institution_staff"', 1)[1].split("</tr>", 1)[0]
     client = body.split('data-actor="institution_client"', 1)[1].split("</tr>", 1)[0]
-    assert f'class="who">{clinic.name} <span class="code">{clinic.code}' in staff and "提供" in staff
-    assert f"{clinic.name}のシステム" in client
+    assert f'class="who"><span lang="ja">{clinic.name}</span> <span class="code">{clinic.code}' in staff
+    assert "情報を見せた" in staff
+    assert f'<span lang="ja">{clinic.name}</span>のシステム' in client
     assert "staff-1" not in body and "client-1" not in body
 
 
@@ -151,7 +152,7 @@ def test_staff_bringing_the_end_forward_reads_as_a_consent_step_by_the_instituti
 
     steps = body.split('class="data access consent-events', 1)[1]
     ended_early = steps.split('data-action="consent_end_set"', 1)[1].split("</tr>", 1)[0]
-    assert f'class="who">{clinic.name} ' in ended_early and "同意の終了日の繰り上げ" in ended_early
+    assert f'class="who"><span lang="ja">{clinic.name}</span> ' in ended_early and "同意の終了日の繰り上げ" in ended_early
 
 
 # --- 3. own views out of the way, plain check message -------------------------------------------------
