@@ -71,7 +71,7 @@ SHAREABLE_ITEMS = [
     ),
 ]
 ITEM_LABELS = {code: label for code, label, _help in SHAREABLE_ITEMS}
-ITEM_LABELS[ConsentItem.QUALIFICATION] = _("Health insurance (always shared)")
+ITEM_LABELS[ConsentItem.QUALIFICATION] = _("Health insurance status: the insurance you belong to and your share of costs (always shared)")
 ITEM_LABELS[ConsentItem.LIMIT_CERTIFICATE] = _("Limit on your medical costs (限度額)")
 
 # The codes of these pages' own refusals; each page prints its code, for a call to support.
@@ -222,11 +222,28 @@ def _flow_step(request, token, kind, ready, *, any_flow=False):
     return entry, state, None
 
 
-def _context(entry, kind=None, state=None, **extra):
+# The numbered steps of each flow, for the page title ("step 2 of 5"). An app's session that fixed the
+# items asks them on one screen and skips the limit question.
+FLOW_STEPS = {
+    "home": ["about", "items", "limit", "confirm", "card"],
+    "telehealth": ["about", "visit_date", "items", "limit", "confirm", "card"],
+    "mine": ["about", "card"],
+}
+
+
+def _step_of_flow(kind, state, step):
+    steps = [s for s in FLOW_STEPS.get(kind, []) if not (s == "limit" and "locked_items" in (state or {}))]
+    return (steps.index(step) + 1, len(steps)) if step in steps else None
+
+
+def _context(entry, kind=None, state=None, step_name=None, **extra):
     institution = entry.institution
     # In a telehealth app's session, "stop" ends the session and goes back to the app (_stop.html).
     app_session_id = (state or {}).get("app_session")
-    return {"entry": entry, "institution": institution, "flow": kind, "app_session_id": app_session_id, **extra}
+    return {
+        "entry": entry, "institution": institution, "flow": kind, "app_session_id": app_session_id,
+        "flow_step": _step_of_flow(kind, state, step_name), **extra,
+    }
 
 
 # The order items are listed in: insurance first, then as on the "what to share" screen.
@@ -415,14 +432,14 @@ def about(request, token, kind):
     request.session.pop(_proof_key(entry), None)
     _save_state(request, entry, kind, state)
     if kind == "mine":
-        return page(request, "consent/mine_about.html", _context(entry, kind))
+        return page(request, "consent/mine_about.html", _context(entry, kind, state, "about"))
     if kind == "telehealth":
         # An app's booked date is shown there too, read-only, before the patient agrees to anything.
         next_url = reverse("consent:visit_date", args=[token])
     else:
         next_url = reverse("consent:items", args=[token, kind])
     return page(
-        request, "consent/about.html", _context(entry, kind, state, next_url=next_url, visit_date=_visit_date(state))
+        request, "consent/about.html", _context(entry, kind, state, "about", next_url=next_url, visit_date=_visit_date(state))
     )
 
 
@@ -469,7 +486,7 @@ def visit_date(request, token):
     return page(
         request,
         "consent/visit_date.html",
-        _context(entry, kind, state, error=error, today=today, latest=latest, value=value, locked=locked),
+        _context(entry, kind, state, "visit_date", error=error, today=today, latest=latest, value=value, locked=locked),
         status=400 if error else 200,
     )
 
@@ -488,7 +505,7 @@ def items(request, token, kind):
             _save_state(request, entry, kind, state)
             return redirect("consent:confirm", token=token, kind=kind)
         requested = _items_summary([ConsentItem.QUALIFICATION] + state["locked_items"])
-        return page(request, "consent/items_requested.html", _context(entry, kind, state, requested=requested))
+        return page(request, "consent/items_requested.html", _context(entry, kind, state, "items", requested=requested))
     if request.method == "POST":
         chosen = [code for code, _label, _help in _shareable(entry.institution) if request.POST.get(code) == "yes"]
         state["items"] = chosen + [i for i in state.get("items", []) if i == ConsentItem.LIMIT_CERTIFICATE]
@@ -499,7 +516,7 @@ def items(request, token, kind):
         {"code": code, "label": label, "help": help_text, "checked": code in selected}
         for code, label, help_text in _shareable(entry.institution)
     ]
-    return page(request, "consent/items.html", _context(entry, kind, choices=choices))
+    return page(request, "consent/items.html", _context(entry, kind, state, "items", choices=choices))
 
 
 @never_cache
@@ -525,7 +542,7 @@ def limit(request, token, kind):
     if state.get("limit_answered") or state.get("update"):
         current = "yes" if ConsentItem.LIMIT_CERTIFICATE in state["items"] else "no"
     return page(
-        request, "consent/limit.html", _context(entry, kind, error=error, current=current),
+        request, "consent/limit.html", _context(entry, kind, state, "limit", error=error, current=current),
         status=400 if error else 200,
     )
 
@@ -571,7 +588,7 @@ def confirm(request, token, kind):
         request,
         "consent/confirm.html",
         _context(
-            entry, kind, state, shared=_items_summary(shared), not_shared=_items_summary(not_shared),
+            entry, kind, state, "confirm", shared=_items_summary(shared), not_shared=_items_summary(not_shared),
             visit_date=_visit_date(state), error=error, until_choice=until_choice, until_date=until_date,
             end_date_min=earliest.isoformat(), end_date_max=latest.isoformat(),
         ),
@@ -593,7 +610,7 @@ def card(request, token, kind):
         request,
         "consent/card.html",
         _context(
-            entry, kind, state, start_again_url=start_again_url,
+            entry, kind, state, "card", start_again_url=start_again_url,
             bridge_url=f"ws://{settings.READER_BRIDGE_HOST}:{settings.READER_BRIDGE_PORT}",
             challenge_url=reverse("consent:challenge", args=[token, kind]),
             answer_url=reverse("consent:answer", args=[token, kind]),

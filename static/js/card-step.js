@@ -9,6 +9,11 @@
  * The PIN goes to the bridge on 127.0.0.1 only. It is never part of a fetch to the server, a form
  * submission (the input has no name) or a URL, and the input is cleared as soon as it is read.
  *
+ * Screen readers: the sections only show and hide, which is not announced. Each step's text (the
+ * data-say-<step> attributes) is written into the always-present role="status" region
+ * [data-card-status], and each failure into the role="alert" region [data-card-alert]; the title
+ * then starts with "Error: " until the step is started again.
+ *
  * options.showProblem(code, error): the page's own way of showing a failure.
  * options.startAction: the data-action of the buttons that (re)start the step.
  * options.networkProblem: the code to report when the server cannot be reached (else the fetch error).
@@ -22,6 +27,31 @@
     var csrf = root.querySelector("input[name=csrfmiddlewaretoken]").value;
     var pinInput = document.getElementById("pin");
     var running = false;
+    var status = root.querySelector("[data-card-status]");
+    var alertRegion = root.querySelector("[data-card-alert]");
+    var title = document.title;
+
+    // Emptied first, then written: the same text said twice (a second wrong PIN) is announced again.
+    function say(region, text) {
+      if (!region) return;
+      region.textContent = "";
+      if (text) window.setTimeout(function () { region.textContent = text; }, 100);
+    }
+
+    function sayStep(name) {
+      if (status) say(status, status.getAttribute("data-say-" + name));
+    }
+
+    function sayError(texts) {
+      say(status, "");
+      say(alertRegion, texts.filter(Boolean).join(" "));
+      var prefix = alertRegion && alertRegion.dataset.errorPrefix;
+      document.title = prefix ? prefix + title : title;
+    }
+
+    function textOf(element) {
+      return element && !element.hidden ? element.textContent.trim() : "";
+    }
 
     function showStep(name) {
       root.querySelectorAll(".card-step").forEach(function (section) {
@@ -29,18 +59,24 @@
       });
       root.querySelectorAll(".problem").forEach(function (section) { section.hidden = true; });
       root.dataset.state = name;
+      if (alertRegion) alertRegion.textContent = "";
+      document.title = title;
+      sayStep(name);
     }
 
     function fail(error) {
       running = false;
       root.querySelectorAll(".card-step").forEach(function (section) { section.hidden = true; });
       options.showProblem((error && error.code) || "other", error);
+      var shown = root.querySelector(".problem:not([hidden])");
+      if (shown) sayError([textOf(shown.querySelector("h2")), textOf(shown.querySelector("[data-problem-message]"))]);
     }
 
     function progress(step) {
       var order = ["reading", "verifying_pin", "signing", "sending"];
       var at = order.indexOf(step);
       if (at < 0) return;
+      sayStep(step);
       root.querySelectorAll("[data-progress]").forEach(function (item) {
         var index = order.indexOf(item.dataset.progress);
         item.classList.toggle("done", index < at);
@@ -75,6 +111,7 @@
       if (wrong) wrongText.textContent = wrongText.dataset.template.replace("__N__", String(triesLeft));
       document.getElementById("pin-last-try").hidden = triesLeft !== 1;
       document.getElementById("pin-format").hidden = true;
+      if (wrong) sayError([textOf(wrongText), textOf(document.getElementById("pin-last-try"))]);
       root.dataset.triesLeft = String(triesLeft);
       pinInput.value = "";
       pinInput.focus();
@@ -151,6 +188,7 @@
         document.getElementById("pin-wrong").hidden = true;
         document.getElementById("pin-tries").hidden = false;
         document.getElementById("pin-format").hidden = false;
+        sayError([textOf(document.getElementById("pin-format"))]);
         pinInput.focus();
         return;
       }

@@ -13,6 +13,12 @@
 (function () {
   "use strict";
 
+  // A form the server sent back with an error (limit, visit date, end date): focus goes to the
+  // coded message, so it is read at once instead of the top of the page (progressive: the message
+  // is there without script too).
+  var formError = document.querySelector("form .error[data-code][tabindex]");
+  if (formError) formError.focus();
+
   var choice = document.getElementById("until-choice");
   if (choice) {
     var dated = document.getElementById("until-date");

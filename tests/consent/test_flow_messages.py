@@ -28,7 +28,7 @@ OTHER_WORDINGS = ("ケアが続く間", "診療が終わるまで", "医療機�
 
 
 def error_code_shown(html, code):
-    return re.search(r'class="error-code">[^<]*: <span class="code" data-error-code>' + re.escape(code) + "<", html)
+    return re.search(r'class="error-code">[^<]*: <span class="code" lang="en" translate="no" data-error-code>' + re.escape(code) + "<", html)
 
 
 def in_english(client, entry):
@@ -48,9 +48,9 @@ def register(client, entry, card_key, **confirm_post):
 # --- 1. every error page prints its code -----------------------------------------------------------
 def test_unknown_address_prints_entry_not_found(client, entry):
     html = client.get("/consent/e/not-a-real-token/").content.decode()
-    assert error_code_shown(html, "entry_not_found") and "エラーコード" in html
+    assert error_code_shown(html, "entry_not_found") and "お問い合わせ用コード" in html
     in_english(client, entry)
-    assert "Error code" in client.get("/consent/e/not-a-real-token/").content.decode()
+    assert "Code for enquiries" in client.get("/consent/e/not-a-real-token/").content.decode()
 
 
 def test_start_from_the_beginning_page_prints_session_expired(client, entry):
@@ -99,7 +99,7 @@ def test_an_out_of_range_end_date_is_answered_with_its_code_in_the_page_language
     assert "終了日は、今日から" in html and re.search(r'id="until-date"[^>]*checked', html)
     in_english(client, entry)
     html = client.post(url("confirm", entry, "home"), {"until": "date", "until_date": ""}).content.decode()
-    assert "Choose an end date from today up to" in html and "Error code" in html
+    assert "Choose an end date from today up to" in html and "Code for enquiries" in html
 
 
 # --- 3. one wording, the one that applies, past tense when done ---------------------------------------

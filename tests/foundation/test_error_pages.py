@@ -31,7 +31,7 @@ def test_an_unknown_page_is_coded_japanese_and_leads_home(db, url):
 def test_an_unknown_page_speaks_english_when_asked(db):
     page = Client(HTTP_ACCEPT_LANGUAGE="en").get("/nothing/").content.decode()
 
-    assert '<html lang="en">' in page and "This page does not exist" in page and "Error code" in page
+    assert '<html lang="en">' in page and "This page does not exist" in page and "Code for enquiries" in page
 
 
 def test_the_api_keeps_answering_in_json(db):
