@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.request import Request, urlopen
 
 import pytest
+from playwright.sync_api import expect
 
 from homeconsent.consent.models import Consent, ConsentSession, ConsentStatus
 from homeconsent.consent.telehealth import register_app
@@ -115,6 +116,8 @@ def test_wrong_pin_then_right_pin_on_a_desktop(world, reader, card_for, open_pag
     assert page.locator("#card-flow").get_attribute("data-tries-left") == "2"
     assert "2" in page.inner_text("#pin-wrong")
     assert page.locator("#pin-tries").is_hidden()  # the tries left are said once
+    # Said to screen readers too, in the always-present alert region.
+    expect(page.locator("[data-card-alert]")).to_contain_text("2")
     shoot("wrong-pin")
     # Two digits after the wrong PIN: only the newest message, the tries left still said calmly.
     enter_pin(page, "12")
@@ -145,7 +148,7 @@ def test_last_try_warning_then_locked_card(world, reader, card_for, open_page):
     page.wait_for_selector('.problem[data-problem="pin_locked"]:not([hidden])')
     shoot("locked")
     assert "市区町村" in page.inner_text('.problem[data-problem="pin_locked"]')
-    assert "エラーコード: pin_locked" in page.inner_text('.problem[data-problem="pin_locked"]')
+    assert "お問い合わせ用コード: pin_locked" in page.inner_text('.problem[data-problem="pin_locked"]')
     # Coming back with the locked card shows the same panel at once, without asking for a PIN.
     page.goto(world.entry_url + "home/card/")
     page.wait_for_selector('.problem[data-problem="pin_locked"]:not([hidden])')
@@ -164,7 +167,7 @@ def test_expired_certificate(world, reader, card_for, open_page):
     page.wait_for_selector(panel + ":not([hidden])")
     shoot("expired")
     assert "市区町村" in page.inner_text(panel)
-    assert "エラーコード: certificate_expired" in page.inner_text(panel)
+    assert "お問い合わせ用コード: certificate_expired" in page.inner_text(panel)
     assert page.locator("#card-flow").get_attribute("data-problem") == "certificate_expired"
     assert not Consent.objects.exists()
     recorder.assert_pin_never_sent_to_server()
@@ -228,7 +231,11 @@ def test_bridge_down_then_started(world, reader, card_for, open_page, settings):
     panel = '.problem[data-problem="bridge_unavailable"]'
     page.wait_for_selector(panel + ":not([hidden])")
     shoot("bridge-down")
-    assert "reader_bridge" in page.inner_text(panel)
+    # The patient reads what to do; the command is for staff, folded away. Screen readers hear it in the alert region.
+    assert "職員にお知らせください" in page.inner_text(panel) and "reader_bridge" not in page.inner_text(panel)
+    assert "reader_bridge" in page.text_content(panel + " details")
+    expect(page.locator("[data-card-alert]")).to_contain_text("カードを読み取れません")
+    assert page.title().startswith("エラー：")
     # Start the bridge, reload the card step (the page's policy names the bridge's port), go on.
     reader(card_for())
     page.reload()
