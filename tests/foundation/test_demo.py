@@ -126,3 +126,18 @@ def test_a_demo_client_from_an_earlier_demo_without_these_scopes_is_replaced():
     assert old.revoked_at is not None and new.pk != old.pk
     assert set(new.scopes) == set(COMMAND_SCOPE.values())
     assert all(f"--client-id {new.client_id}" in " ".join(c) for c in printed_client_commands(out.getvalue()))
+
+
+@pytest.mark.django_db
+def test_card_files_kept_over_a_fresh_database_are_issued_again(tmp_path, settings):
+    # given the demo's card files from an earlier run, and a database that no longer knows them
+    settings.JPKI_CARDS_DIR = tmp_path / "cards"
+    call_command("demo", no_server=True, persons=20, stdout=StringIO())
+    CardCertificate.objects.all().delete()
+
+    # when the demo starts again
+    out = StringIO()
+    call_command("demo", no_server=True, persons=20, stdout=out)
+
+    # then every demo card's certificate is known again for its holder
+    assert CardCertificate.objects.filter(registered_for_insurance_use=True, status="active").count() == 5

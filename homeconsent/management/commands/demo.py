@@ -17,6 +17,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
@@ -36,10 +37,11 @@ from clinicapi.patients import patient_id_for
 from homeconsent.admin_site import create_operator_device
 from homeconsent.consent.entry import entry_url_for
 from homeconsent.jpki.bridge import ReaderBridge
-from homeconsent.jpki.card import VirtualJPKICard
+from homeconsent.jpki.card import CardFileError, VirtualJPKICard
 from homeconsent.jpki.pki import TestPKI, issue_virtual_card
 from homeconsent.jpki.udp_target import UdpCardTarget
-from homeconsent.registry.models import Institution, Person
+from homeconsent.jpki.verification import fingerprint_sha256
+from homeconsent.registry.models import CardCertificate, Institution, Person
 from homeconsent.registry.seeding import seed_demo_persons, seed_registry
 
 # Demo cards: (demo person slug, PIN). Fixed PINs, printed by the command: these are test cards.
@@ -108,12 +110,25 @@ class Command(BaseCommand):
         for number, (slug, pin) in enumerate(DEMO_CARDS, start=1):
             person = demo_persons[slug]
             path = Path(index.get(slug, ""))
-            if not index.get(slug) or not path.exists():
+            # A card file kept in var/ over a fresh database is issued again: the registry (J-LIS's
+            # part) must know the card's certificate for its holder, or nothing would accept it.
+            if not index.get(slug) or not path.exists() or not self._card_known(path, person["person_id"]):
                 path = issue_virtual_card(Person.objects.get(pk=person["person_id"]), pin).path
                 index[slug] = str(path)
             cards.append(DemoCard(number, person["name"], person["situation"], pin, path))
         index_path.write_text(json.dumps(index, ensure_ascii=False, indent=1))
         return cards
+
+    @staticmethod
+    def _card_known(path, person_id) -> bool:
+        try:
+            der = VirtualJPKICard.load(path).auth_cert_der
+        except CardFileError:
+            return False
+        fingerprint = fingerprint_sha256(x509.load_der_x509_certificate(der))
+        return CardCertificate.objects.filter(
+            person_id=person_id, fingerprint_sha256=fingerprint, status="active", registered_for_insurance_use=True
+        ).exists()
 
     def _operator_account(self) -> list[str]:
         """The operator account of the admin pages and its TOTP device, created once; their password
