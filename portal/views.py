@@ -34,6 +34,7 @@ from homeconsent.consent.challenges import (
     verify_card_authentication,
 )
 from homeconsent.consent.models import CardAuthChallenge, ChallengePurpose, ConsentItem, ConsentKind
+from homeconsent import csp
 from homeconsent.consent import rules
 from homeconsent.consent.rules import TOKYO
 from homeconsent.consent.views import ITEM_ORDER
@@ -140,12 +141,7 @@ CHART_TITLES = {
 
 # --- helpers -------------------------------------------------------------------------------------
 def content_security_policy() -> str:
-    bridge = f"ws://{settings.READER_BRIDGE_HOST}:{settings.READER_BRIDGE_PORT}"
-    return (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        f"connect-src 'self' {bridge}; form-action 'self'; frame-ancestors 'none'; "
-        "base-uri 'none'; object-src 'none'"
-    )
+    return csp.policy(bridge=True)
 
 
 def _secure(response):

@@ -24,6 +24,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from homeconsent.errors import ErrorCode, HomeConsentError
 from homeconsent.registry.models import Person
 
+from homeconsent import csp
+
 from . import rules, services, telehealth
 from .challenges import (
     challenge_for_page,
@@ -120,13 +122,7 @@ VISIT_DATE_INVALID = ErrorCode(
 
 # --- helpers -------------------------------------------------------------------------------------
 def content_security_policy(form_targets=()) -> str:
-    bridge = f"ws://{settings.READER_BRIDGE_HOST}:{settings.READER_BRIDGE_PORT}"
-    form_action = " ".join(["'self'", *form_targets])
-    return (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        f"connect-src 'self' {bridge}; form-action {form_action}; frame-ancestors 'none'; "
-        "base-uri 'none'; object-src 'none'"
-    )
+    return csp.policy(bridge=True, form_targets=form_targets)
 
 
 def _return_origin(session_id) -> str | None:
