@@ -95,10 +95,11 @@ def shown_as(field_name: str, description: str, ordering: str | None = None):
     return show
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """The log is append-only: the admin lists and shows, never adds, changes or deletes."""
+class ReadOnlyMixin:
+    """Lists and shows, never adds, changes or deletes: every change goes through a do_* service,
+    which logs it. For ModelAdmins and inlines alike (inlines pass obj to has_add_permission)."""
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
@@ -106,6 +107,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """The log is append-only: its admin is read-only."""
 
 
 @admin.register(AccessEvent)

@@ -12,23 +12,14 @@ from django.db import models
 from django.utils.formats import date_format
 from django.utils.translation import gettext
 
-from homeconsent.audit.admin import OperatorReadLogMixin, shown_as
+from homeconsent.audit.admin import OperatorReadLogMixin, ReadOnlyMixin, shown_as
 
 from . import rules
 from .models import Consent, ConsentItem, ConsentSession, ConsentStatus, TelehealthApp, WebhookDelivery
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Consent)

@@ -17,7 +17,7 @@ logging is audit.admin.OperatorReadLogMixin, shared with the consent and access-
 
 from django.contrib import admin
 
-from homeconsent.audit.admin import OperatorReadLogMixin, operator_actor, shown_as
+from homeconsent.audit.admin import OperatorReadLogMixin, ReadOnlyMixin, operator_actor, shown_as
 from homeconsent.audit.services import record_access
 
 from .models import (
@@ -35,17 +35,6 @@ from .models import (
     TreatmentRecord,
 )
 from .validation import normalize_card_key
-
-
-class ReadOnlyMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class NoDeleteMixin:
