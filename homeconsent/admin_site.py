@@ -2,8 +2,9 @@
 
 Every admin page needs a session verified by a confirmed TOTP device (django-otp's OTPAdminSite); a
 password-only session is sent to the sign-in page. Sign-in attempts pass the console's per-address
-brake (accounts.check_signin_rate), and failures of an account count like the console's
-(CONSOLE_LOCKOUT_FAILURES in a row lock it for CONSOLE_LOCKOUT): a locked account is refused before its
+brake (accounts.check_signin_rate), and failures of an account are counted by the console's counter
+(accounts.count_signin_failure: CONSOLE_LOCKOUT_FAILURES in a row lock it for CONSOLE_LOCKOUT); a
+locked account is refused before its
 password is checked. One message for a wrong name, password or code, so a reply never tells which.
 
 Stable API:
@@ -14,7 +15,6 @@ Stable API:
 """
 
 from django import forms
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
@@ -46,20 +46,12 @@ def _coded(error: HomeConsentError) -> forms.ValidationError:
 
 
 def _locked(locked_until, now) -> HomeConsentError:
-    minutes = max(1, int((locked_until - now).total_seconds() + 59) // 60)
-    return ADMIN_ACCOUNT_LOCKED(minutes=minutes)
+    return ADMIN_ACCOUNT_LOCKED(minutes=accounts.lock_minutes(locked_until, now))
 
 
 def do_record_failed_signin(user, now) -> "timezone.datetime | None":
     """Count one failure; the last allowed one locks the account. Returns the lock's end, if locked."""
-    with transaction.atomic():
-        row, _ = OperatorSignin.objects.select_for_update().get_or_create(user=user)
-        row.failed_attempts += 1
-        if row.failed_attempts >= settings.CONSOLE_LOCKOUT_FAILURES:
-            row.failed_attempts = 0
-            row.locked_until = now + settings.CONSOLE_LOCKOUT
-        row.save(update_fields=["failed_attempts", "locked_until"])
-    return row.locked_until if row.locked_until and row.locked_until > now else None
+    return accounts.count_signin_failure(OperatorSignin, now, user=user)
 
 
 def do_clear_failed_signins(user) -> None:

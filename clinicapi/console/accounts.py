@@ -219,9 +219,27 @@ def confirm_enrolment(device: TOTPDevice, code: str) -> StaffMembership:
 
 
 # --- signing in -------------------------------------------------------------------------------------
+def lock_minutes(locked_until, now) -> int:
+    """Whole minutes left of a lock, at least 1: what the locked message says."""
+    return max(1, int((locked_until - now).total_seconds() + 59) // 60)
+
+
+def count_signin_failure(model, now, **lookup):
+    """Count one failed sign-in on the row of `model` (failed_attempts, locked_until) found or made by
+    `lookup`; the last allowed failure locks it for CONSOLE_LOCKOUT. Returns the lock's end, if locked.
+    Shared by console staff (StaffMembership) and admin operators (OperatorSignin)."""
+    with transaction.atomic():
+        row, _ = model.objects.select_for_update().get_or_create(**lookup)
+        row.failed_attempts += 1
+        if row.failed_attempts >= settings.CONSOLE_LOCKOUT_FAILURES:
+            row.failed_attempts = 0
+            row.locked_until = now + settings.CONSOLE_LOCKOUT
+        row.save(update_fields=["failed_attempts", "locked_until"])
+    return row.locked_until if row.locked_until is not None and row.locked_until > now else None
+
+
 def _locked_error(membership, now):
-    minutes = max(1, int((membership.locked_until - now).total_seconds() + 59) // 60)
-    return ACCOUNT_LOCKED(minutes=minutes)
+    return ACCOUNT_LOCKED(minutes=lock_minutes(membership.locked_until, now))
 
 
 def _refuse_if_locked(membership, now):
@@ -231,15 +249,9 @@ def _refuse_if_locked(membership, now):
 
 def _fail(membership: StaffMembership, now):
     """Count one failure; the last allowed one locks the account. Returns the error to show."""
-    with transaction.atomic():
-        row = StaffMembership.objects.select_for_update().get(pk=membership.pk)
-        row.failed_attempts += 1
-        if row.failed_attempts >= settings.CONSOLE_LOCKOUT_FAILURES:
-            row.failed_attempts = 0
-            row.locked_until = now + settings.CONSOLE_LOCKOUT
-        row.save(update_fields=["failed_attempts", "locked_until"])
-    if row.locked_until is not None and row.locked_until > now:
-        return _locked_error(row, now)
+    locked_until = count_signin_failure(StaffMembership, now, pk=membership.pk)
+    if locked_until is not None:
+        return ACCOUNT_LOCKED(minutes=lock_minutes(locked_until, now))
     return SIGNIN_FAILED()
 
 
