@@ -4,8 +4,7 @@ Every admin page needs a session verified by a confirmed TOTP device (django-otp
 password-only session is sent to the sign-in page. Sign-in attempts pass the console's per-address
 brake (accounts.check_signin_rate), and failures of an account are counted by the console's counter
 (accounts.count_signin_failure: CONSOLE_LOCKOUT_FAILURES in a row lock it for CONSOLE_LOCKOUT); a
-locked account is refused before its
-password is checked. One message for a wrong name, password or code, so a reply never tells which.
+locked account is refused before its password is checked. One message for a wrong name, password or code, so a reply never tells which.
 
 Stable API:
     OperatorAdminSite                 (admin.site, via admin_apps.OperatorAdminConfig)
