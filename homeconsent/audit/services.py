@@ -37,13 +37,6 @@ def _person_id(person):
     return pk
 
 
-def _choice(value, choices, name):
-    value = str(value)
-    if value not in _CHOICE_VALUES[choices]:
-        raise ValueError(f"{name} must be one of {', '.join(choices.values)}, got {value!r}")
-    return value
-
-
 def _lock_head(chain: int, using: str) -> ChainHead:
     heads = ChainHead.objects.using(using).select_for_update()
     try:
@@ -69,27 +62,11 @@ def record_access(
 ) -> AccessEvent:
     """Append one access event: who (actor_type, actor_id, institution_code) read or was refused
     whose data (person: Person, id or None), which items, on what basis, with which outcome."""
-    actor_type = _choice(actor_type, ActorType, "actor_type")
-    basis = _choice(basis, Basis, "basis")
-    outcome = _choice(outcome, Outcome, "outcome")
-    actor_id = str(actor_id)
-    if not actor_id:
-        raise ValueError("actor_id is required")
-    institution_code = str(institution_code or "")
-    if len(institution_code) > 10:
-        raise ValueError(f"institution_code has at most 10 characters, got {institution_code!r}")
-    if isinstance(items, str):
-        items = [items]
-    items = [str(item) for item in items]
-    detail = {} if detail is None else detail
-    if not isinstance(detail, dict):
-        raise ValueError("detail must be a dict")
-    check_json_value(detail)
-    encoded_detail = canonical_bytes(detail)
-    if len(encoded_detail) > MAX_DETAIL_BYTES:
-        raise ValueError(f"detail is limited to {MAX_DETAIL_BYTES} bytes of JSON")
-    person_id = _person_id(person)
-    chain = chain_for(person_id)
+    fields = _prepared_event({
+        "actor_type": actor_type, "actor_id": actor_id, "person": person, "items": items, "basis": basis,
+        "outcome": outcome, "institution_code": institution_code, "consent_id": consent_id, "detail": detail,
+    })  # fmt: skip
+    chain = chain_for(fields["person_id"])
 
     using = router.db_for_write(AccessEvent)
     # No savepoint inside the caller's transaction (two round trips per read saved): a failed
@@ -97,20 +74,7 @@ def record_access(
     with transaction.atomic(using=using, savepoint=False):
         seq, head_hash = _locked_head(chain, using)
         event = AccessEvent(
-            chain=chain,
-            seq=seq + 1,
-            prev_hash=head_hash if seq else GENESIS,
-            occurred_at=timezone.now(),
-            actor_type=actor_type,
-            actor_id=actor_id,
-            institution_code=institution_code,
-            person_id=person_id,
-            items=items,
-            basis=basis,
-            outcome=outcome,
-            consent_id=None if consent_id is None else str(consent_id),
-            # Stored exactly as hashed (tuples become lists, and so on).
-            detail=json.loads(encoded_detail),
+            chain=chain, seq=seq + 1, prev_hash=head_hash if seq else GENESIS, occurred_at=timezone.now(), **fields
         )
         event.hash = event_hash(event.__dict__)
         _append(event, using)
