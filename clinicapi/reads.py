@@ -27,6 +27,7 @@ from homeconsent.consent.services import (
     do_cancel_all,
     do_cancel_consent,
 )
+from homeconsent.dates import add_years
 from homeconsent.errors import ErrorCode, HomeConsentError
 from homeconsent.registry.eligibility import EligibilityResult, resolve_for_person, resolve_many_by_keys
 from homeconsent.registry.models import CheckupResult, MedicationRecord, Person, TreatmentRecord
@@ -60,13 +61,6 @@ def not_found() -> errors.ApiRefusal:
 
 def tokyo_today() -> datetime.date:
     return rules.today()
-
-
-def _years_before(day: datetime.date, years: int) -> datetime.date:
-    try:
-        return day.replace(year=day.year - years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year - years, day=28)
 
 
 def _log(access: ApiAccess, person_id, items, basis, consent, *, outcome=Outcome.OK, **detail):
@@ -246,7 +240,7 @@ def _clip(start, end, years, default_days):
     start = start or end - datetime.timedelta(days=default_days)
     if start > end:
         raise errors.ApiRefusal(RANGE_REVERSED(start=start.isoformat(), end=end.isoformat()), 400)
-    return max(start, _years_before(today, years)), end
+    return max(start, add_years(today, -years)), end
 
 
 def _medical_read(access, patient_id, item, model, date_field, start, end, *, years, default_days, order,

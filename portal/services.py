@@ -20,6 +20,7 @@ from homeconsent.audit.services import chain_for, events_for_person, record_acce
 from homeconsent.audit.verification import ROW_FIELDS
 from homeconsent.consent import services as consent_services
 from homeconsent.consent.models import Consent
+from homeconsent.dates import add_years
 from homeconsent.errors import ErrorCode
 from homeconsent.registry.models import (
     CheckupResult,
@@ -82,13 +83,6 @@ def _today():
     return timezone.localdate()
 
 
-def _years_back(day: datetime.date, years: int) -> datetime.date:
-    try:
-        return day.replace(year=day.year - years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year - years, day=28)
-
-
 def record_self_read(viewer, items, page: str, **detail):
     return record_access(
         actor_type="patient",
@@ -149,7 +143,7 @@ def _by_month(rows, day_of) -> list[Month]:
 
 
 def my_medication(viewer, query: str = "", source: str = "") -> list[Month]:
-    since = _years_back(_today(), MEDICATION_YEARS)
+    since = add_years(_today(), -MEDICATION_YEARS)
     rows = MedicationRecord.objects.filter(person_id=viewer.person_id, dispensed_on__gte=since)
     query = (query or "").strip()[:100]
     if query:
@@ -192,7 +186,7 @@ def _decimal(value: str):
 
 def my_checkups(viewer):
     """(checkups newest first, trend charts of the main items)."""
-    since = _years_back(_today(), CHECKUP_YEARS)
+    since = add_years(_today(), -CHECKUP_YEARS)
     rows = list(
         CheckupResult.objects.filter(person_id=viewer.person_id, checked_on__gte=since).order_by("-checked_on", "pk")
     )

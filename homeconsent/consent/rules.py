@@ -9,6 +9,7 @@ import zoneinfo
 
 from django.utils import timezone
 
+from homeconsent.dates import add_years
 from homeconsent.errors import ErrorCode
 
 from .models import ConsentItem, ConsentKind
@@ -97,11 +98,7 @@ def last_day(available_until: datetime.datetime | None) -> datetime.date | None:
 
 def latest_end_date(on: datetime.date | None = None) -> datetime.date:
     """The last day a consent's end date may be set to: five years from `on` (default today, Tokyo)."""
-    on = on or today()
-    try:
-        return on.replace(year=on.year + END_DATE_HORIZON_YEARS)
-    except ValueError:  # 29 February
-        return on.replace(year=on.year + END_DATE_HORIZON_YEARS, day=28)
+    return add_years(on or today(), END_DATE_HORIZON_YEARS)
 
 
 def clean_kind(kind) -> str:

@@ -32,6 +32,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from homeconsent.dates import add_years
+
 from .verification import serial_hex
 
 JST = ZoneInfo("Asia/Tokyo")
@@ -66,10 +68,7 @@ def fifth_birthday_after(issued_on: datetime.date, birth_date: datetime.date) ->
     """The fifth birthday strictly after the issue day (a 29 February birthday falls on 28 February)."""
 
     def birthday_in(year):
-        try:
-            return birth_date.replace(year=year)
-        except ValueError:
-            return datetime.date(year, 2, 28)
+        return add_years(birth_date, year - birth_date.year)
 
     first_year = issued_on.year if birthday_in(issued_on.year) > issued_on else issued_on.year + 1
     return birthday_in(first_year + 4)

@@ -18,6 +18,8 @@ from decimal import Decimal
 from django.db import connection, transaction
 from django.utils import timezone
 
+from homeconsent.dates import add_years
+
 from . import reference_data as ref
 from .codes import with_check_digit
 from .models import (
@@ -52,13 +54,6 @@ TABLES = [
 
 
 # --- small date helpers -------------------------------------------------------------------------
-
-
-def add_years(day: date, years: int) -> date:
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year + years, day=28)
 
 
 def age_on(birth: date, day: date) -> int:
