@@ -35,7 +35,6 @@ from homeconsent.consent.challenges import (
 )
 from homeconsent.consent.models import CardAuthChallenge, ChallengePurpose, ConsentItem, ConsentKind
 from homeconsent import csp
-from homeconsent.consent import rules
 from homeconsent.consent.rules import TOKYO
 from homeconsent.consent.views import ITEM_ORDER
 from homeconsent.errors import HomeConsentError
@@ -460,15 +459,11 @@ def expenses_csv(request):
 
 
 # --- consents --------------------------------------------------------------------------------------------
-def last_day(consent):
-    return rules.last_day(consent.available_until)
-
-
 def _ended_when(consent, now):
     """When an ended consent stopped: its last day if it ran out, else the moment it was ended."""
     ran_out = consent.ended_by == "expired" or (consent.ended_at is None and not consent.is_in_force(now))
     if ran_out and consent.available_until is not None:
-        return date_format(last_day(consent))
+        return date_format(consent.last_day)
     if consent.ended_at is None:
         return ""
     return date_format(timezone.localtime(consent.ended_at), "DATETIME_FORMAT")
@@ -479,7 +474,7 @@ def _consent_row(consent, now):
         "consent": consent,
         "kind": _label(KIND_LABELS, consent.kind),
         "items": _items(consent.items),
-        "last_day": last_day(consent),
+        "last_day": consent.last_day,
         "ended_when": _ended_when(consent, now),
         "ended": _label(ENDED_LABELS, consent.ended_by or ("expired" if not consent.is_in_force(now) else "")),
     }

@@ -320,14 +320,10 @@ def _patient_gone(request, staff, exc):
                                                        "nav": "patients"}, status=404)  # fmt: skip
 
 
-def _last_day(consent):
-    return rules.last_day(consent.available_until)
-
-
 def _end_max(consent):
     """The latest end date staff may set: the day before the current last day (only earlier), or
     for an open-ended consent the same five-year limit as the consent pages (rules.latest_end_date)."""
-    last_day = _last_day(consent)
+    last_day = consent.last_day
     if last_day is None:
         return rules.latest_end_date()
     return last_day - datetime.timedelta(days=1)
@@ -344,7 +340,7 @@ def patient(request, consent_id):
                                                   "elig": view.eligibility.as_dict(),
                                                   "end": request.session.pop("console.end", None),
                                                   "end_max": _end_max(view.consent),
-                                                  "last_day": _last_day(view.consent)})  # fmt: skip
+                                                  "last_day": view.consent.last_day})  # fmt: skip
 
 
 @require_POST

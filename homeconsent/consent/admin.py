@@ -14,7 +14,6 @@ from django.utils.translation import gettext
 
 from homeconsent.audit.admin import OperatorReadLogMixin, ReadOnlyMixin, shown_as
 
-from . import rules
 from .models import Consent, ConsentItem, ConsentSession, ConsentStatus, TelehealthApp, WebhookDelivery
 
 
@@ -58,7 +57,7 @@ class ConsentAdmin(OperatorReadLogMixin, ReadOnlyAdmin):
     @admin.display(description="有効期限", ordering="available_until")
     def valid_through(self, obj):
         # available_until is the exclusive end: show the last day it holds (rules.last_day).
-        day = rules.last_day(obj.available_until)
+        day = obj.last_day
         if day is None:
             return gettext("While care continues, until cancelled")
         return gettext("Through %(day)s") % {"day": date_format(day)}

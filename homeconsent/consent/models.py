@@ -189,6 +189,13 @@ class Consent(models.Model):
             return False
         return self.available_until is None or (now or timezone.now()) < self.available_until
 
+    @property
+    def last_day(self):
+        """The last Tokyo day it holds (available_until is the exclusive end); None when open-ended."""
+        from .rules import last_day
+
+        return last_day(self.available_until)
+
     def effective_status(self, now=None) -> str:
         if self.status == ConsentStatus.ACTIVE and not self.is_in_force(now):
             return ConsentStatus.EXPIRED

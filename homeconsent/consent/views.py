@@ -261,10 +261,6 @@ def _available_until(state):
     return datetime.date.fromisoformat(value) if value else None
 
 
-def _last_day(consent):
-    return rules.last_day(consent.available_until)
-
-
 def _end_date_bounds(today):
     return today, rules.latest_end_date(today)
 
@@ -717,14 +713,14 @@ def done(request, token, kind):
         "consent/done.html",
         _context(
             entry, kind, consent=consent, shared=_items_summary(consent.items), return_url=return_url,
-            last_day=_last_day(consent),
+            last_day=consent.last_day,
         ),
     )
 
 
 # --- inquiry, update and cancel-all --------------------------------------------------------------
 def _consent_rows(consents):
-    return [{"consent": c, "items": _items_summary(c.items), "last_day": _last_day(c)} for c in consents]
+    return [{"consent": c, "items": _items_summary(c.items), "last_day": c.last_day} for c in consents]
 
 
 @never_cache
