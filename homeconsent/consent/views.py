@@ -21,10 +21,9 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from homeconsent import csp
 from homeconsent.errors import ErrorCode, HomeConsentError
 from homeconsent.registry.models import Person
-
-from homeconsent import csp
 
 from . import rules, services, telehealth
 from .challenges import (
