@@ -78,6 +78,19 @@ def _consent_cell(consent):
     return f"{consent.get('kind', '')} {consent.get('status', '')}".strip()
 
 
+# The API answers an unconsented patient exactly as an unknown one (404 not_found), so that nobody
+# learns who is registered; the client can still tell its operator what that usually means.
+NO_CONSENT_YET = (
+    "同意はまだありません: 患者さんが貴院の同意登録ページ（入口URL・QRコード）で同意すると表示されます。\n"
+    "No consent yet: patients appear here once they consent on your institution's entry page."
+)
+PATIENT_NOT_FOUND_HINT = (
+    "  この患者さんの同意が貴院に対して有効でないか、患者IDが違います。同意登録ページでの同意の後にもう一度お試しください。\n"
+    "  No consent of this patient is in force at your institution (or the patient id is wrong):"
+    " try again once the patient has consented on your entry page."
+)
+
+
 def show_patients(data):
     rows = data.get("patients", [])
     emit(render(rows, [
@@ -87,6 +100,8 @@ def show_patients(data):
         (lambda r: r["consent"].get("visit_date"), "診療予定日"), (lambda r: r["consent"].get("status"), "状態"),
     ]))  # fmt: skip
     emit(f"{data.get('count', len(rows))} 件" + (f"（続きあり: --cursor {data['next_cursor']}）" if data.get("next_cursor") else ""))
+    if not rows:
+        emit(NO_CONSENT_YET)
 
 
 def coded(value, meanings) -> str:
@@ -366,6 +381,8 @@ def main(argv=None) -> int:
             print(f"  {body.get('message_en') or body.get('error_description')}", file=sys.stderr)
         if body.get("details"):
             print("  " + json.dumps(body["details"], ensure_ascii=False), file=sys.stderr)
+        if exc.status == 404 and str(getattr(args, "patient_id", "") or ""):
+            print(PATIENT_NOT_FOUND_HINT, file=sys.stderr)
         return 1
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

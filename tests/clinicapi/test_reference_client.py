@@ -211,3 +211,20 @@ def test_consent_times_are_printed_in_japan_time_with_the_zone():
     assert japan_time("2026-11-25T16:39:12Z") == "2026-11-26 01:39 JST"
     assert japan_time("2026-11-25T16:39:12+00:00") == "2026-11-26 01:39 JST"
     assert japan_time(None) == ""
+
+
+def test_before_any_consent_the_client_says_so_instead_of_a_bare_not_found(registered):
+    # Given a clinic system with no consented patient yet
+    env = registered["env"]
+    suzuki = Person.objects.get(name="鈴木 一郎")
+    pid = patient_id_for(CODE, suzuki.pk)
+
+    # When its operator lists patients and asks for one patient's eligibility
+    listed = run_client("patients", env=env)
+    eligibility = run_client("eligibility", pid, env=env, check=False)
+
+    # Then the list says no consent exists yet, and the 404 (the same as for an unknown patient) comes
+    # with what it usually means and what to do
+    assert "0 件" in listed.stdout and "同意はまだありません" in listed.stdout and "No consent yet" in listed.stdout
+    assert eligibility.returncode == 1 and "not_found" in eligibility.stderr
+    assert "No consent of this patient is in force" in eligibility.stderr
