@@ -141,3 +141,24 @@ def test_card_files_kept_over_a_fresh_database_are_issued_again(tmp_path, settin
 
     # then every demo card's certificate is known again for its holder
     assert CardCertificate.objects.filter(registered_for_insurance_use=True, status="active").count() == 5
+
+
+@pytest.mark.django_db
+def test_the_readme_sample_output_is_what_the_demo_prints(settings):
+    # Given the README's sample of bin/demo's output, where … and <…> stand for what differs per run
+    import re
+    from pathlib import Path
+
+    readme = (Path(settings.BASE_DIR) / "README.md").read_text()
+    sample = readme.split("```text\n", 1)[1].split("```", 1)[0]
+    # When the demo prepares itself (it prints the commands relative to the checkout, like the README)
+    out = StringIO()
+    call_command("demo", no_server=True, persons=20, stdout=out)
+    printed = out.getvalue().replace(str(settings.VAR_DIR), "var").splitlines()  # tests keep var/ elsewhere
+    # Then every sample line but the keyboard hint (the demo run here has no keyboard) is a printed line
+    for line in sample.splitlines():
+        if not line.strip() or line.strip() == "…" or "type the number and Enter" in line:
+            continue
+        pattern = re.escape(line.rstrip()).replace(re.escape("…"), ".*")
+        pattern = re.sub(r"<[^>]*>", ".*", pattern.replace(re.escape("<"), "<").replace(re.escape(">"), ">"))
+        assert any(re.fullmatch(pattern, p.rstrip()) for p in printed), f"README line not printed: {line!r}"

@@ -67,6 +67,15 @@ class DemoCard:
     path: Path
 
 
+def _from_checkout(path: Path) -> str:
+    """A path as the README's commands write it (.venv/bin/python, var/…): relative to the checkout
+    when inside it, so the printed commands can be pasted from the checkout on any machine."""
+    try:
+        return str(path.absolute().relative_to(settings.BASE_DIR))
+    except ValueError:
+        return str(path)
+
+
 class Command(BaseCommand):
     help = "Run HomeConsent with demo data, virtual cards and the reader bridge (embedded defaults)."
 
@@ -218,16 +227,17 @@ class Command(BaseCommand):
                                      by="operator:demo")
             index.write_text(json.dumps({"client_id": client.client_id, "institution": clinic.code}))
         client_id = json.loads(index.read_text())["client_id"]
-        connection_flags = f"--base {site}/api/v1 --client-id {client_id} --key {folder / 'private_key.pem'}"
+        python, key = _from_checkout(Path(sys.prefix) / "bin" / "python"), _from_checkout(folder / "private_key.pem")
+        connection_flags = f"--base {site}/api/v1 --client-id {client_id} --key {key}"
         patient = demo_persons[DEMO_API_PATIENT]
         # A patient id is the person's at this clinic, whatever the consent: known before he consents.
         patient_id = patient_id_for(clinic.code, patient["person_id"])
         card = [slug for slug, _ in DEMO_CARDS].index(DEMO_API_PATIENT) + 1
-        lines = [f"  clinic system: {sys.executable} -m clinicapi.client patients {connection_flags}",
+        lines = [f"  clinic system: {python} -m clinicapi.client patients {connection_flags}",
                  f"    once {patient['name']} (card [{card}]) consents at {clinic.name}'s entry above "
                  "(qualification and medication):"]
         for command in (f"eligibility {patient_id}", f"medication {patient_id}"):
-            lines.append(f"                 {sys.executable} -m clinicapi.client {command} {connection_flags}")
+            lines.append(f"                 {python} -m clinicapi.client {command} {connection_flags}")
         return lines
 
     @staticmethod
