@@ -3,6 +3,7 @@
 State changes go through clinicapi.auth; nothing here decides anything.
 """
 
+import base64
 import secrets
 
 from django.db import models
@@ -11,7 +12,9 @@ from homeconsent.registry.models import Institution
 
 
 def new_client_id() -> str:
-    return secrets.token_urlsafe(24)
+    # 32 lower-case base32 characters (160 bits): never starts with "-", so it stays one argument on
+    # every command line (a base64url id began with "-" about once in 64 and argparse took it for an option).
+    return base64.b32encode(secrets.token_bytes(20)).decode().lower()
 
 
 class ApiClient(models.Model):

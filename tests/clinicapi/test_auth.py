@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
 import uuid
 from datetime import timedelta
@@ -507,3 +508,13 @@ def test_a_server_error_under_api_answers_in_json_and_other_paths_are_left_alone
     assert api.status_code == 500 and json.loads(api.content)["code"] == "server_error"
     assert telehealth_api.status_code == 500 and json.loads(telehealth_api.content)["code"] == "server_error"
     assert page.content == b"<h1>Server Error</h1>"
+
+
+def test_client_ids_are_one_command_line_argument_whatever_they_draw():
+    # Given many freshly drawn client ids
+    from clinicapi.models import new_client_id
+
+    ids = [new_client_id() for _ in range(3000)]
+    # Then none could be taken for an option, and each is URL- and shell-safe
+    assert all(re.fullmatch(r"[a-z2-7]{32}", i) for i in ids)
+    assert len(set(ids)) == len(ids)
