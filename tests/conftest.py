@@ -18,3 +18,21 @@ def fresh_throttle_counters():
     from django.core.cache import cache
 
     cache.clear()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Redis keys of this run (the cache database of this worker, the channel layer's prefix) go with it."""
+    from django.conf import settings
+
+    if not getattr(settings, "REDIS_URL", None) or not hasattr(settings, "TEST_REDIS_CHANNEL_PREFIX"):
+        return
+    import redis
+
+    try:
+        redis.Redis.from_url(settings.TEST_REDIS_CACHE_URL).flushdb()
+        channels = redis.Redis.from_url(settings.REDIS_URL)
+        keys = list(channels.scan_iter(match=f"{settings.TEST_REDIS_CHANNEL_PREFIX}*", count=500))
+        if keys:
+            channels.delete(*keys)
+    except redis.RedisError:
+        pass  # Redis went away: its keys expire by themselves

@@ -14,3 +14,17 @@ os.environ.setdefault(
 from homeconsent.settings import *  # noqa: E402,F401,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# With REDIS_URL (the production back-end pass), parallel workers must not share what a test clears:
+# Django's RedisCache.clear() flushes its whole database, so each worker gets a database of its own,
+# and the channel layer's keys carry the worker's prefix and short expiries. tests/conftest.py removes
+# both when the run ends, so nothing outlives it.
+if REDIS_URL:  # noqa: F405
+    _worker = int((os.environ.get("PYTEST_XDIST_WORKER") or "gw0").removeprefix("gw") or 0)
+    _base = REDIS_URL.rsplit("/", 1)[0] if REDIS_URL.count("/") > 2 else REDIS_URL  # noqa: F405
+    TEST_REDIS_CACHE_URL = f"{_base}/{8 + _worker % 8}"
+    TEST_REDIS_CHANNEL_PREFIX = f"hc-test-run-{_worker}-{os.getpid()}"
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": TEST_REDIS_CACHE_URL}}
+    CHANNEL_LAYERS["default"]["CONFIG"].update(  # noqa: F405
+        {"prefix": TEST_REDIS_CHANNEL_PREFIX, "group_expiry": 120, "expiry": 30}
+    )

@@ -31,40 +31,51 @@ ORIGIN = (b"origin", b"http://testserver")
 
 
 def _redis_url():
-    url = os.environ.get("REDIS_URL")
-    base = url.rsplit("/", 1)[0] if url and url.count("/") > 2 else (url or "redis://127.0.0.1:6379")
+    """The Redis of this run (REDIS_URL, else loopback's database 15), or None when none answers. Each test
+    keeps its keys under a prefix of its own and deletes them afterwards, so nothing outlives the run."""
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
     try:
         import redis
 
-        for db in range(15, 7, -1):  # a database nobody else uses in this run
-            client = redis.Redis.from_url(f"{base}/{db}", socket_connect_timeout=0.5)
-            client.ping()
-            if client.dbsize() == 0 or client.exists("homeconsent-console-tests"):
-                client.set("homeconsent-console-tests", "1", ex=600)
-                return f"{base}/{db}"
+        redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
     except Exception:  # noqa: BLE001 - no Redis: the Redis variant is skipped
         return None
-    return None
+    return url
 
 
 @pytest.fixture(params=["memory", "redis"])
 def layer(request, settings):
-    if request.param == "redis":
-        url = _redis_url()
-        if url is None:
-            pytest.skip("Redis does not answer on loopback")
-        settings.CHANNEL_LAYERS = {
-            "default": {
-                "BACKEND": "channels_redis.core.RedisChannelLayer",
-                "CONFIG": {
-                    "hosts": [{"address": url, **django_settings.CHANNEL_REDIS_HOST_OPTIONS}],
-                    "prefix": f"hc-test-{uuid.uuid4().hex[:8]}",
-                },
-            }
-        }
-    else:
+    if request.param == "memory":
         settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    return request.param
+        yield request.param
+        return
+    url = _redis_url()
+    if url is None:
+        pytest.skip("Redis does not answer on loopback")
+    prefix = f"hc-test-{uuid.uuid4().hex[:12]}"
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": url, **django_settings.CHANNEL_REDIS_HOST_OPTIONS}],
+                "prefix": prefix,
+                "group_expiry": 120,  # a key a crashed run leaves behind still goes within minutes
+                "expiry": 30,
+            },
+        }
+    }
+    yield request.param
+    _drop_keys(url, prefix)
+
+
+def _drop_keys(url, prefix) -> int:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter(match=f"{prefix}*", count=500))
+    if keys:
+        client.delete(*keys)
+    return len(keys)
 
 
 def communicator(client=None, origin=ORIGIN):
@@ -257,3 +268,29 @@ def test_an_idle_board_outlives_the_redis_layers_blocking_receive(layer, signed_
         await ws.disconnect()
 
     run(scenario)
+
+
+
+def test_a_redis_layer_of_a_test_leaves_no_keys_behind():
+    # Given a Redis channel layer of a test: a board's group membership and a message waiting
+    url = _redis_url()
+    if url is None:
+        pytest.skip("Redis does not answer on loopback")
+    from channels_redis.core import RedisChannelLayer
+
+    prefix = f"hc-test-{uuid.uuid4().hex[:12]}"
+    layer = RedisChannelLayer(hosts=[url], prefix=prefix, group_expiry=120)
+
+    async def use():
+        await layer.group_add("institution-0000000000", "specific.board!1")
+        await layer.send("specific.board!1", {"type": "consent.event"})
+        await layer.close_pools()
+
+    async_to_sync(use)()
+    import redis
+
+    assert list(redis.Redis.from_url(url).scan_iter(match=f"{prefix}*")), "the layer wrote keys"
+    # When the test's teardown drops them
+    _drop_keys(url, prefix)
+    # Then none is left to outlive the run
+    assert list(redis.Redis.from_url(url).scan_iter(match=f"{prefix}*")) == []
