@@ -116,7 +116,7 @@ class PcscStack:
         )
         self.wait_for_card()
 
-    def wait_for_card(self, seconds=15):
+    def wait_for_card(self, seconds=60):  # a condition, not a delay: room for a busy machine
         deadline = time.monotonic() + seconds
         while self.run("opensc-tool", "--name").returncode != 0:
             if time.monotonic() > deadline:
