@@ -96,7 +96,7 @@ def prepare(var_dir: Path, sessions: int):
     from django_otp import DEVICE_ID_SESSION_KEY
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from clinicapi.console import accounts
+    from homeconsent.accounts import services as accounts
     from homeconsent.jpki.pki import TestPKI, issue_virtual_card
     from homeconsent.registry.codes import with_check_digit
     from homeconsent.registry.models import Institution, Insurer, InsurerKind, Person, Qualification

@@ -19,7 +19,7 @@ from django.db import IntegrityError, connections, router, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from homeconsent.audit.models import ActorType, Basis
+from homeconsent.audit.models import Action, ActorType, Basis
 from homeconsent.audit.services import record_access
 from homeconsent.registry.models import Institution
 from homeconsent.sqlrows import Columns, table
@@ -118,7 +118,7 @@ def register_client(institution: Institution, name: str, jwks_or_pem, scopes, *,
     allowed = checked_scopes(institution, scopes)
     with transaction.atomic():
         client = ApiClient.objects.create(institution=institution, name=name, jwks=jwks, scopes=allowed)
-        _log_client_change(client, "api_client_registered", by)
+        _log_client_change(client, Action.API_CLIENT_REGISTERED, by)
     return client
 
 
@@ -131,7 +131,7 @@ def revoke_client(client: ApiClient, *, by: str = "operator", now: datetime | No
         if client.revoked_at is None:
             client.revoked_at = now
             client.save(update_fields=["revoked_at"])
-            _log_client_change(client, "api_client_revoked", by)
+            _log_client_change(client, Action.API_CLIENT_REVOKED, by)
     return client
 
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 from homeconsent.audit.models import ActorType, Basis, Outcome
 from homeconsent.audit.services import record_access, record_accesses
 from homeconsent.consent import rules
-from homeconsent.consent.models import Consent, ConsentItem, ConsentKind
+from homeconsent.consent.models import Consent, ConsentEndedBy, ConsentItem, ConsentKind
 from homeconsent.consent.services import (
     consent_for_read,
     consents_for_read,
@@ -298,7 +298,7 @@ def cancel(access: ApiAccess, institution, patient_id: str, kind=None) -> list[C
     person_id = person_id_from(access.institution_code, patient_id)
     if person_id is None:
         raise not_found()
-    common = {"by": "institution", "institution": institution, "actor_type": ActorType.INSTITUTION_CLIENT,
+    common = {"by": ConsentEndedBy.INSTITUTION, "institution": institution, "actor_type": ActorType.INSTITUTION_CLIENT,
               "actor_id": access.client_id}  # fmt: skip
     if kind is None:
         person = Person.objects.filter(pk=person_id).first()

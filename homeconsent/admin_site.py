@@ -20,7 +20,7 @@ from django.utils import timezone
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from clinicapi.console import accounts
+from homeconsent.accounts import services as accounts
 from homeconsent.consent.challenges import client_ip
 from homeconsent.errors import ErrorCode, HomeConsentError
 

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "homeconsent.audit",
     "homeconsent.jpki",
     "homeconsent.consent",
+    "homeconsent.accounts",
     "portal",
     "clinicapi",
     "clinicapi.console",
@@ -202,6 +203,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "clinicapi.schema.ApiAutoSchema",
+    # Coded JSON refusals for every API of the site (the institutions' and the telehealth apps').
+    "EXCEPTION_HANDLER": "clinicapi.errors.api_exception_handler",
 }
 # The published OpenAPI schema of the institutions' API (clinicapi/schema.py); docs assets served locally.
 SPECTACULAR_SETTINGS = {

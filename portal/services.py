@@ -15,11 +15,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from homeconsent.audit.canonical import GENESIS, event_hash
-from homeconsent.audit.models import AccessEvent, Basis, ChainHead, Checkpoint
+from homeconsent.audit.models import AccessEvent, ActorType, Basis, ChainHead, Checkpoint
 from homeconsent.audit.services import chain_for, events_for_person, record_access
 from homeconsent.audit.verification import ROW_FIELDS
 from homeconsent.consent import services as consent_services
-from homeconsent.consent.models import Consent
+from homeconsent.consent.models import Consent, ConsentEndedBy
 from homeconsent.dates import add_years
 from homeconsent.errors import ErrorCode
 from homeconsent.registry.models import (
@@ -85,11 +85,11 @@ def _today():
 
 def record_self_read(viewer, items, page: str, **detail):
     return record_access(
-        actor_type="patient",
+        actor_type=ActorType.PATIENT,
         actor_id=viewer.actor_id,
         person=viewer.person_id,
         items=items,
-        basis="self",
+        basis=Basis.SELF,
         detail={"page": page, **detail},
     )
 
@@ -272,9 +272,9 @@ def cancel_with_card(viewer, verified, target):
         raise NOT_YOUR_CARD()
     actor_id = f"card:{verified.card_certificate.serial}"
     if target == "all":
-        return consent_services.do_cancel_all(verified.person, by="patient", actor_id=actor_id)
+        return consent_services.do_cancel_all(verified.person, by=ConsentEndedBy.PATIENT, actor_id=actor_id)
     consent = consent_of(viewer, target)
-    return [consent_services.do_cancel_consent(consent, by="patient", actor_id=actor_id)]
+    return [consent_services.do_cancel_consent(consent, by=ConsentEndedBy.PATIENT, actor_id=actor_id)]
 
 
 # --- access history ---------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy, pgettext, pgettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from homeconsent.audit.models import ActorType, Basis
+from homeconsent.audit.models import Action, ActorType, Basis
 from homeconsent.consent.challenges import (
     challenge_for_page,
     check_issue_rate,
@@ -33,7 +33,7 @@ from homeconsent.consent.challenges import (
     read_card_answer,
     verify_card_authentication,
 )
-from homeconsent.consent.models import CardAuthChallenge, ChallengePurpose, ConsentItem, ConsentKind
+from homeconsent.consent.models import CardAuthChallenge, ChallengePurpose, ConsentEndedBy, ConsentItem, ConsentKind
 from homeconsent import csp
 from homeconsent.consent.rules import TOKYO
 from homeconsent.consent.views import ITEM_ORDER
@@ -100,10 +100,10 @@ KIND_LABELS = {
     ConsentKind.DISASTER: gettext_lazy("Disaster"),
 }
 ENDED_LABELS = {
-    "patient": gettext_lazy("Cancelled by you"),
-    "institution": gettext_lazy("Cancelled by the institution"),
-    "expired": gettext_lazy("Expired"),
-    "superseded": gettext_lazy("Replaced by a newer consent"),
+    ConsentEndedBy.PATIENT: gettext_lazy("Cancelled by you"),
+    ConsentEndedBy.INSTITUTION: gettext_lazy("Cancelled by the institution"),
+    ConsentEndedBy.EXPIRED: gettext_lazy("Expired"),
+    ConsentEndedBy.SUPERSEDED: gettext_lazy("Replaced by a newer consent"),
 }
 SOURCE_LABELS = {
     MedicationSource.CLAIMS: gettext_lazy("Claims (レセプト)"),
@@ -112,19 +112,19 @@ SOURCE_LABELS = {
 }
 # Consent procedures in the access log: shown as what happened to the consent, not as a read.
 CONSENT_EVENT_LABELS = {
-    "consent_registered": pgettext_lazy("access log", "Consent registered"),
-    "consent_cancelled": pgettext_lazy("access log", "Consent cancelled"),
-    "consent_end_set": pgettext_lazy("access log", "Consent end brought forward"),
+    Action.CONSENT_REGISTERED: pgettext_lazy("access log", "Consent registered"),
+    Action.CONSENT_CANCELLED: pgettext_lazy("access log", "Consent cancelled"),
+    Action.CONSENT_END_SET: pgettext_lazy("access log", "Consent end brought forward"),
 }
 # What an access-log row records, when it is not a plain read (detail.action).
 ACTION_LABELS = {
-    "consent_session_created": gettext_lazy("Consent requested"),
-    "check_eligibility": gettext_lazy("Eligibility checked"),
-    "register_for_insurance_use": gettext_lazy("Card registered as health insurance card"),
-    "admin_view": gettext_lazy("Viewed by the service operator"),
-    "admin_list": gettext_lazy("Listed by the service operator"),
-    "admin_change": gettext_lazy("Personal details corrected by the service operator"),
-    "import_correction": gettext_lazy("Insurance record corrected by your insurer"),
+    Action.CONSENT_SESSION_CREATED: gettext_lazy("Consent requested"),
+    Action.CHECK_ELIGIBILITY: gettext_lazy("Eligibility checked"),
+    Action.REGISTER_FOR_INSURANCE_USE: gettext_lazy("Card registered as health insurance card"),
+    Action.ADMIN_VIEW: gettext_lazy("Viewed by the service operator"),
+    Action.ADMIN_LIST: gettext_lazy("Listed by the service operator"),
+    Action.ADMIN_CHANGE: gettext_lazy("Personal details corrected by the service operator"),
+    Action.IMPORT_CORRECTION: gettext_lazy("Insurance record corrected by your insurer"),
 }
 CHART_TITLES = {
     "bmi": gettext_lazy("BMI"),

@@ -15,9 +15,9 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
+from homeconsent.accounts import services as accounts
 from homeconsent.consent.services import institution_group
 
-from . import accounts
 from .reads import board_event
 
 # Close codes the page understands: sign in again (4401), not allowed (4403).

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from homeconsent.audit.models import AccessEvent, ActorType, Basis, Outcome
+from homeconsent.accounts.models import StaffMembership
+from homeconsent.audit.models import AccessEvent, Action, ActorType, Basis, Outcome
 from homeconsent.audit.services import record_access
 from homeconsent.consent import rules
 from homeconsent.consent.models import Consent, ConsentEndedBy, ConsentItem, ConsentKind, ConsentStatus
@@ -26,8 +27,6 @@ from homeconsent.errors import ErrorCode
 from homeconsent.registry.eligibility import EligibilityResult, Validity, resolve_by_keys, resolve_for_person
 from homeconsent.registry.models import CheckupResult, MedicationRecord, TreatmentRecord
 from homeconsent.registry.validation import SearchKeys
-
-from .models import StaffMembership
 
 LISTED_KINDS = (ConsentKind.HOME_VISIT, ConsentKind.TELEHEALTH)
 # What the patient page shows of each consented item: the most recent period, not the whole history.
@@ -243,7 +242,7 @@ def set_consent_end(staff, consent_id, until) -> Consent:
     """Bring the end of a home-visit consent given to this institution forward (never later; issue 4:
     the institution may set an end date). Refusals are HomeConsentError (services.do_set_consent_end)."""
     listed = _consent_of(staff, consent_id)
-    return do_set_consent_end(listed, until, by=staff.institution, actor_id=actor_id(staff))
+    return do_set_consent_end(listed, until, institution=staff.institution, actor_id=actor_id(staff))
 
 
 # --- the live board's catch-up -------------------------------------------------------------------------
@@ -282,7 +281,7 @@ def events_since(institution, since: datetime.datetime | None = None, limit: int
         institution=institution, ended_at__gte=since, ended_by=ConsentEndedBy.SUPERSEDED
     ).order_by("ended_at", "pk")
     ends_set = AccessEvent.objects.filter(
-        institution_code=institution.code, occurred_at__gte=since, detail__action="consent_end_set"
+        institution_code=institution.code, occurred_at__gte=since, detail__action=Action.CONSENT_END_SET
     ).order_by("occurred_at", "pk")
     events = (
         [{"consent_id": c.pk, "event": "registered", "kind": c.kind, "items": c.items, "at": c.given_at}

@@ -24,14 +24,16 @@ from clinicapi.auth import register_client, revoke_client
 from clinicapi.models import ApiClient
 from clinicapi.scopes import DEFAULT_SCOPES, MEDICAL_SCOPES, SCOPES
 from homeconsent import csp
+from homeconsent.accounts import services as accounts
+from homeconsent.accounts.models import StaffMembership, StaffRole
+from homeconsent.audit.models import ActorType
 from homeconsent.consent.challenges import client_ip
 from homeconsent.consent import rules
 from homeconsent.consent.entry import entry_for, entry_qr_svg, entry_url, rotate_entry_token
 from homeconsent.consent.models import ConsentKind
 from homeconsent.errors import ErrorCode, HomeConsentError
 
-from . import accounts, reads
-from .models import StaffMembership, StaffRole
+from . import reads
 from .routing import SOCKET_PATH
 
 CSP = csp.policy()  # the board's socket is same-origin: no bridge
@@ -284,7 +286,7 @@ def entry_rotate(request):
         if request.POST.get("confirm") != "yes":
             return page(request, "console/entry_rotate.html", {"staff": staff, "nav": "entry",
                                                               "error": _error(CONFIRM_REQUIRED())}, status=400)  # fmt: skip
-        rotate_entry_token(staff.institution, actor_type="institution_staff", actor_id=reads.actor_id(staff))
+        rotate_entry_token(staff.institution, actor_type=ActorType.INSTITUTION_STAFF, actor_id=reads.actor_id(staff))
         return redirect(reverse("console:entry") + "?rotated=1")
     return page(request, "console/entry_rotate.html", {"staff": staff, "nav": "entry"})
 

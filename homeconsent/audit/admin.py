@@ -10,7 +10,7 @@ from django.contrib import admin
 from django.contrib.admin.utils import display_for_field
 from django.db import transaction
 
-from .models import AccessEvent, Checkpoint
+from .models import AccessEvent, Action, ActorType, Basis, Checkpoint, Outcome
 from .services import record_access, record_accesses
 
 
@@ -37,9 +37,9 @@ class OperatorReadLogMixin:
         if person_id is None:
             return
         record_access(
-            actor_type="operator", actor_id=operator_actor(request), person=person_id,
-            items=self.items_shown(obj), basis="operator", outcome="ok",
-            detail={"action": "admin_view", "model": self.model._meta.model_name, "object_id": obj.pk, **detail},
+            actor_type=ActorType.OPERATOR, actor_id=operator_actor(request), person=person_id,
+            items=self.items_shown(obj), basis=Basis.OPERATOR, outcome=Outcome.OK,
+            detail={"action": Action.ADMIN_VIEW, "model": self.model._meta.model_name, "object_id": obj.pk, **detail},
         )  # fmt: skip
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
@@ -73,9 +73,9 @@ class OperatorReadLogMixin:
                 response.render()
                 persons = sorted({self.person_id_of(obj) for obj in changelist.result_list} - {None})
                 record_accesses(
-                    {"actor_type": "operator", "actor_id": operator_actor(request), "person": person_id,
-                     "items": list(self.access_items), "basis": "operator", "outcome": "ok",
-                     "detail": {"action": "admin_list", "model": self.model._meta.model_name}}
+                    {"actor_type": ActorType.OPERATOR, "actor_id": operator_actor(request), "person": person_id,
+                     "items": list(self.access_items), "basis": Basis.OPERATOR, "outcome": Outcome.OK,
+                     "detail": {"action": Action.ADMIN_LIST, "model": self.model._meta.model_name}}
                     for person_id in persons
                 )  # fmt: skip
         return response

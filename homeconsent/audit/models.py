@@ -34,6 +34,38 @@ class Basis(models.TextChoices):
     QUALIFICATION_ONLY = "qualification_only", "資格確認のみ"
 
 
+class Action(models.TextChoices):
+    """What an access-log row records when it is more than a plain read (stored in detail["action"]).
+    Every service names its step with one of these; the portal and the console label and filter by them."""
+
+    # consent
+    CONSENT_REGISTERED = "consent_registered", "同意登録"
+    CONSENT_CANCELLED = "consent_cancelled", "同意取消"
+    CONSENT_END_SET = "consent_end_set", "同意終了日の設定"
+    CONSENT_SESSION_CREATED = "consent_session_created", "同意依頼"
+    CONSENT_SESSION_DECLINED = "consent_session_declined", "同意依頼の辞退"
+    CONSENT_ENTRY_TOKEN_ROTATED = "consent_entry_token_rotated", "入口URLの更新"
+    TELEHEALTH_APP_REGISTERED = "telehealth_app_registered", "オンライン診療アプリ登録"
+    TELEHEALTH_APP_REVOKED = "telehealth_app_revoked", "オンライン診療アプリ失効"
+    # card and registry
+    REGISTER_FOR_INSURANCE_USE = "register_for_insurance_use", "保険証利用登録"
+    CARD_CERTIFICATE_REGISTERED = "card_certificate_registered", "証明書登録"
+    CARD_CERTIFICATE_REVOKED = "card_certificate_revoked", "証明書失効"
+    CHECK_ELIGIBILITY = "check_eligibility", "資格確認（運営者）"
+    IMPORT_QUALIFICATIONS = "import_qualifications", "資格情報の取込"
+    IMPORT_CORRECTION = "import_correction", "保険者による訂正"
+    # operator admin
+    ADMIN_VIEW = "admin_view", "運営者による閲覧"
+    ADMIN_LIST = "admin_list", "運営者による一覧表示"
+    ADMIN_CHANGE = "admin_change", "運営者による訂正"
+    # institutions: API clients and console staff
+    API_CLIENT_REGISTERED = "api_client_registered", "APIクライアント登録"
+    API_CLIENT_REVOKED = "api_client_revoked", "APIクライアント失効"
+    CONSOLE_STAFF_CREATED = "console_staff_created", "職員アカウント作成"
+    CONSOLE_ENROLMENT_LINK_ISSUED = "console_enrolment_link_issued", "登録用リンク発行"
+    CONSOLE_TOTP_ENROLLED = "console_totp_enrolled", "確認コード登録"
+
+
 class Outcome(models.TextChoices):
     OK = "ok", "提供"
     REFUSED = "refused", "拒否"

@@ -16,7 +16,6 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from clinicapi.errors import api_exception_handler
 from homeconsent.errors import ErrorCode, HomeConsentError
 
 from . import telehealth
@@ -138,10 +137,9 @@ class TelehealthApiView(APIView):
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
         return super().handle_exception(exc)
 
-    def get_exception_handler(self):
-        # The rest (malformed JSON, content type, method, throttling, 404) is coded as in the
-        # institutions' API; its Bearer-token codes never apply: authentication is answered above.
-        return api_exception_handler
+    # The rest (malformed JSON, content type, method, throttling, 404) goes to the site's
+    # REST_FRAMEWORK["EXCEPTION_HANDLER"] (settings.py), coded as in the institutions' API; its
+    # Bearer-token codes never apply: authentication is answered above.
 
 
 class UnknownPathView(TelehealthApiView):

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from homeconsent.audit.models import Action, ActorType, Basis
 from homeconsent.audit.services import record_access
 
 from .models import InstitutionEntry
@@ -32,7 +33,7 @@ def entry_for(institution) -> InstitutionEntry:
     return entry
 
 
-def rotate_entry_token(institution, *, actor_type="institution_staff", actor_id="console") -> InstitutionEntry:
+def rotate_entry_token(institution, *, actor_type=ActorType.INSTITUTION_STAFF, actor_id="console") -> InstitutionEntry:
     """Give the institution a new entry token; the old URL and QR code answer "not found" from now on."""
     with transaction.atomic():
         entry = InstitutionEntry.objects.select_for_update().filter(institution=institution).first()
@@ -45,9 +46,9 @@ def rotate_entry_token(institution, *, actor_type="institution_staff", actor_id=
         record_access(
             actor_type=actor_type,
             actor_id=actor_id,
-            basis="operator",
+            basis=Basis.OPERATOR,
             institution_code=institution.code,
-            detail={"action": "consent_entry_token_rotated"},
+            detail={"action": Action.CONSENT_ENTRY_TOKEN_ROTATED},
         )
     return entry
 

@@ -9,7 +9,7 @@ Stable API for the consent pages, the institutions' API and the portal:
         session. Hand challenge.digest_info() to the reader bridge, then:
     verify_card_authentication(challenge.nonce, certificate_der, signature, "consent")  [challenges.py]
     do_register_consent(verified, *, kind, items, visit_date=None, available_until=None,
-                        institution=None, session=None, actor_type="patient", actor_id=None) -> Consent
+                        institution=None, session=None, actor_type=ActorType.PATIENT, actor_id=None) -> Consent
         The signed challenge must name exactly these terms (else consent_proof_mismatch), the person
         must hold a valid qualification today (no_valid_qualification). Supersedes the active consent
         of the same person, institution and kind; telehealth is per booked visit: only the one of
@@ -18,8 +18,8 @@ Stable API for the consent pages, the institutions' API and the portal:
     do_cancel_consent(consent, *, by, actor_id, actor_type=None, institution=None) -> Consent
     do_cancel_all(person, *, by, actor_id, institution=None, actor_type=None) -> list[Consent]
         by is "patient" or "institution" (then institution= is required and must own the consent).
-    do_set_consent_end(consent, until, *, by, actor_id, actor_type="institution_staff") -> Consent
-        The institution `by` brings a home-visit consent's end forward (never later); publishes "end_set".
+    do_set_consent_end(consent, until, *, institution, actor_id, actor_type=ActorType.INSTITUTION_STAFF) -> Consent
+        The institution brings a home-visit consent's end forward (never later); publishes "end_set".
     active_consents(person, institution=None, on=None) -> QuerySet[Consent]
     consents_of_institution(institution, kind=None, *, given_from=None, given_to=None,
                             visit_from=None, visit_to=None, on=None) -> QuerySet[Consent]
@@ -48,6 +48,7 @@ from django.db import connections, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from homeconsent.audit.models import Action, ActorType, Basis
 from homeconsent.audit.services import record_access
 from homeconsent.errors import ErrorCode
 from homeconsent.registry.eligibility import Validity, resolve_for_person
@@ -210,7 +211,7 @@ def _same_slot_q(kind, visit_date) -> Q:
 
 
 def do_register_consent(verified, *, kind, items, visit_date=None, available_until=None, institution=None,
-                        session=None, actor_type="patient", actor_id=None, now=None) -> Consent:  # fmt: skip
+                        session=None, actor_type=ActorType.PATIENT, actor_id=None, now=None) -> Consent:  # fmt: skip
     """Register the consent a verified card authentication proved (see the module docstring)."""
     clock = _clock(now)
     now = clock()
@@ -260,11 +261,11 @@ def do_register_consent(verified, *, kind, items, visit_date=None, available_unt
             actor_id=actor_id or f"person:{person.pk}",
             person=person,
             items=items,
-            basis="consent",
+            basis=Basis.CONSENT,
             institution_code=institution.code,
             consent_id=consent.pk,
             detail={
-                "action": "consent_registered",
+                "action": Action.CONSENT_REGISTERED,
                 "kind": kind,
                 "available_until": until.isoformat() if until else None,
                 "supersedes": previous.pk if previous else None,
@@ -288,7 +289,8 @@ def _clean_by(by, institution):
     return by
 
 
-def _end(consent: Consent, by, actor_type, actor_id, now) -> Consent:
+def _cancel(consent: Consent, by, actor_type, actor_id, now) -> Consent:
+    """Cancel one consent already locked and checked in force, with its access-log row (caller's transaction)."""
     consent.status = ConsentStatus.CANCELLED
     consent.ended_at = now
     consent.ended_by = by
@@ -299,10 +301,10 @@ def _end(consent: Consent, by, actor_type, actor_id, now) -> Consent:
         actor_id=actor_id,
         person=consent.person_id,
         items=consent.items,
-        basis="consent",
+        basis=Basis.CONSENT,
         institution_code=consent.institution.code,
         consent_id=consent.pk,
-        detail={"action": "consent_cancelled", "by": str(by), "kind": consent.kind},
+        detail={"action": Action.CONSENT_CANCELLED, "by": str(by), "kind": consent.kind},
     )
     _publish_after_commit("cancelled", consent, now)
     return consent
@@ -320,7 +322,7 @@ def do_cancel_consent(consent, *, by, actor_id, actor_type=None, institution=Non
             raise CONSENT_NOT_OF_INSTITUTION(institution=institution.code)
         if not consent.is_in_force(now):
             raise CONSENT_NOT_ACTIVE()
-        return _end(consent, by, actor_type, actor_id, now)
+        return _cancel(consent, by, actor_type, actor_id, now)
 
 
 def do_cancel_all(person, *, by, actor_id, institution=None, actor_type=None, now=None) -> list[Consent]:
@@ -335,12 +337,14 @@ def do_cancel_all(person, *, by, actor_id, institution=None, actor_type=None, no
         )
         if institution is not None:
             consents = consents.filter(institution=institution)
-        return [_end(consent, by, actor_type, actor_id, now) for consent in consents.order_by("pk")]
+        return [_cancel(consent, by, actor_type, actor_id, now) for consent in consents.order_by("pk")]
 
 
 # --- ending earlier --------------------------------------------------------------------------------
-def do_set_consent_end(consent, until, *, by, actor_id, actor_type="institution_staff", now=None) -> Consent:
-    """The institution `by` sets an earlier end of its home-visit consent (issue 4: "the institution
+def do_set_consent_end(
+    consent, until, *, institution, actor_id, actor_type=ActorType.INSTITUTION_STAFF, now=None
+) -> Consent:
+    """The `institution` sets an earlier end of its home-visit consent (issue 4: "the institution
     may set an end date"). Never later: what the patient signed is the longest it may hold. `until` is
     a date (through that Tokyo day) or an aware datetime; it must lie ahead."""
     clock = _clock(now)
@@ -348,8 +352,8 @@ def do_set_consent_end(consent, until, *, by, actor_id, actor_type="institution_
         Person.objects.select_for_update().filter(pk=consent.person_id).first()
         now = clock()
         consent = Consent.objects.select_for_update(of=("self",)).select_related("institution").get(pk=consent.pk)
-        if consent.institution_id != by.pk:
-            raise CONSENT_NOT_OF_INSTITUTION(institution=by.code)
+        if consent.institution_id != institution.pk:
+            raise CONSENT_NOT_OF_INSTITUTION(institution=institution.code)
         if consent.kind != ConsentKind.HOME_VISIT:
             raise CONSENT_END_NOT_FOR_KIND()
         if not consent.is_in_force(now):
@@ -365,11 +369,11 @@ def do_set_consent_end(consent, until, *, by, actor_id, actor_type="institution_
             actor_id=actor_id,
             person=consent.person_id,
             items=consent.items,
-            basis="consent",
+            basis=Basis.CONSENT,
             institution_code=consent.institution.code,
             consent_id=consent.pk,
             detail={
-                "action": "consent_end_set",
+                "action": Action.CONSENT_END_SET,
                 "kind": consent.kind,
                 "available_until": new_until.isoformat(),
                 "previous_until": previous.isoformat() if previous else None,

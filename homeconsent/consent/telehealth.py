@@ -22,6 +22,7 @@ from django.db import router, transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from homeconsent.audit.models import Action, ActorType, Basis
 from homeconsent.audit.services import record_access
 from homeconsent.errors import ErrorCode
 
@@ -144,9 +145,9 @@ def register_app(name, *, institutions, allowed_return_urls, webhook_url="", by=
         app.institutions.set(institutions)
         for institution in app.institutions.order_by("code"):
             record_access(
-                actor_type="operator", actor_id=by, items=["telehealth_app"], basis="operator",
+                actor_type=ActorType.OPERATOR, actor_id=by, items=["telehealth_app"], basis=Basis.OPERATOR,
                 institution_code=institution.code,
-                detail={"action": "telehealth_app_registered", "client_id": app.client_id, "name": name},
+                detail={"action": Action.TELEHEALTH_APP_REGISTERED, "client_id": app.client_id, "name": name},
             )  # fmt: skip
     return app, secret
 
@@ -155,8 +156,8 @@ def revoke_app(app: TelehealthApp, *, by="operator") -> TelehealthApp:
     with transaction.atomic(using=router.db_for_write(ConsentSession)):
         TelehealthApp.objects.filter(pk=app.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
         app.refresh_from_db()
-        record_access(actor_type="operator", actor_id=by, items=["telehealth_app"], basis="operator",
-                      detail={"action": "telehealth_app_revoked", "client_id": app.client_id})  # fmt: skip
+        record_access(actor_type=ActorType.OPERATOR, actor_id=by, items=["telehealth_app"], basis=Basis.OPERATOR,
+                      detail={"action": Action.TELEHEALTH_APP_REVOKED, "client_id": app.client_id})  # fmt: skip
     return app
 
 
@@ -200,9 +201,9 @@ def create_session(app, *, institution_code, visit_date, items, return_url, stat
             expires_at=now + settings.CONSENT_SESSION_TTL,
         )  # fmt: skip
         record_access(
-            actor_type="institution_client", actor_id=f"telehealth:{app.client_id}", items=items, basis="consent",
+            actor_type=ActorType.INSTITUTION_CLIENT, actor_id=f"telehealth:{app.client_id}", items=items, basis=Basis.CONSENT,
             institution_code=institution.code,
-            detail={"action": "consent_session_created", "session": session.pk, "visit_date": visit_date.isoformat()},
+            detail={"action": Action.CONSENT_SESSION_CREATED, "session": session.pk, "visit_date": visit_date.isoformat()},
         )  # fmt: skip
     return session
 
@@ -309,9 +310,9 @@ def do_decline_session(session: ConsentSession, *, now=None) -> ConsentSession:
         session.save(update_fields=["status", "completed_at"])
         # The patient has not shown a card: who stopped is known only as the session's holder.
         record_access(
-            actor_type="patient", actor_id=f"session:{session.pk}", items=session.items, basis="consent",
+            actor_type=ActorType.PATIENT, actor_id=f"session:{session.pk}", items=session.items, basis=Basis.CONSENT,
             institution_code=session.institution.code,
-            detail={"action": "consent_session_declined", "session": session.pk, "client_id": session.app.client_id},
+            detail={"action": Action.CONSENT_SESSION_DECLINED, "session": session.pk, "client_id": session.app.client_id},
         )  # fmt: skip
         # An app that does not poll learns it too, even if the patient never comes back to it.
         enqueue_webhook(session.app, "session.declined", webhook_data(session, None), session=session, now=now)

@@ -35,7 +35,7 @@ from .challenges import (
     verify_card_authentication,
 )
 from .entry import entry_by_token, entry_for, entry_qr_svg, entry_url
-from .models import Consent, ConsentItem
+from .models import Consent, ConsentEndedBy, ConsentItem
 
 # The flows reachable from an entry, by URL segment: the consent kind they register (None: none).
 FLOWS = {"home": "home_visit", "telehealth": "telehealth", "mine": None}
@@ -750,7 +750,7 @@ def cancel_all(request, token):
     if request.method == "POST":
         person = _person(proof)
         cancelled = services.do_cancel_all(
-            person, by="patient", actor_id=f"person:{person.pk}", institution=entry.institution
+            person, by=ConsentEndedBy.PATIENT, actor_id=f"person:{person.pk}", institution=entry.institution
         )
         request.session.pop(_proof_key(entry), None)
         return page(request, "consent/cancelled.html", _context(entry, "mine", count=len(cancelled)))

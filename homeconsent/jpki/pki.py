@@ -367,6 +367,7 @@ def register_card_certificate(
     from django.db import transaction
     from django.utils import timezone
 
+    from homeconsent.audit.models import Action, ActorType, Basis
     from homeconsent.audit.services import record_access
 
     from .registration import new_card_certificate
@@ -375,8 +376,8 @@ def register_card_certificate(
     with transaction.atomic():
         row = new_card_certificate(person, certificate, registered_at=registered_at, renewed_from=renewed_from)
         record_access(
-            actor_type="operator", actor_id=by, person=person, items=["card_certificate"], basis="operator",
-            detail={"action": "card_certificate_registered", "issuer": row.issuer, "serial": row.serial,
+            actor_type=ActorType.OPERATOR, actor_id=by, person=person, items=["card_certificate"], basis=Basis.OPERATOR,
+            detail={"action": Action.CARD_CERTIFICATE_REGISTERED, "issuer": row.issuer, "serial": row.serial,
                     "registered_for_insurance_use": row.registered_for_insurance_use,
                     "renewed_from": row.renewed_from.serial if row.renewed_from_id else None},
         )  # fmt: skip
@@ -431,6 +432,7 @@ def revoke_card_certificate(serial, reason: str = "unspecified", *, pki: TestPKI
     from django.conf import settings
     from django.db import transaction
 
+    from homeconsent.audit.models import Action, ActorType, Basis
     from homeconsent.audit.services import record_access
     from homeconsent.registry.models import CardCertificate, CardCertificateStatus
 
@@ -447,9 +449,9 @@ def revoke_card_certificate(serial, reason: str = "unspecified", *, pki: TestPKI
         )
         for row in rows:
             record_access(
-                actor_type="operator", actor_id=by, person=row.person_id, items=["card_certificate"],
-                basis="operator",
-                detail={"action": "card_certificate_revoked", "issuer": row.issuer, "serial": row.serial,
+                actor_type=ActorType.OPERATOR, actor_id=by, person=row.person_id, items=["card_certificate"],
+                basis=Basis.OPERATOR,
+                detail={"action": Action.CARD_CERTIFICATE_REVOKED, "issuer": row.issuer, "serial": row.serial,
                         "reason": reason},
             )  # fmt: skip
         pki.revoke(number, reason)  # a failure here rolls the rows and their log entries back

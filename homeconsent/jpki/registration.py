@@ -25,6 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from homeconsent import ratelimit
+from homeconsent.audit.models import Action, ActorType, Basis
 from homeconsent.audit.services import record_access
 from homeconsent.errors import ErrorCode, HomeConsentError
 from homeconsent.registry.models import CardCertificate, CardCertificateStatus, Qualification
@@ -156,11 +157,11 @@ def register_card_for_insurance_use(
         row.registered_at = now
         row.save(update_fields=["registered_for_insurance_use", "registered_at"])
         record_access(
-            actor_type="patient",
+            actor_type=ActorType.PATIENT,
             actor_id=f"card:{row.serial}",
             person=row.person,
             items=[ITEM],
-            basis="self",
-            detail={"action": "register_for_insurance_use", "issuer": row.issuer, "serial": row.serial},
+            basis=Basis.SELF,
+            detail={"action": Action.REGISTER_FOR_INSURANCE_USE, "issuer": row.issuer, "serial": row.serial},
         )
     return row

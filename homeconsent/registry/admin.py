@@ -18,6 +18,7 @@ logging is audit.admin.OperatorReadLogMixin, shared with the consent and access-
 from django.contrib import admin
 
 from homeconsent.audit.admin import OperatorReadLogMixin, ReadOnlyMixin, operator_actor, shown_as
+from homeconsent.audit.models import Action, ActorType, Basis, Outcome
 from homeconsent.audit.services import record_access
 
 from .models import (
@@ -128,8 +129,8 @@ class PersonAdmin(NoDeleteMixin, CardKeySearchMixin, PersonDataAdmin):
         super().save_model(request, obj, form, change)
         # Inside changeform_view's transaction: the change and its log entry commit together.
         record_access(
-            actor_type="operator", actor_id=operator_actor(request), person=obj, items=["person"], basis="operator",
-            outcome="ok", detail={"action": "admin_change", "model": "person", "changed": sorted(form.changed_data)},
+            actor_type=ActorType.OPERATOR, actor_id=operator_actor(request), person=obj, items=["person"], basis=Basis.OPERATOR,
+            outcome=Outcome.OK, detail={"action": Action.ADMIN_CHANGE, "model": "person", "changed": sorted(form.changed_data)},
         )  # fmt: skip
 
 

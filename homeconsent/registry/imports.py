@@ -16,6 +16,7 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
+from homeconsent.audit.models import Action, ActorType, Basis, Outcome
 from homeconsent.errors import ErrorCode
 
 from .models import Insurer, Person, Qualification
@@ -377,9 +378,9 @@ class _Applier:
         self.report.corrected += 1
         plain = lambda value: value.isoformat() if isinstance(value, date) else value  # noqa: E731
         self.corrections.append({
-            "actor_type": "operator", "actor_id": self.actor_id, "person": period.person_id,
-            "items": ["qualification"] + (["person"] if person_old else []), "basis": "operator", "outcome": "ok",
-            "detail": {"action": "import_correction", "file": self.file_name, "line": row.line,
+            "actor_type": ActorType.OPERATOR, "actor_id": self.actor_id, "person": period.person_id,
+            "items": ["qualification"] + (["person"] if person_old else []), "basis": Basis.OPERATOR, "outcome": Outcome.OK,
+            "detail": {"action": Action.IMPORT_CORRECTION, "file": self.file_name, "line": row.line,
                        "qualification_id": period.pk, "acquired_on": period.acquired_on.isoformat(),
                        "old": {name: plain(value) for name, value in old.items()},
                        "new": {name: plain(wanted[name]) for name in fields},
@@ -423,8 +424,8 @@ def import_qualifications(path, *, text: str | None = None, today: date | None =
             # The registry changed: one operator entry (no person: the log is not per row here),
             # and one per corrected period naming its person, with the values it replaced.
             record_accesses(applier.corrections + [dict(
-                actor_type="operator", actor_id=actor_id, person=None, items=["qualification"], basis="operator",
-                outcome="ok", detail={"action": "import_qualifications", "file": Path(path).name,
+                actor_type=ActorType.OPERATOR, actor_id=actor_id, person=None, items=["qualification"], basis=Basis.OPERATOR,
+                outcome=Outcome.OK, detail={"action": Action.IMPORT_QUALIFICATIONS, "file": Path(path).name,
                                       "created": report.created, "changed": report.changed,
                                       "corrected": report.corrected, "unchanged": report.unchanged},
             )])

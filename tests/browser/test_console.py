@@ -46,7 +46,7 @@ def setup_world():
     from django.conf import settings
     from django.core.management import call_command
 
-    from clinicapi.console.accounts import create_staff
+    from homeconsent.accounts.services import create_staff
     from homeconsent.consent.entry import entry_for
     from homeconsent.jpki.pki import TestPKI, issue_virtual_card
     from homeconsent.registry.codes import with_check_digit

@@ -470,7 +470,7 @@ def test_the_institution_brings_a_home_visit_consents_end_forward(patient, insti
     consent = register(patient, institution)
     end = today() + datetime.timedelta(days=30)
     with django_capture_on_commit_callbacks(execute=True):
-        do_set_consent_end(consent, end, by=institution, actor_id="staff:7")
+        do_set_consent_end(consent, end, institution=institution, actor_id="staff:7")
     consent.refresh_from_db()
     assert consent.available_until == start_of_day(end + datetime.timedelta(days=1))
     entry = AccessEvent.objects.get(detail__action="consent_end_set")
@@ -484,8 +484,8 @@ def test_the_institution_brings_a_home_visit_consents_end_forward(patient, insti
 def test_an_end_can_only_be_brought_forward_never_extended(patient, institution):
     consent = register(patient, institution, available_until=today() + datetime.timedelta(days=10))
     later = today() + datetime.timedelta(days=20)
-    assert refusal(do_set_consent_end, consent, later, by=institution, actor_id="s") == "consent_end_not_shorter"
-    assert refusal(do_set_consent_end, consent, today() - datetime.timedelta(days=1), by=institution,
+    assert refusal(do_set_consent_end, consent, later, institution=institution, actor_id="s") == "consent_end_not_shorter"
+    assert refusal(do_set_consent_end, consent, today() - datetime.timedelta(days=1), institution=institution,
                    actor_id="s") == "available_until_past"  # fmt: skip
     consent.refresh_from_db()
     assert consent.available_until == start_of_day(today() + datetime.timedelta(days=11))
@@ -496,7 +496,7 @@ def test_only_the_consents_institution_sets_an_end_and_only_for_home_visits(pati
     home = register(patient, institution)
     tele = register(patient, institution, kind=TELE, visit_date=today())
     end = today() + datetime.timedelta(days=3)
-    assert refusal(do_set_consent_end, home, end, by=other_institution, actor_id="s") == "consent_not_of_institution"
-    assert refusal(do_set_consent_end, tele, end, by=institution, actor_id="s") == "consent_end_not_for_kind"
+    assert refusal(do_set_consent_end, home, end, institution=other_institution, actor_id="s") == "consent_not_of_institution"
+    assert refusal(do_set_consent_end, tele, end, institution=institution, actor_id="s") == "consent_end_not_for_kind"
     do_cancel_consent(home, by="patient", actor_id="p")
-    assert refusal(do_set_consent_end, home, end, by=institution, actor_id="s") == "consent_not_active"
+    assert refusal(do_set_consent_end, home, end, institution=institution, actor_id="s") == "consent_not_active"

@@ -7,8 +7,8 @@ import pytest
 from django.test import Client
 from django_otp.oath import TOTP
 
-from clinicapi.console import accounts
-from clinicapi.console.models import StaffRole
+from homeconsent.accounts import services as accounts
+from homeconsent.accounts.models import StaffRole
 from homeconsent.consent.services import do_register_consent, issue_consent_challenge
 from homeconsent.registry.codes import with_check_digit
 from homeconsent.registry.models import Institution

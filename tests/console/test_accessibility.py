@@ -6,8 +6,8 @@ import re
 
 from django.test import Client
 
-from clinicapi.console import accounts
-from clinicapi.console.models import StaffRole
+from homeconsent.accounts import services as accounts
+from homeconsent.accounts.models import StaffRole
 
 from .conftest import PASSWORD
 

@@ -11,8 +11,8 @@ from django.test import Client
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from clinicapi.console import accounts
-from clinicapi.console.models import StaffMembership, StaffRole
+from homeconsent.accounts import services as accounts
+from homeconsent.accounts.models import StaffMembership, StaffRole
 
 from .conftest import PASSWORD, code_for, sign_in
 

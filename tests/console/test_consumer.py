@@ -16,8 +16,8 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 from django.test import Client
 
-from clinicapi.console import accounts
-from clinicapi.console.models import StaffMembership
+from homeconsent.accounts import services as accounts
+from homeconsent.accounts.models import StaffMembership
 from homeconsent.consent.services import do_cancel_consent
 
 from .conftest import PASSWORD, sign_in

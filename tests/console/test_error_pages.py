@@ -4,7 +4,7 @@ import re
 
 from django.test import Client
 
-from clinicapi.console.models import StaffRole
+from homeconsent.accounts.models import StaffRole
 
 from .conftest import sign_in
 

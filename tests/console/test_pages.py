@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from django.test import Client
 from django.utils import timezone
 
-from clinicapi.console.models import StaffRole
+from homeconsent.accounts.models import StaffRole
 from clinicapi.models import ApiClient
 from homeconsent.audit.models import AccessEvent
 from homeconsent.consent.entry import entry_for

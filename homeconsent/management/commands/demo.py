@@ -30,8 +30,8 @@ from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clinicapi.auth import register_client, revoke_client
-from clinicapi.console.accounts import create_staff
-from clinicapi.console.models import StaffMembership, StaffRole
+from homeconsent.accounts.services import create_staff
+from homeconsent.accounts.models import StaffMembership, StaffRole
 from clinicapi.models import ApiClient
 from clinicapi.patients import patient_id_for
 from homeconsent.admin_site import create_operator_device

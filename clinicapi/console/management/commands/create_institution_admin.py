@@ -7,11 +7,10 @@ person sets a password and enrols a TOTP app. No password is ever typed on the c
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
+from homeconsent.accounts.models import StaffRole
+from homeconsent.accounts.services import create_staff
 from homeconsent.errors import HomeConsentError
 from homeconsent.registry.models import Institution
-
-from ...accounts import create_staff
-from ...models import StaffRole
 
 
 class Command(BaseCommand):

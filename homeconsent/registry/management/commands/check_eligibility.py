@@ -8,6 +8,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from homeconsent.audit.models import Action, ActorType, Basis
 from homeconsent.audit.services import record_access
 from homeconsent.registry.eligibility import Validity, resolve_by_keys
 from homeconsent.registry.validation import RegistryValidationError
@@ -41,13 +42,13 @@ class Command(BaseCommand):
                     o["insurer_number"], o["symbol"], o["number"], o["branch"], o["birth_date"], o["on"]
                 )
                 record_access(
-                    actor_type="operator",
+                    actor_type=ActorType.OPERATOR,
                     actor_id=operator,
                     person=result.person,
                     items=["qualification"],
-                    basis="operator",
+                    basis=Basis.OPERATOR,
                     outcome=OUTCOMES[result.validity],
-                    detail={"action": "check_eligibility", "validity": int(result.validity),
+                    detail={"action": Action.CHECK_ELIGIBILITY, "validity": int(result.validity),
                             "on": result.on.isoformat()},
                 )
         except RegistryValidationError as exc:

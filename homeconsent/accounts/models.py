@@ -1,6 +1,7 @@
 """Staff of an institution: who may use its console, in which role, and their sign-in state.
 
-State changes go through clinicapi.console.accounts; nothing here decides anything.
+State changes go through homeconsent.accounts.services; nothing here decides anything. The tables
+keep the names they had when these models lived in the console app (console_*).
 """
 
 from django.conf import settings
@@ -26,6 +27,9 @@ class StaffMembership(models.Model):
     locked_until = models.DateTimeField(null=True, blank=True)
     session_generation = models.PositiveIntegerField(default=0)
 
+    class Meta:
+        db_table = "console_staffmembership"
+
     def __str__(self):
         return f"{self.user} ({self.role}, {self.institution_id})"
 
@@ -46,6 +50,9 @@ class EnrolmentLink(models.Model):
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
     created_by = models.CharField(max_length=150)
+
+    class Meta:
+        db_table = "console_enrolmentlink"
 
     def __str__(self):
         return f"enrolment link of {self.membership_id}"

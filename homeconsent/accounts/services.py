@@ -37,7 +37,7 @@ from django_otp import login as otp_login
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from homeconsent.audit.models import ActorType, Basis
+from homeconsent.audit.models import Action, ActorType, Basis
 from homeconsent.audit.services import record_access
 from homeconsent import ratelimit
 from homeconsent.errors import ErrorCode
@@ -151,7 +151,7 @@ def create_staff(institution, username: str, role: str = StaffRole.STAFF, *, by:
         membership = StaffMembership.objects.create(
             user=user, institution=institution, role=role, created_at=timezone.now()
         )
-        _log(membership, by, "console_staff_created", role=str(role))
+        _log(membership, by, Action.CONSOLE_STAFF_CREATED, role=str(role))
         token = issue_enrolment_link(membership, by=by)
     return membership, token
 
@@ -166,7 +166,7 @@ def issue_enrolment_link(membership: StaffMembership, *, by: str) -> str:
             membership=membership, token_hash=_token_hash(token), created_at=now,
             expires_at=now + settings.CONSOLE_ENROLMENT_TTL, created_by=by,
         )  # fmt: skip
-        _log(membership, by, "console_enrolment_link_issued")
+        _log(membership, by, Action.CONSOLE_ENROLMENT_LINK_ISSUED)
     return token
 
 
@@ -214,7 +214,7 @@ def confirm_enrolment(device: TOTPDevice, code: str) -> StaffMembership:
     device.save(update_fields=["confirmed"])
     membership = StaffMembership.objects.select_related("institution", "user").get(user_id=device.user_id)
     with transaction.atomic():
-        _log(membership, membership.user.get_username(), "console_totp_enrolled")
+        _log(membership, membership.user.get_username(), Action.CONSOLE_TOTP_ENROLLED)
     return membership
 
 
