@@ -65,7 +65,7 @@ def main():
         print(f"{options.patients} cards made in {time.perf_counter() - made:.1f} s")
         answers = []
         for round_ in range(options.rounds):
-            for n, (person, card) in enumerate(cards):
+            for n, (_person, card) in enumerate(cards):
                 institution = institutions[(n + round_) % len(institutions)]
                 challenge = issue_consent_challenge(institution, kind="home_visit", items=["medication"])
                 certificate, signature = card_answer(card, challenge.digest_info(), "1234")

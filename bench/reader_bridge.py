@@ -34,11 +34,10 @@ def main():
     import django
 
     django.setup()
+    import nfc.clf.udp
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
     from websockets.sync.client import connect
-
-    import nfc.clf.udp
 
     from homeconsent.jpki.bridge import ReaderBridge
     from homeconsent.jpki.card import VirtualJPKICard, create_card_file

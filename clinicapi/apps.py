@@ -6,6 +6,8 @@ class ClinicapiConfig(AppConfig):
 
     def ready(self):
         # Registers the OpenAPI descriptions of the views (drf-spectacular extensions).
-        from . import schema  # noqa: F401
         # Registers the system checks of the API settings.
-        from . import checks  # noqa: F401
+        from . import (
+            checks,  # noqa: F401
+            schema,  # noqa: F401
+        )

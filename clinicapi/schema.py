@@ -11,7 +11,13 @@ Loaded by ClinicapiConfig.ready(); SPECTACULAR_SETTINGS points its hooks here.
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiViewExtension
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import serializers
 
 from .scopes import SCOPES
@@ -408,6 +414,7 @@ from drf_spectacular.types import OpenApiTypes  # noqa: E402
 from drf_spectacular.utils import OpenApiParameter  # noqa: E402
 
 from . import serializers as inputs  # noqa: E402
+
 
 def _doc(name, fields):
     return inline_serializer(name, fields)

@@ -7,7 +7,13 @@ from rest_framework.views import APIView
 
 from . import errors, presenters
 from .auth import grant_token, token_audience
-from .authentication import BearerTokenAuthentication, ClientRateThrottle, HasScopes, IsApiClient, TokenEndpointThrottle
+from .authentication import (
+    BearerTokenAuthentication,
+    ClientRateThrottle,
+    HasScopes,
+    IsApiClient,
+    TokenEndpointThrottle,
+)
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 

@@ -22,6 +22,7 @@ from homeconsent.consent import services as consent_services
 from homeconsent.consent.models import Consent, ConsentEndedBy
 from homeconsent.dates import add_years
 from homeconsent.errors import ErrorCode
+from homeconsent.registry.labels import checkup_name
 from homeconsent.registry.models import (
     CheckupResult,
     ExpenseNotice,
@@ -34,7 +35,6 @@ from homeconsent.registry.models import (
 from homeconsent.registry.reference_data import CHECKUP_ITEMS
 
 from .charts import Chart, Series
-from .labels import checkup_name
 
 NOT_YOUR_CARD = ErrorCode(
     "portal_not_your_card",

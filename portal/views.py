@@ -24,7 +24,8 @@ from django.utils.translation import gettext_lazy, pgettext, pgettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from homeconsent.audit.models import Action, ActorType, Basis
+from homeconsent import csp
+from homeconsent.audit.models import Action, ActorType, Basis, Outcome
 from homeconsent.consent.challenges import (
     challenge_for_page,
     check_issue_rate,
@@ -33,9 +34,8 @@ from homeconsent.consent.challenges import (
     read_card_answer,
     verify_card_authentication,
 )
-from homeconsent.consent.models import CardAuthChallenge, ChallengePurpose, ConsentEndedBy, ConsentItem, ConsentKind
-from homeconsent import csp
-from homeconsent.consent.rules import TOKYO
+from homeconsent.consent.labels import ENDED_LABELS, ITEM_LABELS, KIND_LABELS
+from homeconsent.consent.models import CardAuthChallenge, ChallengePurpose
 from homeconsent.consent.views import ITEM_ORDER
 from homeconsent.errors import HomeConsentError
 from homeconsent.jpki.registration import (
@@ -56,22 +56,6 @@ CARD_ACTIONS = {"signin": "", "cancel": "consent_cancel", "register": "insurance
 PENDING_CANCEL = "portal.cancel"
 PENDING_REGISTRATION = "portal.registration"
 
-ITEM_LABELS = {
-    # Japanese: 健康保険の資格（加入している保険・負担割合）, not the jargon 資格情報.
-    ConsentItem.QUALIFICATION: pgettext_lazy("patient", "Health insurance"),
-    ConsentItem.MEDICATION: gettext_lazy("Medicines"),
-    ConsentItem.TREATMENT: gettext_lazy("Treatment"),
-    ConsentItem.CHECKUP: gettext_lazy("Health checkups"),
-    ConsentItem.OPERATION: gettext_lazy("Operations"),
-    ConsentItem.LIMIT_CERTIFICATE: gettext_lazy("Limit on your medical costs (限度額)"),
-    "expense_notice": gettext_lazy("Medical expense notices"),
-    "consent": gettext_lazy("Consents"),
-    "access_log": gettext_lazy("Access history"),
-    "card_registration": gettext_lazy("Health-insurance-use registration"),
-    "portal_login": gettext_lazy("Sign-in to this portal"),
-    "person": gettext_lazy("Your personal details"),
-    "card_certificate": gettext_lazy("Your card's certificate"),
-}
 BASIS_LABELS = {
     Basis.CONSENT: gettext_lazy("Your consent"),
     Basis.REQUERY: gettext_lazy("Re-query (再照会) under a home-visit consent"),
@@ -89,21 +73,9 @@ ACTOR_LABELS = {
     ActorType.SYSTEM: gettext_lazy("System"),
 }
 OUTCOME_LABELS = {
-    "ok": pgettext_lazy("access log", "Information shown"),
-    "refused": gettext_lazy("Refused"),
-    "not_found": gettext_lazy("Not found"),
-}
-KIND_LABELS = {
-    ConsentKind.HOME_VISIT: gettext_lazy("Home visits"),
-    ConsentKind.TELEHEALTH: gettext_lazy("Telehealth"),
-    ConsentKind.QUALIFICATION_ONLY: gettext_lazy("Eligibility only"),
-    ConsentKind.DISASTER: gettext_lazy("Disaster"),
-}
-ENDED_LABELS = {
-    ConsentEndedBy.PATIENT: gettext_lazy("Cancelled by you"),
-    ConsentEndedBy.INSTITUTION: gettext_lazy("Cancelled by the institution"),
-    ConsentEndedBy.EXPIRED: gettext_lazy("Expired"),
-    ConsentEndedBy.SUPERSEDED: gettext_lazy("Replaced by a newer consent"),
+    Outcome.OK: pgettext_lazy("access log", "Information shown"),
+    Outcome.REFUSED: gettext_lazy("Refused"),
+    Outcome.NOT_FOUND: gettext_lazy("Not found"),
 }
 SOURCE_LABELS = {
     MedicationSource.CLAIMS: gettext_lazy("Claims (レセプト)"),
@@ -548,7 +520,8 @@ def _who_html(event, institution_name):
     if event.actor_type == ActorType.INSTITUTION_STAFF and name:
         return _in_japanese(name)
     if event.actor_type == ActorType.INSTITUTION_CLIENT and name:
-        return mark_safe(conditional_escape(_("%(institution)s's system")) % {"institution": _in_japanese(name)})
+        # Both parts escaped: the translated template here, the name inside _in_japanese.
+        return mark_safe(conditional_escape(_("%(institution)s's system")) % {"institution": _in_japanese(name)})  # noqa: S308
     return str(_label(ACTOR_LABELS, event.actor_type))
 
 

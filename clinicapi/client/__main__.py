@@ -36,7 +36,7 @@ FHIR = "application/fhir+json"
 SEX = {"1": "男", "2": "女"}
 # The meaning of the eligibility codes, printed with the code ("1 本人", "010 1割"). The client runs
 # without Django, so it keeps its own copy of the national terms (homeconsent/registry/models.py,
-# the portal's portal/labels.py); --json prints the codes only.
+# homeconsent/registry/labels.py); --json prints the codes only.
 VALIDITY = {"1": "有効", "2": "無効（喪失）", "3": "無効（新しい資格あり）", "4": "該当資格なし", "5": "複数該当"}
 PERSONAL_FAMILY = {"1": "本人", "2": "家族"}
 CONTRIBUTION_RATIO = {"010": "1割", "020": "2割", "030": "3割"}
@@ -60,7 +60,7 @@ def japan_time(value) -> str:
     except ValueError:
         return value
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
+        moment = moment.replace(tzinfo=datetime.UTC)
     return f"{moment.astimezone(JST):%Y-%m-%d %H:%M} JST"
 
 

@@ -27,8 +27,8 @@ from homeconsent import csp
 from homeconsent.accounts import services as accounts
 from homeconsent.accounts.models import StaffMembership, StaffRole
 from homeconsent.audit.models import ActorType
-from homeconsent.consent.challenges import client_ip
 from homeconsent.consent import rules
+from homeconsent.consent.challenges import client_ip
 from homeconsent.consent.entry import entry_for, entry_qr_svg, entry_url, rotate_entry_token
 from homeconsent.consent.models import ConsentKind
 from homeconsent.errors import ErrorCode, HomeConsentError

@@ -37,9 +37,9 @@ from django_otp import login as otp_login
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from homeconsent import ratelimit
 from homeconsent.audit.models import Action, ActorType, Basis
 from homeconsent.audit.services import record_access
-from homeconsent import ratelimit
 from homeconsent.errors import ErrorCode
 
 from .models import EnrolmentLink, StaffMembership, StaffRole

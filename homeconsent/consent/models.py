@@ -3,7 +3,7 @@
 import base64
 import hashlib
 import json
-from datetime import timezone
+from datetime import UTC
 
 from django.db import models
 
@@ -69,7 +69,7 @@ class CardAuthChallenge(models.Model):
             "items": sorted(set(self.items)),
             "kind": self.kind,
             "details": self.details,
-            "expires_at": self.expires_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "expires_at": self.expires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 

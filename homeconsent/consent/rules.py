@@ -181,7 +181,7 @@ def consent_until(kind: str, *, visit_date=None, available_until=None, now=None)
             latest_ja=f"{latest.year}年{latest.month}月{latest.day}日",
             latest_en=f"{latest.day} {latest:%b} {latest.year}",
         )
-    return until.astimezone(datetime.timezone.utc).replace(microsecond=0)
+    return until.astimezone(datetime.UTC).replace(microsecond=0)
 
 
 def in_force_window(on=None) -> tuple[datetime.datetime, datetime.datetime]:

@@ -32,8 +32,14 @@ from django.utils import timezone
 from . import outbound
 from .models import WebhookDelivery, WebhookDeliveryStatus
 from .rules import TOKYO
-from .webhook_signature import EVENT_ID_HEADER, SIGNATURE_HEADER, SIGNATURE_VERSION, TIMESTAMP_HEADER, sign
-from .webhook_signature import verify_webhook  # noqa: F401 - server-side tests check what was posted
+from .webhook_signature import (
+    EVENT_ID_HEADER,
+    SIGNATURE_HEADER,
+    SIGNATURE_VERSION,
+    TIMESTAMP_HEADER,
+    sign,
+    verify_webhook,  # noqa: F401 - server-side tests check what was posted
+)
 
 logger = logging.getLogger(__name__)
 

@@ -92,7 +92,7 @@ class CommandAPDU:
         return 1 if self.le is None else 2
 
     @classmethod
-    def parse(cls, raw: bytes) -> "CommandAPDU":
+    def parse(cls, raw: bytes) -> CommandAPDU:
         raw = bytes(raw)
         if len(raw) < 4:
             raise ApduError("a command APDU has at least 4 bytes")
@@ -140,7 +140,7 @@ class ResponseAPDU:
         return self.sw == SW.OK
 
     @classmethod
-    def parse(cls, raw: bytes) -> "ResponseAPDU":
+    def parse(cls, raw: bytes) -> ResponseAPDU:
         raw = bytes(raw)
         if len(raw) < 2:
             raise ApduError("a response APDU ends with two status bytes")

@@ -235,7 +235,7 @@ class VirtualJPKICard:
 
     # --- the card file ----------------------------------------------------------------------
     @classmethod
-    def load(cls, path) -> "VirtualJPKICard":
+    def load(cls, path) -> VirtualJPKICard:
         path = Path(path)
         try:
             document = json.loads(path.read_text(encoding="utf-8"))

@@ -75,7 +75,7 @@ def fifth_birthday_after(issued_on: datetime.date, birth_date: datetime.date) ->
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    return datetime.datetime.now(datetime.UTC).replace(microsecond=0)
 
 
 def _write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:

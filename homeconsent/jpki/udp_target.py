@@ -194,7 +194,7 @@ class UdpCardTarget:
         quiet_frame_logging()  # nfcpy's debug records carry every frame, the VERIFY PIN included
 
     # --- control ------------------------------------------------------------------------------
-    def start(self, timeout: float = 5.0) -> "UdpCardTarget":
+    def start(self, timeout: float = 5.0) -> UdpCardTarget:
         """Start serving; returns once the socket is bound (raises OSError if it cannot be)."""
         device = _CardSideUdpDevice(self.host, self.port, self._bound_callback)
         self._clf = nfc.ContactlessFrontend()

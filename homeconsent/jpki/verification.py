@@ -171,7 +171,7 @@ def current_crls() -> list[_ParsedCrl]:
 
 # --- the checks ------------------------------------------------------------------------------
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 def _issuing_root(certificate: x509.Certificate, now: datetime.datetime) -> x509.Certificate:
@@ -231,7 +231,7 @@ def verify_signed_message(
     try:
         certificate = x509.load_der_x509_certificate(bytes(certificate_der))
         public_key = certificate.public_key()
-        certificate.extensions  # parsed lazily: a broken extension is a malformed certificate too
+        _ = certificate.extensions  # parsed lazily: a broken extension is a malformed certificate too
     except (ValueError, TypeError):
         raise MALFORMED_CERTIFICATE() from None
     if not isinstance(public_key, rsa.RSAPublicKey):

@@ -61,7 +61,7 @@ class VpcdCard:
         self.sessions = 0  # how many connections vpcd has had with the card
 
     # --- control ------------------------------------------------------------------------------
-    def start(self) -> "VpcdCard":
+    def start(self) -> VpcdCard:
         if self.listen:
             self._server = socket.create_server((self.host, self.port))
             self._server.settimeout(_POLL)
@@ -136,7 +136,7 @@ class VpcdCard:
     def _accept(self) -> socket.socket | None:
         try:
             conn, peer = self._server.accept()
-        except (socket.timeout, OSError):
+        except (TimeoutError, OSError):
             return None
         log.info("vpcd connected from %s:%d", *peer[:2])
         return conn
@@ -180,7 +180,7 @@ class VpcdCard:
                 raise _Closed
             try:
                 chunk = conn.recv(n - len(data))
-            except socket.timeout:
+            except TimeoutError:
                 continue
             if not chunk:
                 raise _Closed

@@ -32,8 +32,15 @@ from django.utils import timezone
 
 from homeconsent.sqlrows import Columns, table
 
-from .models import CardCertificate, ElderlyCertificate, Insurer, LimitCertificate, Person, Qualification
-from .models import SpecificDiseaseCertificate
+from .models import (
+    CardCertificate,
+    ElderlyCertificate,
+    Insurer,
+    LimitCertificate,
+    Person,
+    Qualification,
+    SpecificDiseaseCertificate,
+)
 from .validation import SearchKeys, clean_date, clean_search_keys, normalize_card_key
 
 

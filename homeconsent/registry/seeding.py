@@ -34,8 +34,8 @@ from .models import (
     LimitCertificate,
     MedicationRecord,
     MedicationSource,
-    PersonalFamily,
     Person,
+    PersonalFamily,
     Qualification,
     ReasonOfLoss,
     SpecificDiseaseCertificate,
@@ -127,7 +127,7 @@ def institution_plan(persons: int) -> dict[str, int]:
 
 def _institution_rows(persons: int) -> list[Institution]:
     rows = []
-    for pref, pref_name, city, _ in ref.PREFECTURES:
+    for pref, _pref_name, city, _ in ref.PREFECTURES:
         for ftype, count in institution_plan(persons).items():
             for i in range(count):
                 code = with_check_digit(f"{pref}{ftype}{i + 1:06d}")
@@ -171,7 +171,7 @@ def _insurer_rows() -> list[Insurer]:
                                 kind=InsurerKind.KOKUHO_KUMIAI, prefecture=pref))
         rows.append(Insurer(number=with_check_digit(f"39{pref}101"), name=f"{pref_name}後期高齢者医療広域連合",
                             kind=InsurerKind.KOUKI, prefecture=pref))
-    rows.append(Insurer(number=with_check_digit(f"3113001"), name="財務省共済組合", kind=InsurerKind.KYOSAI, prefecture="13"))
+    rows.append(Insurer(number=with_check_digit("3113001"), name="財務省共済組合", kind=InsurerKind.KYOSAI, prefecture="13"))
     return rows
 
 
@@ -709,7 +709,7 @@ def seed_demo_persons(as_of: date | None = None) -> list[dict]:
     ins = lambda pref, kind: seeder.ins_by[(pref, kind)][0]  # noqa: E731
     kyokai, kumiai = ins("13", InsurerKind.KYOKAI), ins("13", InsurerKind.KUMIAI)
     kokuho, kouki = ins("13", InsurerKind.KOKUHO), ins("13", InsurerKind.KOUKI)
-    plans, keys = {}, {}
+    plans = {}
     if not all(d.name in existing for d in DEMO_PERSONS):
         for i, d in enumerate(DEMO_PERSONS):
             if d.name in existing:

@@ -14,8 +14,15 @@ from django.utils import timezone
 
 from homeconsent.errors import ErrorCode, HomeConsentError
 
-from .codes import BRANCH_INVALID, INSTITUTION_CODE_INVALID, INSURER_NUMBER_INVALID, FACILITY_TYPES
-from .codes import is_valid_branch, is_valid_institution_code, is_valid_insurer_number
+from .codes import (
+    BRANCH_INVALID,
+    FACILITY_TYPES,
+    INSTITUTION_CODE_INVALID,
+    INSURER_NUMBER_INVALID,
+    is_valid_branch,
+    is_valid_institution_code,
+    is_valid_insurer_number,
+)
 from .models import CardClassification, ContributionRatio, PersonalFamily, ReasonOfLoss, Sex
 
 FIELD_REQUIRED = ErrorCode(

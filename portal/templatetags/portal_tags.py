@@ -2,8 +2,8 @@ from django import template
 from django.utils.formats import date_format
 from django.utils.translation import pgettext
 
+from homeconsent.registry.labels import checkup_name, label
 from homeconsent.registry.reference_data import CHECKUP_ITEMS
-from portal.labels import checkup_name, label
 
 register = template.Library()
 

@@ -108,7 +108,7 @@ def card_for(world):
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         window = {}
         if expired:
-            now = datetime.datetime.now(datetime.timezone.utc)
+            now = datetime.datetime.now(datetime.UTC)
             window = {"not_before": now - datetime.timedelta(days=5 * 365), "not_after": now - datetime.timedelta(days=1)}
         certificate = pki.issue_user_auth_certificate(key.public_key(), person.birth_date, **window)
         path = create_card_file(

@@ -3,8 +3,8 @@ their own box, never the whole page; the nav shows the current page."""
 
 import pytest
 
-from homeconsent.registry.models import Institution
 from homeconsent.registry.codes import with_check_digit
+from homeconsent.registry.models import Institution
 from tests.portal.records import add_records
 
 from .conftest import PHONE

@@ -2,7 +2,7 @@
 
 import json
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from fhir.resources.R4B.auditevent import AuditEvent
@@ -158,7 +158,7 @@ def make_consent(person, institution, **fields):
     return Consent.objects.create(
         person=person, institution=institution, kind=fields.pop("kind", "home_visit"),
         items=fields.pop("items", ["checkup", "medication", "qualification"]),
-        given_at=fields.pop("given_at", datetime(2026, 5, 20, 1, 30, tzinfo=timezone.utc)), **fields,
+        given_at=fields.pop("given_at", datetime(2026, 5, 20, 1, 30, tzinfo=UTC)), **fields,
     )
 
 
@@ -168,7 +168,7 @@ def test_consent_lists_items_and_institution_and_reads_inactive_once_cancelled(r
     given = make_consent(person, institution)
 
     active = validated(FhirConsent, fhir.consent(given, pid(person)))
-    given.status, given.ended_at, given.ended_by = "cancelled", datetime(2026, 5, 30, tzinfo=timezone.utc), "patient"
+    given.status, given.ended_at, given.ended_by = "cancelled", datetime(2026, 5, 30, tzinfo=UTC), "patient"
     given.save()
     cancelled = validated(FhirConsent, fhir.consent(given, pid(person)))
 
@@ -185,9 +185,9 @@ def test_telehealth_consent_carries_the_visit_date(registry):
     person = Person.objects.get(name="山田 太郎")
     institution = Institution.objects.first()
     given = make_consent(person, institution, kind="telehealth", items=["qualification"], visit_date=date(2026, 5, 21),
-                         available_until=datetime(2026, 5, 21, 15, tzinfo=timezone.utc))
+                         available_until=datetime(2026, 5, 21, 15, tzinfo=UTC))
 
-    resource = validated(FhirConsent, fhir.consent(given, pid(person), now=datetime(2026, 5, 22, tzinfo=timezone.utc)))
+    resource = validated(FhirConsent, fhir.consent(given, pid(person), now=datetime(2026, 5, 22, tzinfo=UTC)))
 
     assert resource["provision"]["dataPeriod"] == {"start": "2026-05-21", "end": "2026-05-21"}
     assert resource["status"] == "inactive"  # past available_until: expired
@@ -258,7 +258,7 @@ def api(registry, client, settings):
 
 def consented(api, name, **fields):
     person = Person.objects.get(name=name)
-    make_consent(person, api.institution, given_at=datetime.now(timezone.utc) - timedelta(hours=1),
+    make_consent(person, api.institution, given_at=datetime.now(UTC) - timedelta(hours=1),
                  items=["checkup", "medication", "qualification", "treatment"], **fields)
     return person
 
@@ -292,7 +292,7 @@ def test_consented_patients_as_patients_with_their_consents(api):
 def test_medical_reads_as_fhir_have_one_resource_per_record(api):
     latest = MedicationRecord.objects.filter(dispensed_on__lte=date.today()).order_by("-dispensed_on").first()
     person = latest.person
-    make_consent(person, api.institution, given_at=datetime.now(timezone.utc) - timedelta(hours=1),
+    make_consent(person, api.institution, given_at=datetime.now(UTC) - timedelta(hours=1),
                  items=["checkup", "medication", "qualification", "treatment"])
     month = latest.dispensed_on.strftime("%Y-%m")
 

@@ -12,7 +12,7 @@ from homeconsent.consent.challenges import issue_challenge
 from homeconsent.consent.entry import entry_for
 from homeconsent.consent.models import CardAuthChallenge
 
-from .test_pages import post_json, url, walk_to_card
+from .test_pages import url, walk_to_card
 
 PORTAL_SIGNIN_CHALLENGE = "/portal/card/signin/challenge"
 

@@ -232,7 +232,7 @@ def test_answer_for_another_challenge_is_refused(client, entry, person, card_key
 def test_expired_certificate_is_refused_with_its_code(client, entry, person, trusted):
     pki = trusted
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     certificate = pki.issue_user_auth_certificate(
         key.public_key(), person.birth_date, not_before=now - datetime.timedelta(days=1000), not_after=now - datetime.timedelta(days=1)
     )

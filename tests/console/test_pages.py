@@ -9,8 +9,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from django.test import Client
 from django.utils import timezone
 
-from homeconsent.accounts.models import StaffRole
 from clinicapi.models import ApiClient
+from homeconsent.accounts.models import StaffRole
 from homeconsent.audit.models import AccessEvent
 from homeconsent.consent.entry import entry_for
 from homeconsent.consent.models import InstitutionEntry

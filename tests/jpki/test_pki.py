@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 from django.core.management import call_command
 
-from homeconsent.jpki.card import VirtualJPKICard
 from homeconsent.audit.models import AccessEvent
+from homeconsent.jpki.card import VirtualJPKICard
 from homeconsent.jpki.pki import (
     TestPKI,
     fifth_birthday_after,
@@ -24,7 +24,7 @@ from homeconsent.jpki.pki import (
 )
 from homeconsent.registry.models import CardCertificate, CardCertificateStatus, Person
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 JST = datetime.timezone(datetime.timedelta(hours=9))
 
 

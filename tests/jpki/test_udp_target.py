@@ -11,10 +11,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
+from nfc.tag.tt4 import Type4BTag, Type4TagCommandError
 
 from homeconsent.jpki.card import JPKI_AID, VirtualJPKICard
 from homeconsent.jpki.udp_target import UdpCardTarget
-from nfc.tag.tt4 import Type4BTag, Type4TagCommandError
 from tests.jpki.virtual_cards import CARD_PIN, card, card_file, card_pki, card_template  # noqa: F401
 
 DIGEST_INFO_SHA256 = bytes.fromhex("3031300d060960864801650304020105000420")

@@ -19,7 +19,7 @@ from homeconsent.registry.codes import with_check_digit
 from homeconsent.registry.models import CardCertificateStatus, Institution, Person
 from tests.cards import card_answer
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 DIGEST_INFO_SHA256 = bytes.fromhex("3031300d060960864801650304020105000420")
 
 

@@ -1,6 +1,7 @@
 """The registry's management commands."""
 
 import json
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError

@@ -1,12 +1,12 @@
 """The console's display of the registry's national element values: YYYYMMDD dates as dates, coded
-values by the portal's labels (portal/labels.py, one home for them), event times in Japan time."""
+values by the registry's labels (homeconsent/registry/labels.py, one home for them), event times in Japan time."""
 
 import datetime
 
 from django import template
 
 from homeconsent.consent.rules import TOKYO
-from portal.labels import label
+from homeconsent.registry.labels import label
 
 register = template.Library()
 

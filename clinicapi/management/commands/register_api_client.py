@@ -5,11 +5,10 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from homeconsent.errors import HomeConsentError
-from homeconsent.registry.models import Institution
-
 from clinicapi.auth import register_client
 from clinicapi.scopes import DEFAULT_SCOPES, SCOPES, parse_scope
+from homeconsent.errors import HomeConsentError
+from homeconsent.registry.models import Institution
 
 
 class Command(BaseCommand):

@@ -30,10 +30,10 @@ from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clinicapi.auth import register_client, revoke_client
-from homeconsent.accounts.services import create_staff
-from homeconsent.accounts.models import StaffMembership, StaffRole
 from clinicapi.models import ApiClient
 from clinicapi.patients import patient_id_for
+from homeconsent.accounts.models import StaffMembership, StaffRole
+from homeconsent.accounts.services import create_staff
 from homeconsent.admin_site import create_operator_device
 from homeconsent.consent.entry import entry_url_for
 from homeconsent.jpki.bridge import ReaderBridge

@@ -51,7 +51,7 @@ class Command(BaseCommand):
         try:
             asyncio.run(self._serve(bridge, options["require_reader"]))
         except OSError as error:
-            raise CommandError(f"cannot listen on {settings.READER_BRIDGE_HOST}:{options['port']}: {error.strerror}")
+            raise CommandError(f"cannot listen on {settings.READER_BRIDGE_HOST}:{options['port']}: {error.strerror}") from None
 
     async def _serve(self, bridge: ReaderBridge, require_reader: bool):
         reader = await bridge.probe_reader()

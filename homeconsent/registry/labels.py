@@ -1,4 +1,4 @@
-"""Display labels for the registry's coded values on the portal.
+"""Display labels for the registry's coded values, on the portal and the institution console alike.
 
 The registry's TextChoices carry the national Japanese terms (本人, 1割, 一般Ⅰ …) as their labels;
 English pages must not show them. Here each code has an English msgid whose Japanese translation
@@ -91,10 +91,10 @@ NATIONAL_TERMS = {
 
 
 def checkup_name(item):
-    """The portal's name of a checkup item (reference_data.CheckupItem)."""
+    """The display name of a checkup item (reference_data.CheckupItem)."""
     return CHECKUP_NAMES.get(item.key, item.name)
 
 
 def label(field: str, code: str):
-    """The portal's label of a registry code (the code itself if it has none)."""
+    """The display label of a registry code (the code itself if it has none)."""
     return BY_FIELD.get(field, {}).get(code, code)

@@ -1,0 +1,36 @@
+"""What consent items, kinds and endings are called on the pages (gettext msgids in English, the
+catalogue gives the Japanese). One home: the portal shows them, and other pages take them from here.
+Items also name what an access-log row concerns, so the log's own items are here too."""
+
+from django.utils.translation import gettext_lazy, pgettext_lazy
+
+from .models import ConsentEndedBy, ConsentItem, ConsentKind
+
+ITEM_LABELS = {
+    # Japanese: 健康保険の資格（加入している保険・負担割合）, not the jargon 資格情報.
+    ConsentItem.QUALIFICATION: pgettext_lazy("patient", "Health insurance"),
+    ConsentItem.MEDICATION: gettext_lazy("Medicines"),
+    ConsentItem.TREATMENT: gettext_lazy("Treatment"),
+    ConsentItem.CHECKUP: gettext_lazy("Health checkups"),
+    ConsentItem.OPERATION: gettext_lazy("Operations"),
+    ConsentItem.LIMIT_CERTIFICATE: gettext_lazy("Limit on your medical costs (限度額)"),
+    "expense_notice": gettext_lazy("Medical expense notices"),
+    "consent": gettext_lazy("Consents"),
+    "access_log": gettext_lazy("Access history"),
+    "card_registration": gettext_lazy("Health-insurance-use registration"),
+    "portal_login": gettext_lazy("Sign-in to this portal"),
+    "person": gettext_lazy("Your personal details"),
+    "card_certificate": gettext_lazy("Your card's certificate"),
+}
+KIND_LABELS = {
+    ConsentKind.HOME_VISIT: gettext_lazy("Home visits"),
+    ConsentKind.TELEHEALTH: gettext_lazy("Telehealth"),
+    ConsentKind.QUALIFICATION_ONLY: gettext_lazy("Eligibility only"),
+    ConsentKind.DISASTER: gettext_lazy("Disaster"),
+}
+ENDED_LABELS = {
+    ConsentEndedBy.PATIENT: gettext_lazy("Cancelled by you"),
+    ConsentEndedBy.INSTITUTION: gettext_lazy("Cancelled by the institution"),
+    ConsentEndedBy.EXPIRED: gettext_lazy("Expired"),
+    ConsentEndedBy.SUPERSEDED: gettext_lazy("Replaced by a newer consent"),
+}
