@@ -24,7 +24,7 @@ from homeconsent.audit.services import record_access
 from homeconsent.registry.models import Institution
 from homeconsent.sqlrows import Columns, table
 
-from . import errors, jose
+from . import client_keys, errors
 from .models import AccessToken, ApiClient, UsedAssertion
 from .scopes import MEDICAL_SCOPES, SCOPES, format_scope, parse_scope
 
@@ -61,12 +61,12 @@ def public_jwks(jwks_or_pem) -> dict:
     keys = []
     for jwk in value["keys"]:
         try:
-            keys.append(jose.public_jwk(jwk))
-        except jose.PrivateKeyMember as exc:
+            keys.append(client_keys.public_jwk(jwk))
+        except client_keys.PrivateKeyMember as exc:
             raise errors.JWKS_PRIVATE_KEY(kid=exc.kid, member=exc.member) from None
-        except jose.UnsupportedKey as exc:
+        except client_keys.UnsupportedKey as exc:
             raise errors.JWKS_KEY_UNSUPPORTED(kid=exc.kid, reason=exc.reason) from None
-        except jose.JoseError as exc:
+        except client_keys.JoseError as exc:
             raise errors.JWKS_INVALID(reason=str(exc)) from None
     kids = [k["kid"] for k in keys]
     if len(set(kids)) != len(kids):
@@ -76,12 +76,12 @@ def public_jwks(jwks_or_pem) -> dict:
 
 def _jwk_from_pem(pem: bytes) -> dict:
     try:
-        return jose.jwk_from_pem(pem)
-    except jose.PrivateKeyMember:
+        return client_keys.jwk_from_pem(pem)
+    except client_keys.PrivateKeyMember:
         raise errors.JWKS_PRIVATE_KEY(kid="PEM", member="PRIVATE KEY") from None
-    except jose.UnsupportedKey as exc:
+    except client_keys.UnsupportedKey as exc:
         raise errors.JWKS_KEY_UNSUPPORTED(kid=exc.kid, reason=exc.reason) from None
-    except jose.JoseError as exc:
+    except client_keys.JoseError as exc:
         raise errors.PUBLIC_KEY_PEM_INVALID(reason=str(exc)) from None
 
 
@@ -195,12 +195,12 @@ def grant_token(
 
 def _authenticate_client(assertion: str, client_id: str | None) -> tuple[ApiClient, dict]:
     try:
-        jws = jose.CompactJWS(assertion)
-    except jose.JoseError as exc:
+        jws = client_keys.CompactJWS(assertion)
+    except client_keys.JoseError as exc:
         raise errors.ASSERTION_MALFORMED(reason=str(exc)) from None
     alg = jws.header.get("alg")
-    if not isinstance(alg, str) or alg not in jose.ALGORITHMS:
-        raise errors.ASSERTION_ALGORITHM_REFUSED(alg=str(alg), allowed=" ".join(jose.ALGORITHMS))
+    if not isinstance(alg, str) or alg not in client_keys.ALGORITHMS:
+        raise errors.ASSERTION_ALGORITHM_REFUSED(alg=str(alg), allowed=" ".join(client_keys.ALGORITHMS))
     if "crit" in jws.header:
         # RFC 7515 §4.1.11: we understand no critical extension, so the JWS cannot be accepted.
         raise errors.ASSERTION_MALFORMED(reason="crit header parameters are not supported")
@@ -219,7 +219,7 @@ def _authenticate_client(assertion: str, client_id: str | None) -> tuple[ApiClie
         log.info("token refused: %s", "unknown client" if client is None else "unknown kid for a known client",
                  extra={"client_id": iss[:64], "kid": kid[:64]})
         raise errors.CLIENT_KEY_UNKNOWN(client_id=iss[:64], kid=kid[:64])
-    if not jose.alg_fits_key(alg, jwk):
+    if not client_keys.alg_fits_key(alg, jwk):
         raise errors.ASSERTION_ALGORITHM_KEY_MISMATCH(alg=alg, kid=kid)
     if not jws.verify(alg, jwk):
         raise errors.ASSERTION_SIGNATURE_INVALID()

@@ -20,7 +20,7 @@ def new_client_id() -> str:
 class ApiClient(models.Model):
     """An institution's system, an OAuth 2.0 client authenticating with private_key_jwt.
 
-    Only public keys are stored (clinicapi.jose.public_jwk refuses private members).
+    Only public keys are stored (clinicapi.client_keys.public_jwk refuses private members).
     """
 
     client_id = models.CharField(max_length=64, unique=True, default=new_client_id, editable=False)

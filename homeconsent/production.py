@@ -1,14 +1,13 @@
 """Production settings: the base settings, hardened. Refuses to start without a real secret, the
 host names, or an explicit proxy count."""
 
-import os
 
 from django.core.exceptions import ImproperlyConfigured
 
+from .env import env
 from .settings import *  # noqa: F401,F403
-from .settings import _env_bool, _env_list
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
 if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure"):
     raise ImproperlyConfigured(
         "DJANGO_SECRET_KEY must be set to a random value of at least 50 characters in production "
@@ -16,13 +15,13 @@ if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("dj
     )
 
 DEBUG = False
-ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS")
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=[])
 if not ALLOWED_HOSTS:
     raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must name the host names this service answers to.")
 
 # The one audience of client assertions: never from a request's Host header in production. Unset, it
 # is the token URL on the first allowed host (clinicapi.checks warns when it is empty).
-CLINICAPI_TOKEN_URL = os.environ.get("HOMECONSENT_API_TOKEN_URL", "")
+CLINICAPI_TOKEN_URL = env.str("HOMECONSENT_API_TOKEN_URL", default="")
 if not CLINICAPI_TOKEN_URL:
     if ALLOWED_HOSTS[0].startswith(".") or "*" in ALLOWED_HOSTS[0]:
         raise ImproperlyConfigured(
@@ -34,7 +33,7 @@ if not CLINICAPI_TOKEN_URL:
 # Production trusts a TLS-terminating proxy (below), so how many proxies append to X-Forwarded-For
 # must be said, not assumed: with the default 0 behind a load balancer every per-address limit
 # (card challenges, console sign-in, token URL) would count the balancer, one budget for everyone.
-_proxy_count = os.environ.get("HOMECONSENT_PROXY_COUNT", "").strip()
+_proxy_count = env.str("HOMECONSENT_PROXY_COUNT", default="").strip()
 if not _proxy_count.isdigit():
     raise ImproperlyConfigured(
         "HOMECONSENT_PROXY_COUNT must be set in production to the number of proxies in front that append "
@@ -43,11 +42,11 @@ if not _proxy_count.isdigit():
 CLIENT_IP_PROXY_COUNT = int(_proxy_count)
 
 # Apps' return and webhook URLs: https to public addresses only, checked again on every send (SSRF).
-CONSENT_APP_URLS_ALLOW_LOCAL = _env_bool("HOMECONSENT_APP_URLS_ALLOW_LOCAL", False)
+CONSENT_APP_URLS_ALLOW_LOCAL = env.bool("HOMECONSENT_APP_URLS_ALLOW_LOCAL", default=False)
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_SSL_REDIRECT = _env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
-SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", 31536000))
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True

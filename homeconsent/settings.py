@@ -1,4 +1,5 @@
-"""Settings for HomeConsent, read from the environment.
+"""Settings for HomeConsent, read from the environment (homeconsent/env.py: a bad value stops the start,
+naming its variable).
 
 The defaults are the embedded set-up: SQLite in WAL mode and the in-memory channel layer, so a fresh
 machine runs the service with nothing else. DATABASE_URL and REDIS_URL switch to PostgreSQL and the
@@ -7,31 +8,18 @@ Redis channel layer. homeconsent.production hardens these for deployment.
 Every domain setting (card path, consent, audit) has its default here and nowhere else.
 """
 
-import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 
+from homeconsent.env import env
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Local state of this checkout: SQLite database, dev secret, test PKI, virtual cards, checkpoints.
-VAR_DIR = Path(os.environ.get("HOMECONSENT_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR = Path(env.str("HOMECONSENT_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
-
-
-def _env_bool(name, default=False):
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _env_list(name, default=()):
-    value = os.environ.get(name)
-    if value is None:
-        return list(default)
-    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def _dev_secret_key():
@@ -43,11 +31,11 @@ def _dev_secret_key():
     return path.read_text().strip()
 
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or _dev_secret_key()
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=None) or _dev_secret_key()
 # Off unless asked for: a forgotten setting must not show tracebacks to patients.
-DEBUG = _env_bool("DJANGO_DEBUG", False)
-ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
-CSRF_TRUSTED_ORIGINS = _env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 # A refused form gets the site's coded page with a way back, not Django's technical one.
 CSRF_FAILURE_VIEW = "homeconsent.views.csrf_failure"
 
@@ -116,20 +104,20 @@ WSGI_APPLICATION = "homeconsent.wsgi.application"
 ASGI_APPLICATION = "homeconsent.asgi.application"
 
 # --- database -------------------------------------------------------------------------------
-DATABASE_URL = os.environ.get("DATABASE_URL")
+DATABASE_URL = env.str("DATABASE_URL", default=None)
 if DATABASE_URL:
     # Under ASGI a persistent connection per thread leaks; pool instead (psycopg's pool) when asked.
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
-    if _env_bool("HOMECONSENT_DB_POOL"):
+    if env.bool("HOMECONSENT_DB_POOL", default=False):
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-            "min_size": int(os.environ.get("HOMECONSENT_DB_POOL_MIN", 2)),
-            "max_size": int(os.environ.get("HOMECONSENT_DB_POOL_MAX", 10)),
+            "min_size": env.int("HOMECONSENT_DB_POOL_MIN", default=2),
+            "max_size": env.int("HOMECONSENT_DB_POOL_MAX", default=10),
         }
 else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": os.environ.get("HOMECONSENT_SQLITE_PATH", str(VAR_DIR / "homeconsent.sqlite3")),
+            "NAME": env.str("HOMECONSENT_SQLITE_PATH", default=str(VAR_DIR / "homeconsent.sqlite3")),
             # IMMEDIATE takes the write lock at BEGIN, so concurrent writers queue on the busy
             # timeout instead of failing mid-transaction; WAL lets readers run beside them.
             "OPTIONS": {
@@ -137,13 +125,13 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
             },
-            "TEST": {"NAME": os.environ.get("HOMECONSENT_TEST_SQLITE_PATH") or None},
+            "TEST": {"NAME": env.str("HOMECONSENT_TEST_SQLITE_PATH", default=None) or None},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- channels -------------------------------------------------------------------------------
-REDIS_URL = os.environ.get("REDIS_URL")
+REDIS_URL = env.str("REDIS_URL", default=None)
 # redis-py 8 reads with a 5 s socket timeout by default, exactly channels_redis's 5 s blocking receive
 # (BZPOPMIN): a socket without messages for 5 s then fails its read and its consumer crashes. The
 # read gets more room than the blocking receive.
@@ -171,7 +159,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 OTP_TOTP_ISSUER = "HomeConsent"
-SESSION_COOKIE_AGE = int(os.environ.get("HOMECONSENT_SESSION_SECONDS", 30 * 60))
+SESSION_COOKIE_AGE = env.int("HOMECONSENT_SESSION_SECONDS", default=30 * 60)
 SESSION_SAVE_EVERY_REQUEST = True
 
 # --- language, time -------------------------------------------------------------------------
@@ -187,7 +175,7 @@ USE_TZ = True
 # --- static ---------------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = Path(os.environ.get("HOMECONSENT_STATIC_ROOT", BASE_DIR / "staticfiles"))
+STATIC_ROOT = Path(env.str("HOMECONSENT_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 # Without collectstatic (the demo, tests) whitenoise serves straight from the finders; production
 # serves the collected, hashed files only (homeconsent.production).
 WHITENOISE_USE_FINDERS = True
@@ -228,99 +216,99 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("HOMECONSENT_LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env.str("HOMECONSENT_LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
 # --- the card path (homeconsent.jpki) -------------------------------------------------------
 # Test PKI of this checkout: root certificate and key, CRL, issued certificates.
-JPKI_PKI_DIR = Path(os.environ.get("HOMECONSENT_PKI_DIR", VAR_DIR / "pki"))
+JPKI_PKI_DIR = Path(env.str("HOMECONSENT_PKI_DIR", default=str(VAR_DIR / "pki")))
 # Trusted user-authentication roots (PEM or DER files); default: the test PKI's root.
-JPKI_TRUST_ROOTS = [Path(p) for p in _env_list("HOMECONSENT_JPKI_ROOTS", [str(JPKI_PKI_DIR / "root.pem")])]
+JPKI_TRUST_ROOTS = [Path(p) for p in env.list("HOMECONSENT_JPKI_ROOTS", default=[str(JPKI_PKI_DIR / "root.pem")])]
 # CRLs consulted on every verification (PEM or DER files); default: the test PKI's CRL.
-JPKI_CRLS = [Path(p) for p in _env_list("HOMECONSENT_JPKI_CRLS", [str(JPKI_PKI_DIR / "crl.pem")])]
+JPKI_CRLS = [Path(p) for p in env.list("HOMECONSENT_JPKI_CRLS", default=[str(JPKI_PKI_DIR / "crl.pem")])]
 # Virtual card files (keys, certificate, PIN, retry counter).
-JPKI_CARDS_DIR = Path(os.environ.get("HOMECONSENT_CARDS_DIR", VAR_DIR / "cards"))
+JPKI_CARDS_DIR = Path(env.str("HOMECONSENT_CARDS_DIR", default=str(VAR_DIR / "cards")))
 # A card-auth challenge is answered within this time or not at all.
-CARD_AUTH_CHALLENGE_TTL = timedelta(seconds=int(os.environ.get("HOMECONSENT_CHALLENGE_SECONDS", 300)))
+CARD_AUTH_CHALLENGE_TTL = timedelta(seconds=env.int("HOMECONSENT_CHALLENGE_SECONDS", default=300))
 # Challenges the public pages (consent pages, portal) issue, per window and client IP / entry
 # token / browser session (0: no limit); past a limit they answer 429 challenge_rate_limited.
-CHALLENGE_RATE_WINDOW = timedelta(seconds=int(os.environ.get("HOMECONSENT_CHALLENGE_RATE_WINDOW_SECONDS", 600)))
+CHALLENGE_RATE_WINDOW = timedelta(seconds=env.int("HOMECONSENT_CHALLENGE_RATE_WINDOW_SECONDS", default=600))
 CHALLENGE_RATE_LIMITS = {
-    "ip": int(os.environ.get("HOMECONSENT_CHALLENGE_RATE_PER_IP", 60)),
-    "entry": int(os.environ.get("HOMECONSENT_CHALLENGE_RATE_PER_ENTRY", 600)),
-    "session": int(os.environ.get("HOMECONSENT_CHALLENGE_RATE_PER_SESSION", 20)),
+    "ip": env.int("HOMECONSENT_CHALLENGE_RATE_PER_IP", default=60),
+    "entry": env.int("HOMECONSENT_CHALLENGE_RATE_PER_ENTRY", default=600),
+    "session": env.int("HOMECONSENT_CHALLENGE_RATE_PER_SESSION", default=20),
 }
 # Proxies in front that append to X-Forwarded-For (1 behind one load balancer): the client IP is
 # the address the outermost of them saw. 0: REMOTE_ADDR.
-CLIENT_IP_PROXY_COUNT = int(os.environ.get("HOMECONSENT_PROXY_COUNT", 0))
+CLIENT_IP_PROXY_COUNT = env.int("HOMECONSENT_PROXY_COUNT", default=0)
 
 # --- consent: telehealth-app sessions and webhooks (homeconsent.consent) --------------------
 # A consent session opened by a telehealth app waits this long for the patient.
-CONSENT_SESSION_TTL = timedelta(seconds=int(os.environ.get("HOMECONSENT_CONSENT_SESSION_SECONDS", 3600)))
+CONSENT_SESSION_TTL = timedelta(seconds=env.int("HOMECONSENT_CONSENT_SESSION_SECONDS", default=3600))
 # Webhooks: per-request timeout, attempts before giving up (backoff doubles from 30 s, capped at
 # 6 h), and the in-process attempt after commit: "thread" (default), "sync" (tests) or "off".
-CONSENT_WEBHOOK_TIMEOUT = float(os.environ.get("HOMECONSENT_WEBHOOK_TIMEOUT_SECONDS", 5))
-CONSENT_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("HOMECONSENT_WEBHOOK_MAX_ATTEMPTS", 10))
+CONSENT_WEBHOOK_TIMEOUT = env.float("HOMECONSENT_WEBHOOK_TIMEOUT_SECONDS", default=5)
+CONSENT_WEBHOOK_MAX_ATTEMPTS = env.int("HOMECONSENT_WEBHOOK_MAX_ATTEMPTS", default=10)
 # Telehealth apps' return and webhook URLs may point at localhost / private addresses (test
 # receivers on 127.0.0.1). On here; production turns it off (homeconsent.consent.outbound).
-CONSENT_APP_URLS_ALLOW_LOCAL = _env_bool("HOMECONSENT_APP_URLS_ALLOW_LOCAL", True)
-CONSENT_WEBHOOK_INLINE = os.environ.get("HOMECONSENT_WEBHOOK_INLINE", "thread")
+CONSENT_APP_URLS_ALLOW_LOCAL = env.bool("HOMECONSENT_APP_URLS_ALLOW_LOCAL", default=True)
+CONSENT_WEBHOOK_INLINE = env.str("HOMECONSENT_WEBHOOK_INLINE", default="thread")
 # The patient portal signs a person out after this long without a request.
-PORTAL_SESSION_IDLE = timedelta(seconds=int(os.environ.get("HOMECONSENT_PORTAL_IDLE_SECONDS", 15 * 60)))
+PORTAL_SESSION_IDLE = timedelta(seconds=env.int("HOMECONSENT_PORTAL_IDLE_SECONDS", default=15 * 60))
 # The reader bridge: where pages reach it, and which page origins it serves.
 READER_BRIDGE_HOST = "127.0.0.1"
-READER_BRIDGE_PORT = int(os.environ.get("HOMECONSENT_BRIDGE_PORT", 47110))
-READER_BRIDGE_ALLOWED_ORIGINS = _env_list(
-    "HOMECONSENT_BRIDGE_ORIGINS", ["http://localhost:8000", "http://127.0.0.1:8000"]
+READER_BRIDGE_PORT = env.int("HOMECONSENT_BRIDGE_PORT", default=47110)
+READER_BRIDGE_ALLOWED_ORIGINS = env.list(
+    "HOMECONSENT_BRIDGE_ORIGINS", default=["http://localhost:8000", "http://127.0.0.1:8000"]
 )
 
 # --- audit ----------------------------------------------------------------------------------
 # Independent hash chains, chosen by person, so appends are not one serial point.
-AUDIT_CHAINS = int(os.environ.get("HOMECONSENT_AUDIT_CHAINS", 16))
-AUDIT_CHECKPOINT_DIR = Path(os.environ.get("HOMECONSENT_AUDIT_CHECKPOINT_DIR", VAR_DIR / "audit-checkpoints"))
-AUDIT_SIGNING_KEY_PATH = Path(os.environ.get("HOMECONSENT_AUDIT_SIGNING_KEY", VAR_DIR / "audit-signing-key.pem"))
+AUDIT_CHAINS = env.int("HOMECONSENT_AUDIT_CHAINS", default=16)
+AUDIT_CHECKPOINT_DIR = Path(env.str("HOMECONSENT_AUDIT_CHECKPOINT_DIR", default=str(VAR_DIR / "audit-checkpoints")))
+AUDIT_SIGNING_KEY_PATH = Path(env.str("HOMECONSENT_AUDIT_SIGNING_KEY", default=str(VAR_DIR / "audit-signing-key.pem")))
 
 # --- the institutions' API (clinicapi) ------------------------------------------------------
 # The absolute token URL client assertions must name as aud; empty: built from the request
 # (scheme and Host as Django sees them). Set it in production so aud never depends on a header.
-CLINICAPI_TOKEN_URL = os.environ.get("HOMECONSENT_API_TOKEN_URL", "")
-CLINICAPI_ACCESS_TOKEN_TTL = timedelta(seconds=int(os.environ.get("HOMECONSENT_API_TOKEN_SECONDS", 300)))
+CLINICAPI_TOKEN_URL = env.str("HOMECONSENT_API_TOKEN_URL", default="")
+CLINICAPI_ACCESS_TOKEN_TTL = timedelta(seconds=env.int("HOMECONSENT_API_TOKEN_SECONDS", default=300))
 # A client assertion's exp may lie at most this far ahead (SMART Backend Services: 5 minutes).
 CLINICAPI_ASSERTION_MAX_LIFETIME = timedelta(minutes=5)
 # Clock skew tolerated on exp, iat and nbf.
-CLINICAPI_CLOCK_LEEWAY = timedelta(seconds=int(os.environ.get("HOMECONSENT_API_CLOCK_LEEWAY_SECONDS", 60)))
+CLINICAPI_CLOCK_LEEWAY = timedelta(seconds=env.int("HOMECONSENT_API_CLOCK_LEEWAY_SECONDS", default=60))
 # DRF rates: "client" per API client on the protected endpoints, "token" per address on the token URL.
 CLINICAPI_THROTTLE_RATES = {
-    "client": os.environ.get("HOMECONSENT_API_RATE", "600/min"),
-    "token": os.environ.get("HOMECONSENT_API_TOKEN_RATE", "60/min"),
+    "client": env.str("HOMECONSENT_API_RATE", default="600/min"),
+    "token": env.str("HOMECONSENT_API_TOKEN_RATE", default="60/min"),
 }
 # Requests per telehealth app to its API (/consent/api/v1/), over which it answers 429 with Retry-After.
-TELEHEALTH_APP_RATE = os.environ.get("HOMECONSENT_APP_API_RATE", "300/min")
+TELEHEALTH_APP_RATE = env.str("HOMECONSENT_APP_API_RATE", default="300/min")
 # Largest request body accepted under /api/ (by Content-Length); larger answers 413.
-CLINICAPI_MAX_BODY_BYTES = int(os.environ.get("HOMECONSENT_API_MAX_BODY_BYTES", 1024 * 1024))
+CLINICAPI_MAX_BODY_BYTES = env.int("HOMECONSENT_API_MAX_BODY_BYTES", default=1024 * 1024)
 # The batch pre-check (一括照会) takes up to 10,000 entries in one body: its own, larger limit.
-CLINICAPI_BATCH_MAX_BODY_BYTES = int(os.environ.get("HOMECONSENT_API_BATCH_MAX_BODY_BYTES", 8 * 1024 * 1024))
+CLINICAPI_BATCH_MAX_BODY_BYTES = env.int("HOMECONSENT_API_BATCH_MAX_BODY_BYTES", default=8 * 1024 * 1024)
 CLINICAPI_BATCH_MAX_ENTRIES = 10_000
 # Key of the opaque per-institution patient ids (clinicapi/patients.py). Keep it stable: changing it
 # changes every patient id institutions have stored. Empty: derived from SECRET_KEY.
-CLINICAPI_PATIENT_ID_KEY = os.environ.get("HOMECONSENT_API_PATIENT_ID_KEY", "")
+CLINICAPI_PATIENT_ID_KEY = env.str("HOMECONSENT_API_PATIENT_ID_KEY", default="")
 
 # --- the institution console (clinicapi.console) --------------------------------------------
 # Staff are signed out after this long without a request (pages and live-board sockets alike).
-CONSOLE_SESSION_IDLE = timedelta(seconds=int(os.environ.get("HOMECONSENT_CONSOLE_IDLE_SECONDS", 30 * 60)))
+CONSOLE_SESSION_IDLE = timedelta(seconds=env.int("HOMECONSENT_CONSOLE_IDLE_SECONDS", default=30 * 60))
 # This many failed sign-ins (password or TOTP code) in a row lock the account for CONSOLE_LOCKOUT.
-CONSOLE_LOCKOUT_FAILURES = int(os.environ.get("HOMECONSENT_CONSOLE_LOCKOUT_FAILURES", 5))
-CONSOLE_LOCKOUT = timedelta(seconds=int(os.environ.get("HOMECONSENT_CONSOLE_LOCKOUT_SECONDS", 15 * 60)))
+CONSOLE_LOCKOUT_FAILURES = env.int("HOMECONSENT_CONSOLE_LOCKOUT_FAILURES", default=5)
+CONSOLE_LOCKOUT = timedelta(seconds=env.int("HOMECONSENT_CONSOLE_LOCKOUT_SECONDS", default=15 * 60))
 # Before the per-account lockout: sign-in attempts (POSTs to /console/signin*) per client address and
 # in all, per window (0: no limit); past a limit they answer 429 console_signin_rate_limited.
-CONSOLE_SIGNIN_RATE_WINDOW = timedelta(seconds=int(os.environ.get("HOMECONSENT_CONSOLE_SIGNIN_RATE_WINDOW_SECONDS", 300)))
+CONSOLE_SIGNIN_RATE_WINDOW = timedelta(seconds=env.int("HOMECONSENT_CONSOLE_SIGNIN_RATE_WINDOW_SECONDS", default=300))
 CONSOLE_SIGNIN_RATE_LIMITS = {
-    "ip": int(os.environ.get("HOMECONSENT_CONSOLE_SIGNIN_RATE_PER_IP", 30)),
-    "global": int(os.environ.get("HOMECONSENT_CONSOLE_SIGNIN_RATE_GLOBAL", 1000)),
+    "ip": env.int("HOMECONSENT_CONSOLE_SIGNIN_RATE_PER_IP", default=30),
+    "global": env.int("HOMECONSENT_CONSOLE_SIGNIN_RATE_GLOBAL", default=1000),
 }
 # A one-time enrolment link (new staff account: password and TOTP) is valid this long.
-CONSOLE_ENROLMENT_TTL = timedelta(hours=int(os.environ.get("HOMECONSENT_CONSOLE_ENROLMENT_HOURS", 72)))
+CONSOLE_ENROLMENT_TTL = timedelta(hours=env.int("HOMECONSENT_CONSOLE_ENROLMENT_HOURS", default=72))
 # django-otp's own per-device throttle is off: the console's per-account lockout above counts
 # password and code failures together, and one mechanism gives one clear message.
 OTP_TOTP_THROTTLE_FACTOR = 0

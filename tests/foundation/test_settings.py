@@ -157,3 +157,25 @@ def test_production_never_serves_static_files_from_the_finders_and_pools_on_requ
 
     pooled = run_python(code, {**env, "HOMECONSENT_DB_POOL": "1", "HOMECONSENT_DB_POOL_MAX": "20"}, tmp_path)
     assert "'max_size': 20" in pooled.stdout
+
+
+@pytest.mark.parametrize(
+    "name,value",
+    [("HOMECONSENT_AUDIT_CHAINS", "sixteen"), ("HOMECONSENT_WEBHOOK_TIMEOUT_SECONDS", "5s"), ("DJANGO_DEBUG", "maybe")],
+)
+def test_a_bad_value_stops_the_start_and_names_its_variable(tmp_path, name, value):
+    # given a typo in one setting of the environment
+    env = {"DJANGO_SETTINGS_MODULE": "homeconsent.settings", name: value}
+    # when the site starts
+    result = run_manage(["check"], env, tmp_path)
+    # then it refuses, saying which variable and what it holds
+    assert result.returncode != 0
+    assert f"{name}={value!r}" in result.stderr
+
+
+def test_list_settings_are_comma_separated_and_stripped(tmp_path):
+    code = "import django; django.setup(); from django.conf import settings as s; print('|'.join(s.ALLOWED_HOSTS))"
+    result = run_python(code, {"DJANGO_SETTINGS_MODULE": "homeconsent.settings",
+                               "DJANGO_ALLOWED_HOSTS": " a.example , b.example,,"}, tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "a.example|b.example"
