@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from homeconsent.errors import ErrorCode
 from homeconsent.registry.validation import RegistryValidationError, clean_date, clean_search_keys
 
-from . import batch, errors, fhir, presenters, reads, serializers
+from . import actions, batch, errors, fhir, presenters, reads, serializers
 from .views import ApiView
 
 CURSOR_INVALID = ErrorCode(
@@ -193,7 +193,7 @@ class CancelConsentView(DataView):
 
     def post(self, request, patient_id):
         data = _valid(serializers.CancelInput, request.data)
-        consents = reads.cancel(request.auth, request.user.institution, patient_id, data.get("kind"))
+        consents = actions.do_cancel(request.auth, request.user.institution, patient_id, data.get("kind"))
         return Response(presenters.cancelled(consents))
 
 

@@ -18,29 +18,22 @@ from django.utils import timezone
 
 from homeconsent.audit.models import ActorType, Basis, Outcome
 from homeconsent.audit.services import record_access, record_accesses
-from homeconsent.consent import rules
-from homeconsent.consent.models import Consent, ConsentEndedBy, ConsentItem, ConsentKind
+from homeconsent.consent import queries, rules
+from homeconsent.consent.models import Consent, ConsentItem, ConsentKind
 from homeconsent.consent.services import (
     consent_for_read,
     consents_for_read,
-    consents_of_institution,
-    do_cancel_all,
-    do_cancel_consent,
 )
 from homeconsent.dates import add_years
-from homeconsent.errors import ErrorCode, HomeConsentError
+from homeconsent.errors import ErrorCode
 from homeconsent.registry.eligibility import EligibilityResult, resolve_for_person, resolve_many_by_keys
 from homeconsent.registry.models import CheckupResult, MedicationRecord, Person, TreatmentRecord
+from homeconsent.registry.retention import CHECKUP_YEARS, MEDICATION_YEARS, TREATMENT_YEARS
 from homeconsent.registry.validation import SearchKeys
 
 from . import errors
 from .auth import ApiAccess
 from .patients import patient_id_for, person_id_from
-
-# How far back medical information is kept (reference/domain.md): medication 3 years, checkups 5.
-MEDICATION_YEARS = 3
-CHECKUP_YEARS = 5
-TREATMENT_YEARS = 3
 
 CONSENT_KIND_NOT_LISTED = ErrorCode(
     "consent_kind_not_listed",
@@ -89,7 +82,6 @@ def _readable(access: ApiAccess, patient_id: str, item: str) -> tuple[int, Conse
 
 
 # --- consented patients -------------------------------------------------------------------------
-LISTED_KINDS = (ConsentKind.HOME_VISIT, ConsentKind.TELEHEALTH)
 
 
 @dataclass
@@ -116,31 +108,19 @@ def consented_patients(access: ApiAccess, institution, *, kind=None, consented_f
     or expired one lists the opaque patient id and the consent's own terms, nothing personal is
     read, and no row is logged for it.
     """
-    if kind is not None and kind not in LISTED_KINDS:
+    if kind is not None and kind not in queries.LISTED_KINDS:
         raise errors.ApiRefusal(CONSENT_KIND_NOT_LISTED(), 400)
     for start, end in ((consented_from, consented_to), (visit_from, visit_to)):
         if start and end and start > end:
             raise errors.ApiRefusal(RANGE_REVERSED(start=start.isoformat(), end=end.isoformat()), 400)
-    now = timezone.now()
     with transaction.atomic():
-        consents = consents_of_institution(
-            institution, kind, given_from=consented_from, given_to=consented_to, visit_from=visit_from,
-            visit_to=visit_to,
-        ).filter(kind__in=LISTED_KINDS)  # fmt: skip
-        if status != "all":
-            in_force = consents_of_institution(institution, on=now).values("pk")
-            consents = consents.filter(pk__in=in_force) if status == "in_force" else consents.exclude(pk__in=in_force)
-        if after is not None:
-            given_at, pk = after
-            consents = consents.filter(given_at__lt=given_at) | consents.filter(given_at=given_at, pk__lt=pk)
-        rows = list(consents.order_by("-given_at", "-pk")[: limit + 1])
-        more = len(rows) > limit
-        rows = rows[:limit]
-        shown = set(
-            consents_of_institution(institution, on=now).filter(pk__in=[c.pk for c in rows]).values_list("pk", flat=True)
-        )
+        page = queries.consented_patients(
+            institution, kind=kind, given_from=consented_from, given_to=consented_to, visit_from=visit_from,
+            visit_to=visit_to, status=status, after=after, limit=limit,
+        )  # fmt: skip
+        rows, more, now = page.consents, page.more, page.at
         patients = [
-            ConsentedPatient(patient_id_for(institution.code, c.person_id), c.person if c.pk in shown else None, c)
+            ConsentedPatient(patient_id_for(institution.code, c.person_id), c.person if c.in_force else None, c)
             for c in rows
         ]
         record_accesses(
@@ -155,7 +135,7 @@ def consented_patients(access: ApiAccess, institution, *, kind=None, consented_f
                 "detail": {"read": "consented_patients"},
             }
             for c in rows
-            if c.pk in shown
+            if c.in_force
         )
     last = rows[-1] if more else None
     return PatientPage(patients, (last.given_at, last.pk) if last else None, now)
@@ -289,30 +269,3 @@ def checkups(access, patient_id, date_from=None, date_to=None) -> MedicalRead:
         access, patient_id, ConsentItem.CHECKUP, CheckupResult, "checked_on", date_from, date_to,
         years=CHECKUP_YEARS, default_days=5 * 366, order=("-checked_on", "item_code", "pk"),
     )  # fmt: skip
-
-
-# --- cancellation by the institution -----------------------------------------------------------
-def cancel(access: ApiAccess, institution, patient_id: str, kind=None) -> list[Consent]:
-    """Cancel this institution's consent(s) in force for a patient: one kind, or all of them.
-    Written by consent.services (with its own access-log row); nothing in force answers 404."""
-    person_id = person_id_from(access.institution_code, patient_id)
-    if person_id is None:
-        raise not_found()
-    common = {"by": ConsentEndedBy.INSTITUTION, "institution": institution, "actor_type": ActorType.INSTITUTION_CLIENT,
-              "actor_id": access.client_id}  # fmt: skip
-    if kind is None:
-        person = Person.objects.filter(pk=person_id).first()
-        cancelled = do_cancel_all(person, **common) if person is not None else []
-        if not cancelled:
-            raise not_found()
-        return cancelled
-    # Every consent of the kind in force: telehealth has one per booked visit.
-    cancelled = []
-    for consent in consents_of_institution(institution, kind, on=timezone.now()).filter(person_id=person_id):
-        try:
-            cancelled.append(do_cancel_consent(consent, **common))
-        except HomeConsentError:  # ended between the lookup and the lock: as if never there
-            continue
-    if not cancelled:
-        raise not_found()
-    return cancelled

@@ -14,10 +14,9 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from homeconsent.audit.canonical import GENESIS, event_hash
-from homeconsent.audit.models import AccessEvent, ActorType, Basis, ChainHead, Checkpoint
+from homeconsent.audit.models import AccessEvent, ActorType, Basis
 from homeconsent.audit.services import chain_for, events_for_person, record_access
-from homeconsent.audit.verification import ROW_FIELDS
+from homeconsent.audit.verification import TailCheck, verify_chain_tail
 from homeconsent.consent import services as consent_services
 from homeconsent.consent.models import Consent, ConsentEndedBy
 from homeconsent.dates import add_years
@@ -33,6 +32,7 @@ from homeconsent.registry.models import (
     TreatmentRecord,
 )
 from homeconsent.registry.reference_data import CHECKUP_ITEMS
+from homeconsent.registry.retention import CHECKUP_YEARS, MEDICATION_YEARS
 
 from .charts import Chart, Series
 
@@ -55,9 +55,6 @@ CONSENT_NOT_FOUND = ErrorCode(
     "That consent could not be found.",
 )
 
-# How far back the pages look: medication three years, checkups five (reference/domain.md).
-MEDICATION_YEARS = 3
-CHECKUP_YEARS = 5
 # The access-history page lists at most this many rows (the CSV has at most EXPORT_LIMIT).
 HISTORY_PAGE_LIMIT = 300
 EXPORT_LIMIT = 10000
@@ -338,78 +335,13 @@ def institutions_in_history(viewer) -> list[tuple[str, str]]:
     return [(code, names.get(code, "")) for code in codes]
 
 
-@dataclass
-class ChainCheck:
-    """What was checked of the log chain that holds a person's records, and how it came out."""
-
-    chain: int
-    ok: bool
-    checked: int = 0  # rows re-hashed
-    first_seq: int = 0
-    last_seq: int = 0
-    whole_chain: bool = False
-    head_matches: bool = False
-    problem: str = ""
-    checkpoint_at: datetime.datetime | None = None
-    checkpoint_covers_seq: int = 0
-    checkpoint_row_matches: bool | None = None
+# What the access page shows of the check of the chain that holds a person's records.
+ChainCheck = TailCheck
 
 
 def verify_my_chain(viewer, *, bound: int = VERIFY_BOUND) -> ChainCheck:
-    """Re-hash the newest `bound` rows of the person's chain (all of it when shorter), check every
-    previous-hash link among them and that the newest is the chain head; and check that the row
-    the latest checkpoint signed for this chain still has the signed hash. The checkpoint's own
-    signature is checked by verify_access_log, not here (the portal holds no trusted key)."""
-    chain = chain_for(viewer.person_id)
-    head = ChainHead.objects.filter(chain=chain).first()
-    result = ChainCheck(chain=chain, ok=True)
-    if head is None or head.seq == 0:
-        result.whole_chain = True
-        result.head_matches = True
-        return result
-    low = max(1, head.seq - bound + 1)
-    rows = (
-        AccessEvent.objects.filter(chain=chain, seq__gte=low, seq__lte=head.seq)
-        .order_by("seq")
-        .values_list(*ROW_FIELDS)
-    )
-    previous_hash = None
-    expected = low
-    for row in rows.iterator(chunk_size=2000):
-        values = dict(zip(ROW_FIELDS, row, strict=True))
-        if values["seq"] != expected:
-            return _broken(result, f"sequence gap at seq {expected}")
-        if previous_hash is not None and values["prev_hash"] != previous_hash:
-            return _broken(result, f"seq {values['seq']} does not link to the row before it")
-        if values["seq"] == 1 and values["prev_hash"] != GENESIS:
-            return _broken(result, "the first row does not start the chain")
-        if event_hash(values) != values["hash"]:
-            return _broken(result, f"seq {values['seq']} was altered")
-        previous_hash = values["hash"]
-        result.checked += 1
-        expected += 1
-    result.first_seq, result.last_seq = low, expected - 1
-    result.whole_chain = low == 1
-    if result.last_seq != head.seq or previous_hash != head.head_hash:
-        return _broken(result, "the chain does not end at its recorded head")
-    result.head_matches = True
-    checkpoint = Checkpoint.objects.order_by("-id").first()
-    if checkpoint is not None:
-        signed = next((h for h in checkpoint.payload.get("heads", []) if h.get("chain") == chain), None)
-        result.checkpoint_at = checkpoint.created_at
-        if signed:
-            result.checkpoint_covers_seq = signed["seq"]
-            stored = AccessEvent.objects.filter(chain=chain, seq=signed["seq"]).values_list("hash", flat=True).first()
-            result.checkpoint_row_matches = stored == signed["hash"]
-            if not result.checkpoint_row_matches:
-                return _broken(result, f"seq {signed['seq']} differs from the signed checkpoint")
-    return result
-
-
-def _broken(result: ChainCheck, problem: str) -> ChainCheck:
-    result.ok = False
-    result.problem = problem
-    return result
+    """The audit's check of the newest `bound` rows of the chain holding the person's records."""
+    return verify_chain_tail(chain_for(viewer.person_id), bound=bound)
 
 
 def session_idle_minutes() -> int:

@@ -20,15 +20,15 @@ from django.utils import timezone
 from homeconsent.accounts.models import StaffMembership
 from homeconsent.audit.models import AccessEvent, Action, ActorType, Basis, Outcome
 from homeconsent.audit.services import record_access
-from homeconsent.consent import rules
+from homeconsent.consent import queries, rules
 from homeconsent.consent.models import Consent, ConsentEndedBy, ConsentItem, ConsentKind, ConsentStatus
-from homeconsent.consent.services import consent_for_read, consents_of_institution, do_set_consent_end
+from homeconsent.consent.services import consent_for_read
 from homeconsent.errors import ErrorCode
 from homeconsent.registry.eligibility import EligibilityResult, Validity, resolve_by_keys, resolve_for_person
 from homeconsent.registry.models import CheckupResult, MedicationRecord, TreatmentRecord
 from homeconsent.registry.validation import SearchKeys
 
-LISTED_KINDS = (ConsentKind.HOME_VISIT, ConsentKind.TELEHEALTH)
+LISTED_KINDS = queries.LISTED_KINDS
 # What the patient page shows of each consented item: the most recent period, not the whole history.
 MEDICATION_DAYS = 92
 TREATMENT_DAYS = 366
@@ -84,22 +84,11 @@ def consented_patients(staff, *, kind=None, given_from=None, given_to=None, visi
     Only a consent in force shows who the patient is (`consent.in_force` True); an ended one keeps
     its own terms (kind, dates, status) but no name, so nothing personal is read and nothing logged.
     """
-    institution = staff.institution
-    now = timezone.now()
     with transaction.atomic():
-        consents = consents_of_institution(
-            institution, kind or None, given_from=given_from, given_to=given_to, visit_from=visit_from,
-            visit_to=visit_to,
-        ).filter(kind__in=LISTED_KINDS)  # fmt: skip
-        if status != "all":
-            in_force = consents_of_institution(institution, on=now).values("pk")
-            consents = consents.filter(pk__in=in_force) if status == "in_force" else consents.exclude(pk__in=in_force)
-        rows = list(consents[:limit])
-        shown = set(
-            consents_of_institution(institution, on=now).filter(pk__in=[c.pk for c in rows]).values_list("pk", flat=True)
-        )
-        for consent in rows:
-            consent.in_force = consent.pk in shown
+        rows = queries.consented_patients(
+            staff.institution, kind=kind, given_from=given_from, given_to=given_to, visit_from=visit_from,
+            visit_to=visit_to, status=status, limit=limit,
+        ).consents  # fmt: skip
         # Chain order (by person) keeps the head locks of one transaction in a fixed order.
         for consent in sorted((c for c in rows if c.in_force), key=lambda c: (c.person_id, c.pk)):
             _log(staff, consent.person_id, ["consent"], Basis.CONSENT, consent, read="consented_patients")
@@ -141,7 +130,8 @@ def _not_in_force(listed, now) -> PatientNotFound:
     return PatientNotFound(CONSENT_SUPERSEDED(), newer=newer.pk if in_force else None)
 
 
-def _consent_of(staff, consent_id) -> Consent:
+def consent_of(staff, consent_id) -> Consent:
+    """The listed (home-visit or telehealth) consent of this institution with this id, or PatientNotFound."""
     try:
         consent_id = int(consent_id)
     except (TypeError, ValueError):
@@ -159,7 +149,7 @@ def patient_view(staff, consent_id) -> PatientView:
     consent_for_read at this very moment (never cached); one access-log row names what was shown."""
     today = rules.today()
     with transaction.atomic():
-        listed = _consent_of(staff, consent_id)
+        listed = consent_of(staff, consent_id)
         if not listed.is_in_force(timezone.now()):
             # Not another consent of the same patient in its place: the page says this one ended.
             raise _not_in_force(listed, timezone.now())
@@ -218,7 +208,7 @@ def requery(staff, consent_id) -> RequeryView:
     patient with a home-visit consent in force here."""
     today = rules.today()
     with transaction.atomic():
-        listed = _consent_of(staff, consent_id)
+        listed = consent_of(staff, consent_id)
         if listed.kind != ConsentKind.HOME_VISIT:
             raise PatientNotFound(REQUERY_HOME_VISIT_ONLY())
         code, person = staff.institution.code, listed.person
@@ -236,13 +226,6 @@ def requery(staff, consent_id) -> RequeryView:
         items = [ConsentItem.QUALIFICATION] + ([ConsentItem.LIMIT_CERTIFICATE] if result.limit_included else [])
         _log(staff, person.pk, items, Basis.REQUERY, consent, read="requery", validity=int(result.validity))
     return RequeryView(consent, keys, result)
-
-
-def set_consent_end(staff, consent_id, until) -> Consent:
-    """Bring the end of a home-visit consent given to this institution forward (never later; issue 4:
-    the institution may set an end date). Refusals are HomeConsentError (services.do_set_consent_end)."""
-    listed = _consent_of(staff, consent_id)
-    return do_set_consent_end(listed, until, institution=staff.institution, actor_id=actor_id(staff))
 
 
 # --- the live board's catch-up -------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from homeconsent.consent.entry import entry_for, entry_qr_svg, entry_url, rotate
 from homeconsent.consent.models import ConsentKind
 from homeconsent.errors import ErrorCode, HomeConsentError
 
-from . import reads
+from . import actions, reads
 from .routing import SOCKET_PATH
 
 CSP = csp.policy()  # the board's socket is same-origin: no bridge
@@ -358,7 +358,7 @@ def patient_end(request, consent_id):
         if until is None:
             request.session["console.end"] = {"code": "console_end_date_invalid", "message": _("Choose a date.")}
         else:
-            reads.set_consent_end(staff, consent_id, until)
+            actions.do_set_consent_end(staff, consent_id, until)
             request.session["console.end"] = {"done": until.isoformat()}
     except reads.PatientNotFound as exc:
         return _patient_gone(request, staff, exc)

@@ -1,10 +1,14 @@
 """Verification of the access log: every content hash, every previous-hash link, gapless sequences,
 chain heads, and the latest signed checkpoint (in the table and in the checkpoint directory).
+verify_log checks the whole log (manage.py verify_access_log); verify_chain_tail the newest rows of
+one chain (the portal's check of the chain holding a person's records). Both check rows with
+_row_break, the one definition of a sound row.
 
 Streams the log in (chain, seq) order, so memory stays flat on millions of rows. Appends may go on
 while it runs: the heads are read first and rows appended after that are checked as they come.
 """
 
+import datetime
 import json
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -56,6 +60,26 @@ class Report:
         return sum(summary.count for summary in self.chains.values())
 
 
+def _row_break(values: dict, expected_seq: int, previous_hash: str | None) -> Break | None:
+    """What is wrong with one row that should have `expected_seq` and link to `previous_hash`
+    (None: the row before it was not read); None when it is sound."""
+    chain, seq = values["chain"], values["seq"]
+    if seq != expected_seq:
+        return Break(chain, seq, values["id"], "sequence", f"expected seq {expected_seq}, found {seq} (rows missing)")
+    if previous_hash is not None and values["prev_hash"] != previous_hash:
+        return Break(
+            chain, seq, values["id"], "prev_hash",
+            f"stores previous hash {values['prev_hash'][:16]}…, the previous row's hash is {previous_hash[:16]}…",
+        )  # fmt: skip
+    computed = event_hash(values)
+    if values["hash"] != computed:
+        return Break(
+            chain, seq, values["id"], "content_hash",
+            f"stored hash {values['hash'][:16]}… but the row's content hashes to {computed[:16]}… (row altered)",
+        )  # fmt: skip
+    return None
+
+
 def _check_rows(rows, heads: dict[int, tuple[int, str]], report: Report) -> Break | None:
     current = None
     for row in rows:
@@ -65,20 +89,8 @@ def _check_rows(rows, heads: dict[int, tuple[int, str]], report: Report) -> Brea
             if current is not None and (problem := _check_tail(current, heads)):
                 return problem
             current = report.chains.setdefault(chain, ChainSummary(chain))
-        expected = current.head_seq + 1
-        if seq != expected:
-            return Break(chain, seq, values["id"], "sequence", f"expected seq {expected}, found {seq} (rows missing)")
-        if values["prev_hash"] != current.head_hash:
-            return Break(
-                chain, seq, values["id"], "prev_hash",
-                f"stores previous hash {values['prev_hash'][:16]}…, the previous row's hash is {current.head_hash[:16]}…",
-            )  # fmt: skip
-        computed = event_hash(values)
-        if values["hash"] != computed:
-            return Break(
-                chain, seq, values["id"], "content_hash",
-                f"stored hash {values['hash'][:16]}… but the row's content hashes to {computed[:16]}… (row altered)",
-            )  # fmt: skip
+        if problem := _row_break(values, current.head_seq + 1, current.head_hash):
+            return problem
         current.count += 1
         current.head_seq, current.head_hash = seq, values["hash"]
     if current is not None and (problem := _check_tail(current, heads)):
@@ -170,3 +182,75 @@ def verify_log(
     if report.broken is None:
         report.broken = _check_checkpoints(report, using, public_key_path, checkpoint_dir)
     return report
+
+
+# --- the newest rows of one chain ------------------------------------------------------------------
+@dataclass
+class TailCheck:
+    """What was checked of the newest rows of one chain, and how it came out."""
+
+    chain: int
+    broken: Break | None = None
+    checked: int = 0  # rows re-hashed
+    first_seq: int = 0
+    last_seq: int = 0
+    whole_chain: bool = False
+    head_matches: bool = False
+    checkpoint_at: datetime.datetime | None = None
+    checkpoint_covers_seq: int = 0
+    checkpoint_row_matches: bool | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.broken is None
+
+    @property
+    def problem(self) -> str:
+        return self.broken.message if self.broken else ""
+
+
+def verify_chain_tail(chain: int, *, bound: int, using: str | None = None) -> TailCheck:
+    """Re-hash the newest `bound` rows of one chain (all of it when shorter), check every
+    previous-hash link among them and that the newest is the chain head; and check that the row the
+    latest checkpoint signed for this chain still has the signed hash. The checkpoint's signature
+    is verify_log's business: this check holds no trusted key."""
+    using = using or router.db_for_read(AccessEvent)
+    head = ChainHead.objects.using(using).filter(chain=chain).first()
+    result = TailCheck(chain=chain)
+    if head is None or head.seq == 0:
+        result.whole_chain = result.head_matches = True
+        return result
+    low = max(1, head.seq - bound + 1)
+    rows = (
+        AccessEvent.objects.using(using).filter(chain=chain, seq__gte=low, seq__lte=head.seq)
+        .order_by("seq").values_list(*ROW_FIELDS)
+    )  # fmt: skip
+    previous_hash = GENESIS if low == 1 else None
+    expected = low
+    for row in rows.iterator(chunk_size=2000):
+        values = dict(zip(ROW_FIELDS, row, strict=True))
+        result.broken = _row_break(values, expected, previous_hash)
+        if result.broken:
+            return result
+        previous_hash = values["hash"]
+        result.checked += 1
+        expected += 1
+    result.first_seq, result.last_seq = low, expected - 1
+    result.whole_chain = low == 1
+    if result.last_seq != head.seq or previous_hash != head.head_hash:
+        result.broken = Break(chain, head.seq, None, "head", "the chain does not end at its recorded head")
+        return result
+    result.head_matches = True
+    checkpoint = Checkpoint.objects.using(using).order_by("-id").first()
+    if checkpoint is not None:
+        signed = next((h for h in checkpoint.payload.get("heads", []) if h.get("chain") == chain), None)
+        result.checkpoint_at = checkpoint.created_at
+        if signed:
+            result.checkpoint_covers_seq = signed["seq"]
+            stored = (
+                AccessEvent.objects.using(using).filter(chain=chain, seq=signed["seq"]).values_list("hash", flat=True).first()
+            )
+            result.checkpoint_row_matches = stored == signed["hash"]
+            if not result.checkpoint_row_matches:
+                result.broken = Break(chain, signed["seq"], None, "checkpoint", f"seq {signed['seq']} differs from the signed checkpoint")
+    return result
