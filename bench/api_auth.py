@@ -46,7 +46,7 @@ def main():
     setup_test_environment()
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
-        from clinicapi.auth import authenticate_token, grant_token, issue_access_token, register_client
+        from clinicapi.auth import authenticate_token, do_register_client, grant_token, issue_access_token
         from homeconsent.registry.models import Institution
 
         institution = Institution.objects.create(code="0110113719", name="bench")
@@ -59,7 +59,7 @@ def main():
         for alg, key in keys.items():
             algorithm = jwt.algorithms.RSAAlgorithm if alg.startswith("RS") else jwt.algorithms.ECAlgorithm
             jwks["keys"].append({**algorithm.to_jwk(key.public_key(), as_dict=True), "kid": alg})
-        client = register_client(institution, "bench", jwks, ["qualification.read"])
+        client = do_register_client(institution, "bench", jwks, ["qualification.read"])
         audience = "http://testserver/api/v1/auth/token"
 
         print(f"database: {connection.vendor}, {options.count} operations each")

@@ -35,7 +35,7 @@ def main():
     from django.db import connection
 
     from homeconsent.consent.challenges import issue_challenge, verify_card_authentication
-    from homeconsent.jpki.pki import TestPKI, register_card_certificate
+    from homeconsent.jpki.pki import TestPKI, do_register_card_certificate
     from homeconsent.jpki.verification import verify_signed_message
     from homeconsent.registry.codes import with_check_digit
     from homeconsent.registry.models import Institution, Person
@@ -50,7 +50,7 @@ def main():
         institution = Institution.objects.create(code=with_check_digit("131234567"), name="ベンチ医院")
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         certificate = pki.issue_user_auth_certificate(key.public_key(), person.birth_date)
-        register_card_certificate(person, certificate)
+        do_register_card_certificate(person, certificate)
         certificate_der = certificate.public_bytes(serialization.Encoding.DER)
 
         message = b"bench message"

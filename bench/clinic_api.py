@@ -97,7 +97,7 @@ def prepare(options, tmp: Path) -> dict:
     from django.db import connection
     from django.db.models import Q
 
-    from clinicapi.auth import register_client
+    from clinicapi.auth import do_register_client
     from clinicapi.patients import patient_id_for
     from homeconsent.consent.challenges import verify_card_authentication
     from homeconsent.consent.rules import today
@@ -137,7 +137,7 @@ def prepare(options, tmp: Path) -> dict:
         do_register_consent(verified, kind="home_visit", items=items)
     key = ec.generate_private_key(ec.SECP256R1())
     jwk = {**jwt.algorithms.ECAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": "bench"}
-    client = register_client(institution, "bench", {"keys": [jwk]}, ["qualification.read", "batch.write"])
+    client = do_register_client(institution, "bench", {"keys": [jwk]}, ["qualification.read", "batch.write"])
 
     def keys(q):
         return {"insurer_number": q.insurer.number, "symbol": q.symbol, "number": q.number, "branch": q.branch,

@@ -39,7 +39,7 @@ def main():
     from homeconsent.consent.challenges import verify_card_authentication
     from homeconsent.consent.services import consent_for_read, do_register_consent, issue_consent_challenge
     from homeconsent.jpki.card import VirtualJPKICard, issue_card_file
-    from homeconsent.jpki.pki import TestPKI, register_card_certificate
+    from homeconsent.jpki.pki import TestPKI, do_register_card_certificate
     from homeconsent.registry.codes import with_check_digit
     from homeconsent.registry.models import Institution, Insurer, Person, Qualification
     from tests.cards import card_answer
@@ -60,7 +60,7 @@ def main():
                                          acquired_on=datetime.date(2020, 4, 1), contribution_ratio="030")  # fmt: skip
             path = issue_card_file(pki, scratch / f"card-{n}.json", pin="1234", birth_date=person.birth_date)
             card = VirtualJPKICard.load(path)
-            register_card_certificate(person, x509.load_der_x509_certificate(card.auth_cert_der))
+            do_register_card_certificate(person, x509.load_der_x509_certificate(card.auth_cert_der))
             cards.append((person, card))
         print(f"{options.patients} cards made in {time.perf_counter() - made:.1f} s")
         answers = []

@@ -109,7 +109,7 @@ def prepare(var_dir: Path, sessions: int):
     Qualification.objects.create(person=person, insurer=insurer, symbol="1", number="1", branch="00",
                                  acquired_on=datetime.date(2020, 4, 1), contribution_ratio="010", personal_family="1")
     card_path = issue_virtual_card(person, PIN).path
-    membership, _ = accounts.create_staff(institution, "bench-admin", "institution_admin", by="bench")
+    membership, _ = accounts.do_create_staff(institution, "bench-admin", "institution_admin", by="bench")
     user = membership.user
     user.set_password("bench password 1234")
     user.save()

@@ -66,7 +66,7 @@ def run(args):
     from django.utils import timezone
 
     from clinicapi import fhir, presenters, reads
-    from clinicapi.auth import ApiAccess, issue_access_token, register_client
+    from clinicapi.auth import ApiAccess, do_register_client, issue_access_token
     from clinicapi.client.core import generate_key, public_jwk
     from clinicapi.patients import patient_id_for
     from homeconsent.consent.models import Consent
@@ -76,7 +76,7 @@ def run(args):
     seed_registry(args.persons, seed=11)
     institution = Institution.objects.create(code="0110113719", name="札幌在宅クリニック")
     scopes = ["qualification.read", "medication.read", "consent.read"]
-    api_client = register_client(institution, "bench", {"keys": [public_jwk(generate_key("ES256"))]}, scopes)
+    api_client = do_register_client(institution, "bench", {"keys": [public_jwk(generate_key("ES256"))]}, scopes)
     token, record = issue_access_token(api_client, scopes)
     access = ApiAccess(client_id=api_client.client_id, institution_code=institution.code, scopes=frozenset(scopes),
                        token_id=record.pk, expires_at=record.expires_at)  # fmt: skip

@@ -109,7 +109,7 @@ def _log_client_change(client: ApiClient, action: str, by: str) -> None:
     )
 
 
-def register_client(institution: Institution, name: str, jwks_or_pem, scopes, *, by: str = "operator") -> ApiClient:
+def do_register_client(institution: Institution, name: str, jwks_or_pem, scopes, *, by: str = "operator") -> ApiClient:
     """Register an institution system as an API client with its public keys and allowed scopes."""
     name = (name or "").strip()
     if not name:
@@ -122,7 +122,7 @@ def register_client(institution: Institution, name: str, jwks_or_pem, scopes, *,
     return client
 
 
-def revoke_client(client: ApiClient, *, by: str = "operator", now: datetime | None = None) -> ApiClient:
+def do_revoke_client(client: ApiClient, *, by: str = "operator", now: datetime | None = None) -> ApiClient:
     """Revoke a client and every token it holds; its next request is refused."""
     now = now or timezone.now()
     with transaction.atomic():

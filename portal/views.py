@@ -41,7 +41,7 @@ from homeconsent.errors import HomeConsentError
 from homeconsent.jpki.registration import (
     ALREADY_REGISTERED,
     REGISTRATION_RATE_LIMITED,
-    register_card_for_insurance_use,
+    do_register_card_for_insurance_use,
 )
 from homeconsent.jpki.verification import CARD_NOT_REGISTERED
 from homeconsent.registry.models import MedicationSource, Person
@@ -293,7 +293,7 @@ def _answer_register(request, challenge_id, certificate, signature):
         if challenge.kind != CARD_ACTIONS["register"]:
             return _json_problem("purpose_mismatch", status=403)
         try:
-            register_card_for_insurance_use(
+            do_register_card_for_insurance_use(
                 challenge.message(), certificate, signature,
                 insurer_number=keys["insurer_number"], symbol=keys["symbol"], number=keys["number"],
                 branch=keys["branch"], birth_date=keys["birth_date"],

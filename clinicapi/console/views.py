@@ -20,7 +20,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from clinicapi.auth import register_client, revoke_client
+from clinicapi.auth import do_register_client, do_revoke_client
 from clinicapi.models import ApiClient
 from clinicapi.scopes import DEFAULT_SCOPES, MEDICAL_SCOPES, SCOPES
 from homeconsent import csp
@@ -29,7 +29,7 @@ from homeconsent.accounts.models import StaffMembership, StaffRole
 from homeconsent.audit.models import ActorType
 from homeconsent.consent import rules
 from homeconsent.consent.challenges import client_ip
-from homeconsent.consent.entry import entry_for, entry_qr_svg, entry_url, rotate_entry_token
+from homeconsent.consent.entry import do_rotate_entry_token, entry_for, entry_qr_svg, entry_url
 from homeconsent.consent.models import ConsentKind
 from homeconsent.errors import ErrorCode, HomeConsentError
 
@@ -175,7 +175,7 @@ def signout(request):
 @require_POST
 @staff_required
 def signout_everywhere(request):
-    accounts.sign_out_everywhere(request.staff)
+    accounts.do_sign_out_everywhere(request.staff)
     accounts.sign_out(request)
     request.session["console.ended"] = "signed_out_everywhere"
     return redirect("console:signin")
@@ -191,7 +191,7 @@ def enrol(request, token):
     error = None
     if request.method == "POST":
         try:
-            device = accounts.start_enrolment(link, request.POST.get("password", ""), request.POST.get("password_again", ""))
+            device = accounts.do_start_enrolment(link, request.POST.get("password", ""), request.POST.get("password_again", ""))
         except HomeConsentError as exc:
             error = _field_error(exc, ("password", "password_again"))
         else:
@@ -214,7 +214,7 @@ def enrol_totp(request):
     error = None
     if request.method == "POST":
         try:
-            membership = accounts.confirm_enrolment(device, request.POST.get("code", ""))
+            membership = accounts.do_confirm_enrolment(device, request.POST.get("code", ""))
         except HomeConsentError as exc:
             error = _field_error(exc, ("code",))
         else:
@@ -286,7 +286,7 @@ def entry_rotate(request):
         if request.POST.get("confirm") != "yes":
             return page(request, "console/entry_rotate.html", {"staff": staff, "nav": "entry",
                                                               "error": _error(CONFIRM_REQUIRED())}, status=400)  # fmt: skip
-        rotate_entry_token(staff.institution, actor_type=ActorType.INSTITUTION_STAFF, actor_id=reads.actor_id(staff))
+        do_rotate_entry_token(staff.institution, actor_type=ActorType.INSTITUTION_STAFF, actor_id=reads.actor_id(staff))
         return redirect(reverse("console:entry") + "?rotated=1")
     return page(request, "console/entry_rotate.html", {"staff": staff, "nav": "entry"})
 
@@ -400,7 +400,7 @@ def clients(request):
         if not staff.is_admin:
             return _forbidden(request, staff)
         try:
-            registered = register_client(
+            registered = do_register_client(
                 staff.institution, request.POST.get("name", ""), request.POST.get("jwks", ""),
                 request.POST.getlist("scope"), by=reads.actor_id(staff),
             )  # fmt: skip
@@ -423,7 +423,7 @@ def client_revoke(request, client_id):
     if client is None:
         raise Http404
     if request.POST.get("confirm") == "yes":
-        revoke_client(client, by=reads.actor_id(staff))
+        do_revoke_client(client, by=reads.actor_id(staff))
     return redirect("console:clients")
 
 
@@ -437,9 +437,9 @@ def staff_list(request):
         try:
             if request.POST.get("action") == "relink":
                 member = StaffMembership.objects.get(pk=request.POST.get("membership"), institution=staff.institution)
-                token = accounts.issue_enrolment_link(member, by=reads.actor_id(staff))
+                token = accounts.do_issue_enrolment_link(member, by=reads.actor_id(staff))
             else:
-                member, token = accounts.create_staff(
+                member, token = accounts.do_create_staff(
                     staff.institution, request.POST.get("username", ""), request.POST.get("role", StaffRole.STAFF),
                     by=reads.actor_id(staff),
                 )  # fmt: skip

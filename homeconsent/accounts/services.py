@@ -2,16 +2,16 @@
 idle expiry and sign-out everywhere.
 
 Stable API:
-    create_staff(institution, username, role, *, by) -> (StaffMembership, enrolment token)
-    issue_enrolment_link(membership, *, by) -> token           (a new account, or a reset TOTP)
+    do_create_staff(institution, username, role, *, by) -> (StaffMembership, enrolment token)
+    do_issue_enrolment_link(membership, *, by) -> token           (a new account, or a reset TOTP)
     enrolment_link(token) -> EnrolmentLink | None               (valid, unused, unexpired)
-    start_enrolment(link, password, password_again) -> TOTPDevice (unconfirmed)
-    confirm_enrolment(device, code) -> StaffMembership
+    do_start_enrolment(link, password, password_again) -> TOTPDevice (unconfirmed)
+    do_confirm_enrolment(device, code) -> StaffMembership
     check_signin_rate(client_ip)                                (before each sign-in step)
     check_password(username, password) -> StaffMembership      (step 1 of signing in)
     check_code(membership, code) -> TOTPDevice                 (step 2)
     sign_in(request, membership, device) / staff_for(user, session, now, touch) / sign_out(request)
-    sign_out_everywhere(membership)
+    do_sign_out_everywhere(membership)
 
 Failures of either step count against the account (StaffMembership.failed_attempts, in the
 database so every worker agrees); CONSOLE_LOCKOUT_FAILURES in a row lock it for CONSOLE_LOCKOUT.
@@ -131,7 +131,7 @@ def _log(membership: StaffMembership, by: str, action: str, **detail) -> None:
 
 
 # --- accounts and enrolment ------------------------------------------------------------------------
-def create_staff(institution, username: str, role: str = StaffRole.STAFF, *, by: str) -> tuple[StaffMembership, str]:
+def do_create_staff(institution, username: str, role: str = StaffRole.STAFF, *, by: str) -> tuple[StaffMembership, str]:
     """A new staff account without a password, and the one-time link that sets it up."""
     User = get_user_model()
     username = (username or "").strip()
@@ -152,11 +152,11 @@ def create_staff(institution, username: str, role: str = StaffRole.STAFF, *, by:
             user=user, institution=institution, role=role, created_at=timezone.now()
         )
         _log(membership, by, Action.CONSOLE_STAFF_CREATED, role=str(role))
-        token = issue_enrolment_link(membership, by=by)
+        token = do_issue_enrolment_link(membership, by=by)
     return membership, token
 
 
-def issue_enrolment_link(membership: StaffMembership, *, by: str) -> str:
+def do_issue_enrolment_link(membership: StaffMembership, *, by: str) -> str:
     """A one-time enrolment link token; earlier unused links of this account stop working."""
     token = secrets.token_urlsafe(32)
     now = timezone.now()
@@ -180,7 +180,7 @@ def enrolment_link(token: str) -> EnrolmentLink | None:
     )
 
 
-def start_enrolment(link: EnrolmentLink, password: str, password_again: str) -> TOTPDevice:
+def do_start_enrolment(link: EnrolmentLink, password: str, password_again: str) -> TOTPDevice:
     """Set the password and make a new, unconfirmed TOTP device; the link is spent. Earlier devices
     and every session of the account end here (a reset TOTP must not leave the old phone working)."""
     membership = link.membership
@@ -205,7 +205,7 @@ def start_enrolment(link: EnrolmentLink, password: str, password_again: str) -> 
     return device
 
 
-def confirm_enrolment(device: TOTPDevice, code: str) -> StaffMembership:
+def do_confirm_enrolment(device: TOTPDevice, code: str) -> StaffMembership:
     """The first code from the app confirms the device; until then it cannot sign anybody in."""
     code = (code or "").strip()
     if not (code.isdigit() and len(code) == device.digits) or not device.verify_token(code):
@@ -343,7 +343,7 @@ def staff_group(membership_id) -> str:
     return f"console.staff.{membership_id}"
 
 
-def sign_out_everywhere(membership: StaffMembership) -> None:
+def do_sign_out_everywhere(membership: StaffMembership) -> None:
     """Every session of this account ends: pages at their next request, live boards at once."""
     with transaction.atomic():
         StaffMembership.objects.filter(pk=membership.pk).update(session_generation=F("session_generation") + 1)

@@ -158,7 +158,7 @@ class SessionListView(TelehealthApiView):
         data = SessionRequest(data=request.data)
         data.is_valid(raise_exception=True)
         fields = data.validated_data
-        session = telehealth.create_session(
+        session = telehealth.do_create_session(
             request.auth,
             institution_code=fields["institution"],
             visit_date=fields["visit_date"],

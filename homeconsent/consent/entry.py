@@ -1,7 +1,7 @@
 """Institution entry points: the URL (and its QR code) a patient opens to consent to one institution.
 
 The URL carries a random token, not the institution code, so nobody can open another institution's
-flow by guessing; rotate_entry_token() replaces it and the old URL stops working at once.
+flow by guessing; do_rotate_entry_token() replaces it and the old URL stops working at once.
 """
 
 import secrets
@@ -33,7 +33,7 @@ def entry_for(institution) -> InstitutionEntry:
     return entry
 
 
-def rotate_entry_token(institution, *, actor_type=ActorType.INSTITUTION_STAFF, actor_id="console") -> InstitutionEntry:
+def do_rotate_entry_token(institution, *, actor_type=ActorType.INSTITUTION_STAFF, actor_id="console") -> InstitutionEntry:
     """Give the institution a new entry token; the old URL and QR code answer "not found" from now on."""
     with transaction.atomic():
         entry = InstitutionEntry.objects.select_for_update().filter(institution=institution).first()

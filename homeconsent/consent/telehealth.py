@@ -123,7 +123,7 @@ def _check_url(url: str) -> str:
     raise APP_URL_INVALID(url=url)
 
 
-def register_app(name, *, institutions, allowed_return_urls, webhook_url="", by="operator"):
+def do_register_app(name, *, institutions, allowed_return_urls, webhook_url="", by="operator"):
     """Register an app; returns (app, secret). The secret is shown to the operator once."""
     name = (name or "").strip()
     if not name:
@@ -152,7 +152,7 @@ def register_app(name, *, institutions, allowed_return_urls, webhook_url="", by=
     return app, secret
 
 
-def revoke_app(app: TelehealthApp, *, by="operator") -> TelehealthApp:
+def do_revoke_app(app: TelehealthApp, *, by="operator") -> TelehealthApp:
     with transaction.atomic(using=router.db_for_write(ConsentSession)):
         TelehealthApp.objects.filter(pk=app.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
         app.refresh_from_db()
@@ -178,7 +178,7 @@ def _return_url_allowed(app: TelehealthApp, url: str) -> bool:
     return not parts.fragment and (url in app.allowed_return_urls or bare in app.allowed_return_urls)
 
 
-def create_session(app, *, institution_code, visit_date, items, return_url, state="", now=None) -> ConsentSession:
+def do_create_session(app, *, institution_code, visit_date, items, return_url, state="", now=None) -> ConsentSession:
     """Open a telehealth consent session for a booked visit (kind telehealth)."""
     from homeconsent.registry.models import Institution
 

@@ -357,7 +357,7 @@ class TestPKI:
         return crl
 
 
-def register_card_certificate(
+def do_register_card_certificate(
     person, certificate: x509.Certificate, *, registered_for_insurance_use: bool = True, renewed_from=None,
     by: str = "operator",
 ):  # fmt: skip
@@ -414,14 +414,14 @@ def issue_virtual_card(person, pin: str, cards_dir=None, *, pki: TestPKI | None 
         issue_card_file(pki, path, pin=pin, birth_date=person.birth_date, label=person.name)
         try:
             certificate = x509.load_der_x509_certificate(VirtualJPKICard.load(path).auth_cert_der)
-            row = register_card_certificate(person, certificate)
+            row = do_register_card_certificate(person, certificate)
         except BaseException:
             path.unlink(missing_ok=True)
             raise
     return IssuedVirtualCard(path, row)
 
 
-def revoke_card_certificate(serial, reason: str = "unspecified", *, pki: TestPKI | None = None,
+def do_revoke_card_certificate(serial, reason: str = "unspecified", *, pki: TestPKI | None = None,
                             by: str = "operator") -> int:  # fmt: skip
     """Revoke a test-PKI certificate: on the CRL, and its linkage row marked revoked.
 

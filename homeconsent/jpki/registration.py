@@ -118,7 +118,7 @@ def _keys_name_holder(person, keys, today) -> bool:
     )  # fmt: skip
 
 
-def register_card_for_insurance_use(
+def do_register_card_for_insurance_use(
     message: bytes, certificate_der: bytes, signature: bytes, *,
     insurer_number, symbol, number, branch, birth_date, now=None,
 ) -> CardCertificate:  # fmt: skip

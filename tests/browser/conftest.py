@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from homeconsent.consent.entry import entry_for
 from homeconsent.jpki.bridge import ReaderBridge
 from homeconsent.jpki.card import VirtualJPKICard, create_card_file
-from homeconsent.jpki.pki import TestPKI, issue_virtual_card, register_card_certificate
+from homeconsent.jpki.pki import TestPKI, do_register_card_certificate, issue_virtual_card
 from homeconsent.jpki.udp_target import UdpCardTarget
 from homeconsent.registry.codes import with_check_digit
 from homeconsent.registry.models import Institution, Insurer, InsurerKind, Person, Qualification
@@ -116,7 +116,7 @@ def card_for(world):
             auth_cert_der=certificate.public_bytes(serialization.Encoding.DER),
             ca_cert_der=pki.root_certificate_der, pin=PIN, pin_tries_left=tries_left,
         )
-        register_card_certificate(person, certificate)
+        do_register_card_certificate(person, certificate)
         return path
 
     return make

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from homeconsent.consent.models import Consent, ConsentSession, ConsentStatus
-from homeconsent.consent.telehealth import register_app
+from homeconsent.consent.telehealth import do_register_app
 from homeconsent.consent.webhooks import verify_webhook
 
 from .conftest import DESKTOP, PHONE, PIN
@@ -366,7 +366,7 @@ def telehealth_app(world, settings):
     _App.received = []
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
-    app, secret = register_app(
+    app, secret = do_register_app(
         "みらいオンライン診療", institutions=[world.institution], allowed_return_urls=[base + "/back"],
         webhook_url=base + "/hook",
     )

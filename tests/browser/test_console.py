@@ -46,7 +46,7 @@ def setup_world():
     from django.conf import settings
     from django.core.management import call_command
 
-    from homeconsent.accounts.services import create_staff
+    from homeconsent.accounts.services import do_create_staff
     from homeconsent.consent.entry import entry_for
     from homeconsent.jpki.pki import TestPKI, issue_virtual_card
     from homeconsent.registry.codes import with_check_digit
@@ -65,8 +65,8 @@ def setup_world():
             acquired_on=datetime.date(2020, 4, 1), contribution_ratio="010", personal_family="1",
         )  # fmt: skip
         cards.append(str(issue_virtual_card(person, PIN).path))
-    _, link_a = create_staff(a, "midori-admin", "institution_admin", by="operator:test")
-    _, link_b = create_staff(b, "aozora-admin", "institution_admin", by="operator:test")
+    _, link_a = do_create_staff(a, "midori-admin", "institution_admin", by="operator:test")
+    _, link_b = do_create_staff(b, "aozora-admin", "institution_admin", by="operator:test")
     print(json.dumps({"link_a": link_a, "link_b": link_b, "entry_a": entry_for(a).token, "cards": cards,
                       "names": ["山田 花子", "佐藤 一郎"]}))  # fmt: skip
 

@@ -17,7 +17,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from clinicapi.auth import register_client
+from clinicapi.auth import do_register_client
 from clinicapi.patients import patient_id_for
 from homeconsent.consent.challenges import verify_card_authentication
 from homeconsent.consent.models import Consent, ConsentStatus
@@ -51,7 +51,7 @@ class InstitutionSystem:
         self.base, self.institution = base, institution
         self.key = ec.generate_private_key(ec.SECP256R1())
         jwk = {**jwt.algorithms.ECAlgorithm.to_jwk(self.key.public_key(), as_dict=True), "kid": "k1"}
-        self.client = register_client(institution, "電子カルテ", {"keys": [jwk]}, ["medication.read"])
+        self.client = do_register_client(institution, "電子カルテ", {"keys": [jwk]}, ["medication.read"])
         now = int(time.time())
         assertion = jwt.encode(
             {"iss": self.client.client_id, "sub": self.client.client_id, "aud": base + "/api/v1/auth/token",
@@ -231,14 +231,14 @@ def test_registering_a_new_card_for_insurance_use_then_signing_in_with_it(world,
     from cryptography import x509
 
     from homeconsent.jpki.card import VirtualJPKICard, issue_card_file
-    from homeconsent.jpki.pki import TestPKI, register_card_certificate
+    from homeconsent.jpki.pki import TestPKI, do_register_card_certificate
     from homeconsent.registry.models import CardCertificate
 
     card = issue_card_file(TestPKI(settings.JPKI_PKI_DIR).init(), world.tmp_path / "new-card.json", pin=PIN,
                            birth_date=world.person.birth_date)  # fmt: skip
     # J-LIS's part: the registry knows whose card this is; registration links it to the insurance.
     certificate = x509.load_der_x509_certificate(VirtualJPKICard.load(card).auth_cert_der)
-    register_card_certificate(world.person, certificate, registered_for_insurance_use=False)
+    do_register_card_certificate(world.person, certificate, registered_for_insurance_use=False)
     reader(card)
     page, recorder, _ = open_page(PHONE)
     shoot = shooter(page, "register")

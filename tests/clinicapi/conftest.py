@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from django.core.cache import cache
 from django.utils import timezone
 
-from clinicapi.auth import register_client
+from clinicapi.auth import do_register_client
 from homeconsent.audit.models import AccessEvent
 from homeconsent.consent import rules
 from homeconsent.consent.services import do_register_consent, issue_consent_challenge
@@ -136,7 +136,7 @@ class Institutional:
 def institutional_system(institution, http, scopes=ALL_SCOPES) -> Institutional:
     key = ec.generate_private_key(ec.SECP256R1())
     jwk = {**jwt.algorithms.ECAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": "k1"}
-    client = register_client(institution, "電子カルテ", {"keys": [jwk]}, scopes)
+    client = do_register_client(institution, "電子カルテ", {"keys": [jwk]}, scopes)
     system = Institutional(institution, client.client_id, key, http)
     system.fresh_token(scopes)
     return system

@@ -24,7 +24,7 @@ from django.utils import timezone
 from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory
 
-from clinicapi.auth import issue_access_token, register_client, revoke_client
+from clinicapi.auth import do_register_client, do_revoke_client, issue_access_token
 from clinicapi.middleware import ApiGuardMiddleware
 from clinicapi.models import AccessToken, ApiClient, UsedAssertion
 from clinicapi.views import ApiView
@@ -71,7 +71,7 @@ def institution():
 @pytest.fixture
 def api_client(institution, keys):
     jwks = {"keys": [pyjwt_jwk(keys["rsa"], "rsa-1"), pyjwt_jwk(keys["p384"], "ec-384"), pyjwt_jwk(keys["p256"], "ec-256")]}
-    return register_client(institution, "電子カルテ本番", jwks, ["qualification.read", "consent.read", "medication.read"])
+    return do_register_client(institution, "電子カルテ本番", jwks, ["qualification.read", "consent.read", "medication.read"])
 
 
 KIDS = {"rsa": "rsa-1", "p384": "ec-384", "p256": "ec-256"}
@@ -211,7 +211,7 @@ def test_a_jti_is_accepted_once(client, api_client, keys):
 
 
 def test_the_same_jti_from_two_clients_is_two_assertions(client, api_client, institution, keys):
-    other = register_client(institution, "予備系", {"keys": [pyjwt_jwk(keys["p256"], "ec-256")]}, ["qualification.read"])
+    other = do_register_client(institution, "予備系", {"keys": [pyjwt_jwk(keys["p256"], "ec-256")]}, ["qualification.read"])
 
     first = request_token(client, assertion(api_client, keys, jti="shared"))
     second = request_token(client, assertion(other, keys, key="p256", alg="ES256", jti="shared"))
@@ -220,7 +220,7 @@ def test_the_same_jti_from_two_clients_is_two_assertions(client, api_client, ins
 
 
 def test_a_revoked_client_gets_no_token(client, api_client, keys):
-    revoke_client(api_client)
+    do_revoke_client(api_client)
 
     response = request_token(client, assertion(api_client, keys))
 
@@ -322,7 +322,7 @@ def test_a_revoked_clients_token_stops_at_the_next_request(client, api_client, k
     token = request_token(client, assertion(api_client, keys)).json()["access_token"]
     assert whoami(client, token).status_code == 200
 
-    revoke_client(api_client)
+    do_revoke_client(api_client)
 
     response = whoami(client, token)
     assert response.status_code == 401
@@ -366,7 +366,7 @@ def test_an_endpoint_refuses_a_token_without_its_scope(api_client):
 # --- guards of /api/ -------------------------------------------------------------------------
 def test_each_client_is_throttled_on_its_own(client, api_client, institution, keys, settings):
     settings.CLINICAPI_THROTTLE_RATES = {"client": "2/min", "token": "60/min"}
-    other = register_client(institution, "予備系", {"keys": [pyjwt_jwk(keys["p256"], "ec-256")]}, ["qualification.read"])
+    other = do_register_client(institution, "予備系", {"keys": [pyjwt_jwk(keys["p256"], "ec-256")]}, ["qualification.read"])
     token = request_token(client, assertion(api_client, keys)).json()["access_token"]
     other_token = request_token(client, assertion(other, keys, key="p256", alg="ES256")).json()["access_token"]
 
@@ -422,7 +422,7 @@ def test_registration_refuses_private_key_members(institution, keys):
     private_jwk = {**jwt.algorithms.RSAAlgorithm.to_jwk(keys["rsa"], as_dict=True), "kid": "oops"}
 
     with pytest.raises(HomeConsentError) as refused:
-        register_client(institution, "EHR", {"keys": [private_jwk]}, ["qualification.read"])
+        do_register_client(institution, "EHR", {"keys": [private_jwk]}, ["qualification.read"])
 
     assert refused.value.code == "jwks_private_key"
     assert not ApiClient.objects.exists()
@@ -433,9 +433,9 @@ def test_registration_refuses_a_private_pem_and_a_small_rsa_key(institution, key
     small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
 
     with pytest.raises(HomeConsentError) as pem_refused:
-        register_client(institution, "EHR", private_pem, ["qualification.read"])
+        do_register_client(institution, "EHR", private_pem, ["qualification.read"])
     with pytest.raises(HomeConsentError) as small_refused:
-        register_client(institution, "EHR", {"keys": [pyjwt_jwk(small, "small")]}, ["qualification.read"])
+        do_register_client(institution, "EHR", {"keys": [pyjwt_jwk(small, "small")]}, ["qualification.read"])
 
     assert pem_refused.value.code == "jwks_private_key"
     assert small_refused.value.code == "jwks_key_unsupported"
@@ -445,7 +445,7 @@ def test_a_qualification_only_institution_gets_no_medical_scope(keys):
     site = Institution.objects.create(code="0110113719", name="健診センター", qualification_only=True)
 
     with pytest.raises(HomeConsentError) as refused:
-        register_client(site, "健診システム", {"keys": [pyjwt_jwk(keys["p256"], "k")]}, ["qualification.read", "medication.read"])
+        do_register_client(site, "健診システム", {"keys": [pyjwt_jwk(keys["p256"], "k")]}, ["qualification.read", "medication.read"])
 
     assert refused.value.code == "scope_medical_for_qualification_only"
 

@@ -23,7 +23,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from clinicapi.auth import register_client
+from clinicapi.auth import do_register_client
 from clinicapi.client.core import generate_key, public_jwk, sign_assertion
 from homeconsent.consent.models import Consent
 from homeconsent.registry.models import Institution, Person
@@ -46,7 +46,7 @@ def bearer(db, client, settings):
     seed_demo_persons()
     institution = Institution.objects.create(code=CODE, name="札幌在宅クリニック")
     key = generate_key("ES256")
-    api_client = register_client(institution, "schemathesis", {"keys": [public_jwk(key)]}, SCOPES.split())
+    api_client = do_register_client(institution, "schemathesis", {"keys": [public_jwk(key)]}, SCOPES.split())
     for name in ("鈴木 一郎", "山田 太郎"):
         Consent.objects.create(person=Person.objects.get(name=name), institution=institution, kind="home_visit",
                                items=["checkup", "limit_certificate", "medication", "qualification", "treatment"],

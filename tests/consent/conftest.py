@@ -17,7 +17,7 @@ from cryptography import x509
 
 from homeconsent.consent.challenges import verify_card_authentication
 from homeconsent.jpki.card import VirtualJPKICard, issue_card_file
-from homeconsent.jpki.pki import TestPKI, register_card_certificate
+from homeconsent.jpki.pki import TestPKI, do_register_card_certificate
 from homeconsent.registry.codes import with_check_digit
 from homeconsent.registry.models import Institution, Insurer, InsurerKind, Person, Qualification
 from tests.cards import card_answer
@@ -99,7 +99,7 @@ def make_patient_in(card_pool, directory: Path, insurer, index: int, *, qualifie
     path = directory / f"patient-{number}.json"
     shutil.copy2(card_pool.template(index), path)
     card = VirtualJPKICard.load(path)
-    row = register_card_certificate(person, x509.load_der_x509_certificate(card.auth_cert_der))
+    row = do_register_card_certificate(person, x509.load_der_x509_certificate(card.auth_cert_der))
     return Patient(person, card, row)
 
 

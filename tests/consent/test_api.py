@@ -18,7 +18,7 @@ SESSIONS = "/consent/api/v1/sessions"
 
 @pytest.fixture
 def app_and_secret(institution):
-    return telehealth.register_app("みらいオンライン診療", institutions=[institution], allowed_return_urls=[RETURN_URL])
+    return telehealth.do_register_app("みらいオンライン診療", institutions=[institution], allowed_return_urls=[RETURN_URL])
 
 
 def basic(client_id, secret):
@@ -81,7 +81,7 @@ def test_every_authentication_failure_is_coded_and_names_basic(app_and_secret, i
         response = client.post(SESSIONS, session_request(institution), format="json")
         coded(response, 401, "telehealth_app_unauthenticated")
         assert response["WWW-Authenticate"].startswith('Basic realm="homeconsent-telehealth"')
-    telehealth.revoke_app(app)
+    telehealth.do_revoke_app(app)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=basic(app.client_id, secret))
     coded(client.get(f"{SESSIONS}/x"), 401, "telehealth_app_unauthenticated")
@@ -112,7 +112,7 @@ def test_throttling_is_a_coded_error_with_retry_after(app_and_secret):
 def test_each_app_is_held_to_its_own_request_rate(client, app_and_secret, institution, settings):
     # given a rate of 3 requests a minute per app, and a second app of the same clinic
     settings.TELEHEALTH_APP_RATE = "3/min"
-    other, other_secret = telehealth.register_app("別のアプリ", institutions=[institution], allowed_return_urls=[RETURN_URL])
+    other, other_secret = telehealth.do_register_app("別のアプリ", institutions=[institution], allowed_return_urls=[RETURN_URL])
     other_client = APIClient()
     other_client.credentials(HTTP_AUTHORIZATION=basic(other.client_id, other_secret))
 

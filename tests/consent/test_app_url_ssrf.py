@@ -31,9 +31,9 @@ def strict(settings):
 def test_a_local_or_private_url_is_refused_at_registration(strict, institution, url):
     # when an app names the address as its return URL, or as its webhook
     with pytest.raises(HomeConsentError) as as_return:
-        telehealth.register_app("みらい", institutions=[institution], allowed_return_urls=[url])
+        telehealth.do_register_app("みらい", institutions=[institution], allowed_return_urls=[url])
     with pytest.raises(HomeConsentError) as as_webhook:
-        telehealth.register_app("みらい", institutions=[institution], allowed_return_urls=[PUBLIC], webhook_url=url)
+        telehealth.do_register_app("みらい", institutions=[institution], allowed_return_urls=[PUBLIC], webhook_url=url)
 
     # then both are refused with a code and a message saying what to give instead
     assert as_return.value.code == as_webhook.value.code == "telehealth_app_url_not_public"
@@ -42,7 +42,7 @@ def test_a_local_or_private_url_is_refused_at_registration(strict, institution, 
 
 
 def test_a_public_https_url_is_accepted(strict, institution):
-    app, _ = telehealth.register_app("みらい", institutions=[institution], allowed_return_urls=[PUBLIC],
+    app, _ = telehealth.do_register_app("みらい", institutions=[institution], allowed_return_urls=[PUBLIC],
                                      webhook_url="https://tele.example.jp/hooks")  # fmt: skip
     assert app.allowed_return_urls == [PUBLIC]
 
@@ -50,7 +50,7 @@ def test_a_public_https_url_is_accepted(strict, institution):
 def test_the_embedded_default_keeps_local_receivers_for_testing(settings, institution, webhook_receiver):
     assert settings.CONSENT_APP_URLS_ALLOW_LOCAL is True
     settings.DEBUG = False
-    app, _ = telehealth.register_app("みらい", institutions=[institution], allowed_return_urls=["http://127.0.0.1:9/r"],
+    app, _ = telehealth.do_register_app("みらい", institutions=[institution], allowed_return_urls=["http://127.0.0.1:9/r"],
                                      webhook_url=webhook_receiver.url)  # fmt: skip
     assert app.webhook_url == webhook_receiver.url
 
@@ -58,7 +58,7 @@ def test_the_embedded_default_keeps_local_receivers_for_testing(settings, instit
 @pytest.mark.parametrize("scheme", ["https://localhost", "http://127.0.0.1"])
 def test_a_webhook_to_a_name_resolving_to_loopback_is_not_sent(settings, institution, webhook_receiver, scheme):
     # given an app whose webhook host now resolves to loopback (localhost: /etc/hosts), a listener there
-    app, _ = telehealth.register_app("みらい", institutions=[institution], allowed_return_urls=[PUBLIC],
+    app, _ = telehealth.do_register_app("みらい", institutions=[institution], allowed_return_urls=[PUBLIC],
                                      webhook_url=webhook_receiver.url)  # fmt: skip
     port = webhook_receiver.server.server_address[1]
     TelehealthApp.objects.filter(pk=app.pk).update(webhook_url=f"{scheme}:{port}/hooks/homeconsent")

@@ -17,10 +17,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from homeconsent.audit.models import AccessEvent
-from homeconsent.consent.entry import entry_for, entry_qr_svg, entry_url_for, rotate_entry_token
+from homeconsent.consent.entry import do_rotate_entry_token, entry_for, entry_qr_svg, entry_url_for
 from homeconsent.consent.models import CardAuthChallenge, Consent, ConsentStatus
 from homeconsent.consent.rules import TOKYO
-from homeconsent.jpki.pki import TestPKI, issue_virtual_card, register_card_certificate
+from homeconsent.jpki.pki import TestPKI, do_register_card_certificate, issue_virtual_card
 from homeconsent.registry.codes import with_check_digit
 from homeconsent.registry.models import Institution, Insurer, InsurerKind, Person, Qualification
 
@@ -115,7 +115,7 @@ def test_entry_page_names_the_institution_and_its_code(client, entry, institutio
 def test_wrong_or_rotated_token_is_a_plain_not_found(client, entry, institution):
     wrong = client.get("/consent/e/not-a-real-token/")
     old_url = url("entry", entry)
-    rotated = rotate_entry_token(institution)
+    rotated = do_rotate_entry_token(institution)
     after_rotation = client.get(old_url)
     for response in (wrong, after_rotation):
         assert response.status_code == 404
@@ -130,7 +130,7 @@ def test_wrong_or_rotated_token_is_a_plain_not_found(client, entry, institution)
 
 def test_rotation_ends_a_flow_started_from_the_old_token(client, entry, institution):
     walk_to_card(client, entry)
-    rotated = rotate_entry_token(institution)
+    rotated = do_rotate_entry_token(institution)
     assert client.get(url("confirm", entry, "home")).status_code == 404
     response = client.get(url("confirm", rotated, "home"))
     assert response.status_code == 302 and "session-expired" not in response["Location"]
@@ -236,7 +236,7 @@ def test_expired_certificate_is_refused_with_its_code(client, entry, person, tru
     certificate = pki.issue_user_auth_certificate(
         key.public_key(), person.birth_date, not_before=now - datetime.timedelta(days=1000), not_after=now - datetime.timedelta(days=1)
     )
-    register_card_certificate(person, certificate)
+    do_register_card_certificate(person, certificate)
     walk_to_card(client, entry)
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
     der = certificate.public_bytes(serialization.Encoding.DER)
@@ -342,13 +342,13 @@ def test_committed_messages_are_compiled(tmp_path):
 
 def answer_with_new_card(client, entry, person, pki, *, registered=True, revoke=False):
     """Walk to the card step and answer with a fresh certificate of the person from `pki`."""
-    from homeconsent.jpki.pki import revoke_card_certificate
+    from homeconsent.jpki.pki import do_revoke_card_certificate
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     certificate = pki.issue_user_auth_certificate(key.public_key(), person.birth_date)
-    row = register_card_certificate(person, certificate, registered_for_insurance_use=registered)
+    row = do_register_card_certificate(person, certificate, registered_for_insurance_use=registered)
     if revoke:
-        revoke_card_certificate(row.serial, pki=pki)
+        do_revoke_card_certificate(row.serial, pki=pki)
     walk_to_card(client, entry)
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
     der = certificate.public_bytes(serialization.Encoding.DER)
@@ -394,11 +394,11 @@ def test_qualification_only_site_is_not_offered_medical_items(client, institutio
 
 
 def test_app_session_fixes_date_and_items_until_it_is_done(client, entry, institution, person, card_key):
-    from homeconsent.consent.telehealth import create_session, register_app
+    from homeconsent.consent.telehealth import do_create_session, do_register_app
 
-    app, _secret = register_app("アプリ", institutions=[institution], allowed_return_urls=["https://app.example/back"])
+    app, _secret = do_register_app("アプリ", institutions=[institution], allowed_return_urls=["https://app.example/back"])
     visit = datetime.date.today() + datetime.timedelta(days=1)
-    session = create_session(
+    session = do_create_session(
         app, institution_code=institution.code, visit_date=visit, items=["qualification", "checkup"],
         return_url="https://app.example/back", state="s-1",
     )

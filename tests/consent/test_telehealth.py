@@ -31,7 +31,7 @@ def visit_day():
 
 @pytest.fixture
 def app_and_secret(institution, webhook_receiver):
-    return telehealth.register_app(
+    return telehealth.do_register_app(
         "みらいオンライン診療", institutions=[institution], allowed_return_urls=[RETURN_URL],
         webhook_url=webhook_receiver.url,
     )  # fmt: skip
@@ -75,14 +75,14 @@ def test_an_app_secret_is_stored_encrypted_and_checked_on_every_request(app, sec
     assert telehealth.authenticate_app("tha_unknown", secret) is None
     entries = AccessEvent.objects.filter(detail__action="telehealth_app_registered")
     assert entries.count() == 1 and secret not in json.dumps(entries[0].detail)
-    telehealth.revoke_app(app)
+    telehealth.do_revoke_app(app)
     assert telehealth.authenticate_app(app.client_id, secret) is None
 
 
 def test_app_urls_must_be_https_or_loopback(institution):
     for url in ("http://tele.example.jp/return", "ftp://127.0.0.1/x", "https://user@tele.example.jp/"):
         with pytest.raises(HomeConsentError) as caught:
-            telehealth.register_app("x", institutions=[institution], allowed_return_urls=[url])
+            telehealth.do_register_app("x", institutions=[institution], allowed_return_urls=[url])
         assert caught.value.code == "telehealth_app_url_invalid"
 
 
@@ -126,9 +126,9 @@ def test_the_api_refuses_bad_credentials_other_institutions_and_foreign_return_u
 
 
 def test_an_app_sees_only_its_own_sessions(app, secret, institution):
-    session = telehealth.create_session(app, institution_code=institution.code, visit_date=visit_day(),
+    session = telehealth.do_create_session(app, institution_code=institution.code, visit_date=visit_day(),
                                         items=[], return_url=RETURN_URL)  # fmt: skip
-    other, other_secret = telehealth.register_app("他社", institutions=[institution], allowed_return_urls=[RETURN_URL])
+    other, other_secret = telehealth.do_register_app("他社", institutions=[institution], allowed_return_urls=[RETURN_URL])
     response = client_for(other, other_secret).get(f"/consent/api/v1/sessions/{session.session_id}")
     assert response.status_code == 404 and response.json()["code"] == "consent_session_unknown"
 
@@ -137,7 +137,7 @@ def test_an_app_sees_only_its_own_sessions(app, secret, institution):
 def test_a_consent_in_a_session_completes_it_and_the_signed_webhook_verifies(app, secret, institution, patient,
                                                                              webhook_receiver,
                                                                              django_capture_on_commit_callbacks):  # fmt: skip
-    session = telehealth.create_session(app, institution_code=institution.code, visit_date=visit_day(),
+    session = telehealth.do_create_session(app, institution_code=institution.code, visit_date=visit_day(),
                                         items=["medication"], return_url=RETURN_URL + "?clinic=3", state="visit-4711")  # fmt: skip
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -164,7 +164,7 @@ def test_a_consent_in_a_session_completes_it_and_the_signed_webhook_verifies(app
 
 def test_a_cancelled_consent_is_reported_to_the_app(app, secret, institution, patient, webhook_receiver,
                                                     django_capture_on_commit_callbacks):  # fmt: skip
-    session = telehealth.create_session(app, institution_code=institution.code, visit_date=visit_day(),
+    session = telehealth.do_create_session(app, institution_code=institution.code, visit_date=visit_day(),
                                         items=[], return_url=RETURN_URL)  # fmt: skip
     with django_capture_on_commit_callbacks(execute=True):
         consent = consent_in(session, patient)
@@ -178,7 +178,7 @@ def test_a_cancelled_consent_is_reported_to_the_app(app, secret, institution, pa
 
 
 def test_a_session_cannot_take_a_consent_for_other_terms(app, institution, patient):
-    session = telehealth.create_session(app, institution_code=institution.code, visit_date=visit_day(),
+    session = telehealth.do_create_session(app, institution_code=institution.code, visit_date=visit_day(),
                                         items=["medication"], return_url=RETURN_URL)  # fmt: skip
     # a proof bound to the session but registered without it, or for another visit date, is refused
     challenge = issue_consent_challenge(institution, kind="telehealth", items=["medication"], visit_date=visit_day(),
@@ -196,7 +196,7 @@ def test_a_session_cannot_take_a_consent_for_other_terms(app, institution, patie
 
 
 def test_an_expired_session_cannot_be_completed(app, institution, patient):
-    session = telehealth.create_session(app, institution_code=institution.code, visit_date=visit_day(), items=[],
+    session = telehealth.do_create_session(app, institution_code=institution.code, visit_date=visit_day(), items=[],
                                         return_url=RETURN_URL, now=timezone.now() - datetime.timedelta(hours=2))  # fmt: skip
     assert telehealth.session_status(session) == "expired"
     challenge = issue_consent_challenge(institution, kind="telehealth", items=[], visit_date=visit_day(), session=session)
@@ -210,7 +210,7 @@ def test_an_expired_session_cannot_be_completed(app, institution, patient):
 # --- webhook verification ---------------------------------------------------------------------------
 @pytest.fixture
 def delivered(app, secret, institution, patient, webhook_receiver, django_capture_on_commit_callbacks):
-    session = telehealth.create_session(app, institution_code=institution.code, visit_date=visit_day(),
+    session = telehealth.do_create_session(app, institution_code=institution.code, visit_date=visit_day(),
                                         items=[], return_url=RETURN_URL)  # fmt: skip
     with django_capture_on_commit_callbacks(execute=True):
         consent_in(session, patient)
@@ -252,7 +252,7 @@ def test_a_webhook_endpoint_that_is_down_does_not_lose_the_consent(app, secret, 
     TelehealthApp.objects.filter(pk=app.pk).update(webhook_url=receiver.url)
     app.refresh_from_db()
     receiver.close()
-    session = telehealth.create_session(app, institution_code=institution.code, visit_date=visit_day(),
+    session = telehealth.do_create_session(app, institution_code=institution.code, visit_date=visit_day(),
                                         items=[], return_url=RETURN_URL)  # fmt: skip
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -284,7 +284,7 @@ def test_an_endpoint_that_keeps_failing_is_given_up_after_the_last_attempt(app, 
                                                                            django_capture_on_commit_callbacks):  # fmt: skip
     settings.CONSENT_WEBHOOK_MAX_ATTEMPTS = 3
     webhook_receiver.status = 500
-    session = telehealth.create_session(app, institution_code=institution.code, visit_date=visit_day(),
+    session = telehealth.do_create_session(app, institution_code=institution.code, visit_date=visit_day(),
                                         items=[], return_url=RETURN_URL)  # fmt: skip
     with django_capture_on_commit_callbacks(execute=True):
         consent_in(session, patient)
@@ -309,9 +309,9 @@ def test_the_register_command_prints_the_secret_once_and_it_authenticates(instit
 def test_by_default_the_webhook_is_posted_from_a_thread_right_after_commit(transactional_db, settings, institution,
                                                                            patient, webhook_receiver):  # fmt: skip
     settings.CONSENT_WEBHOOK_INLINE = "thread"
-    app, secret = telehealth.register_app("みらい", institutions=[institution], allowed_return_urls=[RETURN_URL],
+    app, secret = telehealth.do_register_app("みらい", institutions=[institution], allowed_return_urls=[RETURN_URL],
                                           webhook_url=webhook_receiver.url)  # fmt: skip
-    session = telehealth.create_session(app, institution_code=institution.code, visit_date=visit_day(),
+    session = telehealth.do_create_session(app, institution_code=institution.code, visit_date=visit_day(),
                                         items=[], return_url=RETURN_URL)  # fmt: skip
 
     consent_in(session, patient)

@@ -57,7 +57,7 @@ def in_english(client, entry):
 
 @pytest.fixture
 def app_and_secret(institution):
-    return telehealth.register_app("みらいオンライン診療", institutions=[institution], allowed_return_urls=[RETURN_URL])
+    return telehealth.do_register_app("みらいオンライン診療", institutions=[institution], allowed_return_urls=[RETURN_URL])
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def visit():
 
 @pytest.fixture
 def app_session(app_and_secret, institution, visit):
-    return telehealth.create_session(
+    return telehealth.do_create_session(
         app_and_secret[0], institution_code=institution.code, visit_date=visit,
         items=["qualification", "medication"], return_url=RETURN_URL + "?visit=4711", state="visit-4711",
     )  # fmt: skip
@@ -147,9 +147,9 @@ def test_in_english_the_span_reads_from_now_until_the_end_of_the_visit_day(clien
 # --- 2. 中止する in an app's session goes back to the app, as declined -----------------------------
 def test_a_declined_session_is_also_told_to_an_app_with_a_webhook(client, entry, institution, visit):
     # given an app that receives webhooks, and its patient on the session's first page
-    app, _ = telehealth.register_app("通知するアプリ", institutions=[institution], allowed_return_urls=[RETURN_URL],
+    app, _ = telehealth.do_register_app("通知するアプリ", institutions=[institution], allowed_return_urls=[RETURN_URL],
                                      webhook_url="https://tele.example.jp/hooks")  # fmt: skip
-    session = telehealth.create_session(app, institution_code=institution.code, visit_date=visit,
+    session = telehealth.do_create_session(app, institution_code=institution.code, visit_date=visit,
                                         items=["qualification"], return_url=RETURN_URL, state="s-1")  # fmt: skip
     open_app_session(client, session)
 

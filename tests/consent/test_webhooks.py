@@ -101,7 +101,7 @@ def make_app(institution):
     def make(failures=0):
         server = DocumentedApp(secret=None, failures=failures)
         servers.append(server)
-        app, server.secret = telehealth.register_app(
+        app, server.secret = telehealth.do_register_app(
             "みらいオンライン診療", institutions=[institution], allowed_return_urls=[RETURN_URL], webhook_url=server.url
         )
         return app, server.secret, server
@@ -112,7 +112,7 @@ def make_app(institution):
 
 
 def session_for(app, institution):
-    return telehealth.create_session(app, institution_code=institution.code, visit_date=visit_day(),
+    return telehealth.do_create_session(app, institution_code=institution.code, visit_date=visit_day(),
                                      items=["medication"], return_url=RETURN_URL)  # fmt: skip
 
 
@@ -158,7 +158,7 @@ def test_an_event_processed_before_is_answered_2xx_and_not_processed_again(make_
 @pytest.fixture
 def posted(institution, patient, webhook_receiver, django_capture_on_commit_callbacks):
     """The secret, headers and raw body of a consent.registered webhook as an app's server got them."""
-    app, secret = telehealth.register_app("みらいオンライン診療", institutions=[institution],
+    app, secret = telehealth.do_register_app("みらいオンライン診療", institutions=[institution],
                                           allowed_return_urls=[RETURN_URL], webhook_url=webhook_receiver.url)  # fmt: skip
     with django_capture_on_commit_callbacks(execute=True):
         consent_in(session_for(app, institution), patient)

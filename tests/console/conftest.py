@@ -69,9 +69,9 @@ def make_staff(db):
     """make_staff(institution, username, role): an account enrolled through its one-time link."""
 
     def make(institution, username, role=StaffRole.INSTITUTION_ADMIN):
-        membership, token = accounts.create_staff(institution, username, role, by="operator:test")
-        device = accounts.start_enrolment(accounts.enrolment_link(token), PASSWORD, PASSWORD)
-        accounts.confirm_enrolment(device, code_for(device))
+        membership, token = accounts.do_create_staff(institution, username, role, by="operator:test")
+        device = accounts.do_start_enrolment(accounts.enrolment_link(token), PASSWORD, PASSWORD)
+        accounts.do_confirm_enrolment(device, code_for(device))
         device.refresh_from_db()
         membership.refresh_from_db()
         return Staff(membership, device)

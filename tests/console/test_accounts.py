@@ -64,8 +64,8 @@ def test_a_password_alone_never_opens_the_console(admin):
 
 
 def test_an_unenrolled_account_cannot_sign_in(institution):
-    membership, token = accounts.create_staff(institution, "new-nurse", by="test")
-    accounts.start_enrolment(accounts.enrolment_link(token), PASSWORD, PASSWORD)  # TOTP never confirmed
+    membership, token = accounts.do_create_staff(institution, "new-nurse", by="test")
+    accounts.do_start_enrolment(accounts.enrolment_link(token), PASSWORD, PASSWORD)  # TOTP never confirmed
     response = Client().post("/console/signin/", {"username": "new-nurse", "password": PASSWORD})
     assert response.status_code == 400 and "console_totp_not_enrolled" in response.content.decode()
 
@@ -147,15 +147,15 @@ def test_signing_out_here_ends_this_session_only(admin):
 
 def test_a_new_enrolment_link_replaces_the_old_device(admin):
     old_device = admin.device
-    token = accounts.issue_enrolment_link(admin.membership, by="test")
-    accounts.start_enrolment(accounts.enrolment_link(token), PASSWORD, PASSWORD)
+    token = accounts.do_issue_enrolment_link(admin.membership, by="test")
+    accounts.do_start_enrolment(accounts.enrolment_link(token), PASSWORD, PASSWORD)
     assert not TOTPDevice.objects.filter(pk=old_device.pk).exists()
     response = Client().post("/console/signin/", {"username": admin.username, "password": PASSWORD})
     assert "console_totp_not_enrolled" in response.content.decode()
 
 
 def test_a_weak_or_mistyped_password_is_refused_at_enrolment(institution):
-    _, token = accounts.create_staff(institution, "weak", by="test")
+    _, token = accounts.do_create_staff(institution, "weak", by="test")
     client = Client()
     short = client.post(f"/console/enrol/{token}/", {"password": "short", "password_again": "short"})
     assert short.status_code == 400 and "console_password_weak" in short.content.decode()

@@ -205,7 +205,7 @@ def test_sign_out_everywhere_closes_open_boards_and_refuses_them_again(layer, si
         ws = communicator(signed_in)
         assert (await ws.connect())[0]
         membership = await database_sync_to_async(StaffMembership.objects.get)(pk=admin.membership.pk)
-        await committed(django_capture_on_commit_callbacks, accounts.sign_out_everywhere, membership)
+        await committed(django_capture_on_commit_callbacks, accounts.do_sign_out_everywhere, membership)
         closed = await ws.receive_output(timeout=5)
         assert closed["type"] == "websocket.close" and closed["code"] == 4401
         again = communicator(signed_in)

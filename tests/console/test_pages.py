@@ -173,9 +173,9 @@ def test_a_private_key_is_refused_with_its_code(signed_in):
 
 
 def test_another_institutions_client_cannot_be_revoked(signed_in, other_institution):
-    from clinicapi.auth import register_client
+    from clinicapi.auth import do_register_client
 
-    theirs = register_client(other_institution, "their system", _public_jwk_pem(), ["consent.read"])
+    theirs = do_register_client(other_institution, "their system", _public_jwk_pem(), ["consent.read"])
     assert signed_in.post(f"/console/clients/{theirs.client_id}/revoke/", {"confirm": "yes"}).status_code == 404
     assert theirs.client_id not in signed_in.get("/console/clients/").content.decode()
     theirs.refresh_from_db()

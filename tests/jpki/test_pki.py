@@ -16,10 +16,10 @@ from homeconsent.audit.models import AccessEvent
 from homeconsent.jpki.card import VirtualJPKICard
 from homeconsent.jpki.pki import (
     TestPKI,
+    do_register_card_certificate,
+    do_revoke_card_certificate,
     fifth_birthday_after,
     issue_virtual_card,
-    register_card_certificate,
-    revoke_card_certificate,
     serial_hex,
 )
 from homeconsent.registry.models import CardCertificate, CardCertificateStatus, Person
@@ -252,7 +252,7 @@ def test_the_commands_issue_a_card_and_revoke_its_certificate(own_pki, person, t
 def test_registering_a_card_certificate_is_logged_as_the_operators_change_about_the_person(pki, card_key, person):
     certificate = pki.issue_user_auth_certificate(card_key.public_key(), person.birth_date)
 
-    row = register_card_certificate(person, certificate)
+    row = do_register_card_certificate(person, certificate)
 
     event = AccessEvent.objects.get(detail__action="card_certificate_registered")
     assert (event.person_id, event.actor_type, event.actor_id, event.basis) == (person.pk, "operator", "operator", "operator")
@@ -264,7 +264,7 @@ def test_a_card_certificate_whose_log_entry_fails_is_not_registered(pki, card_ke
     certificate = pki.issue_user_auth_certificate(card_key.public_key(), person.birth_date)
 
     with pytest.raises(ValueError):
-        register_card_certificate(person, certificate, by="")  # no actor: the entry is refused
+        do_register_card_certificate(person, certificate, by="")  # no actor: the entry is refused
 
     assert not CardCertificate.objects.exists() and not AccessEvent.objects.exists()
 
@@ -280,7 +280,7 @@ def test_issuing_a_virtual_card_logs_its_certificate_registration(own_pki, perso
 def test_revoking_a_card_certificate_is_logged_for_its_person(own_pki, person, tmp_path):
     row = issue_virtual_card(person, "1234", tmp_path / "cards").card_certificate
 
-    marked = revoke_card_certificate(row.serial, "key_compromise", by="operator:yamada")
+    marked = do_revoke_card_certificate(row.serial, "key_compromise", by="operator:yamada")
 
     assert marked == 1
     event = AccessEvent.objects.get(detail__action="card_certificate_revoked")
@@ -300,7 +300,7 @@ def test_a_revocation_whose_crl_cannot_be_written_leaves_neither_mark_nor_log_en
     row = issue_virtual_card(person, "1234", tmp_path / "cards").card_certificate
 
     with pytest.raises(OSError):
-        revoke_card_certificate(row.serial, pki=CrlThatCannotBeWritten(own_pki.directory))
+        do_revoke_card_certificate(row.serial, pki=CrlThatCannotBeWritten(own_pki.directory))
 
     row.refresh_from_db()
     assert row.status == CardCertificateStatus.ACTIVE

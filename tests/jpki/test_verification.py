@@ -14,7 +14,7 @@ from homeconsent.consent.challenges import issue_challenge, verify_card_authenti
 from homeconsent.consent.models import CardAuthChallenge
 from homeconsent.errors import HomeConsentError
 from homeconsent.jpki.card import VirtualJPKICard
-from homeconsent.jpki.pki import TestPKI, issue_virtual_card, register_card_certificate
+from homeconsent.jpki.pki import TestPKI, do_register_card_certificate, issue_virtual_card
 from homeconsent.registry.codes import with_check_digit
 from homeconsent.registry.models import CardCertificateStatus, Institution, Person
 from tests.cards import card_answer
@@ -71,7 +71,7 @@ def refusal(challenge, certificate_der, signature, purpose="consent", **kwargs):
 # --- happy path -------------------------------------------------------------------------------
 def test_a_registered_card_answering_its_challenge_proves_its_person(pki, card_key, person, institution):
     certificate = card_certificate(pki, card_key, person)
-    registered = register_card_certificate(person, certificate)
+    registered = do_register_card_certificate(person, certificate)
     Person.objects.create(name="別人", name_kana="ベツジン", sex="1", birth_date=datetime.date(1950, 1, 1))
     challenge = issue_challenge("consent", institution, ["qualification", "medication"], kind="home_visit")
 
@@ -100,7 +100,7 @@ def test_a_virtual_card_issued_by_the_test_pki_answers_a_challenge_end_to_end(pk
 
 def test_the_challenge_can_be_named_by_id_or_raw_nonce(pki, card_key, person, institution):
     certificate = card_certificate(pki, card_key, person)
-    register_card_certificate(person, certificate)
+    do_register_card_certificate(person, certificate)
     by_id = issue_challenge("consent", institution, ["qualification"])
     by_bytes = issue_challenge("consent", institution, ["qualification"])
 
@@ -127,7 +127,7 @@ def test_the_message_binds_every_field_and_the_card_signs_its_digest_info(pki, i
 
 def test_a_signature_over_another_challenge_is_refused(pki, card_key, person, institution):
     certificate = card_certificate(pki, card_key, person)
-    register_card_certificate(person, certificate)
+    do_register_card_certificate(person, certificate)
     other = Institution.objects.create(code=with_check_digit("131234568"), name="別の医院")
     meant = issue_challenge("consent", other, ["qualification", "medication"])
     presented = issue_challenge("consent", institution, ["qualification", "medication"])
@@ -140,7 +140,7 @@ def test_a_signature_over_another_challenge_is_refused(pki, card_key, person, in
 # --- refusals from the certificate and the signature -----------------------------------------
 def test_a_flipped_signature_byte_is_signature_invalid(pki, card_key, person, institution):
     certificate = card_certificate(pki, card_key, person)
-    register_card_certificate(person, certificate)
+    do_register_card_certificate(person, certificate)
     challenge = issue_challenge("consent", institution, ["qualification"])
     signature = bytearray(sign(card_key, challenge))
     signature[100] ^= 0x01
@@ -153,7 +153,7 @@ def test_a_flipped_signature_byte_is_signature_invalid(pki, card_key, person, in
 
 def test_a_signature_by_another_key_is_signature_invalid(pki, card_key, person, institution):
     certificate = card_certificate(pki, card_key, person)
-    register_card_certificate(person, certificate)
+    do_register_card_certificate(person, certificate)
     challenge = issue_challenge("consent", institution, ["qualification"])
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
@@ -178,7 +178,7 @@ def test_a_certificate_from_an_untrusted_pki_is_unknown_issuer(pki, tmp_path, ca
     impostor = TestPKI(tmp_path / "impostor").init()
     assert impostor.root_certificate.subject == pki.root_certificate.subject
     certificate = card_certificate(impostor, card_key, person)
-    register_card_certificate(person, certificate)
+    do_register_card_certificate(person, certificate)
     challenge = issue_challenge("consent", institution, ["qualification"])
 
     error = refusal(challenge, der(certificate), sign(card_key, challenge))
@@ -197,7 +197,7 @@ def test_an_expired_certificate_is_certificate_expired(pki, card_key, person, in
     now = datetime.datetime.now(UTC)
     certificate = card_certificate(pki, card_key, person, not_before=now - datetime.timedelta(days=5 * 365),
                                    not_after=now - datetime.timedelta(days=1))
-    register_card_certificate(person, certificate)
+    do_register_card_certificate(person, certificate)
     challenge = issue_challenge("consent", institution, ["qualification"])
 
     error = refusal(challenge, der(certificate), sign(card_key, challenge))
@@ -210,7 +210,7 @@ def test_a_future_certificate_is_certificate_not_yet_valid(pki, card_key, person
     now = datetime.datetime.now(UTC)
     certificate = card_certificate(pki, card_key, person, not_before=now + datetime.timedelta(hours=1),
                                    not_after=now + datetime.timedelta(days=365))
-    register_card_certificate(person, certificate)
+    do_register_card_certificate(person, certificate)
     challenge = issue_challenge("consent", institution, ["qualification"])
 
     assert refusal(challenge, der(certificate), sign(card_key, challenge)).code == "certificate_not_yet_valid"
@@ -218,7 +218,7 @@ def test_a_future_certificate_is_certificate_not_yet_valid(pki, card_key, person
 
 def test_a_revoked_certificate_is_certificate_revoked(pki, card_key, person, institution):
     certificate = card_certificate(pki, card_key, person)
-    register_card_certificate(person, certificate)
+    do_register_card_certificate(person, certificate)
     first = issue_challenge("consent", institution, ["qualification"])
     verify_card_authentication(first.nonce, der(certificate), sign(card_key, first), "consent")
 
@@ -231,7 +231,7 @@ def test_a_revoked_certificate_is_certificate_revoked(pki, card_key, person, ins
 # --- revocation information that cannot be trusted is a refusal, never a pass ------------------
 def test_a_missing_crl_is_crl_unavailable(pki, settings, tmp_path, card_key, person, institution):
     certificate = card_certificate(pki, card_key, person)
-    register_card_certificate(person, certificate)
+    do_register_card_certificate(person, certificate)
     settings.JPKI_CRLS = [tmp_path / "no-such-crl.pem"]
     challenge = issue_challenge("consent", institution, ["qualification"])
 
@@ -240,7 +240,7 @@ def test_a_missing_crl_is_crl_unavailable(pki, settings, tmp_path, card_key, per
 
 def test_a_crl_signed_by_an_untrusted_key_is_crl_unavailable(pki, settings, tmp_path, card_key, person, institution):
     certificate = card_certificate(pki, card_key, person)
-    register_card_certificate(person, certificate)
+    do_register_card_certificate(person, certificate)
     impostor = TestPKI(tmp_path / "impostor").init()  # same issuer name, its CRL lists nothing
     settings.JPKI_CRLS = [impostor.crl_path]
     challenge = issue_challenge("consent", institution, ["qualification"])
@@ -250,7 +250,7 @@ def test_a_crl_signed_by_an_untrusted_key_is_crl_unavailable(pki, settings, tmp_
 
 def test_a_stale_crl_is_crl_unavailable(pki, card_key, person, institution):
     certificate = card_certificate(pki, card_key, person)
-    register_card_certificate(person, certificate)
+    do_register_card_certificate(person, certificate)
     challenge = issue_challenge("consent", institution, ["qualification"])
     after_next_update = pki.crl().next_update_utc + datetime.timedelta(seconds=1)
     challenge.expires_at = after_next_update + datetime.timedelta(minutes=5)  # only the CRL is stale
@@ -266,7 +266,7 @@ def test_a_replaced_crl_file_is_read_again(pki, settings, tmp_path, card_key, pe
     settings.JPKI_TRUST_ROOTS = [own.root_path]
     settings.JPKI_CRLS = [own.crl_path]
     certificate = card_certificate(own, card_key, person)
-    register_card_certificate(person, certificate)
+    do_register_card_certificate(person, certificate)
     first = issue_challenge("consent", institution, ["qualification"])
     verify_card_authentication(first.nonce, der(certificate), sign(card_key, first), "consent")
 
@@ -282,7 +282,7 @@ def test_roots_and_crls_may_be_der_files(pki, settings, tmp_path, card_key, pers
     settings.JPKI_TRUST_ROOTS = [tmp_path / "root.der"]
     settings.JPKI_CRLS = [tmp_path / "crl.der"]
     certificate = card_certificate(pki, card_key, person)
-    register_card_certificate(person, certificate)
+    do_register_card_certificate(person, certificate)
     challenge = issue_challenge("consent", institution, ["qualification"])
 
     assert verify_card_authentication(challenge.nonce, der(certificate), sign(card_key, challenge), "consent").person == person
@@ -303,7 +303,7 @@ def test_a_certificate_linked_but_not_registered_for_insurance_use_is_card_not_r
     pki, card_key, person, institution
 ):
     certificate = card_certificate(pki, card_key, person)
-    register_card_certificate(person, certificate, registered_for_insurance_use=False)
+    do_register_card_certificate(person, certificate, registered_for_insurance_use=False)
     challenge = issue_challenge("consent", institution, ["qualification"])
 
     assert refusal(challenge, der(certificate), sign(card_key, challenge)).code == "card_not_registered"
@@ -313,7 +313,7 @@ def test_a_linkage_marked_revoked_is_card_not_registered_even_before_the_crl_say
     pki, card_key, person, institution
 ):
     certificate = card_certificate(pki, card_key, person)
-    row = register_card_certificate(person, certificate)
+    row = do_register_card_certificate(person, certificate)
     row.status = CardCertificateStatus.REVOKED
     row.save()
     challenge = issue_challenge("consent", institution, ["qualification"])
@@ -322,12 +322,12 @@ def test_a_linkage_marked_revoked_is_card_not_registered_even_before_the_crl_say
 
 
 def test_a_renewed_certificate_keeps_the_registration_of_the_one_it_replaced(pki, card_key, person, institution):
-    old = register_card_certificate(person, card_certificate(pki, card_key, person))
+    old = do_register_card_certificate(person, card_certificate(pki, card_key, person))
     old.status = CardCertificateStatus.SUPERSEDED
     old.save()
     renewed_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     renewed = card_certificate(pki, renewed_key, person)
-    register_card_certificate(person, renewed, registered_for_insurance_use=False, renewed_from=old)
+    do_register_card_certificate(person, renewed, registered_for_insurance_use=False, renewed_from=old)
     challenge = issue_challenge("consent", institution, ["qualification"])
 
     result = verify_card_authentication(challenge.nonce, der(renewed), sign(renewed_key, challenge), "consent")
@@ -337,7 +337,7 @@ def test_a_renewed_certificate_keeps_the_registration_of_the_one_it_replaced(pki
 
 def test_a_superseded_certificate_no_longer_proves_anyone(pki, card_key, person, institution):
     certificate = card_certificate(pki, card_key, person)
-    old = register_card_certificate(person, certificate)
+    old = do_register_card_certificate(person, certificate)
     old.status = CardCertificateStatus.SUPERSEDED
     old.save()
     challenge = issue_challenge("consent", institution, ["qualification"])
@@ -348,7 +348,7 @@ def test_a_superseded_certificate_no_longer_proves_anyone(pki, card_key, person,
 # --- refusals from the challenge --------------------------------------------------------------
 def test_an_unknown_challenge_is_challenge_unknown(pki, card_key, person, institution):
     certificate = card_certificate(pki, card_key, person)
-    register_card_certificate(person, certificate)
+    do_register_card_certificate(person, certificate)
     challenge = issue_challenge("consent", institution, ["qualification"])
     signature = sign(card_key, challenge)
     nonce = challenge.nonce
@@ -364,7 +364,7 @@ def test_an_unknown_challenge_is_challenge_unknown(pki, card_key, person, instit
 
 def test_a_challenge_of_another_purpose_is_purpose_mismatch_and_stays_usable(pki, card_key, person, institution):
     certificate = card_certificate(pki, card_key, person)
-    register_card_certificate(person, certificate)
+    do_register_card_certificate(person, certificate)
     challenge = issue_challenge("consent", institution, ["qualification"])
     signature = sign(card_key, challenge)
 
@@ -374,7 +374,7 @@ def test_a_challenge_of_another_purpose_is_purpose_mismatch_and_stays_usable(pki
 
 def test_an_answer_after_the_expiry_is_challenge_expired(pki, card_key, person, institution):
     certificate = card_certificate(pki, card_key, person)
-    register_card_certificate(person, certificate)
+    do_register_card_certificate(person, certificate)
     challenge = issue_challenge("consent", institution, ["qualification"])
 
     error = refusal(challenge, der(certificate), sign(card_key, challenge),
@@ -393,7 +393,7 @@ def test_a_challenge_expires_after_the_configured_ttl(pki, settings, institution
 
 def test_the_same_answer_twice_is_challenge_reused(pki, card_key, person, institution):
     certificate = card_certificate(pki, card_key, person)
-    register_card_certificate(person, certificate)
+    do_register_card_certificate(person, certificate)
     challenge = issue_challenge("consent", institution, ["qualification"])
     signature = sign(card_key, challenge)
     verify_card_authentication(challenge.nonce, der(certificate), signature, "consent")
@@ -403,7 +403,7 @@ def test_the_same_answer_twice_is_challenge_reused(pki, card_key, person, instit
 
 def test_a_failed_answer_uses_the_challenge_up(pki, card_key, person, institution):
     certificate = card_certificate(pki, card_key, person)
-    register_card_certificate(person, certificate)
+    do_register_card_certificate(person, certificate)
     challenge = issue_challenge("consent", institution, ["qualification"])
     signature = sign(card_key, challenge)
 
@@ -419,7 +419,7 @@ def test_two_concurrent_answers_to_one_challenge_let_exactly_one_through(pki, ca
     person = Person.objects.create(name="佐藤 花子", name_kana="サトウ ハナコ", sex="2", birth_date=datetime.date(1948, 4, 2))
     institution = Institution.objects.create(code=with_check_digit("131234567"), name="みどり訪問クリニック")
     certificate = card_certificate(pki, card_key, person)
-    register_card_certificate(person, certificate)
+    do_register_card_certificate(person, certificate)
     challenge = issue_challenge("consent", institution, ["qualification"])
     signature = sign(card_key, challenge)
     barrier = threading.Barrier(2)
@@ -472,7 +472,7 @@ def root_signed(pki, public_key, *, key_usage=None):
 def test_a_root_signed_rsa_1024_key_is_unknown_issuer(pki, person, institution):
     weak_key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
     certificate = root_signed(pki, weak_key.public_key(), key_usage={"digital_signature": True})
-    register_card_certificate(person, certificate)
+    do_register_card_certificate(person, certificate)
     challenge = issue_challenge("consent", institution, ["qualification"])
 
     assert refusal(challenge, der(certificate), sign(weak_key, challenge)).code == "unknown_issuer"
@@ -480,7 +480,7 @@ def test_a_root_signed_rsa_1024_key_is_unknown_issuer(pki, person, institution):
 
 def test_a_root_signed_certificate_not_for_digital_signature_is_unknown_issuer(pki, card_key, person, institution):
     certificate = root_signed(pki, card_key.public_key(), key_usage={"key_encipherment": True})
-    register_card_certificate(person, certificate)
+    do_register_card_certificate(person, certificate)
     challenge = issue_challenge("consent", institution, ["qualification"])
 
     assert refusal(challenge, der(certificate), sign(card_key, challenge)).code == "unknown_issuer"
@@ -490,7 +490,7 @@ def test_a_signature_over_a_sha1_digest_info_is_signature_invalid(pki, card_key,
     # The card signs whatever DigestInfo the host gives it: one naming SHA-1 of the message is
     # refused, the verifier builds the SHA-256 DigestInfo itself.
     certificate = card_certificate(pki, card_key, person)
-    register_card_certificate(person, certificate)
+    do_register_card_certificate(person, certificate)
     challenge = issue_challenge("consent", institution, ["qualification"])
     from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from homeconsent.consent import services as consent_services
 from homeconsent.consent.challenges import verify_card_authentication
 from homeconsent.consent.models import CardAuthChallenge
-from homeconsent.jpki.pki import TestPKI, register_card_certificate
+from homeconsent.jpki.pki import TestPKI, do_register_card_certificate
 from homeconsent.registry.codes import with_check_digit
 from homeconsent.registry.models import (
     ElderlyCertificate,
@@ -86,7 +86,7 @@ def me(db, pki, card_keys, insurer, clinic, pharmacy):
                                       contribution_ratio="020")  # fmt: skip
     add_records(person, clinic, pharmacy, "")
     certificate = pki.issue_user_auth_certificate(card_keys[0].public_key(), person.birth_date)
-    card = register_card_certificate(person, certificate)
+    card = do_register_card_certificate(person, certificate)
     return SimpleNamespace(person=person, key=card_keys[0], certificate=certificate, card=card, qualification=q)
 
 
@@ -99,7 +99,7 @@ def other(db, pki, card_keys, insurer, clinic, pharmacy):
     )
     add_records(person, clinic, pharmacy, "★他人")
     certificate = pki.issue_user_auth_certificate(card_keys[1].public_key(), person.birth_date)
-    card = register_card_certificate(person, certificate)
+    card = do_register_card_certificate(person, certificate)
     return SimpleNamespace(person=person, key=card_keys[1], certificate=certificate, card=card)
 
 

@@ -10,8 +10,8 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from homeconsent.audit.models import AccessEvent
 from homeconsent.consent.challenges import issue_challenge
 from homeconsent.errors import HomeConsentError
-from homeconsent.jpki.pki import register_card_certificate
-from homeconsent.jpki.registration import register_card_for_insurance_use
+from homeconsent.jpki.pki import do_register_card_certificate
+from homeconsent.jpki.registration import do_register_card_for_insurance_use
 from homeconsent.registry.models import CardCertificate, CardCertificateStatus
 
 from .conftest import answer_card, der
@@ -23,7 +23,7 @@ KEYS = {"insurer_number": "01130012", "symbol": "1234", "number": "5678", "branc
 def new_card(pki, card_keys, me):
     """A card issued to me (the registry knows it is mine), not yet registered for insurance use."""
     certificate = pki.issue_user_auth_certificate(card_keys[2].public_key(), me.person.birth_date)
-    register_card_certificate(me.person, certificate, registered_for_insurance_use=False)
+    do_register_card_certificate(me.person, certificate, registered_for_insurance_use=False)
     return card_keys[2], certificate
 
 
@@ -78,7 +78,7 @@ def test_a_card_already_registered_says_so(client, me):
 
 def test_a_card_issued_to_another_person_cannot_be_registered_to_me(client, me, other, pki, card_keys):
     certificate = pki.issue_user_auth_certificate(card_keys[2].public_key(), other.person.birth_date)
-    register_card_certificate(other.person, certificate, registered_for_insurance_use=False)
+    do_register_card_certificate(other.person, certificate, registered_for_insurance_use=False)
 
     response = register(client, card_keys[2], certificate)
 
@@ -91,7 +91,7 @@ def test_a_renewed_certificate_keeps_the_registration(client, me, pki, card_keys
     certificate = pki.issue_user_auth_certificate(key.public_key(), me.person.birth_date)
     me.card.status = CardCertificateStatus.SUPERSEDED
     me.card.save()
-    renewed = register_card_certificate(me.person, certificate, registered_for_insurance_use=False, renewed_from=me.card)
+    renewed = do_register_card_certificate(me.person, certificate, registered_for_insurance_use=False, renewed_from=me.card)
 
     signin = answer_card(client, "signin", key, certificate)
     again = register(client, key, certificate)
@@ -107,7 +107,7 @@ def test_the_service_refuses_a_signature_over_another_message(me, new_card):
     signature = key.sign(b"something else", padding.PKCS1v15(), hashes.SHA256())
 
     with pytest.raises(HomeConsentError) as refused:
-        register_card_for_insurance_use(
+        do_register_card_for_insurance_use(
             challenge.message(), der(certificate), signature, insurer_number="01130012", symbol="1234",
             number="5678", branch="00", birth_date=datetime.date(1950, 4, 2),
         )  # fmt: skip

@@ -5,7 +5,7 @@ birth date registered that card for the victim and signed in as them."""
 
 import pytest
 
-from homeconsent.jpki.pki import register_card_certificate
+from homeconsent.jpki.pki import do_register_card_certificate
 from homeconsent.registry.models import CardCertificate
 
 from .conftest import answer_card
@@ -29,7 +29,7 @@ def attackers_fresh_card(pki, card_keys, me):
 @pytest.fixture
 def my_unregistered_card(pki, card_keys, me):
     certificate = pki.issue_user_auth_certificate(card_keys[2].public_key(), me.person.birth_date)
-    register_card_certificate(me.person, certificate, registered_for_insurance_use=False)
+    do_register_card_certificate(me.person, certificate, registered_for_insurance_use=False)
     return card_keys[2], certificate
 
 

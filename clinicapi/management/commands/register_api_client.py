@@ -5,7 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from clinicapi.auth import register_client
+from clinicapi.auth import do_register_client
 from clinicapi.scopes import DEFAULT_SCOPES, SCOPES, parse_scope
 from homeconsent.errors import HomeConsentError
 from homeconsent.registry.models import Institution
@@ -43,7 +43,7 @@ class Command(BaseCommand):
             raise CommandError(f"{source}: {exc.strerror}") from None
         scopes = [s for item in scope for s in parse_scope(item)] or list(DEFAULT_SCOPES)
         try:
-            client = register_client(institution_row, name, material, scopes, by="manage.py register_api_client")
+            client = do_register_client(institution_row, name, material, scopes, by="manage.py register_api_client")
         except HomeConsentError as exc:
             raise CommandError(str(exc)) from None
         kids = ", ".join(k["kid"] for k in client.jwks["keys"])

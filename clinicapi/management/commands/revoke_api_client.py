@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from clinicapi.auth import revoke_client
+from clinicapi.auth import do_revoke_client
 from clinicapi.models import ApiClient
 
 
@@ -16,5 +16,5 @@ class Command(BaseCommand):
         client = ApiClient.objects.filter(client_id=client_id).first()
         if client is None:
             raise CommandError(f"クライアント {client_id} は登録されていません / no client {client_id}")
-        client = revoke_client(client, by="manage.py revoke_api_client")
+        client = do_revoke_client(client, by="manage.py revoke_api_client")
         self.stdout.write(f"revoked {client.client_id} at {client.revoked_at.isoformat()}")

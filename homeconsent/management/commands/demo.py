@@ -29,11 +29,11 @@ from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from clinicapi.auth import register_client, revoke_client
+from clinicapi.auth import do_register_client, do_revoke_client
 from clinicapi.models import ApiClient
 from clinicapi.patients import patient_id_for
 from homeconsent.accounts.models import StaffMembership, StaffRole
-from homeconsent.accounts.services import create_staff
+from homeconsent.accounts.services import do_create_staff
 from homeconsent.admin_site import create_operator_device
 from homeconsent.consent.entry import entry_url_for
 from homeconsent.jpki.bridge import ReaderBridge
@@ -194,7 +194,7 @@ class Command(BaseCommand):
             lines.append(f"  entry:         {site}{entry_url_for(institution)}  ({institution.code} {institution.name})")
             membership = StaffMembership.objects.filter(institution=institution).first()
             if membership is None:
-                membership, token = create_staff(
+                membership, token = do_create_staff(
                     institution, f"admin{institution.code}", StaffRole.INSTITUTION_ADMIN, by="operator:demo"
                 )
                 link = site + reverse("console:enrol", args=[token])
@@ -223,7 +223,7 @@ class Command(BaseCommand):
             public_pem = key.public_key().public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
             ).decode()
-            client = register_client(clinic, "demo clinic system", public_pem, list(DEMO_CLIENT_SCOPES),
+            client = do_register_client(clinic, "demo clinic system", public_pem, list(DEMO_CLIENT_SCOPES),
                                      by="operator:demo")
             index.write_text(json.dumps({"client_id": client.client_id, "institution": clinic.code}))
         client_id = json.loads(index.read_text())["client_id"]
@@ -246,7 +246,7 @@ class Command(BaseCommand):
         (registered by an earlier demo) is revoked."""
         client = ApiClient.objects.filter(client_id=client_id, revoked_at__isnull=True).first()
         if client is not None and not set(DEMO_CLIENT_SCOPES) <= set(client.scopes):
-            revoke_client(client, by="operator:demo")
+            do_revoke_client(client, by="operator:demo")
             return False
         return client is not None
 

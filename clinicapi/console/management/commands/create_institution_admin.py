@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
 from homeconsent.accounts.models import StaffRole
-from homeconsent.accounts.services import create_staff
+from homeconsent.accounts.services import do_create_staff
 from homeconsent.errors import HomeConsentError
 from homeconsent.registry.models import Institution
 
@@ -27,7 +27,7 @@ class Command(BaseCommand):
         if institution is None:
             raise CommandError(f"no institution with code {options['institution']}")
         try:
-            membership, token = create_staff(institution, options["username"], options["role"], by="operator:cli")
+            membership, token = do_create_staff(institution, options["username"], options["role"], by="operator:cli")
         except HomeConsentError as exc:
             raise CommandError(str(exc)) from None
         url = options["base_url"].rstrip("/") + reverse("console:enrol", args=[token])

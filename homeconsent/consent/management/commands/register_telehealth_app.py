@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from homeconsent.consent.telehealth import register_app
+from homeconsent.consent.telehealth import do_register_app
 from homeconsent.errors import HomeConsentError
 from homeconsent.registry.models import Institution
 
@@ -24,7 +24,7 @@ class Command(BaseCommand):
         if missing:
             raise CommandError(f"unknown institution code(s): {', '.join(missing)}")
         try:
-            app, secret = register_app(o["name"], institutions=institutions, allowed_return_urls=o["return_url"],
+            app, secret = do_register_app(o["name"], institutions=institutions, allowed_return_urls=o["return_url"],
                                        webhook_url=o["webhook_url"], by=o["operator"])  # fmt: skip
         except HomeConsentError as error:
             raise CommandError(str(error)) from error

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from homeconsent.jpki.pki import REVOCATION_REASONS, revoke_card_certificate
+from homeconsent.jpki.pki import REVOCATION_REASONS, do_revoke_card_certificate
 
 
 class Command(BaseCommand):
@@ -17,5 +17,5 @@ class Command(BaseCommand):
             number = int(serial.lower().removeprefix("0x").replace(":", ""), 16)
         except ValueError:
             raise CommandError(f"not a hex serial: {serial!r}") from None
-        marked = revoke_card_certificate(number, reason)
+        marked = do_revoke_card_certificate(number, reason)
         self.stdout.write(f"revoked {number:x} ({reason}); CRL updated; {marked} registered certificate(s) marked revoked")
