@@ -109,11 +109,17 @@ def _log_client_change(client: ApiClient, action: str, by: str) -> None:
     )
 
 
-def do_register_client(institution: Institution, name: str, jwks_or_pem, scopes, *, by: str = "operator") -> ApiClient:
-    """Register an institution system as an API client with its public keys and allowed scopes."""
+def clean_client_name(name: str) -> str:
+    """What the client is ("EHR production"), stripped; refuses client_name_missing."""
     name = (name or "").strip()
     if not name:
         raise errors.CLIENT_NAME_MISSING()
+    return name
+
+
+def do_register_client(institution: Institution, name: str, jwks_or_pem, scopes, *, by: str = "operator") -> ApiClient:
+    """Register an institution system as an API client with its public keys and allowed scopes."""
+    name = clean_client_name(name)
     jwks = public_jwks(jwks_or_pem)
     allowed = checked_scopes(institution, scopes)
     with transaction.atomic():

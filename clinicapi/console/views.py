@@ -33,7 +33,7 @@ from homeconsent.consent.entry import do_rotate_entry_token, entry_for, entry_qr
 from homeconsent.consent.models import ConsentKind
 from homeconsent.errors import ErrorCode, HomeConsentError
 
-from . import actions, reads
+from . import actions, forms, reads
 from .routing import SOCKET_PATH
 
 CSP = csp.policy()  # the board's socket is same-origin: no bridge
@@ -122,14 +122,11 @@ def signin(request):
     error = None
     ended = request.session.pop("console.ended", None)
     if request.method == "POST":
-        try:
-            accounts.check_signin_rate(client_ip(request))
-            membership = accounts.check_password(request.POST.get("username", ""), request.POST.get("password", ""))
-        except HomeConsentError as exc:
-            error = exc
-        else:
-            accounts.remember_password_step(request, membership)
+        form = forms.SigninForm(request.POST, client_ip=client_ip(request))
+        if form.is_valid():
+            accounts.remember_password_step(request, form.cleaned_data["membership"])
             return redirect("console:signin_code")
+        error = form.refusal
     return _signin_page(request, "console/signin.html", error, {"ended": ended, "username": request.POST.get("username", "")},
                         ("username", "password"))
 
@@ -152,16 +149,13 @@ def signin_code(request):
         return redirect("console:signin")
     error = None
     if request.method == "POST":
-        try:
-            accounts.check_signin_rate(client_ip(request))
-            device = accounts.check_code(membership, request.POST.get("code", ""))
-        except HomeConsentError as exc:
-            error = exc
-            if exc.code == accounts.ACCOUNT_LOCKED.code:
-                request.session.pop(accounts.PENDING_KEY, None)
-        else:
-            accounts.sign_in(request, membership, device)
+        form = forms.SigninCodeForm(request.POST, membership=membership, client_ip=client_ip(request))
+        if form.is_valid():
+            accounts.sign_in(request, membership, form.cleaned_data["device"])
             return redirect("console:board")
+        error = form.refusal
+        if error.code == accounts.ACCOUNT_LOCKED.code:
+            request.session.pop(accounts.PENDING_KEY, None)
     return _signin_page(request, "console/signin_code.html", error, {}, ("code",))
 
 
@@ -190,8 +184,10 @@ def enrol(request, token):
         return _enrol_invalid(request)
     error = None
     if request.method == "POST":
+        form = forms.EnrolmentForm(request.POST, user=link.membership.user)
         try:
-            device = accounts.do_start_enrolment(link, request.POST.get("password", ""), request.POST.get("password_again", ""))
+            form.checked()
+            device = accounts.do_start_enrolment(link, form.cleaned_data["password"], form.cleaned_data["password_again"])
         except HomeConsentError as exc:
             error = _field_error(exc, ("password", "password_again"))
         else:
@@ -213,8 +209,10 @@ def enrol_totp(request):
         return _enrol_invalid(request)
     error = None
     if request.method == "POST":
+        form = forms.TotpForm(request.POST, digits=device.digits)
         try:
-            membership = accounts.do_confirm_enrolment(device, request.POST.get("code", ""))
+            form.checked()
+            membership = accounts.do_confirm_enrolment(device, form.cleaned_data["code"])
         except HomeConsentError as exc:
             error = _field_error(exc, ("code",))
         else:
@@ -350,16 +348,12 @@ def patient(request, consent_id):
 def patient_end(request, consent_id):
     """Set an earlier end date of a home-visit consent; the outcome is shown on the patient page."""
     staff = request.staff
+    form = forms.EndDateForm(request.POST)
     try:
-        until = parse_date(request.POST.get("until", "").strip())
-    except ValueError:  # well-formed but no such day (2026-02-30)
-        until = None
-    try:
-        if until is None:
-            request.session["console.end"] = {"code": "console_end_date_invalid", "message": _("Choose a date.")}
-        else:
-            actions.do_set_consent_end(staff, consent_id, until)
-            request.session["console.end"] = {"done": until.isoformat()}
+        form.checked()
+        until = form.cleaned_data["until"]
+        actions.do_set_consent_end(staff, consent_id, until)
+        request.session["console.end"] = {"done": until.isoformat()}
     except reads.PatientNotFound as exc:
         return _patient_gone(request, staff, exc)
     except HomeConsentError as exc:
@@ -399,11 +393,13 @@ def clients(request):
     if request.method == "POST":
         if not staff.is_admin:
             return _forbidden(request, staff)
+        form = forms.ApiClientForm(request.POST, institution=staff.institution)
         try:
+            form.checked()
             registered = do_register_client(
-                staff.institution, request.POST.get("name", ""), request.POST.get("jwks", ""),
-                request.POST.getlist("scope"), by=reads.actor_id(staff),
-            )  # fmt: skip
+                staff.institution, form.cleaned_data["name"], form.cleaned_data["jwks"], form.cleaned_data["scope"],
+                by=reads.actor_id(staff),
+            )
         except HomeConsentError as exc:
             error = _error(exc)
     rows = ApiClient.objects.filter(institution=staff.institution).order_by("-created_at")
@@ -434,19 +430,21 @@ def staff_list(request):
     staff = request.staff
     error, link = None, None
     if request.method == "POST":
+        relink = request.POST.get("action") == "relink"
+        form = forms.RelinkForm(request.POST, institution=staff.institution) if relink else forms.StaffForm(request.POST)
         try:
-            if request.POST.get("action") == "relink":
-                member = StaffMembership.objects.get(pk=request.POST.get("membership"), institution=staff.institution)
+            form.checked()
+            if relink:
+                member = form.cleaned_data["membership"]
                 token = accounts.do_issue_enrolment_link(member, by=reads.actor_id(staff))
             else:
                 member, token = accounts.do_create_staff(
-                    staff.institution, request.POST.get("username", ""), request.POST.get("role", StaffRole.STAFF),
-                    by=reads.actor_id(staff),
-                )  # fmt: skip
+                    staff.institution, form.cleaned_data["username"], form.cleaned_data["role"], by=reads.actor_id(staff)
+                )
             link = {"username": member.user.get_username(),
                     "url": request.build_absolute_uri(reverse("console:enrol", args=[token]))}  # fmt: skip
-        except (HomeConsentError, ValueError, StaffMembership.DoesNotExist) as exc:
-            error = _error(exc) if isinstance(exc, HomeConsentError) else {"code": "bad_request", "message": _("Not valid.")}
+        except HomeConsentError as exc:
+            error = _error(exc)
     members = StaffMembership.objects.filter(institution=staff.institution).select_related("user").order_by("user__username")
     return page(request, "console/staff.html", {"staff": staff, "members": members, "error": error, "link": link,
                                                 "roles": StaffRole.choices, "nav": "staff"},

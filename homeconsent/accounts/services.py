@@ -12,6 +12,8 @@ Stable API:
     check_code(membership, code) -> TOTPDevice                 (step 2)
     sign_in(request, membership, device) / staff_for(user, session, now, touch) / sign_out(request)
     do_sign_out_everywhere(membership)
+    clean_new_username(username) / check_new_password(user, p, p2) / clean_totp_code(code, digits)
+                                                                (the rules, for the console's forms)
 
 Failures of either step count against the account (StaffMembership.failed_attempts, in the
 database so every worker agrees); CONSOLE_LOCKOUT_FAILURES in a row lock it for CONSOLE_LOCKOUT.
@@ -130,9 +132,9 @@ def _log(membership: StaffMembership, by: str, action: str, **detail) -> None:
     )
 
 
-# --- accounts and enrolment ------------------------------------------------------------------------
-def do_create_staff(institution, username: str, role: str = StaffRole.STAFF, *, by: str) -> tuple[StaffMembership, str]:
-    """A new staff account without a password, and the one-time link that sets it up."""
+# --- the rules of a new account ---------------------------------------------------------------------
+def clean_new_username(username: str) -> str:
+    """The user name of a new account, stripped; refuses console_username_invalid or _taken."""
     User = get_user_model()
     username = (username or "").strip()
     try:
@@ -141,11 +143,37 @@ def do_create_staff(institution, username: str, role: str = StaffRole.STAFF, *, 
         raise USERNAME_INVALID() from None
     if not username or len(username) > 150:
         raise USERNAME_INVALID()
+    if User.objects.filter(username=username).exists():
+        raise USERNAME_TAKEN(username=username)
+    return username
+
+
+def check_new_password(user, password: str, password_again: str) -> None:
+    """A password an account may take: typed the same twice and passing Django's validators."""
+    if password != password_again:
+        raise ENROLMENT_PASSWORDS_DIFFER()
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ENROLMENT_PASSWORD_WEAK(reasons=" ".join(exc.messages)) from None
+
+
+def clean_totp_code(code: str, digits: int) -> str:
+    """A code as an authenticator app shows it (only digits, the device's length), stripped."""
+    code = (code or "").strip()
+    if not (code.isdigit() and len(code) == digits):
+        raise ENROLMENT_CODE_WRONG()
+    return code
+
+
+# --- accounts and enrolment ------------------------------------------------------------------------
+def do_create_staff(institution, username: str, role: str = StaffRole.STAFF, *, by: str) -> tuple[StaffMembership, str]:
+    """A new staff account without a password, and the one-time link that sets it up."""
+    username = clean_new_username(username)
     role = StaffRole(role)
     with transaction.atomic():
-        if User.objects.filter(username=username).exists():
-            raise USERNAME_TAKEN(username=username)
-        user = User(username=username)
+        clean_new_username(username)  # again inside the transaction: taken meanwhile?
+        user = get_user_model()(username=username)
         user.set_unusable_password()
         user.save()
         membership = StaffMembership.objects.create(
@@ -185,12 +213,7 @@ def do_start_enrolment(link: EnrolmentLink, password: str, password_again: str) 
     and every session of the account end here (a reset TOTP must not leave the old phone working)."""
     membership = link.membership
     user = membership.user
-    if password != password_again:
-        raise ENROLMENT_PASSWORDS_DIFFER()
-    try:
-        validate_password(password, user)
-    except ValidationError as exc:
-        raise ENROLMENT_PASSWORD_WEAK(reasons=" ".join(exc.messages)) from None
+    check_new_password(user, password, password_again)
     with transaction.atomic():
         spent = EnrolmentLink.objects.filter(pk=link.pk, used_at__isnull=True).update(used_at=timezone.now())
         if not spent:
@@ -207,8 +230,8 @@ def do_start_enrolment(link: EnrolmentLink, password: str, password_again: str) 
 
 def do_confirm_enrolment(device: TOTPDevice, code: str) -> StaffMembership:
     """The first code from the app confirms the device; until then it cannot sign anybody in."""
-    code = (code or "").strip()
-    if not (code.isdigit() and len(code) == device.digits) or not device.verify_token(code):
+    code = clean_totp_code(code, device.digits)
+    if not device.verify_token(code):
         raise ENROLMENT_CODE_WRONG()
     device.confirmed = True
     device.save(update_fields=["confirmed"])
