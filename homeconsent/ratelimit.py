@@ -1,6 +1,6 @@
 """Fixed-window request counters in Django's cache (Redis when REDIS_URL is set, so every worker
 shares them), for the public pages' limits: card challenges (consent.challenges) and the console's
-sign-in (clinicapi.console.accounts)."""
+sign-in (homeconsent.accounts.services)."""
 
 import hashlib
 import logging
