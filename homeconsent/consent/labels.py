@@ -1,6 +1,7 @@
 """What consent items, kinds and endings are called on the pages (gettext msgids in English, the
-catalogue gives the Japanese). One home: the portal shows them, and other pages take them from here.
-Items also name what an access-log row concerns, so the log's own items are here too."""
+catalogue gives the Japanese). The portal takes them from here; the console's templates still spell
+their own words for kinds and items (to be moved here). Items also name what an access-log row
+concerns, so the log's own items are here too."""
 
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
