@@ -11,3 +11,9 @@ class ClinicapiConfig(AppConfig):
             checks,  # noqa: F401
             schema,  # noqa: F401
         )
+
+    def demo_lines(self, *args, **kwargs) -> list[str]:
+        """This side's part of `manage.py demo` (clinicapi/demo.py): the site core asks each app."""
+        from .demo import demo_lines
+
+        return demo_lines(*args, **kwargs)

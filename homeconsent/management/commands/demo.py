@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
@@ -29,9 +28,6 @@ from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from clinicapi.auth import do_register_client, do_revoke_client
-from clinicapi.models import ApiClient
-from clinicapi.patients import patient_id_for
 from homeconsent.accounts.models import StaffMembership, StaffRole
 from homeconsent.accounts.services import do_create_staff
 from homeconsent.admin_site import create_operator_device
@@ -55,7 +51,6 @@ DEMO_CARDS = [
 # The clinic system's commands printed below (patients, then eligibility and medication of this person)
 # and the scopes the reference client asks for them: consent.read, qualification.read, medication.read.
 DEMO_API_PATIENT = "suzuki-ichiro"
-DEMO_CLIENT_SCOPES = ("consent.read", "qualification.read", "medication.read")
 
 
 @dataclass
@@ -204,51 +199,17 @@ class Command(BaseCommand):
         return lines
 
     def _api_client_lines(self, site, demo_persons):
-        """A clinic system of the demo clinic, registered once with the scopes of the commands printed
-        (the reference client asks for each command's scope itself), its key kept in var/."""
-        folder = settings.VAR_DIR / "demo-api-client"
-        index = folder / "client.json"
+        """What the institution side adds to the demo (clinicapi: a clinic system's commands), asked of
+        every installed app that offers `demo_lines`, so the site core imports none of them."""
         clinic = Institution.objects.get(code=self._demo_institution_codes()[0])
-        if index.exists() and not self._keep_demo_client(json.loads(index.read_text())["client_id"]):
-            index.unlink()  # an earlier demo's client without these scopes (or revoked): register anew
-        if not index.exists():
-            key = ec.generate_private_key(ec.SECP384R1())
-            folder.mkdir(parents=True, exist_ok=True)
-            key_path = folder / "private_key.pem"
-            key_path.write_bytes(
-                key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption())
-            )
-            key_path.chmod(0o600)
-            public_pem = key.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            ).decode()
-            client = do_register_client(clinic, "demo clinic system", public_pem, list(DEMO_CLIENT_SCOPES),
-                                     by="operator:demo")
-            index.write_text(json.dumps({"client_id": client.client_id, "institution": clinic.code}))
-        client_id = json.loads(index.read_text())["client_id"]
-        python, key = _from_checkout(Path(sys.prefix) / "bin" / "python"), _from_checkout(folder / "private_key.pem")
-        connection_flags = f"--base {site}/api/v1 --client-id {client_id} --key {key}"
         patient = demo_persons[DEMO_API_PATIENT]
-        # A patient id is the person's at this clinic, whatever the consent: known before he consents.
-        patient_id = patient_id_for(clinic.code, patient["person_id"])
         card = [slug for slug, _ in DEMO_CARDS].index(DEMO_API_PATIENT) + 1
-        lines = [f"  clinic system: {python} -m clinicapi.client patients {connection_flags}",
-                 f"    once {patient['name']} (card [{card}]) consents at {clinic.name}'s entry above "
-                 "(qualification and medication):"]
-        for command in (f"eligibility {patient_id}", f"medication {patient_id}"):
-            lines.append(f"                 {python} -m clinicapi.client {command} {connection_flags}")
+        lines = []
+        for config in apps.get_app_configs():
+            if hasattr(config, "demo_lines"):
+                lines += config.demo_lines(site, clinic, patient, card, python=_from_checkout(Path(sys.prefix) / "bin" / "python"),
+                                           show_path=_from_checkout)  # fmt: skip
         return lines
-
-    @staticmethod
-    def _keep_demo_client(client_id) -> bool:
-        """Whether the registered demo client serves the printed commands; one lacking their scopes
-        (registered by an earlier demo) is revoked."""
-        client = ApiClient.objects.filter(client_id=client_id, revoked_at__isnull=True).first()
-        if client is not None and not set(DEMO_CLIENT_SCOPES) <= set(client.scopes):
-            do_revoke_client(client, by="operator:demo")
-            return False
-        return client is not None
 
     @staticmethod
     def _demo_institution_codes():
