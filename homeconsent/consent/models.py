@@ -294,3 +294,51 @@ class WebhookDelivery(models.Model):
 
     def __str__(self):
         return f"{self.event} {self.event_id} ({self.status})"
+
+
+# --- the consent flow on a page --------------------------------------------------------------------
+class DraftStatus(models.TextChoices):
+    OPEN = "open", "入力中"
+    FROZEN = "frozen", "確認済み"  # confirmed: the card step signs exactly these terms
+    DONE = "done", "登録済み"  # terminal: the consent is registered
+    ENDED = "ended", "終了"  # terminal: stopped, or ended when the next patient started on the device
+
+
+class ConsentDraft(models.Model):
+    """One run of a consent flow on one device (browser session): what the patient chose so far.
+
+    Each step writes to it; confirming freezes it; the card step signs only a frozen draft and
+    registers exactly its terms; done and ended are terminal. Starting a flow ends every earlier
+    draft of the same device, so a page of the previous patient left in the history shows that
+    their procedure has ended and nothing of them (consent/drafts.py).
+    """
+
+    key = models.CharField(max_length=43, unique=True)  # random, sent back by the flow's forms
+    device = models.CharField(max_length=43, db_index=True)  # the browser session's device id
+    institution = models.ForeignKey("registry.Institution", on_delete=models.PROTECT, related_name="+")
+    flow = models.CharField(max_length=12)  # the URL's flow segment: home, telehealth
+    kind = models.CharField(max_length=20, choices=ConsentKind.choices)
+    items = models.JSONField(default=list)  # chosen beyond qualification, sorted
+    limit_answered = models.BooleanField(default=False)
+    visit_date = models.DateField(null=True, blank=True)
+    available_until = models.DateField(null=True, blank=True)  # last day chosen (home visits)
+    session = models.ForeignKey(
+        ConsentSession, null=True, blank=True, on_delete=models.PROTECT, related_name="drafts"
+    )
+    status = models.CharField(max_length=8, choices=DraftStatus.choices, default=DraftStatus.OPEN)
+    challenge = models.OneToOneField(
+        CardAuthChallenge, null=True, blank=True, on_delete=models.SET_NULL, related_name="draft"
+    )
+    consent = models.OneToOneField(
+        Consent, null=True, blank=True, on_delete=models.PROTECT, related_name="draft"
+    )
+    created_at = models.DateTimeField()
+    frozen_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["device", "ended_at"])]
+
+    def __str__(self):
+        return f"{self.flow} draft {self.key[:8]}… ({self.status})"

@@ -44,18 +44,23 @@ CONSENT_ITEMS_MEDICAL_NOT_ALLOWED = ErrorCode(
 )
 VISIT_DATE_REQUIRED = ErrorCode(
     "visit_date_required",
-    "オンライン診療の同意には診療予定日が必要です。",
-    "A telehealth consent needs the date of the booked visit.",
+    "オンライン診療の日を選んでください。",
+    "Choose the date of your telehealth visit.",
+)
+VISIT_DATE_UNREADABLE = ErrorCode(
+    "visit_date_invalid",
+    "診療予定日が日付として読み取れません。カレンダーから日付を選んでください。",
+    "The visit date could not be read as a date. Choose a day from the calendar.",
 )
 VISIT_DATE_PAST = ErrorCode(
     "visit_date_past",
-    "診療予定日（{visit_date}）はすでに過ぎています。予定日を確かめてください。",
-    "The visit date ({visit_date}) has already passed. Please check the date of the visit.",
+    "診療予定日（{visit_date_ja}）はすでに過ぎています。今日から後の予定日を選んでください。",
+    "The visit date ({visit_date_en}) has already passed. Choose the day of the visit, today or later.",
 )
 VISIT_DATE_TOO_FAR = ErrorCode(
     "visit_date_too_far",
-    "診療予定日（{visit_date}）が先すぎます。90日以内の予定日にしてください。",
-    "The visit date ({visit_date}) is too far ahead: give a date within 90 days.",
+    "診療予定日（{visit_date_ja}）が先すぎます。今日から90日以内の予定日を選んでください。",
+    "The visit date ({visit_date_en}) is too far ahead: choose a day within 90 days from today.",
 )
 VISIT_DATE_NOT_FOR_KIND = ErrorCode(
     "visit_date_not_for_kind",
@@ -66,6 +71,11 @@ AVAILABLE_UNTIL_NOT_FOR_KIND = ErrorCode(
     "available_until_not_for_kind",
     "オンライン診療の同意の期限は診療予定日で決まるため、別に指定できません。",
     "A telehealth consent lasts until the end of the visit date; no other end can be given.",
+)
+AVAILABLE_UNTIL_UNREADABLE = ErrorCode(
+    "consent_end_date_invalid",
+    "終了日が日付として読み取れません。今日から{latest_ja}までの日付を選んでください。",
+    "The end date could not be read as a date. Choose a day from today up to {latest_en}.",
 )
 AVAILABLE_UNTIL_PAST = ErrorCode(
     "available_until_past",
@@ -99,6 +109,19 @@ def last_day(available_until: datetime.datetime | None) -> datetime.date | None:
 def latest_end_date(on: datetime.date | None = None) -> datetime.date:
     """The last day a consent's end date may be set to: five years from `on` (default today, Tokyo)."""
     return add_years(on or today(), END_DATE_HORIZON_YEARS)
+
+
+def _day_params(name: str, day: datetime.date) -> dict:
+    return {
+        name: day.isoformat(),
+        f"{name}_ja": f"{day.year}年{day.month}月{day.day}日",
+        f"{name}_en": f"{day.day} {day:%b} {day.year}",
+    }
+
+
+def latest_end_date_params(on: datetime.date | None = None) -> dict:
+    """The latest end date, written for the messages that name it."""
+    return _day_params("latest", latest_end_date(on))
 
 
 def clean_kind(kind) -> str:
@@ -137,14 +160,17 @@ def clean_visit_date(kind: str, visit_date, *, on: datetime.date | None = None):
     if not visit_date:
         raise VISIT_DATE_REQUIRED()
     if isinstance(visit_date, str):
-        visit_date = datetime.date.fromisoformat(visit_date)
+        try:
+            visit_date = datetime.date.fromisoformat(visit_date)
+        except ValueError:
+            raise VISIT_DATE_UNREADABLE() from None
     if isinstance(visit_date, datetime.datetime):
         visit_date = visit_date.astimezone(TOKYO).date()
     on = on or today()
     if visit_date < on:
-        raise VISIT_DATE_PAST(visit_date=visit_date.isoformat())
+        raise VISIT_DATE_PAST(**_day_params("visit_date", visit_date))
     if visit_date > on + VISIT_DATE_HORIZON:
-        raise VISIT_DATE_TOO_FAR(visit_date=visit_date.isoformat())
+        raise VISIT_DATE_TOO_FAR(**_day_params("visit_date", visit_date))
     return visit_date
 
 
@@ -176,11 +202,7 @@ def consent_until(kind: str, *, visit_date=None, available_until=None, now=None)
         raise AVAILABLE_UNTIL_PAST()
     latest = latest_end_date(now.astimezone(TOKYO).date())
     if until > start_of_day(latest + datetime.timedelta(days=1)):
-        raise AVAILABLE_UNTIL_TOO_FAR(
-            latest=latest.isoformat(),
-            latest_ja=f"{latest.year}年{latest.month}月{latest.day}日",
-            latest_en=f"{latest.day} {latest:%b} {latest.year}",
-        )
+        raise AVAILABLE_UNTIL_TOO_FAR(**latest_end_date_params(now.astimezone(TOKYO).date()))
     return until.astimezone(datetime.UTC).replace(microsecond=0)
 
 

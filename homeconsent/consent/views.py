@@ -1,8 +1,13 @@
 """The consent pages: an institution's entry, the home-visit and telehealth flows, inquiry and cancel-all.
 
-One question per screen. What the patient chose so far lives in the session, keyed by the entry and
-the flow; the card step is the only page with script (static/js/consent-flow.js): it asks this server
-for a challenge, gives its DigestInfo and the PIN to the local reader bridge, and posts back only the
+One question per screen. A consent flow is one server-side draft (drafts.py) of this browser's
+device: each step's form writes to it, confirming freezes it, the card step signs only the frozen
+draft, done is terminal, and opening the entry page or starting a flow ends every earlier draft of
+the device, so on a shared tablet a page of the previous patient left in the history shows that the
+procedure has ended and nothing of them. Every form posts back the draft it was shown for.
+
+The card step is the only page with script (static/js/consent-flow.js): it asks this server for a
+challenge, gives its DigestInfo and the PIN to the local reader bridge, and posts back only the
 certificate and the signature. The PIN is never sent here.
 """
 
@@ -16,7 +21,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.crypto import constant_time_compare
-from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
@@ -25,7 +29,7 @@ from homeconsent import csp
 from homeconsent.errors import ErrorCode, HomeConsentError
 from homeconsent.registry.models import Person
 
-from . import rules, services, telehealth
+from . import drafts, forms, rules, services, telehealth
 from .challenges import (
     challenge_for_page,
     check_issue_rate,
@@ -35,7 +39,7 @@ from .challenges import (
     verify_card_authentication,
 )
 from .entry import entry_by_token, entry_for, entry_qr_svg, entry_url
-from .models import Consent, ConsentEndedBy, ConsentItem
+from .models import ConsentEndedBy, ConsentItem, DraftStatus
 
 # The flows reachable from an entry, by URL segment: the consent kind they register (None: none).
 FLOWS = {"home": "home_visit", "telehealth": "telehealth", "mine": None}
@@ -45,8 +49,6 @@ INQUIRY_KIND = "inquiry"
 PROOF_LIFETIME = datetime.timedelta(minutes=3)
 # How long the card step waits for the card to be placed on the reader.
 CARD_WAIT_SECONDS = 60
-# How far ahead a telehealth visit may be booked from this page.
-VISIT_DATE_HORIZON = datetime.timedelta(days=90)
 
 # What a patient can choose to share, with plain words. Qualification (資格情報) is always shared.
 SHAREABLE_ITEMS = [
@@ -72,7 +74,9 @@ SHAREABLE_ITEMS = [
     ),
 ]
 ITEM_LABELS = {code: label for code, label, _help in SHAREABLE_ITEMS}
-ITEM_LABELS[ConsentItem.QUALIFICATION] = _("Health insurance status: the insurance you belong to and your share of costs (always shared)")
+ITEM_LABELS[ConsentItem.QUALIFICATION] = _(
+    "Health insurance status: the insurance you belong to and your share of costs (always shared)"
+)
 ITEM_LABELS[ConsentItem.LIMIT_CERTIFICATE] = _("Limit on your medical costs (限度額)")
 
 # The codes of these pages' own refusals; each page prints its code, for a call to support.
@@ -85,37 +89,6 @@ SESSION_EXPIRED = ErrorCode(
     "session_expired",
     "前の画面での回答がないため、続けられません。最初からやり直してください。",
     "The earlier answers are missing, so this step cannot go on. Please start from the beginning.",
-)
-LIMIT_NOT_ANSWERED = ErrorCode(
-    "consent_limit_not_answered",
-    "限度額の情報を提供するかどうか、「はい」か「いいえ」を選んでください。",
-    "Choose yes or no: do you share your limit on medical costs (限度額)?",
-)
-END_CHOICE_MISSING = ErrorCode(
-    "consent_end_choice_missing",
-    "同意の期間を選んでください。",
-    "Choose how long the consent lasts.",
-)
-END_DATE_INVALID = ErrorCode(
-    "consent_end_date_invalid",
-    "終了日は、今日から{latest}までの日付を選んでください。",
-    "Choose an end date from today up to {latest}.",
-)
-VISIT_DATE_MISSING = ErrorCode(
-    "visit_date_missing",
-    "オンライン診療の日を選んでください。",
-    "Choose the date of your telehealth visit.",
-)
-VISIT_DATE_LOCKED = ErrorCode(
-    "visit_date_locked",
-    "診療日は、オンライン診療のアプリで予約した日（{visit_date}）です。ここでは変えられません。日を変えるときは、アプリで予約を変えてください。",
-    "Your visit date is the day booked in the telehealth app ({visit_date}). It cannot be changed here; "
-    "to change it, change the booking in the app.",
-)
-VISIT_DATE_INVALID = ErrorCode(
-    "visit_date_invalid",
-    "オンライン診療の日を、今日から{latest}までの日付で選んでください。",
-    "Choose the date of your telehealth visit: today or a later day up to {latest}.",
 )
 
 
@@ -139,6 +112,7 @@ def page(request, template, context=None, status=200):
     origin = _return_origin(context["app_session_id"]) if (context or {}).get("app_session_id") else None
     response["Content-Security-Policy"] = content_security_policy([origin] if origin else [])
     response["Referrer-Policy"] = "same-origin"  # the entry token stays out of other sites' logs
+    # Never from the browser's cache or back/forward cache: Back asks the server, which knows the draft ended.
     response["Cache-Control"] = "no-store"
     return response
 
@@ -147,21 +121,52 @@ def not_found(request):
     return page(request, "consent/entry_not_found.html", {"code": ENTRY_NOT_FOUND.code}, status=404)
 
 
-def _state_key(entry, kind):
-    return f"consent.{entry.pk}.{kind}"
+def _device(request) -> str:
+    """This browser's device id: the drafts of a device end together when the next patient starts."""
+    device = request.session.get("consent.device")
+    if not device:
+        device = request.session["consent.device"] = drafts.new_device_id()
+    return device
 
 
-def _state(request, entry, kind) -> dict | None:
-    state = request.session.get(_state_key(entry, kind))
+def _draft_key(entry, flow):
+    return f"consent.{entry.pk}.{flow}.draft"
+
+
+def _current_draft(request, entry, flow):
+    pointer = request.session.get(_draft_key(entry, flow)) or {}
+    # A rotated token ends the flows started from the old one.
+    if pointer.get("token") != entry.token:
+        return None
+    return drafts.draft_for(request.session.get("consent.device"), pointer.get("draft"))
+
+
+def _point_at(request, entry, flow, draft):
+    request.session[_draft_key(entry, flow)] = {"draft": draft.key, "token": entry.token}
+
+
+def _end_drafts_of_device(request) -> None:
+    device = request.session.get("consent.device")
+    if device:
+        drafts.do_end_drafts(device)
+
+
+def _state_key(entry, flow):
+    return f"consent.{entry.pk}.{flow}"
+
+
+def _state(request, entry, flow) -> dict | None:
+    """The inquiry flow's state ("mine" registers nothing, so it needs no draft)."""
+    state = request.session.get(_state_key(entry, flow))
     # A rotated token ends the flows started from the old one.
     if not state or state.get("token") != entry.token:
         return None
     return state
 
 
-def _save_state(request, entry, kind, state):
+def _save_state(request, entry, flow, state):
     state["token"] = entry.token
-    request.session[_state_key(entry, kind)] = state
+    request.session[_state_key(entry, flow)] = state
 
 
 def _proof_key(entry):
@@ -199,46 +204,30 @@ def _problem_redirect(entry, code=SESSION_EXPIRED.code):
     return redirect("consent:problem", token=entry.token, code=code)
 
 
-def _flow_step(request, token, kind, ready, *, any_flow=False):
-    """The entry and this browser's state of one step of a flow, or the response saying why not.
-
-    ready(state) tells whether the earlier steps were answered. Only the card step also serves the
-    inquiry flow ("mine", whose FLOWS kind is None): any_flow.
-    """
-    entry = entry_by_token(token)
-    if entry is None or kind not in FLOWS or (FLOWS[kind] is None and not any_flow):
-        return None, None, not_found(request)
-    state = _state(request, entry, kind)
-    if state is None or not ready(state):
-        return entry, None, _problem_redirect(entry, SESSION_EXPIRED.code)
-    error = _app_session_error(state)
-    if error is not None:
-        return entry, None, _session_problem(request, error, state["app_session"])
-    return entry, state, None
-
-
-# The numbered steps of each flow, for the page title ("step 2 of 5"). An app's session that fixed the
-# items asks them on one screen and skips the limit question.
+# The numbered steps of each flow, for the progress shown on the page and in its title. An app's
+# session fixed the date and the items: the patient agrees to them on one screen.
 FLOW_STEPS = {
     "home": ["about", "items", "limit", "confirm", "card"],
     "telehealth": ["about", "visit_date", "items", "limit", "confirm", "card"],
+    "app": ["about", "items", "confirm", "card"],
     "mine": ["about", "card"],
 }
 
 
-def _step_of_flow(kind, state, step):
-    steps = [s for s in FLOW_STEPS.get(kind, []) if not (s == "limit" and "locked_items" in (state or {}))]
+def _step_of_flow(flow, draft, step):
+    steps = FLOW_STEPS["app" if draft is not None and getattr(draft, "session_id", None) else flow] if flow else []
     return (steps.index(step) + 1, len(steps)) if step in steps else None
 
 
-def _context(entry, kind=None, state=None, step_name=None, **extra):
+def _context(entry, flow=None, draft=None, step_name=None, **extra):
     institution = entry.institution
     # In a telehealth app's session, "stop" ends the session and goes back to the app (_stop.html).
-    app_session_id = (state or {}).get("app_session")
+    session = getattr(draft, "session", None)
     return {
-        "entry": entry, "institution": institution, "flow": kind, "app_session_id": app_session_id,
-        "flow_step": _step_of_flow(kind, state, step_name), **extra,
-    }
+        "entry": entry, "institution": institution, "flow": flow, "draft": draft,
+        "app_session_id": session.session_id if session is not None else None,
+        "flow_step": _step_of_flow(flow, draft, step_name), **extra,
+    }  # fmt: skip
 
 
 # The order items are listed in: insurance first, then as on the "what to share" screen.
@@ -250,35 +239,17 @@ def _items_summary(items):
     return [ITEM_LABELS.get(item, item) for item in ordered]
 
 
-def _visit_date(state):
-    value = state.get("visit_date")
-    return datetime.date.fromisoformat(value) if value else None
-
-
-def _available_until(state):
-    value = state.get("available_until")
-    return datetime.date.fromisoformat(value) if value else None
-
-
-def _end_date_bounds(today):
-    return today, rules.latest_end_date(today)
-
-
 def _shareable(institution):
     # A qualification-only site (資格確認限定型) never receives medical information.
     return [] if institution.qualification_only else SHAREABLE_ITEMS
 
 
-def _app_session(state):
-    return telehealth.session_by_id(state["app_session"]) if state.get("app_session") else None
-
-
-def _app_session_error(state) -> HomeConsentError | None:
-    """Why the flow's telehealth app session can no longer be consented in (expired, stopped), or None."""
-    if not state.get("app_session") or state.get("consent"):
+def _app_session_error(draft) -> HomeConsentError | None:
+    """Why the draft's telehealth app session can no longer be consented in (expired, stopped), or None."""
+    if draft is None or draft.session is None or draft.status == DraftStatus.DONE:
         return None
     try:
-        telehealth.check_session_open(telehealth.session_by_id(state["app_session"]))
+        telehealth.check_session_open(draft.session)
     except HomeConsentError as error:
         return error
     return None
@@ -292,19 +263,58 @@ def _language():
     return (translation.get_language() or "ja")[:2]
 
 
+def _ended(request, entry, draft=None):
+    """A page of a draft that has ended (the next patient started, stopped, or done long ago)."""
+    start_url = reverse("consent:entry", args=[entry.token])
+    return page(
+        request, "consent/ended.html",
+        _context(entry, code=drafts.DRAFT_ENDED.code, start_url=start_url),
+        status=410,
+    )  # fmt: skip
+
+
+def _flow_draft(request, token, flow, step):
+    """The entry and this device's draft at one step of a flow, or the response saying why not."""
+    entry = entry_by_token(token)
+    if entry is None or flow not in drafts.FLOW_KINDS:
+        return None, None, not_found(request)
+    draft = _current_draft(request, entry, flow)
+    if draft is None:
+        return entry, None, _problem_redirect(entry, SESSION_EXPIRED.code)
+    # A form shown for an earlier draft (another patient's, or before starting again) changes nothing.
+    if request.method == "POST" and not constant_time_compare(request.POST.get("draft", ""), draft.key):
+        return entry, None, _ended(request, entry)
+    if draft.status == DraftStatus.DONE and drafts.done_shown(draft):
+        # Back from the done page: the consent is registered; nothing more to answer or sign.
+        return entry, None, redirect("consent:done", token=token, flow=flow)
+    if not drafts.is_live(draft) or draft.status == DraftStatus.DONE:
+        return entry, None, _ended(request, entry, draft)
+    error = _app_session_error(draft)
+    if error is not None:
+        return entry, None, _session_problem(request, error, draft.session.session_id)
+    if not drafts.ready_for(draft, step):
+        return entry, None, _problem_redirect(entry, SESSION_EXPIRED.code)
+    return entry, draft, None
+
+
+def _coded(call, *args, **kwargs):
+    """Run a draft service; (result, None) or (None, the refusal as the page prints it)."""
+    try:
+        return call(*args, **kwargs), None
+    except HomeConsentError as error:
+        return None, {"code": error.code, "message": error.message(_language())}
+
+
 # --- entry ---------------------------------------------------------------------------------------
 @never_cache
 def entry(request, token):
     entry = entry_by_token(token)
     if entry is None:
         return not_found(request)
-    # On a shared device (the nurse's tablet) the next patient starts here: a card proof of the
-    # previous one must not open "your consents" for them.
+    # On a shared device (the nurse's tablet) the next patient starts here: nothing of the previous
+    # one stays open, neither a card proof for "your consents" nor a draft (done or not).
     request.session.pop(_proof_key(entry), None)
-    # An app session that has ended must not hold up a telehealth consent started from here.
-    telehealth_state = _state(request, entry, "telehealth")
-    if telehealth_state and _app_session_error(telehealth_state) is not None:
-        request.session.pop(_state_key(entry, "telehealth"), None)
+    _end_drafts_of_device(request)
     return page(request, "consent/entry.html", _context(entry))
 
 
@@ -335,7 +345,7 @@ def _session_problem(request, error, session_id=None):
         request, "consent/session_problem.html",
         {"problem": SESSION_PROBLEMS.get(error.code, error.code), "code": error.code, "return_href": return_href},
         status=404 if unknown else 410,
-    )
+    )  # fmt: skip
 
 
 def _known_app_session(session_id):
@@ -346,16 +356,9 @@ def _known_app_session(session_id):
     return session
 
 
-def _forget_app_flow(request, session):
-    entry = entry_for(session.institution)
-    state = _state(request, entry, "telehealth")
-    if state and state.get("app_session") == session.session_id:
-        request.session.pop(_state_key(entry, "telehealth"), None)
-
-
 @never_cache
 def app_session(request, session_id):
-    """A telehealth app sent the patient here: the telehealth flow for its booked visit and items."""
+    """A telehealth app sent the patient here: a draft of the telehealth flow for its booked visit and items."""
     try:
         session = telehealth.session_by_id(session_id)
     except HomeConsentError as error:
@@ -365,16 +368,9 @@ def app_session(request, session_id):
     except HomeConsentError as error:
         return _session_problem(request, error, session.session_id)
     entry = entry_for(session.institution)
-    _save_state(
-        request, entry, "telehealth",
-        {
-            "app_session": session.session_id,
-            "visit_date": session.visit_date.isoformat(),
-            "locked_date": True,
-            "locked_items": [i for i in session.items if i != ConsentItem.QUALIFICATION],
-        },
-    )
-    return redirect("consent:about", token=entry.token, kind="telehealth")
+    draft = drafts.do_start_draft(_device(request), session.institution, "telehealth", session=session)
+    _point_at(request, entry, "telehealth", draft)
+    return redirect("consent:about", token=entry.token, flow="telehealth")
 
 
 @require_POST
@@ -385,7 +381,7 @@ def app_session_stop(request, session_id):
     except HomeConsentError as error:
         return _session_problem(request, error)
     session = telehealth.do_decline_session(session)
-    _forget_app_flow(request, session)
+    _end_drafts_of_device(request)
     return redirect(telehealth.return_redirect_url(session))
 
 
@@ -396,325 +392,364 @@ def app_session_return(request, session_id):
         session = _known_app_session(session_id)
     except HomeConsentError as error:
         return _session_problem(request, error)
-    _forget_app_flow(request, session)
+    _end_drafts_of_device(request)
     return redirect(telehealth.return_redirect_url(session))
 
 
 # --- the consent flows ---------------------------------------------------------------------------
+def _update_key(entry):
+    return f"consent.{entry.pk}.update_items"
+
+
 @never_cache
-def about(request, token, kind):
+@require_http_methods(["GET", "POST"])
+def about(request, token, flow):
+    """What the consent is; 始める starts a new draft (ending every earlier draft of the device)."""
     entry = entry_by_token(token)
-    if entry is None or kind not in FLOWS:
+    if entry is None or flow not in FLOWS:
         return not_found(request)
-    # Starting a flow starts it afresh (a telehealth app session, if any, is kept).
-    previous = _state(request, entry, kind) or {}
-    state = {}
-    if previous.get("app_session") and not previous.get("consent"):
-        # Back at the start of an app's session that has ended: only the way back to the app helps.
-        error = _app_session_error(previous)
-        if error is not None:
-            return _session_problem(request, error, previous["app_session"])
-        state = {key: previous[key] for key in ("app_session", "visit_date", "locked_date", "locked_items") if key in previous}
+    if flow == "mine":
+        request.session.pop(_proof_key(entry), None)
+        _save_state(request, entry, flow, {})
+        return page(request, "consent/mine_about.html", _context(entry, flow, None, "about"))
+    current = _current_draft(request, entry, flow)
+    # An app's session already has its draft (its date and items are fixed): 始める goes on with it.
+    app_draft = current if current is not None and current.session_id and current.status == DraftStatus.OPEN and drafts.is_live(current) else None
+    if app_draft is not None and (error := _app_session_error(app_draft)) is not None:
+        return _session_problem(request, error, app_draft.session.session_id)
+    if request.method == "POST":
+        form = forms.FlowChoiceForm(request.POST)
+        if not form.is_valid() or form.cleaned_data["flow"] != flow:
+            return _ended(request, entry)
+        if app_draft is not None and constant_time_compare(request.POST.get("draft", ""), app_draft.key):
+            return redirect("consent:items", token=token, flow=flow)
+        # "Change what I share" starts from the current consent's items (taken from the card proof).
+        items = request.session.pop(_update_key(entry), None) if request.POST.get("update") == "1" else None
+        draft = drafts.do_start_draft(_device(request), entry.institution, flow, items=items)
+        _point_at(request, entry, flow, draft)
+        if flow == "telehealth":
+            return redirect("consent:visit_date", token=token)
+        return redirect("consent:items", token=token, flow=flow)
+    update = False
     proof = _proof(request, entry)
     if request.GET.get("update") == "1" and proof and _take_step(request, entry, proof):
-        state["update"] = True
-        state["items"] = proof.get("items", [])
-    # The update flow carries its items in its own state: the proof is not needed any more.
+        request.session[_update_key(entry)] = proof.get("items", [])
+        update = True
+    # The update flow carries its items until 始める: the proof is not needed any more.
     request.session.pop(_proof_key(entry), None)
-    _save_state(request, entry, kind, state)
-    if kind == "mine":
-        return page(request, "consent/mine_about.html", _context(entry, kind, state, "about"))
-    if kind == "telehealth":
-        # An app's booked date is shown there too, read-only, before the patient agrees to anything.
-        next_url = reverse("consent:visit_date", args=[token])
-    else:
-        next_url = reverse("consent:items", args=[token, kind])
     return page(
-        request, "consent/about.html", _context(entry, kind, state, "about", next_url=next_url, visit_date=_visit_date(state))
-    )
+        request, "consent/about.html",
+        _context(entry, flow, app_draft, "about", visit_date=app_draft.visit_date if app_draft else None, update=update),
+    )  # fmt: skip
 
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-def visit_date(request, token):
-    kind = "telehealth"
-    entry = entry_by_token(token)
-    if entry is None:
-        return not_found(request)
-    state = _state(request, entry, kind)
-    if state is None:
-        return _problem_redirect(entry, SESSION_EXPIRED.code)
-    app_error = _app_session_error(state)
-    if app_error is not None:
-        return _session_problem(request, app_error, state["app_session"])
-    today = timezone.localdate(timezone=rules.TOKYO)
-    latest = today + VISIT_DATE_HORIZON
-    # The app fixed the date when it booked the visit: shown, never asked.
-    locked = _visit_date(state) if state.get("locked_date") else None
-    error = None
-    # Never pre-filled with today: a patient pressing 次へ unchanged would consent for the wrong day.
-    value = "" if locked else state.get("visit_date", "")
-    if request.method == "POST":
-        posted = request.POST.get("visit_date", "").strip()
-        if locked:
-            if posted and posted != locked.isoformat():
-                error = VISIT_DATE_LOCKED(visit_date=date_format(locked, "DATE_FORMAT"))
-        else:
-            value = posted  # a refused date stays in the box, next to its message
-            try:
-                chosen = datetime.date.fromisoformat(posted) if posted else None
-            except ValueError:
-                chosen = False
-            if chosen is None:
-                error = VISIT_DATE_MISSING()
-            elif chosen is False or not today <= chosen <= latest:
-                error = VISIT_DATE_INVALID(latest=date_format(latest, "DATE_FORMAT"))
-            else:
-                state["visit_date"] = chosen.isoformat()
-        if error is None:
-            _save_state(request, entry, kind, state)
-            return redirect("consent:items", token=token, kind=kind)
-    return page(
-        request,
-        "consent/visit_date.html",
-        _context(entry, kind, state, "visit_date", error=error, today=today, latest=latest, value=value, locked=locked),
-        status=400 if error else 200,
-    )
-
-
-@never_cache
-@require_http_methods(["GET", "POST"])
-def items(request, token, kind):
-    entry, state, refusal = _flow_step(request, token, kind, lambda state: kind != "telehealth" or state.get("visit_date"))
+def visit_date(request, token, flow="telehealth"):
+    entry, draft, refusal = _flow_draft(request, token, flow, "visit_date")
     if refusal:
         return refusal
-    if "locked_items" in state:
+    if draft.session_id:
+        # The app booked the date: shown on the about, items and confirm screens, never asked.
+        return redirect("consent:items", token=token, flow=flow)
+    today = rules.today()
+    error = None
+    # Never pre-filled with today: a patient pressing 次へ unchanged would consent for the wrong day.
+    value = draft.visit_date.isoformat() if draft.visit_date else ""
+    if request.method == "POST":
+        form = forms.VisitDateForm(request.POST, today=today)
+        value = request.POST.get("visit_date", "").strip()  # a refused date stays in the box
+        if form.is_valid():
+            _done, error = _coded(drafts.do_set_visit_date, draft, form.cleaned_data["visit_date"])
+            if error is None:
+                return redirect("consent:items", token=token, flow=flow)
+        else:
+            error = form.first_error()
+    return page(
+        request, "consent/visit_date.html",
+        _context(entry, flow, draft, "visit_date", error=error, today=today, latest=today + rules.VISIT_DATE_HORIZON,
+                 value=value),
+        status=400 if error else 200,
+    )  # fmt: skip
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def items(request, token, flow):
+    entry, draft, refusal = _flow_draft(request, token, flow, "items")
+    if refusal:
+        return refusal
+    if draft.session_id:
         # The app booked the visit with these items: the patient agrees to them or stops here.
         if request.method == "POST":
-            state["items"] = list(state["locked_items"])
-            state["limit_answered"] = True
-            _save_state(request, entry, kind, state)
-            return redirect("consent:confirm", token=token, kind=kind)
-        requested = _items_summary([ConsentItem.QUALIFICATION] + state["locked_items"])
-        return page(request, "consent/items_requested.html", _context(entry, kind, state, "items", requested=requested))
+            return redirect("consent:confirm", token=token, flow=flow)
+        requested = _items_summary([ConsentItem.QUALIFICATION, *draft.items])
+        return page(
+            request, "consent/items_requested.html",
+            _context(entry, flow, draft, "items", requested=requested, visit_date=draft.visit_date),
+        )  # fmt: skip
+    error = None
     if request.method == "POST":
-        chosen = [code for code, _label, _help in _shareable(entry.institution) if request.POST.get(code) == "yes"]
-        state["items"] = chosen + [i for i in state.get("items", []) if i == ConsentItem.LIMIT_CERTIFICATE]
-        _save_state(request, entry, kind, state)
-        return redirect("consent:limit", token=token, kind=kind)
-    selected = set(state.get("items", []))
+        form = forms.ItemsForm(request.POST, kind=draft.kind, institution=entry.institution)
+        if form.is_valid():
+            _done, error = _coded(drafts.do_set_items, draft, form.cleaned_data["items"])
+            if error is None:
+                return redirect("consent:limit", token=token, flow=flow)
+        else:
+            error = form.first_error()
+    selected = set(draft.items)
     choices = [
         {"code": code, "label": label, "help": help_text, "checked": code in selected}
         for code, label, help_text in _shareable(entry.institution)
     ]
-    return page(request, "consent/items.html", _context(entry, kind, state, "items", choices=choices))
-
-
-@never_cache
-@require_http_methods(["GET", "POST"])
-def limit(request, token, kind):
-    entry, state, refusal = _flow_step(request, token, kind, lambda state: "items" in state)
-    if refusal:
-        return refusal
-    error = None
-    if request.method == "POST":
-        answer = request.POST.get("share_limit")
-        if answer in ("yes", "no"):
-            chosen = [i for i in state["items"] if i != ConsentItem.LIMIT_CERTIFICATE]
-            if answer == "yes":
-                chosen.append(ConsentItem.LIMIT_CERTIFICATE)
-            state["items"] = chosen
-            state["limit_answered"] = True
-            _save_state(request, entry, kind, state)
-            return redirect("consent:confirm", token=token, kind=kind)
-        # Never a silent "no": the question is asked again, the earlier answers kept.
-        error = LIMIT_NOT_ANSWERED()
-    current = None
-    if state.get("limit_answered") or state.get("update"):
-        current = "yes" if ConsentItem.LIMIT_CERTIFICATE in state["items"] else "no"
     return page(
-        request, "consent/limit.html", _context(entry, kind, state, "limit", error=error, current=current),
+        request, "consent/items.html", _context(entry, flow, draft, "items", choices=choices, error=error),
         status=400 if error else 200,
     )
 
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-def confirm(request, token, kind):
-    entry, state, refusal = _flow_step(request, token, kind, lambda state: state.get("limit_answered"))
+def limit(request, token, flow):
+    entry, draft, refusal = _flow_draft(request, token, flow, "limit")
     if refusal:
         return refusal
-    # Home visits last while care continues; the institution may set an end date (issue 4). It is
-    # chosen here, before the card, so the signed challenge binds it.
-    today = timezone.localdate(timezone=rules.TOKYO)
-    earliest, latest = _end_date_bounds(today)
+    if draft.session_id:
+        return redirect("consent:confirm", token=token, flow=flow)
     error = None
-    until_choice = "date" if state.get("available_until") else "care"
-    until_date = state.get("available_until") or ""
     if request.method == "POST":
-        if kind == "home":
-            until_choice = request.POST.get("until", "care")
-            until_date = request.POST.get("until_date", "").strip()
-            if until_choice == "care":
-                state.pop("available_until", None)
-            elif until_choice == "date":
-                try:
-                    chosen = datetime.date.fromisoformat(until_date)
-                except ValueError:
-                    chosen = None
-                if chosen is None or not earliest <= chosen <= latest:
-                    error = END_DATE_INVALID(latest=date_format(latest, "DATE_FORMAT"))
-                else:
-                    state["available_until"] = chosen.isoformat()
-            else:
-                error = END_CHOICE_MISSING()
-        if error is None:
-            _save_state(request, entry, kind, state)
-            return redirect("consent:card", token=token, kind=kind)
-    shared = [ConsentItem.QUALIFICATION] + state["items"]
-    not_shared = [code for code, _l, _h in _shareable(entry.institution) if code not in state["items"]]
-    if ConsentItem.LIMIT_CERTIFICATE not in state["items"]:
+        form = forms.LimitForm(request.POST)
+        if form.is_valid():
+            _done, error = _coded(drafts.do_set_limit, draft, form.cleaned_data["share_limit"])
+            if error is None:
+                return redirect("consent:confirm", token=token, flow=flow)
+        else:
+            # Never a silent "no": the question is asked again, the earlier answers kept.
+            error = form.first_error()
+    current = None
+    if draft.limit_answered or ConsentItem.LIMIT_CERTIFICATE in draft.items:
+        current = "yes" if ConsentItem.LIMIT_CERTIFICATE in draft.items else "no"
+    return page(
+        request, "consent/limit.html", _context(entry, flow, draft, "limit", error=error, current=current),
+        status=400 if error else 200,
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def confirm(request, token, flow):
+    entry, draft, refusal = _flow_draft(request, token, flow, "confirm")
+    if refusal:
+        return refusal
+    # Home visits last while care continues; the patient may choose an end date. It is chosen
+    # here, before the card, so the signed challenge binds it.
+    today = rules.today()
+    latest = rules.latest_end_date(today)
+    error = date_error = None
+    until_choice = "date" if draft.available_until else "care"
+    until_date = draft.available_until.isoformat() if draft.available_until else ""
+    if request.method == "POST":
+        form = forms.ConfirmForm(request.POST, kind=draft.kind, today=today)
+        until_choice = request.POST.get("until", "care")
+        until_date = request.POST.get("until_date", "").strip()
+        if form.is_valid():
+            _done, error = _coded(drafts.do_confirm_draft, draft, available_until=form.cleaned_data["available_until"])
+            if error is None:
+                return redirect("consent:card", token=token, flow=flow)
+        else:
+            error = form.first_error()
+            date_error = "until_date" in form.errors
+    shared = [ConsentItem.QUALIFICATION, *draft.items]
+    not_shared = [code for code, _l, _h in _shareable(entry.institution) if code not in draft.items]
+    if ConsentItem.LIMIT_CERTIFICATE not in draft.items:
         not_shared.append(ConsentItem.LIMIT_CERTIFICATE)
     return page(
-        request,
-        "consent/confirm.html",
+        request, "consent/confirm.html",
         _context(
-            entry, kind, state, "confirm", shared=_items_summary(shared), not_shared=_items_summary(not_shared),
-            visit_date=_visit_date(state), error=error, until_choice=until_choice, until_date=until_date,
-            end_date_min=earliest.isoformat(), end_date_max=latest.isoformat(),
+            entry, flow, draft, "confirm", shared=_items_summary(shared), not_shared=_items_summary(not_shared),
+            visit_date=draft.visit_date, error=error, date_error=date_error, until_choice=until_choice,
+            until_date=until_date, end_date_min=today.isoformat(), end_date_max=latest.isoformat(),
         ),
         status=400 if error else 200,
-    )
+    )  # fmt: skip
 
 
 @never_cache
-def card(request, token, kind):
-    entry, state, refusal = _flow_step(request, token, kind, lambda state: not FLOWS[kind] or state.get("limit_answered"), any_flow=True)
+def card(request, token, flow):
+    if flow == "mine":
+        return _inquiry_card(request, token)
+    entry, draft, refusal = _flow_draft(request, token, flow, "card")
     if refusal:
         return refusal
     # Starting again in an app's session starts that session's flow, not the institution's page.
-    if state.get("app_session"):
-        start_again_url = reverse("consent:session", args=[state["app_session"]])
+    if draft.session_id:
+        start_again_url = reverse("consent:session", args=[draft.session.session_id])
     else:
-        start_again_url = reverse("consent:entry", args=[token])
+        start_again_url = reverse("consent:about", args=[token, flow])
+    # The card step answers for this draft only: a page left open from an earlier draft gets nowhere.
+    bound = "?" + urllib.parse.urlencode({"draft": draft.key})
     return page(
-        request,
-        "consent/card.html",
+        request, "consent/card.html",
         _context(
-            entry, kind, state, "card", start_again_url=start_again_url,
+            entry, flow, draft, "card", start_again_url=start_again_url,
             bridge_url=f"ws://{settings.READER_BRIDGE_HOST}:{settings.READER_BRIDGE_PORT}",
-            challenge_url=reverse("consent:challenge", args=[token, kind]),
-            answer_url=reverse("consent:answer", args=[token, kind]),
-            restart_url=reverse("consent:about", args=[token, kind]),
+            challenge_url=reverse("consent:challenge", args=[token, flow]) + bound,
+            answer_url=reverse("consent:answer", args=[token, flow]) + bound,
+            restart_url=reverse("consent:confirm", args=[token, flow]),
             card_wait=CARD_WAIT_SECONDS,
         ),
-    )
+    )  # fmt: skip
+
+
+def _inquiry_card(request, token):
+    entry = entry_by_token(token)
+    if entry is None:
+        return not_found(request)
+    if _state(request, entry, "mine") is None:
+        return _problem_redirect(entry, SESSION_EXPIRED.code)
+    start_again_url = reverse("consent:entry", args=[token])
+    return page(
+        request, "consent/card.html",
+        _context(
+            entry, "mine", None, "card", start_again_url=start_again_url,
+            bridge_url=f"ws://{settings.READER_BRIDGE_HOST}:{settings.READER_BRIDGE_PORT}",
+            challenge_url=reverse("consent:challenge", args=[token, "mine"]),
+            answer_url=reverse("consent:answer", args=[token, "mine"]),
+            restart_url=reverse("consent:about", args=[token, "mine"]), card_wait=CARD_WAIT_SECONDS,
+        ),
+    )  # fmt: skip
 
 
 def _json_problem(code, message=None, status=400):
     return JsonResponse({"problem": code, "message": str(message or "")}, status=status)
 
 
-@require_POST
-def challenge(request, token, kind):
-    entry = entry_by_token(token)
-    if entry is None or kind not in FLOWS:
-        return _json_problem(SESSION_EXPIRED.code, status=404)
-    state = _state(request, entry, kind)
-    if state is None or (FLOWS[kind] and not state.get("limit_answered")):
-        return _json_problem(SESSION_EXPIRED.code)
+def _json_refusal(error: HomeConsentError, status):
+    return _json_problem(error.code, error.message(_language()), status=status)
+
+
+def _card_draft(request, entry, flow):
+    """The draft a card-step request names (?draft=), which must be this device's current one."""
+    current = _current_draft(request, entry, flow)
+    if current is None:
+        return None, _json_problem(SESSION_EXPIRED.code)
+    if not constant_time_compare(request.GET.get("draft", ""), current.key):
+        return None, _json_refusal(drafts.DRAFT_ENDED(), 410)
+    if not drafts.is_live(current) or current.status == DraftStatus.DONE:
+        return None, _json_refusal(drafts.DRAFT_ENDED(), 410)
     # Said before the card and the PIN, not after them.
-    app_error = _app_session_error(state)
+    app_error = _app_session_error(current)
     if app_error is not None:
-        return _json_problem(app_error.code, app_error.message(_language()), status=410)
+        return None, _json_refusal(app_error, 410)
+    return current, None
+
+
+def _rate_refusal(request, token):
     try:
         # A public endpoint that writes a row: limited per client, entry URL and browser session.
         check_issue_rate(client_ip(request), entry=token, session=request.session.session_key)
     except HomeConsentError as error:
-        response = _json_problem(error.code, error.message(_language()), status=429)
+        response = _json_refusal(error, 429)
         response["Retry-After"] = str(error.params["retry_after"])
         return response
+    return None
+
+
+@require_POST
+def challenge(request, token, flow):
+    entry = entry_by_token(token)
+    if entry is None or flow not in FLOWS:
+        return _json_problem(SESSION_EXPIRED.code, status=404)
+    if flow == "mine":
+        state = _state(request, entry, flow)
+        if state is None:
+            return _json_problem(SESSION_EXPIRED.code)
+        if (limited := _rate_refusal(request, token)) is not None:
+            return limited
+        # Inquiry: the card proves who is asking; the signed kind keeps it from registering anything.
+        issued = issue_challenge("consent", entry.institution, [], kind=INQUIRY_KIND)
+        state["challenge"] = issued.pk
+        _save_state(request, entry, flow, state)
+        return JsonResponse(challenge_for_page(issued))
+    draft, refusal = _card_draft(request, entry, flow)
+    if refusal is not None:
+        return refusal
+    if (limited := _rate_refusal(request, token)) is not None:
+        return limited
     try:
-        if FLOWS[kind]:
-            issued = services.issue_consent_challenge(
-                entry.institution, kind=FLOWS[kind], items=[ConsentItem.QUALIFICATION, *state.get("items", [])],
-                visit_date=_visit_date(state), available_until=_available_until(state),
-                session=_app_session(state),
-            )
-        else:
-            # Inquiry: the card proves who is asking; the signed kind keeps it from registering anything.
-            issued = issue_challenge("consent", entry.institution, [], kind=INQUIRY_KIND)
+        issued = drafts.do_issue_draft_challenge(draft)
     except HomeConsentError as error:
-        return _json_problem(error.code, error.message(_language()))
-    state["challenge"] = issued.pk
-    _save_state(request, entry, kind, state)
+        return _json_refusal(error, 400)
     return JsonResponse(challenge_for_page(issued))
 
 
 @require_POST
-def answer(request, token, kind):
+def answer(request, token, flow):
     entry = entry_by_token(token)
-    if entry is None or kind not in FLOWS:
+    if entry is None or flow not in FLOWS:
         return _json_problem(SESSION_EXPIRED.code, status=404)
-    state = _state(request, entry, kind)
-    if state is None or not state.get("challenge"):
-        return _json_problem(SESSION_EXPIRED.code)
     try:
         challenge_id, certificate, signature = read_card_answer(request.body)
     except ValueError:
         return _json_problem("bad_request", _("The answer from the card could not be read. Please try again."))
-    if challenge_id != state["challenge"]:
+    if flow == "mine":
+        return _inquiry_answer(request, entry, challenge_id, certificate, signature)
+    draft, refusal = _card_draft(request, entry, flow)
+    if refusal is not None:
+        return refusal
+    if draft.challenge_id != challenge_id:
         return _json_problem(SESSION_EXPIRED.code)
-    state.pop("challenge")
-    _save_state(request, entry, kind, state)
     try:
         verified = verify_card_authentication(challenge_id, certificate, signature, "consent")
-        if kind == "mine":
-            if verified.challenge.kind != INQUIRY_KIND or verified.challenge.institution_id != entry.institution_id:
-                return _json_problem(SESSION_EXPIRED.code)
-            # A new session key with the proof: a key seen before the card answered cannot carry it.
-            request.session.cycle_key()
-            request.session[_proof_key(entry)] = {
-                "token": entry.token,
-                "person": verified.person.pk,
-                "at": timezone.now().isoformat(),
-            }
-            return JsonResponse({"next": reverse("consent:mine", args=[token])})
-        registered = services.do_register_consent(
-            verified,
-            kind=FLOWS[kind],
-            items=[ConsentItem.QUALIFICATION, *state.get("items", [])],
-            visit_date=_visit_date(state),
-            available_until=_available_until(state),
-            institution=entry.institution,
-            session=_app_session(state),
-        )
+        drafts.do_register_consent_from_draft(draft, verified)
     except HomeConsentError as error:
-        return _json_problem(error.code, error.message(_language()), status=403)
-    state["consent"] = registered.pk
-    _save_state(request, entry, kind, state)
-    return JsonResponse({"next": reverse("consent:done", args=[token, kind])})
+        return _json_refusal(error, 403)
+    return JsonResponse({"next": reverse("consent:done", args=[token, flow])})
+
+
+def _inquiry_answer(request, entry, challenge_id, certificate, signature):
+    state = _state(request, entry, "mine")
+    if state is None or state.get("challenge") != challenge_id:
+        return _json_problem(SESSION_EXPIRED.code)
+    state.pop("challenge")
+    _save_state(request, entry, "mine", state)
+    try:
+        verified = verify_card_authentication(challenge_id, certificate, signature, "consent")
+    except HomeConsentError as error:
+        return _json_refusal(error, 403)
+    if verified.challenge.kind != INQUIRY_KIND or verified.challenge.institution_id != entry.institution_id:
+        return _json_problem(SESSION_EXPIRED.code)
+    # A new session key with the proof: a key seen before the card answered cannot carry it.
+    request.session.cycle_key()
+    request.session[_proof_key(entry)] = {
+        "token": entry.token,
+        "person": verified.person.pk,
+        "at": timezone.now().isoformat(),
+    }
+    return JsonResponse({"next": reverse("consent:mine", args=[entry.token])})
 
 
 @never_cache
-def done(request, token, kind):
-    entry, state, refusal = _flow_step(request, token, kind, lambda state: state.get("consent"))
-    if refusal:
-        return refusal
-    consent = Consent.objects.filter(pk=state["consent"]).first()
-    if consent is None:
+def done(request, token, flow):
+    entry = entry_by_token(token)
+    if entry is None or flow not in drafts.FLOW_KINDS:
+        return not_found(request)
+    draft = _current_draft(request, entry, flow)
+    if draft is None:
         return _problem_redirect(entry, SESSION_EXPIRED.code)
-    return_url = None
-    if state.get("app_session"):
-        return_url = telehealth.return_redirect_url(telehealth.session_by_id(state["app_session"]))
+    if draft.status != DraftStatus.DONE or not drafts.done_shown(draft):
+        # Ended (the next patient started), or left too long: nothing of the patient is shown.
+        return _ended(request, entry, draft)
+    consent = drafts.show_done(draft)
+    return_url = telehealth.return_redirect_url(draft.session) if draft.session_id else None
     return page(
-        request,
-        "consent/done.html",
+        request, "consent/done.html",
         _context(
-            entry, kind, consent=consent, shared=_items_summary(consent.items), return_url=return_url,
-            last_day=consent.last_day,
+            entry, flow, consent=consent, shared=_items_summary(consent.items), return_url=return_url,
+            last_day=consent.last_day, person_name=consent.person.name,
+            portal_url=reverse("portal:home"), inquiry_url=reverse("consent:about", args=[token, "mine"]),
         ),
-    )
+    )  # fmt: skip
 
 
 # --- inquiry, update and cancel-all --------------------------------------------------------------

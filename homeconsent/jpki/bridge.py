@@ -14,6 +14,8 @@ the handshake with HTTP 403). Messages are JSON objects with a `type` and an `id
     ← {"id": 4, "type": "authenticate", "signature": "...", "certificate": "...", "tries_left": 3}
     ← {"id": 4, "type": "error", "code": "pin_incorrect", "message": "...", "message_en": "...",
        "tries_left": 2}
+    ← {"id": 4, "type": "error", "code": "card_removed", ..., "pin_tried": false}  (true: the card left
+       after the PIN went to it and before it accepted it, so a try may have been used)
 
 Card requests take an optional `timeout` (seconds to wait for a card, default 30, at most 120).
 One card operation runs at a time, across all pages: another request meanwhile gets `busy`.
@@ -354,6 +356,8 @@ class ReaderBridge:
         message = {"id": request_id, "type": "error", **error.as_dict()}
         if "tries_left" in error.params:
             message["tries_left"] = error.params["tries_left"]
+        if "pin_tried" in error.params:
+            message["pin_tried"] = bool(error.params["pin_tried"])
         return message
 
     # --- the card work (worker thread) ----------------------------------------------------------
@@ -406,10 +410,19 @@ class ReaderBridge:
         return self._with_card(timeout, operation, action)
 
     def _authenticate(self, digest_info, pin: bytearray, timeout, operation) -> dict:
+        used = []
+
+        def action(card):
+            used.append(card)
+            return card.authenticate(digest_info, pin, operation.progress)
+
         try:
-            result = self._with_card(
-                timeout, operation, lambda card: card.authenticate(digest_info, pin, operation.progress)
-            )
+            result = self._with_card(timeout, operation, action)
+        except HomeConsentError as error:
+            if error.code == "card_removed" and used:
+                # The page tells the patient whether a PIN try may have been used.
+                error.params["pin_tried"] = used[0].pin_sent and not used[0].pin_accepted
+            raise
         finally:
             pin[:] = bytes(len(pin))
         return {

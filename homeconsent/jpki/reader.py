@@ -181,6 +181,10 @@ class JPKICard:
     def __init__(self, tag, reader: CardReader):
         self.tag = tag
         self.reader = reader
+        # Whether a VERIFY with the PIN went out and whether the card accepted it: a card lifted in
+        # between may have counted a try (the counter drops before the PIN is compared).
+        self.pin_sent = False
+        self.pin_accepted = False
 
     def transmit(self, cla, ins, p1, p2, data=None, mrl=0) -> tuple[bytes, int]:
         """Send one APDU; (response data, status word). Losing the card is CARD_REMOVED."""
@@ -244,8 +248,10 @@ class JPKICard:
     def verify_pin(self, pin: bytearray) -> None:
         """VERIFY with the PIN; the caller wipes `pin` afterwards."""
         self.select_file(EF_USER_AUTH_PIN)
+        self.pin_sent = True
         _, sw = self.transmit(0x00, 0x20, 0x00, 0x80, pin)
         if sw == SW.OK:
+            self.pin_accepted = True
             return
         tries = tries_left_from_sw(sw)
         if tries:

@@ -42,7 +42,7 @@
     bridge_unavailable: "bridge_unavailable",
     no_reader: "no_reader",
     no_card: "no_card",
-    card_removed: "no_card",
+    card_removed: "card_removed",
     cancelled: "no_card",
     not_jpki_card: "not_jpki_card",
     pin_not_set: "pin_not_set",
@@ -81,7 +81,13 @@
     if (panel === "other") {
       shown.querySelector("[data-problem-message]").textContent = message || code;
     }
-    // The code met, not the panel's: card_removed shows the no_card panel but says card_removed.
+    if (panel === "card_removed") {
+      // Whether a PIN try was used: the bridge says if the PIN had reached the card when it left.
+      var tried = Boolean(error && error.pin_tried);
+      shown.querySelector('[data-pin-tried="yes"]').hidden = !tried;
+      shown.querySelector('[data-pin-tried="no"]').hidden = tried;
+    }
+    // The code met, not the panel's: "cancelled" shows the no_card panel but says cancelled.
     shown.querySelector("[data-error-code]").textContent = code || "other";
     root.dataset.state = "problem";
     root.dataset.problem = code;

@@ -27,6 +27,8 @@
     error.code = code;
     error.message_en = (fields && fields.message_en) || error.message;
     if (fields && typeof fields.tries_left === "number") error.tries_left = fields.tries_left;
+    // card_removed: whether the PIN had gone to the card when it left (a try may be used).
+    if (fields && typeof fields.pin_tried === "boolean") error.pin_tried = fields.pin_tried;
     return error;
   }
 

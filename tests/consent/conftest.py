@@ -12,10 +12,14 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import re
+
 import pytest
 from cryptography import x509
+from django.test import Client
 
 from homeconsent.consent.challenges import verify_card_authentication
+from homeconsent.consent.models import InstitutionEntry
 from homeconsent.jpki.card import VirtualJPKICard, issue_card_file
 from homeconsent.jpki.pki import TestPKI, do_register_card_certificate
 from homeconsent.registry.codes import with_check_digit
@@ -160,3 +164,32 @@ def webhook_receiver():
     receiver = WebhookReceiver()
     yield receiver
     receiver.close()
+
+
+# A consent flow's form posts and card-step requests, after /consent/e/<token>/.
+_FLOW_FORM = re.compile(r"^/consent/e/[^/]+/(home|telehealth)/((items|limit|confirm|date)/)?$")
+_FLOW_CARD = re.compile(r"^/consent/e/[^/]+/(home|telehealth)/(challenge|answer)$")
+
+
+class PageClient(Client):
+    """Django's test client posting as the consent pages do: each form of a flow carries the draft it
+    was shown for (its hidden "draft" field) and the card step names it (?draft=). The draft is the
+    one this browser's session points at; a test that posts another one says so with draft=."""
+
+    def _draft(self, path):
+        token, flow = path.split("/")[3], path.split("/")[4]
+        entry = InstitutionEntry.objects.filter(token=token).first()
+        return (self.session.get(f"consent.{entry.pk}.{flow}.draft") or {}).get("draft", "") if entry else ""
+
+    def post(self, path, data=None, content_type=None, **extra):
+        if _FLOW_FORM.match(path) and (data is None or isinstance(data, dict)) and "draft" not in (data or {}):
+            data = {**(data or {}), "draft": self._draft(path)}
+        elif _FLOW_CARD.match(path):
+            path = f"{path}?draft={self._draft(path)}"
+        kwargs = {"content_type": content_type} if content_type else {}
+        return super().post(path, data, **kwargs, **extra)
+
+
+@pytest.fixture
+def client():
+    return PageClient()

@@ -5,13 +5,13 @@ import io
 
 import pytest
 from django.core.management import call_command
-from django.test import Client
 from django.utils import timezone
 
 from homeconsent.consent.challenges import issue_challenge
 from homeconsent.consent.entry import entry_for
 from homeconsent.consent.models import CardAuthChallenge
 
+from .conftest import PageClient
 from .test_pages import url, walk_to_card
 
 PORTAL_SIGNIN_CHALLENGE = "/portal/card/signin/challenge"
@@ -45,14 +45,14 @@ def test_a_consent_session_past_its_limit_gets_a_coded_429_and_no_new_challenge(
     assert body["problem"] == "challenge_rate_limited" and "10分" in body["message"]
     assert CardAuthChallenge.objects.count() == 3
     # another browser session on another address is not held back by this one
-    other = Client()
+    other = PageClient()
     walk_to_card(other, entry)
     assert ask(other, entry, REMOTE_ADDR="10.0.0.2").status_code == 200
 
 
 def test_one_client_address_is_limited_across_browser_sessions(entry, limits):
     limits["ip"] = 2
-    browsers = [Client() for _ in range(3)]
+    browsers = [PageClient() for _ in range(3)]
     for browser in browsers:
         walk_to_card(browser, entry)
 
@@ -64,7 +64,7 @@ def test_one_client_address_is_limited_across_browser_sessions(entry, limits):
 
 def test_one_entry_url_is_limited_across_addresses_and_sessions(entry, institution, limits):
     limits["entry"] = 2
-    browsers = [Client() for _ in range(3)]
+    browsers = [PageClient() for _ in range(3)]
     for browser in browsers:
         walk_to_card(browser, entry)
 
@@ -91,7 +91,7 @@ def test_the_portal_sign_in_challenge_is_limited_per_session_and_address(client,
     assert refused.json()["problem"] == "challenge_rate_limited" and refused["Retry-After"] == "600"
     assert CardAuthChallenge.objects.filter(purpose="portal_login").count() == 2
     # a fresh session from the same address gets the address's last one (refused asks count too)
-    other = Client()
+    other = PageClient()
     assert [other.post(PORTAL_SIGNIN_CHALLENGE).status_code for _ in range(2)] == [200, 429]
 
 
@@ -141,7 +141,7 @@ def test_purge_keeps_the_challenge_a_consent_was_proved_with(patient, institutio
 def test_behind_a_load_balancer_the_forwarded_client_address_is_limited(entry, limits, settings):
     limits["ip"] = 1
     settings.CLIENT_IP_PROXY_COUNT = 1
-    first, second, third = Client(), Client(), Client()
+    first, second, third = PageClient(), PageClient(), PageClient()
     for browser in (first, second, third):
         walk_to_card(browser, entry)
     balancer = {"REMOTE_ADDR": "10.0.0.1"}

@@ -19,6 +19,7 @@ from tests.consent.test_pages import (  # noqa: F401 (fixtures)
     person,
     post_json,
     trusted,
+    start,
     url,
     walk_to_card,
 )
@@ -95,11 +96,11 @@ def test_an_out_of_range_end_date_is_answered_with_its_code_in_the_page_language
     response = client.post(url("confirm", entry, "home"), {"until": "date", "until_date": latest.isoformat()})
     html = response.content.decode()
     assert response.status_code == 400
-    assert 'data-code="consent_end_date_invalid"' in html and error_code_shown(html, "consent_end_date_invalid")
-    assert "終了日は、今日から" in html and re.search(r'id="until-date"[^>]*checked', html)
+    assert 'data-code="available_until_too_far"' in html and error_code_shown(html, "available_until_too_far")
+    assert "同意の終了日は5年先まで" in html and re.search(r'id="until-date"[^>]*checked', html)
     in_english(client, entry)
     html = client.post(url("confirm", entry, "home"), {"until": "date", "until_date": ""}).content.decode()
-    assert "Choose an end date from today up to" in html and "Code for enquiries" in html
+    assert "Choose a day from today up to" in html and "Code for enquiries" in html
 
 
 # --- 3. one wording, the one that applies, past tense when done ---------------------------------------
@@ -138,7 +139,7 @@ def test_your_consents_page_shows_the_last_day_not_the_midnight_after_it(client,
 # --- 5. the 限度額 question is never skipped ------------------------------------------------------------
 def test_an_unanswered_limit_question_is_asked_again_with_its_code(client, entry):
     # given items chosen
-    client.get(url("about", entry, "home"))
+    start(client, entry, "home")
     client.post(url("items", entry, "home"), {"medication": "yes", "checkup": "yes"})
     # when the limit question comes back unanswered (or with neither answer)
     for posted in ({}, {"share_limit": "maybe"}):
@@ -153,6 +154,7 @@ def test_an_unanswered_limit_question_is_asked_again_with_its_code(client, entry
     items = client.get(url("items", entry, "home")).content.decode()
     assert re.search(r'id="item-medication"[^>]*checked', items) and re.search(r'id="item-checkup"[^>]*checked', items)
     client.post(url("limit", entry, "home"), {"share_limit": "yes"})
+    client.post(url("confirm", entry, "home"), {"until": "care"})
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
     assert CardAuthChallenge.objects.get(pk=issued["challenge"]).items == [
         "checkup", "limit_certificate", "medication", "qualification",

@@ -86,8 +86,17 @@ def url(name, entry, *args):
     return reverse(f"consent:{name}", args=[entry.token, *args])
 
 
+def start(client, entry, flow, **post):
+    """Open a flow's first screen and press 始める (a new draft); returns the first screen."""
+    about = client.get(url("about", entry, flow), post.pop("query", None))
+    assert about.status_code == 200
+    if flow != "mine":
+        assert client.post(url("about", entry, flow), {"flow": flow, **post}).status_code == 302
+    return about
+
+
 def walk_to_card(client, entry, kind="home", items=("medication", "checkup"), limit="yes", visit_date=None):
-    assert client.get(url("about", entry, kind)).status_code == 200
+    start(client, entry, kind)
     if kind == "telehealth":
         response = client.post(url("visit_date", entry), {"visit_date": visit_date.isoformat()})
         assert response.status_code == 302
@@ -95,7 +104,10 @@ def walk_to_card(client, entry, kind="home", items=("medication", "checkup"), li
     assert response.status_code == 302 and response["Location"] == url("limit", entry, kind)
     response = client.post(url("limit", entry, kind), {"share_limit": limit})
     assert response.status_code == 302 and response["Location"] == url("confirm", entry, kind)
-    return client.get(url("confirm", entry, kind))
+    shown = client.get(url("confirm", entry, kind))
+    # 同意する on the confirm screen freezes the draft: the card step signs only that.
+    assert client.post(url("confirm", entry, kind), {"until": "care"}).status_code == 302
+    return shown
 
 
 def post_json(client, path, body):
@@ -265,7 +277,7 @@ def test_telehealth_consent_is_for_the_chosen_visit_date(client, entry, person, 
 
 
 def test_visit_date_in_the_past_is_asked_again(client, entry):
-    client.get(url("about", entry, "telehealth"))
+    start(client, entry, "telehealth")
     response = client.post(url("visit_date", entry), {"visit_date": "2000-01-01"})
     assert response.status_code == 400 and 'role="alert"' in response.content.decode()
 
@@ -318,6 +330,7 @@ def test_update_starts_from_the_current_items(client, entry, person, card_key):
     prove(client, entry, card_key)
     mine = client.get(url("mine", entry)).content.decode()
     client.get(link(mine, "update"))
+    client.post(url("about", entry, "home"), {"flow": "home", "update": "1"})  # 始める
     html = client.get(url("items", entry, "home")).content.decode()
     assert re.search(r'id="item-treatment"[^>]*checked', html)
     assert not re.search(r'id="item-medication"[^>]*checked', html)
@@ -384,11 +397,12 @@ def test_qualification_only_site_is_not_offered_medical_items(client, institutio
     institution.qualification_only = True
     institution.save()
     entry = entry_for(institution)
-    client.get(url("about", entry, "home"))
+    start(client, entry, "home")
     html = client.get(url("items", entry, "home")).content.decode()
     assert 'id="qualification-only"' in html and 'id="item-medication"' not in html
     client.post(url("items", entry, "home"), {"medication": "yes"})
     client.post(url("limit", entry, "home"), {"share_limit": "no"})
+    client.post(url("confirm", entry, "home"), {"until": "care"})
     body = post_json(client, url("challenge", entry, "home"), {}).json()
     assert CardAuthChallenge.objects.get(pk=body["challenge"]).items == ["qualification"]
 
@@ -405,12 +419,15 @@ def test_app_session_fixes_date_and_items_until_it_is_done(client, entry, instit
     response = client.get(reverse("consent:session", args=[session.session_id]))
     assert response["Location"] == url("about", entry, "telehealth")
     about = client.get(response["Location"]).content.decode()
-    assert url("visit_date", entry) in about  # the app's booked date is shown, not asked
-    date_page = client.get(url("visit_date", entry)).content.decode()
-    assert 'id="visit_date_locked"' in date_page and 'name="visit_date"' not in date_page
+    assert url("visit_date", entry) not in about  # the app's booked date is shown, not asked
+    # The screen that only showed the booked date is gone: its address goes on to the items.
+    assert client.get(url("visit_date", entry))["Location"] == url("items", entry, "telehealth")
+    client.post(url("about", entry, "telehealth"), {"flow": "telehealth"})  # 始める, same draft
     requested = client.get(url("items", entry, "telehealth")).content.decode()
+    assert 'id="booked-visit-date"' in requested
     assert 'id="requested-items"' in requested and "健診" in requested and "薬剤" not in requested
     client.post(url("items", entry, "telehealth"))
+    client.post(url("confirm", entry, "telehealth"))
     issued = post_json(client, url("challenge", entry, "telehealth"), {}).json()
     answer = post_json(client, url("answer", entry, "telehealth"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])})
     assert answer.json()["next"] == url("done", entry, "telehealth")
@@ -418,7 +435,8 @@ def test_app_session_fixes_date_and_items_until_it_is_done(client, entry, instit
     assert "https://app.example/back?session_id=" in done and "state=s-1" in done
     # The session is done: the link cannot be used again, and a new telehealth flow asks for a date.
     assert client.get(reverse("consent:session", args=[session.session_id])).status_code == 410
-    assert url("visit_date", entry) in client.get(url("about", entry, "telehealth")).content.decode()
+    started = client.post(url("about", entry, "telehealth"), {"flow": "telehealth"})
+    assert started["Location"] == url("visit_date", entry)
     assert client.get(reverse("consent:session", args=["nope"])).status_code == 404
 
 
@@ -429,7 +447,7 @@ def test_the_card_proof_ends_when_the_next_person_starts_on_the_device(client, e
     assert client.get(url("mine", entry)).status_code == 302
     assert client.get(url("cancel_all", entry)).status_code == 302
     prove(client, entry, card_key)
-    client.get(url("about", entry, "home"))
+    start(client, entry, "home")
     assert client.get(url("mine", entry)).status_code == 302
 
 

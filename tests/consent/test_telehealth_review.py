@@ -29,6 +29,7 @@ from tests.consent.test_pages import (  # noqa: F401 (fixtures)
     person,
     post_json,
     trusted,
+    start,
     url,
     walk_to_card,
 )
@@ -96,6 +97,7 @@ def expire(session):
 
 
 def register_at_card(client, entry, card_key):
+    client.post(url("confirm", entry, "telehealth"))  # 同意する: the draft the card signs
     issued = post_json(client, url("challenge", entry, "telehealth"), {}).json()
     answer = {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])}
     response = post_json(client, url("answer", entry, "telehealth"), answer)
@@ -106,7 +108,7 @@ def register_at_card(client, entry, card_key):
 # --- 1. the consent holds from its giving to the end of the visit day, said on every page ----------
 def test_every_telehealth_page_says_the_consent_holds_from_now_to_the_end_of_the_visit_day(client, entry, card_key, visit):
     # Given a patient starting a telehealth consent from the institution's page
-    about = text(client.get(url("about", entry, "telehealth")))
+    about = text(start(client, entry, "telehealth"))
     date_page = text(client.get(url("visit_date", entry)))
     # When they go through to the card with a visit in three days and consent
     confirm = text(walk_to_card(client, entry, kind="telehealth", items=("medication",), visit_date=visit))
@@ -133,9 +135,9 @@ def test_the_done_page_states_when_the_consent_was_given_and_until_when_it_holds
 def test_in_english_the_span_reads_from_now_until_the_end_of_the_visit_day(client, entry, app_session, visit):
     # Given an English page in an app's session (the date is known from the start)
     in_english(client, entry)
-    # When the patient reads the first page and the date page
+    # When the patient reads the first page and the items the app asks for (its date is not asked again)
     about = text(open_app_session(client, app_session))
-    date_page = text(client.get(url("visit_date", entry)))
+    date_page = text(client.get(url("items", entry, "telehealth")))
     # Then both say from now until the end of the visit day, with the day
     with override("en"):
         day = date_format(visit, "DATE_FORMAT")
@@ -186,11 +188,13 @@ def test_stop_in_an_app_session_declines_it_and_returns_to_the_app(client, entry
 def test_every_step_of_an_app_session_offers_stop_and_none_leads_to_the_institutions_page(client, entry, app_session):
     # Given a patient in an app's session
     open_app_session(client, app_session)
-    steps = {"about": client.get(url("about", entry, "telehealth")), "date": client.get(url("visit_date", entry))}
-    client.post(url("visit_date", entry))
+    steps = {"about": client.get(url("about", entry, "telehealth"))}
+    # (the screen that only showed the app's booked date is gone: its address goes on to the items)
+    assert client.get(url("visit_date", entry))["Location"] == url("items", entry, "telehealth")
     steps["items"] = client.get(url("items", entry, "telehealth"))
     client.post(url("items", entry, "telehealth"))
     steps["confirm"] = client.get(url("confirm", entry, "telehealth"))
+    client.post(url("confirm", entry, "telehealth"))
     steps["card"] = client.get(url("card", entry, "telehealth"))
     # Then every step has the stop button and no link to the institution's generic page
     entry_link = f'href="{url("entry", entry)}"'
@@ -251,6 +255,7 @@ def test_the_card_step_says_an_expired_app_session_before_the_pin(client, entry,
     open_app_session(client, app_session)
     client.post(url("visit_date", entry))
     client.post(url("items", entry, "telehealth"))
+    client.post(url("confirm", entry, "telehealth"))
     card = client.get(url("card", entry, "telehealth")).content.decode()
     # Then the card page holds the panel that leads back to the app (consent-flow.js shows it)
     panel = re.search(r'data-problem="app_session_ended".*?</section>', card, re.S).group(0)
@@ -269,7 +274,7 @@ def test_an_ended_app_session_does_not_hold_up_a_consent_from_the_institutions_p
     expire(app_session)
     # When the institution's page is used to start a telehealth consent
     client.get(url("entry", entry))
-    about = client.get(url("about", entry, "telehealth"))
+    about = start(client, entry, "telehealth")
     # Then it is an ordinary telehealth flow, asking the date
     assert about.status_code == 200
     assert 'name="visit_date"' in client.get(url("visit_date", entry)).content.decode()
@@ -278,7 +283,7 @@ def test_an_ended_app_session_does_not_hold_up_a_consent_from_the_institutions_p
 # --- 3. the visit date: never guessed, and fixed when the app booked it ----------------------------
 def test_the_visit_date_starts_empty_and_pressing_next_unchanged_is_asked_again(client, entry):
     # Given the date page of a telehealth consent
-    client.get(url("about", entry, "telehealth"))
+    start(client, entry, "telehealth")
     page = client.get(url("visit_date", entry)).content.decode()
     # Then the date is empty, not today
     field = re.search(r'<input type="date" id="visit_date"[^>]*>', page).group(0)
@@ -287,41 +292,38 @@ def test_the_visit_date_starts_empty_and_pressing_next_unchanged_is_asked_again(
     response = client.post(url("visit_date", entry), {"visit_date": ""})
     # Then the question comes again with a coded message, and nothing goes on to the items
     html = response.content.decode()
-    assert response.status_code == 400 and 'data-code="visit_date_missing"' in html
+    assert response.status_code == 400 and 'data-code="visit_date_required"' in html
     assert "オンライン診療の日を選んでください。" in html and 'aria-invalid="true"' in html
     assert client.get(url("items", entry, "telehealth")).status_code == 302
 
 
 def test_a_refused_date_stays_shown_with_its_message(client, entry):
     # Given the date page
-    client.get(url("about", entry, "telehealth"))
+    start(client, entry, "telehealth")
     # When the patient gives a past day
     response = client.post(url("visit_date", entry), {"visit_date": "2020-05-01"})
     # Then the day they gave is still in the box next to the coded message, not replaced by today
     html = response.content.decode()
-    assert response.status_code == 400 and 'data-code="visit_date_invalid"' in html
+    assert response.status_code == 400 and 'data-code="visit_date_past"' in html
     assert 'value="2020-05-01"' in html and f'value="{tokyo_today().isoformat()}"' not in html
 
 
-def test_an_apps_booked_date_is_shown_read_only_and_another_date_is_refused_there(client, entry, app_session, visit):
-    # Given a patient in an app's session, on the date page
+def test_an_apps_booked_date_is_shown_and_never_asked_again(client, entry, app_session, visit):
+    # Given a patient in an app's session
     about = open_app_session(client, app_session).content.decode()
-    assert url("visit_date", entry) in about
-    page = client.get(url("visit_date", entry)).content.decode()
-    # Then the booked date is shown, with no field to change it
-    assert ja_day(visit) in re.search(r'id="visit_date_locked">([^<]+)<', page).group(1)
-    assert 'name="visit_date"' not in page and '<input type="date"' not in page
-    # When another date is posted anyway
+    # Then no screen asks the date or only shows it: the about and items screens name it
+    assert url("visit_date", entry) not in about and ja_day(visit) in about
+    assert client.get(url("visit_date", entry))["Location"] == url("items", entry, "telehealth")
+    items = client.get(url("items", entry, "telehealth")).content.decode()
+    assert ja_day(visit) in re.search(r'id="booked-visit-date">([^<]+)<', items).group(1)
+    # When another date is posted to the old date address anyway
     other = visit + datetime.timedelta(days=1)
     response = client.post(url("visit_date", entry), {"visit_date": other.isoformat()})
-    # Then it is refused at this step, with a plain coded message naming the booked day
-    html = response.content.decode()
-    assert response.status_code == 400 and 'data-code="visit_date_locked"' in html
-    assert f"アプリで予約した日（{ja_day(visit)}）" in html and "一致しません" not in html
-    # And the booked date stands: going on keeps it
-    assert client.post(url("visit_date", entry)).status_code == 302
+    # Then nothing changes: the booked date stands
+    assert response.status_code == 302
     client.post(url("items", entry, "telehealth"))
-    assert f"{ja_day(visit)}" in client.get(url("confirm", entry, "telehealth")).content.decode()
+    confirm = client.get(url("confirm", entry, "telehealth")).content.decode()
+    assert ja_day(visit) in confirm and ja_day(other) not in confirm
 
 
 def test_only_an_app_sessions_pages_let_a_form_lead_to_the_apps_return_address(client, entry, app_session):
