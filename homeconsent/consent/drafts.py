@@ -89,7 +89,9 @@ def done_shown(draft: ConsentDraft, now=None) -> bool:
 
 def _locked(draft: ConsentDraft, *allowed) -> ConsentDraft:
     """The draft re-read under a row lock, refused unless it is live and in one of `allowed`."""
-    locked = ConsentDraft.objects.select_for_update().select_related("institution", "session").get(pk=draft.pk)
+    locked = (
+        ConsentDraft.objects.select_for_update().select_related("institution", "session").get(pk=draft.pk)
+    )
     if locked.ended_at is not None or locked.status not in allowed:
         raise DRAFT_ENDED()
     return locked
@@ -110,7 +112,9 @@ def do_end_drafts(device: str, *, now=None) -> int:
     return ended
 
 
-def do_start_draft(device: str, institution, flow: str, *, session=None, items=None, now=None) -> ConsentDraft:
+def do_start_draft(
+    device: str, institution, flow: str, *, session=None, items=None, now=None
+) -> ConsentDraft:
     """A fresh draft for `flow` on this device; every earlier draft of the device ends first.
 
     session: a telehealth app's session, which fixes the visit date and the items.
@@ -132,8 +136,14 @@ def do_start_draft(device: str, institution, flow: str, *, session=None, items=N
     with transaction.atomic(using=_using()):
         do_end_drafts(device, now=now)
         return ConsentDraft.objects.create(
-            key=secrets.token_urlsafe(24), device=device, institution=institution, flow=flow, kind=kind,
-            session=session, created_at=now, **fields,
+            key=secrets.token_urlsafe(24),
+            device=device,
+            institution=institution,
+            flow=flow,
+            kind=kind,
+            session=session,
+            created_at=now,
+            **fields,
         )
 
 
@@ -190,7 +200,9 @@ def ready_for(draft: ConsentDraft, step: str) -> bool:
     return False
 
 
-def do_confirm_draft(draft: ConsentDraft, *, available_until: datetime.date | None = None, now=None) -> ConsentDraft:
+def do_confirm_draft(
+    draft: ConsentDraft, *, available_until: datetime.date | None = None, now=None
+) -> ConsentDraft:
     """Freeze the terms the patient checked: the card step signs these and nothing else."""
     now = now or timezone.now()
     with transaction.atomic(using=_using()):
@@ -200,7 +212,9 @@ def do_confirm_draft(draft: ConsentDraft, *, available_until: datetime.date | No
         if locked.kind != ConsentKind.HOME_VISIT:
             available_until = None
         # The same checks as registration, so a draft that froze can be registered.
-        rules.consent_until(locked.kind, visit_date=locked.visit_date, available_until=available_until, now=now)
+        rules.consent_until(
+            locked.kind, visit_date=locked.visit_date, available_until=available_until, now=now
+        )
         locked.available_until = available_until
         locked.status = DraftStatus.FROZEN
         locked.frozen_at = now
@@ -238,7 +252,9 @@ def do_register_consent_from_draft(draft: ConsentDraft, verified, **actor) -> "s
         locked = _locked(draft, DraftStatus.OPEN, DraftStatus.FROZEN)
         if locked.status != DraftStatus.FROZEN or locked.challenge_id != verified.challenge.pk:
             raise DRAFT_NOT_CONFIRMED()
-        consent = services.do_register_consent(verified, institution=locked.institution, **frozen_terms(locked), **actor)
+        consent = services.do_register_consent(
+            verified, institution=locked.institution, **frozen_terms(locked), **actor
+        )
         locked.status = DraftStatus.DONE
         locked.consent = consent
         locked.done_at = timezone.now()
@@ -262,3 +278,22 @@ def show_done(draft: ConsentDraft):
             detail={"page": "consent_done"},
         )
     return consent
+
+
+def purge_old_drafts(*, older_than=datetime.timedelta(days=1), now=None, batch=5000) -> int:
+    """Delete drafts started more than `older_than` ago, in batches; returns how many.
+
+    A flow takes minutes, so a day-old draft is of no use to anyone: its pages then ask to start
+    again. The consent a done draft registered stays (it never depended on the draft).
+    """
+    cutoff = (now or timezone.now()) - older_than
+    deleted = 0
+    while True:
+        pks = list(
+            ConsentDraft.objects.filter(created_at__lt=cutoff)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:batch]
+        )
+        if not pks:
+            return deleted
+        deleted += ConsentDraft.objects.filter(pk__in=pks).delete()[0]

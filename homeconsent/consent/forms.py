@@ -141,7 +141,8 @@ class ConfirmForm(CodedForm):
             day = datetime.date.fromisoformat(cleaned.get("until_date") or "")
         except ValueError:
             self.add_error(
-                "until_date", coded(rules.AVAILABLE_UNTIL_UNREADABLE, **rules.latest_end_date_params(self.today))
+                "until_date",
+                coded(rules.AVAILABLE_UNTIL_UNREADABLE, **rules.latest_end_date_params(self.today)),
             )
             return cleaned
         try:

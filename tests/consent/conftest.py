@@ -7,12 +7,11 @@ demand) and each test registers a copy of one for its own person.
 import datetime
 import http.server
 import itertools
+import re
 import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-
-import re
 
 import pytest
 from cryptography import x509
@@ -23,7 +22,13 @@ from homeconsent.consent.models import InstitutionEntry
 from homeconsent.jpki.card import VirtualJPKICard, issue_card_file
 from homeconsent.jpki.pki import TestPKI, do_register_card_certificate
 from homeconsent.registry.codes import with_check_digit
-from homeconsent.registry.models import Institution, Insurer, InsurerKind, Person, Qualification
+from homeconsent.registry.models import (
+    Institution,
+    Insurer,
+    InsurerKind,
+    Person,
+    Qualification,
+)
 from tests.cards import card_answer
 
 PIN = "4826"

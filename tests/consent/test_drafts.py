@@ -4,7 +4,6 @@ earlier drafts (issue 12 item 1), and the step forms refusing with the rules' co
 import datetime
 
 import pytest
-from django.urls import reverse
 
 from homeconsent.consent import drafts, forms, rules
 from homeconsent.consent.entry import entry_for
@@ -12,7 +11,16 @@ from homeconsent.consent.models import Consent, ConsentDraft, DraftStatus
 from homeconsent.errors import HomeConsentError
 
 from .conftest import prove
-from .test_pages import card_answer, card_key, page_pki, person, post_json, trusted, url, walk_to_card  # noqa: F401
+from .test_pages import (  # noqa: F401
+    card_answer,
+    card_key,
+    page_pki,
+    person,
+    post_json,
+    trusted,
+    url,
+    walk_to_card,
+)
 
 DEVICE = "tablet-1"
 
@@ -62,7 +70,9 @@ def test_a_change_after_the_challenge_makes_that_challenge_register_nothing(inst
 
 def test_the_frozen_draft_is_registered_as_confirmed(institution, patient):
     draft = confirmed(institution, items=("medication",))
-    consent = drafts.do_register_consent_from_draft(draft, prove(patient, drafts.do_issue_draft_challenge(draft)))
+    consent = drafts.do_register_consent_from_draft(
+        draft, prove(patient, drafts.do_issue_draft_challenge(draft))
+    )
     assert consent.items == ["medication", "qualification"] and consent.kind == "home_visit"
     draft.refresh_from_db()
     assert draft.status == DraftStatus.DONE and draft.consent == consent
@@ -116,7 +126,10 @@ def register(client, entry, card_key):  # noqa: F811
 
 
 def test_back_from_done_shows_nothing_to_sign_and_after_the_next_patient_nothing_of_the_previous(
-    client, institution, person, card_key  # noqa: F811
+    client,
+    institution,
+    person,
+    card_key,  # noqa: F811
 ):
     entry = entry_for(institution)
     walk_to_card(client, entry)
@@ -178,7 +191,9 @@ def test_the_visit_date_horizon_is_the_rules_one():
     today = datetime.date(2026, 2, 1)
     last = today + rules.VISIT_DATE_HORIZON
     assert forms.VisitDateForm({"visit_date": last.isoformat()}, today=today).is_valid()
-    assert not forms.VisitDateForm({"visit_date": (last + datetime.timedelta(days=1)).isoformat()}, today=today).is_valid()
+    assert not forms.VisitDateForm(
+        {"visit_date": (last + datetime.timedelta(days=1)).isoformat()}, today=today
+    ).is_valid()
 
 
 @pytest.mark.parametrize(
@@ -198,7 +213,9 @@ def test_the_confirm_form_refuses_with_the_rules_codes(posted, code):
 def test_the_confirm_form_takes_today_up_to_five_years(institution):
     today = datetime.date(2026, 2, 1)
     for day in (today, rules.latest_end_date(today)):
-        form = forms.ConfirmForm({"until": "date", "until_date": day.isoformat()}, kind="home_visit", today=today)
+        form = forms.ConfirmForm(
+            {"until": "date", "until_date": day.isoformat()}, kind="home_visit", today=today
+        )
         assert form.is_valid() and form.cleaned_data["available_until"] == day
 
 
@@ -213,3 +230,17 @@ def test_the_limit_form_has_no_silent_answer():
     assert forms.LimitForm({"share_limit": "yes"}).is_valid()
     form = forms.LimitForm({})
     assert not form.is_valid() and form.first_error()["code"] == "consent_limit_not_answered"
+
+
+def test_day_old_drafts_are_purged_and_their_consents_stay(institution, patient):
+    from django.core.management import call_command
+
+    draft = confirmed(institution)
+    consent = drafts.do_register_consent_from_draft(
+        draft, prove(patient, drafts.do_issue_draft_challenge(draft))
+    )
+    fresh = confirmed(institution, device="tablet-2")
+    ConsentDraft.objects.filter(pk=draft.pk).update(created_at=draft.created_at - datetime.timedelta(days=2))
+    call_command("purge_challenges", stdout=__import__("io").StringIO())
+    assert list(ConsentDraft.objects.values_list("pk", flat=True)) == [fresh.pk]
+    assert Consent.objects.filter(pk=consent.pk).exists()

@@ -1,10 +1,12 @@
-"""Delete card-auth challenges nobody answered, a day after they expired (run daily from cron)."""
+"""Delete card-auth challenges nobody answered, a day after they expired, and day-old consent-flow
+drafts (run daily from cron)."""
 
 import datetime
 
 from django.core.management.base import BaseCommand
 
 from homeconsent.consent.challenges import purge_expired_challenges
+from homeconsent.consent.drafts import purge_old_drafts
 
 
 class Command(BaseCommand):
@@ -16,3 +18,6 @@ class Command(BaseCommand):
     def handle(self, *args, days=1.0, **options):
         deleted = purge_expired_challenges(older_than=datetime.timedelta(days=days))
         self.stdout.write(f"deleted {deleted} unused expired challenge(s)")
+        drafts = purge_old_drafts(older_than=datetime.timedelta(days=days))
+        if drafts:
+            self.stdout.write(f"deleted {drafts} consent-flow draft(s) older than {days:g} day(s)")
