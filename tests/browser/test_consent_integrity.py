@@ -296,3 +296,25 @@ def test_the_done_page_links_to_the_portal_and_the_institutions_inquiry_page(
     page.click("#to-inquiry")
     page.wait_for_selector("h1")
     assert "/mine/" in page.url and page.locator("#next").is_visible()
+
+
+def test_the_telehealth_flow_from_the_entry_page_shows_its_steps_on_a_phone(
+    world, reader, card_for, open_page
+):
+    reader(card_for())
+    visit = datetime.date.today() + datetime.timedelta(days=3)
+    page, recorder, shoot = open_page(PHONE)
+    page.goto(world.entry_url + "telehealth/")
+    assert on_first_screen(page, "#next") and page.inner_text("#flow-progress").startswith("ステップ 1 / 6")
+    shoot("telehealth-about")
+    page.click("#next")
+    page.wait_for_selector("#visit_date")
+    assert on_first_screen(page, "#next") and page.inner_text("#flow-progress").startswith("ステップ 2 / 6")
+    page.fill("#visit_date", "2001-01-01")
+    page.click("#next")
+    page.wait_for_selector('#visit_date_error[data-code="visit_date_past"]')
+    shoot("telehealth-visit-date-refused")
+    page.fill("#visit_date", visit.isoformat())
+    page.click("#next")
+    page.wait_for_selector("#item-medication")
+    assert page.inner_text("#flow-progress").startswith("ステップ 3 / 6")
