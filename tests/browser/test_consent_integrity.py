@@ -20,7 +20,7 @@ import pytest
 from homeconsent.consent.models import Consent, ConsentSession
 from homeconsent.registry.models import Person, Qualification
 
-from .conftest import PHONE, PIN
+from .conftest import ARTIFACTS, PHONE, PIN
 from .test_consent_flow import enter_pin, telehealth_app, wait_state  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -41,6 +41,13 @@ def second_person(world):
     return person
 
 
+def shoot_screen(page, name):
+    """What a person sees at 390x844 without scrolling (the shoot fixture saves whole pages)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(ARTIFACTS / f"first-screen-{name}.png"))
+
+
 def on_first_screen(page, selector):
     """Whether the element lies wholly inside the 390x844 viewport as the page opens (no scrolling)."""
     page.evaluate("window.scrollTo(0, 0)")
@@ -55,6 +62,7 @@ def through_to_pin(page, shoot, items=("medication",), share_limit=True, check_l
         if check_layout:
             assert on_first_screen(page, "#flow-progress"), name
             assert on_first_screen(page, "#next"), name
+            shoot_screen(page, f"home-{name}")
         if name == "items":
             for item in items:
                 page.check(f"#item-{item}")
