@@ -414,7 +414,9 @@ def about(request, token, flow):
         return page(request, "consent/mine_about.html", _context(entry, flow, None, "about"))
     current = _current_draft(request, entry, flow)
     # An app's session already has its draft (its date and items are fixed): 始める goes on with it.
-    app_draft = current if current is not None and current.session_id and current.status == DraftStatus.OPEN and drafts.is_live(current) else None
+    app_draft = None
+    if current is not None and current.session_id and drafts.is_live(current) and current.status != DraftStatus.DONE:
+        app_draft = current
     if app_draft is not None and (error := _app_session_error(app_draft)) is not None:
         return _session_problem(request, error, app_draft.session.session_id)
     if request.method == "POST":

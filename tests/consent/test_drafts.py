@@ -4,6 +4,7 @@ earlier drafts (issue 12 item 1), and the step forms refusing with the rules' co
 import datetime
 
 import pytest
+from django.urls import reverse
 
 from homeconsent.consent import drafts, forms, rules
 from homeconsent.consent.entry import entry_for
@@ -244,3 +245,25 @@ def test_day_old_drafts_are_purged_and_their_consents_stay(institution, patient)
     call_command("purge_challenges", stdout=__import__("io").StringIO())
     assert list(ConsentDraft.objects.values_list("pk", flat=True)) == [fresh.pk]
     assert Consent.objects.filter(pk=consent.pk).exists()
+
+
+def test_back_to_the_start_of_an_app_session_after_confirming_keeps_the_apps_draft(client, institution):
+    from homeconsent.consent.telehealth import create_session, register_app
+
+    app, _secret = register_app("アプリ", institutions=[institution], allowed_return_urls=["https://app.example/back"])
+    session = create_session(
+        app, institution_code=institution.code, visit_date=datetime.date.today() + datetime.timedelta(days=1),
+        items=["qualification", "checkup"], return_url="https://app.example/back", state="s-2",
+    )  # fmt: skip
+    entry = entry_for(institution)
+    client.get(reverse("consent:session", args=[session.session_id]))
+    client.post(url("items", entry, "telehealth"))
+    client.post(url("confirm", entry, "telehealth"))
+    # when the patient goes back to the first screen and presses 始める again
+    about = client.get(url("about", entry, "telehealth")).content.decode()
+    assert 'id="stop"' in about
+    started = client.post(url("about", entry, "telehealth"), {"flow": "telehealth"})
+    # then the app's draft goes on (its date and items), not a new plain telehealth flow
+    assert started["Location"] == url("items", entry, "telehealth")
+    draft = ConsentDraft.objects.get()
+    assert draft.session == session and draft.items == ["checkup"]
