@@ -58,6 +58,9 @@
     challenge_expired: "session_expired",
     challenge_reused: "session_expired",
     challenge_unknown: "session_expired",
+    // The draft this page was for has ended (the next patient started on this device) or changed.
+    consent_draft_ended: "consent_draft_ended",
+    consent_draft_not_confirmed: "session_expired",
     // A telehealth app's session that ended mid-flow: only the way back to the app helps.
     consent_session_expired: "app_session_ended",
     consent_session_declined: "app_session_ended",

@@ -326,3 +326,25 @@ def test_the_telehealth_flow_from_the_entry_page_shows_its_steps_on_a_phone(
     page.click("#next")
     page.wait_for_selector("#item-medication")
     assert page.inner_text("#flow-progress").startswith("ステップ 3 / 6")
+
+
+def test_a_card_step_left_open_in_another_tab_signs_nothing_once_the_next_patient_started(
+    world, reader, card_for, open_page
+):
+    # Given the first patient's card step waiting for the PIN in one tab of the tablet
+    reader(card_for())
+    page, recorder, shoot = open_page(PHONE)
+    page.goto(world.entry_url + "home/")
+    through_to_pin(page, shoot)
+    # When the next patient starts in another tab of the same browser
+    other = page.context.new_page()
+    other.goto(world.entry_url)
+    other.wait_for_selector("#start-home")
+    # Then the PIN typed into the old tab registers nothing, and the tab says the procedure ended
+    enter_pin(page, PIN)
+    panel = page.locator('.problem[data-problem="consent_draft_ended"]')
+    panel.wait_for()
+    shoot("stale-card-step")
+    assert "お問い合わせ用コード: consent_draft_ended" in panel.inner_text()
+    assert not Consent.objects.exists()
+    recorder.assert_pin_never_sent_to_server()

@@ -386,10 +386,14 @@ def test_failure_panels_exist_for_every_code_the_page_can_meet(client, entry):
     for code in (
         "bridge_unavailable", "no_reader", "no_card", "pin_locked", "certificate_expired", "certificate_revoked",
         "card_not_registered", "no_valid_qualification", "session_expired", "not_jpki_card", "pin_not_set", "busy",
+        "card_removed", "consent_draft_ended",
     ):
         assert f'data-problem="{code}"' in html, code
     script = (ROOT / "static" / "js" / "consent-flow.js").read_text()
-    for code in ("card_removed", "challenge_expired", "challenge_reused", "certificate_revoked", "card_not_registered"):
+    for code in (
+        "card_removed", "challenge_expired", "challenge_reused", "certificate_revoked", "card_not_registered",
+        "consent_draft_ended", "consent_draft_not_confirmed",
+    ):
         assert f"{code}:" in script, code
 
 
