@@ -19,11 +19,14 @@ register does (services.do_register_consent), in the same transaction that marks
 """
 
 import datetime
+import math
 import secrets
 
+from django.conf import settings
 from django.db import router, transaction
 from django.utils import timezone
 
+from homeconsent import ratelimit
 from homeconsent.audit.services import record_access
 from homeconsent.errors import ErrorCode
 
@@ -53,6 +56,27 @@ DRAFT_FLOW_UNKNOWN = ErrorCode(
     "この同意の手続き「{flow}」はありません。",
     "There is no consent procedure '{flow}'.",
 )
+
+START_RATE_LIMITED = ErrorCode(
+    "consent_start_rate_limited",
+    "短い時間に同意の手続きを何度も始めたため、いまは受け付けられません。{minutes}分ほど待ってから、もう一度お試しください。",
+    "A consent was started too many times in a short while. Please wait about {minutes} minutes and try again.",
+)
+START_RATE_KEY_PREFIX = "homeconsent:draft-rate"
+
+
+def check_start_rate(client_ip: str, **scopes) -> None:
+    """Count one start of a flow (a public POST that writes a row); refuse past a limit.
+
+    The same limits and window as card challenges (settings.CHALLENGE_RATE_LIMITS, per client IP and
+    per each scope given: entry=, session=), counted apart from them. Raises consent_start_rate_limited
+    with retry_after (seconds).
+    """
+    window = max(1, int(settings.CHALLENGE_RATE_WINDOW.total_seconds()))
+    limits = settings.CHALLENGE_RATE_LIMITS
+    counted = {scope: (value, limits.get(scope, 0)) for scope, value in {"ip": client_ip, **scopes}.items()}
+    if ratelimit.count_and_check(START_RATE_KEY_PREFIX, counted, window):
+        raise START_RATE_LIMITED(minutes=max(1, math.ceil(window / 60)), retry_after=window)
 
 
 def _using():

@@ -425,6 +425,16 @@ def about(request, token, flow):
             return _ended(request, entry)
         if app_draft is not None and constant_time_compare(request.POST.get("draft", ""), app_draft.key):
             return redirect("consent:items", token=token, flow=flow)
+        try:
+            drafts.check_start_rate(client_ip(request), entry=token, session=request.session.session_key)
+        except HomeConsentError as error:
+            response = page(
+                request, "consent/about.html",
+                _context(entry, flow, None, "about", error={"code": error.code, "message": error.message(_language())}),
+                status=429,
+            )  # fmt: skip
+            response["Retry-After"] = str(error.params["retry_after"])
+            return response
         # "Change what I share" starts from the current consent's items (taken from the card proof).
         items = request.session.pop(_update_key(entry), None) if request.POST.get("update") == "1" else None
         draft = drafts.do_start_draft(_device(request), entry.institution, flow, items=items)

@@ -267,3 +267,15 @@ def test_back_to_the_start_of_an_app_session_after_confirming_keeps_the_apps_dra
     assert started["Location"] == url("items", entry, "telehealth")
     draft = ConsentDraft.objects.get()
     assert draft.session == session and draft.items == ["checkup"]
+
+
+def test_starting_flows_again_and_again_is_refused_with_its_code_and_writes_nothing(client, institution, settings):
+    settings.CHALLENGE_RATE_LIMITS = {"ip": 0, "entry": 0, "session": 2}
+    entry = entry_for(institution)
+    client.get(url("about", entry, "home"))
+    assert [client.post(url("about", entry, "home"), {"flow": "home"}).status_code for _ in range(2)] == [302, 302]
+    refused_start = client.post(url("about", entry, "home"), {"flow": "home"})
+    html = refused_start.content.decode()
+    assert refused_start.status_code == 429 and refused_start["Retry-After"]
+    assert 'data-code="consent_start_rate_limited"' in html and "分ほど待って" in html
+    assert ConsentDraft.objects.count() == 2
