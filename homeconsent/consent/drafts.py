@@ -68,12 +68,12 @@ START_RATE_KEY_PREFIX = "homeconsent:draft-rate"
 def check_start_rate(client_ip: str, **scopes) -> None:
     """Count one start of a flow (a public POST that writes a row); refuse past a limit.
 
-    The same limits and window as card challenges (settings.CHALLENGE_RATE_LIMITS, per client IP and
-    per each scope given: entry=, session=), counted apart from them. Raises consent_start_rate_limited
-    with retry_after (seconds).
+    settings.CONSENT_START_RATE_LIMITS per client IP and per each scope given (entry=, session=), in
+    the card challenges' window (settings.CHALLENGE_RATE_WINDOW), counted apart from them. Raises
+    consent_start_rate_limited with retry_after (seconds).
     """
     window = max(1, int(settings.CHALLENGE_RATE_WINDOW.total_seconds()))
-    limits = settings.CHALLENGE_RATE_LIMITS
+    limits = settings.CONSENT_START_RATE_LIMITS
     counted = {scope: (value, limits.get(scope, 0)) for scope, value in {"ip": client_ip, **scopes}.items()}
     if ratelimit.count_and_check(START_RATE_KEY_PREFIX, counted, window):
         raise START_RATE_LIMITED(minutes=max(1, math.ceil(window / 60)), retry_after=window)

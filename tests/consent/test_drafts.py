@@ -270,7 +270,7 @@ def test_back_to_the_start_of_an_app_session_after_confirming_keeps_the_apps_dra
 
 
 def test_starting_flows_again_and_again_is_refused_with_its_code_and_writes_nothing(client, institution, settings):
-    settings.CHALLENGE_RATE_LIMITS = {"ip": 0, "entry": 0, "session": 2}
+    settings.CONSENT_START_RATE_LIMITS = {"ip": 0, "entry": 0, "session": 2}
     entry = entry_for(institution)
     client.get(url("about", entry, "home"))
     assert [client.post(url("about", entry, "home"), {"flow": "home"}).status_code for _ in range(2)] == [302, 302]
