@@ -42,7 +42,7 @@ from .entry import entry_by_token, entry_for, entry_qr_svg, entry_url
 from .models import ConsentEndedBy, ConsentItem, DraftStatus
 
 # The flows reachable from an entry, by URL segment: the consent kind they register (None: none).
-FLOWS = {"home": "home_visit", "telehealth": "telehealth", "mine": None}
+FLOWS = {**drafts.FLOW_KINDS, "mine": None}
 INQUIRY_KIND = "inquiry"
 # How long a card proof opens the "your consents" pages.
 # Short: the device may be a shared tablet handed to the next patient.
@@ -264,7 +264,8 @@ def _language():
 
 
 def _ended(request, entry, draft=None):
-    """A page of a draft that has ended (the next patient started, stopped, or done long ago)."""
+    """A page of a draft that has ended (the next patient started, stopped, or done long ago).
+    Nothing of the draft is shown: `draft` is only named for the reader of the calls."""
     start_url = reverse("consent:entry", args=[entry.token])
     return page(
         request, "consent/ended.html",

@@ -399,6 +399,29 @@ def test_pulling_the_card_as_it_signs_is_card_removed_and_the_pin_count_stays(pa
     assert ask(page, "tries_left")["tries_left"] == 3
 
 
+def test_a_card_pulled_as_the_pin_reaches_it_says_a_try_may_be_used(page, slot):
+    # given the card leaves the reader just as the VERIFY with the PIN arrives
+    slot.card.pull_when = lambda apdu: apdu[1] == 0x20 and len(apdu) > 5
+
+    refused = authenticate(page, PIN)
+
+    # then the page learns that the PIN had gone to the card (a try may have been used)
+    assert refused["code"] == "card_removed" and refused["pin_tried"] is True
+
+
+def test_a_card_pulled_before_or_after_the_pin_check_says_no_try_was_used(page, slot):
+    # before the PIN: while the certificate is read
+    slot.card.pull_when = lambda apdu: apdu[1] == 0xB0 and apdu[2] == 0x01
+    before = authenticate(page, PIN)
+    slot.target.insert()
+    # after the card accepted the PIN: as it signs
+    slot.card.pull_when = lambda apdu: apdu[:2] == b"\x80\x2a"
+    after = authenticate(page, PIN)
+
+    assert before["code"] == after["code"] == "card_removed"
+    assert before["pin_tried"] is False and after["pin_tried"] is False
+
+
 def test_a_second_concurrent_request_gets_busy(bridge, slot):
     slot.target.remove()
     with connect(bridge.url, origin=ORIGIN) as first, connect(bridge.url, origin=ORIGIN) as second:
