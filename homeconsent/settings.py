@@ -242,9 +242,9 @@ CHALLENGE_RATE_LIMITS = {
 # Consent flows started on the consent pages (始める writes a draft), per the same window and client IP /
 # entry token / browser session (0: no limit); past a limit they answer 429 consent_start_rate_limited.
 CONSENT_START_RATE_LIMITS = {
-    "ip": int(os.environ.get("HOMECONSENT_START_RATE_PER_IP", 60)),
-    "entry": int(os.environ.get("HOMECONSENT_START_RATE_PER_ENTRY", 600)),
-    "session": int(os.environ.get("HOMECONSENT_START_RATE_PER_SESSION", 20)),
+    "ip": env.int("HOMECONSENT_START_RATE_PER_IP", default=60),
+    "entry": env.int("HOMECONSENT_START_RATE_PER_ENTRY", default=600),
+    "session": env.int("HOMECONSENT_START_RATE_PER_SESSION", default=20),
 }
 # Proxies in front that append to X-Forwarded-For (1 behind one load balancer): the client IP is
 # the address the outermost of them saw. 0: REMOTE_ADDR.

@@ -27,6 +27,7 @@ from django.db import router, transaction
 from django.utils import timezone
 
 from homeconsent import ratelimit
+from homeconsent.audit.models import ActorType, Basis
 from homeconsent.audit.services import record_access
 from homeconsent.errors import ErrorCode
 
@@ -292,11 +293,11 @@ def show_done(draft: ConsentDraft):
     with transaction.atomic(using=_using()):
         consent = draft.consent
         record_access(
-            actor_type="patient",
+            actor_type=ActorType.PATIENT,
             actor_id=f"person:{consent.person_id}",
             person=consent.person_id,
             items=[],
-            basis="self",
+            basis=Basis.SELF,
             institution_code=draft.institution.code,
             consent_id=consent.pk,
             detail={"page": "consent_done"},

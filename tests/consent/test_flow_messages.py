@@ -18,8 +18,8 @@ from tests.consent.test_pages import (  # noqa: F401 (fixtures)
     page_pki,
     person,
     post_json,
-    trusted,
     start,
+    trusted,
     url,
     walk_to_card,
 )
