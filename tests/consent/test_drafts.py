@@ -248,10 +248,10 @@ def test_day_old_drafts_are_purged_and_their_consents_stay(institution, patient)
 
 
 def test_back_to_the_start_of_an_app_session_after_confirming_keeps_the_apps_draft(client, institution):
-    from homeconsent.consent.telehealth import create_session, register_app
+    from homeconsent.consent.telehealth import do_create_session, do_register_app
 
-    app, _secret = register_app("アプリ", institutions=[institution], allowed_return_urls=["https://app.example/back"])
-    session = create_session(
+    app, _secret = do_register_app("アプリ", institutions=[institution], allowed_return_urls=["https://app.example/back"])
+    session = do_create_session(
         app, institution_code=institution.code, visit_date=datetime.date.today() + datetime.timedelta(days=1),
         items=["qualification", "checkup"], return_url="https://app.example/back", state="s-2",
     )  # fmt: skip
