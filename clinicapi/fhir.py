@@ -1,10 +1,11 @@
-"""FHIR R4 views of the registry, consents and access log, with JP Core identifiers.
+"""FHIR R4 views of the registry, consents and access log, in JP Core 1.2.0 terms.
 
 Plain functions from model objects to JSON-ready dicts; nothing here reads the database except
-through the objects it is handed (related objects should be select_related by the caller). The
-systems below are the ones JP Core (jpfhir.jp, v1.1) and the MHLW code tables use; where the
-national table has no FHIR URI yet the OID is given as urn:oid. Our own code lists (consent kind,
-consent item, the card classification) use the `urn:homeconsent:` namespace.
+through the objects it is handed (related objects should be select_related by the caller). Every
+profile, extension, identifier system and code system that JP Core defines is taken from ONE
+release, JP Core 1.2.0 (docs/fhir.md tables each with its source); the national tables JP Core 1.2.0
+has no URI for keep their MHLW OID as urn:oid. Our own code lists (consent kind, consent item, the
+card classification) use the `urn:homeconsent:` namespace.
 
 Dates: qualification periods are date-only; FHIR's Period.end is the last day *in* force, so a
 qualification lost on day D (喪失日, no longer insured from D) ends on D - 1.
@@ -18,56 +19,74 @@ from decimal import Decimal, InvalidOperation
 from rest_framework.renderers import JSONRenderer
 
 FHIR_MEDIA_TYPE = "application/fhir+json"
+FHIR_VERSION = "4.0.1"
+JP_CORE_VERSION = "1.2.0"
 
-# --- JP Core profiles ------------------------------------------------------------------------------
+# --- JP Core 1.2.0 profiles ------------------------------------------------------------------------
 JP_CORE = "http://jpfhir.jp/fhir/core/StructureDefinition/"
 PROFILE_PATIENT = JP_CORE + "JP_Patient"
 PROFILE_COVERAGE = JP_CORE + "JP_Coverage"
 PROFILE_ORGANIZATION = JP_CORE + "JP_Organization"
 PROFILE_MEDICATION_DISPENSE = JP_CORE + "JP_MedicationDispense"
 PROFILE_OBSERVATION = JP_CORE + "JP_Observation_Common"
+PROFILE_PROCEDURE = JP_CORE + "JP_Procedure"
+PROFILE_CONSENT = JP_CORE + "JP_Consent"
 
-# --- extensions ------------------------------------------------------------------------------------
-EXT_INSURED_SYMBOL = "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/JP_Coverage_InsuredPersonSymbol"
-EXT_INSURED_NUMBER = "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/JP_Coverage_InsuredPersonNumber"
-EXT_INSURED_BRANCH = "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/JP_Coverage_InsuredPersonSubNumber"
-EXT_PREFECTURE_NO = "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/JP_Organization_PrefectureNo"
-EXT_ORG_CATEGORY = "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/JP_Organization_InsuranceOrganizationCategory"
-EXT_ORG_NO = "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/JP_Organization_InsuranceOrganizationNo"
+# --- extensions (JP Core 1.2.0, and FHIR R4's own for the name representation) ----------------------
+JP_EXT = "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/"
+EXT_INSURED_SYMBOL = JP_EXT + "JP_Coverage_InsuredPersonSymbol"
+EXT_INSURED_NUMBER = JP_EXT + "JP_Coverage_InsuredPersonNumber"
+EXT_INSURED_BRANCH = JP_EXT + "JP_Coverage_InsuredPersonSubNumber"
+EXT_PREFECTURE_NO = JP_EXT + "JP_Organization_PrefectureNo"  # valueCoding
+EXT_ORG_CATEGORY = JP_EXT + "JP_Organization_InsuranceOrganizationCategory"  # valueCoding
+EXT_ORG_NO = JP_EXT + "JP_Organization_InsuranceOrganizationNo"  # valueIdentifier
 EXT_NAME_REPRESENTATION = "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation"
 
-# --- identifier systems ----------------------------------------------------------------------------
-SYSTEM_INSURER_NUMBER = "urn:oid:1.2.392.100495.20.3.61"  # 保険者番号
+# --- identifier systems (JP Core 1.2.0 namingSystemForIdentifier.fsh / aliases-jpcore.fsh) -----------
+JP_MHLW = "http://jpfhir.jp/fhir/core/mhlw/"
+SYSTEM_INSURER_NUMBER = JP_MHLW + "IdSystem/InsurerNumber"  # 保険者番号, 8 digits
 SYSTEM_INSTITUTION_CODE = "http://jpfhir.jp/fhir/core/IdSystem/insurance-medical-institution-no"  # 医療機関等コード 10桁
-SYSTEM_PREFECTURE_NO = "urn:oid:1.2.392.100495.20.3.21"
-SYSTEM_ORG_CATEGORY = "urn:oid:1.2.392.100495.20.3.22"  # 点数表番号
-SYSTEM_ORG_NO = "urn:oid:1.2.392.100495.20.3.23"  # 医療機関コード 7桁
-SYSTEM_INSURED_ID = "http://jpfhir.jp/fhir/core/Idsystem/JP_Insurance_SubscriberID"  # 保険者番号:記号:番号:枝番
+SYSTEM_ORG_NO = JP_MHLW + "IdSystem/MedicalOrganizationID"  # 医療機関コード 7桁
+SYSTEM_MEMBER_ID = "http://jpfhir.jp/fhir/clins/Idsystem/JP_Insurance_memberID"  # 保険者番号:記号:番号:枝番
+SYSTEM_RP_NUMBER = JP_MHLW + "IdSystem/Medication-RPGroupNumber"  # RP番号
+SYSTEM_ORDER_IN_RP = JP_MHLW + "IdSystem/MedicationAdministrationIndex"  # RP内の順序
 
 # --- code systems ----------------------------------------------------------------------------------
-SYSTEM_INSURANCE_CATEGORY = "urn:oid:1.2.392.100495.20.2.61"  # 保険種別 (別表11)
-SYSTEM_INSURED_CATEGORY = "urn:oid:1.2.392.100495.20.2.62"  # 被保険者区分 (別表12)
+SYSTEM_PREFECTURE_NO = JP_MHLW + "CodeSystem/PrefectureNo-2digits"  # 都道府県番号
+SYSTEM_ORG_CATEGORY = JP_MHLW + "CodeSystem/MedicationFeeScoreType"  # 点数表番号
+SYSTEM_INSURANCE_CATEGORY = JP_MHLW + "CodeSystem/InsuranceMajorCategory"  # 保険種別
+SYSTEM_INSURED_CATEGORY = JP_MHLW + "CodeSystem/InsuredPersonCategory"  # 被保険者区分
+SYSTEM_MERIT9_UNIT = JP_MHLW + "CodeSystem/MedicationUnitMERIT9Code"  # 医薬品単位略号
+SYSTEM_YJ = "http://capstandard.jp/iyaku.info/CodeSystem/YJ-code"
+SYSTEM_OBSERVATION_CATEGORY = "http://jpfhir.jp/fhir/core/CodeSystem/JP_SimpleObservationCategory_CS"
+SYSTEM_PROCEDURE_RECEIPT = "http://jpfhir.jp/fhir/core/CodeSystem/JP_ProcedureCodesMedical_CS"  # 診療行為（レセ電算）
+# National tables JP Core 1.2.0 gives no URI for: their MHLW / MEDIS OIDs.
+SYSTEM_RECEIPT_DRUG = "urn:oid:1.2.392.100495.20.2.71"  # 医薬品コード（レセ電算医薬品マスター）
+SYSTEM_CHECKUP_ITEM = "urn:oid:1.2.392.200119.6.1005"  # 特定健診項目コード表 (JLAC10 17桁)
+# HL7 (FHIR R4 / THO) code systems.
 SYSTEM_SUBSCRIBER_RELATIONSHIP = "http://terminology.hl7.org/CodeSystem/subscriber-relationship"
 SYSTEM_COPAY_TYPE = "http://terminology.hl7.org/CodeSystem/coverage-copay-type"
 SYSTEM_COVERAGE_CLASS = "http://terminology.hl7.org/CodeSystem/coverage-class"
-SYSTEM_RECEIPT_DRUG = "urn:oid:1.2.392.100495.20.2.71"  # 医薬品コード（レセ電算医薬品マスター, 別表15）
-SYSTEM_YJ = "http://capstandard.jp/iyaku.info/CodeSystem/YJ-code"
-SYSTEM_CHECKUP_ITEM = "urn:oid:1.2.392.200119.6.1005"  # 特定健診項目コード表 (JLAC10 17桁)
-SYSTEM_OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+SYSTEM_ORGANIZATION_TYPE = "http://terminology.hl7.org/CodeSystem/organization-type"
+SYSTEM_DISPENSE_CATEGORY = "http://terminology.hl7.org/fhir/CodeSystem/medicationdispense-category"
 SYSTEM_UCUM = "http://unitsofmeasure.org"
 SYSTEM_CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
-SYSTEM_LOINC = "http://loinc.org"
+SYSTEM_CONSENT_CATEGORY = "http://loinc.org"
+SYSTEM_CONSENT_ACTION = "http://terminology.hl7.org/CodeSystem/consentaction"
 SYSTEM_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 SYSTEM_PARTICIPATION_TYPE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 SYSTEM_AUDIT_EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
 SYSTEM_RESTFUL_INTERACTION = "http://hl7.org/fhir/restful-interaction"
 SYSTEM_AUDIT_ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
 SYSTEM_OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
+SYSTEM_DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+# Ours.
 SYSTEM_CONSENT_KIND = "urn:homeconsent:consent-kind"
 SYSTEM_CONSENT_ITEM = "urn:homeconsent:consent-item"
 SYSTEM_CARD_CLASSIFICATION = "urn:homeconsent:insured-card-classification"
 SYSTEM_ACCESS_BASIS = "urn:homeconsent:access-basis"
 SYSTEM_ACTOR_TYPE = "urn:homeconsent:actor-type"
+SYSTEM_ERROR = "urn:homeconsent:error"
 
 INSURANCE_CATEGORY = {"1": "医保", "2": "国保", "7": "後期高齢者"}
 # Insurer kind (registry.InsurerKind) → 保険種別: 国保 and 国保組合 are 国保, 後期高齢者医療 its own, the rest 医保.
@@ -127,11 +146,19 @@ def fhir_id(patient_id: str) -> str:
     return str(patient_id)
 
 
-def record_id(patient_id: str, kind: str, pk) -> str:
-    """The FHIR id of a registry row as one institution sees it: derived from the institution's patient
-    id, so two institutions cannot link a patient by comparing ids (like the JSON API, which shows none)."""
-    digest = hashlib.sha256(f"{patient_id}:{kind}:{pk}".encode()).digest()[:16]
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode().replace("_", ".")
+def record_id(patient_id: str, record_type: str, pk) -> str:
+    """The FHIR id of a registry or consent row as one institution sees it: the institution's patient
+    id, "-", and a digest of the row, so two institutions cannot link a patient by comparing ids (like
+    the JSON API, which shows none), and a read (Coverage/<id>) finds the patient it must check the
+    consent of without a lookup table. 26 + 1 + 16 characters of [a-z2-7-]: a FHIR id."""
+    digest = hashlib.sha256(f"{patient_id}:{record_type}:{pk}".encode()).digest()[:10]
+    return f"{patient_id}-{base64.b32encode(digest).decode().lower()}"
+
+
+def patient_id_of_record(resource_id: str) -> str:
+    """The patient id a record_id starts with ("" when it has none)."""
+    patient_id, _, digest = str(resource_id).partition("-")
+    return patient_id if digest else ""
 
 
 def reference(resource_type: str, resource_id, display=None) -> dict:
@@ -144,11 +171,30 @@ def reference(resource_type: str, resource_id, display=None) -> dict:
 
 
 def institution_reference(code: str, name: str = "") -> dict:
-    """A logical reference to an institution by its 10-digit code (no Organization resource needed)."""
-    ref = {"type": "Organization", "identifier": {"system": SYSTEM_INSTITUTION_CODE, "value": code}}
+    """A reference to an institution: readable (Organization/institution-<code>) and, for clients that
+    match by business identifier, its 10-digit code too."""
+    ref = {
+        "reference": f"Organization/{institution_id(code)}",
+        "type": "Organization",
+        "identifier": {"system": SYSTEM_INSTITUTION_CODE, "value": code},
+    }
     if name:
         ref["display"] = name
     return ref
+
+
+def institution_id(code: str) -> str:
+    return f"institution-{code}"
+
+
+def insurer_id(number: str) -> str:
+    return f"insurer-{insurer_number_8(number)}"
+
+
+def insurer_number_8(number: str) -> str:
+    """保険者番号 as JP Core writes it: 8 digits, a 6-digit 国保 number zero-padded (130013 → 00130013)."""
+    number = str(number)
+    return number.zfill(8) if number.isdigit() and len(number) < 8 else number
 
 
 def _split_name(name: str) -> tuple[str, list[str]]:
@@ -203,37 +249,38 @@ def insurer_organization(insurer, resource_id=None) -> dict:
     """The payor: an Organization identified by its 保険者番号."""
     return _drop_empty({
         "resourceType": "Organization",
-        "id": resource_id or f"insurer-{insurer.number}",
+        "id": resource_id or insurer_id(insurer.number),
         "meta": {"profile": [PROFILE_ORGANIZATION]},
-        "identifier": [{"system": SYSTEM_INSURER_NUMBER, "value": insurer.number}],
-        "type": [_concept("http://terminology.hl7.org/CodeSystem/organization-type", "pay", "Payer")],
+        "identifier": [{"system": SYSTEM_INSURER_NUMBER, "value": insurer_number_8(insurer.number)}],
+        "type": [_concept(SYSTEM_ORGANIZATION_TYPE, "pay", "Payer")],
         "name": insurer.name,
     })
 
 
 def institution_organization(institution, resource_id=None) -> dict:
-    """An institution: 10-digit code, with prefecture, 点数表 and 7-digit number as JP Core extensions."""
+    """An institution: 10-digit code, with prefecture and 点数表 as codings and the 7-digit number as an
+    identifier, the value types JP Core 1.2.0's extensions take."""
     code = institution.code
     return _drop_empty({
         "resourceType": "Organization",
-        "id": resource_id or f"institution-{code}",
+        "id": resource_id or institution_id(code),
         "meta": {"profile": [PROFILE_ORGANIZATION]},
         "extension": [
-            {"url": EXT_PREFECTURE_NO, "valueIdentifier": {"system": SYSTEM_PREFECTURE_NO, "value": code[:2]}},
-            {"url": EXT_ORG_CATEGORY, "valueIdentifier": {"system": SYSTEM_ORG_CATEGORY, "value": code[2]}},
+            {"url": EXT_PREFECTURE_NO, "valueCoding": _coding(SYSTEM_PREFECTURE_NO, code[:2])},
+            {"url": EXT_ORG_CATEGORY, "valueCoding": _coding(SYSTEM_ORG_CATEGORY, code[2])},
             {"url": EXT_ORG_NO, "valueIdentifier": {"system": SYSTEM_ORG_NO, "value": code[3:]}},
         ],
         "identifier": [{"system": SYSTEM_INSTITUTION_CODE, "value": code}],
-        "type": [_concept("http://terminology.hl7.org/CodeSystem/organization-type", "prov", "Healthcare Provider")],
+        "type": [_concept(SYSTEM_ORGANIZATION_TYPE, "prov", "Healthcare Provider")],
         "name": institution.name,
     })
 
 
 # --- Coverage --------------------------------------------------------------------------------------
 def member_id(qualification) -> str:
-    """JP Core's 被保険者識別子: 保険者番号:記号:番号:枝番."""
+    """JP Core's 被保険者個人識別子: 保険者番号 (8 digits):記号:番号:枝番."""
     q = qualification
-    return f"{q.insurer.number}:{q.symbol}:{q.number}:{q.branch}"
+    return f"{insurer_number_8(q.insurer.number)}:{q.symbol}:{q.number}:{q.branch}"
 
 
 def _ratio_percent(ratio: str) -> int:
@@ -250,8 +297,7 @@ def coverage(qualification, patient_id: str, *, on: date | None = None, elderly_
 
     q = qualification
     on = on or timezone.localdate()
-    kind = getattr(q.insurer, "kind", "")
-    category = INSURANCE_CATEGORY_OF_KIND.get(kind, "1")
+    category = INSURANCE_CATEGORY_OF_KIND.get(getattr(q.insurer, "kind", ""), "1")
     rel_code, rel_display, hl7_rel = RELATIONSHIP.get(q.personal_family, RELATIONSHIP["1"])
     ratio, ratio_text = q.contribution_ratio, "一部負担金割合"
     if elderly_certificate is not None:
@@ -268,7 +314,7 @@ def coverage(qualification, patient_id: str, *, on: date | None = None, elderly_
             {"url": EXT_INSURED_NUMBER, "valueString": q.number},
             {"url": EXT_INSURED_BRANCH, "valueString": q.branch},
         ],
-        "identifier": [{"system": SYSTEM_INSURED_ID, "value": member_id(q), "assigner": {"reference": "#insurer"}}],
+        "identifier": [{"system": SYSTEM_MEMBER_ID, "value": member_id(q), "assigner": {"reference": "#insurer"}}],
         "status": "active" if q.is_valid_on(on) else "cancelled",
         "type": _concept(SYSTEM_INSURANCE_CATEGORY, category, INSURANCE_CATEGORY[category]),
         "subscriberId": f"{q.symbol}:{q.number}",
@@ -285,6 +331,7 @@ def coverage(qualification, patient_id: str, *, on: date | None = None, elderly_
             "end": _date(q.lost_on - timedelta(days=1)) if q.lost_on else None,
         },
         "payor": [{"reference": "#insurer", "display": q.insurer.name}],
+        # The payor is contained (self-contained Coverage) and also readable as Organization/insurer-….
         "class": [
             {
                 "type": _concept(SYSTEM_COVERAGE_CLASS, "plan"),
@@ -321,11 +368,17 @@ def coverage_for_eligibility(result, patient_id: str) -> dict | None:
 
 
 # --- Consent ---------------------------------------------------------------------------------------
+def consent_id(consent, patient_id: str) -> str:
+    return record_id(patient_id, "consent", consent.pk)
+
+
 CONSENT_STATUS = {"active": "active", "superseded": "inactive", "cancelled": "inactive", "expired": "inactive"}
 
 
 def consent(consent, patient_id: str, *, now=None) -> dict:
-    """Consent: a privacy consent of the patient for one institution, its items as provision codes."""
+    """Consent (JP_Consent): a privacy consent of the patient for one institution. The outer provision
+    permits the institution (actor) to access during the consent's period; each consented item is a
+    nested provision of its own, so a client reads "what may be read" as FHIR provisions."""
     from homeconsent.consent.models import ConsentItem, ConsentKind
 
     item_names = dict(ConsentItem.choices)
@@ -336,11 +389,12 @@ def consent(consent, patient_id: str, *, now=None) -> dict:
         end = consent.ended_at
     resource = {
         "resourceType": "Consent",
-        "id": str(consent.pk),
+        "id": consent_id(consent, patient_id),
+        "meta": {"profile": [PROFILE_CONSENT]},
         "status": CONSENT_STATUS.get(effective, "inactive"),
         "scope": _concept(SYSTEM_CONSENT_SCOPE, "patient-privacy", "Privacy Consent"),
         "category": [
-            _concept(SYSTEM_LOINC, "59284-0", "Patient Consent"),
+            _concept(SYSTEM_CONSENT_CATEGORY, "59284-0", "Patient Consent"),
             _concept(SYSTEM_CONSENT_KIND, consent.kind, dict(ConsentKind.choices).get(consent.kind)),
         ],
         "patient": reference("Patient", patient_id),
@@ -364,8 +418,11 @@ def consent(consent, patient_id: str, *, now=None) -> dict:
                     "reference": institution_reference(institution.code, institution.name),
                 }
             ],
-            "action": [_concept("http://terminology.hl7.org/CodeSystem/consentaction", "access", "Access")],
-            "code": [_concept(SYSTEM_CONSENT_ITEM, item, item_names.get(item)) for item in consent.items],
+            "action": [_concept(SYSTEM_CONSENT_ACTION, "access", "Access")],
+            "provision": [
+                {"type": "permit", "code": [_concept(SYSTEM_CONSENT_ITEM, item, item_names.get(item))]}
+                for item in consent.items
+            ],
         },
     }
     if consent.visit_date:
@@ -382,8 +439,36 @@ def _quantity(value) -> float | int | None:
     return int(number) if number == number.to_integral_value() else float(number)
 
 
-def medication_dispense(record, patient_id: str) -> dict:
-    """MedicationDispense (JP_MedicationDispense) of one 薬剤情報 row: receipt code and YJ code."""
+# 医薬品単位略号 (MERIT-9) of the units the drug masters use; JP_MedicationSimpleQuantity needs a code.
+MERIT9_UNIT = {"錠": "TAB", "カプセル": "CAP", "包": "HO", "本": "HON", "アンプル": "AMP", "回": "TIME",
+               "g": "G", "mg": "MG", "mL": "ML", "枚": "MAI", "個": "KO"}  # fmt: skip
+
+
+def rp_numbers(records) -> dict:
+    """RP番号 and the order within the RP of each 薬剤情報 row, {pk: (rp, order)}: one dispensing is
+    the rows of one day, source and pharmacy; within it, one RP per (用法, 日数), numbered in row order,
+    as a prescription groups drugs taken the same way."""
+    numbers, rps = {}, {}
+    for record in sorted(records, key=lambda r: r.pk):
+        dispensing = (record.dispensed_on, record.source, record.dispensing_institution_id,
+                      record.dispensing_institution_name)  # fmt: skip
+        groups = rps.setdefault(dispensing, {})
+        rp = groups.setdefault((record.usage, record.days), {"number": len(groups) + 1, "rows": 0})
+        rp["rows"] += 1
+        numbers[record.pk] = (rp["number"], rp["rows"])
+    return numbers
+
+
+def medication_quantity(value, unit: str) -> dict:
+    quantity = {"value": _quantity(value), "unit": unit}
+    if unit in MERIT9_UNIT:
+        quantity.update(system=SYSTEM_MERIT9_UNIT, code=MERIT9_UNIT[unit])
+    return quantity
+
+
+def medication_dispense(record, patient_id: str, rp: tuple[int, int] = (1, 1)) -> dict:
+    """MedicationDispense (JP_MedicationDispense) of one 薬剤情報 row: receipt code and YJ code, the RP
+    number and order within it (`rp`, from rp_numbers over the dispensing), MERIT-9 coded quantity."""
     codings = [_coding(SYSTEM_RECEIPT_DRUG, record.drug_code, record.drug_name)]
     if record.yj_code:
         codings.append(_coding(SYSTEM_YJ, record.yj_code, record.drug_name))
@@ -402,15 +487,16 @@ def medication_dispense(record, patient_id: str) -> dict:
         "resourceType": "MedicationDispense",
         "id": record_id(patient_id, "medication", record.pk),
         "meta": {"profile": [PROFILE_MEDICATION_DISPENSE]},
+        "identifier": [
+            {"system": SYSTEM_RP_NUMBER, "value": str(rp[0])},
+            {"system": SYSTEM_ORDER_IN_RP, "value": str(rp[1])},
+        ],
         "status": "completed",
-        "category": _concept(
-            "http://terminology.hl7.org/fhir/CodeSystem/medicationdispense-category",
-            "inpatient" if record.in_hospital else "outpatient",
-        ),
+        "category": _concept(SYSTEM_DISPENSE_CATEGORY, "inpatient" if record.in_hospital else "outpatient"),
         "medicationCodeableConcept": {"coding": codings, "text": record.drug_name},
         "subject": reference("Patient", patient_id),
         "performer": [{"actor": dispenser}] if dispenser else [],
-        "quantity": {"value": _quantity(record.quantity), "unit": record.unit},
+        "quantity": medication_quantity(record.quantity, record.unit),
         "daysSupply": {"value": record.days, "unit": "日", "system": SYSTEM_UCUM, "code": "d"},
         "whenPrepared": _date(record.dispensed_on),
         "whenHandedOver": _date(record.dispensed_on),
@@ -433,15 +519,30 @@ def medication_dispense(record, patient_id: str) -> dict:
 
 
 # --- Observation -----------------------------------------------------------------------------------
+def observation_category(item_code: str) -> str:
+    """JP Core's simple category of a 特定健診 item by its JLAC10 analyte class: 9N body measurements
+    (身長, 体重, BMI, 腹囲), 9A vital signs (血圧), everything else a laboratory test (blood, urine)."""
+    if item_code.startswith("9N"):
+        return "body-measurement"
+    if item_code.startswith("9A"):
+        return "vital-signs"
+    return "laboratory"
+
+
+CATEGORY_DISPLAY = {"body-measurement": "Body Measurement", "vital-signs": "Vital Signs", "laboratory": "Laboratory"}
+
+
 def observation(result, patient_id: str) -> dict:
-    """Observation of one 特定健診 item: the 17-character item code, a Quantity when numeric."""
+    """Observation (JP_Observation_Common) of one 特定健診 item: the 17-character item code, the JP Core
+    category that 1.2.0 requires, a Quantity when numeric."""
+    category = observation_category(result.item_code)
     value = (result.value or "").strip()
     resource = {
         "resourceType": "Observation",
         "id": record_id(patient_id, "checkup", result.pk),
         "meta": {"profile": [PROFILE_OBSERVATION]},
         "status": "final",
-        "category": [_concept(SYSTEM_OBSERVATION_CATEGORY, "exam", "Exam")],
+        "category": [_concept(SYSTEM_OBSERVATION_CATEGORY, category, CATEGORY_DISPLAY[category])],
         "code": {"coding": [_coding(SYSTEM_CHECKUP_ITEM, result.item_code, result.item_name)], "text": result.item_name},
         "subject": reference("Patient", patient_id),
         "effectiveDateTime": _date(result.checked_on),
@@ -458,14 +559,11 @@ def observation(result, patient_id: str) -> dict:
     elif value:
         resource["valueString"] = value
     else:
-        resource["dataAbsentReason"] = _concept(
-            "http://terminology.hl7.org/CodeSystem/data-absent-reason", "unknown", "Unknown"
-        )
+        resource["dataAbsentReason"] = _concept(SYSTEM_DATA_ABSENT, "unknown", "Unknown")
     return _drop_empty(resource)
 
 
 # --- Procedure -------------------------------------------------------------------------------------
-SYSTEM_PROCEDURE_RECEIPT = "http://jpfhir.jp/fhir/core/CodeSystem/JP_ProcedureCodesMedical_CS"  # 診療行為マスタ（レセ電算）
 
 
 def procedure(record, patient_id: str) -> dict:
@@ -478,7 +576,7 @@ def procedure(record, patient_id: str) -> dict:
     return _drop_empty({
         "resourceType": "Procedure",
         "id": record_id(patient_id, "treatment", record.pk),
-        "meta": {"profile": [JP_CORE + "JP_Procedure"]},
+        "meta": {"profile": [PROFILE_PROCEDURE]},
         "status": "completed",
         "category": {"text": "入院" if record.inpatient else "入院外"},
         "code": {"coding": [_coding(SYSTEM_PROCEDURE_RECEIPT, record.procedure_code, record.procedure_name)],
@@ -512,8 +610,9 @@ def audit_event(event, patient_id: str | None = None) -> dict:
             "role": _coding(SYSTEM_OBJECT_ROLE, "1", "Patient"),
             "detail": [{"type": "items", "valueString": ",".join(event.items)}] if event.items else [],
         })
-    if event.consent_id:
-        entities.append({"what": reference("Consent", event.consent_id), "type": _coding(SYSTEM_AUDIT_ENTITY_TYPE, "2", "System Object")})
+    if event.consent_id and patient_id:
+        entities.append({"what": reference("Consent", record_id(patient_id, "consent", event.consent_id)),
+                         "type": _coding(SYSTEM_AUDIT_ENTITY_TYPE, "2", "System Object")})  # fmt: skip
     return _drop_empty({
         "resourceType": "AuditEvent",
         "id": f"{event.chain}-{event.seq}",
@@ -537,43 +636,55 @@ def audit_event(event, patient_id: str | None = None) -> dict:
 
 
 # --- Bundle ----------------------------------------------------------------------------------------
-def searchset(resources, *, base_url: str | None = None, self_url: str | None = None, included=()) -> dict:
-    """A searchset Bundle: `resources` are matches, `included` are resources they refer to.
+def full_url(base_url: str, resource: dict) -> str:
+    """Where a resource of a Bundle lives: base/Type/id, or a urn:uuid for one that is not stored
+    (an OperationOutcome telling why a search found nothing)."""
+    if not resource.get("id"):
+        import uuid
 
-    base_url (e.g. "https://host/api/v1/fhir/") gives each entry its fullUrl.
-    """
-    entries = []
-    for resource, mode in [(r, "match") for r in resources] + [(r, "include") for r in included]:
-        entry = {"resource": resource, "search": {"mode": mode}}
-        if base_url:
-            entry["fullUrl"] = f"{base_url.rstrip('/')}/{resource['resourceType']}/{resource['id']}"
-        entries.append(entry)
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": len(resources),
-        "entry": entries,
-    }
-    if self_url:
-        bundle["link"] = [{"relation": "self", "url": self_url}]
-    return bundle
+        return f"urn:uuid:{uuid.uuid4()}"
+    return f"{base_url.rstrip('/')}/{resource['resourceType']}/{resource['id']}"
+
+
+def searchset(resources, *, base_url: str, self_url: str | None = None, next_url: str | None = None,
+              included=(), outcome=None, total: int | None = -1) -> dict:  # fmt: skip
+    """A searchset Bundle: `resources` are matches, `included` are resources they refer to (once
+    each), `outcome` an OperationOutcome entry. Every entry has its fullUrl under base_url (the FHIR
+    base, ".../api/v1/fhir/"). total: the number of matches across all pages; None leaves it out
+    (FHIR allows that where counting would cost); the default, -1, counts `resources` (one page
+    that is the whole result)."""
+    entries, seen = [], set()
+    pairs = [(r, "match") for r in resources] + [(r, "include") for r in included]
+    pairs += [(outcome, "outcome")] if outcome is not None else []
+    for resource, mode in pairs:
+        key = (resource["resourceType"], resource.get("id"))
+        if mode == "include" and key in seen:
+            continue
+        seen.add(key)
+        entries.append({"fullUrl": full_url(base_url, resource), "resource": resource, "search": {"mode": mode}})
+    bundle = {"resourceType": "Bundle", "type": "searchset"}
+    if total is not None:
+        bundle["total"] = len(resources) if total == -1 else total
+    links = [("self", self_url), ("next", next_url)]
+    bundle["link"] = [{"relation": relation, "url": url} for relation, url in links if url]
+    bundle["entry"] = entries
+    return _drop_empty(bundle)
 
 
 # --- whole reads (clinicapi.reads) as Bundles --------------------------------------------------------
-MEDICAL_BUILDERS = {"medication": medication_dispense, "treatment": procedure, "checkup": observation}
-
-
-def patients_bundle(page, **links) -> dict:
-    """The consented-patients page: a Patient per row, each row's Consent included."""
+def patients_bundle(page, *, include_consents: bool = True, **links) -> dict:
+    """The consented-patients page: a Patient per row, each row's Consent included (the JSON
+    path's answer and `_revinclude=Consent:patient`). total is the count across pages when the read
+    gives one (PatientPage.total), else absent."""
     patients = [patient(row.person, row.patient_id) for row in page.patients]
-    consents = [consent(row.consent, row.patient_id, now=page.at) for row in page.patients]
-    return searchset(patients, included=consents, **links)
+    consents = [consent(row.consent, row.patient_id, now=page.at) for row in page.patients] if include_consents else []
+    return searchset(patients, included=consents, total=getattr(page, "total", None), **links)
 
 
-def eligibility_bundle(read, **links) -> dict:
-    """An eligibility or 再照会 answer: the Coverage (cancelled when lost) and its Patient; when no
-    single qualification answers (validity 4 or 5, or nobody this institution may read), no entry
-    but an OperationOutcome saying so."""
+def eligibility_bundle(read, *, include_patient: bool = True, **links) -> dict:
+    """An eligibility or 再照会 answer: the Coverage (cancelled when lost) and, included, its Patient
+    and payor Organization; when no single qualification answers (validity 4 or 5, or nobody this
+    institution may read), no match but an OperationOutcome saying so."""
     result = read.result
     found = coverage_for_eligibility(result, read.patient_id) if read.patient_id else None
     if found is None:
@@ -581,18 +692,25 @@ def eligibility_bundle(read, **links) -> dict:
             f"validity_{int(result.validity)}",
             "該当する資格がありません。" if int(result.validity) != 5 else "複数の資格が該当します。",
             severity="information", issue_code="not-found",
-        )
-        bundle = searchset([], **links)
-        bundle["entry"] = [{"resource": outcome, "search": {"mode": "outcome"}}]
-        return bundle
-    included = [patient(result.person, read.patient_id)] if result.person is not None else []
+        )  # fmt: skip
+        return searchset([], outcome=outcome, **links)
+    included = []
+    if include_patient and result.person is not None:
+        included.append(patient(result.person, read.patient_id))
     return searchset([found], included=included, **links)
 
 
-def medical_bundle(read, item: str, **links) -> dict:
+def medical_resources(read, item: str) -> list[dict]:
     """A medical read (medication, treatment or checkup): one resource per record."""
-    build = MEDICAL_BUILDERS[item]
-    return searchset([build(record, read.patient_id) for record in read.records], **links)
+    if item == "medication":
+        numbers = rp_numbers(read.records)
+        return [medication_dispense(record, read.patient_id, numbers[record.pk]) for record in read.records]
+    build = {"treatment": procedure, "checkup": observation}[item]
+    return [build(record, read.patient_id) for record in read.records]
+
+
+def medical_bundle(read, item: str, *, included=(), **links) -> dict:
+    return searchset(medical_resources(read, item), included=included, **links)
 
 
 ISSUE_CODE = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
@@ -607,7 +725,7 @@ def operation_outcome(code: str, message: str, *, severity: str = "error", issue
             {
                 "severity": severity,
                 "code": issue_code,
-                "details": {"coding": [_coding("urn:homeconsent:error", code)], "text": message},
+                "details": {"coding": [_coding(SYSTEM_ERROR, code)], "text": message},
             }
         ],
     }
@@ -624,7 +742,7 @@ def field_issues(details) -> list[dict]:
             issues.append({
                 "severity": "error",
                 "code": "invalid",
-                "details": {"coding": [_coding("urn:homeconsent:error", problem.get("code") or "invalid")],
+                "details": {"coding": [_coding(SYSTEM_ERROR, problem.get("code") or "invalid")],
                             "text": problem.get("message", "")},
                 "diagnostics": problem.get("message_en", ""),
                 "expression": [str(field)],
@@ -665,27 +783,58 @@ RENDERERS = [JSONRenderer, FhirJsonRenderer]  # JSON first: the default without 
 BUNDLES = {
     "patients": patients_bundle,
     "eligibility": eligibility_bundle,
-    "medication": lambda read, **links: medical_bundle(read, "medication", **links),
-    "treatment": lambda read, **links: medical_bundle(read, "treatment", **links),
-    "checkup": lambda read, **links: medical_bundle(read, "checkup", **links),
+    "medication": lambda read, **kw: medical_bundle(read, "medication", **kw),
+    "treatment": lambda read, **kw: medical_bundle(read, "treatment", **kw),
+    "checkup": lambda read, **kw: medical_bundle(read, "checkup", **kw),
+}
+MEDICAL_ITEMS = ("medication", "treatment", "checkup")
+# What `_include` a search accepts: its subject, the Patient.
+PATIENT_INCLUDES = {
+    "medication": "MedicationDispense:patient",
+    "treatment": "Procedure:patient",
+    "checkup": "Observation:patient",
+    "eligibility": "Coverage:beneficiary",
 }
 
 
-def respond(request, read, kind: str, present_json, *, next_cursor: str | None = None):
-    """The answer of a data view: the FHIR Bundle of `read` when the client asked for
-    application/fhir+json, else present_json() (the national-names JSON). A next page is linked
-    with the same query and `cursor`."""
+def base_url(request) -> str:
+    """The FHIR base of this server as the client reached it: .../api/v1/fhir/."""
+    from django.urls import reverse
+
+    return request.build_absolute_uri(reverse("clinicapi:fhir-metadata")).rsplit("/metadata", 1)[0] + "/"
+
+
+def page_links(request, next_cursor: str | None) -> dict:
+    """self: this request's URL; next: the same query with `cursor` set, when a next page exists."""
     from urllib.parse import urlencode
 
+    links = {"base_url": base_url(request), "self_url": request.build_absolute_uri()}
+    if next_cursor:
+        query = request.query_params.copy()
+        query["cursor"] = next_cursor
+        links["next_url"] = request.build_absolute_uri(request.path) + "?" + urlencode(sorted(query.lists()), doseq=True)
+    return links
+
+
+def wants_include(request, representation: str) -> bool:
+    """The search asked for its Patient: `_include=<Type>:patient` (or `*`)."""
+    wanted = request.query_params.getlist("_include")
+    return any(value in ("*", PATIENT_INCLUDES.get(representation)) for value in wanted)
+
+
+def respond(request, read, representation: str, present_json, *, next_cursor: str | None = None, included=()):
+    """The answer of a data view: the FHIR Bundle of `read` built by BUNDLES[representation] when the
+    client asked for application/fhir+json, else present_json() (the national-names JSON). A next
+    page is linked with the same query and `cursor`; `included` are resources the search _included."""
     from rest_framework.response import Response
 
     if not wants_fhir(request):
         return Response(present_json())
-    self_url = request.build_absolute_uri()
-    bundle = BUNDLES[kind](read, self_url=self_url)
-    if next_cursor:
-        query = request.query_params.copy()
-        query["cursor"] = next_cursor
-        bundle["link"].append({"relation": "next", "url": request.build_absolute_uri(request.path) + "?" +
-                               urlencode(sorted(query.lists()), doseq=True)})
-    return Response(bundle)
+    if not included and representation in MEDICAL_ITEMS and wants_include(request, representation):
+        from . import fhir_reads
+
+        subject = fhir_reads.patient(request.auth, request.user.institution, read.patient_id,
+                                     included_by=representation)  # fmt: skip
+        included = [patient(subject.person, subject.patient_id)]
+    extra = {"included": included} if included else {}
+    return Response(BUNDLES[representation](read, **extra, **page_links(request, next_cursor)))

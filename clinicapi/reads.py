@@ -96,6 +96,7 @@ class PatientPage:
     patients: list[ConsentedPatient]
     next_cursor: tuple | None  # (given_at, consent pk) of the last row when more follow
     at: datetime.datetime
+    total: int | None = None  # rows matching the filters across all pages
 
 
 def consented_patients(access: ApiAccess, institution, *, kind=None, consented_from=None, consented_to=None,
@@ -116,7 +117,7 @@ def consented_patients(access: ApiAccess, institution, *, kind=None, consented_f
     with transaction.atomic():
         page = queries.consented_patients(
             institution, kind=kind, given_from=consented_from, given_to=consented_to, visit_from=visit_from,
-            visit_to=visit_to, status=status, after=after, limit=limit,
+            visit_to=visit_to, status=status, after=after, limit=limit, count=True,
         )  # fmt: skip
         rows, more, now = page.consents, page.more, page.at
         patients = [
@@ -138,7 +139,7 @@ def consented_patients(access: ApiAccess, institution, *, kind=None, consented_f
             if c.in_force
         )
     last = rows[-1] if more else None
-    return PatientPage(patients, (last.given_at, last.pk) if last else None, now)
+    return PatientPage(patients, (last.given_at, last.pk) if last else None, now, page.total)
 
 
 # --- eligibility ------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import data_views, schema, views
+from . import data_views, fhir_views, schema, views
 
 app_name = "clinicapi"
 
@@ -27,6 +27,19 @@ urlpatterns = [
     path("fhir/patients/<str:patient_id>/checkups", data_views.CheckupsView.as_view(fhir_only=True),
          name="fhir-checkups"),
     path("fhir/requery", data_views.RequeryView.as_view(fhir_only=True), name="fhir-requery"),
+    # The FHIR R4 REST API proper: conformance, reads and searches (clinicapi.fhir_views).
+    path("fhir/metadata", fhir_views.MetadataView.as_view(), name="fhir-metadata"),
+    path("fhir/.well-known/smart-configuration", fhir_views.SmartConfigurationView.as_view(),
+         name="fhir-smart-configuration"),
+    path("fhir/Patient", fhir_views.PatientSearchView.as_view(), name="fhir-patient-search"),
+    path("fhir/Patient/<str:resource_id>", fhir_views.PatientReadView.as_view(), name="fhir-patient"),
+    path("fhir/Coverage", fhir_views.CoverageSearchView.as_view(), name="fhir-coverage-search"),
+    path("fhir/Coverage/<str:resource_id>", fhir_views.CoverageReadView.as_view(), name="fhir-coverage"),
+    path("fhir/Consent/<str:resource_id>", fhir_views.ConsentReadView.as_view(), name="fhir-consent"),
+    path("fhir/Organization/<str:resource_id>", fhir_views.OrganizationReadView.as_view(), name="fhir-organization"),
+    path("fhir/MedicationDispense", fhir_views.MedicationDispenseSearchView.as_view(), name="fhir-medication-search"),
+    path("fhir/Observation", fhir_views.ObservationSearchView.as_view(), name="fhir-observation-search"),
+    path("fhir/Procedure", fhir_views.ProcedureSearchView.as_view(), name="fhir-procedure-search"),
     path("schema", schema.SchemaView.as_view(), name="schema"),
     path("docs", schema.DocsView.as_view(), name="docs"),
     path("docs/try", schema.DocsTryView.as_view(), name="docs-try"),

@@ -23,15 +23,17 @@ class ConsentedPatients:
     consents: list[Consent]  # newest first; each with .in_force (True: the person may be shown)
     more: bool  # more rows follow the last one
     at: datetime.datetime
+    total: int | None = None  # rows matching the filters across all pages (count=True)
 
 
 def consented_patients(institution, *, kind=None, given_from=None, given_to=None, visit_from=None, visit_to=None,
-                       status="in_force", after=None, limit=100, now=None) -> ConsentedPatients:  # fmt: skip
+                       status="in_force", after=None, limit=100, now=None, count=False) -> ConsentedPatients:  # fmt: skip
     """One page of an institution's home-visit and telehealth consents, newest consent first (stable
     order: given_at, then id, both descending; `after` is the last row's (given_at, id)).
 
     Only a consent in force at `now` discloses its person (`in_force` True); an ended one keeps its
-    own terms and nothing personal. Call it inside the transaction that logs what is shown.
+    own terms and nothing personal. Call it inside the transaction that logs what is shown. count=True
+    also counts the matching rows across all pages (one COUNT query; the FHIR Bundle.total).
     """
     now = now or timezone.now()
     consents = consents_of_institution(
@@ -40,6 +42,7 @@ def consented_patients(institution, *, kind=None, given_from=None, given_to=None
     if status != "all":
         in_force = consents_of_institution(institution, on=now).values("pk")
         consents = consents.filter(pk__in=in_force) if status == "in_force" else consents.exclude(pk__in=in_force)
+    total = consents.count() if count else None
     if after is not None:
         given_at, pk = after
         consents = consents.filter(given_at__lt=given_at) | consents.filter(given_at=given_at, pk__lt=pk)
@@ -51,4 +54,4 @@ def consented_patients(institution, *, kind=None, given_from=None, given_to=None
     )
     for consent in rows:
         consent.in_force = consent.pk in shown
-    return ConsentedPatients(rows, more, now)
+    return ConsentedPatients(rows, more, now, total)

@@ -69,14 +69,16 @@ def test_coverage_carries_member_id_extensions_payor_and_copay(registry):
     resource = validated(Coverage, fhir.coverage(q, pid(q.person_id), on=AS_OF))
 
     assert resource["identifier"][0] == {
-        "system": "http://jpfhir.jp/fhir/core/Idsystem/JP_Insurance_SubscriberID",
-        "value": f"{q.insurer.number}:{q.symbol}:{q.number}:01",
+        "system": "http://jpfhir.jp/fhir/clins/Idsystem/JP_Insurance_memberID",
+        "value": f"{q.insurer.number.zfill(8)}:{q.symbol}:{q.number}:01",
         "assigner": {"reference": "#insurer"},
     }
     ext = {e["url"].rsplit("_", 1)[1]: e["valueString"] for e in resource["extension"]}
     assert ext == {"InsuredPersonSymbol": q.symbol, "InsuredPersonNumber": q.number, "InsuredPersonSubNumber": "01"}
     payor = resource["contained"][0]
-    assert payor["identifier"] == [{"system": "urn:oid:1.2.392.100495.20.3.61", "value": q.insurer.number}]
+    assert payor["identifier"] == [
+        {"system": "http://jpfhir.jp/fhir/core/mhlw/IdSystem/InsurerNumber", "value": q.insurer.number.zfill(8)}
+    ]
     assert resource["relationship"]["coding"][0]["code"] == "2"  # 家族 → 被扶養者
     assert resource["costToBeneficiary"][0]["valueQuantity"]["value"] == 30
     assert resource["status"] == "active" and resource["dependent"] == "01"
@@ -101,7 +103,9 @@ def test_coverage_for_eligibility_uses_the_elderly_ratio_and_kouki_category(regi
 
     assert elderly["costToBeneficiary"][0]["valueQuantity"]["value"] == 20
     assert "高齢受給者証" in elderly["costToBeneficiary"][0]["type"]["text"]
-    assert kouki["type"]["coding"][0] == {"system": "urn:oid:1.2.392.100495.20.2.61", "code": "7", "display": "後期高齢者"}
+    assert kouki["type"]["coding"][0] == {
+        "system": "http://jpfhir.jp/fhir/core/mhlw/CodeSystem/InsuranceMajorCategory", "code": "7", "display": "後期高齢者",
+    }
     assert kouki["costToBeneficiary"][0]["valueQuantity"]["value"] == 10
 
 
@@ -111,8 +115,14 @@ def test_institution_organization_splits_the_code_into_jp_core_extensions(regist
     resource = validated(Organization, fhir.institution_organization(institution))
 
     assert resource["identifier"][0]["value"] == institution.code
-    values = [e["valueIdentifier"]["value"] for e in resource["extension"]]
-    assert values == [institution.code[:2], institution.code[2], institution.code[3:]]
+    # JP Core 1.2.0: prefecture and 点数表 as valueCoding, the 7-digit number as valueIdentifier
+    prefecture, category, number = resource["extension"]
+    assert prefecture["valueCoding"] == {
+        "system": "http://jpfhir.jp/fhir/core/mhlw/CodeSystem/PrefectureNo-2digits", "code": institution.code[:2]}
+    assert category["valueCoding"] == {
+        "system": "http://jpfhir.jp/fhir/core/mhlw/CodeSystem/MedicationFeeScoreType", "code": institution.code[2]}
+    assert number["valueIdentifier"] == {
+        "system": "http://jpfhir.jp/fhir/core/mhlw/IdSystem/MedicalOrganizationID", "value": institution.code[3:]}
 
 
 def test_medication_dispense_has_receipt_and_yj_codes(registry):
@@ -176,7 +186,12 @@ def test_consent_lists_items_and_institution_and_reads_inactive_once_cancelled(r
     assert active["organization"][0]["identifier"] == {
         "system": "http://jpfhir.jp/fhir/core/IdSystem/insurance-medical-institution-no", "value": institution.code,
     }
-    assert [c["coding"][0]["code"] for c in active["provision"]["code"]] == ["checkup", "medication", "qualification"]
+    assert active["organization"][0]["reference"] == f"Organization/institution-{institution.code}"
+    assert active["meta"]["profile"] == ["http://jpfhir.jp/fhir/core/StructureDefinition/JP_Consent"]
+    # each consented item is a provision of its own, nested in the permit to the institution
+    items = [p["code"][0]["coding"][0]["code"] for p in active["provision"]["provision"]]
+    assert items == ["checkup", "medication", "qualification"]
+    assert {p["type"] for p in active["provision"]["provision"]} == {"permit"}
     assert active["patient"] == {"reference": f"Patient/{fhir.fhir_id(pid(person))}"}
     assert cancelled["provision"]["period"]["end"].startswith("2026-05-30")
 
@@ -202,7 +217,7 @@ def test_audit_event_of_an_access_log_row(registry):
 
     assert resource["agent"][0]["who"]["identifier"]["value"] == "0110113719"
     assert resource["entity"][0]["what"] == {"reference": f"Patient/{fhir.fhir_id(pid(person))}"}
-    assert resource["entity"][1]["what"] == {"reference": "Consent/7"}
+    assert resource["entity"][1]["what"] == {"reference": f"Consent/{fhir.record_id(pid(person), 'consent', 7)}"}
     assert resource["outcome"] == "0"
 
 
@@ -337,7 +352,7 @@ def test_a_further_page_of_patients_is_linked_as_next(api):
     second = validated(Bundle, api(next_url.split("/api/v1/", 1)[1].split("?")[0],
                                    **dict(p.split("=", 1) for p in next_url.split("?", 1)[1].split("&"))).json())
 
-    assert first["total"] == second["total"] == 1
+    assert first["total"] == second["total"] == 2  # across pages, not this page's count
     assert "page_size=1" in next_url and "cursor=" in next_url
     assert first["entry"][0]["resource"]["id"] != second["entry"][0]["resource"]["id"]
     assert not any(link["relation"] == "next" for link in second["link"])
