@@ -257,6 +257,24 @@ def read_command(path, scopes, show, *, params=None, method="GET", body=None, fh
     return run
 
 
+# The scope a FHIR path needs, by its resource type.
+FHIR_SCOPES = {"Patient": "consent.read", "Consent": "consent.read", "Coverage": "qualification.read",
+               "MedicationDispense": "medication.read", "Observation": "checkup.read",
+               "Procedure": "treatment.read", "Organization": "qualification.read"}  # fmt: skip
+# `_include` of the Patient, by command.
+PATIENT_INCLUDES = {"medication": "MedicationDispense:patient", "treatment": "Procedure:patient",
+                    "checkups": "Observation:patient"}  # fmt: skip
+
+
+def cmd_fhir(args):
+    """GET a path of the FHIR API (BASE/fhir/PATH, query included) and print the resource or Bundle."""
+    client = make_client(args, need_key=False)
+    path = args.path.lstrip("/")
+    resource_type = path.split("?", 1)[0].split("/", 1)[0]
+    scopes = args.scope or FHIR_SCOPES.get(resource_type, "consent.read")
+    emit_json(client.request("GET", "fhir/" + path, scopes=scopes, accept=FHIR))
+
+
 def load_entries(path: str) -> list:
     """Search keys from a CSV (header: insurer_number,symbol,number,branch,birth_date) or JSON file."""
     with open(path, encoding="utf-8-sig", newline="") as f:
@@ -344,7 +362,19 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, parents=[common, out, fhir], help=f"{name} of a consented patient")
         p.add_argument("patient_id")
         p.add_argument("--from", dest="date_from", help=unit), p.add_argument("--to", dest="date_to", help=unit)
-        p.set_defaults(run=read_command(lambda a, n=name: _pid(a) + "/" + n, scope, show, fhir_ok=True, params=params))
+        p.add_argument("--include-patient", action="store_true",
+                       help="with --fhir: include the Patient in the Bundle (_include)")  # fmt: skip
+
+        def with_include(a, params=params, n=name):
+            return {**params(a), **({"_include": PATIENT_INCLUDES[n]} if a.include_patient else {})}
+
+        p.set_defaults(run=read_command(lambda a, n=name: _pid(a) + "/" + n, scope, show, fhir_ok=True,
+                                        params=with_include))  # fmt: skip
+
+    p = sub.add_parser("fhir", parents=[common], help="GET a path of the FHIR R4 API and print it, e.g. "
+                       "'MedicationDispense?patient=ID&_include=MedicationDispense:patient'")  # fmt: skip
+    p.add_argument("path", help="path under BASE/fhir/, with its query: Patient/ID, Coverage?patient=ID, metadata")
+    p.set_defaults(run=cmd_fhir)
 
     p = sub.add_parser("cancel", parents=[common, out], help="cancel this institution's consent(s) for a patient")
     p.add_argument("patient_id"), p.add_argument("--kind", choices=["home_visit", "telehealth", "qualification_only"])
