@@ -789,11 +789,12 @@ BUNDLES = {
 }
 MEDICAL_ITEMS = ("medication", "treatment", "checkup")
 # What `_include` a search accepts: its subject, the Patient.
+# (R4 defines both search parameters for the subject of each: clients such as fhirclient send `subject`.)
 PATIENT_INCLUDES = {
-    "medication": "MedicationDispense:patient",
-    "treatment": "Procedure:patient",
-    "checkup": "Observation:patient",
-    "eligibility": "Coverage:beneficiary",
+    "medication": ("MedicationDispense:patient", "MedicationDispense:subject"),
+    "treatment": ("Procedure:patient", "Procedure:subject"),
+    "checkup": ("Observation:patient", "Observation:subject"),
+    "eligibility": ("Coverage:beneficiary", "Coverage:patient"),
 }
 
 
@@ -819,7 +820,7 @@ def page_links(request, next_cursor: str | None) -> dict:
 def wants_include(request, representation: str) -> bool:
     """The search asked for its Patient: `_include=<Type>:patient` (or `*`)."""
     wanted = request.query_params.getlist("_include")
-    return any(value in ("*", PATIENT_INCLUDES.get(representation)) for value in wanted)
+    return any(value == "*" or value in PATIENT_INCLUDES.get(representation, ()) for value in wanted)
 
 
 def respond(request, read, representation: str, present_json, *, next_cursor: str | None = None, included=()):

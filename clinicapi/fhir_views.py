@@ -30,7 +30,7 @@ PATIENT_PARAMETER_MISSING = ErrorCode(
 )
 
 # FHIR's own search controls, which the JSON query serializers do not know.
-CONTROL_PARAMETERS = ("_include", "_revinclude", "_format", "_count", "patient", "beneficiary")
+CONTROL_PARAMETERS = ("_include", "_revinclude", "_format", "_count", "patient", "beneficiary", "subject")
 
 
 def _query(request, **renamed) -> dict:
@@ -44,8 +44,9 @@ def _query(request, **renamed) -> dict:
 
 
 def _patient_parameter(request) -> str:
-    """The patient a search is about: `patient=<id>` or `patient=Patient/<id>` (or `beneficiary`)."""
-    value = request.query_params.get("patient") or request.query_params.get("beneficiary") or ""
+    """The patient a search is about: `patient=<id>` or `patient=Patient/<id>` (or `subject`, `beneficiary`)."""
+    params = request.query_params
+    value = params.get("patient") or params.get("beneficiary") or params.get("subject") or ""
     value = value.rsplit("/", 1)[-1]
     if not value:
         raise errors.FieldProblems.of("patient", PATIENT_PARAMETER_MISSING())
@@ -229,14 +230,14 @@ SERVED = {
         ("kind", "token", "home_visit | telehealth"),
     ], [], ["Consent:patient"], fhir.PROFILE_PATIENT),
     "Coverage": (["read", "search-type"], [SEARCH_PATIENT, ("on", "date", "Reference date (default today)")],
-                 ["Coverage:beneficiary"], [], fhir.PROFILE_COVERAGE),
+                 list(fhir.PATIENT_INCLUDES["eligibility"]), [], fhir.PROFILE_COVERAGE),
     "MedicationDispense": (["search-type"], [
         SEARCH_PATIENT, ("month_from", "string", "From this dispensing month (YYYY-MM)"),
         ("month_to", "string", "Up to this dispensing month (YYYY-MM)"), ("source", "token", "Information source"),
-    ], ["MedicationDispense:patient"], [], fhir.PROFILE_MEDICATION_DISPENSE),
-    "Observation": (["search-type"], [SEARCH_PATIENT, *SEARCH_DATES], ["Observation:patient"], [],
+    ], list(fhir.PATIENT_INCLUDES["medication"]), [], fhir.PROFILE_MEDICATION_DISPENSE),
+    "Observation": (["search-type"], [SEARCH_PATIENT, *SEARCH_DATES], list(fhir.PATIENT_INCLUDES["checkup"]), [],
                     fhir.PROFILE_OBSERVATION),
-    "Procedure": (["search-type"], [SEARCH_PATIENT, *SEARCH_DATES], ["Procedure:patient"], [],
+    "Procedure": (["search-type"], [SEARCH_PATIENT, *SEARCH_DATES], list(fhir.PATIENT_INCLUDES["treatment"]), [],
                   fhir.PROFILE_PROCEDURE),
     "Consent": (["read"], [], [], [], fhir.PROFILE_CONSENT),
     "Organization": (["read"], [], [], [], fhir.PROFILE_ORGANIZATION),

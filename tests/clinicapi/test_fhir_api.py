@@ -88,7 +88,7 @@ def test_metadata_is_an_r4_capability_statement_served_without_a_token(client):
                            "Procedure"}  # fmt: skip
     assert served["Patient"]["profile"] == JP_CORE + "JP_Patient"
     assert {i["code"] for i in served["Coverage"]["interaction"]} == {"read", "search-type"}
-    assert served["MedicationDispense"]["searchInclude"] == ["MedicationDispense:patient"]
+    assert served["MedicationDispense"]["searchInclude"] == ["MedicationDispense:patient", "MedicationDispense:subject"]
     assert "patient" in {p["name"] for p in served["Observation"]["searchParam"]}
     assert rest["security"]["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
     [uris] = rest["security"]["extension"]

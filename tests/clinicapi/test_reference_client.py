@@ -170,6 +170,28 @@ def test_medication_and_checkups_tables(registered):
     assert checkups["patient_id"] == pid and checkups["count"] == sum(len(c["items"]) for c in checkups["checkups"])
 
 
+def test_a_fhir_bundle_with_its_patient_included_two_ways(registered):
+    env, institution = registered["env"], registered["institution"]
+    latest = MedicationRecord.objects.filter(dispensed_on__lte=timezone.localdate()).order_by("-dispensed_on").first()
+    consent_for(latest.person, institution)
+    pid = patient_id_for(CODE, latest.person_id)
+    month = latest.dispensed_on.strftime("%Y-%m")
+
+    # the docs' walk-through: a FHIR search path, and the medication command with --include-patient
+    searched = json.loads(run_client("fhir", f"MedicationDispense?patient={pid}&month_from={month}"
+                                     "&_include=MedicationDispense:patient", env=env).stdout)  # fmt: skip
+    flagged = json.loads(run_client("medication", pid, "--from", month, "--fhir", "--include-patient", env=env).stdout)
+    patient = json.loads(run_client("fhir", f"Patient/{pid}", env=env).stdout)
+    metadata = json.loads(run_client("fhir", "metadata", env=env).stdout)
+
+    for bundle in (searched, flagged):
+        assert bundle["resourceType"] == "Bundle"
+        assert [e["resource"]["resourceType"] for e in bundle["entry"]][-1] == "Patient"
+        assert bundle["entry"][-1]["resource"] == patient
+        assert all(e["fullUrl"].startswith(env["HOMECONSENT_API_BASE"] + "/fhir/") for e in bundle["entry"])
+    assert metadata["resourceType"] == "CapabilityStatement"
+
+
 def test_batch_submit_from_csv_then_get(registered, tmp_path):
     env, institution = registered["env"], registered["institution"]
     hanako = Person.objects.get(name="山田 花子")
