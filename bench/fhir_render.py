@@ -91,14 +91,16 @@ def run(args):
     records = sum(len(r.records) for r in medication) / len(medication)
     print(f"{args.persons} persons seeded; {len(pids)} consented patients, {records:.1f} medication records each")
 
+    BASE = "http://testserver/api/v1/fhir/"
+
     def dumps(data):
         return json.dumps(data, ensure_ascii=False)
 
     print("\n1. answer built from the read objects (µs per answer, p50 / p99)")
     print(f"{'answer':<14}{'JSON':>22}{'FHIR':>22}{'ratio':>8}")
     for name, rows, as_json, as_fhir in (
-        ("eligibility", eligibility, presenters.eligibility, fhir.eligibility_bundle),
-        ("medication", medication, presenters.medication, lambda r: fhir.medical_bundle(r, "medication")),
+        ("eligibility", eligibility, presenters.eligibility, lambda r: fhir.eligibility_bundle(r, base_url=BASE)),
+        ("medication", medication, presenters.medication, lambda r: fhir.medical_bundle(r, "medication", base_url=BASE)),
     ):
         state = {"i": 0}
 

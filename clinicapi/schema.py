@@ -202,7 +202,7 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
 
 def keep_api_paths(endpoints, **kwargs):
     """Preprocessing hook: only the institutions' API (/api/v1/…), not the schema and docs views, nor
-    the /fhir/ twins of the data views (the same operations; docs/api.md describes them)."""
+    the /fhir/ twins of the data views and the FHIR REST API (docs/api.md and docs/fhir.md describe them)."""
     skip = ("schema", "docs", "fhir/")
     return [
         (path, path_regex, method, callback)
