@@ -330,8 +330,8 @@ def coverage(qualification, patient_id: str, *, on: date | None = None, elderly_
             "start": _date(q.acquired_on),
             "end": _date(q.lost_on - timedelta(days=1)) if q.lost_on else None,
         },
+        # Contained, so the Coverage stands alone; the same insurer is readable as Organization/insurer-….
         "payor": [{"reference": "#insurer", "display": q.insurer.name}],
-        # The payor is contained (self-contained Coverage) and also readable as Organization/insurer-….
         "class": [
             {
                 "type": _concept(SYSTEM_COVERAGE_CLASS, "plan"),
