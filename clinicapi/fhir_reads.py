@@ -91,10 +91,19 @@ def coverage(access: ApiAccess, coverage_id: str) -> CoverageRead:
         if found is None:
             raise not_found()
         elderly = (
-            found.elderly_certificates.filter(valid_from__lte=on, valid_until__gte=on).order_by("-valid_from").first()
+            found.elderly_certificates.filter(valid_from__lte=on, valid_until__gte=on)
+            .order_by("-valid_from")
+            .first()
         )
-        _log(access, person_id, [ConsentItem.QUALIFICATION], Basis.CONSENT, consent, read="fhir_coverage",
-             on=on.isoformat())  # fmt: skip
+        _log(
+            access,
+            person_id,
+            [ConsentItem.QUALIFICATION],
+            Basis.CONSENT,
+            consent,
+            read="fhir_coverage",
+            on=on.isoformat(),
+        )
     return CoverageRead(patient_id, found, elderly, on)
 
 
@@ -104,7 +113,9 @@ def consent(access: ApiAccess, institution, consent_id: str) -> ConsentRead:
     now = timezone.now()
     with transaction.atomic():
         person_id = _person_id(access, patient_id)
-        rows = Consent.objects.filter(institution=institution, person_id=person_id).select_related("institution")
+        rows = Consent.objects.filter(institution=institution, person_id=person_id).select_related(
+            "institution"
+        )
         found = next((c for c in rows if fhir.consent_id(c, patient_id) == consent_id), None)
         if found is None:
             raise not_found()
@@ -128,3 +139,11 @@ def organization(organization_id: str) -> dict:
             return fhir.insurer_organization(found)
     raise not_found()
 
+
+def with_patient(access: ApiAccess, institution, patient_id: str, included_by: str, search):
+    """A search and the Patient it _includes as one transaction: both access-log rows or neither (a
+    consent cancelled between the two cannot leave a logged search whose answer was a 404)."""
+    with transaction.atomic():
+        found = search()
+        subject = patient(access, institution, patient_id, included_by=included_by)
+    return found, subject

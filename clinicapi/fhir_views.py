@@ -44,7 +44,8 @@ def _query(request, **renamed) -> dict:
 
 
 def _patient_parameter(request) -> str:
-    """The patient a search is about: `patient=<id>` or `patient=Patient/<id>` (or `subject`, `beneficiary`)."""
+    """The patient a search is about: `patient=<id>` or `patient=Patient/<id>` (or `subject`,
+    `beneficiary`)."""
     params = request.query_params
     value = params.get("patient") or params.get("beneficiary") or params.get("subject") or ""
     value = value.rsplit("/", 1)[-1]
@@ -76,8 +77,11 @@ class CoverageReadView(FhirView):
 
     def get(self, request, resource_id):
         read = fhir_reads.coverage(request.auth, resource_id)
-        return Response(fhir.coverage(read.qualification, read.patient_id, on=read.on,
-                                      elderly_certificate=read.elderly_certificate))  # fmt: skip
+        return Response(
+            fhir.coverage(
+                read.qualification, read.patient_id, on=read.on, elderly_certificate=read.elderly_certificate
+            )
+        )
 
 
 class ConsentReadView(FhirView):
@@ -108,11 +112,17 @@ class PatientSearchView(FhirView):
         query = _valid(serializers.ConsentedPatientsQuery, _query(request, _count="page_size"))
         after = _decode_cursor(query["cursor"]) if query.get("cursor") else None
         page = reads.consented_patients(
-            request.auth, request.user.institution, kind=query.get("kind"),
-            consented_from=query.get("consented_from"), consented_to=query.get("consented_to"),
-            visit_from=query.get("visit_from"), visit_to=query.get("visit_to"), status=query["status"],
-            after=after, limit=query["page_size"],
-        )  # fmt: skip
+            request.auth,
+            request.user.institution,
+            kind=query.get("kind"),
+            consented_from=query.get("consented_from"),
+            consented_to=query.get("consented_to"),
+            visit_from=query.get("visit_from"),
+            visit_to=query.get("visit_to"),
+            status=query["status"],
+            after=after,
+            limit=query["page_size"],
+        )
         with_consents = "Consent:patient" in request.query_params.getlist("_revinclude")
         links = fhir.page_links(request, _encode_cursor(page.next_cursor))
         return Response(fhir.patients_bundle(page, include_consents=with_consents, **links))
@@ -128,7 +138,9 @@ class CoverageSearchView(FhirView):
         query = _valid(serializers.EligibilityQuery, _query(request))
         read = reads.eligibility(request.auth, patient_id, _in_window(query.get("on")))
         include = fhir.wants_include(request, "eligibility")
-        return Response(fhir.eligibility_bundle(read, include_patient=include, **fhir.page_links(request, None)))
+        return Response(
+            fhir.eligibility_bundle(read, include_patient=include, **fhir.page_links(request, None))
+        )
 
 
 class MedicalSearchView(FhirView):
@@ -144,12 +156,21 @@ class MedicalSearchView(FhirView):
     def get(self, request):
         patient_id = _patient_parameter(request)
         query = _valid(self.serializer, _query(request))
-        read = self.read(request, patient_id, query)
         included = []
         if fhir.wants_include(request, self.item):
-            subject = fhir_reads.patient(request.auth, request.user.institution, patient_id, included_by=self.item)
+            read, subject = fhir_reads.with_patient(
+                request.auth,
+                request.user.institution,
+                patient_id,
+                self.item,
+                lambda: self.read(request, patient_id, query),
+            )
             included = [fhir.patient(subject.person, subject.patient_id)]
-        return Response(fhir.medical_bundle(read, self.item, included=included, **fhir.page_links(request, None)))
+        else:
+            read = self.read(request, patient_id, query)
+        return Response(
+            fhir.medical_bundle(read, self.item, included=included, **fhir.page_links(request, None))
+        )
 
 
 class MedicationDispenseSearchView(MedicalSearchView):
@@ -158,8 +179,9 @@ class MedicationDispenseSearchView(MedicalSearchView):
     serializer = serializers.MedicationQuery
 
     def read(self, request, patient_id, query):
-        return reads.medication(request.auth, patient_id, query.get("month_from"), query.get("month_to"),
-                                query.get("source"))  # fmt: skip
+        return reads.medication(
+            request.auth, patient_id, query.get("month_from"), query.get("month_to"), query.get("source")
+        )
 
 
 class ObservationSearchView(MedicalSearchView):
@@ -209,39 +231,70 @@ class SmartConfigurationView(PublicFhirView):
     renderer_classes = [JSONRenderer]
 
     def get(self, request):
-        return Response({
-            "token_endpoint": _token_url(request),
-            "grant_types_supported": ["client_credentials"],
-            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
-            "token_endpoint_auth_signing_alg_values_supported": list(jose.ALGORITHMS),
-            "scopes_supported": sorted(SCOPES),
-            "capabilities": ["client-confidential-asymmetric"],
-        })  # fmt: skip
+        return Response(
+            {
+                "token_endpoint": _token_url(request),
+                "grant_types_supported": ["client_credentials"],
+                "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+                "token_endpoint_auth_signing_alg_values_supported": list(jose.ALGORITHMS),
+                "scopes_supported": sorted(SCOPES),
+                "capabilities": ["client-confidential-asymmetric"],
+            }
+        )
 
 
 # Served resource types: (interactions, search parameters, _include, _revinclude, profile).
 SEARCH_PATIENT = ("patient", "reference", "The patient id (as in Patient/<id>)")
 SEARCH_DATES = [("date_from", "date", "From this date (YYYY-MM-DD)"), ("date_to", "date", "Up to this date")]
 SERVED = {
-    "Patient": (["read", "search-type"], [
-        ("_count", "number", "Page size (1-500, default 100)"),
-        ("cursor", "string", "Opaque cursor of the next page (follow Bundle.link next)"),
-        ("status", "token", "in_force (default) | ended | all"),
-        ("kind", "token", "home_visit | telehealth"),
-    ], [], ["Consent:patient"], fhir.PROFILE_PATIENT),
-    "Coverage": (["read", "search-type"], [SEARCH_PATIENT, ("on", "date", "Reference date (default today)")],
-                 list(fhir.PATIENT_INCLUDES["eligibility"]), [], fhir.PROFILE_COVERAGE),
-    "MedicationDispense": (["search-type"], [
-        SEARCH_PATIENT, ("month_from", "string", "From this dispensing month (YYYY-MM)"),
-        ("month_to", "string", "Up to this dispensing month (YYYY-MM)"), ("source", "token", "Information source"),
-    ], list(fhir.PATIENT_INCLUDES["medication"]), [], fhir.PROFILE_MEDICATION_DISPENSE),
-    "Observation": (["search-type"], [SEARCH_PATIENT, *SEARCH_DATES], list(fhir.PATIENT_INCLUDES["checkup"]), [],
-                    fhir.PROFILE_OBSERVATION),
-    "Procedure": (["search-type"], [SEARCH_PATIENT, *SEARCH_DATES], list(fhir.PATIENT_INCLUDES["treatment"]), [],
-                  fhir.PROFILE_PROCEDURE),
+    "Patient": (
+        ["read", "search-type"],
+        [
+            ("_count", "number", "Page size (1-500, default 100)"),
+            ("cursor", "string", "Opaque cursor of the next page (follow Bundle.link next)"),
+            ("status", "token", "in_force (default) | ended | all"),
+            ("kind", "token", "home_visit | telehealth"),
+        ],
+        [],
+        ["Consent:patient"],
+        fhir.PROFILE_PATIENT,
+    ),
+    "Coverage": (
+        ["read", "search-type"],
+        [SEARCH_PATIENT, ("on", "date", "Reference date (default today)")],
+        list(fhir.PATIENT_INCLUDES["eligibility"]),
+        [],
+        fhir.PROFILE_COVERAGE,
+    ),
+    "MedicationDispense": (
+        ["search-type"],
+        [
+            SEARCH_PATIENT,
+            ("month_from", "string", "From this dispensing month (YYYY-MM)"),
+            ("month_to", "string", "Up to this dispensing month (YYYY-MM)"),
+            ("source", "token", "Information source"),
+        ],
+        list(fhir.PATIENT_INCLUDES["medication"]),
+        [],
+        fhir.PROFILE_MEDICATION_DISPENSE,
+    ),
+    "Observation": (
+        ["search-type"],
+        [SEARCH_PATIENT, *SEARCH_DATES],
+        list(fhir.PATIENT_INCLUDES["checkup"]),
+        [],
+        fhir.PROFILE_OBSERVATION,
+    ),
+    "Procedure": (
+        ["search-type"],
+        [SEARCH_PATIENT, *SEARCH_DATES],
+        list(fhir.PATIENT_INCLUDES["treatment"]),
+        [],
+        fhir.PROFILE_PROCEDURE,
+    ),
     "Consent": (["read"], [], [], [], fhir.PROFILE_CONSENT),
     "Organization": (["read"], [], [], [], fhir.PROFILE_ORGANIZATION),
-}  # fmt: skip
+}
 
 
 def capability_statement(base: str, token_url: str) -> dict:
@@ -250,14 +303,20 @@ def capability_statement(base: str, token_url: str) -> dict:
     backend services (client_credentials, private_key_jwt) as the security."""
     resources = []
     for resource_type, (interactions, params, includes, revincludes, profile) in SERVED.items():
-        resources.append(fhir._drop_empty({
-            "type": resource_type,
-            "profile": profile,
-            "interaction": [{"code": code} for code in interactions],
-            "searchInclude": includes,
-            "searchRevInclude": revincludes,
-            "searchParam": [{"name": name, "type": kind, "documentation": text} for name, kind, text in params],
-        }))  # fmt: skip
+        resources.append(
+            fhir._drop_empty(
+                {
+                    "type": resource_type,
+                    "profile": profile,
+                    "interaction": [{"code": code} for code in interactions],
+                    "searchInclude": includes,
+                    "searchRevInclude": revincludes,
+                    "searchParam": [
+                        {"name": name, "type": kind, "documentation": text} for name, kind, text in params
+                    ],
+                }
+            )
+        )
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -270,18 +329,26 @@ def capability_statement(base: str, token_url: str) -> dict:
         "rest": [
             {
                 "mode": "server",
-                "documentation": "Every read checks the patient's consent and is written to the patient's access log.",
+                "documentation": "Every read checks the patient's consent and is written to the patient's "
+                "access log.",
                 "security": {
-                    "extension": [{
-                        "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
-                        "extension": [{"url": "token", "valueUri": token_url}],
-                    }],
-                    "service": [fhir._concept("http://terminology.hl7.org/CodeSystem/restful-security-service",
-                                              "SMART-on-FHIR", "SMART-on-FHIR")],
-                    "description": "SMART Backend Services: client_credentials with a private_key_jwt assertion; "
-                                   "scopes as in .well-known/smart-configuration.",
+                    "extension": [
+                        {
+                            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                            "extension": [{"url": "token", "valueUri": token_url}],
+                        }
+                    ],
+                    "service": [
+                        fhir._concept(
+                            "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                            "SMART-on-FHIR",
+                            "SMART-on-FHIR",
+                        )
+                    ],
+                    "description": "SMART Backend Services: client_credentials with a private_key_jwt "
+                    "assertion; scopes as in .well-known/smart-configuration.",
                 },
                 "resource": resources,
             }
         ],
-    }  # fmt: skip
+    }

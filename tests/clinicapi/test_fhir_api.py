@@ -63,10 +63,13 @@ def consented(api, person, **fields):
     if isinstance(person, str):
         person = Person.objects.get(name=person)
     Consent.objects.create(
-        person=person, institution=api.institution, kind=fields.pop("kind", "home_visit"),
+        person=person,
+        institution=api.institution,
+        kind=fields.pop("kind", "home_visit"),
         items=fields.pop("items", ["checkup", "medication", "qualification", "treatment"]),
-        given_at=fields.pop("given_at", datetime.now(timezone.utc) - timedelta(hours=1)), **fields,
-    )  # fmt: skip
+        given_at=fields.pop("given_at", datetime.now(timezone.utc) - timedelta(hours=1)),
+        **fields,
+    )
     return person
 
 
@@ -84,11 +87,21 @@ def test_metadata_is_an_r4_capability_statement_served_without_a_token(client):
     assert FHIR_JSON in statement["format"]
     [rest] = statement["rest"]
     served = {r["type"]: r for r in rest["resource"]}
-    assert set(served) == {"Patient", "Coverage", "Consent", "Organization", "MedicationDispense", "Observation",
-                           "Procedure"}  # fmt: skip
+    assert set(served) == {
+        "Patient",
+        "Coverage",
+        "Consent",
+        "Organization",
+        "MedicationDispense",
+        "Observation",
+        "Procedure",
+    }
     assert served["Patient"]["profile"] == JP_CORE + "JP_Patient"
     assert {i["code"] for i in served["Coverage"]["interaction"]} == {"read", "search-type"}
-    assert served["MedicationDispense"]["searchInclude"] == ["MedicationDispense:patient", "MedicationDispense:subject"]
+    assert served["MedicationDispense"]["searchInclude"] == [
+        "MedicationDispense:patient",
+        "MedicationDispense:subject",
+    ]
     assert "patient" in {p["name"] for p in served["Observation"]["searchParam"]}
     assert rest["security"]["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
     [uris] = rest["security"]["extension"]
@@ -164,8 +177,11 @@ def test_organization_reads_of_the_institution_and_an_insurer_with_eight_digits(
     unpadded = api(f"Organization/insurer-{kokuho.number}")
 
     assert institution["identifier"][0]["value"] == CODE
-    assert [set(e) - {"url"} for e in institution["extension"]] == [{"valueCoding"}, {"valueCoding"},
-                                                                     {"valueIdentifier"}]  # fmt: skip
+    assert [set(e) - {"url"} for e in institution["extension"]] == [
+        {"valueCoding"},
+        {"valueCoding"},
+        {"valueIdentifier"},
+    ]
     assert insurer["identifier"] == [{"system": fhir.SYSTEM_INSURER_NUMBER, "value": "00" + kokuho.number}]
     assert unpadded.status_code == 404
 
@@ -173,7 +189,11 @@ def test_organization_reads_of_the_institution_and_an_insurer_with_eight_digits(
 def test_coverage_of_a_six_digit_kokuho_insurer_says_eight_digits(api):
     from homeconsent.registry.models import Qualification
 
-    q = Qualification.objects.filter(insurer__number__regex=r"^\d{6}$").select_related("insurer", "person").first()
+    q = (
+        Qualification.objects.filter(insurer__number__regex=r"^\d{6}$")
+        .select_related("insurer", "person")
+        .first()
+    )
     resource = fhir.coverage(q, pid(q.person_id))
 
     padded = "00" + q.insurer.number
@@ -183,7 +203,9 @@ def test_coverage_of_a_six_digit_kokuho_insurer_says_eight_digits(api):
 
 def test_refused_reads_answer_the_same_404_as_an_unknown_id(api):
     stranger = Person.objects.get(name="佐藤 幸子")  # no consent here
-    ended = consented(api, "山田 花子", status="cancelled", ended_at=datetime.now(timezone.utc), ended_by="patient")
+    ended = consented(
+        api, "山田 花子", status="cancelled", ended_at=datetime.now(timezone.utc), ended_by="patient"
+    )
     reader = consented(api, "鈴木 一郎", items=["medication"])  # no qualification item
     elsewhere = patient_id_for("1310000017", reader.pk)  # the same person as another institution knows them
     unknown = api("Patient/doesnotexist")
@@ -208,8 +230,9 @@ def test_a_read_after_the_consent_is_cancelled_is_refused(api):
     person = consented(api, "山田 太郎")
     assert api(f"Patient/{pid(person)}").status_code == 200
 
-    Consent.objects.filter(person=person).update(status="cancelled", ended_at=datetime.now(timezone.utc),
-                                                 ended_by="patient")  # fmt: skip
+    Consent.objects.filter(person=person).update(
+        status="cancelled", ended_at=datetime.now(timezone.utc), ended_by="patient"
+    )
 
     assert api(f"Patient/{pid(person)}").status_code == 404
 
@@ -224,26 +247,38 @@ def test_a_search_includes_its_patient_and_every_entry_has_a_full_url(api):
     person, month = a_patient_with_medication(api)
     before = log_rows(person).count()
 
-    bundle = validated(Bundle, api("MedicationDispense", patient=pid(person), month_from=month,
-                                   _include="MedicationDispense:patient").json())  # fmt: skip
+    bundle = validated(
+        Bundle,
+        api(
+            "MedicationDispense", patient=pid(person), month_from=month, _include="MedicationDispense:patient"
+        ).json(),
+    )
     bare = validated(Bundle, api("MedicationDispense", patient=pid(person), month_from=month).json())
 
     modes = [e["search"]["mode"] for e in bundle["entry"]]
     assert modes[-1] == "include" and modes.count("include") == 1 and bundle["total"] == modes.count("match")
-    assert all(e["fullUrl"] == f"{BASE}{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"])
+    assert all(
+        e["fullUrl"] == f"{BASE}{e['resource']['resourceType']}/{e['resource']['id']}"
+        for e in bundle["entry"]
+    )
     included = bundle["entry"][-1]
     assert included["resource"]["resourceType"] == "Patient"
     assert included["fullUrl"] == BASE + bundle["entry"][0]["resource"]["subject"]["reference"]
     assert [e["resource"]["resourceType"] for e in bare["entry"]] == ["MedicationDispense"] * bare["total"]
     # the included Patient is a read of its own: its own access-log row
-    assert sorted(r.detail["read"] for r in log_rows(person)[before:]) == ["fhir_patient", "medication", "medication"]
+    assert sorted(r.detail["read"] for r in log_rows(person)[before:]) == [
+        "fhir_patient",
+        "medication",
+        "medication",
+    ]
 
 
 def test_the_data_paths_accept_include_too(api):
     person, month = a_patient_with_medication(api)
 
-    bundle = api(f"/api/v1/patients/{pid(person)}/medication", month_from=month,
-                 _include="MedicationDispense:patient").json()  # fmt: skip
+    bundle = api(
+        f"/api/v1/patients/{pid(person)}/medication", month_from=month, _include="MedicationDispense:patient"
+    ).json()
     checkups = api(f"/api/v1/fhir/patients/{pid(person)}/checkups", _include="Observation:patient").json()
 
     assert bundle["entry"][-1]["resource"]["resourceType"] == "Patient"
@@ -267,8 +302,13 @@ def test_patient_search_counts_across_pages_and_links_self_and_next(api):
 
     assert [p["total"] for p in pages] == [3, 3, 3]
     assert len({p["entry"][0]["resource"]["id"] for p in pages}) == 3
-    assert pages[0]["link"][0] == {"relation": "self", "url": "http://testserver/api/v1/fhir/Patient?_count=1"}
-    assert all("cursor=" in link["url"] for p in pages[1:] for link in p["link"] if link["relation"] == "self")
+    assert pages[0]["link"][0] == {
+        "relation": "self",
+        "url": "http://testserver/api/v1/fhir/Patient?_count=1",
+    }
+    assert all(
+        "cursor=" in link["url"] for p in pages[1:] for link in p["link"] if link["relation"] == "self"
+    )
     assert all(e["fullUrl"].startswith(BASE + "Patient/") for p in pages for e in p["entry"])
     for page in pages:
         validated(Bundle, page)
@@ -330,8 +370,9 @@ def test_rp_numbers_group_a_dispensing_by_usage_and_days(api):
 def test_checkup_observations_carry_the_jp_core_category(api):
     categories = {
         r.item_code: fhir.observation(r, "x" * 26)["category"][0]["coding"][0]
-        for r in CheckupResult.objects.filter(item_code__in=["9N011000000000001", "9A751000000000001",
-                                                               "3D046000001906202"])  # fmt: skip
+        for r in CheckupResult.objects.filter(
+            item_code__in=["9N011000000000001", "9A751000000000001", "3D046000001906202"]
+        )
     }
 
     assert {c["system"] for c in categories.values()} == {fhir.SYSTEM_OBSERVATION_CATEGORY}
@@ -345,9 +386,39 @@ def test_every_system_is_of_one_jp_core_release_or_named_as_outside_it():
     from pathlib import Path
 
     table = (Path(__file__).resolve().parents[2] / "docs" / "fhir.md").read_text(encoding="utf-8")
-    systems = [v for k, v in vars(fhir).items() if k.startswith(("SYSTEM_", "PROFILE_", "EXT_")) and isinstance(v, str)]
+    systems = [
+        v
+        for k, v in vars(fhir).items()
+        if k.startswith(("SYSTEM_", "PROFILE_", "EXT_")) and isinstance(v, str)
+    ]
 
     missing = [s for s in systems if f"`{s}`" not in table]
     assert missing == []
     assert "JP Core 1.2.0" in table and "v1.1" not in table
     assert "urn:oid:1.2.392.100495.20.3.61" not in systems  # the 1.1.x insurer OID
+
+
+def test_a_search_and_its_included_patient_are_logged_together_or_not_at_all(api):
+    # given a medication search whose consent is cancelled before its Patient is included (a race)
+    from clinicapi import fhir_reads, reads
+    from clinicapi.auth import ApiAccess
+    from clinicapi.errors import ApiRefusal
+
+    person, _ = a_patient_with_medication(api)
+    access = ApiAccess("client-1", CODE, frozenset({"medication.read"}), 0, datetime.now(timezone.utc))
+    before = AccessEvent.objects.count()
+
+    def search_then_cancel():
+        found = reads.medication(access, pid(person))
+        Consent.objects.filter(person=person).update(
+            status="cancelled", ended_at=datetime.now(timezone.utc), ended_by="patient"
+        )
+        return found
+
+    # when the include is refused
+    with pytest.raises(ApiRefusal):
+        fhir_reads.with_patient(access, api.institution, pid(person), "medication", search_then_cancel)
+
+    # then the search's own access-log row went with it, and the consent is as it was
+    assert AccessEvent.objects.count() == before
+    assert Consent.objects.get(person=person).status == "active"

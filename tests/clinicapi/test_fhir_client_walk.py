@@ -41,11 +41,17 @@ def fhir_server(live_server, transactional_db):
     registered = register_client(institution, "EHR", {"keys": [public_jwk(key)]}, SCOPES)
     client = Client(live_server.url + "/api/v1", registered.client_id, key)
     client.token(SCOPES)
-    record = MedicationRecord.objects.filter(dispensed_on__lte=date.today(), dispensing_institution__isnull=False)
+    record = MedicationRecord.objects.filter(
+        dispensed_on__lte=date.today(), dispensing_institution__isnull=False
+    )
     record = record.order_by("-dispensed_on").first()
-    Consent.objects.create(person=record.person, institution=institution, kind="home_visit",
-                           items=["qualification", "medication", "treatment", "checkup"],
-                           given_at=datetime.now(timezone.utc) - timedelta(hours=1))  # fmt: skip
+    Consent.objects.create(
+        person=record.person,
+        institution=institution,
+        kind="home_visit",
+        items=["qualification", "medication", "treatment", "checkup"],
+        given_at=datetime.now(timezone.utc) - timedelta(hours=1),
+    )
     server = FHIRServer(None, base_uri=live_server.url + "/api/v1/fhir/")
     server.get_capability()  # GET metadata, no token: fhirclient reads the security from it
     server.session.headers["Authorization"] = f"Bearer {client.access_token}"
@@ -63,13 +69,20 @@ def test_fhirclient_reads_the_capability_statement(fhir_server):
     statement = server.capabilityStatement
 
     assert statement.fhirVersion == "4.0.1"
-    assert {r.type for r in statement.rest[0].resource} >= {"Patient", "Coverage", "MedicationDispense", "Consent"}
+    assert {r.type for r in statement.rest[0].resource} >= {
+        "Patient",
+        "Coverage",
+        "MedicationDispense",
+        "Consent",
+    }
     assert server.auth is not None  # it understood the SMART security extension
 
 
 def test_from_a_medication_search_to_its_patient_and_pharmacy(fhir_server):
     server, pid, record = fhir_server
-    search = MedicationDispense.where(struct={"patient": pid, "month_from": record.dispensed_on.strftime("%Y-%m")})
+    search = MedicationDispense.where(
+        struct={"patient": pid, "month_from": record.dispensed_on.strftime("%Y-%m")}
+    )
 
     bundle = first_page(search.include("subject"), server)
 
@@ -79,11 +92,16 @@ def test_from_a_medication_search_to_its_patient_and_pharmacy(fhir_server):
         patient = dispense.subject.resolved(Patient)  # from the Bundle, by fullUrl
         assert isinstance(patient, Patient) and patient.id == pid
         assert {n.extension[0].valueCode for n in patient.name} == {"IDE", "SYL"}
-        assert {i.system.rsplit("/", 1)[1] for i in dispense.identifier} == {"Medication-RPGroupNumber",
-                                                                              "MedicationAdministrationIndex"}
+        assert {i.system.rsplit("/", 1)[1] for i in dispense.identifier} == {
+            "Medication-RPGroupNumber",
+            "MedicationAdministrationIndex",
+        }
     pharmacy = next(d.performer[0].actor for d in dispenses if d.performer)
     organization = pharmacy.resolved(Organization)  # read from the server
-    assert isinstance(organization, Organization) and organization.identifier[0].value == pharmacy.identifier.value
+    assert (
+        isinstance(organization, Organization)
+        and organization.identifier[0].value == pharmacy.identifier.value
+    )
 
 
 def test_from_a_coverage_search_to_its_patient_payor_and_back_by_read(fhir_server):

@@ -17,7 +17,14 @@ from clinicapi import fhir
 from clinicapi.patients import patient_id_for
 from homeconsent.audit.services import record_access
 from homeconsent.consent.models import Consent
-from homeconsent.registry.models import CheckupResult, Institution, Insurer, MedicationRecord, Person, TreatmentRecord
+from homeconsent.registry.models import (
+    CheckupResult,
+    Institution,
+    Insurer,
+    MedicationRecord,
+    Person,
+    TreatmentRecord,
+)
 from homeconsent.registry.seeding import seed_demo_persons, seed_registry
 
 pytestmark = [pytest.mark.django_db, pytest.mark.fhir_validator]
@@ -30,26 +37,41 @@ def validate(resources: list[dict]) -> list[dict]:
     """FHIR.js's findings per resource: [{"resourceType", "id", "valid", "messages"}]."""
     node = shutil.which("node")
     assert node, "node is needed for the FHIR validator (Debian package nodejs)"
-    assert (VALIDATOR / "node_modules" / "fhir").is_dir(), "run bin/setup --test to install the FHIR validator"
-    done = subprocess.run([node, str(VALIDATOR / "validate.js")], input=json.dumps(resources), capture_output=True,
-                          text=True, timeout=120, check=True)  # fmt: skip
+    assert (VALIDATOR / "node_modules" / "fhir").is_dir(), (
+        "run bin/setup --test to install the FHIR validator"
+    )
+    done = subprocess.run(
+        [node, str(VALIDATOR / "validate.js")],
+        input=json.dumps(resources),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return json.loads(done.stdout)
 
 
 def findings(results) -> list[tuple]:
-    return [(r["resourceType"], r["id"], m["severity"], m["location"], m["message"])
-            for r in results for m in r["messages"]]  # fmt: skip
+    return [
+        (r["resourceType"], r["id"], m["severity"], m["location"], m["message"])
+        for r in results
+        for m in r["messages"]
+    ]
 
 
 # FHIR.js reports a code outside a *non-required* binding (example, preferred, extensible) as a warning
 # and a value set it does not ship as info: national codes (YJ, JLAC10, 診療行為, 保険種別) are outside
 # the R4 examples by design. An error or fatal finding, or any other warning (an unexpected element,
 # say), is a problem.
-NON_REQUIRED_BINDING = re.compile(r'^Code ".*" \(.*\) not found in value set$|^Value set ".*" could not be found\.$')
+NON_REQUIRED_BINDING = re.compile(
+    r'^Code ".*" \(.*\) not found in value set$|^Value set ".*" could not be found\.$'
+)
 
 
 def problems(results) -> list[tuple]:
-    return [f for f in findings(results) if f[2] in ("error", "fatal") or not NON_REQUIRED_BINDING.match(f[4])]
+    return [
+        f for f in findings(results) if f[2] in ("error", "fatal") or not NON_REQUIRED_BINDING.match(f[4])
+    ]
 
 
 @pytest.fixture
@@ -76,9 +98,13 @@ def served(client):
         Person.objects.get(name="鈴木 一郎"),  # 後期高齢者, 限度額
     }
     for person in people:
-        Consent.objects.create(person=person, institution=institution, kind="home_visit",
-                               items=["qualification", "limit_certificate", "medication", "treatment", "checkup"],
-                               given_at=datetime.now(timezone.utc) - timedelta(hours=1))  # fmt: skip
+        Consent.objects.create(
+            person=person,
+            institution=institution,
+            kind="home_visit",
+            items=["qualification", "limit_certificate", "medication", "treatment", "checkup"],
+            given_at=datetime.now(timezone.utc) - timedelta(hours=1),
+        )
 
     def get(path, **params):
         response = client.get("/api/v1/fhir/" + path, params, HTTP_AUTHORIZATION=f"Bearer {token}")
@@ -92,29 +118,57 @@ def served(client):
         answers += [
             coverage,
             get(f"Patient/{pid}"),
-            get("MedicationDispense", patient=pid, month_from=(today - timedelta(days=365)).strftime("%Y-%m"),
-                _include="MedicationDispense:patient"),
-            get("Observation", patient=pid, date_from=(today - timedelta(days=5 * 365)).isoformat(),
-                _include="Observation:patient"),
-            get("Procedure", patient=pid, date_from=(today - timedelta(days=365)).isoformat(),
-                _include="Procedure:patient"),
-        ]  # fmt: skip
-        answers += [get(f"Coverage/{e['resource']['id']}") for e in coverage.get("entry", [])
-                    if e["resource"]["resourceType"] == "Coverage"]  # fmt: skip
+            get(
+                "MedicationDispense",
+                patient=pid,
+                month_from=(today - timedelta(days=365)).strftime("%Y-%m"),
+                _include="MedicationDispense:patient",
+            ),
+            get(
+                "Observation",
+                patient=pid,
+                date_from=(today - timedelta(days=5 * 365)).isoformat(),
+                _include="Observation:patient",
+            ),
+            get(
+                "Procedure",
+                patient=pid,
+                date_from=(today - timedelta(days=365)).isoformat(),
+                _include="Procedure:patient",
+            ),
+        ]
+        answers += [
+            get(f"Coverage/{e['resource']['id']}")
+            for e in coverage.get("entry", [])
+            if e["resource"]["resourceType"] == "Coverage"
+        ]
         consent = Consent.objects.filter(person=person, institution=institution).first()
         answers.append(get(f"Consent/{fhir.consent_id(consent, pid)}"))
     insurer = Insurer.objects.filter(number__regex=r"^\d{6}$").first()
-    answers += [get(f"Organization/institution-{CODE}"), get(f"Organization/insurer-{insurer.number.zfill(8)}"),
-                get("Patient/unknown"), get("MedicationDispense")]  # the 404 and the 400 as OperationOutcomes
+    answers += [
+        get(f"Organization/institution-{CODE}"),
+        get(f"Organization/insurer-{insurer.number.zfill(8)}"),
+        get("Patient/unknown"),
+        get("MedicationDispense"),
+    ]  # the 404 and the 400 as OperationOutcomes
     yield answers
     cache.clear()
 
 
 def test_every_served_resource_type_validates_with_zero_findings(served):
     types = {a["resourceType"] for a in served}
-    entries = {e["resource"]["resourceType"] for a in served if a["resourceType"] == "Bundle" for e in a["entry"]}
-    assert types == {"CapabilityStatement", "Bundle", "Patient", "Coverage", "Consent", "Organization",
-                     "OperationOutcome"}  # fmt: skip
+    entries = {
+        e["resource"]["resourceType"] for a in served if a["resourceType"] == "Bundle" for e in a["entry"]
+    }
+    assert types == {
+        "CapabilityStatement",
+        "Bundle",
+        "Patient",
+        "Coverage",
+        "Consent",
+        "Organization",
+        "OperationOutcome",
+    }
     assert entries >= {"Patient", "Consent", "Coverage", "MedicationDispense", "Observation", "Procedure"}
 
     results = validate(served)
@@ -125,8 +179,15 @@ def test_every_served_resource_type_validates_with_zero_findings(served):
 
 def test_audit_events_validate_too(served):
     person = Person.objects.get(name="山田 太郎")
-    event = record_access(actor_type="institution_client", actor_id="client-1", person=person, items=["medication"],
-                          basis="consent", institution_code=CODE, consent_id=7)  # fmt: skip
+    event = record_access(
+        actor_type="institution_client",
+        actor_id="client-1",
+        person=person,
+        items=["medication"],
+        basis="consent",
+        institution_code=CODE,
+        consent_id=7,
+    )
 
     results = validate([fhir.audit_event(event, patient_id_for(CODE, person.pk))])
 
@@ -137,12 +198,22 @@ def test_the_validator_finds_what_is_wrong():
     # given resources with the kinds of faults this API once had or could have
     wrong = [
         {"resourceType": "Patient", "id": "x", "gender": "man"},
-        {"resourceType": "Coverage", "id": "x", "status": "active", "beneficiary": {"reference": "Patient/x"}},
+        {
+            "resourceType": "Coverage",
+            "id": "x",
+            "status": "active",
+            "beneficiary": {"reference": "Patient/x"},
+        },
         {"resourceType": "Organization", "id": "x", "extension": [{"url": "u", "valueIdentifier": "text"}]},
-        {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": {"resourceType": "Patient", "nam": []}}]},
+        {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "entry": [{"resource": {"resourceType": "Patient", "nam": []}}],
+        },
     ]
 
-    # then each is found: a code outside a required value set, a missing payor, a wrong type, an unknown element
+    # then each is found: a code outside a required value set, a missing payor, a wrong type, an
+    # unknown element
     flagged = {(f[0], f[3]) for f in findings(validate(wrong))}
     assert ("Patient", "Patient.gender") in flagged
     assert ("Coverage", "Coverage") in flagged or any(f[0] == "Coverage" for f in flagged)
