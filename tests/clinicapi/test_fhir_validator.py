@@ -1,8 +1,13 @@
-"""Every resource type the FHIR API serves, fetched over HTTP and checked by an independent R4
-validator: FHIR.js (npm "fhir", tests/fhir_validator/, installed by bin/setup --test), which checks
-each element against the R4 definitions (names, types, cardinality, required bindings), nested
-Bundle entries and contained resources included. HAPI FHIR's validator cannot be fetched here (see
-docs/fhir.md, "Validation"), so this is the independent check the suite can run."""
+"""Every resource type the FHIR API serves, fetched over HTTP and checked by tools this project did
+not write (tests/fhir_validator/, installed by bin/setup --test with npm ci):
+
+- FHIR.js (npm "fhir") validates each against the R4 definitions (element names, types,
+  cardinality, required bindings), nested Bundle entries and contained resources included;
+- fhirpath.js (npm "fhirpath", HL7 FHIRPath on the R4 model) evaluates the rules of the JP Core
+  1.2.0 profiles each resource claims (jp-core-1.2.0-rules.json, each rule citing its JP Core source).
+
+HAPI FHIR's validator and the compiled JP Core package cannot be fetched here (docs/fhir.md,
+"Validation"), so these are the independent checks the suite can run."""
 
 import json
 import re
@@ -42,6 +47,22 @@ def validate(resources: list[dict]) -> list[dict]:
     )
     done = subprocess.run(
         [node, str(VALIDATOR / "validate.js")],
+        input=json.dumps(resources),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+def jp_core_rules(resources: list[dict]) -> dict:
+    """JP Core 1.2.0's rules (tests/fhir_validator/jp-core-1.2.0-rules.json, FHIRPath) evaluated by
+    fhirpath.js: {"failures": [...], "checked": {profile: resources checked}}."""
+    node = shutil.which("node")
+    assert node and (VALIDATOR / "node_modules" / "fhirpath").is_dir(), "run bin/setup --test"
+    done = subprocess.run(
+        [node, str(VALIDATOR / "jp-core-rules.js")],
         input=json.dumps(resources),
         capture_output=True,
         text=True,
@@ -219,3 +240,84 @@ def test_the_validator_finds_what_is_wrong():
     assert ("Coverage", "Coverage") in flagged or any(f[0] == "Coverage" for f in flagged)
     assert any(f[0] == "Organization" for f in flagged)
     assert any(f[0] == "Bundle" and "nam" in f[1] for f in flagged)
+
+
+def test_every_served_resource_keeps_the_jp_core_rules_of_the_profile_it_claims(served):
+    outcome = jp_core_rules(served)
+
+    assert outcome["failures"] == []
+    # every claimed profile with rules was met at least once, each resource checked against all its rules
+    assert set(outcome["checked"]) >= {
+        "JP_Patient",
+        "JP_Coverage",
+        "JP_Organization",
+        "JP_MedicationDispense",
+        "JP_Observation_Common",
+        "*",
+    }
+
+
+def test_the_jp_core_rules_catch_what_this_api_once_served():
+    # given resources as the API wrote them before JP Core 1.2.0 was followed
+    jp = "http://jpfhir.jp/fhir/core/StructureDefinition/"
+    old = [
+        {
+            "resourceType": "Coverage",
+            "id": "c",
+            "meta": {"profile": [jp + "JP_Coverage"]},
+            "identifier": [
+                {
+                    "system": "http://jpfhir.jp/fhir/clins/Idsystem/JP_Insurance_memberID",
+                    "value": "130013:a:1:",
+                }
+            ],
+            "status": "active",
+            "beneficiary": {"reference": "Patient/p"},
+            "payor": [{"reference": "#insurer"}],
+        },
+        {
+            "resourceType": "Organization",
+            "id": "o",
+            "meta": {"profile": [jp + "JP_Organization"]},
+            "extension": [
+                {
+                    "url": "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/JP_Organization_PrefectureNo",
+                    "valueIdentifier": {"system": "urn:oid:1.2.392.100495.20.3.21", "value": "13"},
+                }
+            ],
+        },
+        {
+            "resourceType": "Observation",
+            "id": "b",
+            "meta": {"profile": [jp + "JP_Observation_Common"]},
+            "status": "final",
+            "category": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                            "code": "exam",
+                        }
+                    ]
+                }
+            ],
+            "code": {"text": "BMI"},
+        },
+        {
+            "resourceType": "MedicationDispense",
+            "id": "m",
+            "meta": {"profile": [jp + "JP_MedicationDispense"]},
+            "status": "completed",
+            "medicationCodeableConcept": {"text": "x"},
+            "subject": {"reference": "Patient/p"},
+            "quantity": {"value": 1, "unit": "錠"},
+            "whenHandedOver": "2026-01-01",
+        },
+    ]
+
+    # then each fault is named with its JP Core source
+    failed = {(f["resourceType"], f["source"].split(":")[0]) for f in jp_core_rules(old)["failures"]}
+    assert ("Coverage", "intro-notes/StructureDefinition-jp-coverage-notes.md") in failed  # 6-digit insurer
+    assert ("Organization", "profiles/JP_Organization.fsh") in failed  # valueIdentifier for a Coding
+    assert ("Observation", "profiles/JP_Observation_Common.fsh") in failed  # no JP Core category
+    assert ("MedicationDispense", "profiles/JP_MedicationDispense.fsh") in failed  # no Rp, uncoded quantity
