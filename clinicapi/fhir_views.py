@@ -109,7 +109,14 @@ class PatientSearchView(FhirView):
     required_scopes = ("consent.read",)
 
     def get(self, request):
-        query = _valid(serializers.ConsentedPatientsQuery, _query(request, _count="page_size"))
+        try:
+            query = _valid(serializers.ConsentedPatientsQuery, _query(request, _count="page_size"))
+        except errors.FieldProblems as exc:
+            if "_count" not in request.query_params:
+                raise
+            # Name the parameter as the client sent it.
+            renamed = {("_count" if k == "page_size" else k): v for k, v in exc.problems.items()}
+            raise errors.FieldProblems(renamed) from None
         after = _decode_cursor(query["cursor"]) if query.get("cursor") else None
         page = reads.consented_patients(
             request.auth,

@@ -422,3 +422,12 @@ def test_a_search_and_its_included_patient_are_logged_together_or_not_at_all(api
     # then the search's own access-log row went with it, and the consent is as it was
     assert AccessEvent.objects.count() == before
     assert Consent.objects.get(person=person).status == "active"
+
+
+def test_a_bad_count_is_named_as_the_client_sent_it(api):
+    response = api("Patient", _count="many")
+
+    assert response.status_code == 400
+    problems = [i for i in response.json()["issue"] if i.get("expression")]
+    assert [i["expression"] for i in problems] == [["_count"]]
+    assert problems[0]["details"]["text"] and problems[0]["diagnostics"]  # Japanese and English
