@@ -444,15 +444,18 @@ MERIT9_UNIT = {"錠": "TAB", "カプセル": "CAP", "包": "HO", "本": "HON", "
                "g": "G", "mg": "MG", "mL": "ML", "枚": "MAI", "個": "KO"}  # fmt: skip
 
 
+def dispensing(record) -> tuple:
+    """Which dispensing a 薬剤情報 row belongs to: its day, source and pharmacy."""
+    return record.dispensed_on, record.source, record.dispensing_institution_id, record.dispensing_institution_name
+
+
 def rp_numbers(records) -> dict:
     """RP番号 and the order within the RP of each 薬剤情報 row, {pk: (rp, order)}: one dispensing is
     the rows of one day, source and pharmacy; within it, one RP per (用法, 日数), numbered in row order,
     as a prescription groups drugs taken the same way."""
     numbers, rps = {}, {}
     for record in sorted(records, key=lambda r: r.pk):
-        dispensing = (record.dispensed_on, record.source, record.dispensing_institution_id,
-                      record.dispensing_institution_name)  # fmt: skip
-        groups = rps.setdefault(dispensing, {})
+        groups = rps.setdefault(dispensing(record), {})
         rp = groups.setdefault((record.usage, record.days), {"number": len(groups) + 1, "rows": 0})
         rp["rows"] += 1
         numbers[record.pk] = (rp["number"], rp["rows"])

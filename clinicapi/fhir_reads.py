@@ -12,6 +12,8 @@ What each read needs, the same as the JSON read that shows the same data:
 - Consent: this institution's own consent of that patient; terms of an ended consent are shown as
   the consented-patients list shows them (status=all), and only a consent in force is logged, since
   only then is the patient identified by it.
+- MedicationDispense, Observation, Procedure: a consent in force that includes the item, within the
+  years the JSON read keeps (3, 5, 3), as the medical reads; logged as that item.
 - Organization: an institution or insurer of the registry: public registry data, no person, so no
   consent and no access-log row.
 """
@@ -25,9 +27,18 @@ from django.utils import timezone
 from homeconsent.audit.models import Basis
 from homeconsent.consent.models import Consent, ConsentItem
 from homeconsent.consent.services import consents_of_institution
-from homeconsent.registry.models import Institution, Insurer, Person, Qualification
+from homeconsent.dates import add_years
+from homeconsent.registry.models import (
+    CheckupResult,
+    Institution,
+    Insurer,
+    MedicationRecord,
+    Person,
+    Qualification,
+    TreatmentRecord,
+)
 
-from . import fhir
+from . import fhir, reads
 from .auth import ApiAccess
 from .patients import person_id_from
 from .reads import _log, _readable, not_found, tokyo_today
@@ -147,3 +158,57 @@ def with_patient(access: ApiAccess, institution, patient_id: str, included_by: s
         found = search()
         subject = patient(access, institution, patient_id, included_by=included_by)
     return found, subject
+
+
+# The medical rows: model, consent item, date field, years kept, related rows the resource shows.
+MEDICAL_ROWS = {
+    "medication": (
+        MedicationRecord,
+        ConsentItem.MEDICATION,
+        "dispensed_on",
+        reads.MEDICATION_YEARS,
+        ("dispensing_institution", "prescribing_institution"),
+    ),
+    "treatment": (
+        TreatmentRecord,
+        ConsentItem.TREATMENT,
+        "treated_on",
+        reads.TREATMENT_YEARS,
+        ("institution",),
+    ),
+    "checkup": (CheckupResult, ConsentItem.CHECKUP, "checked_on", reads.CHECKUP_YEARS, ()),
+}
+
+
+def medical_resource(access: ApiAccess, item: str, resource_id: str) -> dict:
+    """MedicationDispense/<id>, Observation/<id> or Procedure/<id>: one row a medical search
+    returned, read under the same consent item and the same window of years kept, as FHIR."""
+    model, consent_item, date_field, years, related = MEDICAL_ROWS[item]
+    patient_id = fhir.patient_id_of_record(resource_id)
+    today = tokyo_today()
+    with transaction.atomic():
+        person_id, consent = _readable(access, patient_id, consent_item)
+        window = {f"{date_field}__gte": add_years(today, -years), f"{date_field}__lte": today}
+        rows = list(
+            model.objects.filter(person_id=person_id, **window).select_related(*related).order_by("pk")
+        )
+        found = next((r for r in rows if fhir.record_id(patient_id, item, r.pk) == resource_id), None)
+        if found is None:
+            raise not_found()
+        day = getattr(found, date_field).isoformat()
+        _log(
+            access,
+            person_id,
+            [consent_item],
+            Basis.CONSENT,
+            consent,
+            read=f"fhir_{item}",
+            start=day,
+            end=day,
+            count=1,
+        )
+    if item == "medication":
+        # Its RP is numbered within its dispensing, as in the search.
+        numbers = fhir.rp_numbers([r for r in rows if fhir.dispensing(r) == fhir.dispensing(found)])
+        return fhir.medication_dispense(found, patient_id, numbers[found.pk])
+    return {"treatment": fhir.procedure, "checkup": fhir.observation}[item](found, patient_id)

@@ -94,6 +94,30 @@ class ConsentReadView(FhirView):
         return Response(fhir.consent(read.consent, read.patient_id, now=read.at))
 
 
+class MedicalReadView(FhirView):
+    """GET MedicationDispense/<id>, Observation/<id>, Procedure/<id> — a row a medical search returned."""
+
+    item = ""
+
+    def get(self, request, resource_id):
+        return Response(fhir_reads.medical_resource(request.auth, self.item, resource_id))
+
+
+class MedicationDispenseReadView(MedicalReadView):
+    required_scopes = ("medication.read",)
+    item = "medication"
+
+
+class ObservationReadView(MedicalReadView):
+    required_scopes = ("checkup.read",)
+    item = "checkup"
+
+
+class ProcedureReadView(MedicalReadView):
+    required_scopes = ("treatment.read",)
+    item = "treatment"
+
+
 class OrganizationReadView(FhirView):
     """GET Organization/<id> — an institution (institution-<10 digits>) or insurer (insurer-<8 digits>)."""
 
@@ -274,7 +298,7 @@ SERVED = {
         fhir.PROFILE_COVERAGE,
     ),
     "MedicationDispense": (
-        ["search-type"],
+        ["read", "search-type"],
         [
             SEARCH_PATIENT,
             ("month_from", "string", "From this dispensing month (YYYY-MM)"),
@@ -286,14 +310,14 @@ SERVED = {
         fhir.PROFILE_MEDICATION_DISPENSE,
     ),
     "Observation": (
-        ["search-type"],
+        ["read", "search-type"],
         [SEARCH_PATIENT, *SEARCH_DATES],
         list(fhir.PATIENT_INCLUDES["checkup"]),
         [],
         fhir.PROFILE_OBSERVATION,
     ),
     "Procedure": (
-        ["search-type"],
+        ["read", "search-type"],
         [SEARCH_PATIENT, *SEARCH_DATES],
         list(fhir.PATIENT_INCLUDES["treatment"]),
         [],

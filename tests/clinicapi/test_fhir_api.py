@@ -431,3 +431,35 @@ def test_a_bad_count_is_named_as_the_client_sent_it(api):
     problems = [i for i in response.json()["issue"] if i.get("expression")]
     assert [i["expression"] for i in problems] == [["_count"]]
     assert problems[0]["details"]["text"] and problems[0]["diagnostics"]  # Japanese and English
+
+
+def test_every_entry_of_a_medical_search_reads_back_at_its_full_url(api):
+    person, month = a_patient_with_medication(api)
+    searches = [
+        api("MedicationDispense", patient=pid(person), month_from=month),
+        api("Observation", patient=pid(person)),
+        api("Procedure", patient=pid(person)),
+    ]
+    entries = [e for s in searches for e in s.json().get("entry", [])]
+    assert {e["resource"]["resourceType"] for e in entries} >= {"MedicationDispense", "Observation"}
+    before = log_rows(person).count()
+
+    for entry in entries:
+        read = api(entry["fullUrl"].removeprefix("http://testserver"))
+        assert read.status_code == 200 and read.json() == entry["resource"]
+
+    rows = list(log_rows(person)[before:])
+    assert len(rows) == len(entries)
+    assert {r.detail["read"] for r in rows} <= {"fhir_medication", "fhir_checkup", "fhir_treatment"}
+
+
+def test_a_medical_read_outside_the_consented_items_is_the_same_404(api):
+    person, month = a_patient_with_medication(api)
+    [entry, *_] = api("MedicationDispense", patient=pid(person), month_from=month).json()["entry"]
+    Consent.objects.filter(person=person).update(items=["qualification"])
+
+    refused = api(f"MedicationDispense/{entry['resource']['id']}")
+    elsewhere = api(f"Observation/{entry['resource']['id']}")  # the id of another resource type
+
+    assert refused.status_code == elsewhere.status_code == 404
+    assert refused.json() == elsewhere.json() == api("MedicationDispense/unknown").json()

@@ -96,6 +96,8 @@ def test_from_a_medication_search_to_its_patient_and_pharmacy(fhir_server):
             "Medication-RPGroupNumber",
             "MedicationAdministrationIndex",
         }
+    again = MedicationDispense.read(dispenses[0].id, server)  # each entry readable at its own URL
+    assert again.as_json() == dispenses[0].as_json()
     pharmacy = next(d.performer[0].actor for d in dispenses if d.performer)
     organization = pharmacy.resolved(Organization)  # read from the server
     assert (

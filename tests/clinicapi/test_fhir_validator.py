@@ -165,6 +165,13 @@ def served(client):
         ]
         consent = Consent.objects.filter(person=person, institution=institution).first()
         answers.append(get(f"Consent/{fhir.consent_id(consent, pid)}"))
+    # each medical resource type read back by id too
+    for bundle in [a for a in answers if a["resourceType"] == "Bundle"]:
+        for entry in bundle.get("entry", []):
+            kind = entry["resource"]["resourceType"]
+            if kind in ("MedicationDispense", "Observation", "Procedure"):
+                answers.append(get(f"{kind}/{entry['resource']['id']}"))
+                break
     insurer = Insurer.objects.filter(number__regex=r"^\d{6}$").first()
     answers += [
         get(f"Organization/institution-{CODE}"),
@@ -188,6 +195,9 @@ def test_every_served_resource_type_validates_with_zero_findings(served):
         "Coverage",
         "Consent",
         "Organization",
+        "MedicationDispense",
+        "Observation",
+        "Procedure",
         "OperationOutcome",
     }
     assert entries >= {"Patient", "Consent", "Coverage", "MedicationDispense", "Observation", "Procedure"}
