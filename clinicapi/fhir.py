@@ -13,6 +13,7 @@ qualification lost on day D (喪失日, no longer insured from D) ends on D - 1.
 
 import base64
 import hashlib
+import hmac
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -151,7 +152,11 @@ def record_id(patient_id: str, record_type: str, pk) -> str:
     id, "-", and a digest of the row, so two institutions cannot link a patient by comparing ids (like
     the JSON API, which shows none), and a read (Coverage/<id>) finds the patient it must check the
     consent of without a lookup table. 26 + 1 + 16 characters of [a-z2-7-]: a FHIR id."""
-    digest = hashlib.sha256(f"{patient_id}:{record_type}:{pk}".encode()).digest()[:10]
+    from .patients import derived_key
+
+    # Keyed: without the server's secret an id cannot be made up for a row, nor a row number read from it.
+    message = f"{patient_id}:{record_type}:{pk}".encode()
+    digest = hmac.new(derived_key(b"fhir record id v1"), message, hashlib.sha256).digest()[:10]
     return f"{patient_id}-{base64.b32encode(digest).decode().lower()}"
 
 

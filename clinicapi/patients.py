@@ -18,6 +18,8 @@ is still consent_for_read on every request.
 import base64
 import binascii
 import functools
+import hashlib
+import hmac
 import struct
 
 from cryptography.hazmat.primitives import hashes
@@ -37,6 +39,11 @@ def _cipher_key(secret: str) -> bytes:
 
 def _key() -> bytes:
     return _cipher_key(settings.CLINICAPI_PATIENT_ID_KEY or settings.SECRET_KEY)
+
+
+def derived_key(purpose: bytes) -> bytes:
+    """A key for another use of the same secret (FHIR record ids), independent of the cipher key."""
+    return hmac.new(_key(), b"homeconsent clinicapi " + purpose, hashlib.sha256).digest()
 
 
 def patient_id_for(institution_code: str, person_id: int) -> str:
