@@ -373,3 +373,17 @@ def test_the_fhir_path_answers_fhir_whatever_the_accept_header_says(api):
     assert {k: v for k, v in bundle.items() if k != "link"} == {k: v for k, v in by_header.json().items() if k != "link"}
     assert validated(Bundle, listed.json())["total"] == 1
     assert refused.status_code == 404 and refused.json()["resourceType"] == "OperationOutcome"
+
+
+def test_record_ids_are_keyed_by_the_servers_secret(settings):
+    # given the same patient id and row under two server secrets
+    patient_id = "a" * 26
+    settings.CLINICAPI_PATIENT_ID_KEY = "one secret"
+    first = fhir.record_id(patient_id, "coverage", 1)
+    settings.CLINICAPI_PATIENT_ID_KEY = "another secret"
+    second = fhir.record_id(patient_id, "coverage", 1)
+
+    # then the ids differ: knowing the patient id and a row number is not enough to make one up
+    assert first != second
+    assert first.startswith(patient_id + "-") and fhir.patient_id_of_record(first) == patient_id
+    assert re.fullmatch(r"[a-z2-7]{26}-[a-z2-7]{16}", first)
