@@ -156,9 +156,9 @@ class MedicationView(DataView):
 
     def get(self, request, patient_id):
         query = _valid(serializers.MedicationQuery, request.query_params)
-        read = reads.medication(request.auth, patient_id, query.get("month_from"), query.get("month_to"),
-                                query.get("source"))  # fmt: skip
-        return fhir.respond(request, read, "medication", lambda: presenters.medication(read))
+        read, included = fhir.search_with_patient(request, "medication", patient_id, lambda: reads.medication(
+            request.auth, patient_id, query.get("month_from"), query.get("month_to"), query.get("source")))  # fmt: skip
+        return fhir.respond(request, read, "medication", lambda: presenters.medication(read), included=included)
 
 
 class TreatmentView(DataView):
@@ -169,8 +169,9 @@ class TreatmentView(DataView):
 
     def get(self, request, patient_id):
         query = _valid(serializers.DateRangeQuery, request.query_params)
-        read = reads.treatment(request.auth, patient_id, query.get("date_from"), query.get("date_to"))
-        return fhir.respond(request, read, "treatment", lambda: presenters.treatment(read))
+        read, included = fhir.search_with_patient(request, "treatment", patient_id, lambda: reads.treatment(
+            request.auth, patient_id, query.get("date_from"), query.get("date_to")))  # fmt: skip
+        return fhir.respond(request, read, "treatment", lambda: presenters.treatment(read), included=included)
 
 
 class CheckupsView(DataView):
@@ -181,8 +182,9 @@ class CheckupsView(DataView):
 
     def get(self, request, patient_id):
         query = _valid(serializers.DateRangeQuery, request.query_params)
-        read = reads.checkups(request.auth, patient_id, query.get("date_from"), query.get("date_to"))
-        return fhir.respond(request, read, "checkup", lambda: presenters.checkups(read))
+        read, included = fhir.search_with_patient(request, "checkup", patient_id, lambda: reads.checkups(
+            request.auth, patient_id, query.get("date_from"), query.get("date_to")))  # fmt: skip
+        return fhir.respond(request, read, "checkup", lambda: presenters.checkups(read), included=included)
 
 
 class CancelConsentView(DataView):

@@ -795,7 +795,6 @@ BUNDLES = {
     "treatment": lambda read, **kw: medical_bundle(read, "treatment", **kw),
     "checkup": lambda read, **kw: medical_bundle(read, "checkup", **kw),
 }
-MEDICAL_ITEMS = ("medication", "treatment", "checkup")
 # What `_include` a search accepts: its subject, the Patient.
 # (R4 defines both search parameters for the subject of each: clients such as fhirclient send `subject`.)
 PATIENT_INCLUDES = {
@@ -831,6 +830,18 @@ def wants_include(request, representation: str) -> bool:
     return any(value == "*" or value in PATIENT_INCLUDES.get(representation, ()) for value in wanted)
 
 
+def search_with_patient(request, representation: str, patient_id: str, search):
+    """search() and, when a FHIR client asked for `_include` of the Patient, the Patient read with it
+    in one transaction (clinicapi.fhir_reads.with_patient): (the search's result, [Patient] or [])."""
+    if not (wants_fhir(request) and wants_include(request, representation)):
+        return search(), []
+    from . import fhir_reads
+
+    found, subject = fhir_reads.with_patient(request.auth, request.user.institution, patient_id, representation,
+                                             search)  # fmt: skip
+    return found, [patient(subject.person, subject.patient_id)]
+
+
 def respond(request, read, representation: str, present_json, *, next_cursor: str | None = None, included=()):
     """The answer of a data view: the FHIR Bundle of `read` built by BUNDLES[representation] when the
     client asked for application/fhir+json, else present_json() (the national-names JSON). A next
@@ -839,11 +850,5 @@ def respond(request, read, representation: str, present_json, *, next_cursor: st
 
     if not wants_fhir(request):
         return Response(present_json())
-    if not included and representation in MEDICAL_ITEMS and wants_include(request, representation):
-        from . import fhir_reads
-
-        subject = fhir_reads.patient(request.auth, request.user.institution, read.patient_id,
-                                     included_by=representation)  # fmt: skip
-        included = [patient(subject.person, subject.patient_id)]
     extra = {"included": included} if included else {}
     return Response(BUNDLES[representation](read, **extra, **page_links(request, next_cursor)))

@@ -187,18 +187,9 @@ class MedicalSearchView(FhirView):
     def get(self, request):
         patient_id = _patient_parameter(request)
         query = _valid(self.serializer, _query(request))
-        included = []
-        if fhir.wants_include(request, self.item):
-            read, subject = fhir_reads.with_patient(
-                request.auth,
-                request.user.institution,
-                patient_id,
-                self.item,
-                lambda: self.read(request, patient_id, query),
-            )
-            included = [fhir.patient(subject.person, subject.patient_id)]
-        else:
-            read = self.read(request, patient_id, query)
+        read, included = fhir.search_with_patient(
+            request, self.item, patient_id, lambda: self.read(request, patient_id, query)
+        )
         return Response(
             fhir.medical_bundle(read, self.item, included=included, **fhir.page_links(request, None))
         )
