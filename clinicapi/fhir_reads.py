@@ -37,8 +37,9 @@ from homeconsent.registry.models import (
     Qualification,
     TreatmentRecord,
 )
+from homeconsent.registry.retention import CHECKUP_YEARS, MEDICATION_YEARS, TREATMENT_YEARS
 
-from . import fhir, reads
+from . import fhir
 from .auth import ApiAccess
 from .patients import person_id_from
 from .reads import _log, _readable, not_found, tokyo_today
@@ -166,17 +167,17 @@ MEDICAL_ROWS = {
         MedicationRecord,
         ConsentItem.MEDICATION,
         "dispensed_on",
-        reads.MEDICATION_YEARS,
+        MEDICATION_YEARS,
         ("dispensing_institution", "prescribing_institution"),
     ),
     "treatment": (
         TreatmentRecord,
         ConsentItem.TREATMENT,
         "treated_on",
-        reads.TREATMENT_YEARS,
+        TREATMENT_YEARS,
         ("institution",),
     ),
-    "checkup": (CheckupResult, ConsentItem.CHECKUP, "checked_on", reads.CHECKUP_YEARS, ()),
+    "checkup": (CheckupResult, ConsentItem.CHECKUP, "checked_on", CHECKUP_YEARS, ()),
 }
 
 

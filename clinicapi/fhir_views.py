@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from homeconsent.errors import ErrorCode
 
-from . import errors, fhir, fhir_reads, jose, reads, serializers
+from . import client_keys, errors, fhir, fhir_reads, reads, serializers
 from .data_views import DataView, _decode_cursor, _encode_cursor, _in_window, _valid
 from .scopes import SCOPES
 
@@ -258,7 +258,7 @@ class SmartConfigurationView(PublicFhirView):
                 "token_endpoint": _token_url(request),
                 "grant_types_supported": ["client_credentials"],
                 "token_endpoint_auth_methods_supported": ["private_key_jwt"],
-                "token_endpoint_auth_signing_alg_values_supported": list(jose.ALGORITHMS),
+                "token_endpoint_auth_signing_alg_values_supported": list(client_keys.ALGORITHMS),
                 "scopes_supported": sorted(SCOPES),
                 "capabilities": ["client-confidential-asymmetric"],
             }

@@ -1,7 +1,7 @@
 """The FHIR R4 REST API under /api/v1/fhir/: conformance, reads of every referenced resource (consent-
 checked, access-logged, one indistinguishable 404), searches with _include, fullUrl, total and links."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
@@ -67,7 +67,7 @@ def consented(api, person, **fields):
         institution=api.institution,
         kind=fields.pop("kind", "home_visit"),
         items=fields.pop("items", ["checkup", "medication", "qualification", "treatment"]),
-        given_at=fields.pop("given_at", datetime.now(timezone.utc) - timedelta(hours=1)),
+        given_at=fields.pop("given_at", datetime.now(UTC) - timedelta(hours=1)),
         **fields,
     )
     return person
@@ -204,7 +204,7 @@ def test_coverage_of_a_six_digit_kokuho_insurer_says_eight_digits(api):
 def test_refused_reads_answer_the_same_404_as_an_unknown_id(api):
     stranger = Person.objects.get(name="佐藤 幸子")  # no consent here
     ended = consented(
-        api, "山田 花子", status="cancelled", ended_at=datetime.now(timezone.utc), ended_by="patient"
+        api, "山田 花子", status="cancelled", ended_at=datetime.now(UTC), ended_by="patient"
     )
     reader = consented(api, "鈴木 一郎", items=["medication"])  # no qualification item
     elsewhere = patient_id_for("1310000017", reader.pk)  # the same person as another institution knows them
@@ -231,7 +231,7 @@ def test_a_read_after_the_consent_is_cancelled_is_refused(api):
     assert api(f"Patient/{pid(person)}").status_code == 200
 
     Consent.objects.filter(person=person).update(
-        status="cancelled", ended_at=datetime.now(timezone.utc), ended_by="patient"
+        status="cancelled", ended_at=datetime.now(UTC), ended_by="patient"
     )
 
     assert api(f"Patient/{pid(person)}").status_code == 404
@@ -405,13 +405,13 @@ def test_a_search_and_its_included_patient_are_logged_together_or_not_at_all(api
     from clinicapi.errors import ApiRefusal
 
     person, _ = a_patient_with_medication(api)
-    access = ApiAccess("client-1", CODE, frozenset({"medication.read"}), 0, datetime.now(timezone.utc))
+    access = ApiAccess("client-1", CODE, frozenset({"medication.read"}), 0, datetime.now(UTC))
     before = AccessEvent.objects.count()
 
     def search_then_cancel():
         found = reads.medication(access, pid(person))
         Consent.objects.filter(person=person).update(
-            status="cancelled", ended_at=datetime.now(timezone.utc), ended_by="patient"
+            status="cancelled", ended_at=datetime.now(UTC), ended_by="patient"
         )
         return found
 

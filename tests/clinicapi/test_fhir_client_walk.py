@@ -2,7 +2,7 @@
 server over real HTTP: it reads the CapabilityStatement, searches, and resolves every reference it
 meets, from the Bundle (fullUrl), from a contained resource, or by reading it from the server."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.core.cache import cache
@@ -50,7 +50,7 @@ def fhir_server(live_server, transactional_db):
         institution=institution,
         kind="home_visit",
         items=["qualification", "medication", "treatment", "checkup"],
-        given_at=datetime.now(timezone.utc) - timedelta(hours=1),
+        given_at=datetime.now(UTC) - timedelta(hours=1),
     )
     server = FHIRServer(None, base_uri=live_server.url + "/api/v1/fhir/")
     server.get_capability()  # GET metadata, no token: fhirclient reads the security from it

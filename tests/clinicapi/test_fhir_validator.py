@@ -13,7 +13,7 @@ import json
 import re
 import shutil
 import subprocess
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -124,7 +124,7 @@ def served(client):
             institution=institution,
             kind="home_visit",
             items=["qualification", "limit_certificate", "medication", "treatment", "checkup"],
-            given_at=datetime.now(timezone.utc) - timedelta(hours=1),
+            given_at=datetime.now(UTC) - timedelta(hours=1),
         )
 
     def get(path, **params):
