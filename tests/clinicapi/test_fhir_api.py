@@ -38,7 +38,7 @@ def validated(model, data):
 def api(client, settings):
     from django.core.cache import cache
 
-    from clinicapi.auth import issue_access_token, register_client
+    from clinicapi.auth import do_register_client, issue_access_token
     from clinicapi.client.core import generate_key, public_jwk
 
     cache.clear()
@@ -46,7 +46,7 @@ def api(client, settings):
     seed_demo_persons()
     institution = Institution.objects.create(code=CODE, name="札幌在宅クリニック")
     scopes = ["qualification.read", "consent.read", "medication.read", "treatment.read", "checkup.read"]
-    api_client = register_client(institution, "EHR", {"keys": [public_jwk(generate_key("ES256"))]}, scopes)
+    api_client = do_register_client(institution, "EHR", {"keys": [public_jwk(generate_key("ES256"))]}, scopes)
     token, _ = issue_access_token(api_client, scopes)
 
     def get(path, accept=FHIR_JSON, **params):
@@ -203,9 +203,7 @@ def test_coverage_of_a_six_digit_kokuho_insurer_says_eight_digits(api):
 
 def test_refused_reads_answer_the_same_404_as_an_unknown_id(api):
     stranger = Person.objects.get(name="佐藤 幸子")  # no consent here
-    ended = consented(
-        api, "山田 花子", status="cancelled", ended_at=datetime.now(UTC), ended_by="patient"
-    )
+    ended = consented(api, "山田 花子", status="cancelled", ended_at=datetime.now(UTC), ended_by="patient")
     reader = consented(api, "鈴木 一郎", items=["medication"])  # no qualification item
     elsewhere = patient_id_for("1310000017", reader.pk)  # the same person as another institution knows them
     unknown = api("Patient/doesnotexist")

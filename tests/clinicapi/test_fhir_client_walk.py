@@ -17,7 +17,7 @@ from fhirclient.models.patient import Patient
 from fhirclient.models.procedure import Procedure
 from fhirclient.server import FHIRServer
 
-from clinicapi.auth import register_client
+from clinicapi.auth import do_register_client
 from clinicapi.client.core import Client, generate_key, public_jwk
 from clinicapi.patients import patient_id_for
 from homeconsent.audit.models import AccessEvent
@@ -38,7 +38,7 @@ def fhir_server(live_server, transactional_db):
     seed_demo_persons()
     institution = Institution.objects.create(code=CODE, name="札幌在宅クリニック")
     key = generate_key("ES384")
-    registered = register_client(institution, "EHR", {"keys": [public_jwk(key)]}, SCOPES)
+    registered = do_register_client(institution, "EHR", {"keys": [public_jwk(key)]}, SCOPES)
     client = Client(live_server.url + "/api/v1", registered.client_id, key)
     client.token(SCOPES)
     record = MedicationRecord.objects.filter(

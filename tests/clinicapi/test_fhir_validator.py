@@ -100,7 +100,7 @@ def served(client):
     """One of each resource the API serves, as the API serves it."""
     from django.core.cache import cache
 
-    from clinicapi.auth import issue_access_token, register_client
+    from clinicapi.auth import do_register_client, issue_access_token
     from clinicapi.client.core import generate_key, public_jwk
 
     cache.clear()
@@ -108,7 +108,7 @@ def served(client):
     seed_demo_persons()
     institution = Institution.objects.create(code=CODE, name="札幌在宅クリニック")
     scopes = ["qualification.read", "consent.read", "medication.read", "treatment.read", "checkup.read"]
-    api_client = register_client(institution, "EHR", {"keys": [public_jwk(generate_key("ES256"))]}, scopes)
+    api_client = do_register_client(institution, "EHR", {"keys": [public_jwk(generate_key("ES256"))]}, scopes)
     token, _ = issue_access_token(api_client, scopes)
     today = date.today()
     people = {
