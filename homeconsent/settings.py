@@ -61,6 +61,8 @@ INSTALLED_APPS = [
     "homeconsent.jpki",
     "homeconsent.consent",
     "homeconsent.accounts",
+    "homeconsent.special_access",
+    "homeconsent.notices",
     "portal",
     "clinicapi",
     "clinicapi.console",
@@ -249,6 +251,16 @@ CONSENT_START_RATE_LIMITS = {
 # Proxies in front that append to X-Forwarded-For (1 behind one load balancer): the client IP is
 # the address the outermost of them saw. 0: REMOTE_ADDR.
 CLIENT_IP_PROXY_COUNT = env.int("HOMECONSENT_PROXY_COUNT", default=0)
+
+# --- emergency viewing and disaster mode (homeconsent.special_access) --------------------------
+# How long a found patient stays viewable for that viewer (the encounter), and the search brakes:
+# searches per window by one staff member (or API client) and by one institution.
+SPECIAL_ACCESS_ENCOUNTER = timedelta(seconds=env.int("HOMECONSENT_SPECIAL_ACCESS_ENCOUNTER_SECONDS", default=4 * 3600))
+SPECIAL_ACCESS_SEARCH_WINDOW = timedelta(seconds=env.int("HOMECONSENT_SPECIAL_ACCESS_WINDOW_SECONDS", default=3600))
+SPECIAL_ACCESS_SEARCH_LIMITS = {
+    "actor": env.int("HOMECONSENT_SPECIAL_ACCESS_SEARCHES_PER_ACTOR", default=20),
+    "institution": env.int("HOMECONSENT_SPECIAL_ACCESS_SEARCHES_PER_INSTITUTION", default=200),
+}
 
 # --- consent: telehealth-app sessions and webhooks (homeconsent.consent) --------------------
 # A consent session opened by a telehealth app waits this long for the patient.

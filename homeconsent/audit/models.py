@@ -29,6 +29,7 @@ class Basis(models.TextChoices):
     CONSENT = "consent", "同意"
     REQUERY = "requery", "再照会"
     DISASTER = "disaster", "災害時特別措置"
+    EMERGENCY = "emergency", "救急時医療情報閲覧"
     OPERATOR = "operator", "運営者による確認"
     SELF = "self", "本人による閲覧"
     QUALIFICATION_ONLY = "qualification_only", "資格確認のみ"
@@ -64,6 +65,19 @@ class Action(models.TextChoices):
     CONSOLE_STAFF_CREATED = "console_staff_created", "職員アカウント作成"
     CONSOLE_ENROLMENT_LINK_ISSUED = "console_enrolment_link_issued", "登録用リンク発行"
     CONSOLE_TOTP_ENROLLED = "console_totp_enrolled", "確認コード登録"
+
+
+class SpecialAccessAction(models.TextChoices):
+    """detail["action"] of the rows written under Basis.EMERGENCY / Basis.DISASTER (special_access)."""
+
+    EMERGENCY_PERMISSION_GRANTED = "emergency_permission_granted", "救急時閲覧権限の付与"
+    EMERGENCY_PERMISSION_REVOKED = "emergency_permission_revoked", "救急時閲覧権限の取消し"
+    EMERGENCY_SEARCH = "emergency_search", "救急時の患者検索"
+    EMERGENCY_VIEW = "emergency_view", "救急時の閲覧"
+    DISASTER_SCOPE_OPENED = "disaster_scope_opened", "災害時モードの開始"
+    DISASTER_SCOPE_CLOSED = "disaster_scope_closed", "災害時モードの終了"
+    DISASTER_SEARCH = "disaster_search", "災害時の患者検索"
+    DISASTER_VIEW = "disaster_view", "災害時の閲覧"
 
 
 class Outcome(models.TextChoices):

@@ -220,13 +220,10 @@ def _check_revocation(certificate: x509.Certificate, root: x509.Certificate, now
         raise CERTIFICATE_REVOKED()
 
 
-def verify_signed_message(
-    message: bytes, certificate_der: bytes, signature: bytes, *, now: datetime.datetime | None = None
-) -> x509.Certificate:
-    """The certificate, if `signature` over `message` proves a current JPKI user-authentication card.
-
-    `now` is the moment of verification (default: the present).
-    """
+def verify_certificate(certificate_der: bytes, *, now: datetime.datetime | None = None) -> x509.Certificate:
+    """The certificate, if it is a current JPKI user-authentication certificate: chain, profile,
+    validity, revocation. Without a signature this proves no card was present (a certificate read
+    without the PIN: emergency viewing); verify_signed_message adds that proof."""
     now = now or _now()
     try:
         certificate = x509.load_der_x509_certificate(bytes(certificate_der))
@@ -242,6 +239,18 @@ def verify_signed_message(
     if now > certificate.not_valid_after_utc:
         raise CERTIFICATE_EXPIRED()
     _check_revocation(certificate, root, now)
+    return certificate
+
+
+def verify_signed_message(
+    message: bytes, certificate_der: bytes, signature: bytes, *, now: datetime.datetime | None = None
+) -> x509.Certificate:
+    """The certificate, if `signature` over `message` proves a current JPKI user-authentication card.
+
+    `now` is the moment of verification (default: the present).
+    """
+    certificate = verify_certificate(certificate_der, now=now)
+    public_key = certificate.public_key()
     try:
         public_key.verify(bytes(signature), bytes(message), padding.PKCS1v15(), hashes.SHA256())
     except (InvalidSignature, ValueError, TypeError):

@@ -23,6 +23,43 @@ def check_digit(payload: str) -> int:
     return (10 - total % 10) % 10
 
 
+def municipality_check_digit(payload: str) -> int:
+    """Check digit of a 全国地方公共団体コード (JIS X 0402): weights 6,5,4,3,2 over the five digits;
+    check = the last digit of 11 - (sum mod 11)."""
+    total = sum(int(ch) * weight for ch, weight in zip(payload, (6, 5, 4, 3, 2)))
+    return (11 - total % 11) % 10
+
+
+def municipality_code(payload: str) -> str:
+    """The six-digit code of a five-digit 団体コード."""
+    return f"{payload}{municipality_check_digit(payload)}"
+
+
+def is_valid_municipality_code(value: str) -> bool:
+    """Six digits: prefecture (2), municipality (3), check digit."""
+    return (
+        isinstance(value, str)
+        and len(value) == 6
+        and value.isascii()
+        and value.isdigit()
+        and "01" <= value[:2] <= "47"
+        and municipality_check_digit(value[:5]) == int(value[5])
+    )
+
+
+MUNICIPALITY_CODE_INVALID = ErrorCode(
+    "municipality_code_invalid",
+    "市区町村コード「{value}」は正しくありません。6桁の全国地方公共団体コード（最後の1桁は検査数字）で入力してください。",
+    "Municipality code '{value}' is not valid: enter the 6-digit local government code (the last digit is a "
+    "check digit).",
+)
+
+
+def validate_municipality_code(value):
+    if value and not is_valid_municipality_code(value):
+        _raise(MUNICIPALITY_CODE_INVALID, value)
+
+
 INSTITUTION_CODE_INVALID = ErrorCode(
     "institution_code_invalid",
     "医療機関等コード「{value}」は正しくありません。10桁の数字で、最後の1桁（検証番号）が合っているか確かめてください。",

@@ -7,6 +7,7 @@ they may hold kana, kanji or full-width digits and leading zeros matter.
 from django.db import models
 
 from .codes import FACILITY_TYPES, validate_branch, validate_institution_code, validate_insurer_number
+from .codes import validate_municipality_code
 
 
 class Sex(models.TextChoices):
@@ -64,6 +65,10 @@ class Person(models.Model):
     birth_date = models.DateField("生年月日", db_index=True)
     address = models.CharField("住所", max_length=200, blank=True)
     postal_code = models.CharField("郵便番号", max_length=7, blank=True)
+    # 全国地方公共団体コード of the address: what a disaster scope lists (special_access).
+    address_municipality_code = models.CharField(
+        "住所の市区町村コード", max_length=6, blank=True, db_index=True, validators=[validate_municipality_code]
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -187,6 +192,8 @@ class Institution(models.Model):
     prefecture = models.CharField("都道府県番号", max_length=2)
     municipality = models.CharField("市区町村", max_length=100, blank=True)
     qualification_only = models.BooleanField("資格確認限定型", default=False)
+    # 病院 (20 beds or more) as opposed to 診療所: emergency viewing is for hospitals only.
+    hospital = models.BooleanField("病院", default=False)
 
     def __str__(self):
         return f"{self.code} {self.name}"

@@ -21,7 +21,7 @@ from django.utils import timezone
 from homeconsent.dates import add_years
 
 from . import reference_data as ref
-from .codes import with_check_digit
+from .codes import municipality_code, with_check_digit
 from .models import (
     CardClassification,
     CheckupResult,
@@ -147,6 +147,7 @@ def _institution_rows(persons: int) -> list[Institution]:
                         municipality=city,
                         # A few 健診機関 read the card for eligibility only.
                         qualification_only=(ftype == "1" and i == count - 1 and count >= 5),
+                        hospital=(ftype == "1" and i == 0),  # one 病院 per prefecture
                     )
                 )
     return rows
@@ -317,6 +318,7 @@ class Seeder:
             birth_date=birth,
             address=f"{pref_name}{city}{r.choice(ref.STREET_PARTS)}{r.randint(1, 5)}丁目{r.randint(1, 30)}-{r.randint(1, 20)}",
             postal_code=f"{pref}{r.randint(0, 99999):05d}",
+            address_municipality_code=municipality_code(ref.CITY_CODES[pref]),
         )
         return _PersonPlan(person=person, age=age, pref=pref, surname=surname)
 
@@ -419,6 +421,7 @@ class Seeder:
         sex = ("2" if head.person.sex == "1" else "1") if spouse else None
         plan = self.new_person(age, head.pref, surname=head.surname, sex=sex)
         plan.person.address, plan.person.postal_code = head.person.address, head.person.postal_code
+        plan.person.address_municipality_code = head.person.address_municipality_code
         birth = plan.person.birth_date
         acquired = max(hh["acquired"], birth if not spouse else add_years(birth, 20))
         if acquired > self.as_of:
