@@ -49,9 +49,10 @@ def _notice_events(person_id: int):
 
 
 def _kind(event: AccessEvent) -> str:
-    if event.basis == Basis.EMERGENCY:
+    action = (event.detail or {}).get("action")
+    if action == SpecialAccessAction.EMERGENCY_VIEW:
         return NoticeKind.EMERGENCY
-    if event.basis == Basis.DISASTER:
+    if action == SpecialAccessAction.DISASTER_VIEW:
         return NoticeKind.DISASTER
     return NoticeKind.NEW_INSTITUTION
 
