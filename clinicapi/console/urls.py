@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import special_views, views
 
 app_name = "console"
 
@@ -22,4 +22,11 @@ urlpatterns = [
     path("clients/", views.clients, name="clients"),
     path("clients/<str:client_id>/revoke/", views.client_revoke, name="client_revoke"),
     path("staff/", views.staff_list, name="staff"),
+    # 救急時・災害時 (issue 16)
+    path("emergency/", special_views.emergency, name="emergency"),
+    path("emergency/report/", special_views.emergency_report, name="emergency_report"),
+    path("emergency/staff/", special_views.emergency_staff, name="emergency_staff"),
+    path("emergency/<str:token>/", special_views.emergency_view, name="emergency_view"),
+    path("disaster/", special_views.disaster, name="disaster"),
+    path("disaster/<str:token>/", special_views.disaster_view, name="disaster_view"),
 ]
