@@ -12,10 +12,11 @@ SCOPES = {
     "consent.read": "同意済み患者の一覧 / consented patients",
     "consent.write": "医療機関側の同意取消し / cancellation by the institution",
     "batch.write": "一括照会の登録 / batch pre-check submission",
+    "disaster.read": "災害時の患者検索と薬剤・健診情報の閲覧 / disaster mode search and views",
 }
 
 # Medical information: never for a 資格確認限定型 institution.
-MEDICAL_SCOPES = frozenset({"medication.read", "treatment.read", "checkup.read"})
+MEDICAL_SCOPES = frozenset({"medication.read", "treatment.read", "checkup.read", "disaster.read"})
 
 # What `register_api_client` grants when no --scope is given: what every institution system needs.
 DEFAULT_SCOPES = ("qualification.read", "consent.read")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import data_views, fhir_views, schema, views
+from . import data_views, disaster_api, fhir_views, schema, views
 
 app_name = "clinicapi"
 
@@ -16,6 +16,8 @@ urlpatterns = [
     path("requery", data_views.RequeryView.as_view(), name="requery"),
     path("batches", data_views.BatchSubmitView.as_view(), name="batches"),
     path("batches/<str:reception_number>", data_views.BatchResultsView.as_view(), name="batch"),
+    path("disaster/search", disaster_api.DisasterSearchView.as_view(), name="disaster-search"),
+    path("disaster/encounters/<str:encounter>", disaster_api.DisasterEncounterView.as_view(), name="disaster-encounter"),
     # The same reads, FHIR whatever the Accept header says (not in the OpenAPI description).
     path("fhir/patients", data_views.ConsentedPatientsView.as_view(fhir_only=True), name="fhir-patients"),
     path("fhir/patients/<str:patient_id>/eligibility", data_views.EligibilityView.as_view(fhir_only=True),
