@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import notices, views
 
 app_name = "portal"
 
@@ -20,6 +20,7 @@ urlpatterns = [
     path("consents/<str:target>/cancel/", views.cancel, name="cancel"),
     path("access/", views.access, name="access"),
     path("access.csv", views.access_csv, name="access_csv"),
+    path("notices/", notices.notice_list, name="notices"),
     path("register/", views.register, name="register"),
     path("register/card/", views.register_card, name="register_card"),
     path("register/done/", views.register_done, name="register_done"),

@@ -49,6 +49,7 @@ from homeconsent.registry.validation import RegistryValidationError
 
 from . import services
 from .charts import render_svg
+from .notices import next_page_after_signin
 from .session import current_viewer, sign_in, sign_out, viewer_required
 
 # The card actions, by URL segment: the challenge kind the signature binds.
@@ -59,7 +60,8 @@ PENDING_REGISTRATION = "portal.registration"
 BASIS_LABELS = {
     Basis.CONSENT: gettext_lazy("Your consent"),
     Basis.REQUERY: gettext_lazy("Re-query (再照会) under a home-visit consent"),
-    Basis.DISASTER: gettext_lazy("Disaster measure (災害時)"),
+    Basis.DISASTER: gettext_lazy("Disaster viewing (災害時の閲覧)"),
+    Basis.EMERGENCY: gettext_lazy("Emergency viewing (救急時の閲覧)"),
     Basis.OPERATOR: gettext_lazy("Service operator"),
     Basis.SELF: gettext_lazy("You yourself"),
     Basis.QUALIFICATION_ONLY: gettext_lazy("Eligibility check only"),
@@ -97,6 +99,10 @@ ACTION_LABELS = {
     Action.ADMIN_LIST: gettext_lazy("Listed by the service operator"),
     Action.ADMIN_CHANGE: gettext_lazy("Personal details corrected by the service operator"),
     Action.IMPORT_CORRECTION: gettext_lazy("Insurance record corrected by your insurer"),
+    "emergency_search": gettext_lazy("Found you in an emergency (救急時)"),
+    "emergency_view": gettext_lazy("Viewed in an emergency (救急時)"),
+    "disaster_search": gettext_lazy("Found you in disaster mode (災害時)"),
+    "disaster_view": gettext_lazy("Viewed in disaster mode (災害時)"),
 }
 CHART_TITLES = {
     "bmi": gettext_lazy("BMI"),
@@ -261,7 +267,7 @@ def _answer_signin(request, challenge_id, certificate, signature):
         return _json_problem("purpose_mismatch", status=403)
     viewer = sign_in(request, verified)
     services.record_self_read(viewer, ["portal_login"], "signin")
-    return JsonResponse({"next": reverse("portal:home")})
+    return JsonResponse({"next": reverse(next_page_after_signin(viewer) or "portal:home")})
 
 
 def _answer_cancel(request, challenge_id, certificate, signature):

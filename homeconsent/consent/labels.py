@@ -22,6 +22,8 @@ ITEM_LABELS = {
     "portal_login": gettext_lazy("Sign-in to this portal"),
     "person": gettext_lazy("Your personal details"),
     "card_certificate": gettext_lazy("Your card's certificate"),
+    # what an emergency or disaster search discloses (special_access)
+    "basic_information": gettext_lazy("Basic information (name, birth date, sex, address)"),
 }
 KIND_LABELS = {
     ConsentKind.HOME_VISIT: gettext_lazy("Home visits"),

@@ -1,0 +1,71 @@
+"""The お知らせ (notices) page: a first read by an institution, an emergency view (救急時) and a
+disaster view (災害時), shown on the next sign-in until the patient acknowledges them
+(homeconsent.notices decides what is a notice; this module only shows them)."""
+
+from django.shortcuts import redirect
+from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from homeconsent.notices import services as notices
+from homeconsent.notices.services import NoticeKind
+from homeconsent.registry.models import Institution
+from homeconsent.special_access.models import DisasterScope
+
+from . import services
+from .session import viewer_required
+
+HEADLINES = {
+    NoticeKind.NEW_INSTITUTION: gettext_lazy("A new institution read your information"),
+    NoticeKind.EMERGENCY: gettext_lazy("Your information was viewed in an emergency (救急時)"),
+    NoticeKind.DISASTER: gettext_lazy("Your information was viewed in disaster mode (災害時)"),
+}
+REASONS = {
+    "unconscious": gettext_lazy("Unconscious"),
+    "shock": gettext_lazy("In shock"),
+    "cardiac_arrest": gettext_lazy("Cardiac arrest"),
+    "severe_trauma": gettext_lazy("Severe trauma"),
+    "cannot_communicate": gettext_lazy("Cannot communicate"),
+    "oral": gettext_lazy("The patient consented orally"),
+    "cannot_express": gettext_lazy("Cannot express their wishes"),
+    "other": gettext_lazy("Other"),
+}
+
+
+def next_page_after_signin(viewer) -> str | None:
+    """Where a fresh sign-in goes first: the notices while any is pending."""
+    return "portal:notices" if notices.pending_count(viewer.person_id) else None
+
+
+def _rows(found):
+    from .views import _items  # the portal's labels (views imports this module for the sign-in)
+
+    codes = {n.event.institution_code for n in found}
+    names = dict(Institution.objects.filter(code__in=codes).values_list("code", "name"))
+    scopes = {n.event.detail.get("scope") for n in found if n.event.detail.get("scope")}
+    scope_names = dict(DisasterScope.objects.filter(pk__in=scopes).values_list("pk", "name"))
+    return [{
+        "notice": n, "headline": HEADLINES[n.kind], "institution": names.get(n.event.institution_code, n.event.institution_code),
+        "items": _items(n.event.items), "reason": REASONS.get(n.event.detail.get("reason"), ""),
+        "reason_text": n.event.detail.get("reason_text", ""), "scope": scope_names.get(n.event.detail.get("scope"), ""),
+    } for n in found]  # fmt: skip
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@viewer_required
+def notice_list(request):
+    from .views import page
+
+    viewer = request.viewer
+    if request.method == "POST":
+        notices.do_acknowledge(viewer.person_id, actor_id=viewer.actor_id)
+        request.session["portal.notices_done"] = True
+        return redirect("portal:notices")
+    found = notices.notices_for(viewer.person_id)
+    if found:  # the notices are access-log rows: showing them is a read of the patient's own log
+        services.record_self_read(viewer, ["access_log"], "notices", count=len(found))
+    return page(request, "portal/notices.html", {
+        "rows": _rows(found), "pending": sum(1 for n in found if not n.acknowledged),
+        "done": request.session.pop("portal.notices_done", False),
+    })  # fmt: skip
