@@ -32,7 +32,8 @@ from homeconsent.registry.seeding import seed_demo_persons, seed_registry
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
 CODE = "0110113719"
-SCOPES = "qualification.read consent.read consent.write medication.read treatment.read checkup.read batch.write"
+SCOPES = ("qualification.read consent.read consent.write medication.read treatment.read checkup.read batch.write "
+          "disaster.read")
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
@@ -97,7 +98,7 @@ def test_the_api_matches_its_schema_and_never_fails(bearer, wsgi_app):
         except Exception as exc:  # noqa: BLE001 — collect every operation's failure, then report them all
             failures.append(f"{operation.label}: {exc}")
 
-    assert len(tried) == 11, tried
+    assert len(tried) == 13, tried
     assert not failures, "\n\n".join(failures)
     # The token is real and the data is there: the reads that need no generated id answered.
     assert {"GET /api/v1/whoami", "GET /api/v1/patients", "POST /api/v1/batches"} <= answered, answered
