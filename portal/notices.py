@@ -44,11 +44,18 @@ def _rows(found):
     names = dict(Institution.objects.filter(code__in=codes).values_list("code", "name"))
     scopes = {n.event.detail.get("scope") for n in found if n.event.detail.get("scope")}
     scope_names = dict(DisasterScope.objects.filter(pk__in=scopes).values_list("pk", "name"))
-    return [{
-        "notice": n, "headline": HEADLINES[n.kind], "institution": names.get(n.event.institution_code, n.event.institution_code),
-        "items": _items(n.event.items), "reason": REASONS.get(n.event.detail.get("reason"), ""),
-        "reason_text": n.event.detail.get("reason_text", ""), "scope": scope_names.get(n.event.detail.get("scope"), ""),
-    } for n in found]  # fmt: skip
+    return [
+        {
+            "notice": n,
+            "headline": HEADLINES[n.kind],
+            "institution": names.get(n.event.institution_code, n.event.institution_code),
+            "items": _items(n.event.items),
+            "reason": REASONS.get(n.event.detail.get("reason"), ""),
+            "reason_text": n.event.detail.get("reason_text", ""),
+            "scope": scope_names.get(n.event.detail.get("scope"), ""),
+        }
+        for n in found
+    ]
 
 
 @never_cache
@@ -65,7 +72,12 @@ def notice_list(request):
     found = notices.notices_for(viewer.person_id)
     if found:  # the notices are access-log rows: showing them is a read of the patient's own log
         services.record_self_read(viewer, ["access_log"], "notices", count=len(found))
-    return page(request, "portal/notices.html", {
-        "rows": _rows(found), "pending": sum(1 for n in found if not n.acknowledged),
-        "done": request.session.pop("portal.notices_done", False),
-    })  # fmt: skip
+    return page(
+        request,
+        "portal/notices.html",
+        {
+            "rows": _rows(found),
+            "pending": sum(1 for n in found if not n.acknowledged),
+            "done": request.session.pop("portal.notices_done", False),
+        },
+    )

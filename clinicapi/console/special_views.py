@@ -52,11 +52,19 @@ ITEM_LABELS = {
     "checkup": _("Health checkups"),
 }
 PAGES = {
-    EncounterBasis.EMERGENCY: {"title": _("Emergency viewing (救急時)"), "nav": "emergency",
-                               "search": "console:emergency", "view": "console:emergency_view"},
-    EncounterBasis.DISASTER: {"title": _("Disaster mode (災害時)"), "nav": "disaster",
-                              "search": "console:disaster", "view": "console:disaster_view"},
-}  # fmt: skip
+    EncounterBasis.EMERGENCY: {
+        "title": _("Emergency viewing (救急時)"),
+        "nav": "emergency",
+        "search": "console:emergency",
+        "view": "console:emergency_view",
+    },
+    EncounterBasis.DISASTER: {
+        "title": _("Disaster mode (災害時)"),
+        "nav": "disaster",
+        "search": "console:disaster",
+        "view": "console:disaster_view",
+    },
+}
 
 
 def _viewer(request) -> services.Viewer:
@@ -83,8 +91,10 @@ def _reasons(basis):
 
 def _search_from(post) -> services.Search:
     method = post.get("method", "")
-    data = {name: post.get(name, "") for name in ("name", "birth_date", "sex", "address", "insurer_number",
-                                                  "symbol", "number", "branch")}  # fmt: skip
+    data = {
+        name: post.get(name, "")
+        for name in ("name", "birth_date", "sex", "address", "insurer_number", "symbol", "number", "branch")
+    }
     if method == SearchMethod.INSURER_KEYS:
         data["birth_date"] = post.get("keys_birth_date", "")
     if method == SearchMethod.CARD and post.get("certificate"):
@@ -103,8 +113,13 @@ def _search(request, basis):
     if request.method == "POST":
         try:
             search = _search_from(request.POST)
-            encounter = services.do_search(_viewer(request), basis, search, request.POST.get("reason", ""),
-                                           request.POST.get("reason_text", ""))  # fmt: skip
+            encounter = services.do_search(
+                _viewer(request),
+                basis,
+                search,
+                request.POST.get("reason", ""),
+                request.POST.get("reason_text", ""),
+            )
         except HomeConsentError as exc:
             if exc.code == services.NOT_AVAILABLE.code:
                 raise Http404 from None
@@ -113,13 +128,19 @@ def _search(request, basis):
         else:
             return redirect(PAGES[basis]["view"], token=encounter.token)
     context = {
-        "staff": staff, "basis": basis, "page": PAGES[basis], "nav": PAGES[basis]["nav"], "error": error,
-        "form": request.POST if error else {}, "reasons": _reasons(basis), "methods": list(METHOD_LABELS.items()),
+        "staff": staff,
+        "basis": basis,
+        "page": PAGES[basis],
+        "nav": PAGES[basis]["nav"],
+        "error": error,
+        "form": request.POST if error else {},
+        "reasons": _reasons(basis),
+        "methods": list(METHOD_LABELS.items()),
         "method": request.POST.get("method", SearchMethod.ATTRIBUTES) if error else SearchMethod.ATTRIBUTES,
         "scopes": services.scopes_in_force() if basis == EncounterBasis.DISASTER else None,
         "bridge_url": f"ws://{settings.READER_BRIDGE_HOST}:{settings.READER_BRIDGE_PORT}",
         "items": [ITEM_LABELS[i] for i in services.ITEMS[basis]],
-    }  # fmt: skip
+    }
     response = _special_page(request, "console/special_search.html", context, status=status)
     if status == 429:
         response["Retry-After"] = str(settings.SPECIAL_ACCESS_SEARCH_WINDOW.seconds or 60)
@@ -137,13 +158,19 @@ def _view(request, basis, token):
         context = {"staff": staff, "page": PAGES[basis], "nav": PAGES[basis]["nav"], "error": _error(exc)}
         return page(request, "console/special_ended.html", context, status=404)
     context = {
-        "staff": staff, "basis": basis, "page": PAGES[basis], "nav": PAGES[basis]["nav"], "view": shown,
-        "encounter": shown.encounter, "person": shown.person, "item": item,
+        "staff": staff,
+        "basis": basis,
+        "page": PAGES[basis],
+        "nav": PAGES[basis]["nav"],
+        "view": shown,
+        "encounter": shown.encounter,
+        "person": shown.person,
+        "item": item,
         "elig": shown.eligibility.as_dict() if shown.eligibility else None,
         "details": [(i, ITEM_LABELS[i]) for i in services.ITEMS[basis] if i != "qualification"],
         "reason_label": dict(_reasons(basis)).get(shown.encounter.reason, shown.encounter.reason),
         "method_label": METHOD_LABELS.get(shown.encounter.method, ""),
-    }  # fmt: skip
+    }
     return page(request, "console/special_view.html", context)
 
 
@@ -176,7 +203,9 @@ def emergency_staff(request):
     staff = request.staff
     error = None
     if request.method == "POST":
-        member = StaffMembership.objects.filter(pk=request.POST.get("membership") or 0, institution=staff.institution)
+        member = StaffMembership.objects.filter(
+            pk=request.POST.get("membership") or 0, institution=staff.institution
+        )
         member = member.select_related("user", "institution").first()
         if member is None:
             raise Http404
@@ -190,11 +219,23 @@ def emergency_staff(request):
         else:
             return redirect("console:emergency_staff")
     permitted = services.permitted_user_ids(staff.institution)
-    members = StaffMembership.objects.filter(institution=staff.institution).select_related("user").order_by("user__username")
-    return page(request, "console/special_staff.html", {
-        "staff": staff, "nav": "emergency_staff", "error": error, "hospital": services.is_hospital(staff.institution),
-        "rows": [{"member": m, "permitted": m.user_id in permitted} for m in members],
-    }, status=400 if error else 200)  # fmt: skip
+    members = (
+        StaffMembership.objects.filter(institution=staff.institution)
+        .select_related("user")
+        .order_by("user__username")
+    )
+    return page(
+        request,
+        "console/special_staff.html",
+        {
+            "staff": staff,
+            "nav": "emergency_staff",
+            "error": error,
+            "hospital": services.is_hospital(staff.institution),
+            "rows": [{"member": m, "permitted": m.user_id in permitted} for m in members],
+        },
+        status=400 if error else 200,
+    )
 
 
 @staff_required(admin=True)
@@ -202,12 +243,22 @@ def emergency_report(request):
     staff = request.staff
     rows = services.emergency_report(staff.institution)
     labels = dict(_reasons(EncounterBasis.EMERGENCY))
-    return page(request, "console/special_report.html", {
-        "staff": staff, "nav": "emergency_report",
-        "rows": [{"event": e, "reason": labels.get(e.detail.get("reason"), e.detail.get("reason", "")),
-                  "method": METHOD_LABELS.get(e.detail.get("method"), ""),
-                  "items": [ITEM_LABELS.get(i, i) for i in e.items if i in ITEM_LABELS],
-                  "search": e.detail.get("action") == "emergency_search"} for e in rows],
-        "search_url": reverse("console:emergency"),
-    })  # fmt: skip
-
+    return page(
+        request,
+        "console/special_report.html",
+        {
+            "staff": staff,
+            "nav": "emergency_report",
+            "rows": [
+                {
+                    "event": e,
+                    "reason": labels.get(e.detail.get("reason"), e.detail.get("reason", "")),
+                    "method": METHOD_LABELS.get(e.detail.get("method"), ""),
+                    "items": [ITEM_LABELS.get(i, i) for i in e.items if i in ITEM_LABELS],
+                    "search": e.detail.get("action") == "emergency_search",
+                }
+                for e in rows
+            ],
+            "search_url": reverse("console:emergency"),
+        },
+    )

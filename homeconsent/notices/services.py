@@ -40,9 +40,9 @@ def _person_id(person) -> int:
 
 
 def _notice_events(person_id: int):
-    reads = AccessEvent.objects.filter(person_id=person_id, outcome=Outcome.OK, actor_type__in=READERS).exclude(
-        institution_code=""
-    )
+    reads = AccessEvent.objects.filter(
+        person_id=person_id, outcome=Outcome.OK, actor_type__in=READERS
+    ).exclude(institution_code="")
     firsts = reads.order_by().values("institution_code").annotate(first=Min("id")).values("first")
     special = reads.filter(basis__in=(Basis.EMERGENCY, Basis.DISASTER), detail__action__in=SPECIAL_VIEWS)
     return AccessEvent.objects.filter(Q(pk__in=firsts) | Q(pk__in=special.values("pk")))
@@ -66,9 +66,9 @@ def notices_for(person, *, pending_only=False, limit=100) -> list[Notice]:
         events = events.exclude(pk__in=acknowledged)
     rows = list(events.order_by("-occurred_at", "-id")[:limit])
     done = set(
-        NoticeAcknowledgement.objects.filter(person_id=person_id, event_id__in=[e.pk for e in rows]).values_list(
-            "event_id", flat=True
-        )
+        NoticeAcknowledgement.objects.filter(
+            person_id=person_id, event_id__in=[e.pk for e in rows]
+        ).values_list("event_id", flat=True)
     )
     return [Notice(e, _kind(e), e.pk in done) for e in rows]
 
@@ -95,7 +95,12 @@ def do_acknowledge(person, event_ids=None, *, actor_id=None, now=None) -> int:
             ignore_conflicts=True,
         )
         if ids:
-            record_access(actor_type=ActorType.PATIENT, actor_id=actor_id or f"person:{person_id}", person=person_id,
-                          items=["notices"], basis=Basis.SELF,
-                          detail={"action": "notices_acknowledged", "count": len(ids)})  # fmt: skip
+            record_access(
+                actor_type=ActorType.PATIENT,
+                actor_id=actor_id or f"person:{person_id}",
+                person=person_id,
+                items=["notices"],
+                basis=Basis.SELF,
+                detail={"action": "notices_acknowledged", "count": len(ids)},
+            )
     return len(ids)

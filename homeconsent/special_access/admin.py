@@ -32,7 +32,10 @@ class OpenScopeForm(forms.ModelForm):
         data = super().clean()
         try:
             data["name"], data["municipality_codes"] = services.clean_scope(
-                data.get("name"), data.get("municipality_codes", ""), data.get("starts_on"), data.get("ends_on")
+                data.get("name"),
+                data.get("municipality_codes", ""),
+                data.get("starts_on"),
+                data.get("ends_on"),
             )
         except HomeConsentError as exc:
             raise forms.ValidationError(f"{exc.message()} ({exc.code})", code=exc.code) from None
@@ -44,8 +47,18 @@ class DisasterScopeAdmin(admin.ModelAdmin):
     list_display = ("name", "municipalities", "starts_on", "ends_on", "state", "found", "views")
     ordering = ("-opened_at",)
     actions = ["close_early"]
-    readonly_fields = ("name", "municipalities", "starts_on", "ends_on", "opened_at", "opened_by", "closed_at",
-                       "closed_by", "found", "views")  # fmt: skip
+    readonly_fields = (
+        "name",
+        "municipalities",
+        "starts_on",
+        "ends_on",
+        "opened_at",
+        "opened_by",
+        "closed_at",
+        "closed_by",
+        "found",
+        "views",
+    )
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
@@ -66,8 +79,13 @@ class DisasterScopeAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
-        opened = services.do_open_disaster_scope(data["name"], data["municipality_codes"], data["starts_on"],
-                                                 data["ends_on"], by=operator_actor(request))  # fmt: skip
+        opened = services.do_open_disaster_scope(
+            data["name"],
+            data["municipality_codes"],
+            data["starts_on"],
+            data["ends_on"],
+            by=operator_actor(request),
+        )
         obj.pk, obj.opened_at, obj.opened_by = opened.pk, opened.opened_at, opened.opened_by
         obj._state.adding = False
 

@@ -45,10 +45,11 @@ class EmergencyPermission(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["user", "institution"], condition=models.Q(revoked_at__isnull=True),
+                fields=["user", "institution"],
+                condition=models.Q(revoked_at__isnull=True),
                 name="emergency_permission_one_in_force",
             )
-        ]  # fmt: skip
+        ]
 
     def __str__(self):
         return f"emergency permission of {self.user_id} at {self.institution_id}"
@@ -88,7 +89,9 @@ class Encounter(models.Model):
     actor_type = models.CharField(max_length=32)
     actor_id = models.CharField(max_length=150)
     person = models.ForeignKey("registry.Person", on_delete=models.PROTECT, related_name="+")
-    scope = models.ForeignKey(DisasterScope, null=True, blank=True, on_delete=models.PROTECT, related_name="encounters")
+    scope = models.ForeignKey(
+        DisasterScope, null=True, blank=True, on_delete=models.PROTECT, related_name="encounters"
+    )
     method = models.CharField(max_length=16, choices=SearchMethod.choices)
     reason = models.CharField(max_length=32)
     reason_text = models.CharField(max_length=200, blank=True)

@@ -40,7 +40,14 @@ from homeconsent.errors import ErrorCode, HomeConsentError
 from homeconsent.jpki.verification import resolve_card_certificate, verify_certificate
 from homeconsent.registry.codes import is_valid_municipality_code
 from homeconsent.registry.eligibility import EligibilityResult, resolve_for_person
-from homeconsent.registry.models import CheckupResult, FacilityType, MedicationRecord, Person, Sex, TreatmentRecord
+from homeconsent.registry.models import (
+    CheckupResult,
+    FacilityType,
+    MedicationRecord,
+    Person,
+    Sex,
+    TreatmentRecord,
+)
 from homeconsent.registry.validation import RegistryValidationError, clean_search_keys
 
 from .models import (
@@ -56,10 +63,14 @@ from .models import (
 # What each basis may show (reference/emergency-and-disaster.md): the emergency summary has
 # treatment and operations too; disaster mode medication and checkups (with the eligibility).
 ITEMS = {
-    EncounterBasis.EMERGENCY: (ConsentItem.QUALIFICATION, ConsentItem.MEDICATION, ConsentItem.TREATMENT,
-                               ConsentItem.CHECKUP),
+    EncounterBasis.EMERGENCY: (
+        ConsentItem.QUALIFICATION,
+        ConsentItem.MEDICATION,
+        ConsentItem.TREATMENT,
+        ConsentItem.CHECKUP,
+    ),
     EncounterBasis.DISASTER: (ConsentItem.QUALIFICATION, ConsentItem.MEDICATION, ConsentItem.CHECKUP),
-}  # fmt: skip
+}
 REASONS = {EncounterBasis.EMERGENCY: EmergencyReason, EncounterBasis.DISASTER: DisasterConsent}
 ACTIONS = {
     EncounterBasis.EMERGENCY: (SpecialAccessAction.EMERGENCY_SEARCH, SpecialAccessAction.EMERGENCY_VIEW),
@@ -156,8 +167,12 @@ class Viewer:
 
     @classmethod
     def staff(cls, membership) -> "Viewer":
-        return cls(membership.institution, ActorType.INSTITUTION_STAFF, f"staff:{membership.user.get_username()}",
-                   membership.user_id)  # fmt: skip
+        return cls(
+            membership.institution,
+            ActorType.INSTITUTION_STAFF,
+            f"staff:{membership.user.get_username()}",
+            membership.user_id,
+        )
 
     @classmethod
     def client(cls, institution, client_id: str) -> "Viewer":
@@ -178,7 +193,10 @@ def _staff_actor(member) -> str:
 
 # --- the emergency permission -----------------------------------------------------------------------
 def is_hospital(institution) -> bool:
-    return bool(institution.hospital) and institution.facility_type in (FacilityType.MEDICAL, FacilityType.DENTAL)
+    return bool(institution.hospital) and institution.facility_type in (
+        FacilityType.MEDICAL,
+        FacilityType.DENTAL,
+    )
 
 
 def _check_granter(member, by):
@@ -193,19 +211,30 @@ def do_grant_emergency_permission(member, *, by, now=None) -> EmergencyPermissio
         raise NOT_HOSPITAL()
     now = _now(now)
     with transaction.atomic():
-        held = EmergencyPermission.objects.select_for_update().filter(
-            user_id=member.user_id, institution_id=member.institution_id, revoked_at__isnull=True
-        ).first()
+        held = (
+            EmergencyPermission.objects.select_for_update()
+            .filter(user_id=member.user_id, institution_id=member.institution_id, revoked_at__isnull=True)
+            .first()
+        )
         if held is not None:
             return held
         permission = EmergencyPermission.objects.create(
-            user_id=member.user_id, institution_id=member.institution_id, granted_at=now, granted_by=_staff_actor(by)
+            user_id=member.user_id,
+            institution_id=member.institution_id,
+            granted_at=now,
+            granted_by=_staff_actor(by),
         )
         record_access(
-            actor_type=ActorType.INSTITUTION_STAFF, actor_id=_staff_actor(by), items=["console_staff"],
-            basis=Basis.OPERATOR, institution_code=member.institution.code,
-            detail={"action": SpecialAccessAction.EMERGENCY_PERMISSION_GRANTED, "staff": member.user.get_username()},
-        )  # fmt: skip
+            actor_type=ActorType.INSTITUTION_STAFF,
+            actor_id=_staff_actor(by),
+            items=["console_staff"],
+            basis=Basis.OPERATOR,
+            institution_code=member.institution.code,
+            detail={
+                "action": SpecialAccessAction.EMERGENCY_PERMISSION_GRANTED,
+                "staff": member.user.get_username(),
+            },
+        )
     return permission
 
 
@@ -218,17 +247,24 @@ def do_revoke_emergency_permission(member, *, by, now=None) -> int:
         ).update(revoked_at=now, revoked_by=_staff_actor(by))
         if revoked:
             record_access(
-                actor_type=ActorType.INSTITUTION_STAFF, actor_id=_staff_actor(by), items=["console_staff"],
-                basis=Basis.OPERATOR, institution_code=member.institution.code,
-                detail={"action": SpecialAccessAction.EMERGENCY_PERMISSION_REVOKED,
-                        "staff": member.user.get_username()},
-            )  # fmt: skip
+                actor_type=ActorType.INSTITUTION_STAFF,
+                actor_id=_staff_actor(by),
+                items=["console_staff"],
+                basis=Basis.OPERATOR,
+                institution_code=member.institution.code,
+                detail={
+                    "action": SpecialAccessAction.EMERGENCY_PERMISSION_REVOKED,
+                    "staff": member.user.get_username(),
+                },
+            )
     return revoked
 
 
 def permitted_user_ids(institution) -> set[int]:
     return set(
-        EmergencyPermission.objects.filter(institution=institution, revoked_at__isnull=True).values_list("user_id", flat=True)
+        EmergencyPermission.objects.filter(institution=institution, revoked_at__isnull=True).values_list(
+            "user_id", flat=True
+        )
     )
 
 
@@ -280,19 +316,35 @@ def clean_scope(name, municipality_codes, starts_on, ends_on, *, now=None) -> tu
     return name, codes
 
 
-def do_open_disaster_scope(name, municipality_codes, starts_on, ends_on, *, by: str, now=None) -> DisasterScope:
+def do_open_disaster_scope(
+    name, municipality_codes, starts_on, ends_on, *, by: str, now=None
+) -> DisasterScope:
     """The operator opens disaster mode for persons living in these municipalities, on these days."""
     now = _now(now)
     name, codes = clean_scope(name, municipality_codes, starts_on, ends_on, now=now)
     with transaction.atomic():
         scope = DisasterScope.objects.create(
-            name=name, municipality_codes=codes, starts_on=starts_on, ends_on=ends_on, opened_at=now, opened_by=by
+            name=name,
+            municipality_codes=codes,
+            starts_on=starts_on,
+            ends_on=ends_on,
+            opened_at=now,
+            opened_by=by,
         )
         record_access(
-            actor_type=ActorType.OPERATOR, actor_id=by, items=["disaster_scope"], basis=Basis.OPERATOR,
-            detail={"action": SpecialAccessAction.DISASTER_SCOPE_OPENED, "scope": scope.pk, "name": name,
-                    "municipalities": codes, "starts_on": starts_on.isoformat(), "ends_on": ends_on.isoformat()},
-        )  # fmt: skip
+            actor_type=ActorType.OPERATOR,
+            actor_id=by,
+            items=["disaster_scope"],
+            basis=Basis.OPERATOR,
+            detail={
+                "action": SpecialAccessAction.DISASTER_SCOPE_OPENED,
+                "scope": scope.pk,
+                "name": name,
+                "municipalities": codes,
+                "starts_on": starts_on.isoformat(),
+                "ends_on": ends_on.isoformat(),
+            },
+        )
     return scope
 
 
@@ -306,15 +358,20 @@ def do_close_disaster_scope(scope: DisasterScope, *, by: str, now=None) -> Disas
         scope.closed_at, scope.closed_by = now, by
         scope.save(update_fields=["closed_at", "closed_by"])
         record_access(
-            actor_type=ActorType.OPERATOR, actor_id=by, items=["disaster_scope"], basis=Basis.OPERATOR,
+            actor_type=ActorType.OPERATOR,
+            actor_id=by,
+            items=["disaster_scope"],
+            basis=Basis.OPERATOR,
             detail={"action": SpecialAccessAction.DISASTER_SCOPE_CLOSED, "scope": scope.pk},
-        )  # fmt: skip
+        )
     return scope
 
 
 def scopes_in_force(now=None):
     today = _tokyo_day(_now(now))
-    return DisasterScope.objects.filter(closed_at__isnull=True, starts_on__lte=today, ends_on__gte=today).order_by("pk")
+    return DisasterScope.objects.filter(
+        closed_at__isnull=True, starts_on__lte=today, ends_on__gte=today
+    ).order_by("pk")
 
 
 def _scope_for(person: Person, now) -> DisasterScope | None:
@@ -357,8 +414,13 @@ class Search:
 
     def summary(self) -> dict:
         """What the log keeps of the search: which fields were given, never their values."""
-        given = {SearchMethod.CARD: ["certificate"], SearchMethod.INSURER_KEYS: ["insurer_keys", "birth_date"]}
-        fields = given.get(self.method) or [n for n in ("name", "birth_date", "sex", "address") if getattr(self, n)]
+        given = {
+            SearchMethod.CARD: ["certificate"],
+            SearchMethod.INSURER_KEYS: ["insurer_keys", "birth_date"],
+        }
+        fields = given.get(self.method) or [
+            n for n in ("name", "birth_date", "sex", "address") if getattr(self, n)
+        ]
         return {"method": self.method, "fields": fields}
 
 
@@ -378,8 +440,14 @@ def clean_search(method, data: dict) -> Search:
         if not all(get(n) for n in ("insurer_number", "number", "branch", "birth_date")):
             raise SEARCH_TOO_LITTLE()
         try:
-            keys = clean_search_keys(get("insurer_number"), get("symbol"), get("number"), get("branch"),
-                                     get("birth_date"), today=rules.today())  # fmt: skip
+            keys = clean_search_keys(
+                get("insurer_number"),
+                get("symbol"),
+                get("number"),
+                get("branch"),
+                get("birth_date"),
+                today=rules.today(),
+            )
         except RegistryValidationError as exc:
             raise SEARCH_FIELD_INVALID(reasons=" ".join(e.error.message() for e in exc.errors)) from None
         return Search(method, keys=keys, birth_date=keys.birth_date)
@@ -389,13 +457,17 @@ def clean_search(method, data: dict) -> Search:
     try:
         birth_date = datetime.date.fromisoformat(get("birth_date"))
     except ValueError:
-        raise SEARCH_FIELD_INVALID(reasons="生年月日は 1950-04-02 の形で / birth date as 1950-04-02") from None
+        raise SEARCH_FIELD_INVALID(
+            reasons="生年月日は 1950-04-02 の形で / birth date as 1950-04-02"
+        ) from None
     sex = get("sex")
     if sex and sex not in Sex.values:
         raise SEARCH_FIELD_INVALID(reasons="性別は 1（男）か 2（女） / sex 1 (male) or 2 (female)")
     if len(name) > 100 or len(get("address")) > 200:
         raise SEARCH_FIELD_INVALID(reasons="長すぎます / too long")
-    return Search(method, name=name, birth_date=birth_date, sex=sex, address=normalized_address(get("address")))
+    return Search(
+        method, name=name, birth_date=birth_date, sex=sex, address=normalized_address(get("address"))
+    )
 
 
 def clean_reason(basis, code, text) -> tuple[str, str]:
@@ -432,9 +504,12 @@ def _periods_by_keys(keys):
     from homeconsent.registry.validation import normalize_card_key
 
     return Qualification.objects.filter(
-        insurer__number=keys.insurer_number, symbol=normalize_card_key(keys.symbol),
-        number=normalize_card_key(keys.number), branch=keys.branch, person__birth_date=keys.birth_date,
-    ).only("person_id")  # fmt: skip
+        insurer__number=keys.insurer_number,
+        symbol=normalize_card_key(keys.symbol),
+        number=normalize_card_key(keys.number),
+        branch=keys.branch,
+        person__birth_date=keys.birth_date,
+    ).only("person_id")
 
 
 def _allowed(viewer: Viewer, basis) -> bool:
@@ -447,10 +522,15 @@ def _allowed(viewer: Viewer, basis) -> bool:
 
 def _log(viewer, basis, action, *, person=None, items=(), outcome=Outcome.OK, **detail):
     return record_access(
-        actor_type=viewer.actor_type, actor_id=viewer.actor_id, institution_code=viewer.institution.code,
-        person=person, items=list(items), basis=basis, outcome=outcome,
+        actor_type=viewer.actor_type,
+        actor_id=viewer.actor_id,
+        institution_code=viewer.institution.code,
+        person=person,
+        items=list(items),
+        basis=basis,
+        outcome=outcome,
         detail={"action": str(action), **{k: v for k, v in detail.items() if v not in (None, "")}},
-    )  # fmt: skip
+    )
 
 
 def _check_rate(viewer: Viewer):
@@ -505,13 +585,29 @@ def do_search(viewer: Viewer, basis, search: Search, reason, reason_text="", *, 
                 [person] = persons
                 scope = scopes.get(person.pk)
                 encounter = Encounter.objects.create(
-                    token=secrets.token_urlsafe(24), basis=basis, institution=viewer.institution,
-                    actor_type=viewer.actor_type, actor_id=viewer.actor_id, person=person, scope=scope,
-                    method=search.method, reason=reason, reason_text=reason_text, started_at=now,
+                    token=secrets.token_urlsafe(24),
+                    basis=basis,
+                    institution=viewer.institution,
+                    actor_type=viewer.actor_type,
+                    actor_id=viewer.actor_id,
+                    person=person,
+                    scope=scope,
+                    method=search.method,
+                    reason=reason,
+                    reason_text=reason_text,
+                    started_at=now,
                     expires_at=now + settings.SPECIAL_ACCESS_ENCOUNTER,
-                )  # fmt: skip
-                _log(viewer, basis, action, person=person, items=[SEARCH_ITEM], encounter=encounter.token[:8],
-                     scope=scope.pk if scope else None, **common)  # fmt: skip
+                )
+                _log(
+                    viewer,
+                    basis,
+                    action,
+                    person=person,
+                    items=[SEARCH_ITEM],
+                    encounter=encounter.token[:8],
+                    scope=scope.pk if scope else None,
+                    **common,
+                )
     if error is not None:
         raise error
     return encounter
@@ -541,29 +637,46 @@ def _still_allowed(viewer, encounter: Encounter, now) -> bool:
         scope = encounter.scope
         today = _tokyo_day(now)
         return (
-            scope is not None and scope.closed_at is None and scope.starts_on <= today <= scope.ends_on
+            scope is not None
+            and scope.closed_at is None
+            and scope.starts_on <= today <= scope.ends_on
             and encounter.person.address_municipality_code in scope.municipality_codes
-        )  # fmt: skip
+        )
     return True
 
 
 def encounter_of(viewer: Viewer, basis, token) -> Encounter | None:
     return (
         Encounter.objects.select_related("person", "scope", "institution")
-        .filter(token=str(token or "")[:43], basis=basis, institution=viewer.institution,
-                actor_type=viewer.actor_type, actor_id=viewer.actor_id)
+        .filter(
+            token=str(token or "")[:43],
+            basis=basis,
+            institution=viewer.institution,
+            actor_type=viewer.actor_type,
+            actor_id=viewer.actor_id,
+        )
         .first()
-    )  # fmt: skip
+    )
 
 
 def _rows(item, person, today, detail: bool):
-    start = add_years(today, -DETAIL_YEARS[item]) if detail else today - datetime.timedelta(days=SUMMARY_DAYS[item])
+    start = (
+        add_years(today, -DETAIL_YEARS[item])
+        if detail
+        else today - datetime.timedelta(days=SUMMARY_DAYS[item])
+    )
     if item == ConsentItem.MEDICATION:
-        rows = MedicationRecord.objects.filter(person=person, dispensed_on__gte=start).order_by("-dispensed_on", "pk")
+        rows = MedicationRecord.objects.filter(person=person, dispensed_on__gte=start).order_by(
+            "-dispensed_on", "pk"
+        )
     elif item == ConsentItem.TREATMENT:
-        rows = TreatmentRecord.objects.filter(person=person, treated_on__gte=start).order_by("-treated_on", "pk")
+        rows = TreatmentRecord.objects.filter(person=person, treated_on__gte=start).order_by(
+            "-treated_on", "pk"
+        )
     else:
-        rows = CheckupResult.objects.filter(person=person, checked_on__gte=start).order_by("-checked_on", "item_code", "pk")
+        rows = CheckupResult.objects.filter(person=person, checked_on__gte=start).order_by(
+            "-checked_on", "item_code", "pk"
+        )
     return list(rows[:ROW_LIMIT])
 
 
@@ -578,15 +691,27 @@ def view(viewer: Viewer, basis, token, item=None, *, now=None) -> SpecialView:
         encounter = encounter_of(viewer, basis, token)
         if encounter is None:
             raise ENCOUNTER_ENDED()
-        common = {"encounter": encounter.token[:8], "scope": encounter.scope_id, "reason": encounter.reason,
-                  "reason_text": encounter.reason_text, "method": encounter.method}  # fmt: skip
+        common = {
+            "encounter": encounter.token[:8],
+            "scope": encounter.scope_id,
+            "reason": encounter.reason,
+            "reason_text": encounter.reason_text,
+            "method": encounter.method,
+        }
         if item is not None and item not in ITEMS[basis]:
             error = ITEM_NOT_SHOWN()
         elif not _still_allowed(viewer, encounter, now):
             error = ENCOUNTER_ENDED()
         if error is not None:
-            _log(viewer, basis, action, person=encounter.person_id, outcome=Outcome.REFUSED, refusal=error.code,
-                 **common)  # fmt: skip
+            _log(
+                viewer,
+                basis,
+                action,
+                person=encounter.person_id,
+                outcome=Outcome.REFUSED,
+                refusal=error.code,
+                **common,
+            )
         else:
             today = _tokyo_day(now)
             person = encounter.person
@@ -601,8 +726,15 @@ def view(viewer: Viewer, basis, token, item=None, *, now=None) -> SpecialView:
                     result.treatment = _rows(each, person, today, item is not None)
                 elif each == ConsentItem.CHECKUP:
                     result.checkups = _rows(each, person, today, item is not None)
-            _log(viewer, basis, action, person=person, items=result.items, part="detail" if item else "summary",
-                 **common)  # fmt: skip
+            _log(
+                viewer,
+                basis,
+                action,
+                person=person,
+                items=result.items,
+                part="detail" if item else "summary",
+                **common,
+            )
     if error is not None:
         raise error
     return result
@@ -613,8 +745,9 @@ def scope_counts(scope_ids=None) -> dict[int, dict]:
     """Per scope: patients found (encounters) and views (access-log rows), for the operator.
     Counting reads nobody's data (no person is named)."""
     encounters = Encounter.objects.filter(scope__isnull=False)
-    events = AccessEvent.objects.filter(basis=Basis.DISASTER, outcome=Outcome.OK,
-                                        detail__action=SpecialAccessAction.DISASTER_VIEW)  # fmt: skip
+    events = AccessEvent.objects.filter(
+        basis=Basis.DISASTER, outcome=Outcome.OK, detail__action=SpecialAccessAction.DISASTER_VIEW
+    )
     if scope_ids is not None:
         encounters = encounters.filter(scope_id__in=scope_ids)
         events = events.filter(detail__scope__in=list(scope_ids))

@@ -49,8 +49,10 @@ def console_sign_in(page, base, staff: Staff):
 
 def fits_the_phone(page):
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    # A radio's touch target is its label (.check label).
     sizes = page.eval_on_selector_all(
-        "main button, main a.button, main input:not([type=hidden]):not([type=radio]), main select, main .check label",  # a radio: its label
+        "main button, main a.button, main input:not([type=hidden]):not([type=radio]), main select, "
+        "main .check label",
         "els => els.filter(e => e.offsetParent !== null).map(e => [e.id || e.textContent.trim().slice(0, 20),"
         " e.getBoundingClientRect().height])",
     )
@@ -61,14 +63,18 @@ def fits_the_phone(page):
 def shooter(page, name):
     SHOTS.mkdir(parents=True, exist_ok=True)
     counter = iter(range(1, 100))
-    return lambda step: page.screenshot(path=str(SHOTS / f"{name}-{next(counter):02d}-{step}.png"), full_page=True)
+    return lambda step: page.screenshot(
+        path=str(SHOTS / f"{name}-{next(counter):02d}-{step}.png"), full_page=True
+    )
 
 
 def test_emergency_and_disaster_views_and_the_patient_sees_both(world, reader, card_for, open_page):
     base, person = world.base, world.person
     person.address, person.address_municipality_code = "石川県金沢市広坂1丁目1-1", KANAZAWA
     person.save(update_fields=["address", "address_municipality_code"])
-    hospital = Institution.objects.create(code=with_check_digit("171000011"), name="金沢中央病院", hospital=True)
+    hospital = Institution.objects.create(
+        code=with_check_digit("171000011"), name="金沢中央病院", hospital=True
+    )
     pharmacy = Institution.objects.create(code=with_check_digit("174000033"), name="さくら薬局 金沢店")
     add_records(person, hospital, pharmacy, "")
     admin = enrolled(hospital, "kanazawa-admin", StaffRole.INSTITUTION_ADMIN)
@@ -76,7 +82,9 @@ def test_emergency_and_disaster_views_and_the_patient_sees_both(world, reader, c
     services.do_grant_emergency_permission(doctor.membership, by=admin.membership)
     pharmacist = enrolled(pharmacy, "sakura-pharmacist")
     today = timezone.localdate()
-    services.do_open_disaster_scope("令和8年能登半島地震", [KANAZAWA], today, today + datetime.timedelta(days=6), by="op")
+    services.do_open_disaster_scope(
+        "令和8年能登半島地震", [KANAZAWA], today, today + datetime.timedelta(days=6), by="op"
+    )
     reader(card_for(person))
 
     # the doctor: 救急時, card read without the PIN
@@ -117,7 +125,11 @@ def test_emergency_and_disaster_views_and_the_patient_sees_both(world, reader, c
     page.click("#search")
     page.wait_for_selector("#patient-name")
     assert page.get_attribute("#basis", "data-basis") == "disaster"
-    assert page.is_visible("#medication") and page.is_visible("#checkups") and page.locator("#treatment").count() == 0
+    assert (
+        page.is_visible("#medication")
+        and page.is_visible("#checkups")
+        and page.locator("#treatment").count() == 0
+    )
     fits_the_phone(page)
     shoot("summary")
 
@@ -132,7 +144,9 @@ def test_emergency_and_disaster_views_and_the_patient_sees_both(world, reader, c
     page.wait_for_url(base + "/portal/notices/")
     assert page.locator(".notice-row[data-kind=emergency]").count() == 2  # the summary and the medicines
     assert page.locator(".notice-row[data-kind=disaster]").count() == 1
-    assert "金沢中央病院" in page.text_content("#notices") and "令和8年能登半島地震" in page.text_content("#notices")
+    assert "金沢中央病院" in page.text_content("#notices") and "令和8年能登半島地震" in page.text_content(
+        "#notices"
+    )
     fits_the_phone(page)
     shoot("notices")
     page.click("#acknowledge button")

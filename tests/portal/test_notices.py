@@ -25,15 +25,21 @@ def viewed(me, pharmacy):
     """me, found and viewed by a hospital's permitted doctor and, in a disaster scope, by a pharmacy."""
     me.person.address_municipality_code = KANAZAWA
     me.person.save(update_fields=["address_municipality_code"])
-    hospital = Institution.objects.create(code=with_check_digit("171000011"), name="金沢中央病院", hospital=True)
+    hospital = Institution.objects.create(
+        code=with_check_digit("171000011"), name="金沢中央病院", hospital=True
+    )
     doctor = get_user_model().objects.create_user("er-doctor")
-    EmergencyPermission.objects.create(user=doctor, institution=hospital, granted_at=timezone.now(), granted_by="t")
+    EmergencyPermission.objects.create(
+        user=doctor, institution=hospital, granted_at=timezone.now(), granted_by="t"
+    )
     er = services.Viewer(hospital, "institution_staff", "staff:er-doctor", doctor.pk)
     card = services.clean_search("card", {"certificate_der": me.card.certificate_der})
     encounter = services.do_search(er, "emergency", card, "unconscious")
     services.view(er, "emergency", encounter.token)
     today = timezone.localdate()
-    services.do_open_disaster_scope("令和8年能登半島地震", [KANAZAWA], today, today + datetime.timedelta(days=6), by="op")
+    services.do_open_disaster_scope(
+        "令和8年能登半島地震", [KANAZAWA], today, today + datetime.timedelta(days=6), by="op"
+    )
     pharmacist = services.Viewer(pharmacy, "institution_staff", "staff:ph", None)
     attributes = services.clean_search("attributes", {"name": "さとう はなこ", "birth_date": "1950-04-02"})
     encounter = services.do_search(pharmacist, "disaster", attributes, "oral")
@@ -47,13 +53,20 @@ def test_the_next_signin_goes_to_the_notices_until_acknowledged(client, viewed):
     page = client.get("/portal/notices/").content.decode()
     assert page.count('data-kind="emergency"') == 1 and page.count('data-kind="disaster"') == 1
     assert page.count('data-kind="new_institution"') == 2  # the hospital's and the pharmacy's first reads
-    assert "金沢中央病院" in page and "意識障害" in page and "令和8年能登半島地震" in page and "口頭で同意を得た" in page
+    assert (
+        "金沢中央病院" in page
+        and "意識障害" in page
+        and "令和8年能登半島地震" in page
+        and "口頭で同意を得た" in page
+    )
     home = client.get("/portal/").content.decode()
     assert "新しいお知らせが4件あります" in home
     # when acknowledged
     assert client.post("/portal/notices/").status_code == 302
     assert "新しいお知らせ" not in client.get("/portal/").content.decode()
-    assert AccessEvent.objects.filter(person=viewed.person, detail__action="notices_acknowledged").count() == 1
+    assert (
+        AccessEvent.objects.filter(person=viewed.person, detail__action="notices_acknowledged").count() == 1
+    )
     # then the next sign-in goes home
     again = Client()
     assert answer_card(again, "signin", viewed.key, viewed.certificate).json()["next"] == "/portal/"

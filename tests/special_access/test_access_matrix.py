@@ -17,8 +17,13 @@ from .conftest import CLOSED, ENDED, IN_SCOPE, LATER, OUTSIDE, search_data
 
 pytestmark = pytest.mark.django_db
 
-PLACES = {"inside": IN_SCOPE, "outside_municipality": OUTSIDE, "outside_period_later": LATER,
-          "outside_period_ended": ENDED, "closed_early": CLOSED}  # fmt: skip
+PLACES = {
+    "inside": IN_SCOPE,
+    "outside_municipality": OUTSIDE,
+    "outside_period_later": LATER,
+    "outside_period_ended": ENDED,
+    "closed_early": CLOSED,
+}
 METHODS = ("card", "attributes", "insurer_keys")
 READERS = ("institution_staff", "institution_client")
 ITEMS = ("qualification", "medication", "treatment", "checkup", "limit_certificate")
@@ -54,13 +59,20 @@ def test_no_read_outside_the_rules_and_one_row_per_read(institutions, staff_of, 
                             with pytest.raises(HomeConsentError) as refused:
                                 services.do_search(viewer, basis, search, reason)
                             # then nothing is read and nothing logged as read
-                            assert refused.value.code in ("special_access_not_available", "special_access_no_match")
+                            assert refused.value.code in (
+                                "special_access_not_available",
+                                "special_access_no_match",
+                            )
                             assert ok_rows(person).count() == before, (basis, kind, permitted, place, method)
                             continue
                         encounter = services.do_search(viewer, basis, search, reason)
                         assert encounter.person_id == person.pk
                         rows = list(ok_rows(person).order_by("id")[before:])
-                        assert len(rows) == 1 and rows[0].basis == basis and rows[0].items == ["basic_information"]
+                        assert (
+                            len(rows) == 1
+                            and rows[0].basis == basis
+                            and rows[0].items == ["basic_information"]
+                        )
                         reads += 1
                         for item in (None, *ITEMS):
                             before_view = ok_rows(person).count()
@@ -79,7 +91,9 @@ def test_no_read_outside_the_rules_and_one_row_per_read(institutions, staff_of, 
                             assert row.institution_code == institution.code
                             assert row.items == shown.items
                             assert row.detail["reason"] == "unconscious" and row.detail["method"] == method
-                            assert row.detail.get("scope") == (scopes["inside"].pk if basis == "disaster" else None)
+                            assert row.detail.get("scope") == (
+                                scopes["inside"].pk if basis == "disaster" else None
+                            )
                             if item is None:
                                 assert set(shown.items) == set(services.ITEMS[basis])
                             if "treatment" in shown.items:
@@ -98,6 +112,8 @@ def test_a_qualification_only_institution_never_reads(db, staff_of, scopes, resi
     patient = resident()
     viewer = services.Viewer.staff(staff_of(site).membership)
     with pytest.raises(HomeConsentError) as refused:
-        services.do_search(viewer, "disaster", services.clean_search("card", search_data(patient, "card")), "oral")
+        services.do_search(
+            viewer, "disaster", services.clean_search("card", search_data(patient, "card")), "oral"
+        )
     assert refused.value.code == "special_access_not_available"
     assert not ok_rows(patient.person).exists()

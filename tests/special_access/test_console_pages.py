@@ -45,10 +45,14 @@ def test_a_permitted_hospital_doctor_finds_and_views_a_patient(staff_of, hospita
     assert "ワルファリンK錠1mg" in detail
     rows = AccessEvent.objects.filter(person=patient.person, basis="emergency", outcome="ok").order_by("id")
     assert [r.detail["action"] for r in rows] == ["emergency_search", "emergency_view", "emergency_view"]
-    assert rows[1].items == ["qualification", "medication", "treatment", "checkup"] and rows[2].items == ["medication"]
+    assert rows[1].items == ["qualification", "medication", "treatment", "checkup"] and rows[2].items == [
+        "medication"
+    ]
 
 
-@pytest.mark.parametrize("kind, permitted", [("hospital", False), ("clinic", True), ("pharmacy", True), ("nursing", False)])
+@pytest.mark.parametrize(
+    "kind, permitted", [("hospital", False), ("clinic", True), ("pharmacy", True), ("nursing", False)]
+)
 def test_emergency_viewing_is_not_there_for_others(kind, permitted, staff_of, institutions, resident):
     patient = resident()
     client = signed_in(staff_of(institutions[kind], permitted))
@@ -57,16 +61,26 @@ def test_emergency_viewing_is_not_there_for_others(kind, permitted, staff_of, in
     page = client.get("/console/emergency/")
     assert page.status_code == unknown.status_code == 404
     assert client.post("/console/emergency/", attributes_form(patient)).status_code == 404
-    assert not AccessEvent.objects.filter(person=patient.person, outcome="ok", actor_type="institution_staff").exists()
+    assert not AccessEvent.objects.filter(
+        person=patient.person, outcome="ok", actor_type="institution_staff"
+    ).exists()
     # the attempt is recorded, naming nobody
-    assert AccessEvent.objects.filter(detail__action="emergency_search", outcome="refused", person=None).count() == 1
+    assert (
+        AccessEvent.objects.filter(detail__action="emergency_search", outcome="refused", person=None).count()
+        == 1
+    )
 
 
 def test_refusals_are_coded_and_nothing_is_read(staff_of, hospital, resident):
     patient = resident()
     client = signed_in(staff_of(hospital, True))
-    too_little = client.post("/console/emergency/", {"method": "attributes", "reason": "shock", "name": "試験"})
-    assert too_little.status_code == 400 and 'data-code="special_access_search_too_little"' in too_little.content.decode()
+    too_little = client.post(
+        "/console/emergency/", {"method": "attributes", "reason": "shock", "name": "試験"}
+    )
+    assert (
+        too_little.status_code == 400
+        and 'data-code="special_access_search_too_little"' in too_little.content.decode()
+    )
     no_reason = client.post("/console/emergency/", attributes_form(patient, reason=""))
     assert 'data-code="special_access_reason_required"' in no_reason.content.decode()
     nobody = client.post("/console/emergency/", attributes_form(patient, name="別人 太郎"))
@@ -81,8 +95,14 @@ def test_the_card_method_reads_the_certificate_without_pin(staff_of, hospital, r
 
     patient = resident()
     client = signed_in(staff_of(hospital, True))
-    response = client.post("/console/emergency/", {"method": "card", "reason": "cardiac_arrest",
-                                                   "certificate": base64.b64encode(patient.card.auth_cert_der).decode()})  # fmt: skip
+    response = client.post(
+        "/console/emergency/",
+        {
+            "method": "card",
+            "reason": "cardiac_arrest",
+            "certificate": base64.b64encode(patient.card.auth_cert_der).decode(),
+        },
+    )
     assert response.status_code == 302
     assert patient.person.name in client.get(response["Location"]).content.decode()
     broken = client.post("/console/emergency/", {"method": "card", "reason": "shock", "certificate": "!!"})
@@ -102,7 +122,11 @@ def test_a_pharmacy_in_a_disaster_scope_sees_medicines_and_checkups(staff_of, in
     assert "アムロジピン錠5mg" in body and "HbA1c" in body and "虫垂切除術" not in body
     assert client.get(response["Location"].replace("disaster", "emergency")).status_code == 404
     row = AccessEvent.objects.filter(person=patient.person, detail__action="disaster_view").get()
-    assert row.basis == "disaster" and row.detail["scope"] == scopes["inside"].pk and row.detail["reason"] == "oral"
+    assert (
+        row.basis == "disaster"
+        and row.detail["scope"] == scopes["inside"].pk
+        and row.detail["reason"] == "oral"
+    )
 
 
 def test_the_admin_grants_and_revokes_and_sees_the_report(staff_of, hospital, resident):
@@ -114,14 +138,26 @@ def test_the_admin_grants_and_revokes_and_sees_the_report(staff_of, hospital, re
     admin_client = signed_in(Staff(admin, admin.user.totpdevice_set.get()))
     page = admin_client.get("/console/emergency/staff/").content.decode()
     assert f'data-user="{nurse.username}"' in page
-    assert admin_client.post("/console/emergency/staff/", {"membership": nurse.membership.pk, "action": "grant"}).status_code == 302
+    assert (
+        admin_client.post(
+            "/console/emergency/staff/", {"membership": nurse.membership.pk, "action": "grant"}
+        ).status_code
+        == 302
+    )
     nurse_client = signed_in(nurse)
-    found = nurse_client.post("/console/emergency/", attributes_form(patient, reason="other", reason_text="交通事故"))
+    found = nurse_client.post(
+        "/console/emergency/", attributes_form(patient, reason="other", reason_text="交通事故")
+    )
     nurse_client.get(found["Location"])
     report = admin_client.get("/console/emergency/report/").content.decode()
     assert "交通事故" in report and nurse.username in report and patient.person.name not in report
     assert re.search(r"<td>\d{4}-\d\d-\d\d \d\d:\d\d JST</td>", report)
-    assert admin_client.post("/console/emergency/staff/", {"membership": nurse.membership.pk, "action": "revoke"}).status_code == 302
+    assert (
+        admin_client.post(
+            "/console/emergency/staff/", {"membership": nurse.membership.pk, "action": "revoke"}
+        ).status_code
+        == 302
+    )
     assert nurse_client.get(found["Location"]).status_code == 404
     # staff cannot open the admin pages
     assert nurse_client.get("/console/emergency/staff/").status_code == 403

@@ -13,9 +13,16 @@ pytestmark = pytest.mark.django_db
 
 
 def consent_read(institution, person, client="client-1"):
-    return record_access(actor_type="institution_client", actor_id=client, institution_code=institution.code,
-                         person=person, items=["qualification"], basis="consent", consent_id=1,
-                         detail={"read": "eligibility"})  # fmt: skip
+    return record_access(
+        actor_type="institution_client",
+        actor_id=client,
+        institution_code=institution.code,
+        person=person,
+        items=["qualification"],
+        basis="consent",
+        consent_id=1,
+        detail={"read": "eligibility"},
+    )
 
 
 def test_notices_for_new_institutions_and_special_views(institutions, staff_of, scopes, resident):
@@ -25,22 +32,38 @@ def test_notices_for_new_institutions_and_special_views(institutions, staff_of, 
     # given two consent reads by the clinic, and a refused one by the pharmacy
     first = consent_read(clinic, person)
     consent_read(clinic, person)
-    record_access(actor_type="institution_client", actor_id="x", institution_code=pharmacy.code, person=person,
-                  items=["qualification"], basis="requery", outcome="refused")  # fmt: skip
+    record_access(
+        actor_type="institution_client",
+        actor_id="x",
+        institution_code=pharmacy.code,
+        person=person,
+        items=["qualification"],
+        basis="requery",
+        outcome="refused",
+    )
     assert [(n.event.pk, n.kind) for n in notices.notices_for(person)] == [(first.pk, "new_institution")]
     # when a hospital views in an emergency and a pharmacy in disaster mode
     doctor = services.Viewer.staff(staff_of(hospital, True).membership)
-    encounter = services.do_search(doctor, "emergency", services.clean_search("card", search_data(patient, "card")),
-                                   "unconscious")  # fmt: skip
+    encounter = services.do_search(
+        doctor, "emergency", services.clean_search("card", search_data(patient, "card")), "unconscious"
+    )
     services.view(doctor, "emergency", encounter.token)
     services.view(doctor, "emergency", encounter.token, "medication")
     pharmacist = services.Viewer.staff(staff_of(pharmacy).membership)
-    encounter = services.do_search(pharmacist, "disaster", services.clean_search("card", search_data(patient, "card")),
-                                   "oral")  # fmt: skip
+    encounter = services.do_search(
+        pharmacist, "disaster", services.clean_search("card", search_data(patient, "card")), "oral"
+    )
     services.view(pharmacist, "disaster", encounter.token)
     # then: each view is a notice, and each institution's first read (the searches) too
     kinds = [n.kind for n in notices.notices_for(person)]
-    assert kinds == ["disaster", "new_institution", "emergency", "emergency", "new_institution", "new_institution"]
+    assert kinds == [
+        "disaster",
+        "new_institution",
+        "emergency",
+        "emergency",
+        "new_institution",
+        "new_institution",
+    ]
     assert notices.pending_count(person) == 6
     # and acknowledging clears them from the pending list, once, with a log row of the patient
     assert notices.do_acknowledge(person) == 6

@@ -13,4 +13,7 @@ def special_pages(staff) -> dict:
 
     if staff is None:
         return {}
-    return {"emergency": available(staff, EncounterBasis.EMERGENCY), "disaster": available(staff, EncounterBasis.DISASTER)}
+    return {
+        "emergency": available(staff, EncounterBasis.EMERGENCY),
+        "disaster": available(staff, EncounterBasis.DISASTER),
+    }

@@ -5,25 +5,41 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('audit', '0004_basis_emergency'),
-        ('registry', '0003_person_address_municipality_institution_hospital'),
+        ("audit", "0004_basis_emergency"),
+        ("registry", "0003_person_address_municipality_institution_hospital"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='NoticeAcknowledgement',
+            name="NoticeAcknowledgement",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('acknowledged_at', models.DateTimeField()),
-                ('event', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='audit.accessevent')),
-                ('person', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='registry.person')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("acknowledged_at", models.DateTimeField()),
+                (
+                    "event",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="audit.accessevent"
+                    ),
+                ),
+                (
+                    "person",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="registry.person"
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('person', 'event'), name='notice_acknowledged_once')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("person", "event"), name="notice_acknowledged_once")
+                ],
             },
         ),
     ]

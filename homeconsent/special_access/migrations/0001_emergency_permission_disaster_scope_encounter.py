@@ -6,67 +6,139 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('registry', '0003_person_address_municipality_institution_hospital'),
+        ("registry", "0003_person_address_municipality_institution_hospital"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DisasterScope',
+            name="DisasterScope",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, verbose_name='名称')),
-                ('municipality_codes', models.JSONField(default=list, verbose_name='対象市区町村コード')),
-                ('starts_on', models.DateField(verbose_name='開始日')),
-                ('ends_on', models.DateField(verbose_name='終了日')),
-                ('opened_at', models.DateTimeField(verbose_name='開始操作日時')),
-                ('opened_by', models.CharField(max_length=150, verbose_name='開始した運営者')),
-                ('closed_at', models.DateTimeField(blank=True, null=True, verbose_name='早期終了日時')),
-                ('closed_by', models.CharField(blank=True, max_length=150, verbose_name='終了した運営者')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, verbose_name="名称")),
+                ("municipality_codes", models.JSONField(default=list, verbose_name="対象市区町村コード")),
+                ("starts_on", models.DateField(verbose_name="開始日")),
+                ("ends_on", models.DateField(verbose_name="終了日")),
+                ("opened_at", models.DateTimeField(verbose_name="開始操作日時")),
+                ("opened_by", models.CharField(max_length=150, verbose_name="開始した運営者")),
+                ("closed_at", models.DateTimeField(blank=True, null=True, verbose_name="早期終了日時")),
+                ("closed_by", models.CharField(blank=True, max_length=150, verbose_name="終了した運営者")),
             ],
             options={
-                'verbose_name': '災害時モードの範囲 / disaster scope',
-                'verbose_name_plural': '災害時モードの範囲 / disaster scopes',
+                "verbose_name": "災害時モードの範囲 / disaster scope",
+                "verbose_name_plural": "災害時モードの範囲 / disaster scopes",
             },
         ),
         migrations.CreateModel(
-            name='EmergencyPermission',
+            name="EmergencyPermission",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('granted_at', models.DateTimeField()),
-                ('granted_by', models.CharField(max_length=150)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('revoked_by', models.CharField(blank=True, max_length=150)),
-                ('institution', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='registry.institution')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("granted_at", models.DateTimeField()),
+                ("granted_by", models.CharField(max_length=150)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                ("revoked_by", models.CharField(blank=True, max_length=150)),
+                (
+                    "institution",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="registry.institution",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(condition=models.Q(('revoked_at__isnull', True)), fields=('user', 'institution'), name='emergency_permission_one_in_force')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("revoked_at__isnull", True)),
+                        fields=("user", "institution"),
+                        name="emergency_permission_one_in_force",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Encounter',
+            name="Encounter",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('token', models.CharField(max_length=43, unique=True)),
-                ('basis', models.CharField(choices=[('emergency', '救急時'), ('disaster', '災害時')], max_length=16)),
-                ('actor_type', models.CharField(max_length=32)),
-                ('actor_id', models.CharField(max_length=150)),
-                ('method', models.CharField(choices=[('card', 'マイナンバーカード（暗証番号なし）'), ('attributes', '基本4情報'), ('insurer_keys', '保険者番号等')], max_length=16)),
-                ('reason', models.CharField(max_length=32)),
-                ('reason_text', models.CharField(blank=True, max_length=200)),
-                ('started_at', models.DateTimeField()),
-                ('expires_at', models.DateTimeField()),
-                ('institution', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='registry.institution')),
-                ('person', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='registry.person')),
-                ('scope', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='encounters', to='special_access.disasterscope')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("token", models.CharField(max_length=43, unique=True)),
+                (
+                    "basis",
+                    models.CharField(
+                        choices=[("emergency", "救急時"), ("disaster", "災害時")], max_length=16
+                    ),
+                ),
+                ("actor_type", models.CharField(max_length=32)),
+                ("actor_id", models.CharField(max_length=150)),
+                (
+                    "method",
+                    models.CharField(
+                        choices=[
+                            ("card", "マイナンバーカード（暗証番号なし）"),
+                            ("attributes", "基本4情報"),
+                            ("insurer_keys", "保険者番号等"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("reason", models.CharField(max_length=32)),
+                ("reason_text", models.CharField(blank=True, max_length=200)),
+                ("started_at", models.DateTimeField()),
+                ("expires_at", models.DateTimeField()),
+                (
+                    "institution",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="registry.institution",
+                    ),
+                ),
+                (
+                    "person",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="registry.person"
+                    ),
+                ),
+                (
+                    "scope",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="encounters",
+                        to="special_access.disasterscope",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['institution', 'started_at'], name='special_acc_institu_0fe733_idx')],
+                "indexes": [
+                    models.Index(fields=["institution", "started_at"], name="special_acc_institu_0fe733_idx")
+                ],
             },
         ),
     ]
