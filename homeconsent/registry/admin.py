@@ -144,9 +144,9 @@ class InsurerAdmin(NoDeleteMixin, admin.ModelAdmin):
 
 @admin.register(Institution)
 class InstitutionAdmin(NoDeleteMixin, admin.ModelAdmin):
-    list_display = ("code", "name", "facility_type", "prefecture", "municipality", "qualification_only")
+    list_display = ("code", "name", "facility_type", "prefecture", "municipality", "qualification_only", "hospital")
     search_fields = ("code", "name", "municipality")
-    list_filter = ("facility_type", "prefecture", "qualification_only")
+    list_filter = ("facility_type", "prefecture", "qualification_only", "hospital")
     readonly_fields = ("facility_type", "prefecture")  # derived from the code on save
     ordering = ("code",)
 

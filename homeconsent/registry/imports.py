@@ -25,7 +25,7 @@ from .validation import FieldError, QualificationRow, validate_qualification_row
 COLUMNS = (
     "op", "insurer_number", "symbol", "number", "branch", "personal_family", "name", "name_kana", "sex",
     "birth_date", "acquired_on", "lost_on", "reason_of_loss", "contribution_ratio", "card_classification",
-    "insured_name", "preschool", "address", "postal_code",
+    "insured_name", "preschool", "address", "postal_code", "municipality_code",
     "previous_insurer_number", "previous_symbol", "previous_number", "previous_branch",
 )
 REQUIRED_COLUMNS = ("op", "insurer_number", "number", "branch", "birth_date")
@@ -229,11 +229,15 @@ class _Applier:
             wanted.pop("reason_of_loss")
         return [f for f, v in wanted.items() if getattr(q, f) != v]
 
+    @staticmethod
+    def _person_details(row: QualificationRow) -> dict:
+        return {"name": row.name, "name_kana": row.name_kana, "sex": row.sex, "address": row.address,
+                "postal_code": row.postal_code, "address_municipality_code": row.municipality_code}  # fmt: skip
+
     def update_person(self, person: Person, row: QualificationRow) -> dict:
         """Apply the row's person details; returns the old values of those that changed."""
         old = {}
-        for name in ("name", "name_kana", "sex", "address", "postal_code"):
-            value = getattr(row, name)
+        for name, value in self._person_details(row).items():
             if value and getattr(person, name) != value:
                 old[name] = getattr(person, name)
                 setattr(person, name, value)
@@ -293,7 +297,7 @@ class _Applier:
         if person is None:
             person = Person.objects.create(
                 name=row.name, name_kana=row.name_kana, sex=row.sex, birth_date=row.birth_date,
-                address=row.address, postal_code=row.postal_code,
+                address=row.address, postal_code=row.postal_code, address_municipality_code=row.municipality_code,
             )
         else:
             self.update_person(person, row)

@@ -19,9 +19,11 @@ from .codes import (
     FACILITY_TYPES,
     INSTITUTION_CODE_INVALID,
     INSURER_NUMBER_INVALID,
+    MUNICIPALITY_CODE_INVALID,
     is_valid_branch,
     is_valid_institution_code,
     is_valid_insurer_number,
+    is_valid_municipality_code,
 )
 from .models import CardClassification, ContributionRatio, PersonalFamily, ReasonOfLoss, Sex
 
@@ -291,6 +293,7 @@ class QualificationRow:
     preschool: bool = False
     address: str = ""
     postal_code: str = ""
+    municipality_code: str = ""
     previous_insurer_number: str = ""
     previous_symbol: str = ""
     previous_number: str = ""
@@ -372,6 +375,10 @@ def validate_qualification_row(data: dict, line: int, *, today: date | None = No
     postal_code = get("postal_code").replace("-", "")
     if postal_code and not re.fullmatch(r"\d{7}", postal_code):
         c.add("postal_code", CODE_NOT_IN_LIST, field="postal_code", value=postal_code, allowed="7 digits")
+    # 全国地方公共団体コード of the address: what a disaster scope lists (special_access).
+    municipality_code = get("municipality_code")
+    if municipality_code and not is_valid_municipality_code(municipality_code):
+        c.add("municipality_code", MUNICIPALITY_CODE_INVALID, value=municipality_code)
 
     insured_name = c.max_length(get("insured_name"), "insured_name", 100)
     if c.errors:
@@ -398,6 +405,7 @@ def validate_qualification_row(data: dict, line: int, *, today: date | None = No
             preschool=preschool_text in _TRUE,
             address=get("address")[:200],
             postal_code=postal_code,
+            municipality_code=municipality_code,
             **previous,
         ),
         [],
