@@ -1,4 +1,5 @@
-"""Zero reads outside the rules: institution type × permission × scope × search method × item.
+"""Zero reads outside the rules: institution type × permission (staff without, staff with, the API
+system) × scope × search method × item.
 
 Each cell is a real search and real views through the services. A read happens exactly when the
 rules allow it (emergency: a hospital's permitted staff; disaster: any institution but a
@@ -29,10 +30,17 @@ READERS = ("institution_staff", "institution_client")
 ITEMS = ("qualification", "medication", "treatment", "checkup", "limit_certificate")
 
 
-def allowed(basis, kind, permitted, place) -> bool:
+def allowed(basis, kind, who, place) -> bool:
     if basis == EncounterBasis.EMERGENCY:
-        return kind == "hospital" and permitted
+        return kind == "hospital" and who == "permitted staff"
     return place == "inside"
+
+
+def viewer_of(who, institution, staff_of):
+    """Staff without and with the emergency permission, and the institution's API system."""
+    if who == "system":
+        return services.Viewer.client(institution, f"client-{institution.code}")
+    return services.Viewer.staff(staff_of(institution, who == "permitted staff").membership)
 
 
 def ok_rows(person):
@@ -45,8 +53,8 @@ def test_no_read_outside_the_rules_and_one_row_per_read(institutions, staff_of, 
     cells = reads = 0
     for basis in EncounterBasis:
         for kind, institution in institutions.items():
-            for permitted in (False, True):
-                viewer = services.Viewer.staff(staff_of(institution, permitted).membership)
+            for who in ("staff", "permitted staff", "system"):
+                viewer = viewer_of(who, institution, staff_of)
                 for place, patient in patients.items():
                     for method in METHODS:
                         cells += 1
@@ -55,7 +63,7 @@ def test_no_read_outside_the_rules_and_one_row_per_read(institutions, staff_of, 
                         search = services.clean_search(method, search_data(patient, method))
                         reason = "unconscious"
                         # when the staff member searches
-                        if not allowed(basis, kind, permitted, place):
+                        if not allowed(basis, kind, who, place):
                             with pytest.raises(HomeConsentError) as refused:
                                 services.do_search(viewer, basis, search, reason)
                             # then nothing is read and nothing logged as read
@@ -63,7 +71,7 @@ def test_no_read_outside_the_rules_and_one_row_per_read(institutions, staff_of, 
                                 "special_access_not_available",
                                 "special_access_no_match",
                             )
-                            assert ok_rows(person).count() == before, (basis, kind, permitted, place, method)
+                            assert ok_rows(person).count() == before, (basis, kind, who, place, method)
                             continue
                         encounter = services.do_search(viewer, basis, search, reason)
                         assert encounter.person_id == person.pk
@@ -100,9 +108,11 @@ def test_no_read_outside_the_rules_and_one_row_per_read(institutions, staff_of, 
                                 assert shown.treatment[0].procedure_name == "虫垂切除術"
                             if basis == "disaster":
                                 assert shown.treatment is None
-    assert cells == 2 * 4 * 2 * 5 * 3
-    # emergency: 1 hospital permitted × 5 places × 3 methods; disaster: 4 × 2 × 1 inside × 3
-    assert reads == 15 * (1 + 5) + 24 * (1 + 4)
+    assert cells == 2 * 4 * 3 * 5 * 3
+    # emergency: the hospital's permitted staff × 5 places × 3 methods, each a search and the summary
+    # and 4 items; disaster: 4 institutions × 3 viewers × the one place inside × 3 methods, a search,
+    # the summary and 3 items
+    assert reads == 15 * (1 + 5) + 36 * (1 + 4)
 
 
 def test_a_qualification_only_institution_never_reads(db, staff_of, scopes, resident):
