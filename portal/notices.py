@@ -1,6 +1,7 @@
 """The お知らせ (notices) page: a first read by an institution, an emergency view (救急時) and a
 disaster view (災害時), shown on the next sign-in until the patient acknowledges them
-(homeconsent.notices decides what is a notice; this module only shows them)."""
+(homeconsent.notices decides what is a notice; this module only shows them). The start page, where
+every sign-in lands, lists the pending ones (templates/portal/_notices_banner.html)."""
 
 from django.shortcuts import redirect
 from django.utils.translation import gettext_lazy
@@ -32,13 +33,8 @@ REASONS = {
 }
 
 
-def next_page_after_signin(viewer) -> str | None:
-    """Where a fresh sign-in goes first: the notices while any is pending."""
-    return "portal:notices" if notices.pending_count(viewer.person_id) else None
-
-
-def _rows(found):
-    from .views import _items  # the portal's labels (views imports this module for the sign-in)
+def notice_rows(found):
+    from .views import _items  # the portal's item labels
 
     codes = {n.event.institution_code for n in found}
     names = dict(Institution.objects.filter(code__in=codes).values_list("code", "name"))
@@ -76,7 +72,7 @@ def notice_list(request):
         request,
         "portal/notices.html",
         {
-            "rows": _rows(found),
+            "rows": notice_rows(found),
             "pending": sum(1 for n in found if not n.acknowledged),
             "done": request.session.pop("portal.notices_done", False),
         },

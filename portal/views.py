@@ -49,7 +49,6 @@ from homeconsent.registry.validation import RegistryValidationError
 
 from . import services
 from .charts import render_svg
-from .notices import next_page_after_signin
 from .session import current_viewer, sign_in, sign_out, viewer_required
 
 # The card actions, by URL segment: the challenge kind the signature binds.
@@ -267,7 +266,7 @@ def _answer_signin(request, challenge_id, certificate, signature):
         return _json_problem("purpose_mismatch", status=403)
     viewer = sign_in(request, verified)
     services.record_self_read(viewer, ["portal_login"], "signin")
-    return JsonResponse({"next": reverse(next_page_after_signin(viewer) or "portal:home")})
+    return JsonResponse({"next": reverse("portal:home")})
 
 
 def _answer_cancel(request, challenge_id, certificate, signature):

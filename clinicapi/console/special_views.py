@@ -24,7 +24,6 @@ from homeconsent.special_access.models import DisasterConsent, EmergencyReason, 
 from .models import StaffMembership
 from .views import _error, page, staff_required
 
-BRIDGE_CSP = csp.policy(bridge=True)  # the card method reads the certificate through the local bridge
 
 REASON_LABELS = {
     EmergencyReason.UNCONSCIOUS: _("Unconscious"),
@@ -80,7 +79,8 @@ def available(staff, basis) -> bool:
 
 def _special_page(request, template, context, status=200):
     response = page(request, template, context, status=status)
-    response["Content-Security-Policy"] = BRIDGE_CSP
+    # The card method reads the certificate through the local bridge (its port read per request).
+    response["Content-Security-Policy"] = csp.policy(bridge=True)
     return response
 
 

@@ -133,7 +133,7 @@ def test_emergency_and_disaster_views_and_the_patient_sees_both(world, reader, c
     fits_the_phone(page)
     shoot("summary")
 
-    # the patient: the portal sign-in goes to the notices first
+    # the patient: the start page after sign-in shows the notices
     page, _, _ = open_page(PHONE)
     shoot = shooter(page, "patient")
     page.goto(base + "/portal/")
@@ -141,6 +141,11 @@ def test_emergency_and_disaster_views_and_the_patient_sees_both(world, reader, c
     page.wait_for_selector("#card-flow[data-state=pin]")
     page.fill("#pin", PIN)
     page.click("#pin-submit")
+    page.wait_for_url(base + "/portal/")
+    assert page.locator("#notices-banner .notice-row[data-kind=emergency]").count() == 2
+    fits_the_phone(page)
+    shoot("home")
+    page.click("#see-notices")
     page.wait_for_url(base + "/portal/notices/")
     assert page.locator(".notice-row[data-kind=emergency]").count() == 2  # the summary and the medicines
     assert page.locator(".notice-row[data-kind=disaster]").count() == 1
@@ -156,4 +161,4 @@ def test_emergency_and_disaster_views_and_the_patient_sees_both(world, reader, c
     assert "救急時の閲覧" in history and "災害時の閲覧" in history
     shoot("history")
     page.goto(base + "/portal/")
-    assert "新しいお知らせ" not in page.text_content("#notices-banner")
+    assert page.locator("#notices-banner .notice-row").count() == 0
