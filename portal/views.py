@@ -98,10 +98,10 @@ ACTION_LABELS = {
     Action.ADMIN_LIST: gettext_lazy("Listed by the service operator"),
     Action.ADMIN_CHANGE: gettext_lazy("Personal details corrected by the service operator"),
     Action.IMPORT_CORRECTION: gettext_lazy("Insurance record corrected by your insurer"),
-    "emergency_search": gettext_lazy("Found you in an emergency (救急時)"),
-    "emergency_view": gettext_lazy("Viewed in an emergency (救急時)"),
-    "disaster_search": gettext_lazy("Found you in disaster mode (災害時)"),
-    "disaster_view": gettext_lazy("Viewed in disaster mode (災害時)"),
+    Action.EMERGENCY_SEARCH: gettext_lazy("Found you in an emergency (救急時)"),
+    Action.EMERGENCY_VIEW: gettext_lazy("Viewed in an emergency (救急時)"),
+    Action.DISASTER_SEARCH: gettext_lazy("Found you in disaster mode (災害時)"),
+    Action.DISASTER_VIEW: gettext_lazy("Viewed in disaster mode (災害時)"),
 }
 CHART_TITLES = {
     "bmi": gettext_lazy("BMI"),

@@ -17,13 +17,13 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from homeconsent import csp
+from homeconsent.accounts.models import StaffMembership
+from homeconsent.audit.models import Action
 from homeconsent.errors import HomeConsentError
 from homeconsent.special_access import services
 from homeconsent.special_access.models import DisasterConsent, EmergencyReason, EncounterBasis, SearchMethod
 
-from .models import StaffMembership
 from .views import _error, page, staff_required
-
 
 REASON_LABELS = {
     EmergencyReason.UNCONSCIOUS: _("Unconscious"),
@@ -255,7 +255,7 @@ def emergency_report(request):
                     "reason": labels.get(e.detail.get("reason"), e.detail.get("reason", "")),
                     "method": METHOD_LABELS.get(e.detail.get("method"), ""),
                     "items": [ITEM_LABELS.get(i, i) for i in e.items if i in ITEM_LABELS],
-                    "search": e.detail.get("action") == "emergency_search",
+                    "search": e.detail.get("action") == Action.EMERGENCY_SEARCH,
                 }
                 for e in rows
             ],

@@ -65,11 +65,7 @@ class Action(models.TextChoices):
     CONSOLE_STAFF_CREATED = "console_staff_created", "職員アカウント作成"
     CONSOLE_ENROLMENT_LINK_ISSUED = "console_enrolment_link_issued", "登録用リンク発行"
     CONSOLE_TOTP_ENROLLED = "console_totp_enrolled", "確認コード登録"
-
-
-class SpecialAccessAction(models.TextChoices):
-    """detail["action"] of the rows written under Basis.EMERGENCY / Basis.DISASTER (special_access)."""
-
+    # emergency viewing and disaster mode (special_access): rows under Basis.EMERGENCY / Basis.DISASTER
     EMERGENCY_PERMISSION_GRANTED = "emergency_permission_granted", "救急時閲覧権限の付与"
     EMERGENCY_PERMISSION_REVOKED = "emergency_permission_revoked", "救急時閲覧権限の取消し"
     EMERGENCY_SEARCH = "emergency_search", "救急時の患者検索"
@@ -78,6 +74,7 @@ class SpecialAccessAction(models.TextChoices):
     DISASTER_SCOPE_CLOSED = "disaster_scope_closed", "災害時モードの終了"
     DISASTER_SEARCH = "disaster_search", "災害時の患者検索"
     DISASTER_VIEW = "disaster_view", "災害時の閲覧"
+    NOTICES_ACKNOWLEDGED = "notices_acknowledged", "お知らせの確認"
 
 
 class Outcome(models.TextChoices):

@@ -13,13 +13,13 @@ from django.db import transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
-from homeconsent.audit.models import AccessEvent, ActorType, Basis, Outcome, SpecialAccessAction
+from homeconsent.audit.models import AccessEvent, Action, ActorType, Basis, Outcome
 from homeconsent.audit.services import record_access
 
 from .models import NoticeAcknowledgement
 
 READERS = (ActorType.INSTITUTION_CLIENT, ActorType.INSTITUTION_STAFF)
-SPECIAL_VIEWS = (SpecialAccessAction.EMERGENCY_VIEW, SpecialAccessAction.DISASTER_VIEW)
+SPECIAL_VIEWS = (Action.EMERGENCY_VIEW, Action.DISASTER_VIEW)
 
 
 class NoticeKind:
@@ -50,9 +50,9 @@ def _notice_events(person_id: int):
 
 def _kind(event: AccessEvent) -> str:
     action = (event.detail or {}).get("action")
-    if action == SpecialAccessAction.EMERGENCY_VIEW:
+    if action == Action.EMERGENCY_VIEW:
         return NoticeKind.EMERGENCY
-    if action == SpecialAccessAction.DISASTER_VIEW:
+    if action == Action.DISASTER_VIEW:
         return NoticeKind.DISASTER
     return NoticeKind.NEW_INSTITUTION
 
@@ -101,6 +101,6 @@ def do_acknowledge(person, event_ids=None, *, actor_id=None, now=None) -> int:
                 person=person_id,
                 items=["notices"],
                 basis=Basis.SELF,
-                detail={"action": "notices_acknowledged", "count": len(ids)},
+                detail={"action": Action.NOTICES_ACKNOWLEDGED, "count": len(ids)},
             )
     return len(ids)

@@ -6,8 +6,13 @@ they may hold kana, kanji or full-width digits and leading zeros matter.
 
 from django.db import models
 
-from .codes import FACILITY_TYPES, validate_branch, validate_institution_code, validate_insurer_number
-from .codes import validate_municipality_code
+from .codes import (
+    FACILITY_TYPES,
+    validate_branch,
+    validate_institution_code,
+    validate_insurer_number,
+    validate_municipality_code,
+)
 
 
 class Sex(models.TextChoices):

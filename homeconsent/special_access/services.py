@@ -31,7 +31,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from homeconsent import ratelimit
-from homeconsent.audit.models import AccessEvent, ActorType, Basis, Outcome, SpecialAccessAction
+from homeconsent.audit.models import AccessEvent, Action, ActorType, Basis, Outcome
 from homeconsent.audit.services import record_access
 from homeconsent.consent import rules
 from homeconsent.consent.models import ConsentItem
@@ -73,8 +73,8 @@ ITEMS = {
 }
 REASONS = {EncounterBasis.EMERGENCY: EmergencyReason, EncounterBasis.DISASTER: DisasterConsent}
 ACTIONS = {
-    EncounterBasis.EMERGENCY: (SpecialAccessAction.EMERGENCY_SEARCH, SpecialAccessAction.EMERGENCY_VIEW),
-    EncounterBasis.DISASTER: (SpecialAccessAction.DISASTER_SEARCH, SpecialAccessAction.DISASTER_VIEW),
+    EncounterBasis.EMERGENCY: (Action.EMERGENCY_SEARCH, Action.EMERGENCY_VIEW),
+    EncounterBasis.DISASTER: (Action.DISASTER_SEARCH, Action.DISASTER_VIEW),
 }
 SEARCH_ITEM = "basic_information"  # what a search discloses: that this person exists and who they are
 # Summary: the recent period; an item's detail: all that is kept (reference/domain.md).
@@ -231,7 +231,7 @@ def do_grant_emergency_permission(member, *, by, now=None) -> EmergencyPermissio
             basis=Basis.OPERATOR,
             institution_code=member.institution.code,
             detail={
-                "action": SpecialAccessAction.EMERGENCY_PERMISSION_GRANTED,
+                "action": Action.EMERGENCY_PERMISSION_GRANTED,
                 "staff": member.user.get_username(),
             },
         )
@@ -253,7 +253,7 @@ def do_revoke_emergency_permission(member, *, by, now=None) -> int:
                 basis=Basis.OPERATOR,
                 institution_code=member.institution.code,
                 detail={
-                    "action": SpecialAccessAction.EMERGENCY_PERMISSION_REVOKED,
+                    "action": Action.EMERGENCY_PERMISSION_REVOKED,
                     "staff": member.user.get_username(),
                 },
             )
@@ -337,7 +337,7 @@ def do_open_disaster_scope(
             items=["disaster_scope"],
             basis=Basis.OPERATOR,
             detail={
-                "action": SpecialAccessAction.DISASTER_SCOPE_OPENED,
+                "action": Action.DISASTER_SCOPE_OPENED,
                 "scope": scope.pk,
                 "name": name,
                 "municipalities": codes,
@@ -362,7 +362,7 @@ def do_close_disaster_scope(scope: DisasterScope, *, by: str, now=None) -> Disas
             actor_id=by,
             items=["disaster_scope"],
             basis=Basis.OPERATOR,
-            detail={"action": SpecialAccessAction.DISASTER_SCOPE_CLOSED, "scope": scope.pk},
+            detail={"action": Action.DISASTER_SCOPE_CLOSED, "scope": scope.pk},
         )
     return scope
 
@@ -746,7 +746,7 @@ def scope_counts(scope_ids=None) -> dict[int, dict]:
     Counting reads nobody's data (no person is named)."""
     encounters = Encounter.objects.filter(scope__isnull=False)
     events = AccessEvent.objects.filter(
-        basis=Basis.DISASTER, outcome=Outcome.OK, detail__action=SpecialAccessAction.DISASTER_VIEW
+        basis=Basis.DISASTER, outcome=Outcome.OK, detail__action=Action.DISASTER_VIEW
     )
     if scope_ids is not None:
         encounters = encounters.filter(scope_id__in=scope_ids)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from clinicapi.console import accounts
-from clinicapi.console.models import StaffRole
+from homeconsent.accounts import services as accounts
+from homeconsent.accounts.models import StaffRole
 from homeconsent.registry.codes import municipality_code, with_check_digit
 from homeconsent.registry.models import Institution
 from homeconsent.special_access import services
@@ -29,9 +29,9 @@ KANAZAWA = municipality_code("17201")
 
 
 def enrolled(institution, username, role=StaffRole.STAFF) -> Staff:
-    membership, token = accounts.create_staff(institution, username, role, by="operator:test")
-    device = accounts.start_enrolment(accounts.enrolment_link(token), PASSWORD, PASSWORD)
-    accounts.confirm_enrolment(device, code_for(device))
+    membership, token = accounts.do_create_staff(institution, username, role, by="operator:test")
+    device = accounts.do_start_enrolment(accounts.enrolment_link(token), PASSWORD, PASSWORD)
+    accounts.do_confirm_enrolment(device, code_for(device))
     device.refresh_from_db()
     return Staff(membership, device)
 

@@ -6,7 +6,7 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from clinicapi.console.models import StaffRole
+from homeconsent.accounts.models import StaffRole
 from homeconsent.consent import rules
 from homeconsent.registry.codes import municipality_code, with_check_digit
 from homeconsent.registry.models import CheckupResult, Institution, MedicationRecord, TreatmentRecord

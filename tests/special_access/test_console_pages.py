@@ -5,7 +5,7 @@ import re
 import pytest
 from django.test import Client
 
-from clinicapi.console.models import StaffRole
+from homeconsent.accounts.models import StaffRole
 from homeconsent.audit.models import AccessEvent
 from tests.console.conftest import sign_in
 

@@ -5,7 +5,7 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from clinicapi.console.models import StaffRole
+from homeconsent.accounts.models import StaffRole
 from homeconsent.audit.models import AccessEvent
 from homeconsent.errors import HomeConsentError
 from homeconsent.registry.models import Person
