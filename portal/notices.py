@@ -15,6 +15,7 @@ from homeconsent.special_access.models import DisasterScope
 
 from . import services
 from .session import viewer_required
+from .views import _items, page
 
 HEADLINES = {
     NoticeKind.NEW_INSTITUTION: gettext_lazy("A new institution read your information"),
@@ -34,8 +35,6 @@ REASONS = {
 
 
 def notice_rows(found):
-    from .views import _items  # the portal's item labels
-
     codes = {n.event.institution_code for n in found}
     names = dict(Institution.objects.filter(code__in=codes).values_list("code", "name"))
     scopes = {n.event.detail.get("scope") for n in found if n.event.detail.get("scope")}
@@ -58,8 +57,6 @@ def notice_rows(found):
 @require_http_methods(["GET", "POST"])
 @viewer_required
 def notice_list(request):
-    from .views import page
-
     viewer = request.viewer
     if request.method == "POST":
         notices.do_acknowledge(viewer.person_id, actor_id=viewer.actor_id)

@@ -45,10 +45,11 @@ from homeconsent.registry.models import (
     FacilityType,
     MedicationRecord,
     Person,
+    Qualification,
     Sex,
     TreatmentRecord,
 )
-from homeconsent.registry.validation import RegistryValidationError, clean_search_keys
+from homeconsent.registry.validation import RegistryValidationError, clean_search_keys, normalize_card_key
 
 from .models import (
     DisasterConsent,
@@ -435,7 +436,10 @@ def clean_search(method, data: dict) -> Search:
         if not der:
             raise SEARCH_TOO_LITTLE()
         return Search(method, certificate_der=bytes(der))
-    get = lambda name: str(data.get(name) or "").strip()  # noqa: E731
+
+    def get(name):
+        return str(data.get(name) or "").strip()
+
     if method == SearchMethod.INSURER_KEYS:
         if not all(get(n) for n in ("insurer_number", "number", "branch", "birth_date")):
             raise SEARCH_TOO_LITTLE()
@@ -500,9 +504,6 @@ def _candidates(search: Search) -> list[Person]:
 
 
 def _periods_by_keys(keys):
-    from homeconsent.registry.models import Qualification
-    from homeconsent.registry.validation import normalize_card_key
-
     return Qualification.objects.filter(
         insurer__number=keys.insurer_number,
         symbol=normalize_card_key(keys.symbol),
