@@ -6,9 +6,6 @@ not available to this staff member (no permission, not a hospital, a qualificati
 the console's plain "not found", as for any unknown address.
 """
 
-import base64
-import binascii
-
 from django.conf import settings
 from django.http import Http404
 from django.shortcuts import redirect
@@ -23,6 +20,7 @@ from homeconsent.errors import HomeConsentError
 from homeconsent.special_access import services
 from homeconsent.special_access.models import DisasterConsent, EmergencyReason, EncounterBasis, SearchMethod
 
+from .special_forms import SpecialSearchForm
 from .views import _error, page, staff_required
 
 REASON_LABELS = {
@@ -89,22 +87,6 @@ def _reasons(basis):
     return [(value, labels[value]) for value in labels]
 
 
-def _search_from(post) -> services.Search:
-    method = post.get("method", "")
-    data = {
-        name: post.get(name, "")
-        for name in ("name", "birth_date", "sex", "address", "insurer_number", "symbol", "number", "branch")
-    }
-    if method == SearchMethod.INSURER_KEYS:
-        data["birth_date"] = post.get("keys_birth_date", "")
-    if method == SearchMethod.CARD and post.get("certificate"):
-        try:
-            data["certificate_der"] = base64.b64decode(post["certificate"], validate=True)
-        except (binascii.Error, ValueError):
-            data["certificate_der"] = b"\x00"  # refused as a malformed certificate by the card check
-    return services.clean_search(method, data)
-
-
 def _search(request, basis):
     staff = request.staff
     if request.method != "POST" and not available(staff, basis):
@@ -112,13 +94,9 @@ def _search(request, basis):
     error, status = None, 200
     if request.method == "POST":
         try:
-            search = _search_from(request.POST)
+            data = SpecialSearchForm(request.POST, basis=basis).checked()
             encounter = services.do_search(
-                _viewer(request),
-                basis,
-                search,
-                request.POST.get("reason", ""),
-                request.POST.get("reason_text", ""),
+                _viewer(request), basis, data["search"], data["reason"], data["reason_text"]
             )
         except HomeConsentError as exc:
             if exc.code == services.NOT_AVAILABLE.code:
