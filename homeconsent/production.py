@@ -44,6 +44,14 @@ CLIENT_IP_PROXY_COUNT = int(_proxy_count)
 # Apps' return and webhook URLs: https to public addresses only, checked again on every send (SSRF).
 CONSENT_APP_URLS_ALLOW_LOCAL = env.bool("HOMECONSENT_APP_URLS_ALLOW_LOCAL", default=False)
 
+# The stand-in authentication app (manage.py authenticator_provider) is for the demo and tests only.
+from homeconsent.authapp.issuers import is_standin  # noqa: E402
+
+if AUTH_APP_ISSUER and is_standin(AUTH_APP_ISSUER):  # noqa: F405
+    raise ImproperlyConfigured(
+        "HOMECONSENT_AUTH_APP_ISSUER names the stand-in provider; set the Digital Agency's issuer or leave it empty."
+    )
+
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31536000)

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "homeconsent.accounts",
     "homeconsent.special_access",
     "homeconsent.notices",
+    "homeconsent.authapp",
     "portal",
     "clinicapi",
     "clinicapi.console",
@@ -281,6 +282,21 @@ READER_BRIDGE_PORT = env.int("HOMECONSENT_BRIDGE_PORT", default=47110)
 READER_BRIDGE_ALLOWED_ORIGINS = env.list(
     "HOMECONSENT_BRIDGE_ORIGINS", default=["http://localhost:8000", "http://127.0.0.1:8000"]
 )
+
+# --- the phone route: an OpenID Connect authentication app (homeconsent.authapp) -----------
+# The provider's issuer; empty: the app route is off (pages offer the card reader only). The
+# stand-in (manage.py authenticator_provider) is for the demo and tests; production refuses it.
+AUTH_APP_ISSUER = env.str("HOMECONSENT_AUTH_APP_ISSUER", default="")
+AUTH_APP_CLIENT_ID = env.str("HOMECONSENT_AUTH_APP_CLIENT_ID", default="homeconsent")
+# Where the provider sends the patient back; empty: this site's /consent/app/callback.
+AUTH_APP_REDIRECT_URI = env.str("HOMECONSENT_AUTH_APP_REDIRECT_URI", default="")
+# This service's public keys (private_key_jwt), as the provider fetches them.
+AUTH_APP_CLIENT_JWKS_URI = env.str("HOMECONSENT_AUTH_APP_CLIENT_JWKS_URI", default="")
+AUTH_APP_CLIENT_KEY_FILE = Path(
+    env.str("HOMECONSENT_AUTH_APP_CLIENT_KEY", default=str(VAR_DIR / "authapp-client-key.pem"))
+)
+# ID-token algorithms accepted (ES256 is what the provider uses; add RS256 only if it is configured).
+AUTH_APP_ID_TOKEN_ALGORITHMS = env.list("HOMECONSENT_AUTH_APP_ID_TOKEN_ALGORITHMS", default=["ES256"])
 
 # --- audit ----------------------------------------------------------------------------------
 # Independent hash chains, chosen by person, so appends are not one serial point.

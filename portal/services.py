@@ -262,12 +262,12 @@ def consent_of(viewer, consent_id) -> Consent:
 def cancel_with_card(viewer, verified, target):
     """Cancel one consent (target: its id) or all ("all"), proved again by the viewer's own card.
 
-    The card answer is to a portal_login challenge of kind "consent_cancel" whose details name the
-    target, so the signature covers exactly what is cancelled. Returns the cancelled consents.
+    The proof (homeconsent.consent.proof, purpose portal_cancel) binds the target in its challenge's
+    details, so the signature or ID token covers exactly what is cancelled. Returns the cancelled consents.
     """
     if verified.person.pk != viewer.person_id:
         raise NOT_YOUR_CARD()
-    actor_id = f"card:{verified.card_certificate.serial}"
+    actor_id = verified.actor_id
     if target == "all":
         return consent_services.do_cancel_all(verified.person, by=ConsentEndedBy.PATIENT, actor_id=actor_id)
     consent = consent_of(viewer, target)

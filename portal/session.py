@@ -27,18 +27,20 @@ class Viewer:
 
     @property
     def actor_id(self) -> str:
-        # The access log names the card that proved the patient, never a My Number.
-        return f"card:{self.card_serial}"
+        # The access log names the card that proved the patient, never a My Number; after the
+        # authentication app (no certificate reaches us) it names the person's own record.
+        return f"card:{self.card_serial}" if self.card_serial else f"person:{self.person_id}"
 
 
 def sign_in(request, verified) -> Viewer:
     """Start a portal session for a verified card answer (a new session key: no fixation)."""
     request.session.cycle_key()
     now = timezone.now()
+    card = verified.card_certificate  # None when the authentication app proved the person
     request.session[SESSION_KEY] = {
         "person": verified.person.pk,
-        "card": verified.card_certificate.pk,
-        "serial": verified.card_certificate.serial,
+        "card": card.pk if card is not None else None,
+        "serial": card.serial if card is not None else "",
         "at": now.isoformat(),
         "seen": now.isoformat(),
     }

@@ -1,10 +1,11 @@
 """The patient portal's pages (Mynaportal-style self-view).
 
-The card is used for three things, each a portal_login challenge whose kind says what it is for and
-is part of the signed message: "" to sign in, "consent_cancel" (details name the consent or "all")
-to cancel consents, "insurance_registration" to register the card for health-insurance use. The
-card step's script (static/js/portal-card.js) asks this server for the challenge, gives its
-DigestInfo and the PIN to the local reader bridge, and posts back only certificate and signature.
+The card is used for three things, each a purpose of the proof step (homeconsent/consent/proof.py):
+signing in, cancelling consents (the challenge binds the consent or "all"), and registering the card
+for health-insurance use. The card step's script (static/js/portal-card.js) asks this server for the
+challenge, gives its DigestInfo and the PIN to the local reader bridge, and posts back only
+certificate and signature; on a phone, sign-in and cancelling go through the authentication app
+(app_start / app_done). Registration is card-only.
 """
 
 import csv
@@ -26,24 +27,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from homeconsent import csp
 from homeconsent.audit.models import Action, ActorType, Basis, Outcome
-from homeconsent.consent.challenges import (
-    challenge_for_page,
-    check_issue_rate,
-    client_ip,
-    issue_challenge,
-    read_card_answer,
-    verify_card_authentication,
-)
+from homeconsent.authapp import identity
+from homeconsent.authapp.relying_party import AppRefusal
+from homeconsent.consent import app_views, proof
 from homeconsent.consent.labels import ENDED_LABELS, ITEM_LABELS, KIND_LABELS
-from homeconsent.consent.models import CardAuthChallenge, ChallengePurpose
 from homeconsent.consent.views import ITEM_ORDER
 from homeconsent.errors import HomeConsentError
-from homeconsent.jpki.registration import (
-    ALREADY_REGISTERED,
-    REGISTRATION_RATE_LIMITED,
-    do_register_card_for_insurance_use,
-)
-from homeconsent.jpki.verification import CARD_NOT_REGISTERED
+from homeconsent.jpki.registration import REGISTRATION_RATE_LIMITED, do_register_card_for_insurance_use
 from homeconsent.registry.models import MedicationSource, Person
 from homeconsent.registry.validation import RegistryValidationError
 
@@ -51,8 +41,12 @@ from . import services
 from .charts import render_svg
 from .session import current_viewer, sign_in, sign_out, viewer_required
 
-# The card actions, by URL segment: the challenge kind the signature binds.
-CARD_ACTIONS = {"signin": "", "cancel": "consent_cancel", "register": "insurance_registration"}
+# The card actions, by URL segment: the proof's purpose, which the signature binds.
+CARD_ACTIONS = {
+    "signin": proof.Purpose.PORTAL_SIGNIN,
+    "cancel": proof.Purpose.PORTAL_CANCEL,
+    "register": proof.Purpose.CARD_REGISTRATION,
+}
 PENDING_CANCEL = "portal.cancel"
 PENDING_REGISTRATION = "portal.registration"
 
@@ -89,11 +83,18 @@ CONSENT_EVENT_LABELS = {
     Action.CONSENT_CANCELLED: pgettext_lazy("access log", "Consent cancelled"),
     Action.CONSENT_END_SET: pgettext_lazy("access log", "Consent end brought forward"),
 }
+# How the patient's card and PIN were proved (detail.route): the proof step's two authenticators.
+ROUTE_LABELS = {
+    "reader": pgettext_lazy("proof route", "Card reader (カードリーダー)"),
+    "app": pgettext_lazy("proof route", "Authentication app (認証アプリ)"),
+}
 # What an access-log row records, when it is not a plain read (detail.action).
 ACTION_LABELS = {
     Action.CONSENT_SESSION_CREATED: gettext_lazy("Consent requested"),
     Action.CHECK_ELIGIBILITY: gettext_lazy("Eligibility checked"),
     Action.REGISTER_FOR_INSURANCE_USE: gettext_lazy("Card registered as health insurance card"),
+    Action.APP_LINK_CREATED: gettext_lazy("Authentication app linked to you"),
+    Action.APP_LINK_REMOVED: gettext_lazy("Authentication app link removed"),
     Action.ADMIN_VIEW: gettext_lazy("Viewed by the service operator"),
     Action.ADMIN_LIST: gettext_lazy("Listed by the service operator"),
     Action.ADMIN_CHANGE: gettext_lazy("Personal details corrected by the service operator"),
@@ -117,7 +118,7 @@ CHART_TITLES = {
 
 # --- helpers -------------------------------------------------------------------------------------
 def content_security_policy() -> str:
-    return csp.policy(bridge=True)
+    return csp.policy(bridge=True, form_targets=proof.app_form_targets())
 
 
 def _secure(response):
@@ -198,8 +199,10 @@ def signout(request):
 
 # --- the card step (sign-in, cancel, registration) ---------------------------------------------------
 def _card_context(action, **extra):
+    app_route = proof.app_available() and CARD_ACTIONS[action] not in proof.CARD_ONLY
     return {
         "card_action": action,
+        "app_start_url": reverse("portal:app_start", args=[action]) if app_route else "",
         "bridge_url": f"ws://{settings.READER_BRIDGE_HOST}:{settings.READER_BRIDGE_PORT}",
         "challenge_url": reverse("portal:card_challenge", args=[action]),
         "answer_url": reverse("portal:card_answer", args=[action]),
@@ -211,8 +214,8 @@ def _json_problem(code, message="", status=400):
     return JsonResponse({"problem": code, "message": str(message)}, status=status)
 
 
-def _challenge_key(action):
-    return f"portal.challenge.{action}"
+def _slot(action):
+    return f"portal.{action}"
 
 
 @require_POST
@@ -228,96 +231,126 @@ def card_challenge(request, action):
         details["cancel"] = target
     elif action == "register" and not request.session.get(PENDING_REGISTRATION):
         return _json_problem("session_expired", _("Please enter your insurance details again."))
-    if request.session.session_key is None:
-        request.session.save()  # so a per-session limit applies from the first sign-in attempt
     try:
-        # A public endpoint that writes a row: limited per client and per browser session.
-        check_issue_rate(client_ip(request), session=request.session.session_key)
+        return JsonResponse(proof.issue_for_page(request, _slot(action), CARD_ACTIONS[action], **details))
     except HomeConsentError as error:
-        response = _json_problem(error.code, error.message(), status=429)
-        response["Retry-After"] = str(error.params["retry_after"])
-        return response
-    issued = issue_challenge(ChallengePurpose.PORTAL_LOGIN, kind=CARD_ACTIONS[action], **details)
-    request.session[_challenge_key(action)] = issued.pk
-    return JsonResponse(challenge_for_page(issued))
+        return proof.refusal(error, status=400)
 
 
 @require_POST
 def card_answer(request, action):
     if action not in CARD_ACTIONS:
         raise Http404
-    try:
-        challenge_id, certificate, signature = read_card_answer(request.body)
-    except ValueError:
-        return _json_problem("bad_request", _("The answer from the card could not be read. Please try again."))
-    # Only the challenge this session was given, and only once.
-    if request.session.pop(_challenge_key(action), None) != challenge_id:
-        return _json_problem("session_expired", _("This confirmation has ended. Please start again."))
     handler = {"signin": _answer_signin, "cancel": _answer_cancel, "register": _answer_register}[action]
     try:
-        return handler(request, challenge_id, certificate, signature)
+        return handler(request)
     except HomeConsentError as error:
-        return _json_problem(error.code, error.message(_language()), status=403)
+        if error.code == proof.ANSWER_UNREADABLE.code:
+            return proof.refusal(error, status=400)
+        if error.code == proof.PROOF_ENDED.code:
+            return _json_problem(error.code, _("This confirmation has ended. Please start again."))
+        return proof.refusal(error)
 
 
-def _answer_signin(request, challenge_id, certificate, signature):
-    verified = verify_card_authentication(challenge_id, certificate, signature, ChallengePurpose.PORTAL_LOGIN)
-    if verified.challenge.kind != CARD_ACTIONS["signin"]:
-        return _json_problem("purpose_mismatch", status=403)
-    viewer = sign_in(request, verified)
-    services.record_self_read(viewer, ["portal_login"], "signin")
-    return JsonResponse({"next": reverse("portal:home")})
+def _signed_in(request, proved):
+    """A proof for signing in, whichever authenticator gave it: start the portal session."""
+    viewer = sign_in(request, proved)
+    services.record_self_read(viewer, ["portal_login"], "signin", route=proved.authenticator)
+    return reverse("portal:home")
 
 
-def _answer_cancel(request, challenge_id, certificate, signature):
+def _answer_signin(request):
+    proved = proof.answer_with_card(request, _slot("signin"), proof.Purpose.PORTAL_SIGNIN, request.body)
+    return JsonResponse({"next": _signed_in(request, proved)})
+
+
+def _cancelled(request, proved):
+    """A proof for cancelling: the consents the session's pending choice names. Returns the next URL."""
     viewer = current_viewer(request)
     target = request.session.get(PENDING_CANCEL)
     if viewer is None or not target:
-        return _json_problem("session_expired", _("Your session has ended. Please sign in again."))
-    verified = verify_card_authentication(challenge_id, certificate, signature, ChallengePurpose.PORTAL_LOGIN)
-    challenge = verified.challenge
-    if challenge.kind != CARD_ACTIONS["cancel"] or challenge.details.get("cancel") != target:
-        return _json_problem("purpose_mismatch", status=403)
-    cancelled = services.cancel_with_card(viewer, verified, target)
+        raise proof.PROOF_ENDED()
+    cancelled = services.cancel_with_card(viewer, proved, target)
     request.session.pop(PENDING_CANCEL, None)
     request.session["portal.cancelled"] = [c.pk for c in cancelled]
-    return JsonResponse({"next": reverse("portal:consents")})
+    return reverse("portal:consents")
 
 
-def _answer_register(request, challenge_id, certificate, signature):
+def _answer_cancel(request):
+    target = request.session.get(PENDING_CANCEL)
+    if current_viewer(request) is None or not target:
+        return _json_problem("session_expired", _("Your session has ended. Please sign in again."))
+    proved = proof.answer_with_card(request, _slot("cancel"), proof.Purpose.PORTAL_CANCEL, request.body, cancel=target)
+    return JsonResponse({"next": _cancelled(request, proved)})
+
+
+def _answer_register(request):
     keys = request.session.get(PENDING_REGISTRATION)
     if not keys:
         return _json_problem("session_expired", _("Please enter your insurance details again."))
+
+    def register(message, certificate, signature):
+        do_register_card_for_insurance_use(
+            message, certificate, signature, insurer_number=keys["insurer_number"], symbol=keys["symbol"],
+            number=keys["number"], branch=keys["branch"], birth_date=keys["birth_date"],
+        )
+
     try:
-        verified = verify_card_authentication(challenge_id, certificate, signature, ChallengePurpose.PORTAL_LOGIN)
+        proof.answer_card_registration(request, _slot("register"), request.body, register)
+    except RegistryValidationError:
+        return _json_problem(
+            "registration_identity_mismatch", _("Please check the insurance details you entered."), status=403
+        )
     except HomeConsentError as error:
-        # The signature, certificate and CRL checks passed; only the link is missing: register it.
-        if error.code != CARD_NOT_REGISTERED.code:
+        if error.code != REGISTRATION_RATE_LIMITED.code:
             raise
-        challenge = CardAuthChallenge.objects.get(pk=challenge_id)
-        if challenge.kind != CARD_ACTIONS["register"]:
-            return _json_problem("purpose_mismatch", status=403)
-        try:
-            do_register_card_for_insurance_use(
-                challenge.message(), certificate, signature,
-                insurer_number=keys["insurer_number"], symbol=keys["symbol"], number=keys["number"],
-                branch=keys["branch"], birth_date=keys["birth_date"],
-            )  # fmt: skip
-        except RegistryValidationError:
-            return _json_problem(
-                "registration_identity_mismatch", _("Please check the insurance details you entered."), status=403
-            )
-        except HomeConsentError as error:
-            if error.code != REGISTRATION_RATE_LIMITED.code:
-                raise
-            response = _json_problem(error.code, error.message(_language()), status=429)
-            response["Retry-After"] = str(error.params["retry_after"])
-            return response
-        request.session.pop(PENDING_REGISTRATION, None)
-        return JsonResponse({"next": reverse("portal:register_done")})
-    if verified.challenge.kind != CARD_ACTIONS["register"]:
-        return _json_problem("purpose_mismatch", status=403)
-    raise ALREADY_REGISTERED()
+        response = _json_problem(error.code, error.message(_language()), status=429)
+        response["Retry-After"] = str(error.params["retry_after"])
+        return response
+    request.session.pop(PENDING_REGISTRATION, None)
+    return JsonResponse({"next": reverse("portal:register_done")})
+
+
+@require_POST
+def app_start(request, action):
+    """The app route of a portal card step (sign-in, cancellation; never card registration)."""
+    if action not in CARD_ACTIONS:
+        raise Http404
+    back = reverse("portal:signin") if action == "signin" else reverse("portal:consents")
+    details = {}
+    if action == "cancel":
+        target = request.session.get(PENDING_CANCEL)
+        if current_viewer(request) is None or not target:
+            return redirect("portal:signin")
+        details["cancel"] = target
+        back = reverse("portal:cancel", args=[target])
+    try:
+        url = proof.begin_with_app(
+            request, _slot(action), CARD_ACTIONS[action], next_url=reverse("portal:app_done", args=[action]),
+            back_url=back, **details,
+        )  # fmt: skip
+    except HomeConsentError as error:
+        return app_views.app_problem(request, AppRefusal(error, back), status=400)
+    except AppRefusal as refused:
+        return app_views.app_problem(request, refused, status=502)
+    return redirect(url)
+
+
+@never_cache
+def app_done(request, action):
+    """Back from the authentication app: the same step as the card's answer."""
+    if action not in ("signin", "cancel"):
+        raise Http404
+    back = reverse("portal:signin") if action == "signin" else reverse("portal:consents")
+    try:
+        if action == "signin":
+            proved = proof.answer_with_app(request, _slot(action), proof.Purpose.PORTAL_SIGNIN)
+            return redirect(_signed_in(request, proved))
+        target = request.session.get(PENDING_CANCEL)
+        proved = proof.answer_with_app(request, _slot(action), proof.Purpose.PORTAL_CANCEL, cancel=target)
+        return redirect(_cancelled(request, proved))
+    except HomeConsentError as error:
+        return app_views.app_problem(request, AppRefusal(error, back))
 
 
 # --- my records ----------------------------------------------------------------------------------------
@@ -551,6 +584,7 @@ def _access_row(row):
         # A consent procedure provides no data and rests on nothing but itself.
         "basis": "—" if consent_event else str(_label(BASIS_LABELS, event.basis)),
         "outcome": str(CONSENT_EVENT_LABELS[action] if consent_event else _label(OUTCOME_LABELS, event.outcome)),
+        "route": str(ROUTE_LABELS.get((event.detail or {}).get("route"), "")),
     }
 
 
@@ -593,6 +627,22 @@ def access_csv(request):
                  "、".join(shown["items"]), shown["basis"], shown["outcome"], shown["action"]]
             )  # fmt: skip
     return _csv_response("access-history.csv", ACCESS_CSV_HEADER, lines)
+
+
+# --- authentication-app links ------------------------------------------------------------------------------
+@never_cache
+@viewer_required
+@require_http_methods(["GET", "POST"])
+def links(request):
+    """The authentication apps linked to this person ((issuer, sub) -> person); the patient may remove one."""
+    removed = False
+    if request.method == "POST":
+        try:
+            identity.do_remove_link(request.viewer.person_id, int(request.POST.get("link", "0")), actor_id=request.viewer.actor_id)
+        except (ValueError, HomeConsentError):
+            raise Http404 from None
+        removed = True
+    return page(request, "portal/links.html", {"links": identity.links_of(request.viewer.person_id), "removed": removed})
 
 
 # --- health-insurance-use registration -----------------------------------------------------------------------

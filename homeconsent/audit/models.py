@@ -53,6 +53,9 @@ class Action(models.TextChoices):
     CARD_CERTIFICATE_REGISTERED = "card_certificate_registered", "証明書登録"
     CARD_CERTIFICATE_REVOKED = "card_certificate_revoked", "証明書失効"
     CHECK_ELIGIBILITY = "check_eligibility", "資格確認（運営者）"
+    # the phone route: an authentication app's subject linked to a person (homeconsent.authapp)
+    APP_LINK_CREATED = "app_link_created", "認証アプリとの連携"
+    APP_LINK_REMOVED = "app_link_removed", "認証アプリとの連携の解除"
     IMPORT_QUALIFICATIONS = "import_qualifications", "資格情報の取込"
     IMPORT_CORRECTION = "import_correction", "保険者による訂正"
     # operator admin

@@ -62,6 +62,11 @@ class VerifiedCardAuth:
     challenge: CardAuthChallenge
     signature: bytes
     certificate_der: bytes
+    authenticator = "reader"
+
+    @property
+    def actor_id(self) -> str:
+        return f"card:{self.card_certificate.serial}"
 
 
 def _now():

@@ -150,6 +150,12 @@ class Consent(models.Model):
         "registry.CardCertificate", null=True, blank=True, on_delete=models.PROTECT, related_name="consents"
     )
     signature = models.TextField(blank=True)
+    # Which authenticator proved it (proof.Authenticator): the card reader (card_certificate and
+    # signature above) or the authentication app (the ID token, compact JWS, and the provider's
+    # public JWK that signed it). manage.py verify_consent_evidence re-verifies either offline.
+    authenticator = models.CharField(max_length=10, default="reader")
+    id_token = models.TextField(blank=True)
+    provider_key = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=12, choices=ConsentStatus.choices, default=ConsentStatus.ACTIVE)
     ended_at = models.DateTimeField(null=True, blank=True)
     ended_by = models.CharField(max_length=12, choices=ConsentEndedBy.choices, blank=True)

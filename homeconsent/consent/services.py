@@ -221,8 +221,11 @@ def do_register_consent(verified, *, kind, items, visit_date=None, available_unt
         raise CONSENT_PROOF_MISMATCH(field="institution")
     kind, items, visit_date, until = _clean_terms(institution, kind, items, visit_date, available_until, now)
     _check_proof(challenge, institution, kind, items, _binding_details(kind, visit_date, until, session))
-    if challenge.card_certificate_id not in (None, verified.card_certificate.pk):
+    card = verified.card_certificate  # None when the authentication app proved it (evidence: the ID token)
+    if card is not None and challenge.card_certificate_id not in (None, card.pk):
         raise CONSENT_PROOF_MISMATCH(field="card")
+    route = getattr(verified, "authenticator", "reader")
+    evidence = getattr(verified, "evidence", None) or {}
     person = verified.person
     if resolve_for_person(person.pk, now.astimezone(rules.TOKYO).date()).validity != Validity.VALID:
         raise NO_VALID_QUALIFICATION()
@@ -248,8 +251,8 @@ def do_register_consent(verified, *, kind, items, visit_date=None, available_unt
         consent = Consent.objects.create(
             person=person, institution=institution, kind=kind, items=items, given_at=now,
             available_until=until, visit_date=visit_date, challenge=challenge,
-            card_certificate=verified.card_certificate,
-            signature=base64.b64encode(verified.signature).decode(),
+            card_certificate=card, signature=base64.b64encode(verified.signature).decode(),
+            authenticator=route, id_token=evidence.get("id_token", ""), provider_key=evidence.get("provider_key", {}),
         )  # fmt: skip
         if previous is not None:
             previous.superseded_by = consent
@@ -269,7 +272,8 @@ def do_register_consent(verified, *, kind, items, visit_date=None, available_unt
                 "kind": kind,
                 "available_until": until.isoformat() if until else None,
                 "supersedes": previous.pk if previous else None,
-                "card_serial": verified.card_certificate.serial,
+                "card_serial": card.serial if card is not None else None,
+                "route": route,
             },
         )
         _publish_after_commit("registered", consent, now)
@@ -452,7 +456,7 @@ def consents_for_read(institution_code, persons, item, on=None, *, kind=None) ->
     return found
 
 
-_CONSENT = Columns(Consent, exclude=("signature",))  # the signature is for audits, not for reads
+_CONSENT = Columns(Consent, exclude=("signature", "id_token", "provider_key"))  # evidence is for audits, not reads
 _IN_FORCE_SQL: dict = {}
 
 

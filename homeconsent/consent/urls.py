@@ -1,10 +1,12 @@
 from django.urls import path
 
-from . import views
+from . import app_views, views
 
 app_name = "consent"
 
 urlpatterns = [
+    path("app/callback", app_views.app_callback, name="app_callback"),
+    path("app/jwks.json", app_views.client_jwks_view, name="app_jwks"),
     path("e/<str:token>/", views.entry, name="entry"),
     path("s/<str:session_id>/", views.app_session, name="session"),
     path("s/<str:session_id>/stop", views.app_session_stop, name="session_stop"),
@@ -22,4 +24,6 @@ urlpatterns = [
     path("e/<str:token>/<slug:flow>/challenge", views.challenge, name="challenge"),
     path("e/<str:token>/<slug:flow>/answer", views.answer, name="answer"),
     path("e/<str:token>/<slug:flow>/done/", views.done, name="done"),
+    path("e/<str:token>/<slug:flow>/app", views.app_start, name="app_start"),
+    path("e/<str:token>/<slug:flow>/app/done", views.app_done, name="app_done"),
 ]

@@ -8,7 +8,8 @@ procedure has ended and nothing of them. Every form posts back the draft it was 
 
 The card step is the only page with script (static/js/consent-flow.js): it asks this server for a
 challenge, gives its DigestInfo and the PIN to the local reader bridge, and posts back only the
-certificate and the signature. The PIN is never sent here.
+certificate and the signature. The PIN is never sent here. On a phone the same step goes through the
+authentication app instead (app_start / app_done); both routes are the proof step of proof.py.
 """
 
 import datetime
@@ -26,24 +27,17 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from homeconsent import csp
+from homeconsent.authapp.relying_party import AppRefusal
 from homeconsent.errors import ErrorCode, HomeConsentError
 from homeconsent.registry.models import Person
 
-from . import drafts, forms, rules, services, telehealth
-from .challenges import (
-    challenge_for_page,
-    check_issue_rate,
-    client_ip,
-    issue_challenge,
-    read_card_answer,
-    verify_card_authentication,
-)
+from . import app_views, drafts, forms, proof, rules, services, telehealth
+from .challenges import client_ip
 from .entry import entry_by_token, entry_for, entry_qr_svg, entry_url
 from .models import ConsentEndedBy, ConsentItem, DraftStatus
 
 # The flows reachable from an entry, by URL segment: the consent kind they register (None: none).
 FLOWS = {**drafts.FLOW_KINDS, "mine": None}
-INQUIRY_KIND = "inquiry"
 # How long a card proof opens the "your consents" pages.
 # Short: the device may be a shared tablet handed to the next patient.
 PROOF_LIFETIME = datetime.timedelta(minutes=3)
@@ -94,7 +88,7 @@ SESSION_EXPIRED = ErrorCode(
 
 # --- helpers -------------------------------------------------------------------------------------
 def content_security_policy(form_targets=()) -> str:
-    return csp.policy(bridge=True, form_targets=form_targets)
+    return csp.policy(bridge=True, form_targets=[*form_targets, *proof.app_form_targets()])
 
 
 def _return_origin(session_id) -> str | None:
@@ -610,6 +604,7 @@ def card(request, token, flow):
             answer_url=reverse("consent:answer", args=[token, flow]) + bound,
             restart_url=reverse("consent:confirm", args=[token, flow]),
             card_wait=CARD_WAIT_SECONDS,
+            app_start_url=(reverse("consent:app_start", args=[token, flow]) + bound) if proof.app_available() else "",
         ),
     )  # fmt: skip
 
@@ -629,6 +624,7 @@ def _inquiry_card(request, token):
             challenge_url=reverse("consent:challenge", args=[token, "mine"]),
             answer_url=reverse("consent:answer", args=[token, "mine"]),
             restart_url=reverse("consent:about", args=[token, "mine"]), card_wait=CARD_WAIT_SECONDS,
+            app_start_url=reverse("consent:app_start", args=[token, "mine"]) if proof.app_available() else "",
         ),
     )  # fmt: skip
 
@@ -657,15 +653,8 @@ def _card_draft(request, entry, flow):
     return current, None
 
 
-def _rate_refusal(request, token):
-    try:
-        # A public endpoint that writes a row: limited per client, entry URL and browser session.
-        check_issue_rate(client_ip(request), entry=token, session=request.session.session_key)
-    except HomeConsentError as error:
-        response = _json_refusal(error, 429)
-        response["Retry-After"] = str(error.params["retry_after"])
-        return response
-    return None
+def _proof_slot(entry, flow):
+    return f"consent.{entry.token}.{flow}"
 
 
 @require_POST
@@ -673,27 +662,39 @@ def challenge(request, token, flow):
     entry = entry_by_token(token)
     if entry is None or flow not in FLOWS:
         return _json_problem(SESSION_EXPIRED.code, status=404)
+    draft = None
     if flow == "mine":
-        state = _state(request, entry, flow)
-        if state is None:
+        if _state(request, entry, flow) is None:
             return _json_problem(SESSION_EXPIRED.code)
-        if (limited := _rate_refusal(request, token)) is not None:
-            return limited
-        # Inquiry: the card proves who is asking; the signed kind keeps it from registering anything.
-        issued = issue_challenge("consent", entry.institution, [], kind=INQUIRY_KIND)
-        state["challenge"] = issued.pk
-        _save_state(request, entry, flow, state)
-        return JsonResponse(challenge_for_page(issued))
-    draft, refusal = _card_draft(request, entry, flow)
-    if refusal is not None:
-        return refusal
-    if (limited := _rate_refusal(request, token)) is not None:
-        return limited
+    else:
+        draft, refusal = _card_draft(request, entry, flow)
+        if refusal is not None:
+            return refusal
     try:
-        issued = drafts.do_issue_draft_challenge(draft)
+        # Inquiry: the card proves who is asking; its purpose keeps it from registering anything.
+        issued = proof.issue_for_page(
+            request,
+            _proof_slot(entry, flow),
+            proof.Purpose.INQUIRY if draft is None else proof.Purpose.CONSENT,
+            institution=entry.institution,
+            draft=draft,
+            rate_scopes={"entry": token},
+        )
     except HomeConsentError as error:
-        return _json_refusal(error, 400)
-    return JsonResponse(challenge_for_page(issued))
+        return proof.refusal(error, status=400)
+    return JsonResponse(issued)
+
+
+def _proved_inquiry(request, entry, proved) -> str:
+    """The inquiry's proof, whichever authenticator gave it: opens the "your consents" pages."""
+    # A new session key with the proof: a key seen before the card answered cannot carry it.
+    request.session.cycle_key()
+    request.session[_proof_key(entry)] = {
+        "token": entry.token,
+        "person": proved.person.pk,
+        "at": timezone.now().isoformat(),
+    }
+    return reverse("consent:mine", args=[entry.token])
 
 
 @require_POST
@@ -701,45 +702,95 @@ def answer(request, token, flow):
     entry = entry_by_token(token)
     if entry is None or flow not in FLOWS:
         return _json_problem(SESSION_EXPIRED.code, status=404)
-    try:
-        challenge_id, certificate, signature = read_card_answer(request.body)
-    except ValueError:
-        return _json_problem("bad_request", _("The answer from the card could not be read. Please try again."))
+    draft = None
     if flow == "mine":
-        return _inquiry_answer(request, entry, challenge_id, certificate, signature)
-    draft, refusal = _card_draft(request, entry, flow)
-    if refusal is not None:
-        return refusal
-    if draft.challenge_id != challenge_id:
-        return _json_problem(SESSION_EXPIRED.code)
+        if _state(request, entry, flow) is None:
+            return _json_problem(SESSION_EXPIRED.code)
+    else:
+        draft, refusal = _card_draft(request, entry, flow)
+        if refusal is not None:
+            return refusal
+    purpose = proof.Purpose.INQUIRY if draft is None else proof.Purpose.CONSENT
     try:
-        verified = verify_card_authentication(challenge_id, certificate, signature, "consent")
-        drafts.do_register_consent_from_draft(draft, verified)
+        proved = proof.answer_with_card(
+            request, _proof_slot(entry, flow), purpose, request.body, institution=entry.institution
+        )
+    except HomeConsentError as error:
+        if error.code == proof.ANSWER_UNREADABLE.code:
+            return _json_problem(
+                error.code, _("The answer from the card could not be read. Please try again.")
+            )
+        if error.code in (proof.PROOF_ENDED.code, "purpose_mismatch"):
+            return _json_problem(SESSION_EXPIRED.code)
+        return _json_refusal(error, 403)
+    if draft is None:
+        return JsonResponse({"next": _proved_inquiry(request, entry, proved)})
+    try:
+        drafts.do_register_consent_from_draft(draft, proved)
     except HomeConsentError as error:
         return _json_refusal(error, 403)
     return JsonResponse({"next": reverse("consent:done", args=[token, flow])})
 
 
-def _inquiry_answer(request, entry, challenge_id, certificate, signature):
-    state = _state(request, entry, "mine")
-    if state is None or state.get("challenge") != challenge_id:
-        return _json_problem(SESSION_EXPIRED.code)
-    state.pop("challenge")
-    _save_state(request, entry, "mine", state)
+# --- the app route of the card step (phones: the authentication app) ------------------------------
+@require_POST
+def app_start(request, token, flow):
+    """A challenge for this draft (or the inquiry), then off to the authentication app."""
+    entry = entry_by_token(token)
+    if entry is None or flow not in FLOWS:
+        return not_found(request)
+    back = reverse("consent:card", args=[token, flow])
+    draft = None
+    if flow == "mine":
+        if _state(request, entry, flow) is None:
+            return _problem_redirect(entry, SESSION_EXPIRED.code)
+    else:
+        draft, refusal = _card_draft(request, entry, flow)
+        if refusal is not None:
+            code = refusal.status_code == 410 and drafts.DRAFT_ENDED() or SESSION_EXPIRED()
+            return app_views.app_problem(request, AppRefusal(code, back), status=410)
+        back += "?" + urllib.parse.urlencode({"draft": draft.key})
     try:
-        verified = verify_card_authentication(challenge_id, certificate, signature, "consent")
+        url = proof.begin_with_app(
+            request,
+            _proof_slot(entry, flow),
+            proof.Purpose.INQUIRY if draft is None else proof.Purpose.CONSENT,
+            institution=entry.institution,
+            draft=draft,
+            rate_scopes={"entry": token},
+            next_url=reverse("consent:app_done", args=[token, flow]),
+            back_url=back,
+        )
     except HomeConsentError as error:
-        return _json_refusal(error, 403)
-    if verified.challenge.kind != INQUIRY_KIND or verified.challenge.institution_id != entry.institution_id:
-        return _json_problem(SESSION_EXPIRED.code)
-    # A new session key with the proof: a key seen before the card answered cannot carry it.
-    request.session.cycle_key()
-    request.session[_proof_key(entry)] = {
-        "token": entry.token,
-        "person": verified.person.pk,
-        "at": timezone.now().isoformat(),
-    }
-    return JsonResponse({"next": reverse("consent:mine", args=[entry.token])})
+        return app_views.app_problem(request, AppRefusal(error, back), status=400)
+    except AppRefusal as refused:
+        return app_views.app_problem(request, refused, status=502)
+    return redirect(url)
+
+
+@never_cache
+def app_done(request, token, flow):
+    """Back from the authentication app (the callback verified it): the same step as the card's answer."""
+    entry = entry_by_token(token)
+    if entry is None or flow not in FLOWS:
+        return not_found(request)
+    back = reverse("consent:card", args=[token, flow])
+    try:
+        if flow == "mine":
+            proved = proof.answer_with_app(
+                request, _proof_slot(entry, flow), proof.Purpose.INQUIRY, institution=entry.institution
+            )
+            return redirect(_proved_inquiry(request, entry, proved))
+        draft = _current_draft(request, entry, flow)
+        if draft is None:
+            return _problem_redirect(entry, SESSION_EXPIRED.code)
+        proved = proof.answer_with_app(
+            request, _proof_slot(entry, flow), proof.Purpose.CONSENT, institution=entry.institution
+        )
+        drafts.do_register_consent_from_draft(draft, proved)
+    except HomeConsentError as error:
+        return app_views.app_problem(request, AppRefusal(error, back))
+    return redirect("consent:done", token=token, flow=flow)
 
 
 @never_cache

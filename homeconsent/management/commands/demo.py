@@ -83,6 +83,8 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--card", type=int, default=1, help="the card on the reader at start (its number)")
         parser.add_argument("--no-server", action="store_true", help="prepare data and print, then exit")
+        parser.add_argument("--app-port", type=int, default=47120, help="port of the stand-in authentication app")
+        parser.add_argument("--app-card", type=int, default=1, help="the card the stand-in app's phone holds")
 
     def handle(self, *args, **options):
         if self._unapplied_migrations():
@@ -238,6 +240,8 @@ class Command(BaseCommand):
             # The pages tell the browser where the bridge listens.
             HOMECONSENT_BRIDGE_PORT=str(options["bridge_port"]),
         )
+        app = self._start_app_provider(site, cards, options)
+        env.update(app["env"])
         server = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", options["host"], "-p", str(options["port"]),
              "homeconsent.asgi:application"],
@@ -260,9 +264,43 @@ class Command(BaseCommand):
             pass
         finally:
             server.terminate()
+            app["process"].terminate()
             bridge.stop()
             state["target"].stop()
             server.wait(timeout=10)
+
+    def _start_app_provider(self, site, cards, options):
+        """The stand-in authentication app (its own process) holding one demo card, and the settings
+        that make this site its client. Prints its URL and the card it holds."""
+        card = next((c for c in cards if c.number == options["app_card"]), cards[0])
+        holder_card = VirtualJPKICard.load(card.path)
+        person = Person.objects.get(
+            card_certificates__fingerprint_sha256=fingerprint_sha256(x509.load_der_x509_certificate(holder_card.auth_cert_der))
+        )
+        holder = {"name": person.name, "birthdate": person.birth_date.isoformat(),
+                  "gender": {"1": "male", "2": "female"}.get(person.sex, ""), "address": person.address}  # fmt: skip
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "authenticator_provider", "--port", str(options["app_port"]),
+             "--client", settings.AUTH_APP_CLIENT_ID, "--redirect-uri", f"{site}/consent/app/callback",
+             "--client-jwks-uri", f"{site}/consent/app/jwks.json", "--card", str(card.path),
+             "--holder", json.dumps(holder, ensure_ascii=False)],
+            cwd=settings.BASE_DIR, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        issuer = process.stdout.readline().removeprefix("issuer: ").strip()
+        if not issuer:
+            self.stderr.write("the stand-in authentication app did not start: the phone route is off")
+            return {"process": process, "env": {}}
+        self.stdout.write(f"  auth app:      {issuer}  (stand-in; its phone holds card [{card.number}] {card.name}, PIN {card.pin})")
+        return {
+            "process": process,
+            "env": {
+                "HOMECONSENT_AUTH_APP_ISSUER": issuer,
+                "HOMECONSENT_AUTH_APP_REDIRECT_URI": f"{site}/consent/app/callback",
+                "HOMECONSENT_AUTH_APP_CLIENT_JWKS_URI": f"{site}/consent/app/jwks.json",
+                # The demo runs on plain http on this machine; authlib refuses that unless told.
+                "AUTHLIB_INSECURE_TRANSPORT": "1",
+            },
+        }
 
     @staticmethod
     def _refresh_crl(stop, every_seconds=3600):
