@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class ClinicapiConfig(AppConfig):
@@ -12,8 +13,17 @@ class ClinicapiConfig(AppConfig):
             schema,  # noqa: F401
         )
 
+        # The one-call eligibility check (PostgreSQL) follows the models after every migrate.
+        post_migrate.connect(_install_fast_check, sender=self)
+
     def demo_lines(self, *args, **kwargs) -> list[str]:
         """This side's part of `manage.py demo` (clinicapi/demo.py): the site core asks each app."""
         from .demo import demo_lines
 
         return demo_lines(*args, **kwargs)
+
+
+def _install_fast_check(**kwargs):
+    from .fastcheck import install_after_migrate  # imported when used: it reaches into every domain app
+
+    install_after_migrate(**kwargs)

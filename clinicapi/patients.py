@@ -60,6 +60,15 @@ def _encode(block: bytes) -> str:
 
 def person_id_from(institution_code: str, patient_id: str) -> int | None:
     """The person an institution's patient id names, or None (malformed, or another institution's)."""
+    decoded = decode_patient_id(patient_id)
+    if decoded is None or decoded[1] != int(institution_code):
+        return None
+    return decoded[0]
+
+
+def decode_patient_id(patient_id: str) -> tuple[int, int] | None:
+    """(person id, institution code as a number) of a well-formed patient id, or None. Whose it
+    is stays to be checked against the caller's institution (person_id_from)."""
     if not isinstance(patient_id, str) or len(patient_id) != PATIENT_ID_LENGTH or not patient_id.isascii():
         return None
     try:
@@ -70,6 +79,6 @@ def person_id_from(institution_code: str, patient_id: str) -> int | None:
         return None  # only the one canonical spelling names a patient
     decryptor = Cipher(algorithms.AES(_key()), modes.ECB()).decryptor()  # noqa: S305
     person_id, code = struct.unpack(">QQ", decryptor.update(block) + decryptor.finalize())
-    if code != int(institution_code) or person_id == 0 or person_id > 2**63 - 1:
+    if person_id == 0 or person_id > 2**63 - 1:
         return None
-    return person_id
+    return person_id, code

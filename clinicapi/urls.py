@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import data_views, disaster_api, fhir_views, schema, views
+from . import data_views, disaster_api, fastcheck, fhir_views, schema, views
 
 app_name = "clinicapi"
 
@@ -8,7 +8,8 @@ urlpatterns = [
     path("auth/token", views.TokenView.as_view(), name="token"),
     path("whoami", views.WhoAmIView.as_view(), name="whoami"),
     path("patients", data_views.ConsentedPatientsView.as_view(), name="patients"),
-    path("patients/<str:patient_id>/eligibility", data_views.EligibilityView.as_view(), name="eligibility"),
+    path("patients/<str:patient_id>/eligibility", fastcheck.fast_or(data_views.EligibilityView.as_view()),
+         name="eligibility"),
     path("patients/<str:patient_id>/medication", data_views.MedicationView.as_view(), name="medication"),
     path("patients/<str:patient_id>/treatment", data_views.TreatmentView.as_view(), name="treatment"),
     path("patients/<str:patient_id>/checkups", data_views.CheckupsView.as_view(), name="checkups"),

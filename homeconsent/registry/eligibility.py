@@ -392,6 +392,11 @@ def _read(by_person: bool, key, on: date, include_limit: bool) -> tuple[list[Qua
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
+    return _from_rows(rows, connection)
+
+
+def _from_rows(rows, connection) -> tuple[list[Qualification], _Preloaded]:
+    """Periods and certificates from rows of the UNION ALL (tag first)."""
     width = [sum(len(c) for c in section) for section in _SECTIONS]
     starts = [1 + sum(width[:i]) for i in range(len(_SECTIONS))]
     periods, preloaded, person = [], _Preloaded(), None
@@ -429,6 +434,27 @@ def resolve_for_person(person, on=None, *, include_limit: bool = False) -> Eligi
     on = clean_date(on, "on") if on else timezone.localdate()
     person_id = person.pk if isinstance(person, Person) else person
     periods, preloaded = _read(True, person_id, on, include_limit)
+    return _resolve(periods, on, include_limit, whole_history=True, preloaded=preloaded)
+
+
+def person_union_sql(connection) -> tuple[str, int]:
+    """The by-person UNION ALL (%s placeholders: person, person, day, day, person-or-NULL for 限度額,
+    day, day, person, day, day) and its width, for a caller that runs it inside one database call
+    (clinicapi.fastcheck); resolve_from_rows turns its rows into the same result."""
+    sql = _SQL.get((True, connection.alias))
+    if sql is None:
+        sql = _SQL[(True, connection.alias)] = _union_sql(connection, True)
+    return sql, 1 + sum(len(c) for section in _SECTIONS for c in section)
+
+
+def union_columns():
+    """The model fields of the by-person UNION ALL after its tag, in order."""
+    return [f for section in _SECTIONS for columns in section for f in columns.fields]
+
+
+def resolve_from_rows(rows, connection, on: date, *, include_limit: bool) -> EligibilityResult:
+    """resolve_for_person's answer from rows of person_union_sql read elsewhere."""
+    periods, preloaded = _from_rows(rows, connection)
     return _resolve(periods, on, include_limit, whole_history=True, preloaded=preloaded)
 
 
