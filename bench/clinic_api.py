@@ -172,25 +172,48 @@ def token(base: str, client_id: str, key) -> str:
 
 
 # --- the server -------------------------------------------------------------------------------------
-def start_server(env: dict, port: int, workers: int, interface: str = "asgi") -> subprocess.Popen:
-    """uvicorn with N worker processes. asgi: homeconsent.asgi (Django runs each request's sync code
-    in a fresh thread, so it opens a database connection per request); wsgi: homeconsent.wsgi in
-    uvicorn's pool of 10 long-lived threads per worker (persistent connections are reused)."""
-    app = "homeconsent.asgi:application" if interface == "asgi" else "homeconsent.wsgi:application"
-    command = [sys.executable, "-W", "ignore::DeprecationWarning", "-m", "uvicorn", app,
-               "--interface", "asgi3" if interface == "asgi" else "wsgi",
-               "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning",
-               "--no-access-log", "--lifespan", "off"]  # fmt: skip
-    server = subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT, start_new_session=True)
+SERVER_APPS = {
+    "asgi": "homeconsent.asgi:application",  # Django's ASGI handler: a new thread (and connection) per request
+    "wsgi": "homeconsent.wsgi:application",  # the server's thread pool: persistent connections
+    "serve": "homeconsent.serving:application",  # bin/serve: ASGI, HTTP on a fixed thread pool (a2wsgi)
+}
+
+
+def server_command(server: str, interface: str, port: int, workers: int, threads: int) -> list[str]:
+    app = SERVER_APPS[interface]
+    if server == "granian":
+        command = [sys.executable, "-W", "ignore::DeprecationWarning", "-m", "granian", "--interface",
+                   "wsgi" if interface == "wsgi" else "asginl", "--host", "127.0.0.1", "--port", str(port),
+                   "--workers", str(workers), "--log-level", "warning", "--no-access-log"]  # fmt: skip
+        if interface == "wsgi":
+            command += ["--blocking-threads", str(threads)]
+        return command + [app]
+    return [sys.executable, "-W", "ignore::DeprecationWarning", "-m", "uvicorn", app,
+            "--interface", "wsgi" if interface == "wsgi" else "asgi3",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning",
+            "--no-access-log", "--lifespan", "off"]  # fmt: skip
+
+
+def start_server(env: dict, port: int, workers: int, interface: str = "asgi", server: str = "uvicorn",
+                 threads: int = 8) -> subprocess.Popen:  # fmt: skip
+    """N worker processes of uvicorn or granian. asgi: homeconsent.asgi (Django runs each request's
+    sync code in a fresh thread, so it opens a database connection per request); wsgi:
+    homeconsent.wsgi in the server's pool of long-lived threads (persistent connections are
+    reused); serve: homeconsent.serving, what bin/serve runs."""
+    command = server_command(server, interface, port, workers, threads)
+    env = {**env, "HOMECONSENT_HTTP_THREADS": str(threads)}
+    if interface != "asgi":
+        env["HOMECONSENT_DB_CONN_MAX_AGE"] = "600"
+    process = subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/bench/bare", timeout=2) as response:
                 if response.status == 200:
-                    return server
+                    return process
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             time.sleep(0.3)
-    stop_server(server)
+    stop_server(process)
     raise RuntimeError("the server did not start")
 
 
@@ -259,6 +282,7 @@ def load(port, paths, headers, options, label) -> dict:
         "p50_ms": round(statistics.median(latencies) * 1000, 2),
         "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2),
         "statuses": statuses,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
     print(f"  {label:<12} {result['per_second']:>8.1f}/s  p50 {result['p50_ms']:>7.2f} ms  "
           f"p99 {result['p99_ms']:>7.2f} ms  ({result['requests']} requests, statuses {statuses})")  # fmt: skip
@@ -325,8 +349,14 @@ def in_process(bearer, entries, patient_id, profile_file=None) -> dict:
         batch(entries)
     batch_seconds = time.perf_counter() - began
     url = f"/api/v1/patients/{patient_id}/eligibility"
+    assert http.get(url).status_code == 200  # a token's first check takes the general path (clinicapi.fastcheck)
     with QueryLog(connection) as one_check:
         assert http.get(url).status_code == 200
+    if not one_check.sql and connection.vendor == "postgresql":
+        # The one-call check sends its statement through psycopg directly, past Django's wrappers.
+        from clinicapi import fastcheck
+
+        one_check.sql.append(f"SELECT * FROM {fastcheck._function(connection)}(…)  [one call]")
 
     for _ in range(20):  # warm-up
         http.get(url)
@@ -370,10 +400,15 @@ def main():
     parser.add_argument("--max-requests", type=int, default=50_000, help="most requests of each load phase")
     parser.add_argument("--persons", type=int, default=2000, help="persons seeded in the registry")
     parser.add_argument("--patients", type=int, default=40, help="persons given a real consent (one card each)")
-    parser.add_argument("--interface", choices=["asgi", "wsgi", "both"], default="both",
-                        help="how uvicorn runs Django (the batch phase uses the last one)")
+    parser.add_argument("--interface", choices=["asgi", "wsgi", "both", "serve"], default="serve",
+                        help="how the server runs Django: serve (bin/serve's application), wsgi, asgi, or "
+                             "both (asgi then wsgi); the batch phase uses the last one")
+    parser.add_argument("--server", choices=["granian", "uvicorn"], default="granian", help="the HTTP server")
+    parser.add_argument("--threads", type=int, default=8, help="HTTP threads per worker (wsgi, serve)")
     parser.add_argument("--pool", action="store_true",
                         help="PostgreSQL: serve from a psycopg connection pool (see clinic_api_site.py)")
+    parser.add_argument("--skip-in-process", action="store_true",
+                        help="only the HTTP phases and the batch (no query counts, no profiles)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file (with --backend)")
     parser.add_argument("--profiles", action="store_true", help="print the cProfile reports in full")
     parser.add_argument("--profile-file", type=Path, help="write the cProfile of 200 eligibility checks here (with --backend)")
@@ -410,11 +445,11 @@ def main():
         interfaces = ["asgi", "wsgi"] if options.interface == "both" else [options.interface]
         for interface in interfaces:
             port = free_port()
-            server = start_server(env, port, options.workers, interface)
+            server = start_server(env, port, options.workers, interface, options.server, options.threads)
             base = f"http://127.0.0.1:{port}"
             bearer = token(base, data["client_id"], data["key"])
             headers = f"Authorization: Bearer {bearer}\r\n"
-            print(f"load ({interface}): {options.workers} uvicorn workers, {options.concurrency} connections, "
+            print(f"load ({interface}): {options.workers} {options.server} workers, {options.concurrency} connections, "
                   f"{options.seconds:g} s or {options.max_requests} requests per phase")  # fmt: skip
             bare = load(port, ["/bench/bare"], "", options, "bare DRF")
             paths = [f"/api/v1/patients/{pid}/eligibility" for pid in data["patient_ids"]]
@@ -440,6 +475,21 @@ def main():
         stop_server(server)
         server = None
 
+        summary = {
+            "backend": data["vendor"], "server": options.server, "interface": interfaces[-1],
+            "workers": options.workers, "threads": options.threads, "concurrency": options.concurrency,
+            "checks_per_s": runs[interfaces[-1]]["eligibility"]["per_second"],
+            "p50_ms": runs[interfaces[-1]]["eligibility"]["p50_ms"],
+            "p99_ms": runs[interfaces[-1]]["eligibility"]["p99_ms"],
+            "bare_per_s": runs[interfaces[-1]]["bare"]["per_second"],
+            "ratio": runs[interfaces[-1]]["ratio"],
+            "statuses": runs[interfaces[-1]]["eligibility"]["statuses"],
+            "load_average": runs[interfaces[-1]]["eligibility"]["load_average"],
+            "batch_10000_http_s": round(batch_seconds, 3),
+        }
+        if options.skip_in_process:
+            print(json.dumps(summary))
+            return
         figures = in_process(bearer, data["batch"], data["patient_ids"][0], options.profile_file)
         print(f"queries: batch of 100 = {figures['queries_batch_100']}, batch of 10,000 = "
               f"{figures['queries_batch_10000']}; one eligibility check = {figures['queries_one_check']}")  # fmt: skip
@@ -461,6 +511,8 @@ def main():
                 "batch_10000_http_seconds": round(batch_seconds, 3), "batch_fetch_seconds": round(fetch_seconds, 3),
                 **{k: v for k, v in figures.items() if not k.endswith("_profile")},
             }, indent=2))  # fmt: skip
+        summary["one_check_in_process_ms"] = figures["one_check_in_process_ms"]
+        print(json.dumps(summary))  # the last line: the figures a script reads
     finally:
         if server is not None:
             stop_server(server)

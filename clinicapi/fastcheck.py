@@ -306,7 +306,9 @@ def _call(connection, name, token_hash, code, person_id, on, now):
 
     # A server-side-binding cursor on Django's own connection (same transaction state, same type
     # adapters): psycopg prepares the one statement on first use, then each call is Bind/Execute.
-    with psycopg.Cursor(connection.connection) as cursor:
+    # wrap_database_errors: a failure marks the connection as Django's own failures do, so a broken
+    # connection is closed at the end of the request instead of being kept.
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, [token_hash, code, person_id, on, now, settings.AUDIT_CHAINS], prepare=True)
         return cursor.fetchall()
 

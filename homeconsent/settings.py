@@ -108,9 +108,13 @@ ASGI_APPLICATION = "homeconsent.asgi.application"
 
 # --- database -------------------------------------------------------------------------------
 DATABASE_URL = env.str("DATABASE_URL", default=None)
+# Seconds a connection is kept between requests (0: closed after each). Set by bin/serve, whose HTTP
+# threads live as long as the worker (homeconsent.serving); not under Django's ASGI handler, which
+# runs each request in a new thread and would leave one connection behind per request.
+_CONN_MAX_AGE = env.int("HOMECONSENT_DB_CONN_MAX_AGE", default=0)
 if DATABASE_URL:
     # Under ASGI a persistent connection per thread leaks; pool instead (psycopg's pool) when asked.
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=_CONN_MAX_AGE)}
     if env.bool("HOMECONSENT_DB_POOL", default=False):
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": env.int("HOMECONSENT_DB_POOL_MIN", default=2),
@@ -129,6 +133,7 @@ else:
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
             },
             "TEST": {"NAME": env.str("HOMECONSENT_TEST_SQLITE_PATH", default=None) or None},
+            "CONN_MAX_AGE": _CONN_MAX_AGE,
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

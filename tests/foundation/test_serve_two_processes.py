@@ -1,0 +1,208 @@
+"""Production serving across processes: two bin/serve processes on different ports share PostgreSQL
+and Redis; a consent registered through the pages of one reaches a console board (WebSocket)
+connected to the other. Needs PostgreSQL (DATABASE_URL) and Redis on 127.0.0.1:6379 (skipped
+without them)."""
+
+import base64
+import datetime
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from importlib import import_module
+from pathlib import Path
+
+import pytest
+import requests
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from django.conf import settings
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+
+from homeconsent.consent.entry import entry_for
+from homeconsent.consent.models import Consent
+from homeconsent.jpki.pki import TestPKI, issue_virtual_card
+from homeconsent.registry.codes import with_check_digit
+from homeconsent.registry.models import Institution, Insurer, InsurerKind, Person, Qualification
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parents[2]
+REDIS_DB = 11  # this test's own Redis database, flushed before use
+
+
+def _redis_url():
+    try:
+        import redis
+
+        client = redis.Redis.from_url(f"redis://127.0.0.1:6379/{REDIS_DB}", socket_timeout=2)
+        client.ping()
+    except Exception:  # noqa: BLE001 - any failure means: no Redis here
+        pytest.skip("needs Redis on 127.0.0.1:6379")
+    client.flushdb()
+    return f"redis://127.0.0.1:6379/{REDIS_DB}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(port: int, env: dict, log) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [str(ROOT / "bin" / "serve"), "--port", str(port), "--workers", "1", "--threads", "4"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "bin/serve exited"
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/", timeout=2).status_code < 500:
+                return process
+        except requests.ConnectionError:
+            time.sleep(0.3)
+    raise AssertionError("bin/serve did not answer within 90 s")
+
+
+@pytest.fixture
+def pki(tmp_path):
+    return TestPKI(tmp_path / "pki").init()
+
+
+@pytest.fixture
+def two_servers(tmp_path, pki):
+    redis_url = _redis_url()
+    db = connection.settings_dict
+    database_url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "homeconsent.settings",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "DJANGO_SECRET_KEY": settings.SECRET_KEY,  # both sign sessions alike, as behind one balancer
+        "HOMECONSENT_VAR_DIR": str(tmp_path / "var"),
+        "HOMECONSENT_JPKI_ROOTS": str(pki.root_path),
+        "HOMECONSENT_JPKI_CRLS": str(pki.crl_path),
+    }
+    processes = []
+    with open(tmp_path / "serve.log", "wb") as log:
+        try:
+            for _ in range(2):
+                port = _free_port()
+                processes.append((port, _serve(port, env, log)))
+            yield [port for port, _ in processes]
+        finally:
+            for _, process in processes:
+                os.killpg(process.pid, signal.SIGTERM)
+            for _, process in processes:
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def clinic_with_patient(tmp_path, pki):
+    institution = Institution.objects.create(code=with_check_digit("136000555"), name="にし訪問看護ステーション",
+                                             facility_type="6", prefecture="13")  # fmt: skip
+    insurer = Insurer.objects.create(number="01130012", name="全国健康保険協会東京支部", kind=InsurerKind.KYOKAI,
+                                     prefecture="13")  # fmt: skip
+    person = Person.objects.create(name="山田 花子", name_kana="ヤマダ ハナコ", sex="2", birth_date=datetime.date(1948, 4, 2))
+    Qualification.objects.create(person=person, insurer=insurer, symbol="1234", number="5678", branch="00",
+                                 acquired_on=datetime.date(2020, 4, 1), contribution_ratio="010", personal_family="1")  # fmt: skip
+    issued = issue_virtual_card(person, "4826", cards_dir=tmp_path / "cards", pki=pki)
+    document = json.loads(issued.path.read_text())
+    key = serialization.load_pem_private_key(document["auth_key_pem"].encode(), password=None)
+    return institution, person, key, base64.b64decode(document["auth_cert"])
+
+
+def _board_session(institution) -> str:
+    """A signed-in, OTP-verified console session of the institution's administrator."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from clinicapi.console import accounts
+
+    membership, _ = accounts.create_staff(institution, "board-admin", "institution_admin", by="test")
+    user = membership.user
+    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    membership.refresh_from_db()
+    session = import_module(settings.SESSION_ENGINE).SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session[accounts.SESSION_KEY] = {"membership": membership.pk, "generation": membership.session_generation,
+                                     "seen": timezone.now().isoformat()}  # fmt: skip
+    session.create()
+    return session.session_key
+
+
+def _consent_through_pages(base: str, entry, key, certificate: bytes) -> dict:
+    """The home-visit consent flow over HTTP with a real card signature (CSRF as a browser sends it)."""
+    http = requests.Session()
+
+    def page(name, *args):
+        return base + reverse(f"consent:{name}", args=[entry.token, *args])
+
+    def form(name, data):
+        response = http.post(page(name, "home"), {**data, "csrfmiddlewaretoken": http.cookies["csrftoken"]},
+                             headers={"Referer": page(name, "home")}, allow_redirects=False, timeout=30)  # fmt: skip
+        assert response.status_code == 302, (name, response.status_code, response.text[:300])
+
+    def post_json(name, body):
+        response = http.post(page(name, "home"), json=body, timeout=30,
+                             headers={"X-CSRFToken": http.cookies["csrftoken"], "Referer": page("card", "home")})  # fmt: skip
+        assert response.status_code == 200, (name, response.status_code, response.text[:300])
+        return response.json()
+
+    about = http.get(page("about", "home"), timeout=30)
+    assert about.status_code == 200
+    if "csrftoken" not in http.cookies:  # the token cookie comes with the first form page
+        match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', about.text)
+        assert match, "no CSRF token on the page"
+    form("items", {"medication": "yes"})
+    form("limit", {"share_limit": "no"})
+    assert http.get(page("confirm", "home"), timeout=30).status_code == 200
+    issued = post_json("challenge", {})
+    digest_info = base64.b64decode(issued["digest_info"])
+    signature = key.sign(digest_info[19:], padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+    return post_json("answer", {"challenge": issued["challenge"], "certificate": base64.b64encode(certificate).decode(),
+                                "signature": base64.b64encode(signature).decode()})  # fmt: skip
+
+
+def test_a_consent_made_through_one_server_reaches_a_board_on_the_other(two_servers, clinic_with_patient):
+    from websockets.sync.client import connect
+
+    # given two server processes and a console board connected to the second one
+    one, other = two_servers
+    institution, person, key, certificate = clinic_with_patient
+    entry = entry_for(institution)
+    board = connect(f"ws://127.0.0.1:{other}/ws/console/events/", origin=f"http://127.0.0.1:{other}",
+                    additional_headers={"Cookie": f"{settings.SESSION_COOKIE_NAME}={_board_session(institution)}"},
+                    open_timeout=30)  # fmt: skip
+    try:
+        # when the patient consents through the pages of the first one
+        _consent_through_pages(f"http://127.0.0.1:{one}", entry, key, certificate)
+        consent = Consent.objects.get(person=person, institution=institution)
+
+        # then the board on the other process receives the registration, bounded in time
+        deadline = time.monotonic() + 30
+        events = []
+        while time.monotonic() < deadline:
+            message = json.loads(board.recv(timeout=max(0.1, deadline - time.monotonic())))
+            events.append(message)
+            if message.get("event") == "registered" and message.get("consent_id") == consent.pk:
+                break
+        else:
+            raise AssertionError(f"no registered event on the other server; saw {events}")
+    finally:
+        board.close()
