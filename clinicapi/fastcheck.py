@@ -29,7 +29,7 @@ import logging
 import threading
 
 from django.conf import settings
-from django.db import connections, router
+from django.db import ProgrammingError, connections, router
 from django.http import HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -216,12 +216,11 @@ def _drop_others(cursor, keep: str = "") -> None:
 
 
 def install(connection) -> str:
-    """Create the check's function in this PostgreSQL database (dropping earlier versions);
-    returns its name."""
+    """Create the check's function in this PostgreSQL database; returns its name. Earlier versions
+    stay (processes still running the previous release call theirs until they restart)."""
     name, sql = function_sql(connection)
     with connection.cursor() as cursor:
         cursor.execute(sql)  # no parameters: the text is not formatted
-        _drop_others(cursor, keep=name)
     _installed.pop(connection.alias, None)
     return name
 
@@ -337,7 +336,13 @@ def check(request, patient_id: str):
         return None
     now = timezone.now()
     on = rules.today()
-    rows = _call(connection, _function(connection), token_hash, code, person_id, on, now)
+    try:
+        rows = _call(connection, _function(connection), token_hash, code, person_id, on, now)
+    except ProgrammingError as exc:
+        if type(exc.__cause__).__name__ != "UndefinedFunction":
+            raise
+        _installed.pop(connection.alias, None)  # dropped under us (a restore): look again, general path now
+        return None
     if not rows or rows[0][0] != "ok":
         return None  # the function wrote nothing: the general path decides and answers
     if rows[0][1] != client_id:

@@ -115,6 +115,11 @@ _CONN_MAX_AGE = env.int("HOMECONSENT_DB_CONN_MAX_AGE", default=0)
 if DATABASE_URL:
     # Under ASGI a persistent connection per thread leaks; pool instead (psycopg's pool) when asked.
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=_CONN_MAX_AGE)}
+    # psycopg prepares a statement the code asks it to (clinicapi.fastcheck's one call), or any statement
+    # after this many runs on a connection with server-side binding; Django's default None never does.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = env.int(
+        "HOMECONSENT_DB_PREPARE_THRESHOLD", default=5
+    )
     if env.bool("HOMECONSENT_DB_POOL", default=False):
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": env.int("HOMECONSENT_DB_POOL_MIN", default=2),
