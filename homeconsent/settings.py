@@ -128,7 +128,8 @@ if DATABASE_URL:
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            # Django's backend with a prompter wait for the write lock (homeconsent/dbbackends/sqlite3).
+            "ENGINE": "homeconsent.dbbackends.sqlite3",
             "NAME": env.str("HOMECONSENT_SQLITE_PATH", default=str(VAR_DIR / "homeconsent.sqlite3")),
             # IMMEDIATE takes the write lock at BEGIN, so concurrent writers queue on the busy
             # timeout instead of failing mid-transaction; WAL lets readers run beside them.

@@ -64,7 +64,7 @@ def test_database_and_channel_layer_follow_the_environment(tmp_path):
         "print(s.CHANNEL_LAYERS['default']['BACKEND']); print(s.CACHES['default']['BACKEND'])"
     )
     embedded = run_python(code, {}, tmp_path).stdout.split()
-    assert embedded[0] == "django.db.backends.sqlite3"
+    assert embedded[0] == "homeconsent.dbbackends.sqlite3"  # Django's, with a prompter write-lock wait
     assert embedded[2] == "channels.layers.InMemoryChannelLayer"
     assert embedded[3] == "django.core.cache.backends.locmem.LocMemCache"
 
