@@ -389,4 +389,8 @@ def fast_or(general_view):
         return response
 
     view.general = general_view
+    # The same operation for the schema generator, which reads the DRF view class off the callback.
+    for name in ("cls", "initkwargs", "view_class", "view_initkwargs"):
+        if hasattr(general_view, name):
+            setattr(view, name, getattr(general_view, name))
     return view
