@@ -115,7 +115,7 @@ def main():
     parser.add_argument("--concurrency", type=int, default=50, help="patients walking the pages at once")
     parser.add_argument("--kill-after", type=int, default=60, help="acknowledged consents before the SIGKILL")
     parser.add_argument("--workers", type=int, default=2, help="bin/serve workers")
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/7")
     options = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
         parser.error("needs DATABASE_URL=postgres://…")

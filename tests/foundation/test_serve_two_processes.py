@@ -34,7 +34,8 @@ from homeconsent.registry.models import Institution, Insurer, InsurerKind, Perso
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
-REDIS_DB = 11  # this test's own Redis database, flushed before use
+# A Redis database of its own: the suite's workers use 8-15 for their caches (tests/settings.py).
+REDIS_DB = 6
 
 
 def _redis_url():
@@ -45,7 +46,6 @@ def _redis_url():
         client.ping()
     except Exception:  # noqa: BLE001 - any failure means: no Redis here
         pytest.skip("needs Redis on 127.0.0.1:6379")
-    client.flushdb()
     return f"redis://127.0.0.1:6379/{REDIS_DB}"
 
 
