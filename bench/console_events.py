@@ -81,8 +81,10 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def prepare(var_dir: Path, sessions: int):
-    """Scratch state: database, one institution, one staff account, a card, N verified sessions."""
+def prepare(var_dir: Path, sessions: int, institutions: int = 1):
+    """Scratch state: database, K institutions with one staff account each, a card, N verified
+    sessions spread over the institutions in turn. Returns (institutions, card path, [(institution
+    index, session key)])."""
     import datetime
     from importlib import import_module
 
@@ -103,21 +105,24 @@ def prepare(var_dir: Path, sessions: int):
 
     call_command("migrate", interactive=False, verbosity=0)
     TestPKI(settings.JPKI_PKI_DIR).init()
-    institution = Institution.objects.create(code=with_check_digit("136000123"), name="bench")
+    places = [Institution.objects.create(code=with_check_digit(f"136{100000 + i:06d}"), name=f"bench {i}")
+              for i in range(institutions)]  # fmt: skip
     insurer = Insurer.objects.create(number="01130012", name="bench", kind=InsurerKind.KYOKAI, prefecture="13")
     person = Person.objects.create(name="試験 花子", name_kana="シケン ハナコ", sex="2", birth_date=datetime.date(1948, 4, 2))
     Qualification.objects.create(person=person, insurer=insurer, symbol="1", number="1", branch="00",
                                  acquired_on=datetime.date(2020, 4, 1), contribution_ratio="010", personal_family="1")
     card_path = issue_virtual_card(person, PIN).path
-    membership, _ = accounts.do_create_staff(institution, "bench-admin", "institution_admin", by="bench")
-    user = membership.user
-    user.set_password("bench password 1234")
-    user.save()
-    device = TOTPDevice.objects.create(user=user, name="bench", confirmed=True)
-    membership.refresh_from_db()
+    staff = []
+    for i, place in enumerate(places):
+        membership, _ = accounts.do_create_staff(place, f"bench-admin-{i}", "institution_admin", by="bench")
+        user = membership.user
+        device = TOTPDevice.objects.create(user=user, name="bench", confirmed=True)
+        membership.refresh_from_db()
+        staff.append((membership, user, device))
     store = import_module(settings.SESSION_ENGINE).SessionStore
     keys = []
-    for _ in range(sessions):
+    for n in range(sessions):
+        membership, user, device = staff[n % len(staff)]
         s = store()
         s[SESSION_KEY] = str(user.pk)
         s[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
@@ -127,8 +132,8 @@ def prepare(var_dir: Path, sessions: int):
         s[accounts.SESSION_KEY] = {"membership": membership.pk, "generation": membership.session_generation,
                                    "seen": (timezone.now() + datetime.timedelta(hours=2)).isoformat()}  # fmt: skip
         s.create()
-        keys.append(s.session_key)
-    return institution, card_path, keys
+        keys.append((n % len(staff), s.session_key))
+    return places, card_path, keys
 
 
 def start_server(env, port, log):
@@ -148,7 +153,9 @@ def start_server(env, port, log):
             time.sleep(0.2)
 
 
-async def measure(port, session_keys, n, rounds, institution, card_path, cookie_name):
+async def measure(ports, session_keys, n, rounds, institutions, card_path, cookie_name):
+    """Open n sockets (spread over the servers in turn), then per round register one consent at the
+    next institution through the next server; the latencies are those of that institution's sockets."""
     import urllib.request
 
     import websockets
@@ -158,24 +165,24 @@ async def measure(port, session_keys, n, rounds, institution, card_path, cookie_
     from homeconsent.jpki.card import VirtualJPKICard
     from tests.cards import card_answer
 
-    url = f"ws://127.0.0.1:{port}{PATH}"
-    origin = f"http://127.0.0.1:{port}"
-    sockets = []
+    sockets: dict[int, list] = {}
     started = time.perf_counter()
     gate = asyncio.Semaphore(50)
 
-    async def open_one(key):
+    async def open_one(i, place, key):
+        port = ports[i % len(ports)]
         async with gate:
-            ws = await websockets.connect(url, origin=origin, additional_headers={"Cookie": f"{cookie_name}={key}"},
+            ws = await websockets.connect(f"ws://127.0.0.1:{port}{PATH}", origin=f"http://127.0.0.1:{port}",
+                                          additional_headers={"Cookie": f"{cookie_name}={key}"},
                                           open_timeout=60, max_queue=None, ping_interval=None)  # fmt: skip
-            sockets.append(ws)
+            sockets.setdefault(place, []).append(ws)
 
-    await asyncio.gather(*(open_one(k) for k in session_keys[:n]))
+    await asyncio.gather(*(open_one(i, place, key) for i, (place, key) in enumerate(session_keys[:n])))
     connect_seconds = time.perf_counter() - started
     card = VirtualJPKICard.load(card_path)
     latencies = []
 
-    def register_once():
+    def register_once(institution, port):
         challenge = issue_consent_challenge(institution, kind="home_visit", items=["medication"])
         certificate, signature = card_answer(card, challenge.digest_info(), PIN)
         body = json.dumps({"nonce": challenge.nonce, "certificate": base64.b64encode(certificate).decode(),
@@ -192,15 +199,22 @@ async def measure(port, session_keys, n, rounds, institution, card_path, cookie_
 
     from datetime import datetime
 
-    for _ in range(rounds):
+    places = sorted(sockets)
+    for r in range(rounds):
+        place = places[r % len(places)]
         # Sign and post in a thread; the sockets' reads start at once so nothing waits in buffers.
-        post = asyncio.ensure_future(sync_to_async(register_once, thread_sensitive=False)())
+        post = asyncio.ensure_future(
+            sync_to_async(register_once, thread_sensitive=False)(institutions[place], ports[r % len(ports)])
+        )
         done = await post
-        arrivals = await asyncio.wait_for(asyncio.gather(*(arrival(ws, done["consent_id"]) for ws in sockets)), 60)
+        arrivals = await asyncio.wait_for(
+            asyncio.gather(*(arrival(ws, done["consent_id"]) for ws in sockets[place])), 60
+        )
         for arrived, at in arrivals:
             latencies.append((arrived - datetime.fromisoformat(at).timestamp()) * 1000)
-    for ws in sockets:
-        await ws.close()
+    for group in sockets.values():
+        for ws in group:
+            await ws.close()
     return connect_seconds, latencies
 
 
@@ -215,6 +229,10 @@ def main():
     parser.add_argument("--rounds", type=int, default=10, help="consents registered per N")
     parser.add_argument("--layers", default="memory,redis")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/13")
+    parser.add_argument("--institutions", type=int, default=1, help="sockets spread over this many institutions")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="server processes (sockets and registrations spread over them; needs the Redis layer "
+                             "for events to cross processes)")  # fmt: skip
     options = parser.parse_args()
     sizes = [min(1000, int(n)) for n in options.sockets.split(",")]
 
@@ -222,30 +240,38 @@ def main():
     os.environ["HOMECONSENT_VAR_DIR"] = str(var_dir)
     os.environ.pop("DATABASE_URL", None)
     os.environ.pop("REDIS_URL", None)
-    institution, card_path, keys = prepare(var_dir, max(sizes))
+    institutions, card_path, keys = prepare(var_dir, max(sizes), options.institutions)
     from django.conf import settings
 
-    print(f"state in {var_dir}; {max(sizes)} sessions; {os.cpu_count()} cores; load {os.getloadavg()[0]:.1f}")
-    print("| layer | sockets | connect all (s) | events | p50 (ms) | p95 (ms) | max (ms) |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(f"state in {var_dir}; {max(sizes)} sessions over {len(institutions)} institutions; "
+          f"{options.processes} server processes; {os.cpu_count()} cores; load {os.getloadavg()[0]:.1f}")
+    print("| layer | sockets | institutions | processes | connect all (s) | events | p50 (ms) | p95 (ms) | max (ms) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for layer in options.layers.split(","):
         env = {**os.environ, "HOMECONSENT_BENCH_SERVER": "1", "HOMECONSENT_WEBHOOK_INLINE": "off",
                "DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": settings.SECRET_KEY, "PYTHONPATH": str(ROOT)}  # fmt: skip
         if layer == "redis":
             env["REDIS_URL"] = options.redis_url
+        if layer == "memory" and options.processes > 1:
+            print("| memory | (skipped: events do not cross processes on the in-memory layer) |")
+            continue
         for n in sizes:
-            port = _free_port()
-            log = (var_dir / f"daphne-{layer}-{n}.log").open("w")
-            server = start_server(env, port, log)
+            ports, servers = [], []
             try:
+                for i in range(options.processes):
+                    ports.append(_free_port())
+                    log = (var_dir / f"daphne-{layer}-{n}-{i}.log").open("w")
+                    servers.append(start_server(env, ports[-1], log))
                 connect_seconds, latencies = asyncio.run(
-                    measure(port, keys, n, options.rounds, institution, card_path, settings.SESSION_COOKIE_NAME)
+                    measure(ports, keys, n, options.rounds, institutions, card_path, settings.SESSION_COOKIE_NAME)
                 )
             finally:
-                server.terminate()
-                server.wait(timeout=20)
-            print(f"| {layer} | {n} | {connect_seconds:.1f} | {len(latencies)} | {percentile(latencies, 50):.1f} | "
-                  f"{percentile(latencies, 95):.1f} | {max(latencies):.1f} |", flush=True)  # fmt: skip
+                for server in servers:
+                    server.terminate()
+                    server.wait(timeout=20)
+            print(f"| {layer} | {n} | {min(n, len(institutions))} | {options.processes} | {connect_seconds:.1f} | "
+                  f"{len(latencies)} | {percentile(latencies, 50):.1f} | {percentile(latencies, 95):.1f} | "
+                  f"{max(latencies):.1f} | load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
