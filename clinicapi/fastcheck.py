@@ -271,13 +271,12 @@ def enabled(connection) -> bool:
 
 def _bearer(request) -> str | None:
     header = request.META.get("HTTP_AUTHORIZATION", "")
-    parts = header.split()
-    if len(parts) != 2 or parts[0].lower() != "bearer":
+    if not header.isascii():
+        return None  # the general path decides
+    parts = header.encode("ascii").split()  # bytes, as DRF splits it (ASCII whitespace only)
+    if len(parts) != 2 or parts[0].lower() != b"bearer" or len(parts[1]) > 128:
         return None
-    token = parts[1]
-    if len(token) > 128 or not token.isascii():
-        return None
-    return token
+    return parts[1].decode("ascii")
 
 
 def _throttle(client_id: str):
