@@ -138,7 +138,9 @@ def prepare(var_dir: Path, sessions: int, institutions: int = 1):
 
 def start_server(env, port, log):
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "bench.console_events:application"],
+        # The handshake waits for the session lookup; daphne's 5 s default drops sockets on a loaded machine.
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "--websocket_connect_timeout", "60",
+         "bench.console_events:application"],
         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
     )  # fmt: skip
     deadline = time.monotonic() + 60
