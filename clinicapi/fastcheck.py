@@ -61,7 +61,8 @@ _CONSENT = Columns(Consent, exclude=("signature",))
 
 def _lit(value: str) -> str:
     """A SQL string literal of a constant of ours (no quotes inside, checked)."""
-    assert "'" not in value and "\\" not in value, value
+    if "'" in value or "\\" in value:
+        raise ValueError(f"not a plain constant: {value!r}")
     return f"'{value}'"
 
 
@@ -82,10 +83,11 @@ def function_sql(connection) -> tuple[str, str]:
         return q(model._meta.get_field(name).column)
 
     union, _ = registry_eligibility.person_union_sql(connection)
-    for name in ("p_person", "p_person", "p_on", "p_on", "v_limit_person", "p_on", "p_on", "p_person", "p_on", "p_on"):
-        assert "%s" in union
+    names = ("p_person", "p_person", "p_on", "p_on", "v_limit_person", "p_on", "p_on", "p_person", "p_on", "p_on")
+    if union.count("%s") != len(names):
+        raise RuntimeError("registry.eligibility's UNION ALL changed its parameters: update fastcheck")
+    for name in names:
         union = union.replace("%s", name, 1)
-    assert "%s" not in union
     consent_cols = [(f"c{i}", f.cast_db_type(connection), f.column) for i, f in enumerate(_CONSENT.fields)]
     union_cols = [(f"u{i}", f.cast_db_type(connection)) for i, f in enumerate(registry_eligibility.union_columns())]
     returns = ", ".join(
