@@ -56,7 +56,9 @@ def prepare(count: int, tmp: Path):
                                      prefecture="13")  # fmt: skip
     patients = []
     for i in range(count):
-        person = Person.objects.create(name=f"試験 {i}", name_kana="シケン", sex="2", birth_date=datetime.date(1950, 1, 1))
+        person = Person.objects.create(
+            name=f"試験 {i}", name_kana="シケン", sex="2", birth_date=datetime.date(1950, 1, 1)
+        )
         Qualification.objects.create(person=person, insurer=insurer, symbol="77", number=str(10000 + i), branch="00",
                                      acquired_on=datetime.date(2020, 4, 1), contribution_ratio="030",
                                      personal_family="1")  # fmt: skip
@@ -179,7 +181,9 @@ def main():
                         victims = workers_of(server.pid)
                         if victims:
                             os.kill(victims[0], signal.SIGKILL)
-                            killed.update(pid=victims[0], at=acknowledged[0], seconds=time.perf_counter() - began)
+                            killed.update(
+                                pid=victims[0], at=acknowledged[0], seconds=time.perf_counter() - began
+                            )
 
         began = time.perf_counter()
         with ThreadPoolExecutor(options.concurrency) as pool:

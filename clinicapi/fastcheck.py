@@ -83,13 +83,26 @@ def function_sql(connection) -> tuple[str, str]:
         return q(model._meta.get_field(name).column)
 
     union, _ = registry_eligibility.person_union_sql(connection)
-    names = ("p_person", "p_person", "p_on", "p_on", "v_limit_person", "p_on", "p_on", "p_person", "p_on", "p_on")
+    names = (
+        "p_person",
+        "p_person",
+        "p_on",
+        "p_on",
+        "v_limit_person",
+        "p_on",
+        "p_on",
+        "p_person",
+        "p_on",
+        "p_on",
+    )
     if union.count("%s") != len(names):
         raise RuntimeError("registry.eligibility's UNION ALL changed its parameters: update fastcheck")
     for name in names:
         union = union.replace("%s", name, 1)
     consent_cols = [(f"c{i}", f.cast_db_type(connection), f.column) for i, f in enumerate(_CONSENT.fields)]
-    union_cols = [(f"u{i}", f.cast_db_type(connection)) for i, f in enumerate(registry_eligibility.union_columns())]
+    union_cols = [
+        (f"u{i}", f.cast_db_type(connection)) for i, f in enumerate(registry_eligibility.union_columns())
+    ]
     returns = ", ".join(
         ["o_status text", "o_client text", "o_event bigint"]
         + [f"{n} {typ}" for n, typ, _ in consent_cols]
@@ -108,11 +121,11 @@ def function_sql(connection) -> tuple[str, str]:
         f"',\"actor_type\":' || {_json_lit(str(ActorType.INSTITUTION_CLIENT))} || "
         f"',\"basis\":' || {_json_lit(str(Basis.CONSENT))} || "
         "',\"chain\":' || v_chain || ',\"consent_id\":' || to_json(v_c.id::text)::text || "
-        f"',\"detail\":{{\"on\":\"' || to_char(p_on, 'YYYY-MM-DD') || '\",\"read\":' || {_json_lit(READ)} || "
+        f'\',"detail":{{"on":"\' || to_char(p_on, \'YYYY-MM-DD\') || \'","read":\' || {_json_lit(READ)} || '
         "',\"validity\":' || v_validity || '},\"institution_code\":' || to_json(v_inst)::text || "
-        "',\"items\":' || v_items || ',\"occurred_at\":\"' || v_occurred || "
-        f"'\",\"outcome\":' || {_json_lit(str(Outcome.OK))} || ',\"person_id\":' || p_person || "
-        "',\"prev_hash\":\"' || v_prev || '\",\"seq\":' || v_seq || ',\"v\":1}'"
+        '\',"items":\' || v_items || \',"occurred_at":"\' || v_occurred || '
+        f'\'","outcome":\' || {_json_lit(str(Outcome.OK))} || \',"person_id":\' || p_person || '
+        '\',"prev_hash":"\' || v_prev || \'","seq":\' || v_seq || \',"v":1}\''
     )
     body = f"""
 #variable_conflict use_column
@@ -240,7 +253,9 @@ def install_after_migrate(using="default", **kwargs) -> None:
     if connection.vendor != "postgresql":
         return
     tables = set(connection.introspection.table_names())
-    if {m._meta.db_table for m in (AccessToken, ApiClient, Consent, Qualification, AccessEvent, ChainHead)} <= tables:
+    if {
+        m._meta.db_table for m in (AccessToken, ApiClient, Consent, Qualification, AccessEvent, ChainHead)
+    } <= tables:
         install(connection)
 
 
@@ -353,7 +368,10 @@ def check(request, patient_id: str):
     consent = _CONSENT.instance(rows[0], connection, 3)
     start = 3 + len(_CONSENT)
     result = registry_eligibility.resolve_from_rows(
-        [row[start:] for row in rows[1:]], connection, on, include_limit=ConsentItem.LIMIT_CERTIFICATE in consent.items
+        [row[start:] for row in rows[1:]],
+        connection,
+        on,
+        include_limit=ConsentItem.LIMIT_CERTIFICATE in consent.items,
     )
     read = EligibilityRead(patient_id, consent, result, "1", at=now)
     response = HttpResponse(_renderer.render(presenters.eligibility(read)), content_type="application/json")

@@ -327,7 +327,7 @@ CLINICAPI_CLOCK_LEEWAY = timedelta(seconds=env.int("HOMECONSENT_API_CLOCK_LEEWAY
 # DRF rates: "client" per API client on the protected endpoints, "token" per address on the token URL.
 # On PostgreSQL a plain eligibility check runs as one database call (clinicapi.fastcheck); off, every
 # check takes the general DRF path (as on SQLite).
-CLINICAPI_FAST_CHECK = _env_bool("HOMECONSENT_API_FAST_CHECK", True)
+CLINICAPI_FAST_CHECK = env.bool("HOMECONSENT_API_FAST_CHECK", default=True)
 CLINICAPI_THROTTLE_RATES = {
     "client": env.str("HOMECONSENT_API_RATE", default="600/min"),
     "token": env.str("HOMECONSENT_API_TOKEN_RATE", default="60/min"),

@@ -20,7 +20,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from clinicapi import fastcheck
-from clinicapi.auth import issue_access_token, register_client, revoke_client
+from clinicapi.auth import do_register_client, do_revoke_client, issue_access_token
 from clinicapi.patients import patient_id_for
 from homeconsent.audit.models import AccessEvent
 from homeconsent.audit.verification import verify_log
@@ -34,6 +34,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 LOGGED = ("actor_type", "actor_id", "institution_code", "person_id", "items", "basis", "outcome", "consent_id",
           "detail", "chain")  # fmt: skip
+
+
 @pytest.fixture
 def population(settings):
     """300 seeded persons; two institutions; consents in every state for most of them."""
@@ -48,7 +50,11 @@ def population(settings):
                  "other_institution", "future", "qualification_only", "both"]  # fmt: skip
     for person in Person.objects.order_by("pk"):
         scenario = chance.choice(scenarios)
-        base = {"person": person, "items": ["qualification", "medication"], "given_at": now - datetime.timedelta(days=3)}
+        base = {
+            "person": person,
+            "items": ["qualification", "medication"],
+            "given_at": now - datetime.timedelta(days=3),
+        }
 
         def add(institution=here, kind=ConsentKind.HOME_VISIT, **fields):
             Consent.objects.create(**{**base, "institution": institution, "kind": kind, **fields})
@@ -82,10 +88,10 @@ def _tokens(here, there):
     key = ec.generate_private_key(ec.SECP256R1()).public_key()
     JWKS = {"keys": [{**jwt.algorithms.ECAlgorithm.to_jwk(key, as_dict=True), "kid": "k1"}]}
     scopes = ["qualification.read", "medication.read"]
-    ours = register_client(here, "電子カルテ", JWKS, scopes)
-    no_scope = register_client(here, "会計", JWKS, ["medication.read"])
-    revoked = register_client(here, "旧システム", JWKS, scopes)
-    theirs = register_client(there, "となりのカルテ", JWKS, scopes)
+    ours = do_register_client(here, "電子カルテ", JWKS, scopes)
+    no_scope = do_register_client(here, "会計", JWKS, ["medication.read"])
+    revoked = do_register_client(here, "旧システム", JWKS, scopes)
+    theirs = do_register_client(there, "となりのカルテ", JWKS, scopes)
     tokens = {
         "ours": issue_access_token(ours, scopes)[0],
         "no_scope": issue_access_token(no_scope, ["medication.read"])[0],
@@ -94,7 +100,7 @@ def _tokens(here, there):
         "revoked": issue_access_token(revoked, scopes)[0],
         "garbage": "x" * 43,
     }
-    revoke_client(revoked)
+    do_revoke_client(revoked)
     return tokens
 
 
@@ -140,8 +146,14 @@ def test_the_one_call_check_answers_refuses_and_logs_as_the_general_path(populat
                 ok += general[0] == 200
                 answered_fast += fast[4]
                 assert fast[4] == (general[0] == 200), (name, person_id, code)
-    for url in ("/api/v1/patients/not-a-patient-id/eligibility", "/api/v1/patients/" + "a" * 26 + "/eligibility"):
-        assert _ask(http, url, tokens["ours"], True, settings)[:2] == _ask(http, url, tokens["ours"], False, settings)[:2]
+    for url in (
+        "/api/v1/patients/not-a-patient-id/eligibility",
+        "/api/v1/patients/" + "a" * 26 + "/eligibility",
+    ):
+        assert (
+            _ask(http, url, tokens["ours"], True, settings)[:2]
+            == _ask(http, url, tokens["ours"], False, settings)[:2]
+        )
 
     # and the fast path did answer every successful check, every row chains and verifies
     assert answered_fast == ok > 50

@@ -114,7 +114,9 @@ def clinic_with_patient(tmp_path, pki):
                                              facility_type="6", prefecture="13")  # fmt: skip
     insurer = Insurer.objects.create(number="01130012", name="全国健康保険協会東京支部", kind=InsurerKind.KYOKAI,
                                      prefecture="13")  # fmt: skip
-    person = Person.objects.create(name="山田 花子", name_kana="ヤマダ ハナコ", sex="2", birth_date=datetime.date(1948, 4, 2))
+    person = Person.objects.create(
+        name="山田 花子", name_kana="ヤマダ ハナコ", sex="2", birth_date=datetime.date(1948, 4, 2)
+    )
     Qualification.objects.create(person=person, insurer=insurer, symbol="1234", number="5678", branch="00",
                                  acquired_on=datetime.date(2020, 4, 1), contribution_ratio="010", personal_family="1")  # fmt: skip
     issued = issue_virtual_card(person, "4826", cards_dir=tmp_path / "cards", pki=pki)
@@ -129,9 +131,9 @@ def _board_session(institution) -> str:
     from django_otp import DEVICE_ID_SESSION_KEY
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from clinicapi.console import accounts
+    from homeconsent.accounts import services as accounts
 
-    membership, _ = accounts.create_staff(institution, "board-admin", "institution_admin", by="test")
+    membership, _ = accounts.do_create_staff(institution, "board-admin", "institution_admin", by="test")
     user = membership.user
     device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
     membership.refresh_from_db()
