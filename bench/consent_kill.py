@@ -16,6 +16,7 @@ import argparse
 import base64
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -81,15 +82,25 @@ def consent_over_http(base: str, token: str, key, certificate: bytes) -> str:
     def page(step):
         return f"{base}/consent/e/{token}/home/{step}"
 
-    http.get(page(""), timeout=60).raise_for_status()
-    for step, data in (("items/", {"medication": "yes"}), ("limit/", {"share_limit": "no"})):
+    key = ""
+    steps = (("", {"flow": "home"}), ("items/", {"medication": "yes"}), ("limit/", {"share_limit": "no"}),
+             ("confirm/", {"until": "care"}))  # fmt: skip
+    for step, data in steps:  # 始める, items, 限度額, then 同意する freezes the draft the card signs
+        # As a browser: the page, then its form with the draft it names (a hidden field).
+        shown = http.get(page(step), timeout=60)
+        if shown.status_code != 200:
+            return f"page {step or 'about'} {shown.status_code}"
+        draft = re.search(r'name="draft" value="([^"]*)"', shown.text)
+        if draft:
+            data = {**data, "draft": draft.group(1)}
+            key = draft.group(1)
         response = http.post(page(step), {**data, "csrfmiddlewaretoken": http.cookies["csrftoken"]},
                              headers={"Referer": page(step)}, allow_redirects=False, timeout=60)  # fmt: skip
         if response.status_code != 302:
-            return f"refused {step} {response.status_code}"
-    http.get(page("confirm/"), timeout=60).raise_for_status()
+            return f"refused {step or 'about'} {response.status_code}"
     headers = {"X-CSRFToken": http.cookies["csrftoken"], "Referer": page("card/")}
-    issued = http.post(page("challenge"), json={}, headers=headers, timeout=60)
+    # The card step names its draft (?draft=), as the page's script does.
+    issued = http.post(page("challenge"), json={}, headers=headers, params={"draft": key}, timeout=60)
     if issued.status_code != 200:
         return f"challenge {issued.status_code}"
     issued = issued.json()
@@ -98,7 +109,7 @@ def consent_over_http(base: str, token: str, key, certificate: bytes) -> str:
     answer = http.post(page("answer"), json={"challenge": issued["challenge"],
                                               "certificate": base64.b64encode(certificate).decode(),
                                               "signature": base64.b64encode(signature).decode()},
-                       headers=headers, timeout=60)  # fmt: skip
+                       headers=headers, params={"draft": key}, timeout=60)  # fmt: skip
     if answer.status_code == 200 and answer.json().get("next", "").endswith("/done/"):
         return "acknowledged"
     return f"answer {answer.status_code}"

@@ -156,24 +156,29 @@ def _consent_through_pages(base: str, entry, key, certificate: bytes) -> dict:
         return base + reverse(f"consent:{name}", args=[entry.token, *args])
 
     def form(name, data):
+        # As a browser: the page first, then its form with the draft it names (a hidden field).
+        shown = http.get(page(name, "home"), timeout=30)
+        assert shown.status_code == 200, (name, shown.status_code)
+        draft = re.search(r'name="draft" value="([^"]*)"', shown.text)
+        if draft:
+            data = {**data, "draft": draft.group(1)}
+            drafts.append(draft.group(1))
         response = http.post(page(name, "home"), {**data, "csrfmiddlewaretoken": http.cookies["csrftoken"]},
                              headers={"Referer": page(name, "home")}, allow_redirects=False, timeout=30)  # fmt: skip
         assert response.status_code == 302, (name, response.status_code, response.text[:300])
 
     def post_json(name, body):
-        response = http.post(page(name, "home"), json=body, timeout=30,
+        # The card step names its draft (?draft=), as the page's script does.
+        response = http.post(page(name, "home"), json=body, timeout=30, params={"draft": drafts[-1]},
                              headers={"X-CSRFToken": http.cookies["csrftoken"], "Referer": page("card", "home")})  # fmt: skip
         assert response.status_code == 200, (name, response.status_code, response.text[:300])
         return response.json()
 
-    about = http.get(page("about", "home"), timeout=30)
-    assert about.status_code == 200
-    if "csrftoken" not in http.cookies:  # the token cookie comes with the first form page
-        match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', about.text)
-        assert match, "no CSRF token on the page"
+    drafts = []
+    form("about", {"flow": "home"})  # 始める: a new draft
     form("items", {"medication": "yes"})
     form("limit", {"share_limit": "no"})
-    assert http.get(page("confirm", "home"), timeout=30).status_code == 200
+    form("confirm", {"until": "care"})  # 同意する freezes the draft the card signs
     issued = post_json("challenge", {})
     digest_info = base64.b64decode(issued["digest_info"])
     signature = key.sign(digest_info[19:], padding.PKCS1v15(), Prehashed(hashes.SHA256()))
