@@ -82,7 +82,7 @@ def consent_over_http(base: str, token: str, key, certificate: bytes) -> str:
     def page(step):
         return f"{base}/consent/e/{token}/home/{step}"
 
-    key = ""
+    draft_key = ""
     steps = (("", {"flow": "home"}), ("items/", {"medication": "yes"}), ("limit/", {"share_limit": "no"}),
              ("confirm/", {"until": "care"}))  # fmt: skip
     for step, data in steps:  # 始める, items, 限度額, then 同意する freezes the draft the card signs
@@ -93,14 +93,14 @@ def consent_over_http(base: str, token: str, key, certificate: bytes) -> str:
         draft = re.search(r'name="draft" value="([^"]*)"', shown.text)
         if draft:
             data = {**data, "draft": draft.group(1)}
-            key = draft.group(1)
+            draft_key = draft.group(1)
         response = http.post(page(step), {**data, "csrfmiddlewaretoken": http.cookies["csrftoken"]},
                              headers={"Referer": page(step)}, allow_redirects=False, timeout=60)  # fmt: skip
         if response.status_code != 302:
             return f"refused {step or 'about'} {response.status_code}"
     headers = {"X-CSRFToken": http.cookies["csrftoken"], "Referer": page("card/")}
     # The card step names its draft (?draft=), as the page's script does.
-    issued = http.post(page("challenge"), json={}, headers=headers, params={"draft": key}, timeout=60)
+    issued = http.post(page("challenge"), json={}, headers=headers, params={"draft": draft_key}, timeout=60)
     if issued.status_code != 200:
         return f"challenge {issued.status_code}"
     issued = issued.json()
@@ -109,7 +109,7 @@ def consent_over_http(base: str, token: str, key, certificate: bytes) -> str:
     answer = http.post(page("answer"), json={"challenge": issued["challenge"],
                                               "certificate": base64.b64encode(certificate).decode(),
                                               "signature": base64.b64encode(signature).decode()},
-                       headers=headers, params={"draft": key}, timeout=60)  # fmt: skip
+                       headers=headers, params={"draft": draft_key}, timeout=60)  # fmt: skip
     if answer.status_code == 200 and answer.json().get("next", "").endswith("/done/"):
         return "acknowledged"
     return f"answer {answer.status_code}"
@@ -184,6 +184,8 @@ def main():
                 outcome = consent_over_http(base, entry.token, key, certificate)
             except Exception as exc:  # noqa: BLE001 - a dropped connection is an outcome here
                 outcome = f"error {type(exc).__name__}"
+                if not isinstance(exc, OSError | requests.RequestException):
+                    outcome += f": {exc}"  # not a cut connection: say what it was
             with lock:
                 outcomes[person_id] = outcome
                 if outcome == "acknowledged":
@@ -227,7 +229,7 @@ def main():
               f"duplicated: {len(duplicated)}; consent without log row: {len(without_row)}; "
               f"log row without consent: {len(row_without_consent)}; chain verifies: {report.ok} "
               f"({report.total} rows)")  # fmt: skip
-        ok = not lost and not duplicated and not without_row and not row_without_consent and report.ok
+        ok = bool(acked) and not lost and not duplicated and not without_row and not row_without_consent and report.ok
         print(json.dumps({
             "consents": len(patients), "concurrency": options.concurrency, "workers": options.workers,
             "seconds": round(elapsed, 1), "acknowledged": len(acked), "stored": len(consent_ids),
