@@ -137,8 +137,9 @@ def main():
     env, drop_database = scratch_environment(tmp)
     env["DJANGO_SETTINGS_MODULE"] = "homeconsent.settings"
     env["DJANGO_SECRET_KEY"] = secrets.token_urlsafe(48)
-    # Every patient comes from this one address: the per-address challenge limit would stop them.
-    env["HOMECONSENT_CHALLENGE_RATE_PER_IP"] = env["HOMECONSENT_CHALLENGE_RATE_PER_ENTRY"] = "100000"
+    # Every patient comes from this one address through one entry URL: their limits would stop them.
+    for limit in ("CHALLENGE_RATE_PER_IP", "CHALLENGE_RATE_PER_ENTRY", "START_RATE_PER_IP", "START_RATE_PER_ENTRY"):
+        env[f"HOMECONSENT_{limit}"] = "100000"  # the per-address and per-entry limits of the pages
     try:
         import redis
 
