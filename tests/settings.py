@@ -4,6 +4,13 @@ import os
 import tempfile
 
 os.environ.setdefault("HOMECONSENT_VAR_DIR", tempfile.mkdtemp(prefix="homeconsent-test-"))
+# Parallel workers (pytest-xdist) inherit the controller's folder: each keeps its state (card files, the
+# test PKI, the demo's client) in a folder of its own, and so do the processes it starts.
+_worker = os.environ.get("PYTEST_XDIST_WORKER")
+if _worker and os.path.basename(os.environ["HOMECONSENT_VAR_DIR"].rstrip("/")) != _worker:
+    os.environ["HOMECONSENT_VAR_DIR"] = os.path.join(os.environ["HOMECONSENT_VAR_DIR"], _worker)
+    os.makedirs(os.environ["HOMECONSENT_VAR_DIR"], exist_ok=True)
+    os.environ.pop("HOMECONSENT_TEST_SQLITE_PATH", None)
 # SQLite's default test database is shared-cache memory, where a second connection (a live server,
 # a webhook thread) fails with "table is locked" instead of waiting. A WAL file behaves like the
 # embedded deployment: every thread its own connection, writers queue on the busy timeout.

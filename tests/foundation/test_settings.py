@@ -179,3 +179,14 @@ def test_list_settings_are_comma_separated_and_stripped(tmp_path):
                                "DJANGO_ALLOWED_HOSTS": " a.example , b.example,,"}, tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "a.example|b.example"
+
+
+def test_parallel_workers_keep_their_state_in_folders_of_their_own(settings):
+    # Given this run's settings (under pytest-xdist each worker imports them with its own name)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    # Then a worker's state folder, and so its card files and the demo's client, is its own
+    if worker:
+        assert settings.VAR_DIR.name == worker
+        assert os.environ["HOMECONSENT_VAR_DIR"] == str(settings.VAR_DIR)
+    else:
+        assert settings.VAR_DIR.exists()
