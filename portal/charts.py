@@ -1,6 +1,8 @@
 """Trend charts of checkup items, drawn on the server as SVG (no script, no chart library).
 
-Each chart is one or two series of (date, value) points. The SVG is decoration for sighted readers
+Each chart is one or two series of (date, value) points, drawn on a fixed clinical axis
+(checkup_ranges.AXES) with each series' reference range shaded and values outside it ringed and
+marked "!". The SVG is decoration for sighted readers
 (role="img" with a title and a description); the page always shows the same numbers in a table and
 a sentence, so nothing depends on seeing the picture. No style attributes: the page's CSP has no
 'unsafe-inline', so colours are presentation attributes.
@@ -11,14 +13,22 @@ from decimal import Decimal
 
 from django.utils.formats import date_format
 from django.utils.html import escape
-from django.utils.translation import pgettext
+from django.utils.translation import pgettext, pgettext_lazy
+
+from .checkup_ranges import GUIDANCE, REFERRAL, ReferenceRange, axis_for
 
 # Drawn at about the width of a phone: 17-unit tick labels are still >= 14 px when a 390 px screen
 # scales the 420-unit drawing down (~360 px wide); large-text mode enlarges them in portal.css (.tick).
 WIDTH, HEIGHT = 420, 252
 LEFT, RIGHT, TOP, BOTTOM = 62, 34, 14, 48  # two lines of date label under the plot
 TICK_FONT = 17
-COLOURS = ["#0b5cad", "#a4001d"]
+COLOURS = ["#0b5cad", "#6b3fa0"]
+BANDS = ["#dcefe0", "#e8e1f2"]  # light tints: the reference range behind the lines
+FLAG_COLOUR = "#a4001d"
+FLAG_LABELS = {
+    GUIDANCE: pgettext_lazy("checkup", "at or past the guidance value (保健指導判定値)"),
+    REFERRAL: pgettext_lazy("checkup", "at or past the see-a-doctor value (受診勧奨判定値)"),
+}
 MARKERS = ["circle", "square"]
 MAX_DATE_LABELS = 5
 
@@ -34,6 +44,11 @@ def month_label(day) -> list[str]:
 class Series:
     label: str
     points: list  # [(date, Decimal)], oldest first
+    reference: ReferenceRange | None = None  # 特定健診 judgement values of the item (checkup_ranges)
+
+    def flag(self, value):
+        """None inside the reference range, else GUIDANCE or REFERRAL (checkup_ranges)."""
+        return self.reference.flag(value) if self.reference is not None and value is not None else None
 
 
 @dataclass
@@ -48,27 +63,32 @@ class Chart:
         return sorted({day for s in self.series for day, _ in s.points})
 
     def rows(self):
-        """Table rows: (date, [value or None per series]), oldest first."""
+        """Table rows: (date, [(value or None, flag) per series]), oldest first."""
         by_series = [dict(s.points) for s in self.series]
-        return [(day, [values.get(day) for values in by_series]) for day in self.dates]
+        return [
+            (day, [(values.get(day), s.flag(values.get(day))) for s, values in zip(self.series, by_series)])
+            for day in self.dates
+        ]
 
-
-def _bounds(chart: Chart):
-    values = [v for s in chart.series for _, v in s.points]
-    low, high = min(values), max(values)
-    if low == high:
-        low, high = low - 1, high + 1
-    pad = (high - low) * Decimal("0.1")
-    return low - pad, high + pad
+    def axis(self):
+        """(low, high, step): the chart's fixed clinical span, never zoomed to the data."""
+        return axis_for(self.key, [v for s in self.series for _, v in s.points])
 
 
 def _fmt(value: Decimal) -> str:
     return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
 
 
-def _ticks(low: Decimal, high: Decimal, count=4):
-    step = (high - low) / count
+def _ticks(low: Decimal, high: Decimal, step: Decimal):
+    count = int((high - low) / step)
     return [low + step * i for i in range(count + 1)]
+
+
+def _band(reference: ReferenceRange, low: Decimal, high: Decimal):
+    """The reference range inside the axis: (from, to) values."""
+    if reference.higher_is_worse:
+        return low, min(max(reference.guidance, low), high)
+    return max(min(reference.guidance, high), low), high
 
 
 def render_svg(chart: Chart, *, title_id: str, desc_id: str, description: str) -> str:
@@ -76,7 +96,7 @@ def render_svg(chart: Chart, *, title_id: str, desc_id: str, description: str) -
     dates = chart.dates
     if not dates:
         return ""
-    low, high = _bounds(chart)
+    low, high, step = chart.axis()
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def x(day):
@@ -93,12 +113,29 @@ def render_svg(chart: Chart, *, title_id: str, desc_id: str, description: str) -
         f'<title id="{title_id}">{escape(chart.title)}</title>',
         f'<desc id="{desc_id}">{escape(description)}</desc>',
     ]
-    for tick in _ticks(low, high):
+    # The reference range of each series, shaded in its colour (source named under the chart).
+    for index, series in enumerate(chart.series):
+        if series.reference is None:
+            continue
+        start, end = _band(series.reference, low, high)
+        top, bottom = y(end), y(start)
+        parts.append(
+            f'<rect class="reference-band" data-series="{index}" x="{LEFT}" y="{top:.1f}" width="{plot_w}" '
+            f'height="{bottom - top:.1f}" fill="{BANDS[index % len(BANDS)]}"/>'
+        )
+        referral = series.reference.referral
+        if referral is not None and low < referral < high:
+            ry = y(referral)
+            parts.append(
+                f'<line class="referral-line" data-series="{index}" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{ry:.1f}" '
+                f'y2="{ry:.1f}" stroke="{COLOURS[index % len(COLOURS)]}" stroke-dasharray="6 4" stroke-width="1.5"/>'
+            )
+    for tick in _ticks(low, high, step):
         ty = y(tick)
         parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{ty:.1f}" y2="{ty:.1f}" stroke="#d0d0d0"/>')
         parts.append(
             f'<text x="{LEFT - 6}" y="{ty + 5:.1f}" text-anchor="end" class="tick" font-size="{TICK_FONT}" fill="#4a4a4a">'
-            f"{escape(_fmt(tick.quantize(Decimal('0.1'))))}</text>"
+            f"{escape(_fmt(tick))}</text>"
         )
     label_every = -(-len(dates) // MAX_DATE_LABELS)  # so they never overlap
     for day in dates[::-1][::label_every]:
@@ -120,8 +157,18 @@ def render_svg(chart: Chart, *, title_id: str, desc_id: str, description: str) -
             path = " ".join(f"{px:.1f},{py:.1f}" for px, py, _, _ in coords)
             parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="3"/>')
         for px, py, day, value in coords:
-            label = escape(f"{series.label} {date_format(day)}: {_fmt(value)} {chart.unit}".strip())
+            flag = series.flag(value)
+            text = f"{series.label} {date_format(day)}: {_fmt(value)} {chart.unit}".strip()
+            label = escape(f"{text} ({FLAG_LABELS[flag]})" if flag else text)
             attrs = f'class="chart-point" data-date="{day:%Y-%m-%d}" data-value="{_fmt(value)}" fill="{colour}"'
+            if flag:
+                # Out of range: a ring and a "!" beside the point, so it shows without colour too.
+                attrs += f' data-flag="{flag}"'
+                parts.append(
+                    f'<circle class="flag-ring" cx="{px:.1f}" cy="{py:.1f}" r="11" fill="none" stroke="{FLAG_COLOUR}" '
+                    f'stroke-width="2.5"/><text class="flag-mark" x="{px + 12:.1f}" y="{py - 8:.1f}" font-size="{TICK_FONT}" '
+                    f'font-weight="700" fill="{FLAG_COLOUR}">!</text>'
+                )
             if MARKERS[index % len(MARKERS)] == "circle":
                 parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="6" {attrs}><title>{label}</title></circle>')
             else:

@@ -28,6 +28,7 @@ from homeconsent.registry.models import (
     Institution,
     MedicationRecord,
     MedicationSource,
+    Person,
     Qualification,
     TreatmentRecord,
 )
@@ -35,6 +36,7 @@ from homeconsent.registry.reference_data import CHECKUP_ITEMS
 from homeconsent.registry.retention import CHECKUP_YEARS, MEDICATION_YEARS
 
 from .charts import Chart, Series
+from .checkup_ranges import reference_for
 
 NOT_YOUR_CARD = ErrorCode(
     "portal_not_your_card",
@@ -201,8 +203,13 @@ def my_checkups(viewer):
         if item is not None and number is not None:
             values.setdefault(item.key, []).append((row.checked_on, number))
     charts = []
+    sex = Person.objects.filter(pk=viewer.person_id).values_list("sex", flat=True).first() or ""
     for key, series_keys in TREND_CHARTS:
-        series = [Series(checkup_name(CHECKUP_BY_KEY[k]), values[k]) for k in series_keys if values.get(k)]
+        series = [
+            Series(checkup_name(CHECKUP_BY_KEY[k]), values[k], reference_for(k, sex))
+            for k in series_keys
+            if values.get(k)
+        ]
         if series:
             unit = CHECKUP_BY_KEY[series_keys[0]].unit
             charts.append(Chart(key, checkup_name(CHECKUP_BY_KEY[series_keys[0]]) if len(series_keys) == 1 else "", unit, series))

@@ -39,6 +39,7 @@ from homeconsent.registry.validation import RegistryValidationError
 
 from . import services
 from .charts import render_svg
+from .checkup_ranges import GUIDANCE, REFERRAL, SOURCE
 from .session import current_viewer, sign_in, sign_out, viewer_required
 
 # The card actions, by URL segment: the proof's purpose, which the signature binds.
@@ -400,7 +401,38 @@ def _summary(chart):
                "direction": direction, "first_date": date_format(first_day), "first": first,
                "count": len(series.points)}
         )  # fmt: skip
+        sentences.extend(_range_sentences(series, chart.unit))
     return " ".join(sentences)
+
+
+def _range_sentences(series, unit):
+    """What the reference range says of the latest value, and how many results lay outside it."""
+    reference = series.reference
+    if reference is None:
+        return []
+    last = series.points[-1][1]
+    flag = series.flag(last)
+    limits = {"unit": unit, "guidance": reference.guidance, "referral": reference.referral}
+    if flag == REFERRAL:
+        text = (_("The latest value is at or above the see-a-doctor value (受診勧奨判定値, %(referral)s %(unit)s).")
+                if reference.higher_is_worse else
+                _("The latest value is below the see-a-doctor value (受診勧奨判定値, under %(referral)s %(unit)s)."))  # fmt: skip
+    elif flag == GUIDANCE:
+        text = (_("The latest value is outside the reference range: at or above the guidance value "
+                  "(保健指導判定値, %(guidance)s %(unit)s).")
+                if reference.higher_is_worse else
+                _("The latest value is outside the reference range: below the guidance value "
+                  "(保健指導判定値, under %(guidance)s %(unit)s)."))  # fmt: skip
+    else:
+        text = _("The latest value is within the reference range.")
+    sentences = [text % limits]
+    outside = sum(1 for _day, value in series.points if series.flag(value))
+    if len(series.points) > 1 and outside:
+        sentences.append(
+            _("%(outside)s of %(count)s results were outside the reference range.")
+            % {"outside": outside, "count": len(series.points)}
+        )
+    return sentences
 
 
 @never_cache
@@ -420,7 +452,7 @@ def checkups(request):
                 "rows": chart.rows(),
             }
         )  # fmt: skip
-    return page(request, "portal/checkups.html", {"checkups": checkups, "charts": shown})
+    return page(request, "portal/checkups.html", {"checkups": checkups, "charts": shown, "reference_source": SOURCE})
 
 
 @never_cache

@@ -19,6 +19,8 @@ from homeconsent.consent import rules
 from homeconsent.consent.models import ConsentKind
 from homeconsent.errors import ErrorCode, HomeConsentError
 
+from . import reads
+
 END_DATE_INVALID = ErrorCode("console_end_date_invalid", "日付を選んでください。", "Choose a date.")
 NOT_VALID = ErrorCode("bad_request", "正しくありません。", "Not valid.")
 
@@ -202,3 +204,74 @@ class EndDateForm(CodedForm):
             return None
         self.coded(rules.consent_until, ConsentKind.HOME_VISIT, available_until=until, field="until")
         return until
+
+
+# --- the consented-patients list and search --------------------------------------------------------
+FILTER_DATE_INVALID = ErrorCode(
+    "console_filter_date_invalid",
+    "日付は 2026-04-01 のように年-月-日で入力してください。",
+    "Enter dates as year-month-day, e.g. 2026-04-01.",
+)
+LIST_STATUSES = ("in_force", "ended", "all")
+
+
+class PatientFilterForm(CodedForm):
+    """GET /console/patients/: kind, status, date ranges, and an optional name or kana search
+    (reads.clean_search_query: its code, console_search_query_invalid, is kept). An unknown kind or
+    status falls back to the default, as a hand-edited URL should; a refused input is reported and
+    the others still apply."""
+
+    kind = _text()
+    status = _text()
+    given_from = _text()
+    given_to = _text()
+    visit_from = _text()
+    visit_to = _text()
+    q = _text()
+
+    def clean_kind(self):
+        kind = self.cleaned_data.get("kind", "")
+        return kind if kind in reads.LISTED_KINDS else ""
+
+    def clean_status(self):
+        status = self.cleaned_data.get("status", "")
+        return status if status in LIST_STATUSES else "in_force"
+
+    def _day(self, name):
+        value = self.cleaned_data.get(name, "").strip()
+        if not value:
+            return None
+        try:
+            day = parse_date(value)
+        except ValueError:  # well-formed but no such day (2026-02-30)
+            day = None
+        if day is None:
+            self.refuse(FILTER_DATE_INVALID(), name)
+        return day
+
+    def clean_given_from(self):
+        return self._day("given_from")
+
+    def clean_given_to(self):
+        return self._day("given_to")
+
+    def clean_visit_from(self):
+        return self._day("visit_from")
+
+    def clean_visit_to(self):
+        return self._day("visit_to")
+
+    def clean_q(self):
+        text = self.cleaned_data.get("q", "").strip()
+        return (self.coded(reads.clean_search_query, text, field="q") or "") if text else ""
+
+    def filters(self) -> dict:
+        """The valid date filters (a refused one is left out, and its refusal shown)."""
+        data = getattr(self, "cleaned_data", {})
+        return {name: data.get(name) for name in ("given_from", "given_to", "visit_from", "visit_to")}
+
+    def first_error(self) -> dict | None:
+        if self.refusal is None:
+            return None
+        fields = [name for name, errors in self.errors.items() if name != "__all__"]
+        return {"code": self.refusal.code, "message": self.refusal.message(), "fields": tuple(fields[:1])}

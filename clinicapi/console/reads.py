@@ -22,7 +22,7 @@ from homeconsent.audit.models import AccessEvent, Action, ActorType, Basis, Outc
 from homeconsent.audit.services import record_access
 from homeconsent.consent import queries, rules
 from homeconsent.consent.models import Consent, ConsentEndedBy, ConsentItem, ConsentKind, ConsentStatus
-from homeconsent.consent.services import consent_for_read
+from homeconsent.consent.services import consent_for_read, consents_of_institution
 from homeconsent.errors import ErrorCode
 from homeconsent.registry.eligibility import EligibilityResult, Validity, resolve_by_keys, resolve_for_person
 from homeconsent.registry.models import CheckupResult, MedicationRecord, TreatmentRecord
@@ -104,6 +104,7 @@ class PatientView:
     treatment: list | None = None
     checkups: list | None = None
     operation_consented: bool = False
+    consents: list = field(default_factory=list)  # every consent of this patient here (PatientConsent)
     at: datetime.datetime = field(default_factory=timezone.now)
 
     @property
@@ -112,22 +113,35 @@ class PatientView:
 
 
 class PatientNotFound(Exception):
-    def __init__(self, error=None, newer=None):
+    def __init__(self, error=None, newer=None, ending=None):
         super().__init__("not found")
         self.error = error or PATIENT_NOT_FOUND()
         self.newer = newer  # the consent in force that replaced this one, if any (its id only)
+        self.ending = ending  # how this institution's consent ended (cancelled by whom, when), if it did
 
 
 def _not_in_force(listed, now) -> PatientNotFound:
     """Why a listed consent no longer opens: replaced by a newer registration (with the newer consent
     if that one is still in force), or simply ended."""
     if listed.status != ConsentStatus.SUPERSEDED or listed.ended_by != ConsentEndedBy.SUPERSEDED:
-        return PatientNotFound()
+        # Said plainly (cancelled, when and by whom), never a bare "not found" (issue 12).
+        return PatientNotFound(ending=ending_of(listed, now))
     newer, hops = listed.superseded_by, 0
     while newer is not None and not newer.is_in_force(now) and hops < 10:
         newer, hops = newer.superseded_by, hops + 1
     in_force = newer is not None and newer.is_in_force(now) and newer.kind in LISTED_KINDS
     return PatientNotFound(CONSENT_SUPERSEDED(), newer=newer.pk if in_force else None)
+
+
+def _opened_in_force(listed, now) -> Consent | None:
+    """The opened consent, read again under the one "in force" rule of consent/services.py
+    (consents_of_institution(on=...)), so a cancellation holds from the next request on."""
+    return (
+        consents_of_institution(listed.institution, on=now)
+        .filter(pk=listed.pk, kind__in=LISTED_KINDS)
+        .select_related("person", "institution")
+        .first()
+    )
 
 
 def consent_of(staff, consent_id) -> Consent:
@@ -146,42 +160,49 @@ def consent_of(staff, consent_id) -> Consent:
 
 def patient_view(staff, consent_id) -> PatientView:
     """Eligibility and every consented item of the patient of this consent, each item allowed by
-    consent_for_read at this very moment (never cached); one access-log row names what was shown."""
+    the opened consent at this very moment (never cached); one access-log row names what was shown."""
     today = rules.today()
     with transaction.atomic():
         listed = consent_of(staff, consent_id)
-        if not listed.is_in_force(timezone.now()):
-            # Not another consent of the same patient in its place: the page says this one ended.
-            raise _not_in_force(listed, timezone.now())
-        code, person = staff.institution.code, listed.person
-        consent = consent_for_read(code, person, ConsentItem.QUALIFICATION)
+        now = timezone.now()
+        # The consent staff opened, and only that one: a patient may hold a standing home-visit
+        # consent and a telehealth one at once, and "open #5" must never show #6 (issue 12).
+        consent = _opened_in_force(listed, now)
         if consent is None:
-            raise PatientNotFound()
-        include_limit = consent_for_read(code, person, ConsentItem.LIMIT_CERTIFICATE) is not None
+            # Not another consent of the same patient in its place: the page says this one ended.
+            raise _not_in_force(listed, now)
+        person = listed.person
+
+        def allows(item):
+            return item in consent.items
+
+        include_limit = allows(ConsentItem.LIMIT_CERTIFICATE)
         view = PatientView(consent, resolve_for_person(person, today, include_limit=include_limit))
+        view.consents = patient_consents(staff, person.pk, now=now)
         shown = [ConsentItem.QUALIFICATION] + ([ConsentItem.LIMIT_CERTIFICATE] if include_limit else [])
-        if consent_for_read(code, person, ConsentItem.MEDICATION):
+        if allows(ConsentItem.MEDICATION):
             view.medication = list(
                 MedicationRecord.objects.filter(person=person, dispensed_on__gte=today - datetime.timedelta(days=MEDICATION_DAYS))
                 .order_by("-dispensed_on", "pk")[:200]
             )
             shown.append(ConsentItem.MEDICATION)
-        if consent_for_read(code, person, ConsentItem.TREATMENT):
+        if allows(ConsentItem.TREATMENT):
             view.treatment = list(
                 TreatmentRecord.objects.filter(person=person, treated_on__gte=today - datetime.timedelta(days=TREATMENT_DAYS))
                 .order_by("-treated_on", "pk")[:200]
             )
             shown.append(ConsentItem.TREATMENT)
-        if consent_for_read(code, person, ConsentItem.CHECKUP):
+        if allows(ConsentItem.CHECKUP):
             view.checkups = list(
                 CheckupResult.objects.filter(person=person, checked_on__gte=today - datetime.timedelta(days=CHECKUP_DAYS))
                 .order_by("-checked_on", "item_code", "pk")[:200]
             )
             shown.append(ConsentItem.CHECKUP)
-        view.operation_consented = consent_for_read(code, person, ConsentItem.OPERATION) is not None
+        view.operation_consented = allows(ConsentItem.OPERATION)
         if view.operation_consented:  # the page says whether records exist: that is a read too
             shown.append(ConsentItem.OPERATION)
-        _log(staff, person.pk, shown, Basis.CONSENT, consent, read="patient", validity=int(view.eligibility.validity))
+        _log(staff, person.pk, shown, Basis.CONSENT, consent, read="patient", validity=int(view.eligibility.validity),
+             consents_listed=[c.consent.pk for c in view.consents])
     return view
 
 
@@ -243,6 +264,9 @@ def board_event(message: dict) -> dict:
         # in the national order (資格情報 first), not the stored alphabetical one
         "items": [item for item in ConsentItem.values if item in message.get("items", ())],
         "at": message["at"],
+        # Who ended a cancelled consent (patient / institution) and which consent replaced a superseded
+        # one: the board names them instead of leaving staff to guess (issue 12). Ids and roles only.
+        **{key: message[key] for key in ("ended_by", "replaced_by") if message.get(key)},
     }
 
 
@@ -269,9 +293,11 @@ def events_since(institution, since: datetime.datetime | None = None, limit: int
     events = (
         [{"consent_id": c.pk, "event": "registered", "kind": c.kind, "items": c.items, "at": c.given_at}
          for c in registered[:limit]]
-        + [{"consent_id": c.pk, "event": "cancelled", "kind": c.kind, "items": c.items, "at": c.ended_at}
+        + [{"consent_id": c.pk, "event": "cancelled", "kind": c.kind, "items": c.items, "at": c.ended_at,
+            "ended_by": c.ended_by}
            for c in cancelled[:limit]]
-        + [{"consent_id": c.pk, "event": "superseded", "kind": c.kind, "items": c.items, "at": c.ended_at}
+        + [{"consent_id": c.pk, "event": "superseded", "kind": c.kind, "items": c.items, "at": c.ended_at,
+            "replaced_by": c.superseded_by_id}
            for c in superseded[:limit]]
         + [{"consent_id": int(row.consent_id), "event": "end_set", "kind": row.detail.get("kind", ""),
             "items": row.items, "at": row.occurred_at}
@@ -297,3 +323,125 @@ def ended_consents(institution, consent_ids, now=None) -> dict:
         else:
             ended[consent.pk] = "ended"
     return ended
+
+
+# --- one patient's consents, who ended one, finding a patient (issue 12) ------------------------------
+@dataclass
+class Ending:
+    """How a consent stopped: "cancelled" (by "patient" or "institution", with the staff user name or
+    API client when the institution did it), "superseded" (by the newer consent's id), or "ended"."""
+
+    why: str
+    at: datetime.datetime | None = None
+    by: str = ""
+    by_name: str = ""  # the staff user name or API client id, for an institution's cancellation
+    replaced_by: int | None = None
+
+
+def ending_of(consent, now=None) -> Ending | None:
+    """None while the consent is in force; otherwise why and by whom it ended. The institution's own
+    staff or client is named from the cancellation's access-log row (the consent row keeps only the role)."""
+    now = now or timezone.now()
+    if consent.is_in_force(now):
+        return None
+    if consent.ended_by == ConsentEndedBy.SUPERSEDED:
+        return Ending("superseded", consent.ended_at, replaced_by=consent.superseded_by_id)
+    if consent.ended_by in (ConsentEndedBy.PATIENT, ConsentEndedBy.INSTITUTION):
+        by_name = ""
+        if consent.ended_by == ConsentEndedBy.INSTITUTION:
+            row = (
+                AccessEvent.objects.filter(
+                    institution_code=consent.institution.code, consent_id=str(consent.pk),
+                    detail__action=Action.CONSENT_CANCELLED,
+                )
+                .order_by("-occurred_at", "-pk")
+                .first()
+            )
+            if row is not None:
+                by_name = row.actor_id.split(":", 1)[-1]
+        return Ending("cancelled", consent.ended_at, by=str(consent.ended_by), by_name=by_name)
+    return Ending("ended", consent.ended_at)
+
+
+@dataclass
+class PatientConsent:
+    consent: Consent
+    in_force: bool
+    ending: Ending | None
+
+
+def patient_consents(staff, person_id, *, now=None) -> list[PatientConsent]:
+    """Every home-visit and telehealth consent this patient gave this institution, newest first, each
+    with its own state: the patient page lists them apart, so each opens as itself."""
+    now = now or timezone.now()
+    consents = list(
+        Consent.objects.select_related("institution")
+        .filter(institution=staff.institution, person_id=person_id, kind__in=LISTED_KINDS)
+        .order_by("-given_at", "-pk")[:50]
+    )
+    in_force = set(
+        consents_of_institution(staff.institution, on=now).filter(pk__in=[c.pk for c in consents]).values_list("pk", flat=True)
+    )
+    return [PatientConsent(c, c.pk in in_force, None if c.pk in in_force else ending_of(c, now)) for c in consents]
+
+
+SEARCH_QUERY_INVALID = ErrorCode(
+    "console_search_query_invalid",
+    "氏名（漢字）またはフリガナを1文字以上、50文字以内で入力してください。",
+    "Type 1 to 50 characters of the patient's name or its kana reading.",
+)
+SEARCH_MAX = 50
+SEARCH_LIMIT = 50
+_SPACES = str.maketrans("", "", " \u3000\t")
+
+
+def clean_search_query(text) -> str:
+    """The name or kana staff typed, without spaces (names are stored "山田 花子"), hiragana read
+    as katakana (readings are stored in katakana). Refused when empty or too long."""
+    query = (text or "").translate(_SPACES)
+    if not query or len(query) > SEARCH_MAX:
+        raise SEARCH_QUERY_INVALID()
+    return "".join(chr(ord(ch) + 0x60) if "\u3041" <= ch <= "\u3096" else ch for ch in query)
+
+
+def find_patients(staff, text, *, limit=SEARCH_LIMIT) -> list[Consent]:
+    """Consents in force here (home visit, telehealth) whose patient's name or kana contains the
+    query, spaces ignored; newest first. Each result page is a read of every patient on it: one
+    access-log row per patient shown, as for the list (item "consent")."""
+    from django.db.models import Q, Value
+    from django.db.models.functions import Replace
+
+    query = clean_search_query(text)
+
+    def unspaced(column):
+        return Replace(Replace(column, Value(" "), Value("")), Value("\u3000"), Value(""))
+
+    with transaction.atomic():
+        rows = list(
+            consents_of_institution(staff.institution, on=timezone.now())
+            .filter(kind__in=LISTED_KINDS)
+            .annotate(_name=unspaced("person__name"), _kana=unspaced("person__name_kana"))
+            .filter(Q(_name__icontains=query) | Q(_kana__icontains=query))[:limit]
+        )
+        for consent in rows:
+            consent.in_force = True
+        for consent in sorted(rows, key=lambda c: (c.person_id, c.pk)):
+            _log(staff, consent.person_id, ["consent"], Basis.CONSENT, consent, read="patient_search")
+    return rows
+
+
+# --- the board: one row per consent ---------------------------------------------------------------------
+def board_rows(events, ended: dict) -> list[dict]:
+    """The board's rows from its events, one per consent, newest activity first: the consent's last
+    event decides what the row says (registered, end set, cancelled by whom, replaced by which consent);
+    `ended` (ended_consents) stops a row offering "open" once its consent is no longer in force."""
+    rows: dict = {}
+    for e in events:  # oldest first
+        row = rows.setdefault(e["consent_id"], {"consent_id": e["consent_id"], "replaces": None})
+        row.update(kind=e["kind"], items=e["items"] or row.get("items", []), last=e, at=e["at"])
+    for e in events:
+        if e["event"] == "superseded" and e.get("replaced_by") in rows:
+            rows[e["replaced_by"]]["replaces"] = e["consent_id"]
+    for row in rows.values():
+        row["ended"] = ended.get(row["consent_id"])
+    return sorted(rows.values(), key=lambda r: (r["at"], r["consent_id"]), reverse=True)

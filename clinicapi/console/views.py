@@ -240,7 +240,7 @@ def board(request):
     return page(request, "console/board.html", {
         "staff": staff,
         "events": events,
-        "rows": [{"e": e, "ended": ended.get(e["consent_id"])} for e in events],
+        "rows": reads.board_rows(events, ended),
         "socket_path": SOCKET_PATH,
         "events_url": reverse("console:events"),
         "nav": "board",
@@ -290,34 +290,29 @@ def entry_rotate(request):
 
 
 # --- consented patients ----------------------------------------------------------------------------
-def _date(request, name):
-    value = request.GET.get(name, "").strip()
-    if not value:
-        return None
-    try:
-        return parse_date(value)
-    except ValueError:
-        return None
-
-
 @staff_required
 def patients(request):
     staff = request.staff
-    kind = request.GET.get("kind", "")
-    kind = kind if kind in reads.LISTED_KINDS else ""
-    status = request.GET.get("status", "in_force")
-    status = status if status in ("in_force", "ended", "all") else "in_force"
-    filters = {name: _date(request, name) for name in ("given_from", "given_to", "visit_from", "visit_to")}
-    rows = reads.consented_patients(staff, kind=kind or None, status=status, **filters)
+    form = forms.PatientFilterForm(request.GET)
+    form.is_valid()  # an invalid input is reported; the valid ones still apply
+    data = form.cleaned_data
+    kind, status, query = data.get("kind", ""), data.get("status", "in_force"), data.get("q", "")
+    filters = form.filters()
+    if query:
+        rows = reads.find_patients(staff, query)
+    else:
+        rows = reads.consented_patients(staff, kind=kind or None, status=status, **filters)
+    error = form.first_error()
     return page(request, "console/patients.html", {
         "staff": staff, "rows": rows, "kind": kind, "status": status, "filters": filters, "nav": "patients",
-        "kinds": [(k, ConsentKind(k).label) for k in reads.LISTED_KINDS],
-    })  # fmt: skip
+        "kinds": [(k, ConsentKind(k).label) for k in reads.LISTED_KINDS], "query": request.GET.get("q", "").strip(),
+        "searched": bool(query), "error": error,
+    }, status=400 if error else 200)  # fmt: skip
 
 
 def _patient_gone(request, staff, exc):
     return page(request, "console/patient_gone.html", {"staff": staff, "error": _error(exc.error), "newer": exc.newer,
-                                                       "nav": "patients"}, status=404)  # fmt: skip
+                                                       "ending": exc.ending, "nav": "patients"}, status=404)  # fmt: skip
 
 
 def _end_max(consent):

@@ -52,10 +52,16 @@ ENROL_KEY = "console.enrol"
 # Between the password and the code: this long at most.
 PENDING_LIFETIME = datetime.timedelta(minutes=5)
 
+# One refusal, worded for the step it answers: no confirmation code is mentioned before one was asked.
 SIGNIN_FAILED = ErrorCode(
     "console_signin_failed",
-    "ユーザー名・パスワード・確認コードのいずれかが正しくありません。",
-    "The user name, password or verification code is not correct.",
+    "ユーザー名またはパスワードが正しくありません。",
+    "The user name or password is not correct.",
+)
+SIGNIN_CODE_FAILED = ErrorCode(
+    "console_signin_failed",
+    "確認コードが正しくありません。認証アプリに今表示されている6桁の数字を入力してください。",
+    "The verification code is not correct. Enter the 6 digits your authenticator app shows now.",
 )
 ACCOUNT_LOCKED = ErrorCode(
     "console_account_locked",
@@ -270,12 +276,12 @@ def _refuse_if_locked(membership, now):
         raise _locked_error(membership, now)
 
 
-def _fail(membership: StaffMembership, now):
+def _fail(membership: StaffMembership, now, refusal=SIGNIN_FAILED):
     """Count one failure; the last allowed one locks the account. Returns the error to show."""
     locked_until = count_signin_failure(StaffMembership, now, pk=membership.pk)
     if locked_until is not None:
         return ACCOUNT_LOCKED(minutes=lock_minutes(locked_until, now))
-    return SIGNIN_FAILED()
+    return refusal()
 
 
 def _membership_by_username(username):
@@ -324,7 +330,7 @@ def check_code(membership: StaffMembership, code: str, *, now=None) -> TOTPDevic
         raise TOTP_NOT_ENROLLED()
     code = (code or "").strip()
     if not (code.isdigit() and len(code) == device.digits) or not device.verify_token(code):
-        raise _fail(membership, now)
+        raise _fail(membership, now, SIGNIN_CODE_FAILED)
     StaffMembership.objects.filter(pk=membership.pk).update(failed_attempts=0, locked_until=None)
     return device
 

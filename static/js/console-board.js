@@ -5,6 +5,8 @@
   "use strict";
   var list = document.getElementById("events");
   var status = document.getElementById("board-status");
+  var statusText = status ? status.querySelector(".connection-text") : null;
+  var announcer = document.getElementById("board-announce");
   var empty = document.getElementById("events-empty");
   if (!list || !status) return;
   var seen = {};
@@ -13,23 +15,24 @@
   var socket = null;
   var stopped = false;
   var ended = {};  // consent id -> "cancelled" | "superseded": no longer in force, nothing to open
+  var announced = {};  // consent id -> true once its arrival was announced (a replacement names it once)
 
   function label(name) { return list.dataset["label" + name.charAt(0).toUpperCase() + name.slice(1)] || name; }
   function statusLabel(state) { return status.dataset["label" + state.charAt(0).toUpperCase() + state.slice(1)] || state; }
 
-  function withId(name, consentId) { return (list.getAttribute("data-label-" + name) || "").replace("{id}", consentId); }
+  function withId(name, consentId, old) {
+    return (list.getAttribute("data-label-" + name) || "").replace("{id}", consentId).replace("{old}", old);
+  }
 
-  // New rows are announced through the status live region, shortly ("New consent #7").
-  function announce(events) {
-    var texts = events.map(function (e) {
-      return e.event === "registered" ? withId("arrived", e.consent_id) : label(e.event) + " #" + e.consent_id;
-    });
-    if (texts.length) status.textContent = texts.join(list.dataset.labelSeparator || ", ");
+  // News goes to its own live region, so the connection indicator is never overwritten (issue 12).
+  function announce(texts) {
+    texts = texts.filter(Boolean);
+    if (texts.length && announcer) announcer.textContent = texts.join(list.dataset.labelSeparator || ", ");
   }
 
   function setState(state) {
     status.dataset.state = state;
-    status.textContent = statusLabel(state);
+    if (statusText) statusText.textContent = statusLabel(state); else status.textContent = statusLabel(state);
   }
 
   // Japan time whatever the device's zone, as the server writes it ("2026-11-26 02:31 JST").
@@ -49,21 +52,34 @@
     }).join(list.dataset.labelSeparator || ", ");
   }
 
-  // A consent cancelled or replaced: its rows say so and no longer offer "open".
+  function rowOf(consentId) { return list.querySelector('li[data-consent="' + consentId + '"]'); }
+
+  function setPart(li, cls, text, data) {
+    var el = li.querySelector("." + cls);
+    if (!text) { if (el) el.remove(); return; }
+    if (!el) {
+      el = document.createElement("span");
+      el.className = cls;
+      var before = li.querySelector(".event-ended-note, .event-open");
+      li.insertBefore(el, before);
+    }
+    el.textContent = text;
+    Object.keys(data || {}).forEach(function (key) { el.dataset[key] = data[key]; });
+  }
+
+  // A consent cancelled or replaced: its row says so and no longer offers "open".
   function markEnded(consentId, why) {
     ended[consentId] = why;
-    Array.prototype.forEach.call(list.querySelectorAll('li[data-consent="' + consentId + '"]'), function (li) {
-      if (li.classList.contains("event-ended")) return;
-      if (!li.classList.contains("event-registered") && !li.classList.contains("event-end_set")) return;
-      li.classList.add("event-ended");
-      var open = li.querySelector(".event-open");
-      if (open) open.remove();
-      var note = document.createElement("span");
-      note.className = "event-ended-note";
-      note.dataset.ended = why;
-      note.textContent = list.getAttribute("data-label-ended-" + why) || why;
-      li.appendChild(note);
-    });
+    var li = rowOf(consentId);
+    if (!li || li.classList.contains("event-ended")) return;
+    li.classList.add("event-ended");
+    var open = li.querySelector(".event-open");
+    if (open) open.remove();
+    var note = document.createElement("span");
+    note.className = "event-ended-note";
+    note.dataset.ended = why;
+    note.textContent = list.getAttribute("data-label-ended-" + why) || why;
+    li.appendChild(note);
   }
 
   function endingOf(e) {
@@ -75,33 +91,76 @@
     if (!lastAt || new Date(e.at) > new Date(lastAt)) lastAt = e.at;
   }
 
-  function render(e) {
-    if (seen[e.id]) return false;
-    remember(e);
-    var li = document.createElement("li");
-    li.className = "event event-" + e.event + " event-new";
-    li.dataset.id = e.id;
-    li.dataset.consent = String(e.consent_id);
-    li.dataset.at = e.at;
-    function span(cls, text) { var s = document.createElement("span"); s.className = cls; s.textContent = text; li.appendChild(s); }
-    span("event-what", label(e.event));
-    span("event-kind", label(e.kind));
-    span("event-items", itemsText(e.items));
-    var t = document.createElement("time"); t.dateTime = e.at; t.textContent = japanTime(e.at); li.appendChild(t);
-    var id = document.createElement("small"); id.className = "event-id"; id.textContent = "#" + e.consent_id; li.appendChild(id);
-    if (e.event === "registered") {
-      var a = document.createElement("a");
-      a.className = "button secondary event-open";
-      a.href = list.dataset.patientsUrl + encodeURIComponent(e.consent_id) + "/";
-      a.textContent = label("open");
-      a.setAttribute("aria-label", withId("open-consent", e.consent_id));
-      li.appendChild(a);
+  // One row per consent: a new event of a consent updates its row (and moves it to the top).
+  function apply(e) {
+    var li = rowOf(e.consent_id);
+    var fresh = !li;
+    if (fresh) {
+      li = document.createElement("li");
+      li.dataset.consent = String(e.consent_id);
+      function span(cls) { var s = document.createElement("span"); s.className = cls; li.appendChild(s); return s; }
+      span("event-what"); span("event-kind"); span("event-items");
+      li.appendChild(document.createElement("time"));
+      var id = document.createElement("small"); id.className = "event-id"; id.textContent = "#" + e.consent_id; li.appendChild(id);
+      if (!ended[e.consent_id] && !endingOf(e)) {
+        var a = document.createElement("a");
+        a.className = "button secondary event-open";
+        a.href = list.dataset.patientsUrl + encodeURIComponent(e.consent_id) + "/";
+        a.textContent = label("open");
+        a.setAttribute("aria-label", withId("open-consent", e.consent_id));
+        li.appendChild(a);
+      }
     }
+    var wasEnded = li.classList.contains("event-ended");
+    li.className = "event event-" + e.event + " event-new" + (wasEnded ? " event-ended" : "");
+    li.dataset.id = e.id;
+    li.dataset.event = e.event;
+    li.dataset.at = e.at;
+    li.querySelector(".event-what").textContent = label(e.event);
+    li.querySelector(".event-kind").textContent = label(e.kind);
+    if ((e.items || []).length) li.querySelector(".event-items").textContent = itemsText(e.items);
+    var t = li.querySelector("time"); t.dateTime = e.at; t.textContent = japanTime(e.at);
+    setPart(li, "event-by", e.ended_by ? list.getAttribute("data-label-by-" + e.ended_by) : "", { by: e.ended_by || "" });
+    setPart(li, "event-replaced-by", e.replaced_by ? withId("replaced-by", e.replaced_by) : "", { replacedBy: e.replaced_by || "" });
     list.insertBefore(li, list.firstChild);
     if (empty) empty.hidden = true;
     var why = endingOf(e) || ended[e.consent_id];
     if (why) markEnded(e.consent_id, why);
-    return true;
+    if (e.event === "superseded" && e.replaced_by) {
+      var newer = rowOf(e.replaced_by);
+      if (newer) setPart(newer, "event-replaces", withId("replaces", e.consent_id), { replaces: String(e.consent_id) });
+    }
+    return fresh;
+  }
+
+  // What the announcement says of an event first seen: the new consent by its number (and the one it
+  // replaces), a cancellation and by whom.
+  function newsOf(e, replacing) {
+    if (e.event === "registered") {
+      announced[e.consent_id] = true;
+      return replacing[e.consent_id] ? withId("arrived-replacing", e.consent_id, replacing[e.consent_id]) : withId("arrived", e.consent_id);
+    }
+    if (e.event === "cancelled" && e.ended_by) return withId("cancelled-by-" + e.ended_by, e.consent_id);
+    if (e.event === "superseded") {
+      // Named through the new consent: "New consent #7 (replaces #6)", said once it is known.
+      if (e.replaced_by && announced[e.replaced_by]) return withId("arrived-replacing", e.replaced_by, e.consent_id);
+      return null;
+    }
+    return label(e.event) + " #" + e.consent_id;
+  }
+
+  function take(events) {
+    var replacing = {};
+    events.forEach(function (e) { if (e.event === "superseded" && e.replaced_by) replacing[e.replaced_by] = e.consent_id; });
+    var news = [];
+    events.forEach(function (e) {
+      var known = seen[e.id];
+      remember(e);
+      // A catch-up event may carry what the socket could not (by whom, replaced by which): re-apply.
+      apply(e);
+      if (!known) news.push(newsOf(e, replacing));
+    });
+    announce(news);
   }
 
   function catchUp() {
@@ -111,8 +170,16 @@
         if (r.status === 401) { signedOut(); return null; }
         return r.ok ? r.json() : null;
       })
-      .then(function (body) { if (body) announce(body.events.filter(render)); })
+      .then(function (body) { if (body) take(body.events.filter(isNewer)); })
       .catch(function () { /* the next reconnect tries again */ });
+  }
+
+  // A catch-up repeats boundary events; only those not shown, or carrying more than was shown, apply.
+  function isNewer(e) {
+    if (!seen[e.id]) return true;
+    var li = rowOf(e.consent_id);
+    if (!li || li.dataset.id !== e.id) return false;
+    return (e.ended_by && !li.querySelector(".event-by")) || (e.replaced_by && !li.querySelector(".event-replaced-by"));
   }
 
   function signedOut() {
@@ -135,10 +202,10 @@
       var data;
       try { data = JSON.parse(message.data); } catch (err) { return; }
       if (data.type !== "consent") return;
-      if (render(data)) announce([data]);
-      // A registration may replace an earlier consent of the same patient; the socket carries nobody,
-      // so the catch-up (over this signed-in session) says which consent was replaced.
-      if (data.event === "registered") catchUp();
+      if (!seen[data.id]) take([data]);
+      // The socket names nobody: the catch-up (over this signed-in session) says which consent a
+      // registration replaced, and who cancelled.
+      if (data.event === "registered" || data.event === "cancelled") catchUp();
     };
     socket.onclose = function (event) {
       socket = null;
@@ -158,6 +225,7 @@
       JSON.parse(initial.textContent).forEach(function (e) {
         remember(e);
         if (endingOf(e)) ended[e.consent_id] = endingOf(e);
+        announced[e.consent_id] = true;
       });
     } catch (err) { /* nothing shown yet */ }
   }

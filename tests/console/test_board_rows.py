@@ -13,6 +13,11 @@ def _row(page, event_id):
     return re.search(r'<li class="event[^"]*" data-id="' + re.escape(event_id) + r'".*?</li>', page, re.S).group(0)
 
 
+def _rows_of(page, consent_id):
+    """Every board row of this consent (the board keeps one per consent)."""
+    return re.findall(r'<li class="event[^"]*" data-id="[^"]*" data-consent="' + str(consent_id) + r'".*?</li>', page, re.S)
+
+
 def test_a_cancelled_consents_registration_row_says_so_and_cannot_be_opened(signed_in, patient, institution, register):
     # given a consent registered and then cancelled today
     consent = register(patient, institution)
@@ -21,9 +26,10 @@ def test_a_cancelled_consents_registration_row_says_so_and_cannot_be_opened(sign
     # when staff open the board
     page = signed_in.get("/console/").content.decode()
 
-    # then its registration row is marked ended, without an open button
-    row = _row(page, f"{consent.pk}.registered")
+    # then its one row is marked ended, says who cancelled, and offers no open button
+    (row,) = _rows_of(page, consent.pk)
     assert "event-ended" in row and 'data-ended="cancelled"' in row and "取り消されました" in row
+    assert 'data-by="patient"' in row and "患者ご本人" in row
     assert f"/console/patients/{consent.pk}/" not in row
 
 
@@ -36,12 +42,17 @@ def test_a_replaced_consent_is_marked_on_the_board_and_the_newer_one_opens(signe
     page = signed_in.get("/console/").content.decode()
     events = signed_in.get("/console/events.json").json()["events"]
 
-    # then the old registration says it was replaced and offers no open; the new one opens
-    old_row = _row(page, f"{old.pk}.registered")
+    # then each consent has one row: the old one says which consent replaced it and offers no open;
+    # the new one names the consent it replaces and opens
+    (old_row,) = _rows_of(page, old.pk)
+    (new_row,) = _rows_of(page, new.pk)
     assert 'data-ended="superseded"' in old_row and f"/console/patients/{old.pk}/" not in old_row
-    assert f'href="/console/patients/{new.pk}/"' in _row(page, f"{new.pk}.registered")
+    assert f'data-replaced-by="{new.pk}"' in old_row
+    assert f'href="/console/patients/{new.pk}/"' in new_row and f'data-replaces="{old.pk}"' in new_row
     assert f"{old.pk}.superseded" in [e["id"] for e in events]
-    assert all(set(e) == {"id", "event", "consent_id", "kind", "items", "at"} for e in events)
+    # nothing personal: ids, kinds, items, times, and who ended a consent (a role) or which replaced it
+    assert all(set(e) - {"ended_by", "replaced_by"} == {"id", "event", "consent_id", "kind", "items", "at"} for e in events)
+    assert [e["replaced_by"] for e in events if e["event"] == "superseded"] == [new.pk]
 
 
 def test_rows_name_what_was_consented_in_japan_time_and_never_the_patient(signed_in, patient, institution, register):

@@ -4,6 +4,9 @@ values by the registry's labels (homeconsent/registry/labels.py, one home for th
 import datetime
 
 from django import template
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from homeconsent.consent.rules import TOKYO
 from homeconsent.registry.labels import label
@@ -39,3 +42,45 @@ def japan_time(value):
     if value.tzinfo is None:
         value = value.replace(tzinfo=datetime.UTC)
     return f"{value.astimezone(TOKYO):%Y-%m-%d %H:%M} JST"
+
+
+# What staff read of a consent's state, in the page's language (the model's labels are Japanese only).
+STATUS_LABELS = {
+    "active": gettext_lazy("In force"),
+    "superseded": gettext_lazy("Replaced by a newer consent"),
+    "cancelled": pgettext_lazy("consent status", "Cancelled"),
+    "expired": gettext_lazy("Expired"),
+}
+CANCELLED_BY = {
+    "patient": gettext_lazy("Cancelled by the patient"),
+    "institution": gettext_lazy("Cancelled by your institution"),
+}
+
+
+@register.filter
+def consent_status(consent):
+    """{{ c|consent_status }} -> 有効 / In force, 取消済み / Cancelled, … (expiry read, not stored)."""
+    status = consent.effective_status()
+    return STATUS_LABELS.get(status, status)
+
+
+@register.filter
+def cancelled_by(by):
+    """{{ ending.by|cancelled_by }} -> 患者ご本人が取り消し / Cancelled by the patient."""
+    return CANCELLED_BY.get(str(by), by)
+
+
+@register.filter
+def kind_label(kind):
+    return {"home_visit": _("Home visit"), "telehealth": _("Telehealth")}.get(str(kind), kind)
+
+
+@register.filter
+def japan_datetime(value):
+    """An aware time as a localised date and time in Japan time, like the rest of the site's tables
+    ("2026年11月26日 2時31分" / "26 Nov 2026, 02:31")."""
+    if not isinstance(value, datetime.datetime):
+        return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
+    return date_format(value.astimezone(TOKYO), "DATETIME_FORMAT")
