@@ -141,9 +141,50 @@ def _by_month(rows, day_of) -> list[Month]:
     return list(months.values())
 
 
-def my_medication(viewer, query: str = "", source: str = "") -> list[Month]:
+@dataclass
+class CurrentMedicine:
+    """A medicine the patient is taking now, from its latest dispensing: what, how much, since when
+    (its first dispensing on record), from where (prescribed at, dispensed at)."""
+
+    latest: MedicationRecord
+    since: datetime.date
+    times: int  # dispensings on record
+
+    @property
+    def supplied_until(self) -> datetime.date:
+        return self.latest.dispensed_on + datetime.timedelta(days=max(self.latest.days, 1) - 1)
+
+
+# A medicine is "current" while its latest supply lasts, and this many days after (refills come late).
+CURRENT_GRACE_DAYS = 14
+
+
+def current_medicines(rows, today) -> list[CurrentMedicine]:
+    """Of these records (any order), the medicines whose latest supply lasts into the grace period, by name."""
+    groups: dict = {}
+    for row in rows:
+        groups.setdefault(row.drug_code or row.drug_name, []).append(row)
+    current = []
+    for records in groups.values():
+        records.sort(key=lambda r: (r.dispensed_on, r.pk))
+        medicine = CurrentMedicine(records[-1], records[0].dispensed_on, len(records))
+        if medicine.supplied_until >= today - datetime.timedelta(days=CURRENT_GRACE_DAYS):
+            current.append(medicine)
+    return sorted(current, key=lambda m: m.latest.drug_name)
+
+
+@dataclass
+class MedicationPage:
+    months: list  # [Month], newest first, after the search
+    current: list  # [CurrentMedicine], whatever the search
+
+
+def my_medication(viewer, query: str = "", source: str = "") -> MedicationPage:
+    """The medication page's one read (one access-log row): the current medicines and the history."""
     since = add_years(_today(), -MEDICATION_YEARS)
     rows = MedicationRecord.objects.filter(person_id=viewer.person_id, dispensed_on__gte=since)
+    everything = rows.select_related("dispensing_institution", "prescribing_institution")
+    current = current_medicines(list(everything), _today())
     query = (query or "").strip()[:100]
     if query:
         rows = rows.filter(
@@ -164,7 +205,7 @@ def my_medication(viewer, query: str = "", source: str = "") -> list[Month]:
     if source:
         detail["source"] = source
     record_self_read(viewer, ["medication"], "medication", **detail)
-    return months
+    return MedicationPage(months, current)
 
 
 # --- checkups ---------------------------------------------------------------------------------

@@ -40,6 +40,14 @@ from homeconsent.registry.validation import RegistryValidationError
 from . import services
 from .charts import render_svg
 from .checkup_ranges import GUIDANCE, REFERRAL, SOURCE
+from .forms import (
+    REGISTRATION_FIELDS,
+    AccessHistoryForm,
+    ExpenseYearForm,
+    MedicationFilterForm,
+    RegistrationForm,
+    first_error,
+)
 from .session import current_viewer, sign_in, sign_out, viewer_required
 
 # The card actions, by URL segment: the proof's purpose, which the signature binds.
@@ -152,13 +160,6 @@ def _items(items):
     rank = {code: i for i, code in enumerate(ITEM_ORDER)}
     ordered = sorted(items, key=lambda item: rank.get(item, len(rank)))
     return [str(_label(ITEM_LABELS, item)) for item in ordered]
-
-
-def _parse_date(value):
-    try:
-        return datetime.date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
 
 
 def _csv_response(filename, header, rows):
@@ -365,13 +366,14 @@ def qualifications(request):
 @never_cache
 @viewer_required
 def medication(request):
-    query = request.GET.get("q", "").strip()[:100]
-    source = request.GET.get("source", "")
-    months = services.my_medication(request.viewer, query, source)
+    form = MedicationFilterForm(request.GET)
+    form.is_valid()
+    query, source = form.cleaned_data.get("q", ""), form.cleaned_data.get("source", "")
+    found = services.my_medication(request.viewer, query, source)
     return page(
         request, "portal/medication.html",
-        {"months": months, "query": query, "source": source, "sources": SOURCE_LABELS,
-         "count": sum(len(m.rows) for m in months)},
+        {"months": found.months, "current": found.current, "query": query, "source": source, "sources": SOURCE_LABELS,
+         "count": sum(len(m.rows) for m in found.months), "searching": bool(query or source)},
     )  # fmt: skip
 
 
@@ -462,26 +464,18 @@ def treatment(request):
     return page(request, "portal/treatment.html", {"months": months})
 
 
-def _year(request, years):
-    try:
-        year = int(request.GET.get("year", ""))
-    except ValueError:
-        year = None
-    if year is None and years:
-        year = years[0]
-    return year
-
-
 @never_cache
 @viewer_required
 def expenses(request):
     years = services.expense_years(request.viewer)
-    year = _year(request, years)
+    form = ExpenseYearForm(request.GET, years)
+    year = form.chosen_year()
     rows = services.my_expenses(request.viewer, year)
     return page(
         request, "portal/expenses.html",
         {"rows": rows, "years": years, "year": year, "total_cost": sum(r.total_cost for r in rows),
-         "total_paid": sum(r.patient_paid for r in rows), "total_days": sum(r.days for r in rows)},
+         "total_paid": sum(r.patient_paid for r in rows), "total_days": sum(r.days for r in rows),
+         "form_error": first_error(form)},
     )  # fmt: skip
 
 
@@ -491,7 +485,7 @@ EXPENSE_CSV_HEADER = ["診療年月", "医療機関等名称", "診療区分", "
 @viewer_required
 def expenses_csv(request):
     years = services.expense_years(request.viewer)
-    year = _year(request, years)
+    year = ExpenseYearForm(request.GET, years).chosen_year()
     rows = services.my_expenses(request.viewer, year, export=True)
     return _csv_response(
         f"iryouhi-{year or 'all'}.csv",
@@ -558,13 +552,19 @@ def cancel(request, target):
 
 
 # --- access history ----------------------------------------------------------------------------------------
-def _history_filter(request):
+def _history_form(request):
+    form = AccessHistoryForm(request.GET)
+    form.is_valid()  # a refused input is reported and left out; the others still filter
+    return form
+
+
+def _history_filter(form):
     return services.HistoryFilter(
-        date_from=_parse_date(request.GET.get("from")),
-        date_to=_parse_date(request.GET.get("to")),
-        institution=request.GET.get("institution", "").strip()[:10],
-        basis=request.GET.get("basis", "") if request.GET.get("basis", "") in Basis.values else "",
-        own_views=request.GET.get("own") == "1",
+        date_from=form.value("date_from"),
+        date_to=form.value("date_to"),
+        institution=form.value("institution", ""),
+        basis=form.value("basis", ""),
+        own_views=form.value("own", False),
     )
 
 
@@ -623,7 +623,8 @@ def _access_row(row):
 @never_cache
 @viewer_required
 def access(request):
-    filters = _history_filter(request)
+    form = _history_form(request)
+    filters = _history_filter(form)
     check = services.verify_my_chain(request.viewer)
     rows, total, hidden_own = services.my_access_history(request.viewer, filters)
     shown = [_access_row(row) for row in rows]
@@ -639,7 +640,7 @@ def access(request):
          "check_error": None if check.ok else services.LOG_NOT_VERIFIED(),
          "hidden_own": hidden_own, "own_toggle": toggle.urlencode(),
          "institutions": services.institutions_in_history(request.viewer), "query": request.GET.urlencode(),
-         "limit": services.HISTORY_PAGE_LIMIT},
+         "limit": services.HISTORY_PAGE_LIMIT, "form_error": first_error(form)},
     )  # fmt: skip
 
 
@@ -648,7 +649,7 @@ ACCESS_CSV_HEADER = ["日時", "医療機関等コード", "医療機関等名�
 
 @viewer_required
 def access_csv(request):
-    rows, _total, _hidden = services.my_access_history(request.viewer, _history_filter(request), export=True)
+    rows, _total, _hidden = services.my_access_history(request.viewer, _history_filter(_history_form(request)), export=True)
     # The CSV is in Japanese, with the page's labels (not the raw codes).
     with translation.override("ja"):
         lines = []
@@ -678,24 +679,22 @@ def links(request):
 
 
 # --- health-insurance-use registration -----------------------------------------------------------------------
-REGISTRATION_FIELDS = ["insurer_number", "symbol", "number", "branch", "birth_date"]
-
-
 @never_cache
 @require_http_methods(["GET", "POST"])
 def register(request):
-    values = dict.fromkeys(REGISTRATION_FIELDS, "")
-    values["branch"] = "00"
-    error = None
+    values = {**dict.fromkeys(REGISTRATION_FIELDS, ""), "branch": "00"}
+    errors = {}
     if request.method == "POST":
-        values = {name: request.POST.get(name, "").strip()[:40] for name in REGISTRATION_FIELDS}
-        missing = [name for name in ("insurer_number", "number", "branch", "birth_date") if not values[name]]
-        if missing or _parse_date(values["birth_date"]) is None:
-            error = _("Fill in the insurer number, the number, the branch number and your birth date.")
-        else:
-            request.session[PENDING_REGISTRATION] = values
+        form = RegistrationForm(request.POST)
+        if form.is_valid():
+            request.session[PENDING_REGISTRATION] = form.values()
             return redirect("portal:register_card")
-    return page(request, "portal/register.html", {"values": values, "error": error}, status=400 if error else 200)
+        values = {name: request.POST.get(name, "").strip()[:40] for name in REGISTRATION_FIELDS}
+        errors = {name: [{"code": e.code, "message": " ".join(e.messages)} for e in found]
+                  for name, found in form.errors.as_data().items()}  # fmt: skip
+    error = first_error(form) if errors else None
+    return page(request, "portal/register.html", {"values": values, "error": error, "errors": errors},
+                status=400 if errors else 200)  # fmt: skip
 
 
 @never_cache

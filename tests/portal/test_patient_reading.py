@@ -232,7 +232,7 @@ def test_ranges_months_and_chart_text_use_the_language_format(signed_in, me):
     english = text(in_english(signed_in).get("/portal/qualifications/"))
 
     assert f"{today.year}年1月1日～{today.year}年12月31日" in quals  # the limit certificate's range
-    assert f"<h2>{today.year}年{today.month}月</h2>" in medication
+    assert f'<span class="month-name">{today.year}年{today.month}月</span>' in medication  # a folded month
     assert f"1 Jan {today.year} – 31 Dec {today.year}" in english
     chart = checkups.split('data-chart="hba1c"', 2)[2].split("</svg>", 1)[0]
     assert "<tspan" in chart and f">{today.year}年</tspan>" in chart
