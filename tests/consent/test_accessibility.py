@@ -106,7 +106,7 @@ def test_bridge_unavailable_speaks_plainly_to_the_patient(client, entry):
 def test_pin_help_leads_with_four_digits(client, entry):
     walk_to_card(client, entry)
     html = client.get(url("card", entry, "home")).content.decode()
-    assert re.search(r'id="pin-help">数字4けたの暗証番号', html)
+    assert re.search(r'id="pin-help">数字4桁の暗証番号', html)
 
 
 def test_items_explain_what_the_insurance_status_is(client, entry):
