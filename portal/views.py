@@ -388,6 +388,7 @@ def _summary(chart):
                 _("%(item)s: %(value)s %(unit)s on %(date)s (one checkup).")
                 % {"item": series.label, "value": last, "unit": chart.unit, "date": date_format(last_day)}
             )
+            sentences.extend(_range_sentences(series, chart.unit))
             continue
         change = last - first
         if change > 0:

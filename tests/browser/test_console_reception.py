@@ -134,7 +134,7 @@ def test_each_link_opens_the_consent_it_names_and_reception_finds_patients(serve
     sign_in(phone, base, "midori-admin", totp(secret, 1))
     phone.wait_for_selector("#board-status[data-state=live]")
     phone.shoot("board")
-    for path, name in [(f"patients/{ids['tele']}/", "telehealth-consent"), ("patients/?q=やまだ", "search"),
+    for path, name in [(f"patients/{ids['tele']}/", "telehealth-consent"), ("patients/?q=しけん", "search"),
                        (f"patients/{ids['cancelled']}/", "cancelled"), ("patients/?status=all", "patients")]:  # fmt: skip
         phone.goto(f"{base}/console/{path}")
         phone.shoot(name)
