@@ -135,7 +135,8 @@ def test_the_portal_on_a_phone_sign_in_records_cancel_and_access_history(world, 
     assert "レセプト" in page.inner_text("main") and "電子処方箋" in page.inner_text("main")
     page.fill("#q", "メトホルミン")
     page.click("form.search button")
-    assert page.locator(".record.medication").count() == 1 and "メトホルミン" in page.inner_text(".record.medication")
+    found = "#medication-history .record.medication"  # the history under the search (current medicines above it)
+    assert page.locator(found).count() == 1 and "メトホルミン" in page.inner_text(found)
     assert_touch_targets(page)
     shoot("medication-search")
 
@@ -145,7 +146,9 @@ def test_the_portal_on_a_phone_sign_in_records_cancel_and_access_history(world, 
     assert [points.nth(i).get_attribute("data-value") for i in range(points.count())] == ["5.6", "5.9", "6.1"]
     hba1c.locator("summary").click()
     cells = hba1c.locator("tbody td").all_inner_texts()
-    assert cells == ["5.6", "5.9", "6.1"] and hba1c.locator("table caption").count() == 1
+    # each value, flagged: 5.6 % and above is past the 保健指導判定値 (portal/checkup_ranges.py)
+    assert [c.split()[0] for c in cells] == ["5.6", "5.9", "6.1"] and hba1c.locator("table caption").count() == 1
+    assert hba1c.locator("tbody td.out-of-range[data-flag=guidance]").count() == 3
     assert "6.1" in hba1c.locator(".chart-summary").inner_text()
     assert page.locator("figure[data-chart=blood_pressure] svg .chart-point").count() == 6
     shoot("checkups")
