@@ -35,15 +35,22 @@
     if (statusText) statusText.textContent = statusLabel(state); else status.textContent = statusLabel(state);
   }
 
-  // Japan time whatever the device's zone, as the server writes it ("2026-11-26 02:31 JST").
+  // Japan time whatever the device's zone, in the page's date format as the server writes it
+  // (data-time-format, a Django format: "Y年n月j日 G:i" → "2026年11月26日 2:31 JST").
   // Japan has no daylight saving: UTC+9 all year.
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
   function japanTime(iso) {
     var d = new Date(iso);
     if (isNaN(d.getTime())) return iso;
     var j = new Date(d.getTime() + 9 * 3600 * 1000);
     function two(n) { return (n < 10 ? "0" : "") + n; }
-    return j.getUTCFullYear() + "-" + two(j.getUTCMonth() + 1) + "-" + two(j.getUTCDate()) + " " +
-      two(j.getUTCHours()) + ":" + two(j.getUTCMinutes()) + " JST";
+    var parts = {
+      Y: String(j.getUTCFullYear()), n: String(j.getUTCMonth() + 1), j: String(j.getUTCDate()),
+      G: String(j.getUTCHours()), H: two(j.getUTCHours()), i: two(j.getUTCMinutes()), M: MONTHS[j.getUTCMonth()]
+    };
+    var format = list.dataset.timeFormat || "Y-m-d H:i";
+    parts.m = two(j.getUTCMonth() + 1); parts.d = two(j.getUTCDate());
+    return format.replace(/[YnjGHiMmd]/g, function (c) { return parts[c]; }) + " JST";
   }
 
   function itemsText(items) {

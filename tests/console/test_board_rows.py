@@ -62,7 +62,7 @@ def test_rows_name_what_was_consented_in_japan_time_and_never_the_patient(signed
 
     row = _row(page, f"{consent.pk}.registered")
     given = consent.given_at.astimezone(TOKYO)
-    assert f">{given:%Y-%m-%d %H:%M} JST</time>" in row
+    assert f">{given.year}年{given.month}月{given.day}日 {given.hour}:{given:%M} JST</time>" in row  # as the site writes dates
     assert "薬剤情報" in row and "診療情報" in row and "資格情報" in row
     # in the national order, 資格情報 first (stored items are alphabetical)
     assert row.index("資格情報") < row.index("薬剤情報") < row.index("診療情報")
@@ -81,4 +81,4 @@ def test_a_board_shows_japan_time_even_when_the_server_zone_differs(signed_in, p
         page = signed_in.get("/console/").content.decode()
 
     given = consent.given_at.astimezone(TOKYO)
-    assert f">{given:%Y-%m-%d %H:%M} JST</time>" in _row(page, f"{consent.pk}.registered")
+    assert f">{given.year}年{given.month}月{given.day}日 {given.hour}:{given:%M} JST</time>" in _row(page, f"{consent.pk}.registered")

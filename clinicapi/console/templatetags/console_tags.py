@@ -6,7 +6,7 @@ import datetime
 from django import template
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, pgettext_lazy
+from django.utils.translation import gettext_lazy, pgettext, pgettext_lazy
 
 from homeconsent.consent.rules import TOKYO
 from homeconsent.registry.labels import label
@@ -29,9 +29,21 @@ def code_label(code, field):
     return label(field, code)
 
 
+def board_time_format() -> str:
+    """The board's time format in the page's language, a Django date format the board's script also
+    reads (data-time-format): 2026年11月26日 2:31 JST / 26 Nov 2026, 02:31 JST, like the site's dates."""
+    return pgettext("console board time: a Django date format (Y n j G H i M only)", "j M Y, H:i")
+
+
+@register.simple_tag
+def board_time_pattern():
+    return board_time_format()
+
+
 @register.filter
 def japan_time(value):
-    """An ISO time (any zone) as "2026-11-26 02:31 JST", like the board's script writes it."""
+    """An ISO time (any zone) in Japan time with its zone, localised ("2026年11月26日 2:31 JST"), as the
+    board's script writes it."""
     if isinstance(value, str):
         try:
             value = datetime.datetime.fromisoformat(value)
@@ -41,7 +53,7 @@ def japan_time(value):
         return value
     if value.tzinfo is None:
         value = value.replace(tzinfo=datetime.UTC)
-    return f"{value.astimezone(TOKYO):%Y-%m-%d %H:%M} JST"
+    return f"{date_format(value.astimezone(TOKYO), board_time_format())} JST"
 
 
 # What staff read of a consent's state, in the page's language (the model's labels are Japanese only).
