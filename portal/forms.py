@@ -168,7 +168,9 @@ class RegistrationForm(forms.Form):
             for problem in refused.errors:
                 error = problem.error
                 if "field" in error.params:  # name the field as the page labels it, not its code name
-                    error = HomeConsentError(error.error, {**error.params, "field": REGISTRATION_LABELS[problem.field]})
+                    error = HomeConsentError(
+                        error.error, {**error.params, "field": REGISTRATION_LABELS[problem.field]}
+                    )
                 self.add_error(problem.field if problem.field in self.fields else None, coded(error))
         return data
 

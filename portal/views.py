@@ -9,7 +9,6 @@ certificate and signature; on a phone, sign-in and cancelling go through the aut
 """
 
 import csv
-import datetime
 import io
 
 from django.conf import settings

@@ -68,17 +68,29 @@ def cancel(consent_id):
     do_cancel_consent(Consent.objects.get(pk=consent_id), by="patient", actor_id="card:test")
 
 
-def run_in_servers(servers, code):
-    out = subprocess.run([sys.executable, "-c", "import django; django.setup(); " + code], env=servers.env, cwd=ROOT,
-                         capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
+def run_in_servers(server_set, code):
+    out = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); " + code],
+        env=server_set.env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
 
 
-def test_each_link_opens_the_consent_it_names_and_reception_finds_patients(servers, contexts):
+def test_each_link_opens_the_consent_it_names_and_reception_finds_patients(servers, contexts):  # noqa: F811
     world, base = servers.world, servers.bases[0]
     page = contexts(DESKTOP, "midori")
     secret = enrol(page, base, world["link_a"])
-    ids = json.loads(run_in_servers(servers, f"from tests.browser.test_console_reception import seed; seed({json.dumps(json.dumps(world))})"))
+    ids = json.loads(
+        run_in_servers(
+            servers,
+            f"from tests.browser.test_console_reception import seed; seed({json.dumps(json.dumps(world))})",
+        )
+    )
 
     # item 2: on the board, "open" on the telehealth consent opens that consent
     page.goto(f"{base}/console/")
@@ -134,15 +146,19 @@ def test_each_link_opens_the_consent_it_names_and_reception_finds_patients(serve
     sign_in(phone, base, "midori-admin", totp(secret, 1))
     phone.wait_for_selector("#board-status[data-state=live]")
     phone.shoot("board")
-    for path, name in [(f"patients/{ids['tele']}/", "telehealth-consent"), ("patients/?q=しけん", "search"),
-                       (f"patients/{ids['cancelled']}/", "cancelled"), ("patients/?status=all", "patients")]:  # fmt: skip
+    for path, name in [
+        (f"patients/{ids['tele']}/", "telehealth-consent"),
+        ("patients/?q=しけん", "search"),
+        (f"patients/{ids['cancelled']}/", "cancelled"),
+        ("patients/?status=all", "patients"),
+    ]:
         phone.goto(f"{base}/console/{path}")
         phone.shoot(name)
         assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], name
     assert not page.csp_errors and not phone.csp_errors, (page.csp_errors, phone.csp_errors)
 
 
-def test_a_replacement_keeps_one_row_per_consent_and_the_indicator_stays(servers, reader, contexts):
+def test_a_replacement_keeps_one_row_per_consent_and_the_indicator_stays(servers, reader, contexts):  # noqa: F811
     world, base = servers.world, servers.bases[0]
     board = contexts(DESKTOP, "midori")
     secret = enrol(board, base, world["link_a"])
@@ -163,12 +179,19 @@ def test_a_replacement_keeps_one_row_per_consent_and_the_indicator_stays(servers
     consent_at_home(patient, f"{base}/consent/e/{world['entry_a']}/")
     board.wait_for_selector(f'#events li[data-consent="{first}"] .event-ended-note[data-ended=superseded]')
     second = board.get_attribute("#events li:not([data-consent='" + first + "'])", "data-consent")
-    board.wait_for_function(f"() => document.getElementById('board-announce').textContent.includes('#{first}')")
+    board.wait_for_function(
+        f"() => document.getElementById('board-announce').textContent.includes('#{first}')"
+    )
 
     # then one row per consent: the old one says which consent replaced it, the new one which it replaces
     assert board.locator("#events li").count() == 2
-    assert board.get_attribute(f'#events li[data-consent="{first}"] .event-replaced-by', "data-replaced-by") == second
-    assert board.get_attribute(f'#events li[data-consent="{second}"] .event-replaces', "data-replaces") == first
+    assert (
+        board.get_attribute(f'#events li[data-consent="{first}"] .event-replaced-by', "data-replaced-by")
+        == second
+    )
+    assert (
+        board.get_attribute(f'#events li[data-consent="{second}"] .event-replaces', "data-replaces") == first
+    )
     # the announcement names the new consent (and the one it replaces); the indicator is untouched
     announced = board.inner_text("#board-announce")
     assert f"#{second}" in announced and announced.index(f"#{second}") < announced.index(f"#{first}")

@@ -32,30 +32,61 @@ def records(world):
     add_records(world.person, world.institution, pharmacy, "")
     today = timezone.localdate()
     latest = today - datetime.timedelta(days=20)
-    for code, name, value, unit in [("9A751000000000001", "収縮期血圧（その他）", "140", "mmHg"),
-                                    ("9A761000000000001", "拡張期血圧（その他）", "94", "mmHg"),
-                                    ("3F070000002327101", "HDLコレステロール", "35", "mg/dl"),
-                                    ("3D046000001906202", "HbA1c（NGSP）", "5.0", "%")]:  # fmt: skip
-        CheckupResult.objects.create(person=world.person, checked_on=latest, institution_name="健診センター",
-                                     item_code=code, item_name=name, value=value, unit=unit)  # fmt: skip
+    for code, name, value, unit in [
+        ("9A751000000000001", "収縮期血圧（その他）", "140", "mmHg"),
+        ("9A761000000000001", "拡張期血圧（その他）", "94", "mmHg"),
+        ("3F070000002327101", "HDLコレステロール", "35", "mg/dl"),
+        ("3D046000001906202", "HbA1c（NGSP）", "5.0", "%"),
+    ]:
+        CheckupResult.objects.create(
+            person=world.person,
+            checked_on=latest,
+            institution_name="健診センター",
+            item_code=code,
+            item_name=name,
+            value=value,
+            unit=unit,
+        )
     for step in range(26):
         day = today - datetime.timedelta(days=28 * step + 3)
-        for drug_code, drug, usage in [("2149039F1", "アムロジピンOD錠5mg「トーワ」", "1日1回朝食後"),
-                                       ("3969007F1", "メトホルミン塩酸塩錠250mgMT「DSEP」", "1日2回朝夕食後")]:  # fmt: skip
+        for drug_code, drug, usage in [
+            ("2149039F1", "アムロジピンOD錠5mg「トーワ」", "1日1回朝食後"),
+            ("3969007F1", "メトホルミン塩酸塩錠250mgMT「DSEP」", "1日2回朝夕食後"),
+        ]:
             MedicationRecord.objects.create(
-                person=world.person, source="dispensing", dispensed_on=day, prescribed_on=day,
-                dispensing_institution=pharmacy, prescribing_institution=world.institution, drug_code=drug_code,
-                drug_name=drug, ingredient_name="成分", quantity=Decimal("1"), unit="錠", usage=usage, days=28,
-            )  # fmt: skip
-    hospital = Institution.objects.create(code=with_check_digit("131111111"), name="東京都立多摩総合医療センター附属在宅医療連携室")
-    ExpenseNotice.objects.create(person=world.person, month=datetime.date(today.year, 3, 1), institution=hospital,
-                                 institution_name=hospital.name, care_kind="医科入院外", days=3, total_cost=123450,
-                                 patient_paid=37035)  # fmt: skip
+                person=world.person,
+                source="dispensing",
+                dispensed_on=day,
+                prescribed_on=day,
+                dispensing_institution=pharmacy,
+                prescribing_institution=world.institution,
+                drug_code=drug_code,
+                drug_name=drug,
+                ingredient_name="成分",
+                quantity=Decimal("1"),
+                unit="錠",
+                usage=usage,
+                days=28,
+            )
+    hospital = Institution.objects.create(
+        code=with_check_digit("131111111"), name="東京都立多摩総合医療センター附属在宅医療連携室"
+    )
+    ExpenseNotice.objects.create(
+        person=world.person,
+        month=datetime.date(today.year, 3, 1),
+        institution=hospital,
+        institution_name=hospital.name,
+        care_kind="医科入院外",
+        days=3,
+        total_cost=123450,
+        patient_paid=37035,
+    )
     return pharmacy
 
 
-def test_checkup_charts_use_clinical_axes_and_flag_values_outside_the_reference_range(world, reader, card_for,
-                                                                                       open_page, records):  # fmt: skip
+def test_checkup_charts_use_clinical_axes_and_flag_values_outside_the_reference_range(
+    world, reader, card_for, open_page, records
+):
     reader(card_for())
     page, _recorder, _shoot = open_page(PHONE)
     shoot = shooter(page, "reading-checkups")
@@ -75,15 +106,18 @@ def test_checkup_charts_use_clinical_axes_and_flag_values_outside_the_reference_
     assert "基準範囲の外" in hdl.locator(".chart-summary").inner_text()
     assert "標準的な健診・保健指導プログラム" in page.inner_text("#reference-source")
     # HbA1c on whole percents, not zoomed to 4.9–5.0
-    ticks = page.locator("figure[data-chart=hba1c] svg text.tick:not(.date)").evaluate_all("els => els.map(e => e.textContent)")
+    ticks = page.locator("figure[data-chart=hba1c] svg text.tick:not(.date)").evaluate_all(
+        "els => els.map(e => e.textContent)"
+    )
     assert ticks == ["4", "5", "6", "7", "8", "9", "10"]
     shoot("checkups")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     assert not page.csp_errors, page.csp_errors
 
 
-def test_medicines_lead_with_what_is_taken_now_and_expenses_read_on_a_phone(world, reader, card_for, open_page,
-                                                                            records):  # fmt: skip
+def test_medicines_lead_with_what_is_taken_now_and_expenses_read_on_a_phone(
+    world, reader, card_for, open_page, records
+):
     reader(card_for())
     page, _recorder, _shoot = open_page(PHONE)
     shoot = shooter(page, "reading-medicines")

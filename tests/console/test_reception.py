@@ -13,11 +13,17 @@ from homeconsent.consent.services import do_cancel_consent
 from .conftest import PASSWORD, sign_in
 
 
-def test_opening_a_telehealth_consent_shows_that_consent_not_the_patients_home_visit_one(signed_in, patient,
-                                                                                         institution, register):  # fmt: skip
+def test_opening_a_telehealth_consent_shows_that_consent_not_the_patients_home_visit_one(
+    signed_in, patient, institution, register
+):
     # given a patient with a telehealth consent (#tele) and, registered after it, a home-visit one
-    tele = register(patient, institution, kind="telehealth", items=("medication",),
-                    visit_date=datetime.date.today() + datetime.timedelta(days=3))  # fmt: skip
+    tele = register(
+        patient,
+        institution,
+        kind="telehealth",
+        items=("medication",),
+        visit_date=datetime.date.today() + datetime.timedelta(days=3),
+    )
     home = register(patient, institution, kind="home_visit", items=("treatment",))
 
     # when staff open the telehealth consent
@@ -40,8 +46,9 @@ def test_opening_a_telehealth_consent_shows_that_consent_not_the_patients_home_v
     assert 'id="treatment"' in page and 'id="medication"' not in page
 
 
-def test_patients_are_found_by_name_or_kana_and_each_result_page_is_logged(signed_in, admin, make_patient,
-                                                                          institution, register):  # fmt: skip
+def test_patients_are_found_by_name_or_kana_and_each_result_page_is_logged(
+    signed_in, admin, make_patient, institution, register
+):
     # given two consented patients and one whose consent was cancelled
     found = make_patient(card=0)
     other = make_patient(card=1)
@@ -58,7 +65,9 @@ def test_patients_are_found_by_name_or_kana_and_each_result_page_is_logged(signe
 
     # then only that patient is listed, and the result page is one read of that patient, by this staff member
     results = page.split('id="search-summary"', 1)[1].split("</p>", 1)[1]
-    assert found.person.name in results and other.person.name not in results and gone.person.name not in results
+    assert (
+        found.person.name in results and other.person.name not in results and gone.person.name not in results
+    )
     rows = list(AccessEvent.objects.filter(pk__gt=0).order_by("pk"))[before:]
     assert [(r.person_id, r.detail["read"], r.actor_id, r.items) for r in rows] == [
         (found.person.pk, "patient_search", f"staff:{admin.username}", ["consent"])
@@ -66,7 +75,10 @@ def test_patients_are_found_by_name_or_kana_and_each_result_page_is_logged(signe
 
     # and by the name as written (kanji, with its space), the cancelled patient is never found
     page = signed_in.get("/console/patients/", {"q": gone.person.name}).content.decode()
-    assert gone.person.name not in page.split('id="search-summary"', 1)[1].split("</p>", 1)[1] and 'id="no-patients"' in page
+    assert (
+        gone.person.name not in page.split('id="search-summary"', 1)[1].split("</p>", 1)[1]
+        and 'id="no-patients"' in page
+    )
 
 
 def test_an_empty_or_overlong_search_is_refused_with_its_code(signed_in):
@@ -74,11 +86,14 @@ def test_an_empty_or_overlong_search_is_refused_with_its_code(signed_in):
     assert response.status_code == 400
     assert 'data-code="console_search_query_invalid"' in response.content.decode()
     response = signed_in.get("/console/patients/", {"given_from": "2026-02-30"})
-    assert response.status_code == 400 and 'data-code="console_filter_date_invalid"' in response.content.decode()
+    assert (
+        response.status_code == 400 and 'data-code="console_filter_date_invalid"' in response.content.decode()
+    )
 
 
-def test_a_cancelled_consent_says_it_was_cancelled_and_by_whom(signed_in, admin, patient, make_patient, institution,
-                                                               register):  # fmt: skip
+def test_a_cancelled_consent_says_it_was_cancelled_and_by_whom(
+    signed_in, admin, patient, make_patient, institution, register
+):
     # given one consent cancelled by the patient and one by this institution's staff member
     by_patient = register(patient, institution)
     do_cancel_consent(by_patient, by="patient", actor_id="card:x")

@@ -15,15 +15,31 @@ from portal.checkup_ranges import GUIDANCE, REFERRAL, reference_for
 
 
 def _checkup(person, day, code, name, value, unit):
-    CheckupResult.objects.create(person=person, checked_on=day, institution_name="健診センター", item_code=code,
-                                 item_name=name, value=value, unit=unit)  # fmt: skip
+    CheckupResult.objects.create(
+        person=person,
+        checked_on=day,
+        institution_name="健診センター",
+        item_code=code,
+        item_name=name,
+        value=value,
+        unit=unit,
+    )
 
 
 def test_a_small_change_is_drawn_on_the_clinical_axis_not_zoomed_to_the_data():
     # given HbA1c 4.9 then 5.0
-    chart = Chart("hba1c", "HbA1c", "%", [Series("HbA1c", [(datetime.date(2024, 5, 1), Decimal("4.9")),
-                                                           (datetime.date(2025, 5, 1), Decimal("5.0"))],
-                                                 reference_for("hba1c"))])  # fmt: skip
+    chart = Chart(
+        "hba1c",
+        "HbA1c",
+        "%",
+        [
+            Series(
+                "HbA1c",
+                [(datetime.date(2024, 5, 1), Decimal("4.9")), (datetime.date(2025, 5, 1), Decimal("5.0"))],
+                reference_for("hba1c"),
+            )
+        ],
+    )
 
     # when it is drawn
     svg = render_svg(chart, title_id="t", desc_id="d", description="")
@@ -41,11 +57,23 @@ def test_a_small_change_is_drawn_on_the_clinical_axis_not_zoomed_to_the_data():
 def test_the_judgement_values_flag_what_they_should():
     assert reference_for("sbp").flag(Decimal("140")) == REFERRAL
     assert reference_for("dbp").flag(Decimal("94")) == REFERRAL
-    assert reference_for("sbp").flag(Decimal("129")) is None and reference_for("sbp").flag(Decimal("130")) == GUIDANCE
+    assert (
+        reference_for("sbp").flag(Decimal("129")) is None
+        and reference_for("sbp").flag(Decimal("130")) == GUIDANCE
+    )
     assert reference_for("hdl").flag(Decimal("35")) == GUIDANCE  # 39 or below; 34 or below is 受診勧奨
-    assert reference_for("hdl").flag(Decimal("34")) == REFERRAL and reference_for("hdl").flag(Decimal("40")) is None
-    assert reference_for("hba1c").flag(Decimal("5.6")) == GUIDANCE and reference_for("hba1c").flag(Decimal("5.5")) is None
-    assert reference_for("waist", "1").flag(Decimal("86")) == GUIDANCE and reference_for("waist", "2").flag(Decimal("86")) is None
+    assert (
+        reference_for("hdl").flag(Decimal("34")) == REFERRAL
+        and reference_for("hdl").flag(Decimal("40")) is None
+    )
+    assert (
+        reference_for("hba1c").flag(Decimal("5.6")) == GUIDANCE
+        and reference_for("hba1c").flag(Decimal("5.5")) is None
+    )
+    assert (
+        reference_for("waist", "1").flag(Decimal("86")) == GUIDANCE
+        and reference_for("waist", "2").flag(Decimal("86")) is None
+    )
 
 
 def test_out_of_range_values_are_flagged_in_chart_table_and_summary(signed_in, me):
@@ -54,7 +82,14 @@ def test_out_of_range_values_are_flagged_in_chart_table_and_summary(signed_in, m
     last = today - datetime.timedelta(days=30)
     _checkup(me.person, last, "9A751000000000001", "収縮期血圧（その他）", "140", "mmHg")
     _checkup(me.person, last, "9A761000000000001", "拡張期血圧（その他）", "94", "mmHg")
-    _checkup(me.person, last - datetime.timedelta(days=365), "3F070000002327101", "HDLコレステロール", "48", "mg/dl")
+    _checkup(
+        me.person,
+        last - datetime.timedelta(days=365),
+        "3F070000002327101",
+        "HDLコレステロール",
+        "48",
+        "mg/dl",
+    )
     _checkup(me.person, last, "3F070000002327101", "HDLコレステロール", "35", "mg/dl")
 
     # when the patient opens their checkups
@@ -65,7 +100,9 @@ def test_out_of_range_values_are_flagged_in_chart_table_and_summary(signed_in, m
     assert 'data-value="140" fill="#0b5cad" data-flag="referral"' in bp and 'data-value="94"' in bp
     svg = bp.split("</svg>", 1)[0]
     # (the fixture's earlier 134/86 and 131/84 are past the guidance values 130/85 and are ringed too)
-    assert svg.count('data-flag="referral"') == 2 and svg.count('class="flag-ring"') == svg.count("data-flag=")
+    assert svg.count('data-flag="referral"') == 2 and svg.count('class="flag-ring"') == svg.count(
+        "data-flag="
+    )
     assert svg.count('class="reference-band"') == 2
     assert re.search(r'<td class="out-of-range" data-flag="referral">140 <strong class="flag">', bp)
     summary = bp.split('class="chart-summary">', 1)[1].split("</p>", 1)[0]
@@ -76,37 +113,60 @@ def test_out_of_range_values_are_flagged_in_chart_table_and_summary(signed_in, m
     assert 'id="reference-source"' in page and "標準的な健診・保健指導プログラム（令和6年度版）" in page
 
 
-def test_the_medicines_page_leads_with_what_is_taken_now_and_folds_the_history(signed_in, me, clinic, pharmacy):
+def test_the_medicines_page_leads_with_what_is_taken_now_and_folds_the_history(
+    signed_in, me, clinic, pharmacy
+):
     # given one medicine taken for months, and one stopped a year ago
     today = timezone.localdate()
     for months_ago in range(6, 0, -1):
         MedicationRecord.objects.create(
-            person=me.person, source="dispensing", dispensed_on=today - datetime.timedelta(days=28 * months_ago),
-            dispensing_institution=pharmacy, prescribing_institution=clinic, drug_code="2149039F1", drug_name="アムロジピンOD錠5mg",
-            ingredient_name="アムロジピン", quantity=Decimal("1"), unit="錠", usage="1日1回朝食後", days=28,
-        )  # fmt: skip
+            person=me.person,
+            source="dispensing",
+            dispensed_on=today - datetime.timedelta(days=28 * months_ago),
+            dispensing_institution=pharmacy,
+            prescribing_institution=clinic,
+            drug_code="2149039F1",
+            drug_name="アムロジピンOD錠5mg",
+            ingredient_name="アムロジピン",
+            quantity=Decimal("1"),
+            unit="錠",
+            usage="1日1回朝食後",
+            days=28,
+        )
     MedicationRecord.objects.create(
-        person=me.person, source="claims", dispensed_on=today - datetime.timedelta(days=400), dispensing_institution=pharmacy,
-        prescribing_institution=clinic, drug_code="6132016C1", drug_name="セフカペンピボキシル錠", quantity=Decimal("3"),
-        unit="錠", usage="1日3回毎食後", days=5,
-    )  # fmt: skip
+        person=me.person,
+        source="claims",
+        dispensed_on=today - datetime.timedelta(days=400),
+        dispensing_institution=pharmacy,
+        prescribing_institution=clinic,
+        drug_code="6132016C1",
+        drug_name="セフカペンピボキシル錠",
+        quantity=Decimal("3"),
+        unit="錠",
+        usage="1日3回毎食後",
+        days=5,
+    )
 
     # when the patient opens their medicines
     page = signed_in.get("/portal/medication/").content.decode()
 
-    # then the current medicines come first, each with amount, since when, from where; the old one is not among them
+    # then the current medicines come first (amount, since when, from where); the old one is not among them
     current = page.split('id="current-medicines"', 1)[1].split("</section>", 1)[0]
     assert "アムロジピンOD錠5mg" in current and "セフカペンピボキシル錠" not in current
-    first = (today - datetime.timedelta(days=28 * 6))
+    first = today - datetime.timedelta(days=28 * 6)
     assert f"{first.year}年{first.month}月{first.day}日 から（記録上 6 回調剤）" in current
     assert "用量" in current and "28日分" in current and clinic.name in current and pharmacy.name in current
     assert page.index('id="current-medicines"') < page.index('id="medication-history"')
     # and the history is folded by month (nothing open until asked), each month saying how many records
     history = page.split('id="medication-history"', 1)[1]
-    assert history.count('<details class="month"') >= 6 and "<details class=\"month\" data-month" in history
+    assert history.count('<details class="month"') >= 6 and '<details class="month" data-month' in history
     assert " open>" not in history.split("</form>", 1)[1]
     # a search opens the months it found
-    found = signed_in.get("/portal/medication/", {"q": "セフカペン"}).content.decode().split('id="medication-history"', 1)[1]
+    found = (
+        signed_in.get("/portal/medication/", {"q": "セフカペン"})
+        .content.decode()
+        .split('id="medication-history"', 1)[1]
+    )
     assert found.count("<details") == 1 and " open>" in found
 
 
@@ -115,7 +175,11 @@ def test_expenses_name_every_column_on_a_phone_and_refuse_an_unknown_year_with_i
     assert 'class="data expenses stack"' in page
     # every cell but the month and the institution's name carries its column's name (shown on a phone)
     body = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
-    assert body.count("<tr>") == body.count('class="num paid" data-label=') == body.count('class="num" data-label=') / 2
+    assert (
+        body.count("<tr>")
+        == body.count('class="num paid" data-label=')
+        == body.count('class="num" data-label=') / 2
+    )
     assert 'id="expense-totals"' in page
 
     response = signed_in.get("/portal/expenses/", {"year": "1999"})
@@ -130,8 +194,10 @@ def test_access_history_filters_refuse_a_bad_or_reversed_range_with_their_codes(
 
 
 def test_registration_checks_the_insurance_details_by_the_registry_rule_and_keeps_its_codes(client):
-    response = client.post("/portal/register/", {"insurer_number": "0113001", "symbol": "", "number": "",
-                                                 "branch": "00", "birth_date": "1950-13-01"})  # fmt: skip
+    response = client.post(
+        "/portal/register/",
+        {"insurer_number": "0113001", "symbol": "", "number": "", "branch": "00", "birth_date": "1950-13-01"},
+    )
     page = response.content.decode()
     assert response.status_code == 400
     assert 'id="number-error" data-code="field_required"' in page and "「番号」は必須です" in page
