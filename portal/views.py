@@ -41,6 +41,7 @@ from .charts import render_svg
 from .checkup_ranges import GUIDANCE, REFERRAL, SOURCE
 from .forms import (
     REGISTRATION_FIELDS,
+    REGISTRATION_LABELS,
     AccessHistoryForm,
     ExpenseYearForm,
     MedicationFilterForm,
@@ -693,8 +694,10 @@ def register(request):
         errors = {name: [{"code": e.code, "message": " ".join(e.messages)} for e in found]
                   for name, found in form.errors.as_data().items()}  # fmt: skip
     error = first_error(form) if errors else None
-    return page(request, "portal/register.html", {"values": values, "error": error, "errors": errors},
-                status=400 if errors else 200)  # fmt: skip
+    # The summary at the top names the fields to fix (each field says why, with its code).
+    to_fix = [(name, REGISTRATION_LABELS[name]) for name in REGISTRATION_FIELDS if name in errors]
+    return page(request, "portal/register.html", {"values": values, "error": error, "errors": errors,
+                                                  "to_fix": to_fix}, status=400 if errors else 200)  # fmt: skip
 
 
 @never_cache

@@ -156,4 +156,19 @@ def test_medicines_lead_with_what_is_taken_now_and_expenses_read_on_a_phone(
     name = page.locator("table.expenses tbody td", has_text="東京都立多摩総合医療センター").first
     assert name.bounding_box()["width"] > 150  # not a character a line
     shoot("expenses-en-large")
+
+    # the filters and registration as Forms: a refused input says what to do, with its code
+    page.click("form.language-switch button[value=ja]")
+    page.goto(f"{world.base}/portal/access/?from=2026-05-01&to=2026-04-01")
+    assert page.get_attribute("#form-error", "data-code") == "portal_filter_range_reversed"
+    shoot("access-range-refused")
+    page.click("form.signout button")
+    page.goto(f"{world.base}/portal/register/")
+    page.fill("#insurer_number", "0113001")  # a digit short of 8
+    page.fill("#number", "5678")
+    page.fill("#birth_date", "1948-04-02")
+    page.click("form.stacked-form button[type=submit]")
+    assert page.get_attribute("#insurer_number-error", "data-code") == "insurer_number_invalid"
+    assert page.get_attribute("#insurer_number", "aria-invalid") == "true"
+    shoot("register-refused")
     assert not page.csp_errors, page.csp_errors
