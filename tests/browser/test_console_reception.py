@@ -150,7 +150,8 @@ def test_each_link_opens_the_consent_it_names_and_reception_finds_patients(serve
         (f"patients/{ids['tele']}/", "telehealth-consent"),
         ("patients/?q=しけん", "search"),
         (f"patients/{ids['cancelled']}/", "cancelled"),
-        ("patients/?status=all", "patients"), ("clients/", "clients"),
+        ("patients/?status=all", "patients"),
+        ("clients/", "clients"),
     ]:
         phone.goto(f"{base}/console/{path}")
         phone.shoot(name)
