@@ -144,7 +144,9 @@ def test_each_link_opens_the_consent_it_names_and_reception_finds_patients(serve
     assert "確認コード" not in phone.inner_text("#error")
     phone.shoot("wrong-password")
     sign_in(phone, base, "midori-admin", totp(secret, 1))
-    phone.wait_for_selector("#board-status[data-state=live]")
+    phone.wait_for_url(f"{base}/console/")
+    # the socket opens once the page is up; the servers share two cores with the rest of the suite
+    phone.wait_for_selector("#board-status[data-state=live]", timeout=60000)
     phone.shoot("board")
     for path, name in [
         (f"patients/{ids['tele']}/", "telehealth-consent"),
@@ -212,7 +214,9 @@ def test_a_replacement_keeps_one_row_per_consent_and_the_indicator_stays(servers
     # the board on a phone: the connection indicator stays on screen as the list scrolls
     phone = contexts(PHONE, "midori-phone")
     sign_in(phone, base, "midori-admin", totp(secret, 1))
-    phone.wait_for_selector("#board-status[data-state=live]")
+    phone.wait_for_url(f"{base}/console/")
+    # the socket opens once the page is up; the servers share two cores with the rest of the suite
+    phone.wait_for_selector("#board-status[data-state=live]", timeout=60000)
     phone.shoot("board")
     phone.mouse.wheel(0, 600)
     phone.wait_for_function("() => window.scrollY > 0")
