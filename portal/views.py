@@ -8,9 +8,7 @@ certificate and signature; on a phone, sign-in and cancelling go through the aut
 (app_start / app_done). Registration is card-only.
 """
 
-import csv
 import datetime
-import io
 
 from django.conf import settings
 from django.http import Http404, HttpResponse, JsonResponse
@@ -36,6 +34,7 @@ from homeconsent.errors import HomeConsentError
 from homeconsent.jpki.registration import REGISTRATION_RATE_LIMITED, do_register_card_for_insurance_use
 from homeconsent.registry.models import MedicationSource, Person
 from homeconsent.registry.validation import RegistryValidationError
+from homeconsent.spreadsheet import csv_text
 
 from . import services
 from .charts import render_svg
@@ -161,12 +160,9 @@ def _parse_date(value):
 
 
 def _csv_response(filename, header, rows):
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows(rows)
     # UTF-8 with a BOM: Excel in Japan opens it as UTF-8 instead of Shift_JIS.
-    response = HttpResponse(("\ufeff" + buffer.getvalue()).encode("utf-8"), content_type="text/csv; charset=utf-8")
+    body = "\ufeff" + csv_text(header, rows)  # cells neutralised against formulas (homeconsent.spreadsheet)
+    response = HttpResponse(body.encode("utf-8"), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["Cache-Control"] = "no-store"
     return response
