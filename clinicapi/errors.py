@@ -268,11 +268,6 @@ INPUT_INVALID = ErrorCode(
     "input_invalid", "入力に誤りがあります（details を見てください）。", "The input is not valid (see details)."
 )
 # Field problems of our own (DRF's built-in ones come in both languages from its catalogs).
-MONTH_INVALID = ErrorCode(
-    "month_invalid",
-    "月は YYYY-MM の形で書いてください（例: 2025-04）。",
-    "Write the month as YYYY-MM, for example 2025-04.",
-)
 RANGE_FROM_AFTER_TO = ErrorCode(
     "range_reversed",
     "{start} が {end} より後になっています。",

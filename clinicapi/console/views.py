@@ -31,6 +31,7 @@ from homeconsent.consent import rules
 from homeconsent.consent.challenges import client_ip
 from homeconsent.consent.entry import do_rotate_entry_token, entry_for, entry_qr_svg, entry_url
 from homeconsent.consent.models import ConsentKind
+from homeconsent.dates import QUERY_MAX, QUERY_MIN, page_date
 from homeconsent.errors import ErrorCode, HomeConsentError
 
 from . import actions, forms, reads
@@ -256,7 +257,7 @@ def events(request):
             since = parse_datetime(request.GET["since"])
         except ValueError:  # well formed but no such time (month 13)
             since = None
-        if since is None:
+        if since is None or not QUERY_MIN <= since.date() <= QUERY_MAX:
             return JsonResponse(reads.EVENTS_SINCE_INVALID().as_dict(), status=400, json_dumps_params={"ensure_ascii": False})
     if since is not None and timezone.is_naive(since):
         since = timezone.make_aware(since, datetime.UTC)
@@ -290,16 +291,6 @@ def entry_rotate(request):
 
 
 # --- consented patients ----------------------------------------------------------------------------
-def _date(request, name):
-    value = request.GET.get(name, "").strip()
-    if not value:
-        return None
-    try:
-        return parse_date(value)
-    except ValueError:
-        return None
-
-
 @staff_required
 def patients(request):
     staff = request.staff
@@ -307,7 +298,8 @@ def patients(request):
     kind = kind if kind in reads.LISTED_KINDS else ""
     status = request.GET.get("status", "in_force")
     status = status if status in ("in_force", "ended", "all") else "in_force"
-    filters = {name: _date(request, name) for name in ("given_from", "given_to", "visit_from", "visit_to")}
+    # Out of range or malformed: a 400 page naming the parameter (homeconsent.dates), never a 500.
+    filters = {name: page_date(request, name) for name in ("given_from", "given_to", "visit_from", "visit_to")}
     rows = reads.consented_patients(staff, kind=kind or None, status=status, **filters)
     return page(request, "console/patients.html", {
         "staff": staff, "rows": rows, "kind": kind, "status": status, "filters": filters, "nav": "patients",
