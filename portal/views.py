@@ -30,6 +30,7 @@ from homeconsent.authapp.relying_party import AppRefusal
 from homeconsent.consent import app_views, proof
 from homeconsent.consent.labels import ENDED_LABELS, ITEM_LABELS, KIND_LABELS
 from homeconsent.consent.views import ITEM_ORDER
+from homeconsent.dates import page_date, page_year
 from homeconsent.errors import HomeConsentError
 from homeconsent.jpki.registration import REGISTRATION_RATE_LIMITED, do_register_card_for_insurance_use
 from homeconsent.registry.models import MedicationSource, Person
@@ -427,10 +428,7 @@ def treatment(request):
 
 
 def _year(request, years):
-    try:
-        year = int(request.GET.get("year", ""))
-    except ValueError:
-        year = None
+    year = page_year(request, "year")  # out of range: a 400 page with its code, never a 500
     if year is None and years:
         year = years[0]
     return year
@@ -524,8 +522,8 @@ def cancel(request, target):
 # --- access history ----------------------------------------------------------------------------------------
 def _history_filter(request):
     return services.HistoryFilter(
-        date_from=_parse_date(request.GET.get("from")),
-        date_to=_parse_date(request.GET.get("to")),
+        date_from=page_date(request, "from"),
+        date_to=page_date(request, "to"),
         institution=request.GET.get("institution", "").strip()[:10],
         basis=request.GET.get("basis", "") if request.GET.get("basis", "") in Basis.values else "",
         own_views=request.GET.get("own") == "1",

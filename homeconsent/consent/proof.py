@@ -203,7 +203,7 @@ def issue_for_page(request, slot, purpose, **kwargs) -> dict:
     """issue() + remember(): what the page's card step hands to the reader bridge (or the app route)."""
     issued = issue(request, purpose, **kwargs)
     remember(request, slot, issued)
-    return challenge_for_page(issued)
+    return challenge_for_page(issued, request)  # bound to this page's origin (the bridge checks it)
 
 
 def answer_with_card(
