@@ -124,8 +124,9 @@ ASSERTION_TYPE_UNSUPPORTED = _oauth(
     "client_assertion_type は urn:ietf:params:oauth:client-assertion-type:jwt-bearer にしてください。",
     "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.",
 )
+# RFC 7523 §3.2: a client JWT that is not valid answers invalid_client (401), unreadable ones too.
 ASSERTION_MALFORMED = _oauth(
-    "invalid_request", "assertion_malformed",
+    "invalid_client", "assertion_malformed",
     "client_assertion が署名付きJWT（JWS コンパクト形式）として読めません: {reason}",
     "client_assertion is not a readable signed JWT (JWS compact serialization): {reason}",
 )

@@ -16,6 +16,9 @@ from .errors import RANGE_FROM_AFTER_TO
 # QUERY_MIN..QUERY_MAX (1900-2999), so no date near the calendar's ends reaches a computation.
 DATE_PATTERN = r"^(19[0-9]{2}|2[0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
 MONTH_PATTERN = r"^(19[0-9]{2}|2[0-9]{3})-(0[1-9]|1[0-2])$"
+INSURER_NUMBER_PATTERN = r"^([0-9]{6}|[0-9]{8})$"
+BRANCH_PATTERN = r"^[0-9]{2}$"
+CARD_NUMBER_PATTERN = r"\S"  # 番号: any characters, not blank (stored NFKC-normalised, up to 38)
 VALUE_EMPTY = ErrorCode(
     "value_empty",
     "値が空です。指定しない場合はパラメータごと省いてください。",
@@ -77,6 +80,15 @@ class MonthField(_NotEmpty, serializers.Field):
         return f"{value:%Y-%m}"
 
 
+# The next page's position, as GET /patients hands it out (data_views._encode_cursor).
+CURSOR_PATTERN = r"^[0-9]{1,16}\.[0-9]{1,18}$"
+
+
+@extend_schema_field({"type": "string", "pattern": CURSOR_PATTERN, "description": "next_cursor of the previous page"})
+class CursorField(_NotEmpty, serializers.CharField):
+    """Read by the view (cursor_invalid when it names no position)."""
+
+
 class ChoiceField(_NotEmpty, serializers.ChoiceField):
     pass
 
@@ -91,37 +103,63 @@ class IntegerField(_NotEmpty, serializers.IntegerField):
 
 class ConsentedPatientsQuery(serializers.Serializer):
     kind = ChoiceField(choices=[ConsentKind.HOME_VISIT, ConsentKind.TELEHEALTH], required=False)
-    consented_from = DateField(required=False, help_text="consent given on or after (Tokyo day)")
+    consented_from = DateField(required=False,
+                               help_text="consent given on or after (Tokyo day); not after consented_to")
     consented_to = DateField(required=False, help_text="consent given on or before (Tokyo day)")
-    visit_from = DateField(required=False, help_text="telehealth visit date on or after")
+    visit_from = DateField(required=False, help_text="telehealth visit date on or after; not after visit_to")
     visit_to = DateField(required=False, help_text="telehealth visit date on or before")
     status = ChoiceField(choices=["in_force", "ended", "all"], default="in_force")
-    cursor = CharField(required=False, max_length=200)
+    cursor = CursorField(required=False, max_length=40)
     page_size = IntegerField(min_value=1, max_value=500, default=100)
 
 
 class EligibilityQuery(serializers.Serializer):
-    on = DateField(required=False, help_text="reference date (default: today, Asia/Tokyo)")
+    on = DateField(required=False, help_text="reference date (default: today, Asia/Tokyo), at most a year ahead")
+
+
+# The search keys' forms, stated in the schema; registry.validation checks them (and the check digit,
+# the day, the date window) with its own codes, so the serializer leaves them as strings.
+@extend_schema_field({"type": "string", "pattern": INSURER_NUMBER_PATTERN})
+class InsurerNumberField(serializers.CharField):
+    pass
+
+
+@extend_schema_field({"type": "string", "pattern": CARD_NUMBER_PATTERN, "minLength": 1, "maxLength": 38})
+class CardNumberField(serializers.CharField):
+    pass
+
+
+@extend_schema_field({"type": "string", "pattern": BRANCH_PATTERN})
+class BranchField(serializers.CharField):
+    pass
+
+
+@extend_schema_field({"type": "string", "format": "date", "pattern": DATE_PATTERN})
+class BirthDateField(serializers.CharField):
+    pass
 
 
 class SearchKeysInput(serializers.Serializer):
     """The national search keys: InsurerNumber, InsuredCardSymbol, InsuredIdentificationNumber,
     InsuredBranchNumber, Birthdate. Checked by registry.validation (check digits, formats)."""
 
-    insurer_number = serializers.CharField(max_length=8, help_text="InsurerNumber (保険者番号)")
+    insurer_number = InsurerNumberField(max_length=8, help_text=(
+        "InsurerNumber (保険者番号): 8 digits, or 6 for 国民健康保険; the last is the check digit"))
     symbol = serializers.CharField(max_length=38, allow_blank=True, default="", trim_whitespace=False,
                                    help_text="InsuredCardSymbol (記号)")  # fmt: skip
-    number = serializers.CharField(max_length=38, trim_whitespace=False, help_text="InsuredIdentificationNumber (番号)")
-    branch = serializers.CharField(max_length=2, help_text="InsuredBranchNumber (枝番, two digits)")
-    birth_date = serializers.CharField(max_length=10, help_text="Birthdate, YYYY-MM-DD")
+    number = CardNumberField(max_length=38, trim_whitespace=False, help_text="InsuredIdentificationNumber (番号)")
+    branch = BranchField(max_length=2, help_text="InsuredBranchNumber (枝番, two digits)")
+    birth_date = BirthDateField(max_length=10, help_text="Birthdate, YYYY-MM-DD: a real day from 1900, not in the "
+                                "future")  # fmt: skip
 
 
 class RequeryInput(SearchKeysInput):
-    on = DateField(required=False, help_text="reference date (default: today, Asia/Tokyo)")
+    on = DateField(required=False, help_text="reference date (default: today, Asia/Tokyo), at most a year ahead")
 
 
 class MedicationQuery(serializers.Serializer):
-    month_from = MonthField(required=False, help_text="first dispensing month, YYYY-MM (default: 2 months ago)")
+    month_from = MonthField(required=False, help_text="first dispensing month, YYYY-MM (default: 2 months ago); "
+                            "not after month_to")  # fmt: skip
     month_to = MonthField(required=False, help_text="last dispensing month, YYYY-MM (default: this month)")
     source = ChoiceField(choices=MedicationSource.choices, required=False)
 
@@ -132,8 +170,8 @@ class MedicationQuery(serializers.Serializer):
 
 
 class DateRangeQuery(serializers.Serializer):
-    date_from = DateField(required=False)
-    date_to = DateField(required=False)
+    date_from = DateField(required=False, help_text="first day (inclusive); not after date_to")
+    date_to = DateField(required=False, help_text="last day (inclusive)")
 
     def validate(self, attrs):
         if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
@@ -150,8 +188,9 @@ class CancelInput(serializers.Serializer):
 class BatchInput(serializers.Serializer):
     """Validated by clinicapi.batch entry by entry (one bad entry is an error row, not a failed batch)."""
 
-    on = DateField(required=False, help_text="reference date (default: today, Asia/Tokyo)")
-    entries = serializers.ListField(child=serializers.DictField(), help_text="up to 10,000 search keys")
+    on = DateField(required=False, help_text="reference date (default: today, Asia/Tokyo), at most a year ahead")
+    entries = serializers.ListField(child=serializers.DictField(), min_length=1,
+                                    help_text="1 to 10,000 search keys (more: 413)")  # fmt: skip
 
 
 class BatchPageQuery(serializers.Serializer):

@@ -23,7 +23,6 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext
 
 from homeconsent.audit.admin import OperatorReadLogMixin, ReadOnlyMixin, shown_as
-
 from homeconsent.errors import HomeConsentError
 from homeconsent.registry.models import Institution
 

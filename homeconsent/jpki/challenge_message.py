@@ -45,7 +45,18 @@ CLOCK_SKEW = datetime.timedelta(minutes=2)
 _NONCE = re.compile(r"[A-Za-z0-9_-]{43}")
 _INSTITUTION = re.compile(r"[0-9]{10}")
 _EXPIRES = "%Y-%m-%dT%H:%M:%SZ"
-FIELDS = {"format", "v", "nonce", "purpose", "institution", "items", "kind", "details", "expires_at", "origin"}
+FIELDS = {
+    "format",
+    "v",
+    "nonce",
+    "purpose",
+    "institution",
+    "items",
+    "kind",
+    "details",
+    "expires_at",
+    "origin",
+}
 
 CHALLENGE_NOT_OURS = ErrorCode(
     "challenge_not_ours",
@@ -80,8 +91,13 @@ def page_origin(value: str) -> str:
         raise ValueError(f"not a page origin: {value!r}") from None
     scheme, host = parsed.scheme.lower(), parsed.hostname
     if (
-        scheme not in ("http", "https") or not host or parsed.path not in ("", "/") or parsed.query
-        or parsed.fragment or parsed.username is not None or "*" in host
+        scheme not in ("http", "https")
+        or not host
+        or parsed.path not in ("", "/")
+        or parsed.query
+        or parsed.fragment
+        or parsed.username is not None
+        or "*" in host
     ):
         raise ValueError(f"not a page origin: {value!r}")
     host = f"[{host}]" if ":" in host else host

@@ -17,9 +17,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from homeconsent.audit.models import Action, ActorType, Basis, Outcome
-from homeconsent.errors import ErrorCode
-
 from homeconsent.dates import add_years
+from homeconsent.errors import ErrorCode
 
 from .models import CardClassification, ElderlyCertificate, Insurer, Person, Qualification
 from .validation import FieldError, QualificationRow, validate_qualification_row

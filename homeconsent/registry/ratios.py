@@ -94,7 +94,9 @@ def ratio_segments(birth: date, starts: date, ends: date | None, *, known_until:
         cut = rule.ends
         if cut is not None and (cut > known_until or (ends is not None and cut >= ends)):
             cut = None
-        out.append(RatioSegment(day, cut if cut is not None else ends, rule.ratio, rule.preschool, rule.elderly))
+        out.append(
+            RatioSegment(day, cut if cut is not None else ends, rule.ratio, rule.preschool, rule.elderly)
+        )
         if cut is None:
             return out
         day = cut

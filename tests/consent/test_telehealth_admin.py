@@ -24,8 +24,13 @@ def shown(response, field) -> str:
 
 
 def register(operator_client, institution, **changes):
-    form = {"name": "みらいオンライン診療", "institutions": institution.code,
-            "return_urls": "https://app.example.jp/return\nhttp://127.0.0.1:9000/back", "webhook_url": "", **changes}
+    form = {
+        "name": "みらいオンライン診療",
+        "institutions": institution.code,
+        "return_urls": "https://app.example.jp/return\nhttp://127.0.0.1:9000/back",
+        "webhook_url": "",
+        **changes,
+    }
     return operator_client.post("/admin/consent/telehealthapp/register/", form)
 
 
@@ -41,7 +46,9 @@ def test_an_operator_registers_an_app_and_sees_its_secret_once(operator_client, 
     assert list(app.institutions.all()) == [institution]
     assert app.allowed_return_urls == ["https://app.example.jp/return", "http://127.0.0.1:9000/back"]
     # and it is logged, and the app's page never shows the secret again
-    assert AccessEvent.objects.filter(detail__action="telehealth_app_registered", actor_id="admin:op").exists()
+    assert AccessEvent.objects.filter(
+        detail__action="telehealth_app_registered", actor_id="admin:op"
+    ).exists()
     page = operator_client.get(f"/admin/consent/telehealthapp/{app.pk}/change/").content.decode()
     assert secret not in page and app.secret_encrypted not in page and "rotate/" in page
 

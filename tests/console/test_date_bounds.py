@@ -26,7 +26,10 @@ def test_every_date_parameter_of_the_patient_list_answers_the_page_or_a_coded_40
     if code is None:
         assert response.status_code == 200, (name, value, response.status_code)
     else:
-        assert response.status_code == 400 and f'data-code="{code}"'.encode() in response.content, (name, value)
+        assert response.status_code == 400 and f'data-code="{code}"'.encode() in response.content, (
+            name,
+            value,
+        )
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -38,4 +41,7 @@ def test_the_boards_catch_up_answers_events_or_a_coded_400(signed_in, day, zone)
     if datetime.date(1900, 1, 1) <= day <= datetime.date(2999, 12, 31):
         assert response.status_code == 200, (day, zone, response.content[:300])
     else:
-        assert response.status_code == 400 and response.json()["code"] == "console_events_since_invalid", (day, zone)
+        assert response.status_code == 400 and response.json()["code"] == "console_events_since_invalid", (
+            day,
+            zone,
+        )

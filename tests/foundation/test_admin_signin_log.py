@@ -32,6 +32,8 @@ def test_failures_the_lock_and_attempts_while_locked_are_logged(client, operator
 
 
 def test_a_name_that_is_no_account_is_logged_without_what_was_typed(client, db):
-    client.post("/admin/login/?next=/admin/", {"username": "hunter2-password", "password": "x", "otp_token": ""})
+    client.post(
+        "/admin/login/?next=/admin/", {"username": "hunter2-password", "password": "x", "otp_token": ""}
+    )
     assert actions() == [("unknown", "admin_signin_failed", "refused")]
     assert not AccessEvent.objects.filter(actor_id__contains="hunter2").exists()

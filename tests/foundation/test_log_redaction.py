@@ -56,7 +56,9 @@ def test_the_servers_access_log_never_names_the_token(tmp_path):
            "PYTHONPATH": str(ROOT)}  # fmt: skip
     for name in ("DATABASE_URL", "REDIS_URL"):
         env.pop(name, None)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], env=env, cwd=ROOT, check=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v", "0"], env=env, cwd=ROOT, check=True, timeout=300
+    )
     port = _free_port()
     log = (tmp_path / "access.log").open("w")
     server = subprocess.Popen(

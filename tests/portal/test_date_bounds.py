@@ -14,9 +14,13 @@ PARAMETERS = [  # (page, parameter, kind)
 ]  # fmt: skip
 LOW, HIGH = datetime.date(1900, 1, 1), datetime.date(2999, 12, 31)
 
-dates = st.dates(min_value=datetime.date(1, 1, 1), max_value=datetime.date(9999, 12, 31)).map(datetime.date.isoformat)
+dates = st.dates(min_value=datetime.date(1, 1, 1), max_value=datetime.date(9999, 12, 31)).map(
+    datetime.date.isoformat
+)
 years = st.one_of(st.integers(-(10**40), 10**40), st.integers(1800, 3100)).map(str)
-junk = st.sampled_from(["2025-02-30", "2025-13-01", "20250101", "２０２５-０１-０１", "-1", "0", "1e4", "abc"])
+junk = st.sampled_from(
+    ["2025-02-30", "2025-13-01", "20250101", "２０２５-０１-０１", "-1", "0", "1e4", "abc"]
+)
 
 
 def expected(kind, value):

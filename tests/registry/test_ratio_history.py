@@ -51,7 +51,11 @@ def check(result, birth, day):
     if want["elderly"]:
         assert cert is not None, (birth, day)
         assert cert["ElderlyRecipientContributionRatio"] == q["InsuredPartialContributionRatio"]
-        assert cert["ElderlyRecipientValidStartDate"] <= day.strftime("%Y%m%d") <= cert["ElderlyRecipientValidEndDate"]
+        assert (
+            cert["ElderlyRecipientValidStartDate"]
+            <= day.strftime("%Y%m%d")
+            <= cert["ElderlyRecipientValidEndDate"]
+        )
     else:
         assert cert is None, (birth, day, cert)
 
@@ -62,7 +66,9 @@ def seeder(db):
 
 
 def seeded(seeder, birth):
-    seeder.rng.seed(birth.toordinal())  # the same birth date gives the same history when Hypothesis replays it
+    seeder.rng.seed(
+        birth.toordinal()
+    )  # the same birth date gives the same history when Hypothesis replays it
     plan = seeder.person_born(birth)
     write_plans([plan], {})
     return plan
@@ -97,7 +103,9 @@ def test_the_issues_examples_answer_what_held_then(seeder):
     # given the two persons of the issue, insured with 国保 since 2000 and seeded late in 2026
     kokuho, kouki = seeder.ins_by[("13", InsurerKind.KOKUHO)][0], seeder.ins_by[("13", InsurerKind.KOUKI)][0]
     older = seeder.new_person(81, "13", birth=date(1945, 4, 6))
-    seeder.period(older, kokuho, "世ア1", "0000901", "00", "1", "", date(2000, 4, 1), lost_on=date(2020, 4, 6))
+    seeder.period(
+        older, kokuho, "世ア1", "0000901", "00", "1", "", date(2000, 4, 1), lost_on=date(2020, 4, 6)
+    )
     seeder.period(older, kouki, "", "00000901", "00", "1", "", date(2020, 4, 6))
     younger = seeder.new_person(73, "13", birth=date(1953, 6, 12))
     seeder.period(younger, kokuho, "世ア1", "0000902", "00", "1", "", date(2000, 4, 1))
@@ -114,18 +122,31 @@ def test_the_issues_examples_answer_what_held_then(seeder):
 
 def test_imported_change_at_seventy_is_answered_by_date_by_check_eligibility(db, kokuho_tokyo):
     # given an insurer's file: a 3割 period, then the change at 70 to 2割 with the 高齢受給者証
-    header = "op,insurer_number,symbol,number,branch,personal_family,name,name_kana,sex,birth_date,acquired_on," \
-             "contribution_ratio,card_classification\n"
+    header = (
+        "op,insurer_number,symbol,number,branch,personal_family,name,name_kana,sex,birth_date,acquired_on,"
+        "contribution_ratio,card_classification\n"
+    )
     person = "1,佐藤 和子,サトウ カズコ,2,1953-06-12"
-    text = header + f"new,{kokuho_tokyo},世ア1,0000777,00,{person},2010-04-01,030,01\n" \
-                    f"change,{kokuho_tokyo},世ア1,0000777,00,{person},2023-07-01,020,02\n"
+    text = (
+        header + f"new,{kokuho_tokyo},世ア1,0000777,00,{person},2010-04-01,030,01\n"
+        f"change,{kokuho_tokyo},世ア1,0000777,00,{person},2023-07-01,020,02\n"
+    )
     report = import_qualifications("ratios.csv", text=text, today=AS_OF)
     assert report.applied, report.as_dict()
 
     def ask(on):
         out = io.StringIO()
-        call_command("check_eligibility", insurer_number=kokuho_tokyo, symbol="世ア1", number="0000777", branch="00",
-                     birth_date="1953-06-12", on=on, operator="test", stdout=out)
+        call_command(
+            "check_eligibility",
+            insurer_number=kokuho_tokyo,
+            symbol="世ア1",
+            number="0000777",
+            branch="00",
+            birth_date="1953-06-12",
+            on=on,
+            operator="test",
+            stdout=out,
+        )
         return json.loads(out.getvalue())
 
     # when the operator checks before and after the change
