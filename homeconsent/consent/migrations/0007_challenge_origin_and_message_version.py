@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('consent', '0005_consent_session_declined'),
+        ('consent', '0006_consent_draft'),
     ]
 
     operations = [
