@@ -80,6 +80,7 @@ class DataView(ApiView):
 class ConsentedPatientsView(DataView):
     """GET /api/v1/patients — this institution's home-visit and telehealth consents (one page)."""
 
+    query_fields = tuple(serializers.ConsentedPatientsQuery().fields)
     required_scopes = ("consent.read",)
     renderer_classes = fhir.RENDERERS
 
@@ -100,6 +101,7 @@ class ConsentedPatientsView(DataView):
 class EligibilityView(DataView):
     """GET /api/v1/patients/{patient_id}/eligibility?on=YYYY-MM-DD"""
 
+    query_fields = tuple(serializers.EligibilityQuery().fields)
     required_scopes = ("qualification.read",)
     renderer_classes = fhir.RENDERERS
 
@@ -149,6 +151,7 @@ class RequeryView(DataView):
 class MedicationView(DataView):
     """GET /api/v1/patients/{patient_id}/medication?month_from=YYYY-MM&month_to=YYYY-MM&source="""
 
+    query_fields = tuple(serializers.MedicationQuery().fields)
     required_scopes = ("medication.read",)
     renderer_classes = fhir.RENDERERS
 
@@ -162,6 +165,7 @@ class MedicationView(DataView):
 class TreatmentView(DataView):
     """GET /api/v1/patients/{patient_id}/treatment?date_from=&date_to="""
 
+    query_fields = tuple(serializers.DateRangeQuery().fields)
     required_scopes = ("treatment.read",)
     renderer_classes = fhir.RENDERERS
 
@@ -175,6 +179,7 @@ class TreatmentView(DataView):
 class CheckupsView(DataView):
     """GET /api/v1/patients/{patient_id}/checkups?date_from=&date_to="""
 
+    query_fields = tuple(serializers.DateRangeQuery().fields)
     required_scopes = ("checkup.read",)
     renderer_classes = fhir.RENDERERS
 
@@ -228,6 +233,7 @@ class BatchSubmitView(DataView):
 class BatchResultsView(DataView):
     """GET /api/v1/batches/{reception_number}?offset=&limit= — one page of per-entry results."""
 
+    query_fields = tuple(serializers.BatchPageQuery().fields)
     required_scopes = ("batch.write",)
 
     def get(self, request, reception_number):

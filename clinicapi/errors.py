@@ -269,6 +269,11 @@ INPUT_INVALID = ErrorCode(
     "input_invalid", "入力に誤りがあります（details を見てください）。", "The input is not valid (see details)."
 )
 # Field problems of our own (DRF's built-in ones come in both languages from its catalogs).
+UNKNOWN_PARAMETER = ErrorCode(
+    "unknown_parameter",
+    "パラメータ「{name}」はこのエンドポイントにはありません（綴りを確かめてください）。",
+    "This endpoint has no parameter '{name}' (check its spelling).",
+)
 RANGE_FROM_AFTER_TO = ErrorCode(
     "range_reversed",
     "{start} が {end} より後になっています。",
