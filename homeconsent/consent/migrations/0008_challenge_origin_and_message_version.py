@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('consent', '0006_consent_draft'),
+        ('consent', '0007_consent_app_evidence'),
     ]
 
     operations = [
