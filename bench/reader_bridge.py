@@ -10,7 +10,6 @@
 import argparse
 import base64
 import datetime
-import hashlib
 import json
 import os
 import statistics
@@ -39,6 +38,7 @@ def main():
     from cryptography.hazmat.primitives.asymmetric import rsa
     from websockets.sync.client import connect
 
+    from homeconsent.jpki import challenge_message
     from homeconsent.jpki.bridge import ReaderBridge
     from homeconsent.jpki.card import VirtualJPKICard, create_card_file
     from homeconsent.jpki.pki import TestPKI
@@ -57,13 +57,16 @@ def main():
         nfc.clf.udp.Device.sense_ttb = lambda device, target: polls.append(1) or sense_ttb(device, target)
         target = UdpCardTarget(VirtualJPKICard.load(card_file), "127.0.0.1", 0).start()
         bridge = ReaderBridge(target.path, origins=[ORIGIN]).start()
-        digest_info = base64.b64encode(
-            bytes.fromhex("3031300d060960864801650304020105000420") + hashlib.sha256(b"bench").digest()
-        ).decode()
+        # The bridge signs only a HomeConsent challenge for the page's origin (protocol 2).
+        message = challenge_message.challenge_message(
+            nonce=base64.urlsafe_b64encode(bytes(32)).rstrip(b"=").decode(), purpose="consent",
+            institution="0110113719", items=["qualification"], kind="home_visit", details={},
+            expires_at=datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=10), origin=ORIGIN,
+        )
         requests = {
             "status": {},
             "read_certificate": {},
-            "authenticate": {"digest_info": digest_info, "pin": PIN},
+            "authenticate": {"challenge_message": base64.b64encode(message).decode(), "pin": PIN},
         }
         try:
             with connect(bridge.url, origin=ORIGIN) as websocket:

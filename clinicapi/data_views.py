@@ -5,8 +5,6 @@ or clinicapi.batch (which checks consent and writes the access log), and present
 (clinicapi.presenters). The institution is always the token's; no endpoint takes it as input.
 """
 
-import base64
-import binascii
 import datetime
 import json
 
@@ -43,21 +41,21 @@ def _valid(serializer_class, data) -> dict:
 
 
 def _encode_cursor(position) -> str | None:
+    """The next page's position as `<microseconds since 1970 UTC>.<id>` (serializers.CURSOR_PATTERN):
+    a form the schema can state exactly, so every cursor it allows can be read."""
     if position is None:
         return None
     given_at, pk = position
-    return base64.urlsafe_b64encode(f"{given_at.isoformat()}|{pk}".encode()).rstrip(b"=").decode()
+    micros = (given_at - datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)) // datetime.timedelta(microseconds=1)
+    return f"{micros}.{pk}"
 
 
 def _decode_cursor(cursor: str):
     try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        moment, _, pk = text.partition("|")
-        given_at = datetime.datetime.fromisoformat(moment)
-        if given_at.tzinfo is None:
-            raise ValueError
+        micros, _, pk = cursor.partition(".")
+        given_at = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC) + datetime.timedelta(microseconds=int(micros))
         return given_at, int(pk)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, OverflowError):
         raise errors.ApiRefusal(CURSOR_INVALID(), 400) from None
 
 
@@ -82,6 +80,7 @@ class DataView(ApiView):
 class ConsentedPatientsView(DataView):
     """GET /api/v1/patients — this institution's home-visit and telehealth consents (one page)."""
 
+    query_fields = tuple(serializers.ConsentedPatientsQuery().fields)
     required_scopes = ("consent.read",)
     renderer_classes = fhir.RENDERERS
 
@@ -102,6 +101,7 @@ class ConsentedPatientsView(DataView):
 class EligibilityView(DataView):
     """GET /api/v1/patients/{patient_id}/eligibility?on=YYYY-MM-DD"""
 
+    query_fields = tuple(serializers.EligibilityQuery().fields)
     required_scopes = ("qualification.read",)
     renderer_classes = fhir.RENDERERS
 
@@ -151,6 +151,7 @@ class RequeryView(DataView):
 class MedicationView(DataView):
     """GET /api/v1/patients/{patient_id}/medication?month_from=YYYY-MM&month_to=YYYY-MM&source="""
 
+    query_fields = tuple(serializers.MedicationQuery().fields)
     required_scopes = ("medication.read",)
     renderer_classes = fhir.RENDERERS
 
@@ -164,6 +165,7 @@ class MedicationView(DataView):
 class TreatmentView(DataView):
     """GET /api/v1/patients/{patient_id}/treatment?date_from=&date_to="""
 
+    query_fields = tuple(serializers.DateRangeQuery().fields)
     required_scopes = ("treatment.read",)
     renderer_classes = fhir.RENDERERS
 
@@ -177,6 +179,7 @@ class TreatmentView(DataView):
 class CheckupsView(DataView):
     """GET /api/v1/patients/{patient_id}/checkups?date_from=&date_to="""
 
+    query_fields = tuple(serializers.DateRangeQuery().fields)
     required_scopes = ("checkup.read",)
     renderer_classes = fhir.RENDERERS
 
@@ -222,7 +225,7 @@ class BatchSubmitView(DataView):
 
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
-        on = _valid(serializers.EligibilityQuery, {"on": data["on"]} if data.get("on") else {}).get("on")
+        on = _valid(serializers.EligibilityQuery, {"on": data["on"]} if "on" in data else {}).get("on")
         inquiry = batch.submit(request.auth, request.user.institution, data.get("entries"), _in_window(on))
         return Response(presenters.batch_received(inquiry), status=201)
 
@@ -230,6 +233,7 @@ class BatchSubmitView(DataView):
 class BatchResultsView(DataView):
     """GET /api/v1/batches/{reception_number}?offset=&limit= — one page of per-entry results."""
 
+    query_fields = tuple(serializers.BatchPageQuery().fields)
     required_scopes = ("batch.write",)
 
     def get(self, request, reception_number):

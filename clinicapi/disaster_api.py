@@ -128,6 +128,7 @@ class DisasterSearchView(DataView):
 
 
 class DisasterEncounterView(DataView):
+    query_fields = tuple(EncounterQuery().fields)
     """GET /api/v1/disaster/encounters/{encounter}"""
 
     required_scopes = ("disaster.read",)

@@ -124,8 +124,9 @@ ASSERTION_TYPE_UNSUPPORTED = _oauth(
     "client_assertion_type は urn:ietf:params:oauth:client-assertion-type:jwt-bearer にしてください。",
     "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.",
 )
+# RFC 7523 §3.2: a client JWT that is not valid answers invalid_client (401), unreadable ones too.
 ASSERTION_MALFORMED = _oauth(
-    "invalid_request", "assertion_malformed",
+    "invalid_client", "assertion_malformed",
     "client_assertion が署名付きJWT（JWS コンパクト形式）として読めません: {reason}",
     "client_assertion is not a readable signed JWT (JWS compact serialization): {reason}",
 )
@@ -268,10 +269,10 @@ INPUT_INVALID = ErrorCode(
     "input_invalid", "入力に誤りがあります（details を見てください）。", "The input is not valid (see details)."
 )
 # Field problems of our own (DRF's built-in ones come in both languages from its catalogs).
-MONTH_INVALID = ErrorCode(
-    "month_invalid",
-    "月は YYYY-MM の形で書いてください（例: 2025-04）。",
-    "Write the month as YYYY-MM, for example 2025-04.",
+UNKNOWN_PARAMETER = ErrorCode(
+    "unknown_parameter",
+    "パラメータ「{name}」はこのエンドポイントにはありません（綴りを確かめてください）。",
+    "This endpoint has no parameter '{name}' (check its spelling).",
 )
 RANGE_FROM_AFTER_TO = ErrorCode(
     "range_reversed",

@@ -55,6 +55,7 @@ def _patient_parameter(request) -> str:
 
 
 class FhirView(DataView):
+    query_fields = None  # FHIR search parameters, checked by the FHIR views themselves
     fhir_only = True
     renderer_classes = [fhir.FhirJsonRenderer]
 

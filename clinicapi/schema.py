@@ -8,6 +8,7 @@ endpoint shares: the bearer requirement, the scopes it needs, and the coded erro
 Loaded by ClinicapiConfig.ready(); SPECTACULAR_SETTINGS points its hooks here.
 """
 
+import re
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiViewExtension
 from drf_spectacular.openapi import AutoSchema
@@ -15,6 +16,7 @@ from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiResponse,
     extend_schema,
+    extend_schema_field,
     extend_schema_view,
     inline_serializer,
 )
@@ -212,6 +214,21 @@ def keep_api_paths(endpoints, **kwargs):
 
 
 # --- token and whoami --------------------------------------------------------------------------
+def _scope_pattern() -> str:
+    one = "(" + "|".join(re.escape(scope) for scope in SCOPES) + ")"
+    return f"^{one}( {one})*$"
+
+
+@extend_schema_field({"type": "string", "pattern": r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$"})
+class _CompactJwsField(serializers.CharField):
+    """A compact JWS: three base64url parts."""
+
+
+@extend_schema_field({"type": "string", "pattern": _scope_pattern()})
+class _ScopeField(serializers.CharField):
+    """Space-separated scopes of the API's vocabulary (clinicapi.scopes)."""
+
+
 TOKEN_REQUEST = inline_serializer(
     "Token",
     {
@@ -219,11 +236,11 @@ TOKEN_REQUEST = inline_serializer(
         "client_assertion_type": serializers.ChoiceField(
             choices=["urn:ietf:params:oauth:client-assertion-type:jwt-bearer"]
         ),
-        "client_assertion": serializers.CharField(
+        "client_assertion": _CompactJwsField(
             help_text="A compact JWS signed with a registered key: header alg (RS384, ES384, ES256, RS256, PS384) "
             "and kid; claims iss = sub = client_id, aud = the token URL, exp at most 5 minutes ahead, a fresh jti."
         ),
-        "scope": serializers.CharField(help_text="Space-separated scopes, all allowed to the client."),
+        "scope": _ScopeField(help_text="Space-separated scopes, all allowed to the client."),
         "client_id": serializers.CharField(required=False, help_text="Optional; must equal the assertion's iss."),
     },
 )
@@ -361,8 +378,17 @@ keys, tokens and the reads from a shell.
 
 
 def describe_api(result, generator, request, public):
-    """Postprocessing hook: the long description, and the tags in reading order."""
+    """Postprocessing hook: the long description, the tags in reading order, and the 404 that an
+    unknown ?format= gets on every operation that takes one."""
     result["info"]["description"] = API_DESCRIPTION
+    for path in result.get("paths", {}).values():
+        for operation in path.values():
+            takes_format = any(p.get("name") == "format" and p.get("in") == "query" for p in operation.get("parameters", []))
+            if takes_format and "404" not in operation.get("responses", {}):
+                operation["responses"]["404"] = {
+                    "description": "An unknown ?format= (json and fhir are known).",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ApiError"}}},
+                }
     token = result.get("paths", {}).get(API_PREFIX + "auth/token", {}).get("post")
     if token is not None:
         token["security"] = []  # the token endpoint authenticates the client by its assertion, not a bearer

@@ -1,8 +1,10 @@
 """Endpoints of the institutions' API: the token URL, and the base every protected endpoint uses."""
 
+from rest_framework.exceptions import NotFound
 from rest_framework.parsers import FormParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from . import errors, presenters
@@ -26,9 +28,30 @@ class ApiView(APIView):
     throttle_classes = [ClientRateThrottle]
     renderer_classes = [JSONRenderer]
     required_scopes = ()
+    # The query parameters this endpoint reads (a serializer's fields, or none); any other is refused
+    # with unknown_parameter, as the schema allows no other. `format` is always known; None: not checked
+    # here (the FHIR views read FHIR search parameters of their own).
+    query_fields: tuple | None = ()
 
     def get_exception_handler(self):
         return errors.api_exception_handler
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if self.query_fields is None:
+            return
+        # _include: a FHIR answer of a data path may include the Patient (fhir.wants_patient_included).
+        known = set(self.query_fields) | {api_settings.URL_FORMAT_OVERRIDE, "_include"}
+        unknown = sorted(set(request.query_params) - known)
+        if unknown:
+            raise errors.FieldProblems({name[:40]: [errors.UNKNOWN_PARAMETER(name=name[:40]).as_dict()]
+                                        for name in unknown[:10]})  # fmt: skip
+
+    def perform_content_negotiation(self, request, force=False):
+        # An empty ?format= names no format: 404, as an unknown one (DRF would ignore it).
+        if not force and request.query_params.get(api_settings.URL_FORMAT_OVERRIDE) == "":
+            raise NotFound()
+        return super().perform_content_negotiation(request, force)
 
 
 class TokenView(APIView):

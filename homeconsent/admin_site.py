@@ -5,6 +5,10 @@ password-only session is sent to the sign-in page. Sign-in attempts pass the con
 brake (accounts.check_signin_rate), and failures of an account are counted by the console's counter
 (accounts.count_signin_failure: CONSOLE_LOCKOUT_FAILURES in a row lock it for CONSOLE_LOCKOUT); a
 locked account is refused before its password is checked. One message for a wrong name, password or code, so a reply never tells which.
+Every attempt is an access-log row (operator actor, item admin_signin), written in the transaction
+that changes the account's counter: a sign-in, a failure, the failure that locks the account, a
+refusal while locked, a refusal by the address brake. A name that is no account is logged as
+"unknown" (what was typed may be a password).
 
 Stable API:
     OperatorAdminSite                 (admin.site, via admin_apps.OperatorAdminConfig)
@@ -21,6 +25,8 @@ from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from homeconsent.accounts import services as accounts
+from homeconsent.audit.models import Action, ActorType, Basis, Outcome
+from homeconsent.audit.services import record_access
 from homeconsent.consent.challenges import client_ip
 from homeconsent.errors import ErrorCode, HomeConsentError
 
@@ -48,13 +54,29 @@ def _locked(locked_until, now) -> HomeConsentError:
     return ADMIN_ACCOUNT_LOCKED(minutes=accounts.lock_minutes(locked_until, now))
 
 
-def do_record_failed_signin(user, now) -> "timezone.datetime | None":
-    """Count one failure; the last allowed one locks the account. Returns the lock's end, if locked."""
-    return accounts.count_signin_failure(OperatorSignin, now, user=user)
+def _log_attempt(user, action: str, outcome: str, address: str = "", **detail) -> None:
+    record_access(
+        actor_type=ActorType.OPERATOR, actor_id=user.get_username() if user else "unknown", items=["admin_signin"],
+        basis=Basis.OPERATOR, outcome=outcome, detail={"action": action, "address": address, **detail},
+    )  # fmt: skip
 
 
-def do_clear_failed_signins(user) -> None:
-    OperatorSignin.objects.filter(user=user).update(failed_attempts=0, locked_until=None)
+def do_record_failed_signin(user, now, *, address: str = "") -> "timezone.datetime | None":
+    """Count one failure; the last allowed one locks the account. Returns the lock's end, if locked.
+    Logged (a failure, and the lock if this one locked), in the counter's transaction."""
+    with transaction.atomic():
+        locked_until = accounts.count_signin_failure(OperatorSignin, now, user=user) if user else None
+        _log_attempt(user, Action.ADMIN_SIGNIN_FAILED, Outcome.REFUSED, address)
+        if locked_until:
+            _log_attempt(user, Action.ADMIN_ACCOUNT_LOCKED, Outcome.REFUSED, address, until=locked_until.isoformat())
+    return locked_until
+
+
+def do_clear_failed_signins(user, *, address: str = "") -> None:
+    """A sign-in (password and TOTP code verified): the failure count starts again; logged."""
+    with transaction.atomic():
+        OperatorSignin.objects.filter(user=user).update(failed_attempts=0, locked_until=None)
+        _log_attempt(user, Action.ADMIN_SIGNIN, Outcome.OK, address)
 
 
 def create_operator_device(user) -> TOTPDevice:
@@ -67,24 +89,27 @@ def create_operator_device(user) -> TOTPDevice:
 class OperatorLoginForm(OTPAdminAuthenticationForm):
     def clean(self):
         now = timezone.now()
-        if self.request is not None:
-            try:
-                accounts.check_signin_rate(client_ip(self.request))
-            except HomeConsentError as exc:
-                raise _coded(exc) from None
+        address = client_ip(self.request) if self.request is not None else ""
         username = (self.data.get("username") or "").strip()[:150]
         user = get_user_model().objects.filter(username=username).first() if username else None
+        if self.request is not None:
+            try:
+                accounts.check_signin_rate(address)
+            except HomeConsentError as exc:
+                _log_attempt(user, Action.ADMIN_SIGNIN_RATE_LIMITED, Outcome.REFUSED, address)
+                raise _coded(exc) from None
         signin = OperatorSignin.objects.filter(user=user).first() if user else None
         if signin and signin.locked_until and signin.locked_until > now:
             # Hash anyway, so a locked account takes as long as a wrong password.
             user.check_password(self.data.get("password") or "")
+            _log_attempt(user, Action.ADMIN_SIGNIN_WHILE_LOCKED, Outcome.REFUSED, address)
             raise _coded(_locked(signin.locked_until, now))
         try:
             cleaned = super().clean()
         except forms.ValidationError:
-            locked_until = do_record_failed_signin(user, now) if user else None
+            locked_until = do_record_failed_signin(user, now, address=address)
             raise _coded(_locked(locked_until, now) if locked_until else ADMIN_SIGNIN_FAILED()) from None
-        do_clear_failed_signins(self.get_user())
+        do_clear_failed_signins(self.get_user(), address=address)
         return cleaned
 
     def _chosen_device(self, user):

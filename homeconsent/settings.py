@@ -229,9 +229,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Enrolment tokens and telehealth session ids in URL paths never reach a log (homeconsent.logredact).
+    "filters": {"redact": {"()": "homeconsent.logredact.RedactSecrets"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env.str("HOMECONSENT_LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        **{name: {"filters": ["redact"]} for name in ("django.request", "django.server", "uvicorn.access")},
+    },
 }
 
 # --- the card path (homeconsent.jpki) -------------------------------------------------------

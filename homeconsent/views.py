@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from homeconsent.context_processors import LARGE_TEXT_COOKIE
-from homeconsent.errors import ErrorCode
+from homeconsent.errors import ErrorCode, HomeConsentError
 
 
 def healthz(request):
@@ -56,12 +56,13 @@ _TITLES = {
 }
 
 
-def _error_page(request, status: int, error: ErrorCode, title=None):
-    context = {"status": status, "title": title or _TITLES[status], "error": error(), "now": timezone.now()}
+def _error_page(request, status: int, error: ErrorCode | HomeConsentError, title=None):
+    error = error if isinstance(error, HomeConsentError) else error()
+    context = {"status": status, "title": title or _TITLES[status], "error": error, "now": timezone.now()}
     try:
         return render(request, "error.html", context, status=status)
     except Exception:  # noqa: BLE001 - the error page must not fail in turn (for example, no database)
-        return HttpResponse(f"{status} {error.code}\n{error.ja}\n{error.en}\n", status=status,
+        return HttpResponse(f"{status} {error.code}\n{error.message('ja')}\n{error.message('en')}\n", status=status,
                             content_type="text/plain; charset=utf-8")  # fmt: skip
 
 
@@ -74,7 +75,9 @@ def permission_denied(request, exception=None):
 
 
 def bad_request(request, exception=None):
-    return _error_page(request, 400, BAD_REQUEST_PAGE)
+    # A refusal that knows its own code (a date out of range, say) shows it; anything else the general one.
+    error = getattr(exception, "error", None)
+    return _error_page(request, 400, error if isinstance(error, HomeConsentError) else BAD_REQUEST_PAGE)
 
 
 def server_error(request):

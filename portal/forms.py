@@ -8,15 +8,11 @@ from django import forms
 from django.utils.translation import gettext_lazy
 
 from homeconsent.audit.models import Basis
+from homeconsent.dates import query_date, query_year
 from homeconsent.errors import ErrorCode, HomeConsentError
 from homeconsent.registry.models import MedicationSource
 from homeconsent.registry.validation import RegistryValidationError, clean_search_keys
 
-FILTER_DATE_INVALID = ErrorCode(
-    "portal_filter_date_invalid",
-    "日付は 2026-04-01 のように年-月-日で選んでください。",
-    "Choose dates as year-month-day, e.g. 2026-04-01.",
-)
 FILTER_RANGE_REVERSED = ErrorCode(
     "portal_filter_range_reversed",
     "「いつまで」は「いつから」と同じ日か、それより後の日にしてください。",
@@ -32,7 +28,16 @@ QUERY_MAX = 100
 
 def coded(error: HomeConsentError) -> forms.ValidationError:
     """A domain refusal as a form error with the same code and the message in the page's language."""
-    return forms.ValidationError(error.message(), code=error.code)
+    validation_error = forms.ValidationError(error.message(), code=error.code)
+    validation_error.refusal = error  # kept for answers that are not the page (the CSV downloads)
+    return validation_error
+
+
+def first_refusal(form) -> HomeConsentError | None:
+    """The first refusal of a bound form as the domain error it came from."""
+    for errors in form.errors.as_data().values():
+        return getattr(errors[0], "refusal", None)
+    return None
 
 
 def first_error(form) -> dict | None:
@@ -43,15 +48,13 @@ def first_error(form) -> dict | None:
     return None
 
 
-def clean_filter_date(value) -> datetime.date | None:
-    """A filter's day (YYYY-MM-DD), or None when left empty; portal_filter_date_invalid otherwise."""
+def clean_filter_date(value, name) -> datetime.date | None:
+    """A filter's day (YYYY-MM-DD), or None when left empty; the site's one date rule (homeconsent.dates:
+    date_invalid, date_out_of_range) otherwise."""
     value = (value or "").strip()
     if not value:
         return None
-    try:
-        return datetime.date.fromisoformat(value)
-    except ValueError:
-        raise FILTER_DATE_INVALID() from None
+    return query_date(value, name)
 
 
 class MedicationFilterForm(forms.Form):
@@ -79,7 +82,11 @@ class ExpenseYearForm(forms.Form):
         text = (self.cleaned_data.get("year") or "").strip()
         if not text:
             return self.years[0] if self.years else None
-        if not text.isdigit() or int(text) not in self.years:
+        try:
+            year = query_year(text, "year")
+        except HomeConsentError as error:
+            raise coded(error) from None
+        if year not in self.years:
             raise coded(FILTER_YEAR_UNKNOWN())
         return int(text)
 
@@ -106,13 +113,13 @@ class AccessHistoryForm(forms.Form):
 
     def clean_date_from(self):
         try:
-            return clean_filter_date(self.cleaned_data.get("date_from"))
+            return clean_filter_date(self.cleaned_data.get("date_from"), "from")
         except HomeConsentError as error:
             raise coded(error) from None
 
     def clean_date_to(self):
         try:
-            return clean_filter_date(self.cleaned_data.get("date_to"))
+            return clean_filter_date(self.cleaned_data.get("date_to"), "to")
         except HomeConsentError as error:
             raise coded(error) from None
 

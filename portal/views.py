@@ -8,8 +8,6 @@ certificate and signature; on a phone, sign-in and cancelling go through the aut
 (app_start / app_done). Registration is card-only.
 """
 
-import csv
-import io
 
 from django.conf import settings
 from django.http import Http404, HttpResponse, JsonResponse
@@ -31,15 +29,18 @@ from homeconsent.authapp.relying_party import AppRefusal
 from homeconsent.consent import app_views, proof
 from homeconsent.consent.labels import ENDED_LABELS, ITEM_LABELS, KIND_LABELS
 from homeconsent.consent.views import ITEM_ORDER
+from homeconsent.dates import QueryDateError
 from homeconsent.errors import HomeConsentError
 from homeconsent.jpki.registration import REGISTRATION_RATE_LIMITED, do_register_card_for_insurance_use
 from homeconsent.registry.models import MedicationSource, Person
 from homeconsent.registry.validation import RegistryValidationError
+from homeconsent.spreadsheet import csv_text
 
 from . import services
 from .charts import render_svg
 from .checkup_ranges import GUIDANCE, REFERRAL, SOURCE
 from .forms import (
+    FILTER_YEAR_UNKNOWN,
     REGISTRATION_FIELDS,
     REGISTRATION_LABELS,
     AccessHistoryForm,
@@ -47,6 +48,7 @@ from .forms import (
     MedicationFilterForm,
     RegistrationForm,
     first_error,
+    first_refusal,
 )
 from .session import current_viewer, sign_in, sign_out, viewer_required
 
@@ -163,12 +165,9 @@ def _items(items):
 
 
 def _csv_response(filename, header, rows):
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows(rows)
     # UTF-8 with a BOM: Excel in Japan opens it as UTF-8 instead of Shift_JIS.
-    response = HttpResponse(("\ufeff" + buffer.getvalue()).encode("utf-8"), content_type="text/csv; charset=utf-8")
+    body = "\ufeff" + csv_text(header, rows)  # cells neutralised against formulas (homeconsent.spreadsheet)
+    response = HttpResponse(body.encode("utf-8"), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["Cache-Control"] = "no-store"
     return response
@@ -477,6 +476,8 @@ def expenses(request):
         {"rows": rows, "years": years, "year": year, "total_cost": sum(r.total_cost for r in rows),
          "total_paid": sum(r.patient_paid for r in rows), "total_days": sum(r.days for r in rows),
          "form_error": first_error(form)},
+        # a year with no notices is a fact shown on the page; a year that is no year is a bad request
+        status=400 if form.errors and first_refusal(form).code != FILTER_YEAR_UNKNOWN.code else 200,
     )  # fmt: skip
 
 
@@ -486,7 +487,10 @@ EXPENSE_CSV_HEADER = ["診療年月", "医療機関等名称", "診療区分", "
 @viewer_required
 def expenses_csv(request):
     years = services.expense_years(request.viewer)
-    year = ExpenseYearForm(request.GET, years).chosen_year()
+    form = ExpenseYearForm(request.GET, years)
+    if not form.is_valid() and first_refusal(form).code != FILTER_YEAR_UNKNOWN.code:
+        raise QueryDateError(first_refusal(form))  # not a year at all, or out of range: the coded 400 page
+    year = form.chosen_year()
     rows = services.my_expenses(request.viewer, year, export=True)
     return _csv_response(
         f"iryouhi-{year or 'all'}.csv",
@@ -642,6 +646,7 @@ def access(request):
          "hidden_own": hidden_own, "own_toggle": toggle.urlencode(),
          "institutions": services.institutions_in_history(request.viewer), "query": request.GET.urlencode(),
          "limit": services.HISTORY_PAGE_LIMIT, "form_error": first_error(form)},
+        status=400 if form.errors else 200,
     )  # fmt: skip
 
 
@@ -650,7 +655,10 @@ ACCESS_CSV_HEADER = ["日時", "医療機関等コード", "医療機関等名�
 
 @viewer_required
 def access_csv(request):
-    rows, _total, _hidden = services.my_access_history(request.viewer, _history_filter(_history_form(request)), export=True)
+    form = _history_form(request)
+    if form.errors:  # a file must not silently drop a filter: the coded 400 page instead
+        raise QueryDateError(first_refusal(form))
+    rows, _total, _hidden = services.my_access_history(request.viewer, _history_filter(form), export=True)
     # The CSV is in Japanese, with the page's labels (not the raw codes).
     with translation.override("ja"):
         lines = []

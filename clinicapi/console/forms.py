@@ -17,6 +17,7 @@ from homeconsent.accounts import services as accounts
 from homeconsent.accounts.models import StaffMembership, StaffRole
 from homeconsent.consent import rules
 from homeconsent.consent.models import ConsentKind
+from homeconsent.dates import query_date
 from homeconsent.errors import ErrorCode, HomeConsentError
 
 from . import reads
@@ -207,11 +208,6 @@ class EndDateForm(CodedForm):
 
 
 # --- the consented-patients list and search --------------------------------------------------------
-FILTER_DATE_INVALID = ErrorCode(
-    "console_filter_date_invalid",
-    "日付は 2026-04-01 のように年-月-日で入力してください。",
-    "Enter dates as year-month-day, e.g. 2026-04-01.",
-)
 LIST_STATUSES = ("in_force", "ended", "all")
 
 
@@ -241,13 +237,11 @@ class PatientFilterForm(CodedForm):
         value = self.cleaned_data.get(name, "").strip()
         if not value:
             return None
-        try:
-            day = parse_date(value)
-        except ValueError:  # well-formed but no such day (2026-02-30)
-            day = None
-        if day is None:
-            self.refuse(FILTER_DATE_INVALID(), name)
-        return day
+        try:  # the site's one date rule: date_invalid, date_out_of_range (homeconsent.dates)
+            return query_date(value, name)
+        except HomeConsentError as error:
+            self.refuse(error, name)
+        return None
 
     def clean_given_from(self):
         return self._day("given_from")

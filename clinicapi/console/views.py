@@ -31,6 +31,7 @@ from homeconsent.consent import rules
 from homeconsent.consent.challenges import client_ip
 from homeconsent.consent.entry import do_rotate_entry_token, entry_for, entry_qr_svg, entry_url
 from homeconsent.consent.models import ConsentKind
+from homeconsent.dates import QUERY_MAX, QUERY_MIN
 from homeconsent.errors import ErrorCode, HomeConsentError
 
 from . import actions, forms, reads
@@ -256,7 +257,7 @@ def events(request):
             since = parse_datetime(request.GET["since"])
         except ValueError:  # well formed but no such time (month 13)
             since = None
-        if since is None:
+        if since is None or not QUERY_MIN <= since.date() <= QUERY_MAX:
             return JsonResponse(reads.EVENTS_SINCE_INVALID().as_dict(), status=400, json_dumps_params={"ensure_ascii": False})
     if since is not None and timezone.is_naive(since):
         since = timezone.make_aware(since, datetime.UTC)

@@ -48,6 +48,7 @@ class Action(models.TextChoices):
     CONSENT_ENTRY_TOKEN_ROTATED = "consent_entry_token_rotated", "入口URLの更新"
     TELEHEALTH_APP_REGISTERED = "telehealth_app_registered", "オンライン診療アプリ登録"
     TELEHEALTH_APP_REVOKED = "telehealth_app_revoked", "オンライン診療アプリ失効"
+    TELEHEALTH_APP_SECRET_ROTATED = "telehealth_app_secret_rotated", "オンライン診療アプリの秘密鍵再発行"
     # card and registry
     REGISTER_FOR_INSURANCE_USE = "register_for_insurance_use", "保険証利用登録"
     CARD_CERTIFICATE_REGISTERED = "card_certificate_registered", "証明書登録"
@@ -62,6 +63,11 @@ class Action(models.TextChoices):
     ADMIN_VIEW = "admin_view", "運営者による閲覧"
     ADMIN_LIST = "admin_list", "運営者による一覧表示"
     ADMIN_CHANGE = "admin_change", "運営者による訂正"
+    ADMIN_SIGNIN = "admin_signin", "運営者のサインイン"
+    ADMIN_SIGNIN_FAILED = "admin_signin_failed", "運営者のサインイン失敗"
+    ADMIN_ACCOUNT_LOCKED = "admin_account_locked", "運営者アカウントのロック"
+    ADMIN_SIGNIN_WHILE_LOCKED = "admin_signin_while_locked", "ロック中のサインイン"
+    ADMIN_SIGNIN_RATE_LIMITED = "admin_signin_rate_limited", "サインインの回数制限"
     # institutions: API clients and console staff
     API_CLIENT_REGISTERED = "api_client_registered", "APIクライアント登録"
     API_CLIENT_REVOKED = "api_client_revoked", "APIクライアント失効"

@@ -1,19 +1,32 @@
 """Read-only admin of consents, telehealth apps, their sessions and webhooks.
 
 Every change goes through consent/services.py or consent/telehealth.py, where it is logged; the
-admin only shows. An app's secret is never shown (not even encrypted). A consent names its person
+admin only shows, except that operators register telehealth apps here, renew an app's secret and
+revoke an app, each through those services. A secret is shown once, on the page that follows its
+registration or renewal (never cached), and never again (not even encrypted). A consent names its person
 and institution: its pages, and the sessions that link to one, are logged operator reads
 (audit.admin.OperatorReadLogMixin), one event per person a list shows. Webhook deliveries carry
 no personal data (telehealth.webhook_data) and are not logged.
 """
 
-from django.contrib import admin
+import re
+
+from django import forms
+from django.contrib import admin, messages
 from django.db import models
+from django.http import Http404, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.cache import add_never_cache_headers
 from django.utils.formats import date_format
 from django.utils.translation import gettext
 
 from homeconsent.audit.admin import OperatorReadLogMixin, ReadOnlyMixin, shown_as
+from homeconsent.errors import HomeConsentError
+from homeconsent.registry.models import Institution
 
+from . import telehealth
 from .models import Consent, ConsentItem, ConsentSession, ConsentStatus, TelehealthApp, WebhookDelivery
 
 
@@ -67,6 +80,39 @@ class ConsentAdmin(OperatorReadLogMixin, ReadOnlyAdmin):
         return "、".join(str(ConsentItem(item).label) if item in ConsentItem.values else item for item in obj.items)
 
 
+class TelehealthAppForm(forms.Form):
+    """What register_app needs, as an operator types it."""
+
+    name = forms.CharField(label="名称 / Name", max_length=200)
+    institutions = forms.CharField(
+        label="医療機関等コード / Institution codes", widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="10桁のコード。空白・改行・カンマ区切りで複数 / 10-digit codes, separated by spaces, lines or commas",
+    )  # fmt: skip
+    return_urls = forms.CharField(
+        label="戻り先URL / Allowed return URLs", widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="1行に1つ / one per line",
+    )  # fmt: skip
+    webhook_url = forms.CharField(label="Webhook URL", required=False, max_length=500)
+
+    def clean_institutions(self):
+        codes = [code for code in re.split(r"[\s,、]+", self.cleaned_data["institutions"]) if code]
+        found = list(Institution.objects.filter(code__in=codes))
+        missing = sorted(set(codes) - {institution.code for institution in found})
+        if missing:
+            raise forms.ValidationError(f"登録されていない医療機関等コード / unknown institution codes: {', '.join(missing)}",
+                                        code="institution_unknown")  # fmt: skip
+        if not found:
+            raise forms.ValidationError("医療機関等コードを入力してください / give at least one institution code")
+        return found
+
+    def clean_return_urls(self):
+        return [line.strip() for line in self.cleaned_data["return_urls"].splitlines() if line.strip()]
+
+
+def _operator(request) -> str:
+    return f"admin:{request.user.get_username()}"
+
+
 @admin.register(TelehealthApp)
 class TelehealthAppAdmin(ReadOnlyAdmin):
     name_shown = shown_as("name", "名称")
@@ -77,6 +123,82 @@ class TelehealthAppAdmin(ReadOnlyAdmin):
     list_display = ("name_shown", "client_id_shown", "webhook_url_shown", "created_at_shown", "revoked_at_shown")
     exclude = ("secret_encrypted",)
     search_fields = ("name", "client_id")
+    change_list_template = "admin/consent/telehealthapp/change_list.html"
+    change_form_template = "admin/consent/telehealthapp/change_form.html"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("register/", view(self.register_view), name="consent_telehealthapp_register"),
+            path("<int:pk>/rotate/", view(self.rotate_view), name="consent_telehealthapp_rotate"),
+            path("<int:pk>/revoke/", view(self.revoke_view), name="consent_telehealthapp_revoke"),
+        ] + super().get_urls()
+
+    def _may_manage(self, request) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def _page(self, request, template, context, status=200):
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, **context}
+        response = TemplateResponse(request, template, context, status=status)
+        add_never_cache_headers(response)  # the secret page must not be kept by any cache
+        return response
+
+    def _secret_page(self, request, app, secret, title):
+        return self._page(request, "admin/consent/telehealthapp/secret.html",
+                          {"title": title, "app": app, "secret": secret})  # fmt: skip
+
+    def register_view(self, request):
+        if not self._may_manage(request):
+            raise Http404
+        form = TelehealthAppForm(request.POST or None)
+        error = None
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                app, secret = telehealth.do_register_app(
+                    data["name"], institutions=data["institutions"], allowed_return_urls=data["return_urls"],
+                    webhook_url=data["webhook_url"].strip(), by=_operator(request),
+                )  # fmt: skip
+            except HomeConsentError as exc:
+                error = exc
+            else:
+                return self._secret_page(request, app, secret, "オンライン診療アプリを登録しました / App registered")
+        return self._page(request, "admin/consent/telehealthapp/register.html",
+                          {"title": "オンライン診療アプリの登録 / Register a telehealth app", "form": form, "error": error},
+                          status=400 if request.method == "POST" else 200)  # fmt: skip
+
+    def _app(self, request, pk) -> TelehealthApp:
+        if not self._may_manage(request):
+            raise Http404
+        app = TelehealthApp.objects.filter(pk=pk).first()
+        if app is None:
+            raise Http404
+        return app
+
+    def rotate_view(self, request, pk):
+        app = self._app(request, pk)
+        if request.method == "GET":
+            return self._page(request, "admin/consent/telehealthapp/confirm.html",
+                              {"title": "秘密鍵の再発行 / Renew the secret", "app": app, "action": "rotate"})  # fmt: skip
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["GET", "POST"])
+        try:
+            secret = telehealth.do_rotate_app_secret(app, by=_operator(request))
+        except HomeConsentError as exc:
+            messages.error(request, f"{exc.code}: {exc.message()}")
+            return redirect(reverse("admin:consent_telehealthapp_change", args=[app.pk]))
+        return self._secret_page(request, app, secret, "秘密鍵を再発行しました / Secret renewed")
+
+    def revoke_view(self, request, pk):
+        app = self._app(request, pk)
+        if request.method == "GET":
+            return self._page(request, "admin/consent/telehealthapp/confirm.html",
+                              {"title": "利用停止 / Revoke", "app": app, "action": "revoke"})  # fmt: skip
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["GET", "POST"])
+        telehealth.do_revoke_app(app, by=_operator(request))
+        messages.success(request, "利用を停止しました / The app is revoked.")
+        return redirect(reverse("admin:consent_telehealthapp_change", args=[app.pk]))
 
 
 @admin.register(ConsentSession)

@@ -1,8 +1,10 @@
 """Card-auth challenges: issue one, and verify the card's answer to it.
 
 This is the card authenticator behind the seam "challenge in, proved person out" (DESIGN.md, the
-card path, step 5): the page hands challenge.digest_info() to the reader bridge, the bridge returns
-the card's certificate and signature, and verify_card_authentication() turns them into a person.
+card path, step 5): the page hands challenge.message() to the reader bridge, which checks that it is
+a HomeConsent challenge for that page's origin and has the card sign its SHA-256 DigestInfo; the
+bridge returns the card's certificate and signature, and verify_card_authentication() turns them
+into a person, verifying the signature over the same message.
 
 A challenge is used once, and *any* answer to it uses it up, including one that fails the
 certificate or signature checks. Nothing honest is lost by that: a wrong PIN is refused by the card
@@ -27,9 +29,10 @@ from django.utils import timezone
 
 from homeconsent import ratelimit
 from homeconsent.errors import ErrorCode, HomeConsentError
+from homeconsent.jpki.challenge_message import page_origin
 from homeconsent.jpki.verification import verify_card_signature
 
-from .models import CardAuthChallenge, ChallengePurpose
+from .models import CHALLENGE_MESSAGE_VERSION, CardAuthChallenge, ChallengePurpose
 
 CHALLENGE_UNKNOWN = ErrorCode(
     "challenge_unknown",
@@ -103,6 +106,7 @@ def issue_challenge(purpose, institution=None, items=(), *, kind="", now=None, *
         details=_json_safe(details),
         created_at=now,
         expires_at=now + settings.CARD_AUTH_CHALLENGE_TTL,
+        message_version=CHALLENGE_MESSAGE_VERSION,
     )
 
 
@@ -185,11 +189,21 @@ CHALLENGE_RATE_LIMITED = ErrorCode(
 RATE_KEY_PREFIX = "homeconsent:challenge-rate"
 
 
-def challenge_for_page(issued: CardAuthChallenge) -> dict:
-    """What a page's card step hands to the reader bridge to sign: one shape for every page."""
+def request_origin(request) -> str:
+    """The origin of the page that made this request, as its browser names it to the reader bridge."""
+    return page_origin(f"{request.scheme}://{request.get_host()}")
+
+
+def challenge_for_page(issued: CardAuthChallenge, request) -> dict:
+    """What a page's card step hands to the reader bridge: the challenge message itself (never a
+    digest), bound first to the origin of the page it is handed to, so the bridge signs it only
+    for that page. One shape for every page."""
+    if not issued.origin:
+        issued.origin = request_origin(request)
+        issued.save(update_fields=["origin"])
     return {
         "challenge": issued.pk,
-        "digest_info": base64.b64encode(issued.digest_info()).decode(),
+        "challenge_message": base64.b64encode(issued.message()).decode(),
         "expires_at": issued.expires_at.isoformat(),
     }
 

@@ -1,15 +1,16 @@
 """Consent: card-auth challenges, and the consent records they prove."""
 
 import base64
-import hashlib
 import json
 from datetime import UTC
 
 from django.db import models
 
+from homeconsent.jpki import challenge_message
+
 # DER prefix of DigestInfo{ sha256, NULL } (RFC 8017 §9.2 note 1): prefix + 32-byte hash.
-SHA256_DIGEST_INFO_PREFIX = bytes.fromhex("3031300d060960864801650304020105000420")
-CHALLENGE_MESSAGE_VERSION = 1
+SHA256_DIGEST_INFO_PREFIX = challenge_message.SHA256_DIGEST_INFO_PREFIX
+CHALLENGE_MESSAGE_VERSION = challenge_message.VERSION
 
 
 class ChallengePurpose(models.TextChoices):
@@ -24,9 +25,13 @@ class CardAuthChallenge(models.Model):
     The challenge message (message()) is the canonical encoding of the fields that a signature
     binds: compact JSON, keys sorted, ASCII only (non-ASCII as \\u escapes), UTF-8 bytes:
 
-        {"details":{...},"expires_at":"2026-11-25T06:05:00Z","institution":"1310000017",
-         "items":["medication","qualification"],"kind":"home_visit",
-         "nonce":"<32 random bytes, base64url without padding>","purpose":"consent","v":1}
+        {"details":{...},"expires_at":"2026-11-25T06:05:00Z","format":"homeconsent-card-challenge",
+         "institution":"1310000017","items":["medication","qualification"],"kind":"home_visit",
+         "nonce":"<32 random bytes, base64url without padding>","origin":"https://consent.example.jp",
+         "purpose":"consent","v":2}
+
+    (jpki.challenge_message, which the reader bridge checks before it lets the card sign; challenges
+    issued before version 2 keep their version-1 message, without format and origin.)
 
     institution is the 10-digit code or null, items are sorted and unique, expires_at is UTC to the
     second, details holds any further binding fields given to issue_challenge (e.g. a visit date).
@@ -49,6 +54,10 @@ class CardAuthChallenge(models.Model):
     card_certificate = models.ForeignKey(
         "registry.CardCertificate", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # The page origin the challenge was issued to (bound in the message; the bridge compares it with
+    # the page it talks to), and the message version: 1 for challenges issued before origins.
+    origin = models.CharField(max_length=200, blank=True)
+    message_version = models.PositiveSmallIntegerField(default=1)
 
     class Meta:
         indexes = [models.Index(fields=["expires_at"])]
@@ -61,11 +70,17 @@ class CardAuthChallenge(models.Model):
         return base64.urlsafe_b64decode(self.nonce + "=")
 
     def message(self) -> bytes:
+        institution = self.institution.code if self.institution_id else None
+        if self.message_version >= 2:
+            return challenge_message.challenge_message(
+                nonce=self.nonce, purpose=self.purpose, institution=institution, items=self.items, kind=self.kind,
+                details=self.details, expires_at=self.expires_at, origin=self.origin,
+            )
         fields = {
-            "v": CHALLENGE_MESSAGE_VERSION,
+            "v": 1,
             "nonce": self.nonce,
             "purpose": self.purpose,
-            "institution": self.institution.code if self.institution_id else None,
+            "institution": institution,
             "items": sorted(set(self.items)),
             "kind": self.kind,
             "details": self.details,
@@ -74,7 +89,7 @@ class CardAuthChallenge(models.Model):
         return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
     def digest_info(self) -> bytes:
-        return SHA256_DIGEST_INFO_PREFIX + hashlib.sha256(self.message()).digest()
+        return challenge_message.digest_info(self.message())
 
 
 class InstitutionEntry(models.Model):

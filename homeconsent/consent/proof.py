@@ -35,7 +35,7 @@ from django.utils import timezone, translation
 
 from homeconsent.authapp import identity, relying_party
 from homeconsent.errors import ErrorCode, HomeConsentError
-from homeconsent.jpki.registration import ALREADY_REGISTERED
+from homeconsent.jpki.registration import ALREADY_REGISTERED, do_record_registration_refusal
 from homeconsent.jpki.verification import CARD_NOT_REGISTERED
 
 from .challenges import (
@@ -203,7 +203,7 @@ def issue_for_page(request, slot, purpose, **kwargs) -> dict:
     """issue() + remember(): what the page's card step hands to the reader bridge (or the app route)."""
     issued = issue(request, purpose, **kwargs)
     remember(request, slot, issued)
-    return challenge_for_page(issued)
+    return challenge_for_page(issued, request)  # bound to this page's origin (the bridge checks it)
 
 
 def answer_with_card(
@@ -253,7 +253,9 @@ def answer_card_registration(request, slot, body: bytes, register) -> None:
         register(challenge.message(), certificate, signature)
         return
     check_binding(verified.challenge, Purpose.CARD_REGISTRATION)
-    raise ALREADY_REGISTERED()
+    refusal = ALREADY_REGISTERED()
+    do_record_registration_refusal(verified.card_certificate, refusal)  # on the card holder's log
+    raise refusal
 
 
 # --- the authentication app (phone route) ---------------------------------------------------------

@@ -6,7 +6,7 @@ Stable API for the consent pages, the institutions' API and the portal:
                             session=None) -> CardAuthChallenge
         Validates the terms first (same codes as registration) and issues a purpose-"consent"
         challenge binding institution, kind, items and, in details, visit_date / available_until /
-        session. Hand challenge.digest_info() to the reader bridge, then:
+        session. Hand challenge.message() to the reader bridge (it signs its DigestInfo), then:
     verify_card_authentication(challenge.nonce, certificate_der, signature, "consent")  [challenges.py]
     do_register_consent(verified, *, kind, items, visit_date=None, available_until=None,
                         institution=None, session=None, actor_type=ActorType.PATIENT, actor_id=None) -> Consent

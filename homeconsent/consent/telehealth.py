@@ -102,7 +102,7 @@ def app_secret(app: TelehealthApp) -> str:
     try:
         return _fernet().decrypt(app.secret_encrypted.encode()).decode()
     except InvalidToken:
-        # SECRET_KEY changed since registration: the app needs a new secret (rotate_app_secret).
+        # SECRET_KEY changed since registration: the app needs a new secret (do_rotate_app_secret).
         raise RuntimeError(f"telehealth app {app.client_id}: stored secret unreadable") from None
 
 
@@ -150,6 +150,33 @@ def do_register_app(name, *, institutions, allowed_return_urls, webhook_url="", 
                 detail={"action": Action.TELEHEALTH_APP_REGISTERED, "client_id": app.client_id, "name": name},
             )  # fmt: skip
     return app, secret
+
+
+APP_REVOKED = ErrorCode(
+    "telehealth_app_revoked",
+    "このアプリは利用停止になっています。秘密鍵は再発行できません。新しく登録してください。",
+    "This app has been revoked; its secret cannot be renewed. Register it again instead.",
+)
+
+
+def do_rotate_app_secret(app: TelehealthApp, *, by="operator") -> str:
+    """A new secret for an active app (the old one stops working at once); returns it, to be shown
+    to the operator once. Logged per institution, as the registration is."""
+    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    with transaction.atomic(using=router.db_for_write(ConsentSession)):
+        rotated = TelehealthApp.objects.filter(pk=app.pk, revoked_at__isnull=True).update(
+            secret_encrypted=_fernet().encrypt(secret.encode()).decode()
+        )
+        if not rotated:
+            raise APP_REVOKED()
+        app.refresh_from_db()
+        for institution in app.institutions.order_by("code"):
+            record_access(
+                actor_type=ActorType.OPERATOR, actor_id=by, items=["telehealth_app"], basis=Basis.OPERATOR,
+                institution_code=institution.code,
+                detail={"action": Action.TELEHEALTH_APP_SECRET_ROTATED, "client_id": app.client_id},
+            )  # fmt: skip
+    return secret
 
 
 def do_revoke_app(app: TelehealthApp, *, by="operator") -> TelehealthApp:

@@ -9,7 +9,7 @@ the handshake with HTTP 403). Messages are JSON objects with a `type` and an `id
     ← {"id": 2, "type": "read_certificate", "certificate": "<base64 DER>", "ca_certificate": "..."}
     → {"id": 3, "type": "tries_left"}
     ← {"id": 3, "type": "tries_left", "tries_left": 3}
-    → {"id": 4, "type": "authenticate", "digest_info": "<base64 DER DigestInfo>", "pin": "1234"}
+    → {"id": 4, "type": "authenticate", "challenge_message": "<base64 challenge message>", "pin": "1234"}
     ← {"id": 4, "type": "progress", "step": "waiting_for_card" | "reading" | "verifying_pin" | "signing"}
     ← {"id": 4, "type": "authenticate", "signature": "...", "certificate": "...", "tries_left": 3}
     ← {"id": 4, "type": "error", "code": "pin_incorrect", "message": "...", "message_en": "...",
@@ -28,14 +28,13 @@ nfcpy and websockets loggers, whose debug records hold every frame, are kept abo
 
 import asyncio
 import base64
-import binascii
+import datetime
 import ipaddress
 import json
 import logging
 import re
 import threading
 import time
-import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 from websockets.asyncio.server import serve
@@ -43,24 +42,20 @@ from websockets.exceptions import ConnectionClosed
 
 from homeconsent.errors import ErrorCode, HomeConsentError
 
+from . import challenge_message
+from .challenge_message import page_origin  # noqa: F401 - the bridge's configuration reads origins with it
 from .reader import EF_USER_AUTH_CA_CERTIFICATE, EF_USER_AUTH_CERTIFICATE, NO_READER, CardReader
 
 log = logging.getLogger(__name__)
 # websockets logs each frame at DEBUG, PIN included: the bridge's websockets logger stays at INFO.
 _ws_log = logging.getLogger(__name__ + ".websocket")
 
-PROTOCOL_VERSION = 1
+# 2: authenticate takes the HomeConsent challenge message, never a digest (docs/readers.md).
+PROTOCOL_VERSION = 2
 DEFAULT_CARD_TIMEOUT = 30.0
 MAX_CARD_TIMEOUT = 120.0
 MAX_MESSAGE_BYTES = 8192
 PIN_PATTERN = re.compile(r"[0-9]{4}")
-# DER DigestInfo prefixes (RFC 8017, 9.2 note 1): the card signs a DigestInfo, never raw data.
-DIGEST_INFO_PREFIXES = {
-    bytes.fromhex("3031300d060960864801650304020105000420"): 32,  # SHA-256
-    bytes.fromhex("3041300d060960864801650304020205000430"): 48,  # SHA-384
-    bytes.fromhex("3051300d060960864801650304020305000440"): 64,  # SHA-512
-}
-
 BUSY = ErrorCode(
     "busy",
     "カードリーダーは別の操作を処理中です。終わってからもう一度お試しください。",
@@ -91,36 +86,14 @@ def _card_timeout(message: dict) -> float:
     return float(value)
 
 
-def _digest_info(message: dict) -> bytes:
-    value = message.get("digest_info")
-    try:
-        digest_info = base64.b64decode(value, validate=True) if isinstance(value, str) else b""
-    except (binascii.Error, ValueError):
-        digest_info = b""
-    prefix, digest = digest_info[:19], digest_info[19:]
-    if DIGEST_INFO_PREFIXES.get(prefix) != len(digest):
-        raise BAD_REQUEST(detail="digest_info must be a base64 DER DigestInfo of SHA-256, -384 or -512")
-    return digest_info
-
-
-def page_origin(value: str) -> str:
-    """A configured page origin as browsers send it in the Origin header: http(s)://host[:port], lower
-    case, default port and trailing slash dropped. ValueError for anything that names no site
-    ("null", "*", a path, another scheme), so a misconfiguration never widens who may use the card."""
-    try:
-        parsed = urllib.parse.urlsplit(value.strip())
-        port = parsed.port
-    except (AttributeError, ValueError):
-        raise ValueError(f"not a page origin: {value!r}") from None
-    scheme, host = parsed.scheme.lower(), parsed.hostname
-    if (
-        scheme not in ("http", "https") or not host or parsed.path not in ("", "/") or parsed.query
-        or parsed.fragment or parsed.username is not None or "*" in host
-    ):
-        raise ValueError(f"not a page origin: {value!r}")
-    host = f"[{host}]" if ":" in host else host
-    default_port = 443 if scheme == "https" else 80
-    return f"{scheme}://{host}" + (f":{port}" if port is not None and port != default_port else "")
+def _digest_info(message: dict, origin: str) -> bytes:
+    """The DigestInfo the card signs, computed here from a HomeConsent challenge message for this
+    origin (challenge_message.check); a page can no longer hand over a digest of its choosing."""
+    if "digest_info" in message:
+        raise challenge_message.DIGEST_REFUSED()
+    signed = challenge_message.page_message(message.get("challenge_message"))
+    challenge_message.check(signed, origin, datetime.datetime.now(datetime.UTC))
+    return challenge_message.digest_info(signed)
 
 
 def _loopback(host: str) -> bool:
@@ -257,6 +230,8 @@ class ReaderBridge:
     # --- one page's connection ------------------------------------------------------------------
     async def _connection(self, websocket):
         loop = asyncio.get_running_loop()
+        # The handshake accepted only configured origins; this one is what each challenge must name.
+        origin = page_origin(websocket.request.headers.get("Origin", ""))
         outbox: asyncio.Queue = asyncio.Queue()
         writer = asyncio.create_task(self._write(websocket, outbox))
         mine: set[_Operation] = set()
@@ -272,7 +247,7 @@ class ReaderBridge:
                 try:
                     if self._current is not None:
                         raise BUSY()
-                    work = self._prepare(kind, message)
+                    work = self._prepare(kind, message, origin)
                 except HomeConsentError as error:
                     log.info("%s refused: %s", kind, error.code)
                     outbox.put_nowait(self._error(request_id, error))
@@ -321,7 +296,7 @@ class ReaderBridge:
             return request_id, None, BAD_REQUEST(detail="unknown type")
         return request_id, message, None
 
-    def _prepare(self, kind: str, message: dict):
+    def _prepare(self, kind: str, message: dict, origin: str):
         """Check a request on the loop and return the function the worker thread runs."""
         if kind == "status":
             return lambda operation: self._status()
@@ -330,7 +305,7 @@ class ReaderBridge:
             return lambda operation: self._read_certificate(timeout, operation)
         if kind == "tries_left":
             return lambda operation: self._tries_left(timeout, operation)
-        digest_info = _digest_info(message)
+        digest_info = _digest_info(message, origin)
         pin = _pin(message)
         return lambda operation: self._authenticate(digest_info, pin, timeout, operation)
 

@@ -16,7 +16,9 @@ someone else or no one), get the same refusal, so the answer never tells whether
 Signed attempts are limited per card certificate and per set of keys (REGISTRATION_LIMITS), so
 keys cannot be guessed. A renewed certificate (its row's renewed_from points at a registered one)
 keeps the registration without doing this again: resolve_card_certificate follows renewed_from.
-Every refusal is coded; a success writes its access-log entry in the same transaction.
+Every refusal is coded; a success writes its access-log entry in the same transaction, and a refusal
+of a card the registry knows is written (committed) on its holder's log, so the holder sees that
+someone tried to register their card.
 """
 
 from cryptography.hazmat.primitives import serialization
@@ -25,7 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from homeconsent import ratelimit
-from homeconsent.audit.models import Action, ActorType, Basis
+from homeconsent.audit.models import Action, ActorType, Basis, Outcome
 from homeconsent.audit.services import record_access
 from homeconsent.errors import ErrorCode, HomeConsentError
 from homeconsent.registry.models import CardCertificate, CardCertificateStatus, Qualification
@@ -118,6 +120,27 @@ def _keys_name_holder(person, keys, today) -> bool:
     )  # fmt: skip
 
 
+def _holders_row(certificate, *, lock=False) -> CardCertificate | None:
+    """The registry's row of this very certificate (issuer, serial and fingerprint), if any."""
+    rows = CardCertificate.objects.select_related("person")
+    if lock:
+        rows = rows.select_for_update()
+    row = rows.filter(issuer=issuer_name(certificate), serial=serial_hex(certificate.serial_number)).first()
+    return row if row is not None and row.fingerprint_sha256 == fingerprint_sha256(certificate) else None
+
+
+def do_record_registration_refusal(row: CardCertificate | None, refusal: HomeConsentError) -> None:
+    """A refused registration of a known card, on its holder's access log (nobody's when unknown)."""
+    if row is None:
+        return
+    record_access(  # one row: atomic on its own
+        actor_type=ActorType.PATIENT, actor_id=f"card:{row.serial}", person=row.person, items=[ITEM],
+        basis=Basis.SELF, outcome=Outcome.REFUSED,
+        detail={"action": Action.REGISTER_FOR_INSURANCE_USE, "code": refusal.code, "issuer": row.issuer,
+                "serial": row.serial},
+    )  # fmt: skip
+
+
 def do_register_card_for_insurance_use(
     message: bytes, certificate_der: bytes, signature: bytes, *,
     insurer_number, symbol, number, branch, birth_date, now=None,
@@ -132,36 +155,43 @@ def do_register_card_for_insurance_use(
     today = timezone.localdate(now)
     certificate = verify_signed_message(message, certificate_der, signature, now=now)
     keys = clean_search_keys(insurer_number, symbol, number, branch, birth_date, today=today)
-    _count_attempt(certificate, keys)  # before any answer about the card or the keys
+    try:
+        _count_attempt(certificate, keys)  # before any answer about the card or the keys
+    except HomeConsentError as refusal:
+        do_record_registration_refusal(_holders_row(certificate), refusal)
+        raise
+    refusal = None
     with transaction.atomic():
-        row = (
-            CardCertificate.objects.select_for_update()
-            .select_related("person")
-            .filter(issuer=issuer_name(certificate), serial=serial_hex(certificate.serial_number))
-            .first()
-        )
+        row = _holders_row(certificate, lock=True)
         # Unknown to "J-LIS", or the same issuer and serial on another certificate: nobody's card here.
-        if row is None or row.fingerprint_sha256 != fingerprint_sha256(certificate):
+        if row is None:
             raise REGISTRATION_IDENTITY_MISMATCH()
         if row.status != CardCertificateStatus.ACTIVE:
-            raise CERTIFICATE_NOT_ACTIVE()
-        if not _keys_name_holder(row.person, keys, today):
-            raise REGISTRATION_IDENTITY_MISMATCH()
-        try:
-            resolve_card_certificate(certificate)
-        except HomeConsentError:  # not registered (itself or along renewed_from): register below
-            pass
+            refusal = CERTIFICATE_NOT_ACTIVE()
+        elif not _keys_name_holder(row.person, keys, today):
+            refusal = REGISTRATION_IDENTITY_MISMATCH()
         else:
-            raise ALREADY_REGISTERED()
-        row.registered_for_insurance_use = True
-        row.registered_at = now
-        row.save(update_fields=["registered_for_insurance_use", "registered_at"])
-        record_access(
-            actor_type=ActorType.PATIENT,
-            actor_id=f"card:{row.serial}",
-            person=row.person,
-            items=[ITEM],
-            basis=Basis.SELF,
-            detail={"action": Action.REGISTER_FOR_INSURANCE_USE, "issuer": row.issuer, "serial": row.serial},
-        )
+            try:
+                resolve_card_certificate(certificate)
+            except HomeConsentError:  # not registered (itself or along renewed_from): register below
+                pass
+            else:
+                refusal = ALREADY_REGISTERED()
+        if refusal is not None:
+            # The card's holder sees that someone tried to register their card (the row is committed).
+            do_record_registration_refusal(row, refusal)
+        else:
+            row.registered_for_insurance_use = True
+            row.registered_at = now
+            row.save(update_fields=["registered_for_insurance_use", "registered_at"])
+            record_access(
+                actor_type=ActorType.PATIENT,
+                actor_id=f"card:{row.serial}",
+                person=row.person,
+                items=[ITEM],
+                basis=Basis.SELF,
+                detail={"action": Action.REGISTER_FOR_INSURANCE_USE, "issuer": row.issuer, "serial": row.serial},
+            )
+    if refusal is not None:
+        raise refusal
     return row

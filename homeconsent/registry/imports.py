@@ -10,16 +10,17 @@ import csv
 import io
 import json
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from django.db import transaction
 from django.utils import timezone
 
 from homeconsent.audit.models import Action, ActorType, Basis, Outcome
+from homeconsent.dates import add_years
 from homeconsent.errors import ErrorCode
 
-from .models import Insurer, Person, Qualification
+from .models import CardClassification, ElderlyCertificate, Insurer, Person, Qualification
 from .validation import FieldError, QualificationRow, validate_qualification_row
 
 COLUMNS = (
@@ -263,10 +264,21 @@ class _Applier:
         return next((q for q in periods if q.acquired_on == row.acquired_on), None)
 
     def create_period(self, row: QualificationRow, person: Person, insurer: Insurer):
-        Qualification.objects.create(
+        period = Qualification.objects.create(
             person=person, insurer=insurer, symbol=row.symbol, number=row.number, branch=row.branch,
             acquired_on=row.acquired_on, card_valid_from=row.acquired_on, **self.wanted(row),
         )
+        if period.card_classification == CardClassification.ELDERLY_70:
+            # A 高齢受給者 period comes with its 高齢受給者証: at the period's ratio, to the day before
+            # the 75th birthday (or the period's loss), so eligibility shows it for the dates it held.
+            ends = add_years(person.birth_date, 75)
+            if period.lost_on is not None:
+                ends = min(ends, period.lost_on)
+            if ends > period.acquired_on:
+                ElderlyCertificate.objects.create(
+                    qualification=period, issued_on=period.acquired_on, valid_from=period.acquired_on,
+                    valid_until=ends - timedelta(days=1), contribution_ratio=period.contribution_ratio,
+                )
 
     def new(self, row: QualificationRow):
         insurer = self.insurer(row.insurer_number, row, "insurer_number")

@@ -41,9 +41,9 @@ from .models import (
     SpecificDiseaseCertificate,
     TreatmentRecord,
 )
+from .ratios import KOUKI_START, age_on, elderly_from, kouki_from, preschool_until, ratio_segments  # noqa: F401
 from .validation import normalize_card_key
 
-KOUKI_START = date(2008, 4, 1)  # 後期高齢者医療制度
 CLAIMS_SINCE = date(2021, 9, 1)  # medication from claims is available from this month
 CLAIMS_LAG = timedelta(days=45)  # claims arrive weeks after dispensing
 
@@ -56,28 +56,13 @@ TABLES = [
 # --- small date helpers -------------------------------------------------------------------------
 
 
-def age_on(birth: date, day: date) -> int:
-    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
-
-
-def preschool_until(birth: date) -> date:
-    """The 31 March after the day before the sixth birthday (未就学: 2割)."""
-    reached = add_years(birth, 6) - timedelta(days=1)
-    year = reached.year if reached <= date(reached.year, 3, 31) else reached.year + 1
-    return date(year, 3, 31)
-
-
-def elderly_from(birth: date) -> date:
-    """高齢受給者証: from the first of the month after the 70th birthday (the birthday month when
-    born on the 1st)."""
-    seventy = add_years(birth, 70)
-    if seventy.day == 1:
-        return seventy
-    return date(seventy.year + seventy.month // 12, seventy.month % 12 + 1, 1)
-
-
 def first_of_month(day: date) -> date:
     return day.replace(day=1)
+
+
+def expires_last(ends: date | None, birth: date) -> date:
+    """Last day of a 高齢受給者証: the day before the 75th birthday, or before its row ends."""
+    return (ends or add_years(birth, 75)) - timedelta(days=1)
 
 
 def fiscal_august(day: date) -> tuple[date, date]:
@@ -193,6 +178,7 @@ def _ensure(model, rows, key):
 @dataclass
 class _Period:
     qualification: Qualification
+    since: date | None = None  # acquisition of the insurance this row continues (same card keys)
     elderly: list = field(default_factory=list)
     limits: list = field(default_factory=list)
     diseases: list = field(default_factory=list)
@@ -204,12 +190,18 @@ class _PersonPlan:
     age: int
     pref: str
     surname: tuple
+    high_income: bool = False
     periods: list = field(default_factory=list)
     leaves: list = field(default_factory=list)  # medication, treatment, checkup, expense rows
 
     @property
     def current(self) -> Qualification | None:
         return self.periods[-1].qualification if self.periods else None
+
+    @property
+    def covered_since(self) -> date | None:
+        """Start of the current insurance (its first row when age cut it into several)."""
+        return self.periods[-1].since if self.periods else None
 
 
 class Seeder:
@@ -291,21 +283,15 @@ class Seeder:
             return InsurerKind.KOKUHO_KUMIAI
         return self.employee_kind()
 
-    def ratio(self, birth: date, age: int) -> tuple[str, bool]:
-        if self.as_of <= preschool_until(birth):
-            return ContributionRatio.TWO, True
-        if age >= 75:
-            x = self.rng.random()
-            return (ContributionRatio.ONE if x < 0.8 else ContributionRatio.TWO if x < 0.92 else ContributionRatio.THREE), False
-        if age >= 70:
-            return (ContributionRatio.THREE if self.rng.random() < 0.1 else ContributionRatio.TWO), False
-        return ContributionRatio.THREE, False
+    def kouki_ratio(self) -> str:
+        x = self.rng.random()
+        return ContributionRatio.ONE if x < 0.8 else ContributionRatio.TWO if x < 0.92 else ContributionRatio.THREE
 
     # -- persons
-    def new_person(self, age: int, pref: str, surname=None, sex=None) -> _PersonPlan:
+    def new_person(self, age: int, pref: str, surname=None, sex=None, birth=None) -> _PersonPlan:
         r = self.rng
         sex = sex or r.choice("12")
-        birth = self.as_of - timedelta(days=int(age * 365.2425) + r.randint(1, 364))
+        birth = birth or self.as_of - timedelta(days=int(age * 365.2425) + r.randint(1, 364))
         age = age_on(birth, self.as_of)
         surname = surname or r.choice(ref.SURNAMES)
         era = 0 if birth.year < 1960 else 1 if birth.year < 1990 else 2
@@ -320,33 +306,48 @@ class Seeder:
             postal_code=f"{pref}{r.randint(0, 99999):05d}",
             address_municipality_code=municipality_code(ref.CITY_CODES[pref]),
         )
-        return _PersonPlan(person=person, age=age, pref=pref, surname=surname)
+        # 現役並み所得 (3割 at 70-74) for about one in ten.
+        return _PersonPlan(person=person, age=age, pref=pref, surname=surname, high_income=r.random() < 0.1)
 
     def period(self, plan, insurer, symbol, number, branch, family, insured_name, acquired_on, *, lost_on=None,
-               reason="", ratio=None, preschool=False) -> _Period:
+               reason="", ratio=None) -> _Period:
+        """One insurance period on one set of card keys. Outside 後期高齢者医療 the ratio follows the
+        age (ratios.py), so the period is written as consecutive rows with the same keys, cut where
+        the ratio changed (as an insurer's `change`), each 70-74 row with its 高齢受給者証. `ratio`
+        is used for 後期高齢者医療 only (drawn when not given). Returns the last row."""
         birth = plan.person.birth_date
-        if ratio is None:
-            ratio, preschool = self.ratio(birth, plan.age)
         if insurer.kind == InsurerKind.KOUKI:
-            card = CardClassification.KOUKI
-        elif 70 <= plan.age < 75 and lost_on is None:
-            card = CardClassification.ELDERLY_70
+            segments = [None]
         else:
-            card = CardClassification.GENERAL
-        expires = None
-        if insurer.kind == InsurerKind.KOUKI or card == CardClassification.ELDERLY_70:
-            expires = fiscal_august(self.as_of)[1]
-        q = Qualification(
-            # Cards are printed with full-width digits (card_keys); stored as every lookup spells them.
-            insurer_id=insurer.pk, symbol=normalize_card_key(symbol), number=normalize_card_key(number), branch=branch,
-            personal_family=family,
-            insured_name=insured_name, card_classification=card, acquired_on=acquired_on, lost_on=lost_on,
-            reason_of_loss=reason, contribution_ratio=ratio, preschool=preschool, card_valid_from=acquired_on,
-            card_expires_on=expires,
-        )
-        q._insurer = insurer
-        p = _Period(q)
-        plan.periods.append(p)
+            segments = ratio_segments(birth, acquired_on, lost_on, known_until=self.as_of,
+                                      high_income=plan.high_income)  # fmt: skip
+        for segment in segments:
+            if segment is None:
+                starts, ends, card = acquired_on, lost_on, CardClassification.KOUKI
+                row_ratio, preschool = ratio or self.kouki_ratio(), False
+                expires = fiscal_august(self.as_of)[1]
+            else:
+                starts, ends, card = segment.starts, segment.ends, segment.card_classification
+                row_ratio, preschool = segment.ratio, segment.preschool
+                expires = None
+                if segment.elderly:
+                    last_day = expires_last(ends, birth)
+                    expires = min(fiscal_august(min(self.as_of, last_day))[1], last_day)
+            closing = ends == lost_on  # the last row carries the period's loss; the others were changes
+            q = Qualification(
+                # Cards are printed with full-width digits (card_keys); stored as every lookup spells them.
+                insurer_id=insurer.pk, symbol=normalize_card_key(symbol), number=normalize_card_key(number),
+                branch=branch, personal_family=family, insured_name=insured_name, card_classification=card,
+                acquired_on=starts, lost_on=ends, reason_of_loss=reason if closing else "",
+                contribution_ratio=row_ratio, preschool=preschool, card_valid_from=starts, card_expires_on=expires,
+            )
+            q._insurer = insurer
+            p = _Period(q, since=acquired_on)
+            if segment is not None and segment.elderly:
+                p.elderly.append(ElderlyCertificate(
+                    issued_on=starts - timedelta(days=20), valid_from=starts, valid_until=last_day,
+                    contribution_ratio=row_ratio))
+            plan.periods.append(p)
         return p
 
     def chunk(self, n: int) -> list[_PersonPlan]:
@@ -386,6 +387,16 @@ class Seeder:
             self.medical(plan)
         return plans
 
+    def person_born(self, birth: date, pref: str = "13") -> _PersonPlan:
+        """One person born on `birth`, insured as a chunk insures someone of that age."""
+        plan = self.new_person(age_on(birth, self.as_of), pref, birth=birth)
+        if plan.age >= 75:
+            self.senior(plan)
+        else:
+            self.head(plan, kind=InsurerKind.KOKUHO if plan.age < 20 else None)
+        self.certificates(plan)
+        return plan
+
     def head(self, plan: _PersonPlan, kind=None) -> dict:
         r = self.rng
         birth = plan.person.birth_date
@@ -402,12 +413,11 @@ class Seeder:
             psym, pnum = self.card_keys(prev)
             self.period(plan, prev, psym, pnum, "00", PersonalFamily.INSURED, plan.person.name,
                         self.day_between(earliest, acquired - timedelta(days=365)), lost_on=acquired,
-                        reason=ReasonOfLoss.OTHER_INSURANCE, ratio=ContributionRatio.THREE)
+                        reason=ReasonOfLoss.OTHER_INSURANCE)
         elif x < 0.11 and (acquired - earliest).days > 400:
             psym, pnum = self.card_keys(insurer)
             self.period(plan, insurer, psym, pnum, "00", PersonalFamily.INSURED, plan.person.name,
-                        self.day_between(earliest, acquired - timedelta(days=365)), lost_on=acquired,
-                        ratio=ContributionRatio.THREE)
+                        self.day_between(earliest, acquired - timedelta(days=365)), lost_on=acquired)
         lost_on, reason = None, ""
         if r.random() < 0.025:
             lost_on = self.day_between(max(acquired, self.as_of - timedelta(days=700)), self.as_of)
@@ -438,19 +448,19 @@ class Seeder:
         """75 and over: 後期高齢者医療, with the earlier (国保 or employee) period kept as history."""
         r = self.rng
         birth = plan.person.birth_date
-        kouki_from = max(add_years(birth, 75), KOUKI_START)
+        starts = kouki_from(birth)
         prev = self.insurer(plan.pref, InsurerKind.KOKUHO if r.random() < 0.8 else self.employee_kind())
         psym, pnum = self.card_keys(prev)
         self.period(plan, prev, psym, pnum, "00", PersonalFamily.INSURED, plan.person.name,
-                    self.day_between(add_years(birth, 60), kouki_from - timedelta(days=365)), lost_on=kouki_from,
-                    reason=ReasonOfLoss.OTHER_INSURANCE, ratio=ContributionRatio.THREE)
+                    self.day_between(add_years(birth, 60), starts - timedelta(days=365)), lost_on=starts,
+                    reason=ReasonOfLoss.OTHER_INSURANCE)
         insurer = self.insurer(plan.pref, InsurerKind.KOUKI)
         _, number = self.card_keys(insurer)
         lost_on, reason = None, ""
         if r.random() < 0.03:
-            lost_on = self.day_between(max(kouki_from, self.as_of - timedelta(days=700)), self.as_of)
+            lost_on = self.day_between(max(starts, self.as_of - timedelta(days=700)), self.as_of)
             reason = ReasonOfLoss.DEATH if r.random() < 0.85 else ReasonOfLoss.PUBLIC_ASSISTANCE
-        self.period(plan, insurer, "", number, "00", PersonalFamily.INSURED, plan.person.name, kouki_from,
+        self.period(plan, insurer, "", number, "00", PersonalFamily.INSURED, plan.person.name, starts,
                     lost_on=lost_on, reason=reason)
 
     def certificates(self, plan: _PersonPlan):
@@ -459,12 +469,6 @@ class Seeder:
         q = period.qualification
         if q.lost_on is not None:
             return
-        birth = plan.person.birth_date
-        if 70 <= plan.age < 75:
-            start = max(elderly_from(birth), q.acquired_on)
-            period.elderly.append(ElderlyCertificate(
-                issued_on=start - timedelta(days=20), valid_from=start,
-                valid_until=add_years(birth, 75) - timedelta(days=1), contribution_ratio=q.contribution_ratio))
         if r.random() < 0.03 + (0.04 if plan.age >= 70 else 0):
             start, until = fiscal_august(self.as_of)
             if plan.age >= 70:
@@ -496,7 +500,7 @@ class Seeder:
             return
         age = plan.age
         chronic_p = 0.08 if age < 20 else 0.18 if age < 40 else 0.45 if age < 65 else 0.72
-        window_start = max(self.as_of - timedelta(days=30 * self.months), q.acquired_on)
+        window_start = max(self.as_of - timedelta(days=30 * self.months), plan.covered_since)
         ratio = Decimal(int(q.contribution_ratio)) / 100
         pref = plan.pref
         clinics = self.inst_by[(pref, "1")]
@@ -589,7 +593,7 @@ class Seeder:
         site = r.choice(clinics)
         for years_ago in (2, 1, 0):
             day = add_years(self.as_of, -years_ago) - timedelta(days=r.randint(1, 150))
-            if not (40 <= age_on(birth, day) <= 74) or day < plan.current.acquired_on:
+            if not (40 <= age_on(birth, day) <= 74) or day < plan.covered_since:
                 continue
             j = lambda sd: r.gauss(0, sd)  # noqa: E731 - year-to-year variation
             bmi = max(15.0, base["bmi"] + j(0.6))
@@ -721,6 +725,7 @@ def seed_demo_persons(as_of: date | None = None) -> list[dict]:
             plan.person.name, plan.person.name_kana = d.name, d.name_kana
             plan.person.birth_date = date(as_of.year - d.age - 1, 4 + i % 8, 10 + i)
             plan.age = age_on(plan.person.birth_date, as_of)
+            plan.high_income = False  # the situations below name each demo person's ratio
             plans[d.slug] = plan
         p = plans.get
         since = add_years(as_of, -8)
@@ -730,13 +735,12 @@ def seed_demo_persons(as_of: date | None = None) -> list[dict]:
             seeder.period(p("yamada-hanako"), kyokai, DEMO_SYMBOL, "101", "01", PersonalFamily.FAMILY, "山田 太郎", since)
         if p("sato-sachiko"):
             seeder.period(p("sato-sachiko"), kokuho, DEMO_SYMBOL, "0000102", "00", PersonalFamily.INSURED, "佐藤 幸子",
-                          add_years(as_of, -12), ratio=ContributionRatio.TWO)
+                          add_years(as_of, -12))
         if p("suzuki-ichiro"):
             plan = p("suzuki-ichiro")
             kouki_from = add_years(plan.person.birth_date, 75)
             seeder.period(plan, kokuho, DEMO_SYMBOL, "0000103", "00", PersonalFamily.INSURED, "鈴木 一郎",
-                          add_years(as_of, -20), lost_on=kouki_from, reason=ReasonOfLoss.OTHER_INSURANCE,
-                          ratio=ContributionRatio.THREE)
+                          add_years(as_of, -20), lost_on=kouki_from, reason=ReasonOfLoss.OTHER_INSURANCE)
             per = seeder.period(plan, kouki, DEMO_SYMBOL, "00000103", "00", PersonalFamily.INSURED, "鈴木 一郎",
                                 kouki_from, ratio=ContributionRatio.ONE)
             start, until = fiscal_august(as_of)
@@ -747,7 +751,7 @@ def seed_demo_persons(as_of: date | None = None) -> list[dict]:
         if p("takahashi-yui"):
             plan = p("takahashi-yui")
             seeder.period(plan, kumiai, DEMO_SYMBOL, "105", "01", PersonalFamily.FAMILY, "高橋 健一",
-                          plan.person.birth_date, ratio=ContributionRatio.TWO, preschool=True)
+                          plan.person.birth_date)
         if p("tanaka-setsuko"):
             per = seeder.period(p("tanaka-setsuko"), kokuho, DEMO_SYMBOL, "0000107", "00", PersonalFamily.INSURED,
                                 "田中 節子", add_years(as_of, -5))

@@ -147,7 +147,7 @@
         .then(function (issued) {
           if (issued.problem) throw { code: issued.problem, message: issued.message, message_en: issued.message };
           challenge = issued;
-          var sent = bridge.authenticate(issued.digest_info, pin, progress, { timeout: 30 });
+          var sent = bridge.authenticate(issued.challenge_message, pin, progress, { timeout: 30 });
           pin = null;
           return sent;
         })

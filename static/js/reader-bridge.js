@@ -6,7 +6,7 @@
  *   await bridge.status();                          // {reader, reader_name, device, card}
  *   await bridge.readCertificate();                 // {certificate, ca_certificate} (base64 DER)
  *   await bridge.triesLeft();                       // {tries_left}
- *   await bridge.authenticate(digestInfoB64, pin, step => show(step));
+ *   await bridge.authenticate(challengeMessageB64, pin, step => show(step));  // the server's message, not a digest
  *                                                   // {signature, certificate, tries_left}
  *
  * Results and errors keep the bridge's field names. A failure rejects with a ReaderBridgeError
@@ -127,13 +127,15 @@
     return this._request("tries_left", options || {});
   };
 
-  ReaderBridge.prototype.authenticate = function (digestInfoB64, pin, onProgress, options) {
+  // challengeMessageB64: the server's challenge message as it was handed to the page (base64). The
+  // bridge checks it is a HomeConsent challenge for this page's origin and computes the digest itself.
+  ReaderBridge.prototype.authenticate = function (challengeMessageB64, pin, onProgress, options) {
     if (!/^[0-9]{4}$/.test(pin)) {
       return Promise.reject(ReaderBridgeError(
         "bad_request", "暗証番号は数字4桁です。", { message_en: "the PIN is 4 digits" }
       ));
     }
-    var fields = Object.assign({}, options || {}, { digest_info: digestInfoB64, pin: pin });
+    var fields = Object.assign({}, options || {}, { challenge_message: challengeMessageB64, pin: pin });
     return this._request("authenticate", fields, onProgress);
   };
 

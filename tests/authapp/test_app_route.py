@@ -138,7 +138,7 @@ def test_the_same_person_by_the_reader_and_by_the_app_is_one_person(
     post_json(
         client,
         url("answer", entry, "home"),
-        {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])},
+        {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])},
     )
     back = PhoneApp(start_app_route(client, entry)).enter_pin(PIN)
     client.get(client.get(callback_path(back.headers["Location"]))["Location"])
@@ -162,7 +162,7 @@ def test_the_stored_evidence_of_either_route_is_re_verified_offline(
     post_json(
         client,
         url("answer", entry, "home"),
-        {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])},
+        {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])},
     )
     back = PhoneApp(start_app_route(client, entry)).enter_pin(PIN)
     client.get(client.get(callback_path(back.headers["Location"]))["Location"])

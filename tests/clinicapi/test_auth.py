@@ -179,7 +179,7 @@ REFUSALS = {
     "signed by another key under a registered kid": (lambda c, k: assertion(c, k, key="stranger", kid="rsa-1"), 401, "invalid_client", "assertion_signature_invalid"),
     "EC algorithm on the RSA key's kid": (lambda c, k: assertion(c, k, key="p384", alg="ES384", kid="rsa-1"), 401, "invalid_client", "assertion_algorithm_key_mismatch"),
     "ES256 under the P-384 key's kid": (lambda c, k: assertion(c, k, key="p256", alg="ES256", kid="ec-384"), 401, "invalid_client", "assertion_algorithm_key_mismatch"),
-    "not a JWT": (lambda c, k: "not-a-jwt", 400, "invalid_request", "assertion_malformed"),
+    "not a JWT": (lambda c, k: "not-a-jwt", 401, "invalid_client", "assertion_malformed"),  # RFC 7523 §3.2
 }
 
 
@@ -385,7 +385,8 @@ def test_the_token_url_is_throttled_per_address(client, settings):
 
     answers = [request_token(client, "x.y.z") for _ in range(3)]
 
-    assert [a.status_code for a in answers] == [400, 400, 429]
+    # an unreadable assertion is invalid_client (401, RFC 7523 §3.2) until the limit
+    assert [a.status_code for a in answers] == [401, 401, 429]
     assert answers[2].json()["code"] == "rate_limited"
 
 

@@ -122,7 +122,7 @@ def test_a_done_page_names_its_patient_only_for_a_short_while(institution, patie
 # --- on the pages ------------------------------------------------------------------------------------------
 def register(client, entry, card_key):  # noqa: F811
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
-    answer = {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])}
+    answer = {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])}
     return post_json(client, url("answer", entry, "home"), answer)
 
 

@@ -41,7 +41,7 @@ def register(client, entry, card_key, **confirm_post):
     if confirm_post:
         assert client.post(url("confirm", entry, "home"), confirm_post).status_code == 302
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
-    response = post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])})
+    response = post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])})
     assert response.status_code == 200
     return client.get(url("done", entry, "home")).content.decode()
 
@@ -131,7 +131,7 @@ def test_your_consents_page_shows_the_last_day_not_the_midnight_after_it(client,
     register(client, entry, card_key, until="date", until_date=end.isoformat())
     client.get(url("about", entry, "mine"))
     issued = post_json(client, url("challenge", entry, "mine"), {}).json()
-    post_json(client, url("answer", entry, "mine"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])})
+    post_json(client, url("answer", entry, "mine"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])})
     html = client.get(url("mine", entry)).content.decode()
     assert f"{end.year}年{end.month}月{end.day}日まで" in html and "0時00分" not in html
 

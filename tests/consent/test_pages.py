@@ -12,7 +12,6 @@ import pytest
 import segno
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from django.urls import reverse
 from django.utils import timezone
 
@@ -75,10 +74,11 @@ def card_key(person, tmp_path, trusted):
     return key, base64.b64decode(document["auth_cert"])
 
 
-def card_answer(key, certificate_der, digest_info_b64):
-    """What the card returns for a DigestInfo: PKCS#1 v1.5 over it (the DigestInfo of SHA-256)."""
-    digest_info = base64.b64decode(digest_info_b64)
-    signature = key.sign(digest_info[19:], padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+def card_answer(key, certificate_der, challenge_message_b64):
+    """What the card returns for the page's challenge message, as the bridge has it sign: PKCS#1 v1.5
+    over the DigestInfo of SHA-256(message)."""
+    message = base64.b64decode(challenge_message_b64)
+    signature = key.sign(message, padding.PKCS1v15(), hashes.SHA256())
     return {"certificate": base64.b64encode(certificate_der).decode(), "signature": base64.b64encode(signature).decode()}
 
 
@@ -216,7 +216,9 @@ def test_challenge_binds_institution_kind_and_items(client, entry, institution):
     walk_to_card(client, entry, items=("medication", "treatment"), limit="yes")
     body = post_json(client, url("challenge", entry, "home"), {}).json()
     challenge = CardAuthChallenge.objects.get(pk=body["challenge"])
-    assert base64.b64decode(body["digest_info"]) == challenge.digest_info()
+    # the page gets the message itself (the bridge computes the digest), bound to the page's origin
+    assert base64.b64decode(body["challenge_message"]) == challenge.message() and "digest_info" not in body
+    assert json.loads(challenge.message())["origin"] == "http://testserver" == challenge.origin
     assert challenge.institution == institution and challenge.kind == "home_visit"
     assert challenge.items == ["limit_certificate", "medication", "qualification", "treatment"]
 
@@ -224,7 +226,7 @@ def test_challenge_binds_institution_kind_and_items(client, entry, institution):
 def test_signed_answer_registers_the_home_visit_consent(client, entry, person, card_key):
     walk_to_card(client, entry, items=("medication", "checkup"), limit="no")
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
-    response = post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])})
+    response = post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])})
     assert response.status_code == 200 and response.json()["next"] == url("done", entry, "home")
     consent = Consent.objects.get(person=person)
     assert consent.kind == "home_visit" and consent.items == ["checkup", "medication", "qualification"]
@@ -236,7 +238,7 @@ def test_signed_answer_registers_the_home_visit_consent(client, entry, person, c
 def test_answer_for_another_challenge_is_refused(client, entry, person, card_key):
     walk_to_card(client, entry)
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
-    response = post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"] + 999, **card_answer(*card_key, issued["digest_info"])})
+    response = post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"] + 999, **card_answer(*card_key, issued["challenge_message"])})
     assert response.json()["problem"] == "session_expired"
     assert not Consent.objects.exists()
 
@@ -252,7 +254,7 @@ def test_expired_certificate_is_refused_with_its_code(client, entry, person, tru
     walk_to_card(client, entry)
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
     der = certificate.public_bytes(serialization.Encoding.DER)
-    response = post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(key, der, issued["digest_info"])})
+    response = post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(key, der, issued["challenge_message"])})
     assert response.status_code == 403
     assert response.json()["problem"] == "certificate_expired" and "市区町村" in response.json()["message"]
     assert not Consent.objects.exists()
@@ -262,7 +264,7 @@ def test_no_valid_qualification_is_refused_with_its_code(client, entry, person, 
     person.qualifications.update(lost_on=datetime.date(2021, 1, 1), reason_of_loss="99")
     walk_to_card(client, entry)
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
-    response = post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])})
+    response = post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])})
     assert response.json()["problem"] == "no_valid_qualification"
 
 
@@ -271,7 +273,7 @@ def test_telehealth_consent_is_for_the_chosen_visit_date(client, entry, person, 
     walk_to_card(client, entry, kind="telehealth", items=("medication",), visit_date=visit)
     issued = post_json(client, url("challenge", entry, "telehealth"), {}).json()
     assert CardAuthChallenge.objects.get(pk=issued["challenge"]).details["visit_date"] == visit.isoformat()
-    post_json(client, url("answer", entry, "telehealth"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])})
+    post_json(client, url("answer", entry, "telehealth"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])})
     consent = Consent.objects.get(person=person)
     assert consent.kind == "telehealth" and consent.visit_date == visit and consent.available_until is not None
 
@@ -287,7 +289,7 @@ def prove(client, entry, card_key):
     client.get(url("about", entry, "mine"))
     issued = post_json(client, url("challenge", entry, "mine"), {}).json()
     assert CardAuthChallenge.objects.get(pk=issued["challenge"]).kind == "inquiry"
-    return post_json(client, url("answer", entry, "mine"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])})
+    return post_json(client, url("answer", entry, "mine"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])})
 
 
 def link(html, element_id):
@@ -298,7 +300,7 @@ def link(html, element_id):
 def test_inquiry_shows_the_persons_consents_only_after_the_card(client, entry, person, card_key):
     walk_to_card(client, entry, items=("medication",), limit="no")
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
-    post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])})
+    post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])})
     assert client.get(url("mine", entry)).status_code == 302  # not proved yet
     assert prove(client, entry, card_key).json()["next"] == url("mine", entry)
     html = client.get(url("mine", entry)).content.decode()
@@ -311,7 +313,7 @@ def test_inquiry_shows_the_persons_consents_only_after_the_card(client, entry, p
 def test_cancel_all_ends_every_consent_to_this_institution(client, entry, person, card_key):
     walk_to_card(client, entry)
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
-    post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])})
+    post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])})
     prove(client, entry, card_key)
     mine = client.get(url("mine", entry)).content.decode()
     confirm = client.get(link(mine, "cancel-all"))
@@ -326,7 +328,7 @@ def test_cancel_all_ends_every_consent_to_this_institution(client, entry, person
 def test_update_starts_from_the_current_items(client, entry, person, card_key):
     walk_to_card(client, entry, items=("treatment",), limit="yes")
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
-    post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])})
+    post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])})
     prove(client, entry, card_key)
     mine = client.get(url("mine", entry)).content.decode()
     client.get(link(mine, "update"))
@@ -365,7 +367,7 @@ def answer_with_new_card(client, entry, person, pki, *, registered=True, revoke=
     walk_to_card(client, entry)
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
     der = certificate.public_bytes(serialization.Encoding.DER)
-    return post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(key, der, issued["digest_info"])})
+    return post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(key, der, issued["challenge_message"])})
 
 
 def test_revoked_certificate_is_refused_with_its_code(client, entry, person, trusted):
@@ -433,7 +435,7 @@ def test_app_session_fixes_date_and_items_until_it_is_done(client, entry, instit
     client.post(url("items", entry, "telehealth"))
     client.post(url("confirm", entry, "telehealth"))
     issued = post_json(client, url("challenge", entry, "telehealth"), {}).json()
-    answer = post_json(client, url("answer", entry, "telehealth"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])})
+    answer = post_json(client, url("answer", entry, "telehealth"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])})
     assert answer.json()["next"] == url("done", entry, "telehealth")
     done = client.get(url("done", entry, "telehealth")).content.decode()
     assert "https://app.example/back?session_id=" in done and "state=s-1" in done
@@ -463,7 +465,7 @@ def test_home_visit_end_date_is_bound_into_the_challenge_and_registered(client, 
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
     challenge = CardAuthChallenge.objects.get(pk=issued["challenge"])
     assert "available_until" in challenge.details
-    response = post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])})
+    response = post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])})
     assert response.status_code == 200
     consent = Consent.objects.get(person=person)
     assert consent.available_until.isoformat() == challenge.details["available_until"]
@@ -477,7 +479,7 @@ def test_home_visit_without_an_end_date_lasts_until_care_ends(client, entry, per
     assert client.post(url("confirm", entry, "home"), {"until": "care"}).status_code == 302
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
     assert "available_until" not in CardAuthChallenge.objects.get(pk=issued["challenge"]).details
-    post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])})
+    post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])})
     assert Consent.objects.get(person=person).available_until is None
     assert "診療が続く間（取り消すまで）" in client.get(url("done", entry, "home")).content.decode()
 

@@ -99,7 +99,7 @@ def expire(session):
 def register_at_card(client, entry, card_key):
     client.post(url("confirm", entry, "telehealth"))  # 同意する: the draft the card signs
     issued = post_json(client, url("challenge", entry, "telehealth"), {}).json()
-    answer = {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])}
+    answer = {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])}
     response = post_json(client, url("answer", entry, "telehealth"), answer)
     assert response.status_code == 200, response.content
     return client.get(url("done", entry, "telehealth"))

@@ -87,7 +87,7 @@ def test_an_empty_or_overlong_search_is_refused_with_its_code(signed_in):
     assert 'data-code="console_search_query_invalid"' in response.content.decode()
     response = signed_in.get("/console/patients/", {"given_from": "2026-02-30"})
     assert (
-        response.status_code == 400 and 'data-code="console_filter_date_invalid"' in response.content.decode()
+        response.status_code == 400 and 'data-code="date_invalid"' in response.content.decode()
     )
 
 

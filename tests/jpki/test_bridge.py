@@ -24,6 +24,7 @@ from django.core.management import CommandError, call_command
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from homeconsent.jpki import challenge_message
 from homeconsent.jpki.bridge import ReaderBridge
 from homeconsent.jpki.card import VirtualJPKICard, create_card_file
 from homeconsent.jpki.pki import TestPKI
@@ -161,8 +162,21 @@ def digest_info_of(message: bytes) -> str:
     return base64.b64encode(SHA256_DIGEST_INFO + hashlib.sha256(message).digest()).decode()
 
 
-def authenticate(websocket, pin, message=b"challenge", **fields):
-    return ask(websocket, "authenticate", digest_info=digest_info_of(message), pin=pin, **fields)
+def challenge(origin=ORIGIN, *, expires_in=datetime.timedelta(minutes=5), **fields) -> bytes:
+    """A HomeConsent challenge message (version 2) as the server issues it for a page of `origin`."""
+    values = {"nonce": base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode(), "purpose": "consent",
+              "institution": "0110113719", "items": ["medication", "qualification"], "kind": "home_visit",
+              "details": {}, "expires_at": datetime.datetime.now(datetime.UTC) + expires_in, "origin": origin,
+              **fields}  # fmt: skip
+    return challenge_message.challenge_message(**values)
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def authenticate(websocket, pin, message=None, **fields):
+    return ask(websocket, "authenticate", challenge_message=b64(message or challenge()), pin=pin, **fields)
 
 
 # --- status and certificates ------------------------------------------------------------------
@@ -228,15 +242,15 @@ def test_a_right_pin_resets_the_count(page):
     assert ask(page, "tries_left")["tries_left"] == 3
 
 
-def test_authenticate_returns_a_signature_over_the_digest_info_by_the_certificate_key(page, certificate):
-    challenge = b"consent challenge \x00\x01 nonce"
-    request_id = send(page, "authenticate", digest_info=digest_info_of(challenge), pin=PIN)
+def test_authenticate_returns_a_signature_over_the_challenge_message_by_the_certificate_key(page, certificate):
+    message = challenge()
+    request_id = send(page, "authenticate", challenge_message=b64(message), pin=PIN)
     result, steps = answer(page, request_id)
 
     signature = base64.b64decode(result["signature"])
     card_certificate = x509.load_der_x509_certificate(base64.b64decode(result["certificate"]))
     assert card_certificate == certificate
-    card_certificate.public_key().verify(signature, challenge, padding.PKCS1v15(), hashes.SHA256())
+    card_certificate.public_key().verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
     assert steps == ["waiting_for_card", "reading", "verifying_pin", "signing"]
     assert result["tries_left"] == 3
 
@@ -330,19 +344,69 @@ def test_a_card_answering_an_unexpected_status_is_card_error(page, slot):
         {"pin": "12a4"},
         {"pin": "１２３４"},  # full-width digits are not ASCII digits
         {"pin": 1234},
-        {"digest_info": base64.b64encode(b"\x30\x00").decode()},
-        {"digest_info": "not base64!"},
         {"timeout": -1},
     ],
 )
 def test_malformed_authenticate_requests_are_bad_request_and_never_reach_verify(page, slot, fields):
-    request = {"digest_info": digest_info_of(b"x"), "pin": PIN, **fields}
+    request = {"challenge_message": b64(challenge()), "pin": PIN, **fields}
 
     refused = ask(page, "authenticate", **request)
 
     assert refused["code"] == "bad_request"
     assert slot.card.verifications() == []
     assert slot.card.tries_left == 3
+
+
+# --- the bridge signs only HomeConsent challenges for the page that sent them ------------------------
+def v1_message() -> bytes:
+    """A challenge of the first protocol (no format, no origin): stored evidence only, never signed now."""
+    fields = json.loads(challenge())
+    del fields["format"], fields["origin"]
+    return challenge_message.encode({**fields, "v": 1})
+
+
+def reformatted(**changes) -> bytes:
+    return json.dumps({**json.loads(challenge()), **changes}, sort_keys=True, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize(
+    "request_fields,code",
+    [
+        # a page of an allowed origin asking for a signature over a digest of its choosing (protocol 1)
+        ({"digest_info": digest_info_of(b"a chosen message")}, "digest_refused"),
+        ({"challenge_message": b64(b"a chosen message")}, "challenge_not_ours"),
+        ({"challenge_message": "not base64!"}, "challenge_not_ours"),
+        ({"challenge_message": b64(json.dumps({"format": "other-site", "v": 2}).encode())}, "challenge_not_ours"),
+        ({"challenge_message": b64(v1_message())}, "challenge_not_ours"),
+        ({"challenge_message": b64(reformatted(v=3))}, "challenge_not_ours"),
+        ({"challenge_message": b64(reformatted(purpose="sign_document"))}, "challenge_not_ours"),
+        ({"challenge_message": b64(reformatted(institution="0110113710"))}, "challenge_not_ours"),  # check digit
+        ({"challenge_message": b64(reformatted(institution=None))}, "challenge_not_ours"),  # only portal sign-in
+        ({"challenge_message": b64(reformatted(extra="field"))}, "challenge_not_ours"),
+        ({"challenge_message": b64(challenge().replace(b'{"', b'{ "', 1))}, "challenge_not_ours"),  # not canonical
+        ({"challenge_message": b64(challenge("https://evil.example"))}, "challenge_wrong_origin"),
+        ({"challenge_message": b64(challenge(expires_in=datetime.timedelta(minutes=-5)))}, "challenge_stale"),
+        ({"challenge_message": b64(challenge(expires_in=datetime.timedelta(days=2)))}, "challenge_stale"),
+    ],
+)
+def test_anything_but_a_fresh_homeconsent_challenge_for_this_page_is_refused_before_the_pin(
+    page, slot, request_fields, code
+):
+    # when a page sends something else than a challenge of ours for its own origin
+    refused = ask(page, "authenticate", pin=PIN, **request_fields)
+    # then the bridge refuses it with a code, and the card never saw the PIN nor signed
+    assert refused["type"] == "error" and refused["code"] == code, refused
+    assert refused["message"] and refused["message_en"]
+    assert slot.card.verifications() == []
+
+
+def test_a_portal_sign_in_challenge_names_no_institution_and_is_signed(page):
+    result = authenticate(page, PIN, challenge(purpose="portal_login", institution=None, items=[], kind="signin"))
+    assert result["type"] == "authenticate" and result["signature"]
+
+
+def test_the_status_says_which_protocol_the_bridge_speaks(page):
+    assert ask(page, "status")["protocol"] == 2
 
 
 def test_unknown_types_and_non_json_are_bad_request(page):
@@ -425,7 +489,7 @@ def test_a_card_pulled_before_or_after_the_pin_check_says_no_try_was_used(page, 
 def test_a_second_concurrent_request_gets_busy(bridge, slot):
     slot.target.remove()
     with connect(bridge.url, origin=ORIGIN) as first, connect(bridge.url, origin=ORIGIN) as second:
-        request_id = send(first, "authenticate", digest_info=digest_info_of(b"c"), pin=PIN, timeout=20)
+        request_id = send(first, "authenticate", challenge_message=b64(challenge()), pin=PIN, timeout=20)
         assert json.loads(first.recv(timeout=5))["step"] == "waiting_for_card"
 
         busy_other_page = ask(second, "status")
@@ -589,9 +653,10 @@ def test_a_real_reader_and_card(caplog):
             certificate = x509.load_der_x509_certificate(base64.b64decode(read["certificate"]))
             pin = os.environ.get("HOMECONSENT_TEST_CARD_PIN")
             if pin:
-                result = authenticate(websocket, pin, message=b"hardware test")
+                message = challenge()
+                result = authenticate(websocket, pin, message=message)
                 certificate.public_key().verify(
-                    base64.b64decode(result["signature"]), b"hardware test", padding.PKCS1v15(), hashes.SHA256()
+                    base64.b64decode(result["signature"]), message, padding.PKCS1v15(), hashes.SHA256()
                 )
     finally:
         bridge.stop()

@@ -3,7 +3,6 @@
 import base64
 import datetime
 import functools
-import hashlib
 import shutil
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -13,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from homeconsent.jpki import challenge_message
 from homeconsent.jpki.bridge import ReaderBridge
 from homeconsent.jpki.card import VirtualJPKICard, create_card_file
 from homeconsent.jpki.pki import TestPKI
@@ -22,7 +22,6 @@ pytestmark = pytest.mark.browser
 
 CLIENT = Path(__file__).resolve().parents[2] / "static" / "js" / "reader-bridge.js"
 PIN = "4826"
-SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run",
@@ -110,10 +109,19 @@ def test_status_and_certificate_through_the_page_client(page, bridge, card):
     assert base64.b64decode(read["certificate"]) == certificate.public_bytes(serialization.Encoding.DER)
 
 
-def test_authenticate_reports_progress_and_returns_a_verifiable_signature(page, bridge, card):
+def challenge_for(site) -> bytes:
+    """A HomeConsent challenge message as the server hands it to a page of `site`."""
+    return challenge_message.challenge_message(
+        nonce=base64.urlsafe_b64encode(bytes(range(32))).rstrip(b"=").decode(), purpose="consent",
+        institution="0110113719", items=["qualification"], kind="home_visit", details={},
+        expires_at=datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=5), origin=site,
+    )
+
+
+def test_authenticate_reports_progress_and_returns_a_verifiable_signature(page, bridge, card, site):
     _, certificate = card
-    challenge = b"page challenge"
-    digest_info = base64.b64encode(SHA256_DIGEST_INFO + hashlib.sha256(challenge).digest()).decode()
+    challenge = challenge_for(site)
+    digest_info = base64.b64encode(challenge).decode()  # the page hands the bridge the message itself
 
     result = run(
         page,
@@ -130,8 +138,8 @@ def test_authenticate_reports_progress_and_returns_a_verifiable_signature(page, 
     assert result["tries_left"] == 3
 
 
-def test_a_wrong_pin_rejects_with_its_code_and_tries_left(page, bridge):
-    digest_info = base64.b64encode(SHA256_DIGEST_INFO + bytes(32)).decode()
+def test_a_wrong_pin_rejects_with_its_code_and_tries_left(page, bridge, site):
+    digest_info = base64.b64encode(challenge_for(site)).decode()
     wrong = run(page, "return await bridge.authenticate(args[0], args[1]);", bridge.url, [digest_info, "0000"])
     reset = run(page, "return await bridge.authenticate(args[0], args[1]);", bridge.url, [digest_info, PIN])
     not_four_digits = run(page, "return await bridge.authenticate(args[0], args[1]);", bridge.url, [digest_info, "12"])

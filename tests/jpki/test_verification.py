@@ -116,8 +116,9 @@ def test_the_message_binds_every_field_and_the_card_signs_its_digest_info(pki, i
     message = challenge.message()
 
     assert message.startswith(b'{"details":{"visit_date":"2026-12-01"},"expires_at":"')
+    assert b'"format":"homeconsent-card-challenge",' in message  # version 2: what the reader bridge signs
     assert f'"institution":"{institution.code}","items":["medication","qualification"]'.encode() in message
-    assert f'"nonce":"{challenge.nonce}","purpose":"consent","v":1}}'.encode() in message
+    assert f'"nonce":"{challenge.nonce}","origin":"","purpose":"consent","v":2}}'.encode() in message
     assert len(challenge.nonce_bytes) == 32
     assert challenge.digest_info() == DIGEST_INFO_SHA256 + hashlib.sha256(message).digest()
     other = issue_challenge("consent", institution, ["medication"], kind="telehealth",

@@ -107,7 +107,7 @@ def answer_card(client, action, key, certificate):
     """The page's card step without a browser: challenge from the server, the card's signature back."""
     issued = client.post(f"/portal/card/{action}/challenge").json()
     challenge = CardAuthChallenge.objects.get(pk=issued["challenge"])
-    assert base64.b64decode(issued["digest_info"]) == challenge.digest_info()
+    assert base64.b64decode(issued["challenge_message"]) == challenge.message()
     signature = key.sign(challenge.message(), padding.PKCS1v15(), hashes.SHA256())
     return client.post(
         f"/portal/card/{action}/answer",

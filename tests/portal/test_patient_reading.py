@@ -121,7 +121,8 @@ def test_the_csv_names_who_acted_and_the_consent_step(signed_in, me, clinic):
     lines = text(signed_in.get("/portal/access.csv")).splitlines()
 
     cancelled = next(line for line in lines if "同意の取消" in line)
-    assert ",ご本人," in cancelled and ",情報を見せた," not in cancelled
+    # every cell is quoted (homeconsent.spreadsheet)
+    assert ',"ご本人",' in cancelled and ',"情報を見せた",' not in cancelled
 
 
 def test_reads_name_the_institution_for_staff_and_its_system_for_the_client(signed_in, me, clinic):

@@ -188,7 +188,7 @@ def test_expenses_name_every_column_on_a_phone_and_refuse_an_unknown_year_with_i
 
 def test_access_history_filters_refuse_a_bad_or_reversed_range_with_their_codes(signed_in):
     page = signed_in.get("/portal/access/", {"from": "2026-02-30"}).content.decode()
-    assert 'data-code="portal_filter_date_invalid"' in page
+    assert 'data-code="date_invalid"' in page
     page = signed_in.get("/portal/access/", {"from": "2026-05-01", "to": "2026-04-01"}).content.decode()
     assert 'data-code="portal_filter_range_reversed"' in page
 

@@ -243,7 +243,8 @@ class Command(BaseCommand):
         app = self._start_app_provider(site, cards, options)
         env.update(app["env"])
         server = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", options["host"], "-p", str(options["port"]),
+            # daphne, its access log without enrolment tokens or session ids (homeconsent.serve)
+            [sys.executable, "-m", "homeconsent.serve", "-b", options["host"], "-p", str(options["port"]),
              "homeconsent.asgi:application"],
             env=env,
         )
