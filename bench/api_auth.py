@@ -40,7 +40,9 @@ def main():
     db = settings.DATABASES["default"]
     scratch = tempfile.mkdtemp(prefix="bench-api-")
     db.setdefault("TEST", {})["NAME"] = (
-        os.path.join(scratch, "bench.sqlite3") if db["ENGINE"].endswith("sqlite3") else f"bench_api_{os.getpid()}"
+        os.path.join(scratch, "bench.sqlite3")
+        if db["ENGINE"].endswith("sqlite3")
+        else f"bench_api_{os.getpid()}"
     )
     settings.CLINICAPI_THROTTLE_RATES = {"client": "1000000/min", "token": "1000000/min"}
     setup_test_environment()
@@ -67,26 +69,41 @@ def main():
             now = int(time.time())
             assertions = [
                 jwt.encode(
-                    {"iss": client.client_id, "sub": client.client_id, "aud": audience, "exp": now + 240,
-                     "jti": str(uuid.uuid4())},
-                    key, algorithm=alg, headers={"kid": alg},
+                    {
+                        "iss": client.client_id,
+                        "sub": client.client_id,
+                        "aud": audience,
+                        "exp": now + 240,
+                        "jti": str(uuid.uuid4()),
+                    },
+                    key,
+                    algorithm=alg,
+                    headers={"kid": alg},
                 )
                 for _ in range(options.count)
             ]
             start = time.perf_counter()
             for signed in assertions:
-                grant_token(grant_type="client_credentials",
-                            client_assertion_type="urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                            client_assertion=signed, scope="qualification.read", audience=audience)
+                grant_token(
+                    grant_type="client_credentials",
+                    client_assertion_type="urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    client_assertion=signed,
+                    scope="qualification.read",
+                    audience=audience,
+                )
             elapsed = time.perf_counter() - start
-            print(f"grant_token {alg}: {options.count / elapsed:8.0f}/s  ({elapsed / options.count * 1000:.2f} ms each)")
+            print(
+                f"grant_token {alg}: {options.count / elapsed:8.0f}/s  ({elapsed / options.count * 1000:.2f} ms each)"
+            )
 
         token, _ = issue_access_token(client, ["qualification.read"])
         start = time.perf_counter()
         for _ in range(options.count):
             authenticate_token(token)
         elapsed = time.perf_counter() - start
-        print(f"authenticate_token: {options.count / elapsed:8.0f}/s  ({elapsed / options.count * 1000:.2f} ms each)")
+        print(
+            f"authenticate_token: {options.count / elapsed:8.0f}/s  ({elapsed / options.count * 1000:.2f} ms each)"
+        )
 
         http = Client()
         start = time.perf_counter()
@@ -94,7 +111,9 @@ def main():
             response = http.get("/api/v1/whoami", HTTP_AUTHORIZATION=f"Bearer {token}")
             assert response.status_code == 200, response.content
         elapsed = time.perf_counter() - start
-        print(f"GET /api/v1/whoami: {options.count / elapsed:8.0f}/s  ({elapsed / options.count * 1000:.2f} ms each)")
+        print(
+            f"GET /api/v1/whoami: {options.count / elapsed:8.0f}/s  ({elapsed / options.count * 1000:.2f} ms each)"
+        )
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
         shutil.rmtree(scratch, ignore_errors=True)

@@ -45,17 +45,23 @@ def main():
         settings.AUDIT_CHECKPOINT_DIR = scratch / "checkpoints"
         settings.AUDIT_SIGNING_KEY_PATH = scratch / "signing-key.pem"
         people = Person.objects.bulk_create(
-            Person(name=f"ベンチ {n}", name_kana="ベンチ", sex="1", birth_date="1950-01-01") for n in range(options.people)
+            Person(name=f"ベンチ {n}", name_kana="ベンチ", sex="1", birth_date="1950-01-01")
+            for n in range(options.people)
         )
         ids = [person.pk for person in people]
 
         def writer(number):
             for i in range(options.events):
                 record_access(
-                    actor_type="institution_client", actor_id=f"bench-{number}", institution_code="1312345678",
-                    person=ids[(number * options.events + i) % len(ids)], items=["qualification", "medication"],
-                    basis="consent", consent_id=i, detail={"endpoint": "/api/v1/eligibility"},
-                )  # fmt: skip
+                    actor_type="institution_client",
+                    actor_id=f"bench-{number}",
+                    institution_code="1312345678",
+                    person=ids[(number * options.events + i) % len(ids)],
+                    items=["qualification", "medication"],
+                    basis="consent",
+                    consent_id=i,
+                    detail={"endpoint": "/api/v1/eligibility"},
+                )
 
         errors, elapsed = run_together(options.threads, writer)
         total = options.threads * options.events
@@ -68,8 +74,11 @@ def main():
         write_checkpoint()  # into the scratch folder, signed with the scratch key
         began = time.perf_counter()
         report = verify_log()
-        print(f"verify: {'OK' if report.ok else report.broken} ({report.total / (time.perf_counter() - began):.0f} rows/s)")
+        print(
+            f"verify: {'OK' if report.ok else report.broken} ({report.total / (time.perf_counter() - began):.0f} rows/s)"
+        )
         print(f"  {'; '.join(report.checkpoint_notes)}")
+
 
 if __name__ == "__main__":
     main()

@@ -46,7 +46,9 @@ def main():
         settings.JPKI_CRLS = [pki.crl_path]
         pki.revoke_all(range(1, options.revoked + 1))  # a CRL of some length, as the real one has
 
-        person = Person.objects.create(name="ベンチ", name_kana="ベンチ", sex="1", birth_date=date(1950, 1, 1))
+        person = Person.objects.create(
+            name="ベンチ", name_kana="ベンチ", sex="1", birth_date=date(1950, 1, 1)
+        )
         institution = Institution.objects.create(code=with_check_digit("131234567"), name="ベンチ医院")
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         certificate = pki.issue_user_auth_certificate(key.public_key(), person.birth_date)
@@ -62,16 +64,24 @@ def main():
 
         answers = []
         for _ in range(options.count):
-            challenge = issue_challenge("consent", institution, ["qualification", "medication"], kind="home_visit")
-            answers.append((challenge.nonce, key.sign(challenge.message(), padding.PKCS1v15(), hashes.SHA256())))
+            challenge = issue_challenge(
+                "consent", institution, ["qualification", "medication"], kind="home_visit"
+            )
+            answers.append(
+                (challenge.nonce, key.sign(challenge.message(), padding.PKCS1v15(), hashes.SHA256()))
+            )
         started = time.perf_counter()
         for nonce, answer in answers:
             assert verify_card_authentication(nonce, certificate_der, answer, "consent").person == person
         full = time.perf_counter() - started
 
         print(f"database: {connection.vendor}; CRL entries: {options.revoked}; count: {options.count}")
-        print(f"signed-message checks: {options.count / pure:,.0f}/s ({pure / options.count * 1000:.2f} ms each)")
-        print(f"card authentications:  {options.count / full:,.0f}/s ({full / options.count * 1000:.2f} ms each)")
+        print(
+            f"signed-message checks: {options.count / pure:,.0f}/s ({pure / options.count * 1000:.2f} ms each)"
+        )
+        print(
+            f"card authentications:  {options.count / full:,.0f}/s ({full / options.count * 1000:.2f} ms each)"
+        )
 
 
 if __name__ == "__main__":

@@ -140,10 +140,17 @@ def prepare(options, tmp: Path) -> dict:
     client = do_register_client(institution, "bench", {"keys": [jwk]}, ["qualification.read", "batch.write"])
 
     def keys(q):
-        return {"insurer_number": q.insurer.number, "symbol": q.symbol, "number": q.number, "branch": q.branch,
-                "birth_date": q.person.birth_date.isoformat()}  # fmt: skip
+        return {
+            "insurer_number": q.insurer.number,
+            "symbol": q.symbol,
+            "number": q.number,
+            "branch": q.branch,
+            "birth_date": q.person.birth_date.isoformat(),
+        }
 
-    others = [keys(q) for q in Qualification.objects.select_related("person", "insurer").order_by("pk")[:10_000]]
+    others = [
+        keys(q) for q in Qualification.objects.select_related("person", "insurer").order_by("pk")[:10_000]
+    ]
     consented = [keys(q) for q in chosen]
     batch = consented + [others[i % len(others)] for i in range(10_000 - len(consented))]
     return {
@@ -161,12 +168,27 @@ def token(base: str, client_id: str, key) -> str:
 
     url = base + "/api/v1/auth/token"
     now = int(time.time())
-    assertion = jwt.encode({"iss": client_id, "sub": client_id, "aud": url, "exp": now + 240, "iat": now,
-                            "jti": str(uuid.uuid4())}, key, algorithm="ES256", headers={"kid": "bench"})  # fmt: skip
-    form = urllib.parse.urlencode({
-        "grant_type": "client_credentials", "client_assertion": assertion, "scope": "qualification.read batch.write",
-        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-    }).encode()  # fmt: skip
+    assertion = jwt.encode(
+        {
+            "iss": client_id,
+            "sub": client_id,
+            "aud": url,
+            "exp": now + 240,
+            "iat": now,
+            "jti": str(uuid.uuid4()),
+        },
+        key,
+        algorithm="ES256",
+        headers={"kid": "bench"},
+    )
+    form = urllib.parse.urlencode(
+        {
+            "grant_type": "client_credentials",
+            "client_assertion": assertion,
+            "scope": "qualification.read batch.write",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        }
+    ).encode()
     with urllib.request.urlopen(urllib.request.Request(url, form), timeout=30) as response:
         return json.load(response)["access_token"]
 
@@ -182,20 +204,53 @@ SERVER_APPS = {
 def server_command(server: str, interface: str, port: int, workers: int, threads: int) -> list[str]:
     app = SERVER_APPS[interface]
     if server == "granian":
-        command = [sys.executable, "-W", "ignore::DeprecationWarning", "-m", "granian", "--interface",
-                   "wsgi" if interface == "wsgi" else "asginl", "--host", "127.0.0.1", "--port", str(port),
-                   "--workers", str(workers), "--log-level", "warning", "--no-access-log"]  # fmt: skip
+        command = [
+            sys.executable,
+            "-W",
+            "ignore::DeprecationWarning",
+            "-m",
+            "granian",
+            "--interface",
+            "wsgi" if interface == "wsgi" else "asginl",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ]
         if interface == "wsgi":
             command += ["--blocking-threads", str(threads)]
         return command + [app]
-    return [sys.executable, "-W", "ignore::DeprecationWarning", "-m", "uvicorn", app,
-            "--interface", "wsgi" if interface == "wsgi" else "asgi3",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning",
-            "--no-access-log", "--lifespan", "off"]  # fmt: skip
+    return [
+        sys.executable,
+        "-W",
+        "ignore::DeprecationWarning",
+        "-m",
+        "uvicorn",
+        app,
+        "--interface",
+        "wsgi" if interface == "wsgi" else "asgi3",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        "--lifespan",
+        "off",
+    ]
 
 
-def start_server(env: dict, port: int, workers: int, interface: str = "asgi", server: str = "uvicorn",
-                 threads: int = 8) -> subprocess.Popen:  # fmt: skip
+def start_server(
+    env: dict, port: int, workers: int, interface: str = "asgi", server: str = "uvicorn", threads: int = 8
+) -> subprocess.Popen:
     """N worker processes of uvicorn or granian. asgi: homeconsent.asgi (Django runs each request's
     sync code in a fresh thread, so it opens a database connection per request); wsgi:
     homeconsent.wsgi in the server's pool of long-lived threads (persistent connections are
@@ -263,8 +318,12 @@ async def _load(port, paths, headers, concurrency, seconds, max_requests):
     latencies, statuses, budget = [], {}, [max_requests]
     began = time.perf_counter()
     deadline = began + seconds
-    await asyncio.gather(*(_connection(port, paths, headers, deadline, budget, latencies, statuses)
-                           for _ in range(concurrency)))  # fmt: skip
+    await asyncio.gather(
+        *(
+            _connection(port, paths, headers, deadline, budget, latencies, statuses)
+            for _ in range(concurrency)
+        )
+    )
     return latencies, statuses, time.perf_counter() - began
 
 
@@ -284,15 +343,19 @@ def load(port, paths, headers, options, label) -> dict:
         "statuses": statuses,
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
-    print(f"  {label:<12} {result['per_second']:>8.1f}/s  p50 {result['p50_ms']:>7.2f} ms  "
-          f"p99 {result['p99_ms']:>7.2f} ms  ({result['requests']} requests, statuses {statuses})")  # fmt: skip
+    print(
+        f"  {label:<12} {result['per_second']:>8.1f}/s  p50 {result['p50_ms']:>7.2f} ms  "
+        f"p99 {result['p99_ms']:>7.2f} ms  ({result['requests']} requests, statuses {statuses})"
+    )
     return result
 
 
 # --- batch and profiles (in this process) ------------------------------------------------------------
 def post_json(url, body, bearer) -> tuple[int, dict, float]:
     data = json.dumps(body).encode()
-    request = urllib.request.Request(url, data, {"Content-Type": "application/json", "Authorization": f"Bearer {bearer}"})
+    request = urllib.request.Request(
+        url, data, {"Content-Type": "application/json", "Authorization": f"Bearer {bearer}"}
+    )
     began = time.perf_counter()
     try:
         with urllib.request.urlopen(request, timeout=120) as response:
@@ -349,7 +412,9 @@ def in_process(bearer, entries, patient_id, profile_file=None) -> dict:
         batch(entries)
     batch_seconds = time.perf_counter() - began
     url = f"/api/v1/patients/{patient_id}/eligibility"
-    assert http.get(url).status_code == 200  # a token's first check takes the general path (clinicapi.fastcheck)
+    assert (
+        http.get(url).status_code == 200
+    )  # a token's first check takes the general path (clinicapi.fastcheck)
     with QueryLog(connection) as one_check:
         assert http.get(url).status_code == 200
     if not one_check.sql and connection.vendor == "postgresql":
@@ -375,7 +440,9 @@ def in_process(bearer, entries, patient_id, profile_file=None) -> dict:
             profiler.dump_stats(dump)  # for pstats / snakeviz
         out = io.StringIO()
         stats = pstats.Stats(profiler, stream=out)
-        stats.sort_stats("cumulative").print_stats(r"homeconsent|clinicapi|rest_framework|django/db|sqlite3|psycopg", 22)
+        stats.sort_stats("cumulative").print_stats(
+            r"homeconsent|clinicapi|rest_framework|django/db|sqlite3|psycopg", 22
+        )
         return out.getvalue()
 
     eligibility_profile = profile(lambda: http.get(url), 200, profile_file)
@@ -395,25 +462,44 @@ def in_process(bearer, entries, patient_id, profile_file=None) -> dict:
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
-    parser.add_argument("--concurrency", type=int, default=16, help="keep-alive connections of the load generator")
+    parser.add_argument(
+        "--concurrency", type=int, default=16, help="keep-alive connections of the load generator"
+    )
     parser.add_argument("--seconds", type=float, default=10, help="length of each load phase")
     parser.add_argument("--max-requests", type=int, default=50_000, help="most requests of each load phase")
     parser.add_argument("--persons", type=int, default=2000, help="persons seeded in the registry")
-    parser.add_argument("--patients", type=int, default=40, help="persons given a real consent (one card each)")
-    parser.add_argument("--interface", choices=["asgi", "wsgi", "both", "serve"], default="serve",
-                        help="how the server runs Django: serve (bin/serve's application), wsgi, asgi, or "
-                             "both (asgi then wsgi); the batch phase uses the last one")
+    parser.add_argument(
+        "--patients", type=int, default=40, help="persons given a real consent (one card each)"
+    )
+    parser.add_argument(
+        "--interface",
+        choices=["asgi", "wsgi", "both", "serve"],
+        default="serve",
+        help="how the server runs Django: serve (bin/serve's application), wsgi, asgi, or "
+        "both (asgi then wsgi); the batch phase uses the last one",
+    )
     parser.add_argument("--server", choices=["granian", "uvicorn"], default="granian", help="the HTTP server")
     parser.add_argument("--threads", type=int, default=8, help="HTTP threads per worker (wsgi, serve)")
-    parser.add_argument("--pool", action="store_true",
-                        help="PostgreSQL: serve from a psycopg connection pool (see clinic_api_site.py)")
-    parser.add_argument("--skip-in-process", action="store_true",
-                        help="only the HTTP phases and the batch (no query counts, no profiles)")
+    parser.add_argument(
+        "--pool",
+        action="store_true",
+        help="PostgreSQL: serve from a psycopg connection pool (see clinic_api_site.py)",
+    )
+    parser.add_argument(
+        "--skip-in-process",
+        action="store_true",
+        help="only the HTTP phases and the batch (no query counts, no profiles)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file (with --backend)")
     parser.add_argument("--profiles", action="store_true", help="print the cProfile reports in full")
-    parser.add_argument("--profile-file", type=Path, help="write the cProfile of 200 eligibility checks here (with --backend)")
-    parser.add_argument("--backend", choices=["sqlite", "postgresql"],
-                        help="one back end only (default: SQLite, then PostgreSQL when DATABASE_URL names one)")
+    parser.add_argument(
+        "--profile-file", type=Path, help="write the cProfile of 200 eligibility checks here (with --backend)"
+    )
+    parser.add_argument(
+        "--backend",
+        choices=["sqlite", "postgresql"],
+        help="one back end only (default: SQLite, then PostgreSQL when DATABASE_URL names one)",
+    )
     options = parser.parse_args()
 
     postgres_url = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
@@ -424,7 +510,9 @@ def main():
             env = dict(os.environ)
             if backend == "sqlite":
                 env.pop("DATABASE_URL", None)
-            subprocess.run([sys.executable, __file__, *sys.argv[1:], "--backend", backend], env=env, check=True)
+            subprocess.run(
+                [sys.executable, __file__, *sys.argv[1:], "--backend", backend], env=env, check=True
+            )
         return
     if options.backend == "postgresql" and not postgres_url:
         parser.error("--backend postgresql needs DATABASE_URL=postgres://…")
@@ -449,8 +537,10 @@ def main():
             base = f"http://127.0.0.1:{port}"
             bearer = token(base, data["client_id"], data["key"])
             headers = f"Authorization: Bearer {bearer}\r\n"
-            print(f"load ({interface}): {options.workers} {options.server} workers, {options.concurrency} connections, "
-                  f"{options.seconds:g} s or {options.max_requests} requests per phase")  # fmt: skip
+            print(
+                f"load ({interface}): {options.workers} {options.server} workers, {options.concurrency} connections, "
+                f"{options.seconds:g} s or {options.max_requests} requests per phase"
+            )
             bare = load(port, ["/bench/bare"], "", options, "bare DRF")
             paths = [f"/api/v1/patients/{pid}/eligibility" for pid in data["patient_ids"]]
             eligibility = load(port, paths, headers, options, "eligibility")
@@ -461,7 +551,9 @@ def main():
                 stop_server(server)
                 server = None
 
-        status, received, batch_seconds = post_json(base + "/api/v1/batches", {"entries": data["batch"]}, bearer)
+        status, received, batch_seconds = post_json(
+            base + "/api/v1/batches", {"entries": data["batch"]}, bearer
+        )
         assert status == 201, received
         began = time.perf_counter()
         offset, rows = 0, 0
@@ -470,14 +562,20 @@ def main():
             rows += len(page["entries"])
             offset = page["next_offset"]
         fetch_seconds = time.perf_counter() - began
-        print(f"batch of 10,000 over HTTP: {batch_seconds:.3f} s (normal {received['normal_count']}, "
-              f"error {received['error_count']}); fetching its {rows} results: {fetch_seconds:.3f} s")  # fmt: skip
+        print(
+            f"batch of 10,000 over HTTP: {batch_seconds:.3f} s (normal {received['normal_count']}, "
+            f"error {received['error_count']}); fetching its {rows} results: {fetch_seconds:.3f} s"
+        )
         stop_server(server)
         server = None
 
         summary = {
-            "backend": data["vendor"], "server": options.server, "interface": interfaces[-1],
-            "workers": options.workers, "threads": options.threads, "concurrency": options.concurrency,
+            "backend": data["vendor"],
+            "server": options.server,
+            "interface": interfaces[-1],
+            "workers": options.workers,
+            "threads": options.threads,
+            "concurrency": options.concurrency,
             "checks_per_s": runs[interfaces[-1]]["eligibility"]["per_second"],
             "p50_ms": runs[interfaces[-1]]["eligibility"]["p50_ms"],
             "p99_ms": runs[interfaces[-1]]["eligibility"]["p99_ms"],
@@ -491,11 +589,15 @@ def main():
             print(json.dumps(summary))
             return
         figures = in_process(bearer, data["batch"], data["patient_ids"][0], options.profile_file)
-        print(f"queries: batch of 100 = {figures['queries_batch_100']}, batch of 10,000 = "
-              f"{figures['queries_batch_10000']}; one eligibility check = {figures['queries_one_check']}")  # fmt: skip
+        print(
+            f"queries: batch of 100 = {figures['queries_batch_100']}, batch of 10,000 = "
+            f"{figures['queries_batch_10000']}; one eligibility check = {figures['queries_one_check']}"
+        )
         print(f"batch of 10,000 in-process (no HTTP): {figures['batch_10000_in_process_seconds']:.3f} s")
-        print(f"one eligibility check in-process, sequential (no HTTP, no server): "
-              f"{figures['one_check_in_process_ms']:.2f} ms = {1000 / figures['one_check_in_process_ms']:.0f}/s per core")  # fmt: skip
+        print(
+            f"one eligibility check in-process, sequential (no HTTP, no server): "
+            f"{figures['one_check_in_process_ms']:.2f} ms = {1000 / figures['one_check_in_process_ms']:.0f}/s per core"
+        )
         print("queries of one eligibility check:")
         for sql in figures["one_check_sql"]:
             print("   ", sql)
@@ -505,12 +607,20 @@ def main():
                 text = "\n".join(text.splitlines()[:40])
             print(f"\n--- cProfile: {name.replace('_', ' ')} ---\n{text}")
         if options.json:
-            options.json.write_text(json.dumps({
-                "vendor": data["vendor"], "workers": options.workers, "concurrency": options.concurrency,
-                "runs": runs,
-                "batch_10000_http_seconds": round(batch_seconds, 3), "batch_fetch_seconds": round(fetch_seconds, 3),
-                **{k: v for k, v in figures.items() if not k.endswith("_profile")},
-            }, indent=2))  # fmt: skip
+            options.json.write_text(
+                json.dumps(
+                    {
+                        "vendor": data["vendor"],
+                        "workers": options.workers,
+                        "concurrency": options.concurrency,
+                        "runs": runs,
+                        "batch_10000_http_seconds": round(batch_seconds, 3),
+                        "batch_fetch_seconds": round(fetch_seconds, 3),
+                        **{k: v for k, v in figures.items() if not k.endswith("_profile")},
+                    },
+                    indent=2,
+                )
+            )
         summary["one_check_in_process_ms"] = figures["one_check_in_process_ms"]
         print(json.dumps(summary))  # the last line: the figures a script reads
     finally:

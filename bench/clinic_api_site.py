@@ -13,7 +13,10 @@ from homeconsent.settings import DATABASES
 
 ROOT_URLCONF = "clinic_api_urls"
 
-if DATABASES["default"]["ENGINE"].endswith("postgresql") and os.environ.get("HOMECONSENT_BENCH_DB_POOL") == "1":
+if (
+    DATABASES["default"]["ENGINE"].endswith("postgresql")
+    and os.environ.get("HOMECONSENT_BENCH_DB_POOL") == "1"
+):
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {"min_size": 2, "max_size": 16, "timeout": 10}

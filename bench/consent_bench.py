@@ -50,14 +50,24 @@ def main():
         settings.CONSENT_WEBHOOK_INLINE = "off"
         insurer = Insurer.objects.create(number="01130012", name="協会けんぽ", kind="kyokai", prefecture="13")
         institutions = [
-            Institution.objects.create(code=with_check_digit(f"1312{n:05d}"), name=f"ベンチ診療所 {n}") for n in range(4)
+            Institution.objects.create(code=with_check_digit(f"1312{n:05d}"), name=f"ベンチ診療所 {n}")
+            for n in range(4)
         ]
         made = time.perf_counter()
         cards = []
         for n in range(options.patients):
-            person = Person.objects.create(name=f"ベンチ {n}", name_kana="ベンチ", sex="1", birth_date=datetime.date(1950, 1, 1))
-            Qualification.objects.create(person=person, insurer=insurer, number=str(n), branch="00", personal_family="1",
-                                         acquired_on=datetime.date(2020, 4, 1), contribution_ratio="030")  # fmt: skip
+            person = Person.objects.create(
+                name=f"ベンチ {n}", name_kana="ベンチ", sex="1", birth_date=datetime.date(1950, 1, 1)
+            )
+            Qualification.objects.create(
+                person=person,
+                insurer=insurer,
+                number=str(n),
+                branch="00",
+                personal_family="1",
+                acquired_on=datetime.date(2020, 4, 1),
+                contribution_ratio="030",
+            )
             path = issue_card_file(pki, scratch / f"card-{n}.json", pin="1234", birth_date=person.birth_date)
             card = VirtualJPKICard.load(path)
             do_register_card_certificate(person, x509.load_der_x509_certificate(card.auth_cert_der))
@@ -97,8 +107,10 @@ def main():
             institution = institutions[i % len(institutions)]
             allowed += consent_for_read(institution.code, persons[i % len(persons)], "medication") is not None
         elapsed = time.perf_counter() - began
-        print(f"consent_for_read: {options.reads / elapsed:.0f} checks/s single-threaded "
-              f"({elapsed / options.reads * 1000:.2f} ms each; {allowed} allowed)")  # fmt: skip
+        print(
+            f"consent_for_read: {options.reads / elapsed:.0f} checks/s single-threaded "
+            f"({elapsed / options.reads * 1000:.2f} ms each; {allowed} allowed)"
+        )
 
 
 if __name__ == "__main__":

@@ -51,18 +51,27 @@ def prepare(count: int, tmp: Path):
 
     call_command("migrate", verbosity=0)
     pki = TestPKI(tmp / "pki").init()
-    institution = Institution.objects.create(code=with_check_digit("136000777"), name="ベンチ訪問看護",
-                                             facility_type="6", prefecture="13")  # fmt: skip
-    insurer = Insurer.objects.create(number="01130012", name="全国健康保険協会東京支部", kind=InsurerKind.KYOKAI,
-                                     prefecture="13")  # fmt: skip
+    institution = Institution.objects.create(
+        code=with_check_digit("136000777"), name="ベンチ訪問看護", facility_type="6", prefecture="13"
+    )
+    insurer = Insurer.objects.create(
+        number="01130012", name="全国健康保険協会東京支部", kind=InsurerKind.KYOKAI, prefecture="13"
+    )
     patients = []
     for i in range(count):
         person = Person.objects.create(
             name=f"試験 {i}", name_kana="シケン", sex="2", birth_date=datetime.date(1950, 1, 1)
         )
-        Qualification.objects.create(person=person, insurer=insurer, symbol="77", number=str(10000 + i), branch="00",
-                                     acquired_on=datetime.date(2020, 4, 1), contribution_ratio="030",
-                                     personal_family="1")  # fmt: skip
+        Qualification.objects.create(
+            person=person,
+            insurer=insurer,
+            symbol="77",
+            number=str(10000 + i),
+            branch="00",
+            acquired_on=datetime.date(2020, 4, 1),
+            contribution_ratio="030",
+            personal_family="1",
+        )
         issued = issue_virtual_card(person, "4826", cards_dir=tmp / "cards", pki=pki)
         document = json.loads(issued.path.read_text())
         key = serialization.load_pem_private_key(document["auth_key_pem"].encode(), password=None)
@@ -83,8 +92,12 @@ def consent_over_http(base: str, token: str, key, certificate: bytes) -> str:
         return f"{base}/consent/e/{token}/home/{step}"
 
     draft_key = ""
-    steps = (("", {"flow": "home"}), ("items/", {"medication": "yes"}), ("limit/", {"share_limit": "no"}),
-             ("confirm/", {"until": "care"}))  # fmt: skip
+    steps = (
+        ("", {"flow": "home"}),
+        ("items/", {"medication": "yes"}),
+        ("limit/", {"share_limit": "no"}),
+        ("confirm/", {"until": "care"}),
+    )
     for step, data in steps:  # 始める, items, 限度額, then 同意する freezes the draft the card signs
         # As a browser: the page, then its form with the draft it names (a hidden field).
         shown = http.get(page(step), timeout=60)
@@ -94,8 +107,13 @@ def consent_over_http(base: str, token: str, key, certificate: bytes) -> str:
         if draft:
             data = {**data, "draft": draft.group(1)}
             draft_key = draft.group(1)
-        response = http.post(page(step), {**data, "csrfmiddlewaretoken": http.cookies["csrftoken"]},
-                             headers={"Referer": page(step)}, allow_redirects=False, timeout=60)  # fmt: skip
+        response = http.post(
+            page(step),
+            {**data, "csrfmiddlewaretoken": http.cookies["csrftoken"]},
+            headers={"Referer": page(step)},
+            allow_redirects=False,
+            timeout=60,
+        )
         if response.status_code != 302:
             return f"refused {step or 'about'} {response.status_code}"
     headers = {"X-CSRFToken": http.cookies["csrftoken"], "Referer": page("card/")}
@@ -106,10 +124,17 @@ def consent_over_http(base: str, token: str, key, certificate: bytes) -> str:
     issued = issued.json()
     digest_info = base64.b64decode(issued["digest_info"])
     signature = key.sign(digest_info[19:], padding.PKCS1v15(), Prehashed(hashes.SHA256()))
-    answer = http.post(page("answer"), json={"challenge": issued["challenge"],
-                                              "certificate": base64.b64encode(certificate).decode(),
-                                              "signature": base64.b64encode(signature).decode()},
-                       headers=headers, params={"draft": draft_key}, timeout=60)  # fmt: skip
+    answer = http.post(
+        page("answer"),
+        json={
+            "challenge": issued["challenge"],
+            "certificate": base64.b64encode(certificate).decode(),
+            "signature": base64.b64encode(signature).decode(),
+        },
+        headers=headers,
+        params={"draft": draft_key},
+        timeout=60,
+    )
     if answer.status_code == 200 and answer.json().get("next", "").endswith("/done/"):
         return "acknowledged"
     return f"answer {answer.status_code}"
@@ -138,7 +163,12 @@ def main():
     env["DJANGO_SETTINGS_MODULE"] = "homeconsent.settings"
     env["DJANGO_SECRET_KEY"] = secrets.token_urlsafe(48)
     # Every patient comes from this one address through one entry URL: their limits would stop them.
-    for limit in ("CHALLENGE_RATE_PER_IP", "CHALLENGE_RATE_PER_ENTRY", "START_RATE_PER_IP", "START_RATE_PER_ENTRY"):
+    for limit in (
+        "CHALLENGE_RATE_PER_IP",
+        "CHALLENGE_RATE_PER_ENTRY",
+        "START_RATE_PER_IP",
+        "START_RATE_PER_ENTRY",
+    ):
         env[f"HOMECONSENT_{limit}"] = "100000"  # the per-address and per-entry limits of the pages
     try:
         import redis
@@ -158,10 +188,17 @@ def main():
 
         connections.close_all()
         port = free_port()
-        server_env = {**os.environ, "HOMECONSENT_JPKI_ROOTS": str(pki.root_path),
-                      "HOMECONSENT_JPKI_CRLS": str(pki.crl_path)}  # fmt: skip
-        server = subprocess.Popen([str(ROOT / "bin" / "serve"), "--port", str(port), "--workers", str(options.workers)],
-                                  cwd=ROOT, env=server_env, start_new_session=True)  # fmt: skip
+        server_env = {
+            **os.environ,
+            "HOMECONSENT_JPKI_ROOTS": str(pki.root_path),
+            "HOMECONSENT_JPKI_CRLS": str(pki.crl_path),
+        }
+        server = subprocess.Popen(
+            [str(ROOT / "bin" / "serve"), "--port", str(port), "--workers", str(options.workers)],
+            cwd=ROOT,
+            env=server_env,
+            start_new_session=True,
+        )
         import requests
 
         deadline = time.monotonic() + 90
@@ -213,8 +250,11 @@ def main():
 
         consents = Consent.objects.filter(institution=institution)
         per_person = dict(consents.values_list("person_id").annotate(n=Count("id")))
-        logged = set(AccessEvent.objects.filter(basis="consent", actor_type="patient", institution_code=institution.code)
-                     .values_list("consent_id", flat=True))  # fmt: skip
+        logged = set(
+            AccessEvent.objects.filter(
+                basis="consent", actor_type="patient", institution_code=institution.code
+            ).values_list("consent_id", flat=True)
+        )
         consent_ids = {str(pk) for pk in consents.values_list("pk", flat=True)}
         acked = [p for p, o in outcomes.items() if o == "acknowledged"]
         lost = [p for p in acked if per_person.get(p, 0) != 1]
@@ -226,18 +266,40 @@ def main():
         for outcome in outcomes.values():
             tally[outcome] = tally.get(outcome, 0) + 1
         print(f"outcomes: {tally}")
-        print(f"stored consents {len(consent_ids)}; acknowledged but not stored once: {len(lost)}; "
-              f"duplicated: {len(duplicated)}; consent without log row: {len(without_row)}; "
-              f"log row without consent: {len(row_without_consent)}; chain verifies: {report.ok} "
-              f"({report.total} rows)")  # fmt: skip
-        ok = bool(acked) and not lost and not duplicated and not without_row and not row_without_consent and report.ok
-        print(json.dumps({
-            "consents": len(patients), "concurrency": options.concurrency, "workers": options.workers,
-            "seconds": round(elapsed, 1), "acknowledged": len(acked), "stored": len(consent_ids),
-            "killed_worker_at": killed.get("at"), "lost": len(lost), "duplicated": len(duplicated),
-            "half_written": len(without_row) + len(row_without_consent), "chain_ok": report.ok, "ok": ok,
-            "outcomes": tally, "load_average": [round(x, 2) for x in os.getloadavg()],
-        }))  # fmt: skip
+        print(
+            f"stored consents {len(consent_ids)}; acknowledged but not stored once: {len(lost)}; "
+            f"duplicated: {len(duplicated)}; consent without log row: {len(without_row)}; "
+            f"log row without consent: {len(row_without_consent)}; chain verifies: {report.ok} "
+            f"({report.total} rows)"
+        )
+        ok = (
+            bool(acked)
+            and not lost
+            and not duplicated
+            and not without_row
+            and not row_without_consent
+            and report.ok
+        )
+        print(
+            json.dumps(
+                {
+                    "consents": len(patients),
+                    "concurrency": options.concurrency,
+                    "workers": options.workers,
+                    "seconds": round(elapsed, 1),
+                    "acknowledged": len(acked),
+                    "stored": len(consent_ids),
+                    "killed_worker_at": killed.get("at"),
+                    "lost": len(lost),
+                    "duplicated": len(duplicated),
+                    "half_written": len(without_row) + len(row_without_consent),
+                    "chain_ok": report.ok,
+                    "ok": ok,
+                    "outcomes": tally,
+                    "load_average": [round(x, 2) for x in os.getloadavg()],
+                }
+            )
+        )
     finally:
         if server is not None:
             os.killpg(server.pid, signal.SIGTERM)

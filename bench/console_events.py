@@ -48,7 +48,10 @@ def _server_application():
 
         proof = json.loads(body)
         verified = verify_card_authentication(
-            proof["nonce"], base64.b64decode(proof["certificate"]), base64.b64decode(proof["signature"]), "consent"
+            proof["nonce"],
+            base64.b64decode(proof["certificate"]),
+            base64.b64decode(proof["signature"]),
+            "consent",
         )
         consent = do_register_consent(verified, kind="home_visit", items=["medication"])
         return {"consent_id": consent.pk, "given_at": consent.given_at.isoformat()}
@@ -62,7 +65,13 @@ def _server_application():
                 if not message.get("more_body"):
                     break
             answer = json.dumps(await register(body)).encode()
-            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
             await send({"type": "http.response.body", "body": answer})
             return
         await project(scope, receive, send)
@@ -105,12 +114,26 @@ def prepare(var_dir: Path, sessions: int, institutions: int = 1):
 
     call_command("migrate", interactive=False, verbosity=0)
     TestPKI(settings.JPKI_PKI_DIR).init()
-    places = [Institution.objects.create(code=with_check_digit(f"136{100000 + i:06d}"), name=f"bench {i}")
-              for i in range(institutions)]  # fmt: skip
-    insurer = Insurer.objects.create(number="01130012", name="bench", kind=InsurerKind.KYOKAI, prefecture="13")
-    person = Person.objects.create(name="試験 花子", name_kana="シケン ハナコ", sex="2", birth_date=datetime.date(1948, 4, 2))
-    Qualification.objects.create(person=person, insurer=insurer, symbol="1", number="1", branch="00",
-                                 acquired_on=datetime.date(2020, 4, 1), contribution_ratio="010", personal_family="1")
+    places = [
+        Institution.objects.create(code=with_check_digit(f"136{100000 + i:06d}"), name=f"bench {i}")
+        for i in range(institutions)
+    ]
+    insurer = Insurer.objects.create(
+        number="01130012", name="bench", kind=InsurerKind.KYOKAI, prefecture="13"
+    )
+    person = Person.objects.create(
+        name="試験 花子", name_kana="シケン ハナコ", sex="2", birth_date=datetime.date(1948, 4, 2)
+    )
+    Qualification.objects.create(
+        person=person,
+        insurer=insurer,
+        symbol="1",
+        number="1",
+        branch="00",
+        acquired_on=datetime.date(2020, 4, 1),
+        contribution_ratio="010",
+        personal_family="1",
+    )
     card_path = issue_virtual_card(person, PIN).path
     staff = []
     for i, place in enumerate(places):
@@ -129,8 +152,11 @@ def prepare(var_dir: Path, sessions: int, institutions: int = 1):
         s[HASH_SESSION_KEY] = user.get_session_auth_hash()
         s[DEVICE_ID_SESSION_KEY] = device.persistent_id
         # Seen far ahead so no session goes idle during the run (the bench measures fan-out only).
-        s[accounts.SESSION_KEY] = {"membership": membership.pk, "generation": membership.session_generation,
-                                   "seen": (timezone.now() + datetime.timedelta(hours=2)).isoformat()}  # fmt: skip
+        s[accounts.SESSION_KEY] = {
+            "membership": membership.pk,
+            "generation": membership.session_generation,
+            "seen": (timezone.now() + datetime.timedelta(hours=2)).isoformat(),
+        }
         s.create()
         keys.append((n % len(staff), s.session_key))
     return places, card_path, keys
@@ -139,10 +165,23 @@ def prepare(var_dir: Path, sessions: int, institutions: int = 1):
 def start_server(env, port, log):
     process = subprocess.Popen(
         # The handshake waits for the session lookup; daphne's 5 s default drops sockets on a loaded machine.
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "--websocket_connect_timeout", "60",
-         "bench.console_events:application"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--websocket_connect_timeout",
+            "60",
+            "bench.console_events:application",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -174,9 +213,14 @@ async def measure(ports, session_keys, n, rounds, institutions, card_path, cooki
     async def open_one(i, place, key):
         port = ports[i % len(ports)]
         async with gate:
-            ws = await websockets.connect(f"ws://127.0.0.1:{port}{PATH}", origin=f"http://127.0.0.1:{port}",
-                                          additional_headers={"Cookie": f"{cookie_name}={key}"},
-                                          open_timeout=60, max_queue=None, ping_interval=None)  # fmt: skip
+            ws = await websockets.connect(
+                f"ws://127.0.0.1:{port}{PATH}",
+                origin=f"http://127.0.0.1:{port}",
+                additional_headers={"Cookie": f"{cookie_name}={key}"},
+                open_timeout=60,
+                max_queue=None,
+                ping_interval=None,
+            )
             sockets.setdefault(place, []).append(ws)
 
     await asyncio.gather(*(open_one(i, place, key) for i, (place, key) in enumerate(session_keys[:n])))
@@ -187,8 +231,13 @@ async def measure(ports, session_keys, n, rounds, institutions, card_path, cooki
     def register_once(institution, port):
         challenge = issue_consent_challenge(institution, kind="home_visit", items=["medication"])
         certificate, signature = card_answer(card, challenge.digest_info(), PIN)
-        body = json.dumps({"nonce": challenge.nonce, "certificate": base64.b64encode(certificate).decode(),
-                           "signature": base64.b64encode(signature).decode()}).encode()  # fmt: skip
+        body = json.dumps(
+            {
+                "nonce": challenge.nonce,
+                "certificate": base64.b64encode(certificate).decode(),
+                "signature": base64.b64encode(signature).decode(),
+            }
+        ).encode()
         request = urllib.request.Request(f"http://127.0.0.1:{port}/bench/register", data=body, method="POST")
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read())
@@ -231,10 +280,16 @@ def main():
     parser.add_argument("--rounds", type=int, default=10, help="consents registered per N")
     parser.add_argument("--layers", default="memory,redis")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/13")
-    parser.add_argument("--institutions", type=int, default=1, help="sockets spread over this many institutions")
-    parser.add_argument("--processes", type=int, default=1,
-                        help="server processes (sockets and registrations spread over them; needs the Redis layer "
-                             "for events to cross processes)")  # fmt: skip
+    parser.add_argument(
+        "--institutions", type=int, default=1, help="sockets spread over this many institutions"
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="server processes (sockets and registrations spread over them; needs the Redis layer "
+        "for events to cross processes)",
+    )
     options = parser.parse_args()
     sizes = [min(1000, int(n)) for n in options.sockets.split(",")]
 
@@ -245,13 +300,23 @@ def main():
     institutions, card_path, keys = prepare(var_dir, max(sizes), options.institutions)
     from django.conf import settings
 
-    print(f"state in {var_dir}; {max(sizes)} sessions over {len(institutions)} institutions; "
-          f"{options.processes} server processes; {os.cpu_count()} cores; load {os.getloadavg()[0]:.1f}")
-    print("| layer | sockets | institutions | processes | connect all (s) | events | p50 (ms) | p95 (ms) | max (ms) |")
+    print(
+        f"state in {var_dir}; {max(sizes)} sessions over {len(institutions)} institutions; "
+        f"{options.processes} server processes; {os.cpu_count()} cores; load {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        "| layer | sockets | institutions | processes | connect all (s) | events | p50 (ms) | p95 (ms) | max (ms) |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for layer in options.layers.split(","):
-        env = {**os.environ, "HOMECONSENT_BENCH_SERVER": "1", "HOMECONSENT_WEBHOOK_INLINE": "off",
-               "DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": settings.SECRET_KEY, "PYTHONPATH": str(ROOT)}  # fmt: skip
+        env = {
+            **os.environ,
+            "HOMECONSENT_BENCH_SERVER": "1",
+            "HOMECONSENT_WEBHOOK_INLINE": "off",
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": settings.SECRET_KEY,
+            "PYTHONPATH": str(ROOT),
+        }
         if layer == "redis":
             env["REDIS_URL"] = options.redis_url
         if layer == "memory" and options.processes > 1:
@@ -265,15 +330,20 @@ def main():
                     log = (var_dir / f"daphne-{layer}-{n}-{i}.log").open("w")
                     servers.append(start_server(env, ports[-1], log))
                 connect_seconds, latencies = asyncio.run(
-                    measure(ports, keys, n, options.rounds, institutions, card_path, settings.SESSION_COOKIE_NAME)
+                    measure(
+                        ports, keys, n, options.rounds, institutions, card_path, settings.SESSION_COOKIE_NAME
+                    )
                 )
             finally:
                 for server in servers:
                     server.terminate()
                     server.wait(timeout=20)
-            print(f"| {layer} | {n} | {min(n, len(institutions))} | {options.processes} | {connect_seconds:.1f} | "
-                  f"{len(latencies)} | {percentile(latencies, 50):.1f} | {percentile(latencies, 95):.1f} | "
-                  f"{max(latencies):.1f} | load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
+            print(
+                f"| {layer} | {n} | {min(n, len(institutions))} | {options.processes} | {connect_seconds:.1f} | "
+                f"{len(latencies)} | {percentile(latencies, 50):.1f} | {percentile(latencies, 95):.1f} | "
+                f"{max(latencies):.1f} | load {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

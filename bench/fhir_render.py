@@ -76,20 +76,38 @@ def run(args):
     seed_registry(args.persons, seed=11)
     institution = Institution.objects.create(code="0110113719", name="札幌在宅クリニック")
     scopes = ["qualification.read", "medication.read", "consent.read"]
-    api_client = do_register_client(institution, "bench", {"keys": [public_jwk(generate_key("ES256"))]}, scopes)
+    api_client = do_register_client(
+        institution, "bench", {"keys": [public_jwk(generate_key("ES256"))]}, scopes
+    )
     token, record = issue_access_token(api_client, scopes)
-    access = ApiAccess(client_id=api_client.client_id, institution_code=institution.code, scopes=frozenset(scopes),
-                       token_id=record.pk, expires_at=record.expires_at)  # fmt: skip
-    persons = list(Person.objects.filter(pk__in=MedicationRecord.objects.values("person_id")).order_by("pk")[:50])
+    access = ApiAccess(
+        client_id=api_client.client_id,
+        institution_code=institution.code,
+        scopes=frozenset(scopes),
+        token_id=record.pk,
+        expires_at=record.expires_at,
+    )
+    persons = list(
+        Person.objects.filter(pk__in=MedicationRecord.objects.values("person_id")).order_by("pk")[:50]
+    )
     for person in persons:
-        Consent.objects.create(person=person, institution=institution, kind="home_visit",
-                               items=["medication", "qualification"], given_at=timezone.now() - timedelta(days=1))
+        Consent.objects.create(
+            person=person,
+            institution=institution,
+            kind="home_visit",
+            items=["medication", "qualification"],
+            given_at=timezone.now() - timedelta(days=1),
+        )
     pids = [patient_id_for(institution.code, p.pk) for p in persons]
     eligibility = [reads.eligibility(access, pid) for pid in pids]
-    medication = [reads.medication(access, pid, month_from=timezone.localdate().replace(day=1) - timedelta(days=400))
-                  for pid in pids]  # fmt: skip
+    medication = [
+        reads.medication(access, pid, month_from=timezone.localdate().replace(day=1) - timedelta(days=400))
+        for pid in pids
+    ]
     records = sum(len(r.records) for r in medication) / len(medication)
-    print(f"{args.persons} persons seeded; {len(pids)} consented patients, {records:.1f} medication records each")
+    print(
+        f"{args.persons} persons seeded; {len(pids)} consented patients, {records:.1f} medication records each"
+    )
 
     BASE = "http://testserver/api/v1/fhir/"
 
@@ -99,8 +117,18 @@ def run(args):
     print("\n1. answer built from the read objects (µs per answer, p50 / p99)")
     print(f"{'answer':<14}{'JSON':>22}{'FHIR':>22}{'ratio':>8}")
     for name, rows, as_json, as_fhir in (
-        ("eligibility", eligibility, presenters.eligibility, lambda r: fhir.eligibility_bundle(r, base_url=BASE)),
-        ("medication", medication, presenters.medication, lambda r: fhir.medical_bundle(r, "medication", base_url=BASE)),
+        (
+            "eligibility",
+            eligibility,
+            presenters.eligibility,
+            lambda r: fhir.eligibility_bundle(r, base_url=BASE),
+        ),
+        (
+            "medication",
+            medication,
+            presenters.medication,
+            lambda r: fhir.medical_bundle(r, "medication", base_url=BASE),
+        ),
     ):
         state = {"i": 0}
 
@@ -111,13 +139,18 @@ def run(args):
 
         j50, j99 = timed(lambda: one(as_json), args.rounds)
         f50, f99 = timed(lambda: one(as_fhir), args.rounds)
-        print(f"{name:<14}{j50 * 1e6:>12.0f} / {j99 * 1e6:<7.0f}{f50 * 1e6:>12.0f} / {f99 * 1e6:<7.0f}{f50 / j50:>7.1f}x")
+        print(
+            f"{name:<14}{j50 * 1e6:>12.0f} / {j99 * 1e6:<7.0f}{f50 * 1e6:>12.0f} / {f99 * 1e6:<7.0f}{f50 / j50:>7.1f}x"
+        )
 
     print("\n2. whole requests through Django (ms per request, p50 / p99)")
     client = Client()
     auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
     print(f"{'endpoint':<14}{'JSON':>20}{'FHIR':>20}")
-    for name, path in (("eligibility", "/api/v1/patients/{}/eligibility"), ("medication", "/api/v1/patients/{}/medication")):
+    for name, path in (
+        ("eligibility", "/api/v1/patients/{}/eligibility"),
+        ("medication", "/api/v1/patients/{}/medication"),
+    ):
         state = {"i": 0}
 
         def call(accept):

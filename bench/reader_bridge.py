@@ -49,7 +49,10 @@ def main():
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         certificate = pki.issue_user_auth_certificate(key.public_key(), datetime.date(1950, 1, 1))
         card_file = create_card_file(
-            Path(scratch) / "card.json", auth_key=key, pin=PIN, ca_cert_der=pki.root_certificate_der,
+            Path(scratch) / "card.json",
+            auth_key=key,
+            pin=PIN,
+            ca_cert_der=pki.root_certificate_der,
             auth_cert_der=certificate.public_bytes(serialization.Encoding.DER),
         )
         polls = []
@@ -59,9 +62,14 @@ def main():
         bridge = ReaderBridge(target.path, origins=[ORIGIN]).start()
         # The bridge signs only a HomeConsent challenge for the page's origin (protocol 2).
         message = challenge_message.challenge_message(
-            nonce=base64.urlsafe_b64encode(bytes(32)).rstrip(b"=").decode(), purpose="consent",
-            institution="0110113719", items=["qualification"], kind="home_visit", details={},
-            expires_at=datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=10), origin=ORIGIN,
+            nonce=base64.urlsafe_b64encode(bytes(32)).rstrip(b"=").decode(),
+            purpose="consent",
+            institution="0110113719",
+            items=["qualification"],
+            kind="home_visit",
+            details={},
+            expires_at=datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=10),
+            origin=ORIGIN,
         )
         requests = {
             "status": {},

@@ -40,7 +40,9 @@ def run_backend(sizes, lookups):
     db = settings.DATABASES["default"]
     scratch = tempfile.mkdtemp(prefix="bench-registry-")
     db.setdefault("TEST", {})["NAME"] = (
-        os.path.join(scratch, "bench.sqlite3") if db["ENGINE"].endswith("sqlite3") else f"bench_registry_{os.getpid()}"
+        os.path.join(scratch, "bench.sqlite3")
+        if db["ENGINE"].endswith("sqlite3")
+        else f"bench_registry_{os.getpid()}"
     )
     setup_test_environment()
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
@@ -61,9 +63,9 @@ def run_backend(sizes, lookups):
             ids = rng.sample(range(1, last + 1), min(last, int(lookups * 0.8)))
             keys = [
                 (number, symbol, qnumber, branch, birth.isoformat())
-                for number, symbol, qnumber, branch, birth in Qualification.objects.filter(pk__in=ids).values_list(
-                    "insurer__number", "symbol", "number", "branch", "person__birth_date"
-                )
+                for number, symbol, qnumber, branch, birth in Qualification.objects.filter(
+                    pk__in=ids
+                ).values_list("insurer__number", "symbol", "number", "branch", "person__birth_date")
             ]
             misses = [(k[0], k[1], k[2] + "9", k[3], k[4]) for k in rng.sample(keys, lookups - len(keys))]
             keys += misses
@@ -76,17 +78,19 @@ def run_backend(sizes, lookups):
                 result = resolve_by_keys(*k, include_limit=True)
                 timings.append((time.perf_counter() - start) * 1000)
                 validity[int(result.validity)] = validity.get(int(result.validity), 0) + 1
-            results["stages"].append({
-                "persons": size,
-                "rows": rows,
-                "seed_seconds": round(seed_seconds, 1),
-                "lookups": len(timings),
-                "p50_ms": round(percentile(timings, 50), 3),
-                "p90_ms": round(percentile(timings, 90), 3),
-                "p99_ms": round(percentile(timings, 99), 3),
-                "mean_ms": round(statistics.fmean(timings), 3),
-                "validity": dict(sorted(validity.items())),
-            })
+            results["stages"].append(
+                {
+                    "persons": size,
+                    "rows": rows,
+                    "seed_seconds": round(seed_seconds, 1),
+                    "lookups": len(timings),
+                    "p50_ms": round(percentile(timings, 50), 3),
+                    "p90_ms": round(percentile(timings, 90), 3),
+                    "p99_ms": round(percentile(timings, 99), 3),
+                    "mean_ms": round(statistics.fmean(timings), 3),
+                    "validity": dict(sorted(validity.items())),
+                }
+            )
             print(json.dumps(results["stages"][-1]), file=sys.stderr, flush=True)
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
@@ -112,15 +116,31 @@ def main():
         backends.append(("postgres", dict(os.environ)))
     for name, env in backends:
         child = subprocess.run(
-            [sys.executable, __file__, "--backend", name, "--sizes", options.sizes, "--lookups", str(options.lookups)],
-            env=env, stdout=subprocess.PIPE, text=True, check=True,
+            [
+                sys.executable,
+                __file__,
+                "--backend",
+                name,
+                "--sizes",
+                options.sizes,
+                "--lookups",
+                str(options.lookups),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+            check=True,
         )
         result = json.loads(child.stdout.strip().splitlines()[-1])
         print(f"\n== {result['database']}: eligibility lookups (resolve_by_keys, include_limit=True)")
-        print(f"{'persons':>9} {'rows':>11} {'seed s':>8} {'lookups':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8}  validity")
+        print(
+            f"{'persons':>9} {'rows':>11} {'seed s':>8} {'lookups':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8}  validity"
+        )
         for s in result["stages"]:
-            print(f"{s['persons']:>9,} {s['rows']:>11,} {s['seed_seconds']:>8} {s['lookups']:>8} {s['p50_ms']:>8} "
-                  f"{s['p90_ms']:>8} {s['p99_ms']:>8}  {s['validity']}")
+            print(
+                f"{s['persons']:>9,} {s['rows']:>11,} {s['seed_seconds']:>8} {s['lookups']:>8} {s['p50_ms']:>8} "
+                f"{s['p90_ms']:>8} {s['p99_ms']:>8}  {s['validity']}"
+            )
 
 
 if __name__ == "__main__":

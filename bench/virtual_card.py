@@ -31,7 +31,9 @@ def report(title, samples):
     for name, values in samples.items():
         values = sorted(values)
         p95 = values[min(len(values) - 1, int(len(values) * 0.95))]
-        print(f"  {name:<18} median {statistics.median(values):7.2f} ms   p95 {p95:7.2f} ms   n={len(values)}")
+        print(
+            f"  {name:<18} median {statistics.median(values):7.2f} ms   p95 {p95:7.2f} ms   n={len(values)}"
+        )
 
 
 def session(transmit, samples):
@@ -87,7 +89,9 @@ def main():
         with UdpCardTarget(card, "127.0.0.1", 0) as target:
             clf = nfc.ContactlessFrontend(target.path)
             try:
-                tag = clf.connect(rdwr={"targets": ["106B"], "on-connect": lambda tag: False, "beep-on-connect": False})
+                tag = clf.connect(
+                    rdwr={"targets": ["106B"], "on-connect": lambda tag: False, "beep-on-connect": False}
+                )
 
                 def transmit(apdu):
                     return bytes(tag.transceive(bytearray(apdu)))

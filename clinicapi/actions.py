@@ -20,8 +20,12 @@ def do_cancel(access: ApiAccess, institution, patient_id: str, kind=None) -> lis
     person_id = person_id_from(access.institution_code, patient_id)
     if person_id is None:
         raise not_found()
-    common = {"by": ConsentEndedBy.INSTITUTION, "institution": institution, "actor_type": ActorType.INSTITUTION_CLIENT,
-              "actor_id": access.client_id}  # fmt: skip
+    common = {
+        "by": ConsentEndedBy.INSTITUTION,
+        "institution": institution,
+        "actor_type": ActorType.INSTITUTION_CLIENT,
+        "actor_id": access.client_id,
+    }
     if kind is None:
         person = Person.objects.filter(pk=person_id).first()
         cancelled = do_cancel_all(person, **common) if person is not None else []

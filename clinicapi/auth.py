@@ -105,7 +105,12 @@ def _log_client_change(client: ApiClient, action: str, by: str) -> None:
         items=["api_client"],
         basis=Basis.OPERATOR,
         institution_code=client.institution.code,
-        detail={"action": action, "client_id": client.client_id, "name": client.name, "scopes": client.scopes},
+        detail={
+            "action": action,
+            "client_id": client.client_id,
+            "name": client.name,
+            "scopes": client.scopes,
+        },
     )
 
 
@@ -117,7 +122,9 @@ def clean_client_name(name: str) -> str:
     return name
 
 
-def do_register_client(institution: Institution, name: str, jwks_or_pem, scopes, *, by: str = "operator") -> ApiClient:
+def do_register_client(
+    institution: Institution, name: str, jwks_or_pem, scopes, *, by: str = "operator"
+) -> ApiClient:
     """Register an institution system as an API client with its public keys and allowed scopes."""
     name = clean_client_name(name)
     jwks = public_jwks(jwks_or_pem)
@@ -222,8 +229,11 @@ def _authenticate_client(assertion: str, client_id: str | None) -> tuple[ApiClie
     jwk = client.key(kid) if client is not None else None
     if jwk is None:
         # One answer for both, so the refusal does not tell which client ids exist; the log does.
-        log.info("token refused: %s", "unknown client" if client is None else "unknown kid for a known client",
-                 extra={"client_id": iss[:64], "kid": kid[:64]})
+        log.info(
+            "token refused: %s",
+            "unknown client" if client is None else "unknown kid for a known client",
+            extra={"client_id": iss[:64], "kid": kid[:64]},
+        )
         raise errors.CLIENT_KEY_UNKNOWN(client_id=iss[:64], kid=kid[:64])
     if not client_keys.alg_fits_key(alg, jwk):
         raise errors.ASSERTION_ALGORITHM_KEY_MISMATCH(alg=alg, kid=kid)
@@ -385,4 +395,3 @@ def authenticate_token(token: str, now: datetime | None = None) -> tuple[ApiClie
         expires_at=record.expires_at,
     )
     return record.client, access
-

@@ -141,19 +141,45 @@ def submit(access: ApiAccess, institution, raw_entries, on: datetime.date | None
                 items = [ConsentItem.QUALIFICATION.value]
                 if result.limit_included:
                     items.append(ConsentItem.LIMIT_CERTIFICATE.value)
-                log.append(_row(access, result.person_id, items, Basis.CONSENT, consent.pk, Outcome.OK,
-                                reception_number, index))  # fmt: skip
+                log.append(
+                    _row(
+                        access,
+                        result.person_id,
+                        items,
+                        Basis.CONSENT,
+                        consent.pk,
+                        Outcome.OK,
+                        reception_number,
+                        index,
+                    )
+                )
             entries[index] = entry
         for person_id in sorted(refused):
-            log.append(_row(access, person_id, [ConsentItem.QUALIFICATION.value], Basis.CONSENT, None,
-                            Outcome.REFUSED, reception_number, None))  # fmt: skip
+            log.append(
+                _row(
+                    access,
+                    person_id,
+                    [ConsentItem.QUALIFICATION.value],
+                    Basis.CONSENT,
+                    None,
+                    Outcome.REFUSED,
+                    reception_number,
+                    None,
+                )
+            )
         ordered = [entries[i] for i in range(len(raw_entries))]
         errors_count = sum(1 for e in ordered if e["segment_of_result"] == SEGMENT_ERROR)
         inquiry = BatchInquiry.objects.create(
-            reception_number=reception_number, institution=institution, client_id=access.client_id,
-            submitted_at=now, reference_date=on, entry_count=len(ordered),
-            normal_count=len(ordered) - errors_count, error_count=errors_count, expires_at=now + BATCH_RESULT_TTL,
-        )  # fmt: skip
+            reception_number=reception_number,
+            institution=institution,
+            client_id=access.client_id,
+            submitted_at=now,
+            reference_date=on,
+            entry_count=len(ordered),
+            normal_count=len(ordered) - errors_count,
+            error_count=errors_count,
+            expires_at=now + BATCH_RESULT_TTL,
+        )
         BatchResultChunk.objects.bulk_create(
             BatchResultChunk(batch=inquiry, number=n, entries=ordered[n * CHUNK_SIZE : (n + 1) * CHUNK_SIZE])
             for n in range((len(ordered) + CHUNK_SIZE - 1) // CHUNK_SIZE)
@@ -204,12 +230,16 @@ def results(access: ApiAccess, reception_number: str, offset: int = 0, limit: in
         inquiry = inquiry_of(access, reception_number)
         first, last = offset // CHUNK_SIZE, (offset + limit - 1) // CHUNK_SIZE
         entries = []
-        for chunk in BatchResultChunk.objects.filter(batch=inquiry, number__range=(first, last)).order_by("number"):
+        for chunk in BatchResultChunk.objects.filter(batch=inquiry, number__range=(first, last)).order_by(
+            "number"
+        ):
             entries.extend(chunk.entries)
         start = offset - first * CHUNK_SIZE
         entries = entries[start : start + limit]
         persons = {e["_person"] for e in entries if "_person" in e}
-        allowed = consents_for_read(access.institution_code, persons, ConsentItem.QUALIFICATION) if persons else {}
+        allowed = (
+            consents_for_read(access.institution_code, persons, ConsentItem.QUALIFICATION) if persons else {}
+        )
         shown, log = [], []
         for entry in entries:
             person_id = entry.get("_person")
@@ -223,8 +253,16 @@ def results(access: ApiAccess, reception_number: str, offset: int = 0, limit: in
                         items.append(ConsentItem.LIMIT_CERTIFICATE.value)
                     else:  # the consent in force no longer covers 限度額
                         entry = {k: v for k, v in entry.items() if k != LIMIT_KEY}
-                row = _row(access, person_id, items, Basis.CONSENT, consent.pk, Outcome.OK, inquiry.reception_number,
-                           entry["index"])  # fmt: skip
+                row = _row(
+                    access,
+                    person_id,
+                    items,
+                    Basis.CONSENT,
+                    consent.pk,
+                    Outcome.OK,
+                    inquiry.reception_number,
+                    entry["index"],
+                )
                 row["detail"]["read"] = "batch_results"
                 log.append(row)
             shown.append({k: v for k, v in entry.items() if not k.startswith("_")})

@@ -105,7 +105,9 @@ def load_public_key(jwk: dict) -> RSAKey | ECKey:
     else:
         if any(not _b64url_length(jwk[m]) for m in ("n", "e")):
             raise UnsupportedKey(kid, "n and e must be non-empty base64url")
-        bits = int.from_bytes(base64.urlsafe_b64decode(jwk["n"] + "=" * (-len(jwk["n"]) % 4)), "big").bit_length()
+        bits = int.from_bytes(
+            base64.urlsafe_b64decode(jwk["n"] + "=" * (-len(jwk["n"]) % 4)), "big"
+        ).bit_length()
         if bits < MIN_RSA_BITS:
             raise UnsupportedKey(kid, f"RSA key of {bits} bits is too small")
     try:
@@ -147,7 +149,9 @@ def jwk_from_pem(pem: bytes) -> dict:
         imported = ECKey.import_key(key)
     else:
         raise UnsupportedKey("PEM", f"{type(key).__name__} is not supported")
-    jwk = {m: v for m, v in imported.as_dict(private=False).items() if m in ("kty", "crv", "x", "y", "n", "e")}
+    jwk = {
+        m: v for m, v in imported.as_dict(private=False).items() if m in ("kty", "crv", "x", "y", "n", "e")
+    }
     jwk["kid"] = imported.thumbprint()
     return public_jwk(jwk)
 

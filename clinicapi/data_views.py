@@ -46,14 +46,18 @@ def _encode_cursor(position) -> str | None:
     if position is None:
         return None
     given_at, pk = position
-    micros = (given_at - datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)) // datetime.timedelta(microseconds=1)
+    micros = (given_at - datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)) // datetime.timedelta(
+        microseconds=1
+    )
     return f"{micros}.{pk}"
 
 
 def _decode_cursor(cursor: str):
     try:
         micros, _, pk = cursor.partition(".")
-        given_at = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC) + datetime.timedelta(microseconds=int(micros))
+        given_at = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC) + datetime.timedelta(
+            microseconds=int(micros)
+        )
         return given_at, int(pk)
     except (ValueError, OverflowError):
         raise errors.ApiRefusal(CURSOR_INVALID(), 400) from None
@@ -88,14 +92,21 @@ class ConsentedPatientsView(DataView):
         query = _valid(serializers.ConsentedPatientsQuery, request.query_params)
         after = _decode_cursor(query["cursor"]) if query.get("cursor") else None
         page = reads.consented_patients(
-            request.auth, request.user.institution, kind=query.get("kind"),
-            consented_from=query.get("consented_from"), consented_to=query.get("consented_to"),
-            visit_from=query.get("visit_from"), visit_to=query.get("visit_to"), status=query["status"],
-            after=after, limit=query["page_size"],
-        )  # fmt: skip
+            request.auth,
+            request.user.institution,
+            kind=query.get("kind"),
+            consented_from=query.get("consented_from"),
+            consented_to=query.get("consented_to"),
+            visit_from=query.get("visit_from"),
+            visit_to=query.get("visit_to"),
+            status=query["status"],
+            after=after,
+            limit=query["page_size"],
+        )
         cursor = _encode_cursor(page.next_cursor)
-        return fhir.respond(request, page, "patients", lambda: presenters.consented_patients(page, cursor),
-                            next_cursor=cursor)
+        return fhir.respond(
+            request, page, "patients", lambda: presenters.consented_patients(page, cursor), next_cursor=cursor
+        )
 
 
 class EligibilityView(DataView):
@@ -140,8 +151,9 @@ class RequeryView(DataView):
     def post(self, request):
         data = _valid(serializers.RequeryInput, request.data)
         try:
-            keys = clean_search_keys(data["insurer_number"], data["symbol"], data["number"], data["branch"],
-                                     data["birth_date"])  # fmt: skip
+            keys = clean_search_keys(
+                data["insurer_number"], data["symbol"], data["number"], data["branch"], data["birth_date"]
+            )
         except RegistryValidationError as exc:
             raise _field_refusal(exc) from None
         read = reads.requery(request.auth, keys, _in_window(data.get("on")))
@@ -157,9 +169,17 @@ class MedicationView(DataView):
 
     def get(self, request, patient_id):
         query = _valid(serializers.MedicationQuery, request.query_params)
-        read, included = fhir.search_with_patient(request, "medication", patient_id, lambda: reads.medication(
-            request.auth, patient_id, query.get("month_from"), query.get("month_to"), query.get("source")))  # fmt: skip
-        return fhir.respond(request, read, "medication", lambda: presenters.medication(read), included=included)
+        read, included = fhir.search_with_patient(
+            request,
+            "medication",
+            patient_id,
+            lambda: reads.medication(
+                request.auth, patient_id, query.get("month_from"), query.get("month_to"), query.get("source")
+            ),
+        )
+        return fhir.respond(
+            request, read, "medication", lambda: presenters.medication(read), included=included
+        )
 
 
 class TreatmentView(DataView):
@@ -171,8 +191,12 @@ class TreatmentView(DataView):
 
     def get(self, request, patient_id):
         query = _valid(serializers.DateRangeQuery, request.query_params)
-        read, included = fhir.search_with_patient(request, "treatment", patient_id, lambda: reads.treatment(
-            request.auth, patient_id, query.get("date_from"), query.get("date_to")))  # fmt: skip
+        read, included = fhir.search_with_patient(
+            request,
+            "treatment",
+            patient_id,
+            lambda: reads.treatment(request.auth, patient_id, query.get("date_from"), query.get("date_to")),
+        )
         return fhir.respond(request, read, "treatment", lambda: presenters.treatment(read), included=included)
 
 
@@ -185,8 +209,12 @@ class CheckupsView(DataView):
 
     def get(self, request, patient_id):
         query = _valid(serializers.DateRangeQuery, request.query_params)
-        read, included = fhir.search_with_patient(request, "checkup", patient_id, lambda: reads.checkups(
-            request.auth, patient_id, query.get("date_from"), query.get("date_to")))  # fmt: skip
+        read, included = fhir.search_with_patient(
+            request,
+            "checkup",
+            patient_id,
+            lambda: reads.checkups(request.auth, patient_id, query.get("date_from"), query.get("date_to")),
+        )
         return fhir.respond(request, read, "checkup", lambda: presenters.checkups(read), included=included)
 
 

@@ -29,22 +29,32 @@ def demo_lines(site, clinic, patient: dict, card: int, *, python=None, show_path
         folder.mkdir(parents=True, exist_ok=True)
         key_path = folder / "private_key.pem"
         key_path.write_bytes(
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
         )
         key_path.chmod(0o600)
-        public_pem = key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        ).decode()
-        client = do_register_client(clinic, "demo clinic system", public_pem, list(DEMO_CLIENT_SCOPES), by="operator:demo")
+        public_pem = (
+            key.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
+        client = do_register_client(
+            clinic, "demo clinic system", public_pem, list(DEMO_CLIENT_SCOPES), by="operator:demo"
+        )
         index.write_text(json.dumps({"client_id": client.client_id, "institution": clinic.code}))
     client_id = json.loads(index.read_text())["client_id"]
     python = python or sys.executable
-    connection_flags = f"--base {site}/api/v1 --client-id {client_id} --key {show_path(folder / 'private_key.pem')}"
+    connection_flags = (
+        f"--base {site}/api/v1 --client-id {client_id} --key {show_path(folder / 'private_key.pem')}"
+    )
     # A patient id is the person's at this clinic, whatever the consent: known before he consents.
     patient_id = patient_id_for(clinic.code, patient["person_id"])
-    lines = [f"  clinic system: {python} -m clinicapi.client patients {connection_flags}",
-             f"    once {patient['name']} (card [{card}]) consents at {clinic.name}'s entry above "
-             "(qualification and medication):"]  # fmt: skip
+    lines = [
+        f"  clinic system: {python} -m clinicapi.client patients {connection_flags}",
+        f"    once {patient['name']} (card [{card}]) consents at {clinic.name}'s entry above "
+        "(qualification and medication):",
+    ]
     for command in (f"eligibility {patient_id}", f"medication {patient_id}"):
         lines.append(f"                 {python} -m clinicapi.client {command} {connection_flags}")
     return lines

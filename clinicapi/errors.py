@@ -74,7 +74,11 @@ class TokenRequestRefused(Exception):
         return 401 if self.oauth_error == "invalid_client" else 400
 
     def as_dict(self) -> dict:
-        return {"error": self.oauth_error, "error_description": self.error.message("en"), **self.error.as_dict()}
+        return {
+            "error": self.oauth_error,
+            "error_description": self.error.message("en"),
+            **self.error.as_dict(),
+        }
 
 
 @dataclass(frozen=True)
@@ -95,124 +99,148 @@ def _oauth(oauth_error, code, ja, en):
 
 
 TOKEN_REQUEST_NOT_FORM = _oauth(
-    "invalid_request", "token_request_not_form",
+    "invalid_request",
+    "token_request_not_form",
     "トークン要求は application/x-www-form-urlencoded で送ってください。",
     "Send the token request as application/x-www-form-urlencoded.",
 )
 TOKEN_REQUEST_PARAMETER_MISSING = _oauth(
-    "invalid_request", "token_request_parameter_missing",
+    "invalid_request",
+    "token_request_parameter_missing",
     "トークン要求にパラメータ「{name}」がありません。",
     "The token request lacks the parameter '{name}'.",
 )
 TOKEN_REQUEST_PARAMETER_REPEATED = _oauth(
-    "invalid_request", "token_request_parameter_repeated",
+    "invalid_request",
+    "token_request_parameter_repeated",
     "パラメータ「{name}」が2回以上あります。1回だけ送ってください。",
     "The parameter '{name}' appears more than once; send it once.",
 )
 TOKEN_REQUEST_TWO_CLIENT_AUTHS = _oauth(
-    "invalid_request", "token_request_two_client_auths",
+    "invalid_request",
+    "token_request_two_client_auths",
     "クライアント認証は client_assertion だけで行ってください（Authorization ヘッダーは使いません）。",
     "Authenticate the client with client_assertion only; do not send an Authorization header as well.",
 )
 CLIENT_ID_MISMATCH = _oauth(
-    "invalid_request", "client_id_mismatch",
+    "invalid_request",
+    "client_id_mismatch",
     "client_id が署名付きアサーションの iss と一致しません。",
     "client_id does not match the iss of the signed assertion.",
 )
 ASSERTION_TYPE_UNSUPPORTED = _oauth(
-    "invalid_request", "assertion_type_unsupported",
+    "invalid_request",
+    "assertion_type_unsupported",
     "client_assertion_type は urn:ietf:params:oauth:client-assertion-type:jwt-bearer にしてください。",
     "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.",
 )
 # RFC 7523 §3.2: a client JWT that is not valid answers invalid_client (401), unreadable ones too.
 ASSERTION_MALFORMED = _oauth(
-    "invalid_client", "assertion_malformed",
+    "invalid_client",
+    "assertion_malformed",
     "client_assertion が署名付きJWT（JWS コンパクト形式）として読めません: {reason}",
     "client_assertion is not a readable signed JWT (JWS compact serialization): {reason}",
 )
 GRANT_TYPE_UNSUPPORTED = _oauth(
-    "unsupported_grant_type", "grant_type_unsupported",
+    "unsupported_grant_type",
+    "grant_type_unsupported",
     "grant_type「{value}」には対応していません。client_credentials を使ってください。",
     "grant_type '{value}' is not supported; use client_credentials.",
 )
 ASSERTION_ALGORITHM_REFUSED = _oauth(
-    "invalid_client", "assertion_algorithm_refused",
+    "invalid_client",
+    "assertion_algorithm_refused",
     "署名アルゴリズム「{alg}」は使えません。使えるもの: {allowed}",
     "The signature algorithm '{alg}' is not accepted. Accepted: {allowed}",
 )
 ASSERTION_KID_MISSING = _oauth(
-    "invalid_client", "assertion_kid_missing",
+    "invalid_client",
+    "assertion_kid_missing",
     "アサーションのヘッダーに kid（登録した鍵のID）がありません。",
     "The assertion header has no kid (the id of a registered key).",
 )
 ASSERTION_ISSUER_SUBJECT = _oauth(
-    "invalid_client", "assertion_issuer_subject_mismatch",
+    "invalid_client",
+    "assertion_issuer_subject_mismatch",
     "アサーションの iss と sub は、どちらも client_id にしてください。",
     "The assertion's iss and sub must both be the client_id.",
 )
 # An unknown client and an unknown kid answer alike: the code must not tell which client ids exist.
 CLIENT_KEY_UNKNOWN = _oauth(
-    "invalid_client", "client_key_unknown",
+    "invalid_client",
+    "client_key_unknown",
     "クライアント「{client_id}」に kid「{kid}」の鍵は登録されていません。",
     "No key with kid '{kid}' is registered for a client '{client_id}'.",
 )
 ASSERTION_ALGORITHM_KEY_MISMATCH = _oauth(
-    "invalid_client", "assertion_algorithm_key_mismatch",
+    "invalid_client",
+    "assertion_algorithm_key_mismatch",
     "署名アルゴリズム「{alg}」は鍵「{kid}」の種類と合いません。",
     "The signature algorithm '{alg}' does not fit the type of key '{kid}'.",
 )
 ASSERTION_SIGNATURE_INVALID = _oauth(
-    "invalid_client", "assertion_signature_invalid",
+    "invalid_client",
+    "assertion_signature_invalid",
     "アサーションの署名を登録済みの公開鍵で検証できませんでした。",
     "The assertion's signature does not verify with the registered public key.",
 )
 CLIENT_REVOKED = _oauth(
-    "invalid_client", "client_revoked",
+    "invalid_client",
+    "client_revoked",
     "このクライアントは失効しています。施設の管理者に確認してください。",
     "This client has been revoked; ask the institution's administrator.",
 )
 ASSERTION_CLAIM_MISSING = _oauth(
-    "invalid_grant", "assertion_claim_missing",
+    "invalid_grant",
+    "assertion_claim_missing",
     "アサーションにクレーム「{claim}」がないか、形が正しくありません。",
     "The assertion's claim '{claim}' is missing or malformed.",
 )
 ASSERTION_EXPIRED = _oauth(
-    "invalid_grant", "assertion_expired",
+    "invalid_grant",
+    "assertion_expired",
     "アサーションの有効期限（exp）が過ぎています。新しいアサーションを作ってください。",
     "The assertion has expired (exp is in the past); make a new one.",
 )
 ASSERTION_LIFETIME_TOO_LONG = _oauth(
-    "invalid_grant", "assertion_lifetime_too_long",
+    "invalid_grant",
+    "assertion_lifetime_too_long",
     "アサーションの exp は現在から{seconds}秒以内にしてください。",
     "The assertion's exp must be at most {seconds} seconds ahead.",
 )
 ASSERTION_FROM_FUTURE = _oauth(
-    "invalid_grant", "assertion_from_future",
+    "invalid_grant",
+    "assertion_from_future",
     "アサーションの {claim} が未来の時刻です。クライアントの時計を確かめてください。",
     "The assertion's {claim} lies in the future; check the client's clock.",
 )
 ASSERTION_AUDIENCE_WRONG = _oauth(
-    "invalid_grant", "assertion_audience_wrong",
+    "invalid_grant",
+    "assertion_audience_wrong",
     "アサーションの aud はトークンURL「{expected}」にしてください。",
     "The assertion's aud must be the token URL '{expected}'.",
 )
 ASSERTION_REPLAYED = _oauth(
-    "invalid_grant", "assertion_replayed",
+    "invalid_grant",
+    "assertion_replayed",
     "このアサーション（jti）はすでに使われています。要求ごとに新しい jti で作ってください。",
     "This assertion (jti) has already been used; make a new one with a fresh jti for each request.",
 )
 SCOPE_MISSING = _oauth(
-    "invalid_scope", "scope_missing",
+    "invalid_scope",
+    "scope_missing",
     "scope を指定してください（空白区切り、例: qualification.read consent.read）。",
     "Give a scope (space separated, for example: qualification.read consent.read).",
 )
 SCOPE_UNKNOWN = _oauth(
-    "invalid_scope", "scope_unknown",
+    "invalid_scope",
+    "scope_unknown",
     "スコープ「{scope}」はありません。",
     "There is no scope '{scope}'.",
 )
 SCOPE_NOT_ALLOWED = _oauth(
-    "invalid_scope", "scope_not_allowed",
+    "invalid_scope",
+    "scope_not_allowed",
     "このクライアントにはスコープ「{scope}」が許可されていません。",
     "This client is not allowed the scope '{scope}'.",
 )
@@ -266,7 +294,9 @@ BODY_MALFORMED = ErrorCode(
     "body_malformed", "要求の本文が読めません: {reason}", "The request body cannot be read: {reason}"
 )
 INPUT_INVALID = ErrorCode(
-    "input_invalid", "入力に誤りがあります（details を見てください）。", "The input is not valid (see details)."
+    "input_invalid",
+    "入力に誤りがあります（details を見てください）。",
+    "The input is not valid (see details).",
 )
 # Field problems of our own (DRF's built-in ones come in both languages from its catalogs).
 UNKNOWN_PARAMETER = ErrorCode(
@@ -300,7 +330,9 @@ SERVER_ERROR = ErrorCode(
     "サーバーで問題が起きました。しばらくしてからやり直してください。",
     "The server had a problem; try again later.",
 )
-HTTP_ERROR = ErrorCode("http_error", "要求は処理できませんでした（HTTP {status}）。", "The request failed (HTTP {status}).")
+HTTP_ERROR = ErrorCode(
+    "http_error", "要求は処理できませんでした（HTTP {status}）。", "The request failed (HTTP {status})."
+)
 
 BEARER_REALM = 'Bearer realm="HomeConsent API"'
 
@@ -336,7 +368,9 @@ class FieldProblems(exceptions.ValidationError):
     "message_en"}]}; a field inside a list or object is named by its path (entries[3].birth_date)."""
 
     def __init__(self, problems: dict):
-        super().__init__(detail={field: [p["message_en"] for p in items] for field, items in problems.items()})
+        super().__init__(
+            detail={field: [p["message_en"] for p in items] for field, items in problems.items()}
+        )
         self.problems = problems
 
     @classmethod
@@ -351,8 +385,11 @@ class FieldProblems(exceptions.ValidationError):
         for path, messages in _leaves(ja_detail):
             twins = en.get(path, [])
             problems[path] = [
-                {"code": getattr(m, "code", None) or "invalid", "message": str(m),
-                 "message_en": str(twins[i]) if i < len(twins) else str(m)}
+                {
+                    "code": getattr(m, "code", None) or "invalid",
+                    "message": str(m),
+                    "message_en": str(twins[i]) if i < len(twins) else str(m),
+                }
                 for i, m in enumerate(messages)
             ]
         return cls(problems)
@@ -426,7 +463,9 @@ def api_exception_handler(exc, context):
     if isinstance(exc, InvalidToken):
         headers["WWW-Authenticate"] = f'{BEARER_REALM}, error="invalid_token"'
     elif isinstance(exc, InsufficientScope):
-        headers["WWW-Authenticate"] = f'{BEARER_REALM}, error="insufficient_scope", scope="{" ".join(exc.scopes)}"'
+        headers["WWW-Authenticate"] = (
+            f'{BEARER_REALM}, error="insufficient_scope", scope="{" ".join(exc.scopes)}"'
+        )
     elif getattr(exc, "auth_header", None):
         headers["WWW-Authenticate"] = exc.auth_header
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:

@@ -276,8 +276,10 @@ def _function(connection) -> str:
             cursor.execute("SELECT 1 FROM pg_proc WHERE proname = %s", [wanted])
             found = cursor.fetchone() is not None
         if not found:
-            log.warning("%s is not installed (run manage.py migrate); eligibility checks take the general path",
-                        wanted)  # fmt: skip
+            log.warning(
+                "%s is not installed (run manage.py migrate); eligibility checks take the general path",
+                wanted,
+            )
         name = _installed[connection.alias] = wanted if found else ""
     return name
 

@@ -46,7 +46,9 @@ EXT_NAME_REPRESENTATION = "http://hl7.org/fhir/StructureDefinition/iso21090-EN-r
 # --- identifier systems (JP Core 1.2.0 namingSystemForIdentifier.fsh / aliases-jpcore.fsh) -----------
 JP_MHLW = "http://jpfhir.jp/fhir/core/mhlw/"
 SYSTEM_INSURER_NUMBER = JP_MHLW + "IdSystem/InsurerNumber"  # 保険者番号, 8 digits
-SYSTEM_INSTITUTION_CODE = "http://jpfhir.jp/fhir/core/IdSystem/insurance-medical-institution-no"  # 医療機関等コード 10桁
+SYSTEM_INSTITUTION_CODE = (
+    "http://jpfhir.jp/fhir/core/IdSystem/insurance-medical-institution-no"  # 医療機関等コード 10桁
+)
 SYSTEM_ORG_NO = JP_MHLW + "IdSystem/MedicalOrganizationID"  # 医療機関コード 7桁
 SYSTEM_MEMBER_ID = "http://jpfhir.jp/fhir/clins/Idsystem/JP_Insurance_memberID"  # 保険者番号:記号:番号:枝番
 SYSTEM_RP_NUMBER = JP_MHLW + "IdSystem/Medication-RPGroupNumber"  # RP番号
@@ -60,7 +62,9 @@ SYSTEM_INSURED_CATEGORY = JP_MHLW + "CodeSystem/InsuredPersonCategory"  # 被保
 SYSTEM_MERIT9_UNIT = JP_MHLW + "CodeSystem/MedicationUnitMERIT9Code"  # 医薬品単位略号
 SYSTEM_YJ = "http://capstandard.jp/iyaku.info/CodeSystem/YJ-code"
 SYSTEM_OBSERVATION_CATEGORY = "http://jpfhir.jp/fhir/core/CodeSystem/JP_SimpleObservationCategory_CS"
-SYSTEM_PROCEDURE_RECEIPT = "http://jpfhir.jp/fhir/core/CodeSystem/JP_ProcedureCodesMedical_CS"  # 診療行為（レセ電算）
+SYSTEM_PROCEDURE_RECEIPT = (
+    "http://jpfhir.jp/fhir/core/CodeSystem/JP_ProcedureCodesMedical_CS"  # 診療行為（レセ電算）
+)
 # National tables JP Core 1.2.0 gives no URI for: their MHLW / MEDIS OIDs.
 SYSTEM_RECEIPT_DRUG = "urn:oid:1.2.392.100495.20.2.71"  # 医薬品コード（レセ電算医薬品マスター）
 SYSTEM_CHECKUP_ITEM = "urn:oid:1.2.392.200119.6.1005"  # 特定健診項目コード表 (JLAC10 17桁)
@@ -97,8 +101,16 @@ RELATIONSHIP = {"1": ("1", "被保険者", "self"), "2": ("2", "被扶養者", "
 GENDER = {"1": "male", "2": "female"}
 # Units of the checkup masters → UCUM (code, display); unknown units keep their text without a code.
 UCUM = {
-    "kg/m2": "kg/m2", "cm": "cm", "mmHg": "mm[Hg]", "mg/dl": "mg/dL", "mg/dL": "mg/dL", "U/l": "U/L",
-    "U/L": "U/L", "%": "%", "kg": "kg", "g/dl": "g/dL",
+    "kg/m2": "kg/m2",
+    "cm": "cm",
+    "mmHg": "mm[Hg]",
+    "mg/dl": "mg/dL",
+    "mg/dL": "mg/dL",
+    "U/l": "U/L",
+    "U/L": "U/L",
+    "%": "%",
+    "kg": "kg",
+    "g/dl": "g/dL",
 }
 
 
@@ -221,20 +233,26 @@ def patient(person, patient_id: str) -> dict:
     person None (a consent no longer in force): the identifier alone, nothing identifying.
     """
     if person is None:
-        return {"resourceType": "Patient", "id": fhir_id(patient_id), "meta": {"profile": [PROFILE_PATIENT]},
-                "identifier": [{"system": SYSTEM_PATIENT_ID, "value": patient_id}]}
+        return {
+            "resourceType": "Patient",
+            "id": fhir_id(patient_id),
+            "meta": {"profile": [PROFILE_PATIENT]},
+            "identifier": [{"system": SYSTEM_PATIENT_ID, "value": patient_id}],
+        }
     names = []
     for text, representation in ((person.name, "IDE"), (person.name_kana, "SYL")):
         if not text:
             continue
         family, given = _split_name(text)
-        names.append({
-            "extension": [{"url": EXT_NAME_REPRESENTATION, "valueCode": representation}],
-            "use": "official",
-            "text": text,
-            "family": family,
-            "given": given,
-        })
+        names.append(
+            {
+                "extension": [{"url": EXT_NAME_REPRESENTATION, "valueCode": representation}],
+                "use": "official",
+                "text": text,
+                "family": family,
+                "given": given,
+            }
+        )
     resource = {
         "resourceType": "Patient",
         "id": fhir_id(patient_id),
@@ -252,33 +270,37 @@ def patient(person, patient_id: str) -> dict:
 
 def insurer_organization(insurer, resource_id=None) -> dict:
     """The payor: an Organization identified by its 保険者番号."""
-    return _drop_empty({
-        "resourceType": "Organization",
-        "id": resource_id or insurer_id(insurer.number),
-        "meta": {"profile": [PROFILE_ORGANIZATION]},
-        "identifier": [{"system": SYSTEM_INSURER_NUMBER, "value": insurer_number_8(insurer.number)}],
-        "type": [_concept(SYSTEM_ORGANIZATION_TYPE, "pay", "Payer")],
-        "name": insurer.name,
-    })
+    return _drop_empty(
+        {
+            "resourceType": "Organization",
+            "id": resource_id or insurer_id(insurer.number),
+            "meta": {"profile": [PROFILE_ORGANIZATION]},
+            "identifier": [{"system": SYSTEM_INSURER_NUMBER, "value": insurer_number_8(insurer.number)}],
+            "type": [_concept(SYSTEM_ORGANIZATION_TYPE, "pay", "Payer")],
+            "name": insurer.name,
+        }
+    )
 
 
 def institution_organization(institution, resource_id=None) -> dict:
     """An institution: 10-digit code, with prefecture and 点数表 as codings and the 7-digit number as an
     identifier, the value types JP Core 1.2.0's extensions take."""
     code = institution.code
-    return _drop_empty({
-        "resourceType": "Organization",
-        "id": resource_id or institution_id(code),
-        "meta": {"profile": [PROFILE_ORGANIZATION]},
-        "extension": [
-            {"url": EXT_PREFECTURE_NO, "valueCoding": _coding(SYSTEM_PREFECTURE_NO, code[:2])},
-            {"url": EXT_ORG_CATEGORY, "valueCoding": _coding(SYSTEM_ORG_CATEGORY, code[2])},
-            {"url": EXT_ORG_NO, "valueIdentifier": {"system": SYSTEM_ORG_NO, "value": code[3:]}},
-        ],
-        "identifier": [{"system": SYSTEM_INSTITUTION_CODE, "value": code}],
-        "type": [_concept(SYSTEM_ORGANIZATION_TYPE, "prov", "Healthcare Provider")],
-        "name": institution.name,
-    })
+    return _drop_empty(
+        {
+            "resourceType": "Organization",
+            "id": resource_id or institution_id(code),
+            "meta": {"profile": [PROFILE_ORGANIZATION]},
+            "extension": [
+                {"url": EXT_PREFECTURE_NO, "valueCoding": _coding(SYSTEM_PREFECTURE_NO, code[:2])},
+                {"url": EXT_ORG_CATEGORY, "valueCoding": _coding(SYSTEM_ORG_CATEGORY, code[2])},
+                {"url": EXT_ORG_NO, "valueIdentifier": {"system": SYSTEM_ORG_NO, "value": code[3:]}},
+            ],
+            "identifier": [{"system": SYSTEM_INSTITUTION_CODE, "value": code}],
+            "type": [_concept(SYSTEM_ORGANIZATION_TYPE, "prov", "Healthcare Provider")],
+            "name": institution.name,
+        }
+    )
 
 
 # --- Coverage --------------------------------------------------------------------------------------
@@ -319,7 +341,9 @@ def coverage(qualification, patient_id: str, *, on: date | None = None, elderly_
             {"url": EXT_INSURED_NUMBER, "valueString": q.number},
             {"url": EXT_INSURED_BRANCH, "valueString": q.branch},
         ],
-        "identifier": [{"system": SYSTEM_MEMBER_ID, "value": member_id(q), "assigner": {"reference": "#insurer"}}],
+        "identifier": [
+            {"system": SYSTEM_MEMBER_ID, "value": member_id(q), "assigner": {"reference": "#insurer"}}
+        ],
         "status": "active" if q.is_valid_on(on) else "cancelled",
         "type": _concept(SYSTEM_INSURANCE_CATEGORY, category, INSURANCE_CATEGORY[category]),
         "subscriberId": f"{q.symbol}:{q.number}",
@@ -347,7 +371,12 @@ def coverage(qualification, patient_id: str, *, on: date | None = None, elderly_
         "costToBeneficiary": [
             {
                 "type": _concept(SYSTEM_COPAY_TYPE, "copaypct", "Copay Percentage", ratio_text),
-                "valueQuantity": {"value": _ratio_percent(ratio), "unit": "%", "system": SYSTEM_UCUM, "code": "%"},
+                "valueQuantity": {
+                    "value": _ratio_percent(ratio),
+                    "unit": "%",
+                    "system": SYSTEM_UCUM,
+                    "code": "%",
+                },
             }
         ],
     }
@@ -377,7 +406,12 @@ def consent_id(consent, patient_id: str) -> str:
     return record_id(patient_id, "consent", consent.pk)
 
 
-CONSENT_STATUS = {"active": "active", "superseded": "inactive", "cancelled": "inactive", "expired": "inactive"}
+CONSENT_STATUS = {
+    "active": "active",
+    "superseded": "inactive",
+    "cancelled": "inactive",
+    "expired": "inactive",
+}
 
 
 def consent(consent, patient_id: str, *, now=None) -> dict:
@@ -431,7 +465,10 @@ def consent(consent, patient_id: str, *, now=None) -> dict:
         },
     }
     if consent.visit_date:
-        resource["provision"]["dataPeriod"] = {"start": _date(consent.visit_date), "end": _date(consent.visit_date)}
+        resource["provision"]["dataPeriod"] = {
+            "start": _date(consent.visit_date),
+            "end": _date(consent.visit_date),
+        }
     return _drop_empty(resource)
 
 
@@ -445,13 +482,29 @@ def _quantity(value) -> float | int | None:
 
 
 # 医薬品単位略号 (MERIT-9) of the units the drug masters use; JP_MedicationSimpleQuantity needs a code.
-MERIT9_UNIT = {"錠": "TAB", "カプセル": "CAP", "包": "HO", "本": "HON", "アンプル": "AMP", "回": "TIME",
-               "g": "G", "mg": "MG", "mL": "ML", "枚": "MAI", "個": "KO"}  # fmt: skip
+MERIT9_UNIT = {
+    "錠": "TAB",
+    "カプセル": "CAP",
+    "包": "HO",
+    "本": "HON",
+    "アンプル": "AMP",
+    "回": "TIME",
+    "g": "G",
+    "mg": "MG",
+    "mL": "ML",
+    "枚": "MAI",
+    "個": "KO",
+}
 
 
 def dispensing(record) -> tuple:
     """Which dispensing a 薬剤情報 row belongs to: its day, source and pharmacy."""
-    return record.dispensed_on, record.source, record.dispensing_institution_id, record.dispensing_institution_name
+    return (
+        record.dispensed_on,
+        record.source,
+        record.dispensing_institution_id,
+        record.dispensing_institution_name,
+    )
 
 
 def rp_numbers(records) -> dict:
@@ -482,12 +535,16 @@ def medication_dispense(record, patient_id: str, rp: tuple[int, int] = (1, 1)) -
         codings.append(_coding(SYSTEM_YJ, record.yj_code, record.drug_name))
     dispenser = None
     if record.dispensing_institution_id:
-        dispenser = institution_reference(record.dispensing_institution.code, record.dispensing_institution_name)
+        dispenser = institution_reference(
+            record.dispensing_institution.code, record.dispensing_institution_name
+        )
     elif record.dispensing_institution_name:
         dispenser = {"display": record.dispensing_institution_name}
     prescriber = None
     if record.prescribing_institution_id:
-        prescriber = institution_reference(record.prescribing_institution.code, record.prescribing_institution_name)
+        prescriber = institution_reference(
+            record.prescribing_institution.code, record.prescribing_institution_name
+        )
     elif record.prescribing_institution_name:
         prescriber = {"display": record.prescribing_institution_name}
     notes = [{"text": text} for text in (record.special_instructions,) if text]
@@ -537,7 +594,11 @@ def observation_category(item_code: str) -> str:
     return "laboratory"
 
 
-CATEGORY_DISPLAY = {"body-measurement": "Body Measurement", "vital-signs": "Vital Signs", "laboratory": "Laboratory"}
+CATEGORY_DISPLAY = {
+    "body-measurement": "Body Measurement",
+    "vital-signs": "Vital Signs",
+    "laboratory": "Laboratory",
+}
 
 
 def observation(result, patient_id: str) -> dict:
@@ -551,7 +612,10 @@ def observation(result, patient_id: str) -> dict:
         "meta": {"profile": [PROFILE_OBSERVATION]},
         "status": "final",
         "category": [_concept(SYSTEM_OBSERVATION_CATEGORY, category, CATEGORY_DISPLAY[category])],
-        "code": {"coding": [_coding(SYSTEM_CHECKUP_ITEM, result.item_code, result.item_name)], "text": result.item_name},
+        "code": {
+            "coding": [_coding(SYSTEM_CHECKUP_ITEM, result.item_code, result.item_name)],
+            "text": result.item_name,
+        },
         "subject": reference("Patient", patient_id),
         "effectiveDateTime": _date(result.checked_on),
         "performer": [{"display": result.institution_name}] if result.institution_name else [],
@@ -581,19 +645,23 @@ def procedure(record, patient_id: str) -> dict:
         performer = institution_reference(record.institution.code, record.institution_name)
     elif record.institution_name:
         performer = {"display": record.institution_name}
-    return _drop_empty({
-        "resourceType": "Procedure",
-        "id": record_id(patient_id, "treatment", record.pk),
-        "meta": {"profile": [PROFILE_PROCEDURE]},
-        "status": "completed",
-        "category": {"text": "入院" if record.inpatient else "入院外"},
-        "code": {"coding": [_coding(SYSTEM_PROCEDURE_RECEIPT, record.procedure_code, record.procedure_name)],
-                 "text": record.procedure_name},
-        "subject": reference("Patient", patient_id),
-        "performedDateTime": _date(record.treated_on),
-        "performer": [{"actor": performer}] if performer else [],
-        "note": [{"text": f"回数: {record.times}"}] if record.times and record.times != 1 else [],
-    })
+    return _drop_empty(
+        {
+            "resourceType": "Procedure",
+            "id": record_id(patient_id, "treatment", record.pk),
+            "meta": {"profile": [PROFILE_PROCEDURE]},
+            "status": "completed",
+            "category": {"text": "入院" if record.inpatient else "入院外"},
+            "code": {
+                "coding": [_coding(SYSTEM_PROCEDURE_RECEIPT, record.procedure_code, record.procedure_name)],
+                "text": record.procedure_name,
+            },
+            "subject": reference("Patient", patient_id),
+            "performedDateTime": _date(record.treated_on),
+            "performer": [{"actor": performer}] if performer else [],
+            "note": [{"text": f"回数: {record.times}"}] if record.times and record.times != 1 else [],
+        }
+    )
 
 
 # --- AuditEvent ------------------------------------------------------------------------------------
@@ -612,35 +680,47 @@ def audit_event(event, patient_id: str | None = None) -> dict:
         }
     entities = []
     if event.person_id and patient_id:
-        entities.append({
-            "what": reference("Patient", patient_id),
-            "type": _coding(SYSTEM_AUDIT_ENTITY_TYPE, "1", "Person"),
-            "role": _coding(SYSTEM_OBJECT_ROLE, "1", "Patient"),
-            "detail": [{"type": "items", "valueString": ",".join(event.items)}] if event.items else [],
-        })
-    if event.consent_id and patient_id:
-        entities.append({"what": reference("Consent", record_id(patient_id, "consent", event.consent_id)),
-                         "type": _coding(SYSTEM_AUDIT_ENTITY_TYPE, "2", "System Object")})  # fmt: skip
-    return _drop_empty({
-        "resourceType": "AuditEvent",
-        "id": f"{event.chain}-{event.seq}",
-        "type": _coding(SYSTEM_AUDIT_EVENT_TYPE, "rest", "RESTful Operation"),
-        "subtype": [_coding(SYSTEM_RESTFUL_INTERACTION, "read", "read")],
-        "action": "R",
-        "recorded": _instant(event.occurred_at),
-        "outcome": OUTCOME.get(event.outcome, "4"),
-        "outcomeDesc": event.get_outcome_display(),
-        "purposeOfEvent": [_concept(SYSTEM_ACCESS_BASIS, event.basis, dict(Basis.choices).get(event.basis))],
-        "agent": [
+        entities.append(
             {
-                "type": _concept(SYSTEM_ACTOR_TYPE, event.actor_type, dict(ActorType.choices).get(event.actor_type)),
-                "who": agent_who,
-                "requestor": True,
+                "what": reference("Patient", patient_id),
+                "type": _coding(SYSTEM_AUDIT_ENTITY_TYPE, "1", "Person"),
+                "role": _coding(SYSTEM_OBJECT_ROLE, "1", "Patient"),
+                "detail": [{"type": "items", "valueString": ",".join(event.items)}] if event.items else [],
             }
-        ],
-        "source": {"observer": {"display": "HomeConsent"}},
-        "entity": entities,
-    })
+        )
+    if event.consent_id and patient_id:
+        entities.append(
+            {
+                "what": reference("Consent", record_id(patient_id, "consent", event.consent_id)),
+                "type": _coding(SYSTEM_AUDIT_ENTITY_TYPE, "2", "System Object"),
+            }
+        )
+    return _drop_empty(
+        {
+            "resourceType": "AuditEvent",
+            "id": f"{event.chain}-{event.seq}",
+            "type": _coding(SYSTEM_AUDIT_EVENT_TYPE, "rest", "RESTful Operation"),
+            "subtype": [_coding(SYSTEM_RESTFUL_INTERACTION, "read", "read")],
+            "action": "R",
+            "recorded": _instant(event.occurred_at),
+            "outcome": OUTCOME.get(event.outcome, "4"),
+            "outcomeDesc": event.get_outcome_display(),
+            "purposeOfEvent": [
+                _concept(SYSTEM_ACCESS_BASIS, event.basis, dict(Basis.choices).get(event.basis))
+            ],
+            "agent": [
+                {
+                    "type": _concept(
+                        SYSTEM_ACTOR_TYPE, event.actor_type, dict(ActorType.choices).get(event.actor_type)
+                    ),
+                    "who": agent_who,
+                    "requestor": True,
+                }
+            ],
+            "source": {"observer": {"display": "HomeConsent"}},
+            "entity": entities,
+        }
+    )
 
 
 # --- Bundle ----------------------------------------------------------------------------------------
@@ -654,8 +734,16 @@ def full_url(base_url: str, resource: dict) -> str:
     return f"{base_url.rstrip('/')}/{resource['resourceType']}/{resource['id']}"
 
 
-def searchset(resources, *, base_url: str, self_url: str | None = None, next_url: str | None = None,
-              included=(), outcome=None, total: int | None = -1) -> dict:  # fmt: skip
+def searchset(
+    resources,
+    *,
+    base_url: str,
+    self_url: str | None = None,
+    next_url: str | None = None,
+    included=(),
+    outcome=None,
+    total: int | None = -1,
+) -> dict:
     """A searchset Bundle: `resources` are matches, `included` are resources they refer to (once
     each), `outcome` an OperationOutcome entry. Every entry has its fullUrl under base_url (the FHIR
     base, ".../api/v1/fhir/"). total: the number of matches across all pages; None leaves it out
@@ -669,7 +757,9 @@ def searchset(resources, *, base_url: str, self_url: str | None = None, next_url
         if mode == "include" and key in seen:
             continue
         seen.add(key)
-        entries.append({"fullUrl": full_url(base_url, resource), "resource": resource, "search": {"mode": mode}})
+        entries.append(
+            {"fullUrl": full_url(base_url, resource), "resource": resource, "search": {"mode": mode}}
+        )
     bundle = {"resourceType": "Bundle", "type": "searchset"}
     if total is not None:
         bundle["total"] = len(resources) if total == -1 else total
@@ -685,7 +775,11 @@ def patients_bundle(page, *, include_consents: bool = True, **links) -> dict:
     path's answer and `_revinclude=Consent:patient`). total is the count across pages when the read
     gives one (PatientPage.total), else absent."""
     patients = [patient(row.person, row.patient_id) for row in page.patients]
-    consents = [consent(row.consent, row.patient_id, now=page.at) for row in page.patients] if include_consents else []
+    consents = (
+        [consent(row.consent, row.patient_id, now=page.at) for row in page.patients]
+        if include_consents
+        else []
+    )
     return searchset(patients, included=consents, total=getattr(page, "total", None), **links)
 
 
@@ -699,8 +793,9 @@ def eligibility_bundle(read, *, include_patient: bool = True, **links) -> dict:
         outcome = operation_outcome(
             f"validity_{int(result.validity)}",
             "該当する資格がありません。" if int(result.validity) != 5 else "複数の資格が該当します。",
-            severity="information", issue_code="not-found",
-        )  # fmt: skip
+            severity="information",
+            issue_code="not-found",
+        )
         return searchset([], outcome=outcome, **links)
     included = []
     if include_patient and result.person is not None:
@@ -721,11 +816,23 @@ def medical_bundle(read, item: str, *, included=(), **links) -> dict:
     return searchset(medical_resources(read, item), included=included, **links)
 
 
-ISSUE_CODE = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
-              406: "not-supported", 413: "too-costly", 415: "not-supported", 429: "throttled", 500: "exception"}
+ISSUE_CODE = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    406: "not-supported",
+    413: "too-costly",
+    415: "not-supported",
+    429: "throttled",
+    500: "exception",
+}
 
 
-def operation_outcome(code: str, message: str, *, severity: str = "error", issue_code: str = "processing") -> dict:
+def operation_outcome(
+    code: str, message: str, *, severity: str = "error", issue_code: str = "processing"
+) -> dict:
     """An error as FHIR clients expect it; `code` is our stable error code."""
     return {
         "resourceType": "OperationOutcome",
@@ -747,14 +854,18 @@ def field_issues(details) -> list[dict]:
         for problem in problems if isinstance(problems, list) else [problems]:
             if not isinstance(problem, dict):
                 problem = {"code": "invalid", "message": str(problem), "message_en": str(problem)}
-            issues.append({
-                "severity": "error",
-                "code": "invalid",
-                "details": {"coding": [_coding(SYSTEM_ERROR, problem.get("code") or "invalid")],
-                            "text": problem.get("message", "")},
-                "diagnostics": problem.get("message_en", ""),
-                "expression": [str(field)],
-            })
+            issues.append(
+                {
+                    "severity": "error",
+                    "code": "invalid",
+                    "details": {
+                        "coding": [_coding(SYSTEM_ERROR, problem.get("code") or "invalid")],
+                        "text": problem.get("message", ""),
+                    },
+                    "diagnostics": problem.get("message_en", ""),
+                    "expression": [str(field)],
+                }
+            )
     return _drop_empty(issues)
 
 
@@ -768,11 +879,19 @@ class FhirJsonRenderer(JSONRenderer):
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
         response = (renderer_context or {}).get("response")
-        if response is not None and response.status_code >= 400 and isinstance(data, dict) and "code" in data \
-                and "resourceType" not in data:
+        if (
+            response is not None
+            and response.status_code >= 400
+            and isinstance(data, dict)
+            and "code" in data
+            and "resourceType" not in data
+        ):
             # A refusal asked for as FHIR: the same code and messages, as an OperationOutcome.
-            outcome = operation_outcome(data["code"], data.get("message", ""),
-                                        issue_code=ISSUE_CODE.get(response.status_code, "processing"))
+            outcome = operation_outcome(
+                data["code"],
+                data.get("message", ""),
+                issue_code=ISSUE_CODE.get(response.status_code, "processing"),
+            )
             if data.get("message_en"):
                 outcome["issue"][0]["diagnostics"] = data["message_en"]
             outcome["issue"] += field_issues(data.get("details"))
@@ -820,7 +939,9 @@ def page_links(request, next_cursor: str | None) -> dict:
     if next_cursor:
         query = request.query_params.copy()
         query["cursor"] = next_cursor
-        links["next_url"] = request.build_absolute_uri(request.path) + "?" + urlencode(sorted(query.lists()), doseq=True)
+        links["next_url"] = (
+            request.build_absolute_uri(request.path) + "?" + urlencode(sorted(query.lists()), doseq=True)
+        )
     return links
 
 
@@ -837,8 +958,9 @@ def search_with_patient(request, representation: str, patient_id: str, search):
         return search(), []
     from . import fhir_reads
 
-    found, subject = fhir_reads.with_patient(request.auth, request.user.institution, patient_id, representation,
-                                             search)  # fmt: skip
+    found, subject = fhir_reads.with_patient(
+        request.auth, request.user.institution, patient_id, representation, search
+    )
     return found, [patient(subject.person, subject.patient_id)]
 
 

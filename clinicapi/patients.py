@@ -32,9 +32,9 @@ PATIENT_ID_LENGTH = 26
 
 @functools.lru_cache(maxsize=4)
 def _cipher_key(secret: str) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"homeconsent clinicapi patient id v1").derive(
-        secret.encode()
-    )
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"homeconsent clinicapi patient id v1"
+    ).derive(secret.encode())
 
 
 def _key() -> bytes:

@@ -106,7 +106,11 @@ def consented_patients(page, next_cursor: str | None) -> dict:
         "next_cursor": next_cursor,
         "patients": [
             # No identifying fields for a consent no longer in force (reads.consented_patients).
-            {"patient_id": p.patient_id, **(person(p.person) if p.person else {}), "consent": consent(p.consent)}
+            {
+                "patient_id": p.patient_id,
+                **(person(p.person) if p.person else {}),
+                "consent": consent(p.consent),
+            }
             for p in page.patients
         ],
     }
@@ -179,8 +183,10 @@ def checkups(read) -> dict:
     """特定健診等情報 grouped by checkup date (newest first)."""
     by_date: dict = {}
     for r in read.records:
-        by_date.setdefault(r.checked_on, {"checkup_date": iso(r.checked_on), "institution_name": r.institution_name,
-                                          "items": []})["items"].append(  # fmt: skip
+        by_date.setdefault(
+            r.checked_on,
+            {"checkup_date": iso(r.checked_on), "institution_name": r.institution_name, "items": []},
+        )["items"].append(
             {"item_code": r.item_code, "item_name": r.item_name, "value": r.value, "unit": r.unit}
         )
     return {**_header(read), "checkups": list(by_date.values())}

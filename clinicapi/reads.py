@@ -99,8 +99,19 @@ class PatientPage:
     total: int | None = None  # rows matching the filters across all pages
 
 
-def consented_patients(access: ApiAccess, institution, *, kind=None, consented_from=None, consented_to=None,
-                       visit_from=None, visit_to=None, status="in_force", after=None, limit=100) -> PatientPage:  # fmt: skip
+def consented_patients(
+    access: ApiAccess,
+    institution,
+    *,
+    kind=None,
+    consented_from=None,
+    consented_to=None,
+    visit_from=None,
+    visit_to=None,
+    status="in_force",
+    after=None,
+    limit=100,
+) -> PatientPage:
     """One page of this institution's home-visit / telehealth consents, newest consent first
     (stable order: given_at, then id, both descending; `after` is the last row's (given_at, id)).
 
@@ -116,12 +127,22 @@ def consented_patients(access: ApiAccess, institution, *, kind=None, consented_f
             raise errors.ApiRefusal(RANGE_REVERSED(start=start.isoformat(), end=end.isoformat()), 400)
     with transaction.atomic():
         page = queries.consented_patients(
-            institution, kind=kind, given_from=consented_from, given_to=consented_to, visit_from=visit_from,
-            visit_to=visit_to, status=status, after=after, limit=limit, count=True,
-        )  # fmt: skip
+            institution,
+            kind=kind,
+            given_from=consented_from,
+            given_to=consented_to,
+            visit_from=visit_from,
+            visit_to=visit_to,
+            status=status,
+            after=after,
+            limit=limit,
+            count=True,
+        )
         rows, more, now = page.consents, page.more, page.at
         patients = [
-            ConsentedPatient(patient_id_for(institution.code, c.person_id), c.person if c.in_force else None, c)
+            ConsentedPatient(
+                patient_id_for(institution.code, c.person_id), c.person if c.in_force else None, c
+            )
             for c in rows
         ]
         record_accesses(
@@ -161,8 +182,16 @@ def eligibility(access: ApiAccess, patient_id: str, on: datetime.date | None = N
         include_limit = ConsentItem.LIMIT_CERTIFICATE in consent.items
         result = resolve_for_person(person_id, on, include_limit=include_limit)
         items = [ConsentItem.QUALIFICATION] + ([ConsentItem.LIMIT_CERTIFICATE] if include_limit else [])
-        _log(access, person_id, items, Basis.CONSENT, consent, read="eligibility", on=on.isoformat(),
-             validity=int(result.validity))  # fmt: skip
+        _log(
+            access,
+            person_id,
+            items,
+            Basis.CONSENT,
+            consent,
+            read="eligibility",
+            on=on.isoformat(),
+            validity=int(result.validity),
+        )
     return EligibilityRead(patient_id, consent, result, "1")
 
 
@@ -173,7 +202,9 @@ def matched_persons(access: ApiAccess, keys_list, on, *, kind=None):
     refused: set[int] = set()
 
     def allowed(person_ids):
-        consents.update(consents_for_read(access.institution_code, person_ids, ConsentItem.QUALIFICATION, kind=kind))
+        consents.update(
+            consents_for_read(access.institution_code, person_ids, ConsentItem.QUALIFICATION, kind=kind)
+        )
         refused.update(set(person_ids) - set(consents))
         return consents.keys()
 
@@ -192,15 +223,32 @@ def requery(access: ApiAccess, keys: SearchKeys, on: datetime.date | None = None
     with transaction.atomic():
         [result], consents, refused = matched_persons(access, [keys], on, kind=ConsentKind.HOME_VISIT)
         for person_id in sorted(refused):
-            _log(access, person_id, [ConsentItem.QUALIFICATION], Basis.REQUERY, None, outcome=Outcome.REFUSED,
-                 read="requery")  # fmt: skip
+            _log(
+                access,
+                person_id,
+                [ConsentItem.QUALIFICATION],
+                Basis.REQUERY,
+                None,
+                outcome=Outcome.REFUSED,
+                read="requery",
+            )
         consent = consents.get(result.person_id) if result.person is not None else None
         patient_id = ""
         if consent is not None:
             patient_id = patient_id_for(access.institution_code, result.person_id)
-            items = [ConsentItem.QUALIFICATION] + ([ConsentItem.LIMIT_CERTIFICATE] if result.limit_included else [])
-            _log(access, result.person_id, items, Basis.REQUERY, consent, read="requery", on=on.isoformat(),
-                 validity=int(result.validity))  # fmt: skip
+            items = [ConsentItem.QUALIFICATION] + (
+                [ConsentItem.LIMIT_CERTIFICATE] if result.limit_included else []
+            )
+            _log(
+                access,
+                result.person_id,
+                items,
+                Basis.REQUERY,
+                consent,
+                read="requery",
+                on=on.isoformat(),
+                validity=int(result.validity),
+            )
     return EligibilityRead(patient_id, consent, result, "2")
 
 
@@ -224,8 +272,21 @@ def _clip(start, end, years, default_days):
     return max(start, add_years(today, -years)), end
 
 
-def _medical_read(access, patient_id, item, model, date_field, start, end, *, years, default_days, order,
-                  related=(), **filters) -> MedicalRead:  # fmt: skip
+def _medical_read(
+    access,
+    patient_id,
+    item,
+    model,
+    date_field,
+    start,
+    end,
+    *,
+    years,
+    default_days,
+    order,
+    related=(),
+    **filters,
+) -> MedicalRead:
     with transaction.atomic():
         person_id, consent = _readable(access, patient_id, item)
         start, end = _clip(start, end, years, default_days)
@@ -235,8 +296,17 @@ def _medical_read(access, patient_id, item, model, date_field, start, end, *, ye
         if related:
             rows = rows.select_related(*related)
         rows = list(rows.order_by(*order))
-        _log(access, person_id, [item], Basis.CONSENT, consent, read=str(item), start=start.isoformat(),
-             end=end.isoformat(), count=len(rows))  # fmt: skip
+        _log(
+            access,
+            person_id,
+            [item],
+            Basis.CONSENT,
+            consent,
+            read=str(item),
+            start=start.isoformat(),
+            end=end.isoformat(),
+            count=len(rows),
+        )
     return MedicalRead(patient_id, consent, start, end, rows)
 
 
@@ -245,13 +315,24 @@ def medication(access, patient_id, month_from=None, month_to=None, source=None) 
     months are given as their first day; at most the 3 years kept."""
     end = None
     if month_to is not None:
-        end = (month_to.replace(day=28) + datetime.timedelta(days=4)).replace(day=1) - datetime.timedelta(days=1)
+        end = (month_to.replace(day=28) + datetime.timedelta(days=4)).replace(day=1) - datetime.timedelta(
+            days=1
+        )
     filters = {"source": source} if source else {}
     read = _medical_read(
-        access, patient_id, ConsentItem.MEDICATION, MedicationRecord, "dispensed_on", month_from, end,
-        years=MEDICATION_YEARS, default_days=92, order=("-dispensed_on", "source", "pk"),
-        related=("dispensing_institution", "prescribing_institution"), **filters,
-    )  # fmt: skip
+        access,
+        patient_id,
+        ConsentItem.MEDICATION,
+        MedicationRecord,
+        "dispensed_on",
+        month_from,
+        end,
+        years=MEDICATION_YEARS,
+        default_days=92,
+        order=("-dispensed_on", "source", "pk"),
+        related=("dispensing_institution", "prescribing_institution"),
+        **filters,
+    )
     read.start = read.start.replace(day=1) if month_from is None else read.start
     return read
 
@@ -259,14 +340,31 @@ def medication(access, patient_id, month_from=None, month_to=None, source=None) 
 def treatment(access, patient_id, date_from=None, date_to=None) -> MedicalRead:
     """診療情報 (procedures, no diagnoses) by treatment date, newest first."""
     return _medical_read(
-        access, patient_id, ConsentItem.TREATMENT, TreatmentRecord, "treated_on", date_from, date_to,
-        years=TREATMENT_YEARS, default_days=366, order=("-treated_on", "pk"), related=("institution",),
-    )  # fmt: skip
+        access,
+        patient_id,
+        ConsentItem.TREATMENT,
+        TreatmentRecord,
+        "treated_on",
+        date_from,
+        date_to,
+        years=TREATMENT_YEARS,
+        default_days=366,
+        order=("-treated_on", "pk"),
+        related=("institution",),
+    )
 
 
 def checkups(access, patient_id, date_from=None, date_to=None) -> MedicalRead:
     """特定健診等情報 by checkup date, newest first; at most the 5 years kept."""
     return _medical_read(
-        access, patient_id, ConsentItem.CHECKUP, CheckupResult, "checked_on", date_from, date_to,
-        years=CHECKUP_YEARS, default_days=5 * 366, order=("-checked_on", "item_code", "pk"),
-    )  # fmt: skip
+        access,
+        patient_id,
+        ConsentItem.CHECKUP,
+        CheckupResult,
+        "checked_on",
+        date_from,
+        date_to,
+        years=CHECKUP_YEARS,
+        default_days=5 * 366,
+        order=("-checked_on", "item_code", "pk"),
+    )

@@ -51,8 +51,14 @@ class _NotEmpty:
         return super().run_validation(data)
 
 
-@extend_schema_field({"type": "string", "format": "date", "pattern": DATE_PATTERN,
-                      "description": f"YYYY-MM-DD, {QUERY_MIN} to {QUERY_MAX}"})  # fmt: skip
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "date",
+        "pattern": DATE_PATTERN,
+        "description": f"YYYY-MM-DD, {QUERY_MIN} to {QUERY_MAX}",
+    }
+)
 class DateField(_NotEmpty, serializers.Field):
     """YYYY-MM-DD (exactly that form), a real day from QUERY_MIN to QUERY_MAX; coded refusals."""
 
@@ -66,7 +72,9 @@ class DateField(_NotEmpty, serializers.Field):
         return value.isoformat()
 
 
-@extend_schema_field({"type": "string", "pattern": MONTH_PATTERN, "description": "YYYY-MM, 1900-01 to 2999-12"})
+@extend_schema_field(
+    {"type": "string", "pattern": MONTH_PATTERN, "description": "YYYY-MM, 1900-01 to 2999-12"}
+)
 class MonthField(_NotEmpty, serializers.Field):
     """YYYY-MM, read as the first day of that month."""
 
@@ -84,7 +92,9 @@ class MonthField(_NotEmpty, serializers.Field):
 CURSOR_PATTERN = r"^[0-9]{1,16}\.[0-9]{1,18}$"
 
 
-@extend_schema_field({"type": "string", "pattern": CURSOR_PATTERN, "description": "next_cursor of the previous page"})
+@extend_schema_field(
+    {"type": "string", "pattern": CURSOR_PATTERN, "description": "next_cursor of the previous page"}
+)
 class CursorField(_NotEmpty, serializers.CharField):
     """Read by the view (cursor_invalid when it names no position)."""
 
@@ -103,8 +113,9 @@ class IntegerField(_NotEmpty, serializers.IntegerField):
 
 class ConsentedPatientsQuery(serializers.Serializer):
     kind = ChoiceField(choices=[ConsentKind.HOME_VISIT, ConsentKind.TELEHEALTH], required=False)
-    consented_from = DateField(required=False,
-                               help_text="consent given on or after (Tokyo day); not after consented_to")
+    consented_from = DateField(
+        required=False, help_text="consent given on or after (Tokyo day); not after consented_to"
+    )
     consented_to = DateField(required=False, help_text="consent given on or before (Tokyo day)")
     visit_from = DateField(required=False, help_text="telehealth visit date on or after; not after visit_to")
     visit_to = DateField(required=False, help_text="telehealth visit date on or before")
@@ -114,7 +125,9 @@ class ConsentedPatientsQuery(serializers.Serializer):
 
 
 class EligibilityQuery(serializers.Serializer):
-    on = DateField(required=False, help_text="reference date (default: today, Asia/Tokyo), at most a year ahead")
+    on = DateField(
+        required=False, help_text="reference date (default: today, Asia/Tokyo), at most a year ahead"
+    )
 
 
 # The search keys' forms, stated in the schema; registry.validation checks them (and the check digit,
@@ -143,23 +156,39 @@ class SearchKeysInput(serializers.Serializer):
     """The national search keys: InsurerNumber, InsuredCardSymbol, InsuredIdentificationNumber,
     InsuredBranchNumber, Birthdate. Checked by registry.validation (check digits, formats)."""
 
-    insurer_number = InsurerNumberField(max_length=8, help_text=(
-        "InsurerNumber (保険者番号): 8 digits, or 6 for 国民健康保険; the last is the check digit"))
-    symbol = serializers.CharField(max_length=38, allow_blank=True, default="", trim_whitespace=False,
-                                   help_text="InsuredCardSymbol (記号)")  # fmt: skip
-    number = CardNumberField(max_length=38, trim_whitespace=False, help_text="InsuredIdentificationNumber (番号)")
+    insurer_number = InsurerNumberField(
+        max_length=8,
+        help_text=(
+            "InsurerNumber (保険者番号): 8 digits, or 6 for 国民健康保険; the last is the check digit"
+        ),
+    )
+    symbol = serializers.CharField(
+        max_length=38,
+        allow_blank=True,
+        default="",
+        trim_whitespace=False,
+        help_text="InsuredCardSymbol (記号)",
+    )
+    number = CardNumberField(
+        max_length=38, trim_whitespace=False, help_text="InsuredIdentificationNumber (番号)"
+    )
     branch = BranchField(max_length=2, help_text="InsuredBranchNumber (枝番, two digits)")
-    birth_date = BirthDateField(max_length=10, help_text="Birthdate, YYYY-MM-DD: a real day from 1900, not in the "
-                                "future")  # fmt: skip
+    birth_date = BirthDateField(
+        max_length=10, help_text="Birthdate, YYYY-MM-DD: a real day from 1900, not in the future"
+    )
 
 
 class RequeryInput(SearchKeysInput):
-    on = DateField(required=False, help_text="reference date (default: today, Asia/Tokyo), at most a year ahead")
+    on = DateField(
+        required=False, help_text="reference date (default: today, Asia/Tokyo), at most a year ahead"
+    )
 
 
 class MedicationQuery(serializers.Serializer):
-    month_from = MonthField(required=False, help_text="first dispensing month, YYYY-MM (default: 2 months ago); "
-                            "not after month_to")  # fmt: skip
+    month_from = MonthField(
+        required=False,
+        help_text="first dispensing month, YYYY-MM (default: 2 months ago); not after month_to",
+    )
     month_to = MonthField(required=False, help_text="last dispensing month, YYYY-MM (default: this month)")
     source = ChoiceField(choices=MedicationSource.choices, required=False)
 
@@ -181,16 +210,21 @@ class DateRangeQuery(serializers.Serializer):
 
 class CancelInput(serializers.Serializer):
     kind = serializers.ChoiceField(
-        choices=ConsentKind.choices, required=False, help_text="only this kind; absent: every consent in force here"
+        choices=ConsentKind.choices,
+        required=False,
+        help_text="only this kind; absent: every consent in force here",
     )
 
 
 class BatchInput(serializers.Serializer):
     """Validated by clinicapi.batch entry by entry (one bad entry is an error row, not a failed batch)."""
 
-    on = DateField(required=False, help_text="reference date (default: today, Asia/Tokyo), at most a year ahead")
-    entries = serializers.ListField(child=serializers.DictField(), min_length=1,
-                                    help_text="1 to 10,000 search keys (more: 413)")  # fmt: skip
+    on = DateField(
+        required=False, help_text="reference date (default: today, Asia/Tokyo), at most a year ahead"
+    )
+    entries = serializers.ListField(
+        child=serializers.DictField(), min_length=1, help_text="1 to 10,000 search keys (more: 413)"
+    )
 
 
 class BatchPageQuery(serializers.Serializer):

@@ -44,8 +44,9 @@ class ApiView(APIView):
         known = set(self.query_fields) | {api_settings.URL_FORMAT_OVERRIDE, "_include"}
         unknown = sorted(set(request.query_params) - known)
         if unknown:
-            raise errors.FieldProblems({name[:40]: [errors.UNKNOWN_PARAMETER(name=name[:40]).as_dict()]
-                                        for name in unknown[:10]})  # fmt: skip
+            raise errors.FieldProblems(
+                {name[:40]: [errors.UNKNOWN_PARAMETER(name=name[:40]).as_dict()] for name in unknown[:10]}
+            )
 
     def perform_content_negotiation(self, request, force=False):
         # An empty ?format= names no format: 404, as an unknown one (DRF would ignore it).

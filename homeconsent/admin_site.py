@@ -56,9 +56,13 @@ def _locked(locked_until, now) -> HomeConsentError:
 
 def _log_attempt(user, action: str, outcome: str, address: str = "", **detail) -> None:
     record_access(
-        actor_type=ActorType.OPERATOR, actor_id=user.get_username() if user else "unknown", items=["admin_signin"],
-        basis=Basis.OPERATOR, outcome=outcome, detail={"action": action, "address": address, **detail},
-    )  # fmt: skip
+        actor_type=ActorType.OPERATOR,
+        actor_id=user.get_username() if user else "unknown",
+        items=["admin_signin"],
+        basis=Basis.OPERATOR,
+        outcome=outcome,
+        detail={"action": action, "address": address, **detail},
+    )
 
 
 def do_record_failed_signin(user, now, *, address: str = "") -> "timezone.datetime | None":
@@ -68,7 +72,9 @@ def do_record_failed_signin(user, now, *, address: str = "") -> "timezone.dateti
         locked_until = accounts.count_signin_failure(OperatorSignin, now, user=user) if user else None
         _log_attempt(user, Action.ADMIN_SIGNIN_FAILED, Outcome.REFUSED, address)
         if locked_until:
-            _log_attempt(user, Action.ADMIN_ACCOUNT_LOCKED, Outcome.REFUSED, address, until=locked_until.isoformat())
+            _log_attempt(
+                user, Action.ADMIN_ACCOUNT_LOCKED, Outcome.REFUSED, address, until=locked_until.isoformat()
+            )
     return locked_until
 
 

@@ -30,6 +30,10 @@ class DefaultPolicyMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if "Content-Security-Policy" not in response and response.get("Content-Type", "").startswith("text/html"):
-            response["Content-Security-Policy"] = policy(inline_styles=request.path_info.startswith("/admin/"))
+        if "Content-Security-Policy" not in response and response.get("Content-Type", "").startswith(
+            "text/html"
+        ):
+            response["Content-Security-Policy"] = policy(
+                inline_styles=request.path_info.startswith("/admin/")
+            )
         return response

@@ -19,13 +19,17 @@ class Env(environ.Env):
             # Only words that clearly mean yes or no; anything else is a mistake, not "no".
             raw = self.ENVIRON[var].strip().lower()
             if raw not in TRUE | FALSE:
-                raise ImproperlyConfigured(f"{var}={self.ENVIRON[var]!r}: use one of 1/0, true/false, yes/no, on/off")
+                raise ImproperlyConfigured(
+                    f"{var}={self.ENVIRON[var]!r}: use one of 1/0, true/false, yes/no, on/off"
+                )
             return raw in TRUE
         try:
             return super().get_value(var, cast=cast, default=default, parse_default=parse_default)
         except (ValueError, TypeError) as exc:
             kind = getattr(cast, "__name__", None) or str(cast)
-            raise ImproperlyConfigured(f"{var}={self.ENVIRON.get(var)!r} is not a valid {kind} ({exc})") from None
+            raise ImproperlyConfigured(
+                f"{var}={self.ENVIRON.get(var)!r} is not a valid {kind} ({exc})"
+            ) from None
 
     def float(self, var, default=environ.Env.NOTSET):
         """A plain decimal number; django-environ would drop stray characters ("5s" -> 5.0)."""
@@ -34,7 +38,9 @@ class Env(environ.Env):
         try:
             return float(self.ENVIRON[var].strip())
         except ValueError:
-            raise ImproperlyConfigured(f"{var}={self.ENVIRON[var]!r} is not a number, for example 5 or 2.5") from None
+            raise ImproperlyConfigured(
+                f"{var}={self.ENVIRON[var]!r} is not a number, for example 5 or 2.5"
+            ) from None
 
     def list(self, var, cast=None, default=environ.Env.NOTSET):
         """Comma-separated, each item stripped, empty items dropped."""

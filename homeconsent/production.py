@@ -1,7 +1,6 @@
 """Production settings: the base settings, hardened. Refuses to start without a real secret, the
 host names, or an explicit proxy count."""
 
-
 from django.core.exceptions import ImproperlyConfigured
 
 from .env import env

@@ -216,7 +216,10 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["clinicapi.schema.keep_api_paths"],
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "clinicapi.schema.describe_api"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "clinicapi.schema.describe_api",
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -243,7 +246,9 @@ LOGGING = {
 # Test PKI of this checkout: root certificate and key, CRL, issued certificates.
 JPKI_PKI_DIR = Path(env.str("HOMECONSENT_PKI_DIR", default=str(VAR_DIR / "pki")))
 # Trusted user-authentication roots (PEM or DER files); default: the test PKI's root.
-JPKI_TRUST_ROOTS = [Path(p) for p in env.list("HOMECONSENT_JPKI_ROOTS", default=[str(JPKI_PKI_DIR / "root.pem")])]
+JPKI_TRUST_ROOTS = [
+    Path(p) for p in env.list("HOMECONSENT_JPKI_ROOTS", default=[str(JPKI_PKI_DIR / "root.pem")])
+]
 # CRLs consulted on every verification (PEM or DER files); default: the test PKI's CRL.
 JPKI_CRLS = [Path(p) for p in env.list("HOMECONSENT_JPKI_CRLS", default=[str(JPKI_PKI_DIR / "crl.pem")])]
 # Virtual card files (keys, certificate, PIN, retry counter).
@@ -272,8 +277,12 @@ CLIENT_IP_PROXY_COUNT = env.int("HOMECONSENT_PROXY_COUNT", default=0)
 # --- emergency viewing and disaster mode (homeconsent.special_access) --------------------------
 # How long a found patient stays viewable for that viewer (the encounter), and the search brakes:
 # searches per window by one staff member (or API client) and by one institution.
-SPECIAL_ACCESS_ENCOUNTER = timedelta(seconds=env.int("HOMECONSENT_SPECIAL_ACCESS_ENCOUNTER_SECONDS", default=4 * 3600))
-SPECIAL_ACCESS_SEARCH_WINDOW = timedelta(seconds=env.int("HOMECONSENT_SPECIAL_ACCESS_WINDOW_SECONDS", default=3600))
+SPECIAL_ACCESS_ENCOUNTER = timedelta(
+    seconds=env.int("HOMECONSENT_SPECIAL_ACCESS_ENCOUNTER_SECONDS", default=4 * 3600)
+)
+SPECIAL_ACCESS_SEARCH_WINDOW = timedelta(
+    seconds=env.int("HOMECONSENT_SPECIAL_ACCESS_WINDOW_SECONDS", default=3600)
+)
 SPECIAL_ACCESS_SEARCH_LIMITS = {
     "actor": env.int("HOMECONSENT_SPECIAL_ACCESS_SEARCHES_PER_ACTOR", default=20),
     "institution": env.int("HOMECONSENT_SPECIAL_ACCESS_SEARCHES_PER_INSTITUTION", default=200),
@@ -317,8 +326,12 @@ AUTH_APP_ID_TOKEN_ALGORITHMS = env.list("HOMECONSENT_AUTH_APP_ID_TOKEN_ALGORITHM
 # --- audit ----------------------------------------------------------------------------------
 # Independent hash chains, chosen by person, so appends are not one serial point.
 AUDIT_CHAINS = env.int("HOMECONSENT_AUDIT_CHAINS", default=16)
-AUDIT_CHECKPOINT_DIR = Path(env.str("HOMECONSENT_AUDIT_CHECKPOINT_DIR", default=str(VAR_DIR / "audit-checkpoints")))
-AUDIT_SIGNING_KEY_PATH = Path(env.str("HOMECONSENT_AUDIT_SIGNING_KEY", default=str(VAR_DIR / "audit-signing-key.pem")))
+AUDIT_CHECKPOINT_DIR = Path(
+    env.str("HOMECONSENT_AUDIT_CHECKPOINT_DIR", default=str(VAR_DIR / "audit-checkpoints"))
+)
+AUDIT_SIGNING_KEY_PATH = Path(
+    env.str("HOMECONSENT_AUDIT_SIGNING_KEY", default=str(VAR_DIR / "audit-signing-key.pem"))
+)
 
 # --- the institutions' API (clinicapi) ------------------------------------------------------
 # The absolute token URL client assertions must name as aud; empty: built from the request
@@ -356,7 +369,9 @@ CONSOLE_LOCKOUT_FAILURES = env.int("HOMECONSENT_CONSOLE_LOCKOUT_FAILURES", defau
 CONSOLE_LOCKOUT = timedelta(seconds=env.int("HOMECONSENT_CONSOLE_LOCKOUT_SECONDS", default=15 * 60))
 # Before the per-account lockout: sign-in attempts (POSTs to /console/signin*) per client address and
 # in all, per window (0: no limit); past a limit they answer 429 console_signin_rate_limited.
-CONSOLE_SIGNIN_RATE_WINDOW = timedelta(seconds=env.int("HOMECONSENT_CONSOLE_SIGNIN_RATE_WINDOW_SECONDS", default=300))
+CONSOLE_SIGNIN_RATE_WINDOW = timedelta(
+    seconds=env.int("HOMECONSENT_CONSOLE_SIGNIN_RATE_WINDOW_SECONDS", default=300)
+)
 CONSOLE_SIGNIN_RATE_LIMITS = {
     "ip": env.int("HOMECONSENT_CONSOLE_SIGNIN_RATE_PER_IP", default=30),
     "global": env.int("HOMECONSENT_CONSOLE_SIGNIN_RATE_GLOBAL", default=1000),

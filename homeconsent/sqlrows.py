@@ -43,7 +43,9 @@ class Columns:
             converters = []
             for f in self.fields:
                 col = f.get_col(self.model._meta.db_table)
-                converters.append((col, connection.ops.get_db_converters(col) + f.get_db_converters(connection)))
+                converters.append(
+                    (col, connection.ops.get_db_converters(col) + f.get_db_converters(connection))
+                )
             self._converters[connection.alias] = converters
         return converters
 

@@ -62,8 +62,11 @@ def _error_page(request, status: int, error: ErrorCode | HomeConsentError, title
     try:
         return render(request, "error.html", context, status=status)
     except Exception:  # noqa: BLE001 - the error page must not fail in turn (for example, no database)
-        return HttpResponse(f"{status} {error.code}\n{error.message('ja')}\n{error.message('en')}\n", status=status,
-                            content_type="text/plain; charset=utf-8")  # fmt: skip
+        return HttpResponse(
+            f"{status} {error.code}\n{error.message('ja')}\n{error.message('en')}\n",
+            status=status,
+            content_type="text/plain; charset=utf-8",
+        )
 
 
 def page_not_found(request, exception=None):

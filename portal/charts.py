@@ -160,7 +160,9 @@ def render_svg(chart: Chart, *, title_id: str, desc_id: str, description: str) -
             flag = series.flag(value)
             text = f"{series.label} {date_format(day)}: {_fmt(value)} {chart.unit}".strip()
             label = escape(f"{text} ({FLAG_LABELS[flag]})" if flag else text)
-            attrs = f'class="chart-point" data-date="{day:%Y-%m-%d}" data-value="{_fmt(value)}" fill="{colour}"'
+            attrs = (
+                f'class="chart-point" data-date="{day:%Y-%m-%d}" data-value="{_fmt(value)}" fill="{colour}"'
+            )
             if flag:
                 # Out of range: a ring and a "!" beside the point, so it shows without colour too.
                 attrs += f' data-flag="{flag}"'
@@ -170,7 +172,9 @@ def render_svg(chart: Chart, *, title_id: str, desc_id: str, description: str) -
                     f'font-weight="700" fill="{FLAG_COLOUR}">!</text>'
                 )
             if MARKERS[index % len(MARKERS)] == "circle":
-                parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="6" {attrs}><title>{label}</title></circle>')
+                parts.append(
+                    f'<circle cx="{px:.1f}" cy="{py:.1f}" r="6" {attrs}><title>{label}</title></circle>'
+                )
             else:
                 parts.append(
                     f'<rect x="{px - 6:.1f}" y="{py - 6:.1f}" width="12" height="12" {attrs}><title>{label}</title></rect>'

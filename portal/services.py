@@ -113,7 +113,8 @@ def my_qualifications(viewer) -> list[QualificationView]:
     )
     views = [
         QualificationView(
-            q, q.is_valid_on(today),
+            q,
+            q.is_valid_on(today),
             sorted(q.elderly_certificates.all(), key=lambda c: c.valid_from, reverse=True),
             sorted(q.limit_certificates.all(), key=lambda c: c.valid_from, reverse=True),
             sorted(q.specific_disease_certificates.all(), key=lambda c: c.valid_from, reverse=True),
@@ -228,12 +229,16 @@ def my_checkups(viewer):
     """(checkups newest first, trend charts of the main items)."""
     since = add_years(_today(), -CHECKUP_YEARS)
     rows = list(
-        CheckupResult.objects.filter(person_id=viewer.person_id, checked_on__gte=since).order_by("-checked_on", "pk")
+        CheckupResult.objects.filter(person_id=viewer.person_id, checked_on__gte=since).order_by(
+            "-checked_on", "pk"
+        )
     )
     order = {item.code: index for index, item in enumerate(CHECKUP_ITEMS)}
     checkups: OrderedDict = OrderedDict()
     for row in rows:
-        checkups.setdefault(row.checked_on, Checkup(row.checked_on, row.institution_name, [])).results.append(row)
+        checkups.setdefault(row.checked_on, Checkup(row.checked_on, row.institution_name, [])).results.append(
+            row
+        )
     for checkup in checkups.values():
         checkup.results.sort(key=lambda r: (order.get(r.item_code, len(order)), r.item_name))
 
@@ -253,7 +258,14 @@ def my_checkups(viewer):
         ]
         if series:
             unit = CHECKUP_BY_KEY[series_keys[0]].unit
-            charts.append(Chart(key, checkup_name(CHECKUP_BY_KEY[series_keys[0]]) if len(series_keys) == 1 else "", unit, series))
+            charts.append(
+                Chart(
+                    key,
+                    checkup_name(CHECKUP_BY_KEY[series_keys[0]]) if len(series_keys) == 1 else "",
+                    unit,
+                    series,
+                )
+            )
     record_self_read(viewer, ["checkup"], "checkups")
     return list(checkups.values()), charts
 
@@ -301,7 +313,11 @@ def my_consents(viewer):
 
 
 def consent_of(viewer, consent_id) -> Consent:
-    consent = Consent.objects.filter(pk=consent_id, person_id=viewer.person_id).select_related("institution").first()
+    consent = (
+        Consent.objects.filter(pk=consent_id, person_id=viewer.person_id)
+        .select_related("institution")
+        .first()
+    )
     if consent is None:
         raise CONSENT_NOT_FOUND()
     return consent
@@ -369,7 +385,9 @@ def my_access_history(viewer, filters: HistoryFilter, *, export=False) -> tuple[
     events = list(events[:limit])
     codes = {e.institution_code for e in events if e.institution_code}
     names = dict(Institution.objects.filter(code__in=codes).values_list("code", "name"))
-    rows = [HistoryRow(e, names.get(e.institution_code, ""), timezone.localtime(e.occurred_at)) for e in events]
+    rows = [
+        HistoryRow(e, names.get(e.institution_code, ""), timezone.localtime(e.occurred_at)) for e in events
+    ]
     # Written after the query, so this look is not among the rows it shows.
     record_self_read(viewer, ["access_log"], "access_csv" if export else "access")
     return rows, total, hidden_own
@@ -377,7 +395,11 @@ def my_access_history(viewer, filters: HistoryFilter, *, export=False) -> tuple[
 
 def institutions_in_history(viewer) -> list[tuple[str, str]]:
     codes = sorted(
-        set(events_for_person(viewer.person_id).exclude(institution_code="").values_list("institution_code", flat=True))
+        set(
+            events_for_person(viewer.person_id)
+            .exclude(institution_code="")
+            .values_list("institution_code", flat=True)
+        )
     )
     names = dict(Institution.objects.filter(code__in=codes).values_list("code", "name"))
     return [(code, names.get(code, "")) for code in codes]

@@ -66,7 +66,9 @@ def current_viewer(request, *, now=None, touch=True) -> Viewer | None:
     if touch:
         state["seen"] = now.isoformat()
         request.session[SESSION_KEY] = state
-    return Viewer(state["person"], state["card"], state["serial"], datetime.datetime.fromisoformat(state["at"]))
+    return Viewer(
+        state["person"], state["card"], state["serial"], datetime.datetime.fromisoformat(state["at"])
+    )
 
 
 def viewer_required(view):

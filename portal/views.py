@@ -8,7 +8,6 @@ certificate and signature; on a phone, sign-in and cancelling go through the aut
 (app_start / app_done). Registration is card-only.
 """
 
-
 from django.conf import settings
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -281,7 +280,9 @@ def _answer_cancel(request):
     target = request.session.get(PENDING_CANCEL)
     if current_viewer(request) is None or not target:
         return _json_problem("session_expired", _("Your session has ended. Please sign in again."))
-    proved = proof.answer_with_card(request, _slot("cancel"), proof.Purpose.PORTAL_CANCEL, request.body, cancel=target)
+    proved = proof.answer_with_card(
+        request, _slot("cancel"), proof.Purpose.PORTAL_CANCEL, request.body, cancel=target
+    )
     return JsonResponse({"next": _cancelled(request, proved)})
 
 
@@ -292,8 +293,14 @@ def _answer_register(request):
 
     def register(message, certificate, signature):
         do_register_card_for_insurance_use(
-            message, certificate, signature, insurer_number=keys["insurer_number"], symbol=keys["symbol"],
-            number=keys["number"], branch=keys["branch"], birth_date=keys["birth_date"],
+            message,
+            certificate,
+            signature,
+            insurer_number=keys["insurer_number"],
+            symbol=keys["symbol"],
+            number=keys["number"],
+            branch=keys["branch"],
+            birth_date=keys["birth_date"],
         )
 
     try:
@@ -327,9 +334,13 @@ def app_start(request, action):
         back = reverse("portal:cancel", args=[target])
     try:
         url = proof.begin_with_app(
-            request, _slot(action), CARD_ACTIONS[action], next_url=reverse("portal:app_done", args=[action]),
-            back_url=back, **details,
-        )  # fmt: skip
+            request,
+            _slot(action),
+            CARD_ACTIONS[action],
+            next_url=reverse("portal:app_done", args=[action]),
+            back_url=back,
+            **details,
+        )
     except HomeConsentError as error:
         return app_views.app_problem(request, AppRefusal(error, back), status=400)
     except AppRefusal as refused:
@@ -370,10 +381,18 @@ def medication(request):
     query, source = form.cleaned_data.get("q", ""), form.cleaned_data.get("source", "")
     found = services.my_medication(request.viewer, query, source)
     return page(
-        request, "portal/medication.html",
-        {"months": found.months, "current": found.current, "query": query, "source": source, "sources": SOURCE_LABELS,
-         "count": sum(len(m.rows) for m in found.months), "searching": bool(query or source)},
-    )  # fmt: skip
+        request,
+        "portal/medication.html",
+        {
+            "months": found.months,
+            "current": found.current,
+            "query": query,
+            "source": source,
+            "sources": SOURCE_LABELS,
+            "count": sum(len(m.rows) for m in found.months),
+            "searching": bool(query or source),
+        },
+    )
 
 
 def _summary(chart):
@@ -397,12 +416,21 @@ def _summary(chart):
         else:
             direction = _("unchanged")
         sentences.append(
-            _("%(item)s: latest %(value)s %(unit)s on %(date)s; %(direction)s since %(first_date)s (%(first)s), "
-              "over %(count)s checkups.")
-            % {"item": series.label, "value": last, "unit": chart.unit, "date": date_format(last_day),
-               "direction": direction, "first_date": date_format(first_day), "first": first,
-               "count": len(series.points)}
-        )  # fmt: skip
+            _(
+                "%(item)s: latest %(value)s %(unit)s on %(date)s; %(direction)s since %(first_date)s (%(first)s), "
+                "over %(count)s checkups."
+            )
+            % {
+                "item": series.label,
+                "value": last,
+                "unit": chart.unit,
+                "date": date_format(last_day),
+                "direction": direction,
+                "first_date": date_format(first_day),
+                "first": first,
+                "count": len(series.points),
+            }
+        )
         sentences.extend(_range_sentences(series, chart.unit))
     return " ".join(sentences)
 
@@ -416,15 +444,27 @@ def _range_sentences(series, unit):
     flag = series.flag(last)
     limits = {"unit": unit, "guidance": reference.guidance, "referral": reference.referral}
     if flag == REFERRAL:
-        text = (_("The latest value is at or above the see-a-doctor value (受診勧奨判定値, %(referral)s %(unit)s).")
-                if reference.higher_is_worse else
-                _("The latest value is below the see-a-doctor value (受診勧奨判定値, under %(referral)s %(unit)s)."))  # fmt: skip
+        text = (
+            _(
+                "The latest value is at or above the see-a-doctor value (受診勧奨判定値, %(referral)s %(unit)s)."
+            )
+            if reference.higher_is_worse
+            else _(
+                "The latest value is below the see-a-doctor value (受診勧奨判定値, under %(referral)s %(unit)s)."
+            )
+        )
     elif flag == GUIDANCE:
-        text = (_("The latest value is outside the reference range: at or above the guidance value "
-                  "(保健指導判定値, %(guidance)s %(unit)s).")
-                if reference.higher_is_worse else
-                _("The latest value is outside the reference range: below the guidance value "
-                  "(保健指導判定値, under %(guidance)s %(unit)s)."))  # fmt: skip
+        text = (
+            _(
+                "The latest value is outside the reference range: at or above the guidance value "
+                "(保健指導判定値, %(guidance)s %(unit)s)."
+            )
+            if reference.higher_is_worse
+            else _(
+                "The latest value is outside the reference range: below the guidance value "
+                "(保健指導判定値, under %(guidance)s %(unit)s)."
+            )
+        )
     else:
         text = _("The latest value is within the reference range.")
     sentences = [text % limits]
@@ -449,12 +489,15 @@ def checkups(request):
             {
                 "chart": chart,
                 "summary": summary,
-                "svg": render_svg(chart, title_id=f"chart-{index}-title", desc_id=f"chart-{index}-desc",
-                                  description=summary),
+                "svg": render_svg(
+                    chart, title_id=f"chart-{index}-title", desc_id=f"chart-{index}-desc", description=summary
+                ),
                 "rows": chart.rows(),
             }
-        )  # fmt: skip
-    return page(request, "portal/checkups.html", {"checkups": checkups, "charts": shown, "reference_source": SOURCE})
+        )
+    return page(
+        request, "portal/checkups.html", {"checkups": checkups, "charts": shown, "reference_source": SOURCE}
+    )
 
 
 @never_cache
@@ -472,16 +515,30 @@ def expenses(request):
     year = form.chosen_year()
     rows = services.my_expenses(request.viewer, year)
     return page(
-        request, "portal/expenses.html",
-        {"rows": rows, "years": years, "year": year, "total_cost": sum(r.total_cost for r in rows),
-         "total_paid": sum(r.patient_paid for r in rows), "total_days": sum(r.days for r in rows),
-         "form_error": first_error(form)},
+        request,
+        "portal/expenses.html",
+        {
+            "rows": rows,
+            "years": years,
+            "year": year,
+            "total_cost": sum(r.total_cost for r in rows),
+            "total_paid": sum(r.patient_paid for r in rows),
+            "total_days": sum(r.days for r in rows),
+            "form_error": first_error(form),
+        },
         # a year with no notices is a fact shown on the page; a year that is no year is a bad request
         status=400 if form.errors and first_refusal(form).code != FILTER_YEAR_UNKNOWN.code else 200,
-    )  # fmt: skip
+    )
 
 
-EXPENSE_CSV_HEADER = ["診療年月", "医療機関等名称", "診療区分", "日数", "医療費の総額（円）", "窓口負担相当額（円）"]
+EXPENSE_CSV_HEADER = [
+    "診療年月",
+    "医療機関等名称",
+    "診療区分",
+    "日数",
+    "医療費の総額（円）",
+    "窓口負担相当額（円）",
+]
 
 
 @viewer_required
@@ -495,7 +552,10 @@ def expenses_csv(request):
     return _csv_response(
         f"iryouhi-{year or 'all'}.csv",
         EXPENSE_CSV_HEADER,
-        [[f"{r.month:%Y-%m}", r.institution_name, r.care_kind, r.days, r.total_cost, r.patient_paid] for r in rows],
+        [
+            [f"{r.month:%Y-%m}", r.institution_name, r.care_kind, r.days, r.total_cost, r.patient_paid]
+            for r in rows
+        ],
     )
 
 
@@ -517,7 +577,9 @@ def _consent_row(consent, now):
         "items": _items(consent.items),
         "last_day": consent.last_day,
         "ended_when": _ended_when(consent, now),
-        "ended": _label(ENDED_LABELS, consent.ended_by or ("expired" if not consent.is_in_force(now) else "")),
+        "ended": _label(
+            ENDED_LABELS, consent.ended_by or ("expired" if not consent.is_in_force(now) else "")
+        ),
     }
 
 
@@ -528,10 +590,14 @@ def consents(request):
     in_force, ended = services.my_consents(request.viewer)
     cancelled_ids = request.session.pop("portal.cancelled", None)
     return page(
-        request, "portal/consents.html",
-        {"in_force": [_consent_row(c, now) for c in in_force], "ended": [_consent_row(c, now) for c in ended],
-         "just_cancelled": cancelled_ids},
-    )  # fmt: skip
+        request,
+        "portal/consents.html",
+        {
+            "in_force": [_consent_row(c, now) for c in in_force],
+            "ended": [_consent_row(c, now) for c in ended],
+            "just_cancelled": cancelled_ids,
+        },
+    )
 
 
 @never_cache
@@ -553,7 +619,9 @@ def cancel(request, target):
             return redirect("portal:consents")
         rows = [_consent_row(consent, now)]
     request.session[PENDING_CANCEL] = "all" if target == "all" else str(consent.pk)
-    return page(request, "portal/cancel.html", {"rows": rows, "all": target == "all", **_card_context("cancel")})
+    return page(
+        request, "portal/cancel.html", {"rows": rows, "all": target == "all", **_card_context("cancel")}
+    )
 
 
 # --- access history ----------------------------------------------------------------------------------------
@@ -596,7 +664,8 @@ def _who_html(event, institution_name):
         return _in_japanese(name)
     if event.actor_type == ActorType.INSTITUTION_CLIENT and name:
         # Both parts escaped: the translated template here, the name inside _in_japanese.
-        return mark_safe(conditional_escape(_("%(institution)s's system")) % {"institution": _in_japanese(name)})  # noqa: S308
+        text = conditional_escape(_("%(institution)s's system")) % {"institution": _in_japanese(name)}
+        return mark_safe(text)  # noqa: S308
     return str(_label(ACTOR_LABELS, event.actor_type))
 
 
@@ -620,7 +689,9 @@ def _access_row(row):
         "action": str(CONSENT_EVENT_LABELS[action] if consent_event else ACTION_LABELS.get(action, looked)),
         # A consent procedure provides no data and rests on nothing but itself.
         "basis": "—" if consent_event else str(_label(BASIS_LABELS, event.basis)),
-        "outcome": str(CONSENT_EVENT_LABELS[action] if consent_event else _label(OUTCOME_LABELS, event.outcome)),
+        "outcome": str(
+            CONSENT_EVENT_LABELS[action] if consent_event else _label(OUTCOME_LABELS, event.outcome)
+        ),
         "route": str(ROUTE_LABELS.get((event.detail or {}).get("route"), "")),
     }
 
@@ -639,18 +710,37 @@ def access(request):
     else:
         toggle["own"] = "1"
     return page(
-        request, "portal/access.html",
-        {"rows": [r for r in shown if not r["consent_event"]], "consent_rows": [r for r in shown if r["consent_event"]],
-         "total": total, "filters": filters, "bases": BASIS_LABELS, "check": check,
-         "check_error": None if check.ok else services.LOG_NOT_VERIFIED(),
-         "hidden_own": hidden_own, "own_toggle": toggle.urlencode(),
-         "institutions": services.institutions_in_history(request.viewer), "query": request.GET.urlencode(),
-         "limit": services.HISTORY_PAGE_LIMIT, "form_error": first_error(form)},
+        request,
+        "portal/access.html",
+        {
+            "rows": [r for r in shown if not r["consent_event"]],
+            "consent_rows": [r for r in shown if r["consent_event"]],
+            "total": total,
+            "filters": filters,
+            "bases": BASIS_LABELS,
+            "check": check,
+            "check_error": None if check.ok else services.LOG_NOT_VERIFIED(),
+            "hidden_own": hidden_own,
+            "own_toggle": toggle.urlencode(),
+            "institutions": services.institutions_in_history(request.viewer),
+            "query": request.GET.urlencode(),
+            "limit": services.HISTORY_PAGE_LIMIT,
+            "form_error": first_error(form),
+        },
         status=400 if form.errors else 200,
-    )  # fmt: skip
+    )
 
 
-ACCESS_CSV_HEADER = ["日時", "医療機関等コード", "医療機関等名称", "閲覧した者", "情報の種類", "根拠", "結果", "内容"]
+ACCESS_CSV_HEADER = [
+    "日時",
+    "医療機関等コード",
+    "医療機関等名称",
+    "閲覧した者",
+    "情報の種類",
+    "根拠",
+    "結果",
+    "内容",
+]
 
 
 @viewer_required
@@ -665,9 +755,17 @@ def access_csv(request):
         for r in rows:
             shown = _access_row(r)
             lines.append(
-                [f"{r.local_time:%Y-%m-%d %H:%M:%S}", r.event.institution_code, r.institution_name, shown["who"],
-                 "、".join(shown["items"]), shown["basis"], shown["outcome"], shown["action"]]
-            )  # fmt: skip
+                [
+                    f"{r.local_time:%Y-%m-%d %H:%M:%S}",
+                    r.event.institution_code,
+                    r.institution_name,
+                    shown["who"],
+                    "、".join(shown["items"]),
+                    shown["basis"],
+                    shown["outcome"],
+                    shown["action"],
+                ]
+            )
     return _csv_response("access-history.csv", ACCESS_CSV_HEADER, lines)
 
 
@@ -680,11 +778,17 @@ def links(request):
     removed = False
     if request.method == "POST":
         try:
-            identity.do_remove_link(request.viewer.person_id, int(request.POST.get("link", "0")), actor_id=request.viewer.actor_id)
+            identity.do_remove_link(
+                request.viewer.person_id, int(request.POST.get("link", "0")), actor_id=request.viewer.actor_id
+            )
         except (ValueError, HomeConsentError):
             raise Http404 from None
         removed = True
-    return page(request, "portal/links.html", {"links": identity.links_of(request.viewer.person_id), "removed": removed})
+    return page(
+        request,
+        "portal/links.html",
+        {"links": identity.links_of(request.viewer.person_id), "removed": removed},
+    )
 
 
 # --- health-insurance-use registration -----------------------------------------------------------------------
@@ -699,13 +803,19 @@ def register(request):
             request.session[PENDING_REGISTRATION] = form.values()
             return redirect("portal:register_card")
         values = {name: request.POST.get(name, "").strip()[:40] for name in REGISTRATION_FIELDS}
-        errors = {name: [{"code": e.code, "message": " ".join(e.messages)} for e in found]
-                  for name, found in form.errors.as_data().items()}  # fmt: skip
+        errors = {
+            name: [{"code": e.code, "message": " ".join(e.messages)} for e in found]
+            for name, found in form.errors.as_data().items()
+        }
     error = first_error(form) if errors else None
     # The summary at the top names the fields to fix (each field says why, with its code).
     to_fix = [(name, REGISTRATION_LABELS[name]) for name in REGISTRATION_FIELDS if name in errors]
-    return page(request, "portal/register.html", {"values": values, "error": error, "errors": errors,
-                                                  "to_fix": to_fix}, status=400 if errors else 200)  # fmt: skip
+    return page(
+        request,
+        "portal/register.html",
+        {"values": values, "error": error, "errors": errors, "to_fix": to_fix},
+        status=400 if errors else 200,
+    )
 
 
 @never_cache

@@ -31,7 +31,12 @@ if REDIS_URL:  # noqa: F405
     _base = REDIS_URL.rsplit("/", 1)[0] if REDIS_URL.count("/") > 2 else REDIS_URL  # noqa: F405
     TEST_REDIS_CACHE_URL = f"{_base}/{8 + _worker % 8}"
     TEST_REDIS_CHANNEL_PREFIX = f"hc-test-run-{_worker}-{os.getpid()}"
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": TEST_REDIS_CACHE_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": TEST_REDIS_CACHE_URL,
+        }
+    }
     CHANNEL_LAYERS["default"]["CONFIG"].update(  # noqa: F405
         {"prefix": TEST_REDIS_CHANNEL_PREFIX, "group_expiry": 120, "expiry": 30}
     )

@@ -11,4 +11,12 @@ same thing as a library:
 
 from .core import ApiError, Client, generate_key, jwk_thumbprint, load_private_key, public_jwk, sign_assertion
 
-__all__ = ["ApiError", "Client", "generate_key", "jwk_thumbprint", "load_private_key", "public_jwk", "sign_assertion"]
+__all__ = [
+    "ApiError",
+    "Client",
+    "generate_key",
+    "jwk_thumbprint",
+    "load_private_key",
+    "public_jwk",
+    "sign_assertion",
+]

@@ -22,7 +22,10 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_LIFETIME = 240  # seconds: under the server's 5-minute limit, with room for clock skew
 USER_AGENT = "homeconsent-reference-client/1"
-CURVES = {"P-256": (ec.SECP256R1, 32, "ES256", hashes.SHA256), "P-384": (ec.SECP384R1, 48, "ES384", hashes.SHA384)}
+CURVES = {
+    "P-256": (ec.SECP256R1, 32, "ES256", hashes.SHA256),
+    "P-384": (ec.SECP384R1, 48, "ES384", hashes.SHA384),
+}
 
 
 def b64url(data: bytes) -> str:
@@ -52,8 +55,9 @@ def load_private_key(path: str):
 
 
 def private_pem(key) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())  # fmt: skip
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _public_members(key) -> dict:
@@ -87,13 +91,21 @@ def default_alg(key) -> str:
 
 def public_jwk(key, kid: str | None = None, alg: str | None = None) -> dict:
     """The public JWK to register (never any private member)."""
-    return {**_public_members(key), "kid": kid or jwk_thumbprint(key), "use": "sig", "alg": alg or default_alg(key)}
+    return {
+        **_public_members(key),
+        "kid": kid or jwk_thumbprint(key),
+        "use": "sig",
+        "alg": alg or default_alg(key),
+    }
 
 
 # --- the client assertion ----------------------------------------------------------------------
 def sign_jws(header: dict, claims: dict, key) -> str:
-    signing_input = (b64url(json.dumps(header, separators=(",", ":")).encode()) + "."
-                     + b64url(json.dumps(claims, separators=(",", ":")).encode()))  # fmt: skip
+    signing_input = (
+        b64url(json.dumps(header, separators=(",", ":")).encode())
+        + "."
+        + b64url(json.dumps(claims, separators=(",", ":")).encode())
+    )
     data = signing_input.encode("ascii")
     alg = header["alg"]
     digest = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}[alg[2:]]()
@@ -111,16 +123,30 @@ def sign_jws(header: dict, claims: dict, key) -> str:
     return signing_input + "." + b64url(signature)
 
 
-def sign_assertion(client_id: str, token_url: str, key, *, kid: str | None = None, alg: str | None = None,
-                   lifetime: int = ASSERTION_LIFETIME, now: float | None = None) -> str:  # fmt: skip
+def sign_assertion(
+    client_id: str,
+    token_url: str,
+    key,
+    *,
+    kid: str | None = None,
+    alg: str | None = None,
+    lifetime: int = ASSERTION_LIFETIME,
+    now: float | None = None,
+) -> str:
     """A private_key_jwt client assertion: iss = sub = client_id, aud = the token URL, a fresh jti,
     exp at most 5 minutes ahead."""
     if not 0 < lifetime <= 300:
         raise ValueError("an assertion lives at most 300 seconds")
     now = int(now if now is not None else time.time())
     header = {"alg": alg or default_alg(key), "kid": kid or jwk_thumbprint(key), "typ": "JWT"}
-    claims = {"iss": client_id, "sub": client_id, "aud": token_url, "iat": now, "exp": now + lifetime,
-              "jti": str(uuid.uuid4())}  # fmt: skip
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": token_url,
+        "iat": now,
+        "exp": now + lifetime,
+        "jti": str(uuid.uuid4()),
+    }
     return sign_jws(header, claims, key)
 
 
@@ -132,15 +158,27 @@ class ApiError(Exception):
         self.status = status
         self.body = body if isinstance(body, dict) else {"message_en": str(body)}
         self.code = self.body.get("code") or self.body.get("error") or f"http_{status}"
-        super().__init__(f"{status} {self.code}: {self.body.get('message_en') or self.body.get('error_description', '')}")
+        super().__init__(
+            f"{status} {self.code}: {self.body.get('message_en') or self.body.get('error_description', '')}"
+        )
 
 
 class Client:
     """The API from Python: get a token with a signed assertion, then GET/POST with it."""
 
-    def __init__(self, base: str, client_id: str = "", key=None, *, kid: str | None = None, alg: str | None = None,
-                 token_url: str | None = None, access_token: str | None = None, ca_file: str | None = None,
-                 timeout: float = 30.0):  # fmt: skip
+    def __init__(
+        self,
+        base: str,
+        client_id: str = "",
+        key=None,
+        *,
+        kid: str | None = None,
+        alg: str | None = None,
+        token_url: str | None = None,
+        access_token: str | None = None,
+        ca_file: str | None = None,
+        timeout: float = 30.0,
+    ):
         self.base = base.rstrip("/")
         self.client_id = client_id
         self.key = key
@@ -170,21 +208,31 @@ class Client:
         if not self.client_id or self.key is None:
             raise ValueError("a client id and a private key are needed to get a token")
         assertion = sign_assertion(self.client_id, self.token_url, self.key, kid=self.kid, alg=self.alg)
-        form = urllib.parse.urlencode({
-            "grant_type": "client_credentials",
-            "client_assertion_type": ASSERTION_TYPE,
-            "client_assertion": assertion,
-            "scope": " ".join(scopes) if not isinstance(scopes, str) else scopes,
-        }).encode()
-        request = urllib.request.Request(self.token_url, data=form, method="POST", headers={
-            "Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json",
-            "User-Agent": USER_AGENT,
-        })  # fmt: skip
+        form = urllib.parse.urlencode(
+            {
+                "grant_type": "client_credentials",
+                "client_assertion_type": ASSERTION_TYPE,
+                "client_assertion": assertion,
+                "scope": " ".join(scopes) if not isinstance(scopes, str) else scopes,
+            }
+        ).encode()
+        request = urllib.request.Request(
+            self.token_url,
+            data=form,
+            method="POST",
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Accept": "application/json",
+                "User-Agent": USER_AGENT,
+            },
+        )
         issued = self._send(request)
         self.access_token = issued["access_token"]
         return issued
 
-    def request(self, method: str, path: str, *, params=None, body=None, scopes=(), accept="application/json"):
+    def request(
+        self, method: str, path: str, *, params=None, body=None, scopes=(), accept="application/json"
+    ):
         """One call with the bearer token (one is fetched for `scopes` when none is held)."""
         if self.access_token is None:
             self.token(scopes)

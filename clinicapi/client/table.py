@@ -42,10 +42,14 @@ def render(rows, columns) -> str:
             cells.append(_text(value))
         body.append(cells)
     widths = [max([cell_width(h)] + [cell_width(r[i]) for r in body]) for i, h in enumerate(header)]
-    lines = ["  ".join(pad(h, widths[i]) for i, h in enumerate(header)).rstrip(),
-             "  ".join("-" * w for w in widths)]  # fmt: skip
+    lines = [
+        "  ".join(pad(h, widths[i]) for i, h in enumerate(header)).rstrip(),
+        "  ".join("-" * w for w in widths),
+    ]
     for cells in body:
-        lines.append("  ".join(pad(c, widths[i], ">" if numeric[i] else "<") for i, c in enumerate(cells)).rstrip())
+        lines.append(
+            "  ".join(pad(c, widths[i], ">" if numeric[i] else "<") for i, c in enumerate(cells)).rstrip()
+        )
     return "\n".join(lines)
 
 

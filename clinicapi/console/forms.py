@@ -72,7 +72,9 @@ class SigninForm(CodedForm):
         self.coded(accounts.check_signin_rate, self.client_ip)
         if self.refusal is not None:
             return data
-        data["membership"] = self.coded(accounts.check_password, data.get("username", ""), data.get("password", ""))
+        data["membership"] = self.coded(
+            accounts.check_password, data.get("username", ""), data.get("password", "")
+        )
         return data
 
 
@@ -106,7 +108,9 @@ class EnrolmentForm(CodedForm):
 
     def clean(self):
         data = super().clean()
-        self.coded(accounts.check_new_password, self.user, data.get("password", ""), data.get("password_again", ""))
+        self.coded(
+            accounts.check_new_password, self.user, data.get("password", ""), data.get("password_again", "")
+        )
         return data
 
 
@@ -120,7 +124,10 @@ class TotpForm(CodedForm):
         self.digits = digits
 
     def clean_code(self):
-        return self.coded(accounts.clean_totp_code, self.cleaned_data.get("code", ""), self.digits, field="code") or ""
+        return (
+            self.coded(accounts.clean_totp_code, self.cleaned_data.get("code", ""), self.digits, field="code")
+            or ""
+        )
 
 
 # --- staff -----------------------------------------------------------------------------------------
@@ -131,7 +138,9 @@ class StaffForm(CodedForm):
     role = _text()
 
     def clean_username(self):
-        return self.coded(accounts.clean_new_username, self.cleaned_data.get("username", ""), field="username")
+        return self.coded(
+            accounts.clean_new_username, self.cleaned_data.get("username", ""), field="username"
+        )
 
     def clean_role(self):
         role = self.cleaned_data.get("role") or StaffRole.STAFF
@@ -153,7 +162,11 @@ class RelinkForm(CodedForm):
         value = self.cleaned_data.get("membership", "")
         member = None
         if value.strip().isdigit():
-            member = StaffMembership.objects.filter(pk=int(value), institution=self.institution).select_related("user").first()
+            member = (
+                StaffMembership.objects.filter(pk=int(value), institution=self.institution)
+                .select_related("user")
+                .first()
+            )
         if member is None:
             self.refuse(NOT_VALID(), "membership")
         return member

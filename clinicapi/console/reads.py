@@ -76,8 +76,17 @@ def _log(staff, person_id, items, basis, consent, *, outcome=Outcome.OK, **detai
 
 
 # --- the list ----------------------------------------------------------------------------------------
-def consented_patients(staff, *, kind=None, given_from=None, given_to=None, visit_from=None, visit_to=None,
-                       status="in_force", limit=200) -> list[Consent]:  # fmt: skip
+def consented_patients(
+    staff,
+    *,
+    kind=None,
+    given_from=None,
+    given_to=None,
+    visit_from=None,
+    visit_to=None,
+    status="in_force",
+    limit=200,
+) -> list[Consent]:
     """This institution's home-visit and telehealth consents, newest first. Names on the list are a
     read of each patient's data: one access-log row per patient shown (item "consent").
 
@@ -86,9 +95,15 @@ def consented_patients(staff, *, kind=None, given_from=None, given_to=None, visi
     """
     with transaction.atomic():
         rows = queries.consented_patients(
-            staff.institution, kind=kind, given_from=given_from, given_to=given_to, visit_from=visit_from,
-            visit_to=visit_to, status=status, limit=limit,
-        ).consents  # fmt: skip
+            staff.institution,
+            kind=kind,
+            given_from=given_from,
+            given_to=given_to,
+            visit_from=visit_from,
+            visit_to=visit_to,
+            status=status,
+            limit=limit,
+        ).consents
         # Chain order (by person) keeps the head locks of one transaction in a fixed order.
         for consent in sorted((c for c in rows if c.in_force), key=lambda c: (c.person_id, c.pk)):
             _log(staff, consent.person_id, ["consent"], Basis.CONSENT, consent, read="consented_patients")
@@ -150,9 +165,11 @@ def consent_of(staff, consent_id) -> Consent:
         consent_id = int(consent_id)
     except (TypeError, ValueError):
         raise PatientNotFound() from None
-    consent = Consent.objects.select_related("person", "institution").filter(
-        pk=consent_id, institution=staff.institution, kind__in=LISTED_KINDS
-    ).first()
+    consent = (
+        Consent.objects.select_related("person", "institution")
+        .filter(pk=consent_id, institution=staff.institution, kind__in=LISTED_KINDS)
+        .first()
+    )
     if consent is None:
         raise PatientNotFound()
     return consent
@@ -182,27 +199,38 @@ def patient_view(staff, consent_id) -> PatientView:
         shown = [ConsentItem.QUALIFICATION] + ([ConsentItem.LIMIT_CERTIFICATE] if include_limit else [])
         if allows(ConsentItem.MEDICATION):
             view.medication = list(
-                MedicationRecord.objects.filter(person=person, dispensed_on__gte=today - datetime.timedelta(days=MEDICATION_DAYS))
-                .order_by("-dispensed_on", "pk")[:200]
+                MedicationRecord.objects.filter(
+                    person=person, dispensed_on__gte=today - datetime.timedelta(days=MEDICATION_DAYS)
+                ).order_by("-dispensed_on", "pk")[:200]
             )
             shown.append(ConsentItem.MEDICATION)
         if allows(ConsentItem.TREATMENT):
             view.treatment = list(
-                TreatmentRecord.objects.filter(person=person, treated_on__gte=today - datetime.timedelta(days=TREATMENT_DAYS))
-                .order_by("-treated_on", "pk")[:200]
+                TreatmentRecord.objects.filter(
+                    person=person, treated_on__gte=today - datetime.timedelta(days=TREATMENT_DAYS)
+                ).order_by("-treated_on", "pk")[:200]
             )
             shown.append(ConsentItem.TREATMENT)
         if allows(ConsentItem.CHECKUP):
             view.checkups = list(
-                CheckupResult.objects.filter(person=person, checked_on__gte=today - datetime.timedelta(days=CHECKUP_DAYS))
-                .order_by("-checked_on", "item_code", "pk")[:200]
+                CheckupResult.objects.filter(
+                    person=person, checked_on__gte=today - datetime.timedelta(days=CHECKUP_DAYS)
+                ).order_by("-checked_on", "item_code", "pk")[:200]
             )
             shown.append(ConsentItem.CHECKUP)
         view.operation_consented = allows(ConsentItem.OPERATION)
         if view.operation_consented:  # the page says whether records exist: that is a read too
             shown.append(ConsentItem.OPERATION)
-        _log(staff, person.pk, shown, Basis.CONSENT, consent, read="patient", validity=int(view.eligibility.validity),
-             consents_listed=[c.consent.pk for c in view.consents])
+        _log(
+            staff,
+            person.pk,
+            shown,
+            Basis.CONSENT,
+            consent,
+            read="patient",
+            validity=int(view.eligibility.validity),
+            consents_listed=[c.consent.pk for c in view.consents],
+        )
     return view
 
 
@@ -220,8 +248,13 @@ def _keys_on_file(person, consent) -> SearchKeys | None:
     q = obtained.qualification
     if q is None:
         return None
-    return SearchKeys(q["InsurerNumber"], q["InsuredCardSymbol"], q["InsuredIdentificationNumber"],
-                      q["InsuredBranchNumber"], person.birth_date)  # fmt: skip
+    return SearchKeys(
+        q["InsurerNumber"],
+        q["InsuredCardSymbol"],
+        q["InsuredIdentificationNumber"],
+        q["InsuredBranchNumber"],
+        person.birth_date,
+    )
 
 
 def requery(staff, consent_id) -> RequeryView:
@@ -244,7 +277,9 @@ def requery(staff, consent_id) -> RequeryView:
             result = resolve_by_keys(keys, None, None, None, None, today, include_limit=include_limit)
             if result.person_id not in (None, person.pk):  # the numbers now name somebody else
                 result = EligibilityResult(validity=Validity.NONE, on=today)
-        items = [ConsentItem.QUALIFICATION] + ([ConsentItem.LIMIT_CERTIFICATE] if result.limit_included else [])
+        items = [ConsentItem.QUALIFICATION] + (
+            [ConsentItem.LIMIT_CERTIFICATE] if result.limit_included else []
+        )
         _log(staff, person.pk, items, Basis.REQUERY, consent, read="requery", validity=int(result.validity))
     return RequeryView(consent, keys, result)
 
@@ -277,11 +312,14 @@ def events_since(institution, since: datetime.datetime | None = None, limit: int
     earlier end leaves only its access-log row, so end_set comes from there. Boundary events may repeat
     what a board already has: it drops ids it has seen."""
     since = since or timezone.now() - datetime.timedelta(hours=24)
-    registered = Consent.objects.filter(institution=institution, given_at__gte=since).order_by("given_at", "pk")
+    registered = Consent.objects.filter(institution=institution, given_at__gte=since).order_by(
+        "given_at", "pk"
+    )
     cancelled = Consent.objects.filter(
-        institution=institution, ended_at__gte=since,
+        institution=institution,
+        ended_at__gte=since,
         ended_by__in=[ConsentEndedBy.PATIENT, ConsentEndedBy.INSTITUTION],
-    ).order_by("ended_at", "pk")  # fmt: skip
+    ).order_by("ended_at", "pk")
     # Replaced by a newer registration of the same patient: the socket never says so (services publish
     # registered, cancelled and end_set); the board asks here after each registration.
     superseded = Consent.objects.filter(
@@ -291,18 +329,43 @@ def events_since(institution, since: datetime.datetime | None = None, limit: int
         institution_code=institution.code, occurred_at__gte=since, detail__action=Action.CONSENT_END_SET
     ).order_by("occurred_at", "pk")
     events = (
-        [{"consent_id": c.pk, "event": "registered", "kind": c.kind, "items": c.items, "at": c.given_at}
-         for c in registered[:limit]]
-        + [{"consent_id": c.pk, "event": "cancelled", "kind": c.kind, "items": c.items, "at": c.ended_at,
-            "ended_by": c.ended_by}
-           for c in cancelled[:limit]]
-        + [{"consent_id": c.pk, "event": "superseded", "kind": c.kind, "items": c.items, "at": c.ended_at,
-            "replaced_by": c.superseded_by_id}
-           for c in superseded[:limit]]
-        + [{"consent_id": int(row.consent_id), "event": "end_set", "kind": row.detail.get("kind", ""),
-            "items": row.items, "at": row.occurred_at}
-           for row in ends_set[:limit]]
-    )  # fmt: skip
+        [
+            {"consent_id": c.pk, "event": "registered", "kind": c.kind, "items": c.items, "at": c.given_at}
+            for c in registered[:limit]
+        ]
+        + [
+            {
+                "consent_id": c.pk,
+                "event": "cancelled",
+                "kind": c.kind,
+                "items": c.items,
+                "at": c.ended_at,
+                "ended_by": c.ended_by,
+            }
+            for c in cancelled[:limit]
+        ]
+        + [
+            {
+                "consent_id": c.pk,
+                "event": "superseded",
+                "kind": c.kind,
+                "items": c.items,
+                "at": c.ended_at,
+                "replaced_by": c.superseded_by_id,
+            }
+            for c in superseded[:limit]
+        ]
+        + [
+            {
+                "consent_id": int(row.consent_id),
+                "event": "end_set",
+                "kind": row.detail.get("kind", ""),
+                "items": row.items,
+                "at": row.occurred_at,
+            }
+            for row in ends_set[:limit]
+        ]
+    )
     order = {"registered": 0, "end_set": 1, "cancelled": 2, "superseded": 2}
     events.sort(key=lambda e: (e["at"], e["consent_id"], order[e["event"]]))
     return [board_event({**e, "at": e["at"].isoformat()}) for e in events[:limit]]
@@ -351,7 +414,8 @@ def ending_of(consent, now=None) -> Ending | None:
         if consent.ended_by == ConsentEndedBy.INSTITUTION:
             row = (
                 AccessEvent.objects.filter(
-                    institution_code=consent.institution.code, consent_id=str(consent.pk),
+                    institution_code=consent.institution.code,
+                    consent_id=str(consent.pk),
                     detail__action=Action.CONSENT_CANCELLED,
                 )
                 .order_by("-occurred_at", "-pk")
@@ -380,9 +444,13 @@ def patient_consents(staff, person_id, *, now=None) -> list[PatientConsent]:
         .order_by("-given_at", "-pk")[:50]
     )
     in_force = set(
-        consents_of_institution(staff.institution, on=now).filter(pk__in=[c.pk for c in consents]).values_list("pk", flat=True)
+        consents_of_institution(staff.institution, on=now)
+        .filter(pk__in=[c.pk for c in consents])
+        .values_list("pk", flat=True)
     )
-    return [PatientConsent(c, c.pk in in_force, None if c.pk in in_force else ending_of(c, now)) for c in consents]
+    return [
+        PatientConsent(c, c.pk in in_force, None if c.pk in in_force else ending_of(c, now)) for c in consents
+    ]
 
 
 SEARCH_QUERY_INVALID = ErrorCode(

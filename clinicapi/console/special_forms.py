@@ -29,8 +29,9 @@ class SpecialSearchForm(CodedForm):
 
     def clean(self):
         data = super().clean()
-        reason = self.coded(services.clean_reason, self.basis, data.get("reason"), data.get("reason_text"),
-                            field="reason")  # fmt: skip
+        reason = self.coded(
+            services.clean_reason, self.basis, data.get("reason"), data.get("reason_text"), field="reason"
+        )
         if reason is not None:
             data["reason"], data["reason_text"] = reason
         given = {name: data.get(name, "") for name in SEARCH_FIELDS}

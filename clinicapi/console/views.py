@@ -56,11 +56,21 @@ CONFIRM_REQUIRED = ErrorCode(
 
 
 def _forbidden(request, staff):
-    return page(request, "console/forbidden.html", {"staff": staff, "error": _error(accounts.ADMIN_ONLY())}, status=403)
+    return page(
+        request,
+        "console/forbidden.html",
+        {"staff": staff, "error": _error(accounts.ADMIN_ONLY())},
+        status=403,
+    )
 
 
 def _enrol_invalid(request):
-    return page(request, "console/enrol_invalid.html", {"error": _error(accounts.ENROLMENT_LINK_INVALID())}, status=404)
+    return page(
+        request,
+        "console/enrol_invalid.html",
+        {"error": _error(accounts.ENROLMENT_LINK_INVALID())},
+        status=404,
+    )
 
 
 def _signin_redirect(request):
@@ -128,14 +138,21 @@ def signin(request):
             accounts.remember_password_step(request, form.cleaned_data["membership"])
             return redirect("console:signin_code")
         error = form.refusal
-    return _signin_page(request, "console/signin.html", error, {"ended": ended, "username": request.POST.get("username", "")},
-                        ("username", "password"))
+    return _signin_page(
+        request,
+        "console/signin.html",
+        error,
+        {"ended": ended, "username": request.POST.get("username", "")},
+        ("username", "password"),
+    )
 
 
 def _signin_page(request, template, error, context, fields):
     """A sign-in step's page: 400 with the refusal, or 429 with Retry-After past the rate limit."""
     status = 429 if error and error.code == accounts.SIGNIN_RATE_LIMITED.code else 400 if error else 200
-    response = page(request, template, {**context, "error": _field_error(error, fields) if error else None}, status=status)
+    response = page(
+        request, template, {**context, "error": _field_error(error, fields) if error else None}, status=status
+    )
     if status == 429:
         response["Retry-After"] = str(error.params["retry_after"])
     return response
@@ -188,15 +205,21 @@ def enrol(request, token):
         form = forms.EnrolmentForm(request.POST, user=link.membership.user)
         try:
             form.checked()
-            device = accounts.do_start_enrolment(link, form.cleaned_data["password"], form.cleaned_data["password_again"])
+            device = accounts.do_start_enrolment(
+                link, form.cleaned_data["password"], form.cleaned_data["password_again"]
+            )
         except HomeConsentError as exc:
             error = _field_error(exc, ("password", "password_again"))
         else:
             request.session.cycle_key()
             request.session[accounts.ENROL_KEY] = {"device": device.pk, "at": timezone.now().isoformat()}
             return redirect("console:enrol_totp")
-    return page(request, "console/enrol.html", {"link": link, "membership": link.membership, "error": error},
-                status=400 if error else 200)  # fmt: skip
+    return page(
+        request,
+        "console/enrol.html",
+        {"link": link, "membership": link.membership, "error": error},
+        status=400 if error else 200,
+    )
 
 
 @never_cache
@@ -204,7 +227,9 @@ def enrol(request, token):
 def enrol_totp(request):
     state = request.session.get(accounts.ENROL_KEY)
     device = None
-    if state and timezone.now() - datetime.datetime.fromisoformat(state["at"]) < datetime.timedelta(minutes=30):
+    if state and timezone.now() - datetime.datetime.fromisoformat(state["at"]) < datetime.timedelta(
+        minutes=30
+    ):
         device = TOTPDevice.objects.select_related("user").filter(pk=state["device"], confirmed=False).first()
     if device is None:
         return _enrol_invalid(request)
@@ -238,14 +263,18 @@ def board(request):
     staff = request.staff
     events = reads.events_since(staff.institution)
     ended = reads.ended_consents(staff.institution, [e["consent_id"] for e in events])
-    return page(request, "console/board.html", {
-        "staff": staff,
-        "events": events,
-        "rows": reads.board_rows(events, ended),
-        "socket_path": SOCKET_PATH,
-        "events_url": reverse("console:events"),
-        "nav": "board",
-    })  # fmt: skip
+    return page(
+        request,
+        "console/board.html",
+        {
+            "staff": staff,
+            "events": events,
+            "rows": reads.board_rows(events, ended),
+            "socket_path": SOCKET_PATH,
+            "events_url": reverse("console:events"),
+            "nav": "board",
+        },
+    )
 
 
 @staff_required
@@ -258,10 +287,14 @@ def events(request):
         except ValueError:  # well formed but no such time (month 13)
             since = None
         if since is None or not QUERY_MIN <= since.date() <= QUERY_MAX:
-            return JsonResponse(reads.EVENTS_SINCE_INVALID().as_dict(), status=400, json_dumps_params={"ensure_ascii": False})
+            return JsonResponse(
+                reads.EVENTS_SINCE_INVALID().as_dict(), status=400, json_dumps_params={"ensure_ascii": False}
+            )
     if since is not None and timezone.is_naive(since):
         since = timezone.make_aware(since, datetime.UTC)
-    return JsonResponse({"events": reads.events_since(request.staff.institution, since), "at": timezone.now().isoformat()})
+    return JsonResponse(
+        {"events": reads.events_since(request.staff.institution, since), "at": timezone.now().isoformat()}
+    )
 
 
 # --- the entry URL card ----------------------------------------------------------------------------
@@ -270,11 +303,18 @@ def entry_card(request):
     staff = request.staff
     entry = entry_for(staff.institution)
     url = entry_url(entry, request)
-    return page(request, "console/entry.html", {
-        "staff": staff, "entry": entry, "url": url, "nav": "entry",
-        "qr_svg": entry_qr_svg(url, scale=6, title=_("QR code of the consent entry URL")),
-        "rotated": request.GET.get("rotated") == "1",
-    })  # fmt: skip
+    return page(
+        request,
+        "console/entry.html",
+        {
+            "staff": staff,
+            "entry": entry,
+            "url": url,
+            "nav": "entry",
+            "qr_svg": entry_qr_svg(url, scale=6, title=_("QR code of the consent entry URL")),
+            "rotated": request.GET.get("rotated") == "1",
+        },
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -283,9 +323,15 @@ def entry_rotate(request):
     staff = request.staff
     if request.method == "POST":
         if request.POST.get("confirm") != "yes":
-            return page(request, "console/entry_rotate.html", {"staff": staff, "nav": "entry",
-                                                              "error": _error(CONFIRM_REQUIRED())}, status=400)  # fmt: skip
-        do_rotate_entry_token(staff.institution, actor_type=ActorType.INSTITUTION_STAFF, actor_id=reads.actor_id(staff))
+            return page(
+                request,
+                "console/entry_rotate.html",
+                {"staff": staff, "nav": "entry", "error": _error(CONFIRM_REQUIRED())},
+                status=400,
+            )
+        do_rotate_entry_token(
+            staff.institution, actor_type=ActorType.INSTITUTION_STAFF, actor_id=reads.actor_id(staff)
+        )
         return redirect(reverse("console:entry") + "?rotated=1")
     return page(request, "console/entry_rotate.html", {"staff": staff, "nav": "entry"})
 
@@ -304,16 +350,38 @@ def patients(request):
     else:
         rows = reads.consented_patients(staff, kind=kind or None, status=status, **filters)
     error = form.first_error()
-    return page(request, "console/patients.html", {
-        "staff": staff, "rows": rows, "kind": kind, "status": status, "filters": filters, "nav": "patients",
-        "kinds": [(k, ConsentKind(k).label) for k in reads.LISTED_KINDS], "query": request.GET.get("q", "").strip(),
-        "searched": bool(query), "error": error,
-    }, status=400 if error else 200)  # fmt: skip
+    return page(
+        request,
+        "console/patients.html",
+        {
+            "staff": staff,
+            "rows": rows,
+            "kind": kind,
+            "status": status,
+            "filters": filters,
+            "nav": "patients",
+            "kinds": [(k, ConsentKind(k).label) for k in reads.LISTED_KINDS],
+            "query": request.GET.get("q", "").strip(),
+            "searched": bool(query),
+            "error": error,
+        },
+        status=400 if error else 200,
+    )
 
 
 def _patient_gone(request, staff, exc):
-    return page(request, "console/patient_gone.html", {"staff": staff, "error": _error(exc.error), "newer": exc.newer,
-                                                       "ending": exc.ending, "nav": "patients"}, status=404)  # fmt: skip
+    return page(
+        request,
+        "console/patient_gone.html",
+        {
+            "staff": staff,
+            "error": _error(exc.error),
+            "newer": exc.newer,
+            "ending": exc.ending,
+            "nav": "patients",
+        },
+        status=404,
+    )
 
 
 def _end_max(consent):
@@ -332,11 +400,19 @@ def patient(request, consent_id):
         view = reads.patient_view(staff, consent_id)
     except reads.PatientNotFound as exc:
         return _patient_gone(request, staff, exc)
-    return page(request, "console/patient.html", {"staff": staff, "view": view, "nav": "patients",
-                                                  "elig": view.eligibility.as_dict(),
-                                                  "end": request.session.pop("console.end", None),
-                                                  "end_max": _end_max(view.consent),
-                                                  "last_day": view.consent.last_day})  # fmt: skip
+    return page(
+        request,
+        "console/patient.html",
+        {
+            "staff": staff,
+            "view": view,
+            "nav": "patients",
+            "elig": view.eligibility.as_dict(),
+            "end": request.session.pop("console.end", None),
+            "end_max": _end_max(view.consent),
+            "last_day": view.consent.last_day,
+        },
+    )
 
 
 @require_POST
@@ -365,8 +441,11 @@ def patient_requery(request, consent_id):
         view = reads.requery(staff, consent_id)
     except reads.PatientNotFound as exc:
         return _patient_gone(request, staff, exc)
-    return page(request, "console/requery.html", {"staff": staff, "view": view, "nav": "patients",
-                                                  "elig": view.result.as_dict()})  # fmt: skip
+    return page(
+        request,
+        "console/requery.html",
+        {"staff": staff, "view": view, "nav": "patients", "elig": view.result.as_dict()},
+    )
 
 
 # --- API clients -----------------------------------------------------------------------------------
@@ -377,8 +456,11 @@ def _scope_label(label):
 
 
 def _scope_choices(institution):
-    return [(s, _scope_label(label)) for s, label in SCOPES.items()
-            if not (institution.qualification_only and s in MEDICAL_SCOPES)]  # fmt: skip
+    return [
+        (s, _scope_label(label))
+        for s, label in SCOPES.items()
+        if not (institution.qualification_only and s in MEDICAL_SCOPES)
+    ]
 
 
 @require_http_methods(["GET", "POST"])
@@ -393,18 +475,30 @@ def clients(request):
         try:
             form.checked()
             registered = do_register_client(
-                staff.institution, form.cleaned_data["name"], form.cleaned_data["jwks"], form.cleaned_data["scope"],
+                staff.institution,
+                form.cleaned_data["name"],
+                form.cleaned_data["jwks"],
+                form.cleaned_data["scope"],
                 by=reads.actor_id(staff),
             )
         except HomeConsentError as exc:
             error = _error(exc)
     rows = ApiClient.objects.filter(institution=staff.institution).order_by("-created_at")
-    return page(request, "console/clients.html", {
-        "staff": staff, "rows": rows, "error": error, "registered": registered, "nav": "clients",
-        "scopes": _scope_choices(staff.institution),
-        "checked": request.POST.getlist("scope") if error else list(DEFAULT_SCOPES),
-        "form": request.POST if error else {},
-    }, status=400 if error else 200)  # fmt: skip
+    return page(
+        request,
+        "console/clients.html",
+        {
+            "staff": staff,
+            "rows": rows,
+            "error": error,
+            "registered": registered,
+            "nav": "clients",
+            "scopes": _scope_choices(staff.institution),
+            "checked": request.POST.getlist("scope") if error else list(DEFAULT_SCOPES),
+            "form": request.POST if error else {},
+        },
+        status=400 if error else 200,
+    )
 
 
 @require_POST
@@ -427,7 +521,11 @@ def staff_list(request):
     error, link = None, None
     if request.method == "POST":
         relink = request.POST.get("action") == "relink"
-        form = forms.RelinkForm(request.POST, institution=staff.institution) if relink else forms.StaffForm(request.POST)
+        form = (
+            forms.RelinkForm(request.POST, institution=staff.institution)
+            if relink
+            else forms.StaffForm(request.POST)
+        )
         try:
             form.checked()
             if relink:
@@ -435,14 +533,32 @@ def staff_list(request):
                 token = accounts.do_issue_enrolment_link(member, by=reads.actor_id(staff))
             else:
                 member, token = accounts.do_create_staff(
-                    staff.institution, form.cleaned_data["username"], form.cleaned_data["role"], by=reads.actor_id(staff)
+                    staff.institution,
+                    form.cleaned_data["username"],
+                    form.cleaned_data["role"],
+                    by=reads.actor_id(staff),
                 )
-            link = {"username": member.user.get_username(),
-                    "url": request.build_absolute_uri(reverse("console:enrol", args=[token]))}  # fmt: skip
+            link = {
+                "username": member.user.get_username(),
+                "url": request.build_absolute_uri(reverse("console:enrol", args=[token])),
+            }
         except HomeConsentError as exc:
             error = _error(exc)
-    members = StaffMembership.objects.filter(institution=staff.institution).select_related("user").order_by("user__username")
-    return page(request, "console/staff.html", {"staff": staff, "members": members, "error": error, "link": link,
-                                                "roles": StaffRole.choices, "nav": "staff"},
-                status=400 if error else 200)  # fmt: skip
-
+    members = (
+        StaffMembership.objects.filter(institution=staff.institution)
+        .select_related("user")
+        .order_by("user__username")
+    )
+    return page(
+        request,
+        "console/staff.html",
+        {
+            "staff": staff,
+            "members": members,
+            "error": error,
+            "link": link,
+            "roles": StaffRole.choices,
+            "nav": "staff",
+        },
+        status=400 if error else 200,
+    )

@@ -19,7 +19,9 @@ class StaffMembership(models.Model):
     """A Django user working for one institution. The lockout counters live here (per account, in the
     database, so every worker sees them); session_generation ends every session when it moves."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="console_staff")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="console_staff"
+    )
     institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="console_staff")
     role = models.CharField("役割", max_length=20, choices=StaffRole.choices, default=StaffRole.STAFF)
     created_at = models.DateTimeField()

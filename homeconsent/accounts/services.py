@@ -173,7 +173,9 @@ def clean_totp_code(code: str, digits: int) -> str:
 
 
 # --- accounts and enrolment ------------------------------------------------------------------------
-def do_create_staff(institution, username: str, role: str = StaffRole.STAFF, *, by: str) -> tuple[StaffMembership, str]:
+def do_create_staff(
+    institution, username: str, role: str = StaffRole.STAFF, *, by: str
+) -> tuple[StaffMembership, str]:
     """A new staff account without a password, and the one-time link that sets it up."""
     username = clean_new_username(username)
     role = StaffRole(role)
@@ -197,9 +199,12 @@ def do_issue_enrolment_link(membership: StaffMembership, *, by: str) -> str:
     with transaction.atomic():
         membership.enrolment_links.filter(used_at__isnull=True).update(used_at=now)
         EnrolmentLink.objects.create(
-            membership=membership, token_hash=_token_hash(token), created_at=now,
-            expires_at=now + settings.CONSOLE_ENROLMENT_TTL, created_by=by,
-        )  # fmt: skip
+            membership=membership,
+            token_hash=_token_hash(token),
+            created_at=now,
+            expires_at=now + settings.CONSOLE_ENROLMENT_TTL,
+            created_by=by,
+        )
         _log(membership, by, Action.CONSOLE_ENROLMENT_LINK_ISSUED)
     return token
 
@@ -346,7 +351,9 @@ def pending_membership(request) -> StaffMembership | None:
     if timezone.now() - datetime.datetime.fromisoformat(state["at"]) > PENDING_LIFETIME:
         request.session.pop(PENDING_KEY, None)
         return None
-    return StaffMembership.objects.select_related("user", "institution").filter(pk=state["membership"]).first()
+    return (
+        StaffMembership.objects.select_related("user", "institution").filter(pk=state["membership"]).first()
+    )
 
 
 def sign_in(request, membership: StaffMembership, device: TOTPDevice) -> None:
@@ -375,7 +382,9 @@ def staff_group(membership_id) -> str:
 def do_sign_out_everywhere(membership: StaffMembership) -> None:
     """Every session of this account ends: pages at their next request, live boards at once."""
     with transaction.atomic():
-        StaffMembership.objects.filter(pk=membership.pk).update(session_generation=F("session_generation") + 1)
+        StaffMembership.objects.filter(pk=membership.pk).update(
+            session_generation=F("session_generation") + 1
+        )
         group = staff_group(membership.pk)
 
         def close_boards():

@@ -37,10 +37,19 @@ class OperatorReadLogMixin:
         if person_id is None:
             return
         record_access(
-            actor_type=ActorType.OPERATOR, actor_id=operator_actor(request), person=person_id,
-            items=self.items_shown(obj), basis=Basis.OPERATOR, outcome=Outcome.OK,
-            detail={"action": Action.ADMIN_VIEW, "model": self.model._meta.model_name, "object_id": obj.pk, **detail},
-        )  # fmt: skip
+            actor_type=ActorType.OPERATOR,
+            actor_id=operator_actor(request),
+            person=person_id,
+            items=self.items_shown(obj),
+            basis=Basis.OPERATOR,
+            outcome=Outcome.OK,
+            detail={
+                "action": Action.ADMIN_VIEW,
+                "model": self.model._meta.model_name,
+                "object_id": obj.pk,
+                **detail,
+            },
+        )
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         if object_id is None:
@@ -73,11 +82,17 @@ class OperatorReadLogMixin:
                 response.render()
                 persons = sorted({self.person_id_of(obj) for obj in changelist.result_list} - {None})
                 record_accesses(
-                    {"actor_type": ActorType.OPERATOR, "actor_id": operator_actor(request), "person": person_id,
-                     "items": list(self.access_items), "basis": Basis.OPERATOR, "outcome": Outcome.OK,
-                     "detail": {"action": Action.ADMIN_LIST, "model": self.model._meta.model_name}}
+                    {
+                        "actor_type": ActorType.OPERATOR,
+                        "actor_id": operator_actor(request),
+                        "person": person_id,
+                        "items": list(self.access_items),
+                        "basis": Basis.OPERATOR,
+                        "outcome": Outcome.OK,
+                        "detail": {"action": Action.ADMIN_LIST, "model": self.model._meta.model_name},
+                    }
                     for person_id in persons
-                )  # fmt: skip
+                )
         return response
 
 
@@ -122,10 +137,32 @@ class AccessEventAdmin(OperatorReadLogMixin, ReadOnlyAdmin):
     chain_shown = shown_as("chain", "チェーン")
     seq_shown = shown_as("seq", "連番")
     hash_shown = shown_as("hash", "ハッシュ値")
-    list_display = ("occurred_at", "actor_type", "actor_id", "institution_code", "person_shown", "basis", "outcome",
-                    "chain_shown", "seq_shown")
-    fields = ("occurred_at", "actor_type", "actor_id", "institution_code", "person_shown", "items", "basis", "outcome",
-              "consent_id", "detail_shown", "chain_shown", "seq_shown", "hash_shown")
+    list_display = (
+        "occurred_at",
+        "actor_type",
+        "actor_id",
+        "institution_code",
+        "person_shown",
+        "basis",
+        "outcome",
+        "chain_shown",
+        "seq_shown",
+    )
+    fields = (
+        "occurred_at",
+        "actor_type",
+        "actor_id",
+        "institution_code",
+        "person_shown",
+        "items",
+        "basis",
+        "outcome",
+        "consent_id",
+        "detail_shown",
+        "chain_shown",
+        "seq_shown",
+        "hash_shown",
+    )
     readonly_fields = fields
     list_filter = ("actor_type", "basis", "outcome")
     search_fields = ("actor_id", "institution_code", "consent_id", "=person__id")

@@ -20,9 +20,20 @@ from datetime import UTC, datetime
 FORMAT_VERSION = 1
 GENESIS = "0" * 64
 EVENT_FIELDS = (
-    "chain", "seq", "prev_hash", "occurred_at", "actor_type", "actor_id", "institution_code",
-    "person_id", "items", "basis", "outcome", "consent_id", "detail",
-)  # fmt: skip
+    "chain",
+    "seq",
+    "prev_hash",
+    "occurred_at",
+    "actor_type",
+    "actor_id",
+    "institution_code",
+    "person_id",
+    "items",
+    "basis",
+    "outcome",
+    "consent_id",
+    "detail",
+)
 
 
 def canonical_bytes(value) -> bytes:
@@ -62,4 +73,6 @@ def check_json_value(value, where="detail"):
                 raise ValueError(f"{where}: keys must be strings, got {key!r}")
             check_json_value(element, where)
         return
-    raise ValueError(f"{where}: {type(value).__name__} values are not allowed (use str, int, bool, list, dict)")
+    raise ValueError(
+        f"{where}: {type(value).__name__} values are not allowed (use str, int, bool, list, dict)"
+    )

@@ -91,7 +91,12 @@ def current_heads(using: str) -> list[dict]:
         if row is None or row["hash"] != head.head_hash:
             raise HEAD_INCONSISTENT(chain=head.chain, seq=head.seq)
         heads.append(
-            {"chain": head.chain, "seq": head.seq, "hash": head.head_hash, "occurred_at": format_time(row["occurred_at"])}
+            {
+                "chain": head.chain,
+                "seq": head.seq,
+                "hash": head.head_hash,
+                "occurred_at": format_time(row["occurred_at"]),
+            }
         )
     return heads
 
@@ -130,7 +135,9 @@ def write_checkpoint(directory: Path | None = None) -> tuple[Checkpoint, Path]:
     signature = key.sign(canonical_bytes(payload)).hex()
     directory.mkdir(parents=True, exist_ok=True)
     with transaction.atomic(using=using):
-        checkpoint = Checkpoint(created_at=created_at, payload=payload, signature=signature, public_key=public_hex)
+        checkpoint = Checkpoint(
+            created_at=created_at, payload=payload, signature=signature, public_key=public_hex
+        )
         checkpoint.save(using=using)
         path = directory / checkpoint_filename(checkpoint)
         temporary = path.with_suffix(".tmp")
@@ -184,4 +191,3 @@ def latest_checkpoint_file(directory: Path | None = None) -> Path | None:
         return None
     files = sorted(directory.glob("checkpoint-*.json"))
     return files[-1] if files else None
-

@@ -62,10 +62,19 @@ def record_access(
 ) -> AccessEvent:
     """Append one access event: who (actor_type, actor_id, institution_code) read or was refused
     whose data (person: Person, id or None), which items, on what basis, with which outcome."""
-    fields = _prepared_event({
-        "actor_type": actor_type, "actor_id": actor_id, "person": person, "items": items, "basis": basis,
-        "outcome": outcome, "institution_code": institution_code, "consent_id": consent_id, "detail": detail,
-    })  # fmt: skip
+    fields = _prepared_event(
+        {
+            "actor_type": actor_type,
+            "actor_id": actor_id,
+            "person": person,
+            "items": items,
+            "basis": basis,
+            "outcome": outcome,
+            "institution_code": institution_code,
+            "consent_id": consent_id,
+            "detail": detail,
+        }
+    )
     chain = chain_for(fields["person_id"])
 
     using = router.db_for_write(AccessEvent)
@@ -74,7 +83,11 @@ def record_access(
     with transaction.atomic(using=using, savepoint=False):
         seq, head_hash = _locked_head(chain, using)
         event = AccessEvent(
-            chain=chain, seq=seq + 1, prev_hash=head_hash if seq else GENESIS, occurred_at=timezone.now(), **fields
+            chain=chain,
+            seq=seq + 1,
+            prev_hash=head_hash if seq else GENESIS,
+            occurred_at=timezone.now(),
+            **fields,
         )
         event.hash = event_hash(event.__dict__)
         _append(event, using)
@@ -185,8 +198,12 @@ def _insert_many(events: list[dict], using: str) -> None:
     query = InsertQuery(AccessEvent)
     query.insert_values(fields, [AccessEvent(**events[0])])
     [(sql, _)] = query.get_compiler(using=using).as_sql()
-    plain = {f.attname for f in fields if f.get_internal_type() in ("CharField", "PositiveIntegerField",
-                                                                      "PositiveBigIntegerField", "ForeignKey")}  # fmt: skip
+    plain = {
+        f.attname
+        for f in fields
+        if f.get_internal_type()
+        in ("CharField", "PositiveIntegerField", "PositiveBigIntegerField", "ForeignKey")
+    }
     shared = {"occurred_at": None}
     rows = []
     for event in events:
@@ -236,8 +253,12 @@ def record_accesses(entries) -> int:
         existing = ChainHead.objects.using(using).filter(chain__in=by_chain).values_list("chain", flat=True)
         missing = sorted(set(by_chain) - set(existing))
         if missing:
-            ChainHead.objects.using(using).bulk_create([ChainHead(chain=c) for c in missing], ignore_conflicts=True)
-        locked = ChainHead.objects.using(using).select_for_update().filter(chain__in=by_chain).order_by("chain")
+            ChainHead.objects.using(using).bulk_create(
+                [ChainHead(chain=c) for c in missing], ignore_conflicts=True
+            )
+        locked = (
+            ChainHead.objects.using(using).select_for_update().filter(chain__in=by_chain).order_by("chain")
+        )
         for head in locked:
             heads[head.chain] = head
         occurred_at = timezone.now()

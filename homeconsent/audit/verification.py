@@ -32,9 +32,16 @@ class Break:
     message: str
 
     def __str__(self):
-        where = [f"{name} {value}" for name, value in (("chain", self.chain), ("seq", self.seq), ("id", self.id))
-                 if value is not None]  # fmt: skip
-        return f"BROKEN {' '.join(where)}: {self.check}: {self.message}" if where else f"BROKEN: {self.check}: {self.message}"
+        where = [
+            f"{name} {value}"
+            for name, value in (("chain", self.chain), ("seq", self.seq), ("id", self.id))
+            if value is not None
+        ]
+        return (
+            f"BROKEN {' '.join(where)}: {self.check}: {self.message}"
+            if where
+            else f"BROKEN: {self.check}: {self.message}"
+        )
 
 
 @dataclass
@@ -65,18 +72,26 @@ def _row_break(values: dict, expected_seq: int, previous_hash: str | None) -> Br
     (None: the row before it was not read); None when it is sound."""
     chain, seq = values["chain"], values["seq"]
     if seq != expected_seq:
-        return Break(chain, seq, values["id"], "sequence", f"expected seq {expected_seq}, found {seq} (rows missing)")
+        return Break(
+            chain, seq, values["id"], "sequence", f"expected seq {expected_seq}, found {seq} (rows missing)"
+        )
     if previous_hash is not None and values["prev_hash"] != previous_hash:
         return Break(
-            chain, seq, values["id"], "prev_hash",
+            chain,
+            seq,
+            values["id"],
+            "prev_hash",
             f"stores previous hash {values['prev_hash'][:16]}…, the previous row's hash is {previous_hash[:16]}…",
-        )  # fmt: skip
+        )
     computed = event_hash(values)
     if values["hash"] != computed:
         return Break(
-            chain, seq, values["id"], "content_hash",
+            chain,
+            seq,
+            values["id"],
+            "content_hash",
             f"stored hash {values['hash'][:16]}… but the row's content hashes to {computed[:16]}… (row altered)",
-        )  # fmt: skip
+        )
     return None
 
 
@@ -106,9 +121,12 @@ def _check_tail(summary: ChainSummary, heads: dict[int, tuple[int, str]]) -> Bre
     head_seq, head_hash = heads.get(summary.chain, (0, GENESIS))
     if summary.head_seq < head_seq:
         return Break(
-            summary.chain, head_seq, None, "head",
+            summary.chain,
+            head_seq,
+            None,
+            "head",
             f"the chain ends at seq {summary.head_seq} but its head says seq {head_seq} (rows removed from the end)",
-        )  # fmt: skip
+        )
     return None
 
 
@@ -137,7 +155,9 @@ def _check_checkpoints(report: Report, using: str, public_key_path: Path | None,
     except (OSError, ValueError) as error:
         return Break(None, None, None, "checkpoint", f"cannot read the trusted key: {error}")
     if trusted is None:
-        return Break(None, None, None, "checkpoint", "no signing key to check checkpoints with; pass --public-key")
+        return Break(
+            None, None, None, "checkpoint", "no signing key to check checkpoints with; pass --public-key"
+        )
 
     documents = []
     if latest is not None:
@@ -160,14 +180,19 @@ def _check_checkpoints(report: Report, using: str, public_key_path: Path | None,
         # A validly signed file the table lacks means checkpoint rows were removed or rewritten.
         stored = Checkpoint.objects.using(using).filter(pk=file_document.get("id")).first()
         if stored is None or checkpoints.checkpoint_document(stored) != file_document:
-            return Break(None, None, None, "checkpoint", f"{latest_file.name} does not match the checkpoint table")
+            return Break(
+                None, None, None, "checkpoint", f"{latest_file.name} does not match the checkpoint table"
+            )
     return None
 
 
 def verify_log(
-    *, using: str | None = None, chunk_size: int = 5000, public_key_path: Path | None = None,
+    *,
+    using: str | None = None,
+    chunk_size: int = 5000,
+    public_key_path: Path | None = None,
     checkpoint_dir: Path | None = None,
-) -> Report:  # fmt: skip
+) -> Report:
     using = using or router.db_for_read(AccessEvent)
     report = Report()
     heads = {head.chain: (head.seq, head.head_hash) for head in ChainHead.objects.using(using)}
@@ -222,9 +247,11 @@ def verify_chain_tail(chain: int, *, bound: int, using: str | None = None) -> Ta
         return result
     low = max(1, head.seq - bound + 1)
     rows = (
-        AccessEvent.objects.using(using).filter(chain=chain, seq__gte=low, seq__lte=head.seq)
-        .order_by("seq").values_list(*ROW_FIELDS)
-    )  # fmt: skip
+        AccessEvent.objects.using(using)
+        .filter(chain=chain, seq__gte=low, seq__lte=head.seq)
+        .order_by("seq")
+        .values_list(*ROW_FIELDS)
+    )
     previous_hash = GENESIS if low == 1 else None
     expected = low
     for row in rows.iterator(chunk_size=2000):
@@ -248,9 +275,18 @@ def verify_chain_tail(chain: int, *, bound: int, using: str | None = None) -> Ta
         if signed:
             result.checkpoint_covers_seq = signed["seq"]
             stored = (
-                AccessEvent.objects.using(using).filter(chain=chain, seq=signed["seq"]).values_list("hash", flat=True).first()
+                AccessEvent.objects.using(using)
+                .filter(chain=chain, seq=signed["seq"])
+                .values_list("hash", flat=True)
+                .first()
             )
             result.checkpoint_row_matches = stored == signed["hash"]
             if not result.checkpoint_row_matches:
-                result.broken = Break(chain, signed["seq"], None, "checkpoint", f"seq {signed['seq']} differs from the signed checkpoint")
+                result.broken = Break(
+                    chain,
+                    signed["seq"],
+                    None,
+                    "checkpoint",
+                    f"seq {signed['seq']} differs from the signed checkpoint",
+                )
     return result

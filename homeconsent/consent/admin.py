@@ -44,11 +44,32 @@ class ConsentAdmin(OperatorReadLogMixin, ReadOnlyAdmin):
     card_certificate_shown = shown_as("card_certificate", "利用者証明用電子証明書")
     challenge_shown = shown_as("challenge", "カードが署名したチャレンジ")
     signature_shown = shown_as("signature", "署名")
-    list_display = ("id", "given_at", "institution_shown", "person_shown", "kind", "status_shown", "valid_through",
-                    "ended_by_shown")
-    fields = ("person_shown", "institution_shown", "kind", "consented_items", "given_at", "visit_date", "valid_through",
-              "status_shown", "ended_at_shown", "ended_by_shown", "superseded_by_shown", "card_certificate_shown",
-              "challenge_shown", "signature_shown")
+    list_display = (
+        "id",
+        "given_at",
+        "institution_shown",
+        "person_shown",
+        "kind",
+        "status_shown",
+        "valid_through",
+        "ended_by_shown",
+    )
+    fields = (
+        "person_shown",
+        "institution_shown",
+        "kind",
+        "consented_items",
+        "given_at",
+        "visit_date",
+        "valid_through",
+        "status_shown",
+        "ended_at_shown",
+        "ended_by_shown",
+        "superseded_by_shown",
+        "card_certificate_shown",
+        "challenge_shown",
+        "signature_shown",
+    )
     readonly_fields = fields
     list_filter = ("kind", "status", "ended_by")
     search_fields = ("=id", "institution__code", "=person__id")
@@ -77,7 +98,9 @@ class ConsentAdmin(OperatorReadLogMixin, ReadOnlyAdmin):
 
     @admin.display(description="同意した情報")
     def consented_items(self, obj):
-        return "、".join(str(ConsentItem(item).label) if item in ConsentItem.values else item for item in obj.items)
+        return "、".join(
+            str(ConsentItem(item).label) if item in ConsentItem.values else item for item in obj.items
+        )
 
 
 class TelehealthAppForm(forms.Form):
@@ -85,13 +108,15 @@ class TelehealthAppForm(forms.Form):
 
     name = forms.CharField(label="名称 / Name", max_length=200)
     institutions = forms.CharField(
-        label="医療機関等コード / Institution codes", widget=forms.Textarea(attrs={"rows": 3}),
+        label="医療機関等コード / Institution codes",
+        widget=forms.Textarea(attrs={"rows": 3}),
         help_text="10桁のコード。空白・改行・カンマ区切りで複数 / 10-digit codes, separated by spaces, lines or commas",
-    )  # fmt: skip
+    )
     return_urls = forms.CharField(
-        label="戻り先URL / Allowed return URLs", widget=forms.Textarea(attrs={"rows": 3}),
+        label="戻り先URL / Allowed return URLs",
+        widget=forms.Textarea(attrs={"rows": 3}),
         help_text="1行に1つ / one per line",
-    )  # fmt: skip
+    )
     webhook_url = forms.CharField(label="Webhook URL", required=False, max_length=500)
 
     def clean_institutions(self):
@@ -99,10 +124,14 @@ class TelehealthAppForm(forms.Form):
         found = list(Institution.objects.filter(code__in=codes))
         missing = sorted(set(codes) - {institution.code for institution in found})
         if missing:
-            raise forms.ValidationError(f"登録されていない医療機関等コード / unknown institution codes: {', '.join(missing)}",
-                                        code="institution_unknown")  # fmt: skip
+            raise forms.ValidationError(
+                f"登録されていない医療機関等コード / unknown institution codes: {', '.join(missing)}",
+                code="institution_unknown",
+            )
         if not found:
-            raise forms.ValidationError("医療機関等コードを入力してください / give at least one institution code")
+            raise forms.ValidationError(
+                "医療機関等コードを入力してください / give at least one institution code"
+            )
         return found
 
     def clean_return_urls(self):
@@ -120,7 +149,13 @@ class TelehealthAppAdmin(ReadOnlyAdmin):
     webhook_url_shown = shown_as("webhook_url", "Webhook URL")
     created_at_shown = shown_as("created_at", "登録日時")
     revoked_at_shown = shown_as("revoked_at", "利用停止日時")
-    list_display = ("name_shown", "client_id_shown", "webhook_url_shown", "created_at_shown", "revoked_at_shown")
+    list_display = (
+        "name_shown",
+        "client_id_shown",
+        "webhook_url_shown",
+        "created_at_shown",
+        "revoked_at_shown",
+    )
     exclude = ("secret_encrypted",)
     search_fields = ("name", "client_id")
     change_list_template = "admin/consent/telehealthapp/change_list.html"
@@ -144,8 +179,9 @@ class TelehealthAppAdmin(ReadOnlyAdmin):
         return response
 
     def _secret_page(self, request, app, secret, title):
-        return self._page(request, "admin/consent/telehealthapp/secret.html",
-                          {"title": title, "app": app, "secret": secret})  # fmt: skip
+        return self._page(
+            request, "admin/consent/telehealthapp/secret.html", {"title": title, "app": app, "secret": secret}
+        )
 
     def register_view(self, request):
         if not self._may_manage(request):
@@ -156,16 +192,24 @@ class TelehealthAppAdmin(ReadOnlyAdmin):
             data = form.cleaned_data
             try:
                 app, secret = telehealth.do_register_app(
-                    data["name"], institutions=data["institutions"], allowed_return_urls=data["return_urls"],
-                    webhook_url=data["webhook_url"].strip(), by=_operator(request),
-                )  # fmt: skip
+                    data["name"],
+                    institutions=data["institutions"],
+                    allowed_return_urls=data["return_urls"],
+                    webhook_url=data["webhook_url"].strip(),
+                    by=_operator(request),
+                )
             except HomeConsentError as exc:
                 error = exc
             else:
-                return self._secret_page(request, app, secret, "オンライン診療アプリを登録しました / App registered")
-        return self._page(request, "admin/consent/telehealthapp/register.html",
-                          {"title": "オンライン診療アプリの登録 / Register a telehealth app", "form": form, "error": error},
-                          status=400 if request.method == "POST" else 200)  # fmt: skip
+                return self._secret_page(
+                    request, app, secret, "オンライン診療アプリを登録しました / App registered"
+                )
+        return self._page(
+            request,
+            "admin/consent/telehealthapp/register.html",
+            {"title": "オンライン診療アプリの登録 / Register a telehealth app", "form": form, "error": error},
+            status=400 if request.method == "POST" else 200,
+        )
 
     def _app(self, request, pk) -> TelehealthApp:
         if not self._may_manage(request):
@@ -178,8 +222,11 @@ class TelehealthAppAdmin(ReadOnlyAdmin):
     def rotate_view(self, request, pk):
         app = self._app(request, pk)
         if request.method == "GET":
-            return self._page(request, "admin/consent/telehealthapp/confirm.html",
-                              {"title": "秘密鍵の再発行 / Renew the secret", "app": app, "action": "rotate"})  # fmt: skip
+            return self._page(
+                request,
+                "admin/consent/telehealthapp/confirm.html",
+                {"title": "秘密鍵の再発行 / Renew the secret", "app": app, "action": "rotate"},
+            )
         if request.method != "POST":
             return HttpResponseNotAllowed(["GET", "POST"])
         try:
@@ -192,8 +239,11 @@ class TelehealthAppAdmin(ReadOnlyAdmin):
     def revoke_view(self, request, pk):
         app = self._app(request, pk)
         if request.method == "GET":
-            return self._page(request, "admin/consent/telehealthapp/confirm.html",
-                              {"title": "利用停止 / Revoke", "app": app, "action": "revoke"})  # fmt: skip
+            return self._page(
+                request,
+                "admin/consent/telehealthapp/confirm.html",
+                {"title": "利用停止 / Revoke", "app": app, "action": "revoke"},
+            )
         if request.method != "POST":
             return HttpResponseNotAllowed(["GET", "POST"])
         telehealth.do_revoke_app(app, by=_operator(request))
@@ -214,10 +264,27 @@ class ConsentSessionAdmin(OperatorReadLogMixin, ReadOnlyAdmin):
     status_shown = shown_as("status", "状態")
     consent_shown = shown_as("consent", "同意", "consent_id")
     completed_at_shown = shown_as("completed_at", "同意日時")
-    list_display = ("created_at_shown", "app_shown", "institution_shown", "visit_date_shown", "status_shown",
-                    "consent_shown")
-    fields = ("created_at_shown", "app_shown", "institution_shown", "kind_shown", "visit_date_shown", "items_asked",
-              "return_url_shown", "expires_at_shown", "status_shown", "consent_shown", "completed_at_shown")
+    list_display = (
+        "created_at_shown",
+        "app_shown",
+        "institution_shown",
+        "visit_date_shown",
+        "status_shown",
+        "consent_shown",
+    )
+    fields = (
+        "created_at_shown",
+        "app_shown",
+        "institution_shown",
+        "kind_shown",
+        "visit_date_shown",
+        "items_asked",
+        "return_url_shown",
+        "expires_at_shown",
+        "status_shown",
+        "consent_shown",
+        "completed_at_shown",
+    )
     readonly_fields = fields
     list_filter = ("status",)
     list_select_related = ("app", "institution", "consent")
@@ -240,8 +307,16 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     attempts_shown = shown_as("attempts", "送信回数")
     next_attempt_at_shown = shown_as("next_attempt_at", "次の送信")
     last_status_code_shown = shown_as("last_status_code", "最後の応答コード")
-    list_display = ("created_at_shown", "app_shown", "event_shown", "event_id_shown", "status_shown", "attempts_shown",
-                    "next_attempt_at_shown", "last_status_code_shown")
+    list_display = (
+        "created_at_shown",
+        "app_shown",
+        "event_shown",
+        "event_id_shown",
+        "status_shown",
+        "attempts_shown",
+        "next_attempt_at_shown",
+        "last_status_code_shown",
+    )
     list_filter = ("status", "event")
     list_select_related = ("app",)
     ordering = ("-created_at",)

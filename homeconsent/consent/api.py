@@ -80,8 +80,11 @@ class IsTelehealthApp(BasePermission):
 class SessionRequest(serializers.Serializer):
     institution = serializers.CharField(max_length=10)
     visit_date = serializers.DateField()
-    items = serializers.ListField(child=serializers.ChoiceField(choices=ConsentItem.values), allow_empty=True,
-                                  max_length=len(ConsentItem.values))  # fmt: skip
+    items = serializers.ListField(
+        child=serializers.ChoiceField(choices=ConsentItem.values),
+        allow_empty=True,
+        max_length=len(ConsentItem.values),
+    )
     return_url = serializers.URLField(max_length=1000)
     state = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 

@@ -86,7 +86,9 @@ def _json_safe(value):
     return value
 
 
-def issue_challenge(purpose, institution=None, items=(), *, kind="", now=None, **details) -> CardAuthChallenge:
+def issue_challenge(
+    purpose, institution=None, items=(), *, kind="", now=None, **details
+) -> CardAuthChallenge:
     """A fresh challenge: 32 random bytes, valid for settings.CARD_AUTH_CHALLENGE_TTL.
 
     details are further fields the signature must bind (JSON values; dates become ISO strings).
@@ -227,7 +229,9 @@ def client_ip(request) -> str:
     """The client's address: REMOTE_ADDR, or behind settings.CLIENT_IP_PROXY_COUNT proxies the
     X-Forwarded-For entry the outermost one appended (entries left of it can be forged)."""
     hops = settings.CLIENT_IP_PROXY_COUNT
-    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    forwarded = [
+        part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()
+    ]
     if hops and len(forwarded) >= hops:
         return forwarded[-hops]
     return request.META.get("REMOTE_ADDR", "")

@@ -115,7 +115,9 @@ def done_shown(draft: ConsentDraft, now=None) -> bool:
 def _locked(draft: ConsentDraft, *allowed) -> ConsentDraft:
     """The draft re-read under a row lock, refused unless it is live and in one of `allowed`."""
     locked = (
-        ConsentDraft.objects.select_for_update(of=("self",)).select_related("institution", "session").get(pk=draft.pk)
+        ConsentDraft.objects.select_for_update(of=("self",))
+        .select_related("institution", "session")
+        .get(pk=draft.pk)
     )
     if locked.ended_at is not None or locked.status not in allowed:
         raise DRAFT_ENDED()

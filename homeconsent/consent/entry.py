@@ -33,7 +33,9 @@ def entry_for(institution) -> InstitutionEntry:
     return entry
 
 
-def do_rotate_entry_token(institution, *, actor_type=ActorType.INSTITUTION_STAFF, actor_id="console") -> InstitutionEntry:
+def do_rotate_entry_token(
+    institution, *, actor_type=ActorType.INSTITUTION_STAFF, actor_id="console"
+) -> InstitutionEntry:
     """Give the institution a new entry token; the old URL and QR code answer "not found" from now on."""
     with transaction.atomic():
         entry = InstitutionEntry.objects.select_for_update().filter(institution=institution).first()

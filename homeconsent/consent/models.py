@@ -73,8 +73,14 @@ class CardAuthChallenge(models.Model):
         institution = self.institution.code if self.institution_id else None
         if self.message_version >= 2:
             return challenge_message.challenge_message(
-                nonce=self.nonce, purpose=self.purpose, institution=institution, items=self.items, kind=self.kind,
-                details=self.details, expires_at=self.expires_at, origin=self.origin,
+                nonce=self.nonce,
+                purpose=self.purpose,
+                institution=institution,
+                items=self.items,
+                kind=self.kind,
+                details=self.details,
+                expires_at=self.expires_at,
+                origin=self.origin,
             )
         fields = {
             "v": 1,
@@ -297,7 +303,9 @@ class WebhookDelivery(models.Model):
 
     event_id = models.CharField(max_length=64, unique=True)
     app = models.ForeignKey(TelehealthApp, on_delete=models.PROTECT, related_name="deliveries")
-    session = models.ForeignKey(ConsentSession, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    session = models.ForeignKey(
+        ConsentSession, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     event = models.CharField(max_length=40)
     body = models.TextField()  # the exact JSON bytes (UTF-8) that are signed and sent
     created_at = models.DateTimeField()

@@ -85,7 +85,12 @@ class PublicHTTPSHandler(urllib.request.HTTPSHandler):
 
 def public_only_opener(*handlers):
     opener = urllib.request.OpenerDirector()
-    for handler in (urllib.request.UnknownHandler(), urllib.request.HTTPDefaultErrorHandler(),
-                    urllib.request.HTTPErrorProcessor(), PublicHTTPSHandler(), *handlers):  # fmt: skip
+    for handler in (
+        urllib.request.UnknownHandler(),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPErrorProcessor(),
+        PublicHTTPSHandler(),
+        *handlers,
+    ):
         opener.add_handler(handler)
     return opener

@@ -206,9 +206,7 @@ def issue_for_page(request, slot, purpose, **kwargs) -> dict:
     return challenge_for_page(issued, request)  # bound to this page's origin (the bridge checks it)
 
 
-def answer_with_card(
-    request, slot, purpose, body: bytes, *, institution=None, **details
-) -> Proof:
+def answer_with_card(request, slot, purpose, body: bytes, *, institution=None, **details) -> Proof:
     """The reader route's answer: certificate + signature over the challenge this session was given.
 
     Codes: bad_request (unreadable), session_expired (not this session's challenge), then those of

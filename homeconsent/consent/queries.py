@@ -26,8 +26,20 @@ class ConsentedPatients:
     total: int | None = None  # rows matching the filters across all pages (count=True)
 
 
-def consented_patients(institution, *, kind=None, given_from=None, given_to=None, visit_from=None, visit_to=None,
-                       status="in_force", after=None, limit=100, now=None, count=False) -> ConsentedPatients:  # fmt: skip
+def consented_patients(
+    institution,
+    *,
+    kind=None,
+    given_from=None,
+    given_to=None,
+    visit_from=None,
+    visit_to=None,
+    status="in_force",
+    after=None,
+    limit=100,
+    now=None,
+    count=False,
+) -> ConsentedPatients:
     """One page of an institution's home-visit and telehealth consents, newest consent first (stable
     order: given_at, then id, both descending; `after` is the last row's (given_at, id)).
 
@@ -37,11 +49,18 @@ def consented_patients(institution, *, kind=None, given_from=None, given_to=None
     """
     now = now or timezone.now()
     consents = consents_of_institution(
-        institution, kind or None, given_from=given_from, given_to=given_to, visit_from=visit_from, visit_to=visit_to
+        institution,
+        kind or None,
+        given_from=given_from,
+        given_to=given_to,
+        visit_from=visit_from,
+        visit_to=visit_to,
     ).filter(kind__in=LISTED_KINDS)
     if status != "all":
         in_force = consents_of_institution(institution, on=now).values("pk")
-        consents = consents.filter(pk__in=in_force) if status == "in_force" else consents.exclude(pk__in=in_force)
+        consents = (
+            consents.filter(pk__in=in_force) if status == "in_force" else consents.exclude(pk__in=in_force)
+        )
     total = consents.count() if count else None
     if after is not None:
         given_at, pk = after
@@ -50,7 +69,9 @@ def consented_patients(institution, *, kind=None, given_from=None, given_to=None
     more = len(rows) > limit
     rows = rows[:limit]
     shown = set(
-        consents_of_institution(institution, on=now).filter(pk__in=[c.pk for c in rows]).values_list("pk", flat=True)
+        consents_of_institution(institution, on=now)
+        .filter(pk__in=[c.pk for c in rows])
+        .values_list("pk", flat=True)
     )
     for consent in rows:
         consent.in_force = consent.pk in shown

@@ -195,7 +195,9 @@ def consent_until(kind: str, *, visit_date=None, available_until=None, now=None)
             else datetime.datetime.fromisoformat(available_until)
         )
     if isinstance(available_until, datetime.datetime):
-        until = available_until if timezone.is_aware(available_until) else available_until.replace(tzinfo=TOKYO)
+        until = (
+            available_until if timezone.is_aware(available_until) else available_until.replace(tzinfo=TOKYO)
+        )
     else:
         until = start_of_day(available_until + datetime.timedelta(days=1))
     if until <= now:

@@ -178,8 +178,9 @@ def _clean_terms(institution, kind, items, visit_date, available_until, now):
     return kind, items, visit_date, until
 
 
-def issue_consent_challenge(institution, *, kind, items, visit_date=None, available_until=None, session=None,
-                            now=None) -> CardAuthChallenge:  # fmt: skip
+def issue_consent_challenge(
+    institution, *, kind, items, visit_date=None, available_until=None, session=None, now=None
+) -> CardAuthChallenge:
     """A consent challenge binding exactly the terms do_register_consent will register."""
     now = now or timezone.now()
     kind, items, visit_date, until = _clean_terms(institution, kind, items, visit_date, available_until, now)
@@ -190,7 +191,9 @@ def issue_consent_challenge(institution, *, kind, items, visit_date=None, availa
 def _check_proof(challenge: CardAuthChallenge, institution, kind, items, details) -> None:
     if challenge.purpose != ChallengePurpose.CONSENT:
         raise CONSENT_PROOF_NOT_FOR_CONSENT()
-    if challenge.institution_id is None or (institution is not None and challenge.institution_id != institution.pk):
+    if challenge.institution_id is None or (
+        institution is not None and challenge.institution_id != institution.pk
+    ):
         raise CONSENT_PROOF_MISMATCH(field="institution")
     if challenge.kind != kind:
         raise CONSENT_PROOF_MISMATCH(field="kind")
@@ -210,8 +213,19 @@ def _same_slot_q(kind, visit_date) -> Q:
     return Q(kind=kind)
 
 
-def do_register_consent(verified, *, kind, items, visit_date=None, available_until=None, institution=None,
-                        session=None, actor_type=ActorType.PATIENT, actor_id=None, now=None) -> Consent:  # fmt: skip
+def do_register_consent(
+    verified,
+    *,
+    kind,
+    items,
+    visit_date=None,
+    available_until=None,
+    institution=None,
+    session=None,
+    actor_type=ActorType.PATIENT,
+    actor_id=None,
+    now=None,
+) -> Consent:
     """Register the consent a verified card authentication proved (see the module docstring)."""
     clock = _clock(now)
     now = clock()
@@ -239,7 +253,12 @@ def do_register_consent(verified, *, kind, items, visit_date=None, available_unt
             raise CONSENT_PROOF_USED()
         previous = (
             Consent.objects.select_for_update()
-            .filter(_same_slot_q(kind, visit_date), person=person, institution=institution, status=ConsentStatus.ACTIVE)
+            .filter(
+                _same_slot_q(kind, visit_date),
+                person=person,
+                institution=institution,
+                status=ConsentStatus.ACTIVE,
+            )
             .first()
         )
         if previous is not None:
@@ -249,11 +268,20 @@ def do_register_consent(verified, *, kind, items, visit_date=None, available_unt
             previous.ended_by = ConsentEndedBy.EXPIRED if expired else ConsentEndedBy.SUPERSEDED
             previous.save(update_fields=["status", "ended_at", "ended_by"])
         consent = Consent.objects.create(
-            person=person, institution=institution, kind=kind, items=items, given_at=now,
-            available_until=until, visit_date=visit_date, challenge=challenge,
-            card_certificate=card, signature=base64.b64encode(verified.signature).decode(),
-            authenticator=route, id_token=evidence.get("id_token", ""), provider_key=evidence.get("provider_key", {}),
-        )  # fmt: skip
+            person=person,
+            institution=institution,
+            kind=kind,
+            items=items,
+            given_at=now,
+            available_until=until,
+            visit_date=visit_date,
+            challenge=challenge,
+            card_certificate=card,
+            signature=base64.b64encode(verified.signature).decode(),
+            authenticator=route,
+            id_token=evidence.get("id_token", ""),
+            provider_key=evidence.get("provider_key", {}),
+        )
         if previous is not None:
             previous.superseded_by = consent
             previous.save(update_fields=["superseded_by"])
@@ -321,7 +349,9 @@ def do_cancel_consent(consent, *, by, actor_id, actor_type=None, institution=Non
     with transaction.atomic(using=_using()):
         Person.objects.select_for_update().filter(pk=consent.person_id).first()
         now = clock()
-        consent = Consent.objects.select_for_update(of=("self",)).select_related("institution").get(pk=consent.pk)
+        consent = (
+            Consent.objects.select_for_update(of=("self",)).select_related("institution").get(pk=consent.pk)
+        )
         if institution is not None and consent.institution_id != institution.pk:
             raise CONSENT_NOT_OF_INSTITUTION(institution=institution.code)
         if not consent.is_in_force(now):
@@ -336,8 +366,10 @@ def do_cancel_all(person, *, by, actor_id, institution=None, actor_type=None, no
     with transaction.atomic(using=_using()):
         Person.objects.select_for_update().filter(pk=person.pk).first()
         now = clock()
-        consents = Consent.objects.select_for_update(of=("self",)).select_related("institution").filter(
-            _in_force_q(now), person=person
+        consents = (
+            Consent.objects.select_for_update(of=("self",))
+            .select_related("institution")
+            .filter(_in_force_q(now), person=person)
         )
         if institution is not None:
             consents = consents.filter(institution=institution)
@@ -355,7 +387,9 @@ def do_set_consent_end(
     with transaction.atomic(using=_using()):
         Person.objects.select_for_update().filter(pk=consent.person_id).first()
         now = clock()
-        consent = Consent.objects.select_for_update(of=("self",)).select_related("institution").get(pk=consent.pk)
+        consent = (
+            Consent.objects.select_for_update(of=("self",)).select_related("institution").get(pk=consent.pk)
+        )
         if consent.institution_id != institution.pk:
             raise CONSENT_NOT_OF_INSTITUTION(institution=institution.code)
         if consent.kind != ConsentKind.HOME_VISIT:
@@ -407,8 +441,9 @@ def active_consents(person, institution=None, on=None):
     return consents.order_by("-given_at", "-pk")
 
 
-def consents_of_institution(institution, kind=None, *, given_from=None, given_to=None, visit_from=None,
-                            visit_to=None, on=None):  # fmt: skip
+def consents_of_institution(
+    institution, kind=None, *, given_from=None, given_to=None, visit_from=None, visit_to=None, on=None
+):
     """An institution's consents, filtered by kind, consent date (Tokyo days, inclusive), visit
     date (inclusive) and, when `on` is given, in force at that moment/day; newest first."""
     consents = Consent.objects.filter(institution=institution).select_related("person")
@@ -447,7 +482,9 @@ def consents_for_read(institution_code, persons, item, on=None, *, kind=None) ->
     # answers, not a later visit's consent.
     if not person_ids:
         return {}
-    candidates = _in_force_for(str(institution_code), person_ids, on, rules.clean_kind(kind) if kind else None)
+    candidates = _in_force_for(
+        str(institution_code), person_ids, on, rules.clean_kind(kind) if kind else None
+    )
     # Items are a short JSON list; SQLite has no JSON containment, so the few rows are checked here.
     found = {}
     for consent in candidates:
@@ -456,7 +493,9 @@ def consents_for_read(institution_code, persons, item, on=None, *, kind=None) ->
     return found
 
 
-_CONSENT = Columns(Consent, exclude=("signature", "id_token", "provider_key"))  # evidence is for audits, not reads
+_CONSENT = Columns(
+    Consent, exclude=("signature", "id_token", "provider_key")
+)  # evidence is for audits, not reads
 _IN_FORCE_SQL: dict = {}
 
 

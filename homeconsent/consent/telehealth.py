@@ -145,10 +145,13 @@ def do_register_app(name, *, institutions, allowed_return_urls, webhook_url="", 
         app.institutions.set(institutions)
         for institution in app.institutions.order_by("code"):
             record_access(
-                actor_type=ActorType.OPERATOR, actor_id=by, items=["telehealth_app"], basis=Basis.OPERATOR,
+                actor_type=ActorType.OPERATOR,
+                actor_id=by,
+                items=["telehealth_app"],
+                basis=Basis.OPERATOR,
                 institution_code=institution.code,
                 detail={"action": Action.TELEHEALTH_APP_REGISTERED, "client_id": app.client_id, "name": name},
-            )  # fmt: skip
+            )
     return app, secret
 
 
@@ -172,10 +175,13 @@ def do_rotate_app_secret(app: TelehealthApp, *, by="operator") -> str:
         app.refresh_from_db()
         for institution in app.institutions.order_by("code"):
             record_access(
-                actor_type=ActorType.OPERATOR, actor_id=by, items=["telehealth_app"], basis=Basis.OPERATOR,
+                actor_type=ActorType.OPERATOR,
+                actor_id=by,
+                items=["telehealth_app"],
+                basis=Basis.OPERATOR,
                 institution_code=institution.code,
                 detail={"action": Action.TELEHEALTH_APP_SECRET_ROTATED, "client_id": app.client_id},
-            )  # fmt: skip
+            )
     return secret
 
 
@@ -183,8 +189,13 @@ def do_revoke_app(app: TelehealthApp, *, by="operator") -> TelehealthApp:
     with transaction.atomic(using=router.db_for_write(ConsentSession)):
         TelehealthApp.objects.filter(pk=app.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
         app.refresh_from_db()
-        record_access(actor_type=ActorType.OPERATOR, actor_id=by, items=["telehealth_app"], basis=Basis.OPERATOR,
-                      detail={"action": Action.TELEHEALTH_APP_REVOKED, "client_id": app.client_id})  # fmt: skip
+        record_access(
+            actor_type=ActorType.OPERATOR,
+            actor_id=by,
+            items=["telehealth_app"],
+            basis=Basis.OPERATOR,
+            detail={"action": Action.TELEHEALTH_APP_REVOKED, "client_id": app.client_id},
+        )
     return app
 
 
@@ -205,7 +216,9 @@ def _return_url_allowed(app: TelehealthApp, url: str) -> bool:
     return not parts.fragment and (url in app.allowed_return_urls or bare in app.allowed_return_urls)
 
 
-def do_create_session(app, *, institution_code, visit_date, items, return_url, state="", now=None) -> ConsentSession:
+def do_create_session(
+    app, *, institution_code, visit_date, items, return_url, state="", now=None
+) -> ConsentSession:
     """Open a telehealth consent session for a booked visit (kind telehealth)."""
     from homeconsent.registry.models import Institution
 
@@ -223,15 +236,28 @@ def do_create_session(app, *, institution_code, visit_date, items, return_url, s
     with transaction.atomic(using=router.db_for_write(ConsentSession)):
         session = ConsentSession.objects.create(
             session_id=secrets.token_urlsafe(32),
-            app=app, institution=institution, kind=kind, visit_date=visit_date, items=items,
-            return_url=return_url, state=state or "", created_at=now,
+            app=app,
+            institution=institution,
+            kind=kind,
+            visit_date=visit_date,
+            items=items,
+            return_url=return_url,
+            state=state or "",
+            created_at=now,
             expires_at=now + settings.CONSENT_SESSION_TTL,
-        )  # fmt: skip
+        )
         record_access(
-            actor_type=ActorType.INSTITUTION_CLIENT, actor_id=f"telehealth:{app.client_id}", items=items, basis=Basis.CONSENT,
+            actor_type=ActorType.INSTITUTION_CLIENT,
+            actor_id=f"telehealth:{app.client_id}",
+            items=items,
+            basis=Basis.CONSENT,
             institution_code=institution.code,
-            detail={"action": Action.CONSENT_SESSION_CREATED, "session": session.pk, "visit_date": visit_date.isoformat()},
-        )  # fmt: skip
+            detail={
+                "action": Action.CONSENT_SESSION_CREATED,
+                "session": session.pk,
+                "visit_date": visit_date.isoformat(),
+            },
+        )
     return session
 
 
@@ -288,7 +314,9 @@ def webhook_data(session: ConsentSession, consent) -> dict:
         "consent_id": consent.pk if consent else None,
         "consent_status": consent.effective_status() if consent else None,
         "items": consent.items if consent else session.items,
-        "available_until": consent.available_until.isoformat() if consent and consent.available_until else None,
+        "available_until": consent.available_until.isoformat()
+        if consent and consent.available_until
+        else None,
     }
 
 
@@ -301,7 +329,9 @@ def complete_session(session: ConsentSession, consent, *, now=None) -> ConsentSe
     """
     now = now or timezone.now()
     with transaction.atomic(using=router.db_for_write(ConsentSession)):
-        session = ConsentSession.objects.select_for_update().select_related("app", "institution").get(pk=session.pk)
+        session = (
+            ConsentSession.objects.select_for_update().select_related("app", "institution").get(pk=session.pk)
+        )
         if session.consent_id == consent.pk:
             return session
         check_session_open(session, now)
@@ -317,7 +347,9 @@ def complete_session(session: ConsentSession, consent, *, now=None) -> ConsentSe
         session.status = ConsentSessionStatus.REGISTERED
         session.completed_at = now
         session.save(update_fields=["consent", "status", "completed_at"])
-        enqueue_webhook(session.app, "consent.registered", webhook_data(session, consent), session=session, now=now)
+        enqueue_webhook(
+            session.app, "consent.registered", webhook_data(session, consent), session=session, now=now
+        )
     return session
 
 
@@ -329,7 +361,9 @@ def do_decline_session(session: ConsentSession, *, now=None) -> ConsentSession:
     """
     now = now or timezone.now()
     with transaction.atomic(using=router.db_for_write(ConsentSession)):
-        session = ConsentSession.objects.select_for_update().select_related("app", "institution").get(pk=session.pk)
+        session = (
+            ConsentSession.objects.select_for_update().select_related("app", "institution").get(pk=session.pk)
+        )
         if session_status(session, now) != ConsentSessionStatus.PENDING:
             return session
         session.status = ConsentSessionStatus.DECLINED
@@ -337,12 +371,21 @@ def do_decline_session(session: ConsentSession, *, now=None) -> ConsentSession:
         session.save(update_fields=["status", "completed_at"])
         # The patient has not shown a card: who stopped is known only as the session's holder.
         record_access(
-            actor_type=ActorType.PATIENT, actor_id=f"session:{session.pk}", items=session.items, basis=Basis.CONSENT,
+            actor_type=ActorType.PATIENT,
+            actor_id=f"session:{session.pk}",
+            items=session.items,
+            basis=Basis.CONSENT,
             institution_code=session.institution.code,
-            detail={"action": Action.CONSENT_SESSION_DECLINED, "session": session.pk, "client_id": session.app.client_id},
-        )  # fmt: skip
+            detail={
+                "action": Action.CONSENT_SESSION_DECLINED,
+                "session": session.pk,
+                "client_id": session.app.client_id,
+            },
+        )
         # An app that does not poll learns it too, even if the patient never comes back to it.
-        enqueue_webhook(session.app, "session.declined", webhook_data(session, None), session=session, now=now)
+        enqueue_webhook(
+            session.app, "session.declined", webhook_data(session, None), session=session, now=now
+        )
     return session
 
 
@@ -353,7 +396,9 @@ def session_consent_ended(consent, *, now=None) -> None:
         return
     session.status = ConsentSessionStatus.CANCELLED
     session.save(update_fields=["status"])
-    enqueue_webhook(session.app, "consent.cancelled", webhook_data(session, consent), session=session, now=now)
+    enqueue_webhook(
+        session.app, "consent.cancelled", webhook_data(session, consent), session=session, now=now
+    )
 
 
 def return_redirect_url(session: ConsentSession) -> str:
@@ -364,4 +409,6 @@ def return_redirect_url(session: ConsentSession) -> str:
     query += [("session_id", session.session_id), ("status", session_status(session))]
     if session.state:
         query.append(("state", session.state))
-    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, urllib.parse.urlencode(query), ""))
+    return urllib.parse.urlunsplit(
+        (parts.scheme, parts.netloc, parts.path, urllib.parse.urlencode(query), "")
+    )

@@ -209,7 +209,11 @@ FLOW_STEPS = {
 
 
 def _step_of_flow(flow, draft, step):
-    steps = FLOW_STEPS["app" if draft is not None and getattr(draft, "session_id", None) else flow] if flow else []
+    steps = (
+        FLOW_STEPS["app" if draft is not None and getattr(draft, "session_id", None) else flow]
+        if flow
+        else []
+    )
     return (steps.index(step) + 1, len(steps)) if step in steps else None
 
 
@@ -218,18 +222,28 @@ def _context(entry, flow=None, draft=None, step_name=None, **extra):
     # In a telehealth app's session, "stop" ends the session and goes back to the app (_stop.html).
     session = getattr(draft, "session", None)
     return {
-        "entry": entry, "institution": institution, "flow": flow, "draft": draft,
+        "entry": entry,
+        "institution": institution,
+        "flow": flow,
+        "draft": draft,
         "app_session_id": session.session_id if session is not None else None,
-        "flow_step": _step_of_flow(flow, draft, step_name), **extra,
-    }  # fmt: skip
+        "flow_step": _step_of_flow(flow, draft, step_name),
+        **extra,
+    }
 
 
 # The order items are listed in: insurance first, then as on the "what to share" screen.
-ITEM_ORDER = [ConsentItem.QUALIFICATION, *(code for code, _l, _h in SHAREABLE_ITEMS), ConsentItem.LIMIT_CERTIFICATE]
+ITEM_ORDER = [
+    ConsentItem.QUALIFICATION,
+    *(code for code, _l, _h in SHAREABLE_ITEMS),
+    ConsentItem.LIMIT_CERTIFICATE,
+]
 
 
 def _items_summary(items):
-    ordered = sorted(items, key=lambda item: ITEM_ORDER.index(item) if item in ITEM_ORDER else len(ITEM_ORDER))
+    ordered = sorted(
+        items, key=lambda item: ITEM_ORDER.index(item) if item in ITEM_ORDER else len(ITEM_ORDER)
+    )
     return [ITEM_LABELS.get(item, item) for item in ordered]
 
 
@@ -262,10 +276,11 @@ def _ended(request, entry, draft=None):
     Nothing of the draft is shown: `draft` is only named for the reader of the calls."""
     start_url = reverse("consent:entry", args=[entry.token])
     return page(
-        request, "consent/ended.html",
+        request,
+        "consent/ended.html",
         _context(entry, code=drafts.DRAFT_ENDED.code, start_url=start_url),
         status=410,
-    )  # fmt: skip
+    )
 
 
 def _flow_draft(request, token, flow, step):
@@ -318,7 +333,9 @@ def entry_qr(request, token):
     if entry is None:
         return not_found(request)
     url = entry_url(entry, request)
-    response = HttpResponse(entry_qr_svg(url, scale=8, title=entry.institution.name), content_type="image/svg+xml")
+    response = HttpResponse(
+        entry_qr_svg(url, scale=8, title=entry.institution.name), content_type="image/svg+xml"
+    )
     response["Cache-Control"] = "no-store"
     return response
 
@@ -337,10 +354,15 @@ def _session_problem(request, error, session_id=None):
     unknown = error.code == telehealth.SESSION_UNKNOWN.code
     return_href = reverse("consent:session_return", args=[session_id]) if session_id and not unknown else None
     return page(
-        request, "consent/session_problem.html",
-        {"problem": SESSION_PROBLEMS.get(error.code, error.code), "code": error.code, "return_href": return_href},
+        request,
+        "consent/session_problem.html",
+        {
+            "problem": SESSION_PROBLEMS.get(error.code, error.code),
+            "code": error.code,
+            "return_href": return_href,
+        },
         status=404 if unknown else 410,
-    )  # fmt: skip
+    )
 
 
 def _known_app_session(session_id):
@@ -410,7 +432,12 @@ def about(request, token, flow):
     current = _current_draft(request, entry, flow)
     # An app's session already has its draft (its date and items are fixed): 始める goes on with it.
     app_draft = None
-    if current is not None and current.session_id and drafts.is_live(current) and current.status != DraftStatus.DONE:
+    if (
+        current is not None
+        and current.session_id
+        and drafts.is_live(current)
+        and current.status != DraftStatus.DONE
+    ):
         app_draft = current
     if app_draft is not None and (error := _app_session_error(app_draft)) is not None:
         return _session_problem(request, error, app_draft.session.session_id)
@@ -424,10 +451,17 @@ def about(request, token, flow):
             drafts.check_start_rate(client_ip(request), entry=token, session=request.session.session_key)
         except HomeConsentError as error:
             response = page(
-                request, "consent/about.html",
-                _context(entry, flow, None, "about", error={"code": error.code, "message": error.message(_language())}),
+                request,
+                "consent/about.html",
+                _context(
+                    entry,
+                    flow,
+                    None,
+                    "about",
+                    error={"code": error.code, "message": error.message(_language())},
+                ),
                 status=429,
-            )  # fmt: skip
+            )
             response["Retry-After"] = str(error.params["retry_after"])
             return response
         # "Change what I share" starts from the current consent's items (taken from the card proof).
@@ -445,9 +479,17 @@ def about(request, token, flow):
     # The update flow carries its items until 始める: the proof is not needed any more.
     request.session.pop(_proof_key(entry), None)
     return page(
-        request, "consent/about.html",
-        _context(entry, flow, app_draft, "about", visit_date=app_draft.visit_date if app_draft else None, update=update),
-    )  # fmt: skip
+        request,
+        "consent/about.html",
+        _context(
+            entry,
+            flow,
+            app_draft,
+            "about",
+            visit_date=app_draft.visit_date if app_draft else None,
+            update=update,
+        ),
+    )
 
 
 @never_cache
@@ -473,11 +515,20 @@ def visit_date(request, token, flow="telehealth"):
         else:
             error = form.first_error()
     return page(
-        request, "consent/visit_date.html",
-        _context(entry, flow, draft, "visit_date", error=error, today=today, latest=today + rules.VISIT_DATE_HORIZON,
-                 value=value),
+        request,
+        "consent/visit_date.html",
+        _context(
+            entry,
+            flow,
+            draft,
+            "visit_date",
+            error=error,
+            today=today,
+            latest=today + rules.VISIT_DATE_HORIZON,
+            value=value,
+        ),
         status=400 if error else 200,
-    )  # fmt: skip
+    )
 
 
 @never_cache
@@ -492,9 +543,10 @@ def items(request, token, flow):
             return redirect("consent:confirm", token=token, flow=flow)
         requested = _items_summary([ConsentItem.QUALIFICATION, *draft.items])
         return page(
-            request, "consent/items_requested.html",
+            request,
+            "consent/items_requested.html",
             _context(entry, flow, draft, "items", requested=requested, visit_date=draft.visit_date),
-        )  # fmt: skip
+        )
     error = None
     if request.method == "POST":
         form = forms.ItemsForm(request.POST, kind=draft.kind, institution=entry.institution)
@@ -510,7 +562,9 @@ def items(request, token, flow):
         for code, label, help_text in _shareable(entry.institution)
     ]
     return page(
-        request, "consent/items.html", _context(entry, flow, draft, "items", choices=choices, error=error),
+        request,
+        "consent/items.html",
+        _context(entry, flow, draft, "items", choices=choices, error=error),
         status=400 if error else 200,
     )
 
@@ -537,7 +591,9 @@ def limit(request, token, flow):
     if draft.limit_answered or ConsentItem.LIMIT_CERTIFICATE in draft.items:
         current = "yes" if ConsentItem.LIMIT_CERTIFICATE in draft.items else "no"
     return page(
-        request, "consent/limit.html", _context(entry, flow, draft, "limit", error=error, current=current),
+        request,
+        "consent/limit.html",
+        _context(entry, flow, draft, "limit", error=error, current=current),
         status=400 if error else 200,
     )
 
@@ -560,7 +616,9 @@ def confirm(request, token, flow):
         until_choice = request.POST.get("until", "care")
         until_date = request.POST.get("until_date", "").strip()
         if form.is_valid():
-            _done, error = _coded(drafts.do_confirm_draft, draft, available_until=form.cleaned_data["available_until"])
+            _done, error = _coded(
+                drafts.do_confirm_draft, draft, available_until=form.cleaned_data["available_until"]
+            )
             if error is None:
                 return redirect("consent:card", token=token, flow=flow)
         else:
@@ -571,14 +629,25 @@ def confirm(request, token, flow):
     if ConsentItem.LIMIT_CERTIFICATE not in draft.items:
         not_shared.append(ConsentItem.LIMIT_CERTIFICATE)
     return page(
-        request, "consent/confirm.html",
+        request,
+        "consent/confirm.html",
         _context(
-            entry, flow, draft, "confirm", shared=_items_summary(shared), not_shared=_items_summary(not_shared),
-            visit_date=draft.visit_date, error=error, date_error=date_error, until_choice=until_choice,
-            until_date=until_date, end_date_min=today.isoformat(), end_date_max=latest.isoformat(),
+            entry,
+            flow,
+            draft,
+            "confirm",
+            shared=_items_summary(shared),
+            not_shared=_items_summary(not_shared),
+            visit_date=draft.visit_date,
+            error=error,
+            date_error=date_error,
+            until_choice=until_choice,
+            until_date=until_date,
+            end_date_min=today.isoformat(),
+            end_date_max=latest.isoformat(),
         ),
         status=400 if error else 200,
-    )  # fmt: skip
+    )
 
 
 @never_cache
@@ -596,17 +665,24 @@ def card(request, token, flow):
     # The card step answers for this draft only: a page left open from an earlier draft gets nowhere.
     bound = "?" + urllib.parse.urlencode({"draft": draft.key})
     return page(
-        request, "consent/card.html",
+        request,
+        "consent/card.html",
         _context(
-            entry, flow, draft, "card", start_again_url=start_again_url,
+            entry,
+            flow,
+            draft,
+            "card",
+            start_again_url=start_again_url,
             bridge_url=f"ws://{settings.READER_BRIDGE_HOST}:{settings.READER_BRIDGE_PORT}",
             challenge_url=reverse("consent:challenge", args=[token, flow]) + bound,
             answer_url=reverse("consent:answer", args=[token, flow]) + bound,
             restart_url=reverse("consent:confirm", args=[token, flow]),
             card_wait=CARD_WAIT_SECONDS,
-            app_start_url=(reverse("consent:app_start", args=[token, flow]) + bound) if proof.app_available() else "",
+            app_start_url=(reverse("consent:app_start", args=[token, flow]) + bound)
+            if proof.app_available()
+            else "",
         ),
-    )  # fmt: skip
+    )
 
 
 def _inquiry_card(request, token):
@@ -617,16 +693,22 @@ def _inquiry_card(request, token):
         return _problem_redirect(entry, SESSION_EXPIRED.code)
     start_again_url = reverse("consent:entry", args=[token])
     return page(
-        request, "consent/card.html",
+        request,
+        "consent/card.html",
         _context(
-            entry, "mine", None, "card", start_again_url=start_again_url,
+            entry,
+            "mine",
+            None,
+            "card",
+            start_again_url=start_again_url,
             bridge_url=f"ws://{settings.READER_BRIDGE_HOST}:{settings.READER_BRIDGE_PORT}",
             challenge_url=reverse("consent:challenge", args=[token, "mine"]),
             answer_url=reverse("consent:answer", args=[token, "mine"]),
-            restart_url=reverse("consent:about", args=[token, "mine"]), card_wait=CARD_WAIT_SECONDS,
+            restart_url=reverse("consent:about", args=[token, "mine"]),
+            card_wait=CARD_WAIT_SECONDS,
             app_start_url=reverse("consent:app_start", args=[token, "mine"]) if proof.app_available() else "",
         ),
-    )  # fmt: skip
+    )
 
 
 def _json_problem(code, message=None, status=400):
@@ -807,13 +889,20 @@ def done(request, token, flow):
     consent = drafts.show_done(draft)
     return_url = telehealth.return_redirect_url(draft.session) if draft.session_id else None
     return page(
-        request, "consent/done.html",
+        request,
+        "consent/done.html",
         _context(
-            entry, flow, consent=consent, shared=_items_summary(consent.items), return_url=return_url,
-            last_day=consent.last_day, person_name=consent.person.name,
-            portal_url=reverse("portal:home"), inquiry_url=reverse("consent:about", args=[token, "mine"]),
+            entry,
+            flow,
+            consent=consent,
+            shared=_items_summary(consent.items),
+            return_url=return_url,
+            last_day=consent.last_day,
+            person_name=consent.person.name,
+            portal_url=reverse("portal:home"),
+            inquiry_url=reverse("consent:about", args=[token, "mine"]),
         ),
-    )  # fmt: skip
+    )
 
 
 # --- inquiry, update and cancel-all --------------------------------------------------------------
@@ -834,7 +923,9 @@ def mine(request, token):
     current = next((c for c in consents if c.kind == "home_visit"), None)
     proof["items"] = [i for i in (current.items if current else []) if i != ConsentItem.QUALIFICATION]
     step = _next_step(request, entry, proof)
-    return page(request, "consent/mine.html", _context(entry, "mine", rows=_consent_rows(consents), step=step))
+    return page(
+        request, "consent/mine.html", _context(entry, "mine", rows=_consent_rows(consents), step=step)
+    )
 
 
 @never_cache
@@ -855,7 +946,9 @@ def cancel_all(request, token):
         return page(request, "consent/cancelled.html", _context(entry, "mine", count=len(cancelled)))
     consents = list(services.active_consents(_person(proof), entry.institution))
     step = _next_step(request, entry, proof)
-    return page(request, "consent/cancel_all.html", _context(entry, "mine", rows=_consent_rows(consents), step=step))
+    return page(
+        request, "consent/cancel_all.html", _context(entry, "mine", rows=_consent_rows(consents), step=step)
+    )
 
 
 # --- problems ------------------------------------------------------------------------------------

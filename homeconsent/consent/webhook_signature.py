@@ -97,8 +97,12 @@ def verify_webhook(
         raise WebhookRefused("webhook_timestamp_out_of_range", tolerance=tolerance)
     expected = sign(secret, timestamp, body)
     prefix = f"{SIGNATURE_VERSION}="
-    offered = [part.strip()[len(prefix) :] for part in signature.split(",") if part.strip().startswith(prefix)]
-    if not any(hmac.compare_digest(expected.encode(), value.encode()) for value in offered):  # bytes: any header text
+    offered = [
+        part.strip()[len(prefix) :] for part in signature.split(",") if part.strip().startswith(prefix)
+    ]
+    if not any(
+        hmac.compare_digest(expected.encode(), value.encode()) for value in offered
+    ):  # bytes: any header text
         raise WebhookRefused("webhook_signature_invalid")
     try:
         event = json.loads(body)

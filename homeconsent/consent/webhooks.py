@@ -88,9 +88,14 @@ def enqueue_webhook(app, event: str, data: dict, *, session=None, now=None) -> W
     data = {key: api_moment(value) if key in MOMENT_FIELDS else value for key, value in data.items()}
     payload = {"id": event_id, "type": event, "created_at": api_moment(now), "data": data}
     delivery = WebhookDelivery.objects.create(
-        event_id=event_id, app=app, session=session, event=event, body=encode_body(payload),
-        created_at=now, next_attempt_at=now,
-    )  # fmt: skip
+        event_id=event_id,
+        app=app,
+        session=session,
+        event=event,
+        body=encode_body(payload),
+        created_at=now,
+        next_attempt_at=now,
+    )
     mode, using = settings.CONSENT_WEBHOOK_INLINE, router.db_for_write(WebhookDelivery)
     if mode == "sync":
         transaction.on_commit(lambda: attempt_delivery(delivery.pk), using=using, robust=True)
@@ -170,8 +175,13 @@ def attempt_delivery(delivery_id, *, now=None) -> str:
             fields["last_error"] = f"HTTP {status_code}"
     WebhookDelivery.objects.filter(pk=delivery_id).update(**fields)
     if fields.get("status") != WebhookDeliveryStatus.DELIVERED:
-        logger.warning("webhook %s to app %s: attempt %d failed (%s)", delivery.event_id, delivery.app.client_id,
-                       attempts, fields["last_error"])  # fmt: skip
+        logger.warning(
+            "webhook %s to app %s: attempt %d failed (%s)",
+            delivery.event_id,
+            delivery.app.client_id,
+            attempts,
+            fields["last_error"],
+        )
     return fields.get("status", WebhookDeliveryStatus.PENDING)
 
 

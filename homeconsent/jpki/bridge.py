@@ -212,7 +212,9 @@ class ReaderBridge:
                 started.set()
             await self.serve_until(self._stopped)
 
-        self._thread = threading.Thread(target=asyncio.run, args=(main(),), name="reader-bridge-loop", daemon=True)
+        self._thread = threading.Thread(
+            target=asyncio.run, args=(main(),), name="reader-bridge-loop", daemon=True
+        )
         self._thread.start()
         started.wait()
         if failure:
@@ -340,8 +342,12 @@ class ReaderBridge:
         try:
             self.reader.open()
         except HomeConsentError as error:
-            return {"reader": False, "reader_name": None, "message": error.message("ja"),
-                    "message_en": error.message("en")}
+            return {
+                "reader": False,
+                "reader_name": None,
+                "message": error.message("ja"),
+                "message_en": error.message("en"),
+            }
         return {"reader": True, "reader_name": self.reader.name}
 
     def _status(self) -> dict:
@@ -405,4 +411,3 @@ class ReaderBridge:
             "certificate": _b64(result["certificate"]),
             "tries_left": result["tries_left"],
         }
-

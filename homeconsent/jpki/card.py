@@ -327,7 +327,11 @@ class VirtualJPKICard:
             if len(cmd.data) != 2:
                 return status(SW.WRONG_LENGTH)
             fid = int.from_bytes(cmd.data, "big")
-            known = set(self._files) | {FID_AUTH_KEY} | {fid for fid, kind in _PINS.items() if kind.counter in self._doc}
+            known = (
+                set(self._files)
+                | {FID_AUTH_KEY}
+                | {fid for fid, kind in _PINS.items() if kind.counter in self._doc}
+            )
             if not self._session.app_selected or fid not in known:
                 return status(SW.FILE_NOT_FOUND)
             self._session.current_ef = fid

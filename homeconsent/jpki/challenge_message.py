@@ -111,11 +111,20 @@ def encode(fields: dict) -> bytes:
 
 def challenge_message(*, nonce, purpose, institution, items, kind, details, expires_at, origin) -> bytes:
     """The version-2 message of a challenge (expires_at an aware datetime)."""
-    return encode({
-        "format": FORMAT, "v": VERSION, "nonce": nonce, "purpose": purpose, "institution": institution,
-        "items": sorted(set(items)), "kind": kind, "details": details, "origin": origin,
-        "expires_at": expires_at.astimezone(datetime.UTC).strftime(_EXPIRES),
-    })  # fmt: skip
+    return encode(
+        {
+            "format": FORMAT,
+            "v": VERSION,
+            "nonce": nonce,
+            "purpose": purpose,
+            "institution": institution,
+            "items": sorted(set(items)),
+            "kind": kind,
+            "details": details,
+            "origin": origin,
+            "expires_at": expires_at.astimezone(datetime.UTC).strftime(_EXPIRES),
+        }
+    )
 
 
 def digest_info(message: bytes) -> bytes:
@@ -149,8 +158,11 @@ def check(message: bytes, origin: str, now: datetime.datetime) -> dict:
     if institution is None:
         if purpose != "portal_login":
             raise CHALLENGE_NOT_OURS(detail="institution")
-    elif not (isinstance(institution, str) and _INSTITUTION.fullmatch(institution)
-              and with_check_digit(institution[:9]) == institution):  # fmt: skip
+    elif not (
+        isinstance(institution, str)
+        and _INSTITUTION.fullmatch(institution)
+        and with_check_digit(institution[:9]) == institution
+    ):
         raise CHALLENGE_NOT_OURS(detail="institution")
     if not isinstance(fields["items"], list) or not isinstance(fields["details"], dict):
         raise CHALLENGE_NOT_OURS(detail="items")

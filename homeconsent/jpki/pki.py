@@ -210,7 +210,9 @@ class TestPKI:
 
     def _key(self) -> rsa.RSAPrivateKey:
         if self._root_key is None:
-            self._root_key = serialization.load_pem_private_key(self.root_key_path.read_bytes(), password=None)
+            self._root_key = serialization.load_pem_private_key(
+                self.root_key_path.read_bytes(), password=None
+            )
         return self._root_key
 
     # --- end-entity certificates --------------------------------------------------------------
@@ -292,16 +294,21 @@ class TestPKI:
         with self._locked():
             self.issued_dir.mkdir(exist_ok=True)
             _write_atomic(
-                self.issued_dir / f"{serial_hex(serial)}.pem", certificate.public_bytes(serialization.Encoding.PEM)
+                self.issued_dir / f"{serial_hex(serial)}.pem",
+                certificate.public_bytes(serialization.Encoding.PEM),
             )
         return certificate
 
     # --- revocation ----------------------------------------------------------------------------
-    def revoke(self, serial: int | str, reason: str | x509.ReasonFlags = "unspecified") -> x509.CertificateRevocationList:
+    def revoke(
+        self, serial: int | str, reason: str | x509.ReasonFlags = "unspecified"
+    ) -> x509.CertificateRevocationList:
         """Put `serial` (int or hex) on the CRL and re-sign it. Revoking twice keeps the first entry."""
         return self.revoke_all([serial], reason)
 
-    def revoke_all(self, serials, reason: str | x509.ReasonFlags = "unspecified") -> x509.CertificateRevocationList:
+    def revoke_all(
+        self, serials, reason: str | x509.ReasonFlags = "unspecified"
+    ) -> x509.CertificateRevocationList:
         """Put every serial of `serials` on the CRL and re-sign it once."""
         numbers = [int(serial, 16) if isinstance(serial, str) else int(serial) for serial in serials]
         if isinstance(reason, str):
@@ -315,7 +322,11 @@ class TestPKI:
                 if number not in revoked:
                     revoked.add(number)
                     state["revoked"].append(
-                        {"serial": serial_hex(number), "revoked_at": _now().isoformat(), "reason": reason.name}
+                        {
+                            "serial": serial_hex(number),
+                            "revoked_at": _now().isoformat(),
+                            "reason": reason.name,
+                        }
                     )
             return self._sign_crl(state)
 
@@ -339,7 +350,9 @@ class TestPKI:
             .last_update(now)
             .next_update(now + self.crl_lifetime)
             .add_extension(x509.CRLNumber(state["crl_number"]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root.public_key()), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(root.public_key()), critical=False
+            )
         )
         for entry in state["revoked"]:
             revoked = (
@@ -349,7 +362,9 @@ class TestPKI:
             )
             if entry["reason"] != "unspecified":
                 # RFC 5280: reasonCode "unspecified" should be left out rather than written.
-                revoked = revoked.add_extension(x509.CRLReason(x509.ReasonFlags[entry["reason"]]), critical=False)
+                revoked = revoked.add_extension(
+                    x509.CRLReason(x509.ReasonFlags[entry["reason"]]), critical=False
+                )
             builder = builder.add_revoked_certificate(revoked.build())
         crl = builder.sign(self._key(), hashes.SHA256())
         _write_atomic(self.crl_path, crl.public_bytes(serialization.Encoding.PEM))
@@ -358,9 +373,13 @@ class TestPKI:
 
 
 def do_register_card_certificate(
-    person, certificate: x509.Certificate, *, registered_for_insurance_use: bool = True, renewed_from=None,
+    person,
+    certificate: x509.Certificate,
+    *,
+    registered_for_insurance_use: bool = True,
+    renewed_from=None,
     by: str = "operator",
-):  # fmt: skip
+):
     """Link a card's user-authentication certificate to a person (健康保険証利用登録), as the test PKI
     does for the cards it issues (no card proof needed: it made the card). Logged as the operator's
     change about the person, in the same transaction."""
@@ -374,13 +393,23 @@ def do_register_card_certificate(
 
     registered_at = timezone.now() if registered_for_insurance_use else None
     with transaction.atomic():
-        row = new_card_certificate(person, certificate, registered_at=registered_at, renewed_from=renewed_from)
+        row = new_card_certificate(
+            person, certificate, registered_at=registered_at, renewed_from=renewed_from
+        )
         record_access(
-            actor_type=ActorType.OPERATOR, actor_id=by, person=person, items=["card_certificate"], basis=Basis.OPERATOR,
-            detail={"action": Action.CARD_CERTIFICATE_REGISTERED, "issuer": row.issuer, "serial": row.serial,
-                    "registered_for_insurance_use": row.registered_for_insurance_use,
-                    "renewed_from": row.renewed_from.serial if row.renewed_from_id else None},
-        )  # fmt: skip
+            actor_type=ActorType.OPERATOR,
+            actor_id=by,
+            person=person,
+            items=["card_certificate"],
+            basis=Basis.OPERATOR,
+            detail={
+                "action": Action.CARD_CERTIFICATE_REGISTERED,
+                "issuer": row.issuer,
+                "serial": row.serial,
+                "registered_for_insurance_use": row.registered_for_insurance_use,
+                "renewed_from": row.renewed_from.serial if row.renewed_from_id else None,
+            },
+        )
     return row
 
 
@@ -390,7 +419,9 @@ class IssuedVirtualCard:
     card_certificate: object  # registry.CardCertificate
 
 
-def issue_virtual_card(person, pin: str, cards_dir=None, *, pki: TestPKI | None = None, path=None) -> IssuedVirtualCard:
+def issue_virtual_card(
+    person, pin: str, cards_dir=None, *, pki: TestPKI | None = None, path=None
+) -> IssuedVirtualCard:
     """A new virtual My Number card for `person`, registered for health-insurance use.
 
     The card gets a fresh RSA-2048 key and a user-authentication certificate from the test PKI
@@ -421,8 +452,9 @@ def issue_virtual_card(person, pin: str, cards_dir=None, *, pki: TestPKI | None 
     return IssuedVirtualCard(path, row)
 
 
-def do_revoke_card_certificate(serial, reason: str = "unspecified", *, pki: TestPKI | None = None,
-                            by: str = "operator") -> int:  # fmt: skip
+def do_revoke_card_certificate(
+    serial, reason: str = "unspecified", *, pki: TestPKI | None = None, by: str = "operator"
+) -> int:
     """Revoke a test-PKI certificate: on the CRL, and its linkage row marked revoked.
 
     `serial` is hex (as in registry.CardCertificate) or an int. Returns the number of linkage rows
@@ -449,10 +481,17 @@ def do_revoke_card_certificate(serial, reason: str = "unspecified", *, pki: Test
         )
         for row in rows:
             record_access(
-                actor_type=ActorType.OPERATOR, actor_id=by, person=row.person_id, items=["card_certificate"],
+                actor_type=ActorType.OPERATOR,
+                actor_id=by,
+                person=row.person_id,
+                items=["card_certificate"],
                 basis=Basis.OPERATOR,
-                detail={"action": Action.CARD_CERTIFICATE_REVOKED, "issuer": row.issuer, "serial": row.serial,
-                        "reason": reason},
-            )  # fmt: skip
+                detail={
+                    "action": Action.CARD_CERTIFICATE_REVOKED,
+                    "issuer": row.issuer,
+                    "serial": row.serial,
+                    "reason": reason,
+                },
+            )
         pki.revoke(number, reason)  # a failure here rolls the rows and their log entries back
     return marked

@@ -114,10 +114,13 @@ def _keys_name_holder(person, keys, today) -> bool:
     return any(
         q.is_valid_on(today)
         for q in Qualification.objects.filter(
-            person=person, insurer__number=keys.insurer_number, symbol=keys.symbol, number=keys.number,
+            person=person,
+            insurer__number=keys.insurer_number,
+            symbol=keys.symbol,
+            number=keys.number,
             branch=keys.branch,
         )
-    )  # fmt: skip
+    )
 
 
 def _holders_row(certificate, *, lock=False) -> CardCertificate | None:
@@ -134,17 +137,33 @@ def do_record_registration_refusal(row: CardCertificate | None, refusal: HomeCon
     if row is None:
         return
     record_access(  # one row: atomic on its own
-        actor_type=ActorType.PATIENT, actor_id=f"card:{row.serial}", person=row.person, items=[ITEM],
-        basis=Basis.SELF, outcome=Outcome.REFUSED,
-        detail={"action": Action.REGISTER_FOR_INSURANCE_USE, "code": refusal.code, "issuer": row.issuer,
-                "serial": row.serial},
-    )  # fmt: skip
+        actor_type=ActorType.PATIENT,
+        actor_id=f"card:{row.serial}",
+        person=row.person,
+        items=[ITEM],
+        basis=Basis.SELF,
+        outcome=Outcome.REFUSED,
+        detail={
+            "action": Action.REGISTER_FOR_INSURANCE_USE,
+            "code": refusal.code,
+            "issuer": row.issuer,
+            "serial": row.serial,
+        },
+    )
 
 
 def do_register_card_for_insurance_use(
-    message: bytes, certificate_der: bytes, signature: bytes, *,
-    insurer_number, symbol, number, branch, birth_date, now=None,
-) -> CardCertificate:  # fmt: skip
+    message: bytes,
+    certificate_der: bytes,
+    signature: bytes,
+    *,
+    insurer_number,
+    symbol,
+    number,
+    branch,
+    birth_date,
+    now=None,
+) -> CardCertificate:
     """Register the card that signed `message` for its holder, when the search keys name that holder.
 
     `message` is the registration challenge's message; the caller has already used the challenge
@@ -190,7 +209,11 @@ def do_register_card_for_insurance_use(
                 person=row.person,
                 items=[ITEM],
                 basis=Basis.SELF,
-                detail={"action": Action.REGISTER_FOR_INSURANCE_USE, "issuer": row.issuer, "serial": row.serial},
+                detail={
+                    "action": Action.REGISTER_FOR_INSURANCE_USE,
+                    "issuer": row.issuer,
+                    "serial": row.serial,
+                },
             )
     if refusal is not None:
         raise refusal

@@ -169,7 +169,15 @@ class _IsoDepCard:
 class UdpCardTarget:
     """One virtual card lying on a virtual reader: a thread serving *card* on udp *host*:*port*."""
 
-    def __init__(self, card, host: str = "127.0.0.1", port: int = 54321, *, fwi: int = DEFAULT_FWI, pupi: bytes | None = None):
+    def __init__(
+        self,
+        card,
+        host: str = "127.0.0.1",
+        port: int = 54321,
+        *,
+        fwi: int = DEFAULT_FWI,
+        pupi: bytes | None = None,
+    ):
         if not 0 <= fwi <= 14:
             raise ValueError("FWI is 0..14")
         self.card = card
@@ -181,7 +189,9 @@ class UdpCardTarget:
         # SENSB_RES: 50, PUPI, application data (none), protocol info: 106 kbps only;
         # FSCI 8 (256) + ISO 14443-4 compliant; FWI, no ADC, neither NAD nor CID.
         self.fwt = 4096 / 13.56e6 * 2**fwi
-        self.sensb_res = b"\x50" + self.pupi + b"\x00\x00\x00\x00" + bytes([0x00, (_FSCI << 4) | 0x01, fwi << 4])
+        self.sensb_res = (
+            b"\x50" + self.pupi + b"\x00\x00\x00\x00" + bytes([0x00, (_FSCI << 4) | 0x01, fwi << 4])
+        )
         self._stopping = threading.Event()
         self._present = threading.Event()
         self._present.set()

@@ -151,7 +151,11 @@ def _parse_crls(data: bytes) -> list[_ParsedCrl]:
     if b"-----BEGIN" in data:
         # A file may hold the CRLs of several roots (2015 and 2023 generations) one after another.
         blocks = data.split(b"-----END X509 CRL-----")
-        crls = [x509.load_pem_x509_crl(block + b"-----END X509 CRL-----\n") for block in blocks if b"-----BEGIN" in block]
+        crls = [
+            x509.load_pem_x509_crl(block + b"-----END X509 CRL-----\n")
+            for block in blocks
+            if b"-----BEGIN" in block
+        ]
     else:
         crls = [x509.load_der_x509_crl(data)]
     return [_ParsedCrl(crl) for crl in crls]
@@ -181,7 +185,11 @@ def _issuing_root(certificate: x509.Certificate, now: datetime.datetime) -> x509
     if constraints is not None and constraints.ca:
         raise UNKNOWN_ISSUER()  # a CA certificate is not a card's certificate
     key_usage = _extension(certificate, x509.KeyUsage)
-    if key_usage is None or not key_usage.digital_signature or certificate.public_key().key_size < MIN_RSA_BITS:
+    if (
+        key_usage is None
+        or not key_usage.digital_signature
+        or certificate.public_key().key_size < MIN_RSA_BITS
+    ):
         raise UNKNOWN_ISSUER()
     for root in trusted_roots():
         if root.subject != certificate.issuer:

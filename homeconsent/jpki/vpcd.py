@@ -46,7 +46,15 @@ class _Closed(Exception):
 class VpcdCard:
     """A thread connecting *card* (a VirtualJPKICard) to vpcd."""
 
-    def __init__(self, card, host: str = "127.0.0.1", port: int = VPCD_PORT, *, listen: bool = False, reconnect_delay: float = 0.5):
+    def __init__(
+        self,
+        card,
+        host: str = "127.0.0.1",
+        port: int = VPCD_PORT,
+        *,
+        listen: bool = False,
+        reconnect_delay: float = 0.5,
+    ):
         self.card = card
         self.host = host
         self.port = port

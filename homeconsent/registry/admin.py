@@ -87,8 +87,17 @@ class OpenFilter(admin.SimpleListFilter):
 class QualificationInline(ReadOnlyMixin, admin.TabularInline):
     model = Qualification
     insurer_shown = shown_as("insurer", "保険者")
-    fields = ("insurer_shown", "symbol", "number", "branch", "personal_family", "contribution_ratio", "acquired_on",
-              "lost_on", "reason_of_loss")
+    fields = (
+        "insurer_shown",
+        "symbol",
+        "number",
+        "branch",
+        "personal_family",
+        "contribution_ratio",
+        "acquired_on",
+        "lost_on",
+        "reason_of_loss",
+    )
     readonly_fields = fields
     ordering = ("acquired_on",)
     extra = 0
@@ -108,8 +117,13 @@ class CardCertificateInline(ReadOnlyMixin, admin.TabularInline):
 @admin.register(Person)
 class PersonAdmin(NoDeleteMixin, CardKeySearchMixin, PersonDataAdmin):
     list_display = ("id", "name", "name_kana", "sex", "birth_date", "postal_code")
-    search_fields = ("name", "name_kana", "=qualifications__insurer__number", "=qualifications__symbol",
-                     "=qualifications__number")
+    search_fields = (
+        "name",
+        "name_kana",
+        "=qualifications__insurer__number",
+        "=qualifications__symbol",
+        "=qualifications__number",
+    )
     list_filter = ("sex",)
     readonly_fields = ("created_at",)
     inlines = [QualificationInline, CardCertificateInline]
@@ -129,9 +143,14 @@ class PersonAdmin(NoDeleteMixin, CardKeySearchMixin, PersonDataAdmin):
         super().save_model(request, obj, form, change)
         # Inside changeform_view's transaction: the change and its log entry commit together.
         record_access(
-            actor_type=ActorType.OPERATOR, actor_id=operator_actor(request), person=obj, items=["person"], basis=Basis.OPERATOR,
-            outcome=Outcome.OK, detail={"action": Action.ADMIN_CHANGE, "model": "person", "changed": sorted(form.changed_data)},
-        )  # fmt: skip
+            actor_type=ActorType.OPERATOR,
+            actor_id=operator_actor(request),
+            person=obj,
+            items=["person"],
+            basis=Basis.OPERATOR,
+            outcome=Outcome.OK,
+            detail={"action": Action.ADMIN_CHANGE, "model": "person", "changed": sorted(form.changed_data)},
+        )
 
 
 @admin.register(Insurer)
@@ -144,7 +163,15 @@ class InsurerAdmin(NoDeleteMixin, admin.ModelAdmin):
 
 @admin.register(Institution)
 class InstitutionAdmin(NoDeleteMixin, admin.ModelAdmin):
-    list_display = ("code", "name", "facility_type", "prefecture", "municipality", "qualification_only", "hospital")
+    list_display = (
+        "code",
+        "name",
+        "facility_type",
+        "prefecture",
+        "municipality",
+        "qualification_only",
+        "hospital",
+    )
     search_fields = ("code", "name", "municipality")
     list_filter = ("facility_type", "prefecture", "qualification_only", "hospital")
     readonly_fields = ("facility_type", "prefecture")  # derived from the code on save
@@ -174,11 +201,29 @@ class SpecificDiseaseInline(CertificateInlineBase):
 class QualificationAdmin(ReadOnlyMixin, CardKeySearchMixin, PersonDataAdmin):
     person_shown = shown_as("person", "本人", "person_id")
     insurer_shown = shown_as("insurer", "保険者", "insurer__number")
-    list_display = ("person_shown", "insurer_shown", "symbol", "number", "branch", "personal_family",
-                    "contribution_ratio", "card_classification", "acquired_on", "lost_on", "reason_of_loss")
+    list_display = (
+        "person_shown",
+        "insurer_shown",
+        "symbol",
+        "number",
+        "branch",
+        "personal_family",
+        "contribution_ratio",
+        "card_classification",
+        "acquired_on",
+        "lost_on",
+        "reason_of_loss",
+    )
     search_fields = ("=insurer__number", "=symbol", "=number", "person__name", "person__name_kana")
-    list_filter = (OpenFilter, "insurer__kind", "contribution_ratio", "personal_family", "card_classification",
-                   "reason_of_loss", "preschool")
+    list_filter = (
+        OpenFilter,
+        "insurer__kind",
+        "contribution_ratio",
+        "personal_family",
+        "card_classification",
+        "reason_of_loss",
+        "preschool",
+    )
     raw_id_fields = ("person", "insurer")
     list_select_related = ("person", "insurer")
     inlines = [ElderlyInline, LimitInline, SpecificDiseaseInline]
@@ -228,8 +273,15 @@ class SpecificDiseaseCertificateAdmin(CertificateAdmin):
 class CardCertificateAdmin(ReadOnlyMixin, PersonDataAdmin):
     status_shown = shown_as("status", "状態")
     not_after_shown = shown_as("not_after", "有効期限")
-    list_display = ("id", "person_ref", "issuer", "serial", "status_shown", "registered_for_insurance_use",
-                    "not_after_shown")
+    list_display = (
+        "id",
+        "person_ref",
+        "issuer",
+        "serial",
+        "status_shown",
+        "registered_for_insurance_use",
+        "not_after_shown",
+    )
     search_fields = ("=serial", "=fingerprint_sha256", "=person__id")
     list_filter = ("status", "registered_for_insurance_use")
     raw_id_fields = ("person", "renewed_from")

@@ -175,15 +175,24 @@ class _Preloaded:
     newest_acquired: dict = field(default_factory=dict)
 
 
-def _resolve(candidates: list[Qualification], on: date, include_limit: bool, *, whole_history: bool,
-             preloaded: _Preloaded | None = None, chosen=None):  # fmt: skip
+def _resolve(
+    candidates: list[Qualification],
+    on: date,
+    include_limit: bool,
+    *,
+    whole_history: bool,
+    preloaded: _Preloaded | None = None,
+    chosen=None,
+):
     """Pick the period that answers for `on` and give it its national meaning.
 
     `whole_history` says the candidates are every period of one person (lookup by person), so a
     newer qualification is found among them without another query; `preloaded` replaces the
     certificate and newer-period queries by what a bulk lookup fetched beforehand.
     """
-    result = EligibilityResult(validity=Validity.NONE, on=on, matches=len(candidates), limit_included=include_limit)
+    result = EligibilityResult(
+        validity=Validity.NONE, on=on, matches=len(candidates), limit_included=include_limit
+    )
     validity, q = chosen or _choose(candidates, on)
     if q is None:
         result.validity = validity
@@ -224,8 +233,11 @@ def _periods_matching(keys_list: list[SearchKeys]) -> list[int]:
     insurer_ids = dict(
         Insurer.objects.filter(number__in={k.insurer_number for k in keys_list}).values_list("number", "id")
     )
-    wanted = {(insurer_ids[k.insurer_number], k.symbol, k.number, k.branch) for k in keys_list
-              if k.insurer_number in insurer_ids}  # fmt: skip
+    wanted = {
+        (insurer_ids[k.insurer_number], k.symbol, k.number, k.branch)
+        for k in keys_list
+        if k.insurer_number in insurer_ids
+    }
     if not wanted:
         return []
     connection = connections[router.db_for_read(Qualification)]
@@ -256,7 +268,9 @@ def _normalized(keys: SearchKeys) -> SearchKeys:
     return replace(keys, symbol=symbol, number=number)
 
 
-def resolve_many_by_keys(keys_list: list[SearchKeys], on=None, *, persons_filter=None, include_limit=False) -> list:
+def resolve_many_by_keys(
+    keys_list: list[SearchKeys], on=None, *, persons_filter=None, include_limit=False
+) -> list:
     """Eligibility for many validated search keys (batch pre-check) in a fixed number of queries.
 
     `persons_filter(person_ids) -> allowed ids` is called once with every person the keys match;
@@ -270,7 +284,9 @@ def resolve_many_by_keys(keys_list: list[SearchKeys], on=None, *, persons_filter
         return []
     keys_list = [_normalized(k) for k in keys_list]
     by_keys: dict[tuple, list[Qualification]] = {}
-    for q in Qualification.objects.filter(pk__in=_periods_matching(keys_list)).select_related("person", "insurer"):
+    for q in Qualification.objects.filter(pk__in=_periods_matching(keys_list)).select_related(
+        "person", "insurer"
+    ):
         key = (q.insurer.number, q.symbol, q.number, q.branch, q.person.birth_date)
         by_keys.setdefault(key, []).append(q)
     if persons_filter is not None:
@@ -278,7 +294,9 @@ def resolve_many_by_keys(keys_list: list[SearchKeys], on=None, *, persons_filter
         allowed = set(persons_filter(matched)) if matched else set()
         by_keys = {k: [q for q in qs if q.person_id in allowed] for k, qs in by_keys.items()}
     wants_limit = include_limit if callable(include_limit) else (lambda person_id: include_limit)
-    candidates = [by_keys.get((k.insurer_number, k.symbol, k.number, k.branch, k.birth_date), []) for k in keys_list]
+    candidates = [
+        by_keys.get((k.insurer_number, k.symbol, k.number, k.branch, k.birth_date), []) for k in keys_list
+    ]
     chosen = [_choose(qs, on) for qs in candidates]
     valid = {q.pk for validity, q in chosen if validity == Validity.VALID}
     lost_persons = {q.person_id for validity, q in chosen if validity == Validity.LOST}
@@ -311,7 +329,9 @@ def resolve_many_by_keys(keys_list: list[SearchKeys], on=None, *, persons_filter
     for qs, (validity, q) in zip(candidates, chosen):
         # As resolve_by_keys: the flag says whether 限度額 was asked for, whatever the validity.
         limit = wants_limit(q.person_id) if q is not None else (include_limit is True)
-        results.append(_resolve(qs, on, limit, whole_history=False, preloaded=preloaded, chosen=(validity, q)))
+        results.append(
+            _resolve(qs, on, limit, whole_history=False, preloaded=preloaded, chosen=(validity, q))
+        )
     return results
 
 
@@ -343,7 +363,11 @@ def resolve_by_keys(
 # insurer) and the certificates of those periods in force on the day, all three tables. Each row:
 # a tag, then the period, elderly, limit and disease columns, typed NULLs where not its own.
 _QUALIFICATION, _PERSON, _INSURER = Columns(Qualification), Columns(Person), Columns(Insurer)
-_ELDERLY, _LIMIT, _DISEASE = Columns(ElderlyCertificate), Columns(LimitCertificate), Columns(SpecificDiseaseCertificate)
+_ELDERLY, _LIMIT, _DISEASE = (
+    Columns(ElderlyCertificate),
+    Columns(LimitCertificate),
+    Columns(SpecificDiseaseCertificate),
+)
 _SECTIONS = ((_QUALIFICATION, _PERSON, _INSURER), (_ELDERLY,), (_LIMIT,), (_DISEASE,))
 _PERIOD, _ELDERLY_TAG, _LIMIT_TAG, _DISEASE_TAG = range(4)
 _SQL: dict = {}
@@ -366,7 +390,7 @@ def _union_sql(connection, by_person: bool) -> str:
             f"FROM {periods} q JOIN {table(Person, connection)} p ON p.{q('id')} = q.{q('person_id')} "
             f"JOIN {table(Insurer, connection)} i ON i.{q('id')} = q.{q('insurer_id')} WHERE q.{q('person_id')} = %s"
         )
-    which = (f"IN (SELECT {q('id')} FROM {periods} WHERE {q('person_id')} = %s)" if by_person else "= %s")
+    which = f"IN (SELECT {q('id')} FROM {periods} WHERE {q('person_id')} = %s)" if by_person else "= %s"
     for tag, columns in ((_ELDERLY_TAG, _ELDERLY), (_LIMIT_TAG, _LIMIT), (_DISEASE_TAG, _DISEASE)):
         until = f"c.{q('valid_until')} >= %s"
         if columns is _DISEASE:  # open-ended ones too
@@ -426,7 +450,11 @@ def _from_rows(rows, connection) -> tuple[list[Qualification], _Preloaded]:
 def _certificates(qualification_id, on: date, include_limit: bool):
     """(elderly, diseases, limit) of one period in force on `on`, in one statement."""
     _, found = _read(False, qualification_id, on, include_limit)
-    return found.elderly.get(qualification_id), found.diseases.get(qualification_id, []), found.limits.get(qualification_id)
+    return (
+        found.elderly.get(qualification_id),
+        found.diseases.get(qualification_id, []),
+        found.limits.get(qualification_id),
+    )
 
 
 def resolve_for_person(person, on=None, *, include_limit: bool = False) -> EligibilityResult:

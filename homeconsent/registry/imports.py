@@ -24,10 +24,30 @@ from .models import CardClassification, ElderlyCertificate, Insurer, Person, Qua
 from .validation import FieldError, QualificationRow, validate_qualification_row
 
 COLUMNS = (
-    "op", "insurer_number", "symbol", "number", "branch", "personal_family", "name", "name_kana", "sex",
-    "birth_date", "acquired_on", "lost_on", "reason_of_loss", "contribution_ratio", "card_classification",
-    "insured_name", "preschool", "address", "postal_code", "municipality_code",
-    "previous_insurer_number", "previous_symbol", "previous_number", "previous_branch",
+    "op",
+    "insurer_number",
+    "symbol",
+    "number",
+    "branch",
+    "personal_family",
+    "name",
+    "name_kana",
+    "sex",
+    "birth_date",
+    "acquired_on",
+    "lost_on",
+    "reason_of_loss",
+    "contribution_ratio",
+    "card_classification",
+    "insured_name",
+    "preschool",
+    "address",
+    "postal_code",
+    "municipality_code",
+    "previous_insurer_number",
+    "previous_symbol",
+    "previous_number",
+    "previous_branch",
 )
 REQUIRED_COLUMNS = ("op", "insurer_number", "number", "branch", "birth_date")
 
@@ -101,7 +121,12 @@ PERSON_DIFFERS = ErrorCode(
 
 # Fields of a period an import sets; compared to decide "unchanged".
 PERIOD_FIELDS = (
-    "personal_family", "insured_name", "card_classification", "contribution_ratio", "preschool", "lost_on",
+    "personal_family",
+    "insured_name",
+    "card_classification",
+    "contribution_ratio",
+    "preschool",
+    "lost_on",
     "reason_of_loss",
 )
 
@@ -205,9 +230,14 @@ class _Applier:
         insurer_number, symbol, number, branch = keys
         return list(
             Qualification.objects.filter(
-                insurer__number=insurer_number, symbol=symbol, number=number, branch=branch,
+                insurer__number=insurer_number,
+                symbol=symbol,
+                number=number,
+                branch=branch,
                 person__birth_date=birth_date,
-            ).select_related("person").order_by("acquired_on", "pk")
+            )
+            .select_related("person")
+            .order_by("acquired_on", "pk")
         )
 
     def wanted(self, row: QualificationRow) -> dict:
@@ -232,8 +262,14 @@ class _Applier:
 
     @staticmethod
     def _person_details(row: QualificationRow) -> dict:
-        return {"name": row.name, "name_kana": row.name_kana, "sex": row.sex, "address": row.address,
-                "postal_code": row.postal_code, "address_municipality_code": row.municipality_code}  # fmt: skip
+        return {
+            "name": row.name,
+            "name_kana": row.name_kana,
+            "sex": row.sex,
+            "address": row.address,
+            "postal_code": row.postal_code,
+            "address_municipality_code": row.municipality_code,
+        }
 
     def update_person(self, person: Person, row: QualificationRow) -> dict:
         """Apply the row's person details; returns the old values of those that changed."""
@@ -265,8 +301,14 @@ class _Applier:
 
     def create_period(self, row: QualificationRow, person: Person, insurer: Insurer):
         period = Qualification.objects.create(
-            person=person, insurer=insurer, symbol=row.symbol, number=row.number, branch=row.branch,
-            acquired_on=row.acquired_on, card_valid_from=row.acquired_on, **self.wanted(row),
+            person=person,
+            insurer=insurer,
+            symbol=row.symbol,
+            number=row.number,
+            branch=row.branch,
+            acquired_on=row.acquired_on,
+            card_valid_from=row.acquired_on,
+            **self.wanted(row),
         )
         if period.card_classification == CardClassification.ELDERLY_70:
             # A 高齢受給者 period comes with its 高齢受給者証: at the period's ratio, to the day before
@@ -276,8 +318,11 @@ class _Applier:
                 ends = min(ends, period.lost_on)
             if ends > period.acquired_on:
                 ElderlyCertificate.objects.create(
-                    qualification=period, issued_on=period.acquired_on, valid_from=period.acquired_on,
-                    valid_until=ends - timedelta(days=1), contribution_ratio=period.contribution_ratio,
+                    qualification=period,
+                    issued_on=period.acquired_on,
+                    valid_from=period.acquired_on,
+                    valid_until=ends - timedelta(days=1),
+                    contribution_ratio=period.contribution_ratio,
                 )
 
     def new(self, row: QualificationRow):
@@ -308,8 +353,13 @@ class _Applier:
             person = previous[-1].person
         if person is None:
             person = Person.objects.create(
-                name=row.name, name_kana=row.name_kana, sex=row.sex, birth_date=row.birth_date,
-                address=row.address, postal_code=row.postal_code, address_municipality_code=row.municipality_code,
+                name=row.name,
+                name_kana=row.name_kana,
+                sex=row.sex,
+                birth_date=row.birth_date,
+                address=row.address,
+                postal_code=row.postal_code,
+                address_municipality_code=row.municipality_code,
             )
         else:
             self.update_person(person, row)
@@ -333,8 +383,13 @@ class _Applier:
         if current is None:
             return
         if row.acquired_on <= current.acquired_on:
-            self.fail(row, "acquired_on", CHANGE_NOT_AFTER_START(
-                value=row.acquired_on.isoformat(), acquired_on=current.acquired_on.isoformat()))
+            self.fail(
+                row,
+                "acquired_on",
+                CHANGE_NOT_AFTER_START(
+                    value=row.acquired_on.isoformat(), acquired_on=current.acquired_on.isoformat()
+                ),
+            )
             return
         current.lost_on = row.acquired_on  # closed, not lost: reason_of_loss stays empty
         current.save(update_fields=["lost_on"])
@@ -353,13 +408,15 @@ class _Applier:
         if current is None:
             return
         if row.lost_on < current.acquired_on:
-            self.fail(row, "lost_on", LOSS_BEFORE_START(
-                value=row.lost_on.isoformat(), acquired_on=current.acquired_on.isoformat()))
+            self.fail(
+                row,
+                "lost_on",
+                LOSS_BEFORE_START(value=row.lost_on.isoformat(), acquired_on=current.acquired_on.isoformat()),
+            )
             return
         current.lost_on, current.reason_of_loss = row.lost_on, row.reason_of_loss
         current.save(update_fields=["lost_on", "reason_of_loss"])
         self.report.changed += 1
-
 
     def correct(self, row: QualificationRow):
         """Replace the fields of the period with these keys and acquired_on (wrong from its first
@@ -377,8 +434,13 @@ class _Applier:
                 .first()
             )
             if following is not None and row.lost_on > following.acquired_on:
-                self.fail(row, "lost_on", CORRECTION_OVERLAPS(
-                    lost_on=row.lost_on.isoformat(), next_on=following.acquired_on.isoformat()))
+                self.fail(
+                    row,
+                    "lost_on",
+                    CORRECTION_OVERLAPS(
+                        lost_on=row.lost_on.isoformat(), next_on=following.acquired_on.isoformat()
+                    ),
+                )
                 return
         wanted = self.wanted(row)
         fields = self.differences(period, row)
@@ -393,19 +455,36 @@ class _Applier:
             return
         self.report.corrected += 1
         plain = lambda value: value.isoformat() if isinstance(value, date) else value  # noqa: E731
-        self.corrections.append({
-            "actor_type": ActorType.OPERATOR, "actor_id": self.actor_id, "person": period.person_id,
-            "items": ["qualification"] + (["person"] if person_old else []), "basis": Basis.OPERATOR, "outcome": Outcome.OK,
-            "detail": {"action": Action.IMPORT_CORRECTION, "file": self.file_name, "line": row.line,
-                       "qualification_id": period.pk, "acquired_on": period.acquired_on.isoformat(),
-                       "old": {name: plain(value) for name, value in old.items()},
-                       "new": {name: plain(wanted[name]) for name in fields},
-                       "person_old": person_old},
-        })  # fmt: skip
+        self.corrections.append(
+            {
+                "actor_type": ActorType.OPERATOR,
+                "actor_id": self.actor_id,
+                "person": period.person_id,
+                "items": ["qualification"] + (["person"] if person_old else []),
+                "basis": Basis.OPERATOR,
+                "outcome": Outcome.OK,
+                "detail": {
+                    "action": Action.IMPORT_CORRECTION,
+                    "file": self.file_name,
+                    "line": row.line,
+                    "qualification_id": period.pk,
+                    "acquired_on": period.acquired_on.isoformat(),
+                    "old": {name: plain(value) for name, value in old.items()},
+                    "new": {name: plain(wanted[name]) for name in fields},
+                    "person_old": person_old,
+                },
+            }
+        )
 
 
-def import_qualifications(path, *, text: str | None = None, today: date | None = None, actor_id: str = "import",
-                          dry_run: bool = False) -> ImportReport:
+def import_qualifications(
+    path,
+    *,
+    text: str | None = None,
+    today: date | None = None,
+    actor_id: str = "import",
+    dry_run: bool = False,
+) -> ImportReport:
     """Validate and apply one file. Nothing is applied unless every row is good (report.errors)."""
     from homeconsent.audit.services import record_accesses
 
@@ -439,12 +518,27 @@ def import_qualifications(path, *, text: str | None = None, today: date | None =
                 raise _Rollback
             # The registry changed: one operator entry (no person: the log is not per row here),
             # and one per corrected period naming its person, with the values it replaced.
-            record_accesses(applier.corrections + [dict(
-                actor_type=ActorType.OPERATOR, actor_id=actor_id, person=None, items=["qualification"], basis=Basis.OPERATOR,
-                outcome=Outcome.OK, detail={"action": Action.IMPORT_QUALIFICATIONS, "file": Path(path).name,
-                                      "created": report.created, "changed": report.changed,
-                                      "corrected": report.corrected, "unchanged": report.unchanged},
-            )])
+            record_accesses(
+                applier.corrections
+                + [
+                    dict(
+                        actor_type=ActorType.OPERATOR,
+                        actor_id=actor_id,
+                        person=None,
+                        items=["qualification"],
+                        basis=Basis.OPERATOR,
+                        outcome=Outcome.OK,
+                        detail={
+                            "action": Action.IMPORT_QUALIFICATIONS,
+                            "file": Path(path).name,
+                            "created": report.created,
+                            "changed": report.changed,
+                            "corrected": report.corrected,
+                            "unchanged": report.unchanged,
+                        },
+                    )
+                ]
+            )
     except _Rollback:
         if report.errors:  # nothing was applied: counts of a rolled-back run would mislead
             report.created = report.changed = report.corrected = report.unchanged = 0

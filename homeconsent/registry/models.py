@@ -72,7 +72,11 @@ class Person(models.Model):
     postal_code = models.CharField("郵便番号", max_length=7, blank=True)
     # 全国地方公共団体コード of the address: what a disaster scope lists (special_access).
     address_municipality_code = models.CharField(
-        "住所の市区町村コード", max_length=6, blank=True, db_index=True, validators=[validate_municipality_code]
+        "住所の市区町村コード",
+        max_length=6,
+        blank=True,
+        db_index=True,
+        validators=[validate_municipality_code],
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -137,7 +141,9 @@ class Qualification(models.Model):
 class ElderlyCertificate(models.Model):
     """高齢受給者証 (ages 70 to 74)."""
 
-    qualification = models.ForeignKey(Qualification, on_delete=models.PROTECT, related_name="elderly_certificates")
+    qualification = models.ForeignKey(
+        Qualification, on_delete=models.PROTECT, related_name="elderly_certificates"
+    )
     issued_on = models.DateField("交付年月日")
     valid_from = models.DateField("有効開始年月日")
     valid_until = models.DateField("有効終了年月日")
@@ -166,7 +172,9 @@ class LimitClassification(models.TextChoices):
 class LimitCertificate(models.Model):
     """限度額適用認定証: returned only with the patient's consent."""
 
-    qualification = models.ForeignKey(Qualification, on_delete=models.PROTECT, related_name="limit_certificates")
+    qualification = models.ForeignKey(
+        Qualification, on_delete=models.PROTECT, related_name="limit_certificates"
+    )
     classification = models.CharField("適用区分", max_length=3, choices=LimitClassification.choices)
     valid_from = models.DateField("有効開始年月日")
     valid_until = models.DateField("有効終了年月日")
@@ -191,7 +199,9 @@ class SpecificDiseaseCertificate(models.Model):
 
 
 class Institution(models.Model):
-    code = models.CharField("医療機関等コード", max_length=10, unique=True, validators=[validate_institution_code])
+    code = models.CharField(
+        "医療機関等コード", max_length=10, unique=True, validators=[validate_institution_code]
+    )
     name = models.CharField("名称", max_length=200)
     facility_type = models.CharField("点数表", max_length=1, choices=FacilityType.choices)
     prefecture = models.CharField("都道府県番号", max_length=2)
@@ -229,7 +239,9 @@ class CardCertificate(models.Model):
     fingerprint_sha256 = models.CharField(max_length=64, unique=True)
     not_before = models.DateTimeField()
     not_after = models.DateTimeField()
-    status = models.CharField(max_length=12, choices=CardCertificateStatus.choices, default=CardCertificateStatus.ACTIVE)
+    status = models.CharField(
+        max_length=12, choices=CardCertificateStatus.choices, default=CardCertificateStatus.ACTIVE
+    )
     registered_for_insurance_use = models.BooleanField("健康保険証利用登録", default=False)
     registered_at = models.DateTimeField(null=True, blank=True)
     renewed_from = models.OneToOneField(
@@ -239,7 +251,9 @@ class CardCertificate(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["issuer", "serial"], name="card_certificate_issuer_serial")]
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "serial"], name="card_certificate_issuer_serial")
+        ]
 
     def __str__(self):
         return f"{self.issuer} #{self.serial}"
@@ -285,7 +299,9 @@ class TreatmentRecord(models.Model):
     """診療情報: a visit's procedure (診療行為), no diagnoses."""
 
     person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="treatments")
-    institution = models.ForeignKey(Institution, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    institution = models.ForeignKey(
+        Institution, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     institution_name = models.CharField("医療機関名", max_length=200, blank=True)
     treated_on = models.DateField("診療年月日")
     inpatient = models.BooleanField("入院", default=False)
@@ -317,7 +333,9 @@ class ExpenseNotice(models.Model):
 
     person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="expense_notices")
     month = models.DateField("診療年月")  # first day of the month
-    institution = models.ForeignKey(Institution, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    institution = models.ForeignKey(
+        Institution, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     institution_name = models.CharField("医療機関等名", max_length=200)
     care_kind = models.CharField("区分", max_length=20)  # 医科入院, 医科入院外, 歯科, 調剤, 訪問看護
     days = models.PositiveIntegerField("日数", default=1)

@@ -82,8 +82,9 @@ def ratio_on(birth: date, day: date, *, high_income: bool = False) -> RatioSegme
     return RatioSegment(seventy_five, None, ContributionRatio.ONE)  # 老人保健, before 後期高齢者医療
 
 
-def ratio_segments(birth: date, starts: date, ends: date | None, *, known_until: date,
-                   high_income: bool = False) -> list[RatioSegment]:  # fmt: skip
+def ratio_segments(
+    birth: date, starts: date, ends: date | None, *, known_until: date, high_income: bool = False
+) -> list[RatioSegment]:
     """Cut the period [starts, ends) of a non-後期 insurance where the ratio changes by age. Only
     changes that have begun by `known_until` (the registry's today) are cut; the last segment runs
     to `ends`."""

@@ -48,8 +48,17 @@ CLAIMS_SINCE = date(2021, 9, 1)  # medication from claims is available from this
 CLAIMS_LAG = timedelta(days=45)  # claims arrive weeks after dispensing
 
 TABLES = [
-    Institution, Insurer, Person, Qualification, ElderlyCertificate, LimitCertificate,
-    SpecificDiseaseCertificate, MedicationRecord, TreatmentRecord, CheckupResult, ExpenseNotice,
+    Institution,
+    Insurer,
+    Person,
+    Qualification,
+    ElderlyCertificate,
+    LimitCertificate,
+    SpecificDiseaseCertificate,
+    MedicationRecord,
+    TreatmentRecord,
+    CheckupResult,
+    ExpenseNotice,
 ]
 
 
@@ -83,7 +92,9 @@ class SeedSummary:
     counts: dict = field(default_factory=dict)
 
     def lines(self) -> list[str]:
-        out = [f"seeded {self.persons} persons (seed {self.seed}, as of {self.as_of}) in {self.seconds:.1f} s"]
+        out = [
+            f"seeded {self.persons} persons (seed {self.seed}, as of {self.as_of}) in {self.seconds:.1f} s"
+        ]
         out += [f"  {name:<28} {count:>10,}" for name, count in self.counts.items()]
         return out
 
@@ -91,13 +102,38 @@ class SeedSummary:
 # --- reference rows: institutions and insurers --------------------------------------------------
 
 INSTITUTION_SUFFIXES = {
-    "1": ["内科クリニック", "ファミリークリニック", "診療所", "医院", "総合病院", "在宅クリニック", "整形外科", "こどもクリニック"],
+    "1": [
+        "内科クリニック",
+        "ファミリークリニック",
+        "診療所",
+        "医院",
+        "総合病院",
+        "在宅クリニック",
+        "整形外科",
+        "こどもクリニック",
+    ],
     "3": ["歯科医院", "デンタルクリニック", "歯科"],
     "4": ["薬局", "調剤薬局", "ファーマシー"],
     "6": ["訪問看護ステーション"],
 }
-INSTITUTION_PREFIXES = ["さくら", "みどり", "ひまわり", "あおば", "中央", "駅前", "本町", "すずらん", "けやき", "ひかり",
-                        "やまびこ", "みなと", "はなみずき", "つばさ", "こもれび", "あさひ"]
+INSTITUTION_PREFIXES = [
+    "さくら",
+    "みどり",
+    "ひまわり",
+    "あおば",
+    "中央",
+    "駅前",
+    "本町",
+    "すずらん",
+    "けやき",
+    "ひかり",
+    "やまびこ",
+    "みなと",
+    "はなみずき",
+    "つばさ",
+    "こもれび",
+    "あさひ",
+]
 
 
 def institution_plan(persons: int) -> dict[str, int]:
@@ -120,7 +156,9 @@ def _institution_rows(persons: int) -> list[Institution]:
                 prefix = INSTITUTION_PREFIXES[(int(pref) * 7 + i) % len(INSTITUTION_PREFIXES)]
                 suffixes = INSTITUTION_SUFFIXES[ftype]
                 suffix = suffixes[(i // len(INSTITUTION_PREFIXES) + i) % len(suffixes)]
-                name = f"{city.rstrip('市区')}{prefix}{suffix}" if ftype != "4" else f"{prefix}{suffix} {city}店"
+                name = (
+                    f"{city.rstrip('市区')}{prefix}{suffix}" if ftype != "4" else f"{prefix}{suffix} {city}店"
+                )
                 if i >= len(INSTITUTION_PREFIXES):
                     name += f"（第{i // len(INSTITUTION_PREFIXES) + 1}）"
                 rows.append(
@@ -139,25 +177,75 @@ def _institution_rows(persons: int) -> list[Institution]:
 
 
 def _insurer_rows() -> list[Insurer]:
-    rows = [Insurer(number=with_check_digit("0213001"), name="全国健康保険協会船員保険部", kind=InsurerKind.SENIN, prefecture="13")]
+    rows = [
+        Insurer(
+            number=with_check_digit("0213001"),
+            name="全国健康保険協会船員保険部",
+            kind=InsurerKind.SENIN,
+            prefecture="13",
+        )
+    ]
     for pref, pref_name, city, pop in ref.PREFECTURES:
-        rows.append(Insurer(number=with_check_digit(f"01{pref}001"), name=f"全国健康保険協会{pref_name.rstrip('都府県')}支部",
-                            kind=InsurerKind.KYOKAI, prefecture=pref))
+        rows.append(
+            Insurer(
+                number=with_check_digit(f"01{pref}001"),
+                name=f"全国健康保険協会{pref_name.rstrip('都府県')}支部",
+                kind=InsurerKind.KYOKAI,
+                prefecture=pref,
+            )
+        )
         for i in range(2 + pop // 25):
             company = ref.COMPANY_UNION_NAMES[(int(pref) + i) % len(ref.COMPANY_UNION_NAMES)]
-            rows.append(Insurer(number=with_check_digit(f"06{pref}{i + 1:03d}"), name=f"{company}健康保険組合",
-                                kind=InsurerKind.KUMIAI, prefecture=pref))
+            rows.append(
+                Insurer(
+                    number=with_check_digit(f"06{pref}{i + 1:03d}"),
+                    name=f"{company}健康保険組合",
+                    kind=InsurerKind.KUMIAI,
+                    prefecture=pref,
+                )
+            )
         for law, label in (("32", "地方職員共済組合"), ("33", "警察共済組合"), ("34", "公立学校共済組合")):
-            rows.append(Insurer(number=with_check_digit(f"{law}{pref}001"), name=f"{label}{pref_name}支部",
-                                kind=InsurerKind.KYOSAI, prefecture=pref))
-        rows.append(Insurer(number=with_check_digit(f"{pref}001"), name=f"{city}国民健康保険",
-                            kind=InsurerKind.KOKUHO, prefecture=pref))
+            rows.append(
+                Insurer(
+                    number=with_check_digit(f"{law}{pref}001"),
+                    name=f"{label}{pref_name}支部",
+                    kind=InsurerKind.KYOSAI,
+                    prefecture=pref,
+                )
+            )
+        rows.append(
+            Insurer(
+                number=with_check_digit(f"{pref}001"),
+                name=f"{city}国民健康保険",
+                kind=InsurerKind.KOKUHO,
+                prefecture=pref,
+            )
+        )
         for i, trade in enumerate(("医師", "建設")):
-            rows.append(Insurer(number=with_check_digit(f"{pref}3{i + 1:02d}"), name=f"{pref_name}{trade}国民健康保険組合",
-                                kind=InsurerKind.KOKUHO_KUMIAI, prefecture=pref))
-        rows.append(Insurer(number=with_check_digit(f"39{pref}101"), name=f"{pref_name}後期高齢者医療広域連合",
-                            kind=InsurerKind.KOUKI, prefecture=pref))
-    rows.append(Insurer(number=with_check_digit("3113001"), name="財務省共済組合", kind=InsurerKind.KYOSAI, prefecture="13"))
+            rows.append(
+                Insurer(
+                    number=with_check_digit(f"{pref}3{i + 1:02d}"),
+                    name=f"{pref_name}{trade}国民健康保険組合",
+                    kind=InsurerKind.KOKUHO_KUMIAI,
+                    prefecture=pref,
+                )
+            )
+        rows.append(
+            Insurer(
+                number=with_check_digit(f"39{pref}101"),
+                name=f"{pref_name}後期高齢者医療広域連合",
+                kind=InsurerKind.KOUKI,
+                prefecture=pref,
+            )
+        )
+    rows.append(
+        Insurer(
+            number=with_check_digit("3113001"),
+            name="財務省共済組合",
+            kind=InsurerKind.KYOSAI,
+            prefecture="13",
+        )
+    )
     return rows
 
 
@@ -285,7 +373,13 @@ class Seeder:
 
     def kouki_ratio(self) -> str:
         x = self.rng.random()
-        return ContributionRatio.ONE if x < 0.8 else ContributionRatio.TWO if x < 0.92 else ContributionRatio.THREE
+        return (
+            ContributionRatio.ONE
+            if x < 0.8
+            else ContributionRatio.TWO
+            if x < 0.92
+            else ContributionRatio.THREE
+        )
 
     # -- persons
     def new_person(self, age: int, pref: str, surname=None, sex=None, birth=None) -> _PersonPlan:
@@ -309,8 +403,21 @@ class Seeder:
         # 現役並み所得 (3割 at 70-74) for about one in ten.
         return _PersonPlan(person=person, age=age, pref=pref, surname=surname, high_income=r.random() < 0.1)
 
-    def period(self, plan, insurer, symbol, number, branch, family, insured_name, acquired_on, *, lost_on=None,
-               reason="", ratio=None) -> _Period:
+    def period(
+        self,
+        plan,
+        insurer,
+        symbol,
+        number,
+        branch,
+        family,
+        insured_name,
+        acquired_on,
+        *,
+        lost_on=None,
+        reason="",
+        ratio=None,
+    ) -> _Period:
         """One insurance period on one set of card keys. Outside 後期高齢者医療 the ratio follows the
         age (ratios.py), so the period is written as consecutive rows with the same keys, cut where
         the ratio changed (as an insurer's `change`), each 70-74 row with its 高齢受給者証. `ratio`
@@ -319,8 +426,9 @@ class Seeder:
         if insurer.kind == InsurerKind.KOUKI:
             segments = [None]
         else:
-            segments = ratio_segments(birth, acquired_on, lost_on, known_until=self.as_of,
-                                      high_income=plan.high_income)  # fmt: skip
+            segments = ratio_segments(
+                birth, acquired_on, lost_on, known_until=self.as_of, high_income=plan.high_income
+            )
         for segment in segments:
             if segment is None:
                 starts, ends, card = acquired_on, lost_on, CardClassification.KOUKI
@@ -336,17 +444,32 @@ class Seeder:
             closing = ends == lost_on  # the last row carries the period's loss; the others were changes
             q = Qualification(
                 # Cards are printed with full-width digits (card_keys); stored as every lookup spells them.
-                insurer_id=insurer.pk, symbol=normalize_card_key(symbol), number=normalize_card_key(number),
-                branch=branch, personal_family=family, insured_name=insured_name, card_classification=card,
-                acquired_on=starts, lost_on=ends, reason_of_loss=reason if closing else "",
-                contribution_ratio=row_ratio, preschool=preschool, card_valid_from=starts, card_expires_on=expires,
+                insurer_id=insurer.pk,
+                symbol=normalize_card_key(symbol),
+                number=normalize_card_key(number),
+                branch=branch,
+                personal_family=family,
+                insured_name=insured_name,
+                card_classification=card,
+                acquired_on=starts,
+                lost_on=ends,
+                reason_of_loss=reason if closing else "",
+                contribution_ratio=row_ratio,
+                preschool=preschool,
+                card_valid_from=starts,
+                card_expires_on=expires,
             )
             q._insurer = insurer
             p = _Period(q, since=acquired_on)
             if segment is not None and segment.elderly:
-                p.elderly.append(ElderlyCertificate(
-                    issued_on=starts - timedelta(days=20), valid_from=starts, valid_until=last_day,
-                    contribution_ratio=row_ratio))
+                p.elderly.append(
+                    ElderlyCertificate(
+                        issued_on=starts - timedelta(days=20),
+                        valid_from=starts,
+                        valid_until=last_day,
+                        contribution_ratio=row_ratio,
+                    )
+                )
             plan.periods.append(p)
         return p
 
@@ -411,21 +534,56 @@ class Seeder:
         if employee and plan.age >= 25 and x < 0.08 and (acquired - earliest).days > 400:
             prev = self.insurer(plan.pref, self.employee_kind())
             psym, pnum = self.card_keys(prev)
-            self.period(plan, prev, psym, pnum, "00", PersonalFamily.INSURED, plan.person.name,
-                        self.day_between(earliest, acquired - timedelta(days=365)), lost_on=acquired,
-                        reason=ReasonOfLoss.OTHER_INSURANCE)
+            self.period(
+                plan,
+                prev,
+                psym,
+                pnum,
+                "00",
+                PersonalFamily.INSURED,
+                plan.person.name,
+                self.day_between(earliest, acquired - timedelta(days=365)),
+                lost_on=acquired,
+                reason=ReasonOfLoss.OTHER_INSURANCE,
+            )
         elif x < 0.11 and (acquired - earliest).days > 400:
             psym, pnum = self.card_keys(insurer)
-            self.period(plan, insurer, psym, pnum, "00", PersonalFamily.INSURED, plan.person.name,
-                        self.day_between(earliest, acquired - timedelta(days=365)), lost_on=acquired)
+            self.period(
+                plan,
+                insurer,
+                psym,
+                pnum,
+                "00",
+                PersonalFamily.INSURED,
+                plan.person.name,
+                self.day_between(earliest, acquired - timedelta(days=365)),
+                lost_on=acquired,
+            )
         lost_on, reason = None, ""
         if r.random() < 0.025:
             lost_on = self.day_between(max(acquired, self.as_of - timedelta(days=700)), self.as_of)
             reason = r.choice([ReasonOfLoss.PUBLIC_ASSISTANCE, ReasonOfLoss.OTHER, ReasonOfLoss.OTHER])
-        self.period(plan, insurer, symbol, number, "00", PersonalFamily.INSURED, plan.person.name, acquired,
-                    lost_on=lost_on, reason=reason)
-        return {"insurer": insurer, "symbol": symbol, "number": number, "branches": itertools.count(1),
-                "employee": employee, "acquired": acquired, "lost_on": lost_on}
+        self.period(
+            plan,
+            insurer,
+            symbol,
+            number,
+            "00",
+            PersonalFamily.INSURED,
+            plan.person.name,
+            acquired,
+            lost_on=lost_on,
+            reason=reason,
+        )
+        return {
+            "insurer": insurer,
+            "symbol": symbol,
+            "number": number,
+            "branches": itertools.count(1),
+            "employee": employee,
+            "acquired": acquired,
+            "lost_on": lost_on,
+        }
 
     def dependent(self, head: _PersonPlan, hh: dict, age: int, spouse: bool = False) -> _PersonPlan:
         sex = ("2" if head.person.sex == "1" else "1") if spouse else None
@@ -440,8 +598,18 @@ class Seeder:
         # 国保 has no 家族: every member is insured in their own right, on the household's card keys.
         family = PersonalFamily.FAMILY if hh["employee"] else PersonalFamily.INSURED
         lost_on = hh["lost_on"] if hh["lost_on"] and hh["lost_on"] >= acquired else None
-        self.period(plan, hh["insurer"], hh["symbol"], hh["number"], f"{next(hh['branches']):02d}", family,
-                    head.person.name, acquired, lost_on=lost_on, reason=ReasonOfLoss.OTHER if lost_on else "")
+        self.period(
+            plan,
+            hh["insurer"],
+            hh["symbol"],
+            hh["number"],
+            f"{next(hh['branches']):02d}",
+            family,
+            head.person.name,
+            acquired,
+            lost_on=lost_on,
+            reason=ReasonOfLoss.OTHER if lost_on else "",
+        )
         return plan
 
     def senior(self, plan: _PersonPlan):
@@ -451,17 +619,36 @@ class Seeder:
         starts = kouki_from(birth)
         prev = self.insurer(plan.pref, InsurerKind.KOKUHO if r.random() < 0.8 else self.employee_kind())
         psym, pnum = self.card_keys(prev)
-        self.period(plan, prev, psym, pnum, "00", PersonalFamily.INSURED, plan.person.name,
-                    self.day_between(add_years(birth, 60), starts - timedelta(days=365)), lost_on=starts,
-                    reason=ReasonOfLoss.OTHER_INSURANCE)
+        self.period(
+            plan,
+            prev,
+            psym,
+            pnum,
+            "00",
+            PersonalFamily.INSURED,
+            plan.person.name,
+            self.day_between(add_years(birth, 60), starts - timedelta(days=365)),
+            lost_on=starts,
+            reason=ReasonOfLoss.OTHER_INSURANCE,
+        )
         insurer = self.insurer(plan.pref, InsurerKind.KOUKI)
         _, number = self.card_keys(insurer)
         lost_on, reason = None, ""
         if r.random() < 0.03:
             lost_on = self.day_between(max(starts, self.as_of - timedelta(days=700)), self.as_of)
             reason = ReasonOfLoss.DEATH if r.random() < 0.85 else ReasonOfLoss.PUBLIC_ASSISTANCE
-        self.period(plan, insurer, "", number, "00", PersonalFamily.INSURED, plan.person.name, starts,
-                    lost_on=lost_on, reason=reason)
+        self.period(
+            plan,
+            insurer,
+            "",
+            number,
+            "00",
+            PersonalFamily.INSURED,
+            plan.person.name,
+            starts,
+            lost_on=lost_on,
+            reason=reason,
+        )
 
     def certificates(self, plan: _PersonPlan):
         r = self.rng
@@ -476,21 +663,31 @@ class Seeder:
                 # 後期高齢者 2割 class, 一般Ⅰ and 低所得 (B05-B10) pay 1割, or 2割 at 70-74.
                 if q.contribution_ratio == ContributionRatio.THREE:
                     cls = r.choices(["B01", "B02", "B03"], weights=[2, 3, 5])[0]
-                elif q.contribution_ratio == ContributionRatio.TWO and q.card_classification == CardClassification.KOUKI:
+                elif (
+                    q.contribution_ratio == ContributionRatio.TWO
+                    and q.card_classification == CardClassification.KOUKI
+                ):
                     cls = "B04"
                 else:
                     cls = r.choices([f"B{i:02d}" for i in range(5, 11)], weights=[35, 12, 8, 2, 1, 2])[0]
             else:
                 cls = r.choices([f"A{i:02d}" for i in range(1, 7)], weights=[3, 8, 45, 30, 12, 2])[0]
-            period.limits.append(LimitCertificate(classification=cls, valid_from=max(start, q.acquired_on),
-                                                  valid_until=until))
+            period.limits.append(
+                LimitCertificate(classification=cls, valid_from=max(start, q.acquired_on), valid_until=until)
+            )
         if r.random() < (0.008 if plan.age >= 60 else 0.002):
             category = r.choices(["02", "01", "03"], weights=[85, 8, 7])[0]
             high_income = category == "02" and plan.age < 70 and r.random() < 0.2
-            period.diseases.append(SpecificDiseaseCertificate(
-                disease_category=category,
-                valid_from=self.day_between(max(q.acquired_on, self.as_of - timedelta(days=3650)), self.as_of),
-                valid_until=None, self_pay_limit=20000 if high_income else 10000))
+            period.diseases.append(
+                SpecificDiseaseCertificate(
+                    disease_category=category,
+                    valid_from=self.day_between(
+                        max(q.acquired_on, self.as_of - timedelta(days=3650)), self.as_of
+                    ),
+                    valid_until=None,
+                    self_pay_limit=20000 if high_income else 10000,
+                )
+            )
 
     # -- medical information
     def medical(self, plan: _PersonPlan):
@@ -510,13 +707,32 @@ class Seeder:
         if r.random() < chronic_p:
             k = 1 + (r.random() < 0.5) + (age >= 65 and r.random() < 0.5) + (age >= 75 and r.random() < 0.4)
             conditions = r.sample(
-                ["hypertension", "hypertension", "dyslipidemia", "diabetes", "stomach", "cardio", "constipation",
-                 "insomnia"] + (["dementia"] if age >= 75 else []), k)
+                [
+                    "hypertension",
+                    "hypertension",
+                    "dyslipidemia",
+                    "diabetes",
+                    "stomach",
+                    "cardio",
+                    "constipation",
+                    "insomnia",
+                ]
+                + (["dementia"] if age >= 75 else []),
+                k,
+            )
             drugs = sorted({r.choice(ref.REGIMENS[c]) for c in conditions})
             interval = r.choice([28, 28, 28, 14, 56])
             day = self.as_of - timedelta(days=r.randint(0, interval - 1))
             while day >= window_start:
-                visits.append((day, clinic, drugs, ["revisit", "disease_management"] if r.random() < 0.6 else ["revisit"], interval))
+                visits.append(
+                    (
+                        day,
+                        clinic,
+                        drugs,
+                        ["revisit", "disease_management"] if r.random() < 0.6 else ["revisit"],
+                        interval,
+                    )
+                )
                 day -= timedelta(days=interval)
         if r.random() < 0.15:
             day = self.day_between(window_start, self.as_of)
@@ -538,8 +754,15 @@ class Seeder:
                 dispensed = day
             for proc_key in procs:
                 proc = ref.PROCEDURES[proc_key]
-                plan.leaves.append(TreatmentRecord(institution_id=inst.pk, institution_name=inst.name, treated_on=day,
-                                                   procedure_code=proc.code, procedure_name=proc.name))
+                plan.leaves.append(
+                    TreatmentRecord(
+                        institution_id=inst.pk,
+                        institution_name=inst.name,
+                        treated_on=day,
+                        procedure_code=proc.code,
+                        procedure_name=proc.name,
+                    )
+                )
                 bill(day, inst, "医科入院外", proc.points * 10)
             drug_yen = 0
             for key in drugs:
@@ -549,15 +772,36 @@ class Seeder:
                         continue  # the national service holds claims data from September 2021 only
                     source = MedicationSource.CLAIMS
                 else:
-                    source = MedicationSource.E_PRESCRIPTION if r.random() < 0.3 else MedicationSource.DISPENSING
-                plan.leaves.append(MedicationRecord(
-                    source=source, dispensed_on=dispensed, prescribed_on=day, dispensing_institution_id=disp.pk,
-                    dispensing_institution_name=disp.name, prescribing_institution_id=inst.pk,
-                    prescribing_institution_name=inst.name, in_hospital=in_hospital, drug_code=drug.receipt_code,
-                    yj_code=drug.yj_code, drug_name=drug.name, ingredient_name=drug.ingredient,
-                    quantity=drug.dose_per_day, unit=drug.unit, usage=drug.usage, days=days))
+                    source = (
+                        MedicationSource.E_PRESCRIPTION if r.random() < 0.3 else MedicationSource.DISPENSING
+                    )
+                plan.leaves.append(
+                    MedicationRecord(
+                        source=source,
+                        dispensed_on=dispensed,
+                        prescribed_on=day,
+                        dispensing_institution_id=disp.pk,
+                        dispensing_institution_name=disp.name,
+                        prescribing_institution_id=inst.pk,
+                        prescribing_institution_name=inst.name,
+                        in_hospital=in_hospital,
+                        drug_code=drug.receipt_code,
+                        yj_code=drug.yj_code,
+                        drug_name=drug.name,
+                        ingredient_name=drug.ingredient,
+                        quantity=drug.dose_per_day,
+                        unit=drug.unit,
+                        usage=drug.usage,
+                        days=days,
+                    )
+                )
                 drug_yen += int(drug.price_yen * drug.dose_per_day * days)
-            bill(dispensed, disp, "医科入院外" if in_hospital else "調剤", drug_yen + (0 if in_hospital else 1100))
+            bill(
+                dispensed,
+                disp,
+                "医科入院外" if in_hospital else "調剤",
+                drug_yen + (0 if in_hospital else 1100),
+            )
         # Home-visit patients (在宅): twice a month, with a visiting-nurse station.
         if age >= 80 and r.random() < 0.06:
             nursing = r.choice(self.inst_by[(pref, "6")])
@@ -565,17 +809,34 @@ class Seeder:
             day = self.as_of - timedelta(days=r.randint(0, 13))
             while day >= window_start:
                 proc = ref.PROCEDURES["home_visit"]
-                plan.leaves.append(TreatmentRecord(institution_id=home_clinic.pk, institution_name=home_clinic.name,
-                                                   treated_on=day, procedure_code=proc.code, procedure_name=proc.name))
+                plan.leaves.append(
+                    TreatmentRecord(
+                        institution_id=home_clinic.pk,
+                        institution_name=home_clinic.name,
+                        treated_on=day,
+                        procedure_code=proc.code,
+                        procedure_name=proc.name,
+                    )
+                )
                 bill(day, home_clinic, "医科入院外", proc.points * 10)
                 bill(day, nursing, "訪問看護", 8500)
                 day -= timedelta(days=14)
-        for (month, _), (inst, kind, days, total) in sorted(costs.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        for (month, _), (inst, kind, days, total) in sorted(
+            costs.items(), key=lambda kv: (kv[0][0], kv[0][1])
+        ):
             if month > first_of_month(self.as_of - timedelta(days=31)):
                 continue  # notices follow the claims: the current month is not there yet
-            plan.leaves.append(ExpenseNotice(
-                month=month, institution_id=inst.pk, institution_name=inst.name, care_kind=kind, days=len(days),
-                total_cost=total, patient_paid=int(Decimal(total) * ratio / 10) * 10))
+            plan.leaves.append(
+                ExpenseNotice(
+                    month=month,
+                    institution_id=inst.pk,
+                    institution_name=inst.name,
+                    care_kind=kind,
+                    days=len(days),
+                    total_cost=total,
+                    patient_paid=int(Decimal(total) * ratio / 10) * 10,
+                )
+            )
         self.checkups(plan, clinics)
 
     def checkups(self, plan: _PersonPlan, clinics):
@@ -585,10 +846,16 @@ class Seeder:
             return
         male = plan.person.sex == "1"
         base = {
-            "bmi": r.gauss(23.8 if male else 22.3, 3.2), "sbp": r.gauss(118 + (plan.age - 40) * 0.6, 14),
-            "tg": r.lognormvariate(4.75 if male else 4.45, 0.45), "hdl": r.gauss(55 if male else 67, 13),
-            "ldl": r.gauss(125, 30), "ast": r.lognormvariate(3.1, 0.3), "alt": r.lognormvariate(3.0 if male else 2.8, 0.45),
-            "ggt": r.lognormvariate(3.6 if male else 3.0, 0.55), "hba1c": r.gauss(5.7, 0.45), "height": r.gauss(1.68 if male else 1.55, 0.06),
+            "bmi": r.gauss(23.8 if male else 22.3, 3.2),
+            "sbp": r.gauss(118 + (plan.age - 40) * 0.6, 14),
+            "tg": r.lognormvariate(4.75 if male else 4.45, 0.45),
+            "hdl": r.gauss(55 if male else 67, 13),
+            "ldl": r.gauss(125, 30),
+            "ast": r.lognormvariate(3.1, 0.3),
+            "alt": r.lognormvariate(3.0 if male else 2.8, 0.45),
+            "ggt": r.lognormvariate(3.6 if male else 3.0, 0.55),
+            "hba1c": r.gauss(5.7, 0.45),
+            "height": r.gauss(1.68 if male else 1.55, 0.06),
         }
         site = r.choice(clinics)
         for years_ago in (2, 1, 0):
@@ -602,17 +869,30 @@ class Seeder:
             values = {
                 "bmi": f"{bmi:.1f}",
                 "waist": f"{bmi * (3.6 if male else 3.75) + r.gauss(0, 3):.1f}",
-                "sbp": str(round(sbp)), "dbp": str(round(sbp * 0.62 + r.gauss(0, 6))),
-                "tg": str(round(base["tg"] * r.uniform(0.8, 1.25))), "hdl": str(round(max(25, base["hdl"] + j(4)))),
-                "ldl": str(round(max(40, base["ldl"] + j(10)))), "ast": str(round(base["ast"] + j(3))),
-                "alt": str(round(max(5, base["alt"] + j(4)))), "ggt": str(round(base["ggt"] * r.uniform(0.85, 1.2))),
-                "fbg": str(round(18 * hba1c - 5 + r.gauss(0, 6))), "hba1c": f"{hba1c:.1f}",
+                "sbp": str(round(sbp)),
+                "dbp": str(round(sbp * 0.62 + r.gauss(0, 6))),
+                "tg": str(round(base["tg"] * r.uniform(0.8, 1.25))),
+                "hdl": str(round(max(25, base["hdl"] + j(4)))),
+                "ldl": str(round(max(40, base["ldl"] + j(10)))),
+                "ast": str(round(base["ast"] + j(3))),
+                "alt": str(round(max(5, base["alt"] + j(4)))),
+                "ggt": str(round(base["ggt"] * r.uniform(0.85, 1.2))),
+                "fbg": str(round(18 * hba1c - 5 + r.gauss(0, 6))),
+                "hba1c": f"{hba1c:.1f}",
                 "urine_glucose": "（－）" if hba1c < 7.5 else "（＋）",
                 "urine_protein": "（－）" if r.random() < 0.9 else r.choice(["（±）", "（＋）"]),
             }
             for item in ref.CHECKUP_ITEMS:
-                plan.leaves.append(CheckupResult(checked_on=day, institution_name=site.name, item_code=item.code,
-                                                 item_name=item.name, value=values[item.key], unit=item.unit))
+                plan.leaves.append(
+                    CheckupResult(
+                        checked_on=day,
+                        institution_name=site.name,
+                        item_code=item.code,
+                        item_name=item.name,
+                        value=values[item.key],
+                        unit=item.unit,
+                    )
+                )
 
 
 def write_plans(plans: list[_PersonPlan], counts: dict, batch_size: int = 2000):
@@ -628,8 +908,11 @@ def write_plans(plans: list[_PersonPlan], counts: dict, batch_size: int = 2000):
         children = {ElderlyCertificate: [], LimitCertificate: [], SpecificDiseaseCertificate: []}
         for plan in plans:
             for period in plan.periods:
-                for model, rows in ((ElderlyCertificate, period.elderly), (LimitCertificate, period.limits),
-                                    (SpecificDiseaseCertificate, period.diseases)):
+                for model, rows in (
+                    (ElderlyCertificate, period.elderly),
+                    (LimitCertificate, period.limits),
+                    (SpecificDiseaseCertificate, period.diseases),
+                ):
                     for row in rows:
                         row.qualification_id = period.qualification.pk
                         children[model].append(row)
@@ -646,8 +929,15 @@ def write_plans(plans: list[_PersonPlan], counts: dict, batch_size: int = 2000):
             counts[model.__name__] = counts.get(model.__name__, 0) + len(rows)
 
 
-def seed_registry(persons: int = 1000, seed: int = 1, *, as_of: date | None = None, months: int = 6,
-                  chunk_size: int = 2000, progress=None) -> SeedSummary:
+def seed_registry(
+    persons: int = 1000,
+    seed: int = 1,
+    *,
+    as_of: date | None = None,
+    months: int = 6,
+    chunk_size: int = 2000,
+    progress=None,
+) -> SeedSummary:
     """Seed `persons` synthetic persons with their qualifications and medical information.
 
     Deterministic for the same (persons, seed, as_of, chunk_size) on an empty registry. On a registry
@@ -693,12 +983,30 @@ DEMO_PERSONS = [
     DemoPerson("yamada-taro", "山田 太郎", "ヤマダ タロウ", "1", 45, "協会けんぽ本人・3割・服薬と健診あり"),
     DemoPerson("yamada-hanako", "山田 花子", "ヤマダ ハナコ", "2", 43, "山田太郎の家族（枝番01）・3割"),
     DemoPerson("sato-sachiko", "佐藤 幸子", "サトウ サチコ", "2", 72, "国保・2割・高齢受給者証あり"),
-    DemoPerson("suzuki-ichiro", "鈴木 一郎", "スズキ イチロウ", "1", 82, "後期高齢者医療・1割・訪問診療中・限度額適用認定証（B05）"),
+    DemoPerson(
+        "suzuki-ichiro",
+        "鈴木 一郎",
+        "スズキ イチロウ",
+        "1",
+        82,
+        "後期高齢者医療・1割・訪問診療中・限度額適用認定証（B05）",
+    ),
     DemoPerson("takahashi-kenichi", "高橋 健一", "タカハシ ケンイチ", "1", 38, "健康保険組合本人・3割"),
     DemoPerson("takahashi-yui", "高橋 結衣", "タカハシ ユイ", "2", 4, "高橋健一の家族・未就学2割"),
-    DemoPerson("tanaka-setsuko", "田中 節子", "タナカ セツコ", "2", 66, "国保・3割・特定疾病（人工透析）と限度額（A04）"),
-    DemoPerson("ito-makoto", "伊藤 誠", "イトウ マコト", "1", 51, "転職: 旧保険は喪失（他保険取得）、新しい資格あり"),
-    DemoPerson("watanabe-minoru", "渡辺 実", "ワタナベ ミノル", "1", 63, "資格喪失（生活保護）・新しい資格なし"),
+    DemoPerson(
+        "tanaka-setsuko",
+        "田中 節子",
+        "タナカ セツコ",
+        "2",
+        66,
+        "国保・3割・特定疾病（人工透析）と限度額（A04）",
+    ),
+    DemoPerson(
+        "ito-makoto", "伊藤 誠", "イトウ マコト", "1", 51, "転職: 旧保険は喪失（他保険取得）、新しい資格あり"
+    ),
+    DemoPerson(
+        "watanabe-minoru", "渡辺 実", "ワタナベ ミノル", "1", 63, "資格喪失（生活保護）・新しい資格なし"
+    ),
 ]
 DEMO_SYMBOL = "9999"  # seeded 記号 never take this form, so demo keys never collide
 
@@ -710,7 +1018,8 @@ def seed_demo_persons(as_of: date | None = None) -> list[dict]:
     """
     as_of = as_of or timezone.localdate()
     existing = {
-        q.person.name: q for q in Qualification.objects.filter(symbol=DEMO_SYMBOL).select_related("person", "insurer")
+        q.person.name: q
+        for q in Qualification.objects.filter(symbol=DEMO_SYMBOL).select_related("person", "insurer")
     }
     seeder = Seeder(20240401, as_of, 6, 1)
     ins = lambda pref, kind: seeder.ins_by[(pref, kind)][0]  # noqa: E731
@@ -721,7 +1030,9 @@ def seed_demo_persons(as_of: date | None = None) -> list[dict]:
         for i, d in enumerate(DEMO_PERSONS):
             if d.name in existing:
                 continue
-            plan = seeder.new_person(d.age, "13", surname=tuple(d.name.split(" ")[:1] + d.name_kana.split(" ")[:1]), sex=d.sex)
+            plan = seeder.new_person(
+                d.age, "13", surname=tuple(d.name.split(" ")[:1] + d.name_kana.split(" ")[:1]), sex=d.sex
+            )
             plan.person.name, plan.person.name_kana = d.name, d.name_kana
             plan.person.birth_date = date(as_of.year - d.age - 1, 4 + i % 8, 10 + i)
             plan.age = age_on(plan.person.birth_date, as_of)
@@ -730,65 +1041,174 @@ def seed_demo_persons(as_of: date | None = None) -> list[dict]:
         p = plans.get
         since = add_years(as_of, -8)
         if p("yamada-taro"):
-            seeder.period(p("yamada-taro"), kyokai, DEMO_SYMBOL, "101", "00", PersonalFamily.INSURED, "山田 太郎", since)
+            seeder.period(
+                p("yamada-taro"), kyokai, DEMO_SYMBOL, "101", "00", PersonalFamily.INSURED, "山田 太郎", since
+            )
         if p("yamada-hanako"):
-            seeder.period(p("yamada-hanako"), kyokai, DEMO_SYMBOL, "101", "01", PersonalFamily.FAMILY, "山田 太郎", since)
+            seeder.period(
+                p("yamada-hanako"),
+                kyokai,
+                DEMO_SYMBOL,
+                "101",
+                "01",
+                PersonalFamily.FAMILY,
+                "山田 太郎",
+                since,
+            )
         if p("sato-sachiko"):
-            seeder.period(p("sato-sachiko"), kokuho, DEMO_SYMBOL, "0000102", "00", PersonalFamily.INSURED, "佐藤 幸子",
-                          add_years(as_of, -12))
+            seeder.period(
+                p("sato-sachiko"),
+                kokuho,
+                DEMO_SYMBOL,
+                "0000102",
+                "00",
+                PersonalFamily.INSURED,
+                "佐藤 幸子",
+                add_years(as_of, -12),
+            )
         if p("suzuki-ichiro"):
             plan = p("suzuki-ichiro")
             kouki_from = add_years(plan.person.birth_date, 75)
-            seeder.period(plan, kokuho, DEMO_SYMBOL, "0000103", "00", PersonalFamily.INSURED, "鈴木 一郎",
-                          add_years(as_of, -20), lost_on=kouki_from, reason=ReasonOfLoss.OTHER_INSURANCE)
-            per = seeder.period(plan, kouki, DEMO_SYMBOL, "00000103", "00", PersonalFamily.INSURED, "鈴木 一郎",
-                                kouki_from, ratio=ContributionRatio.ONE)
+            seeder.period(
+                plan,
+                kokuho,
+                DEMO_SYMBOL,
+                "0000103",
+                "00",
+                PersonalFamily.INSURED,
+                "鈴木 一郎",
+                add_years(as_of, -20),
+                lost_on=kouki_from,
+                reason=ReasonOfLoss.OTHER_INSURANCE,
+            )
+            per = seeder.period(
+                plan,
+                kouki,
+                DEMO_SYMBOL,
+                "00000103",
+                "00",
+                PersonalFamily.INSURED,
+                "鈴木 一郎",
+                kouki_from,
+                ratio=ContributionRatio.ONE,
+            )
             start, until = fiscal_august(as_of)
             per.limits.append(LimitCertificate(classification="B05", valid_from=start, valid_until=until))
         if p("takahashi-kenichi"):
-            seeder.period(p("takahashi-kenichi"), kumiai, DEMO_SYMBOL, "105", "00", PersonalFamily.INSURED, "高橋 健一",
-                          add_years(as_of, -10))
+            seeder.period(
+                p("takahashi-kenichi"),
+                kumiai,
+                DEMO_SYMBOL,
+                "105",
+                "00",
+                PersonalFamily.INSURED,
+                "高橋 健一",
+                add_years(as_of, -10),
+            )
         if p("takahashi-yui"):
             plan = p("takahashi-yui")
-            seeder.period(plan, kumiai, DEMO_SYMBOL, "105", "01", PersonalFamily.FAMILY, "高橋 健一",
-                          plan.person.birth_date)
+            seeder.period(
+                plan,
+                kumiai,
+                DEMO_SYMBOL,
+                "105",
+                "01",
+                PersonalFamily.FAMILY,
+                "高橋 健一",
+                plan.person.birth_date,
+            )
         if p("tanaka-setsuko"):
-            per = seeder.period(p("tanaka-setsuko"), kokuho, DEMO_SYMBOL, "0000107", "00", PersonalFamily.INSURED,
-                                "田中 節子", add_years(as_of, -5))
+            per = seeder.period(
+                p("tanaka-setsuko"),
+                kokuho,
+                DEMO_SYMBOL,
+                "0000107",
+                "00",
+                PersonalFamily.INSURED,
+                "田中 節子",
+                add_years(as_of, -5),
+            )
             start, until = fiscal_august(as_of)
             per.limits.append(LimitCertificate(classification="A04", valid_from=start, valid_until=until))
-            per.diseases.append(SpecificDiseaseCertificate(disease_category="02", valid_from=add_years(as_of, -3)))
+            per.diseases.append(
+                SpecificDiseaseCertificate(disease_category="02", valid_from=add_years(as_of, -3))
+            )
         if p("ito-makoto"):
             changed = as_of - timedelta(days=200)
-            seeder.period(p("ito-makoto"), kyokai, DEMO_SYMBOL, "108", "00", PersonalFamily.INSURED, "伊藤 誠",
-                          add_years(as_of, -15), lost_on=changed, reason=ReasonOfLoss.OTHER_INSURANCE)
-            seeder.period(p("ito-makoto"), kumiai, DEMO_SYMBOL, "108", "00", PersonalFamily.INSURED, "伊藤 誠", changed)
+            seeder.period(
+                p("ito-makoto"),
+                kyokai,
+                DEMO_SYMBOL,
+                "108",
+                "00",
+                PersonalFamily.INSURED,
+                "伊藤 誠",
+                add_years(as_of, -15),
+                lost_on=changed,
+                reason=ReasonOfLoss.OTHER_INSURANCE,
+            )
+            seeder.period(
+                p("ito-makoto"), kumiai, DEMO_SYMBOL, "108", "00", PersonalFamily.INSURED, "伊藤 誠", changed
+            )
         if p("watanabe-minoru"):
-            seeder.period(p("watanabe-minoru"), kokuho, DEMO_SYMBOL, "0000109", "00", PersonalFamily.INSURED, "渡辺 実",
-                          add_years(as_of, -30), lost_on=as_of - timedelta(days=90),
-                          reason=ReasonOfLoss.PUBLIC_ASSISTANCE)
+            seeder.period(
+                p("watanabe-minoru"),
+                kokuho,
+                DEMO_SYMBOL,
+                "0000109",
+                "00",
+                PersonalFamily.INSURED,
+                "渡辺 実",
+                add_years(as_of, -30),
+                lost_on=as_of - timedelta(days=90),
+                reason=ReasonOfLoss.PUBLIC_ASSISTANCE,
+            )
         for slug, plan in plans.items():
             seeder.certificates(plan)
             if slug != "watanabe-minoru":
                 seeder.medical(plan)
         # The demo's home-visit patient always has the home-visit record and his regular drugs.
-        if p("suzuki-ichiro") and not any(isinstance(x, TreatmentRecord) and x.procedure_code == "114001110"
-                                          for x in p("suzuki-ichiro").leaves):
+        if p("suzuki-ichiro") and not any(
+            isinstance(x, TreatmentRecord) and x.procedure_code == "114001110"
+            for x in p("suzuki-ichiro").leaves
+        ):
             home = seeder.inst_by[("13", "1")][0]
             proc = ref.PROCEDURES["home_visit"]
             for k in range(6):
-                p("suzuki-ichiro").leaves.append(TreatmentRecord(
-                    institution_id=home.pk, institution_name=home.name, treated_on=as_of - timedelta(days=14 * k + 3),
-                    procedure_code=proc.code, procedure_name=proc.name))
+                p("suzuki-ichiro").leaves.append(
+                    TreatmentRecord(
+                        institution_id=home.pk,
+                        institution_name=home.name,
+                        treated_on=as_of - timedelta(days=14 * k + 3),
+                        procedure_code=proc.code,
+                        procedure_name=proc.name,
+                    )
+                )
         write_plans(list(plans.values()), {})
     out = []
     for d in DEMO_PERSONS:
         # The most recent period is the one a visiting nurse would find on the card.
-        q = max((q for q in Qualification.objects.filter(symbol=DEMO_SYMBOL, person__name=d.name)
-                 .select_related("person", "insurer")), key=lambda q: q.acquired_on)
-        out.append({
-            "slug": d.slug, "person_id": q.person_id, "name": d.name, "name_kana": d.name_kana,
-            "situation": d.situation, "insurer_number": q.insurer.number, "symbol": q.symbol, "number": q.number,
-            "branch": q.branch, "birth_date": q.person.birth_date.isoformat(),
-        })
+        q = max(
+            (
+                q
+                for q in Qualification.objects.filter(symbol=DEMO_SYMBOL, person__name=d.name).select_related(
+                    "person", "insurer"
+                )
+            ),
+            key=lambda q: q.acquired_on,
+        )
+        out.append(
+            {
+                "slug": d.slug,
+                "person_id": q.person_id,
+                "name": d.name,
+                "name_kana": d.name_kana,
+                "situation": d.situation,
+                "insurer_number": q.insurer.number,
+                "symbol": q.symbol,
+                "number": q.number,
+                "branch": q.branch,
+                "birth_date": q.person.birth_date.isoformat(),
+            }
+        )
     return out

@@ -183,7 +183,9 @@ class Collector:
 
     def choice(self, value: str, choices, field_name: str) -> str:
         if value and value not in {v for v, _ in choices}:
-            self.add(field_name, CODE_NOT_IN_LIST, field=field_name, value=value, allowed=_choices_text(choices))
+            self.add(
+                field_name, CODE_NOT_IN_LIST, field=field_name, value=value, allowed=_choices_text(choices)
+            )
         return value
 
     def date(self, value: str, field_name: str, today: date, *, birth: bool = False) -> date | None:
@@ -206,7 +208,9 @@ class Collector:
             return None
         limit = today + FUTURE_WINDOW
         if parsed > limit:
-            self.add(field_name, DATE_TOO_FAR_IN_FUTURE, field=field_name, value=value, limit=limit.isoformat())
+            self.add(
+                field_name, DATE_TOO_FAR_IN_FUTURE, field=field_name, value=value, limit=limit.isoformat()
+            )
             return None
         return parsed
 
@@ -342,7 +346,9 @@ def validate_qualification_row(data: dict, line: int, *, today: date | None = No
     if name_kana and not _KANA.match(name_kana):
         c.add("name_kana", KANA_INVALID, value=name_kana)
     acquired_on = c.date(pick(data, "acquired_on"), "acquired_on", today)
-    contribution_ratio = c.choice(pick(data, "contribution_ratio"), ContributionRatio.choices, "contribution_ratio")
+    contribution_ratio = c.choice(
+        pick(data, "contribution_ratio"), ContributionRatio.choices, "contribution_ratio"
+    )
     card_classification = c.choice(
         get("card_classification") or (CardClassification.GENERAL if full else ""),
         CardClassification.choices,
@@ -355,10 +361,15 @@ def validate_qualification_row(data: dict, line: int, *, today: date | None = No
     if op != "loss" and reason_of_loss and not get("lost_on"):
         c.add("reason_of_loss", REASON_WITHOUT_LOSS)
     if acquired_on and lost_on and lost_on < acquired_on:
-        c.add("lost_on", LOST_BEFORE_ACQUIRED, lost_on=lost_on.isoformat(), acquired_on=acquired_on.isoformat())
+        c.add(
+            "lost_on", LOST_BEFORE_ACQUIRED, lost_on=lost_on.isoformat(), acquired_on=acquired_on.isoformat()
+        )
     if acquired_on and birth_date and acquired_on < birth_date:
         c.add(
-            "acquired_on", ACQUIRED_BEFORE_BIRTH, acquired_on=acquired_on.isoformat(), birth_date=birth_date.isoformat()
+            "acquired_on",
+            ACQUIRED_BEFORE_BIRTH,
+            acquired_on=acquired_on.isoformat(),
+            birth_date=birth_date.isoformat(),
         )
     preschool_text = get("preschool").lower()
     if preschool_text not in _TRUE | _FALSE:

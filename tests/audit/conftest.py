@@ -22,7 +22,12 @@ def audit_files(settings, tmp_path):
 def make_person():
     def make(**fields):
         number = next(_names)
-        values = {"name": f"試験 {number}", "name_kana": f"シケン {number}", "sex": "1", "birth_date": datetime.date(1950, 4, 1)}
+        values = {
+            "name": f"試験 {number}",
+            "name_kana": f"シケン {number}",
+            "sex": "1",
+            "birth_date": datetime.date(1950, 4, 1),
+        }
         return Person.objects.create(**(values | fields))
 
     return make

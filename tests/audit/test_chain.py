@@ -15,20 +15,35 @@ pytestmark = pytest.mark.django_db
 
 
 def read(person, **fields):
-    values = {"actor_type": "institution_client", "actor_id": "client-1", "institution_code": "1312345678",
-              "items": ["qualification", "medication"], "basis": "consent", "consent_id": 7}  # fmt: skip
+    values = {
+        "actor_type": "institution_client",
+        "actor_id": "client-1",
+        "institution_code": "1312345678",
+        "items": ["qualification", "medication"],
+        "basis": "consent",
+        "consent_id": 7,
+    }
     return record_access(person=person, **(values | fields))
 
 
 def independent_hash(event):
     """The documented canonical encoding, re-implemented here rather than imported."""
     content = {
-        "v": 1, "chain": event.chain, "seq": event.seq, "prev_hash": event.prev_hash,
+        "v": 1,
+        "chain": event.chain,
+        "seq": event.seq,
+        "prev_hash": event.prev_hash,
         "occurred_at": event.occurred_at.astimezone(UTC).isoformat(timespec="microseconds"),
-        "actor_type": event.actor_type, "actor_id": event.actor_id, "institution_code": event.institution_code,
-        "person_id": event.person_id, "items": event.items, "basis": event.basis, "outcome": event.outcome,
-        "consent_id": event.consent_id, "detail": event.detail,
-    }  # fmt: skip
+        "actor_type": event.actor_type,
+        "actor_id": event.actor_id,
+        "institution_code": event.institution_code,
+        "person_id": event.person_id,
+        "items": event.items,
+        "basis": event.basis,
+        "outcome": event.outcome,
+        "consent_id": event.consent_id,
+        "detail": event.detail,
+    }
     encoded = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     return hashlib.sha256(encoded).hexdigest()
 
@@ -77,16 +92,27 @@ def test_fields_are_stored_as_given(make_person):
     event = read(person, detail={"endpoint": "/api/v1/eligibility", "count": 2, "tags": ("a", "b")})
     stored = AccessEvent.objects.get(pk=event.pk)
     assert stored.items == ["qualification", "medication"]
-    assert (stored.basis, stored.outcome, stored.consent_id, stored.institution_code) == ("consent", "ok", "7", "1312345678")
+    assert (stored.basis, stored.outcome, stored.consent_id, stored.institution_code) == (
+        "consent",
+        "ok",
+        "7",
+        "1312345678",
+    )
     assert stored.detail == {"endpoint": "/api/v1/eligibility", "count": 2, "tags": ["a", "b"]}
     assert stored.hash == independent_hash(stored)
 
 
 @pytest.mark.parametrize(
     "fields",
-    [{"basis": "curiosity"}, {"outcome": "maybe"}, {"actor_type": "stranger"}, {"detail": {"ratio": 0.5}},
-     {"detail": {"blob": "x" * 5000}}, {"institution_code": "12345678901"}],
-)  # fmt: skip
+    [
+        {"basis": "curiosity"},
+        {"outcome": "maybe"},
+        {"actor_type": "stranger"},
+        {"detail": {"ratio": 0.5}},
+        {"detail": {"blob": "x" * 5000}},
+        {"institution_code": "12345678901"},
+    ],
+)
 def test_invalid_events_are_refused_before_anything_is_written(make_person, fields):
     with pytest.raises(ValueError):
         read(make_person(), **fields)
@@ -111,7 +137,9 @@ def test_the_model_refuses_changes_and_deletions(make_person):
         lambda: AccessEvent.objects.bulk_update([event], ["outcome"]),
         lambda: AccessEvent.objects.bulk_create([AccessEvent(chain=0, seq=99)]),
         # rows that bypass record_access would carry no chain: refused as well
-        lambda: AccessEvent.objects.create(chain=0, seq=99, actor_type="system", actor_id="x", basis="operator"),
+        lambda: AccessEvent.objects.create(
+            chain=0, seq=99, actor_type="system", actor_id="x", basis="operator"
+        ),
     ):
         with pytest.raises(HomeConsentError) as refused:
             attempt()
@@ -145,7 +173,10 @@ def test_a_person_with_logged_accesses_cannot_be_deleted(make_person):
 @pytest.mark.postgres
 @pytest.mark.parametrize(
     "sql",
-    ["UPDATE audit_accessevent SET outcome = 'refused' WHERE id = %s", "DELETE FROM audit_accessevent WHERE id = %s"],
+    [
+        "UPDATE audit_accessevent SET outcome = 'refused' WHERE id = %s",
+        "DELETE FROM audit_accessevent WHERE id = %s",
+    ],
 )
 def test_postgresql_refuses_raw_updates_and_deletes(make_person, sql):
     event = read(make_person())

@@ -22,8 +22,13 @@ def log(make_person):
     people = [make_person() for _ in range(3)]
     for _ in range(3):
         for person in people:
-            record_access(actor_type="patient", actor_id=f"person-{person.pk}", person=person, basis="self",
-                          items=["qualification"])  # fmt: skip
+            record_access(
+                actor_type="patient",
+                actor_id=f"person-{person.pk}",
+                person=person,
+                basis="self",
+                items=["qualification"],
+            )
     return people
 
 
@@ -56,11 +61,17 @@ def test_the_checkpoint_signs_every_chain_head_with_a_private_key_file(log, sett
     heads = {(h["chain"], h["seq"], h["hash"]) for h in document["payload"]["heads"]}
     expected = {(e.chain, e.seq, e.hash) for e in AccessEvent.objects.filter(seq=3)}
     assert heads == expected
-    public_key = serialization.load_pem_public_key((settings.AUDIT_CHECKPOINT_DIR / "signing-key.pub.pem").read_bytes())
-    signed = json.dumps(document["payload"], sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    public_key = serialization.load_pem_public_key(
+        (settings.AUDIT_CHECKPOINT_DIR / "signing-key.pub.pem").read_bytes()
+    )
+    signed = json.dumps(
+        document["payload"], sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode()
     public_key.verify(bytes.fromhex(document["signature"]), signed)
     document["payload"]["heads"][0]["seq"] = 2
-    forged = json.dumps(document["payload"], sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    forged = json.dumps(
+        document["payload"], sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode()
     with pytest.raises(InvalidSignature):
         public_key.verify(bytes.fromhex(document["signature"]), forged)
     # and the table holds the same checkpoint
@@ -75,7 +86,10 @@ def test_verify_checks_the_latest_checkpoint(log):
     output = verify()
     assert output.startswith("OK: 10 events")
     chains = len(set(AccessEvent.objects.values_list("chain", flat=True)))
-    assert f"checkpoint {latest.pk} (table) of {latest.payload['created_at']}: signature valid, {chains} heads" in output
+    assert (
+        f"checkpoint {latest.pk} (table) of {latest.payload['created_at']}: signature valid, {chains} heads"
+        in output
+    )
 
 
 def test_a_tampered_checkpoint_file_fails(log, settings):
@@ -115,7 +129,10 @@ def test_a_truncated_chain_is_caught_by_the_checkpoint(log):
     checkpoint()
     last = AccessEvent.objects.filter(person=log[0]).latest("seq")
     tamper("DELETE FROM audit_accessevent WHERE id = %s", [last.pk])
-    tamper("UPDATE audit_chainhead SET seq = %s, head_hash = %s WHERE chain = %s", [last.seq - 1, last.prev_hash, last.chain])
+    tamper(
+        "UPDATE audit_chainhead SET seq = %s, head_hash = %s WHERE chain = %s",
+        [last.seq - 1, last.prev_hash, last.chain],
+    )
     # then the chain itself looks whole, but the signed head is missing
     with pytest.raises(CommandError) as broken:
         verify()
@@ -151,5 +168,7 @@ def test_checkpoints_need_a_trusted_key(log, settings):
     assert "pass --public-key" in str(broken.value)
     # an auditor passes the published public key instead
     out = io.StringIO()
-    call_command("verify_access_log", public_key=settings.AUDIT_CHECKPOINT_DIR / "signing-key.pub.pem", stdout=out)
+    call_command(
+        "verify_access_log", public_key=settings.AUDIT_CHECKPOINT_DIR / "signing-key.pub.pem", stdout=out
+    )
     assert out.getvalue().startswith("OK: 9 events")

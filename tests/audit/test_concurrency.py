@@ -28,8 +28,14 @@ def write_concurrently():
             for i in range(EVENTS_PER_THREAD):
                 person = people[(number + i) % len(people)] if i % 7 else None  # some events have no person
                 with transaction.atomic():
-                    record_access(actor_type="institution_client", actor_id=f"writer-{number}", person=person,
-                                  items=["qualification"], basis="consent", detail={"i": i})  # fmt: skip
+                    record_access(
+                        actor_type="institution_client",
+                        actor_id=f"writer-{number}",
+                        person=person,
+                        items=["qualification"],
+                        basis="consent",
+                        detail={"i": i},
+                    )
         except Exception as error:  # noqa: BLE001 - reported by the test below
             errors.append(error)
         finally:

@@ -12,9 +12,17 @@ pytestmark = pytest.mark.django_db
 
 
 def entry(person, **extra):
-    return {"actor_type": "institution_client", "actor_id": "client-1", "institution_code": "1312345670",
-            "person": person, "items": ["qualification"], "basis": "consent", "consent_id": 7,
-            "detail": {"read": "batch"}, **extra}  # fmt: skip
+    return {
+        "actor_type": "institution_client",
+        "actor_id": "client-1",
+        "institution_code": "1312345670",
+        "person": person,
+        "items": ["qualification"],
+        "basis": "consent",
+        "consent_id": 7,
+        "detail": {"read": "batch"},
+        **extra,
+    }
 
 
 def test_bulk_events_chain_on_from_single_ones_and_the_log_verifies(make_person):

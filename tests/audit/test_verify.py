@@ -19,9 +19,15 @@ def log(make_person):
     people = [make_person() for _ in range(3)]
     for round_ in range(4):
         for person in people:
-            record_access(actor_type="institution_client", actor_id="client-1", person=person,
-                          items=["qualification"], basis="consent", institution_code="1312345678",
-                          detail={"round": round_})  # fmt: skip
+            record_access(
+                actor_type="institution_client",
+                actor_id="client-1",
+                person=person,
+                items=["qualification"],
+                basis="consent",
+                institution_code="1312345678",
+                detail={"round": round_},
+            )
     record_access(actor_type="system", actor_id="nightly", basis="operator")
     return people
 
@@ -56,7 +62,11 @@ def test_verification_streams_in_small_chunks(log):
 
 @pytest.mark.parametrize(
     "column, value",
-    [("items", json.dumps(["qualification", "medication"])), ("outcome", "refused"), ("actor_id", "someone-else")],
+    [
+        ("items", json.dumps(["qualification", "medication"])),
+        ("outcome", "refused"),
+        ("actor_id", "someone-else"),
+    ],
 )
 def test_a_row_edited_by_raw_sql_is_named(log, column, value):
     # given one row changed behind the application's back

@@ -25,8 +25,12 @@ from homeconsent.registry.codes import with_check_digit
 from homeconsent.registry.models import Institution, Insurer, InsurerKind, Person, Qualification
 
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
@@ -56,7 +60,10 @@ def browser():
 def world(live_server, settings, tmp_path):
     """An institution with its entry URL, and a person insured today."""
     institution = Institution.objects.create(
-        code=with_check_digit("136000123"), name="みどり訪問看護ステーション", facility_type="6", prefecture="13",
+        code=with_check_digit("136000123"),
+        name="みどり訪問看護ステーション",
+        facility_type="6",
+        prefecture="13",
         municipality="世田谷区",
     )
     insurer = Insurer.objects.create(
@@ -66,13 +73,24 @@ def world(live_server, settings, tmp_path):
         name="山田 花子", name_kana="ヤマダ ハナコ", sex="2", birth_date=datetime.date(1948, 4, 2)
     )
     Qualification.objects.create(
-        person=person, insurer=insurer, symbol="1234", number="5678", branch="00",
-        acquired_on=datetime.date(2020, 4, 1), contribution_ratio="010", personal_family="1",
+        person=person,
+        insurer=insurer,
+        symbol="1234",
+        number="5678",
+        branch="00",
+        acquired_on=datetime.date(2020, 4, 1),
+        contribution_ratio="010",
+        personal_family="1",
     )
     entry = entry_for(institution)
     return SimpleNamespace(
-        institution=institution, person=person, entry=entry, base=live_server.url,
-        entry_url=f"{live_server.url}/consent/e/{entry.token}/", settings=settings, tmp_path=tmp_path,
+        institution=institution,
+        person=person,
+        entry=entry,
+        base=live_server.url,
+        entry_url=f"{live_server.url}/consent/e/{entry.token}/",
+        settings=settings,
+        tmp_path=tmp_path,
     )
 
 
@@ -109,12 +127,18 @@ def card_for(world):
         window = {}
         if expired:
             now = datetime.datetime.now(datetime.UTC)
-            window = {"not_before": now - datetime.timedelta(days=5 * 365), "not_after": now - datetime.timedelta(days=1)}
+            window = {
+                "not_before": now - datetime.timedelta(days=5 * 365),
+                "not_after": now - datetime.timedelta(days=1),
+            }
         certificate = pki.issue_user_auth_certificate(key.public_key(), person.birth_date, **window)
         path = create_card_file(
-            world.tmp_path / f"card-{tries_left}-{int(expired)}.json", auth_key=key,
+            world.tmp_path / f"card-{tries_left}-{int(expired)}.json",
+            auth_key=key,
             auth_cert_der=certificate.public_bytes(serialization.Encoding.DER),
-            ca_cert_der=pki.root_certificate_der, pin=PIN, pin_tries_left=tries_left,
+            ca_cert_der=pki.root_certificate_der,
+            pin=PIN,
+            pin_tries_left=tries_left,
         )
         do_register_card_certificate(person, certificate)
         return path
@@ -133,7 +157,12 @@ class Recorder:
 
     def _request(self, request):
         self.requests.append(
-            {"method": request.method, "url": request.url, "headers": request.all_headers(), "body": request.post_data or ""}
+            {
+                "method": request.method,
+                "url": request.url,
+                "headers": request.all_headers(),
+                "body": request.post_data or "",
+            }
         )
 
     def _websocket(self, socket):
@@ -174,7 +203,10 @@ def open_page(browser, request):
         counter = iter(range(1, 100))
 
         def shoot(name):
-            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{size}-{next(counter):02d}-{name}.png"), full_page=True)
+            page.screenshot(
+                path=str(ARTIFACTS / f"{request.node.name}-{size}-{next(counter):02d}-{name}.png"),
+                full_page=True,
+            )
 
         return page, recorder, shoot
 

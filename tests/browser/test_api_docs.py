@@ -15,7 +15,10 @@ def visit(browser, live_server, path, ready):
     page = context.new_page()
     requested, blocked, errors = [], [], []
     page.on("request", lambda request: requested.append(request.url))
-    page.on("requestfailed", lambda request: "csp" in (request.failure or "").lower() and blocked.append(request.url))
+    page.on(
+        "requestfailed",
+        lambda request: "csp" in (request.failure or "").lower() and blocked.append(request.url),
+    )
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda message: message.type == "error" and errors.append(message.text))
     response = page.goto(live_server.url + path)
@@ -24,7 +27,9 @@ def visit(browser, live_server, path, ready):
     text = page.inner_text("body")
     context.close()
     own = urlsplit(live_server.url).netloc
-    foreign = [url for url in requested if urlsplit(url).scheme in ("http", "https") and urlsplit(url).netloc != own]
+    foreign = [
+        url for url in requested if urlsplit(url).scheme in ("http", "https") and urlsplit(url).netloc != own
+    ]
     sent = [url for url in foreign if url not in blocked]
     # The only console errors allowed are the CSP refusals of Redoc's logo (the console message and
     # the failed request arrive in either order).
@@ -33,8 +38,9 @@ def visit(browser, live_server, path, ready):
 
 
 def test_redoc_renders_the_schema_and_sends_nothing_off_site(browser, live_server):
-    headers, text, sent, blocked, errors = visit(browser, live_server, "/api/v1/docs",
-                                                 "Consented patients (home visit, telehealth)")  # fmt: skip
+    headers, text, sent, blocked, errors = visit(
+        browser, live_server, "/api/v1/docs", "Consented patients (home visit, telehealth)"
+    )
 
     assert "Get an access token (client_credentials + private_key_jwt)" in text
     assert "Batch pre-check (一括照会)" in text
@@ -44,8 +50,9 @@ def test_redoc_renders_the_schema_and_sends_nothing_off_site(browser, live_serve
 
 
 def test_swagger_ui_renders_the_operations_and_sends_nothing_off_site(browser, live_server):
-    headers, text, sent, blocked, errors = visit(browser, live_server, "/api/v1/docs/try",
-                                                 "/api/v1/patients/{patient_id}/eligibility")  # fmt: skip
+    headers, text, sent, blocked, errors = visit(
+        browser, live_server, "/api/v1/docs/try", "/api/v1/patients/{patient_id}/eligibility"
+    )
 
     assert "Authorize" in text and "/api/v1/auth/token" in text
     assert sent == [] and blocked == [] and errors == []

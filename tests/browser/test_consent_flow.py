@@ -64,7 +64,9 @@ def test_home_visit_flow_on_a_phone(world, reader, card_for, open_page):
     reader(card_for())
     page, recorder, shoot = open_page(PHONE)
     page.goto(world.entry_url)
-    assert world.institution.name in page.inner_text(".consent-for") and world.institution.code in page.inner_text(".consent-for")
+    assert world.institution.name in page.inner_text(
+        ".consent-for"
+    ) and world.institution.code in page.inner_text(".consent-for")
     assert page.locator("html").get_attribute("lang") == "ja"
     assert_touch_targets(page)
     shoot("entry")
@@ -83,7 +85,9 @@ def test_home_visit_flow_on_a_phone(world, reader, card_for, open_page):
     page.fill("#pin", PIN)
     page.click("#pin-submit")
     page.wait_for_selector('li[data-progress="sending"].active')
-    done_steps = page.eval_on_selector_all("li[data-progress].done", "els => els.map(e => e.dataset.progress)")
+    done_steps = page.eval_on_selector_all(
+        "li[data-progress].done", "els => els.map(e => e.dataset.progress)"
+    )
     assert done_steps == ["reading", "verifying_pin", "signing"]
     shoot("progress")
     held[0].continue_()
@@ -232,7 +236,9 @@ def test_bridge_down_then_started(world, reader, card_for, open_page, settings):
     page.wait_for_selector(panel + ":not([hidden])")
     shoot("bridge-down")
     # The patient reads what to do; the command is for staff, folded away. Screen readers hear it in the alert region.
-    assert "職員にお知らせください" in page.inner_text(panel) and "reader_bridge" not in page.inner_text(panel)
+    assert "職員にお知らせください" in page.inner_text(panel) and "reader_bridge" not in page.inner_text(
+        panel
+    )
     assert "reader_bridge" not in page.text_content(panel) and "manage.py" not in page.text_content(panel)
     expect(page.locator("[data-card-alert]")).to_contain_text("カードを読み取れません")
     assert page.title().startswith("エラー：")
@@ -367,7 +373,9 @@ def telehealth_app(world, settings):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
     app, secret = do_register_app(
-        "みらいオンライン診療", institutions=[world.institution], allowed_return_urls=[base + "/back"],
+        "みらいオンライン診療",
+        institutions=[world.institution],
+        allowed_return_urls=[base + "/back"],
         webhook_url=base + "/hook",
     )
     yield app, secret, base
@@ -381,10 +389,15 @@ def test_telehealth_flow_from_the_app_api_back_to_the_app(world, reader, card_fo
     visit = datetime.date.today() + datetime.timedelta(days=2)
     request = Request(
         world.base + "/consent/api/v1/sessions",
-        data=json.dumps({
-            "institution": world.institution.code, "visit_date": visit.isoformat(),
-            "items": ["qualification", "medication"], "return_url": app_base + "/back", "state": "visit-8841",
-        }).encode(),
+        data=json.dumps(
+            {
+                "institution": world.institution.code,
+                "visit_date": visit.isoformat(),
+                "items": ["qualification", "medication"],
+                "return_url": app_base + "/back",
+                "state": "visit-8841",
+            }
+        ).encode(),
         headers={
             "Content-Type": "application/json",
             "Authorization": "Basic " + base64.b64encode(f"{app.client_id}:{secret}".encode()).decode(),
@@ -413,7 +426,11 @@ def test_telehealth_flow_from_the_app_api_back_to_the_app(world, reader, card_fo
     page.wait_for_selector("#app")
     landed = page.url
     assert landed.startswith(app_base + "/back?")
-    assert "state=visit-8841" in landed and f"session_id={session['session_id']}" in landed and "status=registered" in landed
+    assert (
+        "state=visit-8841" in landed
+        and f"session_id={session['session_id']}" in landed
+        and "status=registered" in landed
+    )
     consent = Consent.objects.get(person=world.person)
     assert consent.kind == "telehealth" and consent.visit_date == visit
     assert ConsentSession.objects.get(session_id=session["session_id"]).consent == consent
@@ -429,10 +446,15 @@ def test_stop_in_an_app_session_goes_back_to_the_app_as_declined(world, open_pag
     visit = datetime.date.today() + datetime.timedelta(days=2)
     request = Request(
         world.base + "/consent/api/v1/sessions",
-        data=json.dumps({
-            "institution": world.institution.code, "visit_date": visit.isoformat(),
-            "items": ["qualification", "medication"], "return_url": app_base + "/back", "state": "visit-9902",
-        }).encode(),
+        data=json.dumps(
+            {
+                "institution": world.institution.code,
+                "visit_date": visit.isoformat(),
+                "items": ["qualification", "medication"],
+                "return_url": app_base + "/back",
+                "state": "visit-9902",
+            }
+        ).encode(),
         headers={
             "Content-Type": "application/json",
             "Authorization": "Basic " + base64.b64encode(f"{app.client_id}:{secret}".encode()).decode(),
@@ -454,6 +476,10 @@ def test_stop_in_an_app_session_goes_back_to_the_app_as_declined(world, open_pag
     page.wait_for_selector("#app")
     landed = page.url
     assert landed.startswith(app_base + "/back?")
-    assert "status=declined" in landed and "state=visit-9902" in landed and f"session_id={session['session_id']}" in landed
+    assert (
+        "status=declined" in landed
+        and "state=visit-9902" in landed
+        and f"session_id={session['session_id']}" in landed
+    )
     assert ConsentSession.objects.get(session_id=session["session_id"]).status == "declined"
     assert not page.csp_errors, page.csp_errors

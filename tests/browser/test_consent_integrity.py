@@ -35,9 +35,15 @@ def second_person(world):
     )
     first = world.person.qualifications.get()
     Qualification.objects.create(
-        person=person, insurer=first.insurer, symbol="1234", number="9999", branch="00",
-        acquired_on=datetime.date(2020, 4, 1), contribution_ratio="010", personal_family="1",
-    )  # fmt: skip
+        person=person,
+        insurer=first.insurer,
+        symbol="1234",
+        number="9999",
+        branch="00",
+        acquired_on=datetime.date(2020, 4, 1),
+        contribution_ratio="010",
+        personal_family="1",
+    )
     return person
 
 
@@ -163,16 +169,21 @@ def through_to_pin_or_problem(page, shoot):
 def app_session(world, app, secret, app_base, visit, state):
     request = Request(
         world.base + "/consent/api/v1/sessions",
-        data=json.dumps({
-            "institution": world.institution.code, "visit_date": visit.isoformat(),
-            "items": ["qualification", "medication"], "return_url": app_base + "/back", "state": state,
-        }).encode(),
+        data=json.dumps(
+            {
+                "institution": world.institution.code,
+                "visit_date": visit.isoformat(),
+                "items": ["qualification", "medication"],
+                "return_url": app_base + "/back",
+                "state": state,
+            }
+        ).encode(),
         headers={
             "Content-Type": "application/json",
             "Authorization": "Basic " + base64.b64encode(f"{app.client_id}:{secret}".encode()).decode(),
         },
         method="POST",
-    )  # fmt: skip
+    )
     with urlopen(request, timeout=10) as response:
         return json.load(response)
 

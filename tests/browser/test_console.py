@@ -56,19 +56,38 @@ def setup_world():
     TestPKI(settings.JPKI_PKI_DIR).init()
     a = Institution.objects.create(code=with_check_digit("136000123"), name="みどり訪問看護ステーション")
     b = Institution.objects.create(code=with_check_digit("131765432"), name="あおぞら内科")
-    insurer = Insurer.objects.create(number="01130012", name="全国健康保険協会東京支部", kind=InsurerKind.KYOKAI, prefecture="13")
+    insurer = Insurer.objects.create(
+        number="01130012", name="全国健康保険協会東京支部", kind=InsurerKind.KYOKAI, prefecture="13"
+    )
     cards = []
     for n, name in enumerate(["山田 花子", "佐藤 一郎"]):
-        person = Person.objects.create(name=name, name_kana="シケン", sex="2", birth_date=datetime.date(1948, 4, 2 + n))
+        person = Person.objects.create(
+            name=name, name_kana="シケン", sex="2", birth_date=datetime.date(1948, 4, 2 + n)
+        )
         Qualification.objects.create(
-            person=person, insurer=insurer, symbol="1234", number=str(5678 + n), branch="00",
-            acquired_on=datetime.date(2020, 4, 1), contribution_ratio="010", personal_family="1",
-        )  # fmt: skip
+            person=person,
+            insurer=insurer,
+            symbol="1234",
+            number=str(5678 + n),
+            branch="00",
+            acquired_on=datetime.date(2020, 4, 1),
+            contribution_ratio="010",
+            personal_family="1",
+        )
         cards.append(str(issue_virtual_card(person, PIN).path))
     _, link_a = do_create_staff(a, "midori-admin", "institution_admin", by="operator:test")
     _, link_b = do_create_staff(b, "aozora-admin", "institution_admin", by="operator:test")
-    print(json.dumps({"link_a": link_a, "link_b": link_b, "entry_a": entry_for(a).token, "cards": cards,
-                      "names": ["山田 花子", "佐藤 一郎"]}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "link_a": link_a,
+                "link_b": link_b,
+                "entry_a": entry_for(a).token,
+                "cards": cards,
+                "names": ["山田 花子", "佐藤 一郎"],
+            }
+        )
+    )
 
 
 class Servers:
@@ -92,17 +111,40 @@ class Servers:
         self.processes = []
 
     def setup(self):
-        code = "import django; django.setup(); from tests.browser.test_console import setup_world; setup_world()"
-        out = subprocess.run([sys.executable, "-c", code], env=self.env, cwd=ROOT, capture_output=True, text=True,
-                             timeout=180, check=True)  # fmt: skip
+        code = (
+            "import django; django.setup(); from tests.browser.test_console import setup_world; setup_world()"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=True,
+        )
         return json.loads(out.stdout.strip().splitlines()[-1])
 
     def start(self):
         for port in self.ports:
-            self.processes.append(subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "homeconsent.asgi:application"],
-                env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=(self.var / f"daphne-{port}.log").open("w"),
-            ))  # fmt: skip
+            self.processes.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "daphne",
+                        "-b",
+                        "127.0.0.1",
+                        "-p",
+                        str(port),
+                        "homeconsent.asgi:application",
+                    ],
+                    env=self.env,
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=(self.var / f"daphne-{port}.log").open("w"),
+                )
+            )
         deadline = time.monotonic() + 30
         for port in self.ports:
             while True:
@@ -155,11 +197,17 @@ def contexts(chromium, request):
         made.append(context)
         page = context.new_page()
         page.csp_errors = []
-        page.on("console", lambda m: page.csp_errors.append(m.text) if "Content Security Policy" in m.text else None)
+        page.on(
+            "console",
+            lambda m: page.csp_errors.append(m.text) if "Content Security Policy" in m.text else None,
+        )
         page.on("pageerror", lambda e: page.csp_errors.append(str(e)))
 
         def shoot(name):
-            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{next(counter):02d}-{label}-{name}.png"), full_page=True)
+            page.screenshot(
+                path=str(ARTIFACTS / f"{request.node.name}-{next(counter):02d}-{label}-{name}.png"),
+                full_page=True,
+            )
 
         page.shoot = shoot
         return page
@@ -233,7 +281,9 @@ def reader(servers):
             thing.stop()
         running.clear()
         target = UdpCardTarget(VirtualJPKICard.load(card_path), "127.0.0.1", 0).start()
-        bridge = ReaderBridge(target.path, host="127.0.0.1", port=servers.bridge_port, origins=servers.bases).start()
+        bridge = ReaderBridge(
+            target.path, host="127.0.0.1", port=servers.bridge_port, origins=servers.bases
+        ).start()
         running.extend([target, bridge])
 
     yield serve

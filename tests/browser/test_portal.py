@@ -54,13 +54,29 @@ class InstitutionSystem:
         self.client = do_register_client(institution, "電子カルテ", {"keys": [jwk]}, ["medication.read"])
         now = int(time.time())
         assertion = jwt.encode(
-            {"iss": self.client.client_id, "sub": self.client.client_id, "aud": base + "/api/v1/auth/token",
-             "exp": now + 240, "iat": now, "jti": str(uuid.uuid4())},
-            self.key, algorithm="ES256", headers={"kid": "k1"},
-        )  # fmt: skip
-        body = urlencode({"grant_type": "client_credentials", "client_assertion": assertion, "scope": "medication.read",
-                          "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"})  # fmt: skip
-        with urlopen(Request(base + "/api/v1/auth/token", body.encode(), method="POST"), timeout=10) as response:
+            {
+                "iss": self.client.client_id,
+                "sub": self.client.client_id,
+                "aud": base + "/api/v1/auth/token",
+                "exp": now + 240,
+                "iat": now,
+                "jti": str(uuid.uuid4()),
+            },
+            self.key,
+            algorithm="ES256",
+            headers={"kid": "k1"},
+        )
+        body = urlencode(
+            {
+                "grant_type": "client_credentials",
+                "client_assertion": assertion,
+                "scope": "medication.read",
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            }
+        )
+        with urlopen(
+            Request(base + "/api/v1/auth/token", body.encode(), method="POST"), timeout=10
+        ) as response:
             self.token = json.load(response)["access_token"]
 
     def read_medication(self, person):
@@ -76,7 +92,9 @@ class InstitutionSystem:
 def shooter(page, name):
     SHOTS.mkdir(parents=True, exist_ok=True)
     counter = iter(range(1, 100))
-    return lambda step: page.screenshot(path=str(SHOTS / f"{name}-{next(counter):02d}-{step}.png"), full_page=True)
+    return lambda step: page.screenshot(
+        path=str(SHOTS / f"{name}-{next(counter):02d}-{step}.png"), full_page=True
+    )
 
 
 def sign_in(page, base):
@@ -124,7 +142,7 @@ def test_the_portal_on_a_phone_sign_in_records_cancel_and_access_history(world, 
     assert_touch_targets(page)
     shoot("home")
 
-    page.click(".portal-nav a[href=\"/portal/qualifications/\"]")
+    page.click('.portal-nav a[href="/portal/qualifications/"]')
     assert "1割" in page.inner_text("main") and "全国健康保険協会東京支部" in page.inner_text("main")
     shoot("qualifications")
 
@@ -135,7 +153,9 @@ def test_the_portal_on_a_phone_sign_in_records_cancel_and_access_history(world, 
     assert "レセプト" in page.inner_text("main") and "電子処方箋" in page.inner_text("main")
     page.fill("#q", "メトホルミン")
     page.click("form.search button")
-    found = "#medication-history .record.medication"  # the history under the search (current medicines above it)
+    found = (
+        "#medication-history .record.medication"  # the history under the search (current medicines above it)
+    )
     assert page.locator(found).count() == 1 and "メトホルミン" in page.inner_text(found)
     assert_touch_targets(page)
     shoot("medication-search")
@@ -147,7 +167,9 @@ def test_the_portal_on_a_phone_sign_in_records_cancel_and_access_history(world, 
     hba1c.locator("summary").click()
     cells = hba1c.locator("tbody td").all_inner_texts()
     # each value, flagged: 5.6 % and above is past the 保健指導判定値 (portal/checkup_ranges.py)
-    assert [c.split()[0] for c in cells] == ["5.6", "5.9", "6.1"] and hba1c.locator("table caption").count() == 1
+    assert [c.split()[0] for c in cells] == ["5.6", "5.9", "6.1"] and hba1c.locator(
+        "table caption"
+    ).count() == 1
     assert hba1c.locator("tbody td.out-of-range[data-flag=guidance]").count() == 3
     assert "6.1" in hba1c.locator(".chart-summary").inner_text()
     assert page.locator("figure[data-chart=blood_pressure] svg .chart-point").count() == 6
@@ -196,7 +218,11 @@ def test_the_portal_on_a_phone_sign_in_records_cancel_and_access_history(world, 
     assert page.locator("tr[data-basis]").count() == page.locator("tr[data-basis='self']").count() > 0
     page.goto(world.base + "/portal/access/?institution=" + world.institution.code)
     history = download_csv(page, "#access-csv")
-    assert history[0][0] == "日時" and all(r[1] == world.institution.code for r in history[1:]) and len(history) > 2
+    assert (
+        history[0][0] == "日時"
+        and all(r[1] == world.institution.code for r in history[1:])
+        and len(history) > 2
+    )
     assert_touch_targets(page)
     shoot("access")
 
@@ -237,8 +263,12 @@ def test_registering_a_new_card_for_insurance_use_then_signing_in_with_it(world,
     from homeconsent.jpki.pki import TestPKI, do_register_card_certificate
     from homeconsent.registry.models import CardCertificate
 
-    card = issue_card_file(TestPKI(settings.JPKI_PKI_DIR).init(), world.tmp_path / "new-card.json", pin=PIN,
-                           birth_date=world.person.birth_date)  # fmt: skip
+    card = issue_card_file(
+        TestPKI(settings.JPKI_PKI_DIR).init(),
+        world.tmp_path / "new-card.json",
+        pin=PIN,
+        birth_date=world.person.birth_date,
+    )
     # J-LIS's part: the registry knows whose card this is; registration links it to the insurance.
     certificate = x509.load_der_x509_certificate(VirtualJPKICard.load(card).auth_cert_der)
     do_register_card_certificate(world.person, certificate, registered_for_insurance_use=False)

@@ -33,8 +33,11 @@ def test_wide_tables_scroll_in_their_box_not_the_page_on_a_phone(world, reader, 
         # then the page itself does not scroll sideways; every table is in a keyboard-focusable region
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], (path, width)
-        assert page.locator(".table-scroll[tabindex='0'][role=region] > table.data").count() == \
-            page.locator("table.data").count() > 0
+        assert (
+            page.locator(".table-scroll[tabindex='0'][role=region] > table.data").count()
+            == page.locator("table.data").count()
+            > 0
+        )
         assert page.locator(f".portal-nav a[aria-current=page][href='/portal/{path}/']").count() == 1
         shoot(f"{path}-en-large")
     assert not page.csp_errors, page.csp_errors

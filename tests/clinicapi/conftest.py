@@ -26,8 +26,15 @@ from homeconsent.registry.models import Institution, Insurer, InsurerKind
 from tests.consent.conftest import CardPool, Patient, make_patient_in, prove
 
 TOKEN_PATH = "/api/v1/auth/token"
-ALL_SCOPES = ["qualification.read", "consent.read", "consent.write", "medication.read", "treatment.read",
-              "checkup.read", "batch.write"]  # fmt: skip
+ALL_SCOPES = [
+    "qualification.read",
+    "consent.read",
+    "consent.write",
+    "medication.read",
+    "treatment.read",
+    "checkup.read",
+    "batch.write",
+]
 MEDICAL = ["medication", "treatment", "checkup", "limit_certificate"]
 
 
@@ -57,7 +64,9 @@ def api_settings(settings, api_pki, tmp_path):
 
 @pytest.fixture
 def insurer(db):
-    return Insurer.objects.create(number="01130012", name="全国健康保険協会東京支部", kind=InsurerKind.KYOKAI, prefecture="13")
+    return Insurer.objects.create(
+        number="01130012", name="全国健康保険協会東京支部", kind=InsurerKind.KYOKAI, prefecture="13"
+    )
 
 
 @pytest.fixture
@@ -82,14 +91,34 @@ def make_patient(api_settings, api_card_pool, insurer, tmp_path):
     return make
 
 
-def register_consent(patient: Patient, institution, kind="home_visit", items=("medication",), *, visit_date=None,
-                     now=None, available_until=None):  # fmt: skip
+def register_consent(
+    patient: Patient,
+    institution,
+    kind="home_visit",
+    items=("medication",),
+    *,
+    visit_date=None,
+    now=None,
+    available_until=None,
+):
     """The patient's card signs the consent challenge and consent.services registers it."""
-    challenge = issue_consent_challenge(institution, kind=kind, items=list(items), visit_date=visit_date,
-                                        available_until=available_until, now=now)  # fmt: skip
+    challenge = issue_consent_challenge(
+        institution,
+        kind=kind,
+        items=list(items),
+        visit_date=visit_date,
+        available_until=available_until,
+        now=now,
+    )
     verified = prove(patient, challenge)
-    return do_register_consent(verified, kind=kind, items=list(items), visit_date=visit_date,
-                               available_until=available_until, now=now)  # fmt: skip
+    return do_register_consent(
+        verified,
+        kind=kind,
+        items=list(items),
+        visit_date=visit_date,
+        available_until=available_until,
+        now=now,
+    )
 
 
 def register_expired_telehealth(patient: Patient, institution, items=("medication",)):
@@ -112,16 +141,30 @@ class Institutional:
     def fresh_token(self, scopes=ALL_SCOPES) -> str:
         now = int(time.time())
         assertion = jwt.encode(
-            {"iss": self.client_id, "sub": self.client_id, "aud": "http://testserver" + TOKEN_PATH,
-             "exp": now + 240, "iat": now, "jti": str(uuid.uuid4())},
-            self.key, algorithm="ES256", headers={"kid": "k1"},
-        )  # fmt: skip
+            {
+                "iss": self.client_id,
+                "sub": self.client_id,
+                "aud": "http://testserver" + TOKEN_PATH,
+                "exp": now + 240,
+                "iat": now,
+                "jti": str(uuid.uuid4()),
+            },
+            self.key,
+            algorithm="ES256",
+            headers={"kid": "k1"},
+        )
         response = self.http.post(
             TOKEN_PATH,
-            data=urlencode({"grant_type": "client_credentials", "client_assertion": assertion, "scope": " ".join(scopes),
-                            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}),
+            data=urlencode(
+                {
+                    "grant_type": "client_credentials",
+                    "client_assertion": assertion,
+                    "scope": " ".join(scopes),
+                    "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                }
+            ),
             content_type="application/x-www-form-urlencoded",
-        )  # fmt: skip
+        )
         assert response.status_code == 200, response.json()
         self.token = response.json()["access_token"]
         return self.token
@@ -130,7 +173,9 @@ class Institutional:
         return self.http.get(path, params, HTTP_AUTHORIZATION=f"Bearer {self.token}")
 
     def post(self, path, body=None):
-        return self.http.post(path, body or {}, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {self.token}")
+        return self.http.post(
+            path, body or {}, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {self.token}"
+        )
 
 
 def institutional_system(institution, http, scopes=ALL_SCOPES) -> Institutional:

@@ -58,11 +58,24 @@ def test_every_time_in_real_answers_is_japan_time_in_whole_seconds(clinic_api, c
     eligibility = clinic_api.get(f"/api/v1/patients/{patient_id}/eligibility").json()
     medication = clinic_api.get(f"/api/v1/patients/{patient_id}/medication").json()
     whoami = clinic_api.get("/api/v1/whoami").json()
-    received = clinic_api.post("/api/v1/batches", {"entries": [{
-        "insurer_number": q.insurer.number, "symbol": q.symbol, "number": q.number, "branch": q.branch,
-        "birth_date": patient.person.birth_date.isoformat()}]}).json()  # fmt: skip
+    received = clinic_api.post(
+        "/api/v1/batches",
+        {
+            "entries": [
+                {
+                    "insurer_number": q.insurer.number,
+                    "symbol": q.symbol,
+                    "number": q.number,
+                    "branch": q.branch,
+                    "birth_date": patient.person.birth_date.isoformat(),
+                }
+            ]
+        },
+    ).json()
     results = clinic_api.get(f"/api/v1/batches/{received['reception_number']}").json()
-    fhir_list = clinic_api.http.get("/api/v1/fhir/patients", HTTP_AUTHORIZATION=f"Bearer {clinic_api.token}").json()
+    fhir_list = clinic_api.http.get(
+        "/api/v1/fhir/patients", HTTP_AUTHORIZATION=f"Bearer {clinic_api.token}"
+    ).json()
     cancelled = clinic_api.post(f"/api/v1/patients/{patient_id}/cancel").json()
 
     # then every time in them is Japan time with its offset and whole seconds
@@ -130,7 +143,11 @@ def test_the_schemas_example_times_are_japan_time_in_whole_seconds(schema):
 
 
 def test_the_docs_examples_use_real_patient_ids_and_japan_times():
-    text = (DOCS / "api.md").read_text() + (DOCS / "api-auth.md").read_text() + (DOCS / "api-data.md").read_text()
+    text = (
+        (DOCS / "api.md").read_text()
+        + (DOCS / "api-auth.md").read_text()
+        + (DOCS / "api-data.md").read_text()
+    )
     ids = re.findall(r'"patient_id": "([^"]+)"', text) + re.findall(r"patients/([A-Za-z0-9_.\-]{8,})/", text)
     ids += re.findall(r"clinicapi\.client (?:eligibility|medication) (\S+)", text)
     times = re.findall(r'"(\d{4}-\d{2}-\d{2}T[^"]*)"', text)
@@ -144,11 +161,15 @@ def test_the_docs_search_keys_are_a_demo_persons(db):
     from homeconsent.registry.seeding import seed_demo_persons, seed_registry
 
     seed_registry(5, seed=1, as_of=EXAMPLES_DAY)
-    keys = {(d["insurer_number"], d["number"], d["birth_date"]) for d in seed_demo_persons(as_of=EXAMPLES_DAY)}
+    keys = {
+        (d["insurer_number"], d["number"], d["birth_date"]) for d in seed_demo_persons(as_of=EXAMPLES_DAY)
+    }
     text = (DOCS / "api.md").read_text()
 
     # then the keys the docs use (requery and batch examples) are one of theirs
-    used = set(re.findall(r'"insurer_number": "(\d+)".*?"number": "(\d+)".*?"birth_date": "([\d-]+)"', text, re.S))
+    used = set(
+        re.findall(r'"insurer_number": "(\d+)".*?"number": "(\d+)".*?"birth_date": "([\d-]+)"', text, re.S)
+    )
     used |= set(re.findall(r"--insurer-number (\d+) .*?--number (\d+) .*?--birth-date ([\d-]+)", text))
     assert used and used <= {(i, n, str(b)) for i, n, b in keys}, (used, keys)
 
@@ -162,22 +183,38 @@ def test_field_problems_come_coded_in_japanese_and_english(clinic_api, clinic, m
 
     # when the clinic sends a malformed month (ours), a reversed range (ours), a page size out of range
     # (DRF's message) and bad search keys (the registry's), asking for English pages besides
-    month = clinic_api.http.get(url, {"month_from": "2025/04"}, HTTP_AUTHORIZATION=f"Bearer {clinic_api.token}",
-                                HTTP_ACCEPT_LANGUAGE="en").json()  # fmt: skip
+    month = clinic_api.http.get(
+        url,
+        {"month_from": "2025/04"},
+        HTTP_AUTHORIZATION=f"Bearer {clinic_api.token}",
+        HTTP_ACCEPT_LANGUAGE="en",
+    ).json()
     reversed_ = clinic_api.get(url, month_from="2025-05", month_to="2025-04").json()
     page = clinic_api.get("/api/v1/patients", page_size="0").json()
-    keys = clinic_api.post("/api/v1/requery", {"insurer_number": "01130013", "symbol": "1", "number": "2",
-                                               "branch": "0", "birth_date": "1948-02-30"}).json()  # fmt: skip
+    keys = clinic_api.post(
+        "/api/v1/requery",
+        {
+            "insurer_number": "01130013",
+            "symbol": "1",
+            "number": "2",
+            "branch": "0",
+            "birth_date": "1948-02-30",
+        },
+    ).json()
 
     # then each field's problem has a code, a Japanese message and an English one
-    problems = [p for body in (month, reversed_, page, keys) for items in body["details"].values() for p in items]
+    problems = [
+        p for body in (month, reversed_, page, keys) for items in body["details"].values() for p in items
+    ]
     for body in (month, reversed_, page, keys):
         assert body["code"] == "input_invalid"
     for problem in problems:
         assert set(problem) == {"code", "message", "message_en"}
         assert JAPANESE.search(problem["message"]), problem
         # (English may quote a national term such as 枝番, but it is written in English)
-        assert re.match(r"[A-Za-z'\"]", problem["message_en"]) and problem["message_en"] != problem["message"], problem
+        assert (
+            re.match(r"[A-Za-z'\"]", problem["message_en"]) and problem["message_en"] != problem["message"]
+        ), problem
     assert month["details"]["month_from"][0]["code"] == "month_invalid"
     assert reversed_["details"]["month_from"][0]["code"] == "range_reversed"
     assert page["details"]["page_size"][0]["code"] == "min_value"
@@ -187,22 +224,42 @@ def test_field_problems_come_coded_in_japanese_and_english(clinic_api, clinic, m
 def test_an_input_problem_asked_as_fhir_names_each_field_in_its_issues(clinic_api):
     # when the clinic sends bad search keys to the FHIR path
     response = clinic_api.http.post(
-        "/api/v1/fhir/requery", {"insurer_number": "01130013", "symbol": "1", "number": "2", "branch": "0",
-                                 "birth_date": "1948-02-30"},
-        content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {clinic_api.token}",
-    )  # fmt: skip
-    plain = clinic_api.post("/api/v1/requery", {"insurer_number": "01130013", "symbol": "1", "number": "2",
-                                                "branch": "0", "birth_date": "1948-02-30"}).json()  # fmt: skip
+        "/api/v1/fhir/requery",
+        {
+            "insurer_number": "01130013",
+            "symbol": "1",
+            "number": "2",
+            "branch": "0",
+            "birth_date": "1948-02-30",
+        },
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {clinic_api.token}",
+    )
+    plain = clinic_api.post(
+        "/api/v1/requery",
+        {
+            "insurer_number": "01130013",
+            "symbol": "1",
+            "number": "2",
+            "branch": "0",
+            "birth_date": "1948-02-30",
+        },
+    ).json()
 
     # then the OperationOutcome says input_invalid and then, per field problem, the field and the messages
     outcome = response.json()
     assert response.status_code == 400 and outcome["resourceType"] == "OperationOutcome"
     first, *fields = outcome["issue"]
     assert first["details"]["coding"][0]["code"] == "input_invalid"
-    expected = [(field, p["code"], p["message"], p["message_en"]) for field, items in plain["details"].items()
-                for p in items]  # fmt: skip
-    assert [(i["expression"][0], i["details"]["coding"][0]["code"], i["details"]["text"], i["diagnostics"])
-            for i in fields] == expected  # fmt: skip
+    expected = [
+        (field, p["code"], p["message"], p["message_en"])
+        for field, items in plain["details"].items()
+        for p in items
+    ]
+    assert [
+        (i["expression"][0], i["details"]["coding"][0]["code"], i["details"]["text"], i["diagnostics"])
+        for i in fields
+    ] == expected
     assert {i["expression"][0] for i in fields} == {"insurer_number", "branch", "birth_date"}
     assert all(i["severity"] == "error" and i["code"] == "invalid" for i in fields)
     from fhir.resources.R4B.operationoutcome import OperationOutcome

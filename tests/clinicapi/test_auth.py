@@ -52,7 +52,11 @@ def keys():
 
 
 def pyjwt_jwk(private_key, kid):
-    algorithm = jwt.algorithms.RSAAlgorithm if isinstance(private_key, rsa.RSAPrivateKey) else jwt.algorithms.ECAlgorithm
+    algorithm = (
+        jwt.algorithms.RSAAlgorithm
+        if isinstance(private_key, rsa.RSAPrivateKey)
+        else jwt.algorithms.ECAlgorithm
+    )
     return {**algorithm.to_jwk(private_key.public_key(), as_dict=True), "kid": kid}
 
 
@@ -70,8 +74,16 @@ def institution():
 
 @pytest.fixture
 def api_client(institution, keys):
-    jwks = {"keys": [pyjwt_jwk(keys["rsa"], "rsa-1"), pyjwt_jwk(keys["p384"], "ec-384"), pyjwt_jwk(keys["p256"], "ec-256")]}
-    return do_register_client(institution, "電子カルテ本番", jwks, ["qualification.read", "consent.read", "medication.read"])
+    jwks = {
+        "keys": [
+            pyjwt_jwk(keys["rsa"], "rsa-1"),
+            pyjwt_jwk(keys["p384"], "ec-384"),
+            pyjwt_jwk(keys["p256"], "ec-256"),
+        ]
+    }
+    return do_register_client(
+        institution, "電子カルテ本番", jwks, ["qualification.read", "consent.read", "medication.read"]
+    )
 
 
 KIDS = {"rsa": "rsa-1", "p384": "ec-384", "p256": "ec-256"}
@@ -79,7 +91,14 @@ KIDS = {"rsa": "rsa-1", "p384": "ec-384", "p256": "ec-256"}
 
 def assertion(api_client, keys, key="rsa", alg="RS384", kid=None, headers=None, **claims):
     now = int(time.time())
-    body = {"iss": api_client.client_id, "sub": api_client.client_id, "aud": TOKEN_URL, "exp": now + 240, "iat": now, "jti": str(uuid.uuid4())}
+    body = {
+        "iss": api_client.client_id,
+        "sub": api_client.client_id,
+        "aud": TOKEN_URL,
+        "exp": now + 240,
+        "iat": now,
+        "jti": str(uuid.uuid4()),
+    }
     body.update(claims)
     body = {k: v for k, v in body.items() if v is not None}
     header = {"kid": kid or KIDS.get(key, "rsa-1"), **(headers or {})}
@@ -87,7 +106,11 @@ def assertion(api_client, keys, key="rsa", alg="RS384", kid=None, headers=None, 
 
 
 def request_token(client, client_assertion, scope="qualification.read", **params):
-    form = {"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE, "client_assertion": client_assertion}
+    form = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": client_assertion,
+    }
     if scope is not None:
         form["scope"] = scope
     form.update(params)
@@ -150,35 +173,160 @@ def test_aud_may_be_a_list_holding_the_token_url(client, api_client, keys):
 # --- refused assertions ----------------------------------------------------------------------
 def hs256_with_public_key(api_client, keys):
     """The classic confusion attack: HMAC keyed with the client's (public) RSA key."""
-    pem = keys["rsa"].public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = (
+        keys["rsa"]
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     now = int(time.time())
     header = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "rsa-1"}).encode())
-    payload = b64(json.dumps({"iss": api_client.client_id, "sub": api_client.client_id, "aud": TOKEN_URL, "exp": now + 240, "jti": "x1"}).encode())
+    payload = b64(
+        json.dumps(
+            {
+                "iss": api_client.client_id,
+                "sub": api_client.client_id,
+                "aud": TOKEN_URL,
+                "exp": now + 240,
+                "jti": "x1",
+            }
+        ).encode()
+    )
     signature = b64(hmac.new(pem, f"{header}.{payload}".encode(), hashlib.sha256).digest())
     return f"{header}.{payload}.{signature}"
 
 
 REFUSALS = {
-    "expired": (lambda c, k: assertion(c, k, exp=int(time.time()) - 120, iat=int(time.time()) - 400), 400, "invalid_grant", "assertion_expired"),
-    "issued in the future": (lambda c, k: assertion(c, k, iat=int(time.time()) + 120), 400, "invalid_grant", "assertion_from_future"),
-    "not yet valid": (lambda c, k: assertion(c, k, nbf=int(time.time()) + 120), 400, "invalid_grant", "assertion_from_future"),
-    "exp beyond 5 minutes": (lambda c, k: assertion(c, k, exp=int(time.time()) + 600), 400, "invalid_grant", "assertion_lifetime_too_long"),
+    "expired": (
+        lambda c, k: assertion(c, k, exp=int(time.time()) - 120, iat=int(time.time()) - 400),
+        400,
+        "invalid_grant",
+        "assertion_expired",
+    ),
+    "issued in the future": (
+        lambda c, k: assertion(c, k, iat=int(time.time()) + 120),
+        400,
+        "invalid_grant",
+        "assertion_from_future",
+    ),
+    "not yet valid": (
+        lambda c, k: assertion(c, k, nbf=int(time.time()) + 120),
+        400,
+        "invalid_grant",
+        "assertion_from_future",
+    ),
+    "exp beyond 5 minutes": (
+        lambda c, k: assertion(c, k, exp=int(time.time()) + 600),
+        400,
+        "invalid_grant",
+        "assertion_lifetime_too_long",
+    ),
     "no exp": (lambda c, k: assertion(c, k, exp=None), 400, "invalid_grant", "assertion_claim_missing"),
     "no jti": (lambda c, k: assertion(c, k, jti=None), 400, "invalid_grant", "assertion_claim_missing"),
-    "wrong audience": (lambda c, k: assertion(c, k, aud="https://other.example/api/v1/auth/token"), 400, "invalid_grant", "assertion_audience_wrong"),
-    "audience with a trailing slash": (lambda c, k: assertion(c, k, aud=TOKEN_URL + "/"), 400, "invalid_grant", "assertion_audience_wrong"),
-    "iss differs from sub": (lambda c, k: assertion(c, k, sub="someone-else"), 401, "invalid_client", "assertion_issuer_subject_mismatch"),
-    "unknown client": (lambda c, k: assertion(c, k, iss="no-such-client", sub="no-such-client"), 401, "invalid_client", "client_key_unknown"),
-    "exp beyond any date": (lambda c, k: assertion(c, k, exp=10**400), 400, "invalid_grant", "assertion_claim_missing"),
-    "iat beyond 2**53": (lambda c, k: assertion(c, k, iat=2**53 + 1), 400, "invalid_grant", "assertion_claim_missing"),
-    "unknown kid": (lambda c, k: assertion(c, k, kid="retired-key"), 401, "invalid_client", "client_key_unknown"),
-    "no kid": (lambda c, k: jwt.encode({"iss": c.client_id, "sub": c.client_id, "aud": TOKEN_URL, "exp": int(time.time()) + 60, "jti": "j"}, k["rsa"], algorithm="RS384"), 401, "invalid_client", "assertion_kid_missing"),
-    "HS256 keyed with the public key": (hs256_with_public_key, 401, "invalid_client", "assertion_algorithm_refused"),
-    "RS512, not on the allow-list": (lambda c, k: assertion(c, k, alg="RS512"), 401, "invalid_client", "assertion_algorithm_refused"),
-    "alg none": (lambda c, k: jwt.encode({"iss": c.client_id, "sub": c.client_id, "aud": TOKEN_URL, "exp": int(time.time()) + 60, "jti": "n"}, None, algorithm="none", headers={"kid": "rsa-1"}), 401, "invalid_client", "assertion_algorithm_refused"),
-    "signed by another key under a registered kid": (lambda c, k: assertion(c, k, key="stranger", kid="rsa-1"), 401, "invalid_client", "assertion_signature_invalid"),
-    "EC algorithm on the RSA key's kid": (lambda c, k: assertion(c, k, key="p384", alg="ES384", kid="rsa-1"), 401, "invalid_client", "assertion_algorithm_key_mismatch"),
-    "ES256 under the P-384 key's kid": (lambda c, k: assertion(c, k, key="p256", alg="ES256", kid="ec-384"), 401, "invalid_client", "assertion_algorithm_key_mismatch"),
+    "wrong audience": (
+        lambda c, k: assertion(c, k, aud="https://other.example/api/v1/auth/token"),
+        400,
+        "invalid_grant",
+        "assertion_audience_wrong",
+    ),
+    "audience with a trailing slash": (
+        lambda c, k: assertion(c, k, aud=TOKEN_URL + "/"),
+        400,
+        "invalid_grant",
+        "assertion_audience_wrong",
+    ),
+    "iss differs from sub": (
+        lambda c, k: assertion(c, k, sub="someone-else"),
+        401,
+        "invalid_client",
+        "assertion_issuer_subject_mismatch",
+    ),
+    "unknown client": (
+        lambda c, k: assertion(c, k, iss="no-such-client", sub="no-such-client"),
+        401,
+        "invalid_client",
+        "client_key_unknown",
+    ),
+    "exp beyond any date": (
+        lambda c, k: assertion(c, k, exp=10**400),
+        400,
+        "invalid_grant",
+        "assertion_claim_missing",
+    ),
+    "iat beyond 2**53": (
+        lambda c, k: assertion(c, k, iat=2**53 + 1),
+        400,
+        "invalid_grant",
+        "assertion_claim_missing",
+    ),
+    "unknown kid": (
+        lambda c, k: assertion(c, k, kid="retired-key"),
+        401,
+        "invalid_client",
+        "client_key_unknown",
+    ),
+    "no kid": (
+        lambda c, k: jwt.encode(
+            {
+                "iss": c.client_id,
+                "sub": c.client_id,
+                "aud": TOKEN_URL,
+                "exp": int(time.time()) + 60,
+                "jti": "j",
+            },
+            k["rsa"],
+            algorithm="RS384",
+        ),
+        401,
+        "invalid_client",
+        "assertion_kid_missing",
+    ),
+    "HS256 keyed with the public key": (
+        hs256_with_public_key,
+        401,
+        "invalid_client",
+        "assertion_algorithm_refused",
+    ),
+    "RS512, not on the allow-list": (
+        lambda c, k: assertion(c, k, alg="RS512"),
+        401,
+        "invalid_client",
+        "assertion_algorithm_refused",
+    ),
+    "alg none": (
+        lambda c, k: jwt.encode(
+            {
+                "iss": c.client_id,
+                "sub": c.client_id,
+                "aud": TOKEN_URL,
+                "exp": int(time.time()) + 60,
+                "jti": "n",
+            },
+            None,
+            algorithm="none",
+            headers={"kid": "rsa-1"},
+        ),
+        401,
+        "invalid_client",
+        "assertion_algorithm_refused",
+    ),
+    "signed by another key under a registered kid": (
+        lambda c, k: assertion(c, k, key="stranger", kid="rsa-1"),
+        401,
+        "invalid_client",
+        "assertion_signature_invalid",
+    ),
+    "EC algorithm on the RSA key's kid": (
+        lambda c, k: assertion(c, k, key="p384", alg="ES384", kid="rsa-1"),
+        401,
+        "invalid_client",
+        "assertion_algorithm_key_mismatch",
+    ),
+    "ES256 under the P-384 key's kid": (
+        lambda c, k: assertion(c, k, key="p256", alg="ES256", kid="ec-384"),
+        401,
+        "invalid_client",
+        "assertion_algorithm_key_mismatch",
+    ),
     "not a JWT": (lambda c, k: "not-a-jwt", 401, "invalid_client", "assertion_malformed"),  # RFC 7523 §3.2
 }
 
@@ -211,7 +359,9 @@ def test_a_jti_is_accepted_once(client, api_client, keys):
 
 
 def test_the_same_jti_from_two_clients_is_two_assertions(client, api_client, institution, keys):
-    other = do_register_client(institution, "予備系", {"keys": [pyjwt_jwk(keys["p256"], "ec-256")]}, ["qualification.read"])
+    other = do_register_client(
+        institution, "予備系", {"keys": [pyjwt_jwk(keys["p256"], "ec-256")]}, ["qualification.read"]
+    )
 
     first = request_token(client, assertion(api_client, keys, jti="shared"))
     second = request_token(client, assertion(other, keys, key="p256", alg="ES256", jti="shared"))
@@ -249,7 +399,11 @@ def test_a_scope_outside_the_clients_allowance_is_invalid_scope(client, api_clie
     "params,error,code",
     [
         ({"grant_type": "authorization_code"}, "unsupported_grant_type", "grant_type_unsupported"),
-        ({"client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:saml2-bearer"}, "invalid_request", "assertion_type_unsupported"),
+        (
+            {"client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:saml2-bearer"},
+            "invalid_request",
+            "assertion_type_unsupported",
+        ),
         ({"client_id": "someone-else"}, "invalid_request", "client_id_mismatch"),
     ],
 )
@@ -264,13 +418,24 @@ def test_a_token_request_must_be_form_encoded_with_each_parameter_once(client, a
     signed = assertion(api_client, keys)
     as_json = client.post(
         TOKEN_PATH,
-        data={"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE, "client_assertion": signed},
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": signed,
+        },
         content_type="application/json",
     )
     repeated = client.post(
         TOKEN_PATH,
-        data=urlencode([("grant_type", "client_credentials"), ("scope", "qualification.read"), ("scope", "consent.read"),
-                        ("client_assertion_type", ASSERTION_TYPE), ("client_assertion", signed)]),
+        data=urlencode(
+            [
+                ("grant_type", "client_credentials"),
+                ("scope", "qualification.read"),
+                ("scope", "consent.read"),
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", signed),
+            ]
+        ),
         content_type="application/x-www-form-urlencoded",
     )
 
@@ -366,9 +531,13 @@ def test_an_endpoint_refuses_a_token_without_its_scope(api_client):
 # --- guards of /api/ -------------------------------------------------------------------------
 def test_each_client_is_throttled_on_its_own(client, api_client, institution, keys, settings):
     settings.CLINICAPI_THROTTLE_RATES = {"client": "2/min", "token": "60/min"}
-    other = do_register_client(institution, "予備系", {"keys": [pyjwt_jwk(keys["p256"], "ec-256")]}, ["qualification.read"])
+    other = do_register_client(
+        institution, "予備系", {"keys": [pyjwt_jwk(keys["p256"], "ec-256")]}, ["qualification.read"]
+    )
     token = request_token(client, assertion(api_client, keys)).json()["access_token"]
-    other_token = request_token(client, assertion(other, keys, key="p256", alg="ES256")).json()["access_token"]
+    other_token = request_token(client, assertion(other, keys, key="p256", alg="ES256")).json()[
+        "access_token"
+    ]
 
     answers = [whoami(client, token) for _ in range(3)]
     others = whoami(client, other_token)
@@ -393,7 +562,9 @@ def test_the_token_url_is_throttled_per_address(client, settings):
 def test_an_oversized_body_answers_413_in_json(client, settings):
     settings.CLINICAPI_MAX_BODY_BYTES = 1024
 
-    response = client.post(TOKEN_PATH, data="a=" + "x" * 2000, content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        TOKEN_PATH, data="a=" + "x" * 2000, content_type="application/x-www-form-urlencoded"
+    )
 
     assert response.status_code == 413
     assert response["Content-Type"] == "application/json"
@@ -402,8 +573,14 @@ def test_an_oversized_body_answers_413_in_json(client, settings):
 
 def test_a_chunked_body_without_length_answers_411_in_json(client):
     # given a body whose size cannot be checked before reading it
-    response = client.generic("POST", TOKEN_PATH, data=b"a=" + b"x" * 2000, content_type="application/x-www-form-urlencoded",
-                              HTTP_TRANSFER_ENCODING="chunked", CONTENT_LENGTH="")
+    response = client.generic(
+        "POST",
+        TOKEN_PATH,
+        data=b"a=" + b"x" * 2000,
+        content_type="application/x-www-form-urlencoded",
+        HTTP_TRANSFER_ENCODING="chunked",
+        CONTENT_LENGTH="",
+    )
 
     assert response.status_code == 411
     assert response["Content-Type"] == "application/json"
@@ -430,7 +607,9 @@ def test_registration_refuses_private_key_members(institution, keys):
 
 
 def test_registration_refuses_a_private_pem_and_a_small_rsa_key(institution, keys):
-    private_pem = keys["p256"].private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    private_pem = keys["p256"].private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
 
     with pytest.raises(HomeConsentError) as pem_refused:
@@ -446,26 +625,50 @@ def test_a_qualification_only_institution_gets_no_medical_scope(keys):
     site = Institution.objects.create(code="0110113719", name="健診センター", qualification_only=True)
 
     with pytest.raises(HomeConsentError) as refused:
-        do_register_client(site, "健診システム", {"keys": [pyjwt_jwk(keys["p256"], "k")]}, ["qualification.read", "medication.read"])
+        do_register_client(
+            site,
+            "健診システム",
+            {"keys": [pyjwt_jwk(keys["p256"], "k")]},
+            ["qualification.read", "medication.read"],
+        )
 
     assert refused.value.code == "scope_medical_for_qualification_only"
 
 
-def test_the_command_registers_a_pem_key_whose_thumbprint_kid_signs_assertions(client, institution, keys, tmp_path, capsys):
+def test_the_command_registers_a_pem_key_whose_thumbprint_kid_signs_assertions(
+    client, institution, keys, tmp_path, capsys
+):
     # given an institution's public key as PEM
     pem = tmp_path / "ehr.pub.pem"
-    pem.write_bytes(keys["p384"].public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    pem.write_bytes(
+        keys["p384"]
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
 
     # when the operator registers it
-    call_command("register_api_client", "--institution", institution.code, "--name", "EHR", "--public-key", str(pem),
-                 "--scope", "qualification.read consent.read", "--scope", "batch.write")
+    call_command(
+        "register_api_client",
+        "--institution",
+        institution.code,
+        "--name",
+        "EHR",
+        "--public-key",
+        str(pem),
+        "--scope",
+        "qualification.read consent.read",
+        "--scope",
+        "batch.write",
+    )
     client_id = capsys.readouterr().out.strip()
 
     # then the printed client id, with the key's thumbprint as kid, gets a token
     registered = ApiClient.objects.get(client_id=client_id)
     assert registered.scopes == ["qualification.read", "consent.read", "batch.write"]
     kid = registered.jwks["keys"][0]["kid"]
-    response = request_token(client, assertion(registered, keys, key="p384", alg="ES384", kid=kid), scope="batch.write")
+    response = request_token(
+        client, assertion(registered, keys, key="p384", alg="ES384", kid=kid), scope="batch.write"
+    )
     assert response.status_code == 200, response.json()
 
 
@@ -474,7 +677,9 @@ def test_the_command_refuses_an_unknown_institution(tmp_path, keys):
     jwks.write_text(json.dumps({"keys": [pyjwt_jwk(keys["p256"], "k")]}))
 
     with pytest.raises(CommandError):
-        call_command("register_api_client", "--institution", "0110113719", "--name", "EHR", "--jwks", str(jwks))
+        call_command(
+            "register_api_client", "--institution", "0110113719", "--name", "EHR", "--jwks", str(jwks)
+        )
 
 
 def test_registering_and_revoking_a_client_are_in_the_access_log(api_client, capsys):
@@ -490,7 +695,9 @@ def test_registering_and_revoking_a_client_are_in_the_access_log(api_client, cap
 
 def test_spent_assertions_are_forgotten_once_they_could_not_be_accepted_anyway(client, api_client, keys):
     # given an assertion id whose assertion expired (plus leeway) a moment ago
-    UsedAssertion.objects.create(client=api_client, jti="old", expires_at=timezone.now() - timedelta(seconds=1))
+    UsedAssertion.objects.create(
+        client=api_client, jti="old", expires_at=timezone.now() - timedelta(seconds=1)
+    )
 
     # when the client gets a token with a fresh assertion
     request_token(client, assertion(api_client, keys, jti="new"))

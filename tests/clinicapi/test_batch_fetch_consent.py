@@ -20,7 +20,9 @@ def fetch(api, number, **query):
     return api.get(f"/api/v1/batches/{number}", **query).json()["entries"]
 
 
-def test_limit_info_is_dropped_once_the_consent_in_force_no_longer_includes_it(clinic_api, clinic, make_patient):
+def test_limit_info_is_dropped_once_the_consent_in_force_no_longer_includes_it(
+    clinic_api, clinic, make_patient
+):
     # given a batch submitted while the consent included 限度額
     patient = make_patient()
     register_consent(patient, clinic, "home_visit", ["medication", "limit_certificate"])
@@ -35,7 +37,11 @@ def test_limit_info_is_dropped_once_the_consent_in_force_no_longer_includes_it(c
     # then qualification is still shown, 限度額 is not, and the log row says what was read
     assert entry["qualification_validity"] == "1" and entry["patient_id"]
     assert LIMIT not in entry
-    last = AccessEvent.objects.filter(person=patient.person, detail__read="batch_results").order_by("-pk").first()
+    last = (
+        AccessEvent.objects.filter(person=patient.person, detail__read="batch_results")
+        .order_by("-pk")
+        .first()
+    )
     assert last.items == ["qualification"] and last.detail["reception_number"] == number
 
 
@@ -43,7 +49,9 @@ def test_each_fetch_logs_one_row_per_disclosed_entry(clinic_api, clinic, make_pa
     # given a batch with a consented patient twice and a stranger
     consented, stranger = make_patient(), make_patient()
     register_consent(consented, clinic, "home_visit", ["medication", "limit_certificate"])
-    number = submit(clinic_api, [keys_of(consented), keys_of(stranger), keys_of(consented)]).json()["reception_number"]
+    number = submit(clinic_api, [keys_of(consented), keys_of(stranger), keys_of(consented)]).json()[
+        "reception_number"
+    ]
 
     # when it is fetched twice
     fetch(clinic_api, number)
@@ -68,8 +76,12 @@ def test_fetch_queries_do_not_grow_with_the_page(clinic_api, clinic, insurer, ma
     patients = [make_patient() for _ in range(6)]
     for patient in patients:
         register_consent(patient, clinic, "home_visit", ["medication", "limit_certificate"])
-    small = submit(clinic_api, [keys_of(p) for p in patients[:2]] + bulk_persons(insurer, 3)).json()["reception_number"]
-    large = submit(clinic_api, [keys_of(p) for p in patients] + bulk_persons(insurer, 30, start=3)).json()["reception_number"]
+    small = submit(clinic_api, [keys_of(p) for p in patients[:2]] + bulk_persons(insurer, 3)).json()[
+        "reception_number"
+    ]
+    large = submit(clinic_api, [keys_of(p) for p in patients] + bulk_persons(insurer, 30, start=3)).json()[
+        "reception_number"
+    ]
 
     # when each is fetched
     with CaptureQueriesContext(connection) as small_queries:

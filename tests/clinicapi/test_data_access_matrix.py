@@ -18,21 +18,46 @@ from tests.clinicapi.conftest import register_consent, register_expired_teleheal
 pytestmark = pytest.mark.django_db
 
 NOT_FOUND = {"code": "not_found", "message": "見つかりません。", "message_en": "Not found."}
-ENDPOINTS = {"eligibility": "qualification", "medication": "medication", "treatment": "treatment",
-             "checkups": "checkup"}  # fmt: skip
+ENDPOINTS = {
+    "eligibility": "qualification",
+    "medication": "medication",
+    "treatment": "treatment",
+    "checkups": "checkup",
+}
 
 
 def give_records(person):
     today = rules.today()
     q = person.qualifications.get()
-    LimitCertificate.objects.create(qualification=q, classification="A04", valid_from=today - datetime.timedelta(days=30),
-                                    valid_until=today + datetime.timedelta(days=300))  # fmt: skip
-    MedicationRecord.objects.create(person=person, source="dispensing", dispensed_on=today - datetime.timedelta(days=3),
-                                    drug_code="620000001", drug_name="アムロジピン錠5mg", quantity=1, unit="錠")  # fmt: skip
-    TreatmentRecord.objects.create(person=person, treated_on=today - datetime.timedelta(days=10),
-                                   procedure_code="112007410", procedure_name="再診料")  # fmt: skip
-    CheckupResult.objects.create(person=person, checked_on=today - datetime.timedelta(days=100),
-                                 item_code="9N001000000000001", item_name="身長", value="160.2", unit="cm")  # fmt: skip
+    LimitCertificate.objects.create(
+        qualification=q,
+        classification="A04",
+        valid_from=today - datetime.timedelta(days=30),
+        valid_until=today + datetime.timedelta(days=300),
+    )
+    MedicationRecord.objects.create(
+        person=person,
+        source="dispensing",
+        dispensed_on=today - datetime.timedelta(days=3),
+        drug_code="620000001",
+        drug_name="アムロジピン錠5mg",
+        quantity=1,
+        unit="錠",
+    )
+    TreatmentRecord.objects.create(
+        person=person,
+        treated_on=today - datetime.timedelta(days=10),
+        procedure_code="112007410",
+        procedure_name="再診料",
+    )
+    CheckupResult.objects.create(
+        person=person,
+        checked_on=today - datetime.timedelta(days=100),
+        item_code="9N001000000000001",
+        item_name="身長",
+        value="160.2",
+        unit="cm",
+    )
 
 
 @pytest.fixture
@@ -41,8 +66,18 @@ def world(clinic, other_clinic, make_patient):
     Returns {name: (patient, {institution code: items readable now})}."""
     A, B = clinic.code, other_clinic.code
     everything = ["medication", "treatment", "checkup", "limit_certificate"]
-    patients = {name: make_patient() for name in
-                ("none", "active", "cancelled", "superseded", "expired_telehealth", "telehealth_today", "other_only")}  # fmt: skip
+    patients = {
+        name: make_patient()
+        for name in (
+            "none",
+            "active",
+            "cancelled",
+            "superseded",
+            "expired_telehealth",
+            "telehealth_today",
+            "other_only",
+        )
+    }
     for patient in patients.values():
         give_records(patient.person)
     register_consent(patients["active"], clinic, "home_visit", ["medication", "limit_certificate"])
@@ -51,7 +86,9 @@ def world(clinic, other_clinic, make_patient):
     register_consent(patients["superseded"], clinic, "home_visit", everything)
     register_consent(patients["superseded"], clinic, "home_visit", ["checkup"])
     register_expired_telehealth(patients["expired_telehealth"], clinic, everything)
-    register_consent(patients["telehealth_today"], clinic, "telehealth", ["treatment"], visit_date=rules.today())
+    register_consent(
+        patients["telehealth_today"], clinic, "telehealth", ["treatment"], visit_date=rules.today()
+    )
     register_consent(patients["other_only"], other_clinic, "home_visit", everything)
     readable = {
         "none": {},
@@ -123,7 +160,9 @@ def test_another_institutions_patient_id_reveals_nothing(world, clinic_api, othe
 
 def test_the_limit_certificate_is_shown_with_its_classification_when_consented(world, clinic_api):
     patient, _ = world["active"]
-    body = clinic_api.get(f"/api/v1/patients/{patient_id_for(clinic_api.institution.code, patient.person.pk)}/eligibility").json()
+    body = clinic_api.get(
+        f"/api/v1/patients/{patient_id_for(clinic_api.institution.code, patient.person.pk)}/eligibility"
+    ).json()
     limit = body["limit_application_certificate_related_info"]
     assert limit["limit_application_certificate_classification_flag"] == "A04"
     assert limit["limit_application_certificate_classification"] == "エ"

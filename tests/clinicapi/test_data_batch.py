@@ -21,22 +21,48 @@ pytestmark = pytest.mark.django_db
 def bulk_persons(insurer, count, start=0):
     """`count` persons with one valid qualification each, written in bulk; returns their search keys."""
     persons = Person.objects.bulk_create(
-        Person(name=f"一括 {i}", name_kana="イッカツ", sex="1", birth_date=datetime.date(1950, 1, 1) + datetime.timedelta(days=i % 9000))
+        Person(
+            name=f"一括 {i}",
+            name_kana="イッカツ",
+            sex="1",
+            birth_date=datetime.date(1950, 1, 1) + datetime.timedelta(days=i % 9000),
+        )
         for i in range(start, start + count)
-    )  # fmt: skip
+    )
     Qualification.objects.bulk_create(
-        Qualification(person=p, insurer=insurer, symbol="77", number=f"B{start + i}", branch="00", personal_family="1",
-                      acquired_on=datetime.date(2020, 4, 1), contribution_ratio="030")
+        Qualification(
+            person=p,
+            insurer=insurer,
+            symbol="77",
+            number=f"B{start + i}",
+            branch="00",
+            personal_family="1",
+            acquired_on=datetime.date(2020, 4, 1),
+            contribution_ratio="030",
+        )
         for i, p in enumerate(persons)
-    )  # fmt: skip
-    return [{"insurer_number": insurer.number, "symbol": "77", "number": f"B{start + i}", "branch": "00",
-             "birth_date": p.birth_date.isoformat()} for i, p in enumerate(persons)]  # fmt: skip
+    )
+    return [
+        {
+            "insurer_number": insurer.number,
+            "symbol": "77",
+            "number": f"B{start + i}",
+            "branch": "00",
+            "birth_date": p.birth_date.isoformat(),
+        }
+        for i, p in enumerate(persons)
+    ]
 
 
 def keys_of(patient):
     q = patient.person.qualifications.get()
-    return {"insurer_number": q.insurer.number, "symbol": q.symbol, "number": q.number, "branch": q.branch,
-            "birth_date": patient.person.birth_date.isoformat()}  # fmt: skip
+    return {
+        "insurer_number": q.insurer.number,
+        "symbol": q.symbol,
+        "number": q.number,
+        "branch": q.branch,
+        "birth_date": patient.person.birth_date.isoformat(),
+    }
 
 
 def submit(api, entries, **extra):
@@ -56,8 +82,14 @@ def test_a_small_batch_answers_each_entry_with_its_status(clinic_api, clinic, in
     # given a consented patient, a patient without consent here, and keys of nobody
     consented, stranger = make_patient(), make_patient()
     register_consent(consented, clinic, "home_visit", ["medication", "limit_certificate"])
-    entries = [keys_of(consented), keys_of(stranger), {**keys_of(consented), "number": "404"},
-               {**keys_of(consented), "insurer_number": "01130013"}, "not an object", keys_of(consented)]  # fmt: skip
+    entries = [
+        keys_of(consented),
+        keys_of(stranger),
+        {**keys_of(consented), "number": "404"},
+        {**keys_of(consented), "insurer_number": "01130013"},
+        "not an object",
+        keys_of(consented),
+    ]
 
     received = submit(clinic_api, entries)
     page, results = all_results(clinic_api, received.json()["reception_number"])
@@ -71,16 +103,23 @@ def test_a_small_batch_answers_each_entry_with_its_status(clinic_api, clinic, in
     assert results[0]["patient_id"] == patient_id_for(clinic.code, consented.person.pk)
     assert "limit_application_certificate_related_info" in results[0]
     # the stranger answers exactly like nobody
-    assert {k: v for k, v in results[1].items() if k != "index"} == {k: v for k, v in results[2].items() if k != "index"}
+    assert {k: v for k, v in results[1].items() if k != "index"} == {
+        k: v for k, v in results[2].items() if k != "index"
+    }
     assert results[3]["error_code"] == "batch_entry_keys_invalid"
     assert results[3]["errors"][0]["field"] == "insurer_number"
     assert results[4]["error_code"] == "batch_entry_not_object"
     # one ok row per entry that read the consented patient, a refused one for the stranger
-    assert AccessEvent.objects.filter(person=consented.person, detail__read="batch", outcome="ok").count() == 2
+    assert (
+        AccessEvent.objects.filter(person=consented.person, detail__read="batch", outcome="ok").count() == 2
+    )
     # and the fetch logged the two disclosed entries again
     assert AccessEvent.objects.filter(person=consented.person, detail__read="batch_results").count() == 2
-    assert set(AccessEvent.objects.filter(person=stranger.person, actor_type="institution_client").values_list(
-        "outcome", flat=True)) == {"refused"}  # fmt: skip
+    assert set(
+        AccessEvent.objects.filter(person=stranger.person, actor_type="institution_client").values_list(
+            "outcome", flat=True
+        )
+    ) == {"refused"}
 
 
 def test_results_are_only_for_the_submitting_institution(clinic_api, other_api, make_patient, clinic):
@@ -103,7 +142,11 @@ def test_stored_results_follow_a_later_cancellation(clinic_api, clinic, make_pat
     do_cancel_all(patient.person, by="patient", actor_id="card:x")
 
     entry = clinic_api.get(f"/api/v1/batches/{number}").json()["entries"][0]
-    assert entry["qualification_validity"] == "4" and entry["patient_id"] is None and entry["qualification"] is None
+    assert (
+        entry["qualification_validity"] == "4"
+        and entry["patient_id"] is None
+        and entry["qualification"] is None
+    )
 
 
 def test_malformed_batches_are_refused_with_a_code(clinic_api):
@@ -142,8 +185,9 @@ def test_ten_thousand_entries_in_one_batch_and_not_one_more(clinic_api, clinic, 
     assert too_many.status_code == 413 and too_many.json()["code"] == "batch_too_many_entries"
 
 
-def test_the_query_count_of_a_batch_does_not_grow_with_its_size(clinic_api, clinic, insurer, make_patient,
-                                                                 django_assert_max_num_queries):  # fmt: skip
+def test_the_query_count_of_a_batch_does_not_grow_with_its_size(
+    clinic_api, clinic, insurer, make_patient, django_assert_max_num_queries
+):
     patient = make_patient()
     register_consent(patient, clinic, "home_visit", ["medication"])
     keys = bulk_persons(insurer, 10_000 - 1)
@@ -162,14 +206,24 @@ def test_the_query_count_of_a_batch_does_not_grow_with_its_size(clinic_api, clin
 
 def test_a_batch_body_over_the_general_limit_is_accepted_on_the_batch_url_only(clinic_api, settings):
     # given 10,000 entries whose body is larger than the general 1 MiB limit (bad keys, long numbers)
-    entries = [{"insurer_number": "1", "number": "９" * 38, "branch": "00", "birth_date": "1950-01-01"}] * 10_000
+    entries = [
+        {"insurer_number": "1", "number": "９" * 38, "branch": "00", "birth_date": "1950-01-01"}
+    ] * 10_000
     body = json.dumps({"entries": entries})
     assert settings.CLINICAPI_MAX_BODY_BYTES < len(body.encode()) < settings.CLINICAPI_BATCH_MAX_BODY_BYTES
 
-    batch = clinic_api.http.post("/api/v1/batches", body, content_type="application/json",
-                                 HTTP_AUTHORIZATION=f"Bearer {clinic_api.token}")  # fmt: skip
-    elsewhere = clinic_api.http.post("/api/v1/requery", body, content_type="application/json",
-                                     HTTP_AUTHORIZATION=f"Bearer {clinic_api.token}")  # fmt: skip
+    batch = clinic_api.http.post(
+        "/api/v1/batches",
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {clinic_api.token}",
+    )
+    elsewhere = clinic_api.http.post(
+        "/api/v1/requery",
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {clinic_api.token}",
+    )
 
     assert batch.status_code == 201 and batch.json()["error_count"] == 10_000
     assert elsewhere.status_code == 413 and elsewhere.json()["code"] == "request_too_large"

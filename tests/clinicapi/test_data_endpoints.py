@@ -25,8 +25,13 @@ def pid(api, patient):
 
 def keys_of(patient, **overrides):
     q = patient.person.qualifications.get()
-    keys = {"insurer_number": q.insurer.number, "symbol": q.symbol, "number": q.number, "branch": q.branch,
-            "birth_date": patient.person.birth_date.isoformat()}  # fmt: skip
+    keys = {
+        "insurer_number": q.insurer.number,
+        "symbol": q.symbol,
+        "number": q.number,
+        "branch": q.branch,
+        "birth_date": patient.person.birth_date.isoformat(),
+    }
     return keys | overrides
 
 
@@ -57,7 +62,9 @@ def test_no_patient_id_starts_like_a_command_line_option(clinic):
 
 
 # --- consented patients --------------------------------------------------------------------------
-def test_the_list_holds_this_institutions_consents_in_force_with_a_log_row_each(clinic_api, clinic, other_clinic, make_patient):
+def test_the_list_holds_this_institutions_consents_in_force_with_a_log_row_each(
+    clinic_api, clinic, other_clinic, make_patient
+):
     # given home-visit and telehealth patients here, a cancelled one, and one of another clinic
     home, tele, gone, elsewhere = make_patient(), make_patient(), make_patient(), make_patient()
     register_consent(home, clinic, "home_visit", ["medication"])
@@ -76,9 +83,14 @@ def test_the_list_holds_this_institutions_consents_in_force_with_a_log_row_each(
     assert [p["patient_id"] for p in listed["patients"]] == [pid(clinic_api, tele), pid(clinic_api, home)]
     assert listed["patients"][0]["consent"]["kind"] == "telehealth"
     assert listed["patients"][0]["consent"]["visit_date"] == rules.today().isoformat()
-    assert listed["patients"][1]["name"] == home.person.name and listed["patients"][1]["birthdate"] == "1948-04-02"
+    assert (
+        listed["patients"][1]["name"] == home.person.name
+        and listed["patients"][1]["birthdate"] == "1948-04-02"
+    )
     assert [p["patient_id"] for p in home_only["patients"]] == [pid(clinic_api, home)]
-    assert [(p["patient_id"], p["consent"]["status"]) for p in ended["patients"]] == [(pid(clinic_api, gone), "cancelled")]
+    assert [(p["patient_id"], p["consent"]["status"]) for p in ended["patients"]] == [
+        (pid(clinic_api, gone), "cancelled")
+    ]
     rows_after = AccessEvent.objects.filter(institution_code=clinic.code, items=["consent"]).count()
     assert rows_after - rows_before == 2 + 1  # the ended row read nothing personal: not logged
 
@@ -93,16 +105,23 @@ def test_an_ended_consent_lists_no_identifying_fields_and_is_not_logged(clinic_a
 
     # when the clinic lists all its patients, in JSON and in FHIR
     rows = {p["patient_id"]: p for p in clinic_api.get("/api/v1/patients", status="all").json()["patients"]}
-    bundle = clinic_api.http.get("/api/v1/patients", {"status": "all"}, HTTP_ACCEPT="application/fhir+json",
-                                 HTTP_AUTHORIZATION=f"Bearer {clinic_api.token}").json()
+    bundle = clinic_api.http.get(
+        "/api/v1/patients",
+        {"status": "all"},
+        HTTP_ACCEPT="application/fhir+json",
+        HTTP_AUTHORIZATION=f"Bearer {clinic_api.token}",
+    ).json()
 
     # then the ended row is the opaque id and the consent's terms alone
     ended = rows[pid(clinic_api, gone)]
     assert set(ended) == {"patient_id", "consent"}
     assert ended["consent"]["status"] == "cancelled" and ended["consent"]["ended_at"]
     assert rows[pid(clinic_api, here)]["name"] == here.person.name
-    fhir_patients = {e["resource"]["identifier"][0]["value"]: e["resource"] for e in bundle["entry"]
-                     if e["resource"]["resourceType"] == "Patient"}
+    fhir_patients = {
+        e["resource"]["identifier"][0]["value"]: e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "Patient"
+    }
     assert set(fhir_patients[pid(clinic_api, gone)]) == {"resourceType", "id", "meta", "identifier"}
     assert gone.person.name not in str(bundle) and gone.person.name_kana not in str(bundle)
     assert AccessEvent.objects.filter(person_id=gone.person.pk, items=["consent"]).count() == logged_before
@@ -136,8 +155,9 @@ def test_the_telehealth_list_filters_by_visit_date(clinic_api, clinic, make_pati
     register_consent(today_patient, clinic, "telehealth", ["treatment"], visit_date=rules.today())
     register_consent(tomorrow_patient, clinic, "telehealth", ["treatment"], visit_date=tomorrow)
 
-    body = clinic_api.get("/api/v1/patients", kind="telehealth", visit_from=tomorrow.isoformat(),
-                          visit_to=tomorrow.isoformat()).json()  # fmt: skip
+    body = clinic_api.get(
+        "/api/v1/patients", kind="telehealth", visit_from=tomorrow.isoformat(), visit_to=tomorrow.isoformat()
+    ).json()
 
     assert [p["patient_id"] for p in body["patients"]] == [pid(clinic_api, tomorrow_patient)]
 
@@ -174,11 +194,15 @@ def test_the_institution_cancels_through_the_api_and_reads_stop(clinic_api, clin
     assert again.status_code == 404 and again.json() == NOT_FOUND
 
 
-def test_cancelling_telehealth_ends_the_consent_of_every_booked_visit_and_nothing_else(clinic_api, clinic,
-                                                                                       make_patient):  # fmt: skip
+def test_cancelling_telehealth_ends_the_consent_of_every_booked_visit_and_nothing_else(
+    clinic_api, clinic, make_patient
+):
     patient = make_patient()
     soon, later = rules.today() + datetime.timedelta(days=7), rules.today() + datetime.timedelta(days=30)
-    visits = [register_consent(patient, clinic, "telehealth", ["medication"], visit_date=day) for day in (soon, later)]
+    visits = [
+        register_consent(patient, clinic, "telehealth", ["medication"], visit_date=day)
+        for day in (soon, later)
+    ]
     home = register_consent(patient, clinic, "home_visit", ["medication"])
 
     answer = clinic_api.post(f"/api/v1/patients/{pid(clinic_api, patient)}/cancel", {"kind": "telehealth"})
@@ -227,7 +251,9 @@ def test_requery_answers_for_a_home_visit_patient_and_logs_it(clinic_api, clinic
     assert (row.outcome, row.consent_id, row.actor_id) == ("ok", str(consent.pk), clinic_api.client_id)
 
 
-def test_requery_without_a_home_visit_consent_answers_like_nobody(clinic_api, clinic, other_clinic, make_patient):
+def test_requery_without_a_home_visit_consent_answers_like_nobody(
+    clinic_api, clinic, other_clinic, make_patient
+):
     # given a telehealth-only patient, a patient of another clinic, and keys that match nobody
     tele, elsewhere, home = make_patient(), make_patient(), make_patient()
     register_consent(tele, clinic, "telehealth", ["treatment"], visit_date=rules.today())
@@ -235,7 +261,9 @@ def test_requery_without_a_home_visit_consent_answers_like_nobody(clinic_api, cl
     register_consent(home, clinic, "home_visit", ["medication"])
     nobody = keys_of(home, number="99999")
 
-    answers = [clinic_api.post("/api/v1/requery", keys) for keys in (keys_of(tele), keys_of(elsewhere), nobody)]
+    answers = [
+        clinic_api.post("/api/v1/requery", keys) for keys in (keys_of(tele), keys_of(elsewhere), nobody)
+    ]
 
     # then all three answers are the same validity 4, with no patient id and no qualification
     bodies = [without_time(a.json()) for a in answers]
@@ -245,13 +273,23 @@ def test_requery_without_a_home_visit_consent_answers_like_nobody(clinic_api, cl
     assert bodies[0]["qualification"] is None
     # and the persons matched see a refused attempt in their log, with no read
     for person in (tele.person, elsewhere.person):
-        outcomes = set(AccessEvent.objects.filter(person=person, basis="requery").values_list("outcome", flat=True))
+        outcomes = set(
+            AccessEvent.objects.filter(person=person, basis="requery").values_list("outcome", flat=True)
+        )
         assert outcomes == {"refused"}
 
 
 def test_requery_with_bad_keys_is_input_invalid_per_field(clinic_api):
-    response = clinic_api.post("/api/v1/requery", {"insurer_number": "01130013", "symbol": "1", "number": "2",
-                                                   "branch": "0", "birth_date": "1948-02-30"})  # fmt: skip
+    response = clinic_api.post(
+        "/api/v1/requery",
+        {
+            "insurer_number": "01130013",
+            "symbol": "1",
+            "number": "2",
+            "branch": "0",
+            "birth_date": "1948-02-30",
+        },
+    )
     body = response.json()
     assert response.status_code == 400 and body["code"] == "input_invalid"
     assert set(body["details"]) == {"insurer_number", "branch", "birth_date"}
@@ -265,20 +303,41 @@ def test_medication_by_month_from_all_three_sources(clinic_api, clinic, make_pat
     this_month = today.replace(day=1)
     last_month = (this_month - datetime.timedelta(days=1)).replace(day=1)
     old = (this_month - datetime.timedelta(days=200)).replace(day=1)
-    for source, day in (("claims", last_month), ("e_prescription", this_month), ("dispensing", this_month), ("claims", old)):
-        MedicationRecord.objects.create(person=patient.person, source=source, dispensed_on=day, drug_code="620000001",
-                                        drug_name="アムロジピン錠5mg", quantity="1.500", unit="錠")  # fmt: skip
+    for source, day in (
+        ("claims", last_month),
+        ("e_prescription", this_month),
+        ("dispensing", this_month),
+        ("claims", old),
+    ):
+        MedicationRecord.objects.create(
+            person=patient.person,
+            source=source,
+            dispensed_on=day,
+            drug_code="620000001",
+            drug_name="アムロジピン錠5mg",
+            quantity="1.500",
+            unit="錠",
+        )
     url = f"/api/v1/patients/{pid(clinic_api, patient)}/medication"
 
-    body = clinic_api.get(url, month_from=last_month.strftime("%Y-%m"), month_to=this_month.strftime("%Y-%m")).json()
+    body = clinic_api.get(
+        url, month_from=last_month.strftime("%Y-%m"), month_to=this_month.strftime("%Y-%m")
+    ).json()
     dispensing_only = clinic_api.get(url, month_from=old.strftime("%Y-%m"), source="dispensing").json()
 
-    assert [m["month"] for m in body["months"]] == [this_month.strftime("%Y-%m"), last_month.strftime("%Y-%m")]
+    assert [m["month"] for m in body["months"]] == [
+        this_month.strftime("%Y-%m"),
+        last_month.strftime("%Y-%m"),
+    ]
     assert sorted(r["source"] for r in body["months"][0]["records"]) == ["dispensing", "e_prescription"]
     assert body["months"][0]["records"][0]["quantity"] == "1.5" and body["count"] == 3
     assert dispensing_only["count"] == 1
     bad = clinic_api.get(url, month_from="2025-13")
-    assert bad.status_code == 400 and bad.json()["code"] == "input_invalid" and "month_from" in bad.json()["details"]
+    assert (
+        bad.status_code == 400
+        and bad.json()["code"] == "input_invalid"
+        and "month_from" in bad.json()["details"]
+    )
 
 
 def test_an_expired_telehealth_consent_reads_nothing_any_more(clinic_api, clinic, make_patient):

@@ -14,16 +14,22 @@ from .conftest import register_consent
 
 LOW, HIGH = datetime.date(1900, 1, 1), datetime.date(2999, 12, 31)
 PARAMETERS = [  # (method, path, parameter, kind); {p} is the patient id
-    ("get", "/api/v1/patients", "consented_from", "date"), ("get", "/api/v1/patients", "consented_to", "date"),
-    ("get", "/api/v1/patients", "visit_from", "date"), ("get", "/api/v1/patients", "visit_to", "date"),
+    ("get", "/api/v1/patients", "consented_from", "date"),
+    ("get", "/api/v1/patients", "consented_to", "date"),
+    ("get", "/api/v1/patients", "visit_from", "date"),
+    ("get", "/api/v1/patients", "visit_to", "date"),
     ("get", "/api/v1/fhir/patients", "consented_to", "date"),
-    ("get", "/api/v1/patients/{p}/eligibility", "on", "on"), ("get", "/api/v1/fhir/patients/{p}/eligibility", "on", "on"),
+    ("get", "/api/v1/patients/{p}/eligibility", "on", "on"),
+    ("get", "/api/v1/fhir/patients/{p}/eligibility", "on", "on"),
     ("get", "/api/v1/patients/{p}/medication", "month_from", "month"),
     ("get", "/api/v1/patients/{p}/medication", "month_to", "month"),
-    ("get", "/api/v1/patients/{p}/treatment", "date_from", "date"), ("get", "/api/v1/patients/{p}/treatment", "date_to", "date"),
-    ("get", "/api/v1/patients/{p}/checkups", "date_from", "date"), ("get", "/api/v1/patients/{p}/checkups", "date_to", "date"),
-    ("post", "/api/v1/requery", "on", "on"), ("post", "/api/v1/batches", "on", "on"),
-]  # fmt: skip
+    ("get", "/api/v1/patients/{p}/treatment", "date_from", "date"),
+    ("get", "/api/v1/patients/{p}/treatment", "date_to", "date"),
+    ("get", "/api/v1/patients/{p}/checkups", "date_from", "date"),
+    ("get", "/api/v1/patients/{p}/checkups", "date_to", "date"),
+    ("post", "/api/v1/requery", "on", "on"),
+    ("post", "/api/v1/batches", "on", "on"),
+]
 months = st.one_of(
     st.dates(min_value=datetime.date(1, 1, 1), max_value=datetime.date(9999, 12, 31)).map(
         lambda d: f"{d:%Y-%m}"
@@ -74,10 +80,14 @@ def call(api, method, path, name, value):
     return api.post(path, body)
 
 
-@pytest.mark.parametrize("path,name,value", [
-    ("/api/v1/patients", "consented_from", "0001-01-01"), ("/api/v1/patients", "consented_to", "9999-12-31"),
-    ("/api/v1/patients/{p}/medication", "month_to", "9999-12"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "path,name,value",
+    [
+        ("/api/v1/patients", "consented_from", "0001-01-01"),
+        ("/api/v1/patients", "consented_to", "9999-12-31"),
+        ("/api/v1/patients/{p}/medication", "month_to", "9999-12"),
+    ],
+)
 def test_the_issues_values_answer_400_with_a_code(clinic_api, patient_id, path, name, value):
     response = clinic_api.get(path.format(p=patient_id), **{name: value})
     assert response.status_code == 400

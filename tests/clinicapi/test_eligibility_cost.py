@@ -10,8 +10,9 @@ from tests.clinicapi.conftest import register_consent
 pytestmark = pytest.mark.django_db
 
 
-def test_one_eligibility_read_is_at_most_six_statements(clinic_api, clinic, make_patient,
-                                                           django_assert_max_num_queries):  # fmt: skip
+def test_one_eligibility_read_is_at_most_six_statements(
+    clinic_api, clinic, make_patient, django_assert_max_num_queries
+):
     # given a consented patient whose consent includes 限度額 (all three certificate tables asked)
     patient = make_patient()
     register_consent(patient, clinic, "home_visit", ["medication", "limit_certificate"])

@@ -32,8 +32,18 @@ from homeconsent.registry.seeding import seed_registry
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-LOGGED = ("actor_type", "actor_id", "institution_code", "person_id", "items", "basis", "outcome", "consent_id",
-          "detail", "chain")  # fmt: skip
+LOGGED = (
+    "actor_type",
+    "actor_id",
+    "institution_code",
+    "person_id",
+    "items",
+    "basis",
+    "outcome",
+    "consent_id",
+    "detail",
+    "chain",
+)
 
 
 @pytest.fixture
@@ -46,8 +56,19 @@ def population(settings):
     now = timezone.now()
     today = rules.today()
     chance = random.Random(15)
-    scenarios = ["none", "home", "home_limit", "cancelled", "expired", "telehealth_today", "telehealth_later",
-                 "other_institution", "future", "qualification_only", "both"]  # fmt: skip
+    scenarios = [
+        "none",
+        "home",
+        "home_limit",
+        "cancelled",
+        "expired",
+        "telehealth_today",
+        "telehealth_later",
+        "other_institution",
+        "future",
+        "qualification_only",
+        "both",
+    ]
     for person in Person.objects.order_by("pk"):
         scenario = chance.choice(scenarios)
         base = {
@@ -62,16 +83,25 @@ def population(settings):
         if scenario in ("home", "both"):
             add()
         if scenario in ("home_limit", "both"):
-            add(kind=ConsentKind.QUALIFICATION_ONLY if scenario == "both" else ConsentKind.HOME_VISIT,
-                items=["limit_certificate", "qualification"], given_at=now - datetime.timedelta(days=1))  # fmt: skip
+            add(
+                kind=ConsentKind.QUALIFICATION_ONLY if scenario == "both" else ConsentKind.HOME_VISIT,
+                items=["limit_certificate", "qualification"],
+                given_at=now - datetime.timedelta(days=1),
+            )
         if scenario == "cancelled":
-            add(status=ConsentStatus.CANCELLED, ended_at=now - datetime.timedelta(hours=1),
-                ended_by=ConsentEndedBy.PATIENT)  # fmt: skip
+            add(
+                status=ConsentStatus.CANCELLED,
+                ended_at=now - datetime.timedelta(hours=1),
+                ended_by=ConsentEndedBy.PATIENT,
+            )
         if scenario == "expired":
             add(available_until=now - datetime.timedelta(minutes=5))
         if scenario == "telehealth_today":
-            add(kind=ConsentKind.TELEHEALTH, visit_date=today, available_until=rules.start_of_day(today)
-                + datetime.timedelta(days=1))  # fmt: skip
+            add(
+                kind=ConsentKind.TELEHEALTH,
+                visit_date=today,
+                available_until=rules.start_of_day(today) + datetime.timedelta(days=1),
+            )
         if scenario == "telehealth_later":
             later = today + datetime.timedelta(days=2)
             add(kind=ConsentKind.TELEHEALTH, visit_date=later, given_at=now + datetime.timedelta(days=1))
@@ -125,8 +155,10 @@ def test_the_one_call_check_answers_refuses_and_logs_as_the_general_path(populat
     persons = list(Person.objects.order_by("pk").values_list("pk", flat=True))
     # the first successful answer through the general path teaches the fast path the throttle key
     for token in tokens.values():
-        http.get(f"/api/v1/patients/{patient_id_for(here.code, persons[0])}/eligibility",
-                 HTTP_AUTHORIZATION=f"Bearer {token}")  # fmt: skip
+        http.get(
+            f"/api/v1/patients/{patient_id_for(here.code, persons[0])}/eligibility",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+        )
     ok = answered_fast = 0
 
     # when each (token, patient id) is asked through the general path and then the fast one
@@ -157,8 +189,19 @@ def test_the_one_call_check_answers_refuses_and_logs_as_the_general_path(populat
 
     # and the fast path did answer every successful check, every row chains and verifies
     assert answered_fast == ok > 50
-    statuses = {s for s, *_ in [_ask(http, f"/api/v1/patients/{patient_id_for(here.code, p)}/eligibility",
-                                     tokens["ours"], True, settings) for p in persons[:40]]}  # fmt: skip
+    statuses = {
+        s
+        for s, *_ in [
+            _ask(
+                http,
+                f"/api/v1/patients/{patient_id_for(here.code, p)}/eligibility",
+                tokens["ours"],
+                True,
+                settings,
+            )
+            for p in persons[:40]
+        ]
+    }
     assert statuses == {200, 404}
     report = verify_log()
     assert report.ok, report.broken
@@ -173,8 +216,15 @@ def test_a_refused_fast_call_writes_nothing(population, settings):
     consent_count, rows = Consent.objects.count(), AccessEvent.objects.count()
 
     # when the function itself is asked (no Python in front of it)
-    found = fastcheck._call(connection, fastcheck._function(connection), fastcheck._token_hash(tokens["theirs"]),
-                            int(here.code), person.pk, rules.today(), timezone.now())  # fmt: skip
+    found = fastcheck._call(
+        connection,
+        fastcheck._function(connection),
+        fastcheck._token_hash(tokens["theirs"]),
+        int(here.code),
+        person.pk,
+        rules.today(),
+        timezone.now(),
+    )
 
     # then it refuses by the institution and nothing was written
     assert [row[0] for row in found] == ["patient"]

@@ -74,10 +74,17 @@ def test_coverage_carries_member_id_extensions_payor_and_copay(registry):
         "assigner": {"reference": "#insurer"},
     }
     ext = {e["url"].rsplit("_", 1)[1]: e["valueString"] for e in resource["extension"]}
-    assert ext == {"InsuredPersonSymbol": q.symbol, "InsuredPersonNumber": q.number, "InsuredPersonSubNumber": "01"}
+    assert ext == {
+        "InsuredPersonSymbol": q.symbol,
+        "InsuredPersonNumber": q.number,
+        "InsuredPersonSubNumber": "01",
+    }
     payor = resource["contained"][0]
     assert payor["identifier"] == [
-        {"system": "http://jpfhir.jp/fhir/core/mhlw/IdSystem/InsurerNumber", "value": q.insurer.number.zfill(8)}
+        {
+            "system": "http://jpfhir.jp/fhir/core/mhlw/IdSystem/InsurerNumber",
+            "value": q.insurer.number.zfill(8),
+        }
     ]
     assert resource["relationship"]["coding"][0]["code"] == "2"  # 家族 → 被扶養者
     assert resource["costToBeneficiary"][0]["valueQuantity"]["value"] == 30
@@ -104,7 +111,9 @@ def test_coverage_for_eligibility_uses_the_elderly_ratio_and_kouki_category(regi
     assert elderly["costToBeneficiary"][0]["valueQuantity"]["value"] == 20
     assert "高齢受給者証" in elderly["costToBeneficiary"][0]["type"]["text"]
     assert kouki["type"]["coding"][0] == {
-        "system": "http://jpfhir.jp/fhir/core/mhlw/CodeSystem/InsuranceMajorCategory", "code": "7", "display": "後期高齢者",
+        "system": "http://jpfhir.jp/fhir/core/mhlw/CodeSystem/InsuranceMajorCategory",
+        "code": "7",
+        "display": "後期高齢者",
     }
     assert kouki["costToBeneficiary"][0]["valueQuantity"]["value"] == 10
 
@@ -118,11 +127,17 @@ def test_institution_organization_splits_the_code_into_jp_core_extensions(regist
     # JP Core 1.2.0: prefecture and 点数表 as valueCoding, the 7-digit number as valueIdentifier
     prefecture, category, number = resource["extension"]
     assert prefecture["valueCoding"] == {
-        "system": "http://jpfhir.jp/fhir/core/mhlw/CodeSystem/PrefectureNo-2digits", "code": institution.code[:2]}
+        "system": "http://jpfhir.jp/fhir/core/mhlw/CodeSystem/PrefectureNo-2digits",
+        "code": institution.code[:2],
+    }
     assert category["valueCoding"] == {
-        "system": "http://jpfhir.jp/fhir/core/mhlw/CodeSystem/MedicationFeeScoreType", "code": institution.code[2]}
+        "system": "http://jpfhir.jp/fhir/core/mhlw/CodeSystem/MedicationFeeScoreType",
+        "code": institution.code[2],
+    }
     assert number["valueIdentifier"] == {
-        "system": "http://jpfhir.jp/fhir/core/mhlw/IdSystem/MedicalOrganizationID", "value": institution.code[3:]}
+        "system": "http://jpfhir.jp/fhir/core/mhlw/IdSystem/MedicalOrganizationID",
+        "value": institution.code[3:],
+    }
 
 
 def test_medication_dispense_has_receipt_and_yj_codes(registry):
@@ -131,15 +146,19 @@ def test_medication_dispense_has_receipt_and_yj_codes(registry):
     resource = validated(MedicationDispense, fhir.medication_dispense(record, pid(record.person_id)))
 
     systems = {c["system"]: c["code"] for c in resource["medicationCodeableConcept"]["coding"]}
-    assert systems == {"urn:oid:1.2.392.100495.20.2.71": record.drug_code,
-                       "http://capstandard.jp/iyaku.info/CodeSystem/YJ-code": record.yj_code}
+    assert systems == {
+        "urn:oid:1.2.392.100495.20.2.71": record.drug_code,
+        "http://capstandard.jp/iyaku.info/CodeSystem/YJ-code": record.yj_code,
+    }
     assert resource["daysSupply"]["value"] == record.days
     assert resource["whenHandedOver"] == record.dispensed_on.isoformat()
     assert float(resource["quantity"]["value"]) == float(record.quantity)
 
 
 def test_every_seeded_medication_validates(registry):
-    records = MedicationRecord.objects.select_related("dispensing_institution", "prescribing_institution")[:300]
+    records = MedicationRecord.objects.select_related("dispensing_institution", "prescribing_institution")[
+        :300
+    ]
     assert records
     for record in records:
         validated(MedicationDispense, fhir.medication_dispense(record, pid(record.person_id)))
@@ -154,21 +173,28 @@ def test_checkup_observations_are_quantities_when_numeric_else_strings(registry)
     for r in results:
         resource = validated(Observation, fhir.observation(r, pid(r.person_id)))
         assert resource["code"]["coding"][0] == {
-            "system": "urn:oid:1.2.392.200119.6.1005", "code": r.item_code, "display": r.item_name,
+            "system": "urn:oid:1.2.392.200119.6.1005",
+            "code": r.item_code,
+            "display": r.item_name,
         }
         assert len(r.item_code) == 17
         assert resource["effectiveDateTime"] == r.checked_on.isoformat()
     hba1c = next((r for r in numeric if r.unit == "%"), numeric[0])
     quantity = validated(Observation, fhir.observation(hba1c, pid(hba1c.person_id)))["valueQuantity"]
-    assert float(quantity["value"]) == float(hba1c.value) and quantity["system"] == "http://unitsofmeasure.org"
+    assert (
+        float(quantity["value"]) == float(hba1c.value) and quantity["system"] == "http://unitsofmeasure.org"
+    )
     assert "valueString" in validated(Observation, fhir.observation(textual[0], pid(textual[0].person_id)))
 
 
 def make_consent(person, institution, **fields):
     return Consent.objects.create(
-        person=person, institution=institution, kind=fields.pop("kind", "home_visit"),
+        person=person,
+        institution=institution,
+        kind=fields.pop("kind", "home_visit"),
         items=fields.pop("items", ["checkup", "medication", "qualification"]),
-        given_at=fields.pop("given_at", datetime(2026, 5, 20, 1, 30, tzinfo=UTC)), **fields,
+        given_at=fields.pop("given_at", datetime(2026, 5, 20, 1, 30, tzinfo=UTC)),
+        **fields,
     )
 
 
@@ -184,7 +210,8 @@ def test_consent_lists_items_and_institution_and_reads_inactive_once_cancelled(r
 
     assert active["status"] == "active" and cancelled["status"] == "inactive"
     assert active["organization"][0]["identifier"] == {
-        "system": "http://jpfhir.jp/fhir/core/IdSystem/insurance-medical-institution-no", "value": institution.code,
+        "system": "http://jpfhir.jp/fhir/core/IdSystem/insurance-medical-institution-no",
+        "value": institution.code,
     }
     assert active["organization"][0]["reference"] == f"Organization/institution-{institution.code}"
     assert active["meta"]["profile"] == ["http://jpfhir.jp/fhir/core/StructureDefinition/JP_Consent"]
@@ -199,8 +226,14 @@ def test_consent_lists_items_and_institution_and_reads_inactive_once_cancelled(r
 def test_telehealth_consent_carries_the_visit_date(registry):
     person = Person.objects.get(name="山田 太郎")
     institution = Institution.objects.first()
-    given = make_consent(person, institution, kind="telehealth", items=["qualification"], visit_date=date(2026, 5, 21),
-                         available_until=datetime(2026, 5, 21, 15, tzinfo=UTC))
+    given = make_consent(
+        person,
+        institution,
+        kind="telehealth",
+        items=["qualification"],
+        visit_date=date(2026, 5, 21),
+        available_until=datetime(2026, 5, 21, 15, tzinfo=UTC),
+    )
 
     resource = validated(FhirConsent, fhir.consent(given, pid(person), now=datetime(2026, 5, 22, tzinfo=UTC)))
 
@@ -210,14 +243,23 @@ def test_telehealth_consent_carries_the_visit_date(registry):
 
 def test_audit_event_of_an_access_log_row(registry):
     person = Person.objects.get(name="山田 太郎")
-    event = record_access(actor_type="institution_client", actor_id="client-1", person=person,
-                          items=["medication"], basis="consent", institution_code="0110113719", consent_id=7)
+    event = record_access(
+        actor_type="institution_client",
+        actor_id="client-1",
+        person=person,
+        items=["medication"],
+        basis="consent",
+        institution_code="0110113719",
+        consent_id=7,
+    )
 
     resource = validated(AuditEvent, fhir.audit_event(event, pid(person)))
 
     assert resource["agent"][0]["who"]["identifier"]["value"] == "0110113719"
     assert resource["entity"][0]["what"] == {"reference": f"Patient/{fhir.fhir_id(pid(person))}"}
-    assert resource["entity"][1]["what"] == {"reference": f"Consent/{fhir.record_id(pid(person), 'consent', 7)}"}
+    assert resource["entity"][1]["what"] == {
+        "reference": f"Consent/{fhir.record_id(pid(person), 'consent', 7)}"
+    }
     assert resource["outcome"] == "0"
 
 
@@ -226,8 +268,12 @@ def test_searchset_bundle_of_mixed_resources_validates(registry):
     results = [fhir.observation(r, pid(r.person_id)) for r in CheckupResult.objects.filter(person=person)]
     assert results
 
-    bundle = validated(Bundle, fhir.searchset(results, base_url="https://hc.example/api/v1/fhir/",
-                                              included=[fhir.patient(person, pid(person))]))
+    bundle = validated(
+        Bundle,
+        fhir.searchset(
+            results, base_url="https://hc.example/api/v1/fhir/", included=[fhir.patient(person, pid(person))]
+        ),
+    )
 
     assert bundle["total"] == len(results)
     assert bundle["entry"][-1]["search"]["mode"] == "include"
@@ -273,8 +319,13 @@ def api(registry, client, settings):
 
 def consented(api, name, **fields):
     person = Person.objects.get(name=name)
-    make_consent(person, api.institution, given_at=datetime.now(UTC) - timedelta(hours=1),
-                 items=["checkup", "medication", "qualification", "treatment"], **fields)
+    make_consent(
+        person,
+        api.institution,
+        given_at=datetime.now(UTC) - timedelta(hours=1),
+        items=["checkup", "medication", "qualification", "treatment"],
+        **fields,
+    )
     return person
 
 
@@ -290,7 +341,9 @@ def test_eligibility_answers_a_coverage_bundle_when_fhir_is_asked(api):
     assert kinds == [("Coverage", "match"), ("Patient", "include")]
     coverage = bundle["entry"][0]["resource"]
     assert coverage["beneficiary"]["reference"] == f"Patient/{fhir.fhir_id(pid(person))}"
-    assert plain.json()["qualification"]["insurer_number"] == coverage["contained"][0]["identifier"][0]["value"]
+    assert (
+        plain.json()["qualification"]["insurer_number"] == coverage["contained"][0]["identifier"][0]["value"]
+    )
 
 
 def test_consented_patients_as_patients_with_their_consents(api):
@@ -307,8 +360,12 @@ def test_consented_patients_as_patients_with_their_consents(api):
 def test_medical_reads_as_fhir_have_one_resource_per_record(api):
     latest = MedicationRecord.objects.filter(dispensed_on__lte=date.today()).order_by("-dispensed_on").first()
     person = latest.person
-    make_consent(person, api.institution, given_at=datetime.now(UTC) - timedelta(hours=1),
-                 items=["checkup", "medication", "qualification", "treatment"])
+    make_consent(
+        person,
+        api.institution,
+        given_at=datetime.now(UTC) - timedelta(hours=1),
+        items=["checkup", "medication", "qualification", "treatment"],
+    )
     month = latest.dispensed_on.strftime("%Y-%m")
 
     medication = validated(Bundle, api(f"patients/{pid(person)}/medication", month_from=month).json())
@@ -340,7 +397,9 @@ def test_record_ids_differ_between_institutions_so_they_cannot_link_a_patient(re
     there = fhir.medication_dispense(record, patient_id_for("1310000017", record.person_id))
 
     assert here["id"] != there["id"] and str(record.pk) not in (here["id"], there["id"])
-    assert here["id"] == fhir.medication_dispense(record, patient_id_for(CODE, record.person_id))["id"]  # stable
+    assert (
+        here["id"] == fhir.medication_dispense(record, patient_id_for(CODE, record.person_id))["id"]
+    )  # stable
 
 
 def test_a_further_page_of_patients_is_linked_as_next(api):
@@ -349,8 +408,13 @@ def test_a_further_page_of_patients_is_linked_as_next(api):
 
     first = validated(Bundle, api("patients", page_size=1).json())
     next_url = next(link["url"] for link in first["link"] if link["relation"] == "next")
-    second = validated(Bundle, api(next_url.split("/api/v1/", 1)[1].split("?")[0],
-                                   **dict(p.split("=", 1) for p in next_url.split("?", 1)[1].split("&"))).json())
+    second = validated(
+        Bundle,
+        api(
+            next_url.split("/api/v1/", 1)[1].split("?")[0],
+            **dict(p.split("=", 1) for p in next_url.split("?", 1)[1].split("&")),
+        ).json(),
+    )
 
     assert first["total"] == second["total"] == 2  # across pages, not this page's count
     assert "page_size=1" in next_url and "cursor=" in next_url
@@ -370,7 +434,9 @@ def test_the_fhir_path_answers_fhir_whatever_the_accept_header_says(api):
     assert by_path.status_code == 200 and by_path["Content-Type"].startswith(FHIR_JSON)
     bundle = validated(Bundle, by_path.json())
     assert [e["resource"]["resourceType"] for e in bundle["entry"]] == ["Coverage", "Patient"]
-    assert {k: v for k, v in bundle.items() if k != "link"} == {k: v for k, v in by_header.json().items() if k != "link"}
+    assert {k: v for k, v in bundle.items() if k != "link"} == {
+        k: v for k, v in by_header.json().items() if k != "link"
+    }
     assert validated(Bundle, listed.json())["total"] == 1
     assert refused.status_code == 404 and refused.json()["resourceType"] == "OperationOutcome"
 

@@ -76,20 +76,33 @@ def test_token_endpoint_is_a_form_post_with_oauth_errors_and_no_bearer(schema):
 
     assert list(token["requestBody"]["content"]) == ["application/x-www-form-urlencoded"]
     assert token["security"] == []
-    assert token["responses"]["400"]["content"]["application/json"]["schema"]["$ref"] == "#/components/schemas/TokenError"
+    assert (
+        token["responses"]["400"]["content"]["application/json"]["schema"]["$ref"]
+        == "#/components/schemas/TokenError"
+    )
     form = schema["components"]["schemas"]["TokenRequest"]
     assert {"grant_type", "client_assertion_type", "client_assertion", "scope"} <= set(form["required"])
     bearer = schema["components"]["securitySchemes"]["bearerAuth"]
-    assert bearer["type"] == "http" and bearer["scheme"] == "bearer" and "/api/v1/auth/token" in bearer["description"]
+    assert (
+        bearer["type"] == "http"
+        and bearer["scheme"] == "bearer"
+        and "/api/v1/auth/token" in bearer["description"]
+    )
 
 
 def test_fhir_representation_is_offered_where_served(schema):
-    fhir_paths = {path for path, method, op in operations(schema)
-                  if "application/fhir+json" in op["responses"].get("200", {}).get("content", {})}  # fmt: skip
+    fhir_paths = {
+        path
+        for path, method, op in operations(schema)
+        if "application/fhir+json" in op["responses"].get("200", {}).get("content", {})
+    }
 
     assert fhir_paths == {
-        "/api/v1/patients", "/api/v1/patients/{patient_id}/eligibility", "/api/v1/requery",
-        "/api/v1/patients/{patient_id}/medication", "/api/v1/patients/{patient_id}/treatment",
+        "/api/v1/patients",
+        "/api/v1/patients/{patient_id}/eligibility",
+        "/api/v1/requery",
+        "/api/v1/patients/{patient_id}/medication",
+        "/api/v1/patients/{patient_id}/treatment",
         "/api/v1/patients/{patient_id}/checkups",
     }
 

@@ -30,8 +30,14 @@ def run_client(*args, env=None, check=True):
     environment.update(env or {})
     environment["PYTHONPATH"] = str(ROOT)
     environment.pop("DJANGO_SETTINGS_MODULE", None)
-    done = subprocess.run([sys.executable, "-m", "clinicapi.client", *args], cwd=ROOT, env=environment,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "clinicapi.client", *args],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if check and done.returncode != 0:
         raise AssertionError(f"client {args} exited {done.returncode}: {done.stderr}")
     return done
@@ -46,10 +52,19 @@ def registered(live_server, tmp_path, transactional_db):
     institution = Institution.objects.create(code=CODE, name="札幌在宅クリニック")
     keygen = run_client("keygen", "--alg", "ES384", "--out", str(tmp_path / "key"))
     out = io.StringIO()
-    call_command("register_api_client", "--institution", CODE, "--name", "EHR test", "--jwks",
-                 str(tmp_path / "key" / "jwks.json"), "--scope",
-                 "qualification.read consent.read medication.read checkup.read batch.write", stdout=out,
-                 stderr=io.StringIO())  # fmt: skip
+    call_command(
+        "register_api_client",
+        "--institution",
+        CODE,
+        "--name",
+        "EHR test",
+        "--jwks",
+        str(tmp_path / "key" / "jwks.json"),
+        "--scope",
+        "qualification.read consent.read medication.read checkup.read batch.write",
+        stdout=out,
+        stderr=io.StringIO(),
+    )
     env = {
         "HOMECONSENT_API_BASE": live_server.url + "/api/v1",
         "HOMECONSENT_CLIENT_ID": out.getvalue().strip(),
@@ -61,10 +76,13 @@ def registered(live_server, tmp_path, transactional_db):
 
 def consent_for(person, institution, **fields):
     return Consent.objects.create(
-        person=person, institution=institution, kind=fields.pop("kind", "home_visit"),
+        person=person,
+        institution=institution,
+        kind=fields.pop("kind", "home_visit"),
         items=fields.pop("items", ["checkup", "medication", "qualification"]),
-        given_at=fields.pop("given_at", timezone.now() - timedelta(hours=1)), **fields,
-    )  # fmt: skip
+        given_at=fields.pop("given_at", timezone.now() - timedelta(hours=1)),
+        **fields,
+    )
 
 
 def test_keygen_writes_an_owner_only_key_and_prints_a_public_jwks(registered):
@@ -137,11 +155,17 @@ def test_eligibility_table_prints_each_code_with_its_meaning_and_json_keeps_the_
     from clinicapi.client.__main__ import show_eligibility
 
     data = {
-        "qualification_validity": "1", "reference_date": "2026-11-26", "reason_of_loss": "",
-        "qualification": {"name": "鈴木 一郎", "personal_family_classification": "1",
-                          "insured_partial_contribution_ratio": "010", "birthdate": "1943-07-13"},
+        "qualification_validity": "1",
+        "reference_date": "2026-11-26",
+        "reason_of_loss": "",
+        "qualification": {
+            "name": "鈴木 一郎",
+            "personal_family_classification": "1",
+            "insured_partial_contribution_ratio": "010",
+            "birthdate": "1943-07-13",
+        },
         "elderly_recipient_certificate_info": {"elderly_recipient_contribution_ratio": "020"},
-    }  # fmt: skip
+    }
 
     # when the table is printed
     show_eligibility(data)
@@ -157,30 +181,49 @@ def test_eligibility_table_prints_each_code_with_its_meaning_and_json_keeps_the_
 
 def test_medication_and_checkups_tables(registered):
     env, institution = registered["env"], registered["institution"]
-    latest = MedicationRecord.objects.filter(dispensed_on__lte=timezone.localdate()).order_by("-dispensed_on").first()
+    latest = (
+        MedicationRecord.objects.filter(dispensed_on__lte=timezone.localdate())
+        .order_by("-dispensed_on")
+        .first()
+    )
     person = latest.person
     consent_for(person, institution)
     pid = patient_id_for(CODE, person.pk)
 
-    medication = run_client("medication", pid, "--from", latest.dispensed_on.strftime("%Y-%m"), env=env).stdout
+    medication = run_client(
+        "medication", pid, "--from", latest.dispensed_on.strftime("%Y-%m"), env=env
+    ).stdout
     checkups = json.loads(run_client("checkups", pid, "--json", env=env).stdout)
 
     assert latest.drug_name in medication
     assert "医薬品名" in medication.splitlines()[0]  # a table: the header line first
-    assert checkups["patient_id"] == pid and checkups["count"] == sum(len(c["items"]) for c in checkups["checkups"])
+    assert checkups["patient_id"] == pid and checkups["count"] == sum(
+        len(c["items"]) for c in checkups["checkups"]
+    )
 
 
 def test_a_fhir_bundle_with_its_patient_included_two_ways(registered):
     env, institution = registered["env"], registered["institution"]
-    latest = MedicationRecord.objects.filter(dispensed_on__lte=timezone.localdate()).order_by("-dispensed_on").first()
+    latest = (
+        MedicationRecord.objects.filter(dispensed_on__lte=timezone.localdate())
+        .order_by("-dispensed_on")
+        .first()
+    )
     consent_for(latest.person, institution)
     pid = patient_id_for(CODE, latest.person_id)
     month = latest.dispensed_on.strftime("%Y-%m")
 
     # the docs' walk-through: a FHIR search path, and the medication command with --include-patient
-    searched = json.loads(run_client("fhir", f"MedicationDispense?patient={pid}&month_from={month}"
-                                     "&_include=MedicationDispense:patient", env=env).stdout)  # fmt: skip
-    flagged = json.loads(run_client("medication", pid, "--from", month, "--fhir", "--include-patient", env=env).stdout)
+    searched = json.loads(
+        run_client(
+            "fhir",
+            f"MedicationDispense?patient={pid}&month_from={month}&_include=MedicationDispense:patient",
+            env=env,
+        ).stdout
+    )
+    flagged = json.loads(
+        run_client("medication", pid, "--from", month, "--fhir", "--include-patient", env=env).stdout
+    )
     patient = json.loads(run_client("fhir", f"Patient/{pid}", env=env).stdout)
     metadata = json.loads(run_client("fhir", "metadata", env=env).stdout)
 
@@ -198,9 +241,12 @@ def test_batch_submit_from_csv_then_get(registered, tmp_path):
     consent_for(hanako, institution)
     q = hanako.qualifications.select_related("insurer").get()
     keys = tmp_path / "keys.csv"
-    keys.write_text("insurer_number,symbol,number,branch,birth_date\n"
-                    f"{q.insurer.number},{q.symbol},{q.number},{q.branch},{hanako.birth_date.isoformat()}\n"
-                    "12345678,x,1,00,1990-01-01\n", encoding="utf-8")  # fmt: skip
+    keys.write_text(
+        "insurer_number,symbol,number,branch,birth_date\n"
+        f"{q.insurer.number},{q.symbol},{q.number},{q.branch},{hanako.birth_date.isoformat()}\n"
+        "12345678,x,1,00,1990-01-01\n",
+        encoding="utf-8",
+    )
 
     received = json.loads(run_client("batch", "submit", str(keys), "--json", env=env).stdout)
     table = run_client("batch", "get", received["reception_number"], env=env).stdout
@@ -211,10 +257,14 @@ def test_batch_submit_from_csv_then_get(registered, tmp_path):
 
 
 def test_the_client_package_imports_without_django():
-    code = ("import sys, clinicapi.client, clinicapi.client.__main__;"
-            "sys.exit(1 if any(m == 'django' or m.startswith('django.') for m in sys.modules) else 0)")
+    code = (
+        "import sys, clinicapi.client, clinicapi.client.__main__;"
+        "sys.exit(1 if any(m == 'django' or m.startswith('django.') for m in sys.modules) else 0)"
+    )
     environment = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**environment, "PYTHONPATH": str(ROOT)})
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env={**environment, "PYTHONPATH": str(ROOT)}
+    )
     assert done.returncode == 0
 
 
@@ -247,6 +297,10 @@ def test_before_any_consent_the_client_says_so_instead_of_a_bare_not_found(regis
 
     # Then the list says no consent exists yet, and the 404 (the same as for an unknown patient) comes
     # with what it usually means and what to do
-    assert "0 件" in listed.stdout and "同意はまだありません" in listed.stdout and "No consent yet" in listed.stdout
+    assert (
+        "0 件" in listed.stdout
+        and "同意はまだありません" in listed.stdout
+        and "No consent yet" in listed.stdout
+    )
     assert eligibility.returncode == 1 and "not_found" in eligibility.stderr
     assert "No consent of this patient is in force" in eligibility.stderr

@@ -45,11 +45,17 @@ from homeconsent.registry.seeding import seed_demo_persons, seed_registry
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
 CODE = "0110113719"
-SCOPES = ("qualification.read consent.read consent.write medication.read treatment.read checkup.read batch.write "
-          "disaster.read")
+SCOPES = (
+    "qualification.read consent.read consent.write medication.read treatment.read checkup.read batch.write "
+    "disaster.read"
+)
 # Every built-in check (`--checks all`); max_response_time is left out: speed is for bench/, not tests.
-RANGES = [("date_from", "date_to"), ("month_from", "month_to"), ("consented_from", "consented_to"),
-          ("visit_from", "visit_to")]
+RANGES = [
+    ("date_from", "date_to"),
+    ("month_from", "month_to"),
+    ("consented_from", "consented_to"),
+    ("visit_from", "visit_to"),
+]
 
 
 def _real_day(value: str) -> bool:
@@ -67,14 +73,20 @@ def within_documented_rules(case) -> None:
     today = timezone.localdate()
     query = case.query or {}
     for start, end in RANGES:
-        if isinstance(query.get(start), str) and isinstance(query.get(end), str) and query[start] > query[end]:
+        if (
+            isinstance(query.get(start), str)
+            and isinstance(query.get(end), str)
+            and query[start] > query[end]
+        ):
             query[start], query[end] = query[end], query[start]
     bodies = [case.body] if isinstance(case.body, dict) else []
     if isinstance(case.body, dict) and isinstance(case.body.get("entries"), list):
         bodies += [entry for entry in case.body["entries"] if isinstance(entry, dict)]
     for holder in [query, *bodies]:
         on = holder.get("on")
-        if isinstance(on, str) and (not _real_day(on) or on > (today + datetime.timedelta(days=366)).isoformat()):
+        if isinstance(on, str) and (
+            not _real_day(on) or on > (today + datetime.timedelta(days=366)).isoformat()
+        ):
             holder["on"] = today.isoformat()
         number = holder.get("insurer_number")
         if isinstance(number, str) and len(number) in (6, 8) and number.isdigit():
@@ -89,9 +101,18 @@ def within_documented_rules(case) -> None:
 NOT_YET = {"POST /api/v1/disaster/search": [positive_data_acceptance]}
 
 CHECKS = [
-    not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-    response_schema_conformance, negative_data_rejection, positive_data_acceptance, missing_required_header,
-    unsupported_method, use_after_free, ensure_resource_availability, ignored_auth,
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+    positive_data_acceptance,
+    missing_required_header,
+    unsupported_method,
+    use_after_free,
+    ensure_resource_availability,
+    ignored_auth,
 ]
 
 
@@ -107,16 +128,22 @@ def bearer(db, client, settings):
     key = generate_key("ES256")
     api_client = do_register_client(institution, "schemathesis", {"keys": [public_jwk(key)]}, SCOPES.split())
     for name in ("鈴木 一郎", "山田 太郎"):
-        Consent.objects.create(person=Person.objects.get(name=name), institution=institution, kind="home_visit",
-                               items=["checkup", "limit_certificate", "medication", "qualification", "treatment"],
-                               given_at=timezone.now() - timedelta(days=1))  # fmt: skip
+        Consent.objects.create(
+            person=Person.objects.get(name=name),
+            institution=institution,
+            kind="home_visit",
+            items=["checkup", "limit_certificate", "medication", "qualification", "treatment"],
+            given_at=timezone.now() - timedelta(days=1),
+        )
     token_url = "http://testserver/api/v1/auth/token"
-    form = urlencode({
-        "grant_type": "client_credentials",
-        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-        "client_assertion": sign_assertion(api_client.client_id, token_url, key),
-        "scope": SCOPES,
-    })  # fmt: skip
+    form = urlencode(
+        {
+            "grant_type": "client_credentials",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": sign_assertion(api_client.client_id, token_url, key),
+            "scope": SCOPES,
+        }
+    )
     response = client.post(token_url, form, content_type="application/x-www-form-urlencoded")
     assert response.status_code == 200, response.content
     yield response.json()["access_token"]
@@ -144,15 +171,23 @@ def test_the_api_matches_its_schema_and_never_fails(bearer, wsgi_app):
         tried.append(operation.label)
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
-            @settings(max_examples=20, deadline=timedelta(seconds=3), phases=[Phase.explicit, Phase.generate],
-                      suppress_health_check=list(HealthCheck), derandomize=True, database=None)  # fmt: skip
+            @settings(
+                max_examples=20,
+                deadline=timedelta(seconds=3),
+                phases=[Phase.explicit, Phase.generate],
+                suppress_health_check=list(HealthCheck),
+                derandomize=True,
+                database=None,
+            )
             @given(case=operation.as_strategy(generation_mode=mode))
             def run(case):
                 if mode is GenerationMode.POSITIVE:
                     within_documented_rules(case)
                 # The token endpoint authenticates the client by its assertion alone (no bearer there).
                 sent = {} if operation.label == "POST /api/v1/auth/token" else headers
-                response = case.call_and_validate(headers=sent, checks=CHECKS, excluded_checks=NOT_YET.get(operation.label))
+                response = case.call_and_validate(
+                    headers=sent, checks=CHECKS, excluded_checks=NOT_YET.get(operation.label)
+                )
                 if response.status_code < 300:
                     answered.add(operation.label)
 

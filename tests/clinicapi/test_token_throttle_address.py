@@ -11,8 +11,14 @@ pytestmark = pytest.mark.django_db
 
 
 def request_token(client, assertion, **headers):
-    form = {"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE, "client_assertion": assertion}
-    return client.post(TOKEN_PATH, data=urlencode(form), content_type="application/x-www-form-urlencoded", **headers)
+    form = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": assertion,
+    }
+    return client.post(
+        TOKEN_PATH, data=urlencode(form), content_type="application/x-www-form-urlencoded", **headers
+    )
 
 
 def test_a_varying_forwarded_header_does_not_escape_the_token_limit(client, settings):
@@ -33,7 +39,9 @@ def test_behind_one_proxy_the_address_it_saw_is_the_key(client, settings):
     settings.CLINICAPI_THROTTLE_RATES = {"client": "600/min", "token": "2/min"}
 
     # when one client forges the left of the header and another client comes through the proxy
-    forged = [request_token(client, "x.y.z", HTTP_X_FORWARDED_FOR=f"10.9.9.{n}, 198.51.100.7") for n in range(3)]
+    forged = [
+        request_token(client, "x.y.z", HTTP_X_FORWARDED_FOR=f"10.9.9.{n}, 198.51.100.7") for n in range(3)
+    ]
     other = request_token(client, "x.y.z", HTTP_X_FORWARDED_FOR="198.51.100.8")
 
     # then the forger is limited and the other client is not

@@ -80,7 +80,9 @@ class Patient:
 
 @pytest.fixture
 def insurer(db):
-    return Insurer.objects.create(number="01130012", name="全国健康保険協会東京支部", kind=InsurerKind.KYOKAI, prefecture="13")
+    return Insurer.objects.create(
+        number="01130012", name="全国健康保険協会東京支部", kind=InsurerKind.KYOKAI, prefecture="13"
+    )
 
 
 @pytest.fixture
@@ -101,10 +103,17 @@ def make_patient_in(card_pool, directory: Path, insurer, index: int, *, qualifie
     )
     if qualified:
         Qualification.objects.create(
-            person=person, insurer=insurer, symbol="1234", number=str(1000 + number), branch="00",
-            personal_family="1", acquired_on=datetime.date(2020, 4, 1), lost_on=lost_on, contribution_ratio="020",
+            person=person,
+            insurer=insurer,
+            symbol="1234",
+            number=str(1000 + number),
+            branch="00",
+            personal_family="1",
+            acquired_on=datetime.date(2020, 4, 1),
+            lost_on=lost_on,
+            contribution_ratio="020",
             reason_of_loss="1" if lost_on else "",
-        )  # fmt: skip
+        )
     path = directory / f"patient-{number}.json"
     shutil.copy2(card_pool.template(index), path)
     card = VirtualJPKICard.load(path)
@@ -152,7 +161,9 @@ class WebhookReceiver:
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     @property
@@ -187,7 +198,11 @@ class PageClient(Client):
         return (self.session.get(f"consent.{entry.pk}.{flow}.draft") or {}).get("draft", "") if entry else ""
 
     def post(self, path, data=None, content_type=None, **extra):
-        if _FLOW_FORM.match(path) and (data is None or isinstance(data, dict)) and "draft" not in (data or {}):
+        if (
+            _FLOW_FORM.match(path)
+            and (data is None or isinstance(data, dict))
+            and "draft" not in (data or {})
+        ):
             data = {**(data or {}), "draft": self._draft(path)}
         elif _FLOW_CARD.match(path):
             path = f"{path}?draft={self._draft(path)}"

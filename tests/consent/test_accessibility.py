@@ -21,7 +21,9 @@ def in_english(client, entry):
     client.post(reverse("set_language"), {"language": "en", "next": url("entry", entry)})
 
 
-def test_first_steps_of_the_two_flows_have_different_titles_with_step_and_institution(client, entry, institution):
+def test_first_steps_of_the_two_flows_have_different_titles_with_step_and_institution(
+    client, entry, institution
+):
     # when the patient opens the first step of each flow
     home = title_of(client.get(url("about", entry, "home")))
     telehealth = title_of(client.get(url("about", entry, "telehealth")))
@@ -64,7 +66,10 @@ def test_visit_date_in_the_past_is_an_error_in_the_title(client, entry):
     response = client.post(url("visit_date", entry), {"visit_date": yesterday.isoformat()})
     html = response.content.decode()
     assert title_of(response).startswith("エラー：")
-    assert re.search(r'<input type="date" id="visit_date"[^>]*aria-describedby="visit_date_help visit_date_error"[^>]*aria-invalid="true"', html)
+    assert re.search(
+        r'<input type="date" id="visit_date"[^>]*aria-describedby="visit_date_help visit_date_error"[^>]*aria-invalid="true"',
+        html,
+    )
 
 
 def test_bad_end_date_is_an_error_in_the_title_and_marks_the_date(client, entry):
@@ -78,9 +83,13 @@ def test_bad_end_date_is_an_error_in_the_title_and_marks_the_date(client, entry)
 def test_card_step_has_always_present_status_and_alert_regions(client, entry):
     walk_to_card(client, entry)
     html = client.get(url("card", entry, "home")).content.decode()
-    status = re.search(r'<p class="visually-hidden" role="status" aria-live="polite" data-card-status([^>]*)>', html)
+    status = re.search(
+        r'<p class="visually-hidden" role="status" aria-live="polite" data-card-status([^>]*)>', html
+    )
     assert status and "data-say-reading=" in status.group(1) and "data-say-sending=" in status.group(1)
-    assert re.search(r'<p class="visually-hidden" role="alert" data-card-alert data-error-prefix="エラー：">', html)
+    assert re.search(
+        r'<p class="visually-hidden" role="alert" data-card-alert data-error-prefix="エラー：">', html
+    )
     # Regions are written by script, never only unhidden: no section of the step is itself live.
     assert not re.search(r'class="card-step"[^>]*aria-live', html)
 
@@ -93,7 +102,9 @@ def test_portal_card_step_has_the_status_region(client):
 def test_bridge_unavailable_speaks_plainly_to_the_patient(client, entry):
     walk_to_card(client, entry)
     html = client.get(url("card", entry, "home")).content.decode()
-    panel = re.search(r'<section class="problem" data-problem="bridge_unavailable".*?</section>', html, re.S).group(0)
+    panel = re.search(
+        r'<section class="problem" data-problem="bridge_unavailable".*?</section>', html, re.S
+    ).group(0)
     # then the patient reads what to do; the program's name and command are for staff, folded away
     assert "カードを読み取る準備ができていません。職員にお知らせください。" in panel
     before_details = panel.split("<details")[0]
@@ -117,7 +128,10 @@ def test_items_explain_what_the_insurance_status_is(client, entry):
 
 def test_error_code_is_labelled_for_enquiries_and_marked_english(client, entry):
     html = client.get("/consent/e/not-a-real-token/").content.decode()
-    assert 'お問い合わせ用コード: <span class="code" lang="en" translate="no" data-error-code>entry_not_found</span>' in html
+    assert (
+        'お問い合わせ用コード: <span class="code" lang="en" translate="no" data-error-code>entry_not_found</span>'
+        in html
+    )
 
 
 def test_unknown_entry_links_to_the_start_page_and_says_error(client, db):

@@ -18,7 +18,9 @@ SESSIONS = "/consent/api/v1/sessions"
 
 @pytest.fixture
 def app_and_secret(institution):
-    return telehealth.do_register_app("みらいオンライン診療", institutions=[institution], allowed_return_urls=[RETURN_URL])
+    return telehealth.do_register_app(
+        "みらいオンライン診療", institutions=[institution], allowed_return_urls=[RETURN_URL]
+    )
 
 
 def basic(client_id, secret):
@@ -42,7 +44,12 @@ def coded(response, status, code) -> dict:
 
 def session_request(institution) -> dict:
     visit = timezone.now().astimezone(TOKYO).date() + datetime.timedelta(days=1)
-    return {"institution": institution.code, "visit_date": visit.isoformat(), "items": [], "return_url": RETURN_URL}
+    return {
+        "institution": institution.code,
+        "visit_date": visit.isoformat(),
+        "items": [],
+        "return_url": RETURN_URL,
+    }
 
 
 def test_a_malformed_json_body_is_a_coded_error(client):
@@ -52,7 +59,9 @@ def test_a_malformed_json_body_is_a_coded_error(client):
 
 
 def test_a_body_that_is_not_json_is_a_coded_error(client, institution):
-    response = client.post(SESSIONS, "institution=1312345676", content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        SESSIONS, "institution=1312345676", content_type="application/x-www-form-urlencoded"
+    )
     body = coded(response, 415, "unsupported_media_type")
     assert "application/x-www-form-urlencoded" in body["message_en"]
 
@@ -74,7 +83,13 @@ def test_a_path_that_is_not_in_the_api_is_a_coded_404(client):
 
 def test_every_authentication_failure_is_coded_and_names_basic(app_and_secret, institution):
     app, secret = app_and_secret
-    for authorization in (None, basic(app.client_id, secret + "x"), "Basic not-base64!", "Basic a b", "Bearer abc"):
+    for authorization in (
+        None,
+        basic(app.client_id, secret + "x"),
+        "Basic not-base64!",
+        "Basic a b",
+        "Bearer abc",
+    ):
         client = APIClient()
         if authorization:
             client.credentials(HTTP_AUTHORIZATION=authorization)
@@ -112,7 +127,9 @@ def test_throttling_is_a_coded_error_with_retry_after(app_and_secret):
 def test_each_app_is_held_to_its_own_request_rate(client, app_and_secret, institution, settings):
     # given a rate of 3 requests a minute per app, and a second app of the same clinic
     settings.TELEHEALTH_APP_RATE = "3/min"
-    other, other_secret = telehealth.do_register_app("別のアプリ", institutions=[institution], allowed_return_urls=[RETURN_URL])
+    other, other_secret = telehealth.do_register_app(
+        "別のアプリ", institutions=[institution], allowed_return_urls=[RETURN_URL]
+    )
     other_client = APIClient()
     other_client.credentials(HTTP_AUTHORIZATION=basic(other.client_id, other_secret))
 

@@ -68,7 +68,9 @@ def test_one_entry_url_is_limited_across_addresses_and_sessions(entry, instituti
     for browser in browsers:
         walk_to_card(browser, entry)
 
-    answers = [ask(browser, entry, REMOTE_ADDR=f"192.0.2.{n}").status_code for n, browser in enumerate(browsers)]
+    answers = [
+        ask(browser, entry, REMOTE_ADDR=f"192.0.2.{n}").status_code for n, browser in enumerate(browsers)
+    ]
 
     assert answers == [200, 200, 429]
 
@@ -97,9 +99,13 @@ def test_the_portal_sign_in_challenge_is_limited_per_session_and_address(client,
 
 def test_an_unreachable_cache_does_not_stop_patients(client, db, limits, settings):
     limits.update(session=1, ip=1)
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                   "LOCATION": "redis://127.0.0.1:9/0",
-                                   "OPTIONS": {"socket_connect_timeout": 0.2}}}  # fmt: skip
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",
+            "OPTIONS": {"socket_connect_timeout": 0.2},
+        }
+    }
 
     answers = [client.post(PORTAL_SIGNIN_CHALLENGE).status_code for _ in range(3)]
 
@@ -113,7 +119,9 @@ def test_purge_deletes_only_unused_challenges_expired_for_more_than_a_day(instit
     stale = [issue_challenge("consent", institution, ["qualification"], now=long_ago) for _ in range(3)]
     used = issue_challenge("consent", institution, ["qualification"], now=long_ago)
     CardAuthChallenge.objects.filter(pk=used.pk).update(used_at=long_ago, outcome="certificate_revoked")
-    recent = issue_challenge("consent", institution, ["qualification"], now=now - datetime.timedelta(hours=20))
+    recent = issue_challenge(
+        "consent", institution, ["qualification"], now=now - datetime.timedelta(hours=20)
+    )
     fresh = issue_challenge("portal_login")
     out = io.StringIO()
 

@@ -30,7 +30,9 @@ SESSIONS = 50
 
 
 def prepare_sessions(card_pool, tmp_path):
-    insurer = Insurer.objects.create(number="01130012", name="全国健康保険協会東京支部", kind="kyokai", prefecture="13")
+    insurer = Insurer.objects.create(
+        number="01130012", name="全国健康保険協会東京支部", kind="kyokai", prefecture="13"
+    )
     clinic = Institution.objects.create(code=with_check_digit("131234567"), name="みどり訪問クリニック")
     pharmacy = Institution.objects.create(code=with_check_digit("134765432"), name="ひまわり薬局")
     today = timezone.now().astimezone(TOKYO).date()
@@ -48,7 +50,9 @@ def prepare_sessions(card_pool, tmp_path):
             challenge = issue_consent_challenge(institution, kind=kind, items=items, visit_date=visit_date)
             certificate, signature = card_answer(patient.card, challenge.digest_info(), PIN)
             terms = {"kind": kind, "items": items, "visit_date": visit_date}
-            sessions.append((patient.person.pk, institution.pk, challenge.nonce, certificate, signature, terms))
+            sessions.append(
+                (patient.person.pk, institution.pk, challenge.nonce, certificate, signature, terms)
+            )
     assert len(sessions) == SESSIONS
     return sessions
 
@@ -82,7 +86,9 @@ def assert_each_acknowledged_consent_stored_once(sessions, acknowledged):
     assert sorted(pk for pk, _ in acknowledged) == sorted(row.pk for row in rows)  # no losses, no extras
     by_pk = {row.pk: row for row in rows}
     assert all(by_pk[pk].challenge.nonce == nonce for pk, nonce in acknowledged)  # each under its own proof
-    planned = Counter((person, institution, terms["kind"]) for person, institution, _, _, _, terms in sessions)
+    planned = Counter(
+        (person, institution, terms["kind"]) for person, institution, _, _, _, terms in sessions
+    )
     groups = defaultdict(list)
     for row in rows:
         groups[(row.person_id, row.institution_id, row.kind)].append(row)
@@ -102,7 +108,9 @@ def assert_each_acknowledged_consent_stored_once(sessions, acknowledged):
     assert report.ok, report.broken
 
 
-def test_fifty_concurrent_card_sessions_on_sqlite_store_each_consent_once(transactional_db, card_pool, tmp_path):
+def test_fifty_concurrent_card_sessions_on_sqlite_store_each_consent_once(
+    transactional_db, card_pool, tmp_path
+):
     if connection.vendor != "sqlite":
         pytest.skip("runs on SQLite")
     sessions = prepare_sessions(card_pool, tmp_path)
@@ -112,7 +120,9 @@ def test_fifty_concurrent_card_sessions_on_sqlite_store_each_consent_once(transa
 
 
 @pytest.mark.postgres
-def test_fifty_concurrent_card_sessions_on_postgresql_store_each_consent_once(transactional_db, card_pool, tmp_path):
+def test_fifty_concurrent_card_sessions_on_postgresql_store_each_consent_once(
+    transactional_db, card_pool, tmp_path
+):
     sessions = prepare_sessions(card_pool, tmp_path)
     acknowledged, errors = register_concurrently(sessions)
     assert errors == []

@@ -250,11 +250,17 @@ def test_day_old_drafts_are_purged_and_their_consents_stay(institution, patient)
 def test_back_to_the_start_of_an_app_session_after_confirming_keeps_the_apps_draft(client, institution):
     from homeconsent.consent.telehealth import do_create_session, do_register_app
 
-    app, _secret = do_register_app("アプリ", institutions=[institution], allowed_return_urls=["https://app.example/back"])
+    app, _secret = do_register_app(
+        "アプリ", institutions=[institution], allowed_return_urls=["https://app.example/back"]
+    )
     session = do_create_session(
-        app, institution_code=institution.code, visit_date=datetime.date.today() + datetime.timedelta(days=1),
-        items=["qualification", "checkup"], return_url="https://app.example/back", state="s-2",
-    )  # fmt: skip
+        app,
+        institution_code=institution.code,
+        visit_date=datetime.date.today() + datetime.timedelta(days=1),
+        items=["qualification", "checkup"],
+        return_url="https://app.example/back",
+        state="s-2",
+    )
     entry = entry_for(institution)
     client.get(reverse("consent:session", args=[session.session_id]))
     client.post(url("items", entry, "telehealth"))
@@ -269,11 +275,16 @@ def test_back_to_the_start_of_an_app_session_after_confirming_keeps_the_apps_dra
     assert draft.session == session and draft.items == ["checkup"]
 
 
-def test_starting_flows_again_and_again_is_refused_with_its_code_and_writes_nothing(client, institution, settings):
+def test_starting_flows_again_and_again_is_refused_with_its_code_and_writes_nothing(
+    client, institution, settings
+):
     settings.CONSENT_START_RATE_LIMITS = {"ip": 0, "entry": 0, "session": 2}
     entry = entry_for(institution)
     client.get(url("about", entry, "home"))
-    assert [client.post(url("about", entry, "home"), {"flow": "home"}).status_code for _ in range(2)] == [302, 302]
+    assert [client.post(url("about", entry, "home"), {"flow": "home"}).status_code for _ in range(2)] == [
+        302,
+        302,
+    ]
     refused_start = client.post(url("about", entry, "home"), {"flow": "home"})
     html = refused_start.content.decode()
     assert refused_start.status_code == 429 and refused_start["Retry-After"]

@@ -17,8 +17,10 @@ def test_an_end_up_to_five_years_ahead_holds_through_that_day():
     assert until == rules.start_of_day(datetime.date(2031, 3, 1))
 
 
-@pytest.mark.parametrize("end", [datetime.date(2031, 3, 1), "2040-01-01",
-                                 datetime.datetime(2031, 3, 1, 0, 0, 1, tzinfo=rules.TOKYO)])  # fmt: skip
+@pytest.mark.parametrize(
+    "end",
+    [datetime.date(2031, 3, 1), "2040-01-01", datetime.datetime(2031, 3, 1, 0, 0, 1, tzinfo=rules.TOKYO)],
+)
 def test_an_end_past_five_years_is_refused_naming_the_latest_day(end):
     with pytest.raises(HomeConsentError) as caught:
         rules.consent_until("home_visit", available_until=end, now=NOW)

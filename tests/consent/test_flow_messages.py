@@ -29,7 +29,12 @@ OTHER_WORDINGS = ("ケアが続く間", "診療が終わるまで", "医療機�
 
 
 def error_code_shown(html, code):
-    return re.search(r'class="error-code">[^<]*: <span class="code" lang="en" translate="no" data-error-code>' + re.escape(code) + "<", html)
+    return re.search(
+        r'class="error-code">[^<]*: <span class="code" lang="en" translate="no" data-error-code>'
+        + re.escape(code)
+        + "<",
+        html,
+    )
 
 
 def in_english(client, entry):
@@ -41,7 +46,11 @@ def register(client, entry, card_key, **confirm_post):
     if confirm_post:
         assert client.post(url("confirm", entry, "home"), confirm_post).status_code == 302
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
-    response = post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])})
+    response = post_json(
+        client,
+        url("answer", entry, "home"),
+        {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])},
+    )
     assert response.status_code == 200
     return client.get(url("done", entry, "home")).content.decode()
 
@@ -105,13 +114,18 @@ def test_an_out_of_range_end_date_is_answered_with_its_code_in_the_page_language
 
 # --- 3. one wording, the one that applies, past tense when done ---------------------------------------
 def test_the_flow_says_while_care_continues_one_way(client, entry, person, card_key):
-    pages = [client.get(url("entry", entry)).content.decode(), client.get(url("about", entry, "home")).content.decode()]
+    pages = [
+        client.get(url("entry", entry)).content.decode(),
+        client.get(url("about", entry, "home")).content.decode(),
+    ]
     confirm = walk_to_card(client, entry).content.decode()
     pages += [confirm, register(client, entry, card_key)]
     for html in pages:
         for wording in OTHER_WORDINGS:
             assert wording not in html
-    assert "診療が続く間（終了日なし）" in confirm and "医療機関等が同意を早めに終えることがあります" in confirm
+    assert (
+        "診療が続く間（終了日なし）" in confirm and "医療機関等が同意を早めに終えることがあります" in confirm
+    )
     assert "診療が続く間（取り消すまで）" in pages[-1]
 
 
@@ -131,7 +145,11 @@ def test_your_consents_page_shows_the_last_day_not_the_midnight_after_it(client,
     register(client, entry, card_key, until="date", until_date=end.isoformat())
     client.get(url("about", entry, "mine"))
     issued = post_json(client, url("challenge", entry, "mine"), {}).json()
-    post_json(client, url("answer", entry, "mine"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])})
+    post_json(
+        client,
+        url("answer", entry, "mine"),
+        {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])},
+    )
     html = client.get(url("mine", entry)).content.decode()
     assert f"{end.year}年{end.month}月{end.day}日まで" in html and "0時00分" not in html
 
@@ -152,18 +170,25 @@ def test_an_unanswered_limit_question_is_asked_again_with_its_code(client, entry
     assert client.get(url("confirm", entry, "home")).status_code == 302  # no answer recorded
     # and the other answers are kept
     items = client.get(url("items", entry, "home")).content.decode()
-    assert re.search(r'id="item-medication"[^>]*checked', items) and re.search(r'id="item-checkup"[^>]*checked', items)
+    assert re.search(r'id="item-medication"[^>]*checked', items) and re.search(
+        r'id="item-checkup"[^>]*checked', items
+    )
     client.post(url("limit", entry, "home"), {"share_limit": "yes"})
     client.post(url("confirm", entry, "home"), {"until": "care"})
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
     assert CardAuthChallenge.objects.get(pk=issued["challenge"]).items == [
-        "checkup", "limit_certificate", "medication", "qualification",
+        "checkup",
+        "limit_certificate",
+        "medication",
+        "qualification",
     ]
 
 
 # --- 6. the done page leads to the next patient ---------------------------------------------------------
 def test_done_page_leads_back_to_the_entry_and_asks_for_the_device_back(client, entry, person, card_key):
     html = register(client, entry, card_key)
-    assert re.search(r'<a class="button" href="' + re.escape(url("entry", entry)) + '" id="start-over">', html)
+    assert re.search(
+        r'<a class="button" href="' + re.escape(url("entry", entry)) + '" id="start-over">', html
+    )
     assert "この端末を職員にお返しください" in html
     assert Consent.objects.filter(person=person).count() == 1

@@ -27,7 +27,11 @@ from .test_pages import (  # noqa: F401  (fixtures)
 def consent_to_home_visits(client, entry, card_key):
     walk_to_card(client, entry)
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
-    post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])})
+    post_json(
+        client,
+        url("answer", entry, "home"),
+        {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])},
+    )
 
 
 def test_the_session_key_changes_when_the_card_proves_who_you_are(client, entry, person, card_key):

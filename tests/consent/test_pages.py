@@ -30,7 +30,10 @@ PIN = "4826"
 @pytest.fixture
 def institution(db):
     return Institution.objects.create(
-        code=with_check_digit("136000123"), name="みどり訪問看護ステーション", facility_type="6", prefecture="13"
+        code=with_check_digit("136000123"),
+        name="みどり訪問看護ステーション",
+        facility_type="6",
+        prefecture="13",
     )
 
 
@@ -44,10 +47,18 @@ def person(db):
     insurer = Insurer.objects.create(
         number="01130012", name="全国健康保険協会東京支部", kind=InsurerKind.KYOKAI, prefecture="13"
     )
-    person = Person.objects.create(name="山田 花子", name_kana="ヤマダ ハナコ", sex="2", birth_date=datetime.date(1948, 4, 2))
+    person = Person.objects.create(
+        name="山田 花子", name_kana="ヤマダ ハナコ", sex="2", birth_date=datetime.date(1948, 4, 2)
+    )
     Qualification.objects.create(
-        person=person, insurer=insurer, symbol="1234", number="5678", branch="00",
-        acquired_on=datetime.date(2020, 4, 1), contribution_ratio="010", personal_family="1",
+        person=person,
+        insurer=insurer,
+        symbol="1234",
+        number="5678",
+        branch="00",
+        acquired_on=datetime.date(2020, 4, 1),
+        contribution_ratio="010",
+        personal_family="1",
     )
     return person
 
@@ -79,7 +90,10 @@ def card_answer(key, certificate_der, challenge_message_b64):
     over the DigestInfo of SHA-256(message)."""
     message = base64.b64decode(challenge_message_b64)
     signature = key.sign(message, padding.PKCS1v15(), hashes.SHA256())
-    return {"certificate": base64.b64encode(certificate_der).decode(), "signature": base64.b64encode(signature).decode()}
+    return {
+        "certificate": base64.b64encode(certificate_der).decode(),
+        "signature": base64.b64encode(signature).decode(),
+    }
 
 
 def url(name, entry, *args):
@@ -135,9 +149,12 @@ def test_wrong_or_rotated_token_is_a_plain_not_found(client, entry, institution)
         assert institution.name not in html and institution.code not in html
         assert 'data-problem="entry_not_found"' in html
     assert client.get(url("entry", rotated)).status_code == 200
-    assert AccessEvent.objects.filter(
-        institution_code=institution.code, detail__action="consent_entry_token_rotated"
-    ).count() == 1
+    assert (
+        AccessEvent.objects.filter(
+            institution_code=institution.code, detail__action="consent_entry_token_rotated"
+        ).count()
+        == 1
+    )
 
 
 def test_rotation_ends_a_flow_started_from_the_old_token(client, entry, institution):
@@ -208,7 +225,10 @@ def test_screens_out_of_order_lead_to_the_session_expired_page(client, entry):
     assert response.status_code == 302
     page = client.get(response["Location"])
     assert page.status_code == 410 and 'data-problem="session_expired"' in page.content.decode()
-    assert "最初からやり直してください" in page.content.decode() and "有効時間が過ぎました" not in page.content.decode()
+    assert (
+        "最初からやり直してください" in page.content.decode()
+        and "有効時間が過ぎました" not in page.content.decode()
+    )
     assert post_json(client, url("challenge", entry, "home"), {}).json()["problem"] == "session_expired"
 
 
@@ -226,7 +246,11 @@ def test_challenge_binds_institution_kind_and_items(client, entry, institution):
 def test_signed_answer_registers_the_home_visit_consent(client, entry, person, card_key):
     walk_to_card(client, entry, items=("medication", "checkup"), limit="no")
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
-    response = post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])})
+    response = post_json(
+        client,
+        url("answer", entry, "home"),
+        {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])},
+    )
     assert response.status_code == 200 and response.json()["next"] == url("done", entry, "home")
     consent = Consent.objects.get(person=person)
     assert consent.kind == "home_visit" and consent.items == ["checkup", "medication", "qualification"]
@@ -238,7 +262,11 @@ def test_signed_answer_registers_the_home_visit_consent(client, entry, person, c
 def test_answer_for_another_challenge_is_refused(client, entry, person, card_key):
     walk_to_card(client, entry)
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
-    response = post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"] + 999, **card_answer(*card_key, issued["challenge_message"])})
+    response = post_json(
+        client,
+        url("answer", entry, "home"),
+        {"challenge": issued["challenge"] + 999, **card_answer(*card_key, issued["challenge_message"])},
+    )
     assert response.json()["problem"] == "session_expired"
     assert not Consent.objects.exists()
 
@@ -248,13 +276,20 @@ def test_expired_certificate_is_refused_with_its_code(client, entry, person, tru
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     now = datetime.datetime.now(datetime.UTC)
     certificate = pki.issue_user_auth_certificate(
-        key.public_key(), person.birth_date, not_before=now - datetime.timedelta(days=1000), not_after=now - datetime.timedelta(days=1)
+        key.public_key(),
+        person.birth_date,
+        not_before=now - datetime.timedelta(days=1000),
+        not_after=now - datetime.timedelta(days=1),
     )
     do_register_card_certificate(person, certificate)
     walk_to_card(client, entry)
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
     der = certificate.public_bytes(serialization.Encoding.DER)
-    response = post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(key, der, issued["challenge_message"])})
+    response = post_json(
+        client,
+        url("answer", entry, "home"),
+        {"challenge": issued["challenge"], **card_answer(key, der, issued["challenge_message"])},
+    )
     assert response.status_code == 403
     assert response.json()["problem"] == "certificate_expired" and "市区町村" in response.json()["message"]
     assert not Consent.objects.exists()
@@ -264,7 +299,11 @@ def test_no_valid_qualification_is_refused_with_its_code(client, entry, person, 
     person.qualifications.update(lost_on=datetime.date(2021, 1, 1), reason_of_loss="99")
     walk_to_card(client, entry)
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
-    response = post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])})
+    response = post_json(
+        client,
+        url("answer", entry, "home"),
+        {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])},
+    )
     assert response.json()["problem"] == "no_valid_qualification"
 
 
@@ -273,9 +312,15 @@ def test_telehealth_consent_is_for_the_chosen_visit_date(client, entry, person, 
     walk_to_card(client, entry, kind="telehealth", items=("medication",), visit_date=visit)
     issued = post_json(client, url("challenge", entry, "telehealth"), {}).json()
     assert CardAuthChallenge.objects.get(pk=issued["challenge"]).details["visit_date"] == visit.isoformat()
-    post_json(client, url("answer", entry, "telehealth"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])})
+    post_json(
+        client,
+        url("answer", entry, "telehealth"),
+        {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])},
+    )
     consent = Consent.objects.get(person=person)
-    assert consent.kind == "telehealth" and consent.visit_date == visit and consent.available_until is not None
+    assert (
+        consent.kind == "telehealth" and consent.visit_date == visit and consent.available_until is not None
+    )
 
 
 def test_visit_date_in_the_past_is_asked_again(client, entry):
@@ -289,7 +334,11 @@ def prove(client, entry, card_key):
     client.get(url("about", entry, "mine"))
     issued = post_json(client, url("challenge", entry, "mine"), {}).json()
     assert CardAuthChallenge.objects.get(pk=issued["challenge"]).kind == "inquiry"
-    return post_json(client, url("answer", entry, "mine"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])})
+    return post_json(
+        client,
+        url("answer", entry, "mine"),
+        {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])},
+    )
 
 
 def link(html, element_id):
@@ -300,7 +349,11 @@ def link(html, element_id):
 def test_inquiry_shows_the_persons_consents_only_after_the_card(client, entry, person, card_key):
     walk_to_card(client, entry, items=("medication",), limit="no")
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
-    post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])})
+    post_json(
+        client,
+        url("answer", entry, "home"),
+        {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])},
+    )
     assert client.get(url("mine", entry)).status_code == 302  # not proved yet
     assert prove(client, entry, card_key).json()["next"] == url("mine", entry)
     html = client.get(url("mine", entry)).content.decode()
@@ -313,7 +366,11 @@ def test_inquiry_shows_the_persons_consents_only_after_the_card(client, entry, p
 def test_cancel_all_ends_every_consent_to_this_institution(client, entry, person, card_key):
     walk_to_card(client, entry)
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
-    post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])})
+    post_json(
+        client,
+        url("answer", entry, "home"),
+        {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])},
+    )
     prove(client, entry, card_key)
     mine = client.get(url("mine", entry)).content.decode()
     confirm = client.get(link(mine, "cancel-all"))
@@ -328,7 +385,11 @@ def test_cancel_all_ends_every_consent_to_this_institution(client, entry, person
 def test_update_starts_from_the_current_items(client, entry, person, card_key):
     walk_to_card(client, entry, items=("treatment",), limit="yes")
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
-    post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])})
+    post_json(
+        client,
+        url("answer", entry, "home"),
+        {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])},
+    )
     prove(client, entry, card_key)
     mine = client.get(url("mine", entry)).content.decode()
     client.get(link(mine, "update"))
@@ -367,7 +428,11 @@ def answer_with_new_card(client, entry, person, pki, *, registered=True, revoke=
     walk_to_card(client, entry)
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
     der = certificate.public_bytes(serialization.Encoding.DER)
-    return post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(key, der, issued["challenge_message"])})
+    return post_json(
+        client,
+        url("answer", entry, "home"),
+        {"challenge": issued["challenge"], **card_answer(key, der, issued["challenge_message"])},
+    )
 
 
 def test_revoked_certificate_is_refused_with_its_code(client, entry, person, trusted):
@@ -378,7 +443,9 @@ def test_revoked_certificate_is_refused_with_its_code(client, entry, person, tru
 
 def test_card_not_registered_for_insurance_use_is_refused_with_its_code(client, entry, person, trusted):
     response = answer_with_new_card(client, entry, person, trusted, registered=False)
-    assert response.json()["problem"] == "card_not_registered" and "マイナポータル" in response.json()["message"]
+    assert (
+        response.json()["problem"] == "card_not_registered" and "マイナポータル" in response.json()["message"]
+    )
     assert not Consent.objects.exists()
 
 
@@ -386,15 +453,31 @@ def test_failure_panels_exist_for_every_code_the_page_can_meet(client, entry):
     walk_to_card(client, entry)
     html = client.get(url("card", entry, "home")).content.decode()
     for code in (
-        "bridge_unavailable", "no_reader", "no_card", "pin_locked", "certificate_expired", "certificate_revoked",
-        "card_not_registered", "no_valid_qualification", "session_expired", "not_jpki_card", "pin_not_set", "busy",
-        "card_removed", "consent_draft_ended",
+        "bridge_unavailable",
+        "no_reader",
+        "no_card",
+        "pin_locked",
+        "certificate_expired",
+        "certificate_revoked",
+        "card_not_registered",
+        "no_valid_qualification",
+        "session_expired",
+        "not_jpki_card",
+        "pin_not_set",
+        "busy",
+        "card_removed",
+        "consent_draft_ended",
     ):
         assert f'data-problem="{code}"' in html, code
     script = (ROOT / "static" / "js" / "consent-flow.js").read_text()
     for code in (
-        "card_removed", "challenge_expired", "challenge_reused", "certificate_revoked", "card_not_registered",
-        "consent_draft_ended", "consent_draft_not_confirmed",
+        "card_removed",
+        "challenge_expired",
+        "challenge_reused",
+        "certificate_revoked",
+        "card_not_registered",
+        "consent_draft_ended",
+        "consent_draft_not_confirmed",
     ):
         assert f"{code}:" in script, code
 
@@ -416,11 +499,17 @@ def test_qualification_only_site_is_not_offered_medical_items(client, institutio
 def test_app_session_fixes_date_and_items_until_it_is_done(client, entry, institution, person, card_key):
     from homeconsent.consent.telehealth import do_create_session, do_register_app
 
-    app, _secret = do_register_app("アプリ", institutions=[institution], allowed_return_urls=["https://app.example/back"])
+    app, _secret = do_register_app(
+        "アプリ", institutions=[institution], allowed_return_urls=["https://app.example/back"]
+    )
     visit = datetime.date.today() + datetime.timedelta(days=1)
     session = do_create_session(
-        app, institution_code=institution.code, visit_date=visit, items=["qualification", "checkup"],
-        return_url="https://app.example/back", state="s-1",
+        app,
+        institution_code=institution.code,
+        visit_date=visit,
+        items=["qualification", "checkup"],
+        return_url="https://app.example/back",
+        state="s-1",
     )
     response = client.get(reverse("consent:session", args=[session.session_id]))
     assert response["Location"] == url("about", entry, "telehealth")
@@ -435,7 +524,11 @@ def test_app_session_fixes_date_and_items_until_it_is_done(client, entry, instit
     client.post(url("items", entry, "telehealth"))
     client.post(url("confirm", entry, "telehealth"))
     issued = post_json(client, url("challenge", entry, "telehealth"), {}).json()
-    answer = post_json(client, url("answer", entry, "telehealth"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])})
+    answer = post_json(
+        client,
+        url("answer", entry, "telehealth"),
+        {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])},
+    )
     assert answer.json()["next"] == url("done", entry, "telehealth")
     done = client.get(url("done", entry, "telehealth")).content.decode()
     assert "https://app.example/back?session_id=" in done and "state=s-1" in done
@@ -465,7 +558,11 @@ def test_home_visit_end_date_is_bound_into_the_challenge_and_registered(client, 
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
     challenge = CardAuthChallenge.objects.get(pk=issued["challenge"])
     assert "available_until" in challenge.details
-    response = post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])})
+    response = post_json(
+        client,
+        url("answer", entry, "home"),
+        {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])},
+    )
     assert response.status_code == 200
     consent = Consent.objects.get(person=person)
     assert consent.available_until.isoformat() == challenge.details["available_until"]
@@ -479,7 +576,11 @@ def test_home_visit_without_an_end_date_lasts_until_care_ends(client, entry, per
     assert client.post(url("confirm", entry, "home"), {"until": "care"}).status_code == 302
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
     assert "available_until" not in CardAuthChallenge.objects.get(pk=issued["challenge"]).details
-    post_json(client, url("answer", entry, "home"), {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])})
+    post_json(
+        client,
+        url("answer", entry, "home"),
+        {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])},
+    )
     assert Consent.objects.get(person=person).available_until is None
     assert "診療が続く間（取り消すまで）" in client.get(url("done", entry, "home")).content.decode()
 

@@ -56,14 +56,26 @@ def today():
 
 
 # --- registering ----------------------------------------------------------------------------------
-def test_a_card_proved_consent_is_stored_with_its_proof_and_its_access_log_entry(db, institution, tmp_path, consent_pki,
-                                                                                 settings):  # fmt: skip
+def test_a_card_proved_consent_is_stored_with_its_proof_and_its_access_log_entry(
+    db, institution, tmp_path, consent_pki, settings
+):
     # given a person with a virtual card issued and registered in one step by the test PKI
     settings.JPKI_PKI_DIR = consent_pki.directory
-    person = Person.objects.create(name="佐藤 花子", name_kana="サトウ ハナコ", sex="2", birth_date=datetime.date(1948, 4, 2))
-    insurer = Insurer.objects.create(number="06130017", name="東洋商事健康保険組合", kind="kumiai", prefecture="13")
-    Qualification.objects.create(person=person, insurer=insurer, number="77", branch="00", personal_family="1",
-                                 acquired_on=datetime.date(2021, 4, 1), contribution_ratio="020")  # fmt: skip
+    person = Person.objects.create(
+        name="佐藤 花子", name_kana="サトウ ハナコ", sex="2", birth_date=datetime.date(1948, 4, 2)
+    )
+    insurer = Insurer.objects.create(
+        number="06130017", name="東洋商事健康保険組合", kind="kumiai", prefecture="13"
+    )
+    Qualification.objects.create(
+        person=person,
+        insurer=insurer,
+        number="77",
+        branch="00",
+        personal_family="1",
+        acquired_on=datetime.date(2021, 4, 1),
+        contribution_ratio="020",
+    )
     issued = issue_virtual_card(person, PIN, tmp_path / "cards")
     patient = Patient(person, VirtualJPKICard.load(issued.path), issued.card_certificate)
     challenge = issue_consent_challenge(institution, kind=HOME, items=["medication", "treatment"])
@@ -134,16 +146,30 @@ def test_the_same_proof_registers_one_consent_only(patient, institution):
 @pytest.mark.parametrize(
     "signed, registered, field",
     [
-        ({"kind": HOME, "items": ["medication"]}, {"kind": HOME, "items": ["medication", "treatment"]}, "items"),
+        (
+            {"kind": HOME, "items": ["medication"]},
+            {"kind": HOME, "items": ["medication", "treatment"]},
+            "items",
+        ),
         ({"kind": HOME, "items": ["medication"]}, {"kind": "disaster", "items": ["medication"]}, "kind"),
-        ({"kind": TELE, "items": [], "visit_date": "today"}, {"kind": TELE, "items": [], "visit_date": "tomorrow"},
-         "visit_date"),
-        ({"kind": HOME, "items": [], "available_until": "next_month"}, {"kind": HOME, "items": []}, "available_until"),
+        (
+            {"kind": TELE, "items": [], "visit_date": "today"},
+            {"kind": TELE, "items": [], "visit_date": "tomorrow"},
+            "visit_date",
+        ),
+        (
+            {"kind": HOME, "items": [], "available_until": "next_month"},
+            {"kind": HOME, "items": []},
+            "available_until",
+        ),
     ],
 )
 def test_terms_other_than_the_signed_ones_are_refused(patient, institution, signed, registered, field):
-    days = {"today": today(), "tomorrow": today() + datetime.timedelta(days=1),
-            "next_month": today() + datetime.timedelta(days=30)}  # fmt: skip
+    days = {
+        "today": today(),
+        "tomorrow": today() + datetime.timedelta(days=1),
+        "next_month": today() + datetime.timedelta(days=30),
+    }
     for terms in (signed, registered):
         for name in ("visit_date", "available_until"):
             if name in terms:
@@ -163,7 +189,9 @@ def test_a_proof_for_another_institution_is_refused(patient, institution, other_
 
 
 def test_a_card_authentication_made_for_another_purpose_cannot_register_consent(patient, institution):
-    challenge = issue_challenge("qualification_only", institution, ["qualification"], kind="qualification_only")
+    challenge = issue_challenge(
+        "qualification_only", institution, ["qualification"], kind="qualification_only"
+    )
     certificate, signature = card_answer(patient.card, challenge.digest_info(), PIN)
     verified = verify_card_authentication(challenge.nonce, certificate, signature, "qualification_only")
     code = refusal(do_register_consent, verified, kind="qualification_only", items=["qualification"])
@@ -184,8 +212,10 @@ def test_a_person_without_a_valid_qualification_today_is_refused(make_patient, i
         ({"kind": "outpatient", "items": []}, "consent_kind_unknown"),
         ({"kind": TELE, "items": []}, "visit_date_required"),
         ({"kind": TELE, "items": [], "visit_date": datetime.date(2020, 1, 6)}, "visit_date_past"),
-        ({"kind": TELE, "items": [], "visit_date": datetime.date.today() + datetime.timedelta(days=92)},
-         "visit_date_too_far"),
+        (
+            {"kind": TELE, "items": [], "visit_date": datetime.date.today() + datetime.timedelta(days=92)},
+            "visit_date_too_far",
+        ),
         ({"kind": HOME, "items": [], "visit_date": datetime.date(2030, 1, 6)}, "visit_date_not_for_kind"),
         ({"kind": "qualification_only", "items": ["medication"]}, "consent_items_medical_not_allowed"),
         ({"kind": HOME, "items": [], "available_until": datetime.date(2020, 1, 6)}, "available_until_past"),
@@ -215,7 +245,12 @@ def test_a_telehealth_consent_holds_through_the_visit_date_in_tokyo_and_not_afte
     assert consent_for_read(institution.code, patient.person, "medication", on=visit) == consent
     after = start_of_day(visit + datetime.timedelta(days=1))
     assert consent_for_read(institution.code, patient.person, "medication", on=after) is None
-    assert consent_for_read(institution.code, patient.person, "medication", on=visit + datetime.timedelta(days=1)) is None
+    assert (
+        consent_for_read(
+            institution.code, patient.person, "medication", on=visit + datetime.timedelta(days=1)
+        )
+        is None
+    )
     # expiry is read, not written: the row still says active, and reads as expired after the date
     assert consent.status == ConsentStatus.ACTIVE
     assert consent.effective_status(after) == ConsentStatus.EXPIRED
@@ -226,9 +261,17 @@ def test_a_home_visit_consent_lasts_until_the_end_date_the_institution_set(patie
     end = today() + datetime.timedelta(days=90)
     consent = register(patient, institution, items=["treatment"], available_until=end)
     assert consent_for_read(institution.code, patient.person, "treatment", on=end) == consent
-    assert consent_for_read(institution.code, patient.person, "treatment", on=end + datetime.timedelta(days=1)) is None
+    assert (
+        consent_for_read(institution.code, patient.person, "treatment", on=end + datetime.timedelta(days=1))
+        is None
+    )
     open_ended = register(patient, institution, items=["treatment"])
-    assert consent_for_read(institution.code, patient.person, "treatment", on=end + datetime.timedelta(days=3650)) == open_ended
+    assert (
+        consent_for_read(
+            institution.code, patient.person, "treatment", on=end + datetime.timedelta(days=3650)
+        )
+        == open_ended
+    )
 
 
 def test_an_expired_consent_replaced_later_is_recorded_as_expired(patient, institution):
@@ -255,10 +298,14 @@ def test_two_booked_telehealth_visits_keep_their_own_consents(patient, instituti
     assert consent_for_read(institution.code, patient.person, "medication") == first  # the nearest visit
     assert consent_for_read(institution.code, patient.person, "medication", on=soon) == first
     assert consent_for_read(institution.code, patient.person, "medication", on=later) == second
-    assert consent_for_read(institution.code, patient.person, "treatment", on=soon) == second  # only it has it
+    assert (
+        consent_for_read(institution.code, patient.person, "treatment", on=soon) == second
+    )  # only it has it
     after_first = soon + datetime.timedelta(days=1)
     assert consent_for_read(institution.code, patient.person, "medication", on=after_first) == second
-    assert consents_for_read(institution.code, [patient.person.pk], "medication", on=later) == {patient.person.pk: second}
+    assert consents_for_read(institution.code, [patient.person.pk], "medication", on=later) == {
+        patient.person.pk: second
+    }
     assert set(consents_of_institution(institution, TELE)) == {first, second}
 
 
@@ -291,24 +338,36 @@ def test_cancel_all_ends_the_consents_of_every_booked_visit(patient, institution
     assert consent_for_read(institution.code, patient.person, "medication", on=later) is None
 
 
-def test_the_database_keeps_one_active_telehealth_consent_per_visit_and_one_per_other_kind(patient, institution):
+def test_the_database_keeps_one_active_telehealth_consent_per_visit_and_one_per_other_kind(
+    patient, institution
+):
     visit = today() + datetime.timedelta(days=7)
     tele = register(patient, institution, kind=TELE, visit_date=visit)
     home = register(patient, institution)
-    row = {"person": patient.person, "institution": institution, "items": ["qualification"], "given_at": timezone.now()}
+    row = {
+        "person": patient.person,
+        "institution": institution,
+        "items": ["qualification"],
+        "given_at": timezone.now(),
+    }
     # another visit date and a cancelled row of the same visit are allowed
     Consent.objects.create(kind=TELE, visit_date=visit + datetime.timedelta(days=1), **row)
     Consent.objects.create(kind=TELE, visit_date=visit, status=ConsentStatus.CANCELLED, **row)
     # a second active row for the same visit, or of the same other kind, is not (whatever its visit_date)
-    for duplicate in ({"kind": TELE, "visit_date": tele.visit_date}, {"kind": HOME}, {"kind": HOME, "visit_date": visit}):
+    for duplicate in (
+        {"kind": TELE, "visit_date": tele.visit_date},
+        {"kind": HOME},
+        {"kind": HOME, "visit_date": visit},
+    ):
         with pytest.raises(IntegrityError), transaction.atomic():
             Consent.objects.create(**duplicate, **row)
     assert Consent.objects.filter(kind=HOME, status="active").get() == home
 
 
 # --- the read check -------------------------------------------------------------------------------
-def test_consent_for_read_allows_exactly_the_consented_items_to_exactly_that_institution(patient, institution,
-                                                                                        other_institution):  # fmt: skip
+def test_consent_for_read_allows_exactly_the_consented_items_to_exactly_that_institution(
+    patient, institution, other_institution
+):
     consent = register(patient, institution, items=["medication", "limit_certificate"])
     code = institution.code
     assert consent_for_read(code, patient.person, "qualification") == consent
@@ -350,10 +409,17 @@ def test_a_cancelled_consent_stops_allowing_reads_at_once(patient, institution):
 
 def test_an_institution_cancels_only_its_own_consents(patient, institution, other_institution):
     consent = register(patient, institution)
-    code = refusal(do_cancel_consent, consent, by="institution", actor_id="staff-7", institution=other_institution)
+    code = refusal(
+        do_cancel_consent, consent, by="institution", actor_id="staff-7", institution=other_institution
+    )
     assert code == "consent_not_of_institution"
-    assert refusal(do_cancel_consent, consent, by="institution", actor_id="staff-7") == "consent_cancel_institution_required"
-    assert refusal(do_cancel_consent, consent, by="someone", actor_id="staff-7") == "consent_cancel_by_unknown"
+    assert (
+        refusal(do_cancel_consent, consent, by="institution", actor_id="staff-7")
+        == "consent_cancel_institution_required"
+    )
+    assert (
+        refusal(do_cancel_consent, consent, by="someone", actor_id="staff-7") == "consent_cancel_by_unknown"
+    )
 
     do_cancel_consent(consent, by="institution", actor_id="staff-7", institution=institution)
     consent.refresh_from_db()
@@ -361,8 +427,9 @@ def test_an_institution_cancels_only_its_own_consents(patient, institution, othe
     assert AccessEvent.objects.get(detail__action="consent_cancelled").actor_type == "institution_staff"
 
 
-def test_cancel_all_ends_every_consent_in_force_and_keeps_the_history(patient, make_patient, institution,
-                                                                      other_institution):  # fmt: skip
+def test_cancel_all_ends_every_consent_in_force_and_keeps_the_history(
+    patient, make_patient, institution, other_institution
+):
     bystander = make_patient(card=1)
     old = register(patient, institution, items=["checkup"])
     home = register(patient, institution)
@@ -411,8 +478,9 @@ def receive_all(layer, channel):
     return messages
 
 
-def test_events_go_to_the_institutions_group_only_after_commit(patient, institution, other_institution,
-                                                               django_capture_on_commit_callbacks):  # fmt: skip
+def test_events_go_to_the_institutions_group_only_after_commit(
+    patient, institution, other_institution, django_capture_on_commit_callbacks
+):
     layer = get_channel_layer()
     mine = async_to_sync(layer.new_channel)()
     theirs = async_to_sync(layer.new_channel)()
@@ -438,7 +506,9 @@ def test_events_go_to_the_institutions_group_only_after_commit(patient, institut
     assert event["event"] == "cancelled" and event["consent_id"] == consent.pk
 
 
-def test_a_rolled_back_registration_publishes_nothing(patient, institution, django_capture_on_commit_callbacks):
+def test_a_rolled_back_registration_publishes_nothing(
+    patient, institution, django_capture_on_commit_callbacks
+):
     layer = get_channel_layer()
     mine = async_to_sync(layer.new_channel)()
     async_to_sync(layer.group_add)(f"institution.{institution.code}", mine)
@@ -455,15 +525,19 @@ def test_consents_for_read_checks_many_persons_at_once(patient, make_patient, in
     tele = register(other, institution, kind=TELE, items=["medication"], visit_date=today())
     people = [patient.person.pk, other.person.pk, nobody.person.pk]
 
-    assert consents_for_read(institution.code, people, "medication") == {patient.person.pk: home, other.person.pk: tele}
+    assert consents_for_read(institution.code, people, "medication") == {
+        patient.person.pk: home,
+        other.person.pk: tele,
+    }
     assert consents_for_read(institution.code, people, "medication", kind=TELE) == {other.person.pk: tele}
     assert consents_for_read(institution.code, people, "treatment") == {}
     assert consent_for_read(institution.code, patient.person, "medication", kind=TELE) is None
 
 
 # --- ending earlier ---------------------------------------------------------------------------------
-def test_the_institution_brings_a_home_visit_consents_end_forward(patient, institution,
-                                                                   django_capture_on_commit_callbacks):  # fmt: skip
+def test_the_institution_brings_a_home_visit_consents_end_forward(
+    patient, institution, django_capture_on_commit_callbacks
+):
     layer = get_channel_layer()
     mine = async_to_sync(layer.new_channel)()
     async_to_sync(layer.group_add)(f"institution.{institution.code}", mine)
@@ -474,29 +548,57 @@ def test_the_institution_brings_a_home_visit_consents_end_forward(patient, insti
     consent.refresh_from_db()
     assert consent.available_until == start_of_day(end + datetime.timedelta(days=1))
     entry = AccessEvent.objects.get(detail__action="consent_end_set")
-    assert entry.actor_id == "staff:7" and entry.consent_id == str(consent.pk) and entry.detail["previous_until"] is None
+    assert (
+        entry.actor_id == "staff:7"
+        and entry.consent_id == str(consent.pk)
+        and entry.detail["previous_until"] is None
+    )
     assert [e["event"] for e in receive_all(layer, mine)][-1] == "end_set"
     # the consent still allows reads before that day ends, and not after
     assert consent_for_read(institution.code, patient.person, "medication", on=end) == consent
-    assert consent_for_read(institution.code, patient.person, "medication", on=end + datetime.timedelta(days=1)) is None
+    assert (
+        consent_for_read(institution.code, patient.person, "medication", on=end + datetime.timedelta(days=1))
+        is None
+    )
 
 
 def test_an_end_can_only_be_brought_forward_never_extended(patient, institution):
     consent = register(patient, institution, available_until=today() + datetime.timedelta(days=10))
     later = today() + datetime.timedelta(days=20)
-    assert refusal(do_set_consent_end, consent, later, institution=institution, actor_id="s") == "consent_end_not_shorter"
-    assert refusal(do_set_consent_end, consent, today() - datetime.timedelta(days=1), institution=institution,
-                   actor_id="s") == "available_until_past"  # fmt: skip
+    assert (
+        refusal(do_set_consent_end, consent, later, institution=institution, actor_id="s")
+        == "consent_end_not_shorter"
+    )
+    assert (
+        refusal(
+            do_set_consent_end,
+            consent,
+            today() - datetime.timedelta(days=1),
+            institution=institution,
+            actor_id="s",
+        )
+        == "available_until_past"
+    )
     consent.refresh_from_db()
     assert consent.available_until == start_of_day(today() + datetime.timedelta(days=11))
     assert not AccessEvent.objects.filter(detail__action="consent_end_set").exists()
 
 
-def test_only_the_consents_institution_sets_an_end_and_only_for_home_visits(patient, institution, other_institution):
+def test_only_the_consents_institution_sets_an_end_and_only_for_home_visits(
+    patient, institution, other_institution
+):
     home = register(patient, institution)
     tele = register(patient, institution, kind=TELE, visit_date=today())
     end = today() + datetime.timedelta(days=3)
-    assert refusal(do_set_consent_end, home, end, institution=other_institution, actor_id="s") == "consent_not_of_institution"
-    assert refusal(do_set_consent_end, tele, end, institution=institution, actor_id="s") == "consent_end_not_for_kind"
+    assert (
+        refusal(do_set_consent_end, home, end, institution=other_institution, actor_id="s")
+        == "consent_not_of_institution"
+    )
+    assert (
+        refusal(do_set_consent_end, tele, end, institution=institution, actor_id="s")
+        == "consent_end_not_for_kind"
+    )
     do_cancel_consent(home, by="patient", actor_id="p")
-    assert refusal(do_set_consent_end, home, end, institution=institution, actor_id="s") == "consent_not_active"
+    assert (
+        refusal(do_set_consent_end, home, end, institution=institution, actor_id="s") == "consent_not_active"
+    )

@@ -32,9 +32,11 @@ def visit_day():
 @pytest.fixture
 def app_and_secret(institution, webhook_receiver):
     return telehealth.do_register_app(
-        "みらいオンライン診療", institutions=[institution], allowed_return_urls=[RETURN_URL],
+        "みらいオンライン診療",
+        institutions=[institution],
+        allowed_return_urls=[RETURN_URL],
         webhook_url=webhook_receiver.url,
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture
@@ -55,8 +57,13 @@ def client_for(app, secret):
 
 
 def session_request(institution, **changes):
-    return {"institution": institution.code, "visit_date": visit_day().isoformat(), "items": ["medication"],
-            "return_url": RETURN_URL, "state": "visit-4711"} | changes  # fmt: skip
+    return {
+        "institution": institution.code,
+        "visit_date": visit_day().isoformat(),
+        "items": ["medication"],
+        "return_url": RETURN_URL,
+        "state": "visit-4711",
+    } | changes
 
 
 def consent_in(session, patient):
@@ -97,48 +104,73 @@ def test_an_app_creates_a_session_and_reads_its_status(app, secret, institution)
     assert body["url"] == f"http://testserver/consent/s/{session.session_id}/"
     assert body["status"] == "pending" and body["consent_id"] is None
     assert datetime.datetime.fromisoformat(body["expires_at"]) == session.expires_at.replace(microsecond=0)
-    assert (session.kind, session.visit_date, session.items) == ("telehealth", visit_day(), ["medication", "qualification"])
-    assert AccessEvent.objects.filter(detail__action="consent_session_created", institution_code=institution.code).exists()
+    assert (session.kind, session.visit_date, session.items) == (
+        "telehealth",
+        visit_day(),
+        ["medication", "qualification"],
+    )
+    assert AccessEvent.objects.filter(
+        detail__action="consent_session_created", institution_code=institution.code
+    ).exists()
 
     status = client.get(f"/consent/api/v1/sessions/{session.session_id}")
     assert status.status_code == 200 and status.json()["status"] == "pending"
 
 
-def test_the_api_refuses_bad_credentials_other_institutions_and_foreign_return_urls(app, secret, institution,
-                                                                                   other_institution):  # fmt: skip
+def test_the_api_refuses_bad_credentials_other_institutions_and_foreign_return_urls(
+    app, secret, institution, other_institution
+):
     anonymous = APIClient().post("/consent/api/v1/sessions", session_request(institution), format="json")
     assert anonymous.status_code == 401 and anonymous.json()["code"] == "telehealth_app_unauthenticated"
     assert anonymous["WWW-Authenticate"].startswith("Basic")
-    wrong = client_for(app, secret[:-1] + ("B" if secret.endswith("A") else "A")).post("/consent/api/v1/sessions", session_request(institution), format="json")
+    wrong = client_for(app, secret[:-1] + ("B" if secret.endswith("A") else "A")).post(
+        "/consent/api/v1/sessions", session_request(institution), format="json"
+    )
     assert wrong.status_code == 401
 
     client = client_for(app, secret)
     response = client.post("/consent/api/v1/sessions", session_request(other_institution), format="json")
     assert response.status_code == 403 and response.json()["code"] == "telehealth_app_not_for_institution"
-    response = client.post("/consent/api/v1/sessions", session_request(institution, return_url="https://evil.example/x"),
-                           format="json")  # fmt: skip
+    response = client.post(
+        "/consent/api/v1/sessions",
+        session_request(institution, return_url="https://evil.example/x"),
+        format="json",
+    )
     assert response.status_code == 400 and response.json()["code"] == "return_url_not_allowed"
-    response = client.post("/consent/api/v1/sessions", session_request(institution, visit_date="2020-01-06"), format="json")
+    response = client.post(
+        "/consent/api/v1/sessions", session_request(institution, visit_date="2020-01-06"), format="json"
+    )
     assert response.status_code == 400 and response.json()["code"] == "visit_date_past"
-    response = client.post("/consent/api/v1/sessions", session_request(institution, items=["genome"]), format="json")
+    response = client.post(
+        "/consent/api/v1/sessions", session_request(institution, items=["genome"]), format="json"
+    )
     assert response.status_code == 400 and response.json()["code"] == "request_invalid"
     assert not ConsentSession.objects.exists()
 
 
 def test_an_app_sees_only_its_own_sessions(app, secret, institution):
-    session = telehealth.do_create_session(app, institution_code=institution.code, visit_date=visit_day(),
-                                        items=[], return_url=RETURN_URL)  # fmt: skip
-    other, other_secret = telehealth.do_register_app("他社", institutions=[institution], allowed_return_urls=[RETURN_URL])
+    session = telehealth.do_create_session(
+        app, institution_code=institution.code, visit_date=visit_day(), items=[], return_url=RETURN_URL
+    )
+    other, other_secret = telehealth.do_register_app(
+        "他社", institutions=[institution], allowed_return_urls=[RETURN_URL]
+    )
     response = client_for(other, other_secret).get(f"/consent/api/v1/sessions/{session.session_id}")
     assert response.status_code == 404 and response.json()["code"] == "consent_session_unknown"
 
 
 # --- the patient's consent, the way back, and the webhook ------------------------------------------
-def test_a_consent_in_a_session_completes_it_and_the_signed_webhook_verifies(app, secret, institution, patient,
-                                                                             webhook_receiver,
-                                                                             django_capture_on_commit_callbacks):  # fmt: skip
-    session = telehealth.do_create_session(app, institution_code=institution.code, visit_date=visit_day(),
-                                        items=["medication"], return_url=RETURN_URL + "?clinic=3", state="visit-4711")  # fmt: skip
+def test_a_consent_in_a_session_completes_it_and_the_signed_webhook_verifies(
+    app, secret, institution, patient, webhook_receiver, django_capture_on_commit_callbacks
+):
+    session = telehealth.do_create_session(
+        app,
+        institution_code=institution.code,
+        visit_date=visit_day(),
+        items=["medication"],
+        return_url=RETURN_URL + "?clinic=3",
+        state="visit-4711",
+    )
 
     with django_capture_on_commit_callbacks(execute=True):
         consent = consent_in(session, patient)
@@ -149,23 +181,35 @@ def test_a_consent_in_a_session_completes_it_and_the_signed_webhook_verifies(app
     payload = verify_webhook(secret, headers, body)
     assert payload["type"] == "consent.registered"
     assert payload["data"]["session_id"] == session.session_id and payload["data"]["state"] == "visit-4711"
-    assert payload["data"]["consent_id"] == consent.pk and payload["data"]["visit_date"] == visit_day().isoformat()
+    assert (
+        payload["data"]["consent_id"] == consent.pk
+        and payload["data"]["visit_date"] == visit_day().isoformat()
+    )
     assert WebhookDelivery.objects.get().status == "delivered"
 
     status = client_for(app, secret).get(f"/consent/api/v1/sessions/{session.session_id}").json()
-    assert (status["status"], status["consent_id"], status["consent_status"]) == ("registered", consent.pk, "active")
+    assert (status["status"], status["consent_id"], status["consent_status"]) == (
+        "registered",
+        consent.pk,
+        "active",
+    )
 
     back = urllib.parse.urlsplit(telehealth.return_redirect_url(session))
     assert back.netloc == "tele.example.jp" and back.path == "/visits/return"
     assert dict(urllib.parse.parse_qsl(back.query)) == {
-        "clinic": "3", "session_id": session.session_id, "status": "registered", "state": "visit-4711"
+        "clinic": "3",
+        "session_id": session.session_id,
+        "status": "registered",
+        "state": "visit-4711",
     }
 
 
-def test_a_cancelled_consent_is_reported_to_the_app(app, secret, institution, patient, webhook_receiver,
-                                                    django_capture_on_commit_callbacks):  # fmt: skip
-    session = telehealth.do_create_session(app, institution_code=institution.code, visit_date=visit_day(),
-                                        items=[], return_url=RETURN_URL)  # fmt: skip
+def test_a_cancelled_consent_is_reported_to_the_app(
+    app, secret, institution, patient, webhook_receiver, django_capture_on_commit_callbacks
+):
+    session = telehealth.do_create_session(
+        app, institution_code=institution.code, visit_date=visit_day(), items=[], return_url=RETURN_URL
+    )
     with django_capture_on_commit_callbacks(execute=True):
         consent = consent_in(session, patient)
     with django_capture_on_commit_callbacks(execute=True):
@@ -178,31 +222,50 @@ def test_a_cancelled_consent_is_reported_to_the_app(app, secret, institution, pa
 
 
 def test_a_session_cannot_take_a_consent_for_other_terms(app, institution, patient):
-    session = telehealth.do_create_session(app, institution_code=institution.code, visit_date=visit_day(),
-                                        items=["medication"], return_url=RETURN_URL)  # fmt: skip
+    session = telehealth.do_create_session(
+        app,
+        institution_code=institution.code,
+        visit_date=visit_day(),
+        items=["medication"],
+        return_url=RETURN_URL,
+    )
     # a proof bound to the session but registered without it, or for another visit date, is refused
-    challenge = issue_consent_challenge(institution, kind="telehealth", items=["medication"], visit_date=visit_day(),
-                                        session=session)  # fmt: skip
+    challenge = issue_consent_challenge(
+        institution, kind="telehealth", items=["medication"], visit_date=visit_day(), session=session
+    )
     verified = prove(patient, challenge)
     with pytest.raises(HomeConsentError) as caught:
         do_register_consent(verified, kind="telehealth", items=["medication"], visit_date=visit_day())
     assert caught.value.params == {"field": "session"}
     # a consent registered outside the session cannot complete it with other items
-    plain = issue_consent_challenge(institution, kind="telehealth", items=["treatment"], visit_date=visit_day())
-    consent = do_register_consent(prove(patient, plain), kind="telehealth", items=["treatment"], visit_date=visit_day())
+    plain = issue_consent_challenge(
+        institution, kind="telehealth", items=["treatment"], visit_date=visit_day()
+    )
+    consent = do_register_consent(
+        prove(patient, plain), kind="telehealth", items=["treatment"], visit_date=visit_day()
+    )
     with pytest.raises(HomeConsentError) as caught:
         telehealth.complete_session(session, consent)
     assert caught.value.code == "consent_session_mismatch"
 
 
 def test_an_expired_session_cannot_be_completed(app, institution, patient):
-    session = telehealth.do_create_session(app, institution_code=institution.code, visit_date=visit_day(), items=[],
-                                        return_url=RETURN_URL, now=timezone.now() - datetime.timedelta(hours=2))  # fmt: skip
+    session = telehealth.do_create_session(
+        app,
+        institution_code=institution.code,
+        visit_date=visit_day(),
+        items=[],
+        return_url=RETURN_URL,
+        now=timezone.now() - datetime.timedelta(hours=2),
+    )
     assert telehealth.session_status(session) == "expired"
-    challenge = issue_consent_challenge(institution, kind="telehealth", items=[], visit_date=visit_day(), session=session)
+    challenge = issue_consent_challenge(
+        institution, kind="telehealth", items=[], visit_date=visit_day(), session=session
+    )
     with pytest.raises(HomeConsentError) as caught:
-        do_register_consent(prove(patient, challenge), kind="telehealth", items=[], visit_date=visit_day(),
-                            session=session)  # fmt: skip
+        do_register_consent(
+            prove(patient, challenge), kind="telehealth", items=[], visit_date=visit_day(), session=session
+        )
     assert caught.value.code == "consent_session_expired"
     assert not Consent.objects.exists()  # the consent and its session commit together or not at all
 
@@ -210,8 +273,9 @@ def test_an_expired_session_cannot_be_completed(app, institution, patient):
 # --- webhook verification ---------------------------------------------------------------------------
 @pytest.fixture
 def delivered(app, secret, institution, patient, webhook_receiver, django_capture_on_commit_callbacks):
-    session = telehealth.do_create_session(app, institution_code=institution.code, visit_date=visit_day(),
-                                        items=[], return_url=RETURN_URL)  # fmt: skip
+    session = telehealth.do_create_session(
+        app, institution_code=institution.code, visit_date=visit_day(), items=[], return_url=RETURN_URL
+    )
     with django_capture_on_commit_callbacks(execute=True):
         consent_in(session, patient)
     [(headers, body)] = webhook_receiver.requests
@@ -229,7 +293,9 @@ def test_a_tampered_webhook_fails_verification(secret, delivered):
     tampered = body.replace(b'"consent.registered"', b'"consent.cancelled"')
     assert webhook_refusal(secret, headers, tampered) == "webhook_signature_invalid"
     assert webhook_refusal("ths_not-the-secret", headers, body) == "webhook_signature_invalid"
-    headers = {name.lower(): value for name, value in headers.items()}  # as a receiver's framework may give them
+    headers = {
+        name.lower(): value for name, value in headers.items()
+    }  # as a receiver's framework may give them
     moved = headers | {"x-homeconsent-timestamp": str(int(headers["x-homeconsent-timestamp"]) + 1)}
     assert webhook_refusal(secret, moved, body) == "webhook_signature_invalid"
     other_id = headers | {"x-homeconsent-event-id": "evt_other"}
@@ -239,21 +305,25 @@ def test_a_tampered_webhook_fails_verification(secret, delivered):
 def test_a_replayed_webhook_fails_verification(secret, delivered):
     headers, body = delivered
     processed = {verify_webhook(secret, headers, body)["id"]}  # the app remembers an id once it processed it
-    assert webhook_refusal(secret, headers, body, already_processed=processed.__contains__) == "webhook_replayed"
+    assert (
+        webhook_refusal(secret, headers, body, already_processed=processed.__contains__) == "webhook_replayed"
+    )
     late = time.time() + 301
     assert webhook_refusal(secret, headers, body, now=late) == "webhook_timestamp_out_of_range"
 
 
 # --- delivery failures never lose a consent ---------------------------------------------------------
-def test_a_webhook_endpoint_that_is_down_does_not_lose_the_consent(app, secret, institution, patient,
-                                                                    django_capture_on_commit_callbacks):  # fmt: skip
+def test_a_webhook_endpoint_that_is_down_does_not_lose_the_consent(
+    app, secret, institution, patient, django_capture_on_commit_callbacks
+):
     # given the app's endpoint is down (nothing listens there any more)
     receiver = WebhookReceiver()
     TelehealthApp.objects.filter(pk=app.pk).update(webhook_url=receiver.url)
     app.refresh_from_db()
     receiver.close()
-    session = telehealth.do_create_session(app, institution_code=institution.code, visit_date=visit_day(),
-                                        items=[], return_url=RETURN_URL)  # fmt: skip
+    session = telehealth.do_create_session(
+        app, institution_code=institution.code, visit_date=visit_day(), items=[], return_url=RETURN_URL
+    )
 
     with django_capture_on_commit_callbacks(execute=True):
         consent = consent_in(session, patient)
@@ -279,13 +349,14 @@ def test_a_webhook_endpoint_that_is_down_does_not_lose_the_consent(app, secret, 
     assert (delivery.status, delivery.attempts) == ("delivered", 2)
 
 
-def test_an_endpoint_that_keeps_failing_is_given_up_after_the_last_attempt(app, institution, patient, settings,
-                                                                           webhook_receiver,
-                                                                           django_capture_on_commit_callbacks):  # fmt: skip
+def test_an_endpoint_that_keeps_failing_is_given_up_after_the_last_attempt(
+    app, institution, patient, settings, webhook_receiver, django_capture_on_commit_callbacks
+):
     settings.CONSENT_WEBHOOK_MAX_ATTEMPTS = 3
     webhook_receiver.status = 500
-    session = telehealth.do_create_session(app, institution_code=institution.code, visit_date=visit_day(),
-                                        items=[], return_url=RETURN_URL)  # fmt: skip
+    session = telehealth.do_create_session(
+        app, institution_code=institution.code, visit_date=visit_day(), items=[], return_url=RETURN_URL
+    )
     with django_capture_on_commit_callbacks(execute=True):
         consent_in(session, patient)
     later = timezone.now() + datetime.timedelta(days=1)
@@ -298,21 +369,36 @@ def test_an_endpoint_that_keeps_failing_is_given_up_after_the_last_attempt(app, 
 
 
 def test_the_register_command_prints_the_secret_once_and_it_authenticates(institution, capsys):
-    call_command("register_telehealth_app", "--name", "みらい", "--institution", institution.code,
-                 "--return-url", RETURN_URL, "--webhook-url", "https://tele.example.jp/hooks")  # fmt: skip
+    call_command(
+        "register_telehealth_app",
+        "--name",
+        "みらい",
+        "--institution",
+        institution.code,
+        "--return-url",
+        RETURN_URL,
+        "--webhook-url",
+        "https://tele.example.jp/hooks",
+    )
     out = capsys.readouterr().out
     client_id = out.split("client_id:")[1].split()[0]
     secret = out.split("secret:")[1].split()[0]
     assert telehealth.authenticate_app(client_id, secret) == TelehealthApp.objects.get(client_id=client_id)
 
 
-def test_by_default_the_webhook_is_posted_from_a_thread_right_after_commit(transactional_db, settings, institution,
-                                                                           patient, webhook_receiver):  # fmt: skip
+def test_by_default_the_webhook_is_posted_from_a_thread_right_after_commit(
+    transactional_db, settings, institution, patient, webhook_receiver
+):
     settings.CONSENT_WEBHOOK_INLINE = "thread"
-    app, secret = telehealth.do_register_app("みらい", institutions=[institution], allowed_return_urls=[RETURN_URL],
-                                          webhook_url=webhook_receiver.url)  # fmt: skip
-    session = telehealth.do_create_session(app, institution_code=institution.code, visit_date=visit_day(),
-                                        items=[], return_url=RETURN_URL)  # fmt: skip
+    app, secret = telehealth.do_register_app(
+        "みらい",
+        institutions=[institution],
+        allowed_return_urls=[RETURN_URL],
+        webhook_url=webhook_receiver.url,
+    )
+    session = telehealth.do_create_session(
+        app, institution_code=institution.code, visit_date=visit_day(), items=[], return_url=RETURN_URL
+    )
 
     consent_in(session, patient)
 

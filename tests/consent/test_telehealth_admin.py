@@ -74,8 +74,9 @@ def test_renewing_the_secret_shows_a_new_one_once_and_the_old_one_stops_working(
     assert confirm.status_code == 200 and old not in confirm.content.decode()
     assert new != old and "no-store" in renewed["Cache-Control"]
     assert authenticate_app(client_id, new) == app and authenticate_app(client_id, old) is None
-    assert AccessEvent.objects.filter(detail__action="telehealth_app_secret_rotated",
-                                      institution_code=institution.code).exists()  # fmt: skip
+    assert AccessEvent.objects.filter(
+        detail__action="telehealth_app_secret_rotated", institution_code=institution.code
+    ).exists()
 
 
 def test_a_revoked_app_gets_no_new_secret(operator_client, institution):

@@ -36,7 +36,12 @@ from tests.consent.test_pages import (  # noqa: F401 (fixtures)
 
 RETURN_URL = "https://tele.example.jp/visits/return"
 # The old wordings, untrue: the institution can read from the moment of consent, not on the day only.
-DAY_ONLY = ("1日だけ有効", "この日だけ有効", "covers the day of your booked visit only", "covers this day only")
+DAY_ONLY = (
+    "1日だけ有効",
+    "この日だけ有効",
+    "covers the day of your booked visit only",
+    "covers this day only",
+)
 
 
 def tokyo_today():
@@ -58,7 +63,9 @@ def in_english(client, entry):
 
 @pytest.fixture
 def app_and_secret(institution):
-    return telehealth.do_register_app("みらいオンライン診療", institutions=[institution], allowed_return_urls=[RETURN_URL])
+    return telehealth.do_register_app(
+        "みらいオンライン診療", institutions=[institution], allowed_return_urls=[RETURN_URL]
+    )
 
 
 @pytest.fixture
@@ -69,9 +76,13 @@ def visit():
 @pytest.fixture
 def app_session(app_and_secret, institution, visit):
     return telehealth.do_create_session(
-        app_and_secret[0], institution_code=institution.code, visit_date=visit,
-        items=["qualification", "medication"], return_url=RETURN_URL + "?visit=4711", state="visit-4711",
-    )  # fmt: skip
+        app_and_secret[0],
+        institution_code=institution.code,
+        visit_date=visit,
+        items=["qualification", "medication"],
+        return_url=RETURN_URL + "?visit=4711",
+        state="visit-4711",
+    )
 
 
 def open_app_session(client, session):
@@ -83,7 +94,9 @@ def open_app_session(client, session):
 def status_poll(app_and_secret, session):
     app, secret = app_and_secret
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(f"{app.client_id}:{secret}".encode()).decode())
+    client.credentials(
+        HTTP_AUTHORIZATION="Basic " + base64.b64encode(f"{app.client_id}:{secret}".encode()).decode()
+    )
     return client.get(f"/consent/api/v1/sessions/{session.session_id}").json()["status"]
 
 
@@ -93,7 +106,9 @@ def returned_query(location):
 
 
 def expire(session):
-    ConsentSession.objects.filter(pk=session.pk).update(expires_at=timezone.now() - datetime.timedelta(seconds=1))
+    ConsentSession.objects.filter(pk=session.pk).update(
+        expires_at=timezone.now() - datetime.timedelta(seconds=1)
+    )
 
 
 def register_at_card(client, entry, card_key):
@@ -106,7 +121,9 @@ def register_at_card(client, entry, card_key):
 
 
 # --- 1. the consent holds from its giving to the end of the visit day, said on every page ----------
-def test_every_telehealth_page_says_the_consent_holds_from_now_to_the_end_of_the_visit_day(client, entry, card_key, visit):
+def test_every_telehealth_page_says_the_consent_holds_from_now_to_the_end_of_the_visit_day(
+    client, entry, card_key, visit
+):
     # Given a patient starting a telehealth consent from the institution's page
     about = text(start(client, entry, "telehealth"))
     date_page = text(client.get(url("visit_date", entry)))
@@ -122,7 +139,9 @@ def test_every_telehealth_page_says_the_consent_holds_from_now_to_the_end_of_the
         assert not any(wording in page for wording in DAY_ONLY)
 
 
-def test_the_done_page_states_when_the_consent_was_given_and_until_when_it_holds(client, entry, card_key, visit):
+def test_the_done_page_states_when_the_consent_was_given_and_until_when_it_holds(
+    client, entry, card_key, visit
+):
     # Given a telehealth consent just registered
     walk_to_card(client, entry, kind="telehealth", items=("medication",), visit_date=visit)
     done = register_at_card(client, entry, card_key).content.decode()
@@ -149,10 +168,20 @@ def test_in_english_the_span_reads_from_now_until_the_end_of_the_visit_day(clien
 # --- 2. 中止する in an app's session goes back to the app, as declined -----------------------------
 def test_a_declined_session_is_also_told_to_an_app_with_a_webhook(client, entry, institution, visit):
     # given an app that receives webhooks, and its patient on the session's first page
-    app, _ = telehealth.do_register_app("通知するアプリ", institutions=[institution], allowed_return_urls=[RETURN_URL],
-                                     webhook_url="https://tele.example.jp/hooks")  # fmt: skip
-    session = telehealth.do_create_session(app, institution_code=institution.code, visit_date=visit,
-                                        items=["qualification"], return_url=RETURN_URL, state="s-1")  # fmt: skip
+    app, _ = telehealth.do_register_app(
+        "通知するアプリ",
+        institutions=[institution],
+        allowed_return_urls=[RETURN_URL],
+        webhook_url="https://tele.example.jp/hooks",
+    )
+    session = telehealth.do_create_session(
+        app,
+        institution_code=institution.code,
+        visit_date=visit,
+        items=["qualification"],
+        return_url=RETURN_URL,
+        state="s-1",
+    )
     open_app_session(client, session)
 
     # when the patient stops
@@ -162,10 +191,16 @@ def test_a_declined_session_is_also_told_to_an_app_with_a_webhook(client, entry,
     delivery = WebhookDelivery.objects.get(app=app)
     body = json.loads(delivery.body)
     assert delivery.event == "session.declined" and body["type"] == "session.declined"
-    assert body["data"]["status"] == "declined" and body["data"]["consent_id"] is None and body["data"]["state"] == "s-1"
+    assert (
+        body["data"]["status"] == "declined"
+        and body["data"]["consent_id"] is None
+        and body["data"]["state"] == "s-1"
+    )
 
 
-def test_stop_in_an_app_session_declines_it_and_returns_to_the_app(client, entry, app_session, app_and_secret):
+def test_stop_in_an_app_session_declines_it_and_returns_to_the_app(
+    client, entry, app_session, app_and_secret
+):
     # Given a patient on the first page of an app's session
     about = open_app_session(client, app_session).content.decode()
     stop_url = reverse("consent:session_stop", args=[app_session.session_id])
@@ -175,17 +210,29 @@ def test_stop_in_an_app_session_declines_it_and_returns_to_the_app(client, entry
     # Then they are sent back to the app with its session id, the status and its state, like a success
     assert response.status_code == 302
     query = returned_query(response["Location"])
-    assert query == {"visit": "4711", "session_id": app_session.session_id, "status": "declined", "state": "visit-4711"}
+    assert query == {
+        "visit": "4711",
+        "session_id": app_session.session_id,
+        "status": "declined",
+        "state": "visit-4711",
+    }
     # And the app's status poll says declined; the audit log says who stopped
     assert status_poll(app_and_secret, app_session) == "declined"
-    assert AccessEvent.objects.filter(detail__action="consent_session_declined", detail__session=app_session.pk).count() == 1
+    assert (
+        AccessEvent.objects.filter(
+            detail__action="consent_session_declined", detail__session=app_session.pk
+        ).count()
+        == 1
+    )
     # And the link, opened again, says the patient stopped it and leads back to the app
     again = client.get(reverse("consent:session", args=[app_session.session_id]))
     assert again.status_code == 410 and 'data-problem="session_declined"' in again.content.decode()
     assert reverse("consent:session_return", args=[app_session.session_id]) in again.content.decode()
 
 
-def test_every_step_of_an_app_session_offers_stop_and_none_leads_to_the_institutions_page(client, entry, app_session):
+def test_every_step_of_an_app_session_offers_stop_and_none_leads_to_the_institutions_page(
+    client, entry, app_session
+):
     # Given a patient in an app's session
     open_app_session(client, app_session)
     steps = {"about": client.get(url("about", entry, "telehealth"))}
@@ -224,7 +271,9 @@ def test_stop_needs_the_pages_form_token(entry, app_session):
 
     # Given a browser with CSRF checks on and no page's token
     # When a stop is posted from elsewhere
-    response = Client(enforce_csrf_checks=True).post(reverse("consent:session_stop", args=[app_session.session_id]))
+    response = Client(enforce_csrf_checks=True).post(
+        reverse("consent:session_stop", args=[app_session.session_id])
+    )
     # Then nothing changes
     assert response.status_code == 403 and ConsentSession.objects.get(pk=app_session.pk).status == "pending"
 
@@ -246,7 +295,10 @@ def test_an_app_session_expired_mid_flow_offers_only_the_way_back_to_the_app(cli
     # And going back lands at the app with status expired and its state
     back = client.get(return_url)
     assert returned_query(back["Location"]) | {"session_id": ""} == {
-        "visit": "4711", "session_id": "", "status": "expired", "state": "visit-4711",
+        "visit": "4711",
+        "session_id": "",
+        "status": "expired",
+        "state": "visit-4711",
     }
 
 
@@ -268,7 +320,9 @@ def test_the_card_step_says_an_expired_app_session_before_the_pin(client, entry,
     assert response.status_code == 410 and response.json()["problem"] == "consent_session_expired"
 
 
-def test_an_ended_app_session_does_not_hold_up_a_consent_from_the_institutions_page(client, entry, app_session, visit):
+def test_an_ended_app_session_does_not_hold_up_a_consent_from_the_institutions_page(
+    client, entry, app_session, visit
+):
     # Given a browser that left an app's session, which then expired
     open_app_session(client, app_session)
     expire(app_session)

@@ -65,11 +65,15 @@ class DocumentedApp:
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     def receive(self, headers, body) -> int:
         try:
-            event = verify_webhook(self.secret, headers, body, already_processed=self.processed_ids.__contains__)
+            event = verify_webhook(
+                self.secret, headers, body, already_processed=self.processed_ids.__contains__
+            )
         except WebhookRefused as refusal:
             return 200 if refusal.code == "webhook_replayed" else 400
         try:
@@ -102,7 +106,10 @@ def make_app(institution):
         server = DocumentedApp(secret=None, failures=failures)
         servers.append(server)
         app, server.secret = telehealth.do_register_app(
-            "みらいオンライン診療", institutions=[institution], allowed_return_urls=[RETURN_URL], webhook_url=server.url
+            "みらいオンライン診療",
+            institutions=[institution],
+            allowed_return_urls=[RETURN_URL],
+            webhook_url=server.url,
         )
         return app, server.secret, server
 
@@ -112,13 +119,19 @@ def make_app(institution):
 
 
 def session_for(app, institution):
-    return telehealth.do_create_session(app, institution_code=institution.code, visit_date=visit_day(),
-                                     items=["medication"], return_url=RETURN_URL)  # fmt: skip
+    return telehealth.do_create_session(
+        app,
+        institution_code=institution.code,
+        visit_date=visit_day(),
+        items=["medication"],
+        return_url=RETURN_URL,
+    )
 
 
 # --- at least once, for an app that follows the doc ---------------------------------------------------
-def test_an_event_the_app_failed_to_process_is_accepted_on_the_retry(make_app, institution, patient,
-                                                                     django_capture_on_commit_callbacks):  # fmt: skip
+def test_an_event_the_app_failed_to_process_is_accepted_on_the_retry(
+    make_app, institution, patient, django_capture_on_commit_callbacks
+):
     # given an app whose processing fails on the first attempt
     app, _, server = make_app(failures=1)
     session = session_for(app, institution)
@@ -139,8 +152,9 @@ def test_an_event_the_app_failed_to_process_is_accepted_on_the_retry(make_app, i
     assert [event["data"]["session_id"] for event in server.handled] == [session.session_id]
 
 
-def test_an_event_processed_before_is_answered_2xx_and_not_processed_again(make_app, institution, patient,
-                                                                           django_capture_on_commit_callbacks):  # fmt: skip
+def test_an_event_processed_before_is_answered_2xx_and_not_processed_again(
+    make_app, institution, patient, django_capture_on_commit_callbacks
+):
     # given an event the app processed, whose 2xx HomeConsent did not get (so it is posted again)
     app, _, server = make_app()
     with django_capture_on_commit_callbacks(execute=True):
@@ -158,8 +172,12 @@ def test_an_event_processed_before_is_answered_2xx_and_not_processed_again(make_
 @pytest.fixture
 def posted(institution, patient, webhook_receiver, django_capture_on_commit_callbacks):
     """The secret, headers and raw body of a consent.registered webhook as an app's server got them."""
-    app, secret = telehealth.do_register_app("みらいオンライン診療", institutions=[institution],
-                                          allowed_return_urls=[RETURN_URL], webhook_url=webhook_receiver.url)  # fmt: skip
+    app, secret = telehealth.do_register_app(
+        "みらいオンライン診療",
+        institutions=[institution],
+        allowed_return_urls=[RETURN_URL],
+        webhook_url=webhook_receiver.url,
+    )
     with django_capture_on_commit_callbacks(execute=True):
         consent_in(session_for(app, institution), patient)
     [(headers, body)] = webhook_receiver.requests
@@ -171,7 +189,9 @@ def test_verifying_records_nothing_and_the_replay_checks_still_hold(posted):
 
     # verifying twice without processing in between passes both times: nothing was remembered
     processed = set()
-    assert verify_webhook(secret, headers, body, already_processed=processed.__contains__)["id"] not in processed
+    assert (
+        verify_webhook(secret, headers, body, already_processed=processed.__contains__)["id"] not in processed
+    )
     event = verify_webhook(secret, headers, body, already_processed=processed.__contains__)
 
     # once the app remembers the id, the same event is refused as a replay
@@ -206,8 +226,15 @@ def run_without_django(import_line, stdin, *, cwd, pythonpath):
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "HOMECONSENT_"))}
     environment["PYTHONPATH"] = str(pythonpath)
     # -S: no site-packages at all, so anything but the standard library would fail to import
-    done = subprocess.run([sys.executable, "-S", "-c", VERIFY_SCRIPT.format(import_line=import_line)], cwd=cwd,
-                          env=environment, input=stdin, capture_output=True, text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", VERIFY_SCRIPT.format(import_line=import_line)],
+        cwd=cwd,
+        env=environment,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -215,27 +242,39 @@ def run_without_django(import_line, stdin, *, cwd, pythonpath):
 def test_an_app_verifies_webhooks_without_django_by_import_or_by_a_copy_of_the_file(posted, tmp_path):
     secret, headers, body = posted
     stdin = json.dumps({"secret": secret, "headers": headers, "body": body.decode()})
-    expected = {"id": json.loads(body)["id"], "refused": "webhook_signature_invalid", "django": False, "outside": []}
+    expected = {
+        "id": json.loads(body)["id"],
+        "refused": "webhook_signature_invalid",
+        "django": False,
+        "outside": [],
+    }
 
     # imported from the package, no DJANGO_SETTINGS_MODULE
     imported = run_without_django(
-        "from homeconsent.consent.webhook_signature import WebhookRefused, verify_webhook", stdin,
-        cwd=tmp_path, pythonpath=ROOT,
-    )  # fmt: skip
+        "from homeconsent.consent.webhook_signature import WebhookRefused, verify_webhook",
+        stdin,
+        cwd=tmp_path,
+        pythonpath=ROOT,
+    )
     assert imported == expected
 
     # the one file copied into the app's own code
     own_code = tmp_path / "app"
     own_code.mkdir()
     shutil.copy(ROOT / "homeconsent" / "consent" / "webhook_signature.py", own_code)
-    copied = run_without_django("from webhook_signature import WebhookRefused, verify_webhook", stdin,
-                                cwd=own_code, pythonpath=own_code)  # fmt: skip
+    copied = run_without_django(
+        "from webhook_signature import WebhookRefused, verify_webhook",
+        stdin,
+        cwd=own_code,
+        pythonpath=own_code,
+    )
     assert copied == expected
 
 
 # --- one form of time ---------------------------------------------------------------------------------
-def test_every_moment_of_the_api_is_japan_time_to_the_second(make_app, institution, patient,
-                                                             django_capture_on_commit_callbacks):  # fmt: skip
+def test_every_moment_of_the_api_is_japan_time_to_the_second(
+    make_app, institution, patient, django_capture_on_commit_callbacks
+):
     # given a consent registered and then cancelled through an app's session
     app, secret, server = make_app()
     session = session_for(app, institution)

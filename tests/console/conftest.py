@@ -47,7 +47,9 @@ class Staff:
         """A code the device has not accepted yet (django-otp refuses a code twice)."""
         self.device.refresh_from_db()
         while True:
-            totp = TOTP(self.device.bin_key, self.device.step, self.device.t0, self.device.digits, self.device.drift)
+            totp = TOTP(
+                self.device.bin_key, self.device.step, self.device.t0, self.device.digits, self.device.drift
+            )
             totp.time = time.time() + self.steps * self.device.step
             if totp.t() > self.device.last_t:
                 return f"{totp.token():0{self.device.digits}d}"
@@ -88,7 +90,9 @@ def sign_in(client: Client, staff: Staff):
     response = client.post("/console/signin/", {"username": staff.username, "password": PASSWORD})
     assert response.status_code == 302, response.content.decode()[:500]
     response = client.post("/console/signin/code/", {"code": staff.next_code()})
-    assert response.status_code == 302 and response["Location"] == "/console/", response.content.decode()[:500]
+    assert response.status_code == 302 and response["Location"] == "/console/", response.content.decode()[
+        :500
+    ]
     return client
 
 
@@ -106,4 +110,3 @@ def register():
         return do_register_consent(prove(patient, challenge), kind=kind, items=list(items), **terms)
 
     return do
-

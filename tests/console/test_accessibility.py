@@ -28,7 +28,11 @@ def test_a_refused_sign_in_says_error_first_in_the_title_and_focuses_the_passwor
     # then the title starts with the error, both fields point at it and the password takes the focus
     assert _title(page).startswith("エラー：")
     password, username = _tag(page, "password"), _tag(page, "username")
-    assert 'aria-invalid="true"' in password and 'aria-describedby="error"' in password and "autofocus" in password
+    assert (
+        'aria-invalid="true"' in password
+        and 'aria-describedby="error"' in password
+        and "autofocus" in password
+    )
     assert 'aria-invalid="true"' in username and "autofocus" not in username
     assert 'id="error"' in page
     # and a page without an error neither says so nor marks anything
@@ -50,7 +54,9 @@ def test_a_wrong_verification_code_marks_and_focuses_the_code_field(admin):
 
 def test_enrolment_validates_on_the_server_in_the_pages_language(institution):
     # given a fresh enrolment link, in English
-    _membership, token = accounts.do_create_staff(institution, "midori-new", StaffRole.STAFF, by="operator:test")
+    _membership, token = accounts.do_create_staff(
+        institution, "midori-new", StaffRole.STAFF, by="operator:test"
+    )
     client = Client(HTTP_ACCEPT_LANGUAGE="en")
     page = client.get(f"/console/enrol/{token}/").content.decode()
     # then the browser does not validate (it would in its own language)
@@ -83,13 +89,18 @@ def test_the_patient_page_title_names_the_section_and_consent_number_never_the_p
     assert patient.person.name not in title
 
 
-def test_board_open_buttons_say_which_consent_and_arrivals_have_a_label(signed_in, patient, institution, register):
+def test_board_open_buttons_say_which_consent_and_arrivals_have_a_label(
+    signed_in, patient, institution, register
+):
     # given a registered consent on the board
     consent = register(patient, institution)
     page = signed_in.get("/console/").content.decode()
     # then its button names it, and the script has the words to name and announce new ones
     assert f'aria-label="同意 #{consent.pk} を開く"' in page
-    assert 'data-label-open-consent="同意 #{id} を開く"' in page and 'data-label-arrived="新しい同意 #{id}"' in page
+    assert (
+        'data-label-open-consent="同意 #{id} を開く"' in page
+        and 'data-label-arrived="新しい同意 #{id}"' in page
+    )
     assert 'id="board-status"' in page and 'aria-live="polite"' in page
 
 
@@ -97,7 +108,9 @@ def test_api_client_scopes_speak_the_pages_language_and_revoke_names_the_client(
     # given a registered client
     from tests.console.test_pages import _public_jwk_pem
 
-    signed_in.post("/console/clients/", {"name": "電子カルテ", "jwks": _public_jwk_pem(), "scope": ["consent.read"]})
+    signed_in.post(
+        "/console/clients/", {"name": "電子カルテ", "jwks": _public_jwk_pem(), "scope": ["consent.read"]}
+    )
     # when the page is shown in Japanese, then in English
     ja = signed_in.get("/console/clients/").content.decode()
     signed_in.post("/i18n/setlang/", {"language": "en", "next": "/console/"})

@@ -19,7 +19,14 @@ from .conftest import PASSWORD, code_for, sign_in
 
 def test_the_command_prints_a_one_time_link_that_enrols_password_and_totp(institution):
     out = io.StringIO()
-    call_command("create_institution_admin", institution.code, "midori-admin", "--base-url", "https://hc.example", stdout=out)
+    call_command(
+        "create_institution_admin",
+        institution.code,
+        "midori-admin",
+        "--base-url",
+        "https://hc.example",
+        stdout=out,
+    )
     link = re.search(r"https://hc\.example(/console/enrol/[^/]+/)", out.getvalue()).group(1)
     membership = StaffMembership.objects.get(user__username="midori-admin")
     assert membership.role == StaffRole.INSTITUTION_ADMIN and membership.institution == institution
@@ -40,7 +47,9 @@ def test_the_command_prints_a_one_time_link_that_enrols_password_and_totp(instit
 
     assert base64.b32decode(secret + "=" * (-len(secret) % 8)) == device.bin_key
 
-    wrong = client.post("/console/enrol/totp/", {"code": "000000" if code_for(device) != "000000" else "111111"})
+    wrong = client.post(
+        "/console/enrol/totp/", {"code": "000000" if code_for(device) != "000000" else "111111"}
+    )
     assert wrong.status_code == 400 and "console_enrolment_code_wrong" in wrong.content.decode()
     device.refresh_from_db()
     assert not device.confirmed
@@ -73,13 +82,17 @@ def test_an_unenrolled_account_cannot_sign_in(institution):
 def test_five_failures_lock_the_account_for_fifteen_minutes(admin, settings):
     client = Client()
     for _ in range(3):
-        response = client.post("/console/signin/", {"username": admin.username, "password": "wrong password!"})
+        response = client.post(
+            "/console/signin/", {"username": admin.username, "password": "wrong password!"}
+        )
         assert "console_signin_failed" in response.content.decode()
     # TOTP failures count against the same account.
     client.post("/console/signin/", {"username": admin.username, "password": PASSWORD})
     response = client.post("/console/signin/code/", {"code": "12345x"})
     assert "console_signin_failed" in response.content.decode()
-    response = client.post("/console/signin/code/", {"code": "000000" if admin.next_code() != "000000" else "111111"})
+    response = client.post(
+        "/console/signin/code/", {"code": "000000" if admin.next_code() != "000000" else "111111"}
+    )
     assert response.status_code == 400 and "console_account_locked" in response.content.decode()
     assert "15" in response.content.decode()
     membership = StaffMembership.objects.get(pk=admin.membership.pk)
@@ -90,7 +103,9 @@ def test_five_failures_lock_the_account_for_fifteen_minutes(admin, settings):
     assert response.status_code == 400 and "console_account_locked" in response.content.decode()
 
     # Once the lock has passed, the right password and code work again.
-    StaffMembership.objects.filter(pk=membership.pk).update(locked_until=timezone.now() - datetime.timedelta(seconds=1))
+    StaffMembership.objects.filter(pk=membership.pk).update(
+        locked_until=timezone.now() - datetime.timedelta(seconds=1)
+    )
     client = sign_in(Client(), admin)
     assert client.get("/console/").status_code == 200
 
@@ -164,7 +179,9 @@ def test_a_weak_or_mistyped_password_is_refused_at_enrolment(institution):
     assert accounts.enrolment_link(token) is not None  # not spent by a refusal
 
 
-def test_sign_in_attempts_past_the_per_address_limit_answer_429_before_any_account_is_checked(admin, settings):
+def test_sign_in_attempts_past_the_per_address_limit_answer_429_before_any_account_is_checked(
+    admin, settings
+):
     settings.CONSOLE_SIGNIN_RATE_LIMITS = {"ip": 3, "global": 0}
     client, elsewhere = Client(REMOTE_ADDR="203.0.113.7"), Client(REMOTE_ADDR="203.0.113.8")
 
@@ -174,11 +191,16 @@ def test_sign_in_attempts_past_the_per_address_limit_answer_429_before_any_accou
 
     # then the fourth attempt, even with the right password, and the code step are refused
     refused = client.post("/console/signin/", {"username": admin.username, "password": PASSWORD})
-    assert refused.status_code == 429 and 'data-code="console_signin_rate_limited"' in refused.content.decode()
+    assert (
+        refused.status_code == 429 and 'data-code="console_signin_rate_limited"' in refused.content.decode()
+    )
     assert int(refused["Retry-After"]) == int(settings.CONSOLE_SIGNIN_RATE_WINDOW.total_seconds())
     assert StaffMembership.objects.get(pk=admin.membership.pk).failed_attempts == 0
     # another address is not held back
-    assert elsewhere.post("/console/signin/", {"username": admin.username, "password": PASSWORD}).status_code == 302
+    assert (
+        elsewhere.post("/console/signin/", {"username": admin.username, "password": PASSWORD}).status_code
+        == 302
+    )
 
 
 def test_sign_in_attempts_past_the_global_limit_answer_429_from_any_address(admin, settings):
@@ -186,7 +208,9 @@ def test_sign_in_attempts_past_the_global_limit_answer_429_from_any_address(admi
     for n in range(2):
         Client(REMOTE_ADDR=f"198.51.100.{n}").post("/console/signin/", {"username": "x", "password": "guess"})
 
-    refused = Client(REMOTE_ADDR="198.51.100.9").post("/console/signin/", {"username": admin.username, "password": PASSWORD})
+    refused = Client(REMOTE_ADDR="198.51.100.9").post(
+        "/console/signin/", {"username": admin.username, "password": PASSWORD}
+    )
 
     assert refused.status_code == 429
 
@@ -203,7 +227,9 @@ class CountingHasher(MD5PasswordHasher):
 
 def test_a_locked_account_hashes_the_password_like_a_wrong_password_does(admin, settings):
     settings.PASSWORD_HASHERS = ["tests.console.test_accounts.CountingHasher"]  # same "md5" algorithm
-    StaffMembership.objects.filter(pk=admin.membership.pk).update(locked_until=timezone.now() + datetime.timedelta(minutes=5))
+    StaffMembership.objects.filter(pk=admin.membership.pk).update(
+        locked_until=timezone.now() + datetime.timedelta(minutes=5)
+    )
     CountingHasher.checks = 0
 
     response = Client().post("/console/signin/", {"username": admin.username, "password": "wrong password!"})

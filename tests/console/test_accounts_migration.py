@@ -25,7 +25,9 @@ def migrate(targets):
 def test_staff_rows_written_before_the_move_are_the_accounts_apps_after_it(django_user_model):
     # given the database as it was before the move, with a staff member and a link in the console's tables
     old = migrate(BEFORE_THE_MOVE)
-    assert ("console", "staffmembership") in {(m._meta.app_label, m._meta.model_name) for m in old.get_models()}
+    assert ("console", "staffmembership") in {
+        (m._meta.app_label, m._meta.model_name) for m in old.get_models()
+    }
     institution = Institution.objects.create(code=with_check_digit("131234567"), name="みどり訪問クリニック")
     user = django_user_model.objects.create(username="nurse-before")
     now = datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC)

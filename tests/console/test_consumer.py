@@ -83,7 +83,12 @@ def communicator(client=None, origin=ORIGIN):
 
     headers = [origin] if origin else []
     if client is not None:
-        headers.append((b"cookie", f"{django_settings.SESSION_COOKIE_NAME}={client.cookies[django_settings.SESSION_COOKIE_NAME].value}".encode()))
+        headers.append(
+            (
+                b"cookie",
+                f"{django_settings.SESSION_COOKIE_NAME}={client.cookies[django_settings.SESSION_COOKIE_NAME].value}".encode(),
+            )
+        )
     return WebsocketCommunicator(application, SOCKET, headers=headers)
 
 
@@ -101,8 +106,9 @@ def committed(capture, fn, *args, **kwargs):
     return database_sync_to_async(call)()
 
 
-def test_a_verified_staff_session_receives_its_institutions_events(layer, signed_in, make_patient, institution,
-                                                                   register, django_capture_on_commit_callbacks):  # fmt: skip
+def test_a_verified_staff_session_receives_its_institutions_events(
+    layer, signed_in, make_patient, institution, register, django_capture_on_commit_callbacks
+):
     patient = make_patient()
 
     async def scenario():
@@ -114,7 +120,9 @@ def test_a_verified_staff_session_receives_its_institutions_events(layer, signed
         assert message["type"] == "consent" and message["event"] == "registered"
         assert message["consent_id"] == consent.pk and message["id"] == f"{consent.pk}.registered"
         assert "person_id" not in message  # the board shows no personal data
-        await committed(django_capture_on_commit_callbacks, do_cancel_consent, consent, by="patient", actor_id="p")
+        await committed(
+            django_capture_on_commit_callbacks, do_cancel_consent, consent, by="patient", actor_id="p"
+        )
         message = await ws.receive_json_from(timeout=5)
         assert message["event"] == "cancelled" and message["consent_id"] == consent.pk
         await ws.disconnect()
@@ -122,16 +130,25 @@ def test_a_verified_staff_session_receives_its_institutions_events(layer, signed
     run(scenario)
 
 
-def test_events_of_another_institution_are_never_delivered(layer, signed_in, make_staff, other_institution,
-                                                           institution, make_patient, register,
-                                                           django_capture_on_commit_callbacks):  # fmt: skip
+def test_events_of_another_institution_are_never_delivered(
+    layer,
+    signed_in,
+    make_staff,
+    other_institution,
+    institution,
+    make_patient,
+    register,
+    django_capture_on_commit_callbacks,
+):
     other_client = sign_in(Client(), make_staff(other_institution, "aozora-admin"))
     patient = make_patient()
 
     async def scenario():
         mine, theirs = communicator(signed_in), communicator(other_client)
         assert (await mine.connect())[0] and (await theirs.connect())[0]
-        other_consent = await committed(django_capture_on_commit_callbacks, register, patient, other_institution)
+        other_consent = await committed(
+            django_capture_on_commit_callbacks, register, patient, other_institution
+        )
         got = await theirs.receive_json_from(timeout=5)
         assert got["consent_id"] == other_consent.pk
         own = await committed(django_capture_on_commit_callbacks, register, patient, institution)
@@ -150,7 +167,9 @@ def test_sessions_without_otp_verification_are_refused(layer, admin):
     client = Client()
     client.force_login(admin.membership.user)  # password-level login only: no OTP device in the session
     half = Client()
-    assert half.post("/console/signin/", {"username": admin.username, "password": PASSWORD}).status_code == 302
+    assert (
+        half.post("/console/signin/", {"username": admin.username, "password": PASSWORD}).status_code == 302
+    )
 
     async def scenario():
         for c in (client, half, None):
@@ -172,8 +191,9 @@ def test_a_foreign_origin_is_refused(layer, signed_in):
     run(scenario)
 
 
-def test_missed_events_are_fetched_after_a_dropped_connection(layer, signed_in, make_patient, institution, register,
-                                                              django_capture_on_commit_callbacks):  # fmt: skip
+def test_missed_events_are_fetched_after_a_dropped_connection(
+    layer, signed_in, make_patient, institution, register, django_capture_on_commit_callbacks
+):
     patient, later = make_patient(), make_patient(card=1)
 
     async def scenario():
@@ -183,9 +203,17 @@ def test_missed_events_are_fetched_after_a_dropped_connection(layer, signed_in, 
         last = await ws.receive_json_from(timeout=5)
         assert last["consent_id"] == seen.pk
         await ws.disconnect()  # the connection drops …
-        missed = await committed(django_capture_on_commit_callbacks, register, later, institution, kind="telehealth",
-                                 visit_date=datetime.date.today() + datetime.timedelta(days=1))  # fmt: skip
-        cancelled = await committed(django_capture_on_commit_callbacks, do_cancel_consent, seen, by="patient", actor_id="p")
+        missed = await committed(
+            django_capture_on_commit_callbacks,
+            register,
+            later,
+            institution,
+            kind="telehealth",
+            visit_date=datetime.date.today() + datetime.timedelta(days=1),
+        )
+        cancelled = await committed(
+            django_capture_on_commit_callbacks, do_cancel_consent, seen, by="patient", actor_id="p"
+        )
         # … and the board asks for what happened since the last event it saw.
         response = await database_sync_to_async(signed_in.get)("/console/events.json", {"since": last["at"]})
         assert response.status_code == 200
@@ -199,8 +227,9 @@ def test_missed_events_are_fetched_after_a_dropped_connection(layer, signed_in, 
     run(scenario)
 
 
-def test_sign_out_everywhere_closes_open_boards_and_refuses_them_again(layer, signed_in, admin,
-                                                                      django_capture_on_commit_callbacks):
+def test_sign_out_everywhere_closes_open_boards_and_refuses_them_again(
+    layer, signed_in, admin, django_capture_on_commit_callbacks
+):
     async def scenario():
         ws = communicator(signed_in)
         assert (await ws.connect())[0]
@@ -219,7 +248,11 @@ def test_sign_out_everywhere_closes_open_boards_and_refuses_them_again(layer, si
 def test_an_idle_session_cannot_open_a_board(layer, signed_in):
     session = signed_in.session
     state = session[accounts.SESSION_KEY]
-    seen = datetime.datetime.fromisoformat(state["seen"]) - django_settings.CONSOLE_SESSION_IDLE - datetime.timedelta(seconds=1)
+    seen = (
+        datetime.datetime.fromisoformat(state["seen"])
+        - django_settings.CONSOLE_SESSION_IDLE
+        - datetime.timedelta(seconds=1)
+    )
     state["seen"] = seen.isoformat()
     session[accounts.SESSION_KEY] = state
     session.save()
@@ -236,7 +269,10 @@ def test_an_idle_session_cannot_open_a_board(layer, signed_in):
 def test_the_board_closes_itself_when_the_session_goes_idle(layer, signed_in, settings):
     settings.CONSOLE_SESSION_IDLE = datetime.timedelta(seconds=1)
     session = signed_in.session
-    session[accounts.SESSION_KEY] = {**session[accounts.SESSION_KEY], "seen": datetime.datetime.now(datetime.UTC).isoformat()}
+    session[accounts.SESSION_KEY] = {
+        **session[accounts.SESSION_KEY],
+        "seen": datetime.datetime.now(datetime.UTC).isoformat(),
+    }
     session.save()
 
     async def scenario():
@@ -249,9 +285,9 @@ def test_the_board_closes_itself_when_the_session_goes_idle(layer, signed_in, se
     run(scenario)
 
 
-
-def test_an_idle_board_outlives_the_redis_layers_blocking_receive(layer, signed_in, patient, institution, register,
-                                                                  django_capture_on_commit_callbacks):  # fmt: skip
+def test_an_idle_board_outlives_the_redis_layers_blocking_receive(
+    layer, signed_in, patient, institution, register, django_capture_on_commit_callbacks
+):
     # channels_redis blocks 5 s per receive; with redis-py's default 5 s read timeout an idle board crashed.
     if layer != "redis":
         pytest.skip("the blocking receive is the Redis layer's")
@@ -268,7 +304,6 @@ def test_an_idle_board_outlives_the_redis_layers_blocking_receive(layer, signed_
         await ws.disconnect()
 
     run(scenario)
-
 
 
 def test_a_redis_layer_of_a_test_leaves_no_keys_behind():

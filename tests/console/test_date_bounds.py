@@ -33,8 +33,10 @@ def test_every_date_parameter_of_the_patient_list_answers_the_page_or_a_coded_40
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(day=st.dates(min_value=datetime.date(1, 1, 2), max_value=datetime.date(9999, 12, 30)),
-       zone=st.sampled_from(["", "Z", "+09:00", "-12:00", "+14:00"]))  # fmt: skip
+@given(
+    day=st.dates(min_value=datetime.date(1, 1, 2), max_value=datetime.date(9999, 12, 30)),
+    zone=st.sampled_from(["", "Z", "+09:00", "-12:00", "+14:00"]),
+)
 def test_the_boards_catch_up_answers_events_or_a_coded_400(signed_in, day, zone):
     signed_in.raise_request_exception = False
     response = signed_in.get("/console/events.json", {"since": f"{day.isoformat()}T00:00:00{zone}"})

@@ -29,7 +29,11 @@ def test_not_allowed_shows_its_code_and_what_to_do(make_staff, institution):
 
     error = _error(response.content.decode(), "forbidden")
     assert response.status_code == 403
-    assert 'data-code="console_admin_only"' in error and ">console_admin_only<" in error and "管理者に依頼" in error
+    assert (
+        'data-code="console_admin_only"' in error
+        and ">console_admin_only<" in error
+        and "管理者に依頼" in error
+    )
 
 
 def test_a_refusal_on_a_page_prints_its_code(signed_in):

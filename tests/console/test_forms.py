@@ -56,7 +56,9 @@ def test_an_end_date_within_the_horizon_is_clean():
         ({"username": "fresh", "role": "owner"}, {"role": ["bad_request"]}),
     ],
 )
-def test_a_new_staff_account_is_refused_with_the_account_rules_code(make_staff, institution, fields, expected):
+def test_a_new_staff_account_is_refused_with_the_account_rules_code(
+    make_staff, institution, fields, expected
+):
     make_staff(institution, "taken")
 
     assert codes(forms.StaffForm(post(**fields))) == expected
@@ -72,9 +74,14 @@ def test_a_staff_member_of_another_institution_gets_no_new_link(make_staff, inst
 
 @pytest.mark.parametrize(
     "password,again,code",
-    [("Kakitsubata-2026!", "Kakitsubata-2026?", "console_passwords_differ"), ("1234", "1234", "console_password_weak")],
+    [
+        ("Kakitsubata-2026!", "Kakitsubata-2026?", "console_passwords_differ"),
+        ("1234", "1234", "console_password_weak"),
+    ],
 )
-def test_a_new_password_is_refused_with_the_account_rules_code(make_staff, institution, password, again, code):
+def test_a_new_password_is_refused_with_the_account_rules_code(
+    make_staff, institution, password, again, code
+):
     user = make_staff(institution, "nurse").membership.user
 
     form = forms.EnrolmentForm(post(password=password, password_again=again), user=user)
@@ -102,6 +109,11 @@ def test_an_api_client_is_refused_with_the_api_rules_code_one_at_a_time(institut
 
     if fields["jwks"] == "PEM":
         key = ec.generate_private_key(ec.SECP256R1()).public_key()
-        fields = {**fields, "jwks": key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()}
+        fields = {
+            **fields,
+            "jwks": key.public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            ).decode(),
+        }
 
     assert codes(forms.ApiClientForm(post(**fields), institution=institution)) == expected

@@ -55,7 +55,9 @@ def test_consented_patients_are_listed_and_each_listing_is_logged_as_this_staff_
 ):
     home, tele, elsewhere = make_patient(), make_patient(card=1), make_patient(card=2)
     home_consent = register(home, institution)
-    register(tele, institution, kind="telehealth", visit_date=datetime.date.today() + datetime.timedelta(days=2))
+    register(
+        tele, institution, kind="telehealth", visit_date=datetime.date.today() + datetime.timedelta(days=2)
+    )
     register(elsewhere, other_institution)
     page = signed_in.get("/console/patients/").content.decode()
     assert home.person.name in page and tele.person.name in page
@@ -67,15 +69,25 @@ def test_consented_patients_are_listed_and_each_listing_is_logged_as_this_staff_
     rows = AccessEvent.objects.filter(person_id=home.person.pk, actor_type="institution_staff")
     assert rows.exists()
     row = rows.latest("occurred_at")
-    assert row.actor_id == f"staff:{admin.username}" and row.basis == "consent" and row.consent_id == str(home_consent.pk)
-    assert not AccessEvent.objects.filter(person_id=elsewhere.person.pk, actor_type="institution_staff").exists()
+    assert (
+        row.actor_id == f"staff:{admin.username}"
+        and row.basis == "consent"
+        and row.consent_id == str(home_consent.pk)
+    )
+    assert not AccessEvent.objects.filter(
+        person_id=elsewhere.person.pk, actor_type="institution_staff"
+    ).exists()
 
 
-def test_an_ended_consent_is_listed_without_the_patients_name_and_not_logged(signed_in, make_patient, institution, register):
+def test_an_ended_consent_is_listed_without_the_patients_name_and_not_logged(
+    signed_in, make_patient, institution, register
+):
     # given a patient whose consent here was cancelled
     gone = make_patient()
     do_cancel_consent(register(gone, institution), by="patient", actor_id="card:x")
-    logged_before = AccessEvent.objects.filter(person_id=gone.person.pk, actor_type="institution_staff").count()
+    logged_before = AccessEvent.objects.filter(
+        person_id=gone.person.pk, actor_type="institution_staff"
+    ).count()
 
     # when staff list ended and all consents
     pages = [signed_in.get("/console/patients/", {"status": s}).content.decode() for s in ("ended", "all")]
@@ -84,18 +96,32 @@ def test_an_ended_consent_is_listed_without_the_patients_name_and_not_logged(sig
     for page in pages:
         assert "patient-withheld" in page
         assert gone.person.name not in page and gone.person.name_kana not in page
-    assert AccessEvent.objects.filter(person_id=gone.person.pk, actor_type="institution_staff").count() == logged_before
+    assert (
+        AccessEvent.objects.filter(person_id=gone.person.pk, actor_type="institution_staff").count()
+        == logged_before
+    )
 
 
-def test_a_patient_view_shows_eligibility_and_consented_items_and_is_logged(signed_in, admin, patient, institution, register):
+def test_a_patient_view_shows_eligibility_and_consented_items_and_is_logged(
+    signed_in, admin, patient, institution, register
+):
     MedicationRecord.objects.create(
-        person=patient.person, source="receipt", dispensed_on=datetime.date.today() - datetime.timedelta(days=10),
-        drug_code="620000001", drug_name="アムロジピン錠5mg", quantity=1, unit="錠", usage="1日1回朝食後", days=28,
-    )  # fmt: skip
+        person=patient.person,
+        source="receipt",
+        dispensed_on=datetime.date.today() - datetime.timedelta(days=10),
+        drug_code="620000001",
+        drug_name="アムロジピン錠5mg",
+        quantity=1,
+        unit="錠",
+        usage="1日1回朝食後",
+        days=28,
+    )
     TreatmentRecord.objects.create(
-        person=patient.person, treated_on=datetime.date.today() - datetime.timedelta(days=5),
-        procedure_code="111000110", procedure_name="初診料",
-    )  # fmt: skip
+        person=patient.person,
+        treated_on=datetime.date.today() - datetime.timedelta(days=5),
+        procedure_code="111000110",
+        procedure_name="初診料",
+    )
     consent = register(patient, institution, items=("medication",))
     before = AccessEvent.objects.count()
     page = signed_in.get(f"/console/patients/{consent.pk}/").content.decode()
@@ -122,11 +148,14 @@ def test_another_institutions_patient_is_not_found(signed_in, patient, other_ins
     response = signed_in.get(f"/console/patients/{consent.pk}/")
     assert response.status_code == 404 and patient.person.name not in response.content.decode()
     assert signed_in.post(f"/console/patients/{consent.pk}/requery/").status_code == 404
-    assert not AccessEvent.objects.filter(person_id=patient.person.pk, actor_type="institution_staff").exists()
+    assert not AccessEvent.objects.filter(
+        person_id=patient.person.pk, actor_type="institution_staff"
+    ).exists()
 
 
-def test_requery_uses_the_insurance_numbers_on_file_for_home_visit_patients(signed_in, patient, make_patient, institution,
-                                                                            register):  # fmt: skip
+def test_requery_uses_the_insurance_numbers_on_file_for_home_visit_patients(
+    signed_in, patient, make_patient, institution, register
+):
     consent = register(patient, institution)
     response = signed_in.post(f"/console/patients/{consent.pk}/requery/")
     page = response.content.decode()
@@ -134,7 +163,9 @@ def test_requery_uses_the_insurance_numbers_on_file_for_home_visit_patients(sign
     qualification = patient.person.qualifications.get()
     assert qualification.number in page and qualification.insurer.number in page
     row = AccessEvent.objects.order_by("-id").first()
-    assert row.basis == "requery" and row.actor_type == "institution_staff" and row.consent_id == str(consent.pk)
+    assert (
+        row.basis == "requery" and row.actor_type == "institution_staff" and row.consent_id == str(consent.pk)
+    )
 
     tele = register(make_patient(card=1), institution, kind="telehealth", visit_date=datetime.date.today())
     refused = signed_in.post(f"/console/patients/{tele.pk}/requery/")
@@ -143,21 +174,40 @@ def test_requery_uses_the_insurance_numbers_on_file_for_home_visit_patients(sign
 
 def _public_jwk_pem():
     key = ec.generate_private_key(ec.SECP256R1())
-    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 def test_an_admin_registers_and_revokes_an_api_client(signed_in, make_staff, institution):
-    response = signed_in.post("/console/clients/", {
-        "name": "電子カルテ", "jwks": _public_jwk_pem(), "scope": ["qualification.read", "consent.read"],
-    })  # fmt: skip
+    response = signed_in.post(
+        "/console/clients/",
+        {
+            "name": "電子カルテ",
+            "jwks": _public_jwk_pem(),
+            "scope": ["qualification.read", "consent.read"],
+        },
+    )
     assert response.status_code == 200
     client = ApiClient.objects.get(institution=institution)
-    assert client.client_id in response.content.decode() and client.scopes == ["qualification.read", "consent.read"]
+    assert client.client_id in response.content.decode() and client.scopes == [
+        "qualification.read",
+        "consent.read",
+    ]
 
     nurse = sign_in(Client(), make_staff(institution, "midori-nurse", StaffRole.STAFF))
     assert client.client_id in nurse.get("/console/clients/").content.decode()  # staff may see it …
-    assert nurse.post(f"/console/clients/{client.client_id}/revoke/", {"confirm": "yes"}).status_code == 403  # … not revoke
-    assert nurse.post("/console/clients/", {"name": "x", "jwks": _public_jwk_pem(), "scope": ["consent.read"]}).status_code == 403
+    assert (
+        nurse.post(f"/console/clients/{client.client_id}/revoke/", {"confirm": "yes"}).status_code == 403
+    )  # … not revoke
+    assert (
+        nurse.post(
+            "/console/clients/", {"name": "x", "jwks": _public_jwk_pem(), "scope": ["consent.read"]}
+        ).status_code
+        == 403
+    )
 
     signed_in.post(f"/console/clients/{client.client_id}/revoke/", {"confirm": "yes"})
     client.refresh_from_db()
@@ -166,7 +216,9 @@ def test_an_admin_registers_and_revokes_an_api_client(signed_in, make_staff, ins
 
 def test_a_private_key_is_refused_with_its_code(signed_in):
     key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     response = signed_in.post("/console/clients/", {"name": "x", "jwks": pem, "scope": ["consent.read"]})
     assert response.status_code == 400 and "jwks_private_key" in response.content.decode()
     assert not ApiClient.objects.exists()
@@ -176,14 +228,17 @@ def test_another_institutions_client_cannot_be_revoked(signed_in, other_institut
     from clinicapi.auth import do_register_client
 
     theirs = do_register_client(other_institution, "their system", _public_jwk_pem(), ["consent.read"])
-    assert signed_in.post(f"/console/clients/{theirs.client_id}/revoke/", {"confirm": "yes"}).status_code == 404
+    assert (
+        signed_in.post(f"/console/clients/{theirs.client_id}/revoke/", {"confirm": "yes"}).status_code == 404
+    )
     assert theirs.client_id not in signed_in.get("/console/clients/").content.decode()
     theirs.refresh_from_db()
     assert not theirs.is_revoked
 
 
-def test_the_catch_up_endpoint_lists_only_this_institutions_events(signed_in, patient, make_patient, institution,
-                                                                   other_institution, register):  # fmt: skip
+def test_the_catch_up_endpoint_lists_only_this_institutions_events(
+    signed_in, patient, make_patient, institution, other_institution, register
+):
     mine = register(patient, institution)
     theirs = register(make_patient(card=1), other_institution)
     ids = [e["id"] for e in signed_in.get("/console/events.json").json()["events"]]
@@ -227,13 +282,17 @@ def test_the_console_speaks_english_when_asked(signed_in):
     assert "User name" in signin
 
 
-def test_staff_bring_a_home_visit_consents_end_forward_but_never_extend_it(signed_in, patient, institution, register):
+def test_staff_bring_a_home_visit_consents_end_forward_but_never_extend_it(
+    signed_in, patient, institution, register
+):
     today = timezone.localdate()
     consent = register(patient, institution, available_until=today + datetime.timedelta(days=60))
     page = signed_in.get(f"/console/patients/{consent.pk}/").content.decode()
     assert 'id="set-end"' in page and 'id="end-until"' in page
 
-    later = signed_in.post(f"/console/patients/{consent.pk}/end/", {"until": (today + datetime.timedelta(days=90)).isoformat()})
+    later = signed_in.post(
+        f"/console/patients/{consent.pk}/end/", {"until": (today + datetime.timedelta(days=90)).isoformat()}
+    )
     assert later.status_code == 302
     page = signed_in.get(later["Location"]).content.decode()
     assert 'data-code="consent_end_not_shorter"' in page
@@ -249,7 +308,9 @@ def test_staff_bring_a_home_visit_consents_end_forward_but_never_extend_it(signe
 
 def test_a_board_that_was_away_catches_up_on_an_earlier_end(signed_in, patient, institution, register):
     # given a home-visit consent whose end staff brought forward while a board was closed
-    consent = register(patient, institution, available_until=timezone.localdate() + datetime.timedelta(days=60))
+    consent = register(
+        patient, institution, available_until=timezone.localdate() + datetime.timedelta(days=60)
+    )
     until = (timezone.localdate() + datetime.timedelta(days=5)).isoformat()
     signed_in.post(f"/console/patients/{consent.pk}/end/", {"until": until})
 
@@ -258,11 +319,19 @@ def test_a_board_that_was_away_catches_up_on_an_earlier_end(signed_in, patient, 
 
     # then the end is there after the registration, with nothing personal in it
     assert [e["id"] for e in events] == [f"{consent.pk}.registered", f"{consent.pk}.end_set"]
-    assert events[1]["kind"] == "home_visit" and set(events[1]) == {"id", "event", "consent_id", "kind", "items", "at"}
+    assert events[1]["kind"] == "home_visit" and set(events[1]) == {
+        "id",
+        "event",
+        "consent_id",
+        "kind",
+        "items",
+        "at",
+    }
 
 
-def test_telehealth_and_other_institutions_consents_get_no_end_date(signed_in, patient, make_patient, institution,
-                                                                     other_institution, register):  # fmt: skip
+def test_telehealth_and_other_institutions_consents_get_no_end_date(
+    signed_in, patient, make_patient, institution, other_institution, register
+):
     tele = register(patient, institution, kind="telehealth", visit_date=datetime.date.today())
     assert 'id="set-end"' not in signed_in.get(f"/console/patients/{tele.pk}/").content.decode()
     elsewhere = register(make_patient(card=1), other_institution)

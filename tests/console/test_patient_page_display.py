@@ -29,7 +29,9 @@ def test_the_end_of_a_consent_is_shown_as_its_last_day(signed_in, patient, insti
     assert _ja(last + datetime.timedelta(days=1)) not in page and "終了します" not in page
 
 
-def test_staff_cannot_set_an_end_past_the_five_year_limit_of_the_consent_pages(signed_in, patient, institution, register):
+def test_staff_cannot_set_an_end_past_the_five_year_limit_of_the_consent_pages(
+    signed_in, patient, institution, register
+):
     # given an open-ended home-visit consent
     consent = register(patient, institution)
     latest = rules.latest_end_date()
@@ -37,7 +39,9 @@ def test_staff_cannot_set_an_end_past_the_five_year_limit_of_the_consent_pages(s
     assert f'max="{latest.isoformat()}"' in page
 
     # when staff set an end one day past five years ahead
-    response = signed_in.post(f"/console/patients/{consent.pk}/end/", {"until": (latest + datetime.timedelta(days=1)).isoformat()})
+    response = signed_in.post(
+        f"/console/patients/{consent.pk}/end/", {"until": (latest + datetime.timedelta(days=1)).isoformat()}
+    )
 
     # then it is refused with its code, naming the latest day allowed, and nothing changes
     page = signed_in.get(response["Location"]).content.decode()
@@ -62,7 +66,9 @@ def test_eligibility_is_shown_in_words_with_the_codes_kept_small(signed_in, pati
 
     # then dates are localized and codes carry their meaning, the code kept in small text
     facts = re.search(r'<dl class="facts" id="eligibility".*?</dl>', page, re.S).group(0)
-    assert re.search(r'id="validity">有効（' + _ja(rules.today()) + r'時点） <small class="code">1</small>', facts)
+    assert re.search(
+        r'id="validity">有効（' + _ja(rules.today()) + r'時点） <small class="code">1</small>', facts
+    )
     assert f'id="birthdate">{_ja(BIRTH_DATE)}<' in facts
     assert 'id="ratio">2割 <small class="code">020</small>' in facts
     assert 'id="personal-family">本人 <small class="code">1</small>' in facts

@@ -86,9 +86,7 @@ def test_an_empty_or_overlong_search_is_refused_with_its_code(signed_in):
     assert response.status_code == 400
     assert 'data-code="console_search_query_invalid"' in response.content.decode()
     response = signed_in.get("/console/patients/", {"given_from": "2026-02-30"})
-    assert (
-        response.status_code == 400 and 'data-code="date_invalid"' in response.content.decode()
-    )
+    assert response.status_code == 400 and 'data-code="date_invalid"' in response.content.decode()
 
 
 def test_a_cancelled_consent_says_it_was_cancelled_and_by_whom(

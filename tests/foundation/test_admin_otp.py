@@ -69,7 +69,9 @@ def test_a_wrong_code_reads_like_a_wrong_password(client, operator, device):
         assert "admin_signin_failed" in response.content.decode()
 
 
-def test_repeated_wrong_passwords_lock_the_account_and_the_right_one_does_not_get_in(client, operator, device, settings):
+def test_repeated_wrong_passwords_lock_the_account_and_the_right_one_does_not_get_in(
+    client, operator, device, settings
+):
     settings.CONSOLE_LOCKOUT_FAILURES = 5
     # given four wrong passwords, each refused as such
     for _ in range(4):

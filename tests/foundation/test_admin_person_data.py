@@ -33,11 +33,18 @@ def institution(db):
 
 
 def _person(name, number):
-    person = Person.objects.create(name=name, name_kana="シケン", sex="1", birth_date=datetime.date(1948, 4, 2))
+    person = Person.objects.create(
+        name=name, name_kana="シケン", sex="1", birth_date=datetime.date(1948, 4, 2)
+    )
     card = CardCertificate.objects.create(
-        person=person, issuer="CN=Test JPKI", serial=f"0a1b{number}", fingerprint_sha256=f"{number:02d}" * 32,
-        not_before=timezone.now(), not_after=timezone.now() + datetime.timedelta(days=365), certificate_der=b"x",
-    )  # fmt: skip
+        person=person,
+        issuer="CN=Test JPKI",
+        serial=f"0a1b{number}",
+        fingerprint_sha256=f"{number:02d}" * 32,
+        not_before=timezone.now(),
+        not_after=timezone.now() + datetime.timedelta(days=365),
+        certificate_der=b"x",
+    )
     return person, card
 
 
@@ -46,30 +53,51 @@ def telehealth_consent(institution):
     """A telehealth consent for a visit on 30 November: it holds until midnight after that day."""
     person, card = _person("佐藤 花子", 1)
     return Consent.objects.create(
-        person=person, institution=institution, kind="telehealth", items=["medication", "qualification"],
-        given_at=timezone.now(), visit_date=VISIT,
+        person=person,
+        institution=institution,
+        kind="telehealth",
+        items=["medication", "qualification"],
+        given_at=timezone.now(),
+        visit_date=VISIT,
         available_until=rules.start_of_day(VISIT + datetime.timedelta(days=1)),
-        card_certificate=card, signature="c2lnbmF0dXJl",
-    )  # fmt: skip
+        card_certificate=card,
+        signature="c2lnbmF0dXJl",
+    )
 
 
 @pytest.fixture
 def home_visit_consent(institution):
     person, card = _person("鈴木 一郎", 2)
     return Consent.objects.create(
-        person=person, institution=institution, kind="home_visit", items=["qualification"], given_at=timezone.now(),
-        card_certificate=card, signature="c2lnbmF0dXJl",
-    )  # fmt: skip
+        person=person,
+        institution=institution,
+        kind="home_visit",
+        items=["qualification"],
+        given_at=timezone.now(),
+        card_certificate=card,
+        signature="c2lnbmF0dXJl",
+    )
 
 
 @pytest.fixture
 def sessions(institution, telehealth_consent):
     """One session the patient consented in, and one still waiting (it names nobody yet)."""
     now = timezone.now()
-    app = TelehealthApp.objects.create(name="すぐ診アプリ", client_id="tha_test", secret_encrypted="x", created_at=now)
-    common = {"app": app, "institution": institution, "visit_date": VISIT, "items": ["qualification"],
-              "return_url": "https://app.example/return", "created_at": now, "expires_at": now}  # fmt: skip
-    done = ConsentSession.objects.create(session_id="s" * 43, consent=telehealth_consent, status="registered", **common)
+    app = TelehealthApp.objects.create(
+        name="すぐ診アプリ", client_id="tha_test", secret_encrypted="x", created_at=now
+    )
+    common = {
+        "app": app,
+        "institution": institution,
+        "visit_date": VISIT,
+        "items": ["qualification"],
+        "return_url": "https://app.example/return",
+        "created_at": now,
+        "expires_at": now,
+    }
+    done = ConsentSession.objects.create(
+        session_id="s" * 43, consent=telehealth_consent, status="registered", **common
+    )
     waiting = ConsentSession.objects.create(session_id="w" * 43, **common)
     return done, waiting
 
@@ -77,20 +105,38 @@ def sessions(institution, telehealth_consent):
 def _headers(html):
     """The column headings of the result list (not the sidebar's tables)."""
     [table] = re.findall(r'<table id="result_list">(.*?)</thead>', html, re.S)
-    return [re.sub(r"<[^>]+>", "", h).strip() for h in re.findall(r'<th scope="col"[^>]*>(.*?)</th>', table, re.S)]
+    return [
+        re.sub(r"<[^>]+>", "", h).strip() for h in re.findall(r'<th scope="col"[^>]*>(.*?)</th>', table, re.S)
+    ]
 
 
 @pytest.fixture
 def one_row_of_each(sessions, telehealth_consent):
     """A row in every list below, so that each shows its table."""
     person = telehealth_consent.person
-    insurer = Insurer.objects.create(number="01130012", name="全国健康保険協会東京支部", kind="kyokai", prefecture="13")
-    Qualification.objects.create(person=person, insurer=insurer, number="5678", branch="00",
-                                 acquired_on=datetime.date(2020, 4, 1), contribution_ratio="030", personal_family="1")
+    insurer = Insurer.objects.create(
+        number="01130012", name="全国健康保険協会東京支部", kind="kyokai", prefecture="13"
+    )
+    Qualification.objects.create(
+        person=person,
+        insurer=insurer,
+        number="5678",
+        branch="00",
+        acquired_on=datetime.date(2020, 4, 1),
+        contribution_ratio="030",
+        personal_family="1",
+    )
     record_access(actor_type="system", actor_id="checkpoint", basis="operator")  # names nobody
     done, _ = sessions
-    WebhookDelivery.objects.create(event_id="evt_1", app=done.app, session=done, event="consent.registered", body="{}",
-                                   created_at=timezone.now(), next_attempt_at=timezone.now())  # fmt: skip
+    WebhookDelivery.objects.create(
+        event_id="evt_1",
+        app=done.app,
+        session=done,
+        event="consent.registered",
+        body="{}",
+        created_at=timezone.now(),
+        next_attempt_at=timezone.now(),
+    )
 
 
 def test_the_consent_list_logs_one_entry_per_person_shown(operator, telehealth_consent, home_visit_consent):
@@ -100,10 +146,14 @@ def test_the_consent_list_logs_one_entry_per_person_shown(operator, telehealth_c
     html = response.content.decode()
     assert response.status_code == 200 and "佐藤 花子" in html and "鈴木 一郎" in html
     events = list(AccessEvent.objects.order_by("person_id"))
-    assert [e.person_id for e in events] == sorted([telehealth_consent.person_id, home_visit_consent.person_id])
+    assert [e.person_id for e in events] == sorted(
+        [telehealth_consent.person_id, home_visit_consent.person_id]
+    )
     assert all(e.items == ["consent", "person"] and e.basis == "operator" for e in events)
-    assert all(e.actor_id == "admin:ops-tanaka" and e.detail == {"action": "admin_list", "model": "consent"}
-               for e in events)  # fmt: skip
+    assert all(
+        e.actor_id == "admin:ops-tanaka" and e.detail == {"action": "admin_list", "model": "consent"}
+        for e in events
+    )
     # and the person sees it in their own history
     assert [e.detail["action"] for e in events_for_person(telehealth_consent.person)] == ["admin_list"]
 
@@ -151,8 +201,14 @@ def test_sessions_log_the_person_of_their_consent_and_a_waiting_session_logs_not
 
 def test_the_access_log_list_and_detail_are_logged_for_the_person_they_name(operator, telehealth_consent):
     person = telehealth_consent.person
-    event = record_access(actor_type="institution_staff", actor_id="nurse-7", person=person, items=["medication"],
-                          basis="consent", institution_code=telehealth_consent.institution.code)  # fmt: skip
+    event = record_access(
+        actor_type="institution_staff",
+        actor_id="nurse-7",
+        person=person,
+        items=["medication"],
+        basis="consent",
+        institution_code=telehealth_consent.institution.code,
+    )
     record_access(actor_type="system", actor_id="checkpoint", basis="operator")  # names nobody
     # when an operator lists the log
     response = operator.get("/admin/audit/accessevent/")
@@ -167,11 +223,19 @@ def test_the_access_log_list_and_detail_are_logged_for_the_person_they_name(oper
     assert (viewed.person_id, viewed.detail["object_id"]) == (person.pk, event.pk)
 
 
-@pytest.mark.parametrize("url", [
-    "/admin/consent/consent/", "/admin/consent/consentsession/", "/admin/audit/accessevent/",
-    "/admin/registry/qualification/", "/admin/registry/cardcertificate/", "/admin/consent/webhookdelivery/",
-    "/admin/consent/telehealthapp/", "/admin/registry/person/",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/consent/consent/",
+        "/admin/consent/consentsession/",
+        "/admin/audit/accessevent/",
+        "/admin/registry/qualification/",
+        "/admin/registry/cardcertificate/",
+        "/admin/consent/webhookdelivery/",
+        "/admin/consent/telehealthapp/",
+        "/admin/registry/person/",
+    ],
+)
 def test_admin_column_headings_are_japanese(operator, one_row_of_each, url):
     headers = _headers(operator.get(url).content.decode())
     assert len(headers) > 3, (url, headers)
@@ -182,13 +246,17 @@ def test_admin_column_headings_are_japanese(operator, one_row_of_each, url):
 
 def test_the_consent_detail_labels_are_japanese(operator, telehealth_consent):
     html = operator.get(f"/admin/consent/consent/{telehealth_consent.pk}/change/").content.decode()
-    labels = [re.sub(r"<[^>]+>", "", label).strip().rstrip(":")
-              for label in re.findall(r"<label[^>]*>(.*?)</label>", html, re.S)]
+    labels = [
+        re.sub(r"<[^>]+>", "", label).strip().rstrip(":")
+        for label in re.findall(r"<label[^>]*>(.*?)</label>", html, re.S)
+    ]
     assert "本人" in labels and "医療機関等" in labels and "状態" in labels
     assert not [label for label in labels if re.fullmatch(r"[A-Za-z ]+", label)], labels
 
 
-def test_a_telehealth_consent_shows_its_visit_date_as_the_last_day(operator, telehealth_consent, home_visit_consent):
+def test_a_telehealth_consent_shows_its_visit_date_as_the_last_day(
+    operator, telehealth_consent, home_visit_consent
+):
     # given a consent for a visit on 30 November (available_until: midnight starting 1 December)
     # when the list and the detail are shown
     listing = operator.get("/admin/consent/consent/").content.decode()
@@ -203,15 +271,27 @@ def test_a_telehealth_consent_shows_its_visit_date_as_the_last_day(operator, tel
 
 # Registered admins whose rows name no person: the rest must log their reads.
 # (User, Group and TOTPDevice are the operators' own accounts.)
-NO_PERSON_DATA = {"Insurer", "Institution", "TelehealthApp", "WebhookDelivery", "Checkpoint",
-                  "User", "Group", "TOTPDevice", "DisasterScope"}  # a scope names municipalities, nobody
+NO_PERSON_DATA = {
+    "Insurer",
+    "Institution",
+    "TelehealthApp",
+    "WebhookDelivery",
+    "Checkpoint",
+    "User",
+    "Group",
+    "TOTPDevice",
+    "DisasterScope",
+}  # a scope names municipalities, nobody
 
 
 def test_every_admin_of_person_data_logs_its_reads():
     from homeconsent.audit.admin import OperatorReadLogMixin
 
-    unlogged = {model.__name__ for model, model_admin in admin.site._registry.items()
-                if not isinstance(model_admin, OperatorReadLogMixin)}  # fmt: skip
+    unlogged = {
+        model.__name__
+        for model, model_admin in admin.site._registry.items()
+        if not isinstance(model_admin, OperatorReadLogMixin)
+    }
     assert unlogged <= NO_PERSON_DATA, sorted(unlogged - NO_PERSON_DATA)
 
 
@@ -220,10 +300,16 @@ def test_a_consent_past_its_end_reads_expired_not_active(operator, institution):
     person, card = _person("高橋 次郎", 3)
     past = timezone.localdate() - datetime.timedelta(days=3)
     consent = Consent.objects.create(
-        person=person, institution=institution, kind="telehealth", items=["qualification"],
-        given_at=timezone.now() - datetime.timedelta(days=5), visit_date=past,
-        available_until=rules.start_of_day(past + datetime.timedelta(days=1)), card_certificate=card, signature="c2ln",
-    )  # fmt: skip
+        person=person,
+        institution=institution,
+        kind="telehealth",
+        items=["qualification"],
+        given_at=timezone.now() - datetime.timedelta(days=5),
+        visit_date=past,
+        available_until=rules.start_of_day(past + datetime.timedelta(days=1)),
+        card_certificate=card,
+        signature="c2ln",
+    )
 
     # when an operator lists and opens it
     listed = operator.get("/admin/consent/consent/").content.decode()

@@ -6,8 +6,11 @@ from .test_admin_otp import PASSWORD, _code, _sign_in, device, operator  # noqa:
 
 
 def actions():
-    return [(e.actor_id, e.detail["action"], e.outcome) for e in AccessEvent.objects.order_by("pk")
-            if e.detail.get("action", "").startswith("admin_")]  # fmt: skip
+    return [
+        (e.actor_id, e.detail["action"], e.outcome)
+        for e in AccessEvent.objects.order_by("pk")
+        if e.detail.get("action", "").startswith("admin_")
+    ]
 
 
 def test_a_sign_in_is_logged_with_its_address(client, operator, device):  # noqa: F811
@@ -25,10 +28,12 @@ def test_failures_the_lock_and_attempts_while_locked_are_logged(client, operator
     _sign_in(client, PASSWORD, _code(device))
     # then each is a refused row of the operator, the lock a row of its own
     assert actions() == [
-        ("operator", "admin_signin_failed", "refused"), ("operator", "admin_signin_failed", "refused"),
-        ("operator", "admin_signin_failed", "refused"), ("operator", "admin_account_locked", "refused"),
+        ("operator", "admin_signin_failed", "refused"),
+        ("operator", "admin_signin_failed", "refused"),
+        ("operator", "admin_signin_failed", "refused"),
+        ("operator", "admin_account_locked", "refused"),
         ("operator", "admin_signin_while_locked", "refused"),
-    ]  # fmt: skip
+    ]
 
 
 def test_a_name_that_is_no_account_is_logged_without_what_was_typed(client, db):

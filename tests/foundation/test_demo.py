@@ -57,12 +57,19 @@ def test_demo_is_idempotent_and_keeps_its_cards():
 
 # --- the demo clinic system ----------------------------------------------------------------------------
 # What the reference client asks for each command it is printed with (clinicapi/client/__main__.py).
-COMMAND_SCOPE = {"patients": "consent.read", "eligibility": "qualification.read", "medication": "medication.read"}
+COMMAND_SCOPE = {
+    "patients": "consent.read",
+    "eligibility": "qualification.read",
+    "medication": "medication.read",
+}
 
 
 def printed_client_commands(text) -> list[list[str]]:
-    return [line.split(" -m clinicapi.client ", 1)[1].split() for line in text.splitlines()
-            if " -m clinicapi.client " in line]  # fmt: skip
+    return [
+        line.split(" -m clinicapi.client ", 1)[1].split()
+        for line in text.splitlines()
+        if " -m clinicapi.client " in line
+    ]
 
 
 def api_path(argv) -> str:
@@ -99,10 +106,18 @@ def test_the_printed_clinic_commands_run_with_the_scopes_the_demo_client_has(set
         flags = dict(zip(argv, argv[1:]))
         key = load_private_key(flags["--key"])
         assertion = sign_assertion(flags["--client-id"], "http://testserver/api/v1/auth/token", key)
-        token = http.post("/api/v1/auth/token", urlencode({
-            "grant_type": "client_credentials", "scope": COMMAND_SCOPE[argv[0]], "client_assertion": assertion,
-            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-        }), content_type="application/x-www-form-urlencoded")  # fmt: skip
+        token = http.post(
+            "/api/v1/auth/token",
+            urlencode(
+                {
+                    "grant_type": "client_credentials",
+                    "scope": COMMAND_SCOPE[argv[0]],
+                    "client_assertion": assertion,
+                    "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                }
+            ),
+            content_type="application/x-www-form-urlencoded",
+        )
         assert token.status_code == 200, token.json()
         read = http.get(api_path(argv), HTTP_AUTHORIZATION=f"Bearer {token.json()['access_token']}")
         assert read.status_code == (200 if argv[0] == "patients" else 404), read.json()

@@ -102,7 +102,9 @@ def test_pages_without_a_policy_of_their_own_get_the_strict_default(db, url):
     response = Client().get(url)
 
     policy = response["Content-Security-Policy"]
-    assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy and "unsafe-eval" not in policy
+    assert (
+        "script-src 'self';" in policy and "frame-ancestors 'none'" in policy and "unsafe-eval" not in policy
+    )
     assert "ws://" not in policy  # only the pages that use the reader bridge may reach it
 
 

@@ -21,13 +21,16 @@ ENROL_TOKEN = "Xq9enrolSECRETtokenVALUE0123456789abcdefghi"
 SESSION_ID = "sessSECRETidVALUE0123456789"
 
 
-@pytest.mark.parametrize("line,kept", [
-    (f'GET /console/enrol/{ENROL_TOKEN}/ HTTP/1.1', "/console/enrol/[redacted]/"),
-    (f"Not Found: /console/enrol/{ENROL_TOKEN}/", "Not Found: /console/enrol/[redacted]/"),
-    (f"/consent/s/{SESSION_ID}/return?x=1", "/consent/s/[redacted]/return?x=1"),
-    (f"/consent/s/{SESSION_ID}", "/consent/s/[redacted]"),
-    ("/console/enrol/totp/", "/console/enrol/totp/"),  # the step without a token stays readable
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "line,kept",
+    [
+        (f"GET /console/enrol/{ENROL_TOKEN}/ HTTP/1.1", "/console/enrol/[redacted]/"),
+        (f"Not Found: /console/enrol/{ENROL_TOKEN}/", "Not Found: /console/enrol/[redacted]/"),
+        (f"/consent/s/{SESSION_ID}/return?x=1", "/consent/s/[redacted]/return?x=1"),
+        (f"/consent/s/{SESSION_ID}", "/consent/s/[redacted]"),
+        ("/console/enrol/totp/", "/console/enrol/totp/"),  # the step without a token stays readable
+    ],
+)
 def test_tokens_in_paths_are_redacted(line, kept):
     assert kept in redact(line) and ENROL_TOKEN not in redact(line) and SESSION_ID not in redact(line)
 
@@ -52,8 +55,12 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_the_servers_access_log_never_names_the_token(tmp_path):
     # given the project's ASGI server as its own process, on a fresh database, access log on stdout
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "homeconsent.settings", "HOMECONSENT_VAR_DIR": str(tmp_path),
-           "PYTHONPATH": str(ROOT)}  # fmt: skip
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "homeconsent.settings",
+        "HOMECONSENT_VAR_DIR": str(tmp_path),
+        "PYTHONPATH": str(ROOT),
+    }
     for name in ("DATABASE_URL", "REDIS_URL"):
         env.pop(name, None)
     subprocess.run(
@@ -62,9 +69,21 @@ def test_the_servers_access_log_never_names_the_token(tmp_path):
     port = _free_port()
     log = (tmp_path / "access.log").open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "homeconsent.serve", "-b", "127.0.0.1", "-p", str(port), "homeconsent.asgi:application"],
-        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "homeconsent.serve",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "homeconsent.asgi:application",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:

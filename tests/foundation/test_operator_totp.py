@@ -22,7 +22,9 @@ def test_the_command_gives_a_device_that_signs_in_to_the_admin(db, client):
     assert "otpauth://totp/" in text and "secret (base32" in text
     device = TOTPDevice.objects.get(user__username="ops-sato")
     code = f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
-    response = client.post("/admin/login/", {"username": "ops-sato", "password": "pw-ops-sato-123", "otp_token": code})
+    response = client.post(
+        "/admin/login/", {"username": "ops-sato", "password": "pw-ops-sato-123", "otp_token": code}
+    )
     assert response.status_code == 302 and client.get("/admin/").status_code == 200
 
 

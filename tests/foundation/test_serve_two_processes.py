@@ -58,8 +58,12 @@ def _free_port() -> int:
 def _serve(port: int, env: dict, log) -> subprocess.Popen:
     process = subprocess.Popen(
         [str(ROOT / "bin" / "serve"), "--port", str(port), "--workers", "1", "--threads", "4"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         assert process.poll() is None, "bin/serve exited"
@@ -110,15 +114,28 @@ def two_servers(tmp_path, pki):
 
 @pytest.fixture
 def clinic_with_patient(tmp_path, pki):
-    institution = Institution.objects.create(code=with_check_digit("136000555"), name="にし訪問看護ステーション",
-                                             facility_type="6", prefecture="13")  # fmt: skip
-    insurer = Insurer.objects.create(number="01130012", name="全国健康保険協会東京支部", kind=InsurerKind.KYOKAI,
-                                     prefecture="13")  # fmt: skip
+    institution = Institution.objects.create(
+        code=with_check_digit("136000555"),
+        name="にし訪問看護ステーション",
+        facility_type="6",
+        prefecture="13",
+    )
+    insurer = Insurer.objects.create(
+        number="01130012", name="全国健康保険協会東京支部", kind=InsurerKind.KYOKAI, prefecture="13"
+    )
     person = Person.objects.create(
         name="山田 花子", name_kana="ヤマダ ハナコ", sex="2", birth_date=datetime.date(1948, 4, 2)
     )
-    Qualification.objects.create(person=person, insurer=insurer, symbol="1234", number="5678", branch="00",
-                                 acquired_on=datetime.date(2020, 4, 1), contribution_ratio="010", personal_family="1")  # fmt: skip
+    Qualification.objects.create(
+        person=person,
+        insurer=insurer,
+        symbol="1234",
+        number="5678",
+        branch="00",
+        acquired_on=datetime.date(2020, 4, 1),
+        contribution_ratio="010",
+        personal_family="1",
+    )
     issued = issue_virtual_card(person, "4826", cards_dir=tmp_path / "cards", pki=pki)
     document = json.loads(issued.path.read_text())
     key = serialization.load_pem_private_key(document["auth_key_pem"].encode(), password=None)
@@ -142,8 +159,11 @@ def _board_session(institution) -> str:
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session[accounts.SESSION_KEY] = {"membership": membership.pk, "generation": membership.session_generation,
-                                     "seen": timezone.now().isoformat()}  # fmt: skip
+    session[accounts.SESSION_KEY] = {
+        "membership": membership.pk,
+        "generation": membership.session_generation,
+        "seen": timezone.now().isoformat(),
+    }
     session.create()
     return session.session_key
 
@@ -163,14 +183,24 @@ def _consent_through_pages(base: str, entry, key, certificate: bytes) -> dict:
         if draft:
             data = {**data, "draft": draft.group(1)}
             drafts.append(draft.group(1))
-        response = http.post(page(name, "home"), {**data, "csrfmiddlewaretoken": http.cookies["csrftoken"]},
-                             headers={"Referer": page(name, "home")}, allow_redirects=False, timeout=30)  # fmt: skip
+        response = http.post(
+            page(name, "home"),
+            {**data, "csrfmiddlewaretoken": http.cookies["csrftoken"]},
+            headers={"Referer": page(name, "home")},
+            allow_redirects=False,
+            timeout=30,
+        )
         assert response.status_code == 302, (name, response.status_code, response.text[:300])
 
     def post_json(name, body):
         # The card step names its draft (?draft=), as the page's script does.
-        response = http.post(page(name, "home"), json=body, timeout=30, params={"draft": drafts[-1]},
-                             headers={"X-CSRFToken": http.cookies["csrftoken"], "Referer": page("card", "home")})  # fmt: skip
+        response = http.post(
+            page(name, "home"),
+            json=body,
+            timeout=30,
+            params={"draft": drafts[-1]},
+            headers={"X-CSRFToken": http.cookies["csrftoken"], "Referer": page("card", "home")},
+        )
         assert response.status_code == 200, (name, response.status_code, response.text[:300])
         return response.json()
 
@@ -182,8 +212,14 @@ def _consent_through_pages(base: str, entry, key, certificate: bytes) -> dict:
     issued = post_json("challenge", {})
     digest_info = base64.b64decode(issued["digest_info"])
     signature = key.sign(digest_info[19:], padding.PKCS1v15(), Prehashed(hashes.SHA256()))
-    return post_json("answer", {"challenge": issued["challenge"], "certificate": base64.b64encode(certificate).decode(),
-                                "signature": base64.b64encode(signature).decode()})  # fmt: skip
+    return post_json(
+        "answer",
+        {
+            "challenge": issued["challenge"],
+            "certificate": base64.b64encode(certificate).decode(),
+            "signature": base64.b64encode(signature).decode(),
+        },
+    )
 
 
 def test_a_consent_made_through_one_server_reaches_a_board_on_the_other(two_servers, clinic_with_patient):
@@ -193,9 +229,12 @@ def test_a_consent_made_through_one_server_reaches_a_board_on_the_other(two_serv
     one, other = two_servers
     institution, person, key, certificate = clinic_with_patient
     entry = entry_for(institution)
-    board = connect(f"ws://127.0.0.1:{other}/ws/console/events/", origin=f"http://127.0.0.1:{other}",
-                    additional_headers={"Cookie": f"{settings.SESSION_COOKIE_NAME}={_board_session(institution)}"},
-                    open_timeout=30)  # fmt: skip
+    board = connect(
+        f"ws://127.0.0.1:{other}/ws/console/events/",
+        origin=f"http://127.0.0.1:{other}",
+        additional_headers={"Cookie": f"{settings.SESSION_COOKIE_NAME}={_board_session(institution)}"},
+        open_timeout=30,
+    )
     try:
         # when the patient consents through the pages of the first one
         _consent_through_pages(f"http://127.0.0.1:{one}", entry, key, certificate)

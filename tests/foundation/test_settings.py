@@ -13,8 +13,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_python(code, env_extra, tmp_path):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL", "HOMECONSENT_PROXY_COUNT"))}  # fmt: skip
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL", "HOMECONSENT_PROXY_COUNT"))
+    }
     env.update({"HOMECONSENT_VAR_DIR": str(tmp_path / "var"), **env_extra})
     return subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
@@ -69,7 +72,9 @@ def test_database_and_channel_layer_follow_the_environment(tmp_path):
     assert embedded[3] == "django.core.cache.backends.locmem.LocMemCache"
 
     production = run_python(
-        code, {"DATABASE_URL": "postgres://u@db.example:5432/hc", "REDIS_URL": "redis://cache.example:6379/0"}, tmp_path
+        code,
+        {"DATABASE_URL": "postgres://u@db.example:5432/hc", "REDIS_URL": "redis://cache.example:6379/0"},
+        tmp_path,
     ).stdout.split()
     assert production == [
         "django.db.backends.postgresql",
@@ -105,8 +110,11 @@ def test_production_refuses_to_start_without_a_real_secret(tmp_path, secret):
 @pytest.mark.parametrize("count", [None, "", "one", "-1"])
 def test_production_refuses_to_start_without_an_explicit_proxy_count(tmp_path, count):
     # given production settings complete but for how many proxies are in front
-    env = {"DJANGO_SETTINGS_MODULE": "homeconsent.production", "DJANGO_ALLOWED_HOSTS": "hc.example",
-           "DJANGO_SECRET_KEY": secrets.token_urlsafe(64)}  # fmt: skip
+    env = {
+        "DJANGO_SETTINGS_MODULE": "homeconsent.production",
+        "DJANGO_ALLOWED_HOSTS": "hc.example",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),
+    }
     if count is not None:
         env["HOMECONSENT_PROXY_COUNT"] = count
     # when it starts
@@ -118,9 +126,15 @@ def test_production_refuses_to_start_without_an_explicit_proxy_count(tmp_path, c
 
 @pytest.mark.parametrize("count", ["0", "2"])
 def test_production_takes_an_explicit_proxy_count_including_zero(tmp_path, count):
-    code = "import django; django.setup(); from django.conf import settings as s; print(s.CLIENT_IP_PROXY_COUNT)"
-    env = {"DJANGO_SETTINGS_MODULE": "homeconsent.production", "DJANGO_ALLOWED_HOSTS": "hc.example",
-           "DJANGO_SECRET_KEY": secrets.token_urlsafe(64), "HOMECONSENT_PROXY_COUNT": count}  # fmt: skip
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; print(s.CLIENT_IP_PROXY_COUNT)"
+    )
+    env = {
+        "DJANGO_SETTINGS_MODULE": "homeconsent.production",
+        "DJANGO_ALLOWED_HOSTS": "hc.example",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),
+        "HOMECONSENT_PROXY_COUNT": count,
+    }
     result = run_python(code, env, tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == count
@@ -161,7 +175,11 @@ def test_production_never_serves_static_files_from_the_finders_and_pools_on_requ
 
 @pytest.mark.parametrize(
     "name,value",
-    [("HOMECONSENT_AUDIT_CHAINS", "sixteen"), ("HOMECONSENT_WEBHOOK_TIMEOUT_SECONDS", "5s"), ("DJANGO_DEBUG", "maybe")],
+    [
+        ("HOMECONSENT_AUDIT_CHAINS", "sixteen"),
+        ("HOMECONSENT_WEBHOOK_TIMEOUT_SECONDS", "5s"),
+        ("DJANGO_DEBUG", "maybe"),
+    ],
 )
 def test_a_bad_value_stops_the_start_and_names_its_variable(tmp_path, name, value):
     # given a typo in one setting of the environment
@@ -175,8 +193,14 @@ def test_a_bad_value_stops_the_start_and_names_its_variable(tmp_path, name, valu
 
 def test_list_settings_are_comma_separated_and_stripped(tmp_path):
     code = "import django; django.setup(); from django.conf import settings as s; print('|'.join(s.ALLOWED_HOSTS))"
-    result = run_python(code, {"DJANGO_SETTINGS_MODULE": "homeconsent.settings",
-                               "DJANGO_ALLOWED_HOSTS": " a.example , b.example,,"}, tmp_path)  # fmt: skip
+    result = run_python(
+        code,
+        {
+            "DJANGO_SETTINGS_MODULE": "homeconsent.settings",
+            "DJANGO_ALLOWED_HOSTS": " a.example , b.example,,",
+        },
+        tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "a.example|b.example"
 

@@ -83,8 +83,10 @@ def test_a_lock_held_past_the_timeout_still_fails_as_locked(lock_holder):
 
     def write():
         connection.close()
-        connection.settings_dict = {**connection.settings_dict,
-                                    "OPTIONS": {**connection.settings_dict["OPTIONS"], "timeout": 0.2}}  # fmt: skip
+        connection.settings_dict = {
+            **connection.settings_dict,
+            "OPTIONS": {**connection.settings_dict["OPTIONS"], "timeout": 0.2},
+        }
         try:
             with transaction.atomic():
                 events.append("second committed")

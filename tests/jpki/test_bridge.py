@@ -164,10 +164,17 @@ def digest_info_of(message: bytes) -> str:
 
 def challenge(origin=ORIGIN, *, expires_in=datetime.timedelta(minutes=5), **fields) -> bytes:
     """A HomeConsent challenge message (version 2) as the server issues it for a page of `origin`."""
-    values = {"nonce": base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode(), "purpose": "consent",
-              "institution": "0110113719", "items": ["medication", "qualification"], "kind": "home_visit",
-              "details": {}, "expires_at": datetime.datetime.now(datetime.UTC) + expires_in, "origin": origin,
-              **fields}  # fmt: skip
+    values = {
+        "nonce": base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode(),
+        "purpose": "consent",
+        "institution": "0110113719",
+        "items": ["medication", "qualification"],
+        "kind": "home_visit",
+        "details": {},
+        "expires_at": datetime.datetime.now(datetime.UTC) + expires_in,
+        "origin": origin,
+        **fields,
+    }
     return challenge_message.challenge_message(**values)
 
 
@@ -242,7 +249,9 @@ def test_a_right_pin_resets_the_count(page):
     assert ask(page, "tries_left")["tries_left"] == 3
 
 
-def test_authenticate_returns_a_signature_over_the_challenge_message_by_the_certificate_key(page, certificate):
+def test_authenticate_returns_a_signature_over_the_challenge_message_by_the_certificate_key(
+    page, certificate
+):
     message = challenge()
     request_id = send(page, "authenticate", challenge_message=b64(message), pin=PIN)
     result, steps = answer(page, request_id)
@@ -268,7 +277,9 @@ def test_back_to_back_operations_find_the_card_at_the_first_poll(page, slot, mon
     monkeypatch.setattr(slot.card, "reset", slow_reset)
     polls = []
     sense_ttb = nfc.clf.udp.Device.sense_ttb
-    monkeypatch.setattr(nfc.clf.udp.Device, "sense_ttb", lambda device, target: polls.append(1) or sense_ttb(device, target))
+    monkeypatch.setattr(
+        nfc.clf.udp.Device, "sense_ttb", lambda device, target: polls.append(1) or sense_ttb(device, target)
+    )
     # when: operations follow each other at once, each ending with the field switched off
     results = [ask(page, "tries_left")["type"] for _ in range(10)]
     # then: the card answered the first poll of each (a missed one costs the page ~1.1 s)
@@ -279,8 +290,11 @@ def test_back_to_back_operations_find_the_card_at_the_first_poll(page, slot, mon
 
 def test_a_card_without_a_pin_is_refused_with_pin_not_set(tmp_path, pki, card_key, certificate):
     no_pin = create_card_file(
-        tmp_path / "face-only.json", auth_key=card_key, auth_cert_der=der(certificate),
-        ca_cert_der=pki.root_certificate_der, pin=None,
+        tmp_path / "face-only.json",
+        auth_key=card_key,
+        auth_cert_der=der(certificate),
+        ca_cert_der=pki.root_certificate_der,
+        pin=None,
     )
     slot = CardSlot(no_pin).start()
     bridge = ReaderBridge(f"udp:127.0.0.1:{slot.port}", origins=[ORIGIN]).start()
@@ -376,14 +390,26 @@ def reformatted(**changes) -> bytes:
         ({"digest_info": digest_info_of(b"a chosen message")}, "digest_refused"),
         ({"challenge_message": b64(b"a chosen message")}, "challenge_not_ours"),
         ({"challenge_message": "not base64!"}, "challenge_not_ours"),
-        ({"challenge_message": b64(json.dumps({"format": "other-site", "v": 2}).encode())}, "challenge_not_ours"),
+        (
+            {"challenge_message": b64(json.dumps({"format": "other-site", "v": 2}).encode())},
+            "challenge_not_ours",
+        ),
         ({"challenge_message": b64(v1_message())}, "challenge_not_ours"),
         ({"challenge_message": b64(reformatted(v=3))}, "challenge_not_ours"),
         ({"challenge_message": b64(reformatted(purpose="sign_document"))}, "challenge_not_ours"),
-        ({"challenge_message": b64(reformatted(institution="0110113710"))}, "challenge_not_ours"),  # check digit
-        ({"challenge_message": b64(reformatted(institution=None))}, "challenge_not_ours"),  # only portal sign-in
+        (
+            {"challenge_message": b64(reformatted(institution="0110113710"))},
+            "challenge_not_ours",
+        ),  # check digit
+        (
+            {"challenge_message": b64(reformatted(institution=None))},
+            "challenge_not_ours",
+        ),  # only portal sign-in
         ({"challenge_message": b64(reformatted(extra="field"))}, "challenge_not_ours"),
-        ({"challenge_message": b64(challenge().replace(b'{"', b'{ "', 1))}, "challenge_not_ours"),  # not canonical
+        (
+            {"challenge_message": b64(challenge().replace(b'{"', b'{ "', 1))},
+            "challenge_not_ours",
+        ),  # not canonical
         ({"challenge_message": b64(challenge("https://evil.example"))}, "challenge_wrong_origin"),
         ({"challenge_message": b64(challenge(expires_in=datetime.timedelta(minutes=-5)))}, "challenge_stale"),
         ({"challenge_message": b64(challenge(expires_in=datetime.timedelta(days=2)))}, "challenge_stale"),
@@ -401,7 +427,9 @@ def test_anything_but_a_fresh_homeconsent_challenge_for_this_page_is_refused_bef
 
 
 def test_a_portal_sign_in_challenge_names_no_institution_and_is_signed(page):
-    result = authenticate(page, PIN, challenge(purpose="portal_login", institution=None, items=[], kind="signin"))
+    result = authenticate(
+        page, PIN, challenge(purpose="portal_login", institution=None, items=[], kind="signin")
+    )
     assert result["type"] == "authenticate" and result["signature"]
 
 
@@ -524,8 +552,14 @@ def test_closing_the_page_stops_the_wait_for_a_card(bridge, slot):
 @pytest.mark.parametrize(
     "origin",
     [
-        "http://evil.example", "http://127.0.0.1:8001", None, "null", "HTTP://127.0.0.1:8000",
-        "http://127.0.0.1:8000/", "http://127.0.0.1:8000.evil.example", "https://127.0.0.1:8000",
+        "http://evil.example",
+        "http://127.0.0.1:8001",
+        None,
+        "null",
+        "HTTP://127.0.0.1:8000",
+        "http://127.0.0.1:8000/",
+        "http://127.0.0.1:8000.evil.example",
+        "https://127.0.0.1:8000",
     ],
 )
 def test_a_page_of_another_origin_is_refused_at_the_handshake(bridge, origin):
@@ -550,7 +584,8 @@ def test_configured_origins_are_compared_as_browsers_send_them(slot):
 
 
 @pytest.mark.parametrize(
-    "origin", ["null", "*", "https://*.example.jp", "file://", "https://consent.example.jp/consent", "ws://x.jp", ""]
+    "origin",
+    ["null", "*", "https://*.example.jp", "file://", "https://consent.example.jp/consent", "ws://x.jp", ""],
 )
 def test_an_origin_that_names_no_site_is_not_configurable(origin):
     with pytest.raises(ValueError):
@@ -565,8 +600,17 @@ def test_the_bridge_listens_on_loopback_only(host):
 
 def test_the_command_serves_an_origin_given_to_it_until_sigterm(slot):
     command = subprocess.Popen(
-        [sys.executable, "manage.py", "reader_bridge", "--device", f"udp:127.0.0.1:{slot.port}",
-         "--port", "0", "--origin", "https://consent.example.jp"],
+        [
+            sys.executable,
+            "manage.py",
+            "reader_bridge",
+            "--device",
+            f"udp:127.0.0.1:{slot.port}",
+            "--port",
+            "0",
+            "--origin",
+            "https://consent.example.jp",
+        ],
         cwd=Path(__file__).resolve().parents[2],
         env={**os.environ, "PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": "tests.settings"},
         stdout=subprocess.PIPE,

@@ -23,8 +23,12 @@ pytestmark = pytest.mark.browser
 CLIENT = Path(__file__).resolve().parents[2] / "static" / "js" / "reader-bridge.js"
 PIN = "4826"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 
 
@@ -94,7 +98,8 @@ def run(page, script, *args):
             catch (e) { return {error: {code: e.code, tries_left: e.tries_left, message: e.message,
                                         message_en: e.message_en, name: e.name}}; }
             finally { bridge.close(); }
-        }""" % script,
+        }"""
+        % script,
         list(args),
     )
 
@@ -112,9 +117,14 @@ def test_status_and_certificate_through_the_page_client(page, bridge, card):
 def challenge_for(site) -> bytes:
     """A HomeConsent challenge message as the server hands it to a page of `site`."""
     return challenge_message.challenge_message(
-        nonce=base64.urlsafe_b64encode(bytes(range(32))).rstrip(b"=").decode(), purpose="consent",
-        institution="0110113719", items=["qualification"], kind="home_visit", details={},
-        expires_at=datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=5), origin=site,
+        nonce=base64.urlsafe_b64encode(bytes(range(32))).rstrip(b"=").decode(),
+        purpose="consent",
+        institution="0110113719",
+        items=["qualification"],
+        kind="home_visit",
+        details={},
+        expires_at=datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=5),
+        origin=site,
     )
 
 
@@ -128,7 +138,8 @@ def test_authenticate_reports_progress_and_returns_a_verifiable_signature(page, 
         """const steps = [];
            const result = await bridge.authenticate(args[0], args[1], step => steps.push(step));
            return {...result, steps};""",
-        bridge.url, [digest_info, PIN],
+        bridge.url,
+        [digest_info, PIN],
     )
 
     certificate.public_key().verify(
@@ -140,12 +151,18 @@ def test_authenticate_reports_progress_and_returns_a_verifiable_signature(page, 
 
 def test_a_wrong_pin_rejects_with_its_code_and_tries_left(page, bridge, site):
     digest_info = base64.b64encode(challenge_for(site)).decode()
-    wrong = run(page, "return await bridge.authenticate(args[0], args[1]);", bridge.url, [digest_info, "0000"])
+    wrong = run(
+        page, "return await bridge.authenticate(args[0], args[1]);", bridge.url, [digest_info, "0000"]
+    )
     reset = run(page, "return await bridge.authenticate(args[0], args[1]);", bridge.url, [digest_info, PIN])
-    not_four_digits = run(page, "return await bridge.authenticate(args[0], args[1]);", bridge.url, [digest_info, "12"])
+    not_four_digits = run(
+        page, "return await bridge.authenticate(args[0], args[1]);", bridge.url, [digest_info, "12"]
+    )
 
     assert wrong["error"]["code"] == "pin_incorrect" and wrong["error"]["tries_left"] == 2
-    assert wrong["error"]["name"] == "ReaderBridgeError" and wrong["error"]["message_en"].startswith("incorrect PIN")
+    assert wrong["error"]["name"] == "ReaderBridgeError" and wrong["error"]["message_en"].startswith(
+        "incorrect PIN"
+    )
     assert reset["tries_left"] == 3
     assert not_four_digits["error"]["code"] == "bad_request"
 

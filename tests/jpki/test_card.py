@@ -91,7 +91,9 @@ def test_response_apdus_and_status_words():
     r = ResponseAPDU.parse(bytes.fromhex("3082049000"))
     assert (r.data, r.sw, r.sw1, r.sw2, r.ok) == (b"\x30\x82\x04", 0x9000, 0x90, 0x00, True)
     assert bytes(r) == bytes.fromhex("3082049000")
-    assert SW.tries_left(2) == 0x63C2 and tries_left_from_sw(0x63C2) == 2 and tries_left_from_sw(0x9000) is None
+    assert (
+        SW.tries_left(2) == 0x63C2 and tries_left_from_sw(0x63C2) == 2 and tries_left_from_sw(0x9000) is None
+    )
     assert "REFERENCE_DATA_UNUSABLE" in describe_sw(0x6984)
     assert "tries left: 1" in describe_sw(0x63C1)
 
@@ -311,11 +313,19 @@ def test_create_card_file_checks_what_it_is_given(card, tmp_path):  # noqa: F811
     other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     with pytest.raises(ValueError):
         create_card_file(
-            tmp_path / "x.json", auth_key=other_key, auth_cert_der=card.auth_cert_der, ca_cert_der=card.ca_cert_der, pin="1234"
+            tmp_path / "x.json",
+            auth_key=other_key,
+            auth_cert_der=card.auth_cert_der,
+            ca_cert_der=card.ca_cert_der,
+            pin="1234",
         )
     with pytest.raises(ValueError):
         create_card_file(
-            tmp_path / "y.json", auth_key=other_key, auth_cert_der=card.auth_cert_der, ca_cert_der=card.ca_cert_der, pin="12345"
+            tmp_path / "y.json",
+            auth_key=other_key,
+            auth_cert_der=card.auth_cert_der,
+            ca_cert_der=card.ca_cert_der,
+            pin="12345",
         )
     with pytest.raises(FileExistsError):
         create_card_file(card.path, auth_key=other_key, auth_cert_der=b"", ca_cert_der=b"", pin="1234")
@@ -335,7 +345,13 @@ def test_the_signature_password_has_its_own_counter_of_five(card_pki, tmp_path):
     from homeconsent.jpki.card import issue_card_file
 
     card = VirtualJPKICard.load(  # noqa: F811
-        issue_card_file(card_pki, tmp_path / "c.json", pin=CARD_PIN, birth_date=__import__("datetime").date(1960, 1, 1), sign_password="ABC123")
+        issue_card_file(
+            card_pki,
+            tmp_path / "c.json",
+            pin=CARD_PIN,
+            birth_date=__import__("datetime").date(1960, 1, 1),
+            sign_password="ABC123",
+        )
     )
     send(card, SELECT_APP)
     assert sw(card, select_ef(0x001B)) == "9000"

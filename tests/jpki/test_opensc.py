@@ -30,7 +30,10 @@ pytestmark = pytest.mark.opensc
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = ("pcscd", "opensc-tool", "pkcs15-tool", "pkcs11-tool")
-VPCD_DRIVERS = ("/usr/lib/pcsc/drivers/serial/libifdvpcd.so", "/usr/local/lib/pcsc/drivers/serial/libifdvpcd.so")
+VPCD_DRIVERS = (
+    "/usr/lib/pcsc/drivers/serial/libifdvpcd.so",
+    "/usr/local/lib/pcsc/drivers/serial/libifdvpcd.so",
+)
 PKCS11_MODULES = (
     "/usr/lib/*/opensc-pkcs11.so",
     "/usr/lib/*/pkcs11/opensc-pkcs11.so",
@@ -55,7 +58,16 @@ def _namespaces_work() -> bool:
     if not shutil.which("unshare") or not shutil.which("nsenter") or not shutil.which("ip"):
         return False
     probe = subprocess.run(
-        ["unshare", "--net", "--mount", "--fork", "--", "sh", "-c", "ip link set lo up && mount -t tmpfs tmpfs /run"],
+        [
+            "unshare",
+            "--net",
+            "--mount",
+            "--fork",
+            "--",
+            "sh",
+            "-c",
+            "ip link set lo up && mount -t tmpfs tmpfs /run",
+        ],
         capture_output=True,
         timeout=10,
     )
@@ -79,15 +91,26 @@ class PcscStack:
         self.prefix: list[str] = []
         self.holder = None
         self.processes: list[subprocess.Popen] = []
-        self.env = dict(os.environ, OPENSC_CONF=str(workdir / "opensc.conf"), DJANGO_SETTINGS_MODULE="tests.settings")
+        self.env = dict(
+            os.environ, OPENSC_CONF=str(workdir / "opensc.conf"), DJANGO_SETTINGS_MODULE="tests.settings"
+        )
         (workdir / "opensc.conf").write_text(OPENSC_CONF)
 
     def start(self, vpcd_driver: str, isolated: bool):
         if isolated:
             ready = self.workdir / "ns-ready"
             holder = subprocess.Popen(
-                ["unshare", "--net", "--mount", "--fork", "--kill-child", "--", "sh", "-c",
-                 f"ip link set lo up && mount -t tmpfs tmpfs /run && echo $$ > {ready} && exec sleep 600"],
+                [
+                    "unshare",
+                    "--net",
+                    "--mount",
+                    "--fork",
+                    "--kill-child",
+                    "--",
+                    "sh",
+                    "-c",
+                    f"ip link set lo up && mount -t tmpfs tmpfs /run && echo $$ > {ready} && exec sleep 600",
+                ],
             )
             self.processes.append(holder)
             self.holder = holder
@@ -111,7 +134,14 @@ class PcscStack:
         self.pcscd = self._spawn(self.pcscd_argv, self.pcscd_log)
         self.card_log = open(self.workdir / "card.log", "w")
         self._spawn(
-            [sys.executable, str(REPO / "manage.py"), "serve_card", str(self.card_file), "--vpcd", f"127.0.0.1:{port}"],
+            [
+                sys.executable,
+                str(REPO / "manage.py"),
+                "serve_card",
+                str(self.card_file),
+                "--vpcd",
+                f"127.0.0.1:{port}",
+            ],
             self.card_log,
         )
         self.wait_for_card()
@@ -129,15 +159,23 @@ class PcscStack:
         self.pcscd = self._spawn(self.pcscd_argv, self.pcscd_log)
 
     def _spawn(self, argv, log):
-        process = subprocess.Popen(self.prefix + argv, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=REPO)
+        process = subprocess.Popen(
+            self.prefix + argv, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=REPO
+        )
         self.processes.append(process)
         return process
 
     def run(self, *argv) -> subprocess.CompletedProcess:
-        return subprocess.run(self.prefix + list(argv), capture_output=True, text=True, env=self.env, timeout=30)
+        return subprocess.run(
+            self.prefix + list(argv), capture_output=True, text=True, env=self.env, timeout=30
+        )
 
     def logs(self) -> str:
-        return "\n".join(p.read_text()[-2000:] for p in (self.workdir / "pcscd.log", self.workdir / "card.log") if p.exists())
+        return "\n".join(
+            p.read_text()[-2000:]
+            for p in (self.workdir / "pcscd.log", self.workdir / "card.log")
+            if p.exists()
+        )
 
     def stop(self):
         for process in reversed(self.processes):
@@ -160,7 +198,9 @@ def pcsc(card_template, tmp_path_factory):  # noqa: F811
     missing = [tool for tool in TOOLS if not shutil.which(tool)]
     vpcd_driver = _first(VPCD_DRIVERS)
     if missing or not vpcd_driver:
-        pytest.skip(f"needs opensc, pcscd and vsmartcard-vpcd (missing: {', '.join(missing) or 'libifdvpcd.so'})")
+        pytest.skip(
+            f"needs opensc, pcscd and vsmartcard-vpcd (missing: {', '.join(missing) or 'libifdvpcd.so'})"
+        )
     isolated = _namespaces_work()
     if not isolated and _host_pcscd_running():
         pytest.skip("another pcscd is running and namespaces (unshare) are not available to keep ours apart")
@@ -199,7 +239,10 @@ def test_pkcs15_lists_the_user_authentication_pin_and_certificate(pcsc):
 
 def test_pkcs15_reads_the_certificate_byte_exact(pcsc):
     result = subprocess.run(
-        pcsc.prefix + ["pkcs15-tool", "--read-certificate", "01"], capture_output=True, env=pcsc.env, timeout=30
+        pcsc.prefix + ["pkcs15-tool", "--read-certificate", "01"],
+        capture_output=True,
+        env=pcsc.env,
+        timeout=30,
     )
     assert result.returncode == 0, result.stderr
     certificate = x509.load_pem_x509_certificate(result.stdout)
@@ -211,12 +254,27 @@ def test_pkcs11_signs_with_the_pin_and_the_signature_verifies(pcsc, pkcs11_modul
     data.write_bytes(b"HomeConsent challenge signed through OpenSC")
     signature_file = pcsc.workdir / "signature.bin"
     result = pcsc.run(
-        "pkcs11-tool", "--module", pkcs11_module, "--login", "--pin", CARD_PIN, "--sign", "--id", "01",
-        "--mechanism", "SHA256-RSA-PKCS", "--input-file", str(data), "--output-file", str(signature_file),
+        "pkcs11-tool",
+        "--module",
+        pkcs11_module,
+        "--login",
+        "--pin",
+        CARD_PIN,
+        "--sign",
+        "--id",
+        "01",
+        "--mechanism",
+        "SHA256-RSA-PKCS",
+        "--input-file",
+        str(data),
+        "--output-file",
+        str(signature_file),
     )
     assert result.returncode == 0, result.stdout + result.stderr + pcsc.logs()
     certificate = x509.load_der_x509_certificate(VirtualJPKICard.load(pcsc.card_file).auth_cert_der)
-    certificate.public_key().verify(signature_file.read_bytes(), data.read_bytes(), padding.PKCS1v15(), hashes.SHA256())
+    certificate.public_key().verify(
+        signature_file.read_bytes(), data.read_bytes(), padding.PKCS1v15(), hashes.SHA256()
+    )
 
 
 def test_a_wrong_pin_through_pkcs11_lowers_the_tries_left(pcsc, pkcs11_module):

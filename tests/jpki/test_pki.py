@@ -50,7 +50,9 @@ def own_pki(tmp_path, settings):
 
 @pytest.fixture
 def person(db):
-    return Person.objects.create(name="田中 一郎", name_kana="タナカ イチロウ", sex="1", birth_date=datetime.date(1941, 7, 15))
+    return Person.objects.create(
+        name="田中 一郎", name_kana="タナカ イチロウ", sex="1", birth_date=datetime.date(1941, 7, 15)
+    )
 
 
 def test_the_root_is_a_self_signed_rsa_2048_sha256_test_root_for_ten_years(pki):
@@ -100,9 +102,13 @@ def test_a_user_auth_certificate_has_no_name_signs_only_and_names_its_crl(pki, c
 def test_a_certificate_is_valid_until_the_end_of_the_fifth_birthday_after_issue(pki, card_key):
     issued = datetime.datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 
-    certificate = pki.issue_user_auth_certificate(card_key.public_key(), datetime.date(1941, 7, 15), not_before=issued)
+    certificate = pki.issue_user_auth_certificate(
+        card_key.public_key(), datetime.date(1941, 7, 15), not_before=issued
+    )
 
-    assert certificate.not_valid_after_utc.astimezone(JST) == datetime.datetime(2031, 7, 15, 23, 59, 59, tzinfo=JST)
+    assert certificate.not_valid_after_utc.astimezone(JST) == datetime.datetime(
+        2031, 7, 15, 23, 59, 59, tzinfo=JST
+    )
 
 
 def test_the_issue_day_is_the_day_in_japan(pki, card_key):
@@ -110,9 +116,13 @@ def test_the_issue_day_is_the_day_in_japan(pki, card_key):
     # birthday does not count and the certificate runs a year longer than the UTC date would give.
     issued = datetime.datetime(2026, 7, 14, 16, 0, tzinfo=UTC)
 
-    certificate = pki.issue_user_auth_certificate(card_key.public_key(), datetime.date(1941, 7, 15), not_before=issued)
+    certificate = pki.issue_user_auth_certificate(
+        card_key.public_key(), datetime.date(1941, 7, 15), not_before=issued
+    )
 
-    assert certificate.not_valid_after_utc.astimezone(JST) == datetime.datetime(2031, 7, 15, 23, 59, 59, tzinfo=JST)
+    assert certificate.not_valid_after_utc.astimezone(JST) == datetime.datetime(
+        2031, 7, 15, 23, 59, 59, tzinfo=JST
+    )
 
 
 def test_a_card_expiry_before_the_fifth_birthday_caps_the_certificate(pki, card_key):
@@ -158,7 +168,10 @@ def test_revocation_re_signs_the_crl_with_the_serial_and_a_higher_number(tmp_pat
     crl = pki.crl()
     assert before.get_revoked_certificate_by_serial_number(certificate.serial_number) is None
     entry = crl.get_revoked_certificate_by_serial_number(certificate.serial_number)
-    assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason == x509.ReasonFlags.key_compromise
+    assert (
+        entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+        == x509.ReasonFlags.key_compromise
+    )
     assert len(list(crl)) == 1
     assert crl.is_signature_valid(pki.root_certificate.public_key())
     assert crl.issuer == pki.root_certificate.subject
@@ -197,7 +210,16 @@ def test_openssl_accepts_the_chain_and_the_crl_and_sees_a_revocation(tmp_path, c
     leaf.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
 
     def openssl_verify():
-        command = ["openssl", "verify", "-crl_check", "-CAfile", pki.root_path, "-CRLfile", pki.crl_path, leaf]
+        command = [
+            "openssl",
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            pki.root_path,
+            "-CRLfile",
+            pki.crl_path,
+            leaf,
+        ]
         return subprocess.run(command, capture_output=True, text=True)
 
     assert openssl_verify().returncode == 0
@@ -218,8 +240,13 @@ def test_issue_virtual_card_writes_a_card_and_registers_its_certificate(own_pki,
     assert row.serial == serial_hex(certificate.serial_number)
     assert row.issuer == own_pki.root_certificate.subject.rfc4514_string()
     assert row.fingerprint_sha256 == certificate.fingerprint(hashes.SHA256()).hex()
-    assert row.status == CardCertificateStatus.ACTIVE and row.registered_for_insurance_use and row.registered_at
-    assert (row.not_before, row.not_after) == (certificate.not_valid_before_utc, certificate.not_valid_after_utc)
+    assert (
+        row.status == CardCertificateStatus.ACTIVE and row.registered_for_insurance_use and row.registered_at
+    )
+    assert (row.not_before, row.not_after) == (
+        certificate.not_valid_before_utc,
+        certificate.not_valid_after_utc,
+    )
     assert bytes(row.certificate_der) == card.auth_cert_der
 
 
@@ -249,13 +276,20 @@ def test_the_commands_issue_a_card_and_revoke_its_certificate(own_pki, person, t
 
 
 # --- the access log of linkage changes --------------------------------------------------------
-def test_registering_a_card_certificate_is_logged_as_the_operators_change_about_the_person(pki, card_key, person):
+def test_registering_a_card_certificate_is_logged_as_the_operators_change_about_the_person(
+    pki, card_key, person
+):
     certificate = pki.issue_user_auth_certificate(card_key.public_key(), person.birth_date)
 
     row = do_register_card_certificate(person, certificate)
 
     event = AccessEvent.objects.get(detail__action="card_certificate_registered")
-    assert (event.person_id, event.actor_type, event.actor_id, event.basis) == (person.pk, "operator", "operator", "operator")
+    assert (event.person_id, event.actor_type, event.actor_id, event.basis) == (
+        person.pk,
+        "operator",
+        "operator",
+        "operator",
+    )
     assert event.items == ["card_certificate"]
     assert event.detail["serial"] == row.serial and event.detail["issuer"] == row.issuer
 
@@ -285,10 +319,18 @@ def test_revoking_a_card_certificate_is_logged_for_its_person(own_pki, person, t
     assert marked == 1
     event = AccessEvent.objects.get(detail__action="card_certificate_revoked")
     assert (event.person_id, event.actor_type, event.actor_id, event.basis) == (
-        person.pk, "operator", "operator:yamada", "operator")  # fmt: skip
+        person.pk,
+        "operator",
+        "operator:yamada",
+        "operator",
+    )
     assert event.items == ["card_certificate"]
-    assert event.detail == {"action": "card_certificate_revoked", "issuer": row.issuer, "serial": row.serial,
-                            "reason": "key_compromise"}  # fmt: skip
+    assert event.detail == {
+        "action": "card_certificate_revoked",
+        "issuer": row.issuer,
+        "serial": row.serial,
+        "reason": "key_compromise",
+    }
 
 
 class CrlThatCannotBeWritten(TestPKI):
@@ -296,7 +338,9 @@ class CrlThatCannotBeWritten(TestPKI):
         raise OSError("CRL not writable")
 
 
-def test_a_revocation_whose_crl_cannot_be_written_leaves_neither_mark_nor_log_entry(own_pki, person, tmp_path):
+def test_a_revocation_whose_crl_cannot_be_written_leaves_neither_mark_nor_log_entry(
+    own_pki, person, tmp_path
+):
     row = issue_virtual_card(person, "1234", tmp_path / "cards").card_certificate
 
     with pytest.raises(OSError):

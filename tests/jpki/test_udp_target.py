@@ -259,7 +259,9 @@ def test_a_slow_answer_keeps_the_reader_waiting_with_wtx(card_file):  # noqa: F8
             assert apdu(tag, 0x20, 0x00, 0x80, CARD_PIN.encode())[1] == "9000"
             select_ef(tag, 0x0017)
             # when
-            signature, sw = apdu(tag, 0x2A, 0x00, 0x80, DIGEST_INFO_SHA256 + hashlib.sha256(b"m").digest(), mrl=256, cla=0x80)
+            signature, sw = apdu(
+                tag, 0x2A, 0x00, 0x80, DIGEST_INFO_SHA256 + hashlib.sha256(b"m").digest(), mrl=256, cla=0x80
+            )
             # then: the answer arrives, and the block numbers still agree on the next command
             assert sw == "9000" and len(signature) == 256
             assert select_ef(tag, 0x0018) == "9000"
@@ -292,7 +294,10 @@ def test_a_poll_right_after_the_field_goes_off_is_answered(card_file):  # noqa: 
     # given: a card activated by a raw udp reader, busy with a command
     gated = GatedCard.load(card_file)
     gated.gate = threading.Event()
-    with UdpCardTarget(gated, "127.0.0.1", 0) as target, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    with (
+        UdpCardTarget(gated, "127.0.0.1", 0) as target,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock,
+    ):
         send_frame(sock, target, b"\x05\x00\x10")
         assert receive_frame(sock)[:5] == b"\x50" + target.pupi
         send_frame(sock, target, b"\x1d" + target.pupi + b"\x00\x08\x01\x00")
@@ -323,9 +328,10 @@ def test_the_pin_stays_out_of_the_card_sides_debug_logs(card_file, caplog):  # n
     # given: nfcpy's loggers let everything through, as in a fresh `serve_card` process run at DEBUG
     caplog.set_level(1)
     caplog.set_level(1, logger="nfc")
-    with UdpCardTarget(VirtualJPKICard.load(card_file), "127.0.0.1", 0) as target, socket.socket(
-        socket.AF_INET, socket.SOCK_DGRAM
-    ) as sock:
+    with (
+        UdpCardTarget(VirtualJPKICard.load(card_file), "127.0.0.1", 0) as target,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock,
+    ):
         send_frame(sock, target, b"\x05\x00\x10")
         receive_frame(sock)
         send_frame(sock, target, b"\x1d" + target.pupi + b"\x00\x08\x01\x00")

@@ -42,7 +42,9 @@ def card_key():
 
 @pytest.fixture
 def person(db):
-    return Person.objects.create(name="佐藤 花子", name_kana="サトウ ハナコ", sex="2", birth_date=datetime.date(1948, 4, 2))
+    return Person.objects.create(
+        name="佐藤 花子", name_kana="サトウ ハナコ", sex="2", birth_date=datetime.date(1948, 4, 2)
+    )
 
 
 @pytest.fixture
@@ -75,7 +77,9 @@ def test_a_registered_card_answering_its_challenge_proves_its_person(pki, card_k
     Person.objects.create(name="別人", name_kana="ベツジン", sex="1", birth_date=datetime.date(1950, 1, 1))
     challenge = issue_challenge("consent", institution, ["qualification", "medication"], kind="home_visit")
 
-    result = verify_card_authentication(challenge.nonce, der(certificate), sign(card_key, challenge), "consent")
+    result = verify_card_authentication(
+        challenge.nonce, der(certificate), sign(card_key, challenge), "consent"
+    )
 
     assert result.person == person
     assert result.card_certificate == registered
@@ -84,7 +88,9 @@ def test_a_registered_card_answering_its_challenge_proves_its_person(pki, card_k
     assert challenge.card_certificate == registered
 
 
-def test_a_virtual_card_issued_by_the_test_pki_answers_a_challenge_end_to_end(pki, settings, tmp_path, person, institution):
+def test_a_virtual_card_issued_by_the_test_pki_answers_a_challenge_end_to_end(
+    pki, settings, tmp_path, person, institution
+):
     settings.JPKI_PKI_DIR = pki.directory
     issued = issue_virtual_card(person, "2580", tmp_path / "cards")
     card = VirtualJPKICard.load(issued.path)
@@ -104,14 +110,24 @@ def test_the_challenge_can_be_named_by_id_or_raw_nonce(pki, card_key, person, in
     by_id = issue_challenge("consent", institution, ["qualification"])
     by_bytes = issue_challenge("consent", institution, ["qualification"])
 
-    assert verify_card_authentication(by_id.pk, der(certificate), sign(card_key, by_id), "consent").person == person
-    result = verify_card_authentication(by_bytes.nonce_bytes, der(certificate), sign(card_key, by_bytes), "consent")
+    assert (
+        verify_card_authentication(by_id.pk, der(certificate), sign(card_key, by_id), "consent").person
+        == person
+    )
+    result = verify_card_authentication(
+        by_bytes.nonce_bytes, der(certificate), sign(card_key, by_bytes), "consent"
+    )
     assert result.challenge == by_bytes
 
 
 def test_the_message_binds_every_field_and_the_card_signs_its_digest_info(pki, institution):
-    challenge = issue_challenge("consent", institution, ["medication", "qualification"], kind="telehealth",
-                                visit_date=datetime.date(2026, 12, 1))
+    challenge = issue_challenge(
+        "consent",
+        institution,
+        ["medication", "qualification"],
+        kind="telehealth",
+        visit_date=datetime.date(2026, 12, 1),
+    )
 
     message = challenge.message()
 
@@ -121,8 +137,9 @@ def test_the_message_binds_every_field_and_the_card_signs_its_digest_info(pki, i
     assert f'"nonce":"{challenge.nonce}","origin":"","purpose":"consent","v":2}}'.encode() in message
     assert len(challenge.nonce_bytes) == 32
     assert challenge.digest_info() == DIGEST_INFO_SHA256 + hashlib.sha256(message).digest()
-    other = issue_challenge("consent", institution, ["medication"], kind="telehealth",
-                            visit_date=datetime.date(2026, 12, 1))
+    other = issue_challenge(
+        "consent", institution, ["medication"], kind="telehealth", visit_date=datetime.date(2026, 12, 1)
+    )
     assert other.digest_info() != challenge.digest_info()
 
 
@@ -164,7 +181,10 @@ def test_a_signature_by_another_key_is_signature_invalid(pki, card_key, person, 
 def test_garbage_instead_of_a_certificate_is_malformed_certificate(pki, card_key, institution, db):
     challenge = issue_challenge("consent", institution, ["qualification"])
 
-    assert refusal(challenge, b"\x30\x82\x03\x00" + b"\x00" * 40, sign(card_key, challenge)).code == "malformed_certificate"
+    assert (
+        refusal(challenge, b"\x30\x82\x03\x00" + b"\x00" * 40, sign(card_key, challenge)).code
+        == "malformed_certificate"
+    )
 
 
 def test_a_truncated_certificate_is_malformed_certificate(pki, card_key, person, institution):
@@ -196,8 +216,13 @@ def test_the_root_itself_is_not_a_card_certificate(pki, institution, db):
 
 def test_an_expired_certificate_is_certificate_expired(pki, card_key, person, institution):
     now = datetime.datetime.now(UTC)
-    certificate = card_certificate(pki, card_key, person, not_before=now - datetime.timedelta(days=5 * 365),
-                                   not_after=now - datetime.timedelta(days=1))
+    certificate = card_certificate(
+        pki,
+        card_key,
+        person,
+        not_before=now - datetime.timedelta(days=5 * 365),
+        not_after=now - datetime.timedelta(days=1),
+    )
     do_register_card_certificate(person, certificate)
     challenge = issue_challenge("consent", institution, ["qualification"])
 
@@ -209,8 +234,13 @@ def test_an_expired_certificate_is_certificate_expired(pki, card_key, person, in
 
 def test_a_future_certificate_is_certificate_not_yet_valid(pki, card_key, person, institution):
     now = datetime.datetime.now(UTC)
-    certificate = card_certificate(pki, card_key, person, not_before=now + datetime.timedelta(hours=1),
-                                   not_after=now + datetime.timedelta(days=365))
+    certificate = card_certificate(
+        pki,
+        card_key,
+        person,
+        not_before=now + datetime.timedelta(hours=1),
+        not_after=now + datetime.timedelta(days=365),
+    )
     do_register_card_certificate(person, certificate)
     challenge = issue_challenge("consent", institution, ["qualification"])
 
@@ -239,7 +269,9 @@ def test_a_missing_crl_is_crl_unavailable(pki, settings, tmp_path, card_key, per
     assert refusal(challenge, der(certificate), sign(card_key, challenge)).code == "crl_unavailable"
 
 
-def test_a_crl_signed_by_an_untrusted_key_is_crl_unavailable(pki, settings, tmp_path, card_key, person, institution):
+def test_a_crl_signed_by_an_untrusted_key_is_crl_unavailable(
+    pki, settings, tmp_path, card_key, person, institution
+):
     certificate = card_certificate(pki, card_key, person)
     do_register_card_certificate(person, certificate)
     impostor = TestPKI(tmp_path / "impostor").init()  # same issuer name, its CRL lists nothing
@@ -286,7 +318,12 @@ def test_roots_and_crls_may_be_der_files(pki, settings, tmp_path, card_key, pers
     do_register_card_certificate(person, certificate)
     challenge = issue_challenge("consent", institution, ["qualification"])
 
-    assert verify_card_authentication(challenge.nonce, der(certificate), sign(card_key, challenge), "consent").person == person
+    assert (
+        verify_card_authentication(
+            challenge.nonce, der(certificate), sign(card_key, challenge), "consent"
+        ).person
+        == person
+    )
 
 
 # --- the card-certificate linkage -------------------------------------------------------------
@@ -322,7 +359,9 @@ def test_a_linkage_marked_revoked_is_card_not_registered_even_before_the_crl_say
     assert refusal(challenge, der(certificate), sign(card_key, challenge)).code == "card_not_registered"
 
 
-def test_a_renewed_certificate_keeps_the_registration_of_the_one_it_replaced(pki, card_key, person, institution):
+def test_a_renewed_certificate_keeps_the_registration_of_the_one_it_replaced(
+    pki, card_key, person, institution
+):
     old = do_register_card_certificate(person, card_certificate(pki, card_key, person))
     old.status = CardCertificateStatus.SUPERSEDED
     old.save()
@@ -331,7 +370,9 @@ def test_a_renewed_certificate_keeps_the_registration_of_the_one_it_replaced(pki
     do_register_card_certificate(person, renewed, registered_for_insurance_use=False, renewed_from=old)
     challenge = issue_challenge("consent", institution, ["qualification"])
 
-    result = verify_card_authentication(challenge.nonce, der(renewed), sign(renewed_key, challenge), "consent")
+    result = verify_card_authentication(
+        challenge.nonce, der(renewed), sign(renewed_key, challenge), "consent"
+    )
 
     assert result.person == person
 
@@ -363,14 +404,18 @@ def test_an_unknown_challenge_is_challenge_unknown(pki, card_key, person, instit
     assert caught.value.code == "challenge_unknown"
 
 
-def test_a_challenge_of_another_purpose_is_purpose_mismatch_and_stays_usable(pki, card_key, person, institution):
+def test_a_challenge_of_another_purpose_is_purpose_mismatch_and_stays_usable(
+    pki, card_key, person, institution
+):
     certificate = card_certificate(pki, card_key, person)
     do_register_card_certificate(person, certificate)
     challenge = issue_challenge("consent", institution, ["qualification"])
     signature = sign(card_key, challenge)
 
     assert refusal(challenge, der(certificate), signature, purpose="portal_login").code == "purpose_mismatch"
-    assert verify_card_authentication(challenge.nonce, der(certificate), signature, "consent").person == person
+    assert (
+        verify_card_authentication(challenge.nonce, der(certificate), signature, "consent").person == person
+    )
 
 
 def test_an_answer_after_the_expiry_is_challenge_expired(pki, card_key, person, institution):
@@ -378,8 +423,12 @@ def test_an_answer_after_the_expiry_is_challenge_expired(pki, card_key, person, 
     do_register_card_certificate(person, certificate)
     challenge = issue_challenge("consent", institution, ["qualification"])
 
-    error = refusal(challenge, der(certificate), sign(card_key, challenge),
-                    now=challenge.expires_at + datetime.timedelta(seconds=1))
+    error = refusal(
+        challenge,
+        der(certificate),
+        sign(card_key, challenge),
+        now=challenge.expires_at + datetime.timedelta(seconds=1),
+    )
 
     assert error.code == "challenge_expired"
 
@@ -417,7 +466,9 @@ def test_a_failed_answer_uses_the_challenge_up(pki, card_key, person, institutio
 # --- concurrency ------------------------------------------------------------------------------
 def test_two_concurrent_answers_to_one_challenge_let_exactly_one_through(pki, card_key, transactional_db):
     # The test database is a WAL file (tests/settings.py): each thread answers over its own connection.
-    person = Person.objects.create(name="佐藤 花子", name_kana="サトウ ハナコ", sex="2", birth_date=datetime.date(1948, 4, 2))
+    person = Person.objects.create(
+        name="佐藤 花子", name_kana="サトウ ハナコ", sex="2", birth_date=datetime.date(1948, 4, 2)
+    )
     institution = Institution.objects.create(code=with_check_digit("131234567"), name="みどり訪問クリニック")
     certificate = card_certificate(pki, card_key, person)
     do_register_card_certificate(person, certificate)
@@ -429,7 +480,9 @@ def test_two_concurrent_answers_to_one_challenge_let_exactly_one_through(pki, ca
     def answer():
         try:
             barrier.wait()
-            outcomes.append(verify_card_authentication(challenge.nonce, der(certificate), signature, "consent").person)
+            outcomes.append(
+                verify_card_authentication(challenge.nonce, der(certificate), signature, "consent").person
+            )
         except HomeConsentError as error:
             outcomes.append(error.code)
         finally:
@@ -464,8 +517,19 @@ def root_signed(pki, public_key, *, key_usage=None):
     )
     if key_usage is not None:
         flags = dict.fromkeys(
-            ["digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement",
-             "key_cert_sign", "crl_sign", "encipher_only", "decipher_only"], False)
+            [
+                "digital_signature",
+                "content_commitment",
+                "key_encipherment",
+                "data_encipherment",
+                "key_agreement",
+                "key_cert_sign",
+                "crl_sign",
+                "encipher_only",
+                "decipher_only",
+            ],
+            False,
+        )
         builder = builder.add_extension(x509.KeyUsage(**{**flags, **key_usage}), critical=True)
     return builder.sign(pki._key(), hashes.SHA256())
 
@@ -479,7 +543,9 @@ def test_a_root_signed_rsa_1024_key_is_unknown_issuer(pki, person, institution):
     assert refusal(challenge, der(certificate), sign(weak_key, challenge)).code == "unknown_issuer"
 
 
-def test_a_root_signed_certificate_not_for_digital_signature_is_unknown_issuer(pki, card_key, person, institution):
+def test_a_root_signed_certificate_not_for_digital_signature_is_unknown_issuer(
+    pki, card_key, person, institution
+):
     certificate = root_signed(pki, card_key.public_key(), key_usage={"key_encipherment": True})
     do_register_card_certificate(person, certificate)
     challenge = issue_challenge("consent", institution, ["qualification"])

@@ -25,14 +25,20 @@ def card_pki(tmp_path_factory):
 @pytest.fixture(scope="session")
 def card_template(card_pki, tmp_path_factory):
     return issue_card_file(
-        card_pki, tmp_path_factory.mktemp("card-template") / "card.json", pin=CARD_PIN, birth_date=CARD_BIRTH_DATE
+        card_pki,
+        tmp_path_factory.mktemp("card-template") / "card.json",
+        pin=CARD_PIN,
+        birth_date=CARD_BIRTH_DATE,
     )
 
 
 @pytest.fixture(scope="session")
 def no_pin_card_template(card_pki, tmp_path_factory):
     return issue_card_file(
-        card_pki, tmp_path_factory.mktemp("card-template") / "face-only.json", pin=None, birth_date=CARD_BIRTH_DATE
+        card_pki,
+        tmp_path_factory.mktemp("card-template") / "face-only.json",
+        pin=None,
+        birth_date=CARD_BIRTH_DATE,
     )
 
 

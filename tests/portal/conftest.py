@@ -62,40 +62,76 @@ def pharmacy(db):
 
 @pytest.fixture
 def insurer(db):
-    return Insurer.objects.create(number="01130012", name="全国健康保険協会東京支部", kind=InsurerKind.KYOKAI, prefecture="13")
+    return Insurer.objects.create(
+        number="01130012", name="全国健康保険協会東京支部", kind=InsurerKind.KYOKAI, prefecture="13"
+    )
 
 
 @pytest.fixture
 def me(db, pki, card_keys, insurer, clinic, pharmacy):
-    person = Person.objects.create(name="佐藤 花子", name_kana="サトウ ハナコ", sex="2", birth_date=datetime.date(1950, 4, 2))
+    person = Person.objects.create(
+        name="佐藤 花子", name_kana="サトウ ハナコ", sex="2", birth_date=datetime.date(1950, 4, 2)
+    )
     q = Qualification.objects.create(
-        person=person, insurer=insurer, symbol="1234", number="5678", branch="00", personal_family="1",
-        acquired_on=datetime.date(2020, 4, 1), contribution_ratio="020",
+        person=person,
+        insurer=insurer,
+        symbol="1234",
+        number="5678",
+        branch="00",
+        personal_family="1",
+        acquired_on=datetime.date(2020, 4, 1),
+        contribution_ratio="020",
     )
     Qualification.objects.create(
-        person=person, insurer=Insurer.objects.create(number="138057", name="杉並区国民健康保険", kind=InsurerKind.KOKUHO,
-                                                      prefecture="13"),
-        symbol="", number="0000777", branch="00", personal_family="1", acquired_on=datetime.date(2010, 4, 1),
-        lost_on=datetime.date(2020, 4, 1), reason_of_loss="03", contribution_ratio="030",
+        person=person,
+        insurer=Insurer.objects.create(
+            number="138057", name="杉並区国民健康保険", kind=InsurerKind.KOKUHO, prefecture="13"
+        ),
+        symbol="",
+        number="0000777",
+        branch="00",
+        personal_family="1",
+        acquired_on=datetime.date(2010, 4, 1),
+        lost_on=datetime.date(2020, 4, 1),
+        reason_of_loss="03",
+        contribution_ratio="030",
     )
     today = timezone.localdate()
-    LimitCertificate.objects.create(qualification=q, classification="B05", valid_from=today.replace(month=1, day=1),
-                                    valid_until=today.replace(month=12, day=31))  # fmt: skip
-    ElderlyCertificate.objects.create(qualification=q, issued_on=datetime.date(2020, 4, 1),
-                                      valid_from=datetime.date(2020, 5, 1), valid_until=datetime.date(2027, 7, 31),
-                                      contribution_ratio="020")  # fmt: skip
+    LimitCertificate.objects.create(
+        qualification=q,
+        classification="B05",
+        valid_from=today.replace(month=1, day=1),
+        valid_until=today.replace(month=12, day=31),
+    )
+    ElderlyCertificate.objects.create(
+        qualification=q,
+        issued_on=datetime.date(2020, 4, 1),
+        valid_from=datetime.date(2020, 5, 1),
+        valid_until=datetime.date(2027, 7, 31),
+        contribution_ratio="020",
+    )
     add_records(person, clinic, pharmacy, "")
     certificate = pki.issue_user_auth_certificate(card_keys[0].public_key(), person.birth_date)
     card = do_register_card_certificate(person, certificate)
-    return SimpleNamespace(person=person, key=card_keys[0], certificate=certificate, card=card, qualification=q)
+    return SimpleNamespace(
+        person=person, key=card_keys[0], certificate=certificate, card=card, qualification=q
+    )
 
 
 @pytest.fixture
 def other(db, pki, card_keys, insurer, clinic, pharmacy):
-    person = Person.objects.create(name="別人 次郎", name_kana="ベツジン ジロウ", sex="1", birth_date=datetime.date(1960, 1, 1))
+    person = Person.objects.create(
+        name="別人 次郎", name_kana="ベツジン ジロウ", sex="1", birth_date=datetime.date(1960, 1, 1)
+    )
     Qualification.objects.create(
-        person=person, insurer=insurer, symbol="1234", number="9999", branch="00", personal_family="1",
-        acquired_on=datetime.date(2020, 4, 1), contribution_ratio="030",
+        person=person,
+        insurer=insurer,
+        symbol="1234",
+        number="9999",
+        branch="00",
+        personal_family="1",
+        acquired_on=datetime.date(2020, 4, 1),
+        contribution_ratio="030",
     )
     add_records(person, clinic, pharmacy, "★他人")
     certificate = pki.issue_user_auth_certificate(card_keys[1].public_key(), person.birth_date)
@@ -111,10 +147,13 @@ def answer_card(client, action, key, certificate):
     signature = key.sign(challenge.message(), padding.PKCS1v15(), hashes.SHA256())
     return client.post(
         f"/portal/card/{action}/answer",
-        {"challenge": issued["challenge"], "certificate": base64.b64encode(der(certificate)).decode(),
-         "signature": base64.b64encode(signature).decode()},
+        {
+            "challenge": issued["challenge"],
+            "certificate": base64.b64encode(der(certificate)).decode(),
+            "signature": base64.b64encode(signature).decode(),
+        },
         content_type="application/json",
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture
@@ -126,7 +165,9 @@ def signed_in(client, me):
 
 def give_consent(who, institution, items=("medication", "checkup", "treatment"), kind="home_visit"):
     """A consent registered as the consent pages do: a consent challenge signed by `who`'s card."""
-    challenge = consent_services.issue_consent_challenge(institution, kind=kind, items=["qualification", *items])
+    challenge = consent_services.issue_consent_challenge(
+        institution, kind=kind, items=["qualification", *items]
+    )
     signature = who.key.sign(challenge.message(), padding.PKCS1v15(), hashes.SHA256())
     verified = verify_card_authentication(challenge.nonce, der(who.certificate), signature, "consent")
     return consent_services.do_register_consent(verified, kind=kind, items=["qualification", *items])

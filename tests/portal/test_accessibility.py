@@ -60,8 +60,11 @@ def test_every_data_table_scrolls_in_a_focusable_named_region(signed_in, me, pag
 
     # then each table sits in its own scroll box: keyboard-focusable, a region named by the table's caption
     tables = body.count('<table class="data')
-    boxes = re.findall(r'<div class="table-scroll" tabindex="0" role="region" aria-labelledby="([^"]+)">\s*<table '
-                       r'class="data[^"]*">\s*<caption id="([^"]+)">', body)  # fmt: skip
+    boxes = re.findall(
+        r'<div class="table-scroll" tabindex="0" role="region" aria-labelledby="([^"]+)">\s*<table '
+        r'class="data[^"]*">\s*<caption id="([^"]+)">',
+        body,
+    )
     assert tables and len(boxes) == tables
     assert all(label == caption for label, caption in boxes)
     assert len({label for label, _ in boxes}) == tables  # ids are unique on the page
@@ -99,8 +102,14 @@ def test_access_log_reads_in_plain_words(signed_in, me, clinic):
     from homeconsent.audit.services import record_access
 
     # given a clinic that read the patient's medicines and insurance under a consent
-    record_access(actor_type="institution_staff", actor_id="staff-1", person=me.person,
-                  items=["qualification", "medication"], basis="consent", institution_code=clinic.code)  # fmt: skip
+    record_access(
+        actor_type="institution_staff",
+        actor_id="staff-1",
+        person=me.person,
+        items=["qualification", "medication"],
+        basis="consent",
+        institution_code=clinic.code,
+    )
 
     # when the patient opens who looked
     body = main(text(signed_in.get("/portal/access/")))
@@ -117,8 +126,14 @@ def test_access_log_reads_in_plain_words(signed_in, me, clinic):
 def test_english_pages_mark_japanese_data_as_japanese(signed_in, me, clinic):
     from homeconsent.audit.services import record_access
 
-    record_access(actor_type="institution_client", actor_id="c", person=me.person, items=["medication"],
-                  basis="consent", institution_code=clinic.code)  # fmt: skip
+    record_access(
+        actor_type="institution_client",
+        actor_id="c",
+        person=me.person,
+        items=["medication"],
+        basis="consent",
+        institution_code=clinic.code,
+    )
     client = in_english(signed_in)
 
     # when the patient reads their records in English

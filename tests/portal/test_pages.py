@@ -81,10 +81,20 @@ def test_expenses_page_totals_the_year_and_csv_parses_and_sums(signed_in, me, ot
     assert "31,120" in page and "9,336" in page
     raw = response.content
     assert raw.startswith(b"\xef\xbb\xbf")  # BOM: Excel opens UTF-8
-    assert response["Content-Type"] == "text/csv; charset=utf-8" and "attachment" in response["Content-Disposition"]
+    assert (
+        response["Content-Type"] == "text/csv; charset=utf-8"
+        and "attachment" in response["Content-Disposition"]
+    )
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     header, body = rows[0], rows[1:]
-    assert header == ["診療年月", "医療機関等名称", "診療区分", "日数", "医療費の総額（円）", "窓口負担相当額（円）"]
+    assert header == [
+        "診療年月",
+        "医療機関等名称",
+        "診療区分",
+        "日数",
+        "医療費の総額（円）",
+        "窓口負担相当額（円）",
+    ]
     assert len(body) == 3 and all(row[0].startswith(str(year)) for row in body)
     assert sum(int(row[4]) for row in body) == 15600 + 8420 + 7100
     assert sum(int(row[5]) for row in body) == 4680 + 2526 + 2130

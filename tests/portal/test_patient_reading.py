@@ -127,10 +127,22 @@ def test_the_csv_names_who_acted_and_the_consent_step(signed_in, me, clinic):
 
 def test_reads_name_the_institution_for_staff_and_its_system_for_the_client(signed_in, me, clinic):
     give_consent(me, clinic)
-    record_access(actor_type="institution_staff", actor_id="staff-1", person=me.person, items=["medication"],
-                  basis="consent", institution_code=clinic.code)  # fmt: skip
-    record_access(actor_type="institution_client", actor_id="client-1", person=me.person, items=["checkup"],
-                  basis="consent", institution_code=clinic.code)  # fmt: skip
+    record_access(
+        actor_type="institution_staff",
+        actor_id="staff-1",
+        person=me.person,
+        items=["medication"],
+        basis="consent",
+        institution_code=clinic.code,
+    )
+    record_access(
+        actor_type="institution_client",
+        actor_id="client-1",
+        person=me.person,
+        items=["checkup"],
+        basis="consent",
+        institution_code=clinic.code,
+    )
 
     body = text(signed_in.get("/portal/access/"))
 
@@ -143,17 +155,28 @@ def test_reads_name_the_institution_for_staff_and_its_system_for_the_client(sign
 
 
 def test_staff_bringing_the_end_forward_reads_as_a_consent_step_by_the_institution(signed_in, me, clinic):
-    consent = consent_with(me, clinic, kind="home_visit",
-                           available_until=timezone.localdate() + datetime.timedelta(days=60))  # fmt: skip
-    record_access(actor_type="institution_staff", actor_id="staff-1", person=me.person, items=consent.items,
-                  basis="consent", institution_code=clinic.code, consent_id=consent.pk,
-                  detail={"action": "consent_end_set"})  # fmt: skip
+    consent = consent_with(
+        me, clinic, kind="home_visit", available_until=timezone.localdate() + datetime.timedelta(days=60)
+    )
+    record_access(
+        actor_type="institution_staff",
+        actor_id="staff-1",
+        person=me.person,
+        items=consent.items,
+        basis="consent",
+        institution_code=clinic.code,
+        consent_id=consent.pk,
+        detail={"action": "consent_end_set"},
+    )
 
     body = text(signed_in.get("/portal/access/"))
 
     steps = body.split('class="data access consent-events', 1)[1]
     ended_early = steps.split('data-action="consent_end_set"', 1)[1].split("</tr>", 1)[0]
-    assert f'class="who"><span lang="ja">{clinic.name}</span> ' in ended_early and "同意の終了日の繰り上げ" in ended_early
+    assert (
+        f'class="who"><span lang="ja">{clinic.name}</span> ' in ended_early
+        and "同意の終了日の繰り上げ" in ended_early
+    )
 
 
 # --- 3. own views out of the way, plain check message -------------------------------------------------
@@ -161,8 +184,14 @@ def test_own_views_are_left_out_until_asked_for(signed_in, me, clinic):
     # given a short visit: many own page views and one read by the clinic
     for path in ["/portal/medication/", "/portal/checkups/", "/portal/treatment/", "/portal/consents/"]:
         signed_in.get(path)
-    record_access(actor_type="institution_client", actor_id="c", person=me.person, items=["medication"],
-                  basis="consent", institution_code=clinic.code)  # fmt: skip
+    record_access(
+        actor_type="institution_client",
+        actor_id="c",
+        person=me.person,
+        items=["medication"],
+        basis="consent",
+        institution_code=clinic.code,
+    )
     own = AccessEvent.objects.filter(person=me.person, basis="self").count()
 
     # when the patient opens the access history, then switches their own views on
@@ -171,7 +200,9 @@ def test_own_views_are_left_out_until_asked_for(signed_in, me, clinic):
 
     # then only others' accesses by default, with the number left out and a switch; all with it
     assert 'data-basis="self"' not in default and f'data-institution="{clinic.code}"' in default
-    assert f"ご自身の閲覧 {own} 件は表示していません" in default and 'id="own-toggle" href="?own=1"' in default
+    assert (
+        f"ご自身の閲覧 {own} 件は表示していません" in default and 'id="own-toggle" href="?own=1"' in default
+    )
     assert with_own.count('data-basis="self"') == own + 1  # the look just before, logged after its query
     assert 'name="own" value="1"' in with_own  # filtering keeps the choice
 
@@ -204,15 +235,25 @@ def test_a_failed_check_says_what_to_do_with_a_code(signed_in, me):
     plain = body.split('id="log-verification"', 1)[1].split("<details", 1)[0]
 
     assert 'data-code="portal_access_log_not_verified"' in plain
-    assert "data-error-code>portal_access_log_not_verified</span>" in plain and "問い合わせ窓口にご連絡" in plain
+    assert (
+        "data-error-code>portal_access_log_not_verified</span>" in plain and "問い合わせ窓口にご連絡" in plain
+    )
     assert "altered" not in plain
 
 
 # --- 5. one date format ----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    "path", ["/portal/qualifications/", "/portal/medication/", "/portal/checkups/", "/portal/treatment/",
-             "/portal/expenses/", "/portal/consents/", "/portal/access/"],
-)  # fmt: skip
+    "path",
+    [
+        "/portal/qualifications/",
+        "/portal/medication/",
+        "/portal/checkups/",
+        "/portal/treatment/",
+        "/portal/expenses/",
+        "/portal/consents/",
+        "/portal/access/",
+    ],
+)
 def test_no_page_shows_iso_dates(signed_in, me, clinic, path):
     give_consent(me, clinic)
 
@@ -237,7 +278,9 @@ def test_ranges_months_and_chart_text_use_the_language_format(signed_in, me):
     assert f"1 Jan {today.year} – 31 Dec {today.year}" in english
     chart = checkups.split('data-chart="hba1c"', 2)[2].split("</svg>", 1)[0]
     assert "<tspan" in chart and f">{today.year}年</tspan>" in chart
-    summary = checkups.split('data-chart="hba1c"', 1)[1].split('class="chart-summary">', 1)[1].split("</p>", 1)[0]
+    summary = (
+        checkups.split('data-chart="hba1c"', 1)[1].split('class="chart-summary">', 1)[1].split("</p>", 1)[0]
+    )
     assert "年" in summary and not ISO_DATE.search(summary)
 
 

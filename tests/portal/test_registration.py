@@ -16,7 +16,13 @@ from homeconsent.registry.models import CardCertificate, CardCertificateStatus
 
 from .conftest import answer_card, der
 
-KEYS = {"insurer_number": "01130012", "symbol": "1234", "number": "5678", "branch": "00", "birth_date": "1950-04-02"}
+KEYS = {
+    "insurer_number": "01130012",
+    "symbol": "1234",
+    "number": "5678",
+    "branch": "00",
+    "birth_date": "1950-04-02",
+}
 
 
 @pytest.fixture
@@ -59,7 +65,9 @@ def test_a_wrong_birth_date_is_refused_and_nothing_is_linked(client, me, new_car
     response = register(client, key, certificate, birth_date="1950-04-03")
 
     assert response.status_code == 403 and response.json()["problem"] == "registration_identity_mismatch"
-    assert not CardCertificate.objects.get(serial=format(new_card[1].serial_number, "x")).registered_for_insurance_use
+    assert not CardCertificate.objects.get(
+        serial=format(new_card[1].serial_number, "x")
+    ).registered_for_insurance_use
 
 
 def test_keys_of_a_lost_qualification_are_refused(client, me, new_card):
@@ -83,7 +91,9 @@ def test_a_card_issued_to_another_person_cannot_be_registered_to_me(client, me, 
     response = register(client, card_keys[2], certificate)
 
     assert response.json()["problem"] == "registration_identity_mismatch"
-    assert not CardCertificate.objects.get(serial=format(certificate.serial_number, "x")).registered_for_insurance_use
+    assert not CardCertificate.objects.get(
+        serial=format(certificate.serial_number, "x")
+    ).registered_for_insurance_use
 
 
 def test_a_renewed_certificate_keeps_the_registration(client, me, pki, card_keys):
@@ -91,7 +101,9 @@ def test_a_renewed_certificate_keeps_the_registration(client, me, pki, card_keys
     certificate = pki.issue_user_auth_certificate(key.public_key(), me.person.birth_date)
     me.card.status = CardCertificateStatus.SUPERSEDED
     me.card.save()
-    renewed = do_register_card_certificate(me.person, certificate, registered_for_insurance_use=False, renewed_from=me.card)
+    renewed = do_register_card_certificate(
+        me.person, certificate, registered_for_insurance_use=False, renewed_from=me.card
+    )
 
     signin = answer_card(client, "signin", key, certificate)
     again = register(client, key, certificate)
@@ -108,9 +120,15 @@ def test_the_service_refuses_a_signature_over_another_message(me, new_card):
 
     with pytest.raises(HomeConsentError) as refused:
         do_register_card_for_insurance_use(
-            challenge.message(), der(certificate), signature, insurer_number="01130012", symbol="1234",
-            number="5678", branch="00", birth_date=datetime.date(1950, 4, 2),
-        )  # fmt: skip
+            challenge.message(),
+            der(certificate),
+            signature,
+            insurer_number="01130012",
+            symbol="1234",
+            number="5678",
+            branch="00",
+            birth_date=datetime.date(1950, 4, 2),
+        )
 
     assert refused.value.code == "signature_invalid"
 
@@ -121,7 +139,8 @@ def test_a_sign_in_challenge_cannot_register(client, me, new_card):
     issued = client.post("/portal/card/signin/challenge").json()
 
     response = client.post(
-        "/portal/card/register/answer", {"challenge": issued["challenge"], "certificate": "AA==", "signature": "AA=="},
+        "/portal/card/register/answer",
+        {"challenge": issued["challenge"], "certificate": "AA==", "signature": "AA=="},
         content_type="application/json",
     )
 

@@ -10,7 +10,13 @@ from homeconsent.registry.models import CardCertificate
 
 from .conftest import answer_card
 
-MY_KEYS = {"insurer_number": "01130012", "symbol": "1234", "number": "5678", "branch": "00", "birth_date": "1950-04-02"}
+MY_KEYS = {
+    "insurer_number": "01130012",
+    "symbol": "1234",
+    "number": "5678",
+    "branch": "00",
+    "birth_date": "1950-04-02",
+}
 NOBODYS_KEYS = {**MY_KEYS, "number": "4444"}
 
 
@@ -92,7 +98,9 @@ def test_attempts_per_card_are_limited(client, settings, me, my_unregistered_car
     # then the third is refused as limited, with when to try again
     assert third.status_code == 429 and third.json()["problem"] == "registration_rate_limited"
     assert third["Retry-After"] and third.json()["message"]
-    assert not CardCertificate.objects.get(serial=format(certificate.serial_number, "x")).registered_for_insurance_use
+    assert not CardCertificate.objects.get(
+        serial=format(certificate.serial_number, "x")
+    ).registered_for_insurance_use
 
 
 def test_attempts_per_set_of_keys_are_limited_across_cards(client, settings, me, other, my_unregistered_card):
@@ -103,7 +111,9 @@ def test_attempts_per_set_of_keys_are_limited_across_cards(client, settings, me,
 
     # when another card tries my keys twice (birth dates guessed)
     for day in ("1950-04-02", "1950-04-05"):
-        assert register(client, other.key, other.certificate, {**MY_KEYS, "birth_date": day}).status_code == 403
+        assert (
+            register(client, other.key, other.certificate, {**MY_KEYS, "birth_date": day}).status_code == 403
+        )
 
     # then my keys are paused for every card, even my own
     key, certificate = my_unregistered_card

@@ -6,8 +6,11 @@ from .test_registration_holder import MY_KEYS, register
 
 
 def refusals(person):
-    return list(AccessEvent.objects.filter(person=person, detail__action="register_for_insurance_use",
-                                           outcome="refused").values_list("detail__code", flat=True))  # fmt: skip
+    return list(
+        AccessEvent.objects.filter(
+            person=person, detail__action="register_for_insurance_use", outcome="refused"
+        ).values_list("detail__code", flat=True)
+    )
 
 
 def test_someone_registering_another_holders_card_is_on_that_holders_log(client, me, other):

@@ -9,8 +9,18 @@ from homeconsent.consent.models import CardAuthChallenge
 
 from .conftest import answer_card
 
-PAGES = ["/portal/", "/portal/qualifications/", "/portal/medication/", "/portal/checkups/", "/portal/treatment/",
-         "/portal/expenses/", "/portal/expenses.csv", "/portal/consents/", "/portal/access/", "/portal/access.csv"]  # fmt: skip
+PAGES = [
+    "/portal/",
+    "/portal/qualifications/",
+    "/portal/medication/",
+    "/portal/checkups/",
+    "/portal/treatment/",
+    "/portal/expenses/",
+    "/portal/expenses.csv",
+    "/portal/consents/",
+    "/portal/access/",
+    "/portal/access.csv",
+]
 
 
 def test_every_page_sends_a_stranger_to_the_sign_in_page(client, db):

@@ -11,9 +11,18 @@ from homeconsent.registry.seeding import seed_registry
 from tests.operators import sign_in_verified
 
 REGISTRY_MODELS = [
-    models.Person, models.Insurer, models.Qualification, models.ElderlyCertificate, models.LimitCertificate,
-    models.SpecificDiseaseCertificate, models.Institution, models.CardCertificate, models.MedicationRecord,
-    models.TreatmentRecord, models.CheckupResult, models.ExpenseNotice,
+    models.Person,
+    models.Insurer,
+    models.Qualification,
+    models.ElderlyCertificate,
+    models.LimitCertificate,
+    models.SpecificDiseaseCertificate,
+    models.Institution,
+    models.CardCertificate,
+    models.MedicationRecord,
+    models.TreatmentRecord,
+    models.CheckupResult,
+    models.ExpenseNotice,
 ]
 
 

@@ -35,23 +35,38 @@ def test_viewing_a_medication_record_writes_one_entry_naming_the_person_and_the_
     [event] = AccessEvent.objects.all()
     assert event.person_id == record.person_id and event.items == ["medication"]
     assert (event.actor_type, event.actor_id, event.basis, event.outcome) == (
-        "operator", "admin:ops-suzuki", "operator", "ok")
+        "operator",
+        "admin:ops-suzuki",
+        "operator",
+        "ok",
+    )
     assert event.detail == {"action": "admin_view", "model": "medicationrecord", "object_id": record.pk}
     # and the person sees it in their own history
     assert list(events_for_person(record.person_id)) == [event]
 
 
-@pytest.mark.parametrize("model, item", [
-    (models.TreatmentRecord, "treatment"), (models.CheckupResult, "checkup"),
-    (models.ExpenseNotice, "expense_notice"), (models.ElderlyCertificate, "qualification"),
-    (models.LimitCertificate, "limit_certificate"), (models.CardCertificate, "card_registration"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "model, item",
+    [
+        (models.TreatmentRecord, "treatment"),
+        (models.CheckupResult, "checkup"),
+        (models.ExpenseNotice, "expense_notice"),
+        (models.ElderlyCertificate, "qualification"),
+        (models.LimitCertificate, "limit_certificate"),
+        (models.CardCertificate, "card_registration"),
+    ],
+)
 def test_every_detail_page_of_a_persons_row_is_logged(operator, seeded, model, item):
     if model is models.CardCertificate:  # the seed links no cards
         models.CardCertificate.objects.create(
-            person=models.Person.objects.order_by("pk").last(), issuer="CN=Test JPKI", serial="0a1b",
-            fingerprint_sha256="ab" * 32, not_before=timezone.now(), not_after=timezone.now(), certificate_der=b"x",
-        )  # fmt: skip
+            person=models.Person.objects.order_by("pk").last(),
+            issuer="CN=Test JPKI",
+            serial="0a1b",
+            fingerprint_sha256="ab" * 32,
+            not_before=timezone.now(),
+            not_after=timezone.now(),
+            certificate_der=b"x",
+        )
     row = model.objects.order_by("pk").first()
     assert row is not None, model
     person_id = row.person_id if hasattr(row, "person_id") else row.qualification.person_id
@@ -81,10 +96,13 @@ def test_medical_changelists_show_no_drug_procedure_or_item_names_and_log_nothin
     names = set(models.Person.objects.values_list("name", flat=True))
     assert drugs and procedures and checkup_items
     pages = {
-        models.MedicationRecord: drugs, models.TreatmentRecord: procedures, models.CheckupResult: checkup_items,
-        models.ExpenseNotice: {"医科入院"}, models.SpecificDiseaseCertificate: {"血友病", "人工腎臓", "後天性免疫不全症候群"},
+        models.MedicationRecord: drugs,
+        models.TreatmentRecord: procedures,
+        models.CheckupResult: checkup_items,
+        models.ExpenseNotice: {"医科入院"},
+        models.SpecificDiseaseCertificate: {"血友病", "人工腎臓", "後天性免疫不全症候群"},
         models.LimitCertificate: {"現役並み", "低所得"},
-    }  # fmt: skip
+    }
     for model, forbidden in pages.items():
         model_name = model._meta.model_name
         html = operator.get(f"/admin/registry/{model_name}/").content.decode()

@@ -40,7 +40,9 @@ def test_valid_insurer_numbers_pass_and_every_single_changed_digit_is_refused(nu
     assert is_valid_insurer_number(number)
     validate_insurer_number(number)
     changed = list(single_digit_changes(number))
-    assert all(not is_valid_insurer_number(c) for c in changed), [c for c in changed if is_valid_insurer_number(c)]
+    assert all(not is_valid_insurer_number(c) for c in changed), [
+        c for c in changed if is_valid_insurer_number(c)
+    ]
 
 
 @pytest.mark.parametrize("value", ["3312001", "331200155", "3312001X", "", "３３１２００１５"])
@@ -74,13 +76,22 @@ def test_search_keys_report_every_bad_field_with_codes_in_both_languages():
 def test_search_keys_keep_symbols_and_numbers_as_strings_in_one_spelling():
     keys = clean_search_keys("130013", " 新ア１２ ", "0012345", "01", "1953-06-12", today=date(2025, 1, 1))
     # leading zeros and kana/kanji kept; full-width digits written as ASCII (normalize_card_key)
-    assert (keys.symbol, keys.number, keys.branch, keys.birth_date) == ("新ア12", "0012345", "01", date(1953, 6, 12))
+    assert (keys.symbol, keys.number, keys.branch, keys.birth_date) == (
+        "新ア12",
+        "0012345",
+        "01",
+        date(1953, 6, 12),
+    )
 
 
 @pytest.mark.parametrize(
     "value, code",
-    [("2025/01/01", "date_invalid"), ("2025-1-1", "date_invalid"), ("1899-12-31", "date_too_old"),
-     ("2099-01-01", "date_too_far_in_future")],
+    [
+        ("2025/01/01", "date_invalid"),
+        ("2025-1-1", "date_invalid"),
+        ("1899-12-31", "date_too_old"),
+        ("2099-01-01", "date_too_far_in_future"),
+    ],
 )
 def test_dates_must_be_iso_and_within_the_accepted_window(value, code):
     with pytest.raises(RegistryValidationError) as exc:

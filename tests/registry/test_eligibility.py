@@ -75,8 +75,9 @@ def test_several_matches_answer_5(kyokai, make_person, make_period):
 
 def test_limit_certificate_only_when_the_caller_passes_include_limit(kyokai, make_person, make_period):
     q = make_period(make_person(), kyokai)
-    LimitCertificate.objects.create(qualification=q, classification="A03", valid_from=date(2024, 8, 1),
-                                    valid_until=date(2025, 7, 31))
+    LimitCertificate.objects.create(
+        qualification=q, classification="A03", valid_from=date(2024, 8, 1), valid_until=date(2025, 7, 31)
+    )
     without = resolve_by_keys(*TARO_KEYS, on=ON)
     assert without.limit_certificate is None
     assert "LimitApplicationCertificateRelatedInfo" not in without.as_dict()
@@ -92,20 +93,32 @@ def test_limit_certificate_only_when_the_caller_passes_include_limit(kyokai, mak
 def test_elderly_certificate_valid_on_the_day_is_returned(kyokai, make_person, make_period):
     person = make_person(name="佐藤 幸子", kana="サトウ サチコ", sex="2", birth_date=date(1953, 6, 12))
     q = make_period(person, kyokai, contribution_ratio="020", card_classification="02")
-    ElderlyCertificate.objects.create(qualification=q, issued_on=date(2023, 6, 10), valid_from=date(2023, 7, 1),
-                                      valid_until=date(2028, 6, 11), contribution_ratio="020")
+    ElderlyCertificate.objects.create(
+        qualification=q,
+        issued_on=date(2023, 6, 10),
+        valid_from=date(2023, 7, 1),
+        valid_until=date(2028, 6, 11),
+        contribution_ratio="020",
+    )
     keys = ("01130012", "1234", "5678", "00", "1953-06-12")
     cert = resolve_by_keys(*keys, on=ON).as_dict()["ElderlyRecipientCertificateInfo"]
-    assert cert == {"ElderlyRecipientCertificateDate": "20230610", "ElderlyRecipientValidStartDate": "20230701",
-                    "ElderlyRecipientValidEndDate": "20280611", "ElderlyRecipientContributionRatio": "020"}
+    assert cert == {
+        "ElderlyRecipientCertificateDate": "20230610",
+        "ElderlyRecipientValidStartDate": "20230701",
+        "ElderlyRecipientValidEndDate": "20280611",
+        "ElderlyRecipientContributionRatio": "020",
+    }
     assert resolve_by_keys(*keys, on=date(2023, 6, 30)).elderly_certificate is None
 
 
 def test_specific_disease_certificates_are_listed(kyokai, make_person, make_period):
     q = make_period(make_person(), kyokai)
-    SpecificDiseaseCertificate.objects.create(qualification=q, disease_category="02", valid_from=date(2022, 1, 1))
-    SpecificDiseaseCertificate.objects.create(qualification=q, disease_category="01", valid_from=date(2022, 1, 1),
-                                              valid_until=date(2023, 1, 1))
+    SpecificDiseaseCertificate.objects.create(
+        qualification=q, disease_category="02", valid_from=date(2022, 1, 1)
+    )
+    SpecificDiseaseCertificate.objects.create(
+        qualification=q, disease_category="01", valid_from=date(2022, 1, 1), valid_until=date(2023, 1, 1)
+    )
     result = resolve_by_keys(*TARO_KEYS, on=ON)
     assert [c["SpecificDiseasesDiseaseCategory"] for c in result.specific_disease_certificates] == ["02"]
     assert result.specific_disease_certificates[0]["SpecificDiseasesSelfPay"] == 10000
@@ -116,8 +129,15 @@ def test_person_and_card_lookups_use_the_whole_history(kyokai, kumiai, make_pers
     make_period(person, kyokai, lost_on=date(2025, 1, 1), reason_of_loss="03")
     make_period(person, kumiai, symbol="77", number="1", acquired_on=date(2025, 1, 1))
     card = CardCertificate.objects.create(
-        person=person, issuer="CN=test", serial="01", fingerprint_sha256="0" * 64, not_before="2024-01-01T00:00Z",
-        not_after="2029-01-01T00:00Z", registered_for_insurance_use=True, certificate_der=b"x")
+        person=person,
+        issuer="CN=test",
+        serial="01",
+        fingerprint_sha256="0" * 64,
+        not_before="2024-01-01T00:00Z",
+        not_after="2029-01-01T00:00Z",
+        registered_for_insurance_use=True,
+        certificate_der=b"x",
+    )
     assert resolve_for_card(card, on=ON).qualification["InsurerNumber"] == "06130017"
     assert resolve_for_person(person, on=date(2024, 6, 1)).qualification["InsurerNumber"] == "01130012"
     # a person whose only period is lost, with nothing newer
@@ -126,8 +146,9 @@ def test_person_and_card_lookups_use_the_whole_history(kyokai, kumiai, make_pers
     assert resolve_for_person(other.pk, on=ON).validity == Validity.LOST
 
 
-def test_a_lookup_costs_a_bounded_number_of_queries(kyokai, kumiai, make_person, make_period,
-                                                    django_assert_num_queries):
+def test_a_lookup_costs_a_bounded_number_of_queries(
+    kyokai, kumiai, make_person, make_period, django_assert_num_queries
+):
     person = make_person()
     make_period(person, kyokai, lost_on=date(2025, 1, 1), reason_of_loss="03")
     make_period(person, kumiai, symbol="77", number="1", acquired_on=date(2025, 1, 1))
@@ -156,7 +177,7 @@ def test_the_reference_day_defaults_to_today(kyokai, make_person, make_period):
 
 def test_a_newer_period_that_starts_after_the_lookup_date_does_not_make_the_old_one_3(
     kyokai, kumiai, make_person, make_period
-):  # fmt: skip
+):
     # given keys lost on 2025-04-01 and the next qualification only from 2025-07-01
     person = make_person()
     make_period(person, kyokai, lost_on=date(2025, 4, 1), reason_of_loss="99")
@@ -189,4 +210,6 @@ def test_a_closing_date_after_today_and_the_lookup_date_is_left_out(kyokai, make
     assert result.validity == Validity.VALID and result.qualification["DisqualificationDate"] == ""
     # looked up for a date after it: lost, with the date
     after = resolve_by_keys(*TARO_KEYS, on=closes + timedelta(days=1))
-    assert after.validity == Validity.LOST and after.qualification["DisqualificationDate"] == closes.strftime("%Y%m%d")
+    assert after.validity == Validity.LOST and after.qualification["DisqualificationDate"] == closes.strftime(
+        "%Y%m%d"
+    )

@@ -46,8 +46,11 @@ def test_filtered_out_persons_answer_as_if_nobody_matched(seeded):
 
 
 def test_limit_information_only_for_the_persons_asked(seeded):
-    with_limit = LimitCertificate.objects.filter(valid_from__lte=AS_OF, valid_until__gte=AS_OF).select_related(
-        "qualification__insurer", "qualification__person").first()  # fmt: skip
+    with_limit = (
+        LimitCertificate.objects.filter(valid_from__lte=AS_OF, valid_until__gte=AS_OF)
+        .select_related("qualification__insurer", "qualification__person")
+        .first()
+    )
     if with_limit is None:
         pytest.skip("the seed has no limit certificate in force on AS_OF")
     keys = [keys_of(with_limit.qualification)]
@@ -55,7 +58,9 @@ def test_limit_information_only_for_the_persons_asked(seeded):
     [shown] = resolve_many_by_keys(keys, AS_OF, include_limit=lambda person_id: True)
     [withheld] = resolve_many_by_keys(keys, AS_OF, include_limit=lambda person_id: False)
 
-    assert shown.as_dict()["LimitApplicationCertificateRelatedInfo"]["LimitApplicationCertificateClassificationFlag"]
+    assert shown.as_dict()["LimitApplicationCertificateRelatedInfo"][
+        "LimitApplicationCertificateClassificationFlag"
+    ]
     assert "LimitApplicationCertificateRelatedInfo" not in withheld.as_dict()
 
 

@@ -50,10 +50,18 @@ def test_contribution_ratio_follows_age(seeded, django_db_blocker):
             assert (q.contribution_ratio, q.preschool) == ("030", False), (age, q)
             by_band["to 69"] += 1
         elif age < 75:
-            assert q.contribution_ratio in ("020", "030") and q.pk in with_elderly and q.card_classification == "02"
+            assert (
+                q.contribution_ratio in ("020", "030")
+                and q.pk in with_elderly
+                and q.card_classification == "02"
+            )
             by_band["70-74"] += 1
         else:
-            assert q.insurer.kind == "kouki" and q.insurer.number.startswith("39") and q.card_classification == "03"
+            assert (
+                q.insurer.kind == "kouki"
+                and q.insurer.number.startswith("39")
+                and q.card_classification == "03"
+            )
             assert q.contribution_ratio in ("010", "020", "030")
             by_band["75+"] += 1
     assert all(by_band[b] > 20 for b in ("preschool", "to 69", "70-74", "75+")), by_band
@@ -74,11 +82,17 @@ def test_ages_follow_a_japanese_like_pyramid(seeded, django_db_blocker):
 
 def test_households_kinds_history_and_certificates(seeded, django_db_blocker):
     with django_db_blocker.unblock():
-        kinds = Counter(Qualification.objects.filter(lost_on__isnull=True).values_list("insurer__kind", flat=True))
+        kinds = Counter(
+            Qualification.objects.filter(lost_on__isnull=True).values_list("insurer__kind", flat=True)
+        )
         family = Qualification.objects.filter(personal_family="2")
-        reasons = Counter(Qualification.objects.exclude(reason_of_loss="").values_list("reason_of_loss", flat=True))
+        reasons = Counter(
+            Qualification.objects.exclude(reason_of_loss="").values_list("reason_of_loss", flat=True)
+        )
         multi = Qualification.objects.values("person").annotate().count() - Person.objects.count()
-        limits = list(LimitCertificate.objects.values_list("classification", "qualification__person__birth_date"))
+        limits = list(
+            LimitCertificate.objects.values_list("classification", "qualification__person__birth_date")
+        )
         diseases = SpecificDiseaseCertificate.objects.count()
         six_digit = Insurer.objects.filter(kind="kokuho").values_list("number", flat=True)
         assert family.exists() and family.exclude(branch="00").count() == family.count()
@@ -94,8 +108,11 @@ def test_households_kinds_history_and_certificates(seeded, django_db_blocker):
 
 def test_limit_classes_from_70_go_with_the_share_paid(seeded, django_db_blocker):
     with django_db_blocker.unblock():
-        limits = list(LimitCertificate.objects.filter(classification__startswith="B").values_list(
-            "classification", "qualification__contribution_ratio", "qualification__insurer__kind"))
+        limits = list(
+            LimitCertificate.objects.filter(classification__startswith="B").values_list(
+                "classification", "qualification__contribution_ratio", "qualification__insurer__kind"
+            )
+        )
     assert len(limits) > 20
     for cls, ratio, kind in limits:
         if ratio == "030":
@@ -112,7 +129,9 @@ def test_every_code_is_valid_and_every_prefecture_has_every_facility_type(seeded
         numbers = list(Insurer.objects.values_list("number", flat=True))
         drug_codes = set(MedicationRecord.objects.values_list("drug_code", "yj_code", "drug_name").distinct())
         item_codes = set(CheckupResult.objects.values_list("item_code", flat=True))
-        checkup_ages = {age_on(b, d) for b, d in CheckupResult.objects.values_list("person__birth_date", "checked_on")}
+        checkup_ages = {
+            age_on(b, d) for b, d in CheckupResult.objects.values_list("person__birth_date", "checked_on")
+        }
         sources = set(MedicationRecord.objects.values_list("source", flat=True))
     assert all(is_valid_institution_code(c) and c[:2] == p and c[2] == t for c, p, t in codes)
     assert {(p, t) for _, p, t in codes} == {(p[0], t) for p in ref.PREFECTURES for t in "1346"}
@@ -121,5 +140,3 @@ def test_every_code_is_valid_and_every_prefecture_has_every_facility_type(seeded
     assert item_codes == {i.code for i in ref.CHECKUP_ITEMS} and all(len(c) == 17 for c in item_codes)
     assert min(checkup_ages) >= 40 and max(checkup_ages) <= 74
     assert sources == {"claims", "e_prescription", "dispensing"}
-
-

@@ -23,14 +23,41 @@ CERTIFICATES = [ElderlyCertificate, LimitCertificate, SpecificDiseaseCertificate
 
 def snapshot():
     return {
-        "persons": list(Person.objects.order_by("pk").values_list("name", "name_kana", "sex", "birth_date", "address")),
-        "qualifications": list(Qualification.objects.order_by("pk").values_list(
-            "person__name", "insurer__number", "symbol", "number", "branch", "personal_family", "acquired_on",
-            "lost_on", "reason_of_loss", "contribution_ratio", "preschool", "card_classification")),
-        "medication": list(MedicationRecord.objects.order_by("pk").values_list(
-            "person__birth_date", "source", "dispensed_on", "drug_code", "days", "dispensing_institution__code")),
-        "checkups": list(CheckupResult.objects.order_by("pk").values_list("checked_on", "item_code", "value")),
-        "expenses": list(ExpenseNotice.objects.order_by("pk").values_list("month", "total_cost", "patient_paid")),
+        "persons": list(
+            Person.objects.order_by("pk").values_list("name", "name_kana", "sex", "birth_date", "address")
+        ),
+        "qualifications": list(
+            Qualification.objects.order_by("pk").values_list(
+                "person__name",
+                "insurer__number",
+                "symbol",
+                "number",
+                "branch",
+                "personal_family",
+                "acquired_on",
+                "lost_on",
+                "reason_of_loss",
+                "contribution_ratio",
+                "preschool",
+                "card_classification",
+            )
+        ),
+        "medication": list(
+            MedicationRecord.objects.order_by("pk").values_list(
+                "person__birth_date",
+                "source",
+                "dispensed_on",
+                "drug_code",
+                "days",
+                "dispensing_institution__code",
+            )
+        ),
+        "checkups": list(
+            CheckupResult.objects.order_by("pk").values_list("checked_on", "item_code", "value")
+        ),
+        "expenses": list(
+            ExpenseNotice.objects.order_by("pk").values_list("month", "total_cost", "patient_paid")
+        ),
     }
 
 
@@ -66,7 +93,9 @@ def test_demo_persons_are_stable_and_resolve_as_described(db):
 
     def validity(slug):
         d = demo[slug]
-        return resolve_by_keys(d["insurer_number"], d["symbol"], d["number"], d["branch"], d["birth_date"], on=AS_OF)
+        return resolve_by_keys(
+            d["insurer_number"], d["symbol"], d["number"], d["branch"], d["birth_date"], on=AS_OF
+        )
 
     assert validity("yamada-taro").validity == Validity.VALID
     assert validity("sato-sachiko").elderly_certificate is not None
@@ -75,6 +104,9 @@ def test_demo_persons_are_stable_and_resolve_as_described(db):
     ito_old = resolve_by_keys("01130012", "9999", "108", "00", demo["ito-makoto"]["birth_date"], on=AS_OF)
     assert ito_old.validity == Validity.LOST_WITH_NEWER
     suzuki = validity("suzuki-ichiro")
-    assert suzuki.qualification["InsuredPartialContributionRatio"] == "010" and suzuki.limit_certificate is None
-    assert TreatmentRecord.objects.filter(person_id=demo["suzuki-ichiro"]["person_id"],
-                                          procedure_code="114001110").exists()
+    assert (
+        suzuki.qualification["InsuredPartialContributionRatio"] == "010" and suzuki.limit_certificate is None
+    )
+    assert TreatmentRecord.objects.filter(
+        person_id=demo["suzuki-ichiro"]["person_id"], procedure_code="114001110"
+    ).exists()

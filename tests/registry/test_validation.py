@@ -8,9 +8,19 @@ from homeconsent.registry.validation import validate_qualification_row
 
 TODAY = date(2025, 6, 1)
 GOOD = {
-    "op": "new", "insurer_number": "01130012", "symbol": "1234", "number": "5678", "branch": "00",
-    "personal_family": "1", "name": "山田 太郎", "name_kana": "ヤマダ タロウ", "sex": "1", "birth_date": "1980-04-10",
-    "acquired_on": "2020-04-01", "contribution_ratio": "030", "card_classification": "01",
+    "op": "new",
+    "insurer_number": "01130012",
+    "symbol": "1234",
+    "number": "5678",
+    "branch": "00",
+    "personal_family": "1",
+    "name": "山田 太郎",
+    "name_kana": "ヤマダ タロウ",
+    "sex": "1",
+    "birth_date": "1980-04-10",
+    "acquired_on": "2020-04-01",
+    "contribution_ratio": "030",
+    "card_classification": "01",
 }
 
 

@@ -16,7 +16,7 @@ register = template.Library()
 
 @register.filter
 def ymd(value):
-    """"20261126" -> date(2026, 11, 26), for the `date` filter; anything else as it came."""
+    """ "20261126" -> date(2026, 11, 26), for the `date` filter; anything else as it came."""
     try:
         return datetime.datetime.strptime(str(value), "%Y%m%d").date()
     except (TypeError, ValueError):

@@ -18,10 +18,14 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--institution", required=True, help="10-digit institution code (医療機関等コード)")
+        parser.add_argument(
+            "--institution", required=True, help="10-digit institution code (医療機関等コード)"
+        )
         parser.add_argument("--name", required=True, help="what the client is, e.g. 'EHR production'")
         keys = parser.add_mutually_exclusive_group(required=True)
-        keys.add_argument("--jwks", metavar="FILE", help="JWKS file with the public keys ('-' for standard input)")
+        keys.add_argument(
+            "--jwks", metavar="FILE", help="JWKS file with the public keys ('-' for standard input)"
+        )
         keys.add_argument("--public-key", metavar="PEM", help="PEM public key file ('-' for standard input)")
         parser.add_argument(
             "--scope",
@@ -35,7 +39,9 @@ class Command(BaseCommand):
         try:
             institution_row = Institution.objects.get(code=institution)
         except Institution.DoesNotExist:
-            raise CommandError(f"医療機関等コード {institution} の施設は登録されていません / no institution {institution}") from None
+            raise CommandError(
+                f"医療機関等コード {institution} の施設は登録されていません / no institution {institution}"
+            ) from None
         source = jwks or public_key
         try:
             material = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
@@ -43,7 +49,9 @@ class Command(BaseCommand):
             raise CommandError(f"{source}: {exc.strerror}") from None
         scopes = [s for item in scope for s in parse_scope(item)] or list(DEFAULT_SCOPES)
         try:
-            client = do_register_client(institution_row, name, material, scopes, by="manage.py register_api_client")
+            client = do_register_client(
+                institution_row, name, material, scopes, by="manage.py register_api_client"
+            )
         except HomeConsentError as exc:
             raise CommandError(str(exc)) from None
         kids = ", ".join(k["kid"] for k in client.jwks["keys"])

@@ -81,9 +81,13 @@ class Command(BaseCommand):
         parser.add_argument("--card-port", type=int, default=54321, help="udp port of the virtual reader")
         parser.add_argument("--persons", type=int, default=300, help="synthetic persons seeded on first run")
         parser.add_argument("--seed", type=int, default=1)
-        parser.add_argument("--card", type=int, default=1, help="the card on the reader at start (its number)")
+        parser.add_argument(
+            "--card", type=int, default=1, help="the card on the reader at start (its number)"
+        )
         parser.add_argument("--no-server", action="store_true", help="prepare data and print, then exit")
-        parser.add_argument("--app-port", type=int, default=47120, help="port of the stand-in authentication app")
+        parser.add_argument(
+            "--app-port", type=int, default=47120, help="port of the stand-in authentication app"
+        )
         parser.add_argument("--app-card", type=int, default=1, help="the card the stand-in app's phone holds")
 
     def handle(self, *args, **options):
@@ -133,7 +137,10 @@ class Command(BaseCommand):
             return False
         fingerprint = fingerprint_sha256(x509.load_der_x509_certificate(der))
         return CardCertificate.objects.filter(
-            person_id=person_id, fingerprint_sha256=fingerprint, status="active", registered_for_insurance_use=True
+            person_id=person_id,
+            fingerprint_sha256=fingerprint,
+            status="active",
+            registered_for_insurance_use=True,
         ).exists()
 
     def _operator_account(self) -> list[str]:
@@ -160,8 +167,10 @@ class Command(BaseCommand):
         w("")
         w("HomeConsent demo (embedded defaults: SQLite in var/, in-memory channel layer)")
         w(f"  site:          {site}/")
-        w(f"  admin:         {site}/admin/  user operator, password + TOTP code"
-          + ("" if operator_lines else " (password and TOTP secret shown on first run)"))
+        w(
+            f"  admin:         {site}/admin/  user operator, password + TOTP code"
+            + ("" if operator_lines else " (password and TOTP secret shown on first run)")
+        )
         for line in operator_lines:
             w(line)
         w(f"  portal:        {site}/portal/  (patients sign in with a card below)")
@@ -170,8 +179,10 @@ class Command(BaseCommand):
             w(line)
         for line in self._api_client_lines(site, demo_persons):
             w(line)
-        w(f"  reader bridge: ws://{settings.READER_BRIDGE_HOST}:{options['bridge_port']} "
-          f"(virtual reader udp:127.0.0.1:{options['card_port']})")
+        w(
+            f"  reader bridge: ws://{settings.READER_BRIDGE_HOST}:{options['bridge_port']} "
+            f"(virtual reader udp:127.0.0.1:{options['card_port']})"
+        )
         w("")
         if sys.stdin and sys.stdin.isatty():
             w("Virtual My Number cards (type the number and Enter to place that card on the reader):")
@@ -182,22 +193,30 @@ class Command(BaseCommand):
         w("")
         w("Search keys of the demo persons (insurer number / 記号 / 番号 / 枝番 / birth date):")
         for d in demo_persons.values():
-            w(f"  {d['name']}: {d['insurer_number']} / {d['symbol']} / {d['number']} / {d['branch']} / {d['birth_date']}")
+            w(
+                f"  {d['name']}: {d['insurer_number']} / {d['symbol']} / {d['number']} / {d['branch']} / {d['birth_date']}"
+            )
         w("")
 
     def _entry_lines(self, site):
         lines = []
         for institution in Institution.objects.filter(code__in=self._demo_institution_codes()):
-            lines.append(f"  entry:         {site}{entry_url_for(institution)}  ({institution.code} {institution.name})")
+            lines.append(
+                f"  entry:         {site}{entry_url_for(institution)}  ({institution.code} {institution.name})"
+            )
             membership = StaffMembership.objects.filter(institution=institution).first()
             if membership is None:
                 membership, token = do_create_staff(
                     institution, f"admin{institution.code}", StaffRole.INSTITUTION_ADMIN, by="operator:demo"
                 )
                 link = site + reverse("console:enrol", args=[token])
-                lines.append(f"    console:     {link}  (enrol {membership.user.username}: password + TOTP app; one use)")
+                lines.append(
+                    f"    console:     {link}  (enrol {membership.user.username}: password + TOTP app; one use)"
+                )
             else:
-                lines.append(f"    console:     {site}{reverse('console:signin')}  ({membership.user.username})")
+                lines.append(
+                    f"    console:     {site}{reverse('console:signin')}  ({membership.user.username})"
+                )
         return lines
 
     def _api_client_lines(self, site, demo_persons):
@@ -209,8 +228,14 @@ class Command(BaseCommand):
         lines = []
         for config in apps.get_app_configs():
             if hasattr(config, "demo_lines"):
-                lines += config.demo_lines(site, clinic, patient, card, python=_from_checkout(Path(sys.prefix) / "bin" / "python"),
-                                           show_path=_from_checkout)  # fmt: skip
+                lines += config.demo_lines(
+                    site,
+                    clinic,
+                    patient,
+                    card,
+                    python=_from_checkout(Path(sys.prefix) / "bin" / "python"),
+                    show_path=_from_checkout,
+                )
         return lines
 
     @staticmethod
@@ -218,7 +243,11 @@ class Command(BaseCommand):
         # One of each facility type in Tokyo: the first seeded ones.
         codes = []
         for facility_type in ("1", "6", "4"):
-            inst = Institution.objects.filter(prefecture="13", facility_type=facility_type).order_by("code").first()
+            inst = (
+                Institution.objects.filter(prefecture="13", facility_type=facility_type)
+                .order_by("code")
+                .first()
+            )
             if inst:
                 codes.append(inst.code)
         return codes
@@ -244,8 +273,16 @@ class Command(BaseCommand):
         env.update(app["env"])
         server = subprocess.Popen(
             # daphne, its access log without enrolment tokens or session ids (homeconsent.serve)
-            [sys.executable, "-m", "homeconsent.serve", "-b", options["host"], "-p", str(options["port"]),
-             "homeconsent.asgi:application"],
+            [
+                sys.executable,
+                "-m",
+                "homeconsent.serve",
+                "-b",
+                options["host"],
+                "-p",
+                str(options["port"]),
+                "homeconsent.asgi:application",
+            ],
             env=env,
         )
         self.stdout.write(f"on the reader: [{first.number}] {first.name}. Open {site}/ — Ctrl-C stops.")
@@ -255,7 +292,9 @@ class Command(BaseCommand):
         # The test CRL is good for days: re-sign it while the demo runs (init() does so once half stale).
         threading.Thread(target=self._refresh_crl, args=(stop,), daemon=True).start()
         if sys.stdin and sys.stdin.isatty():
-            threading.Thread(target=self._switch_cards, args=(cards, state, options, stop), daemon=True).start()
+            threading.Thread(
+                target=self._switch_cards, args=(cards, state, options, stop), daemon=True
+            ).start()
         try:
             while not stop.wait(0.5):
                 if server.poll() is not None:
@@ -276,22 +315,45 @@ class Command(BaseCommand):
         card = next((c for c in cards if c.number == options["app_card"]), cards[0])
         holder_card = VirtualJPKICard.load(card.path)
         person = Person.objects.get(
-            card_certificates__fingerprint_sha256=fingerprint_sha256(x509.load_der_x509_certificate(holder_card.auth_cert_der))
+            card_certificates__fingerprint_sha256=fingerprint_sha256(
+                x509.load_der_x509_certificate(holder_card.auth_cert_der)
+            )
         )
-        holder = {"name": person.name, "birthdate": person.birth_date.isoformat(),
-                  "gender": {"1": "male", "2": "female"}.get(person.sex, ""), "address": person.address}  # fmt: skip
+        holder = {
+            "name": person.name,
+            "birthdate": person.birth_date.isoformat(),
+            "gender": {"1": "male", "2": "female"}.get(person.sex, ""),
+            "address": person.address,
+        }
         process = subprocess.Popen(
-            [sys.executable, "manage.py", "authenticator_provider", "--port", str(options["app_port"]),
-             "--client", settings.AUTH_APP_CLIENT_ID, "--redirect-uri", f"{site}/consent/app/callback",
-             "--client-jwks-uri", f"{site}/consent/app/jwks.json", "--card", str(card.path),
-             "--holder", json.dumps(holder, ensure_ascii=False)],
-            cwd=settings.BASE_DIR, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "manage.py",
+                "authenticator_provider",
+                "--port",
+                str(options["app_port"]),
+                "--client",
+                settings.AUTH_APP_CLIENT_ID,
+                "--redirect-uri",
+                f"{site}/consent/app/callback",
+                "--client-jwks-uri",
+                f"{site}/consent/app/jwks.json",
+                "--card",
+                str(card.path),
+                "--holder",
+                json.dumps(holder, ensure_ascii=False),
+            ],
+            cwd=settings.BASE_DIR,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         issuer = process.stdout.readline().removeprefix("issuer: ").strip()
         if not issuer:
             self.stderr.write("the stand-in authentication app did not start: the phone route is off")
             return {"process": process, "env": {}}
-        self.stdout.write(f"  auth app:      {issuer}  (stand-in; its phone holds card [{card.number}] {card.name}, PIN {card.pin})")
+        self.stdout.write(
+            f"  auth app:      {issuer}  (stand-in; its phone holds card [{card.number}] {card.name}, PIN {card.pin})"
+        )
         return {
             "process": process,
             "env": {
@@ -316,7 +378,9 @@ class Command(BaseCommand):
                 self.stdout.write(f"type one of {', '.join(by_number)}")
                 continue
             state["target"].stop()
-            state["target"] = UdpCardTarget(VirtualJPKICard.load(card.path), "127.0.0.1", options["card_port"]).start()
+            state["target"] = UdpCardTarget(
+                VirtualJPKICard.load(card.path), "127.0.0.1", options["card_port"]
+            ).start()
             self.stdout.write(f"on the reader: [{card.number}] {card.name} (PIN {card.pin})")
             if stop.is_set():
                 return

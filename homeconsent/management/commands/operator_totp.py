@@ -17,7 +17,9 @@ class Command(BaseCommand):
     def handle(self, *args, username, **options):
         user = get_user_model().objects.filter(username=username, is_staff=True, is_active=True).first()
         if user is None:
-            raise CommandError(f"operator_unknown: no active staff account named {username!r} (create it with createsuperuser)")
+            raise CommandError(
+                f"operator_unknown: no active staff account named {username!r} (create it with createsuperuser)"
+            )
         device = create_operator_device(user)
         self.stdout.write(f"TOTP app URL (shown once): {device.config_url}")
         self.stdout.write(f"secret (base32, for typing in): {base64.b32encode(device.bin_key).decode()}")

@@ -19,7 +19,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("institution", help="10-digit institution code")
         parser.add_argument("username")
-        parser.add_argument("--role", choices=[r.value for r in StaffRole], default=StaffRole.INSTITUTION_ADMIN.value)
+        parser.add_argument(
+            "--role", choices=[r.value for r in StaffRole], default=StaffRole.INSTITUTION_ADMIN.value
+        )
         parser.add_argument("--base-url", default="http://localhost:8000", help="the site's public URL")
 
     def handle(self, *args, **options):
@@ -27,9 +29,13 @@ class Command(BaseCommand):
         if institution is None:
             raise CommandError(f"no institution with code {options['institution']}")
         try:
-            membership, token = do_create_staff(institution, options["username"], options["role"], by="operator:cli")
+            membership, token = do_create_staff(
+                institution, options["username"], options["role"], by="operator:cli"
+            )
         except HomeConsentError as exc:
             raise CommandError(str(exc)) from None
         url = options["base_url"].rstrip("/") + reverse("console:enrol", args=[token])
-        self.stdout.write(f"{membership.user.username} ({membership.role}) of {institution.code} {institution.name}")
+        self.stdout.write(
+            f"{membership.user.username} ({membership.role}) of {institution.code} {institution.name}"
+        )
         self.stdout.write(f"enrolment link (one use): {url}")

@@ -17,9 +17,11 @@ class Command(BaseCommand):
         parser.add_argument("--database", default=None, help="database alias (default: the router's choice)")
         parser.add_argument("--chunk-size", type=int, default=5000, help="rows fetched per round trip")
         parser.add_argument(
-            "--public-key", type=Path, default=None,
+            "--public-key",
+            type=Path,
+            default=None,
             help="PEM Ed25519 key trusted for checkpoints (default: the configured signing key)",
-        )  # fmt: skip
+        )
         parser.add_argument("--checkpoint-dir", type=Path, default=None, help="default: AUDIT_CHECKPOINT_DIR")
 
     def handle(self, *args, database, chunk_size, public_key, checkpoint_dir, **options):

@@ -12,7 +12,9 @@ class Command(BaseCommand):
     help = "Deliver due telehealth-app webhooks once, or keep delivering with --loop."
 
     def add_arguments(self, parser):
-        parser.add_argument("--loop", action="store_true", help="keep running, checking every --interval seconds")
+        parser.add_argument(
+            "--loop", action="store_true", help="keep running, checking every --interval seconds"
+        )
         parser.add_argument("--interval", type=float, default=5.0)
         parser.add_argument("--limit", type=int, default=100, help="deliveries per round")
 

@@ -13,7 +13,9 @@ class Command(BaseCommand):
     help = "Delete unused card-auth challenges expired for more than --days days (used ones stay)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--days", type=float, default=1.0, help="expired for more than this long (default 1)")
+        parser.add_argument(
+            "--days", type=float, default=1.0, help="expired for more than this long (default 1)"
+        )
 
     def handle(self, *args, days=1.0, **options):
         deleted = purge_expired_challenges(older_than=datetime.timedelta(days=days))

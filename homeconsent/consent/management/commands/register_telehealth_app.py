@@ -12,7 +12,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--name", required=True)
-        parser.add_argument("--institution", action="append", required=True, help="10-digit code; repeat for more")
+        parser.add_argument(
+            "--institution", action="append", required=True, help="10-digit code; repeat for more"
+        )
         parser.add_argument("--return-url", action="append", required=True, help="allowed return URL; repeat")
         parser.add_argument("--webhook-url", default="")
         parser.add_argument("--operator", default="operator", help="who registers it (for the access log)")
@@ -24,8 +26,15 @@ class Command(BaseCommand):
         if missing:
             raise CommandError(f"unknown institution code(s): {', '.join(missing)}")
         try:
-            app, secret = do_register_app(o["name"], institutions=institutions, allowed_return_urls=o["return_url"],
-                                       webhook_url=o["webhook_url"], by=o["operator"])  # fmt: skip
+            app, secret = do_register_app(
+                o["name"],
+                institutions=institutions,
+                allowed_return_urls=o["return_url"],
+                webhook_url=o["webhook_url"],
+                by=o["operator"],
+            )
         except HomeConsentError as error:
             raise CommandError(str(error)) from error
-        self.stdout.write(f"client_id: {app.client_id}\nsecret:    {secret}\n(store the secret now: it is not shown again)")
+        self.stdout.write(
+            f"client_id: {app.client_id}\nsecret:    {secret}\n(store the secret now: it is not shown again)"
+        )

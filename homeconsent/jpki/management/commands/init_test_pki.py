@@ -15,5 +15,9 @@ class Command(BaseCommand):
         root = pki.root_certificate
         crl = pki.crl()
         self.stdout.write(f"{'kept' if existed else 'created'} test PKI in {pki.directory}")
-        self.stdout.write(f"root: {root.subject.rfc4514_string()}, valid until {root.not_valid_after_utc:%Y-%m-%d}")
-        self.stdout.write(f"CRL: {len(list(crl))} revoked, next update {crl.next_update_utc:%Y-%m-%d %H:%M} UTC")
+        self.stdout.write(
+            f"root: {root.subject.rfc4514_string()}, valid until {root.not_valid_after_utc:%Y-%m-%d}"
+        )
+        self.stdout.write(
+            f"CRL: {len(list(crl))} revoked, next update {crl.next_update_utc:%Y-%m-%d %H:%M} UTC"
+        )

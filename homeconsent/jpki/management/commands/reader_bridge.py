@@ -28,15 +28,21 @@ class Command(BaseCommand):
             "or udp:127.0.0.1:PORT for a virtual card (default: usb)",
         )
         parser.add_argument(
-            "--port", type=int, default=settings.READER_BRIDGE_PORT,
+            "--port",
+            type=int,
+            default=settings.READER_BRIDGE_PORT,
             help=f"port on {settings.READER_BRIDGE_HOST} (default: settings.READER_BRIDGE_PORT)",
         )
         parser.add_argument(
-            "--origin", action="append", default=[], metavar="URL",
+            "--origin",
+            action="append",
+            default=[],
+            metavar="URL",
             help="also serve pages of this origin, e.g. https://consent.example.jp (repeatable)",
         )
         parser.add_argument(
-            "--require-reader", action="store_true",
+            "--require-reader",
+            action="store_true",
             help="exit with an error when no reader is found at start instead of waiting for one",
         )
 
@@ -51,7 +57,9 @@ class Command(BaseCommand):
         try:
             asyncio.run(self._serve(bridge, options["require_reader"]))
         except OSError as error:
-            raise CommandError(f"cannot listen on {settings.READER_BRIDGE_HOST}:{options['port']}: {error.strerror}") from None
+            raise CommandError(
+                f"cannot listen on {settings.READER_BRIDGE_HOST}:{options['port']}: {error.strerror}"
+            ) from None
 
     async def _serve(self, bridge: ReaderBridge, require_reader: bool):
         reader = await bridge.probe_reader()

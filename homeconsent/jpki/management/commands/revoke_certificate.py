@@ -18,4 +18,6 @@ class Command(BaseCommand):
         except ValueError:
             raise CommandError(f"not a hex serial: {serial!r}") from None
         marked = do_revoke_card_certificate(number, reason)
-        self.stdout.write(f"revoked {number:x} ({reason}); CRL updated; {marked} registered certificate(s) marked revoked")
+        self.stdout.write(
+            f"revoked {number:x} ({reason}); CRL updated; {marked} registered certificate(s) marked revoked"
+        )

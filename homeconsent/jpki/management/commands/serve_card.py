@@ -40,7 +40,9 @@ class Command(BaseCommand):
         where = parser.add_mutually_exclusive_group()
         where.add_argument("--udp", metavar="HOST:PORT", nargs="?", const=f"127.0.0.1:{UDP_PORT}")
         where.add_argument("--vpcd", metavar="HOST:PORT", nargs="?", const=f"127.0.0.1:{VPCD_PORT}")
-        parser.add_argument("--vpcd-listen", action="store_true", help="wait for vpcd to connect to HOST:PORT")
+        parser.add_argument(
+            "--vpcd-listen", action="store_true", help="wait for vpcd to connect to HOST:PORT"
+        )
 
     def handle(self, *args, card_file, udp, vpcd, vpcd_listen, **options):
         try:

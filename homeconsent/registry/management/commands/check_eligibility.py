@@ -48,10 +48,15 @@ class Command(BaseCommand):
                     items=["qualification"],
                     basis=Basis.OPERATOR,
                     outcome=OUTCOMES[result.validity],
-                    detail={"action": Action.CHECK_ELIGIBILITY, "validity": int(result.validity),
-                            "on": result.on.isoformat()},
+                    detail={
+                        "action": Action.CHECK_ELIGIBILITY,
+                        "validity": int(result.validity),
+                        "on": result.on.isoformat(),
+                    },
                 )
         except RegistryValidationError as exc:
-            self.stdout.write(json.dumps({"errors": [e.as_dict() for e in exc.errors]}, ensure_ascii=False, indent=2))
+            self.stdout.write(
+                json.dumps({"errors": [e.as_dict() for e in exc.errors]}, ensure_ascii=False, indent=2)
+            )
             raise CommandError("invalid search keys", returncode=2) from exc
         self.stdout.write(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))

@@ -9,7 +9,9 @@ from homeconsent.registry.imports import import_qualifications
 
 
 class Command(BaseCommand):
-    help = "Import qualification records (CSV with a header, or JSON Lines for .jsonl/.ndjson); all or nothing."
+    help = (
+        "Import qualification records (CSV with a header, or JSON Lines for .jsonl/.ndjson); all or nothing."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("file")
@@ -26,11 +28,14 @@ class Command(BaseCommand):
                 self.stderr.write(
                     f"line {e.line}: {e.field}: {e.code}: {e.error.message('ja')} / {e.error.message('en')}"
                 )
-            state = "applied" if report.applied else ("dry run, nothing applied" if not report.errors else "nothing applied")
+            state = (
+                "applied"
+                if report.applied
+                else ("dry run, nothing applied" if not report.errors else "nothing applied")
+            )
             self.stdout.write(
                 f"{report.rows} rows: {report.created} created, {report.changed} changed, "
                 f"{report.corrected} corrected, {report.unchanged} unchanged ({state})"
             )
         if report.errors:
             raise CommandError(f"{len(report.errors)} error(s) in {file}: nothing was applied", returncode=2)
-

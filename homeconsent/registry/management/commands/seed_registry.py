@@ -14,9 +14,13 @@ class Command(BaseCommand):
         parser.add_argument("--persons", type=int, default=1000)
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--as-of", help="the day the data is current on (YYYY-MM-DD; default today)")
-        parser.add_argument("--months", type=int, default=6, help="months of medication and treatment history")
+        parser.add_argument(
+            "--months", type=int, default=6, help="months of medication and treatment history"
+        )
         parser.add_argument("--chunk-size", type=int, default=2000, help="persons written per transaction")
-        parser.add_argument("--demo-persons", action="store_true", help="also add the well-known demo persons")
+        parser.add_argument(
+            "--demo-persons", action="store_true", help="also add the well-known demo persons"
+        )
 
     def handle(self, *args, persons, seed, as_of, months, chunk_size, demo_persons, **options):
         if persons < 0 or chunk_size < 1:
@@ -31,7 +35,9 @@ class Command(BaseCommand):
             if verbose:
                 self.stderr.write(f"  {done:,}/{total:,} persons, {seconds:.1f} s")
 
-        summary = seed_registry(persons, seed, as_of=day, months=months, chunk_size=chunk_size, progress=progress)
+        summary = seed_registry(
+            persons, seed, as_of=day, months=months, chunk_size=chunk_size, progress=progress
+        )
         for line in summary.lines():
             self.stdout.write(line)
         if demo_persons:
