@@ -63,6 +63,22 @@ def _decode_cursor(cursor: str):
         raise errors.ApiRefusal(CURSOR_INVALID(), 400) from None
 
 
+def consented_page(request, query) -> "reads.PatientPage":
+    """One page of the caller's consented patients for a validated ConsentedPatientsQuery (JSON and FHIR)."""
+    return reads.consented_patients(
+        request.auth,
+        request.user.institution,
+        kind=query.get("kind"),
+        consented_from=query.get("consented_from"),
+        consented_to=query.get("consented_to"),
+        visit_from=query.get("visit_from"),
+        visit_to=query.get("visit_to"),
+        status=query["status"],
+        after=_decode_cursor(query["cursor"]) if query.get("cursor") else None,
+        limit=query["page_size"],
+    )
+
+
 class DataView(ApiView):
     """Answers are personal data: never stored by caches on the way. Routed under /api/v1/fhir/
     (as_view(fhir_only=True)) a view answers FHIR whatever the Accept header says."""
@@ -90,19 +106,7 @@ class ConsentedPatientsView(DataView):
 
     def get(self, request):
         query = _valid(serializers.ConsentedPatientsQuery, request.query_params)
-        after = _decode_cursor(query["cursor"]) if query.get("cursor") else None
-        page = reads.consented_patients(
-            request.auth,
-            request.user.institution,
-            kind=query.get("kind"),
-            consented_from=query.get("consented_from"),
-            consented_to=query.get("consented_to"),
-            visit_from=query.get("visit_from"),
-            visit_to=query.get("visit_to"),
-            status=query["status"],
-            after=after,
-            limit=query["page_size"],
-        )
+        page = consented_page(request, query)
         cursor = _encode_cursor(page.next_cursor)
         return fhir.respond(
             request, page, "patients", lambda: presenters.consented_patients(page, cursor), next_cursor=cursor

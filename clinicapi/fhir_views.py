@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 from homeconsent.errors import ErrorCode
 
 from . import client_keys, errors, fhir, fhir_reads, reads, serializers
-from .data_views import DataView, _decode_cursor, _encode_cursor, _in_window, _valid
+from .data_views import DataView, _encode_cursor, _in_window, _valid, consented_page
 from .scopes import SCOPES
 
 PATIENT_PARAMETER_MISSING = ErrorCode(
@@ -142,19 +142,7 @@ class PatientSearchView(FhirView):
             # Name the parameter as the client sent it.
             renamed = {("_count" if k == "page_size" else k): v for k, v in exc.problems.items()}
             raise errors.FieldProblems(renamed) from None
-        after = _decode_cursor(query["cursor"]) if query.get("cursor") else None
-        page = reads.consented_patients(
-            request.auth,
-            request.user.institution,
-            kind=query.get("kind"),
-            consented_from=query.get("consented_from"),
-            consented_to=query.get("consented_to"),
-            visit_from=query.get("visit_from"),
-            visit_to=query.get("visit_to"),
-            status=query["status"],
-            after=after,
-            limit=query["page_size"],
-        )
+        page = consented_page(request, query)
         with_consents = "Consent:patient" in request.query_params.getlist("_revinclude")
         links = fhir.page_links(request, _encode_cursor(page.next_cursor))
         return Response(fhir.patients_bundle(page, include_consents=with_consents, **links))
