@@ -1,6 +1,7 @@
 """The phone route end to end without a browser: the service's pages, the stand-in provider as its own
 process, the card's PIN proved on the provider's app screen with a virtual card."""
 
+import re
 import urllib.parse
 
 import pytest
@@ -9,6 +10,7 @@ from homeconsent.audit.models import AccessEvent
 from homeconsent.authapp.models import IdentityLink
 from homeconsent.consent.models import CardAuthChallenge, Consent
 from homeconsent.jpki.card import VirtualJPKICard
+from tests.consent.test_pages import link
 
 from .conftest import PIN, AppPageClient, PhoneApp, callback_path, url, walk_to_card
 
@@ -205,3 +207,46 @@ def test_the_inquiry_opens_the_list_of_consents_through_the_app(client, entry, p
     listed = client.get(opened["Location"])
     assert listed.status_code == 200 and Consent.objects.count() == 1
     assert CardAuthChallenge.objects.filter(kind="inquiry", outcome="verified").count() == 1
+
+
+def test_a_direct_telehealth_consent_through_the_app_is_for_the_booked_day(client, entry, person, provider):
+    # given a telehealth consent started on the patient's own phone (no telehealth app), up to its card step
+    import datetime
+
+    from django.utils import timezone
+
+    visit = timezone.localdate() + datetime.timedelta(days=3)
+    walk_to_card(client, entry, kind="telehealth", visit_date=visit)
+    started = client.post(url("app_start", entry, "telehealth"))
+    assert started.status_code == 302
+
+    # when the patient proves the card in the app and comes back
+    back = PhoneApp(started["Location"]).enter_pin(PIN)
+    done = client.get(callback_path(back.headers["Location"]))
+    registered = client.get(done["Location"])
+
+    # then a telehealth consent for the booked day is registered, proved by the app
+    assert registered.status_code == 302 and registered["Location"] == url("done", entry, "telehealth")
+    consent = Consent.objects.get(person=person)
+    assert consent.kind == "telehealth" and consent.visit_date == visit and consent.authenticator == "app"
+
+
+def test_cancelling_every_consent_through_the_app(client, entry, person, provider):
+    # given a consent, then the patient's consents opened through the app
+    back = PhoneApp(start_app_route(client, entry)).enter_pin(PIN)
+    client.get(client.get(callback_path(back.headers["Location"]))["Location"])
+    client.get(url("about", entry, "mine"))
+    back = PhoneApp(client.post(url("app_start", entry, "mine"))["Location"]).enter_pin(PIN)
+    opened = client.get(client.get(callback_path(back.headers["Location"]))["Location"])
+    listed = client.get(opened["Location"]).content.decode()
+
+    # when the patient follows 取り消す for all and confirms
+    cancel_link = link(listed, "cancel-all")
+    question = client.get(cancel_link).content.decode()
+    step = re.search(r'name="step" value="([^"]+)"', question).group(1)
+    answered = client.post(cancel_link.split("?")[0], {"step": step})
+
+    # then the consent is cancelled by the patient, on the strength of the app's proof
+    assert answered.status_code == 200
+    consent = Consent.objects.get(person=person)
+    assert consent.ended_at is not None and consent.ended_by == "patient"
