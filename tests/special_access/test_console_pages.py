@@ -39,7 +39,9 @@ def test_a_permitted_hospital_doctor_finds_and_views_a_patient(staff_of, hospita
     assert view.status_code == 200 and patient.person.name in body
     assert "アムロジピン錠5mg" in body and "ワルファリンK錠1mg" not in body and "虫垂切除術" in body
     assert patient.person.name not in re.search(r"<title>(.*?)</title>", body, re.S).group(1)
-    assert re.search(r"\d{4}年\d{1,2}月\d{1,2}日 \d{1,2}:\d\d JST まで閲覧できます", body)  # the encounter's end
+    assert re.search(
+        r"\d{4}年\d{1,2}月\d{1,2}日 \d{1,2}:\d\d JST まで閲覧できます", body
+    )  # the encounter's end
     # and the detail goes back further
     detail = client.get(response["Location"] + "?item=medication").content.decode()
     assert "ワルファリンK錠1mg" in detail
