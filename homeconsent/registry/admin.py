@@ -31,8 +31,8 @@ from .models import (
     LimitCertificate,
     MedicationRecord,
     Person,
-    Qualification,
     PublicExpenseCertificate,
+    Qualification,
     SpecificDiseaseCertificate,
     TreatmentRecord,
 )
