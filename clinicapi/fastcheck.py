@@ -94,6 +94,9 @@ def function_sql(connection) -> tuple[str, str]:
         "p_person",
         "p_on",
         "p_on",
+        "p_person",
+        "p_on",
+        "p_on",
     )
     if union.count("%s") != len(names):
         raise RuntimeError("registry.eligibility's UNION ALL changed its parameters: update fastcheck")

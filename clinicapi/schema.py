@@ -630,6 +630,30 @@ DISEASE = _doc(
         "specific_diseases_self_pay": serializers.IntegerField(),
     },
 )
+PUBLIC_EXPENSE = _doc(
+    "PublicExpenseCertificate",
+    {
+        "public_expense_law_number": _s(
+            help_text="法別番号: 10 結核, 12 生活保護 医療扶助, 15 更生医療, 16 育成医療, 21 精神通院, "
+            "52 小児慢性特定疾病, 54 難病 特定医療費"
+        ),
+        "public_expense_law_name": _s(help_text="The programme's name"),
+        "public_expense_payer_number": _s(help_text="公費負担者番号: 8 digits, the last a check digit"),
+        "public_expense_recipient_number": _s(
+            allow_blank=True,
+            help_text="受給者番号: 7 digits, the last a check digit; '' where none is issued",
+        ),
+        "public_expense_valid_start_date": _s(help_text="YYYY-MM-DD"),
+        "public_expense_valid_end_date": _s(allow_blank=True, help_text="YYYY-MM-DD, '' while open-ended"),
+        "public_expense_monthly_self_pay_limit": serializers.IntegerField(
+            allow_null=True, help_text="自己負担上限月額 in 円; null where the programme sets none"
+        ),
+        "public_expense_designated_institutions": serializers.ListField(
+            child=_s(),
+            help_text="医療機関等コード of the designated institutions; empty: not limited to named ones",
+        ),
+    },
+)
 
 
 def eligibility_fields(required=True) -> dict:
@@ -652,6 +676,12 @@ def eligibility_fields(required=True) -> dict:
         "qualification": QUALIFICATION.__class__(allow_null=True, required=required),
         "elderly_recipient_certificate_info": ELDERLY.__class__(allow_null=True, required=required),
         "specific_diseases_certificate_list": DISEASE.__class__(many=True, required=required),
+        "public_expense_certificate_list": PUBLIC_EXPENSE.__class__(
+            many=True,
+            required=required,
+            help_text="公費 certificates in force on the reference date (with a valid qualification; they "
+            "travel with it, under the qualification consent item)",
+        ),
         "limit_application_certificate_related_info": LIMIT.__class__(
             allow_null=True,
             required=False,

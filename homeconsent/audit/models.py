@@ -59,6 +59,7 @@ class Action(models.TextChoices):
     APP_LINK_REMOVED = "app_link_removed", "認証アプリとの連携の解除"
     IMPORT_QUALIFICATIONS = "import_qualifications", "資格情報の取込"
     IMPORT_CORRECTION = "import_correction", "保険者による訂正"
+    IMPORT_PUBLIC_EXPENSE = "import_public_expense", "公費受給者証情報の取込"
     # operator admin
     ADMIN_VIEW = "admin_view", "運営者による閲覧"
     ADMIN_LIST = "admin_list", "運営者による一覧表示"

@@ -31,6 +31,7 @@ from .models import (
     LimitCertificate,
     MedicationRecord,
     Person,
+    PublicExpenseCertificate,
     Qualification,
     SpecificDiseaseCertificate,
     TreatmentRecord,
@@ -320,3 +321,10 @@ class ExpenseNoticeAdmin(PersonRecordAdmin):
     list_display = ("id", "person_ref", "month", "institution_name")
     raw_id_fields = ("person", "institution")
     access_items = ("expense_notice",)
+
+
+@admin.register(PublicExpenseCertificate)
+class PublicExpenseCertificateAdmin(PersonRecordAdmin):
+    list_display = ("id", "person_ref", "programme", "payer_number", "valid_from", "valid_until")
+    list_filter = ("programme",)
+    access_items = ("qualification",)

@@ -134,3 +134,75 @@ def validate_branch(value):
 
 def with_check_digit(payload: str) -> str:
     return payload + str(check_digit(payload))
+
+
+# --- 公費 (public-expense medical aid) -----------------------------------------------------------
+
+# 法別番号 of the common programmes (the first two digits of the 公費負担者番号).
+PUBLIC_EXPENSE_PROGRAMMES = {
+    "10": "結核患者の適正医療（感染症法）",
+    "12": "生活保護 医療扶助",
+    "15": "自立支援医療 更生医療",
+    "16": "自立支援医療 育成医療",
+    "21": "自立支援医療 精神通院医療",
+    "52": "小児慢性特定疾病医療支援",
+    "54": "難病 特定医療費",
+}
+# 医療扶助 issues no 受給者番号 to the person in many municipalities: the number may be absent.
+PROGRAMMES_WITHOUT_RECIPIENT_NUMBER = {"12"}
+
+PAYER_NUMBER_INVALID = ErrorCode(
+    "public_payer_number_invalid",
+    "公費負担者番号「{value}」は正しくありません。8桁の数字（法別番号2桁・都道府県2桁・実施機関3桁・検証番号1桁）"
+    "で、最後の1桁（検証番号）が合っているか確かめてください。",
+    "Public payer number (公費負担者番号) '{value}' is not valid: it must be 8 digits (programme 2, prefecture 2, "
+    "agency 3, check digit 1) with a correct check digit (the last digit).",
+)
+RECIPIENT_NUMBER_INVALID = ErrorCode(
+    "public_recipient_number_invalid",
+    "受給者番号「{value}」は正しくありません。7桁の数字で、最後の1桁（検証番号）が合っているか確かめてください。",
+    "Recipient number (受給者番号) '{value}' is not valid: it must be 7 digits with a correct check digit "
+    "(the last digit).",
+)
+PROGRAMME_MISMATCH = ErrorCode(
+    "public_programme_mismatch",
+    "公費負担者番号「{value}」の先頭2桁が法別番号「{programme}」と違います。",
+    "Public payer number '{value}' does not begin with the programme number (法別番号) '{programme}'.",
+)
+
+
+def is_valid_payer_number(value: str) -> bool:
+    """8 digits: 法別番号 2 + 都道府県 01-47 + 実施機関 3 + check digit (the insurer-number rule)."""
+    return (
+        isinstance(value, str)
+        and len(value) == 8
+        and bool(_DIGITS.match(value))
+        and "01" <= value[2:4] <= "47"
+        and check_digit(value[:7]) == int(value[7])
+    )
+
+
+def is_valid_recipient_number(value: str) -> bool:
+    """7 digits: 6 + check digit (the insurer-number rule)."""
+    return (
+        isinstance(value, str)
+        and len(value) == 7
+        and bool(_DIGITS.match(value))
+        and check_digit(value[:6]) == int(value[6])
+    )
+
+
+def validate_payer_number(value):
+    if not is_valid_payer_number(value):
+        _raise(PAYER_NUMBER_INVALID, value)
+
+
+def validate_recipient_number(value):
+    if value and not is_valid_recipient_number(value):
+        _raise(RECIPIENT_NUMBER_INVALID, value)
+
+
+def validate_institution_codes(value):
+    """Designated institutions: 医療機関等コード separated by spaces."""
+    for code in (value or "").split():
+        validate_institution_code(code)

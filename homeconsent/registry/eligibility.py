@@ -16,7 +16,7 @@ Answers are for the lookup date `on` (default today), as the registry knows thin
   would otherwise read as a loss of a qualification that is valid on the date asked for.
 
 Cost: one indexed query finds the candidate periods (insurer number → insurer, then the
-(insurer, 記号, 番号, 枝番) index); one more reads the three certificate tables (a UNION ALL), or
+(insurer, 記号, 番号, 枝番) index); one more reads the four certificate tables (公費 by the period's person) (a UNION ALL), or
 checks for a newer qualification. By person, periods and certificates come in one UNION ALL. Never
 more than two queries per lookup. 記号 and 番号 are compared in one
 spelling (validation.normalize_card_key): 12 finds １２ and the other way round.
@@ -38,6 +38,7 @@ from .models import (
     Insurer,
     LimitCertificate,
     Person,
+    PublicExpenseCertificate,
     Qualification,
     SpecificDiseaseCertificate,
 )
@@ -67,6 +68,7 @@ class EligibilityResult:
     specific_disease_certificates: list = field(default_factory=list)
     limit_certificate: dict | None = None
     limit_included: bool = False
+    public_expense_certificates: list = field(default_factory=list)
     # For the caller (audit, API); not part of the serialized result.
     person: Person | None = field(default=None, repr=False, compare=False)
     qualification_row: Qualification | None = field(default=None, repr=False, compare=False)
@@ -85,6 +87,7 @@ class EligibilityResult:
             "Qualification": self.qualification,
             "ElderlyRecipientCertificateInfo": self.elderly_certificate,
             "SpecificDiseasesCertificateList": self.specific_disease_certificates,
+            "PublicExpenseCertificateList": self.public_expense_certificates,
         }
         if self.limit_included:
             out["LimitApplicationCertificateRelatedInfo"] = self.limit_certificate
@@ -150,6 +153,19 @@ def _disease(cert: SpecificDiseaseCertificate) -> dict:
     }
 
 
+def _public_expense(cert: PublicExpenseCertificate) -> dict:
+    return {
+        "PublicExpenseLawNumber": cert.programme,
+        "PublicExpenseLawName": cert.get_programme_display(),
+        "PublicExpensePayerNumber": cert.payer_number,
+        "PublicExpenseRecipientNumber": cert.recipient_number,
+        "PublicExpenseValidStartDate": _ymd(cert.valid_from),
+        "PublicExpenseValidEndDate": _ymd(cert.valid_until),
+        "PublicExpenseMonthlySelfPayLimit": cert.monthly_self_pay_limit,
+        "PublicExpenseDesignatedInstitutions": cert.designated_institutions.split(),
+    }
+
+
 def _choose(candidates: list[Qualification], on: date) -> tuple[Validity, Qualification | None]:
     """Which period answers for `on`, and its validity (LOST here may still become LOST_WITH_NEWER)."""
     valid = [q for q in candidates if q.is_valid_on(on)]
@@ -172,6 +188,7 @@ class _Preloaded:
     elderly: dict = field(default_factory=dict)
     diseases: dict = field(default_factory=dict)
     limits: dict = field(default_factory=dict)
+    public: dict = field(default_factory=dict)  # person id -> 公費 certificates in force
     newest_acquired: dict = field(default_factory=dict)
 
 
@@ -205,10 +222,13 @@ def _resolve(
             elderly = preloaded.elderly.get(q.pk)
             diseases = preloaded.diseases.get(q.pk, [])
             limit = preloaded.limits.get(q.pk) if include_limit else None
+            public = preloaded.public.get(q.person_id, [])
         else:
-            elderly, diseases, limit = _certificates(q.pk, on, include_limit)
+            elderly, diseases, limit, public = _certificates(q.pk, on, include_limit)
         result.elderly_certificate = _elderly(elderly) if elderly else None
         result.specific_disease_certificates = [_disease(c) for c in diseases]
+        # 公費 travels with the qualification: listed with a valid period, under the same consent item.
+        result.public_expense_certificates = [_public_expense(c) for c in public]
         if include_limit:
             result.limit_certificate = _limit(limit) if limit else None
         return result
@@ -276,7 +296,7 @@ def resolve_many_by_keys(
     `persons_filter(person_ids) -> allowed ids` is called once with every person the keys match;
     periods of persons it leaves out are dropped before resolving, so such an entry answers exactly
     as if nobody matched (4). `include_limit` is a bool or a callable person_id -> bool.
-    Queries: insurers, matching period ids, those periods, newer periods, three certificate tables —
+    Queries: insurers, matching period ids, those periods, newer periods, four certificate tables —
     whatever the number of keys (each `__in` list holds at most one value per key).
     """
     on = clean_date(on, "on") if on else timezone.localdate()
@@ -320,6 +340,15 @@ def resolve_many_by_keys(
             .order_by("valid_from", "pk")
         ):
             preloaded.diseases.setdefault(cert.qualification_id, []).append(cert)
+        for cert in (
+            PublicExpenseCertificate.objects.filter(
+                person_id__in={q.person_id for validity, q in chosen if validity == Validity.VALID},
+                valid_from__lte=on,
+            )
+            .exclude(valid_until__lt=on)
+            .order_by("valid_from", "pk")
+        ):
+            preloaded.public.setdefault(cert.person_id, []).append(cert)
     if limit_ids:
         for cert in LimitCertificate.objects.filter(
             qualification_id__in=limit_ids, valid_from__lte=on, valid_until__gte=on
@@ -363,13 +392,14 @@ def resolve_by_keys(
 # insurer) and the certificates of those periods in force on the day, all three tables. Each row:
 # a tag, then the period, elderly, limit and disease columns, typed NULLs where not its own.
 _QUALIFICATION, _PERSON, _INSURER = Columns(Qualification), Columns(Person), Columns(Insurer)
-_ELDERLY, _LIMIT, _DISEASE = (
+_ELDERLY, _LIMIT, _DISEASE, _PUBLIC = (
     Columns(ElderlyCertificate),
     Columns(LimitCertificate),
     Columns(SpecificDiseaseCertificate),
+    Columns(PublicExpenseCertificate),
 )
-_SECTIONS = ((_QUALIFICATION, _PERSON, _INSURER), (_ELDERLY,), (_LIMIT,), (_DISEASE,))
-_PERIOD, _ELDERLY_TAG, _LIMIT_TAG, _DISEASE_TAG = range(4)
+_SECTIONS = ((_QUALIFICATION, _PERSON, _INSURER), (_ELDERLY,), (_LIMIT,), (_DISEASE,), (_PUBLIC,))
+_PERIOD, _ELDERLY_TAG, _LIMIT_TAG, _DISEASE_TAG, _PUBLIC_TAG = range(5)
 _SQL: dict = {}
 
 
@@ -399,6 +429,13 @@ def _union_sql(connection, by_person: bool) -> str:
             f"SELECT {cells(tag, columns.sql('c', connection))} FROM {table(columns.model, connection)} c "
             f"WHERE c.{q('qualification_id')} {which} AND c.{q('valid_from')} <= %s AND {until}"
         )
+    # 公費 certificates belong to the person: by person directly, by period through its person.
+    whose = "= %s" if by_person else f"= (SELECT {q('person_id')} FROM {periods} WHERE {q('id')} = %s)"
+    selects.append(
+        f"SELECT {cells(_PUBLIC_TAG, _PUBLIC.sql('c', connection))} FROM {table(PublicExpenseCertificate, connection)} c "
+        f"WHERE c.{q('person_id')} {whose} AND c.{q('valid_from')} <= %s "
+        f"AND (c.{q('valid_until')} IS NULL OR c.{q('valid_until')} >= %s)"
+    )
     return " UNION ALL ".join(selects)
 
 
@@ -412,7 +449,7 @@ def _read(by_person: bool, key, on: date, include_limit: bool) -> tuple[list[Qua
         sql = _SQL[(by_person, using)] = _union_sql(connection, by_person)
     day = connection.ops.adapt_datefield_value(on)
     limit_key = key if include_limit else None  # no 限度額 row unless asked for
-    params = ([key] if by_person else []) + [key, day, day, limit_key, day, day, key, day, day]
+    params = ([key] if by_person else []) + [key, day, day, limit_key, day, day, key, day, day, key, day, day]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -436,24 +473,29 @@ def _from_rows(rows, connection) -> tuple[list[Qualification], _Preloaded]:
         elif tag == _DISEASE_TAG:
             cert = _DISEASE.instance(row, connection, starts[tag])
             preloaded.diseases.setdefault(cert.qualification_id, []).append(cert)
+        elif tag == _PUBLIC_TAG:
+            cert = _PUBLIC.instance(row, connection, starts[tag])
+            preloaded.public.setdefault(cert.person_id, []).append(cert)
         else:
             cert = (_ELDERLY if tag == _ELDERLY_TAG else _LIMIT).instance(row, connection, starts[tag])
             newest = preloaded.elderly if tag == _ELDERLY_TAG else preloaded.limits
             kept = newest.get(cert.qualification_id)
             if kept is None or (cert.valid_from, cert.pk) > (kept.valid_from, kept.pk):
                 newest[cert.qualification_id] = cert
-    for certs in preloaded.diseases.values():
+    for certs in (*preloaded.diseases.values(), *preloaded.public.values()):
         certs.sort(key=lambda c: (c.valid_from, c.pk))
     return periods, preloaded
 
 
 def _certificates(qualification_id, on: date, include_limit: bool):
-    """(elderly, diseases, limit) of one period in force on `on`, in one statement."""
+    """(elderly, diseases, limit, 公費) of one period (公費: of its person) in force on `on`, in one
+    statement."""
     _, found = _read(False, qualification_id, on, include_limit)
     return (
         found.elderly.get(qualification_id),
         found.diseases.get(qualification_id, []),
         found.limits.get(qualification_id),
+        next(iter(found.public.values()), []),
     )
 
 
@@ -467,7 +509,7 @@ def resolve_for_person(person, on=None, *, include_limit: bool = False) -> Eligi
 
 def person_union_sql(connection) -> tuple[str, int]:
     """The by-person UNION ALL (%s placeholders: person, person, day, day, person-or-NULL for 限度額,
-    day, day, person, day, day) and its width, for a caller that runs it inside one database call
+    day, day, person, day, day, person, day, day) and its width, for a caller that runs it inside one database call
     (clinicapi.fastcheck); resolve_from_rows turns its rows into the same result."""
     sql = _SQL.get((True, connection.alias))
     if sql is None:

@@ -20,8 +20,21 @@ from homeconsent.audit.models import Action, ActorType, Basis, Outcome
 from homeconsent.dates import add_years
 from homeconsent.errors import ErrorCode
 
-from .models import CardClassification, ElderlyCertificate, Insurer, Person, Qualification
-from .validation import FieldError, QualificationRow, validate_qualification_row
+from .models import (
+    CardClassification,
+    ElderlyCertificate,
+    Insurer,
+    Person,
+    PublicExpenseCertificate,
+    Qualification,
+)
+from .validation import (
+    FieldError,
+    PublicExpenseRow,
+    QualificationRow,
+    validate_public_expense_row,
+    validate_qualification_row,
+)
 
 COLUMNS = (
     "op",
@@ -164,7 +177,7 @@ class _Rollback(Exception):
 # --- reading ---------------------------------------------------------------------------------------
 
 
-def read_rows(path, text: str | None = None):
+def read_rows(path, text: str | None = None, *, columns=COLUMNS, required=REQUIRED_COLUMNS):
     """Yield (line number, dict) and FieldError items from a CSV or JSON Lines file."""
     path = Path(path)
     if text is None:
@@ -185,7 +198,7 @@ def read_rows(path, text: str | None = None):
             if not isinstance(data, dict):
                 yield FieldError("line", JSON_LINE_INVALID(reason=type(data).__name__), line_no)
                 continue
-            unknown = [k for k in data if k not in COLUMNS]
+            unknown = [k for k in data if k not in columns]
             for column in unknown:
                 yield FieldError(column, COLUMN_UNKNOWN(column=column), line_no)
             yield line_no, {k: ("" if v is None else v) for k, v in data.items()}
@@ -193,8 +206,8 @@ def read_rows(path, text: str | None = None):
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip() for h in (reader.fieldnames or [])]
     reader.fieldnames = header
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    unknown = [c for c in header if c not in COLUMNS]
+    missing = [c for c in required if c not in header]
+    unknown = [c for c in header if c not in columns]
     for column in missing:
         yield FieldError(column, COLUMN_MISSING(column=column), 1)
     for column in unknown:
@@ -542,6 +555,136 @@ def import_qualifications(
     except _Rollback:
         if report.errors:  # nothing was applied: counts of a rolled-back run would mislead
             report.created = report.changed = report.corrected = report.unchanged = 0
+        return report
+    report.applied = True
+    return report
+
+
+# --- public-expense certificates (公費) ----------------------------------------------------------
+
+PUBLIC_EXPENSE_COLUMNS = (
+    "insurer_number",
+    "symbol",
+    "number",
+    "branch",
+    "birth_date",
+    "programme",
+    "payer_number",
+    "recipient_number",
+    "valid_from",
+    "valid_until",
+    "monthly_self_pay_limit",
+    "designated_institutions",
+)
+PUBLIC_EXPENSE_REQUIRED_COLUMNS = (
+    "insurer_number",
+    "number",
+    "branch",
+    "birth_date",
+    "programme",
+    "payer_number",
+    "valid_from",
+)
+PERSON_NOT_FOUND = ErrorCode(
+    "person_not_found",
+    "この保険者番号・記号・番号・枝番と生年月日に一致する人が登録されていません。先に資格情報を取り込んでください。",
+    "No person with these card keys and birth date is registered: import their qualification first.",
+)
+# A certificate is the same one when person, 公費負担者番号, 受給者番号 and start agree.
+PUBLIC_EXPENSE_FIELDS = ("programme", "valid_until", "monthly_self_pay_limit", "designated_institutions")
+
+
+def _person_for(row: PublicExpenseRow) -> int | None:
+    ids = set(
+        Qualification.objects.filter(
+            insurer__number=row.insurer_number,
+            symbol=row.symbol,
+            number=row.number,
+            branch=row.branch,
+            person__birth_date=row.birth_date,
+        ).values_list("person_id", flat=True)
+    )
+    return ids.pop() if len(ids) == 1 else None
+
+
+def import_public_expense(
+    path,
+    *,
+    text: str | None = None,
+    today: date | None = None,
+    actor_id: str = "import",
+    dry_run: bool = False,
+) -> ImportReport:
+    """Validate and apply one file of 公費 certificates; all or nothing (as import_qualifications).
+    A row equal to a registered certificate is `unchanged`; one naming a registered certificate
+    (person, 公費負担者番号, 受給者番号, start) with other values updates it (`changed`)."""
+    from homeconsent.audit.services import record_accesses
+
+    today = today or timezone.localdate()
+    report = ImportReport()
+    rows: list[PublicExpenseRow] = []
+    for item in read_rows(
+        path, text, columns=PUBLIC_EXPENSE_COLUMNS, required=PUBLIC_EXPENSE_REQUIRED_COLUMNS
+    ):
+        if isinstance(item, FieldError):
+            report.errors.append(item)
+            continue
+        line, data = item
+        report.rows += 1
+        row, errors = validate_public_expense_row(data, line, today=today)
+        report.errors.extend(errors)
+        if row is not None:
+            rows.append(row)
+    if report.errors:
+        return report
+    try:
+        with transaction.atomic():
+            for row in rows:
+                person_id = _person_for(row)
+                if person_id is None:
+                    report.errors.append(FieldError("number", PERSON_NOT_FOUND(), row.line))
+                    continue
+                values = {f: getattr(row, f) for f in PUBLIC_EXPENSE_FIELDS}
+                cert, created = PublicExpenseCertificate.objects.select_for_update().get_or_create(
+                    person_id=person_id,
+                    payer_number=row.payer_number,
+                    recipient_number=row.recipient_number,
+                    valid_from=row.valid_from,
+                    defaults=values,
+                )
+                if created:
+                    report.created += 1
+                elif all(getattr(cert, f) == v for f, v in values.items()):
+                    report.unchanged += 1
+                else:
+                    for f, v in values.items():
+                        setattr(cert, f, v)
+                    cert.save(update_fields=list(values))
+                    report.changed += 1
+            if report.errors or dry_run:
+                raise _Rollback
+            record_accesses(
+                [
+                    dict(
+                        actor_type=ActorType.OPERATOR,
+                        actor_id=actor_id,
+                        person=None,
+                        items=["qualification"],
+                        basis=Basis.OPERATOR,
+                        outcome=Outcome.OK,
+                        detail={
+                            "action": Action.IMPORT_PUBLIC_EXPENSE,
+                            "file": Path(path).name,
+                            "created": report.created,
+                            "changed": report.changed,
+                            "unchanged": report.unchanged,
+                        },
+                    )
+                ]
+            )
+    except _Rollback:
+        if report.errors:
+            report.created = report.changed = report.unchanged = 0
         return report
     report.applied = True
     return report

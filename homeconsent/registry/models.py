@@ -8,10 +8,14 @@ from django.db import models
 
 from .codes import (
     FACILITY_TYPES,
+    PUBLIC_EXPENSE_PROGRAMMES,
     validate_branch,
     validate_institution_code,
+    validate_institution_codes,
     validate_insurer_number,
     validate_municipality_code,
+    validate_payer_number,
+    validate_recipient_number,
 )
 
 
@@ -196,6 +200,36 @@ class SpecificDiseaseCertificate(models.Model):
     valid_from = models.DateField("有効開始年月日")
     valid_until = models.DateField("有効終了年月日", null=True, blank=True)
     self_pay_limit = models.PositiveIntegerField("自己負担限度額（円）", default=10000)
+
+
+PublicExpenseProgramme = models.TextChoices(
+    "PublicExpenseProgramme", [(code, (code, label)) for code, label in PUBLIC_EXPENSE_PROGRAMMES.items()]
+)
+
+
+class PublicExpenseCertificate(models.Model):
+    """公費負担医療の受給者証: held by the person (not by an insurance period); several at once."""
+
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="public_expense_certificates")
+    programme = models.CharField("法別番号", max_length=2, choices=PublicExpenseProgramme.choices)
+    payer_number = models.CharField("公費負担者番号", max_length=8, validators=[validate_payer_number])
+    # Empty where the programme issues none (医療扶助 in many municipalities).
+    recipient_number = models.CharField(
+        "受給者番号", max_length=7, blank=True, validators=[validate_recipient_number]
+    )
+    valid_from = models.DateField("有効開始年月日")
+    valid_until = models.DateField("有効終了年月日", null=True, blank=True)
+    monthly_self_pay_limit = models.PositiveIntegerField("自己負担上限月額（円）", null=True, blank=True)
+    # 医療機関等コード of the designated institutions (指定医療機関), space separated; empty: any.
+    designated_institutions = models.CharField(
+        "指定医療機関", max_length=1100, blank=True, validators=[validate_institution_codes]
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["person", "valid_from"])]
+
+    def __str__(self):
+        return f"{self.payer_number} {self.recipient_number}"
 
 
 class Institution(models.Model):

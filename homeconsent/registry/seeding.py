@@ -36,6 +36,7 @@ from .models import (
     MedicationSource,
     Person,
     PersonalFamily,
+    PublicExpenseCertificate,
     Qualification,
     ReasonOfLoss,
     SpecificDiseaseCertificate,
@@ -55,11 +56,24 @@ TABLES = [
     ElderlyCertificate,
     LimitCertificate,
     SpecificDiseaseCertificate,
+    PublicExpenseCertificate,
     MedicationRecord,
     TreatmentRecord,
     CheckupResult,
     ExpenseNotice,
 ]
+
+# 公費 programmes as seeded: (法別番号, weight, monthly self-pay ceilings in 円 or None, designates
+# institutions). Weights follow the recipients' rough numbers (精神通院 and 難病 the most).
+PUBLIC_EXPENSE_PLAN = (
+    ("21", 40, (2500, 5000, 10000, 20000), True),
+    ("54", 30, (2500, 5000, 10000, 20000, 30000), True),
+    ("52", 6, (1250, 2500, 5000, 10000, 15000), True),
+    ("15", 8, (2500, 5000, 10000, 20000), False),
+    ("16", 3, (2500, 5000, 10000), False),
+    ("12", 10, None, True),
+    ("10", 3, None, False),
+)
 
 
 # --- small date helpers -------------------------------------------------------------------------
@@ -281,6 +295,7 @@ class _PersonPlan:
     high_income: bool = False
     periods: list = field(default_factory=list)
     leaves: list = field(default_factory=list)  # medication, treatment, checkup, expense rows
+    public: list = field(default_factory=list)  # 公費 certificates (of the person)
 
     @property
     def current(self) -> Qualification | None:
@@ -295,6 +310,8 @@ class _PersonPlan:
 class Seeder:
     def __init__(self, seed: int, as_of: date, months: int, persons: int, *, key_base: int = 0):
         self.rng = random.Random(seed)
+        # 公費 draws from a stream of its own: adding them leaves every other seeded row as it was.
+        self.public_rng = random.Random(f"public-expense-{seed}")
         self.as_of = as_of
         self.months = months
         self.key_counter = itertools.count(key_base + 1)
@@ -507,6 +524,7 @@ class Seeder:
             plans.append(plan)
         for plan in plans:
             self.certificates(plan)
+            self.public_expense(plan)
             self.medical(plan)
         return plans
 
@@ -686,6 +704,43 @@ class Seeder:
                     ),
                     valid_until=None,
                     self_pay_limit=20000 if high_income else 10000,
+                )
+            )
+
+    def public_expense(self, plan: _PersonPlan):
+        """A few persons in a thousand hold 公費 certificates; a quarter of them more than one.
+        Yearly certificates (some already expired) except 医療扶助, open until it ends."""
+        r = self.public_rng
+        if plan.current is None or r.random() >= 0.006:
+            return
+        count = 1 + (r.random() < 0.25)
+        plans = r.sample(PUBLIC_EXPENSE_PLAN, k=count, counts=[w for _, w, _, _ in PUBLIC_EXPENSE_PLAN])
+        seen = set()
+        for programme, _, ceilings, designates in plans:
+            if programme in seen:
+                continue
+            seen.add(programme)
+            # 実施機関: 001 the prefecture, 1xx-3xx a city that runs the programme itself.
+            agency = "001" if r.random() < 0.6 else f"{r.randint(100, 399):03d}"
+            payer = with_check_digit(f"{programme}{plan.pref}{agency}")
+            recipient = "" if programme == "12" else with_check_digit(f"{r.randint(0, 999999):06d}")
+            start = self.day_between(
+                max(plan.person.birth_date, self.as_of - timedelta(days=540)), self.as_of
+            )
+            until = None if programme == "12" else add_years(start, 1) - timedelta(days=1)
+            designated = []
+            if designates:
+                clinics = self.inst_by.get((plan.pref, "1"), []) + self.inst_by.get((plan.pref, "4"), [])
+                designated = sorted({c.code for c in r.sample(clinics, k=min(len(clinics), r.randint(1, 2)))})
+            plan.public.append(
+                PublicExpenseCertificate(
+                    programme=programme,
+                    payer_number=payer,
+                    recipient_number=recipient,
+                    valid_from=start,
+                    valid_until=until,
+                    monthly_self_pay_limit=r.choice(ceilings) if ceilings else None,
+                    designated_institutions=" ".join(designated),
                 )
             )
 
@@ -916,9 +971,15 @@ def write_plans(plans: list[_PersonPlan], counts: dict, batch_size: int = 2000):
                     for row in rows:
                         row.qualification_id = period.qualification.pk
                         children[model].append(row)
-        leaves = {MedicationRecord: [], TreatmentRecord: [], CheckupResult: [], ExpenseNotice: []}
+        leaves = {
+            MedicationRecord: [],
+            TreatmentRecord: [],
+            CheckupResult: [],
+            ExpenseNotice: [],
+            PublicExpenseCertificate: [],
+        }
         for plan in plans:
-            for row in plan.leaves:
+            for row in plan.leaves + plan.public:
                 row.person_id = plan.person.pk
                 leaves[type(row)].append(row)
         for model, rows in itertools.chain(children.items(), leaves.items()):

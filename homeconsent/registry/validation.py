@@ -20,12 +20,25 @@ from .codes import (
     INSTITUTION_CODE_INVALID,
     INSURER_NUMBER_INVALID,
     MUNICIPALITY_CODE_INVALID,
+    PAYER_NUMBER_INVALID,
+    PROGRAMME_MISMATCH,
+    PROGRAMMES_WITHOUT_RECIPIENT_NUMBER,
+    RECIPIENT_NUMBER_INVALID,
     is_valid_branch,
     is_valid_institution_code,
     is_valid_insurer_number,
     is_valid_municipality_code,
+    is_valid_payer_number,
+    is_valid_recipient_number,
 )
-from .models import CardClassification, ContributionRatio, PersonalFamily, ReasonOfLoss, Sex
+from .models import (
+    CardClassification,
+    ContributionRatio,
+    PersonalFamily,
+    PublicExpenseProgramme,
+    ReasonOfLoss,
+    Sex,
+)
 
 FIELD_REQUIRED = ErrorCode(
     "field_required",
@@ -81,6 +94,16 @@ KANA_INVALID = ErrorCode(
     "kana_invalid",
     "氏名カナ「{value}」は全角カタカナ（と空白）で書いてください。",
     "Name kana '{value}' must be written in full-width katakana (and spaces).",
+)
+VALID_UNTIL_BEFORE_FROM = ErrorCode(
+    "valid_until_before_from",
+    "有効終了年月日 {valid_until} が有効開始年月日 {valid_from} より前です。",
+    "The end of validity {valid_until} is before its start {valid_from}.",
+)
+AMOUNT_INVALID = ErrorCode(
+    "amount_invalid",
+    "「{field}」の金額「{value}」は読めません。円の整数（例: 10000）で書いてください。",
+    "'{field}': the amount '{value}' cannot be read; write whole yen, for example 10000.",
 )
 TEXT_TOO_LONG = ErrorCode(
     "text_too_long",
@@ -418,6 +441,99 @@ def validate_qualification_row(data: dict, line: int, *, today: date | None = No
             postal_code=postal_code,
             municipality_code=municipality_code,
             **previous,
+        ),
+        [],
+    )
+
+
+# --- public-expense certificates (公費, import) --------------------------------------------------
+
+
+@dataclass
+class PublicExpenseRow:
+    """One validated row of a public-expense file (docs/import-format.md): the person by the card
+    keys of an insurance period, and one certificate."""
+
+    line: int
+    insurer_number: str
+    symbol: str
+    number: str
+    branch: str
+    birth_date: date
+    programme: str
+    payer_number: str
+    recipient_number: str
+    valid_from: date
+    valid_until: date | None
+    monthly_self_pay_limit: int | None
+    designated_institutions: str
+
+    @property
+    def keys(self) -> tuple:
+        return (self.insurer_number, self.symbol, self.number, self.branch)
+
+
+def validate_public_expense_row(data: dict, line: int, *, today: date | None = None):
+    """Validate one public-expense row. Returns (PublicExpenseRow or None, [FieldError])."""
+    today = today or timezone.localdate()
+    c = Collector(line)
+    get = lambda name: _text(data.get(name))  # noqa: E731
+
+    insurer_number = c.insurer_number(c.required(data, "insurer_number"))
+    symbol = c.max_length(normalize_card_key(get("symbol")), "symbol", 38)
+    number = c.max_length(normalize_card_key(c.required(data, "number")), "number", 38)
+    branch = c.branch(c.required(data, "branch"))
+    birth_date = c.date(c.required(data, "birth_date"), "birth_date", today, birth=True)
+    programme = c.choice(c.required(data, "programme"), PublicExpenseProgramme.choices, "programme")
+    payer_number = c.required(data, "payer_number")
+    if payer_number and not is_valid_payer_number(payer_number):
+        c.add("payer_number", PAYER_NUMBER_INVALID, value=payer_number)
+    elif payer_number and programme and not c.has("programme") and payer_number[:2] != programme:
+        c.add("payer_number", PROGRAMME_MISMATCH, value=payer_number, programme=programme)
+    if programme in PROGRAMMES_WITHOUT_RECIPIENT_NUMBER:
+        recipient_number = get("recipient_number")
+    else:
+        recipient_number = c.required(data, "recipient_number")
+    if recipient_number and not is_valid_recipient_number(recipient_number):
+        c.add("recipient_number", RECIPIENT_NUMBER_INVALID, value=recipient_number)
+    valid_from = c.date(c.required(data, "valid_from"), "valid_from", today)
+    valid_until = c.date(get("valid_until"), "valid_until", today)
+    if valid_from and valid_until and valid_until < valid_from:
+        c.add(
+            "valid_until",
+            VALID_UNTIL_BEFORE_FROM,
+            valid_until=valid_until.isoformat(),
+            valid_from=valid_from.isoformat(),
+        )
+    limit_text = get("monthly_self_pay_limit").replace(",", "")
+    limit = None
+    if limit_text:
+        if limit_text.isascii() and limit_text.isdigit() and len(limit_text) <= 9:
+            limit = int(limit_text)
+        else:
+            c.add("monthly_self_pay_limit", AMOUNT_INVALID, field="monthly_self_pay_limit", value=limit_text)
+    codes = get("designated_institutions").replace(",", " ").split()
+    for code in codes:
+        c.institution_code(code, "designated_institutions")
+    if len(codes) > 100:
+        c.add("designated_institutions", TEXT_TOO_LONG, field="designated_institutions", max_length=1100)
+    if c.errors:
+        return None, c.errors
+    return (
+        PublicExpenseRow(
+            line=line,
+            insurer_number=insurer_number,
+            symbol=symbol,
+            number=number,
+            branch=branch,
+            birth_date=birth_date,
+            programme=programme,
+            payer_number=payer_number,
+            recipient_number=recipient_number,
+            valid_from=valid_from,
+            valid_until=valid_until,
+            monthly_self_pay_limit=limit,
+            designated_institutions=" ".join(codes),
         ),
         [],
     )

@@ -27,7 +27,7 @@ from homeconsent.audit.verification import verify_log
 from homeconsent.consent import rules
 from homeconsent.consent.models import Consent, ConsentEndedBy, ConsentKind, ConsentStatus
 from homeconsent.registry.codes import with_check_digit
-from homeconsent.registry.models import Institution, Person
+from homeconsent.registry.models import Institution, Person, PublicExpenseCertificate
 from homeconsent.registry.seeding import seed_registry
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -51,6 +51,7 @@ def population(settings):
     """300 seeded persons; two institutions; consents in every state for most of them."""
     settings.CLINICAPI_THROTTLE_RATES = {"client": "100000/min", "token": "100000/min"}
     seed_registry(persons=300, seed=11)
+    _public_expense_for_some()
     here = Institution.objects.create(code=with_check_digit("131888888"), name="ピン留めクリニック")
     there = Institution.objects.create(code=with_check_digit("131777777"), name="となり医院")
     now = timezone.now()
@@ -114,6 +115,27 @@ def population(settings):
     return here, there
 
 
+def _public_expense_for_some():
+    """公費 certificates for one person in four (the seeder writes only a few per thousand): ended,
+    in force, open-ended and not yet begun, so both paths must pick the same ones by date."""
+    today = rules.today()
+    day = datetime.timedelta(days=1)
+    spans = [(-400, -1), (-30, 300), (-10, None), (1, 365)]
+    for i, person_id in enumerate(Person.objects.order_by("pk").values_list("pk", flat=True)[::4]):
+        for j, (start, end) in enumerate(spans[: 1 + i % 4]):
+            programme = ("54", "21", "12", "52")[j]
+            PublicExpenseCertificate.objects.create(
+                person_id=person_id,
+                programme=programme,
+                payer_number=with_check_digit(f"{programme}13001"),
+                recipient_number="" if programme == "12" else with_check_digit(f"{person_id % 10**6:06d}"),
+                valid_from=today + start * day,
+                valid_until=None if end is None else today + end * day,
+                monthly_self_pay_limit=None if programme == "12" else 5000,
+                designated_institutions="0110113719" if j == 1 else "",
+            )
+
+
 def _tokens(here, there):
     key = ec.generate_private_key(ec.SECP256R1()).public_key()
     JWKS = {"keys": [{**jwt.algorithms.ECAlgorithm.to_jwk(key, as_dict=True), "kid": "k1"}]}
@@ -159,7 +181,7 @@ def test_the_one_call_check_answers_refuses_and_logs_as_the_general_path(populat
             f"/api/v1/patients/{patient_id_for(here.code, persons[0])}/eligibility",
             HTTP_AUTHORIZATION=f"Bearer {token}",
         )
-    ok = answered_fast = 0
+    ok = answered_fast = with_public = 0
 
     # when each (token, patient id) is asked through the general path and then the fast one
     for person_id in persons:
@@ -176,6 +198,7 @@ def test_the_one_call_check_answers_refuses_and_logs_as_the_general_path(populat
                 assert fast[3] == general[3], (name, person_id, code)
                 assert not general[4]
                 ok += general[0] == 200
+                with_public += bool(general[1].get("public_expense_certificate_list"))
                 answered_fast += fast[4]
                 assert fast[4] == (general[0] == 200), (name, person_id, code)
     for url in (
@@ -189,6 +212,7 @@ def test_the_one_call_check_answers_refuses_and_logs_as_the_general_path(populat
 
     # and the fast path did answer every successful check, every row chains and verifies
     assert answered_fast == ok > 50
+    assert with_public > 5  # answers carrying 公費 certificates were compared too
     statuses = {
         s
         for s, *_ in [

@@ -104,3 +104,43 @@ def test_a_replaced_consent_says_so_and_leads_to_the_newer_one(signed_in, patien
     assert 'data-code="console_consent_superseded"' in page and "この同意は置き換えられました" in page
     assert f'href="/console/patients/{new.pk}/"' in page
     assert patient.person.name not in page
+
+
+def test_public_expense_certificates_in_force_are_shown_with_their_numbers(
+    signed_in, patient, institution, register
+):
+    # given a consented patient holding a 難病 certificate in force and one that has ended
+    from homeconsent.registry.codes import with_check_digit
+    from homeconsent.registry.models import PublicExpenseCertificate
+
+    consent = register(patient, institution)
+    today = rules.today()
+    PublicExpenseCertificate.objects.create(
+        person=patient.person,
+        programme="54",
+        payer_number=with_check_digit("5413001"),
+        recipient_number=with_check_digit("123456"),
+        valid_from=today - datetime.timedelta(days=30),
+        valid_until=today + datetime.timedelta(days=300),
+        monthly_self_pay_limit=10000,
+    )
+    PublicExpenseCertificate.objects.create(
+        person=patient.person,
+        programme="21",
+        payer_number=with_check_digit("2113001"),
+        recipient_number=with_check_digit("654321"),
+        valid_from=today - datetime.timedelta(days=400),
+        valid_until=today - datetime.timedelta(days=1),
+    )
+
+    # when staff open the patient
+    page = signed_in.get(f"/console/patients/{consent.pk}/").content.decode()
+
+    # then the one in force is listed in words with its numbers, ceiling and last day; not the ended one
+    facts = re.search(r'<dl class="facts" id="eligibility".*?</dl>', page, re.S).group(0)
+    shown = re.findall(r'<dd class="public-expense">(.*?)</dd>', facts, re.S)
+    assert len(shown) == 1
+    assert "難病 特定医療費" in shown[0] and "54130018" in shown[0] and "1234566" in shown[0]
+    assert "自己負担上限月額 10000円" in shown[0]
+    assert _ja(today + datetime.timedelta(days=300)) + "まで" in shown[0]
+    assert "精神通院" not in facts

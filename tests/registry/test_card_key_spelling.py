@@ -105,7 +105,7 @@ def test_bulk_lookup_in_mixed_spellings_keeps_a_fixed_number_of_queries(db):
         resolve_many_by_keys(keys[:5], ON, include_limit=True)
     with CaptureQueriesContext(connection) as many:
         results = resolve_many_by_keys(keys, ON, include_limit=True)
-    assert len(many) <= 7 and len(few) <= 7
+    assert len(many) <= 8 and len(few) <= 8  # the same fixed number (公費 added one), whatever the keys
     assert all(r.validity != Validity.NONE for r in results)  # every seeded period found in full-width
 
 

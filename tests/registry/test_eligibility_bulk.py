@@ -70,4 +70,4 @@ def test_queries_do_not_grow_with_the_number_of_keys(seeded):
         resolve_many_by_keys(keys[:10], AS_OF, include_limit=True)
     with CaptureQueriesContext(connection) as many:
         resolve_many_by_keys(keys, AS_OF, include_limit=True)
-    assert len(many) <= 7 and len(few) <= 7
+    assert len(many) <= 8 and len(few) <= 8  # fixed (公費 added one), whatever the number of keys

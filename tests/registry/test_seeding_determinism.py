@@ -10,6 +10,7 @@ from homeconsent.registry.models import (
     LimitCertificate,
     MedicationRecord,
     Person,
+    PublicExpenseCertificate,
     Qualification,
     SpecificDiseaseCertificate,
     TreatmentRecord,
@@ -17,7 +18,7 @@ from homeconsent.registry.models import (
 from homeconsent.registry.seeding import seed_demo_persons, seed_registry
 
 AS_OF = date(2025, 6, 1)
-PERSON_TABLES = [MedicationRecord, TreatmentRecord, CheckupResult, ExpenseNotice]
+PERSON_TABLES = [MedicationRecord, TreatmentRecord, CheckupResult, ExpenseNotice, PublicExpenseCertificate]
 CERTIFICATES = [ElderlyCertificate, LimitCertificate, SpecificDiseaseCertificate]
 
 
@@ -57,6 +58,11 @@ def snapshot():
         ),
         "expenses": list(
             ExpenseNotice.objects.order_by("pk").values_list("month", "total_cost", "patient_paid")
+        ),
+        "public_expense": list(
+            PublicExpenseCertificate.objects.order_by("pk").values_list(
+                "person__birth_date", "programme", "payer_number", "recipient_number", "valid_from"
+            )
         ),
     }
 
