@@ -19,7 +19,6 @@ import pytest
 import requests
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from django.conf import settings
 from django.db import connection
 from django.urls import reverse
@@ -210,8 +209,8 @@ def _consent_through_pages(base: str, entry, key, certificate: bytes) -> dict:
     form("limit", {"share_limit": "no"})
     form("confirm", {"until": "care"})  # 同意する freezes the draft the card signs
     issued = post_json("challenge", {})
-    digest_info = base64.b64decode(issued["digest_info"])
-    signature = key.sign(digest_info[19:], padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+    # The card signs the DigestInfo of SHA-256 over the challenge message (reader bridge protocol 2).
+    signature = key.sign(base64.b64decode(issued["challenge_message"]), padding.PKCS1v15(), hashes.SHA256())
     return post_json(
         "answer",
         {
