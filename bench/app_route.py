@@ -115,7 +115,10 @@ def main():
                 began = time.perf_counter()
                 issued = post_json(client, url("challenge", entry, "home"), {}).json()
                 timings["reader: challenge"].append(time.perf_counter() - began)
-                answer = {"challenge": issued["challenge"], **card_answer(*card_key, issued["digest_info"])}
+                answer = {
+                    "challenge": issued["challenge"],
+                    **card_answer(*card_key, issued["challenge_message"]),
+                }
                 began = time.perf_counter()
                 assert post_json(client, url("answer", entry, "home"), answer).status_code == 200
                 timings["reader: answer (verify + register)"].append(time.perf_counter() - began)

@@ -84,7 +84,6 @@ def consent_over_http(base: str, token: str, key, certificate: bytes) -> str:
     import requests
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
-    from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
     http = requests.Session()
 
@@ -122,8 +121,8 @@ def consent_over_http(base: str, token: str, key, certificate: bytes) -> str:
     if issued.status_code != 200:
         return f"challenge {issued.status_code}"
     issued = issued.json()
-    digest_info = base64.b64decode(issued["digest_info"])
-    signature = key.sign(digest_info[19:], padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+    # The card signs the DigestInfo of SHA-256 over the challenge message (reader bridge protocol 2).
+    signature = key.sign(base64.b64decode(issued["challenge_message"]), padding.PKCS1v15(), hashes.SHA256())
     answer = http.post(
         page("answer"),
         json={
