@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods
 from homeconsent import csp
 from homeconsent.accounts.models import StaffMembership
 from homeconsent.audit.models import Action
+from homeconsent.consent.labels import SPECIAL_ITEM_LABELS
 from homeconsent.errors import HomeConsentError
 from homeconsent.special_access import services
 from homeconsent.special_access.models import DisasterConsent, EmergencyReason, EncounterBasis, SearchMethod
@@ -42,12 +43,7 @@ METHOD_LABELS = {
     SearchMethod.ATTRIBUTES: _("Name, birth date, sex and address"),
     SearchMethod.INSURER_KEYS: _("Insurer number and card numbers"),
 }
-ITEM_LABELS = {
-    "qualification": _("Eligibility"),
-    "medication": _("Medicines"),
-    "treatment": _("Treatment and operations"),
-    "checkup": _("Health checkups"),
-}
+ITEM_LABELS = SPECIAL_ITEM_LABELS  # what a viewing shows, named in consent/labels.py
 PAGES = {
     EncounterBasis.EMERGENCY: {
         "title": _("Emergency viewing (救急時)"),
