@@ -705,6 +705,7 @@ def access(request):
     check = services.verify_my_chain(request.viewer)
     rows, total, hidden_own = services.my_access_history(request.viewer, filters)
     shown = [_access_row(row) for row in rows]
+    # The links keep the query as the patient wrote it (?from=, ?to=); the form's data is rewritten.
     toggle = request.GET.copy()
     if filters.own_views:
         toggle.pop("own", None)
