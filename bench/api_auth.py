@@ -1,7 +1,7 @@
 # Token grants and bearer-token checks per second on the configured database back end:
 #   .venv/bin/python bench/api_auth.py --count 300
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/homeconsent .venv/bin/python bench/api_auth.py
-# Measures, single-threaded: (1) grant_token (parse, signature check, claims, jti insert, token insert)
+# Measures, single-threaded: (1) do_grant_token (parse, signature check, claims, jti insert, token insert)
 # for RS384, ES384 and ES256 assertions; (2) authenticate_token (the per-request check of a bearer
 # token); (3) whole GET /api/v1/whoami requests through Django's test client (middleware, DRF,
 # throttle, JSON). Assertions are signed with PyJWT (the `test` extra) outside the timed part.
@@ -48,7 +48,12 @@ def main():
     setup_test_environment()
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
-        from clinicapi.auth import authenticate_token, do_register_client, grant_token, issue_access_token
+        from clinicapi.auth import (
+            authenticate_token,
+            do_grant_token,
+            do_issue_access_token,
+            do_register_client,
+        )
         from homeconsent.registry.models import Institution
 
         institution = Institution.objects.create(code="0110113719", name="bench")
@@ -84,7 +89,7 @@ def main():
             ]
             start = time.perf_counter()
             for signed in assertions:
-                grant_token(
+                do_grant_token(
                     grant_type="client_credentials",
                     client_assertion_type="urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
                     client_assertion=signed,
@@ -93,10 +98,10 @@ def main():
                 )
             elapsed = time.perf_counter() - start
             print(
-                f"grant_token {alg}: {options.count / elapsed:8.0f}/s  ({elapsed / options.count * 1000:.2f} ms each)"
+                f"do_grant_token {alg}: {options.count / elapsed:8.0f}/s  ({elapsed / options.count * 1000:.2f} ms each)"
             )
 
-        token, _ = issue_access_token(client, ["qualification.read"])
+        token, _ = do_issue_access_token(client, ["qualification.read"])
         start = time.perf_counter()
         for _ in range(options.count):
             authenticate_token(token)

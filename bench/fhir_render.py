@@ -66,7 +66,7 @@ def run(args):
     from django.utils import timezone
 
     from clinicapi import fhir, presenters, reads
-    from clinicapi.auth import ApiAccess, do_register_client, issue_access_token
+    from clinicapi.auth import ApiAccess, do_issue_access_token, do_register_client
     from clinicapi.client.core import generate_key, public_jwk
     from clinicapi.patients import patient_id_for
     from homeconsent.consent.models import Consent
@@ -79,7 +79,7 @@ def run(args):
     api_client = do_register_client(
         institution, "bench", {"keys": [public_jwk(generate_key("ES256"))]}, scopes
     )
-    token, record = issue_access_token(api_client, scopes)
+    token, record = do_issue_access_token(api_client, scopes)
     access = ApiAccess(
         client_id=api_client.client_id,
         institution_code=institution.code,

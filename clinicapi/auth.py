@@ -170,7 +170,7 @@ class IssuedToken:
         }
 
 
-def grant_token(
+def do_grant_token(
     *,
     grant_type: str | None,
     client_assertion_type: str | None,
@@ -202,7 +202,7 @@ def grant_token(
         client, claims = _authenticate_client(client_assertion, client_id)
         _check_assertion_claims(client, claims, audience, now)
         scopes = _granted_scopes(client, scope)
-        token, record = issue_access_token(client, scopes, now=now)
+        token, record = do_issue_access_token(client, scopes, now=now)
     return IssuedToken(token, int((record.expires_at - now).total_seconds()), tuple(scopes), client.client_id)
 
 
@@ -307,7 +307,7 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("ascii")).hexdigest()
 
 
-def issue_access_token(client: ApiClient, scopes, now: datetime | None = None) -> tuple[str, AccessToken]:
+def do_issue_access_token(client: ApiClient, scopes, now: datetime | None = None) -> tuple[str, AccessToken]:
     """A new bearer token for a client; only its hash is stored. Returns (token, record)."""
     now = now or timezone.now()
     token = secrets.token_urlsafe(32)

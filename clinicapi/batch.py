@@ -114,7 +114,7 @@ def _clean(raw_entries, today):
     return keys, invalid
 
 
-def submit(access: ApiAccess, institution, raw_entries, on: datetime.date | None = None) -> BatchInquiry:
+def do_submit(access: ApiAccess, institution, raw_entries, on: datetime.date | None = None) -> BatchInquiry:
     """Validate, resolve, log and store a batch; returns the stored BatchInquiry."""
     if not isinstance(raw_entries, list):
         raise errors.ApiRefusal(BATCH_ENTRIES_NOT_LIST(), 400)

@@ -258,7 +258,7 @@ class BatchSubmitView(DataView):
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
         on = _valid(serializers.EligibilityQuery, {"on": data["on"]} if "on" in data else {}).get("on")
-        inquiry = batch.submit(request.auth, request.user.institution, data.get("entries"), _in_window(on))
+        inquiry = batch.do_submit(request.auth, request.user.institution, data.get("entries"), _in_window(on))
         return Response(presenters.batch_received(inquiry), status=201)
 
 

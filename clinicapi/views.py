@@ -8,7 +8,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from . import errors, presenters
-from .auth import grant_token, token_audience
+from .auth import do_grant_token, token_audience
 from .authentication import (
     BearerTokenAuthentication,
     ClientRateThrottle,
@@ -80,7 +80,7 @@ class TokenView(APIView):
             if len(values) > 1:
                 raise errors.TOKEN_REQUEST_PARAMETER_REPEATED(name=name)
             params[name] = values[0] if values else None
-        issued = grant_token(
+        issued = do_grant_token(
             grant_type=params["grant_type"],
             client_assertion_type=params["client_assertion_type"],
             client_assertion=params["client_assertion"],

@@ -93,25 +93,3 @@ def query_year(value: str, name: str) -> int:
         shown = text if len(text) <= 12 else text[:12] + "…"
         raise _out_of_range(name, shown, str(QUERY_MIN.year), str(QUERY_MAX.year))
     return int(text)
-
-
-def page_date(request, name: str) -> datetime.date | None:
-    """A page's optional ?name=YYYY-MM-DD (empty: not given); QueryDateError when it cannot be used."""
-    value = request.GET.get(name, "").strip()
-    if not value:
-        return None
-    try:
-        return query_date(value, name)
-    except HomeConsentError as exc:
-        raise QueryDateError(exc) from None
-
-
-def page_year(request, name: str) -> int | None:
-    """A page's optional ?name=YYYY (empty: not given); QueryDateError when it cannot be used."""
-    value = request.GET.get(name, "").strip()
-    if not value:
-        return None
-    try:
-        return query_year(value, name)
-    except HomeConsentError as exc:
-        raise QueryDateError(exc) from None

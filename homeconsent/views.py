@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 
 from homeconsent.context_processors import LARGE_TEXT_COOKIE
 from homeconsent.errors import ErrorCode, HomeConsentError
+from homeconsent.forms import TextSizeForm
 
 
 def healthz(request):
@@ -94,10 +95,9 @@ def csrf_failure(request, reason=""):
 @require_POST
 def text_size(request):
     """The header's larger-text switch: remembered for a year on this device, for every page."""
-    target = request.POST.get("next", "")
-    safe = target.startswith("/") and not target.startswith("//") and "\\" not in target
-    response = HttpResponseRedirect(target if safe else "/")
-    if request.POST.get("large") == "1":
+    form = TextSizeForm(request.POST)
+    response = HttpResponseRedirect(form.target())
+    if form.large_text():
         response.set_cookie(LARGE_TEXT_COOKIE, "1", max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
     else:
         response.delete_cookie(LARGE_TEXT_COOKIE, samesite="Lax")

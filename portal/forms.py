@@ -181,6 +181,20 @@ class RegistrationForm(forms.Form):
                 self.add_error(problem.field if problem.field in self.fields else None, coded(error))
         return data
 
+    def typed(self) -> dict:
+        """What was typed, for a refused form to show again (trimmed, as long as a field may be)."""
+        return {name: (self[name].value() or "").strip()[:40] for name in REGISTRATION_FIELDS}
+
     def values(self) -> dict:
         """What goes to the card step (kept in the session as typed, the registration checks again)."""
         return {name: self.cleaned_data.get(name, "") for name in REGISTRATION_FIELDS}
+
+
+class LinkRemovalForm(forms.Form):
+    """Which authentication-app link (its id) the patient removes; identity.do_remove_link checks
+    that it is this person's."""
+
+    link = forms.IntegerField(required=False)
+
+    def link_id(self) -> int | None:
+        return self.cleaned_data["link"] if self.is_valid() else None

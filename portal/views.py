@@ -44,6 +44,7 @@ from .forms import (
     REGISTRATION_LABELS,
     AccessHistoryForm,
     ExpenseYearForm,
+    LinkRemovalForm,
     MedicationFilterForm,
     RegistrationForm,
     first_error,
@@ -704,6 +705,7 @@ def access(request):
     check = services.verify_my_chain(request.viewer)
     rows, total, hidden_own = services.my_access_history(request.viewer, filters)
     shown = [_access_row(row) for row in rows]
+    # The links keep the query as the patient wrote it (?from=, ?to=); the form's data is rewritten.
     toggle = request.GET.copy()
     if filters.own_views:
         toggle.pop("own", None)
@@ -777,11 +779,10 @@ def links(request):
     """The authentication apps linked to this person ((issuer, sub) -> person); the patient may remove one."""
     removed = False
     if request.method == "POST":
+        link = LinkRemovalForm(request.POST).link_id()
         try:
-            identity.do_remove_link(
-                request.viewer.person_id, int(request.POST.get("link", "0")), actor_id=request.viewer.actor_id
-            )
-        except (ValueError, HomeConsentError):
+            identity.do_remove_link(request.viewer.person_id, link or 0, actor_id=request.viewer.actor_id)
+        except HomeConsentError:
             raise Http404 from None
         removed = True
     return page(
@@ -802,7 +803,7 @@ def register(request):
         if form.is_valid():
             request.session[PENDING_REGISTRATION] = form.values()
             return redirect("portal:register_card")
-        values = {name: request.POST.get(name, "").strip()[:40] for name in REGISTRATION_FIELDS}
+        values = form.typed()
         errors = {
             name: [{"code": e.code, "message": " ".join(e.messages)} for e in found]
             for name, found in form.errors.as_data().items()

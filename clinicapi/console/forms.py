@@ -10,20 +10,26 @@ the do_* service, which checks again inside its transaction.
 import datetime
 
 from django import forms
-from django.utils.dateparse import parse_date
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 
 from clinicapi import auth as api_auth
 from homeconsent.accounts import services as accounts
 from homeconsent.accounts.models import StaffMembership, StaffRole
 from homeconsent.consent import rules
 from homeconsent.consent.models import ConsentKind
-from homeconsent.dates import query_date
+from homeconsent.dates import QUERY_MAX, QUERY_MIN, query_date
 from homeconsent.errors import ErrorCode, HomeConsentError
 
 from . import reads
 
 END_DATE_INVALID = ErrorCode("console_end_date_invalid", "日付を選んでください。", "Choose a date.")
 NOT_VALID = ErrorCode("bad_request", "正しくありません。", "Not valid.")
+CONFIRM_REQUIRED = ErrorCode(
+    "console_confirm_required",
+    "確認のチェックを入れてから、もう一度押してください。",
+    "Tick the box to confirm, then press the button again.",
+)
 
 
 class CodedForm(forms.Form):
@@ -149,6 +155,15 @@ class StaffForm(CodedForm):
         return role
 
 
+class StaffActionForm(forms.Form):
+    """Which of the staff page's two forms was sent: a new account (the default) or a new link."""
+
+    action = forms.ChoiceField(choices=[("create", "create"), ("relink", "relink")], required=False)
+
+    def relink(self) -> bool:
+        return self.is_valid() and self.cleaned_data["action"] == "relink"
+
+
 class RelinkForm(CodedForm):
     """A new enrolment link for one staff member of this institution."""
 
@@ -198,6 +213,51 @@ class ApiClientForm(CodedForm):
                 break
             data[f"{field}_checked"] = result
         return data
+
+
+# --- confirmations and notices ---------------------------------------------------------------------
+class ConfirmForm(CodedForm):
+    """The tick box that confirms a step which cannot be undone (confirm=yes)."""
+
+    confirm = _text()
+
+    def clean_confirm(self):
+        if self.cleaned_data.get("confirm") != "yes":
+            self.refuse(CONFIRM_REQUIRED(), "confirm")
+        return True
+
+
+class EntryNoticeForm(forms.Form):
+    """?rotated=1 after the entry URL was replaced: the page says the old URL no longer works."""
+
+    rotated = forms.CharField(required=False)  # "1" only: a BooleanField's checkbox reads "0" as ticked
+
+    def clean_rotated(self):
+        return self.cleaned_data.get("rotated") == "1"
+
+    def rotated_notice(self) -> bool:
+        return self.is_valid() and self.cleaned_data["rotated"]
+
+
+# --- the board's catch-up --------------------------------------------------------------------------
+class EventsSinceForm(CodedForm):
+    """?since= of the board's catch-up: an ISO time within the site's query range (a naive one is UTC),
+    else reads.EVENTS_SINCE_INVALID; none given is every recent event."""
+
+    since = _text()
+
+    def clean_since(self):
+        value = self.cleaned_data.get("since", "")
+        if not value:
+            return None
+        try:
+            since = parse_datetime(value)
+        except ValueError:  # well formed but no such time (month 13)
+            since = None
+        if since is None or not QUERY_MIN <= since.date() <= QUERY_MAX:
+            self.refuse(reads.EVENTS_SINCE_INVALID(), "since")
+            return None
+        return timezone.make_aware(since, datetime.UTC) if timezone.is_naive(since) else since
 
 
 # --- the end date of a home-visit consent ----------------------------------------------------------

@@ -6,6 +6,7 @@ import binascii
 
 from django import forms
 
+from homeconsent.accounts.models import StaffMembership
 from homeconsent.special_access import services
 from homeconsent.special_access.models import SearchMethod
 
@@ -45,3 +46,30 @@ class SpecialSearchForm(CodedForm):
                 given["certificate_der"] = b"\x00"  # refused by the card check as a malformed certificate
         data["search"] = self.coded(services.clean_search, method, given)
         return data
+
+
+class SpecialItemForm(forms.Form):
+    """?item= of a viewing page: one detail item (none: the summary). Which items a basis shows is the
+    service's rule (services.view refuses another with special_access_item_not_shown, and logs it)."""
+
+    item = forms.CharField(required=False, strip=False)
+
+    def item_or_none(self) -> str | None:
+        return (self.cleaned_data["item"] or None) if self.is_valid() else None
+
+
+class PermissionForm(forms.Form):
+    """The emergency-permission page's row buttons: whose permission, granted (default) or revoked."""
+
+    membership = forms.IntegerField(required=False, min_value=1)
+    action = forms.ChoiceField(choices=[("grant", "grant"), ("revoke", "revoke")], required=False)
+
+    def member(self, institution):
+        """The staff member of this institution the button is about, or None."""
+        if not self.is_valid() or self.cleaned_data["membership"] is None:
+            return None
+        found = StaffMembership.objects.filter(pk=self.cleaned_data["membership"], institution=institution)
+        return found.select_related("user", "institution").first()
+
+    def revoke(self) -> bool:
+        return self.cleaned_data.get("action") == "revoke"

@@ -16,11 +16,12 @@ from django.views.decorators.http import require_http_methods
 from homeconsent import csp
 from homeconsent.accounts.models import StaffMembership
 from homeconsent.audit.models import Action
+from homeconsent.consent.labels import SPECIAL_ITEM_LABELS
 from homeconsent.errors import HomeConsentError
 from homeconsent.special_access import services
 from homeconsent.special_access.models import DisasterConsent, EmergencyReason, EncounterBasis, SearchMethod
 
-from .special_forms import SpecialSearchForm
+from .special_forms import PermissionForm, SpecialItemForm, SpecialSearchForm
 from .views import _error, page, staff_required
 
 REASON_LABELS = {
@@ -42,12 +43,7 @@ METHOD_LABELS = {
     SearchMethod.ATTRIBUTES: _("Name, birth date, sex and address"),
     SearchMethod.INSURER_KEYS: _("Insurer number and card numbers"),
 }
-ITEM_LABELS = {
-    "qualification": _("Eligibility"),
-    "medication": _("Medicines"),
-    "treatment": _("Treatment and operations"),
-    "checkup": _("Health checkups"),
-}
+ITEM_LABELS = SPECIAL_ITEM_LABELS  # what a viewing shows, named in consent/labels.py
 PAGES = {
     EncounterBasis.EMERGENCY: {
         "title": _("Emergency viewing (救急時)"),
@@ -92,9 +88,10 @@ def _search(request, basis):
     if request.method != "POST" and not available(staff, basis):
         raise Http404  # a POST goes on: the services refuse it and log the attempt
     error, status = None, 200
+    form = SpecialSearchForm(request.POST if request.method == "POST" else None, basis=basis)
     if request.method == "POST":
         try:
-            data = SpecialSearchForm(request.POST, basis=basis).checked()
+            data = form.checked()
             encounter = services.do_search(
                 _viewer(request), basis, data["search"], data["reason"], data["reason_text"]
             )
@@ -111,10 +108,10 @@ def _search(request, basis):
         "page": PAGES[basis],
         "nav": PAGES[basis]["nav"],
         "error": error,
-        "form": request.POST if error else {},
+        "form": form.data if error else {},
         "reasons": _reasons(basis),
         "methods": list(METHOD_LABELS.items()),
-        "method": request.POST.get("method", SearchMethod.ATTRIBUTES) if error else SearchMethod.ATTRIBUTES,
+        "method": form.data.get("method", SearchMethod.ATTRIBUTES) if error else SearchMethod.ATTRIBUTES,
         "scopes": services.scopes_in_force() if basis == EncounterBasis.DISASTER else None,
         "bridge_url": f"ws://{settings.READER_BRIDGE_HOST}:{settings.READER_BRIDGE_PORT}",
         "items": [ITEM_LABELS[i] for i in services.ITEMS[basis]],
@@ -129,7 +126,7 @@ def _view(request, basis, token):
     staff = request.staff
     if not available(staff, basis):
         raise Http404
-    item = request.GET.get("item") or None
+    item = SpecialItemForm(request.GET).item_or_none()
     try:
         shown = services.view(_viewer(request), basis, token, item)
     except HomeConsentError as exc:
@@ -181,14 +178,12 @@ def emergency_staff(request):
     staff = request.staff
     error = None
     if request.method == "POST":
-        member = StaffMembership.objects.filter(
-            pk=request.POST.get("membership") or 0, institution=staff.institution
-        )
-        member = member.select_related("user", "institution").first()
+        form = PermissionForm(request.POST)
+        member = form.member(staff.institution)
         if member is None:
             raise Http404
         try:
-            if request.POST.get("action") == "revoke":
+            if form.revoke():
                 services.do_revoke_emergency_permission(member, by=staff)
             else:
                 services.do_grant_emergency_permission(member, by=staff)

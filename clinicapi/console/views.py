@@ -13,7 +13,6 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -31,8 +30,7 @@ from homeconsent.consent import rules
 from homeconsent.consent.challenges import client_ip
 from homeconsent.consent.entry import do_rotate_entry_token, entry_for, entry_qr_svg, entry_url
 from homeconsent.consent.models import ConsentKind
-from homeconsent.dates import QUERY_MAX, QUERY_MIN
-from homeconsent.errors import ErrorCode, HomeConsentError
+from homeconsent.errors import HomeConsentError
 
 from . import actions, forms, reads
 from .routing import SOCKET_PATH
@@ -48,11 +46,12 @@ def page(request, template, context=None, status=200):
     return response
 
 
-CONFIRM_REQUIRED = ErrorCode(
-    "console_confirm_required",
-    "確認のチェックを入れてから、もう一度押してください。",
-    "Tick the box to confirm, then press the button again.",
-)
+CONFIRM_REQUIRED = forms.CONFIRM_REQUIRED
+
+
+def _posted(request):
+    """The POST data to bind a page's form to (an empty POST too), or None to leave it unbound."""
+    return request.POST if request.method == "POST" else None
 
 
 def _forbidden(request, staff):
@@ -132,8 +131,8 @@ def _field_error(exc: HomeConsentError, present) -> dict:
 def signin(request):
     error = None
     ended = request.session.pop("console.ended", None)
+    form = forms.SigninForm(_posted(request), client_ip=client_ip(request))
     if request.method == "POST":
-        form = forms.SigninForm(request.POST, client_ip=client_ip(request))
         if form.is_valid():
             accounts.remember_password_step(request, form.cleaned_data["membership"])
             return redirect("console:signin_code")
@@ -142,7 +141,7 @@ def signin(request):
         request,
         "console/signin.html",
         error,
-        {"ended": ended, "username": request.POST.get("username", "")},
+        {"ended": ended, "username": form["username"].value() or ""},
         ("username", "password"),
     )
 
@@ -280,18 +279,11 @@ def board(request):
 @staff_required
 def events(request):
     """The board's catch-up after a dropped connection: events at or after ?since= (ISO time)."""
-    since = None
-    if request.GET.get("since"):
-        try:
-            since = parse_datetime(request.GET["since"])
-        except ValueError:  # well formed but no such time (month 13)
-            since = None
-        if since is None or not QUERY_MIN <= since.date() <= QUERY_MAX:
-            return JsonResponse(
-                reads.EVENTS_SINCE_INVALID().as_dict(), status=400, json_dumps_params={"ensure_ascii": False}
-            )
-    if since is not None and timezone.is_naive(since):
-        since = timezone.make_aware(since, datetime.UTC)
+    form = forms.EventsSinceForm(request.GET)
+    try:
+        since = form.checked()["since"]
+    except HomeConsentError as exc:
+        return JsonResponse(exc.as_dict(), status=400, json_dumps_params={"ensure_ascii": False})
     return JsonResponse(
         {"events": reads.events_since(request.staff.institution, since), "at": timezone.now().isoformat()}
     )
@@ -312,7 +304,7 @@ def entry_card(request):
             "url": url,
             "nav": "entry",
             "qr_svg": entry_qr_svg(url, scale=6, title=_("QR code of the consent entry URL")),
-            "rotated": request.GET.get("rotated") == "1",
+            "rotated": forms.EntryNoticeForm(request.GET).rotated_notice(),
         },
     )
 
@@ -322,11 +314,12 @@ def entry_card(request):
 def entry_rotate(request):
     staff = request.staff
     if request.method == "POST":
-        if request.POST.get("confirm") != "yes":
+        confirm = forms.ConfirmForm(request.POST)
+        if not confirm.is_valid():
             return page(
                 request,
                 "console/entry_rotate.html",
-                {"staff": staff, "nav": "entry", "error": _error(CONFIRM_REQUIRED())},
+                {"staff": staff, "nav": "entry", "error": _error(confirm.refusal)},
                 status=400,
             )
         do_rotate_entry_token(
@@ -361,7 +354,7 @@ def patients(request):
             "filters": filters,
             "nav": "patients",
             "kinds": [(k, ConsentKind(k).label) for k in reads.LISTED_KINDS],
-            "query": request.GET.get("q", "").strip(),
+            "query": (form["q"].value() or "").strip(),
             "searched": bool(query),
             "error": error,
         },
@@ -468,10 +461,10 @@ def _scope_choices(institution):
 def clients(request):
     staff = request.staff
     error, registered = None, None
+    form = forms.ApiClientForm(_posted(request), institution=staff.institution)
     if request.method == "POST":
         if not staff.is_admin:
             return _forbidden(request, staff)
-        form = forms.ApiClientForm(request.POST, institution=staff.institution)
         try:
             form.checked()
             registered = do_register_client(
@@ -494,8 +487,8 @@ def clients(request):
             "registered": registered,
             "nav": "clients",
             "scopes": _scope_choices(staff.institution),
-            "checked": request.POST.getlist("scope") if error else list(DEFAULT_SCOPES),
-            "form": request.POST if error else {},
+            "checked": (form["scope"].value() or []) if error else list(DEFAULT_SCOPES),
+            "form": form.data if error else {},
         },
         status=400 if error else 200,
     )
@@ -508,7 +501,7 @@ def client_revoke(request, client_id):
     client = ApiClient.objects.filter(client_id=client_id, institution=staff.institution).first()
     if client is None:
         raise Http404
-    if request.POST.get("confirm") == "yes":
+    if forms.ConfirmForm(request.POST).is_valid():
         do_revoke_client(client, by=reads.actor_id(staff))
     return redirect("console:clients")
 
@@ -520,7 +513,7 @@ def staff_list(request):
     staff = request.staff
     error, link = None, None
     if request.method == "POST":
-        relink = request.POST.get("action") == "relink"
+        relink = forms.StaffActionForm(request.POST).relink()
         form = (
             forms.RelinkForm(request.POST, institution=staff.institution)
             if relink

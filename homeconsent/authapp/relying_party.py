@@ -227,6 +227,8 @@ def begin(request, *, nonce: str, slot: str, next_url: str, back_url: str) -> st
 
 def pending_for(request):
     """The pending attempt the callback's state names, taken from the session (used once); else a refusal."""
+    # The OIDC callback's parameters (state, code, error, error_description) stay plain reads: the
+    # provider, not a person, writes them, and the session's state and the token endpoint check them.
     state = request.GET.get("state", "")
     pending = request.session.pop(SESSION_PREFIX + state, None) if state else None
     if pending is None:

@@ -8,6 +8,7 @@ codes of questions that have no rule behind them (an unanswered question) are de
 import datetime
 
 from django import forms
+from django.utils.crypto import constant_time_compare
 
 from homeconsent.errors import ErrorCode, HomeConsentError
 
@@ -152,3 +153,32 @@ class ConfirmForm(CodedForm):
             return cleaned
         cleaned["available_until"] = day
         return cleaned
+
+
+class DraftKeyForm(forms.Form):
+    """The draft a page's form or a card-step request was made for (draft=): a form shown for an
+    earlier draft, another patient's or before starting again, must change nothing."""
+
+    draft = forms.CharField(required=False, strip=False)
+
+    def names(self, draft) -> bool:
+        """Whether this names `draft` (compared in constant time: the key is the device's secret)."""
+        given = self.cleaned_data["draft"] if self.is_valid() else ""
+        return draft is not None and constant_time_compare(given, draft.key)
+
+
+class InquiryStepForm(forms.Form):
+    """The one-time step of the inquiry pages' links and forms (views._next_step, spent on use), and
+    update=1: the link that changes what is shared, starting from the current consent's items."""
+
+    step = forms.CharField(required=False, strip=False)
+    update = forms.CharField(required=False)  # "1" only: a BooleanField's checkbox reads "0" as ticked
+
+    def clean_update(self):
+        return self.cleaned_data.get("update") == "1"
+
+    def given_step(self) -> str:
+        return self.cleaned_data["step"] if self.is_valid() else ""
+
+    def asks_update(self) -> bool:
+        return self.is_valid() and self.cleaned_data["update"]

@@ -1,7 +1,7 @@
 """What consent items, kinds and endings are called on the pages (gettext msgids in English, the
-catalogue gives the Japanese). The portal takes them from here; the console's templates still spell
-their own words for kinds and items (to be moved here). Items also name what an access-log row
-concerns, so the log's own items are here too."""
+catalogue gives the Japanese). The portal takes the patient's words from here, the console the
+staff's (STAFF_*: the terms of the trade, 薬剤情報 and 限度額適用認定証 rather than the patient's plain
+words). Items also name what an access-log row concerns, so the log's own items are here too."""
 
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
@@ -36,4 +36,28 @@ ENDED_LABELS = {
     ConsentEndedBy.INSTITUTION: gettext_lazy("Cancelled by the institution"),
     ConsentEndedBy.EXPIRED: gettext_lazy("Expired"),
     ConsentEndedBy.SUPERSEDED: gettext_lazy("Replaced by a newer consent"),
+}
+
+# The console's words for the same codes: staff read the national terms.
+STAFF_KIND_LABELS = {
+    ConsentKind.HOME_VISIT: gettext_lazy("Home visit"),
+    ConsentKind.TELEHEALTH: gettext_lazy("Telehealth"),
+    ConsentKind.QUALIFICATION_ONLY: gettext_lazy("Qualification only"),
+    ConsentKind.DISASTER: gettext_lazy("Disaster"),
+}
+STAFF_ITEM_LABELS = {
+    ConsentItem.QUALIFICATION: gettext_lazy("Health insurance"),
+    ConsentItem.MEDICATION: gettext_lazy("Medicines"),
+    ConsentItem.TREATMENT: gettext_lazy("Treatment"),
+    ConsentItem.CHECKUP: gettext_lazy("Health checkups"),
+    ConsentItem.OPERATION: gettext_lazy("Operations"),
+    ConsentItem.LIMIT_CERTIFICATE: gettext_lazy("Limit certificate (限度額)"),
+}
+# What an emergency or disaster viewing shows (special_access.services.ITEMS): treatment and
+# operations come as one section there.
+SPECIAL_ITEM_LABELS = {
+    ConsentItem.QUALIFICATION: gettext_lazy("Eligibility"),
+    ConsentItem.MEDICATION: gettext_lazy("Medicines"),
+    ConsentItem.TREATMENT: gettext_lazy("Treatment and operations"),
+    ConsentItem.CHECKUP: gettext_lazy("Health checkups"),
 }

@@ -188,7 +188,10 @@ def _next_step(request, entry, proof) -> str:
 
 
 def _take_step(request, entry, proof) -> bool:
-    given = request.POST.get("step") or request.GET.get("step") or ""
+    # The update link carries the step in its query; the cancel-all and update forms post it.
+    given = (
+        forms.InquiryStepForm(request.POST).given_step() or forms.InquiryStepForm(request.GET).given_step()
+    )
     expected = proof.pop("step", "")
     request.session[_proof_key(entry)] = proof  # used or not, this step is spent
     return bool(expected) and constant_time_compare(given, expected)
@@ -292,7 +295,7 @@ def _flow_draft(request, token, flow, step):
     if draft is None:
         return entry, None, _problem_redirect(entry, SESSION_EXPIRED.code)
     # A form shown for an earlier draft (another patient's, or before starting again) changes nothing.
-    if request.method == "POST" and not constant_time_compare(request.POST.get("draft", ""), draft.key):
+    if request.method == "POST" and not forms.DraftKeyForm(request.POST).names(draft):
         return entry, None, _ended(request, entry)
     if draft.status == DraftStatus.DONE and drafts.done_shown(draft):
         # Back from the done page: the consent is registered; nothing more to answer or sign.
@@ -445,7 +448,7 @@ def about(request, token, flow):
         form = forms.FlowChoiceForm(request.POST)
         if not form.is_valid() or form.cleaned_data["flow"] != flow:
             return _ended(request, entry)
-        if app_draft is not None and constant_time_compare(request.POST.get("draft", ""), app_draft.key):
+        if forms.DraftKeyForm(request.POST).names(app_draft):
             return redirect("consent:items", token=token, flow=flow)
         try:
             drafts.check_start_rate(client_ip(request), entry=token, session=request.session.session_key)
@@ -465,7 +468,8 @@ def about(request, token, flow):
             response["Retry-After"] = str(error.params["retry_after"])
             return response
         # "Change what I share" starts from the current consent's items (taken from the card proof).
-        items = request.session.pop(_update_key(entry), None) if request.POST.get("update") == "1" else None
+        update = forms.InquiryStepForm(request.POST).asks_update()
+        items = request.session.pop(_update_key(entry), None) if update else None
         draft = drafts.do_start_draft(_device(request), entry.institution, flow, items=items)
         _point_at(request, entry, flow, draft)
         if flow == "telehealth":
@@ -473,7 +477,7 @@ def about(request, token, flow):
         return redirect("consent:items", token=token, flow=flow)
     update = False
     proof = _proof(request, entry)
-    if request.GET.get("update") == "1" and proof and _take_step(request, entry, proof):
+    if forms.InquiryStepForm(request.GET).asks_update() and proof and _take_step(request, entry, proof):
         request.session[_update_key(entry)] = proof.get("items", [])
         update = True
     # The update flow carries its items until 始める: the proof is not needed any more.
@@ -507,7 +511,7 @@ def visit_date(request, token, flow="telehealth"):
     value = draft.visit_date.isoformat() if draft.visit_date else ""
     if request.method == "POST":
         form = forms.VisitDateForm(request.POST, today=today)
-        value = request.POST.get("visit_date", "").strip()  # a refused date stays in the box
+        value = (form["visit_date"].value() or "").strip()  # a refused date stays in the box
         if form.is_valid():
             _done, error = _coded(drafts.do_set_visit_date, draft, form.cleaned_data["visit_date"])
             if error is None:
@@ -613,8 +617,8 @@ def confirm(request, token, flow):
     until_date = draft.available_until.isoformat() if draft.available_until else ""
     if request.method == "POST":
         form = forms.ConfirmForm(request.POST, kind=draft.kind, today=today)
-        until_choice = request.POST.get("until", "care")
-        until_date = request.POST.get("until_date", "").strip()
+        until_choice = form.data.get("until", "care")
+        until_date = (form["until_date"].value() or "").strip()
         if form.is_valid():
             _done, error = _coded(
                 drafts.do_confirm_draft, draft, available_until=form.cleaned_data["available_until"]
@@ -724,7 +728,7 @@ def _card_draft(request, entry, flow):
     current = _current_draft(request, entry, flow)
     if current is None:
         return None, _json_problem(SESSION_EXPIRED.code)
-    if not constant_time_compare(request.GET.get("draft", ""), current.key):
+    if not forms.DraftKeyForm(request.GET).names(current):
         return None, _json_refusal(drafts.DRAFT_ENDED(), 410)
     if not drafts.is_live(current) or current.status == DraftStatus.DONE:
         return None, _json_refusal(drafts.DRAFT_ENDED(), 410)

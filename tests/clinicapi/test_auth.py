@@ -24,7 +24,7 @@ from django.utils import timezone
 from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory
 
-from clinicapi.auth import do_register_client, do_revoke_client, issue_access_token
+from clinicapi.auth import do_issue_access_token, do_register_client, do_revoke_client
 from clinicapi.middleware import ApiGuardMiddleware
 from clinicapi.models import AccessToken, ApiClient, UsedAssertion
 from clinicapi.views import ApiView
@@ -473,8 +473,8 @@ def test_an_unknown_token_is_refused(client, api_client):
 def test_a_token_expires(client, api_client):
     # given two tokens issued just under and just over five minutes ago
     now = timezone.now()
-    fresh, _ = issue_access_token(api_client, ["qualification.read"], now=now - timedelta(seconds=290))
-    stale, _ = issue_access_token(api_client, ["qualification.read"], now=now - timedelta(seconds=301))
+    fresh, _ = do_issue_access_token(api_client, ["qualification.read"], now=now - timedelta(seconds=290))
+    stale, _ = do_issue_access_token(api_client, ["qualification.read"], now=now - timedelta(seconds=301))
 
     # then the younger still works and the older is refused as expired
     assert whoami(client, fresh).status_code == 200
@@ -514,8 +514,8 @@ class MedicationProbe(ApiView):
 
 def test_an_endpoint_refuses_a_token_without_its_scope(api_client):
     # given one token with and one without medication.read, on an endpoint that needs it
-    without, _ = issue_access_token(api_client, ["qualification.read"])
-    with_scope, _ = issue_access_token(api_client, ["medication.read"])
+    without, _ = do_issue_access_token(api_client, ["qualification.read"])
+    with_scope, _ = do_issue_access_token(api_client, ["medication.read"])
     factory = APIRequestFactory()
     view = MedicationProbe.as_view()
 

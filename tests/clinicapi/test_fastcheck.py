@@ -20,7 +20,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from clinicapi import fastcheck
-from clinicapi.auth import do_register_client, do_revoke_client, issue_access_token
+from clinicapi.auth import do_issue_access_token, do_register_client, do_revoke_client
 from clinicapi.patients import patient_id_for
 from homeconsent.audit.models import AccessEvent
 from homeconsent.audit.verification import verify_log
@@ -145,11 +145,11 @@ def _tokens(here, there):
     revoked = do_register_client(here, "旧システム", JWKS, scopes)
     theirs = do_register_client(there, "となりのカルテ", JWKS, scopes)
     tokens = {
-        "ours": issue_access_token(ours, scopes)[0],
-        "no_scope": issue_access_token(no_scope, ["medication.read"])[0],
-        "theirs": issue_access_token(theirs, scopes)[0],
-        "expired": issue_access_token(ours, scopes, now=timezone.now() - datetime.timedelta(hours=2))[0],
-        "revoked": issue_access_token(revoked, scopes)[0],
+        "ours": do_issue_access_token(ours, scopes)[0],
+        "no_scope": do_issue_access_token(no_scope, ["medication.read"])[0],
+        "theirs": do_issue_access_token(theirs, scopes)[0],
+        "expired": do_issue_access_token(ours, scopes, now=timezone.now() - datetime.timedelta(hours=2))[0],
+        "revoked": do_issue_access_token(revoked, scopes)[0],
         "garbage": "x" * 43,
     }
     do_revoke_client(revoked)

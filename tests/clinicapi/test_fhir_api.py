@@ -38,7 +38,7 @@ def validated(model, data):
 def api(client, settings):
     from django.core.cache import cache
 
-    from clinicapi.auth import do_register_client, issue_access_token
+    from clinicapi.auth import do_issue_access_token, do_register_client
     from clinicapi.client.core import generate_key, public_jwk
 
     cache.clear()
@@ -47,7 +47,7 @@ def api(client, settings):
     institution = Institution.objects.create(code=CODE, name="札幌在宅クリニック")
     scopes = ["qualification.read", "consent.read", "medication.read", "treatment.read", "checkup.read"]
     api_client = do_register_client(institution, "EHR", {"keys": [public_jwk(generate_key("ES256"))]}, scopes)
-    token, _ = issue_access_token(api_client, scopes)
+    token, _ = do_issue_access_token(api_client, scopes)
 
     def get(path, accept=FHIR_JSON, **params):
         url = path if path.startswith("/") else "/api/v1/fhir/" + path

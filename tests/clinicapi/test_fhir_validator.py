@@ -100,7 +100,7 @@ def served(client):
     """One of each resource the API serves, as the API serves it."""
     from django.core.cache import cache
 
-    from clinicapi.auth import do_register_client, issue_access_token
+    from clinicapi.auth import do_issue_access_token, do_register_client
     from clinicapi.client.core import generate_key, public_jwk
 
     cache.clear()
@@ -109,7 +109,7 @@ def served(client):
     institution = Institution.objects.create(code=CODE, name="札幌在宅クリニック")
     scopes = ["qualification.read", "consent.read", "medication.read", "treatment.read", "checkup.read"]
     api_client = do_register_client(institution, "EHR", {"keys": [public_jwk(generate_key("ES256"))]}, scopes)
-    token, _ = issue_access_token(api_client, scopes)
+    token, _ = do_issue_access_token(api_client, scopes)
     today = date.today()
     people = {
         MedicationRecord.objects.filter(dispensed_on__lte=today).order_by("-dispensed_on").first().person,

@@ -117,3 +117,45 @@ def test_an_api_client_is_refused_with_the_api_rules_code_one_at_a_time(institut
         }
 
     assert codes(forms.ApiClientForm(post(**fields), institution=institution)) == expected
+
+
+# --- the pages' small switches, cleaned by forms too -------------------------------------------------
+@pytest.mark.parametrize("since", ["yesterday", "2026-13-01T00:00:00", "0001-01-01T00:00:00"])
+def test_a_catch_up_time_that_cannot_be_used_is_refused_with_its_code(since):
+    form = forms.EventsSinceForm(post(since=since))
+
+    assert codes(form) == {"since": ["console_events_since_invalid"]}
+
+
+def test_a_catch_up_time_without_a_zone_is_read_as_utc():
+    form = forms.EventsSinceForm(post(since="2026-12-07T09:30:00"))
+
+    assert form.checked()["since"] == datetime.datetime(2026, 12, 7, 9, 30, tzinfo=datetime.UTC)
+
+
+def test_no_catch_up_time_asks_for_every_recent_event():
+    assert forms.EventsSinceForm(post()).checked()["since"] is None
+
+
+@pytest.mark.parametrize("confirm", ["", "no", "on"])
+def test_a_step_not_confirmed_is_refused_with_its_code(confirm):
+    form = forms.ConfirmForm(post(confirm=confirm))
+
+    assert codes(form) == {"confirm": ["console_confirm_required"]}
+    assert form.refusal.code == "console_confirm_required"
+
+
+def test_a_ticked_confirmation_is_clean():
+    assert forms.ConfirmForm(post(confirm="yes")).is_valid()
+
+
+@pytest.mark.parametrize("fields,rotated", [({"rotated": "1"}, True), ({"rotated": "0"}, False), ({}, False)])
+def test_the_entry_page_says_the_url_was_replaced_only_when_asked(fields, rotated):
+    assert forms.EntryNoticeForm(post(**fields)).rotated_notice() is rotated
+
+
+@pytest.mark.parametrize(
+    "fields,relink", [({"action": "relink"}, True), ({}, False), ({"action": "something else"}, False)]
+)
+def test_the_staff_page_makes_a_new_link_only_when_that_button_was_pressed(fields, relink):
+    assert forms.StaffActionForm(post(**fields)).relink() is relink

@@ -5,9 +5,10 @@ import datetime
 
 from django import template
 from django.utils.formats import date_format
-from django.utils.translation import gettext as _
+from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy, pgettext, pgettext_lazy
 
+from homeconsent.consent.labels import STAFF_ITEM_LABELS, STAFF_KIND_LABELS
 from homeconsent.consent.rules import TOKYO
 from homeconsent.registry.labels import label
 
@@ -84,7 +85,23 @@ def cancelled_by(by):
 
 @register.filter
 def kind_label(kind):
-    return {"home_visit": _("Home visit"), "telehealth": _("Telehealth")}.get(str(kind), kind)
+    """A consent kind in the staff's words (consent/labels.py, one home for them); the code if unknown."""
+    return STAFF_KIND_LABELS.get(str(kind), kind)
+
+
+@register.filter
+def item_label(item):
+    """A consent item in the staff's words (consent/labels.py); the code if unknown."""
+    return STAFF_ITEM_LABELS.get(str(item), item)
+
+
+@register.simple_tag
+def board_label_attributes():
+    """The board's data-label-<kind> and data-label-item-<item> attributes, for the rows its script
+    adds: the same labels as the rows drawn by the server."""
+    kinds = ((f"data-label-{code}", label) for code, label in STAFF_KIND_LABELS.items())
+    items = ((f"data-label-item-{code}", label) for code, label in STAFF_ITEM_LABELS.items())
+    return format_html_join(" ", '{}="{}"', [*kinds, *items])
 
 
 @register.filter
