@@ -130,3 +130,14 @@ class OperatorAdminSite(OTPAdminSite):
 
     def __init__(self, name="admin"):
         super().__init__(name)
+
+    def get_urls(self):
+        from django.urls import path
+
+        from homeconsent.usage.views import usage_report
+
+        # The usage statistics (counts only), behind the same TOTP-verified staff check as the rest.
+        usage = path(
+            "usage/", self.admin_view(lambda request: usage_report(request, self)), name="usage_report"
+        )
+        return [usage, *super().get_urls()]

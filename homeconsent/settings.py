@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "homeconsent.consent",
     "homeconsent.accounts",
     "homeconsent.special_access",
+    "homeconsent.usage",
     "homeconsent.notices",
     "homeconsent.authapp",
     "portal",

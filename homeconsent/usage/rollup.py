@@ -1,0 +1,131 @@
+"""The incremental rollup of the access log into monthly counts (models.MonthlyUsage).
+
+Each run reads, chain by chain, only the rows after the chain's watermark (RollupWatermark), in
+chunks on the (chain, seq) unique index, and adds their counts and moves the watermark in one
+transaction per chunk: a run that stops half-way leaves counts and watermark agreeing, and the next
+run goes on from there. The cost of a run follows the rows added since the last one, not the log.
+
+What is counted (see docs/usage.md):
+- a read: a row by an institution (its API client or its staff) about a person, outcome ok, on a
+  basis that reads a person's information. Its method: basis emergency / disaster / requery /
+  qualification_only by name; a batch inquiry's per-entry row (detail.read "batch"); otherwise
+  (basis consent) the route the consent was proved by, consent.authenticator reader or app. Fetching
+  a batch's results (detail.read "batch_results") is the same inquiry again and is not counted twice.
+- consents registered / cancelled: rows with detail.action consent_registered / consent_cancelled.
+"""
+
+import datetime
+from collections import Counter
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models.fields.json import KeyTextTransform
+
+from homeconsent.audit.models import AccessEvent, Action, ActorType, Basis, ChainHead, Outcome
+from homeconsent.consent.models import Consent
+
+from .models import Method, Metric, MonthlyUsage, RollupWatermark
+
+CHUNK = 20_000
+INSTITUTION_ACTORS = {ActorType.INSTITUTION_CLIENT, ActorType.INSTITUTION_STAFF}
+BASIS_METHOD = {
+    Basis.EMERGENCY: Method.EMERGENCY,
+    Basis.DISASTER: Method.DISASTER,
+    Basis.REQUERY: Method.REQUERY,
+    Basis.QUALIFICATION_ONLY: Method.QUALIFICATION_ONLY,
+}
+CONSENT_METRIC = {
+    Action.CONSENT_REGISTERED: Metric.CONSENT_REGISTERED,
+    Action.CONSENT_CANCELLED: Metric.CONSENT_CANCELLED,
+}
+
+
+def month_of(moment: datetime.datetime) -> datetime.date:
+    return moment.astimezone(ZoneInfo(settings.TIME_ZONE)).date().replace(day=1)
+
+
+def classify(actor_type, outcome, person_id, basis, action, read, authenticator) -> tuple[str, str] | None:
+    """(metric, method) of one access-log row, or None when the row is not a use we count."""
+    if action in CONSENT_METRIC:
+        return (CONSENT_METRIC[action], "") if outcome == Outcome.OK else None
+    if actor_type not in INSTITUTION_ACTORS or outcome != Outcome.OK or person_id is None:
+        return None
+    if basis in BASIS_METHOD:
+        return Metric.READ, BASIS_METHOD[basis]
+    if basis != Basis.CONSENT or read == "batch_results":
+        return None
+    if read == "batch":
+        return Metric.READ, Method.BATCH
+    return Metric.READ, Method.APP if authenticator == Method.APP else Method.READER
+
+
+def _rows(chain: int, after: int, upto: int, size: int):
+    return list(
+        AccessEvent.objects.filter(chain=chain, seq__gt=after, seq__lte=upto)
+        .order_by("seq")
+        .annotate(action=KeyTextTransform("action", "detail"), read=KeyTextTransform("read", "detail"))
+        .values_list(
+            "seq", "occurred_at", "actor_type", "institution_code", "person_id", "basis", "outcome",
+            "consent_id", "action", "read",
+        )[:size]
+    )  # fmt: skip
+
+
+def _authenticators(rows) -> dict[str, str]:
+    ids = {row[7] for row in rows if row[5] == Basis.CONSENT and row[7]}
+    numeric = [int(i) for i in ids if str(i).isdigit()]
+    return {
+        str(pk): auth
+        for pk, auth in Consent.objects.filter(pk__in=numeric).values_list("pk", "authenticator")
+    }
+
+
+def count_rows(rows) -> Counter:
+    """Counter keyed (month, metric, method, facility_type, prefecture) of the rows from _rows."""
+    authenticators = _authenticators(rows)
+    counts = Counter()
+    for _seq, at, actor, code, person_id, basis, outcome, consent_id, action, read in rows:
+        kind = classify(actor, outcome, person_id, basis, action, read, authenticators.get(str(consent_id)))
+        if kind is not None:
+            code = code or ""
+            counts[(month_of(at), *kind, code[2:3], code[:2])] += 1
+    return counts
+
+
+def _add(counts: Counter) -> None:
+    months = {key[0] for key in counts}
+    existing = {
+        (row.month, row.metric, row.method, row.facility_type, row.prefecture): row
+        for row in MonthlyUsage.objects.select_for_update().filter(month__in=months)
+    }
+    changed, new = [], []
+    for key, n in counts.items():
+        if key in existing:
+            existing[key].count += n
+            changed.append(existing[key])
+        else:
+            month, metric, method, facility_type, prefecture = key
+            new.append(MonthlyUsage(month=month, metric=metric, method=method, facility_type=facility_type, prefecture=prefecture, count=n))  # fmt: skip
+    MonthlyUsage.objects.bulk_update(changed, ["count"], batch_size=500)
+    MonthlyUsage.objects.bulk_create(new, batch_size=500)
+
+
+def do_rollup_usage(*, chunk: int = CHUNK) -> int:
+    """Roll up every row appended since the last run; returns how many log rows were read.
+    Each chunk is one transaction holding its chain's watermark row locked (SELECT ... FOR UPDATE),
+    so two runs at once cannot count the same rows twice."""
+    read = 0
+    for chain, head_seq in ChainHead.objects.order_by("chain").values_list("chain", "seq"):
+        RollupWatermark.objects.get_or_create(chain=chain)
+        for _ in range(head_seq // chunk + 2):  # bounded: the head seen at the start; later rows wait
+            with transaction.atomic():
+                mark = RollupWatermark.objects.select_for_update().get(chain=chain)
+                rows = _rows(chain, mark.seq, head_seq, chunk) if mark.seq < head_seq else []
+                if not rows:
+                    break
+                _add(count_rows(rows))
+                mark.seq = rows[-1][0]
+                mark.save(update_fields=["seq"])
+            read += len(rows)
+    return read
