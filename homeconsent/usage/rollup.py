@@ -19,7 +19,7 @@ from collections import Counter
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.models.fields.json import KeyTextTransform
 
 from homeconsent.audit.models import AccessEvent, Action, ActorType, Basis, ChainHead, Outcome
@@ -94,21 +94,21 @@ def count_rows(rows) -> Counter:
 
 
 def _add(counts: Counter) -> None:
-    months = {key[0] for key in counts}
-    existing = {
-        (row.month, row.metric, row.method, row.facility_type, row.prefecture): row
-        for row in MonthlyUsage.objects.select_for_update().filter(month__in=months)
-    }
-    changed, new = [], []
-    for key, n in counts.items():
-        if key in existing:
-            existing[key].count += n
-            changed.append(existing[key])
-        else:
-            month, metric, method, facility_type, prefecture = key
-            new.append(MonthlyUsage(month=month, metric=metric, method=method, facility_type=facility_type, prefecture=prefecture, count=n))  # fmt: skip
-    MonthlyUsage.objects.bulk_update(changed, ["count"], batch_size=500)
-    MonthlyUsage.objects.bulk_create(new, batch_size=500)
+    """Add the counts to their rows in one statement per batch: INSERT ... ON CONFLICT DO UPDATE adds
+    to an existing key (SQLite 3.24+ and PostgreSQL), so no row is read back into Python."""
+    if not counts:
+        return
+    connection = connections[router.db_for_write(MonthlyUsage)]
+    q = connection.ops.quote_name
+    key = ", ".join(q(c) for c in ("month", "metric", "method", "facility_type", "prefecture"))
+    table = q(MonthlyUsage._meta.db_table)
+    sql = (
+        f"INSERT INTO {table} ({key}, {q('count')}) VALUES (%s, %s, %s, %s, %s, %s) "
+        f"ON CONFLICT ({key}) DO UPDATE SET {q('count')} = {table}.{q('count')} + excluded.{q('count')}"
+    )
+    adapt = connection.ops.adapt_datefield_value
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, [(adapt(month), *rest, n) for (month, *rest), n in counts.items()])
 
 
 def do_rollup_usage(*, chunk: int = CHUNK) -> int:
