@@ -78,3 +78,9 @@ def test_refused_without_totp_or_to_a_non_operator(client, admin_client, rolled_
         refused = client.get(reverse(URL), params)
         assert refused.status_code == 302 and "/login/" in refused["Location"]
     assert client.get("/admin/usage/", {"format": "csv"}).get("Content-Type", "").startswith("text/html")
+
+
+def test_the_admin_home_links_to_the_usage_page(admin_client, admin_user):
+    sign_in_verified(admin_client, admin_user)
+    home = admin_client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="ja")
+    assert home.status_code == 200 and f'href="{reverse(URL)}"' in home.text and "利用状況" in home.text
