@@ -74,11 +74,14 @@ def _rows(chain: int, after: int, upto: int, size: int):
 
 def _authenticators(rows) -> dict[str, str]:
     ids = {row[7] for row in rows if row[5] == Basis.CONSENT and row[7]}
-    numeric = [int(i) for i in ids if str(i).isdigit()]
-    return {
-        str(pk): auth
-        for pk, auth in Consent.objects.filter(pk__in=numeric).values_list("pk", "authenticator")
-    }
+    numeric = sorted(int(i) for i in ids if str(i).isdigit())
+    found = {}
+    for start in range(0, len(numeric), 10_000):  # under SQLite's limit of bound parameters per query
+        rows = Consent.objects.filter(pk__in=numeric[start : start + 10_000]).values_list(
+            "pk", "authenticator"
+        )
+        found.update((str(pk), auth) for pk, auth in rows)
+    return found
 
 
 def count_rows(rows) -> Counter:
