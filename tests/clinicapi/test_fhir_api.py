@@ -74,7 +74,8 @@ def consented(api, person, **fields):
 
 
 def log_rows(person, **filters):
-    return AccessEvent.objects.filter(person_id=person.pk, institution_code=CODE, **filters)
+    # In append order (one person's rows are one chain): slices like [before:] take the newest rows.
+    return AccessEvent.objects.filter(person_id=person.pk, institution_code=CODE, **filters).order_by("seq")
 
 
 # --- 1. conformance --------------------------------------------------------------------------------
