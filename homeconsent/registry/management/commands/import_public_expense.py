@@ -1,42 +1,18 @@
-"""Import public-expense certificates (公費): `manage.py import_public_expense FILE` (docs/import-format.md)."""
-
-import getpass
-import json
-
-from django.core.management.base import BaseCommand, CommandError
+"""Import public-expense certificates (公費): `manage.py import_public_expense FILE` (docs/import-format.md).
+The same command as import_qualifications, with its own import and counts."""
 
 from homeconsent.registry.imports import import_public_expense
 
+from .import_qualifications import Command as ImportQualifications
 
-class Command(BaseCommand):
+
+class Command(ImportQualifications):
     help = (
         "Import public-expense certificates (公費; CSV with a header, or JSON Lines for .jsonl/.ndjson); "
         "all or nothing."
     )
+    run_import = staticmethod(import_public_expense)
 
-    def add_arguments(self, parser):
-        parser.add_argument("file")
-        parser.add_argument("--dry-run", action="store_true", help="validate and count, apply nothing")
-        parser.add_argument("--json", action="store_true", dest="as_json", help="print the report as JSON")
-        parser.add_argument("--operator", help="who runs the import (default: the OS user)")
-
-    def handle(self, *args, file, dry_run, as_json, operator, **options):
-        report = import_public_expense(file, dry_run=dry_run, actor_id=operator or getpass.getuser())
-        if as_json:
-            self.stdout.write(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
-        else:
-            for e in report.errors:
-                self.stderr.write(
-                    f"line {e.line}: {e.field}: {e.code}: {e.error.message('ja')} / {e.error.message('en')}"
-                )
-            state = (
-                "applied"
-                if report.applied
-                else ("dry run, nothing applied" if not report.errors else "nothing applied")
-            )
-            self.stdout.write(
-                f"{report.rows} rows: {report.created} created, {report.changed} changed, "
-                f"{report.unchanged} unchanged ({state})"
-            )
-        if report.errors:
-            raise CommandError(f"{len(report.errors)} error(s) in {file}: nothing was applied", returncode=2)
+    @staticmethod
+    def counts(report) -> str:
+        return f"{report.created} created, {report.changed} changed"

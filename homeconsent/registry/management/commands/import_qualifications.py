@@ -19,8 +19,15 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", dest="as_json", help="print the report as JSON")
         parser.add_argument("--operator", help="who runs the import (default: the OS user)")
 
+    # import_public_expense reuses this command with its own import and counts.
+    run_import = staticmethod(import_qualifications)
+
+    @staticmethod
+    def counts(report) -> str:
+        return f"{report.created} created, {report.changed} changed, {report.corrected} corrected"
+
     def handle(self, *args, file, dry_run, as_json, operator, **options):
-        report = import_qualifications(file, dry_run=dry_run, actor_id=operator or getpass.getuser())
+        report = self.run_import(file, dry_run=dry_run, actor_id=operator or getpass.getuser())
         if as_json:
             self.stdout.write(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
         else:
@@ -34,8 +41,7 @@ class Command(BaseCommand):
                 else ("dry run, nothing applied" if not report.errors else "nothing applied")
             )
             self.stdout.write(
-                f"{report.rows} rows: {report.created} created, {report.changed} changed, "
-                f"{report.corrected} corrected, {report.unchanged} unchanged ({state})"
+                f"{report.rows} rows: {self.counts(report)}, {report.unchanged} unchanged ({state})"
             )
         if report.errors:
             raise CommandError(f"{len(report.errors)} error(s) in {file}: nothing was applied", returncode=2)
