@@ -743,19 +743,23 @@ def _proof_slot(entry, flow):
     return f"consent.{entry.token}.{flow}"
 
 
-@require_POST
-def challenge(request, token, flow):
+def _card_step(request, token, flow):
+    """The entry and frozen draft a card step works on (no draft for the inquiry), or the refusal."""
     entry = entry_by_token(token)
     if entry is None or flow not in FLOWS:
-        return _json_problem(SESSION_EXPIRED.code, status=404)
-    draft = None
+        return None, None, _json_problem(SESSION_EXPIRED.code, status=404)
     if flow == "mine":
-        if _state(request, entry, flow) is None:
-            return _json_problem(SESSION_EXPIRED.code)
-    else:
-        draft, refusal = _card_draft(request, entry, flow)
-        if refusal is not None:
-            return refusal
+        refusal = _json_problem(SESSION_EXPIRED.code) if _state(request, entry, flow) is None else None
+        return entry, None, refusal
+    draft, refusal = _card_draft(request, entry, flow)
+    return entry, draft, refusal
+
+
+@require_POST
+def challenge(request, token, flow):
+    entry, draft, refusal = _card_step(request, token, flow)
+    if refusal is not None:
+        return refusal
     try:
         # Inquiry: the card proves who is asking; its purpose keeps it from registering anything.
         issued = proof.issue_for_page(
@@ -785,17 +789,9 @@ def _proved_inquiry(request, entry, proved) -> str:
 
 @require_POST
 def answer(request, token, flow):
-    entry = entry_by_token(token)
-    if entry is None or flow not in FLOWS:
-        return _json_problem(SESSION_EXPIRED.code, status=404)
-    draft = None
-    if flow == "mine":
-        if _state(request, entry, flow) is None:
-            return _json_problem(SESSION_EXPIRED.code)
-    else:
-        draft, refusal = _card_draft(request, entry, flow)
-        if refusal is not None:
-            return refusal
+    entry, draft, refusal = _card_step(request, token, flow)
+    if refusal is not None:
+        return refusal
     purpose = proof.Purpose.INQUIRY if draft is None else proof.Purpose.CONSENT
     try:
         proved = proof.answer_with_card(
