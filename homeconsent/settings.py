@@ -323,6 +323,8 @@ AUTH_APP_CLIENT_KEY_FILE = Path(
 )
 # ID-token algorithms accepted (ES256 is what the provider uses; add RS256 only if it is configured).
 AUTH_APP_ID_TOKEN_ALGORITHMS = env.list("HOMECONSENT_AUTH_APP_ID_TOKEN_ALGORITHMS", default=["ES256"])
+# How long the provider's discovery document and JWKS are reused before being fetched again, seconds.
+AUTH_APP_METADATA_TTL = env.int("HOMECONSENT_AUTH_APP_METADATA_TTL", default=3600)
 
 # --- audit ----------------------------------------------------------------------------------
 # Independent hash chains, chosen by person, so appends are not one serial point.

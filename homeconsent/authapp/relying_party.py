@@ -10,6 +10,7 @@ userinfo for the four attributes. Every refusal has its own code and is said in 
 JOSE is joserfc's (authlib's JOSE layer); nothing here parses or signs a token by hand.
 """
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -181,7 +182,30 @@ class _ShortLivedPrivateKeyJWT(PrivateKeyJWT):
         )
 
 
+_clients: dict = {}
+_clients_lock = threading.Lock()
+
+
 def _client():
+    """One authlib client per provider configuration, kept by the process: its discovery document
+    and JWKS are fetched once and reused until AUTH_APP_METADATA_TTL has passed (an unknown kid
+    refetches the JWKS at once, see verify_id_token), instead of two extra round trips per request."""
+    key = (settings.AUTH_APP_ISSUER, settings.AUTH_APP_CLIENT_ID)
+    with _clients_lock:
+        client = _clients.get(key)
+        loaded_at = client.server_metadata.get("_loaded_at") if client is not None else None
+        if client is None or (loaded_at and time.time() - loaded_at > settings.AUTH_APP_METADATA_TTL):
+            client = _clients[key] = _new_client()
+        return client
+
+
+def forget_providers() -> None:
+    """Drop every kept client (their metadata and keys): the next request fetches them again."""
+    with _clients_lock:
+        _clients.clear()
+
+
+def _new_client():
     oauth = OAuth()
     return oauth.register(
         name="authapp",

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from homeconsent.authapp.relying_party import forget_providers
 from homeconsent.jpki.pki import issue_virtual_card
 from tests.consent.conftest import PageClient
 from tests.consent.test_pages import (  # noqa: F401  (fixtures)
@@ -102,7 +103,10 @@ def app_settings(settings, tmp_path, trusted, monkeypatch):
     settings.AUTH_APP_CLIENT_ID = "homeconsent"
     settings.AUTH_APP_REDIRECT_URI = REDIRECT_URI
     settings.AUTH_APP_ID_TOKEN_ALGORITHMS = ["ES256"]
-    return settings
+    # A provider of an earlier test may have had this test's port: start with nothing kept.
+    forget_providers()
+    yield settings
+    forget_providers()
 
 
 @pytest.fixture
