@@ -168,7 +168,7 @@ def start_server(env, port, log):
         [
             sys.executable,
             "-m",
-            "daphne",
+            "homeconsent.serve",  # daphne with the redacted access log, as the demo runs it
             "-b",
             "127.0.0.1",
             "-p",

@@ -132,7 +132,7 @@ class Servers:
                     [
                         sys.executable,
                         "-m",
-                        "daphne",
+                        "homeconsent.serve",  # daphne with the redacted access log
                         "-b",
                         "127.0.0.1",
                         "-p",
