@@ -97,6 +97,25 @@ class DataView(ApiView):
         return response
 
 
+class MedicalDataView(DataView):
+    """A medical read (medical_item: medication, treatment, checkup). A qualification-only institution
+    (資格確認限定型) is told why it is refused, and the refusal is logged, instead of a bare missing
+    scope: HasScopes leaves that case to initial(), after the client's rate limit."""
+
+    medical_item = ""
+
+    def refused_patient_id(self, request, **kwargs) -> str:
+        """The patient the request is about, for the refusal's log row."""
+        return kwargs.get("patient_id", "")
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        institution = request.user.institution
+        if institution.qualification_only:
+            patient_id = self.refused_patient_id(request, **kwargs)
+            raise actions.do_refuse_medical_read(request.auth, institution, patient_id, self.medical_item)
+
+
 class ConsentedPatientsView(DataView):
     """GET /api/v1/patients — this institution's home-visit and telehealth consents (one page)."""
 
@@ -164,11 +183,12 @@ class RequeryView(DataView):
         return fhir.respond(request, read, "eligibility", lambda: presenters.eligibility(read))
 
 
-class MedicationView(DataView):
+class MedicationView(MedicalDataView):
     """GET /api/v1/patients/{patient_id}/medication?month_from=YYYY-MM&month_to=YYYY-MM&source="""
 
     query_fields = tuple(serializers.MedicationQuery().fields)
     required_scopes = ("medication.read",)
+    medical_item = "medication"
     renderer_classes = fhir.RENDERERS
 
     def get(self, request, patient_id):
@@ -186,11 +206,12 @@ class MedicationView(DataView):
         )
 
 
-class TreatmentView(DataView):
+class TreatmentView(MedicalDataView):
     """GET /api/v1/patients/{patient_id}/treatment?date_from=&date_to="""
 
     query_fields = tuple(serializers.DateRangeQuery().fields)
     required_scopes = ("treatment.read",)
+    medical_item = "treatment"
     renderer_classes = fhir.RENDERERS
 
     def get(self, request, patient_id):
@@ -204,11 +225,12 @@ class TreatmentView(DataView):
         return fhir.respond(request, read, "treatment", lambda: presenters.treatment(read), included=included)
 
 
-class CheckupsView(DataView):
+class CheckupsView(MedicalDataView):
     """GET /api/v1/patients/{patient_id}/checkups?date_from=&date_to="""
 
     query_fields = tuple(serializers.DateRangeQuery().fields)
     required_scopes = ("checkup.read",)
+    medical_item = "checkup"
     renderer_classes = fhir.RENDERERS
 
     def get(self, request, patient_id):

@@ -277,6 +277,14 @@ SCOPE_INSUFFICIENT = ErrorCode(
     "この操作にはスコープ「{scopes}」が必要です。",
     "This operation needs the scope '{scopes}'.",
 )
+MEDICAL_READ_QUALIFICATION_ONLY = ErrorCode(
+    "medical_read_qualification_only",
+    "この施設（{institution}）は資格確認のみを行う施設（資格確認限定型: 柔道整復・あはき施術所、健診機関）のため、"
+    "{item}は読めません。患者の同意があっても提供されるのは資格情報（eligibility）だけです。",
+    "This institution ({institution}) only confirms qualifications (資格確認限定型: judo therapy, acupuncture "
+    "and massage clinics, health-check centres), so it cannot read {item_en}. Whatever the patient consented "
+    "to, it is given eligibility only.",
+)
 FORBIDDEN = ErrorCode("forbidden", "この操作は許可されていません。", "This operation is not allowed.")
 NOT_FOUND = ErrorCode("not_found", "見つかりません。", "Not found.")
 METHOD_NOT_ALLOWED = ErrorCode(

@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 from homeconsent.errors import ErrorCode
 
 from . import client_keys, errors, fhir, fhir_reads, reads, serializers
-from .data_views import DataView, _encode_cursor, _in_window, _valid, consented_page
+from .data_views import DataView, MedicalDataView, _encode_cursor, _in_window, _valid, consented_page
 from .scopes import SCOPES
 
 PATIENT_PARAMETER_MISSING = ErrorCode(
@@ -95,28 +95,29 @@ class ConsentReadView(FhirView):
         return Response(fhir.consent(read.consent, read.patient_id, now=read.at))
 
 
-class MedicalReadView(FhirView):
+class MedicalReadView(MedicalDataView, FhirView):
     """GET MedicationDispense/<id>, Observation/<id>, Procedure/<id> — a row a medical search returned."""
 
-    item = ""
+    def refused_patient_id(self, request, **kwargs) -> str:
+        return fhir.patient_id_of_record(kwargs["resource_id"])
 
     def get(self, request, resource_id):
-        return Response(fhir_reads.medical_resource(request.auth, self.item, resource_id))
+        return Response(fhir_reads.medical_resource(request.auth, self.medical_item, resource_id))
 
 
 class MedicationDispenseReadView(MedicalReadView):
     required_scopes = ("medication.read",)
-    item = "medication"
+    medical_item = "medication"
 
 
 class ObservationReadView(MedicalReadView):
     required_scopes = ("checkup.read",)
-    item = "checkup"
+    medical_item = "checkup"
 
 
 class ProcedureReadView(MedicalReadView):
     required_scopes = ("treatment.read",)
-    item = "treatment"
+    medical_item = "treatment"
 
 
 class OrganizationReadView(FhirView):
@@ -163,12 +164,14 @@ class CoverageSearchView(FhirView):
         )
 
 
-class MedicalSearchView(FhirView):
+class MedicalSearchView(MedicalDataView, FhirView):
     """GET MedicationDispense / Observation / Procedure ?patient=<id> with the JSON endpoint's date
     filters, and `_include=<Type>:patient`."""
 
-    item = ""
     serializer = None
+
+    def refused_patient_id(self, request, **kwargs) -> str:
+        return _patient_parameter(request)
 
     def read(self, request, patient_id, query):
         raise NotImplementedError
@@ -177,16 +180,16 @@ class MedicalSearchView(FhirView):
         patient_id = _patient_parameter(request)
         query = _valid(self.serializer, _query(request))
         read, included = fhir.search_with_patient(
-            request, self.item, patient_id, lambda: self.read(request, patient_id, query)
+            request, self.medical_item, patient_id, lambda: self.read(request, patient_id, query)
         )
         return Response(
-            fhir.medical_bundle(read, self.item, included=included, **fhir.page_links(request, None))
+            fhir.medical_bundle(read, self.medical_item, included=included, **fhir.page_links(request, None))
         )
 
 
 class MedicationDispenseSearchView(MedicalSearchView):
     required_scopes = ("medication.read",)
-    item = "medication"
+    medical_item = "medication"
     serializer = serializers.MedicationQuery
 
     def read(self, request, patient_id, query):
@@ -197,7 +200,7 @@ class MedicationDispenseSearchView(MedicalSearchView):
 
 class ObservationSearchView(MedicalSearchView):
     required_scopes = ("checkup.read",)
-    item = "checkup"
+    medical_item = "checkup"
     serializer = serializers.DateRangeQuery
 
     def read(self, request, patient_id, query):
@@ -206,7 +209,7 @@ class ObservationSearchView(MedicalSearchView):
 
 class ProcedureSearchView(MedicalSearchView):
     required_scopes = ("treatment.read",)
-    item = "treatment"
+    medical_item = "treatment"
     serializer = serializers.DateRangeQuery
 
     def read(self, request, patient_id, query):
