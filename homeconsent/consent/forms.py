@@ -88,8 +88,9 @@ class ItemsForm(CodedForm):
     def __init__(self, *args, kind: str, institution, **kwargs):
         super().__init__(*args, **kwargs)
         self.kind, self.institution = kind, institution
-        # A qualification-only site (資格確認限定型) is offered no medical items at all.
-        for item in [] if institution.qualification_only else SHAREABLE:
+        # Every item is a field, even at a qualification-only site (資格確認限定型), which is offered
+        # none: a crafted post naming one is refused with its code (rules.clean_items), not dropped.
+        for item in SHAREABLE:
             self.fields[item.value] = forms.BooleanField(required=False)
 
     def clean(self):

@@ -38,9 +38,11 @@ CONSENT_ITEM_UNKNOWN = ErrorCode(
 )
 CONSENT_ITEMS_MEDICAL_NOT_ALLOWED = ErrorCode(
     "consent_items_medical_not_allowed",
-    "資格確認のみの同意・医療機関等では、薬剤・診療・健診・手術の情報は提供できません。",
-    "A qualification-only consent or institution cannot receive medication, treatment, checkup or "
-    "operation information.",
+    "資格確認のみを行う施設（柔道整復・あはき施術所、健診機関）や資格確認のみの同意では、薬剤・診療・健診・手術の"
+    "情報は共有できません。共有できるのは健康保険の資格情報（と限度額の情報）だけです。",
+    "A qualification-only institution (judo therapy, acupuncture and massage clinics, health-check "
+    "centres) or consent cannot receive medication, treatment, checkup or operation information: only "
+    "health insurance status (and the limit on medical costs) can be shared.",
 )
 VISIT_DATE_REQUIRED = ErrorCode(
     "visit_date_required",
