@@ -5,20 +5,10 @@ API over HTTP. Screenshots go to test-artifacts/portal/.
 
 import csv
 import io
-import json
-import time
-import uuid
 from pathlib import Path
-from urllib.error import HTTPError
-from urllib.parse import urlencode
-from urllib.request import Request, urlopen
 
-import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
 
-from clinicapi.auth import do_register_client
-from clinicapi.patients import patient_id_for
 from homeconsent.consent.challenges import verify_card_authentication
 from homeconsent.consent.models import Consent, ConsentStatus
 from homeconsent.consent.services import do_register_consent, issue_consent_challenge
@@ -29,6 +19,7 @@ from tests.cards import card_answer
 from tests.portal.records import add_records
 
 from .conftest import DESKTOP, PHONE, PIN
+from .institution_system import InstitutionSystem
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -42,51 +33,6 @@ def consent_given_with(card_path, institution):
     certificate, signature = card_answer(VirtualJPKICard.load(card_path), challenge.digest_info(), PIN)
     verified = verify_card_authentication(challenge.nonce, certificate, signature, "consent")
     return do_register_consent(verified, kind="home_visit", items=items)
-
-
-class InstitutionSystem:
-    """The institution's own system on the real API: private_key_jwt token, then bearer reads."""
-
-    def __init__(self, base, institution):
-        self.base, self.institution = base, institution
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        jwk = {**jwt.algorithms.ECAlgorithm.to_jwk(self.key.public_key(), as_dict=True), "kid": "k1"}
-        self.client = do_register_client(institution, "電子カルテ", {"keys": [jwk]}, ["medication.read"])
-        now = int(time.time())
-        assertion = jwt.encode(
-            {
-                "iss": self.client.client_id,
-                "sub": self.client.client_id,
-                "aud": base + "/api/v1/auth/token",
-                "exp": now + 240,
-                "iat": now,
-                "jti": str(uuid.uuid4()),
-            },
-            self.key,
-            algorithm="ES256",
-            headers={"kid": "k1"},
-        )
-        body = urlencode(
-            {
-                "grant_type": "client_credentials",
-                "client_assertion": assertion,
-                "scope": "medication.read",
-                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            }
-        )
-        with urlopen(
-            Request(base + "/api/v1/auth/token", body.encode(), method="POST"), timeout=10
-        ) as response:
-            self.token = json.load(response)["access_token"]
-
-    def read_medication(self, person):
-        url = f"{self.base}/api/v1/patients/{patient_id_for(self.institution.code, person.pk)}/medication"
-        request = Request(url, headers={"Authorization": f"Bearer {self.token}"})
-        try:
-            with urlopen(request, timeout=10) as response:
-                return response.status, json.load(response)
-        except HTTPError as error:
-            return error.code, json.loads(error.read() or b"{}")
 
 
 def shooter(page, name):

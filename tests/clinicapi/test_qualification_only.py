@@ -36,7 +36,7 @@ MEDICAL_READS = [
 @pytest.fixture
 def judo_clinic(db):
     return Institution.objects.create(
-        code=with_check_digit("131100001"), name="さくら接骨院", facility_type="1", qualification_only=True
+        code=with_check_digit("131100001"), name="さくら接骨院", qualification_only=True
     )
 
 

@@ -27,7 +27,6 @@ REASON_EN = "This institution only confirms health insurance"
 @pytest.fixture
 def site(institution):
     institution.name = "さくら鍼灸マッサージ治療院"
-    institution.facility_type = "1"
     institution.qualification_only = True
     institution.save()
     return institution
