@@ -22,6 +22,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 
+from . import errors
 from .scopes import SCOPES
 
 API_PREFIX = "/api/v1/"
@@ -117,6 +118,27 @@ ERROR_403 = OpenApiResponse(
             "This operation needs the scope 'medication.read'.",
             403,
         )
+    ],
+)
+_QUALIFICATION_ONLY = errors.MEDICAL_READ_QUALIFICATION_ONLY(
+    institution="さくら接骨院", item="薬剤情報", item_en="medication information"
+)
+ERROR_403_MEDICAL = OpenApiResponse(
+    ApiErrorSerializer,
+    description=(
+        'The token lacks a scope this operation needs (`error="insufficient_scope"`), or the institution '
+        "is qualification-only (資格確認限定型: 柔道整復・あはき施術所, 健診機関) and never reads medical "
+        "information: `medical_read_qualification_only`, written to the access log as a refusal."
+    ),
+    examples=[
+        *ERROR_403.examples,
+        error_example(
+            _QUALIFICATION_ONLY.code,
+            _QUALIFICATION_ONLY.code,
+            _QUALIFICATION_ONLY.message("ja"),
+            _QUALIFICATION_ONLY.message("en"),
+            403,
+        ),
     ],
 )
 ERROR_429 = OpenApiResponse(
@@ -219,7 +241,7 @@ class ApiAutoSchema(AutoSchema):
             return responses
         shared = {"401": ERROR_401, "429": ERROR_429}
         if self._required_scopes():
-            shared["403"] = ERROR_403
+            shared["403"] = ERROR_403_MEDICAL if getattr(self.view, "medical_item", "") else ERROR_403
         for status, response in shared.items():
             if status not in responses:
                 responses[status] = self._get_response_for_code(response, status, direction=direction)
