@@ -478,4 +478,6 @@ def api_exception_handler(exc, context):
         headers["WWW-Authenticate"] = exc.auth_header
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
         headers["Retry-After"] = str(math.ceil(exc.wait))
+    elif isinstance(exc, ApiRefusal) and exc.error.params.get("retry_after"):
+        headers["Retry-After"] = str(exc.error.params["retry_after"])  # a domain rate limit's window
     return Response(error_body(error, **extra), status=exc.status_code, headers=headers)

@@ -6,6 +6,7 @@ consent on every request. Medical scopes are never granted to a qualification-on
 
 SCOPES = {
     "qualification.read": "資格情報の照会・再照会 / eligibility and re-query",
+    "paper_certificate.read": "資格確認書による資格確認 / eligibility by a paper eligibility certificate",
     "medication.read": "薬剤情報 / medication information",
     "treatment.read": "診療情報 / treatment information",
     "checkup.read": "特定健診等情報 / checkup results",

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import data_views, disaster_api, fastcheck, fhir_views, schema, views
+from . import data_views, disaster_api, fastcheck, fhir_views, paper_certificate_api, schema, views
 
 app_name = "clinicapi"
 
@@ -18,6 +18,7 @@ urlpatterns = [
     path("patients/<str:patient_id>/checkups", data_views.CheckupsView.as_view(), name="checkups"),
     path("patients/<str:patient_id>/cancel", data_views.CancelConsentView.as_view(), name="cancel"),
     path("requery", data_views.RequeryView.as_view(), name="requery"),
+    path("paper-certificate", paper_certificate_api.PaperCertificateView.as_view(), name="paper-certificate"),
     path("batches", data_views.BatchSubmitView.as_view(), name="batches"),
     path("batches/<str:reception_number>", data_views.BatchResultsView.as_view(), name="batch"),
     path("disaster/search", disaster_api.DisasterSearchView.as_view(), name="disaster-search"),

@@ -289,6 +289,17 @@ SPECIAL_ACCESS_SEARCH_LIMITS = {
     "institution": env.int("HOMECONSENT_SPECIAL_ACCESS_SEARCHES_PER_INSTITUTION", default=200),
 }
 
+# --- the paper eligibility certificate (資格確認書) path (homeconsent.registry.paper_certificate) --
+# Checks by the printed keys per window, by one staff member (or API client) and by one institution:
+# a brake on trying keys, generous enough for a reception desk where most patients bring paper.
+PAPER_CERTIFICATE_CHECK_WINDOW = timedelta(
+    seconds=env.int("HOMECONSENT_PAPER_CERTIFICATE_WINDOW_SECONDS", default=3600)
+)
+PAPER_CERTIFICATE_CHECK_LIMITS = {
+    "actor": env.int("HOMECONSENT_PAPER_CERTIFICATE_CHECKS_PER_ACTOR", default=300),
+    "institution": env.int("HOMECONSENT_PAPER_CERTIFICATE_CHECKS_PER_INSTITUTION", default=3000),
+}
+
 # --- consent: telehealth-app sessions and webhooks (homeconsent.consent) --------------------
 # A consent session opened by a telehealth app waits this long for the patient.
 CONSENT_SESSION_TTL = timedelta(seconds=env.int("HOMECONSENT_CONSENT_SESSION_SECONDS", default=3600))

@@ -69,6 +69,7 @@ BASIS_LABELS = {
     Basis.OPERATOR: gettext_lazy("Service operator"),
     Basis.SELF: gettext_lazy("You yourself"),
     Basis.QUALIFICATION_ONLY: gettext_lazy("Eligibility check only"),
+    Basis.PAPER_CERTIFICATE: gettext_lazy("Your paper eligibility certificate (資格確認書)"),
 }
 # Who read: "You" is the one label for the person themself, on the page and in the CSV.
 ACTOR_LABELS = {
@@ -103,6 +104,7 @@ ROUTE_LABELS = {
 ACTION_LABELS = {
     Action.CONSENT_SESSION_CREATED: gettext_lazy("Consent requested"),
     Action.CHECK_ELIGIBILITY: gettext_lazy("Eligibility checked"),
+    Action.PAPER_CERTIFICATE_CHECK: gettext_lazy("Eligibility checked with the numbers on your 資格確認書"),
     Action.REGISTER_FOR_INSURANCE_USE: gettext_lazy("Card registered as health insurance card"),
     Action.APP_LINK_CREATED: gettext_lazy("Authentication app linked to you"),
     Action.APP_LINK_REMOVED: gettext_lazy("Authentication app link removed"),

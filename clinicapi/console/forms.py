@@ -20,6 +20,7 @@ from homeconsent.consent import rules
 from homeconsent.consent.models import ConsentKind
 from homeconsent.dates import QUERY_MAX, QUERY_MIN, query_date
 from homeconsent.errors import ErrorCode, HomeConsentError
+from homeconsent.registry.validation import RegistryValidationError, clean_search_keys
 
 from . import reads
 
@@ -99,6 +100,34 @@ class SigninCodeForm(CodedForm):
         if self.refusal is None:
             data["device"] = self.coded(accounts.check_code, self.membership, data.get("code", ""))
         return data
+
+
+# --- the paper eligibility certificate (資格確認書) -------------------------------------------------------
+PAPER_KEY_FIELDS = ("insurer_number", "symbol", "number", "branch", "birth_date")
+
+
+class PaperCertificateForm(CodedForm):
+    """The keys printed on a 資格確認書, checked by registry.validation (check digit, 枝番, a real past
+    birth date) with its codes, each on its own input."""
+
+    insurer_number = _text()
+    symbol = _text()
+    number = _text()
+    branch = _text()
+    birth_date = _text()
+
+    def clean(self):
+        data = super().clean()
+        try:
+            data["keys"] = clean_search_keys(*(data.get(name, "") for name in PAPER_KEY_FIELDS))
+        except RegistryValidationError as exc:
+            for problem in exc.errors:
+                self.refuse(problem.error, problem.field if problem.field in self.fields else None)
+        return data
+
+    def fields_refused(self) -> list[str]:
+        """The inputs with a problem, in the page's order (the first gets focus)."""
+        return [name for name in PAPER_KEY_FIELDS if name in self.errors]
 
 
 # --- enrolment -------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ own transaction.
                        visit_to=None, status="in_force", limit=200) -> list[Consent]
     patient_view(staff, consent_id) -> PatientView      (eligibility + consented medical information)
     requery(staff, consent_id) -> RequeryView            (再照会 by the insurance numbers on file)
+    paper_certificate(staff, keys) -> PaperCertificateCheck   (資格確認書: by the keys printed on it)
     events_since(institution, since=None, limit=200) -> list[dict]   (the live board's catch-up)
 
 A consent of another institution, one no longer in force, or an unknown id are all "not found".
@@ -24,6 +25,7 @@ from homeconsent.consent import queries, rules
 from homeconsent.consent.models import Consent, ConsentEndedBy, ConsentItem, ConsentKind, ConsentStatus
 from homeconsent.consent.services import consent_for_read, consents_of_institution
 from homeconsent.errors import ErrorCode
+from homeconsent.registry import paper_certificate as paper
 from homeconsent.registry.eligibility import EligibilityResult, Validity, resolve_by_keys, resolve_for_person
 from homeconsent.registry.models import CheckupResult, MedicationRecord, TreatmentRecord
 from homeconsent.registry.validation import SearchKeys
@@ -282,6 +284,18 @@ def requery(staff, consent_id) -> RequeryView:
         )
         _log(staff, person.pk, items, Basis.REQUERY, consent, read="requery", validity=int(result.validity))
     return RequeryView(consent, keys, result)
+
+
+def paper_certificate(staff, keys: SearchKeys) -> paper.PaperCertificateCheck:
+    """資格確認書: today's eligibility by the keys printed on it, for a patient with no card registered
+    for insurance use; no consent needed, logged as this staff member (the registry's rule and row)."""
+    return paper.check_paper_certificate(
+        actor_type=ActorType.INSTITUTION_STAFF,
+        actor_id=actor_id(staff),
+        institution_code=staff.institution.code,
+        keys=keys,
+        via="console",
+    )
 
 
 # --- the live board's catch-up -------------------------------------------------------------------------

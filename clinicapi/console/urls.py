@@ -19,6 +19,7 @@ urlpatterns = [
     path("patients/<int:consent_id>/", views.patient, name="patient"),
     path("patients/<int:consent_id>/requery/", views.patient_requery, name="patient_requery"),
     path("patients/<int:consent_id>/end/", views.patient_end, name="patient_end"),
+    path("paper-certificate/", views.paper_certificate, name="paper_certificate"),
     path("clients/", views.clients, name="clients"),
     path("clients/<str:client_id>/revoke/", views.client_revoke, name="client_revoke"),
     path("staff/", views.staff_list, name="staff"),

@@ -31,6 +31,7 @@ from homeconsent.consent.challenges import client_ip
 from homeconsent.consent.entry import do_rotate_entry_token, entry_for, entry_qr_svg, entry_url
 from homeconsent.consent.models import ConsentKind
 from homeconsent.errors import HomeConsentError
+from homeconsent.registry import paper_certificate as paper
 
 from . import actions, forms, reads
 from .routing import SOCKET_PATH
@@ -439,6 +440,42 @@ def patient_requery(request, consent_id):
         "console/requery.html",
         {"staff": staff, "view": view, "nav": "patients", "elig": view.result.as_dict()},
     )
+
+
+# --- the paper eligibility certificate (資格確認書) -------------------------------------------------------
+PAPER_STATUS = {paper.NO_MATCH.code: 404, paper.CARD_REGISTERED.code: 409, paper.RATE_LIMITED.code: 429}
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required
+def paper_certificate(request):
+    """The keys printed on a patient's 資格確認書 in, today's eligibility out, the path named."""
+    staff = request.staff
+    form = forms.PaperCertificateForm(_posted(request))
+    check, refusal = None, None
+    if request.method == "POST":
+        try:
+            check = reads.paper_certificate(staff, form.checked()["keys"])
+        except HomeConsentError as exc:
+            refusal = exc
+    status = PAPER_STATUS.get(refusal.code, 400) if refusal else 200
+    response = page(
+        request,
+        "console/paper_certificate.html",
+        {
+            "staff": staff,
+            "nav": "paper_certificate",
+            "form": form.data if check is None else {},
+            "field_errors": {name: form.errors[name][0] for name in form.fields_refused()},
+            "error": _error(refusal, form.fields_refused()) if refusal else None,
+            "check": check,
+            "elig": check.result.as_dict() if check else None,
+        },
+        status=status,
+    )
+    if refusal is not None and refusal.params.get("retry_after"):
+        response["Retry-After"] = str(refusal.params["retry_after"])
+    return response
 
 
 # --- API clients -----------------------------------------------------------------------------------

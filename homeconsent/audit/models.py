@@ -33,6 +33,7 @@ class Basis(models.TextChoices):
     OPERATOR = "operator", "運営者による確認"
     SELF = "self", "本人による閲覧"
     QUALIFICATION_ONLY = "qualification_only", "資格確認のみ"
+    PAPER_CERTIFICATE = "paper_certificate", "資格確認書"
 
 
 class Action(models.TextChoices):
@@ -54,6 +55,7 @@ class Action(models.TextChoices):
     CARD_CERTIFICATE_REGISTERED = "card_certificate_registered", "証明書登録"
     CARD_CERTIFICATE_REVOKED = "card_certificate_revoked", "証明書失効"
     CHECK_ELIGIBILITY = "check_eligibility", "資格確認（運営者）"
+    PAPER_CERTIFICATE_CHECK = "paper_certificate_check", "資格確認書による資格確認"
     # the phone route: an authentication app's subject linked to a person (homeconsent.authapp)
     APP_LINK_CREATED = "app_link_created", "認証アプリとの連携"
     APP_LINK_REMOVED = "app_link_removed", "認証アプリとの連携の解除"

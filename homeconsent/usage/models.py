@@ -24,6 +24,7 @@ class Method(models.TextChoices):
     EMERGENCY = "emergency", _("Emergency viewing")
     DISASTER = "disaster", _("Disaster mode")
     QUALIFICATION_ONLY = "qualification_only", _("Qualification only")
+    PAPER_CERTIFICATE = "paper_certificate", _("Paper eligibility certificate (資格確認書)")
 
 
 class MonthlyUsage(models.Model):

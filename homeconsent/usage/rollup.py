@@ -8,7 +8,7 @@ run goes on from there. The cost of a run follows the rows added since the last 
 What is counted (see docs/usage.md):
 - a read: a row by an institution (its API client or its staff) about a person, outcome ok, on a
   basis that reads a person's information. Its method: basis emergency / disaster / requery /
-  qualification_only by name; a batch inquiry's per-entry row (detail.read "batch"); otherwise
+  qualification_only / paper_certificate by name; a batch inquiry's per-entry row (detail.read "batch"); otherwise
   (basis consent) the route the consent was proved by, consent.authenticator reader or app. Fetching
   a batch's results (detail.read "batch_results") is the same inquiry again and is not counted twice.
 - consents registered / cancelled: rows with detail.action consent_registered / consent_cancelled.
@@ -34,6 +34,7 @@ BASIS_METHOD = {
     Basis.DISASTER: Method.DISASTER,
     Basis.REQUERY: Method.REQUERY,
     Basis.QUALIFICATION_ONLY: Method.QUALIFICATION_ONLY,
+    Basis.PAPER_CERTIFICATE: Method.PAPER_CERTIFICATE,
 }
 CONSENT_METRIC = {
     Action.CONSENT_REGISTERED: Metric.CONSENT_REGISTERED,
