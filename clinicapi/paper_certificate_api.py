@@ -28,6 +28,7 @@ from .schema import (
     _doc,
     _documented,
     _example,
+    _s,
     eligibility_fields,
     error_example,
 )
@@ -88,10 +89,11 @@ ANSWER = _doc(
         "path": serializers.ChoiceField(
             choices=[PATH], help_text="How the patient was checked: paper_certificate (資格確認書の記載事項)"
         ),
-        "reference_classification": serializers.ChoiceField(
-            choices=["2"], help_text="2: by insurance-card numbers (the keys printed on the certificate)"
+        # Plain strings: the same names carry other choice sets in other components (enum names).
+        "reference_classification": _s(
+            help_text="Always 2: by insurance-card numbers (printed on the certificate)"
         ),
-        "segment_of_result": serializers.ChoiceField(choices=["1"]),
+        "segment_of_result": _s(help_text="Always 1: processed"),
         **{
             name: field
             for name, field in eligibility_fields().items()

@@ -76,7 +76,8 @@ def generate_log(clock, institutions, people):
             actor = rng.choice(["institution_client", "institution_staff"])
             kind = rng.choice(
                 ["reader", "app", "batch", "batch_results", "requery", "emergency", "disaster",
-                 "qualification_only", "refused", "self", "registered", "cancelled", "operator"]
+                 "qualification_only", "paper_certificate", "refused", "self", "registered", "cancelled",
+                 "operator"]
             )  # fmt: skip
             row = {
                 "actor_type": actor, "actor_id": "x", "person": person, "items": ["qualification"],
@@ -88,7 +89,7 @@ def generate_log(clock, institutions, people):
             elif kind in ("batch", "batch_results"):
                 row["consent_id"] = rng.choice(consents["reader"]).pk
                 row["detail"] = {"read": kind, "reception_number": "1"}
-            elif kind in ("requery", "emergency", "disaster", "qualification_only"):
+            elif kind in ("requery", "emergency", "disaster", "qualification_only", "paper_certificate"):
                 row["basis"] = kind
                 row["detail"] = {"action": f"{kind}_view"} if kind in ("emergency", "disaster") else {}
             elif kind == "refused":

@@ -33,7 +33,16 @@ def test_the_operator_sees_tables_and_charts_of_the_month_range(admin_client, ad
     assert "<script" not in html.split('id="content"')[1]  # drawn on the server: no chart script
     row = html.split('<th scope="row">2026-04</th>')[1].split("</tr>")[0]  # first table: by method
     cells = [int(c.split("</td>")[0]) for c in row.split("<td>")[1:]]
-    methods = ["reader", "app", "requery", "batch", "emergency", "disaster", "qualification_only"]
+    methods = [
+        "reader",
+        "app",
+        "requery",
+        "batch",
+        "emergency",
+        "disaster",
+        "qualification_only",
+        "paper_certificate",
+    ]
     assert cells == [april[("read", m)] for m in methods] + [sum(april[("read", m)] for m in methods)]
     assert "Card reader route" in html and "Consents cancelled" in html
 

@@ -41,7 +41,7 @@ def direct_count(year, month) -> Counter:
             ("consent_cancelled", ""): rows.filter(outcome="ok", detail__action="consent_cancelled").count(),
         }
     )
-    for basis in ("requery", "emergency", "disaster", "qualification_only"):
+    for basis in ("requery", "emergency", "disaster", "qualification_only", "paper_certificate"):
         counts[("read", basis)] = reads.filter(basis=basis).count()
     for code in reads.exclude(basis="consent", detail__read="batch_results").values_list(
         "institution_code", flat=True
