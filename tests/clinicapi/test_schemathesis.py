@@ -47,7 +47,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 CODE = "0110113719"
 SCOPES = (
     "qualification.read consent.read consent.write medication.read treatment.read checkup.read batch.write "
-    "disaster.read"
+    "disaster.read paper_certificate.read"
 )
 # Every built-in check (`--checks all`); max_response_time is left out: speed is for bench/, not tests.
 RANGES = [
@@ -196,7 +196,7 @@ def test_the_api_matches_its_schema_and_never_fails(bearer, wsgi_app):
             except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 — collect every failure, report them all
                 failures.append(f"{operation.label} ({mode.value}): {exc}")
 
-    assert len(tried) == 13, tried
+    assert len(tried) == 14, tried
     assert not failures, "\n\n".join(failures)
     # The token is real and the data is there: the reads that need no generated id answered.
     assert {"GET /api/v1/whoami", "GET /api/v1/patients", "POST /api/v1/batches"} <= answered, answered
