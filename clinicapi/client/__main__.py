@@ -46,6 +46,8 @@ VALIDITY = {
 }
 PERSONAL_FAMILY = {"1": "本人", "2": "家族"}
 CONTRIBUTION_RATIO = {"010": "1割", "020": "2割", "030": "3割"}
+# How the answer was reached, where the API names it (POST paper-certificate).
+PATHS = {"paper_certificate": "paper_certificate 資格確認書の記載事項"}
 REASON_OF_LOSS = {"01": "死亡", "02": "生活保護", "03": "他保険取得", "99": "その他"}
 KEY_FIELDS = ("insurer_number", "symbol", "number", "branch", "birth_date")
 # The API gives times in UTC; people at the institution read Japan time (no daylight saving).
@@ -139,6 +141,7 @@ def show_eligibility(data):
     q = data.get("qualification") or {}
     pairs = [
         ("資格有効性", coded(data.get("qualification_validity"), VALIDITY)),
+        ("確認の方法", PATHS.get(data.get("path"), data.get("path"))),
         ("基準日", data.get("reference_date")),
         ("patient_id", data.get("patient_id")),
         ("氏名", q.get("name")),
@@ -519,6 +522,24 @@ def build_parser() -> argparse.ArgumentParser:
             show_eligibility,
             method="POST",
             fhir_ok=True,
+            body=lambda a: {**{n: getattr(a, n) for n in KEY_FIELDS}, **({"on": a.on} if a.on else {})},
+        )
+    )
+
+    p = sub.add_parser(
+        "paper-certificate",
+        parents=[common, out],
+        help="資格確認書: eligibility by the keys printed on a paper eligibility certificate",
+    )
+    for name in KEY_FIELDS:
+        p.add_argument("--" + name.replace("_", "-"), required=name != "symbol", default="")
+    p.add_argument("--on")
+    p.set_defaults(
+        run=read_command(
+            "paper-certificate",
+            "paper_certificate.read",
+            show_eligibility,
+            method="POST",
             body=lambda a: {**{n: getattr(a, n) for n in KEY_FIELDS}, **({"on": a.on} if a.on else {})},
         )
     )

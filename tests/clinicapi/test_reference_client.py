@@ -61,7 +61,7 @@ def registered(live_server, tmp_path, transactional_db):
         "--jwks",
         str(tmp_path / "key" / "jwks.json"),
         "--scope",
-        "qualification.read consent.read medication.read checkup.read batch.write",
+        "qualification.read consent.read medication.read checkup.read batch.write paper_certificate.read",
         stdout=out,
         stderr=io.StringIO(),
     )
@@ -304,3 +304,20 @@ def test_before_any_consent_the_client_says_so_instead_of_a_bare_not_found(regis
     )
     assert eligibility.returncode == 1 and "not_found" in eligibility.stderr
     assert "No consent of this patient is in force" in eligibility.stderr
+
+
+def test_paper_certificate_by_the_printed_keys_names_the_path(registered):
+    # given a demo person with no card in the registry: they show a 資格確認書
+    env = registered["env"]
+    suzuki = Person.objects.get(name="鈴木 一郎")
+    q = suzuki.qualifications.select_related("insurer").order_by("-acquired_on").first()
+    keys = [
+        *("--insurer-number", q.insurer.number, "--symbol", q.symbol, "--number", q.number),
+        *("--branch", q.branch, "--birth-date", suzuki.birth_date.isoformat()),
+    ]
+    # when the client checks them, as a table and as JSON
+    table = run_client("paper-certificate", *keys, env=env).stdout
+    answer = json.loads(run_client("paper-certificate", "--json", *keys, env=env).stdout)
+    # then both say which path answered
+    assert "資格確認書の記載事項" in table and "鈴木 一郎" in table
+    assert answer["path"] == "paper_certificate" and "patient_id" not in answer
