@@ -161,3 +161,14 @@ def test_the_usage_rollup_counts_paper_checks_as_their_own_method(insurer, make_
     # then the answered ones are reads by the paper_certificate method, the refusal is not counted
     counted = {(r.method, r.prefecture): r.count for r in MonthlyUsage.objects.filter(metric="read")}
     assert counted == {("paper_certificate", "13"): 1, ("paper_certificate", "27"): 1}
+
+
+def test_keys_that_match_two_persons_answer_several_with_nothing_personal_or_logged(insurer):
+    # given two persons registered with the same printed keys and birth date (an insurer's error)
+    first = paper_holder(insurer)
+    twin = paper_holder(insurer)
+    twin.qualifications.update(number=first.qualifications.get().number)
+    # when checked, the answer is validity 5 and names nobody
+    answered = check(keys(first))
+    assert answered.result.validity == 5 and answered.result.as_dict()["Qualification"] is None
+    assert rows() == []
