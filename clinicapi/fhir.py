@@ -51,6 +51,8 @@ SYSTEM_INSTITUTION_CODE = (
 )
 SYSTEM_ORG_NO = JP_MHLW + "IdSystem/MedicalOrganizationID"  # 医療機関コード 7桁
 SYSTEM_MEMBER_ID = "http://jpfhir.jp/fhir/clins/Idsystem/JP_Insurance_memberID"  # 保険者番号:記号:番号:枝番
+SYSTEM_PUBLIC_PAYER_NUMBER = JP_MHLW + "IdSystem/PublicPayerNumber"  # 公費負担者番号, 8 digits
+SYSTEM_PUBLIC_RECIPIENT_NUMBER = JP_MHLW + "IdSystem/PublicInsuredPersonNumber"  # 公費受給者番号, 7 digits
 SYSTEM_RP_NUMBER = JP_MHLW + "IdSystem/Medication-RPGroupNumber"  # RP番号
 SYSTEM_ORDER_IN_RP = JP_MHLW + "IdSystem/MedicationAdministrationIndex"  # RP内の順序
 
@@ -89,11 +91,13 @@ SYSTEM_DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 SYSTEM_CONSENT_KIND = "urn:homeconsent:consent-kind"
 SYSTEM_CONSENT_ITEM = "urn:homeconsent:consent-item"
 SYSTEM_CARD_CLASSIFICATION = "urn:homeconsent:insured-card-classification"
+SYSTEM_PUBLIC_EXPENSE_PROGRAMME = "urn:homeconsent:public-expense-programme"  # 法別番号
 SYSTEM_ACCESS_BASIS = "urn:homeconsent:access-basis"
 SYSTEM_ACTOR_TYPE = "urn:homeconsent:actor-type"
 SYSTEM_ERROR = "urn:homeconsent:error"
 
-INSURANCE_CATEGORY = {"1": "医保", "2": "国保", "7": "後期高齢者"}
+INSURANCE_CATEGORY = {"1": "医保", "2": "国保", "7": "後期高齢者", "8": "公費"}
+PUBLIC_EXPENSE = "8"  # 保険種別 of a 公費負担医療 Coverage
 # Insurer kind (registry.InsurerKind) → 保険種別: 国保 and 国保組合 are 国保, 後期高齢者医療 its own, the rest 医保.
 INSURANCE_CATEGORY_OF_KIND = {"kokuho": "2", "kokuho_kumiai": "2", "kouki": "7"}
 # 本人・家族 (PersonalFamilyClassification) → 被保険者区分 and the HL7 relationship.
@@ -383,6 +387,70 @@ def coverage(qualification, patient_id: str, *, on: date | None = None, elderly_
     if q.insured_name and q.personal_family != "1":
         resource["subscriber"] = {"display": q.insured_name}
     return _drop_empty(resource)
+
+
+def public_expense_coverage(certificate, patient_id: str, *, person=None, on: date | None = None) -> dict:
+    """Coverage (JP_Coverage) of one 公費 certificate, as JP_Coverage.fsh says for 公費: the payor the
+    公費負担者 (a contained Organization with its 公費負担者番号), period the certificate's validity. The
+    受給者番号 is the identifier and subscriberId, the 法別番号 a type coding beside 保険種別 8 (公費), the
+    monthly self-pay ceiling costToBeneficiary, the designated institutions (医療機関等コード) the network.
+
+    status is active when the certificate is valid on `on` (default: today), else cancelled. `person`
+    (the holder, already read) names the beneficiary."""
+    from django.utils import timezone
+
+    c = certificate
+    on = on or timezone.localdate()
+    programme = c.get_programme_display()
+    valid = c.valid_from <= on and (c.valid_until is None or on <= c.valid_until)
+    payer = {
+        "resourceType": "Organization",
+        "id": "payer",
+        "identifier": [{"system": SYSTEM_PUBLIC_PAYER_NUMBER, "value": c.payer_number}],
+        "type": [_concept(SYSTEM_ORGANIZATION_TYPE, "pay", "Payer")],
+    }
+    ceiling = []
+    if c.monthly_self_pay_limit is not None:
+        ceiling = [
+            {
+                "type": _concept(
+                    SYSTEM_COPAY_TYPE, "maxoutofpocket", "Maximum out of pocket", "自己負担上限月額"
+                ),
+                "valueMoney": {"value": c.monthly_self_pay_limit, "currency": "JPY"},
+            }
+        ]
+    recipient = c.recipient_number
+    return _drop_empty(
+        {
+            "resourceType": "Coverage",
+            "id": record_id(patient_id, "public_expense", c.pk),
+            "meta": {"profile": [PROFILE_COVERAGE]},
+            "contained": [payer],
+            "identifier": [
+                {
+                    "system": SYSTEM_PUBLIC_RECIPIENT_NUMBER,
+                    "value": recipient,
+                    "assigner": {"reference": "#payer"},
+                }
+            ]
+            if recipient
+            else [],
+            "status": "active" if valid else "cancelled",
+            "type": {
+                "coding": [
+                    _coding(SYSTEM_INSURANCE_CATEGORY, PUBLIC_EXPENSE, INSURANCE_CATEGORY[PUBLIC_EXPENSE]),
+                    _coding(SYSTEM_PUBLIC_EXPENSE_PROGRAMME, c.programme, programme),
+                ],
+                "text": programme,
+            },
+            "subscriberId": recipient,
+            "beneficiary": reference("Patient", patient_id, person.name if person else None),
+            "period": {"start": _date(c.valid_from), "end": _date(c.valid_until)},
+            "payor": [{"reference": "#payer", "display": f"{programme} {c.payer_number}"}],
+            "network": c.designated_institutions,
+            "costToBeneficiary": ceiling,
+        }
+    )
 
 
 def coverage_for_eligibility(result, patient_id: str) -> dict | None:
@@ -784,9 +852,9 @@ def patients_bundle(page, *, include_consents: bool = True, **links) -> dict:
 
 
 def eligibility_bundle(read, *, include_patient: bool = True, **links) -> dict:
-    """An eligibility or 再照会 answer: the Coverage (cancelled when lost) and, included, its Patient
-    and payor Organization; when no single qualification answers (validity 4 or 5, or nobody this
-    institution may read), no match but an OperationOutcome saying so."""
+    """An eligibility or 再照会 answer: the Coverage (cancelled when lost), one Coverage per 公費
+    certificate valid on the day and, included, its Patient; when no single qualification answers
+    (validity 4 or 5, or nobody this institution may read), no match but an OperationOutcome saying so."""
     result = read.result
     found = coverage_for_eligibility(result, read.patient_id) if read.patient_id else None
     if found is None:
@@ -800,7 +868,12 @@ def eligibility_bundle(read, *, include_patient: bool = True, **links) -> dict:
     included = []
     if include_patient and result.person is not None:
         included.append(patient(result.person, read.patient_id))
-    return searchset([found], included=included, **links)
+    # 公費 travels with the qualification: one Coverage per certificate valid on the day asked about.
+    public = [
+        public_expense_coverage(c, read.patient_id, person=result.person, on=result.on)
+        for c in result.public_expense_rows
+    ]
+    return searchset([found, *public], included=included, **links)
 
 
 def medical_resources(read, item: str) -> list[dict]:

@@ -7,8 +7,8 @@ transaction. Whatever is refused answers reads.not_found(), the very 404 an unkn
 What each read needs, the same as the JSON read that shows the same data:
 - Patient (name, birth date, sex, address): a consent in force at this institution, as the
   consented-patients list discloses them; logged as item "consent".
-- Coverage: a consent in force that includes qualification, as the eligibility read; logged as
-  item "qualification".
+- Coverage (a qualification period or a 公費 certificate): a consent in force that includes
+  qualification, as the eligibility read; logged as item "qualification".
 - Consent: this institution's own consent of that patient; terms of an ended consent are shown as
   the consented-patients list shows them (status=all), and only a consent in force is logged, since
   only then is the patient identified by it.
@@ -34,6 +34,7 @@ from homeconsent.registry.models import (
     Insurer,
     MedicationRecord,
     Person,
+    PublicExpenseCertificate,
     Qualification,
     TreatmentRecord,
 )
@@ -54,10 +55,13 @@ class PatientRead:
 
 @dataclass
 class CoverageRead:
+    """A qualification period (with the 高齢受給者証 in force) or a 公費 certificate; the other is None."""
+
     patient_id: str
-    qualification: Qualification
+    qualification: Qualification | None
     elderly_certificate: object
     on: datetime.date
+    public_expense: PublicExpenseCertificate | None = None
 
 
 @dataclass
@@ -92,21 +96,35 @@ def patient(access: ApiAccess, institution, patient_id: str, *, included_by: str
     return PatientRead(patient_id, person, consent)
 
 
+def _with_id(rows, patient_id: str, record_type: str, resource_id: str):
+    """The row whose FHIR id (fhir.record_id) is resource_id, or None."""
+    return next((r for r in rows if fhir.record_id(patient_id, record_type, r.pk) == resource_id), None)
+
+
 def coverage(access: ApiAccess, coverage_id: str) -> CoverageRead:
-    """Coverage/<id>: one qualification period of a patient whose consent includes qualification."""
+    """Coverage/<id>: one qualification period or 公費 certificate (which travels with qualification)
+    of a patient whose consent includes qualification."""
     patient_id = fhir.patient_id_of_record(coverage_id)
     on = tokyo_today()
     with transaction.atomic():
         person_id, consent = _readable(access, patient_id, ConsentItem.QUALIFICATION)
         rows = Qualification.objects.filter(person_id=person_id).select_related("person", "insurer")
-        found = next((q for q in rows if fhir.record_id(patient_id, "coverage", q.pk) == coverage_id), None)
+        found = _with_id(rows, patient_id, "coverage", coverage_id)
+        public = None
         if found is None:
-            raise not_found()
-        elderly = (
-            found.elderly_certificates.filter(valid_from__lte=on, valid_until__gte=on)
-            .order_by("-valid_from")
-            .first()
-        )
+            certificates = PublicExpenseCertificate.objects.filter(person_id=person_id).select_related(
+                "person"
+            )
+            public = _with_id(certificates, patient_id, "public_expense", coverage_id)
+            if public is None:
+                raise not_found()
+        elderly = None
+        if found is not None:
+            elderly = (
+                found.elderly_certificates.filter(valid_from__lte=on, valid_until__gte=on)
+                .order_by("-valid_from")
+                .first()
+            )
         _log(
             access,
             person_id,
@@ -116,7 +134,7 @@ def coverage(access: ApiAccess, coverage_id: str) -> CoverageRead:
             read="fhir_coverage",
             on=on.isoformat(),
         )
-    return CoverageRead(patient_id, found, elderly, on)
+    return CoverageRead(patient_id, found, elderly, on, public)
 
 
 def consent(access: ApiAccess, institution, consent_id: str) -> ConsentRead:

@@ -72,12 +72,20 @@ class PatientReadView(FhirView):
 
 
 class CoverageReadView(FhirView):
-    """GET Coverage/<id> — JP_Coverage of one qualification period (consent includes qualification)."""
+    """GET Coverage/<id> — JP_Coverage of one qualification period or 公費 certificate (consent
+    includes qualification)."""
 
     required_scopes = ("qualification.read",)
 
     def get(self, request, resource_id):
         read = fhir_reads.coverage(request.auth, resource_id)
+        if read.public_expense is not None:
+            certificate = read.public_expense
+            return Response(
+                fhir.public_expense_coverage(
+                    certificate, read.patient_id, person=certificate.person, on=read.on
+                )
+            )
         return Response(
             fhir.coverage(
                 read.qualification, read.patient_id, on=read.on, elderly_certificate=read.elderly_certificate

@@ -72,6 +72,7 @@ class EligibilityResult:
     # For the caller (audit, API); not part of the serialized result.
     person: Person | None = field(default=None, repr=False, compare=False)
     qualification_row: Qualification | None = field(default=None, repr=False, compare=False)
+    public_expense_rows: list = field(default_factory=list, repr=False, compare=False)
 
     @property
     def person_id(self) -> int | None:
@@ -229,6 +230,7 @@ def _resolve(
         result.specific_disease_certificates = [_disease(c) for c in diseases]
         # 公費 travels with the qualification: listed with a valid period, under the same consent item.
         result.public_expense_certificates = [_public_expense(c) for c in public]
+        result.public_expense_rows = list(public)
         if include_limit:
             result.limit_certificate = _limit(limit) if limit else None
         return result

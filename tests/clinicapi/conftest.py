@@ -22,7 +22,7 @@ from homeconsent.audit.models import AccessEvent
 from homeconsent.consent import rules
 from homeconsent.consent.services import do_register_consent, issue_consent_challenge
 from homeconsent.registry.codes import with_check_digit
-from homeconsent.registry.models import Institution, Insurer, InsurerKind
+from homeconsent.registry.models import Institution, Insurer, InsurerKind, PublicExpenseCertificate
 from tests.consent.conftest import CardPool, Patient, make_patient_in, prove
 
 TOKEN_PATH = "/api/v1/auth/token"
@@ -209,3 +209,37 @@ def ok_rows(institution) -> int:
 
 def now():
     return timezone.now()
+
+
+@pytest.fixture
+def holder(clinic, make_patient):
+    """A patient with a home-visit consent holding 難病 (ended yesterday) and 精神通院 (from tomorrow)
+    and 医療扶助 (open-ended, no 受給者番号)."""
+    patient = make_patient()
+    register_consent(patient, clinic, "home_visit", ["qualification"])
+    today = rules.today()
+    day = datetime.timedelta(days=1)
+    person = patient.person
+    PublicExpenseCertificate.objects.create(
+        person=person,
+        programme="54",
+        payer_number=with_check_digit("5413001"),
+        recipient_number=with_check_digit("123456"),
+        valid_from=today - 30 * day,
+        valid_until=today - day,
+        monthly_self_pay_limit=10000,
+    )
+    PublicExpenseCertificate.objects.create(
+        person=person,
+        programme="21",
+        payer_number=with_check_digit("2113001"),
+        recipient_number=with_check_digit("654321"),
+        valid_from=today + day,
+        valid_until=today + 365 * day,
+        monthly_self_pay_limit=5000,
+        designated_institutions="0110113719 0140110008",
+    )
+    PublicExpenseCertificate.objects.create(
+        person=person, programme="12", payer_number=with_check_digit("1213001"), valid_from=today - 90 * day
+    )
+    return patient, today

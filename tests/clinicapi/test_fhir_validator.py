@@ -22,12 +22,14 @@ from clinicapi import fhir
 from clinicapi.patients import patient_id_for
 from homeconsent.audit.services import record_access
 from homeconsent.consent.models import Consent
+from homeconsent.registry.codes import with_check_digit
 from homeconsent.registry.models import (
     CheckupResult,
     Institution,
     Insurer,
     MedicationRecord,
     Person,
+    PublicExpenseCertificate,
     TreatmentRecord,
 )
 from homeconsent.registry.seeding import seed_demo_persons, seed_registry
@@ -118,6 +120,21 @@ def served(client):
         Person.objects.get(name="佐藤 幸子"),  # 高齢受給者証
         Person.objects.get(name="鈴木 一郎"),  # 後期高齢者, 限度額
     }
+    suzuki = Person.objects.get(name="鈴木 一郎")
+    # 公費: one with every field (ceiling, designated institutions), one with the fewest (医療扶助)
+    PublicExpenseCertificate.objects.create(
+        person=suzuki,
+        programme="54",
+        payer_number=with_check_digit("5413001"),
+        recipient_number=with_check_digit("123456"),
+        valid_from=today - timedelta(days=30),
+        valid_until=today + timedelta(days=300),
+        monthly_self_pay_limit=10000,
+        designated_institutions=CODE,
+    )
+    PublicExpenseCertificate.objects.create(
+        person=suzuki, programme="12", payer_number=with_check_digit("1213001"), valid_from=today
+    )
     for person in people:
         Consent.objects.create(
             person=person,
@@ -201,6 +218,12 @@ def test_every_served_resource_type_validates_with_zero_findings(served):
         "OperationOutcome",
     }
     assert entries >= {"Patient", "Consent", "Coverage", "MedicationDispense", "Observation", "Procedure"}
+    public = [
+        a
+        for a in served
+        if a["resourceType"] == "Coverage" and a["type"]["coding"][0]["code"] == fhir.PUBLIC_EXPENSE
+    ]
+    assert len(public) == 2  # the 公費 Coverages, read back by id
 
     results = validate(served)
 
@@ -331,3 +354,28 @@ def test_the_jp_core_rules_catch_what_this_api_once_served():
     assert ("Organization", "profiles/JP_Organization.fsh") in failed  # valueIdentifier for a Coding
     assert ("Observation", "profiles/JP_Observation_Common.fsh") in failed  # no JP Core category
     assert ("MedicationDispense", "profiles/JP_MedicationDispense.fsh") in failed  # no Rp, uncoded quantity
+
+
+def test_the_jp_core_rules_catch_a_public_expense_coverage_paid_by_an_insurer_without_a_period():
+    # given a 公費 Coverage whose payor is identified as an insurer, and which gives no validity
+    jp = "http://jpfhir.jp/fhir/core/StructureDefinition/"
+    wrong = {
+        "resourceType": "Coverage",
+        "id": "p",
+        "meta": {"profile": [jp + "JP_Coverage"]},
+        "contained": [
+            {
+                "resourceType": "Organization",
+                "id": "payer",
+                "identifier": [{"system": fhir.SYSTEM_INSURER_NUMBER, "value": "21130018"}],
+            }
+        ],
+        "status": "active",
+        "type": {"coding": [{"system": fhir.SYSTEM_INSURANCE_CATEGORY, "code": fhir.PUBLIC_EXPENSE}]},
+        "beneficiary": {"reference": "Patient/x"},
+        "payor": [{"reference": "#payer"}],
+    }
+
+    # then both JP Core rules for public payers name it
+    failed = [f["source"] for f in jp_core_rules([wrong])["failures"]]
+    assert [s.split(" ", 2)[1] for s in failed] == ["payor", "period"]

@@ -6,46 +6,9 @@ import datetime
 import pytest
 
 from clinicapi.patients import patient_id_for
-from homeconsent.consent import rules
 from homeconsent.registry.codes import with_check_digit
-from homeconsent.registry.models import PublicExpenseCertificate
-from tests.clinicapi.conftest import register_consent
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def holder(clinic, make_patient):
-    """A patient with a home-visit consent holding 難病 (ended yesterday) and 精神通院 (from tomorrow)
-    and 医療扶助 (open-ended, no 受給者番号)."""
-    patient = make_patient()
-    register_consent(patient, clinic, "home_visit", ["qualification"])
-    today = rules.today()
-    day = datetime.timedelta(days=1)
-    person = patient.person
-    PublicExpenseCertificate.objects.create(
-        person=person,
-        programme="54",
-        payer_number=with_check_digit("5413001"),
-        recipient_number=with_check_digit("123456"),
-        valid_from=today - 30 * day,
-        valid_until=today - day,
-        monthly_self_pay_limit=10000,
-    )
-    PublicExpenseCertificate.objects.create(
-        person=person,
-        programme="21",
-        payer_number=with_check_digit("2113001"),
-        recipient_number=with_check_digit("654321"),
-        valid_from=today + day,
-        valid_until=today + 365 * day,
-        monthly_self_pay_limit=5000,
-        designated_institutions="0110113719 0140110008",
-    )
-    PublicExpenseCertificate.objects.create(
-        person=person, programme="12", payer_number=with_check_digit("1213001"), valid_from=today - 90 * day
-    )
-    return patient, today
 
 
 def laws(body):
