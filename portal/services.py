@@ -29,6 +29,7 @@ from homeconsent.registry.models import (
     MedicationRecord,
     MedicationSource,
     Person,
+    PublicExpenseCertificate,
     Qualification,
     TreatmentRecord,
 )
@@ -103,7 +104,43 @@ class QualificationView:
     diseases: list
 
 
-def my_qualifications(viewer) -> list[QualificationView]:
+@dataclass
+class PublicExpenseView:
+    """A 公費 certificate as the patient sees it: whether it is in force today ("current", "past" or
+    "upcoming") and its designated institutions as (code, name; "" when not in the registry)."""
+
+    certificate: PublicExpenseCertificate
+    state: str
+    designated: list
+
+
+@dataclass
+class MyInsurance:
+    qualifications: list[QualificationView]
+    public_expense: list[PublicExpenseView]
+
+
+def _public_expense_views(person_id, today) -> list[PublicExpenseView]:
+    certificates = list(
+        PublicExpenseCertificate.objects.filter(person_id=person_id).order_by("-valid_from", "-pk")
+    )
+    codes = {code for c in certificates for code in c.designated_institutions.split()}
+    names = dict(Institution.objects.filter(code__in=codes).values_list("code", "name")) if codes else {}
+
+    def state(c):
+        if c.valid_from > today:
+            return "upcoming"
+        return "past" if c.valid_until is not None and c.valid_until < today else "current"
+
+    return [
+        PublicExpenseView(
+            c, state(c), [(code, names.get(code, "")) for code in c.designated_institutions.split()]
+        )
+        for c in certificates
+    ]
+
+
+def my_qualifications(viewer) -> MyInsurance:
     today = _today()
     rows = (
         Qualification.objects.filter(person_id=viewer.person_id)
@@ -121,9 +158,11 @@ def my_qualifications(viewer) -> list[QualificationView]:
         )
         for q in rows
     ]
+    # 公費 travels with the qualification: the same page, the same logged items.
+    public_expense = _public_expense_views(viewer.person_id, today)
     # The patient sees their own 限度額 information: no consent is needed to look at oneself.
     record_self_read(viewer, ["qualification", "limit_certificate"], "qualifications")
-    return views
+    return MyInsurance(views, public_expense)
 
 
 # --- medication -------------------------------------------------------------------------------

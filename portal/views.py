@@ -372,8 +372,12 @@ def app_done(request, action):
 @never_cache
 @viewer_required
 def qualifications(request):
-    rows = services.my_qualifications(request.viewer)
-    return page(request, "portal/qualifications.html", {"rows": rows, "today": timezone.localdate()})
+    mine = services.my_qualifications(request.viewer)
+    return page(
+        request,
+        "portal/qualifications.html",
+        {"rows": mine.qualifications, "public_expense": mine.public_expense, "today": timezone.localdate()},
+    )
 
 
 @never_cache

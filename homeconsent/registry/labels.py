@@ -13,6 +13,7 @@ from homeconsent.registry.models import (
     ContributionRatio,
     LimitClassification,
     PersonalFamily,
+    PublicExpenseProgramme,
     ReasonOfLoss,
     SpecificDiseaseCategory,
 )
@@ -62,6 +63,16 @@ SPECIFIC_DISEASE = {
     SpecificDiseaseCategory.DIALYSIS: _("Chronic kidney failure treated with dialysis"),
     SpecificDiseaseCategory.HIV: _("HIV infection (AIDS) treated with antiviral drugs"),
 }
+# 公費 programmes by 法別番号: the English name with the short Japanese term a patient hears at the desk.
+PUBLIC_EXPENSE_PROGRAMME = {
+    "10": _("Tuberculosis treatment under the Infectious Diseases Act (結核)"),
+    "12": _("Medical assistance under public assistance (生活保護)"),
+    "15": _("Medical care for independence: rehabilitation (更生医療)"),
+    "16": _("Medical care for independence: children (育成医療)"),
+    "21": _("Medical care for independence: outpatient psychiatry (精神通院)"),
+    "52": _("Chronic pediatric specified diseases (小児慢性特定疾病)"),
+    "54": _("Designated intractable diseases (難病)"),
+}
 
 # Checkup items whose registry names (JLAC10: 収縮期血圧（その他）…) read poorly to a patient, by item key.
 CHECKUP_NAMES = {
@@ -77,6 +88,7 @@ BY_FIELD = {
     "card_classification": CARD_CLASSIFICATION,
     "classification": LIMIT_CLASSIFICATION,
     "disease_category": SPECIFIC_DISEASE,
+    "programme": PUBLIC_EXPENSE_PROGRAMME,
 }
 
 # The national terms, for the Japanese catalogue and the tests: a label's Japanese must be this.
@@ -87,6 +99,7 @@ NATIONAL_TERMS = {
     "card_classification": dict(CardClassification.choices),
     "classification": dict(LimitClassification.choices),
     "disease_category": dict(SpecificDiseaseCategory.choices),
+    "programme": dict(PublicExpenseProgramme.choices),
 }
 
 
