@@ -188,6 +188,46 @@ def show_eligibility(data):
             )
         )
     emit(render_pairs([(k, v) for k, v in pairs if v not in (None, "")]))
+    show_public_expense(data.get("public_expense_certificate_list") or [])
+
+
+def _yen(amount) -> str:
+    return "" if amount is None else f"{amount:,}円"
+
+
+def show_public_expense(certificates):
+    """The 公費 certificates of an eligibility answer, one row each; nothing when there are none."""
+    if not certificates:
+        return
+    emit("")
+    emit(f"公費 {len(certificates)} 件")
+    emit(
+        render(
+            certificates,
+            [
+                (
+                    lambda c: _with_code(
+                        c.get("public_expense_law_number"), c.get("public_expense_law_name")
+                    ),
+                    "法別番号・制度",
+                ),
+                ("public_expense_payer_number", "公費負担者番号"),
+                ("public_expense_recipient_number", "受給者番号"),
+                (
+                    lambda c: (
+                        f"{c.get('public_expense_valid_start_date') or ''}〜"
+                        f"{c.get('public_expense_valid_end_date') or ''}"
+                    ),
+                    "有効期間",
+                ),
+                (lambda c: _yen(c.get("public_expense_monthly_self_pay_limit")), "自己負担上限月額"),
+                (
+                    lambda c: " ".join(c.get("public_expense_designated_institutions") or []) or "指定なし",
+                    "指定医療機関",
+                ),
+            ],
+        )
+    )
 
 
 def show_medication(data):

@@ -18,7 +18,8 @@ from django.utils import timezone
 from clinicapi.client.table import cell_width, render
 from clinicapi.patients import patient_id_for
 from homeconsent.consent.models import Consent
-from homeconsent.registry.models import Institution, MedicationRecord, Person
+from homeconsent.registry.codes import with_check_digit
+from homeconsent.registry.models import Institution, MedicationRecord, Person, PublicExpenseCertificate
 from homeconsent.registry.seeding import seed_demo_persons, seed_registry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -177,6 +178,104 @@ def test_eligibility_table_prints_each_code_with_its_meaning_and_json_keeps_the_
     assert lines["一部負担金割合"].strip() == "010 1割"
     assert lines["高齢受給者証"].strip() == "負担割合  020 2割"
     assert data["qualification"]["insured_partial_contribution_ratio"] == "010"
+
+
+def test_eligibility_table_lists_each_public_expense_certificate(capsys):
+    # given an eligibility answer with two 公費 certificates, one with every field and one with the fewest
+    from clinicapi.client.__main__ import show_eligibility
+
+    data = {
+        "qualification_validity": "1",
+        "qualification": {"name": "鈴木 一郎"},
+        "public_expense_certificate_list": [
+            {
+                "public_expense_law_number": "12",
+                "public_expense_law_name": "生活保護 医療扶助",
+                "public_expense_payer_number": "12130019",
+                "public_expense_recipient_number": "",
+                "public_expense_valid_start_date": "2026-01-01",
+                "public_expense_valid_end_date": "",
+                "public_expense_monthly_self_pay_limit": None,
+                "public_expense_designated_institutions": [],
+            },
+            {
+                "public_expense_law_number": "54",
+                "public_expense_law_name": "難病 特定医療費",
+                "public_expense_payer_number": "54130018",
+                "public_expense_recipient_number": "1234566",
+                "public_expense_valid_start_date": "2026-04-01",
+                "public_expense_valid_end_date": "2027-03-31",
+                "public_expense_monthly_self_pay_limit": 10000,
+                "public_expense_designated_institutions": ["0110113719", "0140110008"],
+            },
+        ],
+    }
+
+    # when the table is printed
+    show_eligibility(data)
+    out = capsys.readouterr().out.splitlines()
+
+    # then a 公費 table follows the qualification, a row per certificate with its numbers and ceiling
+    start = out.index("公費 2 件")
+    header, welfare, nanbyou = out[start + 1], out[start + 3], out[start + 4]
+    assert header.split() == [
+        "法別番号・制度",
+        "公費負担者番号",
+        "受給者番号",
+        "有効期間",
+        "自己負担上限月額",
+        "指定医療機関",
+    ]
+    assert welfare.split() == ["12", "生活保護", "医療扶助", "12130019", "2026-01-01〜", "指定なし"]
+    assert nanbyou.split() == [
+        "54",
+        "難病",
+        "特定医療費",
+        "54130018",
+        "1234566",
+        "2026-04-01〜2027-03-31",
+        "10,000円",
+        "0110113719",
+        "0140110008",
+    ]
+
+
+def test_an_answer_without_public_expense_prints_no_public_expense_table(capsys):
+    from clinicapi.client.__main__ import show_eligibility
+
+    show_eligibility({"qualification_validity": "1", "public_expense_certificate_list": []})
+
+    assert "公費" not in capsys.readouterr().out
+
+
+def test_eligibility_over_http_shows_the_public_expense_of_the_answer(registered):
+    # given a consented patient holding a 公費 certificate in force
+    env, institution = registered["env"], registered["institution"]
+    suzuki = Person.objects.get(name="鈴木 一郎")
+    consent_for(suzuki, institution)
+    today = timezone.localdate()
+    PublicExpenseCertificate.objects.create(
+        person=suzuki,
+        programme="54",
+        payer_number=with_check_digit("5413001"),
+        recipient_number=with_check_digit("123456"),
+        valid_from=today - timedelta(days=10),
+        valid_until=today + timedelta(days=100),
+        monthly_self_pay_limit=5000,
+    )
+    pid = patient_id_for(CODE, suzuki.pk)
+
+    # when its operator asks for the eligibility as a table and as FHIR
+    table = run_client("eligibility", pid, env=env).stdout
+    bundle = json.loads(run_client("eligibility", pid, "--fhir", env=env).stdout)
+
+    # then the table lists the certificate, and the Bundle has its Coverage beside the insurance one
+    row = next(line for line in table.splitlines() if line.startswith("54 "))
+    assert "難病 特定医療費" in row and "54130018" in row and with_check_digit("123456") in row
+    assert f"{today - timedelta(days=10)}〜{today + timedelta(days=100)}" in row and "5,000円" in row
+    coverages = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Coverage"]
+    assert [c["type"]["coding"][0]["code"] for c in coverages][1:] == ["8"]
+    assert coverages[1]["subscriberId"] == with_check_digit("123456")
 
 
 def test_medication_and_checkups_tables(registered):
