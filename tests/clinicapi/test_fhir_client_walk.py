@@ -17,12 +17,14 @@ from fhirclient.models.patient import Patient
 from fhirclient.models.procedure import Procedure
 from fhirclient.server import FHIRServer
 
+from clinicapi import fhir
 from clinicapi.auth import do_register_client
 from clinicapi.client.core import Client, generate_key, public_jwk
 from clinicapi.patients import patient_id_for
 from homeconsent.audit.models import AccessEvent
 from homeconsent.consent.models import Consent
-from homeconsent.registry.models import Institution, MedicationRecord
+from homeconsent.registry.codes import with_check_digit
+from homeconsent.registry.models import Institution, MedicationRecord, PublicExpenseCertificate
 from homeconsent.registry.seeding import seed_demo_persons, seed_registry
 
 CODE = "0110113719"
@@ -119,6 +121,37 @@ def test_from_a_coverage_search_to_its_patient_payor_and_back_by_read(fhir_serve
     assert insurer.identifier[0].value == payor.identifier[0].value
     again = Coverage.read(coverage.id, server)
     assert again.as_json() == coverage.as_json()
+
+
+def test_from_a_coverage_search_to_each_public_expense_payer_and_back_by_read(fhir_server):
+    # given the patient holds two 公費 certificates in force
+    server, pid, record = fhir_server
+    for programme, recipient, ceiling in (("54", with_check_digit("123456"), 10000), ("12", "", None)):
+        PublicExpenseCertificate.objects.create(
+            person=record.person,
+            programme=programme,
+            payer_number=with_check_digit(programme + "13001"),
+            recipient_number=recipient,
+            valid_from=date.today() - timedelta(days=1),
+            monthly_self_pay_limit=ceiling,
+        )
+
+    # when fhirclient searches the eligibility
+    bundle = first_page(Coverage.where(struct={"patient": pid}).include("beneficiary"), server)
+
+    # then beside the insurance Coverage each certificate is one, whose payer it resolves (contained)
+    coverages = [e.resource for e in bundle.entry if isinstance(e.resource, Coverage)]
+    public = [c for c in coverages if c.type.coding[0].code == fhir.PUBLIC_EXPENSE]
+    assert len(coverages) == 3 and bundle.total == 3
+    assert [c.type.coding[1].code for c in public] == ["54", "12"]
+    for coverage in public:
+        assert coverage.beneficiary.resolved(Patient).id == pid
+        payer = coverage.payor[0].resolved(Organization)
+        assert payer.identifier[0].system == fhir.SYSTEM_PUBLIC_PAYER_NUMBER
+        assert payer.identifier[0].value == with_check_digit(coverage.type.coding[1].code + "13001")
+        assert Coverage.read(coverage.id, server).as_json() == coverage.as_json()
+    assert public[0].costToBeneficiary[0].valueMoney.value == 10000
+    assert public[0].subscriberId == with_check_digit("123456") and public[1].subscriberId is None
 
 
 def test_from_a_patient_search_to_each_consent_and_its_institution(fhir_server):
