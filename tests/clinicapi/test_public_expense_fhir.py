@@ -217,3 +217,32 @@ def test_the_consent_rules_are_those_of_qualification(
     assert not AccessEvent.objects.filter(
         person=other.person, actor_type="institution_client", outcome="ok"
     ).exists()
+
+
+def test_a_requery_as_fhir_carries_the_certificates_too(clinic_api, holder):
+    # given the holder's insurance-card numbers
+    patient, today = holder
+    q = patient.person.qualifications.get()
+    keys = {
+        "insurer_number": q.insurer.number,
+        "symbol": q.symbol,
+        "number": q.number,
+        "branch": q.branch,
+        "birth_date": patient.person.birth_date.isoformat(),
+    }
+
+    # when the institution re-queries by them, as JSON and as FHIR
+    as_json = clinic_api.post("/api/v1/requery", keys).json()
+    bundle = clinic_api.http.post(
+        "/api/v1/requery",
+        keys,
+        content_type="application/json",
+        HTTP_ACCEPT=fhir.FHIR_MEDIA_TYPE,
+        HTTP_AUTHORIZATION=f"Bearer {clinic_api.token}",
+    ).json()
+
+    # then both list today's certificate
+    assert [from_fhir(c) for c in public_coverages(bundle)] == [
+        from_json(c) for c in as_json["public_expense_certificate_list"]
+    ]
+    assert len(public_coverages(bundle)) == 1
