@@ -20,6 +20,16 @@ def fresh_throttle_counters():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def default_language():
+    """A request in English leaves English active in its worker's thread (LocaleMiddleware activates,
+    nothing deactivates), so a later test reading a message in the default language got English."""
+    from django.utils import translation
+
+    yield
+    translation.deactivate()
+
+
 def pytest_sessionfinish(session, exitstatus):
     """Redis keys of this run (the cache database of this worker, the channel layer's prefix) go with it."""
     from django.conf import settings
