@@ -144,3 +144,8 @@ def test_public_expense_certificates_in_force_are_shown_with_their_numbers(
     assert "自己負担上限月額 10000円" in shown[0]
     assert _ja(today + datetime.timedelta(days=300)) + "まで" in shown[0]
     assert "精神通院" not in facts
+    # and in English the programme reads in English, with the short Japanese term
+    signed_in.cookies["django_language"] = "en"
+    english = signed_in.get(f"/console/patients/{consent.pk}/").content.decode()
+    [shown_en] = re.findall(r'<dd class="public-expense">(.*?)</dd>', english, re.S)
+    assert "Designated intractable diseases (難病)" in shown_en and "難病 特定医療費" not in shown_en
