@@ -12,9 +12,11 @@ import re
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiViewExtension
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import force_instance
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiResponse,
+    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_field,
     extend_schema_view,
@@ -251,6 +253,29 @@ class ApiAutoSchema(AutoSchema):
                 if status >= "400" and "content" in response:
                     response["content"][FHIR_MEDIA] = {"schema": OPERATION_OUTCOME}
         return responses
+
+    def _map_basic_serializer(self, serializer, direction):
+        self._direction = direction
+        return super()._map_basic_serializer(serializer, direction)
+
+    def _insert_field_validators(self, field, schema):
+        super()._insert_field_validators(field, schema)
+        # DRF refuses NUL in text input: an input text field stating no pattern of its own gets NO_NUL.
+        # After the library's validators, which would make a blank-allowing field with a pattern a oneOf.
+        if (
+            getattr(self, "_direction", None) == "request"
+            and isinstance(field, serializers.CharField)
+            and schema.get("type") == "string"
+            and "pattern" not in schema
+        ):
+            from .serializers import NO_NUL
+
+            schema["pattern"] = NO_NUL
+
+    def _get_request_for_media_type(self, serializer, direction="request"):
+        schema, required = super()._get_request_for_media_type(serializer, direction)
+        # A body that is one of several (each with its required fields) is required as much as they are.
+        return schema, required or isinstance(force_instance(serializer), PolymorphicProxySerializer)
 
     def _serves_fhir(self) -> bool:
         from .fhir import FhirJsonRenderer
