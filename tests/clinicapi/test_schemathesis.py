@@ -125,6 +125,8 @@ def bearer(db, client, settings):
     """A registered client with every scope, a real token from the token endpoint, and patients with
     consents at its institution so that some reads answer 200."""
     settings.CLINICAPI_THROTTLE_RATES = {"client": "100000/min", "token": "100000/min"}
+    # One token for the whole run, which outlasts the usual 5 minutes beside the full suite on 2 cores.
+    settings.CLINICAPI_ACCESS_TOKEN_TTL = timedelta(hours=1)
     cache.clear()
     seed_registry(10, seed=5)
     seed_demo_persons()
