@@ -9,19 +9,28 @@ hospital staff in the console, not for systems.
 """
 
 import base64
-import binascii
 
+from django.core.validators import RegexValidator
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema_field,
+)
 from rest_framework import serializers
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from homeconsent.errors import HomeConsentError
+from homeconsent.registry.models import Sex
 from homeconsent.special_access import services
 from homeconsent.special_access.models import DisasterConsent, EncounterBasis, SearchMethod
 
 from . import errors, presenters
+from . import serializers as inputs
 from .data_views import DataView, _valid
 from .schema import (
     ERROR_400,
@@ -44,34 +53,90 @@ STATUS = {
 }
 
 
+# A certificate as the reader bridge hands it over: padded base64 (RFC 4648) of the DER, nothing else.
+CERTIFICATE_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)$"
+
+
+@extend_schema_field({"type": "string", "format": "byte", "pattern": CERTIFICATE_PATTERN, "maxLength": 8000})
+class CertificateField(serializers.CharField):
+    """Base64 DER of the card's user-authentication certificate (read as it is: no trimming)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            max_length=8000, trim_whitespace=False, validators=[RegexValidator(CERTIFICATE_PATTERN)], **kwargs
+        )
+
+
+@extend_schema_field({"type": "string", "pattern": inputs.NOT_BLANK, "minLength": 1, "maxLength": 100})
+class SearchNameField(serializers.CharField):
+    """A name to search by: spaces around it do not count, and some other character must remain."""
+
+
 class DisasterSearchInput(serializers.Serializer):
+    """What every search carries: how the patient is looked for, and the consent as it stands. Each
+    method's own serializer (SEARCH_INPUTS) adds the fields that method needs."""
+
     method = serializers.ChoiceField(
         choices=SearchMethod.choices,
-        help_text="attributes (name, birth date, sex, "
-        "address), insurer_keys, or card (its certificate, read without the PIN)",
+        help_text="attributes (name, birth date, sex, address), insurer_keys, or card (its certificate, read "
+        "without the PIN)",
     )
     reason = serializers.ChoiceField(
         choices=DisasterConsent.choices, help_text="oral consent, or why it could not be given"
     )
     reason_text = serializers.CharField(
-        max_length=200, required=False, allow_blank=True, help_text="required when reason is other"
-    )
-    name = serializers.CharField(max_length=100, required=False, allow_blank=True, help_text="kanji or kana")
-    birth_date = serializers.CharField(
-        max_length=10, required=False, allow_blank=True, help_text="YYYY-MM-DD"
-    )
-    sex = serializers.CharField(max_length=1, required=False, allow_blank=True, help_text="1 男, 2 女")
-    address = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    insurer_number = serializers.CharField(max_length=8, required=False, allow_blank=True)
-    symbol = serializers.CharField(max_length=38, required=False, allow_blank=True)
-    number = serializers.CharField(max_length=38, required=False, allow_blank=True)
-    branch = serializers.CharField(max_length=2, required=False, allow_blank=True)
-    certificate = serializers.CharField(
-        max_length=8000,
+        max_length=200,
         required=False,
         allow_blank=True,
-        help_text="the card's user-authentication certificate, base64 DER",
+        help_text="what the reason is: required, not blank, when reason is other",
     )
+
+
+def _method(value: str, help_text: str):
+    return serializers.ChoiceField(choices=[(value, SearchMethod(value).label)], help_text=help_text)
+
+
+class DisasterAttributesSearch(DisasterSearchInput):
+    """Found by the four basic attributes: name and birth date, narrowed by sex and address."""
+
+    method = _method(SearchMethod.ATTRIBUTES, "the four basic attributes (基本4情報)")
+    name = SearchNameField(
+        max_length=100, help_text="kanji or kana; full-/half-width, hiragana and spaces do not matter"
+    )
+    birth_date = inputs.DateField(help_text="YYYY-MM-DD, a real day")
+    sex = serializers.ChoiceField(choices=Sex.choices, required=False, allow_blank=True)
+    address = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, help_text="compared in one spelling"
+    )
+
+
+class DisasterInsurerKeysSearch(DisasterSearchInput, inputs.SearchKeysInput):
+    """Found by the insurance card's keys: insurer number, 記号 (if the card has one), 番号, 枝番 and
+    birth date; checked like the re-query's (check digit, a real past day)."""
+
+    method = _method(SearchMethod.INSURER_KEYS, "the insurance card's keys (保険者番号等)")
+
+
+class DisasterCardSearch(DisasterSearchInput):
+    """Found by the card's certificate, read without the PIN. It must be a current JPKI
+    user-authentication certificate registered for insurance use (card_not_registered,
+    certificate_expired, … otherwise)."""
+
+    method = _method(SearchMethod.CARD, "the My Number card's certificate, read without the PIN")
+    certificate = CertificateField(help_text="the card's user-authentication certificate, base64 DER")
+
+
+SEARCH_INPUTS = {
+    SearchMethod.ATTRIBUTES: DisasterAttributesSearch,
+    SearchMethod.INSURER_KEYS: DisasterInsurerKeysSearch,
+    SearchMethod.CARD: DisasterCardSearch,
+}
+
+
+def search_input(data) -> type[DisasterSearchInput]:
+    """The serializer of the body's method; the common one (refusing the method) when it names none."""
+    method = data.get("method") if isinstance(data, dict) else None
+    return SEARCH_INPUTS.get(method, DisasterSearchInput) if isinstance(method, str) else DisasterSearchInput
 
 
 class EncounterQuery(serializers.Serializer):
@@ -108,12 +173,9 @@ class DisasterSearchView(DataView):
     parser_classes = [JSONParser]
 
     def post(self, request):
-        data = _valid(DisasterSearchInput, request.data)
-        if data.get("certificate"):
-            try:
-                data["certificate_der"] = base64.b64decode(data["certificate"], validate=True)
-            except (binascii.Error, ValueError):
-                data["certificate_der"] = b"\x00"  # refused by the card check as malformed
+        data = _valid(search_input(request.data), request.data)
+        if data["method"] == SearchMethod.CARD:
+            data["certificate_der"] = base64.b64decode(data["certificate"], validate=True)
         try:
             search = services.clean_search(data["method"], data)
             encounter = services.do_search(
@@ -168,6 +230,32 @@ class DisasterEncounterView(DataView):
 
 
 # --- the OpenAPI description ------------------------------------------------------------------------
+# The body is one of the methods' bodies, told apart by `method`: each states its own required fields.
+SEARCH_REQUEST = PolymorphicProxySerializer(
+    component_name="DisasterSearch",
+    serializers={method.value: serializer for method, serializer in SEARCH_INPUTS.items()},
+    resource_type_field_name="method",
+)
+
+
+class SearchReasonRule(OpenApiSerializerExtension):
+    """Each method's body also states the reason's rule (services.clean_reason): a reason other than
+    `other`, or `other` with a reason_text that is not blank."""
+
+    target_class = DisasterSearchInput
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        return {
+            **schema,
+            "anyOf": [
+                {"properties": {"reason": {"not": {"enum": [DisasterConsent.OTHER.value]}}}},
+                {"properties": {"reason_text": {"pattern": inputs.NOT_BLANK}}, "required": ["reason_text"]},
+            ],
+        }
+
+
 SCOPE_REF = _doc("DisasterScopeRef", {"id": serializers.IntegerField(), "name": _s()})
 PATIENT = _doc(
     "DisasterPatient", {"name": _s(), "name_kana": _s(), "sex1": _s(), "birthdate": serializers.DateField()}
@@ -225,7 +313,7 @@ DISASTER_SCHEMAS = [
         operation_id="disaster_search",
         tags=["disaster"],
         summary="Disaster mode (災害時): find one patient without the card",
-        request=DisasterSearchInput,
+        request=SEARCH_REQUEST,
         responses={
             201: FOUND,
             400: ERROR_400,
@@ -246,6 +334,31 @@ DISASTER_SCHEMAS = [
                     "birth_date": "1943-07-13",
                     "sex": "1",
                 },
+            ),
+            OpenApiExample(
+                "insurer_keys",
+                request_only=True,
+                value={
+                    "method": "insurer_keys",
+                    "reason": "unconscious",
+                    "insurer_number": "39131016",
+                    "symbol": "9999",
+                    "number": "00000103",
+                    "branch": "00",
+                    "birth_date": "1943-07-13",
+                },
+            ),
+            OpenApiExample(
+                "card",
+                request_only=True,
+                value={
+                    "method": "card",
+                    "reason": "other",
+                    "reason_text": "家族が同席して口頭で同意",
+                    "certificate": "MIIGXDCCBUSgAwIBAgIEAYag",
+                },
+                description="certificate: the whole base64 DER the reader bridge's read_certificate "
+                "returns (shortened here)",
             ),
             _example("found", ENCOUNTER_EXAMPLE, "201"),
         ],

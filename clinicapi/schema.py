@@ -12,9 +12,11 @@ import re
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiViewExtension
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import force_instance
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiResponse,
+    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_field,
     extend_schema_view,
@@ -252,6 +254,29 @@ class ApiAutoSchema(AutoSchema):
                     response["content"][FHIR_MEDIA] = {"schema": OPERATION_OUTCOME}
         return responses
 
+    def _map_basic_serializer(self, serializer, direction):
+        self._direction = direction
+        return super()._map_basic_serializer(serializer, direction)
+
+    def _insert_field_validators(self, field, schema):
+        super()._insert_field_validators(field, schema)
+        # DRF refuses NUL in text input: an input text field stating no pattern of its own gets NO_NUL.
+        # After the library's validators, which would make a blank-allowing field with a pattern a oneOf.
+        if (
+            getattr(self, "_direction", None) == "request"
+            and isinstance(field, serializers.CharField)
+            and schema.get("type") == "string"
+            and "pattern" not in schema
+        ):
+            from .serializers import NO_NUL
+
+            schema["pattern"] = NO_NUL
+
+    def _get_request_for_media_type(self, serializer, direction="request"):
+        schema, required = super()._get_request_for_media_type(serializer, direction)
+        # A body that is one of several (each with its required fields) is required as much as they are.
+        return schema, required or isinstance(force_instance(serializer), PolymorphicProxySerializer)
+
     def _serves_fhir(self) -> bool:
         from .fhir import FhirJsonRenderer
 
@@ -338,118 +363,117 @@ WHOAMI_RESPONSE = inline_serializer(
 )
 
 
-class TokenViewSchema(OpenApiViewExtension):
-    target_class = "clinicapi.views.TokenView"
+def _documented(target, method, **schema):
+    """An OpenApiViewExtension describing one method of one view (by dotted path): extend_schema's
+    arguments, for that method only."""
 
-    def view_replacement(self):
-        @extend_schema_view(
-            post=extend_schema(
-                operation_id="token",
-                tags=["auth"],
-                summary="Get an access token (client_credentials + private_key_jwt)",
-                request={"application/x-www-form-urlencoded": TOKEN_REQUEST},
-                responses={
-                    200: OpenApiResponse(
-                        TOKEN_RESPONSE, description="A bearer token (`Cache-Control: no-store`)."
-                    ),
-                    400: OpenApiResponse(
-                        TokenErrorSerializer,
-                        description="invalid_request, unsupported_grant_type, "
-                        "invalid_grant or invalid_scope.",
-                    ),
-                    401: OpenApiResponse(
-                        TokenErrorSerializer,
-                        description="invalid_client: unknown or revoked client, "
-                        "unknown key, refused algorithm, bad signature.",
-                    ),
-                    429: ERROR_429,
-                },
-                auth=[],
-                examples=[
-                    OpenApiExample(
-                        "request",
-                        value={
-                            "grant_type": "client_credentials",
-                            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                            "client_assertion": "eyJhbGciOiJFUzM4NCIsImtpZCI6ImVoci0xIiwidHlwIjoiSldUIn0.eyJpc3Mi…",
-                            "scope": "qualification.read consent.read",
-                        },
-                        request_only=True,
-                    ),
-                    OpenApiExample(
-                        "token",
-                        value={
-                            "access_token": "6i3Jm0q2tGx0zL6o5bq7ZkQ5r9VJ1d2oYH8sQW4nYtA",
-                            "token_type": "Bearer",
-                            "expires_in": 300,
-                            "scope": "consent.read qualification.read",
-                        },
-                        response_only=True,
-                        status_codes=["200"],
-                    ),
-                    OpenApiExample(
-                        "assertion_replayed",
-                        value={
-                            "error": "invalid_grant",
-                            "error_description": "This assertion (jti) has already been used; make a new one with "
-                            "a fresh jti for each request.",
-                            "code": "assertion_replayed",
-                            "message": "このアサーション（jti）はすでに使われています。要求ごとに新しい jti で作ってください。",
-                            "message_en": "This assertion (jti) has already been used; make a new one with a fresh "
-                            "jti for each request.",
-                        },
-                        response_only=True,
-                        status_codes=["400"],
-                    ),
-                    OpenApiExample(
-                        "client_key_unknown",
-                        value={
-                            "error": "invalid_client",
-                            "error_description": "No key with kid 'k1' is registered for a client 'x'.",
-                            "code": "client_key_unknown",
-                            "message": "クライアント「x」に kid「k1」の鍵は登録されていません。",
-                            "message_en": "No key with kid 'k1' is registered for a client 'x'.",
-                        },
-                        response_only=True,
-                        status_codes=["401"],
-                    ),
-                ],
-            )
+    class Extension(OpenApiViewExtension):
+        target_class = target
+
+        def view_replacement(self):
+            @extend_schema_view(**{method: extend_schema(**schema)})
+            class Documented(self.target_class):
+                pass
+
+            return Documented
+
+    Extension.__name__ = Extension.__qualname__ = target.rsplit(".", 1)[1] + "Schema"
+    return Extension
+
+
+TOKEN_SCHEMA = _documented(
+    "clinicapi.views.TokenView",
+    "post",
+    operation_id="token",
+    tags=["auth"],
+    summary="Get an access token (client_credentials + private_key_jwt)",
+    request={"application/x-www-form-urlencoded": TOKEN_REQUEST},
+    responses={
+        200: OpenApiResponse(TOKEN_RESPONSE, description="A bearer token (`Cache-Control: no-store`)."),
+        400: OpenApiResponse(
+            TokenErrorSerializer,
+            description="invalid_request, unsupported_grant_type, invalid_grant or invalid_scope.",
+        ),
+        401: OpenApiResponse(
+            TokenErrorSerializer,
+            description="invalid_client: unknown or revoked client, "
+            "unknown key, refused algorithm, bad signature.",
+        ),
+        429: ERROR_429,
+    },
+    auth=[],
+    examples=[
+        OpenApiExample(
+            "request",
+            value={
+                "grant_type": "client_credentials",
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": "eyJhbGciOiJFUzM4NCIsImtpZCI6ImVoci0xIiwidHlwIjoiSldUIn0.eyJpc3Mi…",
+                "scope": "qualification.read consent.read",
+            },
+            request_only=True,
+        ),
+        OpenApiExample(
+            "token",
+            value={
+                "access_token": "6i3Jm0q2tGx0zL6o5bq7ZkQ5r9VJ1d2oYH8sQW4nYtA",
+                "token_type": "Bearer",
+                "expires_in": 300,
+                "scope": "consent.read qualification.read",
+            },
+            response_only=True,
+            status_codes=["200"],
+        ),
+        OpenApiExample(
+            "assertion_replayed",
+            value={
+                "error": "invalid_grant",
+                "error_description": "This assertion (jti) has already been used; make a new one with "
+                "a fresh jti for each request.",
+                "code": "assertion_replayed",
+                "message": "このアサーション（jti）はすでに使われています。要求ごとに新しい jti で作ってください。",
+                "message_en": "This assertion (jti) has already been used; make a new one with a fresh "
+                "jti for each request.",
+            },
+            response_only=True,
+            status_codes=["400"],
+        ),
+        OpenApiExample(
+            "client_key_unknown",
+            value={
+                "error": "invalid_client",
+                "error_description": "No key with kid 'k1' is registered for a client 'x'.",
+                "code": "client_key_unknown",
+                "message": "クライアント「x」に kid「k1」の鍵は登録されていません。",
+                "message_en": "No key with kid 'k1' is registered for a client 'x'.",
+            },
+            response_only=True,
+            status_codes=["401"],
+        ),
+    ],
+)
+
+
+WHOAMI_SCHEMA = _documented(
+    "clinicapi.views.WhoAmIView",
+    "get",
+    operation_id="whoami",
+    tags=["auth"],
+    summary="Which client and institution this token speaks for",
+    responses={200: WHOAMI_RESPONSE},
+    examples=[
+        OpenApiExample(
+            "whoami",
+            value={
+                "institution_code": "0110113719",
+                "client_id": "Zq3…",
+                "scopes": ["consent.read", "qualification.read"],
+                "expires_at": "2026-11-26T00:35:00+09:00",
+            },
+            response_only=True,
         )
-        class Documented(self.target_class):
-            pass
-
-        return Documented
-
-
-class WhoAmIViewSchema(OpenApiViewExtension):
-    target_class = "clinicapi.views.WhoAmIView"
-
-    def view_replacement(self):
-        @extend_schema_view(
-            get=extend_schema(
-                operation_id="whoami",
-                tags=["auth"],
-                summary="Which client and institution this token speaks for",
-                responses={200: WHOAMI_RESPONSE},
-                examples=[
-                    OpenApiExample(
-                        "whoami",
-                        value={
-                            "institution_code": "0110113719",
-                            "client_id": "Zq3…",
-                            "scopes": ["consent.read", "qualification.read"],
-                            "expires_at": "2026-11-26T00:35:00+09:00",
-                        },
-                        response_only=True,
-                    )
-                ],
-            )
-        )
-        class Documented(self.target_class):
-            pass
-
-        return Documented
+    ],
+)
 
 
 API_DESCRIPTION = """\
@@ -945,23 +969,6 @@ HEADER_EXAMPLE = {
 
 def _example(name, value, status="200"):
     return OpenApiExample(name, value=value, response_only=True, status_codes=[status])
-
-
-def _documented(target, method, **schema):
-    """An OpenApiViewExtension for one data view and one method."""
-
-    class Extension(OpenApiViewExtension):
-        target_class = target
-
-        def view_replacement(self):
-            @extend_schema_view(**{method: extend_schema(**schema)})
-            class Documented(self.target_class):
-                pass
-
-            return Documented
-
-    Extension.__name__ = Extension.__qualname__ = target.rsplit(".", 1)[1] + "Schema"
-    return Extension
 
 
 def _with_fhir(serializer, description=""):

@@ -18,7 +18,11 @@ DATE_PATTERN = r"^(19[0-9]{2}|2[0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]
 MONTH_PATTERN = r"^(19[0-9]{2}|2[0-9]{3})-(0[1-9]|1[0-2])$"
 INSURER_NUMBER_PATTERN = r"^([0-9]{6}|[0-9]{8})$"
 BRANCH_PATTERN = r"^[0-9]{2}$"
-CARD_NUMBER_PATTERN = r"\S"  # 番号: any characters, not blank (stored NFKC-normalised, up to 38)
+# DRF refuses NUL in every text field (PostgreSQL cannot store it): the schema says so of each one,
+# by one of these patterns or by its own (ApiAutoSchema gives NO_NUL to a text field stating none).
+NO_NUL = r"^[^\u0000]*$"
+NOT_BLANK = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"  # some character that is not a space
+CARD_NUMBER_PATTERN = NOT_BLANK  # 番号: any characters, not blank (stored NFKC-normalised, up to 38)
 VALUE_EMPTY = ErrorCode(
     "value_empty",
     "値が空です。指定しない場合はパラメータごと省いてください。",
@@ -223,7 +227,11 @@ class BatchInput(serializers.Serializer):
         required=False, help_text="reference date (default: today, Asia/Tokyo), at most a year ahead"
     )
     entries = serializers.ListField(
-        child=serializers.DictField(), min_length=1, help_text="1 to 10,000 search keys (more: 413)"
+        child=serializers.JSONField(),
+        min_length=1,
+        help_text="1 to 10,000 search keys (more: 413), each an object {insurer_number, symbol, number, "
+        "branch, birth_date} of strings; an entry that is not one is answered as its own error row "
+        "(entry_not_object), not refused with the batch",
     )
 
 

@@ -467,7 +467,7 @@ def clean_search(method, data: dict) -> Search:
     sex = get("sex")
     if sex and sex not in Sex.values:
         raise SEARCH_FIELD_INVALID(reasons="性別は 1（男）か 2（女） / sex 1 (male) or 2 (female)")
-    if len(name) > 100 or len(get("address")) > 200:
+    if len(get("name")) > 100 or len(get("address")) > 200:  # as given: NFKC may lengthen a name
         raise SEARCH_FIELD_INVALID(reasons="長すぎます / too long")
     return Search(
         method, name=name, birth_date=birth_date, sex=sex, address=normalized_address(get("address"))

@@ -129,3 +129,41 @@ def test_docs_pages_load_everything_from_this_site(client, page):
     assert any(a.endswith(".js") or "script" in a for a in assets)
     for asset in assets:
         assert client.get(asset.replace("&amp;", "&")).status_code == 200, asset
+
+
+def _text_properties(schema, components, seen=()):
+    """(name, property) of every string property a request body may hold, through refs and oneOf/anyOf."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[1]
+        if name in seen:
+            return
+        schema, seen = components[name], (*seen, name)
+    for name, prop in schema.get("properties", {}).items():
+        if prop.get("type") == "string" and "enum" not in prop:
+            yield name, prop
+        for part in prop.get("oneOf", []) + prop.get("allOf", []):
+            if part.get("type") == "string":
+                yield name, part
+        if "items" in prop:
+            yield from _text_properties(prop["items"], components, seen)
+    for part in schema.get("oneOf", []) + schema.get("anyOf", []) + schema.get("allOf", []):
+        yield from _text_properties(part, components, seen)
+
+
+def test_every_text_input_refuses_nul_as_the_server_does(schema):
+    # given every request body's text fields (DRF refuses a NUL character in any of them)
+    components = schema["components"]["schemas"]
+    bodies = [
+        media["schema"]
+        for _, _, operation in operations(schema)
+        for media in operation.get("requestBody", {}).get("content", {}).values()
+    ]
+    fields = [field for body in bodies for field in _text_properties(body, components)]
+    # then each states a pattern, and no pattern allows a NUL
+    assert {"name", "symbol", "number", "reason_text", "address", "client_id"} <= {n for n, _ in fields}
+    for name, prop in fields:
+        pattern = prop.get("pattern")
+        assert pattern, name
+        assert not any(re.search(pattern, text) for text in ("\x00", "a\x00", "1\x00", "\x002024-01-01")), (
+            name
+        )
