@@ -346,6 +346,12 @@ AUDIT_CHECKPOINT_DIR = Path(
 AUDIT_SIGNING_KEY_PATH = Path(
     env.str("HOMECONSENT_AUDIT_SIGNING_KEY", default=str(VAR_DIR / "audit-signing-key.pem"))
 )
+# PostgreSQL keeps the log in one partition per month (Japan time); manage.py partition_access_log
+# creates this many months ahead, seals ended months and, with --expire, drops expired ones.
+AUDIT_PARTITION_MONTHS_AHEAD = env.int("HOMECONSENT_AUDIT_PARTITION_MONTHS_AHEAD", default=3)
+# Full years a month of the log is kept after it ends (docs/audit.md, "Retention"): as long as the
+# longest look-back of the information the service provides (specific health checkups, five years).
+AUDIT_RETENTION_YEARS = env.int("HOMECONSENT_AUDIT_RETENTION_YEARS", default=5)
 
 # --- the institutions' API (clinicapi) ------------------------------------------------------
 # The absolute token URL client assertions must name as aud; empty: built from the request

@@ -20,8 +20,9 @@ from django.utils import timezone
 
 from homeconsent.errors import ErrorCode
 
+from . import months
 from .canonical import canonical_bytes, format_time
-from .models import AccessEvent, ChainHead, Checkpoint
+from .models import AccessEvent, ChainHead, Checkpoint, MonthSeal
 
 CHECKPOINT_KIND = "homeconsent-access-log-checkpoint"
 ALGORITHM = "Ed25519"
@@ -77,10 +78,51 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     return key
 
 
+def sign(payload: dict) -> tuple[str, str]:
+    """(signature, public key) in hex of the canonical payload, by the access-log key."""
+    key = signing_key()
+    return key.sign(canonical_bytes(payload)).hex(), public_key_hex(key.public_key())
+
+
+# --- month seals: the ends of the chains in months whose rows may be gone ------------------------
+SEAL_KIND = "homeconsent-access-log-month-seal"
+
+
+def seal_document(seal: MonthSeal) -> dict:
+    return {
+        "id": seal.pk,
+        "algorithm": ALGORITHM,
+        "payload": seal.payload,
+        "signature": seal.signature,
+        "public_key": seal.public_key,
+    }
+
+
+def expired_ends(
+    using: str, trusted_key: Ed25519PublicKey | None = None, now=None
+) -> dict[int, dict[int, str]]:
+    """{chain: {last seq: last hash}} of every sealed month whose retention is over: where a chain
+    may start again after its expired months were dropped. With a trusted key a seal whose signature
+    does not verify raises ValueError (without one, the writing side trusts its own table)."""
+    ends: dict[int, dict[int, str]] = {}
+    for seal in MonthSeal.objects.using(using).order_by("month"):
+        if not months.expired(seal.month, now):
+            break
+        if trusted_key is not None and (
+            problems := signature_problems(seal_document(seal), SEAL_KIND, trusted_key)
+        ):
+            raise ValueError(f"seal of {months.label(seal.month)}: {'; '.join(problems)}")
+        for entry in seal.payload["chains"]:
+            ends.setdefault(entry["chain"], {})[entry["last_seq"]] = entry["last_hash"]
+    return ends
+
+
 # --- writing --------------------------------------------------------------------------------
 def current_heads(using: str) -> list[dict]:
-    """Every non-empty chain's head, checked against the row it names."""
+    """Every non-empty chain's head, checked against the row it names (or, when that row's month
+    expired and was dropped, against the month's seal)."""
     heads = []
+    expired = None
     for head in ChainHead.objects.using(using).filter(seq__gt=0).order_by("chain"):
         row = (
             AccessEvent.objects.using(using)
@@ -88,7 +130,12 @@ def current_heads(using: str) -> list[dict]:
             .values("hash", "occurred_at")
             .first()
         )
-        if row is None or row["hash"] != head.head_hash:
+        if row is None:
+            expired = expired_ends(using) if expired is None else expired
+            if expired.get(head.chain, {}).get(head.seq) != head.head_hash:
+                raise HEAD_INCONSISTENT(chain=head.chain, seq=head.seq)
+            continue  # the chain's newest row is in a dropped month: its seal signs it
+        if row["hash"] != head.head_hash:
             raise HEAD_INCONSISTENT(chain=head.chain, seq=head.seq)
         heads.append(
             {
@@ -119,8 +166,7 @@ def checkpoint_filename(checkpoint: Checkpoint) -> str:
 def write_checkpoint(directory: Path | None = None) -> tuple[Checkpoint, Path]:
     """Sign all chain heads now; store the checkpoint and write it (and the public key) out."""
     directory = Path(directory or settings.AUDIT_CHECKPOINT_DIR)
-    key = signing_key()
-    public_hex = public_key_hex(key.public_key())
+    public_hex = public_key_hex(signing_key().public_key())
     using = router.db_for_write(Checkpoint)
     created_at = timezone.now()
     heads = current_heads(using)
@@ -132,33 +178,41 @@ def write_checkpoint(directory: Path | None = None) -> tuple[Checkpoint, Path]:
         "heads": heads,
         "public_key": public_hex,
     }
-    signature = key.sign(canonical_bytes(payload)).hex()
-    directory.mkdir(parents=True, exist_ok=True)
+    signature, _ = sign(payload)
     with transaction.atomic(using=using):
         checkpoint = Checkpoint(
             created_at=created_at, payload=payload, signature=signature, public_key=public_hex
         )
         checkpoint.save(using=using)
-        path = directory / checkpoint_filename(checkpoint)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(checkpoint_document(checkpoint), indent=2, sort_keys=True) + "\n")
-        os.replace(temporary, path)
-    public_pem = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    (directory / PUBLIC_KEY_FILE).write_bytes(public_pem)
+        path = write_document(directory, checkpoint_filename(checkpoint), checkpoint_document(checkpoint))
     return checkpoint, path
 
 
+def write_document(directory: Path, name: str, document: dict) -> Path:
+    """Write a signed document (and the public key beside it) atomically into the folder."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    os.replace(temporary, path)
+    public_pem = (
+        signing_key()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    (directory / PUBLIC_KEY_FILE).write_bytes(public_pem)
+    return path
+
+
 # --- checking -------------------------------------------------------------------------------
-def check_document(document: dict, trusted_key: Ed25519PublicKey, using: str) -> list[str]:
-    """Problems with one checkpoint document (empty when it is sound): signature by the trusted
-    key over the canonical payload, and every head it signs still present with the same hash."""
+def signature_problems(document: dict, kind: str, trusted_key: Ed25519PublicKey) -> list[str]:
+    """Problems with a signed document of this kind (empty when it is sound): its signature by the
+    trusted key over the canonical payload."""
     problems = []
     payload = document.get("payload")
     if document.get("algorithm") != ALGORITHM or not isinstance(payload, dict):
-        return ["not an Ed25519 checkpoint document"]
-    if payload.get("kind") != CHECKPOINT_KIND:
+        return [f"not an Ed25519 {kind} document"]
+    if payload.get("kind") != kind:
         return [f"payload kind is {payload.get('kind')!r}"]
     trusted_hex = public_key_hex(trusted_key)
     if payload.get("public_key") != trusted_hex or document.get("public_key") != trusted_hex:
@@ -167,7 +221,19 @@ def check_document(document: dict, trusted_key: Ed25519PublicKey, using: str) ->
         trusted_key.verify(bytes.fromhex(document.get("signature") or ""), canonical_bytes(payload))
     except (InvalidSignature, ValueError):
         problems.append("signature does not verify")
+    return problems
+
+
+def check_document(
+    document: dict, trusted_key: Ed25519PublicKey, using: str, expired: dict | None = None
+) -> list[str]:
+    """Problems with one checkpoint document (empty when it is sound): signature by the trusted
+    key over the canonical payload, and every head it signs still present with the same hash, or
+    gone with an expired month whose seal signs the same end (`expired`: expired_ends)."""
+    problems = signature_problems(document, CHECKPOINT_KIND, trusted_key)
+    if problems:
         return problems
+    payload = document["payload"]
     for head in payload.get("heads", []):
         row = (
             AccessEvent.objects.using(using)
@@ -176,6 +242,8 @@ def check_document(document: dict, trusted_key: Ed25519PublicKey, using: str) ->
             .first()
         )
         if row is None:
+            if (expired or {}).get(head["chain"], {}).get(head["seq"]) == head["hash"]:
+                continue  # dropped with its expired month, whose seal signs the same row
             problems.append(f"chain {head['chain']} seq {head['seq']} is signed but missing from the log")
         elif row["hash"] != head["hash"]:
             problems.append(

@@ -189,3 +189,33 @@ class Checkpoint(models.Model):
 
     def delete(self, *args, **kwargs):
         raise APPEND_ONLY()
+
+
+class MonthSeal(models.Model):
+    """An Ed25519-signed statement of one ended month of the log: for each chain with rows in it,
+    the first and last sequence, the hash entering the month and the hash of its last row. A month
+    is checked alone against its seal, and once its retention is over its rows may go: the seal
+    still anchors the chains that continue after it (seals.py)."""
+
+    month = models.DateField(unique=True, editable=False)
+    created_at = models.DateTimeField(editable=False)
+    payload = models.JSONField(editable=False)
+    signature = models.CharField(max_length=128, editable=False)
+    public_key = models.CharField(max_length=64, editable=False)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "access-log month seal"
+        base_manager_name = "objects"
+
+    def __str__(self):
+        return f"seal of {self.month:%Y-%m}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise APPEND_ONLY()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise APPEND_ONLY()

@@ -2,23 +2,28 @@
 chain heads, and the latest signed checkpoint (in the table and in the checkpoint directory).
 verify_log checks the whole log (manage.py verify_access_log); verify_chain_tail the newest rows of
 one chain (the portal's check of the chain holding a person's records). Both check rows with
-_row_break, the one definition of a sound row.
+row_break, the one definition of a sound row.
 
 Streams the log in (chain, seq) order, so memory stays flat on millions of rows. Appends may go on
 while it runs: the heads are read first and rows appended after that are checked as they come.
+
+Months whose retention is over may have been dropped (partitions.py): a chain may then start, or go
+on after a gap, only from the exit of an expired month that its signed seal names (seals.py), and
+every month still held must have the rows its seal counted.
 """
 
 import datetime
 import json
+from collections import Counter
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.db import connections, router, transaction
 
-from . import checkpoints
+from . import checkpoints, months
 from .canonical import EVENT_FIELDS, GENESIS, event_hash
-from .models import AccessEvent, ChainHead, Checkpoint
+from .models import AccessEvent, ChainHead, Checkpoint, MonthSeal
 
 ROW_FIELDS = ("id", *EVENT_FIELDS, "hash")
 
@@ -28,7 +33,7 @@ class Break:
     chain: int
     seq: int | None
     id: int | None
-    check: str  # "sequence", "prev_hash", "content_hash", "head", "checkpoint"
+    check: str  # "sequence", "prev_hash", "content_hash", "head", "checkpoint", "seal"
     message: str
 
     def __str__(self):
@@ -50,6 +55,7 @@ class ChainSummary:
     count: int = 0
     head_seq: int = 0
     head_hash: str = GENESIS
+    expired: int = 0  # rows gone with expired months (anchored by their seals)
 
 
 @dataclass
@@ -67,7 +73,7 @@ class Report:
         return sum(summary.count for summary in self.chains.values())
 
 
-def _row_break(values: dict, expected_seq: int, previous_hash: str | None) -> Break | None:
+def row_break(values: dict, expected_seq: int, previous_hash: str | None) -> Break | None:
     """What is wrong with one row that should have `expected_seq` and link to `previous_hash`
     (None: the row before it was not read); None when it is sound."""
     chain, seq = values["chain"], values["seq"]
@@ -95,31 +101,42 @@ def _row_break(values: dict, expected_seq: int, previous_hash: str | None) -> Br
     return None
 
 
-def _check_rows(rows, heads: dict[int, tuple[int, str]], report: Report) -> Break | None:
+def _check_rows(
+    rows, heads: dict[int, tuple[int, str]], report: Report, expired: dict, month_rows: Counter | None
+) -> Break | None:
+    """Every row in (chain, seq) order; `expired`: checkpoints.expired_ends; `month_rows`, when
+    given, counts the rows per (month, chain) for the seals."""
     current = None
     for row in rows:
         values = dict(zip(ROW_FIELDS, row, strict=True))
         chain, seq = values["chain"], values["seq"]
         if current is None or current.chain != chain:
-            if current is not None and (problem := _check_tail(current, heads)):
+            if current is not None and (problem := _check_tail(current, heads, expired)):
                 return problem
             current = report.chains.setdefault(chain, ChainSummary(chain))
-        if problem := _row_break(values, current.head_seq + 1, current.head_hash):
+        expected, previous = current.head_seq + 1, current.head_hash
+        if seq > expected and (anchor := expired.get(chain, {}).get(seq - 1)) is not None:
+            # The rows before this one went with an expired month: its seal signs where they ended.
+            current.expired += seq - expected
+            expected, previous = seq, anchor
+        if problem := row_break(values, expected, previous):
             return problem
         current.count += 1
         current.head_seq, current.head_hash = seq, values["hash"]
-    if current is not None and (problem := _check_tail(current, heads)):
+        if month_rows is not None:
+            month_rows[months.month_of(values["occurred_at"]), chain] += 1
+    if current is not None and (problem := _check_tail(current, heads, expired)):
         return problem
-    for chain, (seq, _) in sorted(heads.items()):
-        if seq and chain not in report.chains:
+    for chain, (seq, head_hash) in sorted(heads.items()):
+        if seq and chain not in report.chains and expired.get(chain, {}).get(seq) != head_hash:
             return Break(chain, seq, None, "head", f"the chain head says seq {seq} but the chain has no rows")
     return None
 
 
-def _check_tail(summary: ChainSummary, heads: dict[int, tuple[int, str]]) -> Break | None:
+def _check_tail(summary: ChainSummary, heads: dict[int, tuple[int, str]], expired: dict) -> Break | None:
     """The head read before the scan must be a row of the chain, with the same hash."""
     head_seq, head_hash = heads.get(summary.chain, (0, GENESIS))
-    if summary.head_seq < head_seq:
+    if summary.head_seq < head_seq and expired.get(summary.chain, {}).get(head_seq) != head_hash:
         return Break(
             summary.chain,
             head_seq,
@@ -140,12 +157,8 @@ def _check_head_hashes(heads, using) -> Break | None:
     return None
 
 
-def _check_checkpoints(report: Report, using: str, public_key_path: Path | None, directory: Path | None):
-    latest = Checkpoint.objects.using(using).order_by("-id").first()
-    latest_file = checkpoints.latest_checkpoint_file(directory)
-    if latest is None and latest_file is None:
-        report.checkpoint_notes.append("no checkpoint yet")
-        return None
+def _trusted_key(public_key_path: Path | None, check: str):
+    """(the key trusted for signed documents, None) or (None, the Break saying why there is none)."""
     try:
         if public_key_path:
             trusted = checkpoints.load_public_key(public_key_path)
@@ -153,11 +166,52 @@ def _check_checkpoints(report: Report, using: str, public_key_path: Path | None,
             key = checkpoints.load_signing_key()
             trusted = key.public_key() if key else None
     except (OSError, ValueError) as error:
-        return Break(None, None, None, "checkpoint", f"cannot read the trusted key: {error}")
+        return None, Break(None, None, None, check, f"cannot read the trusted key: {error}")
     if trusted is None:
-        return Break(
-            None, None, None, "checkpoint", "no signing key to check checkpoints with; pass --public-key"
+        return None, Break(
+            None, None, None, check, "no signing key to check signatures with; pass --public-key"
         )
+    return trusted, None
+
+
+def _check_seals(report: Report, using: str, trusted, month_rows: Counter) -> Break | None:
+    """Every seal signed by the trusted key, and every month still held with the rows it counted."""
+    held: dict = {}
+    for (month, chain), count in month_rows.items():
+        held.setdefault(month, {})[chain] = count
+    for seal in MonthSeal.objects.using(using).order_by("month"):
+        label = months.label(seal.month)
+        if problems := checkpoints.signature_problems(
+            checkpoints.seal_document(seal), checkpoints.SEAL_KIND, trusted
+        ):
+            return Break(None, None, None, "seal", f"seal of {label}: {'; '.join(problems)}")
+        signed = {entry["chain"]: entry["rows"] for entry in seal.payload["chains"]}
+        found = held.get(seal.month, {})
+        if not found and signed and months.expired(seal.month):
+            report.checkpoint_notes.append(f"{label}: expired and dropped, anchored by its seal")
+            continue
+        if found != signed:
+            chain = min(c for c in signed.keys() | found.keys() if signed.get(c) != found.get(c))
+            return Break(
+                chain,
+                None,
+                None,
+                "seal",
+                f"{label} holds {found.get(chain, 0)} rows of the chain, its seal counted {signed.get(chain, 0)}",
+            )
+    return None
+
+
+def _check_checkpoints(
+    report: Report, using: str, trusted, key_problem, directory: Path | None, expired: dict
+) -> Break | None:
+    latest = Checkpoint.objects.using(using).order_by("-id").first()
+    latest_file = checkpoints.latest_checkpoint_file(directory)
+    if latest is None and latest_file is None:
+        report.checkpoint_notes.append("no checkpoint yet")
+        return None
+    if trusted is None:
+        return key_problem
 
     documents = []
     if latest is not None:
@@ -169,7 +223,7 @@ def _check_checkpoints(report: Report, using: str, public_key_path: Path | None,
             return Break(None, None, None, "checkpoint", f"{latest_file.name}: unreadable: {error}")
         documents.append((f"checkpoint {file_document.get('id')} (file {latest_file.name})", file_document))
     for label, document in documents:
-        problems = checkpoints.check_document(document, trusted, using)
+        problems = checkpoints.check_document(document, trusted, using, expired)
         if problems:
             return Break(None, None, None, "checkpoint", f"{label}: {'; '.join(problems)}")
         payload = document["payload"]
@@ -196,16 +250,29 @@ def verify_log(
     using = using or router.db_for_read(AccessEvent)
     report = Report()
     heads = {head.chain: (head.seq, head.head_hash) for head in ChainHead.objects.using(using)}
+    trusted, key_problem = _trusted_key(public_key_path, "checkpoint")
+    sealed = MonthSeal.objects.using(using).exists()
+    if sealed and trusted is None:
+        report.broken = Break(None, None, None, "seal", key_problem.message)
+        return report
+    try:
+        expired = checkpoints.expired_ends(using, trusted) if sealed else {}
+    except ValueError as error:
+        report.broken = Break(None, None, None, "seal", str(error))
+        return report
+    month_rows = Counter() if sealed else None
     # On PostgreSQL a transaction lets iterator() use a plain server-side cursor (WITH HOLD would
     # copy the whole result first); on SQLite a transaction would take the write lock.
     postgres = connections[using].vendor == "postgresql"
     with transaction.atomic(using=using) if postgres else nullcontext():
         rows = AccessEvent.objects.using(using).order_by("chain", "seq").values_list(*ROW_FIELDS)
-        report.broken = _check_rows(rows.iterator(chunk_size=chunk_size), heads, report)
+        report.broken = _check_rows(rows.iterator(chunk_size=chunk_size), heads, report, expired, month_rows)
     if report.broken is None:
         report.broken = _check_head_hashes(heads, using)
+    if report.broken is None and sealed:
+        report.broken = _check_seals(report, using, trusted, month_rows)
     if report.broken is None:
-        report.broken = _check_checkpoints(report, using, public_key_path, checkpoint_dir)
+        report.broken = _check_checkpoints(report, using, trusted, key_problem, checkpoint_dir, expired)
     return report
 
 
@@ -256,7 +323,13 @@ def verify_chain_tail(chain: int, *, bound: int, using: str | None = None) -> Ta
     expected = low
     for row in rows.iterator(chunk_size=2000):
         values = dict(zip(ROW_FIELDS, row, strict=True))
-        result.broken = _row_break(values, expected, previous_hash)
+        if not result.checked and values["seq"] > expected:
+            # The chain's older rows may have gone with expired months: resume where a seal says.
+            anchor = checkpoints.expired_ends(using).get(chain, {}).get(values["seq"] - 1)
+            if anchor is not None:
+                low = expected = values["seq"]
+                previous_hash = anchor
+        result.broken = row_break(values, expected, previous_hash)
         if result.broken:
             return result
         previous_hash = values["hash"]
@@ -264,6 +337,8 @@ def verify_chain_tail(chain: int, *, bound: int, using: str | None = None) -> Ta
         expected += 1
     result.first_seq, result.last_seq = low, expected - 1
     result.whole_chain = low == 1
+    if not result.checked and checkpoints.expired_ends(using).get(chain, {}).get(head.seq) == head.head_hash:
+        previous_hash, result.last_seq = head.head_hash, head.seq  # the whole chain expired
     if result.last_seq != head.seq or previous_hash != head.head_hash:
         result.broken = Break(chain, head.seq, None, "head", "the chain does not end at its recorded head")
         return result

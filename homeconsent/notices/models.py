@@ -7,7 +7,11 @@ from django.db import models
 
 class NoticeAcknowledgement(models.Model):
     person = models.ForeignKey("registry.Person", on_delete=models.PROTECT, related_name="+")
-    event = models.ForeignKey("audit.AccessEvent", on_delete=models.PROTECT, related_name="+")
+    # No database constraint: the access log is partitioned by month on PostgreSQL, where nothing can
+    # reference its id alone (audit/partitions.py). The log never deletes a row but whole expired months.
+    event = models.ForeignKey(
+        "audit.AccessEvent", on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
     acknowledged_at = models.DateTimeField()
 
     class Meta:
