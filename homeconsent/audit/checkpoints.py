@@ -101,8 +101,8 @@ def seal_document(seal: MonthSeal) -> dict:
 def expired_ends(
     using: str, trusted_key: Ed25519PublicKey | None = None, now=None
 ) -> dict[int, dict[int, str]]:
-    """{chain: {last seq: last hash}} of every sealed month whose retention is over: where a chain
-    may start again after its expired months were dropped. With a trusted key a seal whose signature
+    """{chain: {seq: hash}} of the exits of every sealed month whose retention is over (seals.py):
+    where a chain may go on after its expired months were dropped. With a trusted key a seal whose signature
     does not verify raises ValueError (without one, the writing side trusts its own table)."""
     ends: dict[int, dict[int, str]] = {}
     for seal in MonthSeal.objects.using(using).order_by("month"):
@@ -113,7 +113,7 @@ def expired_ends(
         ):
             raise ValueError(f"seal of {months.label(seal.month)}: {'; '.join(problems)}")
         for entry in seal.payload["chains"]:
-            ends.setdefault(entry["chain"], {})[entry["last_seq"]] = entry["last_hash"]
+            ends.setdefault(entry["chain"], {}).update((seq, hash_) for seq, hash_ in entry["exits"])
     return ends
 
 

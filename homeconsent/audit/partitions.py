@@ -134,7 +134,11 @@ def ensure_partitions(
             cursor.execute(f"SELECT count(*) FROM {draining}")
             if cursor.fetchone()[0] != moved:
                 raise PartitionError(f"draining {DEFAULT}: moved {moved} rows of a different count")
+            # Rows that reached DEFAULT in this very transaction still have their deferred foreign-key
+            # checks queued on it: run them now (Django's constraints are deferred again after).
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute(f"DROP TABLE {draining}")
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
     return created
 
 

@@ -75,8 +75,13 @@ def record_access(
             "detail": detail,
         }
     )
-    chain = chain_for(fields["person_id"])
+    return _record(fields)
 
+
+def _record(fields: dict, clock=timezone.now) -> AccessEvent:
+    """Append prepared fields to their person's chain, timed by `clock` once the chain is locked
+    (tests write past months' log with a clock of their own)."""
+    chain = chain_for(fields["person_id"])
     using = router.db_for_write(AccessEvent)
     # No savepoint inside the caller's transaction (two round trips per read saved): a failed
     # append must fail the whole action anyway, never leave it committed without its row.
@@ -86,7 +91,7 @@ def record_access(
             chain=chain,
             seq=seq + 1,
             prev_hash=head_hash if seq else GENESIS,
-            occurred_at=timezone.now(),
+            occurred_at=clock(),
             **fields,
         )
         event.hash = event_hash(event.__dict__)

@@ -44,3 +44,23 @@ def tamper(sql, params=()):
         finally:
             if connection.vendor == "postgresql":
                 cursor.execute("SET session_replication_role = DEFAULT")
+
+
+@pytest.fixture
+def record_at():
+    """An access recorded as if at `moment` (a past or future month), through the service's own
+    append: the log of other months, with real chains and hashes."""
+    from homeconsent.audit import services
+
+    def record(moment, person=None, **fields):
+        values = {
+            "actor_type": "institution_client",
+            "actor_id": "client-1",
+            "institution_code": "1312345678",
+            "items": ["qualification"],
+            "basis": "consent",
+            "person": person,
+        }
+        return services._record(services._prepared_event(values | fields), clock=lambda: moment)
+
+    return record

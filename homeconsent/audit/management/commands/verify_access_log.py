@@ -9,8 +9,8 @@ from homeconsent.audit.verification import verify_log
 
 class Command(BaseCommand):
     help = (
-        "Recompute every access-log hash and link, check sequences, chain heads and the latest signed "
-        "checkpoint. Prints OK with counts per chain, or the first broken row and exits non-zero."
+        "Recompute every access-log hash and link, check sequences, chain heads, month seals and the "
+        "latest signed checkpoint. Prints OK with counts per chain, or the first broken row and exits non-zero."
     )
 
     def add_arguments(self, parser):
@@ -34,6 +34,7 @@ class Command(BaseCommand):
         for chain, summary in sorted(report.chains.items()):
             self.stdout.write(
                 f"  chain {chain:3d}: {summary.count} events, head seq {summary.head_seq} {summary.head_hash[:16]}…"
+                + (f" ({summary.expired} expired, anchored by seals)" if summary.expired else "")
             )
         for note in report.checkpoint_notes:
             self.stdout.write(f"  {note}")
