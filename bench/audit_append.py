@@ -1,6 +1,10 @@
 # Access-log appends per second with N writer threads on the configured database back end:
 #   .venv/bin/python bench/audit_append.py --threads 8 --events 500
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/homeconsent .venv/bin/python bench/audit_append.py --threads 8
+# The number of chains (settings.AUDIT_CHAINS) is the knob: --chains 1 4 16 64 runs once per value,
+# each in a fresh scratch database, and prints each rate beside the first one's. On PostgreSQL the log
+# is partitioned by month; --unpartitioned turns the scratch table back into one plain table first
+# (the migration's reverse), to compare.
 # It writes into a scratch database created beside the configured one (SQLite: a temporary file
 # with the same options; PostgreSQL: bench_audit_<pid> on the same server) and drops it afterwards,
 # because the access log itself can never be cleaned up. Each append is its own transaction.
@@ -25,25 +29,39 @@ def main():
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--events", type=int, default=500, help="appends per thread")
     parser.add_argument("--people", type=int, default=1000)
-    parser.add_argument("--chains", type=int, default=None, help="default: settings.AUDIT_CHAINS")
+    parser.add_argument("--chains", type=int, nargs="+", default=None, help="default: settings.AUDIT_CHAINS")
+    parser.add_argument("--unpartitioned", action="store_true", help="PostgreSQL: one plain table")
     options = parser.parse_args()
 
     import django
 
     django.setup()
     from django.conf import settings
+
+    first = None
+    for chains in options.chains or [settings.AUDIT_CHAINS]:
+        settings.AUDIT_CHAINS = chains
+        rate = run(options)
+        first = first or rate
+        print(f"  {chains} chains: {rate / first:.2f}x the first run")
+
+
+def run(options) -> float:
+    from django.conf import settings
     from django.db import connection
 
+    from homeconsent.audit import partitions
     from homeconsent.audit.checkpoints import write_checkpoint
     from homeconsent.audit.services import record_access
     from homeconsent.audit.verification import verify_log
     from homeconsent.registry.models import Person
 
-    if options.chains:
-        settings.AUDIT_CHAINS = options.chains
     with scratch_database("audit") as scratch:
         settings.AUDIT_CHECKPOINT_DIR = scratch / "checkpoints"
         settings.AUDIT_SIGNING_KEY_PATH = scratch / "signing-key.pem"
+        if options.unpartitioned and partitions.is_partitioned(connection):
+            partitions.unpartition_table(connection)
+        layout = "partitioned" if partitions.is_partitioned(connection) else "one table"
         people = Person.objects.bulk_create(
             Person(name=f"ベンチ {n}", name_kana="ベンチ", sex="1", birth_date="1950-01-01")
             for n in range(options.people)
@@ -66,7 +84,7 @@ def main():
         errors, elapsed = run_together(options.threads, writer)
         total = options.threads * options.events
         print(
-            f"{connection.vendor}: {options.threads} threads x {options.events} appends over "
+            f"{connection.vendor} ({layout}): {options.threads} threads x {options.events} appends over "
             f"{settings.AUDIT_CHAINS} chains: {total / elapsed:.0f} appends/s ({elapsed:.2f} s), errors: {len(errors)}"
         )
         for error in errors[:3]:
@@ -78,6 +96,7 @@ def main():
             f"verify: {'OK' if report.ok else report.broken} ({report.total / (time.perf_counter() - began):.0f} rows/s)"
         )
         print(f"  {'; '.join(report.checkpoint_notes)}")
+        return total / elapsed
 
 
 if __name__ == "__main__":

@@ -146,14 +146,16 @@ def first_unsealed(using: str) -> datetime.date | None:
     if latest is not None:
         return months.next_month(latest)
     connection = connections[using]
-    if partitions.is_partitioned(connection):  # the partitions name the months, no scan of the log
-        months_held = partitions.month_partitions(connection)
+    if partitions.is_partitioned(connection):  # the partitions name the months: no scan of the log
+        held = partitions.month_partitions(connection)
         with connection.cursor() as cursor:
-            for month in sorted(months_held):
-                cursor.execute(f"SELECT 1 FROM {months_held[month]} LIMIT 1")  # noqa: S608 - our partition
+            cursor.execute(f"SELECT min(occurred_at) FROM {partitions.DEFAULT}")  # noqa: S608 - our table
+            (stray,) = cursor.fetchone()
+            for month in sorted(held):
+                cursor.execute(f"SELECT 1 FROM {held[month]} LIMIT 1")  # noqa: S608 - our partition
                 if cursor.fetchone():
-                    return month
-        return None
+                    return month if stray is None else min(month, months.month_of(stray))
+        return None if stray is None else months.month_of(stray)
     first = (
         AccessEvent.objects.using(using).order_by("occurred_at").values_list("occurred_at", flat=True).first()
     )

@@ -78,7 +78,7 @@ def record_access(
     return _record(fields)
 
 
-def _record(fields: dict, clock=timezone.now) -> AccessEvent:
+def _record(fields: dict, clock=None) -> AccessEvent:
     """Append prepared fields to their person's chain, timed by `clock` once the chain is locked
     (tests write past months' log with a clock of their own)."""
     chain = chain_for(fields["person_id"])
@@ -91,7 +91,7 @@ def _record(fields: dict, clock=timezone.now) -> AccessEvent:
             chain=chain,
             seq=seq + 1,
             prev_hash=head_hash if seq else GENESIS,
-            occurred_at=clock(),
+            occurred_at=(clock or timezone.now)(),
             **fields,
         )
         event.hash = event_hash(event.__dict__)
