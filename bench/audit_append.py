@@ -3,8 +3,8 @@
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/homeconsent .venv/bin/python bench/audit_append.py --threads 8
 # The number of chains (settings.AUDIT_CHAINS) is the knob: --chains 1 4 16 64 runs once per value,
 # each in a fresh scratch database, and prints each rate beside the first one's. On PostgreSQL the log
-# is partitioned by month; --unpartitioned turns the scratch table back into one plain table first
-# (the migration's reverse), to compare.
+# is partitioned by month; --layouts partitioned plain runs each count twice, the second time on one
+# plain table (the migration's reverse), to compare.
 # It writes into a scratch database created beside the configured one (SQLite: a temporary file
 # with the same options; PostgreSQL: bench_audit_<pid> on the same server) and drops it afterwards,
 # because the access log itself can never be cleaned up. Each append is its own transaction.
@@ -30,7 +30,9 @@ def main():
     parser.add_argument("--events", type=int, default=500, help="appends per thread")
     parser.add_argument("--people", type=int, default=1000)
     parser.add_argument("--chains", type=int, nargs="+", default=None, help="default: settings.AUDIT_CHAINS")
-    parser.add_argument("--unpartitioned", action="store_true", help="PostgreSQL: one plain table")
+    parser.add_argument(
+        "--layouts", nargs="+", choices=["partitioned", "plain"], default=["partitioned"], help="PostgreSQL"
+    )
     options = parser.parse_args()
 
     import django
@@ -40,13 +42,14 @@ def main():
 
     first = None
     for chains in options.chains or [settings.AUDIT_CHAINS]:
-        settings.AUDIT_CHAINS = chains
-        rate = run(options)
-        first = first or rate
-        print(f"  {chains} chains: {rate / first:.2f}x the first run")
+        for layout in options.layouts:
+            settings.AUDIT_CHAINS = chains
+            rate = run(options, plain=layout == "plain")
+            first = first or rate
+            print(f"  {chains} chains: {rate / first:.2f}x the first run")
 
 
-def run(options) -> float:
+def run(options, plain: bool) -> float:
     from django.conf import settings
     from django.db import connection
 
@@ -59,7 +62,7 @@ def run(options) -> float:
     with scratch_database("audit") as scratch:
         settings.AUDIT_CHECKPOINT_DIR = scratch / "checkpoints"
         settings.AUDIT_SIGNING_KEY_PATH = scratch / "signing-key.pem"
-        if options.unpartitioned and partitions.is_partitioned(connection):
+        if plain and partitions.is_partitioned(connection):
             partitions.unpartition_table(connection)
         layout = "partitioned" if partitions.is_partitioned(connection) else "one table"
         people = Person.objects.bulk_create(

@@ -195,7 +195,7 @@ def _move_rows(cursor, source: str, target: str) -> None:
 
 def partition_table(connection, now: datetime.datetime | None = None) -> None:
     """Turn the plain access-log table into the partitioned one, rows included (migration)."""
-    with connection.cursor() as cursor:
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         cursor.execute(f"LOCK TABLE {TABLE} IN ACCESS EXCLUSIVE MODE")
         _refuse_references(cursor)
         foreign_keys, indexes = _definitions(cursor, TABLE)
@@ -226,7 +226,7 @@ def partition_table(connection, now: datetime.datetime | None = None) -> None:
 
 def unpartition_table(connection) -> None:
     """The migration's reverse: one plain table again, rows included."""
-    with connection.cursor() as cursor:
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         cursor.execute(f"LOCK TABLE {TABLE} IN ACCESS EXCLUSIVE MODE")
         foreign_keys, indexes = _definitions(cursor, TABLE)
         plain = f"{TABLE}_plain"

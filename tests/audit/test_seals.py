@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from homeconsent.audit import checkpoints, seals
+from homeconsent.audit import checkpoints, partitions, seals
 from homeconsent.audit.models import AccessEvent, MonthSeal
 from homeconsent.audit.verification import verify_log
 from homeconsent.errors import HomeConsentError
@@ -26,7 +26,8 @@ def at(month, day, hour=12, minute=0):
 
 @pytest.fixture
 def two_months(make_person, record_at):
-    """Three people (chains 1, 2, 3 of 4) with reads in October and November 2026."""
+    """Three people (chains 1, 2, 3 of 4) with reads in October and November 2026: each chain runs
+    across the two months (and their partitions on PostgreSQL)."""
     people = []
     while len(people) < 3:
         person = make_person()
@@ -37,6 +38,7 @@ def two_months(make_person, record_at):
             record_at(at(OCTOBER, day), person)
     for person in people[:2]:
         record_at(at(NOVEMBER, 30, 23, 59), person)
+    partitions.ensure_partitions()  # PostgreSQL: October and November move out of DEFAULT into their own
     return people
 
 
