@@ -112,11 +112,13 @@ def seal_month(
         raise MONTH_NOT_SEALABLE(month=months.label(month))
     using = router.db_for_write(MonthSeal)
     with transaction.atomic(using=using):
-        # Writers still appending (they hold their chain's head) finish before the month is read.
+        # A barrier, held only for a moment: writers still appending (each holds its chain's head)
+        # commit before the month is read; appends do not wait for the month's scan.
         list(ChainHead.objects.using(using).select_for_update().order_by("chain").values_list("chain"))
-        summary = month_summary(month, using=using)
-        if not summary.ok:
-            raise ValueError(f"{months.label(month)} cannot be sealed: {summary.broken}")
+    summary = month_summary(month, using=using)
+    if not summary.ok:
+        raise ValueError(f"{months.label(month)} cannot be sealed: {summary.broken}")
+    with transaction.atomic(using=using):
         payload = {
             "v": 1,
             "kind": checkpoints.SEAL_KIND,
