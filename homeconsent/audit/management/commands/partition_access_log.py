@@ -45,12 +45,12 @@ class Command(BaseCommand):
         connection = connections[using]
         if not partitions.is_partitioned(connection):
             raise CommandError("--expire needs the partitioned log (PostgreSQL)")
-        key = checkpoints.load_signing_key()
-        if key is None:
-            raise CommandError("no signing key to check the seals with (AUDIT_SIGNING_KEY_PATH)")
         for month, name in sorted(partitions.month_partitions(connection).items()):
             if not months.expired(month):
                 break
+            key = checkpoints.load_signing_key()
+            if key is None:
+                raise CommandError("no signing key to check the seals with (AUDIT_SIGNING_KEY_PATH)")
             check = seals.verify_month(month, key.public_key(), using=using)
             if not check.ok:
                 raise CommandError(f"{months.label(month)} is not dropped: {check.broken}")
