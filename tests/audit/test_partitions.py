@@ -54,14 +54,14 @@ def read(person):
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_moves_existing_rows_into_month_partitions(make_person, record_at):
     executor = MigrationExecutor(connection)
-    executor.migrate([("audit", "0005_month_seal")])  # the plain table, as before this release
+    executor.migrate([("audit", "0006_month_seal")])  # the plain table, as before this release
     try:
         assert not partitions.is_partitioned(connection)
         person = make_person()
         written = [record_at(at(2026, 9), person), record_at(at(2026, 10), person), read(person)]
     finally:
         executor = MigrationExecutor(connection)
-        executor.migrate([("audit", "0006_partitioned_by_month")])
+        executor.migrate([("audit", "0007_partitioned_by_month")])
     # then every row is in its month's partition with the same id and hash, and the chain verifies
     assert partitions.is_partitioned(connection)
     assert [where(e) for e in written[:2]] == ["audit_accessevent_p202609", "audit_accessevent_p202610"]

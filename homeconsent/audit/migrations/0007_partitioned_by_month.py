@@ -31,7 +31,7 @@ def unpartition(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("audit", "0005_month_seal"),
+        ("audit", "0006_month_seal"),
         ("notices", "0002_event_without_database_constraint"),
     ]
 
