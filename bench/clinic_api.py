@@ -486,6 +486,11 @@ def main():
         help="PostgreSQL: serve from a psycopg connection pool (see clinic_api_site.py)",
     )
     parser.add_argument(
+        "--no-fast-route",
+        action="store_true",
+        help="serve: checks through Django (HOMECONSENT_API_FAST_ROUTE=0), not on the event loop",
+    )
+    parser.add_argument(
         "--skip-in-process",
         action="store_true",
         help="only the HTTP phases and the batch (no query counts, no profiles)",
@@ -520,6 +525,7 @@ def main():
     tmp = Path(tempfile.mkdtemp(prefix="bench-clinic-api-"))
     env, drop_database = scratch_environment(tmp)
     env["HOMECONSENT_BENCH_DB_POOL"] = "1" if options.pool else "0"
+    env["HOMECONSENT_API_FAST_ROUTE"] = "0" if options.no_fast_route else "1"
     os.environ.update(env)
     server = None
     try:
@@ -584,6 +590,7 @@ def main():
             "statuses": runs[interfaces[-1]]["eligibility"]["statuses"],
             "load_average": runs[interfaces[-1]]["eligibility"]["load_average"],
             "batch_10000_http_s": round(batch_seconds, 3),
+            "fast_route": not options.no_fast_route,
         }
         if options.skip_in_process:
             print(json.dumps(summary))

@@ -138,7 +138,7 @@ class FastEligibility:
             return await self.app(scope, receive, send)
         key, accept, authorization = request
         headers = self.learned.get(key)
-        if headers is not None and settings.CLINICAPI_FAST_CHECK:
+        if headers is not None and settings.CLINICAPI_FAST_CHECK and settings.CLINICAPI_FAST_ROUTE:
             if await self._answer(headers, accept, authorization, matched[1], send):
                 return None
         return await self._general(key, scope, receive, send)

@@ -360,7 +360,9 @@ CLINICAPI_CLOCK_LEEWAY = timedelta(seconds=env.int("HOMECONSENT_API_CLOCK_LEEWAY
 # On PostgreSQL a plain eligibility check runs as one database call (clinicapi.fastcheck); off, every
 # check takes the general DRF path (as on SQLite).
 CLINICAPI_FAST_CHECK = env.bool("HOMECONSENT_API_FAST_CHECK", default=True)
-# Connections per worker process of the check's route on the event loop (clinicapi.fastroute).
+# The check's route on the event loop under bin/serve (clinicapi.fastroute), and its connections
+# per worker process; off, the check goes through Django (still one call with the fast check).
+CLINICAPI_FAST_ROUTE = env.bool("HOMECONSENT_API_FAST_ROUTE", default=True)
 CLINICAPI_FAST_POOL = env.int("HOMECONSENT_API_FAST_POOL", default=8)
 CLINICAPI_THROTTLE_RATES = {
     "client": env.str("HOMECONSENT_API_RATE", default="600/min"),
