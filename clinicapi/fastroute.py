@@ -24,7 +24,7 @@ import time
 
 import psycopg
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.db import connections, router
 from django.urls import reverse
@@ -114,6 +114,7 @@ class FastEligibility:
         self.path = None
         self.learned: dict = {}  # header combination -> Django's answer headers, Content-Length aside
         self.proxy_header = None
+        self._cache_in_memory = False
         self._opening = None  # task opening the database in the running loop
         self._loop = None
         self._retry_at = 0.0
@@ -128,6 +129,7 @@ class FastEligibility:
             return await self.app(scope, receive, send)
         if self.path is None:
             self.path = _path_pattern()
+            self._cache_in_memory = isinstance(caches[DEFAULT_CACHE_ALIAS], LocMemCache)
             proxy = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
             self.proxy_header = proxy[0][5:].lower().replace("_", "-").encode() if proxy else None
         matched = self.path.fullmatch(scope["path"])
@@ -222,7 +224,7 @@ class FastEligibility:
         if database is None:
             return False
         # The throttle's cache: in memory it is read on the loop; elsewhere (Redis) in a thread.
-        in_memory = isinstance(cache, LocMemCache)
+        in_memory = self._cache_in_memory
         throttle = (
             fastcheck.throttle_for(client_id)
             if in_memory
