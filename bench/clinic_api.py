@@ -280,6 +280,32 @@ def stop_server(server: subprocess.Popen) -> None:
         os.killpg(server.pid, signal.SIGKILL)
 
 
+def compare_route(env, data, options) -> dict:
+    """Eligibility checks/s without and with clinicapi.fastroute, alternating on fresh servers."""
+    figures = {"django": [], "route": []}
+    paths = [f"/api/v1/patients/{pid}/eligibility" for pid in data["patient_ids"]]
+    for _ in range(options.compare_route):
+        for name, switch in (("django", "0"), ("route", "1")):
+            port = free_port()
+            server = start_server(
+                {**env, "HOMECONSENT_API_FAST_ROUTE": switch},
+                port,
+                options.workers,
+                "serve",
+                options.server,
+                options.threads,
+            )
+            try:
+                bearer = token(f"http://127.0.0.1:{port}", data["client_id"], data["key"])
+                run = load(
+                    port, paths, f"Authorization: Bearer {bearer}\r\n", options, f"eligibility ({name})"
+                )
+            finally:
+                stop_server(server)
+            figures[name].append((run["per_second"], run["p99_ms"], run["load_average"][0]))
+    return figures
+
+
 # --- the load generator ---------------------------------------------------------------------------
 async def _read_response(reader) -> tuple[int, bytes]:
     head = await reader.readuntil(b"\r\n\r\n")
@@ -399,11 +425,19 @@ def route_cost(bearer, url, count=200) -> tuple[float, float]:
     in-process as the server calls it (ASGI, no HTTP): wall and CPU milliseconds of this process
     per check (the database's own CPU is PostgreSQL's)."""
     from django.core.wsgi import get_wsgi_application
+    from django.test import override_settings
 
     from clinicapi.fastroute import FastEligibility
     from homeconsent.serving import ThreadPoolHttp
 
-    route = FastEligibility(ThreadPoolHttp(get_wsgi_application(), 2))
+    django = ThreadPoolHttp(get_wsgi_application(), 2)
+    to_django = [0]
+
+    async def counted(scope, receive, send):
+        to_django[0] += 1
+        return await django(scope, receive, send)
+
+    route = FastEligibility(counted)
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -435,14 +469,17 @@ def route_cost(bearer, url, count=200) -> tuple[float, float]:
     async def run():
         for _ in range(20):  # the first teaches the route Django's headers
             await one()
+        to_django[0] = 0
         began, cpu = time.perf_counter(), time.process_time()
         for _ in range(count):
             await one()
         figures = (time.perf_counter() - began) / count * 1000, (time.process_time() - cpu) / count * 1000
+        assert to_django[0] == 0, f"{to_django[0]} of the timed checks went to Django"
         await route.close()
         return figures
 
-    return asyncio.run(run())
+    with override_settings(CLINICAPI_FAST_ROUTE=True):
+        return asyncio.run(run())
 
 
 def in_process(bearer, entries, patient_id, profile_file=None) -> dict:
@@ -542,9 +579,17 @@ def main():
         help="PostgreSQL: serve from a psycopg connection pool (see clinic_api_site.py)",
     )
     parser.add_argument(
-        "--no-fast-route",
+        "--fast-route",
         action="store_true",
-        help="serve: checks through Django (HOMECONSENT_API_FAST_ROUTE=0), not on the event loop",
+        help="serve: checks on the event loop before Django (HOMECONSENT_API_FAST_ROUTE=1)",
+    )
+    parser.add_argument(
+        "--compare-route",
+        type=int,
+        default=0,
+        metavar="N",
+        help="serve: then N more rounds of the eligibility phase, each on a fresh server without the "
+        "route and one with it (same data, alternating, so the machine's drift hits both)",
     )
     parser.add_argument(
         "--skip-in-process",
@@ -581,7 +626,7 @@ def main():
     tmp = Path(tempfile.mkdtemp(prefix="bench-clinic-api-"))
     env, drop_database = scratch_environment(tmp)
     env["HOMECONSENT_BENCH_DB_POOL"] = "1" if options.pool else "0"
-    env["HOMECONSENT_API_FAST_ROUTE"] = "0" if options.no_fast_route else "1"
+    env["HOMECONSENT_API_FAST_ROUTE"] = "1" if options.fast_route else "0"
     os.environ.update(env)
     server = None
     try:
@@ -613,6 +658,7 @@ def main():
                 stop_server(server)
                 server = None
 
+        comparison = compare_route(env, data, options) if options.compare_route else None
         status, received, batch_seconds = post_json(
             base + "/api/v1/batches", {"entries": data["batch"]}, bearer
         )
@@ -646,8 +692,10 @@ def main():
             "statuses": runs[interfaces[-1]]["eligibility"]["statuses"],
             "load_average": runs[interfaces[-1]]["eligibility"]["load_average"],
             "batch_10000_http_s": round(batch_seconds, 3),
-            "fast_route": not options.no_fast_route,
+            "fast_route": options.fast_route,
         }
+        if comparison is not None:
+            summary["route_comparison"] = comparison
         if options.skip_in_process:
             print(json.dumps(summary))
             return

@@ -60,6 +60,7 @@ class DjangoBehind:
 
 @pytest.fixture
 def route(settings):
+    settings.CLINICAPI_FAST_ROUTE = True
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     settings.SECURE_HSTS_SECONDS = 3600
     settings.SECURE_SSL_REDIRECT = False
