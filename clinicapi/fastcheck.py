@@ -382,8 +382,8 @@ def answer_body(rows, connection, client_id: str, patient_id: str, on, now) -> b
     return _renderer.render(presenters.eligibility(read))
 
 
-# Headers of the answer the DRF view sets itself (the middlewares add the others).
-VIEW_HEADERS = {"Allow": "GET, HEAD, OPTIONS", "Vary": "Accept", "Cache-Control": "no-store"}
+# Headers the DRF view sets itself (Allow as DRF lists its methods); the middlewares add the rest.
+_VIEW_HEADERS = {"Allow": "GET, HEAD, OPTIONS", "Vary": "Accept", "Cache-Control": "no-store"}
 
 
 def check(request, patient_id: str):
@@ -418,7 +418,7 @@ def check(request, patient_id: str):
     if throttle.rate is not None:
         throttle.throttle_success()
     response = HttpResponse(body, content_type="application/json")
-    for header, value in VIEW_HEADERS.items():
+    for header, value in _VIEW_HEADERS.items():
         response[header] = value
     return response
 

@@ -1,4 +1,5 @@
-"""The plain eligibility check answered on the event loop, in front of Django (bin/serve).
+"""The plain eligibility check answered on the event loop, in front of Django (bin/serve with
+HOMECONSENT_API_FAST_ROUTE=1; off by default, bench/README.md says why).
 
 clinicapi.fastcheck makes a check one database call, but under bin/serve each request still
 crosses a2wsgi's thread pool and Django's twelve middlewares: about 2 ms of CPU around a call of
@@ -121,7 +122,8 @@ class FastEligibility:
 
     async def __call__(self, scope, receive, send):
         if (
-            scope["type"] != "http"
+            not settings.CLINICAPI_FAST_ROUTE
+            or scope["type"] != "http"
             or scope["method"] != "GET"
             or scope["query_string"]
             or scope.get("root_path")
@@ -140,7 +142,7 @@ class FastEligibility:
             return await self.app(scope, receive, send)
         key, accept, authorization = request
         headers = self.learned.get(key)
-        if headers is not None and settings.CLINICAPI_FAST_CHECK and settings.CLINICAPI_FAST_ROUTE:
+        if headers is not None and settings.CLINICAPI_FAST_CHECK:
             if await self._answer(headers, accept, authorization, matched[1], send):
                 return None
         return await self._general(key, scope, receive, send)
