@@ -280,6 +280,32 @@ def stop_server(server: subprocess.Popen) -> None:
         os.killpg(server.pid, signal.SIGKILL)
 
 
+def compare_route(env, data, options) -> dict:
+    """Eligibility checks/s without and with clinicapi.fastroute, alternating on fresh servers."""
+    figures = {"django": [], "route": []}
+    paths = [f"/api/v1/patients/{pid}/eligibility" for pid in data["patient_ids"]]
+    for _ in range(options.compare_route):
+        for name, switch in (("django", "0"), ("route", "1")):
+            port = free_port()
+            server = start_server(
+                {**env, "HOMECONSENT_API_FAST_ROUTE": switch},
+                port,
+                options.workers,
+                "serve",
+                options.server,
+                options.threads,
+            )
+            try:
+                bearer = token(f"http://127.0.0.1:{port}", data["client_id"], data["key"])
+                run = load(
+                    port, paths, f"Authorization: Bearer {bearer}\r\n", options, f"eligibility ({name})"
+                )
+            finally:
+                stop_server(server)
+            figures[name].append((run["per_second"], run["p99_ms"], run["load_average"][0]))
+    return figures
+
+
 # --- the load generator ---------------------------------------------------------------------------
 async def _read_response(reader) -> tuple[int, bytes]:
     head = await reader.readuntil(b"\r\n\r\n")
@@ -394,6 +420,68 @@ class QueryLog:
         return len(self.sql)
 
 
+def route_cost(bearer, url, count=200) -> tuple[float, float]:
+    """Sequential checks through bin/serve's route on the event loop (clinicapi.fastroute), called
+    in-process as the server calls it (ASGI, no HTTP): wall and CPU milliseconds of this process
+    per check (the database's own CPU is PostgreSQL's)."""
+    from django.core.wsgi import get_wsgi_application
+    from django.test import override_settings
+
+    from clinicapi.fastroute import FastEligibility
+    from homeconsent.serving import ThreadPoolHttp
+
+    django = ThreadPoolHttp(get_wsgi_application(), 2)
+    to_django = [0]
+
+    async def counted(scope, receive, send):
+        to_django[0] += 1
+        return await django(scope, receive, send)
+
+    route = FastEligibility(counted)
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": url,
+        "raw_path": url.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1"), (b"authorization", f"Bearer {bearer}".encode())],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+    }
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def one():
+        statuses = []
+
+        async def send(message):
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        await route(scope, receive, send)
+        assert statuses == [200], statuses
+
+    async def run():
+        for _ in range(20):  # the first teaches the route Django's headers
+            await one()
+        to_django[0] = 0
+        began, cpu = time.perf_counter(), time.process_time()
+        for _ in range(count):
+            await one()
+        figures = (time.perf_counter() - began) / count * 1000, (time.process_time() - cpu) / count * 1000
+        assert to_django[0] == 0, f"{to_django[0]} of the timed checks went to Django"
+        await route.close()
+        return figures
+
+    with override_settings(CLINICAPI_FAST_ROUTE=True):
+        return asyncio.run(run())
+
+
 def in_process(bearer, entries, patient_id, profile_file=None) -> dict:
     from django.db import connection
     from django.test import Client
@@ -425,10 +513,12 @@ def in_process(bearer, entries, patient_id, profile_file=None) -> dict:
 
     for _ in range(20):  # warm-up
         http.get(url)
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     for _ in range(200):
         http.get(url)
     one_check_ms = (time.perf_counter() - began) / 200 * 1000
+    one_check_cpu_ms = (time.process_time() - cpu) / 200 * 1000
+    route_ms, route_cpu_ms = route_cost(bearer, url) if connection.vendor == "postgresql" else (None, None)
 
     def profile(function, repeat, dump=None):
         profiler = cProfile.Profile()
@@ -454,6 +544,9 @@ def in_process(bearer, entries, patient_id, profile_file=None) -> dict:
         "one_check_sql": [sql[:120] for sql in one_check.sql],
         "batch_10000_in_process_seconds": round(batch_seconds, 3),
         "one_check_in_process_ms": round(one_check_ms, 2),
+        "one_check_cpu_ms": round(one_check_cpu_ms, 2),
+        "route_check_ms": route_ms and round(route_ms, 2),
+        "route_check_cpu_ms": route_cpu_ms and round(route_cpu_ms, 2),
         "eligibility_profile": eligibility_profile,
         "batch_profile": batch_profile,
     }
@@ -484,6 +577,19 @@ def main():
         "--pool",
         action="store_true",
         help="PostgreSQL: serve from a psycopg connection pool (see clinic_api_site.py)",
+    )
+    parser.add_argument(
+        "--fast-route",
+        action="store_true",
+        help="serve: checks on the event loop before Django (HOMECONSENT_API_FAST_ROUTE=1)",
+    )
+    parser.add_argument(
+        "--compare-route",
+        type=int,
+        default=0,
+        metavar="N",
+        help="serve: then N more rounds of the eligibility phase, each on a fresh server without the "
+        "route and one with it (same data, alternating, so the machine's drift hits both)",
     )
     parser.add_argument(
         "--skip-in-process",
@@ -520,6 +626,7 @@ def main():
     tmp = Path(tempfile.mkdtemp(prefix="bench-clinic-api-"))
     env, drop_database = scratch_environment(tmp)
     env["HOMECONSENT_BENCH_DB_POOL"] = "1" if options.pool else "0"
+    env["HOMECONSENT_API_FAST_ROUTE"] = "1" if options.fast_route else "0"
     os.environ.update(env)
     server = None
     try:
@@ -551,6 +658,7 @@ def main():
                 stop_server(server)
                 server = None
 
+        comparison = compare_route(env, data, options) if options.compare_route else None
         status, received, batch_seconds = post_json(
             base + "/api/v1/batches", {"entries": data["batch"]}, bearer
         )
@@ -584,7 +692,10 @@ def main():
             "statuses": runs[interfaces[-1]]["eligibility"]["statuses"],
             "load_average": runs[interfaces[-1]]["eligibility"]["load_average"],
             "batch_10000_http_s": round(batch_seconds, 3),
+            "fast_route": options.fast_route,
         }
+        if comparison is not None:
+            summary["route_comparison"] = comparison
         if options.skip_in_process:
             print(json.dumps(summary))
             return
@@ -597,7 +708,13 @@ def main():
         print(
             f"one eligibility check in-process, sequential (no HTTP, no server): "
             f"{figures['one_check_in_process_ms']:.2f} ms = {1000 / figures['one_check_in_process_ms']:.0f}/s per core"
+            f" (CPU of this process {figures['one_check_cpu_ms']:.2f} ms)"
         )
+        if figures["route_check_ms"] is not None:
+            print(
+                f"one check through bin/serve's route on the event loop (ASGI in-process, no HTTP): "
+                f"{figures['route_check_ms']:.2f} ms (CPU of this process {figures['route_check_cpu_ms']:.2f} ms)"
+            )
         print("queries of one eligibility check:")
         for sql in figures["one_check_sql"]:
             print("   ", sql)
@@ -621,7 +738,9 @@ def main():
                     indent=2,
                 )
             )
-        summary["one_check_in_process_ms"] = figures["one_check_in_process_ms"]
+        for name in ("one_check_in_process_ms", "one_check_cpu_ms", "route_check_ms", "route_check_cpu_ms"):
+            summary[name] = figures[name]
+        summary["batch_10000_in_process_s"] = figures["batch_10000_in_process_seconds"]
         print(json.dumps(summary))  # the last line: the figures a script reads
     finally:
         if server is not None:

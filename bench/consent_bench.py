@@ -27,6 +27,11 @@ def main():
     parser.add_argument("--patients", type=int, default=20, help="virtual cards (RSA key generation each)")
     parser.add_argument("--rounds", type=int, default=10, help="consents per patient")
     parser.add_argument("--reads", type=int, default=5000)
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="then the statements of one registration with their times, and cProfile of 20 more",
+    )
     options = parser.parse_args()
 
     import django
@@ -100,6 +105,11 @@ def main():
         for error in errors[:3]:
             print(f"  {error!r}")
 
+        if options.profile:
+            profile_registrations(
+                options, cards, institutions, verify_card_authentication, do_register_consent
+            )
+
         persons = [person for person, _ in cards]
         began = time.perf_counter()
         allowed = 0
@@ -111,6 +121,60 @@ def main():
             f"consent_for_read: {options.reads / elapsed:.0f} checks/s single-threaded "
             f"({elapsed / options.reads * 1000:.2f} ms each; {allowed} allowed)"
         )
+
+
+def profile_registrations(options, cards, institutions, verify, register):
+    """Where one registration's server time goes: its statements, then cProfile of 20 (one thread)."""
+    import cProfile
+    import io
+    import pstats
+
+    from django.db import connection
+
+    from homeconsent.consent.services import issue_consent_challenge
+    from tests.cards import card_answer
+
+    def answer(n):
+        person, card = cards[n % len(cards)]
+        challenge = issue_consent_challenge(
+            institutions[n % len(institutions)], kind="home_visit", items=["checkup"]
+        )
+        return card_answer(card, challenge.digest_info(), "1234"), challenge.nonce
+
+    def registration(signed):
+        (certificate, signature), nonce = signed
+        register(verify(nonce, certificate, signature, "consent"), kind="home_visit", items=["checkup"])
+
+    statements = []
+
+    def timed(execute, sql, params, many, context):
+        began = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            statements.append(((time.perf_counter() - began) * 1000, sql[:110]))
+
+    signed = answer(0)
+    with connection.execute_wrapper(timed):
+        began = time.perf_counter()
+        registration(signed)
+        total = (time.perf_counter() - began) * 1000
+    print(
+        f"one registration: {total:.1f} ms, {len(statements)} statements, {sum(t for t, _ in statements):.1f} ms in them"
+    )
+    for spent, sql in statements:
+        print(f"  {spent:6.2f} ms  {sql}")
+    signed = [answer(n) for n in range(1, 21)]
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for one in signed:
+        registration(one)
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(
+        r"homeconsent|django/db|psycopg|cryptography", 30
+    )
+    print(out.getvalue())
 
 
 if __name__ == "__main__":

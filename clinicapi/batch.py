@@ -19,7 +19,7 @@ import datetime
 import secrets
 
 from django.conf import settings
-from django.db import transaction
+from django.db import router, transaction
 from django.utils import timezone
 
 from homeconsent.audit.models import ActorType, Basis, Outcome
@@ -29,6 +29,7 @@ from homeconsent.consent.services import consents_for_read
 from homeconsent.errors import ErrorCode
 from homeconsent.registry.eligibility import EligibilityResult, Validity
 from homeconsent.registry.validation import RegistryValidationError, clean_search_keys
+from homeconsent.sqlrows import insert_many
 
 from . import errors, presenters
 from .auth import ApiAccess
@@ -180,9 +181,14 @@ def do_submit(access: ApiAccess, institution, raw_entries, on: datetime.date | N
             error_count=errors_count,
             expires_at=now + BATCH_RESULT_TTL,
         )
-        BatchResultChunk.objects.bulk_create(
-            BatchResultChunk(batch=inquiry, number=n, entries=ordered[n * CHUNK_SIZE : (n + 1) * CHUNK_SIZE])
-            for n in range((len(ordered) + CHUNK_SIZE - 1) // CHUNK_SIZE)
+        insert_many(
+            [
+                BatchResultChunk(
+                    batch=inquiry, number=n, entries=ordered[n * CHUNK_SIZE : (n + 1) * CHUNK_SIZE]
+                )
+                for n in range((len(ordered) + CHUNK_SIZE - 1) // CHUNK_SIZE)
+            ],
+            router.db_for_write(BatchResultChunk),
         )
         record_accesses(log)
     return inquiry

@@ -292,16 +292,20 @@ def enabled(connection) -> bool:
 
 
 def _bearer(request) -> str | None:
-    header = request.META.get("HTTP_AUTHORIZATION", "")
+    return bearer_token(request.META.get("HTTP_AUTHORIZATION", ""))
+
+
+def bearer_token(header: str) -> str | None:
+    """The token of an Authorization header as DRF reads it, or None (the general path decides)."""
     if not header.isascii():
-        return None  # the general path decides
+        return None
     parts = header.encode("ascii").split()  # bytes, as DRF splits it (ASCII whitespace only)
     if len(parts) != 2 or parts[0].lower() != b"bearer" or len(parts[1]) > 128:
         return None
     return parts[1].decode("ascii")
 
 
-def _throttle(client_id: str):
+def throttle_for(client_id: str):
     """DRF's ClientRateThrottle for this client, checked as DRF checks it; None when it refuses
     (the general path then answers 429 itself). Call throttle_success() after the read."""
     throttle = ClientRateThrottle()
@@ -317,10 +321,15 @@ def _throttle(client_id: str):
     return throttle
 
 
-def _call(connection, name, token_hash, code, person_id, on, now):
+def call_sql(name: str) -> str:
     sql = _call_sql.get(name)
     if sql is None:
         sql = _call_sql[name] = f"SELECT * FROM {name}(%s, %s, %s, %s, %s, %s)"
+    return sql
+
+
+def _call(connection, name, token_hash, code, person_id, on, now):
+    sql = call_sql(name)
     connection.ensure_connection()
     import psycopg
 
@@ -329,18 +338,16 @@ def _call(connection, name, token_hash, code, person_id, on, now):
     # wrap_database_errors: a failure marks the connection as Django's own failures do, so a broken
     # connection is closed at the end of the request instead of being kept.
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, [token_hash, code, person_id, on, now, settings.AUDIT_CHAINS], prepare=True)
+        cursor.execute(sql, call_parameters(token_hash, code, person_id, on, now), prepare=True)
         return cursor.fetchall()
 
 
-def check(request, patient_id: str):
-    """The answer of a plain eligibility check through the one database call, or None when the
-    general path must answer (module docstring)."""
-    if request.method != "GET" or request.META.get("QUERY_STRING"):
+def plain_check(accept: str, authorization: str, patient_id: str):
+    """(token hash, client id, person id, institution code) of a check the one call may answer, or
+    None when the general path must (module docstring). Method and query string are the caller's."""
+    if accept.strip() not in JSON_ACCEPTS:
         return None
-    if request.META.get("HTTP_ACCEPT", "").strip() not in JSON_ACCEPTS:
-        return None
-    token = _bearer(request)
+    token = bearer_token(authorization)
     decoded = decode_patient_id(patient_id)
     if token is None or decoded is None:
         return None
@@ -349,10 +356,51 @@ def check(request, patient_id: str):
     client_id = _clients_by_token.get(token_hash)
     if client_id is None:
         return None
+    return token_hash, client_id, person_id, code
+
+
+def call_parameters(token_hash, code, person_id, on, now) -> list:
+    return [token_hash, code, person_id, on, now, settings.AUDIT_CHAINS]
+
+
+def answer_body(rows, connection, client_id: str, patient_id: str, on, now) -> bytes | None:
+    """The JSON answer built from the function's rows, as the general path builds it; None when the
+    function did not answer "ok" (it wrote nothing: the general path decides and answers)."""
+    if not rows or rows[0][0] != "ok":
+        return None
+    if rows[0][1] != client_id:
+        return None  # cannot happen (a token belongs to one client); never count another's bucket
+    consent = _CONSENT.instance(rows[0], connection, 3)
+    start = 3 + len(_CONSENT)
+    result = registry_eligibility.resolve_from_rows(
+        [row[start:] for row in rows[1:]],
+        connection,
+        on,
+        include_limit=ConsentItem.LIMIT_CERTIFICATE in consent.items,
+    )
+    read = EligibilityRead(patient_id, consent, result, "1", at=now)
+    return _renderer.render(presenters.eligibility(read))
+
+
+# Headers the DRF view sets itself (Allow as DRF lists its methods); the middlewares add the rest.
+_VIEW_HEADERS = {"Allow": "GET, HEAD, OPTIONS", "Vary": "Accept", "Cache-Control": "no-store"}
+
+
+def check(request, patient_id: str):
+    """The answer of a plain eligibility check through the one database call, or None when the
+    general path must answer (module docstring)."""
+    if request.method != "GET" or request.META.get("QUERY_STRING"):
+        return None
+    plain = plain_check(
+        request.META.get("HTTP_ACCEPT", ""), request.META.get("HTTP_AUTHORIZATION", ""), patient_id
+    )
+    if plain is None:
+        return None
+    token_hash, client_id, person_id, code = plain
     connection = connections[router.db_for_write(AccessEvent)]
     if connection.in_atomic_block or not enabled(connection):
         return None
-    throttle = _throttle(client_id)
+    throttle = throttle_for(client_id)
     if throttle is None:
         return None
     now = timezone.now()
@@ -364,25 +412,14 @@ def check(request, patient_id: str):
             raise
         _installed.pop(connection.alias, None)  # dropped under us (a restore): look again, general path now
         return None
-    if not rows or rows[0][0] != "ok":
-        return None  # the function wrote nothing: the general path decides and answers
-    if rows[0][1] != client_id:
-        return None  # cannot happen (a token belongs to one client); never count another's bucket
+    body = answer_body(rows, connection, client_id, patient_id, on, now)
+    if body is None:
+        return None
     if throttle.rate is not None:
         throttle.throttle_success()
-    consent = _CONSENT.instance(rows[0], connection, 3)
-    start = 3 + len(_CONSENT)
-    result = registry_eligibility.resolve_from_rows(
-        [row[start:] for row in rows[1:]],
-        connection,
-        on,
-        include_limit=ConsentItem.LIMIT_CERTIFICATE in consent.items,
-    )
-    read = EligibilityRead(patient_id, consent, result, "1", at=now)
-    response = HttpResponse(_renderer.render(presenters.eligibility(read)), content_type="application/json")
-    response["Allow"] = "GET, HEAD, OPTIONS"  # as DRF lists the view's methods
-    response["Vary"] = "Accept"
-    response["Cache-Control"] = "no-store"
+    response = HttpResponse(body, content_type="application/json")
+    for header, value in _VIEW_HEADERS.items():
+        response[header] = value
     return response
 
 

@@ -7,6 +7,10 @@ keeps its connection, and psycopg keeps the statements it prepared on it. WebSoc
 board) go to Channels as in homeconsent.asgi; with REDIS_URL the channel layer is Redis, so an event
 published by one process reaches sockets held by another.
 
+In front of them, with HOMECONSENT_API_FAST_ROUTE=1, clinicapi.fastroute answers the plain
+eligibility check on the event loop (PostgreSQL; one database call, no thread hop, Django's
+headers); every other request, and every check it does not answer "ok", goes to Django unchanged.
+
 HOMECONSENT_HTTP_THREADS sets the pool per process (default 8: a request mostly waits on the
 database or Redis, so a few threads per core keep the core busy).
 """
@@ -23,6 +27,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from clinicapi.fastroute import FastEligibility  # noqa: E402
 from homeconsent.routing import websocket_urlpatterns  # noqa: E402
 
 HTTP_THREADS = int(os.environ.get("HOMECONSENT_HTTP_THREADS", 8))
@@ -48,7 +53,7 @@ class ThreadPoolHttp:
 
 application = ProtocolTypeRouter(
     {
-        "http": ThreadPoolHttp(django_wsgi_app, HTTP_THREADS),
+        "http": FastEligibility(ThreadPoolHttp(django_wsgi_app, HTTP_THREADS)),
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -7,6 +7,8 @@ ORM's own converters (dates and JSON on SQLite, aware datetimes), so the instanc
 like fetched ones. Columns left out are deferred: reading one loads it, as with .only().
 """
 
+from contextlib import contextmanager
+
 from django.db import connections
 
 
@@ -69,3 +71,43 @@ def fetch(using: str, sql: str, params) -> list:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+@contextmanager
+def bound_cursor(connection):
+    """A cursor whose parameters travel apart from the statement (server-side binding) on
+    PostgreSQL; Django's own cursor elsewhere. Django's psycopg cursor binds on the client,
+    quoting every value into the SQL text in Python: for statements carrying thousands of values
+    or large JSON that costs more than the database's work (the batch pre-check's writes). It is
+    still Django's cursor wrapper: execute wrappers, query logging and error translation apply."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    import psycopg
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        raw = psycopg.Cursor(connection.connection)
+    try:
+        yield connection._prepare_cursor(raw)
+    finally:
+        raw.close()
+
+
+def insert_many(objects: list, using: str) -> None:
+    """INSERT model instances (primary keys from the database, not read back) with one executemany
+    on a bound cursor: psycopg pipelines the rows; values are prepared by the fields themselves."""
+    if not objects:
+        return
+    from django.db.models.sql import InsertQuery
+
+    model = type(objects[0])
+    connection = connections[using]
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    query = InsertQuery(model)
+    query.insert_values(fields, objects[:1])
+    [(sql, _)] = query.get_compiler(using=using).as_sql()
+    rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields] for obj in objects]
+    with bound_cursor(connection) as cursor:
+        cursor.executemany(sql, rows)

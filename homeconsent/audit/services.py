@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import connections, router, transaction
 from django.utils import timezone
 
+from homeconsent.sqlrows import bound_cursor
+
 from .canonical import GENESIS, canonical_bytes, check_json_value, event_hash
 from .models import AccessEvent, ActorType, Basis, ChainHead, Outcome
 
@@ -224,7 +226,7 @@ def _insert_many(events: list[dict], using: str) -> None:
             else:
                 row.append(f.get_db_prep_save(value, connection))
         rows.append(row)
-    with connection.cursor() as cursor:
+    with bound_cursor(connection) as cursor:  # no client-side quoting of thousands of rows
         cursor.executemany(sql, rows)
 
 

@@ -6,6 +6,7 @@ Number card signing the challenge (the consent tests' card pool and APDU helper)
 """
 
 import datetime
+import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -17,12 +18,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from django.core.cache import cache
 from django.utils import timezone
 
-from clinicapi.auth import do_register_client
+from clinicapi.auth import do_issue_access_token, do_register_client, do_revoke_client
 from homeconsent.audit.models import AccessEvent
 from homeconsent.consent import rules
+from homeconsent.consent.models import Consent, ConsentEndedBy, ConsentKind, ConsentStatus
 from homeconsent.consent.services import do_register_consent, issue_consent_challenge
 from homeconsent.registry.codes import with_check_digit
-from homeconsent.registry.models import Institution, Insurer, InsurerKind, PublicExpenseCertificate
+from homeconsent.registry.models import Institution, Insurer, InsurerKind, Person, PublicExpenseCertificate
+from homeconsent.registry.seeding import seed_registry
 from tests.consent.conftest import CardPool, Patient, make_patient_in, prove
 
 TOKEN_PATH = "/api/v1/auth/token"
@@ -243,3 +246,119 @@ def holder(clinic, make_patient):
         person=person, programme="12", payer_number=with_check_digit("1213001"), valid_from=today - 90 * day
     )
     return patient, today
+
+
+# --- a generated population for pinning the fast eligibility paths to the general one ----------
+@pytest.fixture
+def population(settings):
+    """300 seeded persons; two institutions; consents in every state for most of them (the fast
+    eligibility paths are pinned to the general one over it)."""
+    settings.CLINICAPI_THROTTLE_RATES = {"client": "100000/min", "token": "100000/min"}
+    seed_registry(persons=300, seed=11)
+    _public_expense_for_some()
+    here = Institution.objects.create(code=with_check_digit("131888888"), name="ピン留めクリニック")
+    there = Institution.objects.create(code=with_check_digit("131777777"), name="となり医院")
+    now = timezone.now()
+    today = rules.today()
+    chance = random.Random(15)
+    scenarios = [
+        "none",
+        "home",
+        "home_limit",
+        "cancelled",
+        "expired",
+        "telehealth_today",
+        "telehealth_later",
+        "other_institution",
+        "future",
+        "qualification_only",
+        "both",
+    ]
+    for person in Person.objects.order_by("pk"):
+        scenario = chance.choice(scenarios)
+        base = {
+            "person": person,
+            "items": ["qualification", "medication"],
+            "given_at": now - datetime.timedelta(days=3),
+        }
+
+        def add(institution=here, kind=ConsentKind.HOME_VISIT, **fields):
+            Consent.objects.create(**{**base, "institution": institution, "kind": kind, **fields})
+
+        if scenario in ("home", "both"):
+            add()
+        if scenario in ("home_limit", "both"):
+            add(
+                kind=ConsentKind.QUALIFICATION_ONLY if scenario == "both" else ConsentKind.HOME_VISIT,
+                items=["limit_certificate", "qualification"],
+                given_at=now - datetime.timedelta(days=1),
+            )
+        if scenario == "cancelled":
+            add(
+                status=ConsentStatus.CANCELLED,
+                ended_at=now - datetime.timedelta(hours=1),
+                ended_by=ConsentEndedBy.PATIENT,
+            )
+        if scenario == "expired":
+            add(available_until=now - datetime.timedelta(minutes=5))
+        if scenario == "telehealth_today":
+            add(
+                kind=ConsentKind.TELEHEALTH,
+                visit_date=today,
+                available_until=rules.start_of_day(today) + datetime.timedelta(days=1),
+            )
+        if scenario == "telehealth_later":
+            later = today + datetime.timedelta(days=2)
+            add(kind=ConsentKind.TELEHEALTH, visit_date=later, given_at=now + datetime.timedelta(days=1))
+        if scenario == "other_institution":
+            add(institution=there, items=["limit_certificate", "qualification"])
+        if scenario == "future":
+            add(given_at=now + datetime.timedelta(minutes=10))
+        if scenario == "qualification_only":
+            add(kind=ConsentKind.QUALIFICATION_ONLY, items=["qualification"])
+    return here, there
+
+
+def _public_expense_for_some():
+    """公費 certificates for one person in four (the seeder writes only a few per thousand): ended,
+    in force, open-ended and not yet begun, so both paths must pick the same ones by date."""
+    today = rules.today()
+    day = datetime.timedelta(days=1)
+    spans = [(-400, -1), (-30, 300), (-10, None), (1, 365)]
+    for i, person_id in enumerate(Person.objects.order_by("pk").values_list("pk", flat=True)[::4]):
+        for j, (start, end) in enumerate(spans[: 1 + i % 4]):
+            programme = ("54", "21", "12", "52")[j]
+            PublicExpenseCertificate.objects.create(
+                person_id=person_id,
+                programme=programme,
+                payer_number=with_check_digit(f"{programme}13001"),
+                recipient_number="" if programme == "12" else with_check_digit(f"{person_id % 10**6:06d}"),
+                valid_from=today + start * day,
+                valid_until=None if end is None else today + end * day,
+                monthly_self_pay_limit=None if programme == "12" else 5000,
+                designated_institutions="0110113719" if j == 1 else "",
+            )
+
+
+@pytest.fixture
+def tokens(population):
+    """Bearer tokens in six states: ours, without the scope, the other institution's, expired,
+    of a revoked client, garbage."""
+    here, there = population
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    JWKS = {"keys": [{**jwt.algorithms.ECAlgorithm.to_jwk(key, as_dict=True), "kid": "k1"}]}
+    scopes = ["qualification.read", "medication.read"]
+    ours = do_register_client(here, "電子カルテ", JWKS, scopes)
+    no_scope = do_register_client(here, "会計", JWKS, ["medication.read"])
+    revoked = do_register_client(here, "旧システム", JWKS, scopes)
+    theirs = do_register_client(there, "となりのカルテ", JWKS, scopes)
+    tokens = {
+        "ours": do_issue_access_token(ours, scopes)[0],
+        "no_scope": do_issue_access_token(no_scope, ["medication.read"])[0],
+        "theirs": do_issue_access_token(theirs, scopes)[0],
+        "expired": do_issue_access_token(ours, scopes, now=timezone.now() - datetime.timedelta(hours=2))[0],
+        "revoked": do_issue_access_token(revoked, scopes)[0],
+        "garbage": "x" * 43,
+    }
+    do_revoke_client(revoked)
+    return tokens
