@@ -8,6 +8,7 @@ few well-known persons with stable names for the demo and the documentation.
 """
 
 import bisect
+import hashlib
 import itertools
 import random
 import time
@@ -20,6 +21,7 @@ from django.utils import timezone
 
 from homeconsent.dates import add_years
 
+from . import bulkload
 from . import reference_data as ref
 from .codes import municipality_code, with_check_digit
 from .models import (
@@ -43,11 +45,17 @@ from .models import (
     TreatmentRecord,
 )
 from .ratios import KOUKI_START, age_on, elderly_from, kouki_from, preschool_until, ratio_segments  # noqa: F401
+from .retention import MEDICATION_YEARS
 from .validation import normalize_card_key
 
 CLAIMS_SINCE = date(2021, 9, 1)  # medication from claims is available from this month
 CLAIMS_LAG = timedelta(days=45)  # claims arrive weeks after dispensing
+# Medication and treatment history seeded by default: all that is kept and provided (retention.py).
+HISTORY_MONTHS = MEDICATION_YEARS * 12
+DEFER_INDEXES_FROM = 100_000  # persons: from here a load builds the medical tables' indexes at the end
 
+# The big per-person tables: tens of millions of rows at a million persons.
+BULK_TABLES = [MedicationRecord, TreatmentRecord, CheckupResult, ExpenseNotice]
 TABLES = [
     Institution,
     Insurer,
@@ -810,7 +818,8 @@ class Seeder:
             for proc_key in procs:
                 proc = ref.PROCEDURES[proc_key]
                 plan.leaves.append(
-                    TreatmentRecord(
+                    bulkload.instance(
+                        TreatmentRecord,
                         institution_id=inst.pk,
                         institution_name=inst.name,
                         treated_on=day,
@@ -831,7 +840,8 @@ class Seeder:
                         MedicationSource.E_PRESCRIPTION if r.random() < 0.3 else MedicationSource.DISPENSING
                     )
                 plan.leaves.append(
-                    MedicationRecord(
+                    bulkload.instance(
+                        MedicationRecord,
                         source=source,
                         dispensed_on=dispensed,
                         prescribed_on=day,
@@ -865,7 +875,8 @@ class Seeder:
             while day >= window_start:
                 proc = ref.PROCEDURES["home_visit"]
                 plan.leaves.append(
-                    TreatmentRecord(
+                    bulkload.instance(
+                        TreatmentRecord,
                         institution_id=home_clinic.pk,
                         institution_name=home_clinic.name,
                         treated_on=day,
@@ -882,7 +893,8 @@ class Seeder:
             if month > first_of_month(self.as_of - timedelta(days=31)):
                 continue  # notices follow the claims: the current month is not there yet
             plan.leaves.append(
-                ExpenseNotice(
+                bulkload.instance(
+                    ExpenseNotice,
                     month=month,
                     institution_id=inst.pk,
                     institution_name=inst.name,
@@ -939,7 +951,8 @@ class Seeder:
             }
             for item in ref.CHECKUP_ITEMS:
                 plan.leaves.append(
-                    CheckupResult(
+                    bulkload.instance(
+                        CheckupResult,
                         checked_on=day,
                         institution_name=site.name,
                         item_code=item.code,
@@ -950,16 +963,24 @@ class Seeder:
                 )
 
 
-def write_plans(plans: list[_PersonPlan], counts: dict, batch_size: int = 2000):
-    """Write one chunk in one transaction (bulk inserts; primary keys come back on both back ends)."""
+def write_plans(plans: list[_PersonPlan], counts: dict, batch_size: int = 2000, *, copy: bool = False):
+    """Write one chunk in one transaction: bulk INSERTs, or COPY on PostgreSQL (`copy`, bulkload.py).
+    Both give the same rows in the same order; ids come back on the instances either way."""
+
+    def write(model, rows, with_ids=False):
+        if copy:
+            bulkload.copy_rows(model, rows, with_ids=with_ids)
+        else:
+            model.objects.bulk_create(rows, batch_size=batch_size)
+
     with transaction.atomic():
-        Person.objects.bulk_create([p.person for p in plans], batch_size=batch_size)
+        write(Person, [p.person for p in plans], with_ids=True)
         quals = []
         for plan in plans:
             for period in plan.periods:
                 period.qualification.person_id = plan.person.pk
                 quals.append(period.qualification)
-        Qualification.objects.bulk_create(quals, batch_size=batch_size)
+        write(Qualification, quals, with_ids=True)
         children = {ElderlyCertificate: [], LimitCertificate: [], SpecificDiseaseCertificate: []}
         for plan in plans:
             for period in plan.periods:
@@ -983,7 +1004,7 @@ def write_plans(plans: list[_PersonPlan], counts: dict, batch_size: int = 2000):
                 row.person_id = plan.person.pk
                 leaves[type(row)].append(row)
         for model, rows in itertools.chain(children.items(), leaves.items()):
-            model.objects.bulk_create(rows, batch_size=batch_size)
+            write(model, rows)
         counts["Person"] = counts.get("Person", 0) + len(plans)
         counts["Qualification"] = counts.get("Qualification", 0) + len(quals)
         for model, rows in itertools.chain(children.items(), leaves.items()):
@@ -995,29 +1016,41 @@ def seed_registry(
     seed: int = 1,
     *,
     as_of: date | None = None,
-    months: int = 6,
+    months: int = HISTORY_MONTHS,
     chunk_size: int = 2000,
     progress=None,
+    copy: bool | None = None,
+    defer_indexes: bool | None = None,
 ) -> SeedSummary:
     """Seed `persons` synthetic persons with their qualifications and medical information.
 
-    Deterministic for the same (persons, seed, as_of, chunk_size) on an empty registry. On a registry
-    that already holds persons the card numbers continue after the existing ones, so keys stay unique.
+    Deterministic for the same (persons, seed, as_of, chunk_size) on an empty registry, whichever way
+    it is written. On a registry that already holds persons the card numbers continue after the
+    existing ones, so keys stay unique. Each chunk is one transaction: a failure keeps the chunks
+    written before it. On PostgreSQL the rows go in by COPY (`copy`, default there), and from
+    DEFER_INDEXES_FROM persons the medical tables' indexes and foreign keys are dropped during the
+    load and built once at the end (`defer_indexes`).
     """
     started = time.perf_counter()
     as_of = as_of or timezone.localdate()
+    postgresql = connection.vendor == "postgresql"
+    copy = postgresql if copy is None else copy
+    if defer_indexes is None:
+        defer_indexes = postgresql and persons >= DEFER_INDEXES_FROM
     summary = SeedSummary(persons=persons, seed=seed, as_of=as_of)
     key_base = Qualification.objects.count()
     seeder = Seeder(seed, as_of, months, persons, key_base=key_base)
     counts = {"Institution": len(seeder.institutions), "Insurer": len(seeder.insurers)}
-    done = 0
-    while done < persons:
-        n = min(chunk_size, persons - done)
-        write_plans(seeder.chunk(n), counts)
-        done += n
-        if progress:
-            progress(done, persons, time.perf_counter() - started)
-    if connection.vendor == "postgresql":
+    deferred = [m._meta.db_table for m in BULK_TABLES] if defer_indexes else []
+    with bulkload.deferred_indexes(deferred):
+        done = 0
+        while done < persons:
+            n = min(chunk_size, persons - done)
+            write_plans(seeder.chunk(n), counts, copy=copy)
+            done += n
+            if progress:
+                progress(done, persons, time.perf_counter() - started)
+    if postgresql:
         # Fresh planner statistics after a bulk load, so lookups use the indexes at once.
         with connection.cursor() as cursor:
             for model in TABLES:
@@ -1025,6 +1058,36 @@ def seed_registry(
     summary.counts = counts
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _stable(field, value, codes, ordinal):
+    """A column's value as registry_digest compares it: references by code or position, not by id."""
+    if value is None or not field.is_relation:
+        return value
+    target = field.related_model
+    return codes[target][value] if target in codes else ordinal[target][value]
+
+
+def registry_digest() -> str:
+    """SHA-256 over every seeded row in id order, without ids and creation times, a person or
+    qualification named by its position and an institution or insurer by its code: equal digests
+    mean the same registry, whichever back end and writer produced it."""
+    digest = hashlib.sha256()
+    ordinal = {}
+    codes = {
+        Institution: dict(Institution.objects.values_list("pk", "code")),
+        Insurer: dict(Insurer.objects.values_list("pk", "number")),
+    }
+    for model in TABLES[2:]:
+        fields = [f for f in model._meta.concrete_fields if not f.primary_key and f.name != "created_at"]
+        positions = ordinal[model] = {} if model in (Person, Qualification) else None
+        rows = model.objects.order_by("pk").values_list("pk", *(f.attname for f in fields))
+        for position, (pk, *values) in enumerate(rows.iterator(chunk_size=10000)):
+            if positions is not None:
+                positions[pk] = position
+            row = [_stable(f, value, codes, ordinal) for f, value in zip(fields, values, strict=True)]
+            digest.update(repr((model.__name__, row)).encode())
+    return digest.hexdigest()
 
 
 # --- well-known demo persons ------------------------------------------------------------------------
@@ -1082,7 +1145,7 @@ def seed_demo_persons(as_of: date | None = None) -> list[dict]:
         q.person.name: q
         for q in Qualification.objects.filter(symbol=DEMO_SYMBOL).select_related("person", "insurer")
     }
-    seeder = Seeder(20240401, as_of, 6, 1)
+    seeder = Seeder(20240401, as_of, HISTORY_MONTHS, 1)
     ins = lambda pref, kind: seeder.ins_by[(pref, kind)][0]  # noqa: E731
     kyokai, kumiai = ins("13", InsurerKind.KYOKAI), ins("13", InsurerKind.KUMIAI)
     kokuho, kouki = ins("13", InsurerKind.KOKUHO), ins("13", InsurerKind.KOUKI)

@@ -140,3 +140,17 @@ def test_every_code_is_valid_and_every_prefecture_has_every_facility_type(seeded
     assert item_codes == {i.code for i in ref.CHECKUP_ITEMS} and all(len(c) == 17 for c in item_codes)
     assert min(checkup_ages) >= 40 and max(checkup_ages) <= 74
     assert sources == {"claims", "e_prescription", "dispensing"}
+
+
+def test_medication_is_about_thirty_rows_a_person_over_the_three_years_kept(seeded, django_db_blocker):
+    # given the default seeding (the 3 years of history that are kept); when rows are counted per person
+    with django_db_blocker.unblock():
+        per_person = Counter(MedicationRecord.objects.values_list("person_id", flat=True))
+        months = sorted(
+            {d.replace(day=1) for d in MedicationRecord.objects.values_list("dispensed_on", flat=True)}
+        )
+    persons = seeded.counts["Person"]
+    # then about 30 on average, with about half the persons taking nothing and a heavy tail
+    assert 22 <= seeded.counts["MedicationRecord"] / persons <= 38
+    assert 0.35 <= 1 - len(per_person) / persons <= 0.65
+    assert max(per_person.values()) >= 150 and len(months) >= 34
