@@ -237,8 +237,11 @@ def test_a_read_after_the_consent_is_cancelled_is_refused(api):
 
 
 # --- 3. Bundles: fullUrl, _include, total, links -------------------------------------------------
-def a_patient_with_medication(api):
-    latest = MedicationRecord.objects.filter(dispensed_on__lte=date.today()).order_by("-dispensed_on").first()
+def a_patient_with_medication(api, *, with_checkups=False):
+    records = MedicationRecord.objects.filter(dispensed_on__lte=date.today())
+    if with_checkups:
+        records = records.filter(person__in=CheckupResult.objects.values("person"))
+    latest = records.order_by("-dispensed_on").first()
     return consented(api, latest.person), latest.dispensed_on.strftime("%Y-%m")
 
 
@@ -433,7 +436,7 @@ def test_a_bad_count_is_named_as_the_client_sent_it(api):
 
 
 def test_every_entry_of_a_medical_search_reads_back_at_its_full_url(api):
-    person, month = a_patient_with_medication(api)
+    person, month = a_patient_with_medication(api, with_checkups=True)
     searches = [
         api("MedicationDispense", patient=pid(person), month_from=month),
         api("Observation", patient=pid(person)),

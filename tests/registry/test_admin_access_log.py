@@ -4,6 +4,7 @@ from datetime import date
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db.models import Count
 from django.utils import timezone
 
 from homeconsent.audit.models import AccessEvent
@@ -114,7 +115,11 @@ def test_medical_changelists_show_no_drug_procedure_or_item_names_and_log_nothin
 
 
 def test_a_medical_list_filtered_to_one_person_still_shows_only_ids_dates_and_institutions(operator, seeded):
-    record = models.MedicationRecord.objects.order_by("pk").first()
+    # a person whose records fit on the list's first page
+    fewest = (
+        models.MedicationRecord.objects.values("person_id").annotate(n=Count("pk")).order_by("n", "person_id")
+    )
+    record = models.MedicationRecord.objects.filter(person_id=fewest[0]["person_id"]).order_by("pk").first()
     html = operator.get("/admin/registry/medicationrecord/", {"q": str(record.person_id)}).content.decode()
     assert f"/{record.pk}/change/" in html  # found by the exact person id
     assert record.drug_name not in html and not AccessEvent.objects.exists()
