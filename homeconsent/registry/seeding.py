@@ -3,7 +3,7 @@ treatment, checkups and expense notices, plus institutions and insurers of every
 
 The same (persons, seed, as_of) on an empty database gives the same data (`registry_digest`).
 Everything is written in bulk, one transaction per chunk of persons (COPY on PostgreSQL,
-bulkload.py), so 100,000 persons seed in minutes and a million in under an hour. `seed_registry()` is what the command and the demo call; `seed_demo_persons()` adds a
+bulkload.py), so 100,000 persons seed in minutes and a million (PostgreSQL) in tens of minutes. `seed_registry()` is what the command and the demo call; `seed_demo_persons()` adds a
 few well-known persons with stable names for the demo and the documentation.
 """
 
