@@ -165,8 +165,8 @@ class AccessEvent(models.Model):
         raise APPEND_ONLY()
 
 
-class Checkpoint(models.Model):
-    """An Ed25519-signed statement of every chain head at one moment; also written out as a file."""
+class SignedStatement(models.Model):
+    """An Ed25519-signed statement about the log, kept as a row that is never changed or deleted."""
 
     created_at = models.DateTimeField(editable=False)
     payload = models.JSONField(editable=False)
@@ -176,46 +176,38 @@ class Checkpoint(models.Model):
     objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
-        verbose_name = "access-log checkpoint"
+        abstract = True
         base_manager_name = "objects"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise APPEND_ONLY()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise APPEND_ONLY()
+
+
+class Checkpoint(SignedStatement):
+    """Every chain head at one moment; also written out as a file."""
+
+    class Meta(SignedStatement.Meta):
+        verbose_name = "access-log checkpoint"
 
     def __str__(self):
         return f"checkpoint {self.pk} at {self.created_at:%Y-%m-%d %H:%M:%S}"
 
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise APPEND_ONLY()
-        super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):
-        raise APPEND_ONLY()
-
-
-class MonthSeal(models.Model):
-    """An Ed25519-signed statement of one ended month of the log: for each chain with rows in it,
-    the first and last sequence, the hash entering the month and the hash of its last row. A month
-    is checked alone against its seal, and once its retention is over its rows may go: the seal
-    still anchors the chains that continue after it (seals.py)."""
+class MonthSeal(SignedStatement):
+    """One ended month of the log: for each chain with rows in it, the first and last sequence, the
+    hash entering the month and the hash of its last row. A month is checked alone against its
+    seal, and once its retention is over its rows may go: the seal still anchors the chains that
+    continue after it (seals.py)."""
 
     month = models.DateField(unique=True, editable=False)
-    created_at = models.DateTimeField(editable=False)
-    payload = models.JSONField(editable=False)
-    signature = models.CharField(max_length=128, editable=False)
-    public_key = models.CharField(max_length=64, editable=False)
 
-    objects = AppendOnlyQuerySet.as_manager()
-
-    class Meta:
+    class Meta(SignedStatement.Meta):
         verbose_name = "access-log month seal"
-        base_manager_name = "objects"
 
     def __str__(self):
         return f"seal of {self.month:%Y-%m}"
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise APPEND_ONLY()
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise APPEND_ONLY()

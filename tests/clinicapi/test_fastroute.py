@@ -22,21 +22,10 @@ from homeconsent import serving
 from homeconsent.audit.models import AccessEvent
 from homeconsent.audit.verification import verify_log
 from homeconsent.registry.models import Person
+from tests.clinicapi.test_fastcheck import LOGGED
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-LOGGED = (
-    "actor_type",
-    "actor_id",
-    "institution_code",
-    "person_id",
-    "items",
-    "basis",
-    "outcome",
-    "consent_id",
-    "detail",
-    "chain",
-)
 # Request header variants whose answers carry different middleware headers.
 VARIANTS = {
     "plain": {},
