@@ -580,8 +580,10 @@ def main():
     )
     parser.add_argument(
         "--fast-route",
-        action="store_true",
-        help="serve: checks on the event loop before Django (HOMECONSENT_API_FAST_ROUTE=1)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="serve: checks on the event loop before Django, as bin/serve runs them (default; "
+        "--no-fast-route: HOMECONSENT_API_FAST_ROUTE=0)",
     )
     parser.add_argument(
         "--compare-route",

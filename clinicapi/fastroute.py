@@ -1,5 +1,5 @@
 """The plain eligibility check answered on the event loop, in front of Django (bin/serve with
-HOMECONSENT_API_FAST_ROUTE=1; off by default, bench/README.md says why).
+HOMECONSENT_API_FAST_ROUTE, on by default; bench/README.md has the measurements).
 
 clinicapi.fastcheck makes a check one database call, but under bin/serve each request still
 crosses a2wsgi's thread pool and Django's twelve middlewares: about 2 ms of CPU around a call of

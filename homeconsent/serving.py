@@ -7,7 +7,7 @@ keeps its connection, and psycopg keeps the statements it prepared on it. WebSoc
 board) go to Channels as in homeconsent.asgi; with REDIS_URL the channel layer is Redis, so an event
 published by one process reaches sockets held by another.
 
-In front of them, with HOMECONSENT_API_FAST_ROUTE=1, clinicapi.fastroute answers the plain
+In front of them, unless HOMECONSENT_API_FAST_ROUTE=0, clinicapi.fastroute answers the plain
 eligibility check on the event loop (PostgreSQL; one database call, no thread hop, Django's
 headers); every other request, and every check it does not answer "ok", goes to Django unchanged.
 
