@@ -164,6 +164,19 @@ def _in_window(on):
         raise _field_refusal(exc) from None
 
 
+def search_keys(request):
+    """(the registry's search keys, the day asked) of a body with insurance-card numbers and birth
+    date (RequeryInput): the re-query's and the 資格確認書's; a bad key is its field's 400."""
+    data = _valid(serializers.RequeryInput, request.data)
+    try:
+        keys = clean_search_keys(
+            data["insurer_number"], data["symbol"], data["number"], data["branch"], data["birth_date"]
+        )
+    except RegistryValidationError as exc:
+        raise _field_refusal(exc) from None
+    return keys, _in_window(data.get("on"))
+
+
 class RequeryView(DataView):
     """POST /api/v1/requery — 再照会 by insurance-card numbers and birth date (home-visit consent)."""
 
@@ -172,14 +185,8 @@ class RequeryView(DataView):
     renderer_classes = fhir.RENDERERS
 
     def post(self, request):
-        data = _valid(serializers.RequeryInput, request.data)
-        try:
-            keys = clean_search_keys(
-                data["insurer_number"], data["symbol"], data["number"], data["branch"], data["birth_date"]
-            )
-        except RegistryValidationError as exc:
-            raise _field_refusal(exc) from None
-        read = reads.requery(request.auth, keys, _in_window(data.get("on")))
+        keys, on = search_keys(request)
+        read = reads.requery(request.auth, keys, on)
         return fhir.respond(request, read, "eligibility", lambda: presenters.eligibility(read))
 
 

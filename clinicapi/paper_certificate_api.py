@@ -6,7 +6,7 @@ under the scope `paper_certificate.read`. The rule, the log row and the rate lim
 (homeconsent.registry.paper_certificate); the view translates HTTP and names the path in its answer.
 """
 
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
@@ -14,16 +14,16 @@ from rest_framework.response import Response
 from homeconsent.audit.models import ActorType
 from homeconsent.errors import HomeConsentError
 from homeconsent.registry import paper_certificate
-from homeconsent.registry.validation import RegistryValidationError, clean_search_keys
 
 from . import errors, presenters
 from . import serializers as inputs
-from .data_views import DataView, _field_refusal, _in_window, _valid
+from .data_views import DataView, search_keys
 from .reads import not_found
 from .schema import (
     ELIGIBILITY_EXAMPLE,
     ERROR_400,
     ERROR_404,
+    KEYS_EXAMPLE,
     ApiErrorSerializer,
     _doc,
     _documented,
@@ -59,20 +59,14 @@ class PaperCertificateView(DataView):
     parser_classes = [JSONParser]
 
     def post(self, request):
-        data = _valid(inputs.RequeryInput, request.data)
-        try:
-            keys = clean_search_keys(
-                data["insurer_number"], data["symbol"], data["number"], data["branch"], data["birth_date"]
-            )
-        except RegistryValidationError as exc:
-            raise _field_refusal(exc) from None
+        keys, on = search_keys(request)
         try:
             check = paper_certificate.check_paper_certificate(
                 actor_type=ActorType.INSTITUTION_CLIENT,
                 actor_id=request.auth.client_id,
                 institution_code=request.auth.institution_code,
                 keys=keys,
-                on=_in_window(data.get("on")),
+                on=on,
             )
         except HomeConsentError as exc:
             if exc.code == paper_certificate.NO_MATCH.code:
@@ -137,17 +131,7 @@ PAPER_CERTIFICATE_SCHEMAS = [
             ),
         },
         examples=[
-            OpenApiExample(
-                "keys",
-                request_only=True,
-                value={
-                    "insurer_number": "39131016",
-                    "symbol": "9999",
-                    "number": "00000103",
-                    "branch": "00",
-                    "birth_date": "1943-07-13",
-                },
-            ),
+            KEYS_EXAMPLE,
             _example(
                 "eligible",
                 {

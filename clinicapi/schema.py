@@ -947,6 +947,18 @@ QUALIFICATION_EXAMPLE = {
     "insured_partial_contribution_ratio": "010",
     "preschool_classification": "",
 }
+# A body of insurance-card numbers and birth date (re-query, 資格確認書).
+KEYS_EXAMPLE = OpenApiExample(
+    "keys",
+    request_only=True,
+    value={
+        "insurer_number": "39131016",
+        "symbol": "9999",
+        "number": "00000103",
+        "branch": "00",
+        "birth_date": "1943-07-13",
+    },
+)
 ELIGIBILITY_EXAMPLE = {
     "process_execution_time": "2026-11-25T09:30:00+09:00",
     "reference_classification": "1",
@@ -1033,17 +1045,7 @@ DATA_SCHEMAS = [
             400: ERROR_400,
         },
         examples=[
-            OpenApiExample(
-                "keys",
-                request_only=True,
-                value={
-                    "insurer_number": "39131016",
-                    "symbol": "9999",
-                    "number": "00000103",
-                    "branch": "00",
-                    "birth_date": "1943-07-13",
-                },
-            ),
+            KEYS_EXAMPLE,
             _example("requery", {**ELIGIBILITY_EXAMPLE, "reference_classification": "2"}),
         ],
     ),
