@@ -128,12 +128,7 @@ def ensure_partitions(
         for month in created:
             _create(cursor, month)
         if stray:
-            columns = _columns()
-            cursor.execute(f"INSERT INTO {TABLE} ({columns}) SELECT {columns} FROM {draining}")
-            moved = cursor.rowcount
-            cursor.execute(f"SELECT count(*) FROM {draining}")
-            if cursor.fetchone()[0] != moved:
-                raise PartitionError(f"draining {DEFAULT}: moved {moved} rows of a different count")
+            _move_rows(cursor, draining, TABLE)
             # Rows that reached DEFAULT in this very transaction still have their deferred foreign-key
             # checks queued on it: run them now (Django's constraints are deferred again after).
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
