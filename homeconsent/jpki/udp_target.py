@@ -50,11 +50,12 @@ from .reader import quiet_frame_logging
 
 log = logging.getLogger(__name__)
 
-# Frame waiting time integer announced in SENSB_RES: FWT = 302 µs * 2**FWI. 11 gives ~0.62 s;
-# nfcpy then retries once, so a pulled card is noticed after ~1.3 s. A command still running after
+# Frame waiting time integer announced in SENSB_RES: FWT = 302 µs * 2**FWI. 12 gives ~1.24 s;
+# nfcpy then retries once, so a pulled card is noticed after ~2.5 s. A command still running after
 # a third of the FWT (a busy machine) makes the card ask for more time with S(WTX) rather than
 # answer late: a late answer would cross the reader's R(NAK) and desynchronise the block numbers.
-DEFAULT_FWI = 11
+# (11, ~0.62 s, left the S(WTX) thread too little slack on a loaded machine with debug logging on.)
+DEFAULT_FWI = 12
 _WTXM = 4  # each S(WTX) asks for 4 x FWT
 _FSC_TABLE = (16, 24, 32, 40, 48, 64, 96, 128, 256)
 _FSCI = 8  # we accept frames of 256 bytes

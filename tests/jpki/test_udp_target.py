@@ -239,16 +239,16 @@ def test_iso_dep_block_rules_for_lost_frames(reader):
 
 
 class SlowSigningCard(VirtualJPKICard):
-    """A card that takes 1.5 s to sign, as on a machine under heavy load."""
+    """A card that takes 3 s to sign, as on a machine under heavy load."""
 
     def transmit(self, capdu):
         if capdu[:2] == b"\x80\x2a":
-            time.sleep(1.5)
+            time.sleep(3.0)
         return super().transmit(capdu)
 
 
 def test_a_slow_answer_keeps_the_reader_waiting_with_wtx(card_file):  # noqa: F811
-    # given: signing outlasts the frame waiting time (about 0.62 s) more than twice
+    # given: signing outlasts the frame waiting time (about 1.24 s) more than twice
     slow = SlowSigningCard.load(card_file)
     with UdpCardTarget(slow, "127.0.0.1", 0) as target:
         clf = nfc.ContactlessFrontend(target.path)
