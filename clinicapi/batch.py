@@ -34,7 +34,7 @@ from homeconsent.sqlrows import insert_many
 from . import errors, fastbatch, presenters
 from .auth import ApiAccess
 from .models import BatchInquiry, BatchResultChunk
-from .patients import patient_id_for
+from .patients import patient_ids_for
 from .reads import matched_persons, not_found, tokyo_today
 
 CHUNK_SIZE = 1000
@@ -174,16 +174,24 @@ def _resolve(access, institution, keys, entries, on, reception_number) -> list:
     indexes = sorted(keys)
     results, consents, refused = matched_persons(access, [keys[i] for i in indexes], on)
     log = []
+    patient_ids = _patient_ids(institution, results, consents)
     for index, result in zip(indexes, results):
-        entries[index] = _entry_of(access, institution, index, result, consents, reception_number, log)
+        entries[index] = _entry_of(access, index, result, consents, patient_ids, reception_number, log)
     log.extend(_refused_rows(access, refused, reception_number))
     return log
 
 
-def _entry_of(access, institution, index, result, consents, reception_number, log) -> dict:
+def _patient_ids(institution, results, consents) -> dict:
+    """The patient ids of the persons the results disclose, in one cipher call."""
+    return patient_ids_for(
+        institution.code, {r.person_id for r in results if r.person is not None and r.person_id in consents}
+    )
+
+
+def _entry_of(access, index, result, consents, patient_ids, reception_number, log) -> dict:
     """The result entry of one resolved key; a disclosed one appends its access-log row to `log`."""
     consent = consents.get(result.person_id) if result.person is not None else None
-    patient_id = patient_id_for(institution.code, result.person_id) if consent is not None else None
+    patient_id = patient_ids[result.person_id] if consent is not None else None
     entry = _result_entry(index, result, patient_id)
     if consent is not None:
         entry["_person"], entry["_consent"] = result.person_id, consent.pk

@@ -160,9 +160,10 @@ def resolve(access, institution, keys: dict, entries: dict, on: datetime.date, r
             persons_filter=lambda person_ids: consents.keys() & set(person_ids),
             include_limit=lambda person_id: ConsentItem.LIMIT_CERTIFICATE in consents[person_id].items,
         )
+        patient_ids = general._patient_ids(institution, results, consents)
         for index, result in zip(readable, results):
             entries[index] = general._entry_of(
-                access, institution, index, result, consents, reception_number, log
+                access, index, result, consents, patient_ids, reception_number, log
             )
     for index in keys:
         if index not in entries:
