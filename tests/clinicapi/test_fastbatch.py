@@ -116,8 +116,8 @@ def test_the_fast_validator_answers_as_clean_search_keys(settings):
 
 # --- the whole batch on PostgreSQL ---------------------------------------------------------------
 def _population_entries(here, today) -> list:
-    """Every period's keys (also in full-width and with the wrong birth date), keys shared by two
-    persons, keys of nobody and broken entries, shuffled, with repeats."""
+    """Every period's keys (also in full-width, with another birth date, or only with another birth
+    date), keys shared by two persons, keys of nobody and broken entries, shuffled, with repeats."""
     chance = random.Random(7)
     periods = list(Qualification.objects.select_related("person", "insurer").order_by("pk"))
     # Two persons on the same card keys and birth date: several match (5) unless consent filters one.
@@ -142,10 +142,13 @@ def _population_entries(here, today) -> list:
             "branch": q.branch,
             "birth_date": q.person.birth_date.isoformat(),
         }
+        if chance.random() < 0.15:  # only with another birth date: its person is still matched
+            entries.append({**keys, "birth_date": "1950-01-02"})
+            continue
         entries.append(keys)
         if chance.random() < 0.3:
             entries.append({**keys, "number": q.number.translate(FULL_WIDTH)})
-        if chance.random() < 0.3:
+        if chance.random() < 0.2:
             entries.append({**keys, "birth_date": "1950-01-02"})
         if chance.random() < 0.1:
             entries.append({**keys, "number": q.number + "0"})
