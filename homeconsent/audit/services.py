@@ -194,8 +194,8 @@ def _prepared_event(entry: dict, valid=_CHOICE_VALUES) -> dict:
 
 
 def _insert_many(events: list[dict], using: str) -> None:
-    """INSERT every event with one executemany (one statement, run per row by the driver;
-    psycopg pipelines it): no per-row round trips and no parameter limit per statement.
+    """INSERT every event with one executemany (one statement, run per row by the driver): no
+    per-row round trips and no parameter limit per statement; on PostgreSQL one COPY instead.
     The statement is the one Django compiles for a single AccessEvent; values are prepared by
     the fields themselves (JSON and datetime adaptation per back end)."""
     from django.db.models.sql import InsertQuery
@@ -264,8 +264,8 @@ def record_accesses(entries) -> int:
     Each entry is a dict of record_access's keyword arguments and is validated alike. The chain
     rules are record_access's: events go to their person's chain in the order given, each chain's
     head is locked (in chain order, so two bulk writers cannot deadlock) until the caller's
-    transaction ends, and the rows are inserted with one executemany — queries do not grow with
-    the number of entries. Returns how many events were written.
+    transaction ends, and the rows are inserted with one COPY (PostgreSQL) or one executemany —
+    queries do not grow with the number of entries. Returns how many events were written.
     """
     events = [_prepared_event(entry) for entry in entries]
     if not events:
