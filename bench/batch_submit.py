@@ -10,8 +10,8 @@
 """Benchmark: the batch pre-check of 10,000 entries, general path against fast path."""
 
 import argparse
-import datetime
 import cProfile
+import datetime
 import io
 import os
 import pstats
@@ -82,9 +82,9 @@ def run(options, tmp: Path):
     import django
 
     django.setup()
+    from clinic_api import prepare
     from django.test import Client, override_settings
 
-    from clinic_api import prepare
     from clinicapi.auth import do_issue_access_token
     from clinicapi.models import ApiClient
 

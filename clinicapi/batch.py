@@ -200,7 +200,16 @@ def _entry_of(access, index, result, consents, patient_ids, reception_number, lo
         if result.limit_included:
             items.append(ConsentItem.LIMIT_CERTIFICATE.value)
         log.append(
-            _row(access, result.person_id, items, Basis.CONSENT, consent.pk, Outcome.OK, reception_number, index)
+            _row(
+                access,
+                result.person_id,
+                items,
+                Basis.CONSENT,
+                consent.pk,
+                Outcome.OK,
+                reception_number,
+                index,
+            )
         )
     return entry
 

@@ -47,7 +47,20 @@ def generated_entries(count: int, seed: int, today: datetime.date) -> list:
         "insurer_number": [insurer] * 6
         + [with_check_digit("13001"), wrong_digit, "0113001", insurer.translate(FULL_WIDTH), f" {insurer}"]
         + ["", None, 1130012, "ABCDEFGH"],
-        "symbol": ["12", "", None, "本部", "東ア１２", " 12 ", "４２", "ｱｲ", "x" * 38, "x" * 39, "１" * 39, 7],
+        "symbol": [
+            "12",
+            "",
+            None,
+            "本部",
+            "東ア１２",
+            " 12 ",
+            "４２",
+            "ｱｲ",
+            "x" * 38,
+            "x" * 39,
+            "１" * 39,
+            7,
+        ],
         "number": ["123", "B77", "１２３", " 7 ", "\u30007", "", "   ", None, "9" * 38, "9" * 39, "Ａ1", 123],
         "branch": ["00", "01"] * 3 + ["0", "０１", " 01", "ab", "001", "", None, 1],
         "birth_date": ["1950-01-01", "1985-12-31"] * 3
@@ -175,16 +188,16 @@ def _submit(http, entries, fast: bool, **extra):
         return execute(sql, params, many, context)
 
     with override_settings(CLINICAPI_BATCH_FAST=fast), connection.execute_wrapper(statements):
-        response = http.post("/api/v1/batches", {"entries": entries, **extra}, content_type="application/json")
+        response = http.post(
+            "/api/v1/batches", {"entries": entries, **extra}, content_type="application/json"
+        )
     assert response.status_code == 201, response.content[:500]
     received = response.json()
     number = received.pop("reception_number")
     for moment in ("submitted_at", "expires_at"):
         received.pop(moment)
     inquiry = BatchInquiry.objects.get(reception_number=number)
-    stored = [
-        chunk.entries for chunk in BatchResultChunk.objects.filter(batch=inquiry).order_by("number")
-    ]
+    stored = [chunk.entries for chunk in BatchResultChunk.objects.filter(batch=inquiry).order_by("number")]
     rows = _rows(last, number)
     # the answers as fetched (a fetch is a read too: its rows are compared as well)
     last = AccessEvent.objects.order_by("-pk").values_list("pk", flat=True).first()
@@ -192,7 +205,9 @@ def _submit(http, entries, fast: bool, **extra):
     while offset is not None:
         page = http.get(f"/api/v1/batches/{number}", {"offset": offset, "limit": 700}).json()
         offset = page["next_offset"]
-        pages.append({k: v for k, v in page.items() if k not in ("reception_number", "submitted_at", "expires_at")})
+        pages.append(
+            {k: v for k, v in page.items() if k not in ("reception_number", "submitted_at", "expires_at")}
+        )
     fetched_rows = _rows(last, number)
     fast_statement = any("unnest(" in sql for sql in seen)
     return received, stored, rows, pages, fetched_rows, fast_statement
