@@ -1,11 +1,12 @@
 """一括照会 (batch pre-check): up to 10,000 search keys in, one result per entry out.
 
-Processed synchronously inside the submitting request (10,000 entries take well under a second,
-see bench/clinic_api.py), in one transaction: validation, bulk resolution restricted to the persons
-with a consent in force at this institution, one access-log row per entry that resolved a person,
-and the stored results. Queries do not grow with the number of entries: the registry is read with
-one `IN` list per key field (resolve_many_by_keys), consents with one, the access log is written
-with one executemany (record_accesses), results as ≤ 11 rows in one INSERT.
+Processed synchronously inside the submitting request, in one transaction: validation, bulk
+resolution restricted to the persons with a consent in force at this institution, one access-log
+row per entry that resolved a person and one refused row per person matched without one, and the
+stored results. Queries do not grow with the number of entries: the registry is read with one `IN`
+list per key field (resolve_many_by_keys), consents with one, the access log is written in one go
+(record_accesses), results as ≤ 11 rows in one INSERT. On PostgreSQL clinicapi.fastbatch takes
+the same steps with less Python (HOMECONSENT_API_BATCH_FAST, on by default; bench/README.md).
 
 Per entry: segment_of_result 1 (processed) with qualification_validity 1–5, or 9 (the keys are not
 valid; error_code and the field errors say why). A person without a consent here answers exactly
@@ -31,10 +32,10 @@ from homeconsent.registry.eligibility import EligibilityResult, Validity
 from homeconsent.registry.validation import RegistryValidationError, clean_search_keys
 from homeconsent.sqlrows import insert_many
 
-from . import errors, presenters
+from . import errors, fastbatch, presenters
 from .auth import ApiAccess
 from .models import BatchInquiry, BatchResultChunk
-from .patients import patient_id_for
+from .patients import patient_ids_for
 from .reads import matched_persons, not_found, tokyo_today
 
 CHUNK_SIZE = 1000
@@ -101,18 +102,23 @@ def _nobody(index: int, on: datetime.date) -> dict:
 def _clean(raw_entries, today):
     keys, invalid = {}, {}
     for index, raw in enumerate(raw_entries):
-        if not isinstance(raw, dict):
-            invalid[index] = _error_entry(index, ENTRY_NOT_OBJECT())
-            continue
-        values = [raw.get(name) for name in KEY_FIELDS]
-        if any(v is not None and not isinstance(v, str) for v in values):
-            invalid[index] = _error_entry(index, ENTRY_NOT_OBJECT())
-            continue
-        try:
-            keys[index] = clean_search_keys(*values, today=today)
-        except RegistryValidationError as exc:
-            invalid[index] = _error_entry(index, ENTRY_KEYS_INVALID(), exc.errors)
+        _clean_one(index, raw, today, keys, invalid)
     return keys, invalid
+
+
+def _clean_one(index, raw, today, keys, invalid) -> None:
+    """One entry into keys[index] (SearchKeys) or invalid[index] (its error entry)."""
+    if not isinstance(raw, dict):
+        invalid[index] = _error_entry(index, ENTRY_NOT_OBJECT())
+        return
+    values = [raw.get(name) for name in KEY_FIELDS]
+    if any(v is not None and not isinstance(v, str) for v in values):
+        invalid[index] = _error_entry(index, ENTRY_NOT_OBJECT())
+        return
+    try:
+        keys[index] = clean_search_keys(*values, today=today)
+    except RegistryValidationError as exc:
+        invalid[index] = _error_entry(index, ENTRY_KEYS_INVALID(), exc.errors)
 
 
 def do_submit(access: ApiAccess, institution, raw_entries, on: datetime.date | None = None) -> BatchInquiry:
@@ -127,47 +133,12 @@ def do_submit(access: ApiAccess, institution, raw_entries, on: datetime.date | N
     today = tokyo_today()
     on = on or today
     now = timezone.now()
-    keys, entries = _clean(raw_entries, today)
+    fast = fastbatch.enabled()
+    keys, entries = (fastbatch.clean if fast else _clean)(raw_entries, today)
     reception_number = _reception_number()
-    indexes = sorted(keys)
     with transaction.atomic():
-        results, consents, refused = matched_persons(access, [keys[i] for i in indexes], on)
-        log = []
-        for index, result in zip(indexes, results):
-            consent = consents.get(result.person_id) if result.person is not None else None
-            patient_id = patient_id_for(institution.code, result.person_id) if consent is not None else None
-            entry = _result_entry(index, result, patient_id)
-            if consent is not None:
-                entry["_person"], entry["_consent"] = result.person_id, consent.pk
-                items = [ConsentItem.QUALIFICATION.value]
-                if result.limit_included:
-                    items.append(ConsentItem.LIMIT_CERTIFICATE.value)
-                log.append(
-                    _row(
-                        access,
-                        result.person_id,
-                        items,
-                        Basis.CONSENT,
-                        consent.pk,
-                        Outcome.OK,
-                        reception_number,
-                        index,
-                    )
-                )
-            entries[index] = entry
-        for person_id in sorted(refused):
-            log.append(
-                _row(
-                    access,
-                    person_id,
-                    [ConsentItem.QUALIFICATION.value],
-                    Basis.CONSENT,
-                    None,
-                    Outcome.REFUSED,
-                    reception_number,
-                    None,
-                )
-            )
+        resolve = fastbatch.resolve if fast else _resolve
+        log = resolve(access, institution, keys, entries, on, reception_number)
         ordered = [entries[i] for i in range(len(raw_entries))]
         errors_count = sum(1 for e in ordered if e["segment_of_result"] == SEGMENT_ERROR)
         inquiry = BatchInquiry.objects.create(
@@ -181,17 +152,82 @@ def do_submit(access: ApiAccess, institution, raw_entries, on: datetime.date | N
             error_count=errors_count,
             expires_at=now + BATCH_RESULT_TTL,
         )
-        insert_many(
-            [
-                BatchResultChunk(
-                    batch=inquiry, number=n, entries=ordered[n * CHUNK_SIZE : (n + 1) * CHUNK_SIZE]
-                )
-                for n in range((len(ordered) + CHUNK_SIZE - 1) // CHUNK_SIZE)
-            ],
-            router.db_for_write(BatchResultChunk),
-        )
+        if fast:
+            fastbatch.write_chunks(inquiry, ordered)
+        else:
+            insert_many(
+                [
+                    BatchResultChunk(
+                        batch=inquiry, number=n, entries=ordered[n * CHUNK_SIZE : (n + 1) * CHUNK_SIZE]
+                    )
+                    for n in range((len(ordered) + CHUNK_SIZE - 1) // CHUNK_SIZE)
+                ],
+                router.db_for_write(BatchResultChunk),
+            )
         record_accesses(log)
     return inquiry
+
+
+def _resolve(access, institution, keys, entries, on, reception_number) -> list:
+    """The general resolution: every entry's result into `entries`; returns the access-log rows
+    (one per disclosed entry in entry order, then one refused row per matched person without a
+    consent here, by person id)."""
+    indexes = sorted(keys)
+    results, consents, refused = matched_persons(access, [keys[i] for i in indexes], on)
+    log = []
+    patient_ids = _patient_ids(institution, results, consents)
+    for index, result in zip(indexes, results):
+        entries[index] = _entry_of(access, index, result, consents, patient_ids, reception_number, log)
+    log.extend(_refused_rows(access, refused, reception_number))
+    return log
+
+
+def _patient_ids(institution, results, consents) -> dict:
+    """The patient ids of the persons the results disclose, in one cipher call."""
+    return patient_ids_for(
+        institution.code, {r.person_id for r in results if r.person is not None and r.person_id in consents}
+    )
+
+
+def _entry_of(access, index, result, consents, patient_ids, reception_number, log) -> dict:
+    """The result entry of one resolved key; a disclosed one appends its access-log row to `log`."""
+    consent = consents.get(result.person_id) if result.person is not None else None
+    patient_id = patient_ids[result.person_id] if consent is not None else None
+    entry = _result_entry(index, result, patient_id)
+    if consent is not None:
+        entry["_person"], entry["_consent"] = result.person_id, consent.pk
+        items = [ConsentItem.QUALIFICATION.value]
+        if result.limit_included:
+            items.append(ConsentItem.LIMIT_CERTIFICATE.value)
+        log.append(
+            _row(
+                access,
+                result.person_id,
+                items,
+                Basis.CONSENT,
+                consent.pk,
+                Outcome.OK,
+                reception_number,
+                index,
+            )
+        )
+    return entry
+
+
+def _refused_rows(access, refused, reception_number) -> list:
+    return [
+        _row(
+            access,
+            person_id,
+            [ConsentItem.QUALIFICATION.value],
+            Basis.CONSENT,
+            None,
+            Outcome.REFUSED,
+            reception_number,
+            None,
+        )
+        for person_id in sorted(refused)
+    ]
 
 
 def _row(access, person_id, items, basis, consent_id, outcome, reception_number, index) -> dict:

@@ -28,16 +28,25 @@ def snake(name: str) -> str:
     return _CAMEL.sub("_", name).lower()
 
 
-def _value(name: str, value):
-    if isinstance(value, str) and name.endswith(_DATE_NAMES) and _YMD.match(value):
-        return f"{value[:4]}-{value[4:6]}-{value[6:]}"
-    return national(value)
+@functools.cache
+def _field(name: str) -> tuple[str, bool]:
+    """(API name, whether a yyyyMMdd value of it is a date) of a national element name."""
+    return snake(name), name.endswith(_DATE_NAMES)
 
 
 def national(value):
-    """Element names to snake_case, yyyyMMdd dates to ISO, recursively."""
+    """Element names to snake_case, yyyyMMdd dates to ISO, recursively. (One loop, no call per
+    leaf: a batch of 10,000 disclosed entries converts some 300,000 values.)"""
     if isinstance(value, dict):
-        return {snake(k): _value(k, v) for k, v in value.items()}
+        out = {}
+        for name, v in value.items():
+            key, dated = _field(name)
+            if isinstance(v, (dict, list)):
+                v = national(v)
+            elif dated and isinstance(v, str) and _YMD.match(v):
+                v = f"{v[:4]}-{v[4:6]}-{v[6:]}"
+            out[key] = v
+        return out
     if isinstance(value, list):
         return [national(v) for v in value]
     return value

@@ -366,6 +366,9 @@ CLINICAPI_CLOCK_LEEWAY = timedelta(seconds=env.int("HOMECONSENT_API_CLOCK_LEEWAY
 # On PostgreSQL a plain eligibility check runs as one database call (clinicapi.fastcheck); off, every
 # check takes the general DRF path (as on SQLite).
 CLINICAPI_FAST_CHECK = env.bool("HOMECONSENT_API_FAST_CHECK", default=True)
+# The batch pre-check's fast path on PostgreSQL (clinicapi.fastbatch); off, every batch takes the
+# general path (as on SQLite).
+CLINICAPI_BATCH_FAST = env.bool("HOMECONSENT_API_BATCH_FAST", default=True)
 # The check's route on the event loop under bin/serve (clinicapi.fastroute), and its connections
 # per worker process. On: it halves the serving CPU per check and, measured alternately on a quiet
 # machine, served 1.6 times the checks of Django's thread pool (bench/README.md); only on a machine

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from homeconsent.sqlrows import bound_cursor
 
-from .canonical import GENESIS, canonical_bytes, check_json_value, event_hash
+from .canonical import GENESIS, canonical_bytes, check_json_value, event_hash, format_time
 from .models import AccessEvent, ActorType, Basis, ChainHead, Outcome
 
 MAX_DETAIL_BYTES = 4096
@@ -194,14 +194,17 @@ def _prepared_event(entry: dict, valid=_CHOICE_VALUES) -> dict:
 
 
 def _insert_many(events: list[dict], using: str) -> None:
-    """INSERT every event with one executemany (one statement, run per row by the driver;
-    psycopg pipelines it): no per-row round trips and no parameter limit per statement.
+    """INSERT every event with one executemany (one statement, run per row by the driver): no
+    per-row round trips and no parameter limit per statement; on PostgreSQL one COPY instead.
     The statement is the one Django compiles for a single AccessEvent; values are prepared by
     the fields themselves (JSON and datetime adaptation per back end)."""
     from django.db.models.sql import InsertQuery
 
     connection = connections[using]
     fields = [f for f in AccessEvent._meta.concrete_fields if not f.primary_key]
+    if connection.vendor == "postgresql":
+        _copy_many(events, fields, connection)
+        return
     query = InsertQuery(AccessEvent)
     query.insert_values(fields, [AccessEvent(**events[0])])
     [(sql, _)] = query.get_compiler(using=using).as_sql()
@@ -230,6 +233,23 @@ def _insert_many(events: list[dict], using: str) -> None:
         cursor.executemany(sql, rows)
 
 
+def _copy_many(events: list[dict], fields: list, connection) -> None:
+    """PostgreSQL: the rows in one COPY (the batch pre-check writes up to 10,000 at once; COPY
+    costs the server and psycopg a fraction of 10,000 INSERTs). The JSON columns travel as the
+    JSON text jsonb reads, dumped as the JSONField dumps it; the moment as one aware datetime.
+    Django's cursor wrappers do not see a COPY: it is counted as no statement."""
+    q = connection.ops.quote_name
+    columns = ", ".join(q(f.column) for f in fields)
+    sql = f"COPY {q(AccessEvent._meta.db_table)} ({columns}) FROM STDIN"
+    as_json = {f.attname for f in fields if f.get_internal_type() == "JSONField"}
+    dumps = json.dumps
+    with bound_cursor(connection) as cursor, cursor.copy(sql) as copy:
+        for event in events:
+            copy.write_row(
+                [dumps(event[f.attname]) if f.attname in as_json else event[f.attname] for f in fields]
+            )
+
+
 def _move_heads(heads: list, using: str) -> None:
     connection = connections[using]
     q = connection.ops.quote_name
@@ -244,8 +264,8 @@ def record_accesses(entries) -> int:
     Each entry is a dict of record_access's keyword arguments and is validated alike. The chain
     rules are record_access's: events go to their person's chain in the order given, each chain's
     head is locked (in chain order, so two bulk writers cannot deadlock) until the caller's
-    transaction ends, and the rows are inserted with one executemany — queries do not grow with
-    the number of entries. Returns how many events were written.
+    transaction ends, and the rows are inserted with one COPY (PostgreSQL) or one executemany —
+    queries do not grow with the number of entries. Returns how many events were written.
     """
     events = [_prepared_event(entry) for entry in entries]
     if not events:
@@ -269,6 +289,7 @@ def record_accesses(entries) -> int:
         for head in locked:
             heads[head.chain] = head
         occurred_at = timezone.now()
+        when = format_time(occurred_at)
         ordered = []
         for chain in sorted(by_chain):
             head = heads[chain]
@@ -276,7 +297,7 @@ def record_accesses(entries) -> int:
             for event in by_chain[chain]:
                 seq += 1
                 event["seq"], event["prev_hash"], event["occurred_at"] = seq, prev, occurred_at
-                event["hash"] = prev = event_hash(event)
+                event["hash"] = prev = event_hash(event, when)
                 ordered.append(event)
             head.seq, head.head_hash = seq, prev
         _insert_many(ordered, using)

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from clinicapi.patients import patient_id_for, person_id_from
+from clinicapi.patients import patient_id_for, patient_ids_for, person_id_from
 from homeconsent.audit.models import AccessEvent
 from homeconsent.consent import rules
 from homeconsent.consent.models import Consent
@@ -59,6 +59,18 @@ def test_no_patient_id_starts_like_a_command_line_option(clinic):
 
     # then none starts with "-", and all are lower-case letters and digits 2-7
     assert all(i[0] != "-" and re.fullmatch(r"[a-z2-7]{26}", i) for i in ids)
+
+
+def test_many_patient_ids_in_one_call_are_each_the_single_ones(clinic):
+    # given persons, one of them twice, one with a long id
+    persons = [1, 42, 42, 7, 2**40 + 3]
+
+    # when their ids are made together (the batch pre-check)
+    ids = patient_ids_for(clinic.code, persons)
+
+    # then each is the id made alone
+    assert ids == {p: patient_id_for(clinic.code, p) for p in persons}
+    assert patient_ids_for(clinic.code, []) == {}
 
 
 # --- consented patients --------------------------------------------------------------------------

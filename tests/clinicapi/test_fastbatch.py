@@ -1,0 +1,267 @@
+"""The batch pre-check's fast path (clinicapi.fastbatch, PostgreSQL) pinned to the general path:
+the fast validator to clean_search_keys over generated good and bad keys (every error the general
+one reports), and a whole batch over a generated population to the general path's stored results,
+counts, fetched answers and access-log rows, with a log that verify_log accepts.
+"""
+
+import datetime
+import random
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from django.db import connection
+from django.test import Client, override_settings
+
+from clinicapi import batch, fastbatch
+from clinicapi.auth import do_issue_access_token, do_register_client
+from clinicapi.models import BatchInquiry, BatchResultChunk
+from homeconsent.audit.models import AccessEvent
+from homeconsent.audit.verification import verify_log
+from homeconsent.consent import rules
+from homeconsent.registry.codes import with_check_digit
+from homeconsent.registry.models import Qualification
+
+FULL_WIDTH = str.maketrans("0123456789ABC", "０１２３４５６７８９ＡＢＣ")
+LOGGED = (
+    "actor_type",
+    "actor_id",
+    "institution_code",
+    "person_id",
+    "items",
+    "basis",
+    "outcome",
+    "consent_id",
+    "detail",
+    "chain",
+)
+
+
+def generated_entries(count: int, seed: int, today: datetime.date) -> list:
+    """Entries mixing well-formed keys with every way a field can be wrong, malformed or spelled
+    otherwise (full-width, spaces, other JSON types)."""
+    chance = random.Random(seed)
+    insurer = with_check_digit("0113001")
+    wrong_digit = insurer[:-1] + str((int(insurer[-1]) + 1) % 10)
+    pools = {
+        "insurer_number": [insurer] * 6
+        + [with_check_digit("13001"), wrong_digit, "0113001", insurer.translate(FULL_WIDTH), f" {insurer}"]
+        + ["", None, 1130012, "ABCDEFGH"],
+        "symbol": [
+            "12",
+            "",
+            None,
+            "本部",
+            "東ア１２",
+            " 12 ",
+            "４２",
+            "ｱｲ",
+            "x" * 38,
+            "x" * 39,
+            "１" * 39,
+            7,
+        ],
+        "number": ["123", "B77", "１２３", " 7 ", "\u30007", "", "   ", None, "9" * 38, "9" * 39, "Ａ1", 123],
+        "branch": ["00", "01"] * 3 + ["0", "０１", " 01", "ab", "001", "", None, 1],
+        "birth_date": ["1950-01-01", "1985-12-31"] * 3
+        + [
+            today.isoformat(),
+            (today + datetime.timedelta(days=1)).isoformat(),
+            (today + datetime.timedelta(days=800)).isoformat(),
+            "1900-01-01",
+            "1899-12-31",
+            "1950-1-1",
+            "19500101",
+            "1950-02-30",
+            "１９５０-01-01",
+            " 1950-01-01",
+            "1950-01-01\n",
+            "",
+            None,
+            19500101,
+        ],
+    }
+    entries = []
+    for _ in range(count):
+        roll = chance.random()
+        if roll < 0.03:
+            entries.append(chance.choice(["not an object", None, 5, ["a"], []]))
+            continue
+        entry = {name: chance.choice(values) for name, values in pools.items()}
+        if roll < 0.08:
+            del entry[chance.choice(list(entry))]
+        if roll > 0.97:
+            entry["extra"] = "ignored"
+        entries.append(entry)
+    return entries
+
+
+def test_the_fast_validator_answers_as_clean_search_keys(settings):
+    # given generated entries, good and bad in every field
+    today = rules.today()
+    entries = generated_entries(6000, seed=23, today=today)
+
+    # when both validators read them
+    fast_keys, fast_errors = fastbatch.clean(entries, today)
+    keys, errors = batch._clean(entries, today)
+
+    # then the same keys and the same error entries (codes, fields and messages)
+    assert fast_keys == keys
+    assert fast_errors == errors
+    # and the fast one took most good entries itself, and the general one reported every error it has
+    taken = sum(fastbatch._plain_keys(e, today, {}) is not None for e in entries if type(e) is dict)
+    assert taken > 0.5 * len(keys) and len(keys) > 200
+    reported = {e["error_code"] for e in errors.values()} | {
+        f["code"] for e in errors.values() for f in e["errors"]
+    }
+    assert reported >= {
+        "batch_entry_not_object",
+        "batch_entry_keys_invalid",
+        "field_required",
+        "insurer_number_invalid",
+        "branch_number_invalid",
+        "text_too_long",
+        "date_invalid",
+        "date_too_old",
+        "birth_date_in_future",
+    }
+
+
+# --- the whole batch on PostgreSQL ---------------------------------------------------------------
+def _population_entries(here, today) -> list:
+    """Every period's keys (also in full-width, with another birth date, or only with another birth
+    date), keys shared by two persons, keys of nobody and broken entries, shuffled, with repeats."""
+    chance = random.Random(7)
+    periods = list(Qualification.objects.select_related("person", "insurer").order_by("pk"))
+    # Two persons on the same card keys and birth date: several match (5) unless consent filters one.
+    for first, second in zip(periods[:12:2], periods[1:12:2]):
+        second.person.birth_date = first.person.birth_date
+        second.person.save(update_fields=["birth_date"])
+        Qualification.objects.create(
+            **{
+                f.attname: getattr(first, f.attname)
+                for f in Qualification._meta.concrete_fields
+                if f.attname not in ("id", "person_id", "created_at")
+            },
+            person=second.person,
+        )
+    periods = list(Qualification.objects.select_related("person", "insurer").order_by("pk"))
+    entries = []
+    for q in periods:
+        keys = {
+            "insurer_number": q.insurer.number,
+            "symbol": q.symbol,
+            "number": q.number,
+            "branch": q.branch,
+            "birth_date": q.person.birth_date.isoformat(),
+        }
+        if chance.random() < 0.15:  # only with another birth date: its person is still matched
+            entries.append({**keys, "birth_date": "1950-01-02"})
+            continue
+        entries.append(keys)
+        if chance.random() < 0.3:
+            entries.append({**keys, "number": q.number.translate(FULL_WIDTH)})
+        if chance.random() < 0.2:
+            entries.append({**keys, "birth_date": "1950-01-02"})
+        if chance.random() < 0.1:
+            entries.append({**keys, "number": q.number + "0"})
+    entries += generated_entries(400, seed=5, today=today)
+    entries += [chance.choice(entries) for _ in range(300)]
+    chance.shuffle(entries)
+    return entries
+
+
+def _batch_client(here):
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    jwks = {"keys": [{**jwt.algorithms.ECAlgorithm.to_jwk(key, as_dict=True), "kid": "k1"}]}
+    client = do_register_client(here, "一括", jwks, ["qualification.read", "batch.write"])
+    token, _ = do_issue_access_token(client, ["qualification.read", "batch.write"])
+    return Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
+def _submit(http, entries, fast: bool, **extra):
+    last = AccessEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    seen = []
+
+    def statements(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with override_settings(CLINICAPI_BATCH_FAST=fast), connection.execute_wrapper(statements):
+        response = http.post(
+            "/api/v1/batches", {"entries": entries, **extra}, content_type="application/json"
+        )
+    assert response.status_code == 201, response.content[:500]
+    received = response.json()
+    number = received.pop("reception_number")
+    for moment in ("submitted_at", "expires_at"):
+        received.pop(moment)
+    inquiry = BatchInquiry.objects.get(reception_number=number)
+    stored = [chunk.entries for chunk in BatchResultChunk.objects.filter(batch=inquiry).order_by("number")]
+    rows = _rows(last, number)
+    # the answers as fetched (a fetch is a read too: its rows are compared as well)
+    last = AccessEvent.objects.order_by("-pk").values_list("pk", flat=True).first()
+    pages, offset = [], 0
+    while offset is not None:
+        page = http.get(f"/api/v1/batches/{number}", {"offset": offset, "limit": 700}).json()
+        offset = page["next_offset"]
+        pages.append(
+            {k: v for k, v in page.items() if k not in ("reception_number", "submitted_at", "expires_at")}
+        )
+    fetched_rows = _rows(last, number)
+    fast_statement = any("unnest(" in sql for sql in seen)
+    return received, stored, rows, pages, fetched_rows, fast_statement
+
+
+def _rows(after, number) -> list:
+    rows = list(AccessEvent.objects.filter(pk__gt=after).order_by("pk").values(*LOGGED))
+    for row in rows:
+        assert row["detail"].pop("reception_number") == number
+    return rows
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("on", [None, "past"])
+def test_the_fast_batch_stores_answers_and_logs_as_the_general_path(population, on, settings):
+    # given a generated population, consents in every state, and a batch of its keys and of bad ones
+    settings.CLINICAPI_THROTTLE_RATES = {"client": "100000/min", "token": "100000/min"}
+    here, there = population
+    today = rules.today()
+    entries = _population_entries(here, today)
+    extra = {} if on is None else {"on": (today - datetime.timedelta(days=400)).isoformat()}
+    http = _batch_client(here)
+    assert fastbatch.enabled()
+
+    # when the same batch goes through the general path and then the fast one
+    general = _submit(http, entries, False, **extra)
+    fast = _submit(http, entries, True, **extra)
+
+    # then the same counts, stored results, fetched pages and access-log rows
+    assert fast[0] == general[0]
+    assert fast[1] == general[1]
+    assert fast[2] == general[2]
+    assert fast[3] == general[3]
+    assert fast[4] == general[4]
+    assert (general[5], fast[5]) == (False, True)  # each path was the one asked for
+    # and the batch covered every kind of answer, disclosed and refused
+    stored = [e for chunk in general[1] for e in chunk]
+    validities = {e.get("qualification_validity") for e in stored if e.get("patient_id")}
+    assert {"1", "2"} <= validities
+    assert sum(bool(e.get("patient_id")) for e in stored) > 30
+    assert sum(r["outcome"] == "refused" for r in general[2]) > 30
+    assert any("limit_application_certificate_related_info" in e for e in stored)
+    assert any(e.get("public_expense_certificate_list") for e in stored)
+    assert general[0]["error_count"] > 50
+    report = verify_log()
+    assert report.ok, report.broken
+    assert report.total == AccessEvent.objects.count()
+
+
+@pytest.mark.django_db
+def test_sqlite_keeps_the_general_path(settings):
+    if connection.vendor == "postgresql":
+        pytest.skip("the SQLite case")
+    assert not fastbatch.enabled()
+    settings.CLINICAPI_BATCH_FAST = True
+    assert not fastbatch.enabled()
