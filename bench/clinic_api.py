@@ -514,7 +514,7 @@ def in_process(bearer, entries, patient_id, profile_file=None) -> dict:
         # The one-call check sends its statement through psycopg directly, past Django's wrappers.
         from clinicapi import fastcheck
 
-        one_check.sql.append(f"SELECT * FROM {fastcheck._function(connection)}(…)  [one call]")
+        one_check.sql.append(f"SELECT * FROM {fastcheck.ELIGIBILITY.name(connection)}(…)  [one call]")
 
     for _ in range(20):  # warm-up
         http.get(url)

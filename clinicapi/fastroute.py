@@ -92,14 +92,14 @@ class _Database:
             name="clinicapi-fastroute",
         )
         await pool.open(wait=True, timeout=10)
-        name, _ = fastcheck.function_sql(connection)
+        name, _ = fastcheck.ELIGIBILITY.function_sql(connection)
         async with pool.connection() as conn:
             found = await (await conn.execute("SELECT 1 FROM pg_proc WHERE proname = %s", [name])).fetchone()
         if found is None:
             log.warning("%s is not installed (run manage.py migrate); checks go to Django", name)
             await pool.close()
             return None
-        return cls(connection, pool, fastcheck.call_sql(name))
+        return cls(connection, pool, fastcheck.ELIGIBILITY.statement(name))
 
     async def call(self, params) -> list:
         async with self.pool.connection() as conn:
