@@ -33,7 +33,6 @@ from django.utils import timezone
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from homeconsent.audit.models import AccessEvent
-from homeconsent.consent import rules
 
 from . import fastcheck
 
@@ -55,20 +54,27 @@ _LEARNED_KEPT = 256
 _RETRY_SECONDS = 5.0
 
 
-def _path_pattern() -> re.Pattern:
+def _path_pattern(name: str) -> re.Pattern:
     marker = "PATIENT"
-    url = reverse("clinicapi:eligibility", kwargs={"patient_id": marker})
+    url = reverse(f"clinicapi:{name}", kwargs={"patient_id": marker})
     before, after = url.split(marker)
     return re.compile(re.escape(before) + "([^/]+)" + re.escape(after))
+
+
+def _reads() -> dict:
+    """URL name -> the one-call read answered on the loop."""
+    from . import fastmedication
+
+    return {"eligibility": fastcheck.ELIGIBILITY_READ, "medication": fastmedication.MEDICATION_READ}
 
 
 class _Database:
     """An async pool on the database the access log is written to, opened in the serving loop."""
 
-    def __init__(self, connection, pool: AsyncConnectionPool, sql: str):
+    def __init__(self, connection, pool: AsyncConnectionPool, statements: dict):
         self.connection = connection  # Django's wrapper: its converters only (no I/O)
         self.pool = pool
-        self.sql = sql
+        self.statements = statements  # FastRead -> its call; a read whose function is missing: absent
 
     @classmethod
     async def open(cls):
@@ -92,27 +98,42 @@ class _Database:
             name="clinicapi-fastroute",
         )
         await pool.open(wait=True, timeout=10)
-        name, _ = fastcheck.ELIGIBILITY.function_sql(connection)
+        statements = {}
         async with pool.connection() as conn:
-            found = await (await conn.execute("SELECT 1 FROM pg_proc WHERE proname = %s", [name])).fetchone()
-        if found is None:
-            log.warning("%s is not installed (run manage.py migrate); checks go to Django", name)
+            for read in _reads().values():
+                name, _ = read.one_call.function_sql(connection)
+                found = await (
+                    await conn.execute("SELECT 1 FROM pg_proc WHERE proname = %s", [name])
+                ).fetchone()
+                if found is None:
+                    log.warning(
+                        "%s is not installed (run manage.py migrate); %s go to Django",
+                        name,
+                        read.one_call.what,
+                    )
+                else:
+                    statements[read] = read.one_call.statement(name)
+        if not statements:
             await pool.close()
             return None
-        return cls(connection, pool, fastcheck.ELIGIBILITY.statement(name))
+        return cls(connection, pool, statements)
 
-    async def call(self, params) -> list:
+    async def call(self, read, params) -> list | None:
+        statement = self.statements.get(read)
+        if statement is None:
+            return None
         async with self.pool.connection() as conn:
-            cursor = await conn.execute(self.sql, params, prepare=True)
+            cursor = await conn.execute(statement, params, prepare=True)
             return await cursor.fetchall()
 
 
 class FastEligibility:
-    """ASGI: the plain eligibility check on the event loop; every other request to `app` (Django)."""
+    """ASGI: the plain eligibility check and medication read on the event loop; every other request
+    to `app` (Django)."""
 
     def __init__(self, app):
         self.app = app
-        self.path = None
+        self.paths = None  # [(pattern, FastRead)]
         self.learned: dict = {}  # header combination -> Django's answer headers, Content-Length aside
         self.proxy_header = None
         self._cache_in_memory = False
@@ -125,25 +146,32 @@ class FastEligibility:
             not settings.CLINICAPI_FAST_ROUTE
             or scope["type"] != "http"
             or scope["method"] != "GET"
-            or scope["query_string"]
             or scope.get("root_path")
         ):
             return await self.app(scope, receive, send)
-        if self.path is None:
-            self.path = _path_pattern()
+        if self.paths is None:
+            self.paths = [(_path_pattern(name), read) for name, read in _reads().items()]
             self._cache_in_memory = isinstance(caches[DEFAULT_CACHE_ALIAS], LocMemCache)
             proxy = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
             self.proxy_header = proxy[0][5:].lower().replace("_", "-").encode() if proxy else None
-        matched = self.path.fullmatch(scope["path"])
+        matched, read = next(
+            ((m, read) for pattern, read in self.paths if (m := pattern.fullmatch(scope["path"]))),
+            (None, None),
+        )
         if matched is None:
             return await self.app(scope, receive, send)
         request = self._plain_request(scope)
         if request is None:
             return await self.app(scope, receive, send)
         key, accept, authorization = request
+        key = (read, *key)  # each read learns its own answer headers
         headers = self.learned.get(key)
         if headers is not None and settings.CLINICAPI_FAST_CHECK:
-            if await self._answer(headers, accept, authorization, matched[1], send):
+            # The query string as WSGI hands it to Django; the read takes only its plain forms.
+            asked = read.asked(scope["query_string"].decode("latin-1"))
+            if asked is not None and await self._answer(
+                read, asked, headers, accept, authorization, matched[1], send
+            ):
                 return None
         return await self._general(key, scope, receive, send)
 
@@ -217,7 +245,7 @@ class FastEligibility:
             await self._opening.result().pool.close()
         self._opening = self._loop = None
 
-    async def _answer(self, headers, accept, authorization, patient_id, send) -> bool:
+    async def _answer(self, read, asked, headers, accept, authorization, patient_id, send) -> bool:
         plain = fastcheck.plain_check(accept, authorization, patient_id)
         if plain is None:
             return False
@@ -235,9 +263,8 @@ class FastEligibility:
         if throttle is None:
             return False  # over the limit: Django answers 429
         now = timezone.now()
-        on = rules.today()
         try:
-            rows = await database.call(fastcheck.call_parameters(token_hash, code, person_id, on, now))
+            rows = await database.call(read, read.parameters(token_hash, code, person_id, asked, now))
         except psycopg.errors.UndefinedFunction:
             self._forget(database)  # dropped under us (a restore): look again
             return False
@@ -245,7 +272,9 @@ class FastEligibility:
             # Django answers instead; if this call had committed, the read is logged twice (never less).
             log.exception("the eligibility fast route's call failed; Django answers")
             return False
-        body = fastcheck.answer_body(rows, database.connection, client_id, patient_id, on, now)
+        if rows is None:
+            return False  # this read's function is missing: Django answers
+        body = read.body(rows, database.connection, client_id, patient_id, asked, now)
         if body is None:
             return False
         if throttle.rate is not None:
