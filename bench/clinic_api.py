@@ -344,8 +344,11 @@ def other_medication(env, data, options, interface) -> dict:
 
 
 def compare_route(env, data, options) -> dict:
-    """Eligibility checks/s without and with clinicapi.fastroute, alternating on fresh servers."""
+    """Eligibility checks/s (and with --medication medication reads/s) without and with
+    clinicapi.fastroute, alternating on fresh servers."""
     figures = {"django": [], "route": []}
+    if options.medication:
+        figures.update({"medication_django": [], "medication_route": []})
     paths = [f"/api/v1/patients/{pid}/eligibility" for pid in data["patient_ids"]]
     for _ in range(options.compare_route):
         for name, switch in (("django", "0"), ("route", "1")):
@@ -363,9 +366,20 @@ def compare_route(env, data, options) -> dict:
                 run = load(
                     port, paths, f"Authorization: Bearer {bearer}\r\n", options, f"eligibility ({name})"
                 )
+                medication = options.medication and load(
+                    port,
+                    medication_paths(data),
+                    f"Authorization: Bearer {bearer}\r\n",
+                    options,
+                    f"medication ({name})",
+                )
             finally:
                 stop_server(server)
             figures[name].append((run["per_second"], run["p99_ms"], run["load_average"][0]))
+            if medication:
+                figures[f"medication_{name}"].append(
+                    (medication["per_second"], medication["p99_ms"], medication["load_average"][0])
+                )
     return figures
 
 
@@ -610,7 +624,12 @@ def in_process(bearer, entries, patient_id, profile_file=None) -> dict:
     one_check_ms = (time.perf_counter() - began) / 200 * 1000
     one_check_cpu_ms = (time.process_time() - cpu) / 200 * 1000
     route_ms, route_cpu_ms = route_cost(bearer, url) if connection.vendor == "postgresql" else (None, None)
-    medication = medication_cost(http, connection, f"/api/v1/patients/{patient_id}/medication")
+    medication_url = f"/api/v1/patients/{patient_id}/medication"
+    medication = medication_cost(http, connection, medication_url)
+    if connection.vendor == "postgresql":
+        wall, cpu = route_cost(bearer, medication_url)
+        medication["medication_route_in_process_ms"] = round(wall, 2)
+        medication["medication_route_cpu_ms"] = round(cpu, 2)
 
     def profile(function, repeat, dump=None):
         profiler = cProfile.Profile()
@@ -865,6 +884,11 @@ def main():
             f"{figures['medication_general_queries']} queries), one call {figures['medication_fast_in_process_ms']:.2f} ms "
             f"(CPU {figures['medication_fast_cpu_ms']:.2f} ms, {figures['medication_fast_queries']} Django queries)"
         )
+        if "medication_route_cpu_ms" in figures:
+            print(
+                f"one medication read through bin/serve's route (ASGI in-process): "
+                f"{figures['medication_route_in_process_ms']:.2f} ms (CPU {figures['medication_route_cpu_ms']:.2f} ms)"
+            )
         print("queries of one eligibility check:")
         for sql in figures["one_check_sql"]:
             print("   ", sql)

@@ -21,6 +21,11 @@ and a client this process has not seen yet (its rate-limit bucket is keyed by cl
 from the general path's first answer; it is a key, never an authorization). The per-client throttle
 is applied before the call exactly as DRF applies it. tests/clinicapi/test_fastcheck.py pins the
 answers, refusals and log rows of both paths to each other over a generated population.
+
+The medication read takes the same path (clinicapi.fastmedication). What the two share lives here:
+the token, consent and log-row pieces of the PL/pgSQL text, OneCall (the function named by the hash
+of its text, its installation and call), and the serving (FastRead, answer(), fast_or(): the
+throttle, the client key, the hand-over to the general view).
 """
 
 import hashlib

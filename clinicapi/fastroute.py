@@ -1,5 +1,5 @@
-"""The plain eligibility check answered on the event loop, in front of Django (bin/serve with
-HOMECONSENT_API_FAST_ROUTE, on by default; bench/README.md has the measurements).
+"""The plain eligibility check and medication read answered on the event loop, in front of Django
+(bin/serve with HOMECONSENT_API_FAST_ROUTE, on by default; bench/README.md has the measurements).
 
 clinicapi.fastcheck makes a check one database call, but under bin/serve each request still
 crosses a2wsgi's thread pool and Django's twelve middlewares: about 2 ms of CPU around a call of
@@ -7,15 +7,17 @@ crosses a2wsgi's thread pool and Django's twelve middlewares: about 2 ms of CPU 
 would: it calls the same PL/pgSQL function (token, client, institution and scope; the consent in
 force; the registry read; the access-log row and chain head, committed by that one statement) on an
 async psycopg pool (autocommit, the statement prepared on each connection), and builds the body
-with fastcheck.answer_body, the general path's own code.
+with fastcheck.answer_body, the general path's own code. `GET /api/v1/patients/{id}/medication`
+likewise, with clinicapi.fastmedication's function and body (its plain query strings included).
 
-Everything else goes to Django unchanged: other paths, methods and query strings, a cookie or a
-body, a client this process has not seen answered yet, and every call the function does not
+Everything else goes to Django unchanged: other paths, methods and query strings (but a
+medication read's plain ones), a cookie or a body, a client this process has not seen answered yet, and every call the function does not
 answer "ok" (it wrote nothing then), so each refusal is the general path's own answer. The
 response headers are Django's: the first successful answer Django gives for one combination of
 the request headers its middlewares read (host, scheme and proxy headers, Accept,
 Accept-Language) is remembered, and fast answers for that combination carry the same headers.
-tests/clinicapi/test_fastroute.py pins answers, refusals, headers and log rows to the general path.
+Each read learns its own headers. tests/clinicapi/test_fastroute.py pins answers, refusals, headers
+and log rows of both reads to the general path.
 """
 
 import asyncio
