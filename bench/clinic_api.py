@@ -311,44 +311,34 @@ def medication_paths(data) -> list[str]:
     return [f"/api/v1/patients/{pid}/medication" for pid in data["patient_ids"]]
 
 
-# The medication read on fresh servers after the first one: the one call through Django's URL
-# (the event-loop route off), and the general DRF path (the one-call reads off).
-MEDICATION_SERVERS = {
-    "django": {"HOMECONSENT_API_FAST_ROUTE": "0"},
-    "general": {"HOMECONSENT_API_FAST_CHECK": "0"},
-}
-
-
-def other_medication(env, data, options, interface) -> dict:
-    """The medication phase on a fresh server per MEDICATION_SERVERS entry, the same data and load."""
-    runs = {}
-    for name, switches in MEDICATION_SERVERS.items():
-        if name == "django" and not options.fast_route:
-            continue  # the first server already was that one
-        port = free_port()
-        server = start_server(
-            {**env, **switches}, port, options.workers, interface, options.server, options.threads
+def general_medication(env, data, options, interface) -> dict:
+    """The medication phase through the general DRF path: a fresh server with the one-call reads
+    off (HOMECONSENT_API_FAST_CHECK=0), the same data and load."""
+    port = free_port()
+    server = start_server(
+        {**env, "HOMECONSENT_API_FAST_CHECK": "0"},
+        port,
+        options.workers,
+        interface,
+        options.server,
+        options.threads,
+    )
+    try:
+        bearer = token(f"http://127.0.0.1:{port}", data["client_id"], data["key"])
+        return load(
+            port,
+            medication_paths(data),
+            f"Authorization: Bearer {bearer}\r\n",
+            options,
+            "medication (general)",
         )
-        try:
-            bearer = token(f"http://127.0.0.1:{port}", data["client_id"], data["key"])
-            runs[name] = load(
-                port,
-                medication_paths(data),
-                f"Authorization: Bearer {bearer}\r\n",
-                options,
-                f"medication ({name})",
-            )
-        finally:
-            stop_server(server)
-    return runs
+    finally:
+        stop_server(server)
 
 
 def compare_route(env, data, options) -> dict:
-    """Eligibility checks/s (and with --medication medication reads/s) without and with
-    clinicapi.fastroute, alternating on fresh servers."""
+    """Eligibility checks/s without and with clinicapi.fastroute, alternating on fresh servers."""
     figures = {"django": [], "route": []}
-    if options.medication:
-        figures.update({"medication_django": [], "medication_route": []})
     paths = [f"/api/v1/patients/{pid}/eligibility" for pid in data["patient_ids"]]
     for _ in range(options.compare_route):
         for name, switch in (("django", "0"), ("route", "1")):
@@ -366,20 +356,10 @@ def compare_route(env, data, options) -> dict:
                 run = load(
                     port, paths, f"Authorization: Bearer {bearer}\r\n", options, f"eligibility ({name})"
                 )
-                medication = options.medication and load(
-                    port,
-                    medication_paths(data),
-                    f"Authorization: Bearer {bearer}\r\n",
-                    options,
-                    f"medication ({name})",
-                )
             finally:
                 stop_server(server)
             figures[name].append((run["per_second"], run["p99_ms"], run["load_average"][0]))
-            if medication:
-                figures[f"medication_{name}"].append(
-                    (medication["per_second"], medication["p99_ms"], medication["load_average"][0])
-                )
+
     return figures
 
 
@@ -624,12 +604,7 @@ def in_process(bearer, entries, patient_id, profile_file=None) -> dict:
     one_check_ms = (time.perf_counter() - began) / 200 * 1000
     one_check_cpu_ms = (time.process_time() - cpu) / 200 * 1000
     route_ms, route_cpu_ms = route_cost(bearer, url) if connection.vendor == "postgresql" else (None, None)
-    medication_url = f"/api/v1/patients/{patient_id}/medication"
-    medication = medication_cost(http, connection, medication_url)
-    if connection.vendor == "postgresql":
-        wall, cpu = route_cost(bearer, medication_url)
-        medication["medication_route_in_process_ms"] = round(wall, 2)
-        medication["medication_route_cpu_ms"] = round(cpu, 2)
+    medication = medication_cost(http, connection, f"/api/v1/patients/{patient_id}/medication")
 
     def profile(function, repeat, dump=None):
         profiler = cProfile.Profile()
@@ -710,10 +685,9 @@ def main():
         "--medication",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="after the eligibility phase, the medication read on the same server, then on fresh "
-        "servers through Django's URL (HOMECONSENT_API_FAST_ROUTE=0, skipped with --no-fast-route) "
-        "and through the general path (HOMECONSENT_API_FAST_CHECK=0); the consented patients are the "
-        "heaviest medication histories of the last 92 days",
+        help="after the eligibility phase, the medication read on the same server (one database call "
+        "on PostgreSQL), then on a fresh server through the general path (HOMECONSENT_API_FAST_CHECK=0); "
+        "the consented patients are the heaviest medication histories of the last 92 days",
     )
     parser.add_argument(
         "--skip-in-process",
@@ -788,8 +762,7 @@ def main():
 
         medication_general = None
         if options.medication:
-            medication_others = other_medication(env, data, options, interfaces[-1])
-            medication_general = medication_others["general"]
+            medication_general = general_medication(env, data, options, interfaces[-1])
             ratio = runs[interfaces[-1]]["medication"]["per_second"] / medication_general["per_second"]
             print(
                 f"  medication / medication (general) = {ratio:.2f}  "
@@ -849,11 +822,6 @@ def main():
                     "medication_rows_per_read": data["medication_rows_per_read"],
                 }
             )
-            if "django" in medication_others:  # the first server's read went through the route
-                django = medication_others["django"]
-                summary["medication_django_per_s"] = django["per_second"]
-                summary["medication_django_p50_ms"] = django["p50_ms"]
-                summary["medication_django_p99_ms"] = django["p99_ms"]
         if comparison is not None:
             summary["route_comparison"] = comparison
         if options.skip_in_process:
@@ -884,11 +852,7 @@ def main():
             f"{figures['medication_general_queries']} queries), one call {figures['medication_fast_in_process_ms']:.2f} ms "
             f"(CPU {figures['medication_fast_cpu_ms']:.2f} ms, {figures['medication_fast_queries']} Django queries)"
         )
-        if "medication_route_cpu_ms" in figures:
-            print(
-                f"one medication read through bin/serve's route (ASGI in-process): "
-                f"{figures['medication_route_in_process_ms']:.2f} ms (CPU {figures['medication_route_cpu_ms']:.2f} ms)"
-            )
+
         print("queries of one eligibility check:")
         for sql in figures["one_check_sql"]:
             print("   ", sql)

@@ -63,7 +63,7 @@ SCOPE = "qualification.read"
 READ = "eligibility"
 # Accept values the general path answers with its first renderer (JSON) whatever else it offers.
 JSON_ACCEPTS = {"", "*/*", "application/json"}
-_CONSENT = Columns(Consent, exclude=("signature",))
+CONSENT_COLUMNS = Columns(Consent, exclude=("signature",))
 
 
 def _lit(value: str) -> str:
@@ -73,7 +73,7 @@ def _lit(value: str) -> str:
     return f"'{value}'"
 
 
-def _json_lit(value) -> str:
+def json_literal(value) -> str:
     """The canonical JSON text of a constant (audit.canonical's encoding), as a SQL literal."""
     return _lit(json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
 
@@ -89,7 +89,7 @@ def _col(connection, model, name) -> str:
 
 def consent_columns(connection) -> tuple[list, str, str]:
     """The consent's output columns [(name, type)], its values from v_c, and typed NULLs for them."""
-    cols = [(f"c{i}", f.cast_db_type(connection), f.column) for i, f in enumerate(_CONSENT.fields)]
+    cols = [(f"c{i}", f.cast_db_type(connection), f.column) for i, f in enumerate(CONSENT_COLUMNS.fields)]
     q = connection.ops.quote_name
     values = ", ".join(f"v_c.{q(column)}" for _, _, column in cols)
     nulls = ", ".join(f"NULL::{typ}" for _, typ, _ in cols)
@@ -164,7 +164,7 @@ def date_detail(expression: str) -> tuple[str, str]:
 
 
 def constant_detail(value: str) -> tuple[str, str]:
-    return _json_lit(value), _lit(value)
+    return json_literal(value), _lit(value)
 
 
 def integer_detail(expression: str) -> tuple[str, str]:
@@ -182,12 +182,12 @@ def log_row_sql(connection, items: str, detail: dict) -> str:
     detail_value = ", ".join(f"{_lit(key)}, {detail[key][1]}" for key in keys)
     content = (
         "'{\"actor_id\":' || to_json(v_client)::text || "
-        f"',\"actor_type\":' || {_json_lit(str(ActorType.INSTITUTION_CLIENT))} || "
-        f"',\"basis\":' || {_json_lit(str(Basis.CONSENT))} || "
+        f"',\"actor_type\":' || {json_literal(str(ActorType.INSTITUTION_CLIENT))} || "
+        f"',\"basis\":' || {json_literal(str(Basis.CONSENT))} || "
         "',\"chain\":' || v_chain || ',\"consent_id\":' || to_json(v_c.id::text)::text || "
         f"',\"detail\":{{' || {detail_text} || '}},\"institution_code\":' || to_json(v_inst)::text || "
         '\',"items":\' || v_items || \',"occurred_at":"\' || v_occurred || '
-        f'\'","outcome":\' || {_json_lit(str(Outcome.OK))} || \',"person_id":\' || p_person || '
+        f'\'","outcome":\' || {json_literal(str(Outcome.OK))} || \',"person_id":\' || p_person || '
         '\',"prev_hash":"\' || v_prev || \'","seq":\' || v_seq || \',"v":1}\''
     )
     return f"""
@@ -351,7 +351,7 @@ def _eligibility_function(connection) -> tuple[str, str]:
     qual, limit = str(ConsentItem.QUALIFICATION), str(ConsentItem.LIMIT_CERTIFICATE)
     Q = t(Qualification)
     acquired, lost = col(Qualification, "acquired_on"), col(Qualification, "lost_on")
-    items = f"CASE WHEN v_limit THEN {_json_lit([qual, limit])} ELSE {_json_lit([qual])} END"
+    items = f"CASE WHEN v_limit THEN {json_literal([qual, limit])} ELSE {json_literal([qual])} END"
     detail = {
         "on": date_detail("p_on"),
         "read": constant_detail(READ),
@@ -411,7 +411,7 @@ def install_after_migrate(using="default", **kwargs) -> None:
 _clients_by_token: dict = {}  # token hash -> client id: the throttle key only, never an authorization
 _CLIENTS_KEPT = 10_000
 _lock = threading.Lock()
-_renderer = JSONRenderer()
+RENDERER = JSONRenderer()
 
 
 @dataclass(frozen=True)
@@ -564,8 +564,8 @@ def answer_body(rows, connection, client_id: str, patient_id: str, on, now) -> b
         return None
     if rows[0][1] != client_id:
         return None  # cannot happen (a token belongs to one client); never count another's bucket
-    consent = _CONSENT.instance(rows[0], connection, 3)
-    start = 3 + len(_CONSENT)
+    consent = CONSENT_COLUMNS.instance(rows[0], connection, 3)
+    start = 3 + len(CONSENT_COLUMNS)
     result = registry_eligibility.resolve_from_rows(
         [row[start:] for row in rows[1:]],
         connection,
@@ -573,7 +573,7 @@ def answer_body(rows, connection, client_id: str, patient_id: str, on, now) -> b
         include_limit=ConsentItem.LIMIT_CERTIFICATE in consent.items,
     )
     read = EligibilityRead(patient_id, consent, result, "1", at=now)
-    return _renderer.render(presenters.eligibility(read))
+    return RENDERER.render(presenters.eligibility(read))
 
 
 def _today_unless_asked(query_string: str):

@@ -113,7 +113,7 @@ BEGIN
        AND (p_source IS NULL OR m.{col("source")} = p_source)
      ORDER BY {_order_sql(connection, "m")};
     GET DIAGNOSTICS v_count = ROW_COUNT;
-    {log_row_sql(connection, fastcheck._json_lit([ITEM]), detail)}
+    {log_row_sql(connection, fastcheck.json_literal([ITEM]), detail)}
     -- Last, the consent (the count is known once the rows are out).
     RETURN QUERY SELECT 'ok'::text, v_client, v_event, {consent_values}, {rows_nulls};
 END;
@@ -180,13 +180,13 @@ def answer_body(rows, connection, client_id: str, patient_id: str, asked, now) -
     if rows[-1][1] != client_id:
         return None  # cannot happen (a token belongs to one client); never count another's bucket
     month_from, _, _, start, end = asked
-    consent = fastcheck._CONSENT.instance(rows[-1], connection, 3)
-    at = 3 + len(fastcheck._CONSENT)
+    consent = fastcheck.CONSENT_COLUMNS.instance(rows[-1], connection, 3)
+    at = 3 + len(fastcheck.CONSENT_COLUMNS)
     records = [_record(row, connection, at) for row in rows[:-1]]
     read = reads.MedicalRead(
         patient_id, consent, reads.medication_from(start, month_from), end, records, at=now
     )
-    return fastcheck._renderer.render(presenters.medication(read))
+    return fastcheck.RENDERER.render(presenters.medication(read))
 
 
 MEDICATION_READ = FastRead(MEDICATION, asked, parameters, answer_body)

@@ -1,5 +1,5 @@
-"""The plain eligibility check and medication read answered on the event loop, in front of Django
-(bin/serve with HOMECONSENT_API_FAST_ROUTE, on by default; bench/README.md has the measurements).
+"""The plain eligibility check answered on the event loop, in front of Django (bin/serve with
+HOMECONSENT_API_FAST_ROUTE, on by default; bench/README.md has the measurements).
 
 clinicapi.fastcheck makes a check one database call, but under bin/serve each request still
 crosses a2wsgi's thread pool and Django's twelve middlewares: about 2 ms of CPU around a call of
@@ -7,17 +7,19 @@ crosses a2wsgi's thread pool and Django's twelve middlewares: about 2 ms of CPU 
 would: it calls the same PL/pgSQL function (token, client, institution and scope; the consent in
 force; the registry read; the access-log row and chain head, committed by that one statement) on an
 async psycopg pool (autocommit, the statement prepared on each connection), and builds the body
-with fastcheck.answer_body, the general path's own code. `GET /api/v1/patients/{id}/medication`
-likewise, with clinicapi.fastmedication's function and body (its plain query strings included).
+with fastcheck.answer_body, the general path's own code.
 
-Everything else goes to Django unchanged: other paths, methods and query strings (but a
-medication read's plain ones), a cookie or a body, a client this process has not seen answered yet, and every call the function does not
+Everything else goes to Django unchanged: other paths, methods and query strings, a cookie or a
+body, a client this process has not seen answered yet, and every call the function does not
 answer "ok" (it wrote nothing then), so each refusal is the general path's own answer. The
 response headers are Django's: the first successful answer Django gives for one combination of
 the request headers its middlewares read (host, scheme and proxy headers, Accept,
 Accept-Language) is remembered, and fast answers for that combination carry the same headers.
-Each read learns its own headers. tests/clinicapi/test_fastroute.py pins answers, refusals, headers
-and log rows of both reads to the general path.
+tests/clinicapi/test_fastroute.py pins answers, refusals, headers and log rows to the general path.
+
+The medication read, one database call too (clinicapi.fastmedication), is left to Django's URL:
+on this route (the commit "fastroute: the medication read on the event loop too") it served fewer
+reads a second and spent more CPU per read than through Django in the same runs (bench/README.md).
 """
 
 import asyncio
@@ -35,6 +37,7 @@ from django.utils import timezone
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from homeconsent.audit.models import AccessEvent
+from homeconsent.consent import rules
 
 from . import fastcheck
 
@@ -56,27 +59,20 @@ _LEARNED_KEPT = 256
 _RETRY_SECONDS = 5.0
 
 
-def _path_pattern(name: str) -> re.Pattern:
+def _path_pattern() -> re.Pattern:
     marker = "PATIENT"
-    url = reverse(f"clinicapi:{name}", kwargs={"patient_id": marker})
+    url = reverse("clinicapi:eligibility", kwargs={"patient_id": marker})
     before, after = url.split(marker)
     return re.compile(re.escape(before) + "([^/]+)" + re.escape(after))
-
-
-def _reads() -> dict:
-    """URL name -> the one-call read answered on the loop."""
-    from . import fastmedication
-
-    return {"eligibility": fastcheck.ELIGIBILITY_READ, "medication": fastmedication.MEDICATION_READ}
 
 
 class _Database:
     """An async pool on the database the access log is written to, opened in the serving loop."""
 
-    def __init__(self, connection, pool: AsyncConnectionPool, statements: dict):
+    def __init__(self, connection, pool: AsyncConnectionPool, sql: str):
         self.connection = connection  # Django's wrapper: its converters only (no I/O)
         self.pool = pool
-        self.statements = statements  # FastRead -> its call; a read whose function is missing: absent
+        self.sql = sql
 
     @classmethod
     async def open(cls):
@@ -100,42 +96,27 @@ class _Database:
             name="clinicapi-fastroute",
         )
         await pool.open(wait=True, timeout=10)
-        statements = {}
+        name, _ = fastcheck.ELIGIBILITY.function_sql(connection)
         async with pool.connection() as conn:
-            for read in _reads().values():
-                name, _ = read.one_call.function_sql(connection)
-                found = await (
-                    await conn.execute("SELECT 1 FROM pg_proc WHERE proname = %s", [name])
-                ).fetchone()
-                if found is None:
-                    log.warning(
-                        "%s is not installed (run manage.py migrate); %s go to Django",
-                        name,
-                        read.one_call.what,
-                    )
-                else:
-                    statements[read] = read.one_call.statement(name)
-        if not statements:
+            found = await (await conn.execute("SELECT 1 FROM pg_proc WHERE proname = %s", [name])).fetchone()
+        if found is None:
+            log.warning("%s is not installed (run manage.py migrate); checks go to Django", name)
             await pool.close()
             return None
-        return cls(connection, pool, statements)
+        return cls(connection, pool, fastcheck.ELIGIBILITY.statement(name))
 
-    async def call(self, read, params) -> list | None:
-        statement = self.statements.get(read)
-        if statement is None:
-            return None
+    async def call(self, params) -> list:
         async with self.pool.connection() as conn:
-            cursor = await conn.execute(statement, params, prepare=True)
+            cursor = await conn.execute(self.sql, params, prepare=True)
             return await cursor.fetchall()
 
 
 class FastEligibility:
-    """ASGI: the plain eligibility check and medication read on the event loop; every other request
-    to `app` (Django)."""
+    """ASGI: the plain eligibility check on the event loop; every other request to `app` (Django)."""
 
     def __init__(self, app):
         self.app = app
-        self.paths = None  # [(pattern, FastRead)]
+        self.path = None
         self.learned: dict = {}  # header combination -> Django's answer headers, Content-Length aside
         self.proxy_header = None
         self._cache_in_memory = False
@@ -148,32 +129,25 @@ class FastEligibility:
             not settings.CLINICAPI_FAST_ROUTE
             or scope["type"] != "http"
             or scope["method"] != "GET"
+            or scope["query_string"]
             or scope.get("root_path")
         ):
             return await self.app(scope, receive, send)
-        if self.paths is None:
-            self.paths = [(_path_pattern(name), read) for name, read in _reads().items()]
+        if self.path is None:
+            self.path = _path_pattern()
             self._cache_in_memory = isinstance(caches[DEFAULT_CACHE_ALIAS], LocMemCache)
             proxy = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
             self.proxy_header = proxy[0][5:].lower().replace("_", "-").encode() if proxy else None
-        matched, read = next(
-            ((m, read) for pattern, read in self.paths if (m := pattern.fullmatch(scope["path"]))),
-            (None, None),
-        )
+        matched = self.path.fullmatch(scope["path"])
         if matched is None:
             return await self.app(scope, receive, send)
         request = self._plain_request(scope)
         if request is None:
             return await self.app(scope, receive, send)
         key, accept, authorization = request
-        key = (read, *key)  # each read learns its own answer headers
         headers = self.learned.get(key)
         if headers is not None and settings.CLINICAPI_FAST_CHECK:
-            # The query string as WSGI hands it to Django; the read takes only its plain forms.
-            asked = read.asked(scope["query_string"].decode("latin-1"))
-            if asked is not None and await self._answer(
-                read, asked, headers, accept, authorization, matched[1], send
-            ):
+            if await self._answer(headers, accept, authorization, matched[1], send):
                 return None
         return await self._general(key, scope, receive, send)
 
@@ -247,7 +221,7 @@ class FastEligibility:
             await self._opening.result().pool.close()
         self._opening = self._loop = None
 
-    async def _answer(self, read, asked, headers, accept, authorization, patient_id, send) -> bool:
+    async def _answer(self, headers, accept, authorization, patient_id, send) -> bool:
         plain = fastcheck.plain_check(accept, authorization, patient_id)
         if plain is None:
             return False
@@ -265,8 +239,9 @@ class FastEligibility:
         if throttle is None:
             return False  # over the limit: Django answers 429
         now = timezone.now()
+        on = rules.today()
         try:
-            rows = await database.call(read, read.parameters(token_hash, code, person_id, asked, now))
+            rows = await database.call(fastcheck.call_parameters(token_hash, code, person_id, on, now))
         except psycopg.errors.UndefinedFunction:
             self._forget(database)  # dropped under us (a restore): look again
             return False
@@ -274,9 +249,7 @@ class FastEligibility:
             # Django answers instead; if this call had committed, the read is logged twice (never less).
             log.exception("the eligibility fast route's call failed; Django answers")
             return False
-        if rows is None:
-            return False  # this read's function is missing: Django answers
-        body = read.body(rows, database.connection, client_id, patient_id, asked, now)
+        body = fastcheck.answer_body(rows, database.connection, client_id, patient_id, on, now)
         if body is None:
             return False
         if throttle.rate is not None:

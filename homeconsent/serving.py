@@ -8,9 +8,8 @@ board) go to Channels as in homeconsent.asgi; with REDIS_URL the channel layer i
 published by one process reaches sockets held by another.
 
 In front of them, unless HOMECONSENT_API_FAST_ROUTE=0, clinicapi.fastroute answers the plain
-eligibility check and medication read on the event loop (PostgreSQL; one database call, no thread
-hop, Django's headers); every other request, and every read its function does not answer "ok",
-goes to Django unchanged.
+eligibility check on the event loop (PostgreSQL; one database call, no thread hop, Django's
+headers); every other request, and every check it does not answer "ok", goes to Django unchanged.
 
 HOMECONSENT_HTTP_THREADS sets the pool per process (default 8: a request mostly waits on the
 database or Redis, so a few threads per core keep the core busy).

@@ -1,4 +1,4 @@
-"""The eligibility check's and the medication read's route on the event loop (clinicapi.fastroute, what bin/serve runs)
+"""The eligibility check's route on the event loop (clinicapi.fastroute, what bin/serve runs)
 pinned to the general DRF path over the generated population: the same status, body and headers
 (security headers included, over HTTPS behind the proxy and in English too), the same log rows,
 every refusal answered by Django, and a log that verify_access_log accepts.
@@ -23,7 +23,6 @@ from homeconsent.audit.models import AccessEvent
 from homeconsent.audit.verification import verify_log
 from homeconsent.registry.models import Person
 from tests.clinicapi.test_fastcheck import LOGGED
-from tests.clinicapi.test_fastmedication import PLAIN_QUERIES, UNUSUAL_QUERIES, medication_tokens  # noqa: F401
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -204,41 +203,3 @@ def test_the_route_counts_the_clients_requests_with_django(population, tokens, r
     # then three are answered on the loop and the fourth is Django's 429, with nothing logged
     assert [(a[0][0], a[1]) for a in answers] == [(200, True), (200, True), (200, True), (429, False)]
     assert answers[3][0][3] == []
-
-
-def test_the_route_answers_the_medication_read_as_the_general_path(population, medication_tokens, route):
-    # given the generated population with its medication history, tokens in every state (a site
-    # become qualification-only among them), and the route in front of Django
-    here, there = population
-    http = Client()
-    persons = list(Person.objects.order_by("pk").values_list("pk", flat=True))
-    plain_ok = answered_fast = 0
-    variants = list(VARIANTS)
-    queries = PLAIN_QUERIES + UNUSUAL_QUERIES
-
-    # when each (token, patient id, query) is asked through the general path and then the route
-    for i, person_id in enumerate(persons):
-        query = queries[i % len(queries)]
-        for name, token in medication_tokens.items():
-            if name not in ("ours", "theirs") and person_id % 7:
-                continue
-            for code in (here.code, there.code):
-                path = f"/api/v1/patients/{patient_id_for(code, person_id)}/medication"
-                variant = variants[i % len(variants)]
-                general = _through_django(http, path + (f"?{query}" if query else ""), token, variant)
-                routed, fast = _through_route(route, path, token, variant, query)
-
-                # then status, body, headers and the logged rows are the same
-                assert routed == general, (name, person_id, code, variant, query)
-                plain_ok += general[0] == 200 and query in PLAIN_QUERIES
-                answered_fast += fast
-                if general[0] != 200 or query in UNUSUAL_QUERIES:
-                    assert not fast, "a refusal or an unusual query is Django's own answer"
-
-    # and the route answered the plain successful reads itself (Django taught it each client and
-    # header variant once), every row chains and verifies
-    assert plain_ok > 30
-    assert plain_ok - 2 * len(VARIANTS) <= answered_fast < plain_ok
-    report = verify_log()
-    assert report.ok, report.broken
-    assert report.total == AccessEvent.objects.count()
