@@ -4,7 +4,8 @@
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/homeconsent .venv/bin/python bench/clinic_api.py --pool
 # One command does everything, for SQLite and then, when DATABASE_URL names one, PostgreSQL (or one
 # of them with --backend), on a scratch database (SQLite: a WAL file in a temporary folder;
-# PostgreSQL: bench_clinic_api_<pid> on the server DATABASE_URL names, dropped afterwards):
+# PostgreSQL: bench_clinic_api_<pid>, or $HOMECONSENT_BENCH_DB, on the server DATABASE_URL names,
+# dropped afterwards):
 #  1. migrate, seed a synthetic registry, register an API client (EC key made now) and real
 #     consents (virtual cards of a test PKI signing the consent challenge) for --patients persons;
 #  2. start `uvicorn homeconsent.asgi:application --workers N` on loopback, and then the same with
@@ -14,6 +15,9 @@
 #     --max-requests per phase): the bare endpoint, then GET /api/v1/patients/{id}/eligibility
 #     (token check, consent check, registry read, access-log row, all per request); prints
 #     checks/s, p50/p99 latency and the ratio to the bare endpoint;
+#     then (--medication, default) GET /api/v1/patients/{id}/medication on the same server (the
+#     one-call read on PostgreSQL), and the same read on a fresh server with
+#     HOMECONSENT_API_FAST_CHECK=0 (the general DRF path), for the ratio;
 #  4. POSTs a batch pre-check of 10,000 entries over HTTP and reads all its results back;
 #  5. counts the queries of batches of 100 and 10,000 in-process, and profiles one eligibility
 #     request and one 10,000 batch with cProfile (where the time goes).
@@ -23,6 +27,7 @@
 import argparse
 import asyncio
 import cProfile
+import datetime
 import io
 import json
 import os
@@ -72,7 +77,9 @@ def scratch_environment(tmp: Path) -> tuple[dict, callable]:
     import psycopg
 
     parts = urllib.parse.urlsplit(url)
-    name = f"bench_clinic_api_{os.getpid()}"
+    name = (
+        os.environ.get("HOMECONSENT_BENCH_DB") or f"bench_clinic_api_{os.getpid()}"
+    )  # a shared server: your own name
     admin = parts._replace(path="/postgres").geturl()
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -95,7 +102,7 @@ def prepare(options, tmp: Path) -> dict:
     from django.conf import settings
     from django.core.management import call_command
     from django.db import connection
-    from django.db.models import Q
+    from django.db.models import Count, Q
 
     from clinicapi.auth import do_register_client
     from clinicapi.patients import patient_id_for
@@ -105,7 +112,7 @@ def prepare(options, tmp: Path) -> dict:
     from homeconsent.jpki.card import VirtualJPKICard
     from homeconsent.jpki.pki import TestPKI, issue_virtual_card
     from homeconsent.registry.codes import with_check_digit
-    from homeconsent.registry.models import Institution, Qualification
+    from homeconsent.registry.models import Institution, MedicationRecord, Qualification
     from homeconsent.registry.seeding import seed_registry
     from tests.cards import card_answer
 
@@ -120,6 +127,19 @@ def prepare(options, tmp: Path) -> dict:
         .select_related("person", "insurer")
         .order_by("person_id")
     )
+    # The consented patients are the seeder's heaviest medication histories in the default range
+    # (the last 92 days), as a home-visit clinic's chronic, mostly elderly patients are.
+    since = day - datetime.timedelta(days=92)
+    heaviest = (
+        MedicationRecord.objects.filter(dispensed_on__gte=since)
+        .values("person_id")
+        .annotate(rows=Count("id"))
+        .order_by("-rows", "person_id")
+        .values_list("person_id", flat=True)
+    )
+    if options.medication:
+        rank = {person_id: i for i, person_id in enumerate(heaviest[: options.patients * 4])}
+        valid = sorted((q for q in valid if q.person_id in rank), key=lambda q: (rank[q.person_id], q.pk))
     chosen, seen = [], set()
     for q in valid:
         if q.person_id not in seen:
@@ -137,7 +157,10 @@ def prepare(options, tmp: Path) -> dict:
         do_register_consent(verified, kind="home_visit", items=items)
     key = ec.generate_private_key(ec.SECP256R1())
     jwk = {**jwt.algorithms.ECAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": "bench"}
-    client = do_register_client(institution, "bench", {"keys": [jwk]}, ["qualification.read", "batch.write"])
+    client = do_register_client(institution, "bench", {"keys": [jwk]}, SCOPES.split())
+    medication_rows = MedicationRecord.objects.filter(
+        person_id__in=[q.person_id for q in chosen], dispensed_on__gte=since
+    ).count()
 
     def keys(q):
         return {
@@ -160,7 +183,11 @@ def prepare(options, tmp: Path) -> dict:
         "batch": batch,
         "seconds": time.perf_counter() - started,
         "vendor": connection.vendor,
+        "medication_rows_per_read": round(medication_rows / max(len(chosen), 1), 1),
     }
+
+
+SCOPES = "qualification.read medication.read batch.write"
 
 
 def token(base: str, client_id: str, key) -> str:
@@ -185,7 +212,7 @@ def token(base: str, client_id: str, key) -> str:
         {
             "grant_type": "client_credentials",
             "client_assertion": assertion,
-            "scope": "qualification.read batch.write",
+            "scope": SCOPES,
             "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
         }
     ).encode()
@@ -280,6 +307,35 @@ def stop_server(server: subprocess.Popen) -> None:
         os.killpg(server.pid, signal.SIGKILL)
 
 
+def medication_paths(data) -> list[str]:
+    return [f"/api/v1/patients/{pid}/medication" for pid in data["patient_ids"]]
+
+
+def general_medication(env, data, options, interface) -> dict:
+    """The medication phase through the general DRF path: a fresh server with the one-call reads
+    off (HOMECONSENT_API_FAST_CHECK=0), the same data and load."""
+    port = free_port()
+    server = start_server(
+        {**env, "HOMECONSENT_API_FAST_CHECK": "0"},
+        port,
+        options.workers,
+        interface,
+        options.server,
+        options.threads,
+    )
+    try:
+        bearer = token(f"http://127.0.0.1:{port}", data["client_id"], data["key"])
+        return load(
+            port,
+            medication_paths(data),
+            f"Authorization: Bearer {bearer}\r\n",
+            options,
+            "medication (general)",
+        )
+    finally:
+        stop_server(server)
+
+
 def compare_route(env, data, options) -> dict:
     """Eligibility checks/s without and with clinicapi.fastroute, alternating on fresh servers."""
     figures = {"django": [], "route": []}
@@ -303,6 +359,7 @@ def compare_route(env, data, options) -> dict:
             finally:
                 stop_server(server)
             figures[name].append((run["per_second"], run["p99_ms"], run["load_average"][0]))
+
     return figures
 
 
@@ -482,6 +539,29 @@ def route_cost(bearer, url, count=200) -> tuple[float, float]:
         return asyncio.run(run())
 
 
+def medication_cost(http, connection, url, count=200) -> dict:
+    """One medication read in-process, sequential, through the general path and then the one call
+    (wall and CPU ms of this process per read, and the statements Django sent for one)."""
+    from django.test import override_settings
+
+    figures = {}
+    for name, fast in (("general", False), ("fast", True)):
+        with override_settings(CLINICAPI_FAST_CHECK=fast):
+            for _ in range(20):  # warm-up; the general path's first answer teaches the throttle key
+                assert http.get(url).status_code == 200
+            with QueryLog(connection) as one:
+                assert http.get(url).status_code == 200
+            began, cpu = time.perf_counter(), time.process_time()
+            for _ in range(count):
+                http.get(url)
+            figures[f"medication_{name}_in_process_ms"] = round(
+                (time.perf_counter() - began) / count * 1000, 2
+            )
+            figures[f"medication_{name}_cpu_ms"] = round((time.process_time() - cpu) / count * 1000, 2)
+            figures[f"medication_{name}_queries"] = len(one)
+    return figures
+
+
 def in_process(bearer, entries, patient_id, profile_file=None) -> dict:
     from django.db import connection
     from django.test import Client, override_settings
@@ -514,7 +594,7 @@ def in_process(bearer, entries, patient_id, profile_file=None) -> dict:
         # The one-call check sends its statement through psycopg directly, past Django's wrappers.
         from clinicapi import fastcheck
 
-        one_check.sql.append(f"SELECT * FROM {fastcheck._function(connection)}(…)  [one call]")
+        one_check.sql.append(f"SELECT * FROM {fastcheck.ELIGIBILITY.name(connection)}(…)  [one call]")
 
     for _ in range(20):  # warm-up
         http.get(url)
@@ -524,6 +604,7 @@ def in_process(bearer, entries, patient_id, profile_file=None) -> dict:
     one_check_ms = (time.perf_counter() - began) / 200 * 1000
     one_check_cpu_ms = (time.process_time() - cpu) / 200 * 1000
     route_ms, route_cpu_ms = route_cost(bearer, url) if connection.vendor == "postgresql" else (None, None)
+    medication = medication_cost(http, connection, f"/api/v1/patients/{patient_id}/medication")
 
     def profile(function, repeat, dump=None):
         profiler = cProfile.Profile()
@@ -553,6 +634,7 @@ def in_process(bearer, entries, patient_id, profile_file=None) -> dict:
         "one_check_cpu_ms": round(one_check_cpu_ms, 2),
         "route_check_ms": route_ms and round(route_ms, 2),
         "route_check_cpu_ms": route_cpu_ms and round(route_cpu_ms, 2),
+        **medication,
         "eligibility_profile": eligibility_profile,
         "batch_profile": batch_profile,
     }
@@ -598,6 +680,14 @@ def main():
         metavar="N",
         help="serve: then N more rounds of the eligibility phase, each on a fresh server without the "
         "route and one with it (same data, alternating, so the machine's drift hits both)",
+    )
+    parser.add_argument(
+        "--medication",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="after the eligibility phase, the medication read on the same server (one database call "
+        "on PostgreSQL), then on a fresh server through the general path (HOMECONSENT_API_FAST_CHECK=0); "
+        "the consented patients are the heaviest medication histories of the last 92 days",
     )
     parser.add_argument(
         "--skip-in-process",
@@ -662,10 +752,22 @@ def main():
             ratio = eligibility["per_second"] / bare["per_second"]
             print(f"  eligibility / bare = {ratio:.2f}")
             runs[interface] = {"bare": bare, "eligibility": eligibility, "ratio": round(ratio, 3)}
+            if options.medication:
+                runs[interface]["medication"] = load(
+                    port, medication_paths(data), headers, options, "medication"
+                )
             if interface != interfaces[-1]:
                 stop_server(server)
                 server = None
 
+        medication_general = None
+        if options.medication:
+            medication_general = general_medication(env, data, options, interfaces[-1])
+            ratio = runs[interfaces[-1]]["medication"]["per_second"] / medication_general["per_second"]
+            print(
+                f"  medication / medication (general) = {ratio:.2f}  "
+                f"({data['medication_rows_per_read']} records per read)"
+            )
         comparison = compare_route(env, data, options) if options.compare_route else None
         status, received, batch_seconds = post_json(
             base + "/api/v1/batches", {"entries": data["batch"]}, bearer
@@ -702,6 +804,24 @@ def main():
             "batch_10000_http_s": round(batch_seconds, 3),
             "fast_route": options.fast_route,
         }
+        if medication_general is not None:
+            medication = runs[interfaces[-1]]["medication"]
+            summary.update(
+                {
+                    "medication_per_s": medication["per_second"],
+                    "medication_p50_ms": medication["p50_ms"],
+                    "medication_p99_ms": medication["p99_ms"],
+                    "medication_statuses": medication["statuses"],
+                    "medication_load_average": medication["load_average"],
+                    "medication_general_per_s": medication_general["per_second"],
+                    "medication_general_p50_ms": medication_general["p50_ms"],
+                    "medication_general_p99_ms": medication_general["p99_ms"],
+                    "medication_general_statuses": medication_general["statuses"],
+                    "medication_general_load_average": medication_general["load_average"],
+                    "medication_ratio": round(medication["per_second"] / medication_general["per_second"], 3),
+                    "medication_rows_per_read": data["medication_rows_per_read"],
+                }
+            )
         if comparison is not None:
             summary["route_comparison"] = comparison
         if options.skip_in_process:
@@ -726,6 +846,13 @@ def main():
                 f"one check through bin/serve's route on the event loop (ASGI in-process, no HTTP): "
                 f"{figures['route_check_ms']:.2f} ms (CPU of this process {figures['route_check_cpu_ms']:.2f} ms)"
             )
+        print(
+            "one medication read in-process, sequential: general path "
+            f"{figures['medication_general_in_process_ms']:.2f} ms (CPU {figures['medication_general_cpu_ms']:.2f} ms, "
+            f"{figures['medication_general_queries']} queries), one call {figures['medication_fast_in_process_ms']:.2f} ms "
+            f"(CPU {figures['medication_fast_cpu_ms']:.2f} ms, {figures['medication_fast_queries']} Django queries)"
+        )
+
         print("queries of one eligibility check:")
         for sql in figures["one_check_sql"]:
             print("   ", sql)
@@ -751,6 +878,9 @@ def main():
             )
         for name in ("one_check_in_process_ms", "one_check_cpu_ms", "route_check_ms", "route_check_cpu_ms"):
             summary[name] = figures[name]
+        for name in figures:
+            if name.startswith("medication_"):
+                summary[name] = figures[name]
         summary["batch_10000_in_process_s"] = figures["batch_10000_in_process_seconds"]
         summary["batch_10000_general_in_process_s"] = figures["batch_10000_general_in_process_seconds"]
         print(json.dumps(summary))  # the last line: the figures a script reads

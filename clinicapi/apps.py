@@ -13,7 +13,7 @@ class ClinicapiConfig(AppConfig):
             schema,  # noqa: F401
         )
 
-        # The one-call eligibility check (PostgreSQL) follows the models after every migrate.
+        # The one-call reads (PostgreSQL: eligibility, medication) follow the models after every migrate.
         post_migrate.connect(_install_fast_check, sender=self)
 
     def demo_lines(self, *args, **kwargs) -> list[str]:

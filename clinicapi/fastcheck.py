@@ -21,12 +21,19 @@ and a client this process has not seen yet (its rate-limit bucket is keyed by cl
 from the general path's first answer; it is a key, never an authorization). The per-client throttle
 is applied before the call exactly as DRF applies it. tests/clinicapi/test_fastcheck.py pins the
 answers, refusals and log rows of both paths to each other over a generated population.
+
+The medication read takes the same path (clinicapi.fastmedication). What the two share lives here:
+the token, consent and log-row pieces of the PL/pgSQL text, OneCall (the function named by the hash
+of its text, its installation and call), and the serving (FastRead, answer(), fast_or(): the
+throttle, the client key, the hand-over to the general view).
 """
 
 import hashlib
 import json
 import logging
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import ProgrammingError, connections, router
@@ -56,7 +63,7 @@ SCOPE = "qualification.read"
 READ = "eligibility"
 # Accept values the general path answers with its first renderer (JSON) whatever else it offers.
 JSON_ACCEPTS = {"", "*/*", "application/json"}
-_CONSENT = Columns(Consent, exclude=("signature",))
+CONSENT_COLUMNS = Columns(Consent, exclude=("signature",))
 
 
 def _lit(value: str) -> str:
@@ -66,22 +73,250 @@ def _lit(value: str) -> str:
     return f"'{value}'"
 
 
-def _json_lit(value) -> str:
+def json_literal(value) -> str:
     """The canonical JSON text of a constant (audit.canonical's encoding), as a SQL literal."""
     return _lit(json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
 
 
-def function_sql(connection) -> tuple[str, str]:
-    """(name, CREATE FUNCTION text) of the check for this PostgreSQL database. The name carries a
-    hash of the text, so code that needs another function never calls a stale one."""
+# --- the pieces every one-call read shares (the medication read's too: clinicapi.fastmedication) ---
+def _t(connection, model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _col(connection, model, name) -> str:
+    return connection.ops.quote_name(model._meta.get_field(name).column)
+
+
+def consent_columns(connection) -> tuple[list, str, str]:
+    """The consent's output columns [(name, type)], its values from v_c, and typed NULLs for them."""
+    cols = [(f"c{i}", f.cast_db_type(connection), f.column) for i, f in enumerate(CONSENT_COLUMNS.fields)]
     q = connection.ops.quote_name
+    values = ", ".join(f"v_c.{q(column)}" for _, _, column in cols)
+    nulls = ", ".join(f"NULL::{typ}" for _, typ, _ in cols)
+    return [(n, typ) for n, typ, _ in cols], values, nulls
 
-    def t(model):
-        return q(model._meta.db_table)
 
-    def col(model, name):
-        return q(model._meta.get_field(name).column)
+def declarations(connection) -> str:
+    """The variables of the token, consent and log-row pieces below."""
+    return f"""
+    v_client text; v_inst text; v_scopes jsonb; v_qualification_only boolean;
+    v_token_revoked timestamptz; v_client_revoked timestamptz; v_expires timestamptz;
+    v_c {_t(connection, Consent)}%ROWTYPE;
+    v_chain integer; v_seq bigint; v_head text; v_prev text; v_hash text; v_items text; v_occurred text;
+    v_event bigint;"""
 
+
+def token_sql(connection, scope: str, *, medical: bool = False) -> str:
+    """The token with its client and institution (clinicapi.auth.authenticate_token), the scope, and
+    the patient id's institution (patients.person_id_from: p_code); a medical read also stops at a
+    qualification-only institution (data_views.MedicalDataView refuses and logs that itself)."""
+    t, col = (lambda m: _t(connection, m)), (lambda m, n: _col(connection, m, n))
+    medical_check = (
+        "IF v_qualification_only THEN\n        o_status := 'qualification_only'; RETURN NEXT; RETURN;\n    END IF;"
+        if medical
+        else ""
+    )
+    return f"""
+    SELECT c.{col(ApiClient, "client_id")}, t.{col(AccessToken, "institution_code")}, t.{col(AccessToken, "scopes")},
+           t.{col(AccessToken, "revoked_at")}, c.{col(ApiClient, "revoked_at")}, t.{col(AccessToken, "expires_at")},
+           i.{col(Institution, "qualification_only")}
+      INTO v_client, v_inst, v_scopes, v_token_revoked, v_client_revoked, v_expires, v_qualification_only
+      FROM {t(AccessToken)} t JOIN {t(ApiClient)} c ON c.id = t.{col(AccessToken, "client")}
+      JOIN {t(Institution)} i ON i.id = c.{col(ApiClient, "institution")}
+     WHERE t.{col(AccessToken, "token_hash")} = p_token_hash;
+    IF NOT FOUND OR v_token_revoked IS NOT NULL OR v_client_revoked IS NOT NULL OR p_now >= v_expires THEN
+        o_status := 'token'; RETURN NEXT; RETURN;
+    END IF;
+    {medical_check}
+    IF jsonb_typeof(v_scopes) <> 'array' OR NOT (v_scopes ? {_lit(scope)}) THEN
+        o_status := 'scope'; RETURN NEXT; RETURN;
+    END IF;
+    -- The patient id names a person for this token's institution only (patients.person_id_from).
+    IF v_inst !~ '^[0-9]+$' OR v_inst::numeric <> p_code THEN
+        o_status := 'patient'; RETURN NEXT; RETURN;
+    END IF;"""
+
+
+def consent_sql(connection, item: str) -> str:
+    """The consent in force now that covers `item`, into v_c: consent.services.consents_for_read."""
+    t, col = (lambda m: _t(connection, m)), (lambda m, n: _col(connection, m, n))
+    C = t(Consent)
+    return f"""
+    SELECT c.* INTO v_c FROM {C} c JOIN {t(Institution)} i ON i.id = c.{col(Consent, "institution")}
+     WHERE i.{col(Institution, "code")} = v_inst AND c.{col(Consent, "person")} = p_person
+       AND c.{col(Consent, "given_at")} <= p_now
+       AND (c.{col(Consent, "available_until")} IS NULL OR c.{col(Consent, "available_until")} > p_now)
+       AND ((c.{col(Consent, "ended_at")} IS NULL AND c.{col(Consent, "status")} = {_lit(str(ConsentStatus.ACTIVE))})
+            OR c.{col(Consent, "ended_at")} > p_now)
+       AND c.{col(Consent, "items")} ? {_lit(item)}
+     ORDER BY (c.{col(Consent, "visit_date")} IS NOT NULL), c.{col(Consent, "visit_date")},
+              c.{col(Consent, "given_at")} DESC, c.id DESC
+     LIMIT 1;
+    IF NOT FOUND THEN
+        o_status := 'consent'; RETURN NEXT; RETURN;
+    END IF;"""
+
+
+def date_detail(expression: str) -> tuple[str, str]:
+    """A date of the log row's detail as (its canonical JSON text, its jsonb value): YYYY-MM-DD."""
+    text = f"to_char({expression}, 'YYYY-MM-DD')"
+    return f"'\"' || {text} || '\"'", text
+
+
+def constant_detail(value: str) -> tuple[str, str]:
+    return json_literal(value), _lit(value)
+
+
+def integer_detail(expression: str) -> tuple[str, str]:
+    return f"({expression})::text", expression
+
+
+def log_row_sql(connection, items: str, detail: dict) -> str:
+    """The access-log row of a read under the consent v_c and its chain head, as
+    audit.services.record_access writes them: the canonical content (audit.canonical.event_content,
+    keys in sorted order) and its hash computed here. `items` is SQL giving the items' canonical
+    JSON text; `detail` maps each key to (canonical JSON text, jsonb value) as SQL. Sets v_event."""
+    H, E = _t(connection, ChainHead), _t(connection, AccessEvent)
+    keys = sorted(detail)
+    detail_text = " || ',' || ".join(f"'\"{_plain(key)}\":' || {detail[key][0]}" for key in keys)
+    detail_value = ", ".join(f"{_lit(key)}, {detail[key][1]}" for key in keys)
+    content = (
+        "'{\"actor_id\":' || to_json(v_client)::text || "
+        f"',\"actor_type\":' || {json_literal(str(ActorType.INSTITUTION_CLIENT))} || "
+        f"',\"basis\":' || {json_literal(str(Basis.CONSENT))} || "
+        "',\"chain\":' || v_chain || ',\"consent_id\":' || to_json(v_c.id::text)::text || "
+        f"',\"detail\":{{' || {detail_text} || '}},\"institution_code\":' || to_json(v_inst)::text || "
+        '\',"items":\' || v_items || \',"occurred_at":"\' || v_occurred || '
+        f'\'","outcome":\' || {json_literal(str(Outcome.OK))} || \',"person_id":\' || p_person || '
+        '\',"prev_hash":"\' || v_prev || \'","seq":\' || v_seq || \',"v":1}\''
+    )
+    return f"""
+    v_chain := (p_person % p_chains)::integer;
+    SELECT seq, head_hash INTO v_seq, v_head FROM {H} WHERE chain = v_chain FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO {H} (chain, seq, head_hash) VALUES (v_chain, 0, '') ON CONFLICT DO NOTHING;
+        SELECT seq, head_hash INTO v_seq, v_head FROM {H} WHERE chain = v_chain FOR UPDATE;
+    END IF;
+    v_prev := CASE WHEN v_seq = 0 THEN {_lit(GENESIS)} ELSE v_head END;
+    v_seq := v_seq + 1;
+    v_items := {items};
+    v_occurred := to_char(p_now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00';
+    v_hash := encode(sha256(convert_to({content}, 'UTF8')), 'hex');
+    INSERT INTO {E} (chain, seq, occurred_at, actor_type, actor_id, institution_code, person_id, items, basis,
+                     outcome, consent_id, detail, prev_hash, hash)
+    VALUES (v_chain, v_seq, p_now, {_lit(str(ActorType.INSTITUTION_CLIENT))}, v_client, v_inst, p_person,
+            v_items::jsonb, {_lit(str(Basis.CONSENT))}, {_lit(str(Outcome.OK))}, v_c.id::text,
+            jsonb_build_object({detail_value}), v_prev, v_hash)
+    RETURNING id INTO v_event;
+    UPDATE {H} SET seq = v_seq, head_hash = v_hash WHERE chain = v_chain;"""
+
+
+def _plain(value: str) -> str:
+    """A constant of ours that reads the same inside a SQL literal and a JSON string."""
+    if not value.replace("_", "").isalnum() or not value.isascii():
+        raise ValueError(f"not a plain name: {value!r}")
+    return value
+
+
+class OneCall:
+    """A hot read as one PL/pgSQL function: its name (prefix and the hash of its text, so code that
+    needs another function never calls a stale one), its installation, and the call."""
+
+    def __init__(self, prefix: str, arguments: str, build, what: str, models):
+        self.prefix = prefix
+        self.arguments = arguments  # "p_token_hash text, …"
+        self.build = build  # connection -> (RETURNS TABLE columns, body)
+        self.what = what  # for the warning when it is missing
+        self.models = models  # whose tables it reads (installed after migrate once they all exist)
+        self._installed: dict = {}  # alias -> function name, or "" when missing (fall back, warn once)
+        self._placeholders = ", ".join(["%s"] * (arguments.count(",") + 1))
+
+    def function_sql(self, connection) -> tuple[str, str]:
+        """(name, CREATE FUNCTION text) for this PostgreSQL database."""
+        returns, body = self.build(connection)
+        text = self.arguments + returns + body
+        name = self.prefix + hashlib.sha256(text.encode()).hexdigest()[:12]
+        sql = (
+            f"CREATE OR REPLACE FUNCTION {name}({self.arguments}) RETURNS TABLE ({returns}) "
+            f"LANGUAGE plpgsql VOLATILE AS $fn${body}$fn$"
+        )
+        return name, sql
+
+    def install(self, connection) -> str:
+        """Create the function in this PostgreSQL database; returns its name. Earlier versions stay
+        (processes still running the previous release call theirs until they restart)."""
+        name, sql = self.function_sql(connection)
+        with connection.cursor() as cursor:
+            cursor.execute(sql)  # no parameters: the text is not formatted
+        self._installed.pop(connection.alias, None)
+        return name
+
+    def uninstall(self, connection) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                "WHERE n.nspname = current_schema() AND p.proname LIKE %s",
+                [self.prefix + "%"],
+            )
+            for (signature,) in cursor.fetchall():
+                cursor.execute(f"DROP FUNCTION {signature}")
+        self._installed.pop(connection.alias, None)
+
+    def install_after_migrate(self, using="default") -> None:
+        """post_migrate: keep the function matching the models the code now has (PostgreSQL only,
+        and only while the tables it reads exist)."""
+        connection = connections[using]
+        if connection.vendor != "postgresql":
+            return
+        if {m._meta.db_table for m in self.models} <= set(connection.introspection.table_names()):
+            self.install(connection)
+
+    def name(self, connection) -> str:
+        """The installed function's name, or "" when it is missing (the general path answers)."""
+        name = self._installed.get(connection.alias)
+        if name is None:
+            wanted, _ = self.function_sql(connection)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1 FROM pg_proc WHERE proname = %s", [wanted])
+                found = cursor.fetchone() is not None
+            if not found:
+                log.warning(
+                    "%s is not installed (run manage.py migrate); %s take the general path", wanted, self.what
+                )
+            name = self._installed[connection.alias] = wanted if found else ""
+        return name
+
+    def forget(self, connection) -> None:
+        """Look for the function again (it was dropped under us: a restore)."""
+        self._installed.pop(connection.alias, None)
+
+    def enabled(self, connection) -> bool:
+        return (
+            settings.CLINICAPI_FAST_CHECK
+            and connection.vendor == "postgresql"
+            and bool(self.name(connection))
+        )
+
+    def statement(self, name: str) -> str:
+        return f"SELECT * FROM {name}({self._placeholders})"
+
+    def call(self, connection, name: str, parameters) -> list:
+        connection.ensure_connection()
+        import psycopg
+
+        # A server-side-binding cursor on Django's own connection (same transaction state, same type
+        # adapters): psycopg prepares the one statement on first use, then each call is Bind/Execute.
+        # wrap_database_errors: a failure marks the connection as Django's own failures do, so a
+        # broken connection is closed at the end of the request instead of being kept.
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(self.statement(name), parameters, prepare=True)
+            return cursor.fetchall()
+
+
+# --- the eligibility check --------------------------------------------------------------------
+def _eligibility_function(connection) -> tuple[str, str]:
+    """(RETURNS TABLE columns, body) of the check's function."""
+    t, col = (lambda m: _t(connection, m)), (lambda m, n: _col(connection, m, n))
     union, _ = registry_eligibility.person_union_sql(connection)
     names = (
         "p_person",
@@ -102,76 +337,35 @@ def function_sql(connection) -> tuple[str, str]:
         raise RuntimeError("registry.eligibility's UNION ALL changed its parameters: update fastcheck")
     for name in names:
         union = union.replace("%s", name, 1)
-    consent_cols = [(f"c{i}", f.cast_db_type(connection), f.column) for i, f in enumerate(_CONSENT.fields)]
+    consent_cols, consent_values, consent_nulls = consent_columns(connection)
     union_cols = [
         (f"u{i}", f.cast_db_type(connection)) for i, f in enumerate(registry_eligibility.union_columns())
     ]
     returns = ", ".join(
         ["o_status text", "o_client text", "o_event bigint"]
-        + [f"{n} {typ}" for n, typ, _ in consent_cols]
+        + [f"{n} {typ}" for n, typ in consent_cols]
         + ["o_tag integer"]
         + [f"{n} {typ}" for n, typ in union_cols]
     )
-    consent_values = ", ".join(f"v_c.{q(column)}" for _, _, column in consent_cols)
-    consent_nulls = ", ".join(f"NULL::{typ}" for _, typ, _ in consent_cols)
     union_nulls = ", ".join(f"NULL::{typ}" for _, typ in union_cols)
     qual, limit = str(ConsentItem.QUALIFICATION), str(ConsentItem.LIMIT_CERTIFICATE)
-    Q, C, H, E = t(Qualification), t(Consent), t(ChainHead), t(AccessEvent)
+    Q = t(Qualification)
     acquired, lost = col(Qualification, "acquired_on"), col(Qualification, "lost_on")
-    # The canonical content of audit.canonical.event_content, keys in sorted order, for this read.
-    content = (
-        "'{\"actor_id\":' || to_json(v_client)::text || "
-        f"',\"actor_type\":' || {_json_lit(str(ActorType.INSTITUTION_CLIENT))} || "
-        f"',\"basis\":' || {_json_lit(str(Basis.CONSENT))} || "
-        "',\"chain\":' || v_chain || ',\"consent_id\":' || to_json(v_c.id::text)::text || "
-        f'\',"detail":{{"on":"\' || to_char(p_on, \'YYYY-MM-DD\') || \'","read":\' || {_json_lit(READ)} || '
-        "',\"validity\":' || v_validity || '},\"institution_code\":' || to_json(v_inst)::text || "
-        '\',"items":\' || v_items || \',"occurred_at":"\' || v_occurred || '
-        f'\'","outcome":\' || {_json_lit(str(Outcome.OK))} || \',"person_id":\' || p_person || '
-        '\',"prev_hash":"\' || v_prev || \'","seq":\' || v_seq || \',"v":1}\''
-    )
+    items = f"CASE WHEN v_limit THEN {json_literal([qual, limit])} ELSE {json_literal([qual])} END"
+    detail = {
+        "on": date_detail("p_on"),
+        "read": constant_detail(READ),
+        "validity": integer_detail("v_validity"),
+    }
     body = f"""
 #variable_conflict use_column
 DECLARE
-    v_client text; v_inst text; v_scopes jsonb;
-    v_token_revoked timestamptz; v_client_revoked timestamptz; v_expires timestamptz;
-    v_c {C}%ROWTYPE;
+    {declarations(connection)}
     v_limit boolean; v_limit_person bigint;
     v_valid bigint; v_started bigint; v_chosen date; v_validity integer;
-    v_chain integer; v_seq bigint; v_head text; v_prev text; v_hash text; v_items text; v_occurred text;
-    v_event bigint;
 BEGIN
-    -- The token, its client and institution: clinicapi.auth.authenticate_token.
-    SELECT c.{col(ApiClient, "client_id")}, t.{col(AccessToken, "institution_code")}, t.{col(AccessToken, "scopes")},
-           t.{col(AccessToken, "revoked_at")}, c.{col(ApiClient, "revoked_at")}, t.{col(AccessToken, "expires_at")}
-      INTO v_client, v_inst, v_scopes, v_token_revoked, v_client_revoked, v_expires
-      FROM {t(AccessToken)} t JOIN {t(ApiClient)} c ON c.id = t.{col(AccessToken, "client")}
-      JOIN {t(Institution)} i ON i.id = c.{col(ApiClient, "institution")}
-     WHERE t.{col(AccessToken, "token_hash")} = p_token_hash;
-    IF NOT FOUND OR v_token_revoked IS NOT NULL OR v_client_revoked IS NOT NULL OR p_now >= v_expires THEN
-        o_status := 'token'; RETURN NEXT; RETURN;
-    END IF;
-    IF jsonb_typeof(v_scopes) <> 'array' OR NOT (v_scopes ? {_lit(SCOPE)}) THEN
-        o_status := 'scope'; RETURN NEXT; RETURN;
-    END IF;
-    -- The patient id names a person for this token's institution only (patients.person_id_from).
-    IF v_inst !~ '^[0-9]+$' OR v_inst::numeric <> p_code THEN
-        o_status := 'patient'; RETURN NEXT; RETURN;
-    END IF;
-    -- The consent in force now that covers qualification: consent.services.consents_for_read.
-    SELECT c.* INTO v_c FROM {C} c JOIN {t(Institution)} i ON i.id = c.{col(Consent, "institution")}
-     WHERE i.{col(Institution, "code")} = v_inst AND c.{col(Consent, "person")} = p_person
-       AND c.{col(Consent, "given_at")} <= p_now
-       AND (c.{col(Consent, "available_until")} IS NULL OR c.{col(Consent, "available_until")} > p_now)
-       AND ((c.{col(Consent, "ended_at")} IS NULL AND c.{col(Consent, "status")} = {_lit(str(ConsentStatus.ACTIVE))})
-            OR c.{col(Consent, "ended_at")} > p_now)
-       AND c.{col(Consent, "items")} ? {_lit(qual)}
-     ORDER BY (c.{col(Consent, "visit_date")} IS NOT NULL), c.{col(Consent, "visit_date")},
-              c.{col(Consent, "given_at")} DESC, c.id DESC
-     LIMIT 1;
-    IF NOT FOUND THEN
-        o_status := 'consent'; RETURN NEXT; RETURN;
-    END IF;
+    {token_sql(connection, SCOPE)}
+    {consent_sql(connection, qual)}
     v_limit := v_c.{col(Consent, "items")} ? {_lit(limit)};
     v_limit_person := CASE WHEN v_limit THEN p_person END;
     -- Which period answers for p_on over the whole history: registry.eligibility._choose.
@@ -187,112 +381,49 @@ BEGIN
         v_validity := CASE WHEN EXISTS (SELECT 1 FROM {Q} WHERE {col(Qualification, "person")} = p_person
                                          AND {acquired} > v_chosen AND {acquired} <= p_on) THEN 3 ELSE 2 END;
     END IF;
-    -- The access-log row and its chain head: audit.services.record_access.
-    v_chain := (p_person % p_chains)::integer;
-    SELECT seq, head_hash INTO v_seq, v_head FROM {H} WHERE chain = v_chain FOR UPDATE;
-    IF NOT FOUND THEN
-        INSERT INTO {H} (chain, seq, head_hash) VALUES (v_chain, 0, '') ON CONFLICT DO NOTHING;
-        SELECT seq, head_hash INTO v_seq, v_head FROM {H} WHERE chain = v_chain FOR UPDATE;
-    END IF;
-    v_prev := CASE WHEN v_seq = 0 THEN {_lit(GENESIS)} ELSE v_head END;
-    v_seq := v_seq + 1;
-    v_items := CASE WHEN v_limit THEN {_json_lit([qual, limit])} ELSE {_json_lit([qual])} END;
-    v_occurred := to_char(p_now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00';
-    v_hash := encode(sha256(convert_to({content}, 'UTF8')), 'hex');
-    INSERT INTO {E} (chain, seq, occurred_at, actor_type, actor_id, institution_code, person_id, items, basis,
-                     outcome, consent_id, detail, prev_hash, hash)
-    VALUES (v_chain, v_seq, p_now, {_lit(str(ActorType.INSTITUTION_CLIENT))}, v_client, v_inst, p_person,
-            v_items::jsonb, {_lit(str(Basis.CONSENT))}, {_lit(str(Outcome.OK))}, v_c.id::text,
-            jsonb_build_object('on', to_char(p_on, 'YYYY-MM-DD'), 'read', {_lit(READ)}, 'validity', v_validity),
-            v_prev, v_hash)
-    RETURNING id INTO v_event;
-    UPDATE {H} SET seq = v_seq, head_hash = v_hash WHERE chain = v_chain;
+    {log_row_sql(connection, items, detail)}
     -- First the consent, then the registry rows (tag first, as registry.eligibility reads them).
     RETURN QUERY SELECT 'ok'::text, v_client, v_event, {consent_values}, (-1)::integer, {union_nulls};
     RETURN QUERY SELECT NULL::text, NULL::text, NULL::bigint, {consent_nulls}, u.* FROM ({union}) u;
 END;
 """
-    name = PREFIX + hashlib.sha256(returns.encode() + body.encode()).hexdigest()[:12]
-    sql = (
-        f"CREATE OR REPLACE FUNCTION {name}(p_token_hash text, p_code numeric, p_person bigint, p_on date, "
-        f"p_now timestamptz, p_chains integer) RETURNS TABLE ({returns}) LANGUAGE plpgsql VOLATILE AS $fn${body}$fn$"
-    )
-    return name, sql
+    return returns, body
 
 
-PREFIX = "clinicapi_eligibility_check_"
-
-
-def _drop_others(cursor, keep: str = "") -> None:
-    cursor.execute(
-        "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-        "WHERE n.nspname = current_schema() AND p.proname LIKE %s AND p.proname <> %s",
-        [PREFIX + "%", keep],
-    )
-    for (signature,) in cursor.fetchall():
-        cursor.execute(f"DROP FUNCTION {signature}")
-
-
-def install(connection) -> str:
-    """Create the check's function in this PostgreSQL database; returns its name. Earlier versions
-    stay (processes still running the previous release call theirs until they restart)."""
-    name, sql = function_sql(connection)
-    with connection.cursor() as cursor:
-        cursor.execute(sql)  # no parameters: the text is not formatted
-    _installed.pop(connection.alias, None)
-    return name
-
-
-def uninstall(connection) -> None:
-    with connection.cursor() as cursor:
-        _drop_others(cursor)
-    _installed.pop(connection.alias, None)
+ELIGIBILITY = OneCall(
+    "clinicapi_eligibility_check_",
+    "p_token_hash text, p_code numeric, p_person bigint, p_on date, p_now timestamptz, p_chains integer",
+    _eligibility_function,
+    "eligibility checks",
+    (AccessToken, ApiClient, Institution, Consent, Qualification, AccessEvent, ChainHead),
+)
 
 
 def install_after_migrate(using="default", **kwargs) -> None:
-    """post_migrate: keep the function matching the models the code now has (PostgreSQL only,
-    and only while the tables it reads exist)."""
-    connection = connections[using]
-    if connection.vendor != "postgresql":
-        return
-    tables = set(connection.introspection.table_names())
-    if {
-        m._meta.db_table for m in (AccessToken, ApiClient, Consent, Qualification, AccessEvent, ChainHead)
-    } <= tables:
-        install(connection)
+    """post_migrate (clinicapi.apps): every one-call read follows the models."""
+    from .fastmedication import MEDICATION  # it builds on this module
+
+    for one_call in (ELIGIBILITY, MEDICATION):
+        one_call.install_after_migrate(using)
 
 
 # --- serving ----------------------------------------------------------------------------------
-_installed: dict = {}  # alias -> function name, or "" when missing (fall back, warn once)
-_call_sql: dict = {}
 _clients_by_token: dict = {}  # token hash -> client id: the throttle key only, never an authorization
 _CLIENTS_KEPT = 10_000
 _lock = threading.Lock()
-_renderer = JSONRenderer()
+RENDERER = JSONRenderer()
 
 
-def _function(connection) -> str:
-    name = _installed.get(connection.alias)
-    if name is None:
-        wanted, _ = function_sql(connection)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM pg_proc WHERE proname = %s", [wanted])
-            found = cursor.fetchone() is not None
-        if not found:
-            log.warning(
-                "%s is not installed (run manage.py migrate); eligibility checks take the general path",
-                wanted,
-            )
-        name = _installed[connection.alias] = wanted if found else ""
-    return name
+@dataclass(frozen=True)
+class FastRead:
+    """One hot read on the shared serving path: its function, what a query string asks (None: only
+    the general path reads it), the call's parameters, and the answer's body built from the rows
+    (None when the function did not answer "ok": it wrote nothing, the general path answers)."""
 
-
-def enabled(connection) -> bool:
-    return settings.CLINICAPI_FAST_CHECK and connection.vendor == "postgresql" and bool(_function(connection))
-
-
-def _bearer(request) -> str | None:
-    return bearer_token(request.META.get("HTTP_AUTHORIZATION", ""))
+    one_call: OneCall
+    asked: Callable  # (query string) -> what the call needs, or None
+    parameters: Callable  # (token hash, institution code, person id, asked, now) -> [parameters]
+    body: Callable  # (rows, connection, client id, patient id, asked, now) -> bytes | None
 
 
 def bearer_token(header: str) -> str | None:
@@ -321,29 +452,8 @@ def throttle_for(client_id: str):
     return throttle
 
 
-def call_sql(name: str) -> str:
-    sql = _call_sql.get(name)
-    if sql is None:
-        sql = _call_sql[name] = f"SELECT * FROM {name}(%s, %s, %s, %s, %s, %s)"
-    return sql
-
-
-def _call(connection, name, token_hash, code, person_id, on, now):
-    sql = call_sql(name)
-    connection.ensure_connection()
-    import psycopg
-
-    # A server-side-binding cursor on Django's own connection (same transaction state, same type
-    # adapters): psycopg prepares the one statement on first use, then each call is Bind/Execute.
-    # wrap_database_errors: a failure marks the connection as Django's own failures do, so a broken
-    # connection is closed at the end of the request instead of being kept.
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, call_parameters(token_hash, code, person_id, on, now), prepare=True)
-        return cursor.fetchall()
-
-
 def plain_check(accept: str, authorization: str, patient_id: str):
-    """(token hash, client id, person id, institution code) of a check the one call may answer, or
+    """(token hash, client id, person id, institution code) of a read the one call may answer, or
     None when the general path must (module docstring). Method and query string are the caller's."""
     if accept.strip() not in JSON_ACCEPTS:
         return None
@@ -359,37 +469,17 @@ def plain_check(accept: str, authorization: str, patient_id: str):
     return token_hash, client_id, person_id, code
 
 
-def call_parameters(token_hash, code, person_id, on, now) -> list:
-    return [token_hash, code, person_id, on, now, settings.AUDIT_CHAINS]
-
-
-def answer_body(rows, connection, client_id: str, patient_id: str, on, now) -> bytes | None:
-    """The JSON answer built from the function's rows, as the general path builds it; None when the
-    function did not answer "ok" (it wrote nothing: the general path decides and answers)."""
-    if not rows or rows[0][0] != "ok":
-        return None
-    if rows[0][1] != client_id:
-        return None  # cannot happen (a token belongs to one client); never count another's bucket
-    consent = _CONSENT.instance(rows[0], connection, 3)
-    start = 3 + len(_CONSENT)
-    result = registry_eligibility.resolve_from_rows(
-        [row[start:] for row in rows[1:]],
-        connection,
-        on,
-        include_limit=ConsentItem.LIMIT_CERTIFICATE in consent.items,
-    )
-    read = EligibilityRead(patient_id, consent, result, "1", at=now)
-    return _renderer.render(presenters.eligibility(read))
-
-
 # Headers the DRF view sets itself (Allow as DRF lists its methods); the middlewares add the rest.
 _VIEW_HEADERS = {"Allow": "GET, HEAD, OPTIONS", "Vary": "Accept", "Cache-Control": "no-store"}
 
 
-def check(request, patient_id: str):
-    """The answer of a plain eligibility check through the one database call, or None when the
-    general path must answer (module docstring)."""
-    if request.method != "GET" or request.META.get("QUERY_STRING"):
+def answer(request, patient_id: str, read: FastRead):
+    """The answer of a plain read through its one database call, or None when the general path
+    must answer (module docstring)."""
+    if request.method != "GET":
+        return None
+    asked = read.asked(request.META.get("QUERY_STRING", ""))
+    if asked is None:
         return None
     plain = plain_check(
         request.META.get("HTTP_ACCEPT", ""), request.META.get("HTTP_AUTHORIZATION", ""), patient_id
@@ -398,21 +488,24 @@ def check(request, patient_id: str):
         return None
     token_hash, client_id, person_id, code = plain
     connection = connections[router.db_for_write(AccessEvent)]
-    if connection.in_atomic_block or not enabled(connection):
+    if connection.in_atomic_block or not read.one_call.enabled(connection):
         return None
     throttle = throttle_for(client_id)
     if throttle is None:
         return None
     now = timezone.now()
-    on = rules.today()
     try:
-        rows = _call(connection, _function(connection), token_hash, code, person_id, on, now)
+        rows = read.one_call.call(
+            connection,
+            read.one_call.name(connection),
+            read.parameters(token_hash, code, person_id, asked, now),
+        )
     except ProgrammingError as exc:
         if type(exc.__cause__).__name__ != "UndefinedFunction":
             raise
-        _installed.pop(connection.alias, None)  # dropped under us (a restore): look again, general path now
+        read.one_call.forget(connection)  # dropped under us (a restore): look again, general path now
         return None
-    body = answer_body(rows, connection, client_id, patient_id, on, now)
+    body = read.body(rows, connection, client_id, patient_id, asked, now)
     if body is None:
         return None
     if throttle.rate is not None:
@@ -427,7 +520,7 @@ def remember_client(request) -> None:
     """After the general path answered: the client id of a token that authenticated (throttle key)."""
     access = getattr(request, "auth", None)
     client_id = getattr(access, "client_id", None)
-    header = _bearer(request)
+    header = bearer_token(request.META.get("HTTP_AUTHORIZATION", ""))
     if client_id is None or header is None:
         return
     with _lock:
@@ -436,14 +529,16 @@ def remember_client(request) -> None:
         _clients_by_token[_token_hash(header)] = client_id
 
 
-def fast_or(general_view):
-    """The eligibility URL's view: the one-call check when it can answer, else `general_view`."""
+def fast_or(general_view, read: "FastRead | None" = None):
+    """A read's URL view: its one call when it can answer, else `general_view` (default: the
+    eligibility check)."""
+    read = read or ELIGIBILITY_READ
 
     @csrf_exempt
     def view(request, patient_id):
-        answer = check(request, patient_id)
-        if answer is not None:
-            return answer
+        fast = answer(request, patient_id, read)
+        if fast is not None:
+            return fast
         response = general_view(request, patient_id=patient_id)
         if response.status_code == 200:
             remember_client(request)
@@ -455,3 +550,39 @@ def fast_or(general_view):
         if hasattr(general_view, name):
             setattr(view, name, getattr(general_view, name))
     return view
+
+
+# --- the eligibility check's answer -------------------------------------------------------------
+def call_parameters(token_hash, code, person_id, on, now) -> list:
+    return [token_hash, code, person_id, on, now, settings.AUDIT_CHAINS]
+
+
+def answer_body(rows, connection, client_id: str, patient_id: str, on, now) -> bytes | None:
+    """The JSON answer built from the function's rows, as the general path builds it; None when the
+    function did not answer "ok" (it wrote nothing: the general path decides and answers)."""
+    if not rows or rows[0][0] != "ok":
+        return None
+    if rows[0][1] != client_id:
+        return None  # cannot happen (a token belongs to one client); never count another's bucket
+    consent = CONSENT_COLUMNS.instance(rows[0], connection, 3)
+    start = 3 + len(CONSENT_COLUMNS)
+    result = registry_eligibility.resolve_from_rows(
+        [row[start:] for row in rows[1:]],
+        connection,
+        on,
+        include_limit=ConsentItem.LIMIT_CERTIFICATE in consent.items,
+    )
+    read = EligibilityRead(patient_id, consent, result, "1", at=now)
+    return RENDERER.render(presenters.eligibility(read))
+
+
+def _today_unless_asked(query_string: str):
+    return None if query_string else rules.today()  # a check with a query: the general path
+
+
+ELIGIBILITY_READ = FastRead(ELIGIBILITY, _today_unless_asked, call_parameters, answer_body)
+
+
+def check(request, patient_id: str):
+    """The answer of a plain eligibility check through the one database call, or None."""
+    return answer(request, patient_id, ELIGIBILITY_READ)

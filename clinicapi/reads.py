@@ -310,14 +310,33 @@ def _medical_read(
     return MedicalRead(patient_id, consent, start, end, rows)
 
 
+# The medication read's rows and range, shared with its one-call form (clinicapi.fastmedication).
+MEDICATION_DEFAULT_DAYS = 92
+MEDICATION_ORDER = ("-dispensed_on", "source", "pk")
+MEDICATION_RELATED = ("dispensing_institution", "prescribing_institution")
+
+
+def month_end(month: datetime.date | None) -> datetime.date | None:
+    """The last day of the month that starts on `month`."""
+    if month is None:
+        return None
+    return (month.replace(day=28) + datetime.timedelta(days=4)).replace(day=1) - datetime.timedelta(days=1)
+
+
+def medication_window(month_from, month_to) -> tuple[datetime.date, datetime.date]:
+    """The dispensing days a medication read covers (RANGE_REVERSED when it names none)."""
+    return _clip(month_from, month_end(month_to), MEDICATION_YEARS, MEDICATION_DEFAULT_DAYS)
+
+
+def medication_from(start: datetime.date, month_from) -> datetime.date:
+    """The answer's "from": without month_from, the first of the month the default range begins in
+    (the log row keeps the day read from)."""
+    return start.replace(day=1) if month_from is None else start
+
+
 def medication(access, patient_id, month_from=None, month_to=None, source=None) -> MedicalRead:
     """薬剤情報 by dispensing month (all three sources unless `source`), newest month first;
     months are given as their first day; at most the 3 years kept."""
-    end = None
-    if month_to is not None:
-        end = (month_to.replace(day=28) + datetime.timedelta(days=4)).replace(day=1) - datetime.timedelta(
-            days=1
-        )
     filters = {"source": source} if source else {}
     read = _medical_read(
         access,
@@ -326,14 +345,14 @@ def medication(access, patient_id, month_from=None, month_to=None, source=None) 
         MedicationRecord,
         "dispensed_on",
         month_from,
-        end,
+        month_end(month_to),
         years=MEDICATION_YEARS,
-        default_days=92,
-        order=("-dispensed_on", "source", "pk"),
-        related=("dispensing_institution", "prescribing_institution"),
+        default_days=MEDICATION_DEFAULT_DAYS,
+        order=MEDICATION_ORDER,
+        related=MEDICATION_RELATED,
         **filters,
     )
-    read.start = read.start.replace(day=1) if month_from is None else read.start
+    read.start = medication_from(read.start, month_from)
     return read
 
 

@@ -1,6 +1,15 @@
 from django.urls import path
 
-from . import data_views, disaster_api, fastcheck, fhir_views, paper_certificate_api, schema, views
+from . import (
+    data_views,
+    disaster_api,
+    fastcheck,
+    fastmedication,
+    fhir_views,
+    paper_certificate_api,
+    schema,
+    views,
+)
 
 app_name = "clinicapi"
 
@@ -13,7 +22,11 @@ urlpatterns = [
         fastcheck.fast_or(data_views.EligibilityView.as_view()),
         name="eligibility",
     ),
-    path("patients/<str:patient_id>/medication", data_views.MedicationView.as_view(), name="medication"),
+    path(
+        "patients/<str:patient_id>/medication",
+        fastcheck.fast_or(data_views.MedicationView.as_view(), fastmedication.MEDICATION_READ),
+        name="medication",
+    ),
     path("patients/<str:patient_id>/treatment", data_views.TreatmentView.as_view(), name="treatment"),
     path("patients/<str:patient_id>/checkups", data_views.CheckupsView.as_view(), name="checkups"),
     path("patients/<str:patient_id>/cancel", data_views.CancelConsentView.as_view(), name="cancel"),

@@ -363,8 +363,8 @@ CLINICAPI_ASSERTION_MAX_LIFETIME = timedelta(minutes=5)
 # Clock skew tolerated on exp, iat and nbf.
 CLINICAPI_CLOCK_LEEWAY = timedelta(seconds=env.int("HOMECONSENT_API_CLOCK_LEEWAY_SECONDS", default=60))
 # DRF rates: "client" per API client on the protected endpoints, "token" per address on the token URL.
-# On PostgreSQL a plain eligibility check runs as one database call (clinicapi.fastcheck); off, every
-# check takes the general DRF path (as on SQLite).
+# On PostgreSQL a plain eligibility check and a plain medication read each run as one database call
+# (clinicapi.fastcheck, clinicapi.fastmedication); off, both take the general DRF path (as on SQLite).
 CLINICAPI_FAST_CHECK = env.bool("HOMECONSENT_API_FAST_CHECK", default=True)
 # The batch pre-check's fast path on PostgreSQL (clinicapi.fastbatch); off, every batch takes the
 # general path (as on SQLite).

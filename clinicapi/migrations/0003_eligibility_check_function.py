@@ -13,7 +13,7 @@ def install(apps, schema_editor):
         return
     from clinicapi import fastcheck
 
-    fastcheck.install(schema_editor.connection)
+    fastcheck.ELIGIBILITY.install(schema_editor.connection)
 
 
 def uninstall(apps, schema_editor):
@@ -21,7 +21,7 @@ def uninstall(apps, schema_editor):
         return
     from clinicapi import fastcheck
 
-    fastcheck.uninstall(schema_editor.connection)
+    fastcheck.ELIGIBILITY.uninstall(schema_editor.connection)
 
 
 class Migration(migrations.Migration):
