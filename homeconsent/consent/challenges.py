@@ -21,6 +21,7 @@ import datetime
 import json
 import math
 import secrets
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -113,8 +114,10 @@ def issue_challenge(
 
 
 def _lookup(challenge_id_or_nonce):
-    """A challenge by its id (int) or its nonce (base64url text or the 32 raw bytes), row-locked."""
-    challenges = CardAuthChallenge.objects.select_for_update(of=("self",)).select_related("institution")
+    """A challenge by its id (int) or its nonce (base64url text or the 32 raw bytes), with its institution.
+
+    Not row-locked: the conditional UPDATE of its one use (_answer) is what serialises answers."""
+    challenges = CardAuthChallenge.objects.select_related("institution")
     key = challenge_id_or_nonce
     if isinstance(key, CardAuthChallenge):
         key = key.pk
@@ -132,6 +135,47 @@ def _lookup(challenge_id_or_nonce):
     raise CHALLENGE_UNKNOWN()
 
 
+def _answer(challenge_id_or_nonce, certificate_der, signature, expected_purpose, now):
+    """The challenge's one use, written in the caller's transaction: (VerifiedCardAuth, None), or
+    (None, the refusal) when the card checks failed (the use is written all the same). Raises the
+    challenge's own refusals (unknown, purpose, expired, reused), which leave it untouched."""
+    challenge = _lookup(challenge_id_or_nonce)
+    if challenge.purpose != expected_purpose:
+        raise PURPOSE_MISMATCH()
+    if now >= challenge.expires_at:
+        raise CHALLENGE_EXPIRED()
+    if challenge.used_at is not None:
+        raise CHALLENGE_REUSED()
+    refusal, card, verified = None, None, None
+    try:
+        verified = verify_card_signature(challenge.message(), certificate_der, signature, now=now)
+    except HomeConsentError as error:
+        refusal, outcome = error, error.code
+    else:
+        outcome, card = VERIFIED, verified.card_certificate
+    # Single use, with its outcome, in one statement: the conditional UPDATE takes the row lock, so a
+    # concurrent answer waits for this transaction, then matches no row and is refused as reused
+    # (on SQLite the write lock taken at BEGIN already serialises them).
+    used = CardAuthChallenge.objects.filter(pk=challenge.pk, used_at__isnull=True).update(
+        used_at=now, outcome=outcome, card_certificate=card
+    )
+    if not used:
+        raise CHALLENGE_REUSED()
+    challenge.used_at, challenge.outcome, challenge.card_certificate = now, outcome, card
+    if refusal is not None:
+        return None, refusal
+    return (
+        VerifiedCardAuth(
+            person=verified.person,
+            card_certificate=card,
+            challenge=challenge,
+            signature=bytes(signature),
+            certificate_der=bytes(certificate_der),
+        ),
+        None,
+    )
+
+
 def verify_card_authentication(
     challenge_id_or_nonce, certificate_der: bytes, signature: bytes, expected_purpose, *, now=None
 ) -> VerifiedCardAuth:
@@ -140,45 +184,54 @@ def verify_card_authentication(
     Codes: challenge_unknown, purpose_mismatch, challenge_expired, challenge_reused, then those of
     homeconsent.jpki.verification (certificate and signature checks, card_not_registered).
     Called inside a caller's transaction, a refusal that the caller lets roll back also rolls back
-    the use of the challenge; the consent service may still keep it used by catching and re-raising
-    after its own commit.
+    the use of the challenge; a caller that acts on the proof at once uses card_answer() instead.
     """
     now = now or timezone.now()
     expected_purpose = ChallengePurpose(expected_purpose)
-    refusal = None
     with transaction.atomic(using=router.db_for_write(CardAuthChallenge)):
-        challenge = _lookup(challenge_id_or_nonce)
-        if challenge.purpose != expected_purpose:
-            raise PURPOSE_MISMATCH()
-        if now >= challenge.expires_at:
-            raise CHALLENGE_EXPIRED()
-        # The row lock (PostgreSQL) or the write lock taken at BEGIN (SQLite, IMMEDIATE) already
-        # serialises this; the conditional update makes single use hold on any database.
-        if challenge.used_at is not None or not CardAuthChallenge.objects.filter(
-            pk=challenge.pk, used_at__isnull=True
-        ).update(used_at=now):
-            raise CHALLENGE_REUSED()
-        challenge.used_at = now
-        try:
-            verified = verify_card_signature(challenge.message(), certificate_der, signature, now=now)
-        except HomeConsentError as error:
-            refusal = error
-            challenge.outcome = error.code
-            challenge.save(update_fields=["outcome"])
-        else:
-            challenge.outcome = VERIFIED
-            challenge.card_certificate = verified.card_certificate
-            challenge.save(update_fields=["outcome", "card_certificate"])
+        verified, refusal = _answer(challenge_id_or_nonce, certificate_der, signature, expected_purpose, now)
     # Raised after commit, so a failed answer still uses the challenge up (see the module docstring).
     if refusal is not None:
         raise refusal
-    return VerifiedCardAuth(
-        person=verified.person,
-        card_certificate=verified.card_certificate,
-        challenge=challenge,
-        signature=bytes(signature),
-        certificate_der=bytes(certificate_der),
-    )
+    return verified
+
+
+@contextmanager
+def card_answer(
+    challenge_id_or_nonce, certificate_der: bytes, signature: bytes, expected_purpose, *, now=None
+):
+    """verify_card_authentication for a caller that acts on the proof at once (registering a
+    consent): the challenge's use and what the caller writes in the with-block commit together, one
+    transaction and one commit. The with-block runs inside that transaction, without a savepoint.
+
+    Refusals keep the challenge used, as verify_card_authentication's do: a card-check refusal is
+    written and committed in that same transaction (the row stays locked from its UPDATE to the
+    commit, so no other answer is tried in between); an exception from the with-block (the
+    registration refused) rolls everything back, and the use is then written in a transaction of its
+    own, as "verified" with the card (the card's answer was good), unless another answer has used the
+    challenge in between (one waiting on the row lock is then tried: it can only add a second good
+    answer of the same card, never a second try of a failed one).
+    """
+    now = now or timezone.now()
+    expected_purpose = ChallengePurpose(expected_purpose)
+    using = router.db_for_write(CardAuthChallenge)
+    verified = refusal = None
+    try:
+        with transaction.atomic(using=using):
+            verified, refusal = _answer(
+                challenge_id_or_nonce, certificate_der, signature, expected_purpose, now
+            )
+            if refusal is None:
+                yield verified
+    except BaseException:
+        if verified is not None:  # the with-block's own failure: its writes are gone, the use stays
+            with transaction.atomic(using=using):
+                CardAuthChallenge.objects.filter(pk=verified.challenge.pk, used_at__isnull=True).update(
+                    used_at=now, outcome=VERIFIED, card_certificate=verified.card_certificate
+                )
+        raise
+    if refusal is not None:
+        raise refusal
 
 
 # --- issuing limits and clean-up ------------------------------------------------------------------

@@ -15,6 +15,9 @@ Stable API for the consent pages, the institutions' API and the portal:
         of the same person, institution and kind; telehealth is per booked visit: only the one of
         the same visit date (other visits' consents stay). With session= the telehealth session is
         completed and its webhook queued in the same transaction.
+    do_register_card_consent(challenge, certificate_der, signature, **the same terms) -> Consent
+        Both steps in one transaction: the card's answer verified and the consent registered commit
+        together (one commit); a refused answer still uses the challenge up.
     do_cancel_consent(consent, *, by, actor_id, actor_type=None, institution=None) -> Consent
     do_cancel_all(person, *, by, actor_id, institution=None, actor_type=None) -> list[Consent]
         by is "patient" or "institution" (then institution= is required and must own the consent).
@@ -53,10 +56,10 @@ from homeconsent.audit.services import record_access
 from homeconsent.errors import ErrorCode
 from homeconsent.registry.eligibility import Validity, resolve_for_person
 from homeconsent.registry.models import Institution, Person
-from homeconsent.sqlrows import Columns, table
+from homeconsent.sqlrows import Columns, prepared_cursor, table
 
 from . import rules
-from .challenges import issue_challenge
+from .challenges import card_answer, issue_challenge
 from .models import CardAuthChallenge, ChallengePurpose, Consent, ConsentEndedBy, ConsentKind, ConsentStatus
 from .telehealth import complete_session, session_consent_ended
 
@@ -227,6 +230,47 @@ def do_register_consent(
     now=None,
 ) -> Consent:
     """Register the consent a verified card authentication proved (see the module docstring)."""
+    return _register_consent(
+        verified,
+        kind=kind,
+        items=items,
+        visit_date=visit_date,
+        available_until=available_until,
+        institution=institution,
+        session=session,
+        actor_type=actor_type,
+        actor_id=actor_id,
+        now=now,
+        savepoint=True,
+    )
+
+
+def do_register_card_consent(
+    challenge, certificate_der: bytes, signature: bytes, *, now=None, **terms
+) -> Consent:
+    """The card's answer to a consent challenge, verified and registered in one transaction (one
+    commit): verify_card_authentication(challenge, certificate_der, signature, "consent") then
+    do_register_consent(verified, **terms), with the same refusals; a refused answer still uses the
+    challenge up (challenges.card_answer)."""
+    with card_answer(challenge, certificate_der, signature, ChallengePurpose.CONSENT, now=now) as verified:
+        # Inside card_answer's transaction: a refusal rolls it all back, so no savepoint is needed.
+        return _register_consent(verified, now=now, savepoint=False, **terms)
+
+
+def _register_consent(
+    verified,
+    *,
+    kind,
+    items,
+    visit_date=None,
+    available_until=None,
+    institution=None,
+    session=None,
+    actor_type=ActorType.PATIENT,
+    actor_id=None,
+    now=None,
+    savepoint=True,
+) -> Consent:
     clock = _clock(now)
     now = clock()
     challenge = verified.challenge
@@ -244,7 +288,7 @@ def do_register_consent(
     if resolve_for_person(person.pk, now.astimezone(rules.TOKYO).date()).validity != Validity.VALID:
         raise NO_VALID_QUALIFICATION()
 
-    with transaction.atomic(using=_using()):
+    with transaction.atomic(using=_using(), savepoint=savepoint):
         # One writer per person at a time (PostgreSQL row lock; SQLite's IMMEDIATE write lock does
         # the same), so two registrations cannot both find "no active consent" and collide.
         Person.objects.select_for_update().filter(pk=person.pk).first()
@@ -528,7 +572,8 @@ def _in_force_for(institution_code: str, person_ids, on, kind) -> list[Consent]:
     params = [institution_code, *ids, moment(end), moment(start), ConsentStatus.ACTIVE.value, moment(start)]
     if kind is not None:
         params.append(kind)
-    with connection.cursor() as cursor:
+    # The per-read shape is prepared; a batch's (one placeholder per person) is not worth keeping.
+    with prepared_cursor(connection) if len(ids) == 1 else connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     return [_CONSENT.instance(row, connection) for row in rows]
