@@ -25,13 +25,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import router, transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from homeconsent import ratelimit
 from homeconsent.errors import ErrorCode, HomeConsentError
 from homeconsent.jpki.challenge_message import page_origin
 from homeconsent.jpki.verification import verify_card_signature
+from homeconsent.registry.models import Institution
+from homeconsent.sqlrows import Columns, prepared_cursor, table
 
 from .models import CHALLENGE_MESSAGE_VERSION, CardAuthChallenge, ChallengePurpose
 
@@ -113,26 +115,72 @@ def issue_challenge(
     )
 
 
+# Every card answer reads its challenge and writes its one use: both statements are written once
+# and prepared (homeconsent.sqlrows says why not the ORM).
+_CHALLENGE, _INSTITUTION = Columns(CardAuthChallenge), Columns(Institution)
+_SQL: dict = {}
+
+
+def _sql(name: str, connection) -> str:
+    sql = _SQL.get((name, connection.alias))
+    if sql is None:
+        q = connection.ops.quote_name
+        challenges = table(CardAuthChallenge, connection)
+        if name == "use":
+            sql = (
+                f"UPDATE {challenges} SET {q('used_at')} = %s, {q('outcome')} = %s, "
+                f"{q('card_certificate_id')} = %s WHERE {q('id')} = %s AND {q('used_at')} IS NULL"
+            )
+        else:  # "id" or "nonce": the challenge with its institution
+            sql = (
+                f"SELECT {_CHALLENGE.sql('c', connection)}, {_INSTITUTION.sql('i', connection)} "
+                f"FROM {challenges} c LEFT JOIN {table(Institution, connection)} i "
+                f"ON i.{q('id')} = c.{q('institution_id')} WHERE c.{q(name)} = %s"
+            )
+        _SQL[(name, connection.alias)] = sql
+    return sql
+
+
 def _lookup(challenge_id_or_nonce):
     """A challenge by its id (int) or its nonce (base64url text or the 32 raw bytes), with its institution.
 
     Not row-locked: the conditional UPDATE of its one use (_answer) is what serialises answers."""
-    challenges = CardAuthChallenge.objects.select_related("institution")
     key = challenge_id_or_nonce
     if isinstance(key, CardAuthChallenge):
         key = key.pk
     if isinstance(key, (bytes, bytearray, memoryview)):
         key = base64.urlsafe_b64encode(bytes(key)).rstrip(b"=").decode()
-    try:
-        if isinstance(key, int) and not isinstance(key, bool):
-            return challenges.get(pk=key)
-        if isinstance(key, str) and len(key) == 43:
-            return challenges.get(nonce=key)
-        if isinstance(key, str) and key.isdigit():
-            return challenges.get(pk=int(key))
-    except CardAuthChallenge.DoesNotExist:
-        pass
-    raise CHALLENGE_UNKNOWN()
+    if isinstance(key, int) and not isinstance(key, bool):
+        column = "id"
+    elif isinstance(key, str) and len(key) == 43:
+        column = "nonce"
+    elif isinstance(key, str) and key.isdigit():
+        column, key = "id", int(key)
+    else:
+        raise CHALLENGE_UNKNOWN()
+    if column == "id" and not -(2**63) <= key < 2**63:
+        raise CHALLENGE_UNKNOWN()  # no such id (and no bigint to compare it with)
+    connection = connections[router.db_for_read(CardAuthChallenge)]
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(_sql(column, connection), [key])
+        row = cursor.fetchone()
+    if row is None:
+        raise CHALLENGE_UNKNOWN()
+    challenge = _CHALLENGE.instance(row, connection)
+    institution = (
+        _INSTITUTION.instance(row, connection, len(_CHALLENGE)) if challenge.institution_id else None
+    )
+    CardAuthChallenge.institution.field.set_cached_value(challenge, institution)
+    return challenge
+
+
+def _use(challenge, now, outcome, card) -> bool:
+    """Write the challenge's one use and its outcome, if it is still unused."""
+    connection = connections[router.db_for_write(CardAuthChallenge)]
+    params = [connection.ops.adapt_datetimefield_value(now), outcome, card.pk if card else None, challenge.pk]
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(_sql("use", connection), params)
+        return cursor.rowcount == 1
 
 
 def _answer(challenge_id_or_nonce, certificate_der, signature, expected_purpose, now):
@@ -156,10 +204,7 @@ def _answer(challenge_id_or_nonce, certificate_der, signature, expected_purpose,
     # Single use, with its outcome, in one statement: the conditional UPDATE takes the row lock, so a
     # concurrent answer waits for this transaction, then matches no row and is refused as reused
     # (on SQLite the write lock taken at BEGIN already serialises them).
-    used = CardAuthChallenge.objects.filter(pk=challenge.pk, used_at__isnull=True).update(
-        used_at=now, outcome=outcome, card_certificate=card
-    )
-    if not used:
+    if not _use(challenge, now, outcome, card):
         raise CHALLENGE_REUSED()
     challenge.used_at, challenge.outcome, challenge.card_certificate = now, outcome, card
     if refusal is not None:
@@ -226,9 +271,7 @@ def card_answer(
     except BaseException:
         if verified is not None:  # the with-block's own failure: its writes are gone, the use stays
             with transaction.atomic(using=using):
-                CardAuthChallenge.objects.filter(pk=verified.challenge.pk, used_at__isnull=True).update(
-                    used_at=now, outcome=VERIFIED, card_certificate=verified.card_certificate
-                )
+                _use(verified.challenge, now, VERIFIED, verified.card_certificate)
         raise
     if refusal is not None:
         raise refusal

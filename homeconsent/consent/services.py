@@ -44,6 +44,7 @@ Every do_* runs in one transaction with its access-log entry; after commit it pu
 import base64
 import datetime
 import logging
+from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -291,27 +292,19 @@ def _register_consent(
     with transaction.atomic(using=_using(), savepoint=savepoint):
         # One writer per person at a time (PostgreSQL row lock; SQLite's IMMEDIATE write lock does
         # the same), so two registrations cannot both find "no active consent" and collide.
-        Person.objects.select_for_update().filter(pk=person.pk).first()
+        connection = connections[_using()]
+        sql = _register_sql(connection)
+        with prepared_cursor(connection) as cursor:
+            cursor.execute(sql.lock_person, [person.pk])
         now = clock()  # after the lock: given_at and ended_at follow the order registrations commit in
-        if Consent.objects.filter(challenge=challenge).exists():
-            raise CONSENT_PROOF_USED()
-        previous = (
-            Consent.objects.select_for_update()
-            .filter(
-                _same_slot_q(kind, visit_date),
-                person=person,
-                institution=institution,
-                status=ConsentStatus.ACTIVE,
-            )
-            .first()
-        )
+        previous = _previous_in_slot(connection, sql, challenge, person, institution, kind, visit_date)
         if previous is not None:
             expired = not previous.is_in_force(now)
             previous.status = ConsentStatus.SUPERSEDED
             previous.ended_at = previous.available_until if expired else now
             previous.ended_by = ConsentEndedBy.EXPIRED if expired else ConsentEndedBy.SUPERSEDED
             previous.save(update_fields=["status", "ended_at", "ended_by"])
-        consent = Consent.objects.create(
+        consent = Consent(
             person=person,
             institution=institution,
             kind=kind,
@@ -326,6 +319,7 @@ def _register_consent(
             id_token=evidence.get("id_token", ""),
             provider_key=evidence.get("provider_key", {}),
         )
+        _insert(connection, sql, consent)
         if previous is not None:
             previous.superseded_by = consent
             previous.save(update_fields=["superseded_by"])
@@ -350,6 +344,82 @@ def _register_consent(
         )
         _publish_after_commit("registered", consent, now)
     return consent
+
+
+# Every registration locks its person, reads the slot it fills and inserts its row: written once
+# per database and prepared (homeconsent.sqlrows says why not the ORM).
+@dataclass(frozen=True)
+class _RegisterSql:
+    lock_person: str
+    slot: dict  # visit-date condition ("", "= %s", "IS NULL") -> SELECT
+    insert: str
+    fields: list
+    returning: bool
+
+
+_REGISTER_SQL: dict = {}
+
+
+def _register_sql(connection) -> _RegisterSql:
+    cached = _REGISTER_SQL.get(connection.alias)
+    if cached is not None:
+        return cached
+    from django.db.models.sql import InsertQuery
+
+    q = connection.ops.quote_name
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    slot = {}
+    for visit in ("", "= %s", "IS NULL"):
+        # The consent this proof already registered, if any, and the active one of the slot.
+        slot[visit] = (
+            f"SELECT {_CONSENT.sql('c', connection)} FROM {table(Consent, connection)} c "
+            f"WHERE c.{q('challenge_id')} = %s OR (c.{q('person_id')} = %s AND c.{q('institution_id')} = %s "
+            f"AND c.{q('status')} = %s AND c.{q('kind')} = %s"
+            + (f" AND c.{q('visit_date')} {visit}" if visit else "")
+            + f") ORDER BY c.{q('id')}{lock}"
+        )
+    fields = [f for f in Consent._meta.concrete_fields if not f.primary_key]
+    query = InsertQuery(Consent)
+    query.insert_values(fields, [Consent(given_at=timezone.now())])
+    [(insert, _)] = query.get_compiler(using=connection.alias).as_sql()
+    returning = connection.features.can_return_columns_from_insert
+    if returning:
+        insert += f" RETURNING {q('id')}"
+    cached = _REGISTER_SQL[connection.alias] = _RegisterSql(
+        lock_person=f"SELECT {q('id')} FROM {table(Person, connection)} WHERE {q('id')} = %s{lock}",
+        slot=slot,
+        insert=insert,
+        fields=fields,
+        returning=returning,
+    )
+    return cached
+
+
+def _previous_in_slot(connection, sql, challenge, person, institution, kind, visit_date):
+    """The active consent the new one replaces (locked), or None; consent_proof_used when this
+    proof already registered one. Run after the person's lock, so it sees every committed change."""
+    params = [challenge.pk, person.pk, institution.pk, ConsentStatus.ACTIVE.value, kind]
+    visit = ""
+    if kind == ConsentKind.TELEHEALTH:  # per booked visit (_same_slot_q)
+        visit = "IS NULL" if visit_date is None else "= %s"
+        if visit_date is not None:
+            params.append(connection.ops.adapt_datefield_value(visit_date))
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(sql.slot[visit], params)
+        rows = cursor.fetchall()
+    found = [_CONSENT.instance(row, connection) for row in rows]
+    if any(consent.challenge_id == challenge.pk for consent in found):
+        raise CONSENT_PROOF_USED()
+    return found[0] if found else None
+
+
+def _insert(connection, sql, consent: Consent) -> None:
+    """INSERT a new consent (sets its pk), as Consent.objects.create would."""
+    values = [f.get_db_prep_save(f.pre_save(consent, True), connection) for f in sql.fields]
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(sql.insert, values)
+        consent.pk = cursor.fetchone()[0] if sql.returning else cursor.lastrowid
+    consent._state.adding, consent._state.db = False, connection.alias
 
 
 # --- cancelling -----------------------------------------------------------------------------------
