@@ -219,7 +219,7 @@ def profile_registrations(options, cards, institutions, register):
     profiler.disable()
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(
-        r"homeconsent|django/db|psycopg|cryptography", 30
+        os.environ.get("BENCH_FILTER", r"homeconsent|django/db|psycopg|cryptography"), 30
     )
     print(out.getvalue())
 

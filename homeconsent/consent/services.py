@@ -46,12 +46,11 @@ import datetime
 import logging
 from dataclasses import dataclass
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import connections, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from homeconsent import channel_publish
 from homeconsent.audit.models import Action, ActorType, Basis
 from homeconsent.audit.services import record_access
 from homeconsent.errors import ErrorCode
@@ -150,11 +149,8 @@ def _publish_after_commit(event: str, consent: Consent, at: datetime.datetime) -
     group = institution_group(consent.institution.code)
 
     def publish():
-        layer = get_channel_layer()
-        if layer is None:
-            return
         try:
-            async_to_sync(layer.group_send)(group, message)
+            channel_publish.group_send(group, message)
         except Exception:  # noqa: BLE001 - a live event lost must never undo a committed consent
             logger.exception("consent %s: publishing %s to %s failed", consent.pk, event, group)
 
