@@ -299,7 +299,9 @@ def _register_consent(
             previous.status = ConsentStatus.SUPERSEDED
             previous.ended_at = previous.available_until if expired else now
             previous.ended_by = ConsentEndedBy.EXPIRED if expired else ConsentEndedBy.SUPERSEDED
-            previous.save(update_fields=["status", "ended_at", "ended_by"])
+            moment = connection.ops.adapt_datetimefield_value(previous.ended_at)
+            with prepared_cursor(connection) as cursor:
+                cursor.execute(sql.end, [previous.status, moment, previous.ended_by, previous.pk])
         consent = Consent(
             person=person,
             institution=institution,
@@ -316,9 +318,10 @@ def _register_consent(
             provider_key=evidence.get("provider_key", {}),
         )
         _insert(connection, sql, consent)
-        if previous is not None:
+        if previous is not None:  # linked once the new row has its id
             previous.superseded_by = consent
-            previous.save(update_fields=["superseded_by"])
+            with prepared_cursor(connection) as cursor:
+                cursor.execute(sql.link, [consent.pk, previous.pk])
         if session is not None:
             complete_session(session, consent, now=now)
         record_access(
@@ -351,6 +354,8 @@ class _RegisterSql:
     insert: str
     fields: list
     returning: bool
+    end: str  # the replaced consent's status, ended_at and ended_by
+    link: str  # its superseded_by
 
 
 _REGISTER_SQL: dict = {}
@@ -381,7 +386,11 @@ def _register_sql(connection) -> _RegisterSql:
     returning = connection.features.can_return_columns_from_insert
     if returning:
         insert += f" RETURNING {q('id')}"
+    consents = table(Consent, connection)
     cached = _REGISTER_SQL[connection.alias] = _RegisterSql(
+        end=f"UPDATE {consents} SET {q('status')} = %s, {q('ended_at')} = %s, {q('ended_by')} = %s "
+        f"WHERE {q('id')} = %s",
+        link=f"UPDATE {consents} SET {q('superseded_by_id')} = %s WHERE {q('id')} = %s",
         lock_person=f"SELECT {q('id')} FROM {table(Person, connection)} WHERE {q('id')} = %s{lock}",
         slot=slot,
         insert=insert,
