@@ -225,8 +225,12 @@ def do_register_consent(
     actor_type=ActorType.PATIENT,
     actor_id=None,
     now=None,
+    savepoint=True,
 ) -> Consent:
-    """Register the consent a verified card authentication proved (see the module docstring)."""
+    """Register the consent a verified card authentication proved (see the module docstring).
+
+    savepoint=False when called inside a transaction that any refusal rolls back whole (as
+    do_register_card_consent's): no savepoint, whose creation and release are two round trips."""
     return _register_consent(
         verified,
         kind=kind,
@@ -238,7 +242,7 @@ def do_register_consent(
         actor_type=actor_type,
         actor_id=actor_id,
         now=now,
-        savepoint=True,
+        savepoint=savepoint,
     )
 
 
