@@ -38,6 +38,11 @@ def main():
         "do_register_card_consent)",
     )
     parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="alternate the two paths registration by registration and time each apart (same load)",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="then the statements of one registration with their times, and cProfile of 20 more",
@@ -103,29 +108,41 @@ def main():
 
         latencies = []
 
-        def register(nonce, certificate, signature, **terms):
-            if options.two_step:
+        def register(nonce, certificate, signature, two_step=options.two_step, **terms):
+            if two_step:
                 verified = verify_card_authentication(nonce, certificate, signature, "consent")
                 return do_register_consent(verified, **terms)
             return do_register_card_consent(nonce, certificate, signature, **terms)
 
         cold = []  # each thread's first COLD registrations: a new connection, statements not yet prepared
+        by_path = {False: [], True: []}  # --compare: two_step -> warm latencies
 
         def worker(number):
             for done, (nonce, certificate, signature) in enumerate(answers[number :: options.threads]):
+                two_step = options.two_step or (options.compare and done % 2 == 1)
                 began = time.perf_counter()
-                register(nonce, certificate, signature, kind="home_visit", items=["medication"])
-                (cold if done < COLD else latencies).append(time.perf_counter() - began)
+                register(nonce, certificate, signature, two_step, kind="home_visit", items=["medication"])
+                spent = time.perf_counter() - began
+                (cold if done < COLD else latencies).append(spent)
+                if done >= COLD:
+                    by_path[two_step].append(spent)
 
         errors, elapsed = run_together(options.threads, worker)
         q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0] * 99
         print(
             f"{connection.vendor}: {options.threads} threads, {len(latencies) + len(cold)} registrations "
-            f"({'two transactions' if options.two_step else 'one transaction'}: verify + register): "
+            f"({'alternating paths' if options.compare else 'two transactions' if options.two_step else 'one transaction'}: verify + register): "
             f"{(len(latencies) + len(cold)) / elapsed:.0f}/s ({elapsed:.2f} s); errors: {len(errors)}\n"
             f"  after each connection's first {COLD}: p50 {q[49] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms "
             f"({len(latencies)}); those first {COLD}: median {statistics.median(cold or [0]) * 1000:.1f} ms"
         )
+        if options.compare:
+            for two_step, spent in by_path.items():
+                p = statistics.quantiles(spent, n=100) if len(spent) > 1 else [0] * 99
+                print(
+                    f"  {'two transactions' if two_step else 'one transaction '}: p50 {p[49] * 1000:.1f} ms, "
+                    f"p99 {p[98] * 1000:.1f} ms ({len(spent)})"
+                )
         for error in errors[:3]:
             print(f"  {error!r}")
 
