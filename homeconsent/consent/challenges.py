@@ -254,8 +254,9 @@ def card_answer(
     commit, so no other answer is tried in between); an exception from the with-block (the
     registration refused) rolls everything back, and the use is then written in a transaction of its
     own, as "verified" with the card (the card's answer was good), unless another answer has used the
-    challenge in between (one waiting on the row lock is then tried: it can only add a second good
-    answer of the same card, never a second try of a failed one).
+    challenge in between. An answer waiting on the row lock may be judged in that short gap; the gap
+    only ever follows a correct answer, never a failed card check, so a challenge is still never
+    tried again after a wrong answer.
     """
     now = now or timezone.now()
     expected_purpose = ChallengePurpose(expected_purpose)

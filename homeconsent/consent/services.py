@@ -205,14 +205,6 @@ def _check_proof(challenge: CardAuthChallenge, institution, kind, items, details
             raise CONSENT_PROOF_MISMATCH(field=field)
 
 
-def _same_slot_q(kind, visit_date) -> Q:
-    """What a new consent replaces: the active one of the same kind; telehealth is per booked visit,
-    so only the one for the same visit date (another visit's consent stays)."""
-    if kind == ConsentKind.TELEHEALTH:
-        return Q(kind=kind, visit_date=visit_date)
-    return Q(kind=kind)
-
-
 def do_register_consent(
     verified,
     *,
@@ -409,7 +401,9 @@ def _previous_in_slot(connection, sql, challenge, person, institution, kind, vis
     proof already registered one. Run after the person's lock, so it sees every committed change."""
     params = [challenge.pk, person.pk, institution.pk, ConsentStatus.ACTIVE.value, kind]
     visit = ""
-    if kind == ConsentKind.TELEHEALTH:  # per booked visit (_same_slot_q)
+    # What a new consent replaces: the active one of the same kind; telehealth is per booked visit,
+    # so only the one for the same visit date (another visit's consent stays).
+    if kind == ConsentKind.TELEHEALTH:
         visit = "IS NULL" if visit_date is None else "= %s"
         if visit_date is not None:
             params.append(connection.ops.adapt_datefield_value(visit_date))
