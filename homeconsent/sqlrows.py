@@ -92,8 +92,15 @@ def bound_cursor(connection, *, prepare=False):
             yield cursor
         return
     connection.ensure_connection()
+    # Django's query log (DEBUG, assertNumQueries) reads the statement back from psycopg, which keeps
+    # no text for a prepared one: a logged connection runs it unprepared (not even psycopg's own
+    # prepare_threshold applies then).
+    if connection.queries_logged:
+        cursor_class = _UnpreparedCursor
+    else:
+        cursor_class = _PreparingCursor if prepare else psycopg.Cursor
     with connection.wrap_database_errors:
-        raw = (_PreparingCursor if prepare else psycopg.Cursor)(connection.connection)
+        raw = cursor_class(connection.connection)
     try:
         yield connection._prepare_cursor(raw)
     finally:
@@ -109,6 +116,13 @@ class _PreparingCursor(psycopg.Cursor):
     """A server-side-binding cursor whose every statement psycopg prepares on first run."""
 
     def execute(self, query, params=None, *, prepare=True, binary=None):
+        return super().execute(query, params, prepare=prepare, binary=binary)
+
+
+class _UnpreparedCursor(psycopg.Cursor):
+    """A server-side-binding cursor that never prepares."""
+
+    def execute(self, query, params=None, *, prepare=False, binary=None):
         return super().execute(query, params, prepare=prepare, binary=binary)
 
 
