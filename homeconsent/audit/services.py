@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import connections, router, transaction
 from django.utils import timezone
 
-from homeconsent.sqlrows import bound_cursor
+from homeconsent.sqlrows import bound_cursor, prepared_cursor
 
 from .canonical import GENESIS, canonical_bytes, check_json_value, event_hash, format_time
 from .models import AccessEvent, ActorType, Basis, ChainHead, Outcome
@@ -133,7 +133,7 @@ def _append_sql(using: str) -> tuple[str, str, str, list]:
 def _locked_head(chain: int, using: str) -> tuple[int, str]:
     """(seq, head_hash) of a chain, its row locked until the transaction ends."""
     lock = _append_sql(using)[0]
-    with connections[using].cursor() as cursor:
+    with prepared_cursor(connections[using]) as cursor:
         cursor.execute(lock, [chain])
         row = cursor.fetchone()
     if row is None:
@@ -147,7 +147,7 @@ def _append(event: AccessEvent, using: str) -> None:
     connection = connections[using]
     _, insert, move, fields = _append_sql(using)
     values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields]
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         if insert:
             cursor.execute(insert, values)
             event.pk = cursor.lastrowid

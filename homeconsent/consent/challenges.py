@@ -21,16 +21,19 @@ import datetime
 import json
 import math
 import secrets
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import router, transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from homeconsent import ratelimit
 from homeconsent.errors import ErrorCode, HomeConsentError
 from homeconsent.jpki.challenge_message import page_origin
 from homeconsent.jpki.verification import verify_card_signature
+from homeconsent.registry.models import Institution
+from homeconsent.sqlrows import Columns, prepared_cursor, table
 
 from .models import CHALLENGE_MESSAGE_VERSION, CardAuthChallenge, ChallengePurpose
 
@@ -112,24 +115,110 @@ def issue_challenge(
     )
 
 
+# Every card answer reads its challenge and writes its one use: both statements are written once
+# and prepared (homeconsent.sqlrows says why not the ORM).
+_CHALLENGE, _INSTITUTION = Columns(CardAuthChallenge), Columns(Institution)
+_SQL: dict = {}
+
+
+def _sql(name: str, connection) -> str:
+    sql = _SQL.get((name, connection.alias))
+    if sql is None:
+        q = connection.ops.quote_name
+        challenges = table(CardAuthChallenge, connection)
+        if name == "use":
+            sql = (
+                f"UPDATE {challenges} SET {q('used_at')} = %s, {q('outcome')} = %s, "
+                f"{q('card_certificate_id')} = %s WHERE {q('id')} = %s AND {q('used_at')} IS NULL"
+            )
+        else:  # "id" or "nonce": the challenge with its institution
+            sql = (
+                f"SELECT {_CHALLENGE.sql('c', connection)}, {_INSTITUTION.sql('i', connection)} "
+                f"FROM {challenges} c LEFT JOIN {table(Institution, connection)} i "
+                f"ON i.{q('id')} = c.{q('institution_id')} WHERE c.{q(name)} = %s"
+            )
+        _SQL[(name, connection.alias)] = sql
+    return sql
+
+
 def _lookup(challenge_id_or_nonce):
-    """A challenge by its id (int) or its nonce (base64url text or the 32 raw bytes), row-locked."""
-    challenges = CardAuthChallenge.objects.select_for_update(of=("self",)).select_related("institution")
+    """A challenge by its id (int) or its nonce (base64url text or the 32 raw bytes), with its institution.
+
+    Not row-locked: the conditional UPDATE of its one use (_answer) is what serialises answers."""
     key = challenge_id_or_nonce
     if isinstance(key, CardAuthChallenge):
         key = key.pk
     if isinstance(key, (bytes, bytearray, memoryview)):
         key = base64.urlsafe_b64encode(bytes(key)).rstrip(b"=").decode()
+    if isinstance(key, int) and not isinstance(key, bool):
+        column = "id"
+    elif isinstance(key, str) and len(key) == 43:
+        column = "nonce"
+    elif isinstance(key, str) and key.isdigit():
+        column, key = "id", int(key)
+    else:
+        raise CHALLENGE_UNKNOWN()
+    if column == "id" and not -(2**63) <= key < 2**63:
+        raise CHALLENGE_UNKNOWN()  # no such id (and no bigint to compare it with)
+    connection = connections[router.db_for_read(CardAuthChallenge)]
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(_sql(column, connection), [key])
+        row = cursor.fetchone()
+    if row is None:
+        raise CHALLENGE_UNKNOWN()
+    challenge = _CHALLENGE.instance(row, connection)
+    institution = (
+        _INSTITUTION.instance(row, connection, len(_CHALLENGE)) if challenge.institution_id else None
+    )
+    CardAuthChallenge.institution.field.set_cached_value(challenge, institution)
+    return challenge
+
+
+def _use(challenge, now, outcome, card) -> bool:
+    """Write the challenge's one use and its outcome, if it is still unused."""
+    connection = connections[router.db_for_write(CardAuthChallenge)]
+    params = [connection.ops.adapt_datetimefield_value(now), outcome, card.pk if card else None, challenge.pk]
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(_sql("use", connection), params)
+        return cursor.rowcount == 1
+
+
+def _answer(challenge_id_or_nonce, certificate_der, signature, expected_purpose, now):
+    """The challenge's one use, written in the caller's transaction: (VerifiedCardAuth, None), or
+    (None, the refusal) when the card checks failed (the use is written all the same). Raises the
+    challenge's own refusals (unknown, purpose, expired, reused), which leave it untouched."""
+    challenge = _lookup(challenge_id_or_nonce)
+    if challenge.purpose != expected_purpose:
+        raise PURPOSE_MISMATCH()
+    if now >= challenge.expires_at:
+        raise CHALLENGE_EXPIRED()
+    if challenge.used_at is not None:
+        raise CHALLENGE_REUSED()
+    refusal, card, verified = None, None, None
     try:
-        if isinstance(key, int) and not isinstance(key, bool):
-            return challenges.get(pk=key)
-        if isinstance(key, str) and len(key) == 43:
-            return challenges.get(nonce=key)
-        if isinstance(key, str) and key.isdigit():
-            return challenges.get(pk=int(key))
-    except CardAuthChallenge.DoesNotExist:
-        pass
-    raise CHALLENGE_UNKNOWN()
+        verified = verify_card_signature(challenge.message(), certificate_der, signature, now=now)
+    except HomeConsentError as error:
+        refusal, outcome = error, error.code
+    else:
+        outcome, card = VERIFIED, verified.card_certificate
+    # Single use, with its outcome, in one statement: the conditional UPDATE takes the row lock, so a
+    # concurrent answer waits for this transaction, then matches no row and is refused as reused
+    # (on SQLite the write lock taken at BEGIN already serialises them).
+    if not _use(challenge, now, outcome, card):
+        raise CHALLENGE_REUSED()
+    challenge.used_at, challenge.outcome, challenge.card_certificate = now, outcome, card
+    if refusal is not None:
+        return None, refusal
+    return (
+        VerifiedCardAuth(
+            person=verified.person,
+            card_certificate=card,
+            challenge=challenge,
+            signature=bytes(signature),
+            certificate_der=bytes(certificate_der),
+        ),
+        None,
+    )
 
 
 def verify_card_authentication(
@@ -140,45 +229,53 @@ def verify_card_authentication(
     Codes: challenge_unknown, purpose_mismatch, challenge_expired, challenge_reused, then those of
     homeconsent.jpki.verification (certificate and signature checks, card_not_registered).
     Called inside a caller's transaction, a refusal that the caller lets roll back also rolls back
-    the use of the challenge; the consent service may still keep it used by catching and re-raising
-    after its own commit.
+    the use of the challenge; a caller that acts on the proof at once uses card_answer() instead.
     """
     now = now or timezone.now()
     expected_purpose = ChallengePurpose(expected_purpose)
-    refusal = None
     with transaction.atomic(using=router.db_for_write(CardAuthChallenge)):
-        challenge = _lookup(challenge_id_or_nonce)
-        if challenge.purpose != expected_purpose:
-            raise PURPOSE_MISMATCH()
-        if now >= challenge.expires_at:
-            raise CHALLENGE_EXPIRED()
-        # The row lock (PostgreSQL) or the write lock taken at BEGIN (SQLite, IMMEDIATE) already
-        # serialises this; the conditional update makes single use hold on any database.
-        if challenge.used_at is not None or not CardAuthChallenge.objects.filter(
-            pk=challenge.pk, used_at__isnull=True
-        ).update(used_at=now):
-            raise CHALLENGE_REUSED()
-        challenge.used_at = now
-        try:
-            verified = verify_card_signature(challenge.message(), certificate_der, signature, now=now)
-        except HomeConsentError as error:
-            refusal = error
-            challenge.outcome = error.code
-            challenge.save(update_fields=["outcome"])
-        else:
-            challenge.outcome = VERIFIED
-            challenge.card_certificate = verified.card_certificate
-            challenge.save(update_fields=["outcome", "card_certificate"])
+        verified, refusal = _answer(challenge_id_or_nonce, certificate_der, signature, expected_purpose, now)
     # Raised after commit, so a failed answer still uses the challenge up (see the module docstring).
     if refusal is not None:
         raise refusal
-    return VerifiedCardAuth(
-        person=verified.person,
-        card_certificate=verified.card_certificate,
-        challenge=challenge,
-        signature=bytes(signature),
-        certificate_der=bytes(certificate_der),
-    )
+    return verified
+
+
+@contextmanager
+def card_answer(
+    challenge_id_or_nonce, certificate_der: bytes, signature: bytes, expected_purpose, *, now=None
+):
+    """verify_card_authentication for a caller that acts on the proof at once (registering a
+    consent): the challenge's use and what the caller writes in the with-block commit together, one
+    transaction and one commit. The with-block runs inside that transaction, without a savepoint.
+
+    Refusals keep the challenge used, as verify_card_authentication's do: a card-check refusal is
+    written and committed in that same transaction (the row stays locked from its UPDATE to the
+    commit, so no other answer is tried in between); an exception from the with-block (the
+    registration refused) rolls everything back, and the use is then written in a transaction of its
+    own, as "verified" with the card (the card's answer was good), unless another answer has used the
+    challenge in between. An answer waiting on the row lock may be judged in that short gap; the gap
+    only ever follows a correct answer, never a failed card check, so a challenge is still never
+    tried again after a wrong answer.
+    """
+    now = now or timezone.now()
+    expected_purpose = ChallengePurpose(expected_purpose)
+    using = router.db_for_write(CardAuthChallenge)
+    verified = refusal = None
+    try:
+        with transaction.atomic(using=using):
+            verified, refusal = _answer(
+                challenge_id_or_nonce, certificate_der, signature, expected_purpose, now
+            )
+            if refusal is None:
+                yield verified
+    except BaseException:
+        if verified is not None:  # the with-block's own failure: its writes are gone, the use stays
+            with transaction.atomic(using=using):
+                _use(verified.challenge, now, VERIFIED, verified.card_certificate)
+        raise
+    if refusal is not None:
+        raise refusal
 
 
 # --- issuing limits and clean-up ------------------------------------------------------------------

@@ -273,14 +273,19 @@ def do_issue_draft_challenge(draft: ConsentDraft):
     return challenge
 
 
-def do_register_consent_from_draft(draft: ConsentDraft, verified, **actor) -> "services.Consent":
-    """Register the frozen draft's terms with the card authentication that answered its challenge."""
-    with transaction.atomic(using=_using()):
+def do_register_consent_from_draft(
+    draft: ConsentDraft, verified, *, savepoint=True, **actor
+) -> "services.Consent":
+    """Register the frozen draft's terms with the card authentication that answered its challenge.
+
+    savepoint=False inside a transaction that any refusal rolls back whole (proof.acting_on_card_answer):
+    no savepoints then, two round trips each."""
+    with transaction.atomic(using=_using(), savepoint=savepoint):
         locked = _locked(draft, DraftStatus.OPEN, DraftStatus.FROZEN)
         if locked.status != DraftStatus.FROZEN or locked.challenge_id != verified.challenge.pk:
             raise DRAFT_NOT_CONFIRMED()
         consent = services.do_register_consent(
-            verified, institution=locked.institution, **frozen_terms(locked), **actor
+            verified, institution=locked.institution, savepoint=savepoint, **frozen_terms(locked), **actor
         )
         locked.status = DraftStatus.DONE
         locked.consent = consent

@@ -7,6 +7,7 @@ turns an authenticator's answer into a Proof: the person, plus the evidence of h
     issue_for_page(request, slot, purpose, *, institution=None, consent_terms=None, rate_scopes=None,
                    **details) -> dict      (JSON for the page; raises HomeConsentError)
     answer_with_card(request, slot, purpose, body, *, institution=None, **details) -> Proof
+    acting_on_card_answer(request, slot, purpose, body, ...)  (with-block: the Proof, one transaction)
     answer_card_registration(request, slot, body, register)   (card only)
     begin_with_app(request, slot, purpose, *, next_url, back_url, **issue kwargs) -> provider URL
     finish_with_app(request) -> next URL   (the provider's callback; raises relying_party.AppRefusal)
@@ -26,6 +27,7 @@ so signatures made before stay verifiable; a Purpose maps onto that pair (STORED
 import base64
 import hashlib
 import urllib.parse
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -44,6 +46,7 @@ from .challenges import (
     CHALLENGE_REUSED,
     PURPOSE_MISMATCH,
     VERIFIED,
+    card_answer,
     challenge_for_page,
     check_issue_rate,
     client_ip,
@@ -212,14 +215,35 @@ def answer_with_card(request, slot, purpose, body: bytes, *, institution=None, *
     Codes: bad_request (unreadable), session_expired (not this session's challenge), then those of
     verify_card_authentication, then purpose_mismatch (see check_binding).
     """
+    challenge_id, certificate, signature, stored_purpose = _taken_answer(request, slot, purpose, body)
+    verified = verify_card_authentication(challenge_id, certificate, signature, stored_purpose)
+    check_binding(verified.challenge, purpose, institution=institution, **details)
+    return _card_proof(verified)
+
+
+@contextmanager
+def acting_on_card_answer(request, slot, purpose, body: bytes, *, institution=None, **details):
+    """answer_with_card for a page that acts on the proof at once (registering a consent): the
+    with-block gets the Proof inside the transaction that uses the challenge up, so the answer and
+    what the block writes commit together, once (challenges.card_answer: a refusal, the block's too,
+    still keeps the challenge used). Same codes as answer_with_card."""
+    challenge_id, certificate, signature, stored_purpose = _taken_answer(request, slot, purpose, body)
+    with card_answer(challenge_id, certificate, signature, stored_purpose) as verified:
+        check_binding(verified.challenge, purpose, institution=institution, **details)
+        yield _card_proof(verified)
+
+
+def _taken_answer(request, slot, purpose, body: bytes):
     try:
         challenge_id, certificate, signature = read_card_answer(body)
     except ValueError:
         raise ANSWER_UNREADABLE() from None
     take(request, slot, challenge_id)
     stored_purpose = STORED_AS.get(Purpose(purpose), (ChallengePurpose.CONSENT, None))[0]
-    verified = verify_card_authentication(challenge_id, certificate, signature, stored_purpose)
-    check_binding(verified.challenge, purpose, institution=institution, **details)
+    return challenge_id, certificate, signature, stored_purpose
+
+
+def _card_proof(verified) -> Proof:
     return Proof(
         person=verified.person,
         challenge=verified.challenge,

@@ -15,6 +15,9 @@ Stable API for the consent pages, the institutions' API and the portal:
         of the same person, institution and kind; telehealth is per booked visit: only the one of
         the same visit date (other visits' consents stay). With session= the telehealth session is
         completed and its webhook queued in the same transaction.
+    do_register_card_consent(challenge, certificate_der, signature, **the same terms) -> Consent
+        Both steps in one transaction: the card's answer verified and the consent registered commit
+        together (one commit); a refused answer still uses the challenge up.
     do_cancel_consent(consent, *, by, actor_id, actor_type=None, institution=None) -> Consent
     do_cancel_all(person, *, by, actor_id, institution=None, actor_type=None) -> list[Consent]
         by is "patient" or "institution" (then institution= is required and must own the consent).
@@ -41,22 +44,22 @@ Every do_* runs in one transaction with its access-log entry; after commit it pu
 import base64
 import datetime
 import logging
+from dataclasses import dataclass
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import connections, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from homeconsent import channel_publish
 from homeconsent.audit.models import Action, ActorType, Basis
 from homeconsent.audit.services import record_access
 from homeconsent.errors import ErrorCode
 from homeconsent.registry.eligibility import Validity, resolve_for_person
 from homeconsent.registry.models import Institution, Person
-from homeconsent.sqlrows import Columns, table
+from homeconsent.sqlrows import Columns, prepared_cursor, table
 
 from . import rules
-from .challenges import issue_challenge
+from .challenges import card_answer, issue_challenge
 from .models import CardAuthChallenge, ChallengePurpose, Consent, ConsentEndedBy, ConsentKind, ConsentStatus
 from .telehealth import complete_session, session_consent_ended
 
@@ -146,11 +149,8 @@ def _publish_after_commit(event: str, consent: Consent, at: datetime.datetime) -
     group = institution_group(consent.institution.code)
 
     def publish():
-        layer = get_channel_layer()
-        if layer is None:
-            return
         try:
-            async_to_sync(layer.group_send)(group, message)
+            channel_publish.group_send(group, message)
         except Exception:  # noqa: BLE001 - a live event lost must never undo a committed consent
             logger.exception("consent %s: publishing %s to %s failed", consent.pk, event, group)
 
@@ -205,14 +205,6 @@ def _check_proof(challenge: CardAuthChallenge, institution, kind, items, details
             raise CONSENT_PROOF_MISMATCH(field=field)
 
 
-def _same_slot_q(kind, visit_date) -> Q:
-    """What a new consent replaces: the active one of the same kind; telehealth is per booked visit,
-    so only the one for the same visit date (another visit's consent stays)."""
-    if kind == ConsentKind.TELEHEALTH:
-        return Q(kind=kind, visit_date=visit_date)
-    return Q(kind=kind)
-
-
 def do_register_consent(
     verified,
     *,
@@ -225,8 +217,53 @@ def do_register_consent(
     actor_type=ActorType.PATIENT,
     actor_id=None,
     now=None,
+    savepoint=True,
 ) -> Consent:
-    """Register the consent a verified card authentication proved (see the module docstring)."""
+    """Register the consent a verified card authentication proved (see the module docstring).
+
+    savepoint=False when called inside a transaction that any refusal rolls back whole (as
+    do_register_card_consent's): no savepoint, whose creation and release are two round trips."""
+    return _register_consent(
+        verified,
+        kind=kind,
+        items=items,
+        visit_date=visit_date,
+        available_until=available_until,
+        institution=institution,
+        session=session,
+        actor_type=actor_type,
+        actor_id=actor_id,
+        now=now,
+        savepoint=savepoint,
+    )
+
+
+def do_register_card_consent(
+    challenge, certificate_der: bytes, signature: bytes, *, now=None, **terms
+) -> Consent:
+    """The card's answer to a consent challenge, verified and registered in one transaction (one
+    commit): verify_card_authentication(challenge, certificate_der, signature, "consent") then
+    do_register_consent(verified, **terms), with the same refusals; a refused answer still uses the
+    challenge up (challenges.card_answer)."""
+    with card_answer(challenge, certificate_der, signature, ChallengePurpose.CONSENT, now=now) as verified:
+        # Inside card_answer's transaction: a refusal rolls it all back, so no savepoint is needed.
+        return _register_consent(verified, now=now, savepoint=False, **terms)
+
+
+def _register_consent(
+    verified,
+    *,
+    kind,
+    items,
+    visit_date=None,
+    available_until=None,
+    institution=None,
+    session=None,
+    actor_type=ActorType.PATIENT,
+    actor_id=None,
+    now=None,
+    savepoint=True,
+) -> Consent:
     clock = _clock(now)
     now = clock()
     challenge = verified.challenge
@@ -244,30 +281,24 @@ def do_register_consent(
     if resolve_for_person(person.pk, now.astimezone(rules.TOKYO).date()).validity != Validity.VALID:
         raise NO_VALID_QUALIFICATION()
 
-    with transaction.atomic(using=_using()):
+    with transaction.atomic(using=_using(), savepoint=savepoint):
         # One writer per person at a time (PostgreSQL row lock; SQLite's IMMEDIATE write lock does
         # the same), so two registrations cannot both find "no active consent" and collide.
-        Person.objects.select_for_update().filter(pk=person.pk).first()
+        connection = connections[_using()]
+        sql = _register_sql(connection)
+        with prepared_cursor(connection) as cursor:
+            cursor.execute(sql.lock_person, [person.pk])
         now = clock()  # after the lock: given_at and ended_at follow the order registrations commit in
-        if Consent.objects.filter(challenge=challenge).exists():
-            raise CONSENT_PROOF_USED()
-        previous = (
-            Consent.objects.select_for_update()
-            .filter(
-                _same_slot_q(kind, visit_date),
-                person=person,
-                institution=institution,
-                status=ConsentStatus.ACTIVE,
-            )
-            .first()
-        )
+        previous = _previous_in_slot(connection, sql, challenge, person, institution, kind, visit_date)
         if previous is not None:
             expired = not previous.is_in_force(now)
             previous.status = ConsentStatus.SUPERSEDED
             previous.ended_at = previous.available_until if expired else now
             previous.ended_by = ConsentEndedBy.EXPIRED if expired else ConsentEndedBy.SUPERSEDED
-            previous.save(update_fields=["status", "ended_at", "ended_by"])
-        consent = Consent.objects.create(
+            moment = connection.ops.adapt_datetimefield_value(previous.ended_at)
+            with prepared_cursor(connection) as cursor:
+                cursor.execute(sql.end, [previous.status, moment, previous.ended_by, previous.pk])
+        consent = Consent(
             person=person,
             institution=institution,
             kind=kind,
@@ -282,9 +313,11 @@ def do_register_consent(
             id_token=evidence.get("id_token", ""),
             provider_key=evidence.get("provider_key", {}),
         )
-        if previous is not None:
+        _insert(connection, sql, consent)
+        if previous is not None:  # linked once the new row has its id
             previous.superseded_by = consent
-            previous.save(update_fields=["superseded_by"])
+            with prepared_cursor(connection) as cursor:
+                cursor.execute(sql.link, [consent.pk, previous.pk])
         if session is not None:
             complete_session(session, consent, now=now)
         record_access(
@@ -306,6 +339,90 @@ def do_register_consent(
         )
         _publish_after_commit("registered", consent, now)
     return consent
+
+
+# Every registration locks its person, reads the slot it fills and inserts its row: written once
+# per database and prepared (homeconsent.sqlrows says why not the ORM).
+@dataclass(frozen=True)
+class _RegisterSql:
+    lock_person: str
+    slot: dict  # visit-date condition ("", "= %s", "IS NULL") -> SELECT
+    insert: str
+    fields: list
+    returning: bool
+    end: str  # the replaced consent's status, ended_at and ended_by
+    link: str  # its superseded_by
+
+
+_REGISTER_SQL: dict = {}
+
+
+def _register_sql(connection) -> _RegisterSql:
+    cached = _REGISTER_SQL.get(connection.alias)
+    if cached is not None:
+        return cached
+    from django.db.models.sql import InsertQuery
+
+    q = connection.ops.quote_name
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    slot = {}
+    for visit in ("", "= %s", "IS NULL"):
+        # The consent this proof already registered, if any, and the active one of the slot.
+        slot[visit] = (
+            f"SELECT {_CONSENT.sql('c', connection)} FROM {table(Consent, connection)} c "
+            f"WHERE c.{q('challenge_id')} = %s OR (c.{q('person_id')} = %s AND c.{q('institution_id')} = %s "
+            f"AND c.{q('status')} = %s AND c.{q('kind')} = %s"
+            + (f" AND c.{q('visit_date')} {visit}" if visit else "")
+            + f") ORDER BY c.{q('id')}{lock}"
+        )
+    fields = [f for f in Consent._meta.concrete_fields if not f.primary_key]
+    query = InsertQuery(Consent)
+    query.insert_values(fields, [Consent(given_at=timezone.now())])
+    [(insert, _)] = query.get_compiler(using=connection.alias).as_sql()
+    returning = connection.features.can_return_columns_from_insert
+    if returning:
+        insert += f" RETURNING {q('id')}"
+    consents = table(Consent, connection)
+    cached = _REGISTER_SQL[connection.alias] = _RegisterSql(
+        end=f"UPDATE {consents} SET {q('status')} = %s, {q('ended_at')} = %s, {q('ended_by')} = %s "
+        f"WHERE {q('id')} = %s",
+        link=f"UPDATE {consents} SET {q('superseded_by_id')} = %s WHERE {q('id')} = %s",
+        lock_person=f"SELECT {q('id')} FROM {table(Person, connection)} WHERE {q('id')} = %s{lock}",
+        slot=slot,
+        insert=insert,
+        fields=fields,
+        returning=returning,
+    )
+    return cached
+
+
+def _previous_in_slot(connection, sql, challenge, person, institution, kind, visit_date):
+    """The active consent the new one replaces (locked), or None; consent_proof_used when this
+    proof already registered one. Run after the person's lock, so it sees every committed change."""
+    params = [challenge.pk, person.pk, institution.pk, ConsentStatus.ACTIVE.value, kind]
+    visit = ""
+    # What a new consent replaces: the active one of the same kind; telehealth is per booked visit,
+    # so only the one for the same visit date (another visit's consent stays).
+    if kind == ConsentKind.TELEHEALTH:
+        visit = "IS NULL" if visit_date is None else "= %s"
+        if visit_date is not None:
+            params.append(connection.ops.adapt_datefield_value(visit_date))
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(sql.slot[visit], params)
+        rows = cursor.fetchall()
+    found = [_CONSENT.instance(row, connection) for row in rows]
+    if any(consent.challenge_id == challenge.pk for consent in found):
+        raise CONSENT_PROOF_USED()
+    return found[0] if found else None
+
+
+def _insert(connection, sql, consent: Consent) -> None:
+    """INSERT a new consent (sets its pk), as Consent.objects.create would."""
+    values = [f.get_db_prep_save(f.pre_save(consent, True), connection) for f in sql.fields]
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(sql.insert, values)
+        consent.pk = cursor.fetchone()[0] if sql.returning else cursor.lastrowid
+    consent._state.adding, consent._state.db = False, connection.alias
 
 
 # --- cancelling -----------------------------------------------------------------------------------
@@ -528,7 +645,8 @@ def _in_force_for(institution_code: str, person_ids, on, kind) -> list[Consent]:
     params = [institution_code, *ids, moment(end), moment(start), ConsentStatus.ACTIVE.value, moment(start)]
     if kind is not None:
         params.append(kind)
-    with connection.cursor() as cursor:
+    # The per-read shape is prepared; a batch's (one placeholder per person) is not worth keeping.
+    with prepared_cursor(connection) if len(ids) == 1 else connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     return [_CONSENT.instance(row, connection) for row in rows]

@@ -793,11 +793,18 @@ def answer(request, token, flow):
     if refusal is not None:
         return refusal
     purpose = proof.Purpose.INQUIRY if draft is None else proof.Purpose.CONSENT
+    registering = False
     try:
-        proved = proof.answer_with_card(
+        # The answer's verification and the consent it registers commit together, once.
+        with proof.acting_on_card_answer(
             request, _proof_slot(entry, flow), purpose, request.body, institution=entry.institution
-        )
+        ) as proved:
+            if draft is not None:
+                registering = True
+                drafts.do_register_consent_from_draft(draft, proved, savepoint=False)
     except HomeConsentError as error:
+        if registering:
+            return _json_refusal(error, 403)
         if error.code == proof.ANSWER_UNREADABLE.code:
             return _json_problem(
                 error.code, _("The answer from the card could not be read. Please try again.")
@@ -807,10 +814,6 @@ def answer(request, token, flow):
         return _json_refusal(error, 403)
     if draft is None:
         return JsonResponse({"next": _proved_inquiry(request, entry, proved)})
-    try:
-        drafts.do_register_consent_from_draft(draft, proved)
-    except HomeConsentError as error:
-        return _json_refusal(error, 403)
     return JsonResponse({"next": reverse("consent:done", args=[token, flow])})
 
 

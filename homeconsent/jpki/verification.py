@@ -26,6 +26,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from django.conf import settings
+from django.db import connections, router
 
 from homeconsent.errors import ErrorCode
 
@@ -273,13 +274,9 @@ def resolve_card_certificate(certificate: x509.Certificate):
     superseded by a renewal), or not registered for health-insurance use. A renewed certificate
     keeps the registration of the one it replaced: registration is looked for along renewed_from.
     """
-    from homeconsent.registry.models import CardCertificate, CardCertificateStatus
+    from homeconsent.registry.models import CardCertificateStatus
 
-    row = (
-        CardCertificate.objects.select_related("person")
-        .filter(issuer=issuer_name(certificate), serial=serial_hex(certificate.serial_number))
-        .first()
-    )
+    row = _registered_card(issuer_name(certificate), serial_hex(certificate.serial_number))
     if row is None or row.status != CardCertificateStatus.ACTIVE:
         raise CARD_NOT_REGISTERED()
     if row.fingerprint_sha256 != fingerprint_sha256(certificate):
@@ -293,6 +290,37 @@ def resolve_card_certificate(certificate: x509.Certificate):
         seen.add(link.pk)
         link = link.renewed_from
     raise CARD_NOT_REGISTERED()
+
+
+_CARD_SQL: dict = {}
+
+
+def _registered_card(issuer: str, serial: str):
+    """registry.CardCertificate by issuer and serial, with its person: one statement, written once
+    and prepared (every card answer runs it; homeconsent.sqlrows says why not the ORM)."""
+    from homeconsent.registry.models import CardCertificate, Person
+    from homeconsent.sqlrows import Columns, prepared_cursor, table
+
+    connection = connections[router.db_for_read(CardCertificate)]
+    cached = _CARD_SQL.get(connection.alias)
+    if cached is None:
+        q = connection.ops.quote_name
+        cards, persons = Columns(CardCertificate), Columns(Person)
+        sql = (
+            f"SELECT {cards.sql('c', connection)}, {persons.sql('p', connection)} "
+            f"FROM {table(CardCertificate, connection)} c JOIN {table(Person, connection)} p "
+            f"ON p.{q('id')} = c.{q('person_id')} WHERE c.{q('issuer')} = %s AND c.{q('serial')} = %s"
+        )  # issuer and serial are unique together: one row at most
+        cached = _CARD_SQL[connection.alias] = (sql, cards, persons)
+    sql, cards, persons = cached
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(sql, [issuer, serial])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    card = cards.instance(row, connection)
+    CardCertificate.person.field.set_cached_value(card, persons.instance(row, connection, len(cards)))
+    return card
 
 
 @dataclass(frozen=True)

@@ -259,6 +259,54 @@ def test_signed_answer_registers_the_home_visit_consent(client, entry, person, c
     assert "同意を登録しました" in done and "薬" in done
 
 
+def test_the_answer_is_verified_and_its_consent_registered_in_one_commit(
+    transactional_db, client, entry, person, card_key, monkeypatch
+):
+    # given the card step, with the connection's commits counted from the answer on
+    from django.db import connections
+
+    walk_to_card(client, entry, items=("medication",), limit="no")
+    issued = post_json(client, url("challenge", entry, "home"), {}).json()
+    real, commits = connections["default"], []
+    commit = real._commit
+    monkeypatch.setattr(real, "_commit", lambda: commits.append(1) or commit())
+
+    # when the signed answer arrives
+    response = post_json(
+        client,
+        url("answer", entry, "home"),
+        {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])},
+    )
+
+    # then the challenge's use, the consent, the draft and the log row commit together (the other
+    # commit is the browser session's save)
+    assert response.status_code == 200 and Consent.objects.filter(person=person).count() == 1
+    assert len(commits) == 2
+    assert CardAuthChallenge.objects.get(pk=issued["challenge"]).outcome == "verified"
+
+
+def test_a_registration_refused_after_the_card_was_verified_keeps_the_challenge_used(
+    client, entry, person, card_key
+):
+    # given the card step of a person whose qualification ended after the flow began
+    walk_to_card(client, entry, items=("medication",), limit="no")
+    issued = post_json(client, url("challenge", entry, "home"), {}).json()
+    Qualification.objects.filter(person=person).update(lost_on=datetime.date(2020, 4, 2))
+
+    # when the signed answer arrives, then the registration is refused and nothing is stored
+    response = post_json(
+        client,
+        url("answer", entry, "home"),
+        {"challenge": issued["challenge"], **card_answer(*card_key, issued["challenge_message"])},
+    )
+    assert response.status_code == 403 and response.json()["problem"] == "no_valid_qualification"
+    assert not Consent.objects.exists()
+    assert not AccessEvent.objects.filter(detail__action="consent_registered").exists()
+    # but the challenge stays used, with the card that answered it
+    used = CardAuthChallenge.objects.get(pk=issued["challenge"])
+    assert used.used_at is not None and used.outcome == "verified" and used.card_certificate_id
+
+
 def test_answer_for_another_challenge_is_refused(client, entry, person, card_key):
     walk_to_card(client, entry)
     issued = post_json(client, url("challenge", entry, "home"), {}).json()
