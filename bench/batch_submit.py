@@ -89,7 +89,7 @@ def run(options, tmp: Path):
     from clinicapi.models import ApiClient
 
     began = time.perf_counter()
-    data = prepare(SimpleNamespace(persons=options.persons, patients=options.patients), tmp)
+    data = prepare(SimpleNamespace(persons=options.persons, patients=options.patients, medication=False), tmp)
     client = ApiClient.objects.get(client_id=data["client_id"])
     if options.all_consented:
         consent_everyone(client.institution)
