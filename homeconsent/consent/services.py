@@ -205,6 +205,18 @@ def _check_proof(challenge: CardAuthChallenge, institution, kind, items, details
             raise CONSENT_PROOF_MISMATCH(field=field)
 
 
+def do_register_card_consent(
+    challenge, certificate_der: bytes, signature: bytes, *, now=None, **terms
+) -> Consent:
+    """The card's answer to a consent challenge, verified and registered in one transaction (one
+    commit): verify_card_authentication(challenge, certificate_der, signature, "consent") then
+    do_register_consent(verified, **terms), with the same refusals; a refused answer still uses the
+    challenge up (challenges.card_answer)."""
+    with card_answer(challenge, certificate_der, signature, ChallengePurpose.CONSENT, now=now) as verified:
+        # Inside card_answer's transaction: a refusal rolls it all back, so no savepoint is needed.
+        return do_register_consent(verified, now=now, savepoint=False, **terms)
+
+
 def do_register_consent(
     verified,
     *,
@@ -223,47 +235,6 @@ def do_register_consent(
 
     savepoint=False when called inside a transaction that any refusal rolls back whole (as
     do_register_card_consent's): no savepoint, whose creation and release are two round trips."""
-    return _register_consent(
-        verified,
-        kind=kind,
-        items=items,
-        visit_date=visit_date,
-        available_until=available_until,
-        institution=institution,
-        session=session,
-        actor_type=actor_type,
-        actor_id=actor_id,
-        now=now,
-        savepoint=savepoint,
-    )
-
-
-def do_register_card_consent(
-    challenge, certificate_der: bytes, signature: bytes, *, now=None, **terms
-) -> Consent:
-    """The card's answer to a consent challenge, verified and registered in one transaction (one
-    commit): verify_card_authentication(challenge, certificate_der, signature, "consent") then
-    do_register_consent(verified, **terms), with the same refusals; a refused answer still uses the
-    challenge up (challenges.card_answer)."""
-    with card_answer(challenge, certificate_der, signature, ChallengePurpose.CONSENT, now=now) as verified:
-        # Inside card_answer's transaction: a refusal rolls it all back, so no savepoint is needed.
-        return _register_consent(verified, now=now, savepoint=False, **terms)
-
-
-def _register_consent(
-    verified,
-    *,
-    kind,
-    items,
-    visit_date=None,
-    available_until=None,
-    institution=None,
-    session=None,
-    actor_type=ActorType.PATIENT,
-    actor_id=None,
-    now=None,
-    savepoint=True,
-) -> Consent:
     clock = _clock(now)
     now = clock()
     challenge = verified.challenge

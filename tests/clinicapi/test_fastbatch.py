@@ -21,20 +21,9 @@ from homeconsent.audit.verification import verify_log
 from homeconsent.consent import rules
 from homeconsent.registry.codes import with_check_digit
 from homeconsent.registry.models import Qualification
+from tests.clinicapi.test_fastcheck import LOGGED
 
 FULL_WIDTH = str.maketrans("0123456789ABC", "０１２３４５６７８９ＡＢＣ")
-LOGGED = (
-    "actor_type",
-    "actor_id",
-    "institution_code",
-    "person_id",
-    "items",
-    "basis",
-    "outcome",
-    "consent_id",
-    "detail",
-    "chain",
-)
 
 
 def generated_entries(count: int, seed: int, today: datetime.date) -> list:
