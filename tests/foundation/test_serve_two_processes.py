@@ -228,13 +228,12 @@ def test_a_consent_made_through_one_server_reaches_a_board_on_the_other(two_serv
     one, other = two_servers
     institution, person, key, certificate = clinic_with_patient
     entry = entry_for(institution)
-    board = connect(
+    with connect(
         f"ws://127.0.0.1:{other}/ws/console/events/",
         origin=f"http://127.0.0.1:{other}",
         additional_headers={"Cookie": f"{settings.SESSION_COOKIE_NAME}={_board_session(institution)}"},
         open_timeout=30,
-    )
-    try:
+    ) as board:
         # when the patient consents through the pages of the first one
         _consent_through_pages(f"http://127.0.0.1:{one}", entry, key, certificate)
         consent = Consent.objects.get(person=person, institution=institution)
@@ -249,5 +248,3 @@ def test_a_consent_made_through_one_server_reaches_a_board_on_the_other(two_serv
                 break
         else:
             raise AssertionError(f"no registered event on the other server; saw {events}")
-    finally:
-        board.close()
