@@ -146,7 +146,9 @@ def run(options, tmp: Path):
         f"fast {[round(t, 3) for t in times[True]]}; load average {os.getloadavg()[0]:.2f}"
     )
     if frozen:
-        print(f"fast after gc.freeze(), median {statistics.median(frozen):.3f} s: {[round(t, 3) for t in frozen]}")
+        print(
+            f"fast after gc.freeze(), median {statistics.median(frozen):.3f} s: {[round(t, 3) for t in frozen]}"
+        )
 
 
 def consent_everyone(institution):
