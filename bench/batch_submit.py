@@ -3,6 +3,7 @@
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/hc_bench_batch .venv/bin/python bench/batch_submit.py
 #   … --rounds 5            # 5 × (general, fast)
 #   … --profile general     # one cProfile of one submission through that path (or: fast)
+#   … --gc-freeze          # each round also the fast path after gc.freeze() (as bin/serve runs)
 #   … --all-consented       # every person has a consent here: all 10,000 entries disclosed
 # The database named by DATABASE_URL is created, seeded as bench/clinic_api.py seeds it (2,000 persons,
 # 40 with a real consent; the batch: the 40 consented, then registry keys of persons without one)
@@ -12,6 +13,7 @@
 import argparse
 import cProfile
 import datetime
+import gc
 import io
 import os
 import pstats
@@ -35,6 +37,11 @@ def main():
     parser.add_argument("--rounds", type=int, default=3, help="rounds of (general, fast)")
     parser.add_argument("--persons", type=int, default=2000)
     parser.add_argument("--patients", type=int, default=40)
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="each round, one more fast submission after gc.freeze() (as homeconsent.serving freezes)",
+    )
     parser.add_argument("--profile", choices=["general", "fast"], help="print a cProfile of one submission")
     parser.add_argument(
         "--all-consented",
@@ -123,15 +130,25 @@ def run(options, tmp: Path):
         )
         print(out.getvalue())
     times = {False: [], True: []}
+    frozen = []
     for _ in range(options.rounds):
         for fast in (False, True):
             times[fast].append(submit(fast))
+        if options.gc_freeze:  # the fast path again, the process's objects frozen as bin/serve's are
+            gc.collect()
+            gc.freeze()
+            frozen.append(submit(True))
+            gc.unfreeze()
     general, fast = statistics.median(times[False]), statistics.median(times[True])
     print(
         f"batch of 10,000 in-process, median of {options.rounds}: general {general:.3f} s, "
         f"fast {fast:.3f} s ({general / fast:.1f}x); all: general {[round(t, 3) for t in times[False]]}, "
         f"fast {[round(t, 3) for t in times[True]]}; load average {os.getloadavg()[0]:.2f}"
     )
+    if frozen:
+        print(
+            f"fast after gc.freeze(), median {statistics.median(frozen):.3f} s: {[round(t, 3) for t in frozen]}"
+        )
 
 
 def consent_everyone(institution):

@@ -56,9 +56,11 @@ def enabled() -> bool:
 def clean(raw_entries, today: datetime.date):
     """batch._clean's (keys by index, error entries by index), the plain entries checked here."""
     keys, invalid = {}, {}
-    insurers: dict[str, bool] = {}  # a batch names few insurers: the check digit once per number
+    # A batch names few insurers and repeats birth days: each checked once per batch.
+    insurers: dict[str, bool] = {}
+    days: dict[str, datetime.date | None] = {}
     for index, raw in enumerate(raw_entries):
-        found = _plain_keys(raw, today, insurers) if type(raw) is dict else None
+        found = _plain_keys(raw, today, insurers, days) if type(raw) is dict else None
         if found is not None:
             keys[index] = found
         else:
@@ -66,7 +68,7 @@ def clean(raw_entries, today: datetime.date):
     return keys, invalid
 
 
-def _plain_keys(raw: dict, today, insurers) -> SearchKeys | None:
+def _plain_keys(raw: dict, today, insurers, days) -> SearchKeys | None:
     insurer, symbol, number = raw.get("insurer_number"), raw.get("symbol"), raw.get("number")
     branch, born = raw.get("branch"), raw.get("birth_date")
     if symbol is None:
@@ -81,9 +83,10 @@ def _plain_keys(raw: dict, today, insurers) -> SearchKeys | None:
         and _DATE.match(born)
     ):
         return None
-    # 記号 and 番号 exactly as validation.normalize_card_key spells them (NFKC, stripped).
-    symbol = normalize("NFKC", symbol.strip()).strip()
-    number = normalize("NFKC", number.strip()).strip() if number.strip() else ""
+    # 記号 and 番号 exactly as validation.normalize_card_key spells them (NFKC, stripped); NFKC
+    # leaves ASCII as it is, and most keys are ASCII.
+    symbol = symbol.strip() if symbol.isascii() else normalize("NFKC", symbol.strip()).strip()
+    number = number.strip() if number.isascii() else normalize("NFKC", number.strip()).strip()
     if len(symbol) > 38 or not 0 < len(number) <= 38:
         return None
     valid = insurers.get(insurer)
@@ -91,13 +94,21 @@ def _plain_keys(raw: dict, today, insurers) -> SearchKeys | None:
         valid = insurers[insurer] = bool(_INSURER.match(insurer)) and is_valid_insurer_number(insurer)
     if not valid:
         return None
+    if born in days:
+        day = days[born]
+    else:
+        day = days[born] = _birth_date(born, today)
+    if day is None:
+        return None
+    return SearchKeys(insurer, symbol, number, branch, day)
+
+
+def _birth_date(born: str, today) -> datetime.date | None:
     try:
         day = datetime.date.fromisoformat(born)
     except ValueError:
         return None
-    if day < EARLIEST_DATE or day > today:
-        return None
-    return SearchKeys(insurer, symbol, number, branch, day)
+    return None if day < EARLIEST_DATE or day > today else day
 
 
 _MATCH_SQL: dict = {}

@@ -98,7 +98,7 @@ def test_the_fast_validator_answers_as_clean_search_keys(settings):
     assert fast_keys == keys
     assert fast_errors == errors
     # and the fast one took most good entries itself, and the general one reported every error it has
-    taken = sum(fastbatch._plain_keys(e, today, {}) is not None for e in entries if type(e) is dict)
+    taken = sum(fastbatch._plain_keys(e, today, {}, {}) is not None for e in entries if type(e) is dict)
     assert taken > 0.5 * len(keys) and len(keys) > 200
     reported = {e["error_code"] for e in errors.values()} | {
         f["code"] for e in errors.values() for f in e["errors"]
