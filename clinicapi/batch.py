@@ -70,6 +70,11 @@ ENTRY_KEYS_INVALID = ErrorCode(
 )
 
 
+def chunks(entries: list) -> list[list]:
+    """The stored results' chunks of CHUNK_SIZE entries, in order."""
+    return [entries[n : n + CHUNK_SIZE] for n in range(0, len(entries), CHUNK_SIZE)]
+
+
 def _reception_number() -> str:
     return "".join(secrets.choice("0123456789") for _ in range(20))
 
@@ -157,10 +162,8 @@ def do_submit(access: ApiAccess, institution, raw_entries, on: datetime.date | N
         else:
             insert_many(
                 [
-                    BatchResultChunk(
-                        batch=inquiry, number=n, entries=ordered[n * CHUNK_SIZE : (n + 1) * CHUNK_SIZE]
-                    )
-                    for n in range((len(ordered) + CHUNK_SIZE - 1) // CHUNK_SIZE)
+                    BatchResultChunk(batch=inquiry, number=n, entries=part)
+                    for n, part in enumerate(chunks(ordered))
                 ],
                 router.db_for_write(BatchResultChunk),
             )

@@ -213,11 +213,9 @@ def write_chunks(inquiry, ordered: list) -> None:
         f"INSERT INTO {q(meta.db_table)} ({q(meta.get_field('batch').column)}, {q('number')}, "
         f"{q('entries')}) VALUES (%s, %s, %s::jsonb)"
     )
-    size = general.CHUNK_SIZE
-    texts = _json_text(ordered)
     rows = [
-        (inquiry.pk, n, "[" + ", ".join(texts[n * size : (n + 1) * size]) + "]")
-        for n in range((len(texts) + size - 1) // size)
+        (inquiry.pk, n, "[" + ", ".join(part) + "]")
+        for n, part in enumerate(general.chunks(_json_text(ordered)))
     ]
     with bound_cursor(connection) as cursor:
         cursor.executemany(sql, rows)

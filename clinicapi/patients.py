@@ -48,15 +48,13 @@ def derived_key(purpose: bytes) -> bytes:
 
 def patient_id_for(institution_code: str, person_id: int) -> str:
     """The patient id of a person as one institution sees it."""
-    block = struct.pack(">QQ", int(person_id), int(institution_code))
-    # One block, ECB: a keyed pseudorandom permutation of (person, institution), nothing more.
-    encryptor = Cipher(algorithms.AES(_key()), modes.ECB()).encryptor()  # noqa: S305
-    return _encode(encryptor.update(block) + encryptor.finalize())
+    return patient_ids_for(institution_code, [person_id])[int(person_id)]
 
 
 def patient_ids_for(institution_code: str, person_ids) -> dict:
-    """{person id: patient id} for many persons of one institution, in one cipher call (ECB
-    encrypts each block on its own, so each id is patient_id_for's)."""
+    """{person id: patient id} for many persons of one institution, in one cipher call. One block
+    per person, ECB: a keyed pseudorandom permutation of (person, institution), nothing more; ECB
+    encrypts each block on its own, so many at once give each the id it has alone."""
     person_ids = list(dict.fromkeys(int(p) for p in person_ids))
     if not person_ids:
         return {}
