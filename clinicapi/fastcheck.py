@@ -29,7 +29,6 @@ throttle, the client key, the hand-over to the general view).
 """
 
 import hashlib
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -42,13 +41,13 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.renderers import JSONRenderer
 
-from homeconsent.audit.canonical import GENESIS
+from homeconsent.audit.canonical import GENESIS, canonical_bytes
 from homeconsent.audit.models import AccessEvent, ActorType, Basis, ChainHead, Outcome
 from homeconsent.consent import rules
 from homeconsent.consent.models import Consent, ConsentItem, ConsentStatus
 from homeconsent.registry import eligibility as registry_eligibility
 from homeconsent.registry.models import Institution, Qualification
-from homeconsent.sqlrows import Columns
+from homeconsent.sqlrows import Columns, table
 
 from . import presenters
 from .auth import _token_hash
@@ -75,14 +74,10 @@ def _lit(value: str) -> str:
 
 def json_literal(value) -> str:
     """The canonical JSON text of a constant (audit.canonical's encoding), as a SQL literal."""
-    return _lit(json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+    return _lit(canonical_bytes(value).decode("utf-8"))
 
 
 # --- the pieces every one-call read shares (the medication read's too: clinicapi.fastmedication) ---
-def _t(connection, model) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
-
-
 def _col(connection, model, name) -> str:
     return connection.ops.quote_name(model._meta.get_field(name).column)
 
@@ -101,7 +96,7 @@ def declarations(connection) -> str:
     return f"""
     v_client text; v_inst text; v_scopes jsonb; v_qualification_only boolean;
     v_token_revoked timestamptz; v_client_revoked timestamptz; v_expires timestamptz;
-    v_c {_t(connection, Consent)}%ROWTYPE;
+    v_c {table(Consent, connection)}%ROWTYPE;
     v_chain integer; v_seq bigint; v_head text; v_prev text; v_hash text; v_items text; v_occurred text;
     v_event bigint;"""
 
@@ -110,7 +105,7 @@ def token_sql(connection, scope: str, *, medical: bool = False) -> str:
     """The token with its client and institution (clinicapi.auth.authenticate_token), the scope, and
     the patient id's institution (patients.person_id_from: p_code); a medical read also stops at a
     qualification-only institution (data_views.MedicalDataView refuses and logs that itself)."""
-    t, col = (lambda m: _t(connection, m)), (lambda m, n: _col(connection, m, n))
+    t, col = (lambda m: table(m, connection)), (lambda m, n: _col(connection, m, n))
     medical_check = (
         "IF v_qualification_only THEN\n        o_status := 'qualification_only'; RETURN NEXT; RETURN;\n    END IF;"
         if medical
@@ -139,7 +134,7 @@ def token_sql(connection, scope: str, *, medical: bool = False) -> str:
 
 def consent_sql(connection, item: str) -> str:
     """The consent in force now that covers `item`, into v_c: consent.services.consents_for_read."""
-    t, col = (lambda m: _t(connection, m)), (lambda m, n: _col(connection, m, n))
+    t, col = (lambda m: table(m, connection)), (lambda m, n: _col(connection, m, n))
     C = t(Consent)
     return f"""
     SELECT c.* INTO v_c FROM {C} c JOIN {t(Institution)} i ON i.id = c.{col(Consent, "institution")}
@@ -176,7 +171,7 @@ def log_row_sql(connection, items: str, detail: dict) -> str:
     audit.services.record_access writes them: the canonical content (audit.canonical.event_content,
     keys in sorted order) and its hash computed here. `items` is SQL giving the items' canonical
     JSON text; `detail` maps each key to (canonical JSON text, jsonb value) as SQL. Sets v_event."""
-    H, E = _t(connection, ChainHead), _t(connection, AccessEvent)
+    H, E = table(ChainHead, connection), table(AccessEvent, connection)
     keys = sorted(detail)
     detail_text = " || ',' || ".join(f"'\"{_plain(key)}\":' || {detail[key][0]}" for key in keys)
     detail_value = ", ".join(f"{_lit(key)}, {detail[key][1]}" for key in keys)
@@ -316,7 +311,7 @@ class OneCall:
 # --- the eligibility check --------------------------------------------------------------------
 def _eligibility_function(connection) -> tuple[str, str]:
     """(RETURNS TABLE columns, body) of the check's function."""
-    t, col = (lambda m: _t(connection, m)), (lambda m, n: _col(connection, m, n))
+    t, col = (lambda m: table(m, connection)), (lambda m, n: _col(connection, m, n))
     union, _ = registry_eligibility.person_union_sql(connection)
     names = (
         "p_person",
