@@ -229,7 +229,20 @@ def test_the_card_file_is_private_and_written_whole(card, card_file):  # noqa: F
     send(card, verify("0000"))
     assert stat.S_IMODE(os.stat(card_file).st_mode) == 0o600
     assert [p.name for p in card_file.parent.iterdir()] == [card_file.name]  # no temp file left
-    assert CARD_PIN not in card_file.read_text()
+    # The PIN is kept only as a salted hash: no value of the file is the PIN, in any spelling.
+    # (A substring test failed now and then: the key material's hex holds any 4 digits by chance.)
+    values = set(_leaves(json.loads(card_file.read_text())))
+    assert not values & {CARD_PIN, int(CARD_PIN), CARD_PIN.encode().hex(), CARD_PIN.encode().hex().upper()}
+
+
+def _leaves(value):
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
 
 
 # --- signing ------------------------------------------------------------------------------------
