@@ -227,3 +227,14 @@ def test_a_batch_body_over_the_general_limit_is_accepted_on_the_batch_url_only(c
 
     assert batch.status_code == 201 and batch.json()["error_count"] == 10_000
     assert elsewhere.status_code == 413 and elsewhere.json()["code"] == "request_too_large"
+
+
+def test_a_batch_submission_reports_its_server_time(clinic_api, make_patient):
+    # given a batch and a fetch of its results
+    received = submit(clinic_api, [keys_of(make_patient())])
+    fetched = clinic_api.get(f"/api/v1/batches/{received.json()['reception_number']}")
+
+    # then the submission says how long the server took (W3C Server-Timing), the fetch does not
+    name, duration = received["Server-Timing"].split(";dur=")
+    assert name == "app" and float(duration) > 0
+    assert "Server-Timing" not in fetched
