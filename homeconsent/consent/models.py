@@ -156,7 +156,12 @@ class Consent(models.Model):
     read: an "active" row past available_until is not in force (is_in_force / effective_status).
     """
 
-    person = models.ForeignKey("registry.Person", on_delete=models.PROTECT, related_name="consents")
+    person = models.ForeignKey(
+        "registry.Person",
+        on_delete=models.PROTECT,
+        related_name="consents",
+        db_index=False,  # the (person, …) index below serves lookups by person
+    )
     institution = models.ForeignKey("registry.Institution", on_delete=models.PROTECT, related_name="consents")
     kind = models.CharField("種別", max_length=20, choices=ConsentKind.choices)
     items = models.JSONField("同意した情報", default=list)  # sorted, always with "qualification"

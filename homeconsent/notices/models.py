@@ -6,7 +6,12 @@ from django.db import models
 
 
 class NoticeAcknowledgement(models.Model):
-    person = models.ForeignKey("registry.Person", on_delete=models.PROTECT, related_name="+")
+    person = models.ForeignKey(
+        "registry.Person",
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,  # the unique (person, event) index serves lookups by person
+    )
     # No database constraint: the access log is partitioned by month on PostgreSQL, where nothing can
     # reference its id alone (audit/partitions.py). The log never deletes a row but whole expired months.
     event = models.ForeignKey(

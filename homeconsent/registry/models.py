@@ -210,7 +210,12 @@ PublicExpenseProgramme = models.TextChoices(
 class PublicExpenseCertificate(models.Model):
     """公費負担医療の受給者証: held by the person (not by an insurance period); several at once."""
 
-    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="public_expense_certificates")
+    person = models.ForeignKey(
+        Person,
+        on_delete=models.PROTECT,
+        related_name="public_expense_certificates",
+        db_index=False,  # the (person, …) index below serves lookups by person
+    )
     programme = models.CharField("法別番号", max_length=2, choices=PublicExpenseProgramme.choices)
     payer_number = models.CharField("公費負担者番号", max_length=8, validators=[validate_payer_number])
     # Empty where the programme issues none (医療扶助 in many municipalities).
@@ -302,7 +307,12 @@ class MedicationSource(models.TextChoices):
 class MedicationRecord(models.Model):
     """薬剤情報: one dispensed drug."""
 
-    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="medications")
+    person = models.ForeignKey(
+        Person,
+        on_delete=models.PROTECT,
+        related_name="medications",
+        db_index=False,  # the (person, …) index below serves lookups by person
+    )
     source = models.CharField("情報源", max_length=16, choices=MedicationSource.choices)
     dispensed_on = models.DateField("調剤年月日")
     prescribed_on = models.DateField("処方年月日", null=True, blank=True)
@@ -332,7 +342,12 @@ class MedicationRecord(models.Model):
 class TreatmentRecord(models.Model):
     """診療情報: a visit's procedure (診療行為), no diagnoses."""
 
-    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="treatments")
+    person = models.ForeignKey(
+        Person,
+        on_delete=models.PROTECT,
+        related_name="treatments",
+        db_index=False,  # the (person, …) index below serves lookups by person
+    )
     institution = models.ForeignKey(
         Institution, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -350,7 +365,12 @@ class TreatmentRecord(models.Model):
 class CheckupResult(models.Model):
     """特定健診等情報: one item of one checkup."""
 
-    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="checkups")
+    person = models.ForeignKey(
+        Person,
+        on_delete=models.PROTECT,
+        related_name="checkups",
+        db_index=False,  # the (person, …) index below serves lookups by person
+    )
     checked_on = models.DateField("実施年月日")
     institution_name = models.CharField("実施機関", max_length=200, blank=True)
     item_code = models.CharField("項目コード", max_length=17)
@@ -365,7 +385,12 @@ class CheckupResult(models.Model):
 class ExpenseNotice(models.Model):
     """医療費通知情報: one month at one institution."""
 
-    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="expense_notices")
+    person = models.ForeignKey(
+        Person,
+        on_delete=models.PROTECT,
+        related_name="expense_notices",
+        db_index=False,  # the (person, …) index below serves lookups by person
+    )
     month = models.DateField("診療年月")  # first day of the month
     institution = models.ForeignKey(
         Institution, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
