@@ -33,7 +33,7 @@ from homeconsent.errors import ErrorCode, HomeConsentError
 from homeconsent.jpki.challenge_message import page_origin
 from homeconsent.jpki.verification import verify_card_signature
 from homeconsent.registry.models import Institution
-from homeconsent.sqlrows import Columns, prepared_cursor, table
+from homeconsent.sqlrows import Columns, per_connection, prepared_cursor, table
 
 from .models import CHALLENGE_MESSAGE_VERSION, CardAuthChallenge, ChallengePurpose
 
@@ -118,27 +118,23 @@ def issue_challenge(
 # Every card answer reads its challenge and writes its one use: both statements are written once
 # and prepared (homeconsent.sqlrows says why not the ORM).
 _CHALLENGE, _INSTITUTION = Columns(CardAuthChallenge), Columns(Institution)
-_SQL: dict = {}
 
 
-def _sql(name: str, connection) -> str:
-    sql = _SQL.get((name, connection.alias))
-    if sql is None:
-        q = connection.ops.quote_name
-        challenges = table(CardAuthChallenge, connection)
-        if name == "use":
-            sql = (
-                f"UPDATE {challenges} SET {q('used_at')} = %s, {q('outcome')} = %s, "
-                f"{q('card_certificate_id')} = %s WHERE {q('id')} = %s AND {q('used_at')} IS NULL"
-            )
-        else:  # "id" or "nonce": the challenge with its institution
-            sql = (
-                f"SELECT {_CHALLENGE.sql('c', connection)}, {_INSTITUTION.sql('i', connection)} "
-                f"FROM {challenges} c LEFT JOIN {table(Institution, connection)} i "
-                f"ON i.{q('id')} = c.{q('institution_id')} WHERE c.{q(name)} = %s"
-            )
-        _SQL[(name, connection.alias)] = sql
-    return sql
+@per_connection
+def _sql(connection, name: str) -> str:
+    q = connection.ops.quote_name
+    challenges = table(CardAuthChallenge, connection)
+    if name == "use":
+        return (
+            f"UPDATE {challenges} SET {q('used_at')} = %s, {q('outcome')} = %s, "
+            f"{q('card_certificate_id')} = %s WHERE {q('id')} = %s AND {q('used_at')} IS NULL"
+        )
+    # "id" or "nonce": the challenge with its institution
+    return (
+        f"SELECT {_CHALLENGE.sql('c', connection)}, {_INSTITUTION.sql('i', connection)} "
+        f"FROM {challenges} c LEFT JOIN {table(Institution, connection)} i "
+        f"ON i.{q('id')} = c.{q('institution_id')} WHERE c.{q(name)} = %s"
+    )
 
 
 def _lookup(challenge_id_or_nonce):
@@ -162,7 +158,7 @@ def _lookup(challenge_id_or_nonce):
         raise CHALLENGE_UNKNOWN()  # no such id (and no bigint to compare it with)
     connection = connections[router.db_for_read(CardAuthChallenge)]
     with prepared_cursor(connection) as cursor:
-        cursor.execute(_sql(column, connection), [key])
+        cursor.execute(_sql(connection, column), [key])
         row = cursor.fetchone()
     if row is None:
         raise CHALLENGE_UNKNOWN()
@@ -179,7 +175,7 @@ def _use(challenge, now, outcome, card) -> bool:
     connection = connections[router.db_for_write(CardAuthChallenge)]
     params = [connection.ops.adapt_datetimefield_value(now), outcome, card.pk if card else None, challenge.pk]
     with prepared_cursor(connection) as cursor:
-        cursor.execute(_sql("use", connection), params)
+        cursor.execute(_sql(connection, "use"), params)
         return cursor.rowcount == 1
 
 
