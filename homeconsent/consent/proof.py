@@ -6,8 +6,8 @@ turns an authenticator's answer into a Proof: the person, plus the evidence of h
 
     issue_for_page(request, slot, purpose, *, institution=None, consent_terms=None, rate_scopes=None,
                    **details) -> dict      (JSON for the page; raises HomeConsentError)
-    answer_with_card(request, slot, purpose, body, *, institution=None, **details) -> Proof
-    acting_on_card_answer(request, slot, purpose, body, ...)  (with-block: the Proof, one transaction)
+    acting_on_card_answer(request, slot, purpose, body, *, institution=None, **details)
+                                           (with-block: the Proof, one transaction with what it writes)
     answer_card_registration(request, slot, body, register)   (card only)
     begin_with_app(request, slot, purpose, *, next_url, back_url, **issue kwargs) -> provider URL
     finish_with_app(request) -> next URL   (the provider's callback; raises relying_party.AppRefusal)
@@ -16,7 +16,7 @@ turns an authenticator's answer into a Proof: the person, plus the evidence of h
 
 Authenticators behind it: challenge in, proved person (+ evidence) out.
 - Authenticator.READER: the local reader bridge; the card signs the challenge's DigestInfo
-  (challenges.verify_card_authentication).
+  (challenges.card_answer).
 - Authenticator.APP: an OpenID Connect authentication app (homeconsent/authapp): the ID token's nonce
   is derived from the same challenge (see nonce_for).
 
@@ -209,24 +209,16 @@ def issue_for_page(request, slot, purpose, **kwargs) -> dict:
     return challenge_for_page(issued, request)  # bound to this page's origin (the bridge checks it)
 
 
-def answer_with_card(request, slot, purpose, body: bytes, *, institution=None, **details) -> Proof:
-    """The reader route's answer: certificate + signature over the challenge this session was given.
-
-    Codes: bad_request (unreadable), session_expired (not this session's challenge), then those of
-    verify_card_authentication, then purpose_mismatch (see check_binding).
-    """
-    challenge_id, certificate, signature, stored_purpose = _taken_answer(request, slot, purpose, body)
-    verified = verify_card_authentication(challenge_id, certificate, signature, stored_purpose)
-    check_binding(verified.challenge, purpose, institution=institution, **details)
-    return _card_proof(verified)
-
-
 @contextmanager
 def acting_on_card_answer(request, slot, purpose, body: bytes, *, institution=None, **details):
-    """answer_with_card for a page that acts on the proof at once (registering a consent): the
-    with-block gets the Proof inside the transaction that uses the challenge up, so the answer and
-    what the block writes commit together, once (challenges.card_answer: a refusal, the block's too,
-    still keeps the challenge used). Same codes as answer_with_card."""
+    """The reader route's answer: certificate + signature over the challenge this session was given.
+    The with-block gets the Proof inside the transaction that uses the challenge up, so the answer
+    and what the block writes (a consent, a cancellation, a sign-in's log row) commit together, once
+    (challenges.card_answer: a refusal, the block's too, still keeps the challenge used).
+
+    Codes: bad_request (unreadable), session_expired (not this session's challenge), then those of
+    challenges.card_answer, then purpose_mismatch (see check_binding).
+    """
     challenge_id, certificate, signature, stored_purpose = _taken_answer(request, slot, purpose, body)
     with card_answer(challenge_id, certificate, signature, stored_purpose) as verified:
         check_binding(verified.challenge, purpose, institution=institution, **details)
@@ -309,7 +301,7 @@ def begin_with_app(request, slot, purpose, *, next_url, back_url, **issue_kwargs
 
 
 def _use_up(challenge_id, outcome, *, nonce=None, back=""):
-    """The app route's single use of the challenge (as verify_card_authentication does for the card)."""
+    """The app route's single use of the challenge (as challenges.card_answer does for the card)."""
     now = timezone.now()
     with transaction.atomic(using=router.db_for_write(CardAuthChallenge)):
         challenge = CardAuthChallenge.objects.select_for_update(of=("self",)).filter(pk=challenge_id).first()
