@@ -37,8 +37,11 @@ from django.utils import timezone, translation
 
 from homeconsent.authapp import identity, relying_party
 from homeconsent.errors import ErrorCode, HomeConsentError
-from homeconsent.jpki.registration import ALREADY_REGISTERED, do_record_registration_refusal
-from homeconsent.jpki.verification import CARD_NOT_REGISTERED
+from homeconsent.jpki.registration import (
+    ALREADY_REGISTERED,
+    do_record_registration_refusal,
+    verify_card_to_register,
+)
 
 from .challenges import (
     CHALLENGE_EXPIRED,
@@ -52,7 +55,6 @@ from .challenges import (
     client_ip,
     issue_challenge,
     read_card_answer,
-    verify_card_authentication,
 )
 from .models import CardAuthChallenge, ChallengePurpose
 
@@ -247,29 +249,30 @@ def _card_proof(verified) -> Proof:
 
 
 def answer_card_registration(request, slot, body: bytes, register) -> None:
-    """Card registration's answer (reader only): the signature, certificate and CRL checks must pass
-    with only the card's link to a person missing; then register(message, certificate, signature)
-    links it. A card already linked is refused (already_registered, from register's module)."""
-    try:
-        challenge_id, certificate, signature = read_card_answer(body)
-    except ValueError:
-        raise ANSWER_UNREADABLE() from None
-    take(request, slot, challenge_id)
-    try:
-        verified = verify_card_authentication(
-            challenge_id, certificate, signature, ChallengePurpose.PORTAL_LOGIN
-        )
-    except HomeConsentError as error:
-        if error.code != CARD_NOT_REGISTERED.code:
-            raise
-        challenge = CardAuthChallenge.objects.get(pk=challenge_id)
-        check_binding(challenge, Purpose.CARD_REGISTRATION)
-        register(challenge.message(), certificate, signature)
-        return
-    check_binding(verified.challenge, Purpose.CARD_REGISTRATION)
-    refusal = ALREADY_REGISTERED()
-    do_record_registration_refusal(verified.card_certificate, refusal)  # on the card holder's log
-    raise refusal
+    """Card registration's answer (reader only), checked and registered in one transaction: the
+    signature, certificate and CRL checks must pass with only the card's link to a person missing;
+    then register(message, certificate, signature) links it. A card already linked is refused
+    (already_registered, from register's module). Refusals are written on the card holder's log
+    (register's and already_registered): they commit with the challenge's use; anything else raised
+    rolls back what was written, and the challenge stays used."""
+    challenge_id, certificate, signature, stored_purpose = _taken_answer(
+        request, slot, Purpose.CARD_REGISTRATION, body
+    )
+    refused = None
+    with card_answer(
+        challenge_id, certificate, signature, stored_purpose, card_check=verify_card_to_register
+    ) as verified:
+        check_binding(verified.challenge, Purpose.CARD_REGISTRATION)
+        if verified.card_certificate is not None:
+            refused = ALREADY_REGISTERED()
+            do_record_registration_refusal(verified.card_certificate, refused)  # on the holder's log
+        else:
+            try:
+                register(verified.challenge.message(), certificate, signature)
+            except HomeConsentError as error:  # register wrote it on the holder's log: keep that
+                refused = error
+    if refused is not None:
+        raise refused
 
 
 # --- the authentication app (phone route) ---------------------------------------------------------

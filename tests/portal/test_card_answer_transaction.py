@@ -1,6 +1,7 @@
-"""The portal's card answers act in the transaction that uses their challenge up (proof.acting_on_card_answer):
-the use and what the answer does commit together, once; a refused act writes nothing and keeps the
-challenge used; the same answer sent twice acts once."""
+"""The portal's card answers (sign-in, cancellation, card registration) act in the transaction that
+uses their challenge up: the use and what the answer does commit together, once; a refused act writes
+nothing (a registration's refusal only its row on the holder's log) and keeps the challenge used; the
+same answer sent twice acts once."""
 
 import base64
 from contextlib import contextmanager
@@ -14,9 +15,12 @@ from homeconsent.audit.models import AccessEvent
 from homeconsent.audit.verification import verify_log
 from homeconsent.consent.models import CardAuthChallenge, Consent, ConsentStatus
 from homeconsent.consent.services import do_cancel_consent
-from portal.views import PENDING_CANCEL
+from homeconsent.registry.models import CardCertificate
+from portal.views import PENDING_CANCEL, PENDING_REGISTRATION
 
 from .conftest import answer_card, der, give_consent
+from .test_registration import KEYS, new_card  # noqa: F401 - new_card: a fixture
+from .test_registration import register as register_card
 
 # Which transaction a statement ran in is only seen when the test does not wrap them all in its own.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -119,15 +123,84 @@ def test_the_same_cancellation_answer_sent_twice_acts_once(signed_in, me, clinic
     assert verify_log().ok
 
 
-def resend(client, challenge, who):
+def resend(client, challenge, who, action="cancel"):
     """The very answer the card gave (the same message signed with the same key: the same bytes)."""
-    signature = who.key.sign(challenge.message(), padding.PKCS1v15(), hashes.SHA256())
+    return send(client, challenge, who.key, who.certificate, action)
+
+
+def send(client, challenge, key, certificate, action):
+    signature = key.sign(challenge.message(), padding.PKCS1v15(), hashes.SHA256())
     return client.post(
-        "/portal/card/cancel/answer",
+        f"/portal/card/{action}/answer",
         {
             "challenge": challenge.pk,
-            "certificate": base64.b64encode(der(who.certificate)).decode(),
+            "certificate": base64.b64encode(der(certificate)).decode(),
             "signature": base64.b64encode(signature).decode(),
         },
         content_type="application/json",
     )
+
+
+# --- card registration (its refusals are on the holder's log: they commit with the use) ---------------
+def test_a_registration_commits_in_the_transaction_that_uses_its_challenge(client, me, new_card):  # noqa: F811
+    key, certificate = new_card
+
+    with transactions_of_writes() as seen:
+        response = register_card(client, key, certificate)
+
+    assert response.json() == {"next": "/portal/register/done/"}
+    [use] = run_in(seen, CardAuthChallenge, "UPDATE", "used_at")
+    linked = run_in(seen, CardCertificate, "UPDATE")
+    logged = run_in(seen, AccessEvent, "INSERT")
+    assert use is not None and linked and logged
+    assert all(block is use for block in linked + logged)
+    assert verify_log().ok
+
+
+def test_a_refused_registration_keeps_the_challenge_used_and_commits_only_the_holders_refusal(
+    client,
+    me,
+    new_card,  # noqa: F811
+):
+    key, certificate = new_card
+    rows = AccessEvent.objects.count()
+
+    with transactions_of_writes() as seen:
+        response = register_card(client, key, certificate, birth_date="1950-04-03")
+
+    assert response.json()["problem"] == "registration_identity_mismatch"
+    challenge = CardAuthChallenge.objects.get(kind="insurance_registration")
+    assert used(challenge) == (True, "verified")
+    card = CardCertificate.objects.get(serial=format(certificate.serial_number, "x"))
+    assert not card.registered_for_insurance_use and card.registered_at is None
+    assert AccessEvent.objects.count() == rows + 1
+    refusal = AccessEvent.objects.get(detail__action="register_for_insurance_use")
+    assert (refusal.person_id, refusal.outcome, refusal.detail["code"]) == (
+        me.person.pk,
+        "refused",
+        "registration_identity_mismatch",
+    )
+    [use] = run_in(seen, CardAuthChallenge, "UPDATE", "used_at")
+    assert all(block is use for block in run_in(seen, AccessEvent, "INSERT"))
+    assert verify_log().ok
+
+
+def test_the_same_registration_answer_sent_twice_registers_once(client, me, new_card):  # noqa: F811
+    key, certificate = new_card
+    client.post("/portal/register/", KEYS)
+    issued = client.post("/portal/card/register/challenge").json()
+    before = dict(client.session.items())  # what a second request sent at once read of the session
+    challenge = CardAuthChallenge.objects.get(pk=issued["challenge"])
+    first = send(client, challenge, key, certificate, "register")
+    session = client.session
+    session[PENDING_REGISTRATION] = before[PENDING_REGISTRATION]
+    session["proof.portal.register"] = challenge.pk
+    session.save()
+    rows = AccessEvent.objects.count()
+
+    second = send(client, challenge, key, certificate, "register")
+
+    assert first.json() == {"next": "/portal/register/done/"}
+    assert second.status_code == 403 and second.json()["problem"] == "challenge_reused"
+    assert AccessEvent.objects.count() == rows
+    assert verify_log().ok
