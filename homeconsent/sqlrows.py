@@ -72,12 +72,11 @@ def per_connection(build):
 
     @functools.wraps(build)
     def cached(connection, *args):
-        key = (connection.alias, *args)
-        try:
-            return made[key]
-        except KeyError:
+        key = (connection.alias,) + args if args else connection.alias
+        value = made.get(key)
+        if value is None:
             value = made[key] = build(connection, *args)
-            return value
+        return value
 
     cached.forget = made.clear
     return cached
