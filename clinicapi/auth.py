@@ -22,7 +22,7 @@ from django.utils import timezone
 from homeconsent.audit.models import Action, ActorType, Basis
 from homeconsent.audit.services import record_access
 from homeconsent.registry.models import Institution
-from homeconsent.sqlrows import Columns, table
+from homeconsent.sqlrows import Columns, per_connection, table
 
 from . import client_keys, errors
 from .models import AccessToken, ApiClient, UsedAssertion
@@ -342,24 +342,25 @@ class ApiAccess:
 _TOKEN = Columns(AccessToken, exclude=("token_hash",))
 _CLIENT = Columns(ApiClient, exclude=("jwks",))  # the keys matter at the token URL only
 _INSTITUTION = Columns(Institution)
-_TOKEN_SQL = {}
+
+
+@per_connection
+def _token_sql(connection) -> str:
+    q = connection.ops.quote_name
+    return (
+        f"SELECT {_TOKEN.sql('t', connection)}, {_CLIENT.sql('c', connection)}, "
+        f"{_INSTITUTION.sql('i', connection)} FROM {table(AccessToken, connection)} t "
+        f"JOIN {table(ApiClient, connection)} c ON c.{q('id')} = t.{q('client_id')} "
+        f"JOIN {table(Institution, connection)} i ON i.{q('id')} = c.{q('institution_id')} "
+        f"WHERE t.{q('token_hash')} = %s"
+    )
 
 
 def _token_record(token_hash: str) -> AccessToken | None:
     """The token with its client and the client's institution, in one hand-written join (the
     per-request check; sqlrows explains why not the ORM). Nothing is cached between requests."""
-    using = router.db_for_read(AccessToken)
-    connection = connections[using]
-    sql = _TOKEN_SQL.get(using)
-    if sql is None:
-        q = connection.ops.quote_name
-        sql = _TOKEN_SQL[using] = (
-            f"SELECT {_TOKEN.sql('t', connection)}, {_CLIENT.sql('c', connection)}, "
-            f"{_INSTITUTION.sql('i', connection)} FROM {table(AccessToken, connection)} t "
-            f"JOIN {table(ApiClient, connection)} c ON c.{q('id')} = t.{q('client_id')} "
-            f"JOIN {table(Institution, connection)} i ON i.{q('id')} = c.{q('institution_id')} "
-            f"WHERE t.{q('token_hash')} = %s"
-        )
+    connection = connections[router.db_for_read(AccessToken)]
+    sql = _token_sql(connection)
     with connection.cursor() as cursor:
         cursor.execute(sql, [token_hash])
         row = cursor.fetchone()

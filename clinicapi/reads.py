@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from homeconsent.audit.models import ActorType, Basis, Outcome
+from homeconsent.audit.months import next_month
 from homeconsent.audit.services import record_access, record_accesses
 from homeconsent.consent import queries, rules
 from homeconsent.consent.models import Consent, ConsentItem, ConsentKind
@@ -318,9 +319,7 @@ MEDICATION_RELATED = ("dispensing_institution", "prescribing_institution")
 
 def month_end(month: datetime.date | None) -> datetime.date | None:
     """The last day of the month that starts on `month`."""
-    if month is None:
-        return None
-    return (month.replace(day=28) + datetime.timedelta(days=4)).replace(day=1) - datetime.timedelta(days=1)
+    return None if month is None else next_month(month) - datetime.timedelta(days=1)
 
 
 def medication_window(month_from, month_to) -> tuple[datetime.date, datetime.date]:

@@ -7,6 +7,7 @@ ORM's own converters (dates and JSON on SQLite, aware datetimes), so the instanc
 like fetched ones. Columns left out are deferred: reading one loads it, as with .only().
 """
 
+import functools
 from contextlib import contextmanager
 
 import psycopg
@@ -61,6 +62,24 @@ class Columns:
                 value = convert(value, col, connection)
             values[i] = value
         return self.model.from_db(connection.alias, self.attnames, values)
+
+
+def per_connection(build):
+    """build(connection, *args) made once per database alias (and args), then reused: SQL text
+    depends on the back end (quoting, casts, FOR UPDATE) but not on the request. The decorated
+    function's forget() drops what it made (a test that points an alias at another back end)."""
+    made = {}
+
+    @functools.wraps(build)
+    def cached(connection, *args):
+        key = (connection.alias,) + args if args else connection.alias
+        value = made.get(key)
+        if value is None:
+            value = made[key] = build(connection, *args)
+        return value
+
+    cached.forget = made.clear
+    return cached
 
 
 def table(model, connection) -> str:

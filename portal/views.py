@@ -263,8 +263,12 @@ def _signed_in(request, proved):
 
 
 def _answer_signin(request):
-    proved = proof.answer_with_card(request, _slot("signin"), proof.Purpose.PORTAL_SIGNIN, request.body)
-    return JsonResponse({"next": _signed_in(request, proved)})
+    # The challenge's use and the sign-in's access-log row commit together, once.
+    with proof.acting_on_card_answer(
+        request, _slot("signin"), proof.Purpose.PORTAL_SIGNIN, request.body
+    ) as proved:
+        next_url = _signed_in(request, proved)
+    return JsonResponse({"next": next_url})
 
 
 def _cancelled(request, proved):
@@ -283,10 +287,13 @@ def _answer_cancel(request):
     target = request.session.get(PENDING_CANCEL)
     if current_viewer(request) is None or not target:
         return _json_problem("session_expired", _("Your session has ended. Please sign in again."))
-    proved = proof.answer_with_card(
+    # The challenge's use and the cancellations commit together, once; a refused cancellation writes
+    # nothing and still keeps the challenge used.
+    with proof.acting_on_card_answer(
         request, _slot("cancel"), proof.Purpose.PORTAL_CANCEL, request.body, cancel=target
-    )
-    return JsonResponse({"next": _cancelled(request, proved)})
+    ) as proved:
+        next_url = _cancelled(request, proved)
+    return JsonResponse({"next": next_url})
 
 
 def _answer_register(request):

@@ -24,8 +24,6 @@ import datetime
 import hashlib
 import secrets
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth import get_user_model
@@ -39,7 +37,7 @@ from django_otp import login as otp_login
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from homeconsent import ratelimit
+from homeconsent import channel_publish, ratelimit
 from homeconsent.audit.models import Action, ActorType, Basis
 from homeconsent.audit.services import record_access
 from homeconsent.errors import ErrorCode
@@ -388,9 +386,7 @@ def do_sign_out_everywhere(membership: StaffMembership) -> None:
         group = staff_group(membership.pk)
 
         def close_boards():
-            layer = get_channel_layer()
-            if layer is not None:
-                async_to_sync(layer.group_send)(group, {"type": "console.signed_out"})
+            channel_publish.group_send(group, {"type": "console.signed_out"})
 
         transaction.on_commit(close_boards, robust=True)
 

@@ -3,8 +3,9 @@
 This is the card authenticator behind the seam "challenge in, proved person out" (DESIGN.md, the
 card path, step 5): the page hands challenge.message() to the reader bridge, which checks that it is
 a HomeConsent challenge for that page's origin and has the card sign its SHA-256 DigestInfo; the
-bridge returns the card's certificate and signature, and verify_card_authentication() turns them
-into a person, verifying the signature over the same message.
+bridge returns the card's certificate and signature, and card_answer() (or
+verify_card_authentication(), when nothing is done with the proof in the same transaction) turns
+them into a person, verifying the signature over the same message.
 
 A challenge is used once, and *any* answer to it uses it up, including one that fails the
 certificate or signature checks. Nothing honest is lost by that: a wrong PIN is refused by the card
@@ -33,7 +34,7 @@ from homeconsent.errors import ErrorCode, HomeConsentError
 from homeconsent.jpki.challenge_message import page_origin
 from homeconsent.jpki.verification import verify_card_signature
 from homeconsent.registry.models import Institution
-from homeconsent.sqlrows import Columns, prepared_cursor, table
+from homeconsent.sqlrows import Columns, per_connection, prepared_cursor, table
 
 from .models import CHALLENGE_MESSAGE_VERSION, CardAuthChallenge, ChallengePurpose
 
@@ -63,8 +64,8 @@ VERIFIED = "verified"
 
 @dataclass(frozen=True)
 class VerifiedCardAuth:
-    person: object  # registry.Person
-    card_certificate: object  # registry.CardCertificate
+    person: object  # registry.Person (None: a card not yet registered, card registration's answer)
+    card_certificate: object  # registry.CardCertificate (None then too)
     challenge: CardAuthChallenge
     signature: bytes
     certificate_der: bytes
@@ -118,27 +119,23 @@ def issue_challenge(
 # Every card answer reads its challenge and writes its one use: both statements are written once
 # and prepared (homeconsent.sqlrows says why not the ORM).
 _CHALLENGE, _INSTITUTION = Columns(CardAuthChallenge), Columns(Institution)
-_SQL: dict = {}
 
 
-def _sql(name: str, connection) -> str:
-    sql = _SQL.get((name, connection.alias))
-    if sql is None:
-        q = connection.ops.quote_name
-        challenges = table(CardAuthChallenge, connection)
-        if name == "use":
-            sql = (
-                f"UPDATE {challenges} SET {q('used_at')} = %s, {q('outcome')} = %s, "
-                f"{q('card_certificate_id')} = %s WHERE {q('id')} = %s AND {q('used_at')} IS NULL"
-            )
-        else:  # "id" or "nonce": the challenge with its institution
-            sql = (
-                f"SELECT {_CHALLENGE.sql('c', connection)}, {_INSTITUTION.sql('i', connection)} "
-                f"FROM {challenges} c LEFT JOIN {table(Institution, connection)} i "
-                f"ON i.{q('id')} = c.{q('institution_id')} WHERE c.{q(name)} = %s"
-            )
-        _SQL[(name, connection.alias)] = sql
-    return sql
+@per_connection
+def _sql(connection, name: str) -> str:
+    q = connection.ops.quote_name
+    challenges = table(CardAuthChallenge, connection)
+    if name == "use":
+        return (
+            f"UPDATE {challenges} SET {q('used_at')} = %s, {q('outcome')} = %s, "
+            f"{q('card_certificate_id')} = %s WHERE {q('id')} = %s AND {q('used_at')} IS NULL"
+        )
+    # "id" or "nonce": the challenge with its institution
+    return (
+        f"SELECT {_CHALLENGE.sql('c', connection)}, {_INSTITUTION.sql('i', connection)} "
+        f"FROM {challenges} c LEFT JOIN {table(Institution, connection)} i "
+        f"ON i.{q('id')} = c.{q('institution_id')} WHERE c.{q(name)} = %s"
+    )
 
 
 def _lookup(challenge_id_or_nonce):
@@ -162,7 +159,7 @@ def _lookup(challenge_id_or_nonce):
         raise CHALLENGE_UNKNOWN()  # no such id (and no bigint to compare it with)
     connection = connections[router.db_for_read(CardAuthChallenge)]
     with prepared_cursor(connection) as cursor:
-        cursor.execute(_sql(column, connection), [key])
+        cursor.execute(_sql(connection, column), [key])
         row = cursor.fetchone()
     if row is None:
         raise CHALLENGE_UNKNOWN()
@@ -179,13 +176,13 @@ def _use(challenge, now, outcome, card) -> bool:
     connection = connections[router.db_for_write(CardAuthChallenge)]
     params = [connection.ops.adapt_datetimefield_value(now), outcome, card.pk if card else None, challenge.pk]
     with prepared_cursor(connection) as cursor:
-        cursor.execute(_sql("use", connection), params)
+        cursor.execute(_sql(connection, "use"), params)
         return cursor.rowcount == 1
 
 
-def _answer(challenge_id_or_nonce, certificate_der, signature, expected_purpose, now):
+def _answer(challenge_id_or_nonce, certificate_der, signature, expected_purpose, now, card_check):
     """The challenge's one use, written in the caller's transaction: (VerifiedCardAuth, None), or
-    (None, the refusal) when the card checks failed (the use is written all the same). Raises the
+    (None, the refusal) when card_check failed (the use is written all the same). Raises the
     challenge's own refusals (unknown, purpose, expired, reused), which leave it untouched."""
     challenge = _lookup(challenge_id_or_nonce)
     if challenge.purpose != expected_purpose:
@@ -196,7 +193,7 @@ def _answer(challenge_id_or_nonce, certificate_der, signature, expected_purpose,
         raise CHALLENGE_REUSED()
     refusal, card, verified = None, None, None
     try:
-        verified = verify_card_signature(challenge.message(), certificate_der, signature, now=now)
+        verified = card_check(challenge.message(), certificate_der, signature, now=now)
     except HomeConsentError as error:
         refusal, outcome = error, error.code
     else:
@@ -211,7 +208,7 @@ def _answer(challenge_id_or_nonce, certificate_der, signature, expected_purpose,
         return None, refusal
     return (
         VerifiedCardAuth(
-            person=verified.person,
+            person=card.person if card is not None else None,
             card_certificate=card,
             challenge=challenge,
             signature=bytes(signature),
@@ -234,7 +231,9 @@ def verify_card_authentication(
     now = now or timezone.now()
     expected_purpose = ChallengePurpose(expected_purpose)
     with transaction.atomic(using=router.db_for_write(CardAuthChallenge)):
-        verified, refusal = _answer(challenge_id_or_nonce, certificate_der, signature, expected_purpose, now)
+        verified, refusal = _answer(
+            challenge_id_or_nonce, certificate_der, signature, expected_purpose, now, verify_card_signature
+        )
     # Raised after commit, so a failed answer still uses the challenge up (see the module docstring).
     if refusal is not None:
         raise refusal
@@ -243,7 +242,13 @@ def verify_card_authentication(
 
 @contextmanager
 def card_answer(
-    challenge_id_or_nonce, certificate_der: bytes, signature: bytes, expected_purpose, *, now=None
+    challenge_id_or_nonce,
+    certificate_der: bytes,
+    signature: bytes,
+    expected_purpose,
+    *,
+    now=None,
+    card_check=verify_card_signature,
 ):
     """verify_card_authentication for a caller that acts on the proof at once (registering a
     consent): the challenge's use and what the caller writes in the with-block commit together, one
@@ -257,6 +262,9 @@ def card_answer(
     challenge in between. An answer waiting on the row lock may be judged in that short gap; the gap
     only ever follows a correct answer, never a failed card check, so a challenge is still never
     tried again after a wrong answer.
+
+    card_check(message, certificate_der, signature, now=) -> jpki.verification.VerifiedCertificate:
+    what the card must prove (by default a card registered to a person).
     """
     now = now or timezone.now()
     expected_purpose = ChallengePurpose(expected_purpose)
@@ -265,7 +273,7 @@ def card_answer(
     try:
         with transaction.atomic(using=using):
             verified, refusal = _answer(
-                challenge_id_or_nonce, certificate_der, signature, expected_purpose, now
+                challenge_id_or_nonce, certificate_der, signature, expected_purpose, now, card_check
             )
             if refusal is None:
                 yield verified

@@ -6,8 +6,8 @@ turns an authenticator's answer into a Proof: the person, plus the evidence of h
 
     issue_for_page(request, slot, purpose, *, institution=None, consent_terms=None, rate_scopes=None,
                    **details) -> dict      (JSON for the page; raises HomeConsentError)
-    answer_with_card(request, slot, purpose, body, *, institution=None, **details) -> Proof
-    acting_on_card_answer(request, slot, purpose, body, ...)  (with-block: the Proof, one transaction)
+    acting_on_card_answer(request, slot, purpose, body, *, institution=None, **details)
+                                           (with-block: the Proof, one transaction with what it writes)
     answer_card_registration(request, slot, body, register)   (card only)
     begin_with_app(request, slot, purpose, *, next_url, back_url, **issue kwargs) -> provider URL
     finish_with_app(request) -> next URL   (the provider's callback; raises relying_party.AppRefusal)
@@ -16,7 +16,7 @@ turns an authenticator's answer into a Proof: the person, plus the evidence of h
 
 Authenticators behind it: challenge in, proved person (+ evidence) out.
 - Authenticator.READER: the local reader bridge; the card signs the challenge's DigestInfo
-  (challenges.verify_card_authentication).
+  (challenges.card_answer).
 - Authenticator.APP: an OpenID Connect authentication app (homeconsent/authapp): the ID token's nonce
   is derived from the same challenge (see nonce_for).
 
@@ -37,8 +37,11 @@ from django.utils import timezone, translation
 
 from homeconsent.authapp import identity, relying_party
 from homeconsent.errors import ErrorCode, HomeConsentError
-from homeconsent.jpki.registration import ALREADY_REGISTERED, do_record_registration_refusal
-from homeconsent.jpki.verification import CARD_NOT_REGISTERED
+from homeconsent.jpki.registration import (
+    ALREADY_REGISTERED,
+    do_record_registration_refusal,
+    verify_card_to_register,
+)
 
 from .challenges import (
     CHALLENGE_EXPIRED,
@@ -52,7 +55,6 @@ from .challenges import (
     client_ip,
     issue_challenge,
     read_card_answer,
-    verify_card_authentication,
 )
 from .models import CardAuthChallenge, ChallengePurpose
 
@@ -209,24 +211,16 @@ def issue_for_page(request, slot, purpose, **kwargs) -> dict:
     return challenge_for_page(issued, request)  # bound to this page's origin (the bridge checks it)
 
 
-def answer_with_card(request, slot, purpose, body: bytes, *, institution=None, **details) -> Proof:
-    """The reader route's answer: certificate + signature over the challenge this session was given.
-
-    Codes: bad_request (unreadable), session_expired (not this session's challenge), then those of
-    verify_card_authentication, then purpose_mismatch (see check_binding).
-    """
-    challenge_id, certificate, signature, stored_purpose = _taken_answer(request, slot, purpose, body)
-    verified = verify_card_authentication(challenge_id, certificate, signature, stored_purpose)
-    check_binding(verified.challenge, purpose, institution=institution, **details)
-    return _card_proof(verified)
-
-
 @contextmanager
 def acting_on_card_answer(request, slot, purpose, body: bytes, *, institution=None, **details):
-    """answer_with_card for a page that acts on the proof at once (registering a consent): the
-    with-block gets the Proof inside the transaction that uses the challenge up, so the answer and
-    what the block writes commit together, once (challenges.card_answer: a refusal, the block's too,
-    still keeps the challenge used). Same codes as answer_with_card."""
+    """The reader route's answer: certificate + signature over the challenge this session was given.
+    The with-block gets the Proof inside the transaction that uses the challenge up, so the answer
+    and what the block writes (a consent, a cancellation, a sign-in's log row) commit together, once
+    (challenges.card_answer: a refusal, the block's too, still keeps the challenge used).
+
+    Codes: bad_request (unreadable), session_expired (not this session's challenge), then those of
+    challenges.card_answer, then purpose_mismatch (see check_binding).
+    """
     challenge_id, certificate, signature, stored_purpose = _taken_answer(request, slot, purpose, body)
     with card_answer(challenge_id, certificate, signature, stored_purpose) as verified:
         check_binding(verified.challenge, purpose, institution=institution, **details)
@@ -255,29 +249,30 @@ def _card_proof(verified) -> Proof:
 
 
 def answer_card_registration(request, slot, body: bytes, register) -> None:
-    """Card registration's answer (reader only): the signature, certificate and CRL checks must pass
-    with only the card's link to a person missing; then register(message, certificate, signature)
-    links it. A card already linked is refused (already_registered, from register's module)."""
-    try:
-        challenge_id, certificate, signature = read_card_answer(body)
-    except ValueError:
-        raise ANSWER_UNREADABLE() from None
-    take(request, slot, challenge_id)
-    try:
-        verified = verify_card_authentication(
-            challenge_id, certificate, signature, ChallengePurpose.PORTAL_LOGIN
-        )
-    except HomeConsentError as error:
-        if error.code != CARD_NOT_REGISTERED.code:
-            raise
-        challenge = CardAuthChallenge.objects.get(pk=challenge_id)
-        check_binding(challenge, Purpose.CARD_REGISTRATION)
-        register(challenge.message(), certificate, signature)
-        return
-    check_binding(verified.challenge, Purpose.CARD_REGISTRATION)
-    refusal = ALREADY_REGISTERED()
-    do_record_registration_refusal(verified.card_certificate, refusal)  # on the card holder's log
-    raise refusal
+    """Card registration's answer (reader only), checked and registered in one transaction: the
+    signature, certificate and CRL checks must pass with only the card's link to a person missing;
+    then register(message, certificate, signature) links it. A card already linked is refused
+    (already_registered, from register's module). Refusals are written on the card holder's log
+    (register's and already_registered): they commit with the challenge's use; anything else raised
+    rolls back what was written, and the challenge stays used."""
+    challenge_id, certificate, signature, stored_purpose = _taken_answer(
+        request, slot, Purpose.CARD_REGISTRATION, body
+    )
+    refused = None
+    with card_answer(
+        challenge_id, certificate, signature, stored_purpose, card_check=verify_card_to_register
+    ) as verified:
+        check_binding(verified.challenge, Purpose.CARD_REGISTRATION)
+        if verified.card_certificate is not None:
+            refused = ALREADY_REGISTERED()
+            do_record_registration_refusal(verified.card_certificate, refused)  # on the holder's log
+        else:
+            try:
+                register(verified.challenge.message(), certificate, signature)
+            except HomeConsentError as error:  # register wrote it on the holder's log: keep that
+                refused = error
+    if refused is not None:
+        raise refused
 
 
 # --- the authentication app (phone route) ---------------------------------------------------------
@@ -309,7 +304,7 @@ def begin_with_app(request, slot, purpose, *, next_url, back_url, **issue_kwargs
 
 
 def _use_up(challenge_id, outcome, *, nonce=None, back=""):
-    """The app route's single use of the challenge (as verify_card_authentication does for the card)."""
+    """The app route's single use of the challenge (as challenges.card_answer does for the card)."""
     now = timezone.now()
     with transaction.atomic(using=router.db_for_write(CardAuthChallenge)):
         challenge = CardAuthChallenge.objects.select_for_update(of=("self",)).filter(pk=challenge_id).first()

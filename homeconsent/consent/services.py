@@ -56,7 +56,7 @@ from homeconsent.audit.services import record_access
 from homeconsent.errors import ErrorCode
 from homeconsent.registry.eligibility import Validity, resolve_for_person
 from homeconsent.registry.models import Institution, Person
-from homeconsent.sqlrows import Columns, prepared_cursor, table
+from homeconsent.sqlrows import Columns, per_connection, prepared_cursor, table
 
 from . import rules
 from .challenges import card_answer, issue_challenge
@@ -325,13 +325,8 @@ class _RegisterSql:
     link: str  # its superseded_by
 
 
-_REGISTER_SQL: dict = {}
-
-
+@per_connection
 def _register_sql(connection) -> _RegisterSql:
-    cached = _REGISTER_SQL.get(connection.alias)
-    if cached is not None:
-        return cached
     from django.db.models.sql import InsertQuery
 
     q = connection.ops.quote_name
@@ -354,7 +349,7 @@ def _register_sql(connection) -> _RegisterSql:
     if returning:
         insert += f" RETURNING {q('id')}"
     consents = table(Consent, connection)
-    cached = _REGISTER_SQL[connection.alias] = _RegisterSql(
+    return _RegisterSql(
         end=f"UPDATE {consents} SET {q('status')} = %s, {q('ended_at')} = %s, {q('ended_by')} = %s "
         f"WHERE {q('id')} = %s",
         link=f"UPDATE {consents} SET {q('superseded_by_id')} = %s WHERE {q('id')} = %s",
@@ -364,7 +359,6 @@ def _register_sql(connection) -> _RegisterSql:
         fields=fields,
         returning=returning,
     )
-    return cached
 
 
 def _previous_in_slot(connection, sql, challenge, person, institution, kind, visit_date):
@@ -584,7 +578,25 @@ def consents_for_read(institution_code, persons, item, on=None, *, kind=None) ->
 _CONSENT = Columns(
     Consent, exclude=("signature", "id_token", "provider_key")
 )  # evidence is for audits, not reads
-_IN_FORCE_SQL: dict = {}
+
+
+def _in_force_sql(connection, persons: int, instant: bool, with_kind: bool) -> str:
+    q = connection.ops.quote_name
+    return (
+        f"SELECT {_CONSENT.sql('c', connection)} FROM {table(Consent, connection)} c "
+        f"JOIN {table(Institution, connection)} i ON i.{q('id')} = c.{q('institution_id')} "
+        f"WHERE i.{q('code')} = %s AND c.{q('person_id')} IN ({', '.join(['%s'] * persons)}) "
+        f"AND c.{q('given_at')} {'<=' if instant else '<'} %s "
+        f"AND (c.{q('available_until')} IS NULL OR c.{q('available_until')} > %s) "
+        f"AND ((c.{q('ended_at')} IS NULL AND c.{q('status')} = %s) OR c.{q('ended_at')} > %s)"
+        + (f" AND c.{q('kind')} = %s" if with_kind else "")
+        # A standing consent (no visit date) first, then by visit date; newest first within.
+        + f" ORDER BY (c.{q('visit_date')} IS NOT NULL), c.{q('visit_date')}, c.{q('given_at')} DESC, "
+        f"c.{q('id')} DESC"
+    )
+
+
+_one_in_force_sql = per_connection(_in_force_sql)  # the per-read shape (one person): built once
 
 
 def _in_force_for(institution_code: str, person_ids, on, kind) -> list[Consent]:
@@ -595,24 +607,8 @@ def _in_force_for(institution_code: str, person_ids, on, kind) -> list[Consent]:
     connection = connections[using]
     moment = connection.ops.adapt_datetimefield_value
     ids = sorted(person_ids)
-    shape = (using, len(ids), start == end, kind is not None)
-    sql = _IN_FORCE_SQL.get(shape) if len(ids) == 1 else None
-    if sql is None:
-        q = connection.ops.quote_name
-        sql = (
-            f"SELECT {_CONSENT.sql('c', connection)} FROM {table(Consent, connection)} c "
-            f"JOIN {table(Institution, connection)} i ON i.{q('id')} = c.{q('institution_id')} "
-            f"WHERE i.{q('code')} = %s AND c.{q('person_id')} IN ({', '.join(['%s'] * len(ids))}) "
-            f"AND c.{q('given_at')} {'<=' if start == end else '<'} %s "
-            f"AND (c.{q('available_until')} IS NULL OR c.{q('available_until')} > %s) "
-            f"AND ((c.{q('ended_at')} IS NULL AND c.{q('status')} = %s) OR c.{q('ended_at')} > %s)"
-            + (f" AND c.{q('kind')} = %s" if kind is not None else "")
-            # A standing consent (no visit date) first, then by visit date; newest first within.
-            + f" ORDER BY (c.{q('visit_date')} IS NOT NULL), c.{q('visit_date')}, c.{q('given_at')} DESC, "
-            f"c.{q('id')} DESC"
-        )
-        if len(ids) == 1:  # the per-read shape: built once
-            _IN_FORCE_SQL[shape] = sql
+    build = _one_in_force_sql if len(ids) == 1 else _in_force_sql
+    sql = build(connection, len(ids), start == end, kind is not None)
     params = [institution_code, *ids, moment(end), moment(start), ConsentStatus.ACTIVE.value, moment(start)]
     if kind is not None:
         params.append(kind)

@@ -34,6 +34,8 @@ from homeconsent.registry.models import CardCertificate, CardCertificateStatus, 
 from homeconsent.registry.validation import clean_search_keys
 
 from .verification import (
+    CARD_NOT_REGISTERED,
+    VerifiedCertificate,
     fingerprint_sha256,
     issuer_name,
     resolve_card_certificate,
@@ -130,6 +132,19 @@ def _holders_row(certificate, *, lock=False) -> CardCertificate | None:
         rows = rows.select_for_update()
     row = rows.filter(issuer=issuer_name(certificate), serial=serial_hex(certificate.serial_number)).first()
     return row if row is not None and row.fingerprint_sha256 == fingerprint_sha256(certificate) else None
+
+
+def verify_card_to_register(message: bytes, certificate_der: bytes, signature: bytes, *, now=None):
+    """A registration answer's card check (challenges.card_answer's card_check): the signature,
+    certificate and CRL checks of every card answer; the card's registered row, or None while it is
+    not registered for insurance use (what registering changes)."""
+    certificate = verify_signed_message(message, certificate_der, signature, now=now)
+    try:
+        return VerifiedCertificate(certificate, resolve_card_certificate(certificate))
+    except HomeConsentError as error:
+        if error.code != CARD_NOT_REGISTERED.code:
+            raise
+        return VerifiedCertificate(certificate, None)
 
 
 def do_record_registration_refusal(row: CardCertificate | None, refusal: HomeConsentError) -> None:

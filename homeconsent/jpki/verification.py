@@ -29,6 +29,7 @@ from django.conf import settings
 from django.db import connections, router
 
 from homeconsent.errors import ErrorCode
+from homeconsent.sqlrows import Columns, per_connection, prepared_cursor, table
 
 log = logging.getLogger(__name__)
 
@@ -292,27 +293,28 @@ def resolve_card_certificate(certificate: x509.Certificate):
     raise CARD_NOT_REGISTERED()
 
 
-_CARD_SQL: dict = {}
+@per_connection
+def _card_sql(connection):
+    """The statement of _registered_card and its two column sets."""
+    from homeconsent.registry.models import CardCertificate, Person
+
+    q = connection.ops.quote_name
+    cards, persons = Columns(CardCertificate), Columns(Person)
+    sql = (
+        f"SELECT {cards.sql('c', connection)}, {persons.sql('p', connection)} "
+        f"FROM {table(CardCertificate, connection)} c JOIN {table(Person, connection)} p "
+        f"ON p.{q('id')} = c.{q('person_id')} WHERE c.{q('issuer')} = %s AND c.{q('serial')} = %s"
+    )  # issuer and serial are unique together: one row at most
+    return sql, cards, persons
 
 
 def _registered_card(issuer: str, serial: str):
     """registry.CardCertificate by issuer and serial, with its person: one statement, written once
     and prepared (every card answer runs it; homeconsent.sqlrows says why not the ORM)."""
-    from homeconsent.registry.models import CardCertificate, Person
-    from homeconsent.sqlrows import Columns, prepared_cursor, table
+    from homeconsent.registry.models import CardCertificate
 
     connection = connections[router.db_for_read(CardCertificate)]
-    cached = _CARD_SQL.get(connection.alias)
-    if cached is None:
-        q = connection.ops.quote_name
-        cards, persons = Columns(CardCertificate), Columns(Person)
-        sql = (
-            f"SELECT {cards.sql('c', connection)}, {persons.sql('p', connection)} "
-            f"FROM {table(CardCertificate, connection)} c JOIN {table(Person, connection)} p "
-            f"ON p.{q('id')} = c.{q('person_id')} WHERE c.{q('issuer')} = %s AND c.{q('serial')} = %s"
-        )  # issuer and serial are unique together: one row at most
-        cached = _CARD_SQL[connection.alias] = (sql, cards, persons)
-    sql, cards, persons = cached
+    sql, cards, persons = _card_sql(connection)
     with prepared_cursor(connection) as cursor:
         cursor.execute(sql, [issuer, serial])
         row = cursor.fetchone()

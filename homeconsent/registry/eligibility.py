@@ -30,7 +30,7 @@ from enum import IntEnum
 from django.db import connections, router
 from django.utils import timezone
 
-from homeconsent.sqlrows import Columns, prepared_cursor, table
+from homeconsent.sqlrows import Columns, per_connection, prepared_cursor, table
 
 from .models import (
     CardCertificate,
@@ -402,9 +402,9 @@ _ELDERLY, _LIMIT, _DISEASE, _PUBLIC = (
 )
 _SECTIONS = ((_QUALIFICATION, _PERSON, _INSURER), (_ELDERLY,), (_LIMIT,), (_DISEASE,), (_PUBLIC,))
 _PERIOD, _ELDERLY_TAG, _LIMIT_TAG, _DISEASE_TAG, _PUBLIC_TAG = range(5)
-_SQL: dict = {}
 
 
+@per_connection
 def _union_sql(connection, by_person: bool) -> str:
     q = connection.ops.quote_name
     periods = table(Qualification, connection)
@@ -446,9 +446,7 @@ def _read(by_person: bool, key, on: date, include_limit: bool) -> tuple[list[Qua
     them: the newest start (then highest id) of elderly and limit, diseases by start then id."""
     using = router.db_for_read(Qualification)
     connection = connections[using]
-    sql = _SQL.get((by_person, using))
-    if sql is None:
-        sql = _SQL[(by_person, using)] = _union_sql(connection, by_person)
+    sql = _union_sql(connection, by_person)
     day = connection.ops.adapt_datefield_value(on)
     limit_key = key if include_limit else None  # no 限度額 row unless asked for
     params = ([key] if by_person else []) + [key, day, day, limit_key, day, day, key, day, day, key, day, day]
@@ -513,10 +511,7 @@ def person_union_sql(connection) -> tuple[str, int]:
     """The by-person UNION ALL (%s placeholders: person, person, day, day, person-or-NULL for 限度額,
     day, day, person, day, day, person, day, day) and its width, for a caller that runs it inside one database call
     (clinicapi.fastcheck); resolve_from_rows turns its rows into the same result."""
-    sql = _SQL.get((True, connection.alias))
-    if sql is None:
-        sql = _SQL[(True, connection.alias)] = _union_sql(connection, True)
-    return sql, 1 + sum(len(c) for section in _SECTIONS for c in section)
+    return _union_sql(connection, True), 1 + sum(len(c) for section in _SECTIONS for c in section)
 
 
 def union_columns():

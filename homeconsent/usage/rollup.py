@@ -14,15 +14,13 @@ What is counted (see docs/usage.md):
 - consents registered / cancelled: rows with detail.action consent_registered / consent_cancelled.
 """
 
-import datetime
 from collections import Counter
-from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.db import connections, router, transaction
 from django.db.models.fields.json import KeyTextTransform
 
 from homeconsent.audit.models import AccessEvent, Action, ActorType, Basis, ChainHead, Outcome
+from homeconsent.audit.months import month_of
 from homeconsent.consent.models import Consent
 
 from .models import Method, Metric, MonthlyUsage, RollupWatermark
@@ -40,10 +38,6 @@ CONSENT_METRIC = {
     Action.CONSENT_REGISTERED: Metric.CONSENT_REGISTERED,
     Action.CONSENT_CANCELLED: Metric.CONSENT_CANCELLED,
 }
-
-
-def month_of(moment: datetime.datetime) -> datetime.date:
-    return moment.astimezone(ZoneInfo(settings.TIME_ZONE)).date().replace(day=1)
 
 
 def classify(actor_type, outcome, person_id, basis, action, read, authenticator) -> tuple[str, str] | None:

@@ -33,6 +33,11 @@ def signed_body(patient, issued):
     ).encode()
 
 
+def answer(request, slot, purpose, body, **binding):
+    with proof.acting_on_card_answer(request, slot, purpose, body, **binding) as proved:
+        return proved
+
+
 @pytest.mark.parametrize("purpose", [p for p in proof.Purpose if p != proof.Purpose.CONSENT])
 def test_each_purpose_is_stored_so_that_it_reads_back_as_itself(db, institution, purpose):
     issued = proof.issue(a_request(), purpose, institution=institution)
@@ -44,7 +49,7 @@ def test_a_card_answer_proves_the_person_for_the_purpose_it_was_issued_for(db, i
     request = a_request()
     issued = proof.issue_for_page(request, "here", proof.Purpose.INQUIRY, institution=institution)
 
-    proved = proof.answer_with_card(request, "here", proof.Purpose.INQUIRY, signed_body(patient, issued))
+    proved = answer(request, "here", proof.Purpose.INQUIRY, signed_body(patient, issued))
 
     assert proved.person == patient.person and proved.authenticator == proof.Authenticator.READER
     assert proved.actor_id == f"card:{patient.card_certificate.serial}"
@@ -55,9 +60,7 @@ def test_an_answer_for_one_purpose_does_not_serve_another(db, institution, patie
     issued = proof.issue_for_page(request, "here", proof.Purpose.PORTAL_SIGNIN)
 
     with pytest.raises(HomeConsentError) as refused:
-        proof.answer_with_card(
-            request, "here", proof.Purpose.PORTAL_CANCEL, signed_body(patient, issued), cancel="all"
-        )
+        answer(request, "here", proof.Purpose.PORTAL_CANCEL, signed_body(patient, issued), cancel="all")
 
     assert refused.value.code == "purpose_mismatch"
 
@@ -67,9 +70,7 @@ def test_a_cancellation_proof_binds_what_it_cancels(db, patient):
     issued = proof.issue_for_page(request, "here", proof.Purpose.PORTAL_CANCEL, cancel="12")
 
     with pytest.raises(HomeConsentError) as refused:
-        proof.answer_with_card(
-            request, "here", proof.Purpose.PORTAL_CANCEL, signed_body(patient, issued), cancel="all"
-        )
+        answer(request, "here", proof.Purpose.PORTAL_CANCEL, signed_body(patient, issued), cancel="all")
 
     assert refused.value.code == "purpose_mismatch"
 
@@ -82,10 +83,10 @@ def test_a_challenge_is_answered_once_and_only_in_the_session_and_slot_it_was_gi
     body = signed_body(patient, issued)
 
     with pytest.raises(HomeConsentError) as other_slot:
-        proof.answer_with_card(request, "elsewhere", proof.Purpose.INQUIRY, body)
-    proof.answer_with_card(request, "here", proof.Purpose.INQUIRY, body)
+        answer(request, "elsewhere", proof.Purpose.INQUIRY, body)
+    answer(request, "here", proof.Purpose.INQUIRY, body)
     with pytest.raises(HomeConsentError) as again:
-        proof.answer_with_card(request, "here", proof.Purpose.INQUIRY, body)
+        answer(request, "here", proof.Purpose.INQUIRY, body)
 
     assert other_slot.value.code == again.value.code == "session_expired"
 
