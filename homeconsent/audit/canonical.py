@@ -86,3 +86,18 @@ def check_json_value(value, where="detail"):
     raise ValueError(
         f"{where}: {type(value).__name__} values are not allowed (use str, int, bool, list, dict)"
     )
+
+
+def content_sql(values: dict[str, str]) -> list[str]:
+    """An event's canonical content as SQL pieces to join with ||: `values` maps every key of the
+    content (EVENT_FIELDS and "v") to SQL giving that value's canonical JSON text; the keys come in
+    sorted order with the encoder's separators, as canonical_bytes(event_content(...)) writes them."""
+    keys = sorted((*EVENT_FIELDS, "v"))
+    if set(values) != set(keys):
+        raise ValueError(f"the content has the keys {keys}, got {sorted(values)}")
+    pieces = []
+    for n, key in enumerate(keys):
+        pieces.append("'" + ("{" if n == 0 else ",") + _ENCODER.encode(key) + ":'")  # plain keys: no quote
+        pieces.append(values[key])
+    pieces.append("'}'")
+    return pieces

@@ -1,0 +1,149 @@
+"""The access log's bulk append as one PL/pgSQL function (PostgreSQL).
+
+services.record_accesses and append_accesses write many events at once (the batch pre-check logs
+up to 10,000). In Python each row costs its canonical content and SHA-256 and its share of a COPY;
+here the database does it: the function takes the rows as arrays, one per column, an array of one
+value standing for every row (one actor, institution, basis), plus the moment and the number of
+chains. It creates the missing chain heads, locks the heads in chain order (as the Python path does,
+so bulk writers cannot deadlock), numbers each chain's rows in the order given, computes each row's
+canonical content (audit.canonical.content_sql) and hash, inserts every row with one INSERT … SELECT,
+and moves the heads. The rows, sequence numbers and hashes are the Python path's, byte for byte:
+tests/audit/test_sql_append.py pins the two paths to each other.
+
+Only the hashing is row by row (each hash is the next row's prev_hash): a loop over the contents
+built set-wise, PL/pgSQL arrays being indexed in constant time.
+"""
+
+from homeconsent.sqlfunctions import OneCall, literal
+from homeconsent.sqlrows import table
+
+from .canonical import FORMAT_VERSION, GENESIS, content_sql
+from .models import AccessEvent, ChainHead
+
+# One array per column; every one but person and consent id may hold one value for all the rows.
+COLUMNS = (
+    ("actor_type", "text"),
+    ("actor_id", "text"),
+    ("institution_code", "text"),
+    ("basis", "text"),
+    ("outcome", "text"),
+    ("items", "text"),  # canonical JSON text
+    ("detail", "text"),  # canonical JSON text
+    ("person_id", "bigint"),
+    ("consent_id", "text"),
+)
+PER_ROW = ("person_id", "consent_id")
+
+
+def _function(connection) -> tuple[str, str]:
+    """(RETURNS TABLE columns, body) of the append."""
+    q = connection.ops.quote_name
+    H, E = table(ChainHead, connection), table(AccessEvent, connection)
+    chain, seq, head_hash = (q(ChainHead._meta.get_field(n).column) for n in ("chain", "seq", "head_hash"))
+    rows = (
+        f"unnest({', '.join(f'p_{name}' for name, _ in COLUMNS)}) "
+        f"WITH ORDINALITY a({', '.join(name for name, _ in COLUMNS)}, ord)"
+    )
+
+    def value(name):  # a column's value in row a: its own, or the one value given for all rows
+        return f"a.{name}" if name in PER_ROW else f"coalesce(a.{name}, p_{name}[1])"
+
+    def chain_of(person):
+        return f"CASE WHEN {person} IS NULL THEN 0 ELSE ({person} % p_chains)::integer END"
+
+    mark = "\x00"
+    pieces = content_sql(
+        {
+            "actor_id": f"to_json({value('actor_id')})::text",
+            "actor_type": f"to_json({value('actor_type')})::text",
+            "basis": f"to_json({value('basis')})::text",
+            "chain": "a.chain::text",
+            "consent_id": "coalesce(to_json(a.consent_id)::text, 'null')",
+            "detail": value("detail"),
+            "institution_code": f"to_json({value('institution_code')})::text",
+            "items": value("items"),
+            "occurred_at": "v_occurred",
+            "outcome": f"to_json({value('outcome')})::text",
+            "person_id": "coalesce(a.person_id::text, 'null')",
+            "prev_hash": mark,
+            "seq": "a.seq::text",
+            "v": literal(str(FORMAT_VERSION)),
+        }
+    )
+    cut = pieces.index(mark)
+    prefix = " || ".join([*pieces[:cut], "'\"'"])
+    suffix = " || ".join(["'\"'", *pieces[cut + 1 :]])
+    inserted = {
+        "chain": "s.chain",
+        "seq": "s.seq",
+        "occurred_at": "p_now",
+        "person_id": "a.person_id",
+        "items": f"{value('items')}::jsonb",
+        "consent_id": "a.consent_id",
+        "detail": f"{value('detail')}::jsonb",
+        "prev_hash": "s.prev",
+        "hash": "s.hash",
+    }
+    fields = [f for f in AccessEvent._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(q(f.column) for f in fields)
+    values = ", ".join(inserted.get(f.attname) or value(f.attname) for f in fields)
+    body = f"""
+#variable_conflict use_column
+DECLARE
+    v_occurred text := '"' || to_char(p_now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00"';
+    v_chains integer[];
+    v_ord bigint[]; v_chain integer[]; v_seq bigint[]; v_first text[]; v_prefix text[]; v_suffix text[];
+    v_prev text[]; v_hash text[]; v_last text; v_count integer;
+BEGIN
+    SELECT array_agg(c ORDER BY c) INTO v_chains
+      FROM (SELECT DISTINCT {chain_of("p")} AS c FROM unnest(p_person_id) AS x(p)) x;
+    -- The chains' first events create their heads (ON CONFLICT: a concurrent writer may create one
+    -- too; this waits for it), then every head is locked in chain order.
+    INSERT INTO {H} ({chain}, {seq}, {head_hash})
+    SELECT c, 0, '' FROM unnest(v_chains) AS y(c) WHERE NOT EXISTS (SELECT 1 FROM {H} h WHERE h.{chain} = c) ORDER BY c
+    ON CONFLICT DO NOTHING;
+    PERFORM 1 FROM {H} WHERE {chain} = ANY (v_chains) ORDER BY {chain} FOR UPDATE;
+    -- Each row's chain, seq, the hash before it when it opens its chain's part, and its content but
+    -- the previous hash, ordered by chain then as given (the subquery's order feeds the aggregates).
+    SELECT array_agg(a.ord), array_agg(a.chain), array_agg(a.seq), array_agg(a.first),
+           array_agg({prefix}), array_agg({suffix})
+      INTO v_ord, v_chain, v_seq, v_first, v_prefix, v_suffix
+      FROM (SELECT a.*, k.chain, h.{seq} + row_number() OVER w AS seq,
+                   CASE WHEN row_number() OVER w = 1
+                        THEN CASE WHEN h.{seq} = 0 THEN {literal(GENESIS)} ELSE h.{head_hash} END END AS first
+              FROM {rows} CROSS JOIN LATERAL (SELECT {chain_of("a.person_id")} AS chain) k
+              JOIN {H} h ON h.{chain} = k.chain
+            WINDOW w AS (PARTITION BY k.chain ORDER BY a.ord)
+             ORDER BY k.chain, a.ord) a;
+    v_count := coalesce(cardinality(v_ord), 0);
+    v_prev := array_fill(NULL::text, ARRAY[v_count]);
+    v_hash := array_fill(NULL::text, ARRAY[v_count]);
+    FOR i IN 1 .. v_count LOOP
+        v_last := coalesce(v_first[i], v_last);
+        v_prev[i] := v_last;
+        v_last := encode(sha256(convert_to(v_prefix[i] || v_last || v_suffix[i], 'UTF8')), 'hex');
+        v_hash[i] := v_last;
+    END LOOP;
+    INSERT INTO {E} ({columns})
+    SELECT {values}
+      FROM unnest(v_ord, v_chain, v_seq, v_prev, v_hash) WITH ORDINALITY s(ord, chain, seq, prev, hash, k)
+      JOIN {rows} ON a.ord = s.ord
+     ORDER BY s.k;
+    UPDATE {H} h SET {seq} = x.seq, {head_hash} = x.hash
+      FROM (SELECT DISTINCT ON (chain) chain, seq, hash FROM unnest(v_chain, v_seq, v_hash) u(chain, seq, hash)
+             ORDER BY chain, seq DESC) x
+     WHERE h.{chain} = x.chain;
+    o_written := v_count;
+    RETURN NEXT;
+END;
+"""
+    return "o_written integer", body
+
+
+APPEND = OneCall(
+    "audit_append_",
+    ", ".join(["p_now timestamptz", "p_chains integer", *(f"p_{name} {typ}[]" for name, typ in COLUMNS)]),
+    _function,
+    "bulk access-log appends",
+    (AccessEvent, ChainHead),
+)
