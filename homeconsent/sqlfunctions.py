@@ -28,7 +28,9 @@ class OneCall:
     """A hot path as one PL/pgSQL function: its name (prefix and the hash of its text), its
     installation, and the call. `setting`: the name of a boolean setting that switches it off."""
 
-    def __init__(self, prefix: str, arguments: str, build, what: str, models, setting: str | None = None):
+    def __init__(
+        self, prefix: str, arguments: str, build, what: str, models, setting: str | None = None, binary=False
+    ):
         self.prefix = prefix
         self.arguments = arguments  # "p_token_hash text, …"
         self.build = build  # connection -> (RETURNS TABLE columns, body)
@@ -37,9 +39,10 @@ class OneCall:
         self.setting = setting
         self._installed: dict = {}  # alias -> function name, or "" when missing (fall back, warn once)
         # Each parameter cast to its declared type: the call never depends on how the driver typed a
-        # value (a list of small ints, a list of None).
+        # value (a list of small ints, a list of None). binary: the parameters travel in binary form
+        # (for a list of strings psycopg's text form quotes each element in Python, ~30 µs a JSON text).
         self._placeholders = ", ".join(
-            f"%s::{argument.split(None, 1)[1]}" for argument in arguments.split(",")
+            f"{'%b' if binary else '%s'}::{argument.split(None, 1)[1]}" for argument in arguments.split(",")
         )
 
     def function_sql(self, connection) -> tuple[str, str]:

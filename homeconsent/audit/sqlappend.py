@@ -71,29 +71,23 @@ def _function(connection) -> tuple[str, str]:
         }
     )
     cut = pieces.index(mark)
-    prefix = " || ".join([*pieces[:cut], "'\"'"])
-    suffix = " || ".join(["'\"'", *pieces[cut + 1 :]])
-    inserted = {
-        "chain": "s.chain",
-        "seq": "s.seq",
-        "occurred_at": "p_now",
-        "person_id": "a.person_id",
-        "items": f"{value('items')}::jsonb",
-        "consent_id": "a.consent_id",
-        "detail": f"{value('detail')}::jsonb",
-        "prev_hash": "s.prev",
-        "hash": "s.hash",
-    }
+    # concat(): one string built per row, not one per || (the pieces are never NULL).
+    quote = literal('"')
+    prefix = "concat(" + ", ".join([*pieces[:cut], quote]) + ")"
+    suffix = "concat(" + ", ".join([quote, *pieces[cut + 1 :]]) + ")"
+    # The insert reads each row's values from arrays aggregated in the order of the hashes.
+    kept = [("chain", "integer"), ("seq", "bigint"), ("prev_hash", "text"), ("hash", "text"), *COLUMNS]
+    inserted = {"occurred_at": "p_now", "items": "s.items::jsonb", "detail": "s.detail::jsonb"}
     fields = [f for f in AccessEvent._meta.concrete_fields if not f.primary_key]
     columns = ", ".join(q(f.column) for f in fields)
-    values = ", ".join(inserted.get(f.attname) or value(f.attname) for f in fields)
+    values = ", ".join(inserted.get(f.attname, f"s.{f.attname}") for f in fields)
+    arrays = ", ".join(f"v_{name}" for name, _ in kept)
     body = f"""
 #variable_conflict use_column
 DECLARE
     v_occurred text := '"' || to_char(p_now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00"';
-    v_chains integer[];
-    v_ord bigint[]; v_chain integer[]; v_seq bigint[]; v_first text[]; v_prefix text[]; v_suffix text[];
-    v_prev text[]; v_hash text[]; v_last text; v_count integer;
+    v_chains integer[]; v_first text[]; v_prefix text[]; v_suffix text[]; v_last text; v_count integer;
+    {" ".join(f"v_{name} {typ}[];" for name, typ in kept)}
 BEGIN
     SELECT array_agg(c ORDER BY c) INTO v_chains
       FROM (SELECT DISTINCT {chain_of("p")} AS c FROM unnest(p_person_id) AS x(p)) x;
@@ -103,11 +97,12 @@ BEGIN
     SELECT c, 0, '' FROM unnest(v_chains) AS y(c) WHERE NOT EXISTS (SELECT 1 FROM {H} h WHERE h.{chain} = c) ORDER BY c
     ON CONFLICT DO NOTHING;
     PERFORM 1 FROM {H} WHERE {chain} = ANY (v_chains) ORDER BY {chain} FOR UPDATE;
-    -- Each row's chain, seq, the hash before it when it opens its chain's part, and its content but
-    -- the previous hash, ordered by chain then as given (the subquery's order feeds the aggregates).
-    SELECT array_agg(a.ord), array_agg(a.chain), array_agg(a.seq), array_agg(a.first),
-           array_agg({prefix}), array_agg({suffix})
-      INTO v_ord, v_chain, v_seq, v_first, v_prefix, v_suffix
+    -- Each row's values, chain, seq, the hash before it when it opens its chain's part, and its
+    -- content but the previous hash, ordered by chain then as given (the subquery's order feeds
+    -- the aggregates).
+    SELECT array_agg(a.chain), array_agg(a.seq), array_agg(a.first), array_agg({prefix}), array_agg({suffix}),
+           {", ".join(f"array_agg({value(name)})" for name, _ in COLUMNS)}
+      INTO v_chain, v_seq, v_first, v_prefix, v_suffix, {", ".join(f"v_{name}" for name, _ in COLUMNS)}
       FROM (SELECT a.*, k.chain, h.{seq} + row_number() OVER w AS seq,
                    CASE WHEN row_number() OVER w = 1
                         THEN CASE WHEN h.{seq} = 0 THEN {literal(GENESIS)} ELSE h.{head_hash} END END AS first
@@ -115,20 +110,17 @@ BEGIN
               JOIN {H} h ON h.{chain} = k.chain
             WINDOW w AS (PARTITION BY k.chain ORDER BY a.ord)
              ORDER BY k.chain, a.ord) a;
-    v_count := coalesce(cardinality(v_ord), 0);
-    v_prev := array_fill(NULL::text, ARRAY[v_count]);
+    v_count := coalesce(cardinality(v_chain), 0);
+    v_prev_hash := array_fill(NULL::text, ARRAY[v_count]);
     v_hash := array_fill(NULL::text, ARRAY[v_count]);
     FOR i IN 1 .. v_count LOOP
         v_last := coalesce(v_first[i], v_last);
-        v_prev[i] := v_last;
+        v_prev_hash[i] := v_last;
         v_last := encode(sha256(convert_to(v_prefix[i] || v_last || v_suffix[i], 'UTF8')), 'hex');
         v_hash[i] := v_last;
     END LOOP;
     INSERT INTO {E} ({columns})
-    SELECT {values}
-      FROM unnest(v_ord, v_chain, v_seq, v_prev, v_hash) WITH ORDINALITY s(ord, chain, seq, prev, hash, k)
-      JOIN {rows} ON a.ord = s.ord
-     ORDER BY s.k;
+    SELECT {values} FROM unnest({arrays}) AS s({", ".join(name for name, _ in kept)});
     UPDATE {H} h SET {seq} = x.seq, {head_hash} = x.hash
       FROM (SELECT DISTINCT ON (chain) chain, seq, hash FROM unnest(v_chain, v_seq, v_hash) u(chain, seq, hash)
              ORDER BY chain, seq DESC) x
@@ -146,4 +138,5 @@ APPEND = OneCall(
     _function,
     "bulk access-log appends",
     (AccessEvent, ChainHead),
+    binary=True,
 )
