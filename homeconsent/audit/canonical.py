@@ -42,7 +42,11 @@ _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=
 
 
 def canonical_bytes(value) -> bytes:
-    return _ENCODER.encode(value).encode("utf-8")
+    return canonical_text(value).encode("utf-8")
+
+
+def canonical_text(value) -> str:
+    return _ENCODER.encode(value)
 
 
 def format_time(moment: datetime) -> str:

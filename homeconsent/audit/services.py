@@ -16,7 +16,7 @@ from homeconsent.sqlfunctions import undefined_function
 from homeconsent.sqlrows import bound_cursor, prepared_cursor
 
 from . import sqlappend
-from .canonical import GENESIS, canonical_bytes, check_json_value, event_hash, format_time
+from .canonical import GENESIS, canonical_text, check_json_value, event_hash, format_time
 from .models import AccessEvent, ActorType, Basis, ChainHead, Outcome
 
 MAX_DETAIL_BYTES = 4096
@@ -202,10 +202,11 @@ def _detail_text(detail) -> str:
     if not isinstance(detail, dict):
         raise ValueError("detail must be a dict")
     check_json_value(detail)
-    encoded = canonical_bytes(detail)
-    if len(encoded) > MAX_DETAIL_BYTES:
+    text = canonical_text(detail)
+    # UTF-8 spends at most 4 bytes a character: most details are measured without encoding them.
+    if len(text) * 4 > MAX_DETAIL_BYTES and len(text.encode("utf-8")) > MAX_DETAIL_BYTES:
         raise ValueError(f"detail is limited to {MAX_DETAIL_BYTES} bytes of JSON")
-    return encoded.decode("utf-8")
+    return text
 
 
 def _insert_many(events: list[dict], using: str) -> None:
@@ -384,7 +385,7 @@ def _items_texts(items: list) -> list[str]:
         key = tuple(row)
         text = texts.get(key)
         if text is None:
-            text = texts[key] = canonical_bytes([str(item) for item in row]).decode("utf-8")
+            text = texts[key] = canonical_text([str(item) for item in row])
         out.append(text)
     return out
 

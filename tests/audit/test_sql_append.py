@@ -182,6 +182,7 @@ def test_append_accesses_checks_what_record_access_checks(population):
         {"outcomes": ["maybe"]},
         {"details": [{"ratio": 0.5}]},
         {"details": [{"big": "x" * 5000}]},
+        {"details": [{"big": "日" * 1400}]},  # 4,200 bytes in 1,411 characters
         {"persons": [None, None]},
     ):
         arguments = (
