@@ -400,7 +400,12 @@ def _append_in_sql(columns: dict, using: str, moment) -> bool:
     name = sqlappend.APPEND.name(connection)
     if not name:
         return False
-    parameters = [moment, settings.AUDIT_CHAINS, *(columns[column] for column, _ in sqlappend.COLUMNS)]
+    parameters = [moment, settings.AUDIT_CHAINS]
+    for column, _ in sqlappend.COLUMNS:
+        values = columns[column]
+        # One value for all the rows travels once (the function reads an array of one so).
+        alike = column not in sqlappend.PER_ROW and values.count(values[0]) == len(values)
+        parameters.append(values[:1] if alike else values)
     try:
         # A savepoint: if the function was dropped under us (a restore), the transaction goes on.
         with transaction.atomic(using=using):

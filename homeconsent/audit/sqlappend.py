@@ -48,22 +48,27 @@ def _function(connection) -> tuple[str, str]:
     def value(name):  # a column's value in row a: its own, or the one value given for all rows
         return f"a.{name}" if name in PER_ROW else f"coalesce(a.{name}, p_{name}[1])"
 
+    def json_of(name):  # a text column's JSON string: the one value for all rows encoded once
+        return f"coalesce(to_json(a.{name})::text, v_json_{name})"
+
+    texts = [name for name, typ in COLUMNS if typ == "text" and name not in ("items", "detail", *PER_ROW)]
+
     def chain_of(person):
         return f"CASE WHEN {person} IS NULL THEN 0 ELSE ({person} % p_chains)::integer END"
 
     mark = "\x00"
     pieces = content_sql(
         {
-            "actor_id": f"to_json({value('actor_id')})::text",
-            "actor_type": f"to_json({value('actor_type')})::text",
-            "basis": f"to_json({value('basis')})::text",
+            "actor_id": json_of("actor_id"),
+            "actor_type": json_of("actor_type"),
+            "basis": json_of("basis"),
             "chain": "a.chain::text",
             "consent_id": "coalesce(to_json(a.consent_id)::text, 'null')",
             "detail": value("detail"),
-            "institution_code": f"to_json({value('institution_code')})::text",
+            "institution_code": json_of("institution_code"),
             "items": value("items"),
             "occurred_at": "v_occurred",
-            "outcome": f"to_json({value('outcome')})::text",
+            "outcome": json_of("outcome"),
             "person_id": "coalesce(a.person_id::text, 'null')",
             "prev_hash": mark,
             "seq": "a.seq::text",
@@ -87,6 +92,7 @@ def _function(connection) -> tuple[str, str]:
 DECLARE
     v_occurred text := '"' || to_char(p_now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00"';
     v_chains integer[]; v_first text[]; v_prefix text[]; v_suffix text[]; v_last text; v_count integer;
+    {" ".join(f"v_json_{name} text := to_json(p_{name}[1])::text;" for name in texts)}
     {" ".join(f"v_{name} {typ}[];" for name, typ in kept)}
 BEGIN
     SELECT array_agg(c ORDER BY c) INTO v_chains
