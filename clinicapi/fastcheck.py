@@ -39,7 +39,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.renderers import JSONRenderer
 
-from homeconsent.audit.canonical import GENESIS, canonical_bytes
+from homeconsent.audit.canonical import FORMAT_VERSION, GENESIS, canonical_bytes, content_sql
 from homeconsent.audit.models import AccessEvent, ActorType, Basis, ChainHead, Outcome
 from homeconsent.consent import rules
 from homeconsent.consent.models import Consent, ConsentItem, ConsentStatus
@@ -159,22 +159,32 @@ def integer_detail(expression: str) -> tuple[str, str]:
 
 def log_row_sql(connection, items: str, detail: dict) -> str:
     """The access-log row of a read under the consent v_c and its chain head, as
-    audit.services.record_access writes them: the canonical content (audit.canonical.event_content,
-    keys in sorted order) and its hash computed here. `items` is SQL giving the items' canonical
+    audit.services.record_access writes them: the canonical content (audit.canonical.content_sql,
+    as the bulk append builds it) and its hash computed here. `items` is SQL giving the items' canonical
     JSON text; `detail` maps each key to (canonical JSON text, jsonb value) as SQL. Sets v_event."""
     H, E = table(ChainHead, connection), table(AccessEvent, connection)
     keys = sorted(detail)
     detail_text = " || ',' || ".join(f"'\"{_plain(key)}\":' || {detail[key][0]}" for key in keys)
     detail_value = ", ".join(f"{_lit(key)}, {detail[key][1]}" for key in keys)
-    content = (
-        "'{\"actor_id\":' || to_json(v_client)::text || "
-        f"',\"actor_type\":' || {json_literal(str(ActorType.INSTITUTION_CLIENT))} || "
-        f"',\"basis\":' || {json_literal(str(Basis.CONSENT))} || "
-        "',\"chain\":' || v_chain || ',\"consent_id\":' || to_json(v_c.id::text)::text || "
-        f"',\"detail\":{{' || {detail_text} || '}},\"institution_code\":' || to_json(v_inst)::text || "
-        '\',"items":\' || v_items || \',"occurred_at":"\' || v_occurred || '
-        f'\'","outcome":\' || {json_literal(str(Outcome.OK))} || \',"person_id":\' || p_person || '
-        '\',"prev_hash":"\' || v_prev || \'","seq":\' || v_seq || \',"v":1}\''
+    content = " || ".join(
+        content_sql(
+            {
+                "actor_id": "to_json(v_client)::text",
+                "actor_type": json_literal(str(ActorType.INSTITUTION_CLIENT)),
+                "basis": json_literal(str(Basis.CONSENT)),
+                "chain": "v_chain::text",
+                "consent_id": "to_json(v_c.id::text)::text",
+                "detail": f"'{{' || {detail_text} || '}}'",
+                "institution_code": "to_json(v_inst)::text",
+                "items": "v_items",
+                "occurred_at": "'\"' || v_occurred || '\"'",
+                "outcome": json_literal(str(Outcome.OK)),
+                "person_id": "p_person::text",
+                "prev_hash": "'\"' || v_prev || '\"'",
+                "seq": "v_seq::text",
+                "v": json_literal(FORMAT_VERSION),
+            }
+        )
     )
     return f"""
     v_chain := (p_person % p_chains)::integer;
