@@ -23,13 +23,11 @@ is applied before the call exactly as DRF applies it. tests/clinicapi/test_fastc
 answers, refusals and log rows of both paths to each other over a generated population.
 
 The medication read takes the same path (clinicapi.fastmedication). What the two share lives here:
-the token, consent and log-row pieces of the PL/pgSQL text, OneCall (the function named by the hash
-of its text, its installation and call), and the serving (FastRead, answer(), fast_or(): the
-throttle, the client key, the hand-over to the general view).
+the token, consent and log-row pieces of the PL/pgSQL text, and the serving (FastRead, answer(),
+fast_or(): the throttle, the client key, the hand-over to the general view). The function machinery
+itself (OneCall: named by the hash of its text, installed, called) is homeconsent.sqlfunctions'.
 """
 
-import hashlib
-import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,12 +39,14 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.renderers import JSONRenderer
 
-from homeconsent.audit.canonical import GENESIS, canonical_bytes
+from homeconsent.audit.canonical import FORMAT_VERSION, GENESIS, canonical_bytes, content_sql
 from homeconsent.audit.models import AccessEvent, ActorType, Basis, ChainHead, Outcome
 from homeconsent.consent import rules
 from homeconsent.consent.models import Consent, ConsentItem, ConsentStatus
 from homeconsent.registry import eligibility as registry_eligibility
 from homeconsent.registry.models import Institution, Qualification
+from homeconsent.sqlfunctions import OneCall, undefined_function
+from homeconsent.sqlfunctions import literal as _lit
 from homeconsent.sqlrows import Columns, table
 
 from . import presenters
@@ -56,20 +56,11 @@ from .models import AccessToken, ApiClient
 from .patients import decode_patient_id
 from .reads import EligibilityRead
 
-log = logging.getLogger(__name__)
-
 SCOPE = "qualification.read"
 READ = "eligibility"
 # Accept values the general path answers with its first renderer (JSON) whatever else it offers.
 JSON_ACCEPTS = {"", "*/*", "application/json"}
 CONSENT_COLUMNS = Columns(Consent, exclude=("signature",))
-
-
-def _lit(value: str) -> str:
-    """A SQL string literal of a constant of ours (no quotes inside, checked)."""
-    if "'" in value or "\\" in value:
-        raise ValueError(f"not a plain constant: {value!r}")
-    return f"'{value}'"
 
 
 def json_literal(value) -> str:
@@ -168,22 +159,32 @@ def integer_detail(expression: str) -> tuple[str, str]:
 
 def log_row_sql(connection, items: str, detail: dict) -> str:
     """The access-log row of a read under the consent v_c and its chain head, as
-    audit.services.record_access writes them: the canonical content (audit.canonical.event_content,
-    keys in sorted order) and its hash computed here. `items` is SQL giving the items' canonical
+    audit.services.record_access writes them: the canonical content (audit.canonical.content_sql,
+    as the bulk append builds it) and its hash computed here. `items` is SQL giving the items' canonical
     JSON text; `detail` maps each key to (canonical JSON text, jsonb value) as SQL. Sets v_event."""
     H, E = table(ChainHead, connection), table(AccessEvent, connection)
     keys = sorted(detail)
     detail_text = " || ',' || ".join(f"'\"{_plain(key)}\":' || {detail[key][0]}" for key in keys)
     detail_value = ", ".join(f"{_lit(key)}, {detail[key][1]}" for key in keys)
-    content = (
-        "'{\"actor_id\":' || to_json(v_client)::text || "
-        f"',\"actor_type\":' || {json_literal(str(ActorType.INSTITUTION_CLIENT))} || "
-        f"',\"basis\":' || {json_literal(str(Basis.CONSENT))} || "
-        "',\"chain\":' || v_chain || ',\"consent_id\":' || to_json(v_c.id::text)::text || "
-        f"',\"detail\":{{' || {detail_text} || '}},\"institution_code\":' || to_json(v_inst)::text || "
-        '\',"items":\' || v_items || \',"occurred_at":"\' || v_occurred || '
-        f'\'","outcome":\' || {json_literal(str(Outcome.OK))} || \',"person_id":\' || p_person || '
-        '\',"prev_hash":"\' || v_prev || \'","seq":\' || v_seq || \',"v":1}\''
+    content = " || ".join(
+        content_sql(
+            {
+                "actor_id": "to_json(v_client)::text",
+                "actor_type": json_literal(str(ActorType.INSTITUTION_CLIENT)),
+                "basis": json_literal(str(Basis.CONSENT)),
+                "chain": "v_chain::text",
+                "consent_id": "to_json(v_c.id::text)::text",
+                "detail": f"'{{' || {detail_text} || '}}'",
+                "institution_code": "to_json(v_inst)::text",
+                "items": "v_items",
+                "occurred_at": "'\"' || v_occurred || '\"'",
+                "outcome": json_literal(str(Outcome.OK)),
+                "person_id": "p_person::text",
+                "prev_hash": "'\"' || v_prev || '\"'",
+                "seq": "v_seq::text",
+                "v": json_literal(FORMAT_VERSION),
+            }
+        )
     )
     return f"""
     v_chain := (p_person % p_chains)::integer;
@@ -211,101 +212,6 @@ def _plain(value: str) -> str:
     if not value.replace("_", "").isalnum() or not value.isascii():
         raise ValueError(f"not a plain name: {value!r}")
     return value
-
-
-class OneCall:
-    """A hot read as one PL/pgSQL function: its name (prefix and the hash of its text, so code that
-    needs another function never calls a stale one), its installation, and the call."""
-
-    def __init__(self, prefix: str, arguments: str, build, what: str, models):
-        self.prefix = prefix
-        self.arguments = arguments  # "p_token_hash text, …"
-        self.build = build  # connection -> (RETURNS TABLE columns, body)
-        self.what = what  # for the warning when it is missing
-        self.models = models  # whose tables it reads (installed after migrate once they all exist)
-        self._installed: dict = {}  # alias -> function name, or "" when missing (fall back, warn once)
-        self._placeholders = ", ".join(["%s"] * (arguments.count(",") + 1))
-
-    def function_sql(self, connection) -> tuple[str, str]:
-        """(name, CREATE FUNCTION text) for this PostgreSQL database."""
-        returns, body = self.build(connection)
-        text = self.arguments + returns + body
-        name = self.prefix + hashlib.sha256(text.encode()).hexdigest()[:12]
-        sql = (
-            f"CREATE OR REPLACE FUNCTION {name}({self.arguments}) RETURNS TABLE ({returns}) "
-            f"LANGUAGE plpgsql VOLATILE AS $fn${body}$fn$"
-        )
-        return name, sql
-
-    def install(self, connection) -> str:
-        """Create the function in this PostgreSQL database; returns its name. Earlier versions stay
-        (processes still running the previous release call theirs until they restart)."""
-        name, sql = self.function_sql(connection)
-        with connection.cursor() as cursor:
-            cursor.execute(sql)  # no parameters: the text is not formatted
-        self._installed.pop(connection.alias, None)
-        return name
-
-    def uninstall(self, connection) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-                "WHERE n.nspname = current_schema() AND p.proname LIKE %s",
-                [self.prefix + "%"],
-            )
-            for (signature,) in cursor.fetchall():
-                cursor.execute(f"DROP FUNCTION {signature}")
-        self._installed.pop(connection.alias, None)
-
-    def install_after_migrate(self, using="default") -> None:
-        """post_migrate: keep the function matching the models the code now has (PostgreSQL only,
-        and only while the tables it reads exist)."""
-        connection = connections[using]
-        if connection.vendor != "postgresql":
-            return
-        if {m._meta.db_table for m in self.models} <= set(connection.introspection.table_names()):
-            self.install(connection)
-
-    def name(self, connection) -> str:
-        """The installed function's name, or "" when it is missing (the general path answers)."""
-        name = self._installed.get(connection.alias)
-        if name is None:
-            wanted, _ = self.function_sql(connection)
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1 FROM pg_proc WHERE proname = %s", [wanted])
-                found = cursor.fetchone() is not None
-            if not found:
-                log.warning(
-                    "%s is not installed (run manage.py migrate); %s take the general path", wanted, self.what
-                )
-            name = self._installed[connection.alias] = wanted if found else ""
-        return name
-
-    def forget(self, connection) -> None:
-        """Look for the function again (it was dropped under us: a restore)."""
-        self._installed.pop(connection.alias, None)
-
-    def enabled(self, connection) -> bool:
-        return (
-            settings.CLINICAPI_FAST_CHECK
-            and connection.vendor == "postgresql"
-            and bool(self.name(connection))
-        )
-
-    def statement(self, name: str) -> str:
-        return f"SELECT * FROM {name}({self._placeholders})"
-
-    def call(self, connection, name: str, parameters) -> list:
-        connection.ensure_connection()
-        import psycopg
-
-        # A server-side-binding cursor on Django's own connection (same transaction state, same type
-        # adapters): psycopg prepares the one statement on first use, then each call is Bind/Execute.
-        # wrap_database_errors: a failure marks the connection as Django's own failures do, so a
-        # broken connection is closed at the end of the request instead of being kept.
-        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(self.statement(name), parameters, prepare=True)
-            return cursor.fetchall()
 
 
 # --- the eligibility check --------------------------------------------------------------------
@@ -391,6 +297,7 @@ ELIGIBILITY = OneCall(
     _eligibility_function,
     "eligibility checks",
     (AccessToken, ApiClient, Institution, Consent, Qualification, AccessEvent, ChainHead),
+    setting="CLINICAPI_FAST_CHECK",
 )
 
 
@@ -496,7 +403,7 @@ def answer(request, patient_id: str, read: FastRead):
             read.parameters(token_hash, code, person_id, asked, now),
         )
     except ProgrammingError as exc:
-        if type(exc.__cause__).__name__ != "UndefinedFunction":
+        if not undefined_function(exc):
             raise
         read.one_call.forget(connection)  # dropped under us (a restore): look again, general path now
         return None

@@ -128,6 +128,7 @@ MEDICATION = OneCall(
     _function,
     "medication reads",
     (AccessToken, ApiClient, Institution, Consent, MedicationRecord, AccessEvent, ChainHead),
+    setting="CLINICAPI_FAST_CHECK",
 )
 
 

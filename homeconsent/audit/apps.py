@@ -8,11 +8,14 @@ class AuditConfig(AppConfig):
     verbose_name = "Access log"
 
     def ready(self):
-        # Every migrate (a deploy) also tops up the month partitions ahead (PostgreSQL), beside the cron.
-        post_migrate.connect(_ensure_partitions, sender=self)
+        # Every migrate (a deploy) also tops up the month partitions ahead (PostgreSQL), beside the cron,
+        # and installs the bulk append's function matching the models (audit.sqlappend).
+        post_migrate.connect(_after_migrate, sender=self)
 
 
-def _ensure_partitions(using="default", **kwargs):
+def _after_migrate(using="default", **kwargs):
     from .partitions import ensure_partitions
+    from .sqlappend import APPEND
 
     ensure_partitions(using=using)
+    APPEND.install_after_migrate(using)

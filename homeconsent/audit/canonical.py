@@ -42,7 +42,11 @@ _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=
 
 
 def canonical_bytes(value) -> bytes:
-    return _ENCODER.encode(value).encode("utf-8")
+    return canonical_text(value).encode("utf-8")
+
+
+def canonical_text(value) -> str:
+    return _ENCODER.encode(value)
 
 
 def format_time(moment: datetime) -> str:
@@ -86,3 +90,18 @@ def check_json_value(value, where="detail"):
     raise ValueError(
         f"{where}: {type(value).__name__} values are not allowed (use str, int, bool, list, dict)"
     )
+
+
+def content_sql(values: dict[str, str]) -> list[str]:
+    """An event's canonical content as SQL pieces to join with ||: `values` maps every key of the
+    content (EVENT_FIELDS and "v") to SQL giving that value's canonical JSON text; the keys come in
+    sorted order with the encoder's separators, as canonical_bytes(event_content(...)) writes them."""
+    keys = sorted((*EVENT_FIELDS, "v"))
+    if set(values) != set(keys):
+        raise ValueError(f"the content has the keys {keys}, got {sorted(values)}")
+    pieces = []
+    for n, key in enumerate(keys):
+        pieces.append("'" + ("{" if n == 0 else ",") + _ENCODER.encode(key) + ":'")  # plain keys: no quote
+        pieces.append(values[key])
+    pieces.append("'}'")
+    return pieces

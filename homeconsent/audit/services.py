@@ -9,12 +9,14 @@ persons, log them in chain order (record order does not matter on SQLite) to avo
 import json
 
 from django.conf import settings
-from django.db import connections, router, transaction
+from django.db import ProgrammingError, connections, router, transaction
 from django.utils import timezone
 
+from homeconsent.sqlfunctions import undefined_function
 from homeconsent.sqlrows import bound_cursor, prepared_cursor
 
-from .canonical import GENESIS, canonical_bytes, check_json_value, event_hash, format_time
+from . import sqlappend
+from .canonical import GENESIS, canonical_text, check_json_value, event_hash, format_time
 from .models import AccessEvent, ActorType, Basis, ChainHead, Outcome
 
 MAX_DETAIL_BYTES = 4096
@@ -158,15 +160,16 @@ def _append(event: AccessEvent, using: str) -> None:
     event._state.adding, event._state.db = False, using
 
 
-def _prepared_event(entry: dict, valid=_CHOICE_VALUES) -> dict:
+def _prepared_event(entry: dict) -> dict:
     """Validate one entry as record_access does; returns its field values (no chain fields yet)."""
-    detail = {} if entry.get("detail") is None else entry["detail"]
-    if not isinstance(detail, dict):
-        raise ValueError("detail must be a dict")
-    check_json_value(detail)
-    encoded_detail = canonical_bytes(detail)
-    if len(encoded_detail) > MAX_DETAIL_BYTES:
-        raise ValueError(f"detail is limited to {MAX_DETAIL_BYTES} bytes of JSON")
+    event = _checked_event(entry)
+    event["detail"] = json.loads(event["detail"])  # stored exactly as hashed
+    return event
+
+
+def _checked_event(entry: dict, valid=_CHOICE_VALUES) -> dict:
+    """_prepared_event's field values, the detail as its canonical JSON text."""
+    detail = _detail_text(entry.get("detail"))
     actor_id = str(entry["actor_id"])
     if not actor_id:
         raise ValueError("actor_id is required")
@@ -185,12 +188,25 @@ def _prepared_event(entry: dict, valid=_CHOICE_VALUES) -> dict:
         "basis": str(entry["basis"]),
         "outcome": str(entry.get("outcome", "ok")),
         "consent_id": None if consent_id is None else str(consent_id),
-        "detail": json.loads(encoded_detail),  # stored exactly as hashed
+        "detail": detail,
     }
     for name, choices in (("actor_type", ActorType), ("basis", Basis), ("outcome", Outcome)):
         if event[name] not in valid[choices]:
             raise ValueError(f"{name} must be one of {', '.join(choices.values)}, got {event[name]!r}")
     return event
+
+
+def _detail_text(detail) -> str:
+    """A detail's canonical JSON text, checked (a dict of values that survive jsonb, size)."""
+    detail = {} if detail is None else detail
+    if not isinstance(detail, dict):
+        raise ValueError("detail must be a dict")
+    check_json_value(detail)
+    text = canonical_text(detail)
+    # UTF-8 spends at most 4 bytes a character: most details are measured without encoding them.
+    if len(text) * 4 > MAX_DETAIL_BYTES and len(text.encode("utf-8")) > MAX_DETAIL_BYTES:
+        raise ValueError(f"detail is limited to {MAX_DETAIL_BYTES} bytes of JSON")
+    return text
 
 
 def _insert_many(events: list[dict], using: str) -> None:
@@ -264,13 +280,146 @@ def record_accesses(entries) -> int:
     Each entry is a dict of record_access's keyword arguments and is validated alike. The chain
     rules are record_access's: events go to their person's chain in the order given, each chain's
     head is locked (in chain order, so two bulk writers cannot deadlock) until the caller's
-    transaction ends, and the rows are inserted with one COPY (PostgreSQL) or one executemany —
-    queries do not grow with the number of entries. Returns how many events were written.
+    transaction ends. On PostgreSQL the database numbers, hashes and inserts the rows in one call
+    (audit.sqlappend); elsewhere they are inserted with one executemany. Queries do not grow with
+    the number of entries. Returns how many events were written.
     """
-    events = [_prepared_event(entry) for entry in entries]
+    events = [_checked_event(entry) for entry in entries]
     if not events:
         return 0
-    using = router.db_for_write(AccessEvent)
+    using, moment = router.db_for_write(AccessEvent), timezone.now()
+    if not _append_in_sql(_columns_of(events), using, moment):
+        _append_in_python(_decoded(events), using, moment)
+    return len(events)
+
+
+def append_accesses(
+    *,
+    actor_type: str,
+    actor_id: str,
+    institution_code: str = "",
+    basis: str,
+    persons: list,
+    items: list,
+    consent_ids: list,
+    outcomes: list,
+    details: list,
+) -> int:
+    """record_accesses for many events of one actor, institution and basis (the batch pre-check's):
+    the per-row columns as lists of the same length, row i being (persons[i]: a person id or None,
+    items[i]: a list of item names, consent_ids[i]: a consent id or None, outcomes[i], details[i]:
+    a dict). The constants are checked once, outcomes and details per row as record_access checks
+    them; persons are trusted to be ids. The same rows, chains and hashes as record_accesses, with
+    little Python per row on PostgreSQL. Returns how many events were written."""
+    columns = _append_columns(
+        actor_type, actor_id, institution_code, basis, persons, items, consent_ids, outcomes, details
+    )
+    if not persons:
+        return 0
+    if _append_in_sql(columns, router.db_for_write(AccessEvent), timezone.now()):
+        return len(persons)
+    return record_accesses(
+        {
+            "actor_type": actor_type,
+            "actor_id": actor_id,
+            "institution_code": institution_code,
+            "basis": basis,
+            "person": person,
+            "items": row_items,
+            "consent_id": consent_id,
+            "outcome": outcome,
+            "detail": detail,
+        }
+        for person, row_items, consent_id, outcome, detail in zip(
+            persons, items, consent_ids, outcomes, details
+        )
+    )
+
+
+def _append_columns(
+    actor_type, actor_id, institution_code, basis, persons, items, consent_ids, outcomes, details
+) -> dict:
+    """append_accesses' rows checked, as the function's columns (the constants given once)."""
+    count = len(persons)
+    if not len(items) == len(consent_ids) == len(outcomes) == len(details) == count:
+        raise ValueError("persons, items, consent_ids, outcomes and details must have the same length")
+    constant = _checked_event(
+        {"actor_type": actor_type, "actor_id": actor_id, "institution_code": institution_code, "basis": basis}
+    )
+    outcomes = [str(outcome) for outcome in outcomes]
+    wrong = set(outcomes) - _CHOICE_VALUES[Outcome]
+    if wrong:
+        raise ValueError(f"outcome must be one of {', '.join(Outcome.values)}, got {sorted(wrong)!r}")
+    return {
+        "actor_type": [constant["actor_type"]],
+        "actor_id": [constant["actor_id"]],
+        "institution_code": [constant["institution_code"]],
+        "basis": [constant["basis"]],
+        "outcome": outcomes,
+        "items": _items_texts(items),
+        "detail": [_detail_text(detail) for detail in details],
+        "person_id": list(persons),
+        "consent_id": [None if consent_id is None else str(consent_id) for consent_id in consent_ids],
+    }
+
+
+def _columns_of(events: list[dict]) -> dict:
+    """Checked events as the function's columns, one value per row."""
+    columns = {name: [event[name] for event in events] for name, _ in sqlappend.COLUMNS}
+    columns["items"] = _items_texts(columns["items"])
+    return columns
+
+
+def _decoded(events: list[dict]) -> list[dict]:
+    """Checked events as _prepared_event gives them (the detail as stored)."""
+    for event in events:
+        event["detail"] = json.loads(event["detail"])
+    return events
+
+
+def _items_texts(items: list) -> list[str]:
+    """Each row's items as canonical JSON text (a call repeats a few lists: each encoded once)."""
+    texts: dict[tuple, str] = {}
+    out = []
+    for row in items:
+        key = tuple(row)
+        text = texts.get(key)
+        if text is None:
+            text = texts[key] = canonical_text([str(item) for item in row])
+        out.append(text)
+    return out
+
+
+def _append_in_sql(columns: dict, using: str, moment) -> bool:
+    """Append the rows with audit.sqlappend's function (PostgreSQL); False when it is missing, then
+    the caller appends them in Python. `columns`: sqlappend.COLUMNS' lists, one value for all rows
+    or one per row."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return False
+    name = sqlappend.APPEND.name(connection)
+    if not name:
+        return False
+    parameters = [moment, settings.AUDIT_CHAINS]
+    for column, _ in sqlappend.COLUMNS:
+        values = columns[column]
+        # One value for all the rows travels once (the function reads an array of one so).
+        alike = column not in sqlappend.PER_ROW and values.count(values[0]) == len(values)
+        parameters.append(values[:1] if alike else values)
+    try:
+        # A savepoint: if the function was dropped under us (a restore), the transaction goes on.
+        with transaction.atomic(using=using):
+            sqlappend.APPEND.call(connection, name, parameters)
+    except ProgrammingError as exc:
+        if not undefined_function(exc):
+            raise
+        sqlappend.APPEND.forget(connection)
+        return False
+    return True
+
+
+def _append_in_python(events: list[dict], using: str, moment) -> None:
+    """Append prepared events (each to its person's chain, in the order given), hashed in Python."""
     by_chain: dict[int, list] = {}
     for event in events:
         event["chain"] = chain_for(event["person_id"])
@@ -288,21 +437,19 @@ def record_accesses(entries) -> int:
         )
         for head in locked:
             heads[head.chain] = head
-        occurred_at = timezone.now()
-        when = format_time(occurred_at)
+        when = format_time(moment)
         ordered = []
         for chain in sorted(by_chain):
             head = heads[chain]
             seq, prev = head.seq, head.head_hash if head.seq else GENESIS
             for event in by_chain[chain]:
                 seq += 1
-                event["seq"], event["prev_hash"], event["occurred_at"] = seq, prev, occurred_at
+                event["seq"], event["prev_hash"], event["occurred_at"] = seq, prev, moment
                 event["hash"] = prev = event_hash(event, when)
                 ordered.append(event)
             head.seq, head.head_hash = seq, prev
         _insert_many(ordered, using)
         _move_heads([heads[chain] for chain in sorted(by_chain)], using)
-    return len(events)
 
 
 def events_for_person(person):

@@ -6,7 +6,8 @@ import pytest
 from django.db import connection, transaction
 
 from homeconsent.audit.models import AccessEvent
-from homeconsent.audit.services import record_access
+from homeconsent.audit.services import record_access, record_accesses
+from homeconsent.audit.sqlappend import APPEND
 from homeconsent.audit.verification import verify_log
 from homeconsent.registry.models import Person
 
@@ -14,7 +15,9 @@ THREADS = 6
 EVENTS_PER_THREAD = 20
 
 
-def write_concurrently():
+def write_concurrently(bulk=False):
+    """THREADS writers at once, each EVENTS_PER_THREAD events: one transaction per event, or
+    (bulk) one record_accesses per thread, but for the first thread's single events among them."""
     people = [
         Person.objects.create(name=f"試験 {n}", name_kana="シケン", sex="2", birth_date="1948-02-29")
         for n in range(5)
@@ -22,20 +25,26 @@ def write_concurrently():
     start = threading.Barrier(THREADS)
     errors = []
 
+    def event(number, i):
+        return {
+            "actor_type": "institution_client",
+            "actor_id": f"writer-{number}",
+            "person": people[(number + i) % len(people)] if i % 7 else None,  # some events have no person
+            "items": ["qualification"],
+            "basis": "consent",
+            "detail": {"i": i},
+        }
+
     def writer(number):
         try:
             start.wait()
-            for i in range(EVENTS_PER_THREAD):
-                person = people[(number + i) % len(people)] if i % 7 else None  # some events have no person
+            if bulk and number:
                 with transaction.atomic():
-                    record_access(
-                        actor_type="institution_client",
-                        actor_id=f"writer-{number}",
-                        person=person,
-                        items=["qualification"],
-                        basis="consent",
-                        detail={"i": i},
-                    )
+                    record_accesses([event(number, i) for i in range(EVENTS_PER_THREAD)])
+                return
+            for i in range(EVENTS_PER_THREAD):
+                with transaction.atomic():
+                    record_access(**event(number, i))
         except Exception as error:  # noqa: BLE001 - reported by the test below
             errors.append(error)
         finally:
@@ -76,5 +85,16 @@ def test_concurrent_writers_on_sqlite_keep_every_chain_linear(transactional_db):
 @pytest.mark.postgres
 def test_concurrent_writers_on_postgresql_keep_every_chain_linear(transactional_db):
     errors = write_concurrently()
+    assert errors == []
+    assert_every_chain_is_linear()
+
+
+@pytest.mark.postgres
+def test_concurrent_bulk_writers_on_postgresql_keep_every_chain_linear(transactional_db):
+    # given the bulk append in SQL (audit.sqlappend), and heads that do not exist yet
+    assert APPEND.enabled(connection)
+    # when writers append their events in one call each to the same chains, beside a single writer
+    errors = write_concurrently(bulk=True)
+    # then no chain forks
     assert errors == []
     assert_every_chain_is_linear()
