@@ -129,7 +129,12 @@ class AccessEvent(models.Model):
     institution_code = models.CharField("医療機関等コード", max_length=10, blank=True)
     # PROTECT: a person with logged accesses cannot be deleted out from under the log.
     person = models.ForeignKey(
-        "registry.Person", null=True, blank=True, on_delete=models.PROTECT, related_name="access_events"
+        "registry.Person",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="access_events",
+        db_index=False,  # the (person, occurred_at) index serves lookups by person
     )
     items = models.JSONField("情報の種類", default=list)
     basis = models.CharField("根拠", max_length=32, choices=Basis.choices)
