@@ -199,22 +199,20 @@ def _entry_of(access, index, result, consents, patient_ids, reception_number, lo
     entry = _result_entry(index, result, patient_id)
     if consent is not None:
         entry["_person"], entry["_consent"] = result.person_id, consent.pk
-        items = [ConsentItem.QUALIFICATION.value]
-        if result.limit_included:
-            items.append(ConsentItem.LIMIT_CERTIFICATE.value)
         log.append(
-            _row(
-                access,
-                result.person_id,
-                items,
-                Basis.CONSENT,
-                consent.pk,
-                Outcome.OK,
-                reception_number,
-                index,
+            disclosed_row(
+                access, result.person_id, consent.pk, result.limit_included, reception_number, index
             )
         )
     return entry
+
+
+def disclosed_row(access, person_id, consent_id, limit_included: bool, reception_number, index) -> dict:
+    """The access-log row of one disclosed entry (qualification, and 限度額 when it was included)."""
+    items = [ConsentItem.QUALIFICATION.value]
+    if limit_included:
+        items.append(ConsentItem.LIMIT_CERTIFICATE.value)
+    return _row(access, person_id, items, Basis.CONSENT, consent_id, Outcome.OK, reception_number, index)
 
 
 def _refused_rows(access, refused, reception_number) -> list:
