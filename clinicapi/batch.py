@@ -142,28 +142,26 @@ def do_submit(access: ApiAccess, institution, raw_entries, on: datetime.date | N
     keys, entries = (fastbatch.clean if fast else _clean)(raw_entries, today)
     reception_number = _reception_number()
     with transaction.atomic():
-        resolve = fastbatch.resolve if fast else _resolve
-        log = resolve(access, institution, keys, entries, on, reception_number)
-        ordered = [entries[i] for i in range(len(raw_entries))]
-        errors_count = sum(1 for e in ordered if e["segment_of_result"] == SEGMENT_ERROR)
+        # Every entry validation rejected is an error (9); every other one is processed (1).
         inquiry = BatchInquiry.objects.create(
             reception_number=reception_number,
             institution=institution,
             client_id=access.client_id,
             submitted_at=now,
             reference_date=on,
-            entry_count=len(ordered),
-            normal_count=len(ordered) - errors_count,
-            error_count=errors_count,
+            entry_count=len(raw_entries),
+            normal_count=len(keys),
+            error_count=len(entries),
             expires_at=now + BATCH_RESULT_TTL,
         )
         if fast:
-            fastbatch.write_chunks(inquiry, ordered)
+            log = fastbatch.resolve_and_store(access, institution, inquiry, keys, entries, on)
         else:
+            log = _resolve(access, institution, keys, entries, on, reception_number)
             insert_many(
                 [
                     BatchResultChunk(batch=inquiry, number=n, entries=part)
-                    for n, part in enumerate(chunks(ordered))
+                    for n, part in enumerate(chunks([entries[i] for i in range(len(raw_entries))]))
                 ],
                 router.db_for_write(BatchResultChunk),
             )

@@ -152,11 +152,10 @@ def _matches(card_keys: list[tuple]) -> list[tuple]:
         return cursor.fetchall()
 
 
-def resolve(access, institution, keys: dict, entries: dict, on: datetime.date, reception_number) -> list:
-    """batch._resolve's entries and log rows (see the module docstring for how)."""
-    nobody = general._nobody(0, on)
-    if not keys:
-        return []
+def resolve_and_store(access, institution, inquiry, keys: dict, entries: dict, on: datetime.date) -> list:
+    """batch._resolve's entries, stored as batch stores them (its chunks), and its log rows (see
+    the module docstring for how). `entries` holds the error entries of validation."""
+    reception_number = inquiry.reception_number
     card_keys = {(k.insurer_number, k.symbol, k.number, k.branch): None for k in keys.values()}
     card_list = list(card_keys)
     born: dict[tuple, list] = {}
@@ -168,45 +167,41 @@ def resolve(access, institution, keys: dict, entries: dict, on: datetime.date, r
         consents_for_read(access.institution_code, matched, ConsentItem.QUALIFICATION) if matched else {}
     )
     refused = matched - consents.keys()
-    readable = [
-        index
-        for index, k in keys.items()
+    readable, nobody = [], []
+    for index, k in keys.items():
         if any(
             person_id in consents and birth_date == k.birth_date
             for person_id, birth_date in born.get((k.insurer_number, k.symbol, k.number, k.branch), ())
+        ):
+            readable.append(index)
+        else:
+            nobody.append(index)
+    limits = {p: ConsentItem.LIMIT_CERTIFICATE in c.items for p, c in consents.items()}
+    log = [
+        general.disclosed_row(
+            access, person_id, consents[person_id].pk, limits[person_id], reception_number, index
+        )
+        for index, person_id in _store(
+            inquiry, institution, keys, readable, nobody, entries, consents, limits, on
         )
     ]
-    log = []
-    if readable:
-        readable.sort()
-        limits = {p: ConsentItem.LIMIT_CERTIFICATE in c.items for p, c in consents.items()}
-        for index, person_id, text in _consented_entries(institution, keys, readable, consents, limits, on):
-            entries[index] = _Encoded(index, text)
-            if person_id is not None:
-                log.append(
-                    general.disclosed_row(
-                        access, person_id, consents[person_id].pk, limits[person_id], reception_number, index
-                    )
-                )
-    for index in keys:
-        if index not in entries:
-            entry = _Nobody(nobody)  # "index" stays the first key, as the general entry has it
-            entry["index"] = index
-            entries[index] = entry
     log.extend(general._refused_rows(access, refused, reception_number))
     return log
 
 
-def _consented_entries(institution, keys, readable, consents, limits, on) -> list:
-    """(index, person id or None, stored JSON text) of each readable entry, by index, from
-    one statement (_ENTRIES_SQL); the patient ids travel in, from one cipher call."""
-    connection = connections[router.db_for_read(Qualification)]
-    sql = _ENTRIES_SQL.get(connection.alias)
+def _store(inquiry, institution, keys, readable, nobody, errors, consents, limits, on) -> list:
+    """Store the batch's chunks in one statement (_STORE_SQL): the readable keys' entries built
+    there, the "nobody" ones from one text, the error entries as sent. Returns (index, person id)
+    of each disclosed entry, by index. The patient ids travel in, from one cipher call."""
+    connection = connections[router.db_for_write(BatchResultChunk)]
+    sql = _STORE_SQL.get(connection.alias)
     if sql is None:
-        sql = _ENTRIES_SQL[connection.alias] = _entries_sql(connection)
+        sql = _STORE_SQL[connection.alias] = _store_sql(connection)
     persons = list(consents)
     patient_ids = patient_ids_for(institution.code, persons)
     chosen = [keys[i] for i in readable]
+    # Every "nobody" entry is this text after its index (jsonb keeps no key order).
+    tail = json.dumps({k: v for k, v in general._nobody(0, on).items() if k != "index"})[1:]
     parameters = {
         "ix": readable,
         "ins": [k.insurer_number for k in chosen],
@@ -221,14 +216,18 @@ def _consented_entries(institution, keys, readable, consents, limits, on) -> lis
         "on": on,
         # registry.eligibility.qualification_fields' "today" (a closing date after on and today is left out)
         "today": timezone.localdate(),
+        "nobody": nobody,
+        "tail": tail,
+        "error_ix": list(errors),
+        "error": [json.dumps(e) for e in errors.values()],
+        "batch": inquiry.pk,
     }
     with bound_cursor(connection) as cursor:
         cursor.execute(sql, parameters)
-        # in index order here: sorting the rows' JSON in the server took longer (on disk)
         return sorted(cursor.fetchall())
 
 
-_ENTRIES_SQL: dict = {}
+_STORE_SQL: dict = {}
 
 
 def _iso(expression: str) -> str:
@@ -255,8 +254,8 @@ def _object(pairs) -> str:
     return f"json_build_object({', '.join(out)})"
 
 
-def _entries_sql(connection) -> str:
-    """The statement behind _consented_entries: registry.eligibility.resolve_many_by_keys (with the
+def _store_sql(connection) -> str:
+    """The statement behind _store: registry.eligibility.resolve_many_by_keys (with the
     persons filtered to the consented ones and 限度額 per consent) and the stored entry that
     batch._result_entry makes of its result, in SQL. Per key: the candidate periods (same card keys
     and birth date, a consented person), the period chosen as eligibility._choose chooses it, the
@@ -433,60 +432,22 @@ WITH k AS (
                     ELSE 2 END AS validity,
            id, lim, consent, pid
       FROM chosen
+), built AS MATERIALIZED (
+    SELECT v.ix, q.{q("person_id")} AS person,
+           (CASE WHEN q.id IS NULL THEN {entry(result, False)}
+                 WHEN v.lim THEN {entry([*result, limit_pair], True)}
+                 ELSE {entry(result, True)} END)::text AS text
+      FROM v LEFT JOIN {Q} q ON q.id = v.id AND v.validity IN (1, 2, 3)
+      LEFT JOIN {P} p ON p.id = q.{q("person_id")}
+      LEFT JOIN {R} i ON i.id = q.{q("insurer_id")}
+), stored AS (
+    -- batch.chunks: CHUNK_SIZE entries a row, in index order
+    INSERT INTO {t(BatchResultChunk)} ({q(BatchResultChunk._meta.get_field("batch").column)}, {q("number")},
+                                      {q("entries")})
+    SELECT %(batch)s, e.ix / {general.CHUNK_SIZE}, ('[' || string_agg(e.text, ', ' ORDER BY e.ix) || ']')::jsonb
+      FROM (SELECT ix, text FROM built
+            UNION ALL SELECT n.ix, '{{"index": ' || n.ix || ', ' || %(tail)s::text FROM unnest(%(nobody)s::integer[]) AS n(ix)
+            UNION ALL SELECT * FROM unnest(%(error_ix)s::integer[], %(error)s::text[])) e
+     GROUP BY e.ix / {general.CHUNK_SIZE}
 )
-SELECT v.ix, q.{q("person_id")},
-       (CASE WHEN q.id IS NULL THEN {entry(result, False)}
-             WHEN v.lim THEN {entry([*result, limit_pair], True)}
-             ELSE {entry(result, True)} END)::text
-  FROM v LEFT JOIN {Q} q ON q.id = v.id AND v.validity IN (1, 2, 3)
-  LEFT JOIN {P} p ON p.id = q.{q("person_id")}
-  LEFT JOIN {R} i ON i.id = q.{q("insurer_id")}"""
-
-
-class _Nobody(dict):
-    """An entry that answers "nobody" (one per index, all alike but for the index)."""
-
-
-class _Encoded(dict):
-    """A consented key's entry, already JSON text (_entries_sql); the dict holds what do_submit
-    reads of it."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, index: int, text: str):
-        super().__init__(index=index, segment_of_result=general.SEGMENT_NORMAL)
-        self.text = text
-
-
-def _json_text(ordered: list) -> list[str]:
-    """Each entry's JSON text; the "nobody" entries' text after their index is encoded once."""
-    texts, tail = [], None
-    for entry in ordered:
-        if type(entry) is _Encoded:
-            texts.append(entry.text)
-        elif type(entry) is _Nobody:
-            if tail is None:
-                tail = json.dumps({k: v for k, v in entry.items() if k != "index"})[1:]
-            texts.append(f'{{"index": {entry["index"]}, {tail}')
-        else:
-            texts.append(json.dumps(entry))
-    return texts
-
-
-def write_chunks(inquiry, ordered: list) -> None:
-    """batch's stored chunks as JSON text cast to jsonb on the server (the general path adapts each
-    chunk through the JSONField; the stored jsonb is the same value: jsonb keeps neither key order
-    nor spacing)."""
-    connection = connections[router.db_for_write(BatchResultChunk)]
-    q = connection.ops.quote_name
-    meta = BatchResultChunk._meta
-    sql = (
-        f"INSERT INTO {q(meta.db_table)} ({q(meta.get_field('batch').column)}, {q('number')}, "
-        f"{q('entries')}) VALUES (%s, %s, %s::jsonb)"
-    )
-    rows = [
-        (inquiry.pk, n, "[" + ", ".join(part) + "]")
-        for n, part in enumerate(general.chunks(_json_text(ordered)))
-    ]
-    with bound_cursor(connection) as cursor:
-        cursor.executemany(sql, rows)
+SELECT ix, person FROM built WHERE person IS NOT NULL"""
