@@ -202,24 +202,22 @@ def _store(inquiry, institution, keys, readable, nobody, errors, consents, limit
     chosen = [keys[i] for i in readable]
     # Every "nobody" entry is this text after its index (jsonb keeps no key order).
     tail = json.dumps({k: v for k, v in general._nobody(0, on).items() if k != "index"})[1:]
+    # The lists travel as JSON text (json.dumps is C; psycopg dumps arrays value by value in Python).
     parameters = {
-        "ix": readable,
-        "ins": [k.insurer_number for k in chosen],
-        "sym": [k.symbol for k in chosen],
-        "num": [k.number for k in chosen],
-        "br": [k.branch for k in chosen],
-        "born": [k.birth_date for k in chosen],
-        "person": persons,
-        "lim": [limits[p] for p in persons],
-        "consent": [consents[p].pk for p in persons],
-        "pid": [patient_ids[p] for p in persons],
+        "keys": json.dumps(
+            [
+                [i, k.insurer_number, k.symbol, k.number, k.branch, k.birth_date.isoformat()]
+                for i, k in zip(readable, chosen)
+            ],
+            ensure_ascii=False,
+        ),
+        "consents": json.dumps([[p, limits[p], consents[p].pk, patient_ids[p]] for p in persons]),
         "on": on,
         # registry.eligibility.qualification_fields' "today" (a closing date after on and today is left out)
         "today": timezone.localdate(),
-        "nobody": nobody,
+        "nobody": json.dumps(nobody),
         "tail": tail,
-        "error_ix": list(errors),
-        "error": [json.dumps(e) for e in errors.values()],
+        "errors": json.dumps([[i, json.dumps(e)] for i, e in errors.items()]),
         "batch": inquiry.pk,
     }
     with bound_cursor(connection) as cursor:
@@ -402,11 +400,11 @@ def _store_sql(connection) -> str:
     Q, P, R = t(Qualification), t(Person), t(Insurer)
     return f"""
 WITH k AS (
-    SELECT * FROM unnest(%(ix)s::integer[], %(ins)s::text[], %(sym)s::text[], %(num)s::text[], %(br)s::text[],
-                         %(born)s::date[]) AS k(ix, ins, sym, num, br, born)
+    SELECT (e->>0)::integer AS ix, e->>1 AS ins, e->>2 AS sym, e->>3 AS num, e->>4 AS br, (e->>5)::date AS born
+      FROM json_array_elements(%(keys)s::json) e
 ), a AS (
-    SELECT * FROM unnest(%(person)s::bigint[], %(lim)s::boolean[], %(consent)s::bigint[], %(pid)s::text[])
-        AS a(person, lim, consent, pid)
+    SELECT (e->>0)::bigint AS person, (e->>1)::boolean AS lim, (e->>2)::bigint AS consent, e->>3 AS pid
+      FROM json_array_elements(%(consents)s::json) e
 ), candidate AS (
     SELECT k.ix, q.id, q.{q("person_id")} AS person, q.{q("acquired_on")} AS acquired, a.lim, a.consent, a.pid,
            q.{q("acquired_on")} <= {on} AND (q.{q("lost_on")} IS NULL OR {on} < q.{q("lost_on")}) AS valid,
@@ -446,8 +444,9 @@ WITH k AS (
                                       {q("entries")})
     SELECT %(batch)s, e.ix / {general.CHUNK_SIZE}, ('[' || string_agg(e.text, ', ' ORDER BY e.ix) || ']')::jsonb
       FROM (SELECT ix, text FROM built
-            UNION ALL SELECT n.ix, '{{"index": ' || n.ix || ', ' || %(tail)s::text FROM unnest(%(nobody)s::integer[]) AS n(ix)
-            UNION ALL SELECT * FROM unnest(%(error_ix)s::integer[], %(error)s::text[])) e
+            UNION ALL SELECT n.ix::integer, '{{"index": ' || n.ix || ', ' || %(tail)s::text
+                        FROM json_array_elements_text(%(nobody)s::json) AS n(ix)
+            UNION ALL SELECT (x->>0)::integer, x->>1 FROM json_array_elements(%(errors)s::json) x) e
      GROUP BY e.ix / {general.CHUNK_SIZE}
 )
 SELECT ix, person FROM built WHERE person IS NOT NULL"""
