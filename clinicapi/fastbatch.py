@@ -206,12 +206,24 @@ def _store(inquiry, institution, keys, readable, nobody, errors, consents, limit
     parameters = {
         "keys": json.dumps(
             [
-                [i, k.insurer_number, k.symbol, k.number, k.branch, k.birth_date.isoformat()]
+                {
+                    "ix": i,
+                    "ins": k.insurer_number,
+                    "sym": k.symbol,
+                    "num": k.number,
+                    "br": k.branch,
+                    "born": k.birth_date.isoformat(),
+                }
                 for i, k in zip(readable, chosen)
             ],
             ensure_ascii=False,
         ),
-        "consents": json.dumps([[p, limits[p], consents[p].pk, patient_ids[p]] for p in persons]),
+        "consents": json.dumps(
+            [
+                {"person": p, "lim": limits[p], "consent": consents[p].pk, "pid": patient_ids[p]}
+                for p in persons
+            ]
+        ),
         "on": on,
         # registry.eligibility.qualification_fields' "today" (a closing date after on and today is left out)
         "today": timezone.localdate(),
@@ -399,12 +411,10 @@ def _store_sql(connection) -> str:
 
     Q, P, R = t(Qualification), t(Person), t(Insurer)
     return f"""
-WITH k AS (
-    SELECT (e->>0)::integer AS ix, e->>1 AS ins, e->>2 AS sym, e->>3 AS num, e->>4 AS br, (e->>5)::date AS born
-      FROM json_array_elements(%(keys)s::json) e
-), a AS (
-    SELECT (e->>0)::bigint AS person, (e->>1)::boolean AS lim, (e->>2)::bigint AS consent, e->>3 AS pid
-      FROM json_array_elements(%(consents)s::json) e
+WITH k AS MATERIALIZED (
+    SELECT * FROM json_to_recordset(%(keys)s::json) AS k(ix integer, ins text, sym text, num text, br text, born date)
+), a AS MATERIALIZED (
+    SELECT * FROM json_to_recordset(%(consents)s::json) AS a(person bigint, lim boolean, consent bigint, pid text)
 ), candidate AS (
     SELECT k.ix, q.id, q.{q("person_id")} AS person, q.{q("acquired_on")} AS acquired, a.lim, a.consent, a.pid,
            q.{q("acquired_on")} <= {on} AND (q.{q("lost_on")} IS NULL OR {on} < q.{q("lost_on")}) AS valid,
