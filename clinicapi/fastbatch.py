@@ -12,16 +12,19 @@ of a batch name nobody this institution may read, and every such entry answers t
   the general clean_search_keys, which decides and words its errors.
 - resolve: one statement matches the distinct card keys (insurer, 記号, 番号, 枝番) to their periods'
   persons; the consent check is the general one (consents_for_read, asked now, never cached) over
-  every matched person, exactly the persons the general path asks about; only the keys that match
-  a period of a consented person with the same birth date go through the general resolution
-  (registry.eligibility.resolve_many_by_keys with that one consent answer) and the general entry
-  and log-row builders. Every other key answers the one "nobody" entry, built once.
-- write_chunks: the stored results as JSON text cast to jsonb by the server, the "nobody" entry's
-  text encoded once.
+  every matched person, exactly the persons the general path asks about. Every key that matches no
+  period of a consented person with the same birth date answers the one "nobody" entry.
+- store: one more statement (_store_sql) resolves the other keys as registry.eligibility
+  .resolve_many_by_keys would (period chosen per _choose, validity 1–5, certificates in force,
+  限度額 when the consent includes it) and builds each stored entry as batch._result_entry would
+  (the presenter's field names and ISO dates, choice labels written into its text), then inserts
+  the chunks with the "nobody" entries (one text after the index) and the error entries. It
+  returns (index, person) of every disclosed entry; the patient ids go in, from one cipher call.
 
-The access-log rows are the general path's, written by audit.services.record_accesses in the
-batch's transaction. tests/clinicapi/test_fastbatch.py pins validation, stored results, counts,
-fetched answers and log rows to the general path over a generated population.
+The access-log rows are the general path's (batch.disclosed_row, batch._refused_rows), written by
+audit.services.record_accesses in the batch's transaction. tests/clinicapi/test_fastbatch.py pins
+validation, stored results, counts, fetched answers and log rows to the general path over
+generated populations, one of them mostly consented.
 """
 
 import datetime
