@@ -52,11 +52,11 @@ from homeconsent.registry.models import (
     SpecificDiseaseCertificate,
 )
 from homeconsent.registry.validation import EARLIEST_DATE, SearchKeys
+from homeconsent.sqlfunctions import literal as _lit
 from homeconsent.sqlrows import bound_cursor, table
 
 from . import batch as general
 from . import presenters
-from .fastcheck import _lit
 from .models import BatchResultChunk
 from .patients import patient_ids_for
 
