@@ -142,28 +142,26 @@ def do_submit(access: ApiAccess, institution, raw_entries, on: datetime.date | N
     keys, entries = (fastbatch.clean if fast else _clean)(raw_entries, today)
     reception_number = _reception_number()
     with transaction.atomic():
-        resolve = fastbatch.resolve if fast else _resolve
-        log = resolve(access, institution, keys, entries, on, reception_number)
-        ordered = [entries[i] for i in range(len(raw_entries))]
-        errors_count = sum(1 for e in ordered if e["segment_of_result"] == SEGMENT_ERROR)
+        # Every entry validation rejected is an error (9); every other one is processed (1).
         inquiry = BatchInquiry.objects.create(
             reception_number=reception_number,
             institution=institution,
             client_id=access.client_id,
             submitted_at=now,
             reference_date=on,
-            entry_count=len(ordered),
-            normal_count=len(ordered) - errors_count,
-            error_count=errors_count,
+            entry_count=len(raw_entries),
+            normal_count=len(keys),
+            error_count=len(entries),
             expires_at=now + BATCH_RESULT_TTL,
         )
         if fast:
-            fastbatch.write_chunks(inquiry, ordered)
+            log = fastbatch.resolve_and_store(access, institution, inquiry, keys, entries, on)
         else:
+            log = _resolve(access, institution, keys, entries, on, reception_number)
             insert_many(
                 [
                     BatchResultChunk(batch=inquiry, number=n, entries=part)
-                    for n, part in enumerate(chunks(ordered))
+                    for n, part in enumerate(chunks([entries[i] for i in range(len(raw_entries))]))
                 ],
                 router.db_for_write(BatchResultChunk),
             )
@@ -199,22 +197,20 @@ def _entry_of(access, index, result, consents, patient_ids, reception_number, lo
     entry = _result_entry(index, result, patient_id)
     if consent is not None:
         entry["_person"], entry["_consent"] = result.person_id, consent.pk
-        items = [ConsentItem.QUALIFICATION.value]
-        if result.limit_included:
-            items.append(ConsentItem.LIMIT_CERTIFICATE.value)
         log.append(
-            _row(
-                access,
-                result.person_id,
-                items,
-                Basis.CONSENT,
-                consent.pk,
-                Outcome.OK,
-                reception_number,
-                index,
+            disclosed_row(
+                access, result.person_id, consent.pk, result.limit_included, reception_number, index
             )
         )
     return entry
+
+
+def disclosed_row(access, person_id, consent_id, limit_included: bool, reception_number, index) -> dict:
+    """The access-log row of one disclosed entry (qualification, and 限度額 when it was included)."""
+    items = [ConsentItem.QUALIFICATION.value]
+    if limit_included:
+        items.append(ConsentItem.LIMIT_CERTIFICATE.value)
+    return _row(access, person_id, items, Basis.CONSENT, consent_id, Outcome.OK, reception_number, index)
 
 
 def _refused_rows(access, refused, reception_number) -> list:

@@ -12,16 +12,19 @@ of a batch name nobody this institution may read, and every such entry answers t
   the general clean_search_keys, which decides and words its errors.
 - resolve: one statement matches the distinct card keys (insurer, 記号, 番号, 枝番) to their periods'
   persons; the consent check is the general one (consents_for_read, asked now, never cached) over
-  every matched person, exactly the persons the general path asks about; only the keys that match
-  a period of a consented person with the same birth date go through the general resolution
-  (registry.eligibility.resolve_many_by_keys with that one consent answer) and the general entry
-  and log-row builders. Every other key answers the one "nobody" entry, built once.
-- write_chunks: the stored results as JSON text cast to jsonb by the server, the "nobody" entry's
-  text encoded once.
+  every matched person, exactly the persons the general path asks about. Every key that matches no
+  period of a consented person with the same birth date answers the one "nobody" entry.
+- store: one more statement (_store_sql) resolves the other keys as registry.eligibility
+  .resolve_many_by_keys would (period chosen per _choose, validity 1–5, certificates in force,
+  限度額 when the consent includes it) and builds each stored entry as batch._result_entry would
+  (the presenter's field names and ISO dates, choice labels written into its text), then inserts
+  the chunks with the "nobody" entries (one text after the index) and the error entries. It
+  returns (index, person) of every disclosed entry; the patient ids go in, from one cipher call.
 
-The access-log rows are the general path's, written by audit.services.record_accesses in the
-batch's transaction. tests/clinicapi/test_fastbatch.py pins validation, stored results, counts,
-fetched answers and log rows to the general path over a generated population.
+The access-log rows are the general path's (batch.disclosed_row, batch._refused_rows), written by
+audit.services.record_accesses in the batch's transaction. tests/clinicapi/test_fastbatch.py pins
+validation, stored results, counts, fetched answers and log rows to the general path over
+generated populations, one of them mostly consented.
 """
 
 import datetime
@@ -31,17 +34,31 @@ from unicodedata import normalize
 
 from django.conf import settings
 from django.db import connections, router
+from django.utils import timezone
 
 from homeconsent.consent.models import ConsentItem
 from homeconsent.consent.services import consents_for_read
 from homeconsent.registry.codes import is_valid_insurer_number
-from homeconsent.registry.eligibility import resolve_many_by_keys
-from homeconsent.registry.models import Insurer, Person, Qualification
+from homeconsent.registry.models import (
+    ElderlyCertificate,
+    Insurer,
+    LimitCertificate,
+    LimitClassification,
+    Person,
+    PublicExpenseCertificate,
+    PublicExpenseProgramme,
+    Qualification,
+    SpecificDiseaseCategory,
+    SpecificDiseaseCertificate,
+)
 from homeconsent.registry.validation import EARLIEST_DATE, SearchKeys
+from homeconsent.sqlfunctions import literal as _lit
 from homeconsent.sqlrows import bound_cursor, table
 
 from . import batch as general
+from . import presenters
 from .models import BatchResultChunk
+from .patients import patient_ids_for
 
 _BRANCH = re.compile(r"[0-9]{2}\Z")
 _INSURER = re.compile(r"(?:[0-9]{6}|[0-9]{8})\Z")
@@ -138,11 +155,10 @@ def _matches(card_keys: list[tuple]) -> list[tuple]:
         return cursor.fetchall()
 
 
-def resolve(access, institution, keys: dict, entries: dict, on: datetime.date, reception_number) -> list:
-    """batch._resolve's entries and log rows (see the module docstring for how)."""
-    nobody = general._nobody(0, on)
-    if not keys:
-        return []
+def resolve_and_store(access, institution, inquiry, keys: dict, entries: dict, on: datetime.date) -> list:
+    """batch._resolve's entries, stored as batch stores them (its chunks), and its log rows (see
+    the module docstring for how). `entries` holds the error entries of validation."""
+    reception_number = inquiry.reception_number
     card_keys = {(k.insurer_number, k.symbol, k.number, k.branch): None for k in keys.values()}
     card_list = list(card_keys)
     born: dict[tuple, list] = {}
@@ -154,68 +170,296 @@ def resolve(access, institution, keys: dict, entries: dict, on: datetime.date, r
         consents_for_read(access.institution_code, matched, ConsentItem.QUALIFICATION) if matched else {}
     )
     refused = matched - consents.keys()
-    readable = [
-        index
-        for index, k in keys.items()
+    readable, nobody = [], []
+    for index, k in keys.items():
         if any(
             person_id in consents and birth_date == k.birth_date
             for person_id, birth_date in born.get((k.insurer_number, k.symbol, k.number, k.branch), ())
+        ):
+            readable.append(index)
+        else:
+            nobody.append(index)
+    limits = {p: ConsentItem.LIMIT_CERTIFICATE in c.items for p, c in consents.items()}
+    log = [
+        general.disclosed_row(
+            access, person_id, consents[person_id].pk, limits[person_id], reception_number, index
+        )
+        for index, person_id in _store(
+            inquiry, institution, keys, readable, nobody, entries, consents, limits, on
         )
     ]
-    log = []
-    if readable:
-        readable.sort()
-        results = resolve_many_by_keys(
-            [keys[i] for i in readable],
-            on,
-            persons_filter=lambda person_ids: consents.keys() & set(person_ids),
-            include_limit=lambda person_id: ConsentItem.LIMIT_CERTIFICATE in consents[person_id].items,
-        )
-        patient_ids = general._patient_ids(institution, results, consents)
-        for index, result in zip(readable, results):
-            entries[index] = general._entry_of(
-                access, index, result, consents, patient_ids, reception_number, log
-            )
-    for index in keys:
-        if index not in entries:
-            entry = _Nobody(nobody)  # "index" stays the first key, as the general entry has it
-            entry["index"] = index
-            entries[index] = entry
     log.extend(general._refused_rows(access, refused, reception_number))
     return log
 
 
-class _Nobody(dict):
-    """An entry that answers "nobody" (one per index, all alike but for the index)."""
-
-
-def _json_text(ordered: list) -> list[str]:
-    """Each entry's JSON text; the "nobody" entries' text after their index is encoded once."""
-    texts, tail = [], None
-    for entry in ordered:
-        if type(entry) is _Nobody:
-            if tail is None:
-                tail = json.dumps({k: v for k, v in entry.items() if k != "index"})[1:]
-            texts.append(f'{{"index": {entry["index"]}, {tail}')
-        else:
-            texts.append(json.dumps(entry))
-    return texts
-
-
-def write_chunks(inquiry, ordered: list) -> None:
-    """batch's stored chunks as JSON text cast to jsonb on the server (the general path adapts each
-    chunk through the JSONField; the stored jsonb is the same value: jsonb keeps neither key order
-    nor spacing)."""
+def _store(inquiry, institution, keys, readable, nobody, errors, consents, limits, on) -> list:
+    """Store the batch's chunks in one statement (_STORE_SQL): the readable keys' entries built
+    there, the "nobody" ones from one text, the error entries as sent. Returns (index, person id)
+    of each disclosed entry, by index. The patient ids travel in, from one cipher call."""
     connection = connections[router.db_for_write(BatchResultChunk)]
-    q = connection.ops.quote_name
-    meta = BatchResultChunk._meta
-    sql = (
-        f"INSERT INTO {q(meta.db_table)} ({q(meta.get_field('batch').column)}, {q('number')}, "
-        f"{q('entries')}) VALUES (%s, %s, %s::jsonb)"
-    )
-    rows = [
-        (inquiry.pk, n, "[" + ", ".join(part) + "]")
-        for n, part in enumerate(general.chunks(_json_text(ordered)))
-    ]
+    sql = _STORE_SQL.get(connection.alias)
+    if sql is None:
+        sql = _STORE_SQL[connection.alias] = _store_sql(connection)
+    persons = list(consents)
+    patient_ids = patient_ids_for(institution.code, persons)
+    chosen = [keys[i] for i in readable]
+    # Every "nobody" entry is this text after its index (jsonb keeps no key order).
+    tail = json.dumps({k: v for k, v in general._nobody(0, on).items() if k != "index"})[1:]
+    # The lists travel as JSON text (json.dumps is C; psycopg dumps arrays value by value in Python).
+    parameters = {
+        "keys": json.dumps(
+            [
+                {
+                    "ix": i,
+                    "ins": k.insurer_number,
+                    "sym": k.symbol,
+                    "num": k.number,
+                    "br": k.branch,
+                    "born": k.birth_date.isoformat(),
+                }
+                for i, k in zip(readable, chosen)
+            ],
+            ensure_ascii=False,
+        ),
+        "consents": json.dumps(
+            [
+                {"person": p, "lim": limits[p], "consent": consents[p].pk, "pid": patient_ids[p]}
+                for p in persons
+            ]
+        ),
+        "on": on,
+        # registry.eligibility.qualification_fields' "today" (a closing date after on and today is left out)
+        "today": timezone.localdate(),
+        "nobody": json.dumps(nobody),
+        "tail": tail,
+        "errors": json.dumps([[i, json.dumps(e)] for i, e in errors.items()]),
+        "batch": inquiry.pk,
+    }
     with bound_cursor(connection) as cursor:
-        cursor.executemany(sql, rows)
+        cursor.execute(sql, parameters)
+        return sorted(cursor.fetchall())
+
+
+_STORE_SQL: dict = {}
+
+
+def _iso(expression: str) -> str:
+    """presenters' ISO date of a date column ("" for none, as eligibility._ymd then national)."""
+    return f"COALESCE(to_char({expression}, 'YYYY-MM-DD'), '')"
+
+
+def _label(expression: str, choices) -> str:
+    """get_FOO_display() of a choice field: its label, or the value itself when it has none."""
+    whens = " ".join(f"WHEN {_lit(str(value))} THEN {_lit(str(label))}" for value, label in choices)
+    return f"(CASE {expression} {whens} ELSE {expression} END)"
+
+
+def _object(pairs) -> str:
+    """json_build_object of (national element name, SQL, whether it is a date column) under the
+    presenter's field names; a date column becomes its ISO text (the presenter converts exactly the
+    national names it knows as dates, checked here)."""
+    out = []
+    for name, expression, is_date in pairs:
+        key, dated = presenters._field(name)
+        if dated != is_date:
+            raise RuntimeError(f"{name}: the presenter and the batch's SQL disagree on a date")
+        out.append(f"{_lit(key)}, {_iso(expression) if is_date else expression}")
+    return f"json_build_object({', '.join(out)})"
+
+
+def _store_sql(connection) -> str:
+    """The statement behind _store: registry.eligibility.resolve_many_by_keys (with the
+    persons filtered to the consented ones and 限度額 per consent) and the stored entry that
+    batch._result_entry makes of its result, in SQL. Per key: the candidate periods (same card keys
+    and birth date, a consented person), the period chosen as eligibility._choose chooses it, the
+    validity (3 when the person has a newer period begun by `on`), the certificates in force on
+    `on` of a valid period (elderly and 限度額: the newest start; diseases and 公費 by start and id)."""
+    q = connection.ops.quote_name
+    t = lambda model: table(model, connection)  # noqa: E731
+    on, today = "%(on)s::date", "%(today)s::date"
+    qualification = _object(
+        [
+            ("InsurerNumber", f"i.{q('number')}", False),
+            ("InsurerName", f"i.{q('name')}", False),
+            ("InsuredCardSymbol", f"q.{q('symbol')}", False),
+            ("InsuredIdentificationNumber", f"q.{q('number')}", False),
+            ("InsuredBranchNumber", f"q.{q('branch')}", False),
+            ("InsuredCardClassification", f"q.{q('card_classification')}", False),
+            ("PersonalFamilyClassification", f"q.{q('personal_family')}", False),
+            ("InsuredName", f"q.{q('insured_name')}", False),
+            ("Name", f"p.{q('name')}", False),
+            ("NameKana", f"p.{q('name_kana')}", False),
+            ("Sex1", f"p.{q('sex')}", False),
+            ("Birthdate", f"p.{q('birth_date')}", True),
+            ("Address", f"p.{q('address')}", False),
+            ("PostNumber", f"p.{q('postal_code')}", False),
+            ("QualificationDate", f"q.{q('acquired_on')}", True),
+            # qualification_fields: a closing date after both `on` and today is left out
+            (
+                "DisqualificationDate",
+                f"(CASE WHEN q.{q('lost_on')} > GREATEST({on}, {today}) THEN NULL ELSE q.{q('lost_on')} END)",
+                True,
+            ),
+            ("InsuredCardValidDate", f"q.{q('card_valid_from')}", True),
+            ("InsuredCardExpirationDate", f"q.{q('card_expires_on')}", True),
+            ("InsuredPartialContributionRatio", f"q.{q('contribution_ratio')}", False),
+            ("PreschoolClassification", f"(CASE WHEN q.{q('preschool')} THEN '1' ELSE '' END)", False),
+        ]
+    )
+    in_force = f"c.{q('valid_from')} <= {on} AND c.{q('valid_until')} >= {on}"
+    open_in_force = (
+        f"c.{q('valid_from')} <= {on} AND (c.{q('valid_until')} IS NULL OR c.{q('valid_until')} >= {on})"
+    )
+    elderly = _object(
+        [
+            ("ElderlyRecipientCertificateDate", f"c.{q('issued_on')}", True),
+            ("ElderlyRecipientValidStartDate", f"c.{q('valid_from')}", True),
+            ("ElderlyRecipientValidEndDate", f"c.{q('valid_until')}", True),
+            ("ElderlyRecipientContributionRatio", f"c.{q('contribution_ratio')}", False),
+        ]
+    )
+    limit = _object(
+        [
+            ("LimitApplicationCertificateClassificationFlag", f"c.{q('classification')}", False),
+            (
+                "LimitApplicationCertificateClassification",
+                _label(f"c.{q('classification')}", LimitClassification.choices),
+                False,
+            ),
+            ("LimitApplicationCertificateValidStartDate", f"c.{q('valid_from')}", True),
+            ("LimitApplicationCertificateValidEndDate", f"c.{q('valid_until')}", True),
+        ]
+    )
+    disease = _object(
+        [
+            ("SpecificDiseasesDiseaseCategory", f"c.{q('disease_category')}", False),
+            (
+                "SpecificDiseasesDiseaseCategoryName",
+                _label(f"c.{q('disease_category')}", SpecificDiseaseCategory.choices),
+                False,
+            ),
+            ("SpecificDiseasesValidStartDate", f"c.{q('valid_from')}", True),
+            ("SpecificDiseasesValidEndDate", f"c.{q('valid_until')}", True),
+            ("SpecificDiseasesSelfPay", f"c.{q('self_pay_limit')}", False),
+        ]
+    )
+    # str.split(): the codes between runs of whitespace, none for an empty text.
+    designated = (
+        f"(SELECT COALESCE(json_agg(w.code ORDER BY w.n), '[]'::json) FROM "
+        rf"regexp_split_to_table(c.{q('designated_institutions')}, '\s+') WITH ORDINALITY AS w(code, n) "
+        f"WHERE w.code <> '')"
+    )
+    public = _object(
+        [
+            ("PublicExpenseLawNumber", f"c.{q('programme')}", False),
+            ("PublicExpenseLawName", _label(f"c.{q('programme')}", PublicExpenseProgramme.choices), False),
+            ("PublicExpensePayerNumber", f"c.{q('payer_number')}", False),
+            ("PublicExpenseRecipientNumber", f"c.{q('recipient_number')}", False),
+            ("PublicExpenseValidStartDate", f"c.{q('valid_from')}", True),
+            ("PublicExpenseValidEndDate", f"c.{q('valid_until')}", True),
+            ("PublicExpenseMonthlySelfPayLimit", f"c.{q('monthly_self_pay_limit')}", False),
+            ("PublicExpenseDesignatedInstitutions", designated, False),
+        ]
+    )
+    of_period = f"c.{q('qualification_id')} = v.id"
+    valid = "v.validity = 1"
+    result = [  # EligibilityResult.as_dict, through presenters.eligibility_result
+        ("QualificationValidity", "v.validity::text", False),
+        ("ReasonOfLoss", f"(CASE WHEN v.validity IN (2, 3) THEN q.{q('reason_of_loss')} ELSE '' END)", False),
+        ("ReferenceDate", on, True),
+        ("Qualification", f"(CASE WHEN q.id IS NULL THEN NULL ELSE {qualification} END)", False),
+        (
+            "ElderlyRecipientCertificateInfo",
+            f"(CASE WHEN {valid} THEN (SELECT {elderly} FROM {t(ElderlyCertificate)} c WHERE {of_period} "
+            f"AND {in_force} ORDER BY c.{q('valid_from')} DESC, c.id DESC LIMIT 1) END)",
+            False,
+        ),
+        (
+            "SpecificDiseasesCertificateList",
+            f"(CASE WHEN {valid} THEN (SELECT json_agg({disease} ORDER BY c.{q('valid_from')}, c.id) "
+            f"FROM {t(SpecificDiseaseCertificate)} c WHERE {of_period} AND {open_in_force}) END)",
+            False,
+        ),
+        (
+            "PublicExpenseCertificateList",
+            f"(CASE WHEN {valid} THEN (SELECT json_agg({public} ORDER BY c.{q('valid_from')}, c.id) "
+            f"FROM {t(PublicExpenseCertificate)} c WHERE c.{q('person_id')} = q.{q('person_id')} "
+            f"AND {open_in_force}) END)",
+            False,
+        ),
+    ]
+    limit_pair = (
+        "LimitApplicationCertificateRelatedInfo",
+        f"(CASE WHEN {valid} THEN (SELECT {limit} FROM {t(LimitCertificate)} c WHERE {of_period} "
+        f"AND {in_force} ORDER BY c.{q('valid_from')} DESC, c.id DESC LIMIT 1) END)",
+        False,
+    )
+    # An empty list is [] (json_agg over no rows is NULL).
+    result = [
+        (name, f"COALESCE({sql}, '[]'::json)" if name.endswith("List") else sql, is_date)
+        for name, sql, is_date in result
+    ]
+
+    def entry(pairs, disclosed: bool) -> str:  # batch._result_entry (and _entry_of's _person, _consent)
+        head = [
+            "'index', v.ix",
+            f"{_lit('segment_of_result')}, {_lit(general.SEGMENT_NORMAL)}",
+            "'error_code', ''",
+            "'patient_id', " + ("v.pid" if disclosed else "NULL"),
+        ]
+        if disclosed:
+            head += ["'_person', q.person_id", "'_consent', v.consent"]
+        body = _object(pairs)
+        return body.replace("json_build_object(", f"json_build_object({', '.join(head)}, ", 1)
+
+    Q, P, R = t(Qualification), t(Person), t(Insurer)
+    return f"""
+WITH k AS MATERIALIZED (
+    SELECT * FROM json_to_recordset(%(keys)s::json) AS k(ix integer, ins text, sym text, num text, br text, born date)
+), a AS MATERIALIZED (
+    SELECT * FROM json_to_recordset(%(consents)s::json) AS a(person bigint, lim boolean, consent bigint, pid text)
+), candidate AS (
+    SELECT k.ix, q.id, q.{q("person_id")} AS person, q.{q("acquired_on")} AS acquired, a.lim, a.consent, a.pid,
+           q.{q("acquired_on")} <= {on} AND (q.{q("lost_on")} IS NULL OR {on} < q.{q("lost_on")}) AS valid,
+           q.{q("acquired_on")} <= {on} AS started
+      FROM k JOIN {R} i ON i.{q("number")} = k.ins
+      JOIN {Q} q ON q.{q("insurer_id")} = i.id AND q.{q("symbol")} = k.sym AND q.{q("number")} = k.num
+                AND q.{q("branch")} = k.br
+      JOIN {P} p ON p.id = q.{q("person_id")} AND p.{q("birth_date")} = k.born
+      JOIN a ON a.person = q.{q("person_id")}
+), chosen AS (
+    -- eligibility._choose: the one valid period, else the latest begun (by start, then id)
+    SELECT DISTINCT ON (ix) ix, id, person, acquired, lim, consent, pid,
+           count(*) FILTER (WHERE valid) OVER w AS valid_count,
+           count(*) FILTER (WHERE started) OVER w AS started_count,
+           min(person) FILTER (WHERE started) OVER w <> max(person) FILTER (WHERE started) OVER w AS persons
+      FROM candidate WINDOW w AS (PARTITION BY ix)
+     ORDER BY ix, valid DESC, started DESC, acquired DESC, id DESC
+), v AS MATERIALIZED (  -- (its validity is read several times below)
+    SELECT ix, CASE WHEN valid_count > 1 THEN 5 WHEN valid_count = 1 THEN 1
+                    WHEN started_count = 0 THEN 4 WHEN persons THEN 5
+                    WHEN EXISTS (SELECT 1 FROM {Q} o WHERE o.{q("person_id")} = chosen.person
+                                 AND o.{q("acquired_on")} > chosen.acquired AND o.{q("acquired_on")} <= {on}) THEN 3
+                    ELSE 2 END AS validity,
+           id, lim, consent, pid
+      FROM chosen
+), built AS MATERIALIZED (
+    SELECT v.ix, q.{q("person_id")} AS person,
+           (CASE WHEN q.id IS NULL THEN {entry(result, False)}
+                 WHEN v.lim THEN {entry([*result, limit_pair], True)}
+                 ELSE {entry(result, True)} END)::text AS text
+      FROM v LEFT JOIN {Q} q ON q.id = v.id AND v.validity IN (1, 2, 3)
+      LEFT JOIN {P} p ON p.id = q.{q("person_id")}
+      LEFT JOIN {R} i ON i.id = q.{q("insurer_id")}
+), stored AS (
+    -- batch.chunks: CHUNK_SIZE entries a row, in index order
+    INSERT INTO {t(BatchResultChunk)} ({q(BatchResultChunk._meta.get_field("batch").column)}, {q("number")},
+                                      {q("entries")})
+    SELECT %(batch)s, e.ix / {general.CHUNK_SIZE}, ('[' || string_agg(e.text, ', ' ORDER BY e.ix) || ']')::jsonb
+      FROM (SELECT ix, text FROM built
+            UNION ALL SELECT n.ix::integer, '{{"index": ' || n.ix || ', ' || %(tail)s::text
+                        FROM json_array_elements_text(%(nobody)s::json) AS n(ix)
+            UNION ALL SELECT (x->>0)::integer, x->>1 FROM json_array_elements(%(errors)s::json) x) e
+     GROUP BY e.ix / {general.CHUNK_SIZE}
+)
+SELECT ix, person FROM built WHERE person IS NOT NULL"""

@@ -12,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.db import connection
 from django.test import Client, override_settings
+from django.utils import timezone
 
 from clinicapi import batch, fastbatch
 from clinicapi.auth import do_issue_access_token, do_register_client
@@ -19,8 +20,17 @@ from clinicapi.models import BatchInquiry, BatchResultChunk
 from homeconsent.audit.models import AccessEvent
 from homeconsent.audit.verification import verify_log
 from homeconsent.consent import rules
+from homeconsent.consent.models import Consent, ConsentKind, ConsentStatus
 from homeconsent.registry.codes import with_check_digit
-from homeconsent.registry.models import Qualification
+from homeconsent.registry.models import (
+    ElderlyCertificate,
+    LimitCertificate,
+    LimitClassification,
+    Person,
+    Qualification,
+    SpecificDiseaseCategory,
+    SpecificDiseaseCertificate,
+)
 from tests.clinicapi.test_fastcheck import LOGGED
 
 FULL_WIDTH = str.maketrans("0123456789ABC", "０１２３４５６７８９ＡＢＣ")
@@ -198,7 +208,7 @@ def _submit(http, entries, fast: bool, **extra):
             {k: v for k, v in page.items() if k not in ("reception_number", "submitted_at", "expires_at")}
         )
     fetched_rows = _rows(last, number)
-    fast_statement = any("unnest(" in sql for sql in seen)
+    fast_statement = any("json_build_object(" in sql for sql in seen)  # the consented entries' statement
     return received, stored, rows, pages, fetched_rows, fast_statement
 
 
@@ -242,6 +252,132 @@ def test_the_fast_batch_stores_answers_and_logs_as_the_general_path(population, 
     assert any("limit_application_certificate_related_info" in e for e in stored)
     assert any(e.get("public_expense_certificate_list") for e in stored)
     assert general[0]["error_count"] > 50
+    report = verify_log()
+    assert report.ok, report.broken
+    assert report.total == AccessEvent.objects.count()
+
+
+@pytest.fixture
+def mostly_consented(population):
+    """The population with a consent here for most persons (half of them with 限度額), some valid
+    periods closing later (after today: the closing date is left out until then) and some persons
+    with a newer period, so that most of a batch's entries are disclosed."""
+    here, there = population
+    chance = random.Random(31)
+    now, today = timezone.now(), rules.today()
+    day = datetime.timedelta(days=1)
+    have = set(
+        Consent.objects.filter(
+            institution=here, kind=ConsentKind.HOME_VISIT, status=ConsentStatus.ACTIVE
+        ).values_list("person_id", flat=True)
+    )
+    for person in Person.objects.order_by("pk"):
+        if chance.random() < 0.85 and person.pk not in have:
+            items = ["qualification", "limit_certificate"] if chance.random() < 0.5 else ["qualification"]
+            Consent.objects.create(
+                person=person, institution=here, kind=ConsentKind.HOME_VISIT, items=items, given_at=now - day
+            )
+    open_periods = list(Qualification.objects.filter(lost_on__isnull=True).order_by("pk"))
+    classes, diseases = LimitClassification.values, SpecificDiseaseCategory.values
+    for n, q in enumerate(open_periods[1::4]):  # certificates of every kind, two in force at once
+        for start, end in ((-200, 60), (-100, 100)):
+            span = {"valid_from": today + start * day, "valid_until": today + end * day}
+            LimitCertificate.objects.create(
+                qualification=q, classification=classes[(n + end) % len(classes)], **span
+            )
+            ElderlyCertificate.objects.create(
+                qualification=q, issued_on=today + start * day, contribution_ratio="020", **span
+            )
+        SpecificDiseaseCertificate.objects.create(
+            qualification=q, disease_category=diseases[n % len(diseases)], valid_from=today - 50 * day
+        )
+        SpecificDiseaseCertificate.objects.create(
+            qualification=q,
+            disease_category=diseases[(n + 1) % len(diseases)],
+            valid_from=today - 90 * day,
+            valid_until=today + day * (n % 3 - 1),
+        )
+    for q in open_periods[::7]:  # a closing registered ahead, after today
+        q.lost_on, q.reason_of_loss = max(today + 20 * day, q.acquired_on), "03"
+        q.save(update_fields=["lost_on", "reason_of_loss"])
+    for q in open_periods[3::11]:  # lost some time ago, then a newer period (3), or one not begun yet (2)
+        q.lost_on, q.reason_of_loss = max(today - 40 * day, q.acquired_on), "99"
+        q.save(update_fields=["lost_on", "reason_of_loss"])
+        Qualification.objects.create(
+            **{
+                f.attname: getattr(q, f.attname)
+                for f in Qualification._meta.concrete_fields
+                if f.attname not in ("id", "created_at", "number", "acquired_on", "lost_on", "reason_of_loss")
+            },
+            number=q.number + "5",
+            acquired_on=today + (-10 if q.pk % 2 else 10) * day,
+        )
+    return here, there
+
+
+def _exact_keys() -> list:
+    """The search keys of every period, as registered."""
+    return [
+        {
+            "insurer_number": q.insurer.number,
+            "symbol": q.symbol,
+            "number": q.number,
+            "branch": q.branch,
+            "birth_date": q.person.birth_date.isoformat(),
+        }
+        for q in Qualification.objects.select_related("person", "insurer").order_by("pk")
+    ]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("on", [None, "past"])
+def test_a_mostly_consented_batch_stores_answers_and_logs_as_the_general_path(mostly_consented, on, settings):
+    # given a population where most persons consented here, and a batch of its keys and of bad ones
+    settings.CLINICAPI_THROTTLE_RATES = {"client": "100000/min", "token": "100000/min"}
+    here, there = mostly_consented
+    today = rules.today()
+    entries = _population_entries(here, today) + 2 * _exact_keys()
+    random.Random(3).shuffle(entries)
+    extra = {} if on is None else {"on": (today - datetime.timedelta(days=400)).isoformat()}
+    http = _batch_client(here)
+
+    # when the same batch goes through the general path and then the fast one
+    general = _submit(http, entries, False, **extra)
+    fast = _submit(http, entries, True, **extra)
+
+    # then the same counts, stored results, fetched pages and access-log rows
+    assert fast[0] == general[0]
+    assert fast[1] == general[1]
+    assert fast[2] == general[2]
+    assert fast[3] == general[3]
+    assert fast[4] == general[4]
+    assert (general[5], fast[5]) == (False, True)
+    # and most entries were disclosed, with every kind of answer and certificate
+    stored = [e for chunk in general[1] for e in chunk]
+    disclosed = [e for e in stored if e.get("patient_id")]
+    assert len(disclosed) > (0.5 if on is None else 0.4) * len(stored)  # in the past, fewer had begun
+    validities = {e["qualification_validity"] for e in stored if e["segment_of_result"] == "1"}
+    assert validities >= ({"1", "2", "3", "4", "5"} if on is None else {"1", "2", "4"})
+    limits = [
+        e["limit_application_certificate_related_info"]
+        for e in disclosed
+        if "limit_application_certificate_related_info" in e
+    ]
+    assert None in limits and len(limits) < len(disclosed)  # 限度額 asked for by some consents only
+    assert any(not e["qualification"]["name"].isascii() for e in disclosed)
+    if on is None:
+        assert any(limits)
+        assert any(e["elderly_recipient_certificate_info"] for e in disclosed)
+        assert any(e["specific_diseases_certificate_list"] for e in disclosed)
+        assert any(
+            c["public_expense_designated_institutions"]
+            for e in disclosed
+            for c in e["public_expense_certificate_list"]
+        )
+        assert any(e["qualification"]["disqualification_date"] for e in disclosed)
+        assert any(e["reason_of_loss"] for e in disclosed)
+    assert sum(r["outcome"] == "refused" for r in general[2]) > 5
     report = verify_log()
     assert report.ok, report.broken
     assert report.total == AccessEvent.objects.count()
