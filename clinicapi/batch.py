@@ -5,7 +5,7 @@ resolution restricted to the persons with a consent in force at this institution
 row per entry that resolved a person and one refused row per person matched without one, and the
 stored results. Queries do not grow with the number of entries: the registry is read with one `IN`
 list per key field (resolve_many_by_keys), consents with one, the access log is written in one go
-(record_accesses), results as ≤ 11 rows in one INSERT. On PostgreSQL clinicapi.fastbatch takes
+(audit.services.append_accesses), results as ≤ 11 rows in one INSERT. On PostgreSQL clinicapi.fastbatch takes
 the same steps with less Python (HOMECONSENT_API_BATCH_FAST, on by default; bench/README.md).
 
 Per entry: segment_of_result 1 (processed) with qualification_validity 1–5, or 9 (the keys are not
@@ -24,7 +24,7 @@ from django.db import router, transaction
 from django.utils import timezone
 
 from homeconsent.audit.models import ActorType, Basis, Outcome
-from homeconsent.audit.services import record_accesses
+from homeconsent.audit.services import append_accesses
 from homeconsent.consent.models import ConsentItem
 from homeconsent.consent.services import consents_for_read
 from homeconsent.errors import ErrorCode
@@ -154,10 +154,11 @@ def do_submit(access: ApiAccess, institution, raw_entries, on: datetime.date | N
             error_count=len(entries),
             expires_at=now + BATCH_RESULT_TTL,
         )
+        log = BatchLog(access, reception_number, "batch")
         if fast:
-            log = fastbatch.resolve_and_store(access, institution, inquiry, keys, entries, on)
+            fastbatch.resolve_and_store(access, institution, inquiry, keys, entries, on, log)
         else:
-            log = _resolve(access, institution, keys, entries, on, reception_number)
+            _resolve(access, institution, keys, entries, on, log)
             insert_many(
                 [
                     BatchResultChunk(batch=inquiry, number=n, entries=part)
@@ -165,22 +166,20 @@ def do_submit(access: ApiAccess, institution, raw_entries, on: datetime.date | N
                 ],
                 router.db_for_write(BatchResultChunk),
             )
-        record_accesses(log)
+        log.write()
     return inquiry
 
 
-def _resolve(access, institution, keys, entries, on, reception_number) -> list:
-    """The general resolution: every entry's result into `entries`; returns the access-log rows
+def _resolve(access, institution, keys, entries, on, log: "BatchLog") -> None:
+    """The general resolution: every entry's result into `entries`, its access-log rows into `log`
     (one per disclosed entry in entry order, then one refused row per matched person without a
     consent here, by person id)."""
     indexes = sorted(keys)
     results, consents, refused = matched_persons(access, [keys[i] for i in indexes], on)
-    log = []
     patient_ids = _patient_ids(institution, results, consents)
     for index, result in zip(indexes, results):
-        entries[index] = _entry_of(access, index, result, consents, patient_ids, reception_number, log)
-    log.extend(_refused_rows(access, refused, reception_number))
-    return log
+        entries[index] = _entry_of(index, result, consents, patient_ids, log)
+    log.refused(refused)
 
 
 def _patient_ids(institution, results, consents) -> dict:
@@ -190,60 +189,59 @@ def _patient_ids(institution, results, consents) -> dict:
     )
 
 
-def _entry_of(access, index, result, consents, patient_ids, reception_number, log) -> dict:
-    """The result entry of one resolved key; a disclosed one appends its access-log row to `log`."""
+def _entry_of(index, result, consents, patient_ids, log: "BatchLog") -> dict:
+    """The result entry of one resolved key; a disclosed one adds its access-log row to `log`."""
     consent = consents.get(result.person_id) if result.person is not None else None
     patient_id = patient_ids[result.person_id] if consent is not None else None
     entry = _result_entry(index, result, patient_id)
     if consent is not None:
         entry["_person"], entry["_consent"] = result.person_id, consent.pk
-        log.append(
-            disclosed_row(
-                access, result.person_id, consent.pk, result.limit_included, reception_number, index
-            )
-        )
+        log.disclosed(result.person_id, consent.pk, result.limit_included, index)
     return entry
 
 
-def disclosed_row(access, person_id, consent_id, limit_included: bool, reception_number, index) -> dict:
-    """The access-log row of one disclosed entry (qualification, and 限度額 when it was included)."""
-    items = [ConsentItem.QUALIFICATION.value]
-    if limit_included:
-        items.append(ConsentItem.LIMIT_CERTIFICATE.value)
-    return _row(access, person_id, items, Basis.CONSENT, consent_id, Outcome.OK, reception_number, index)
+_QUALIFICATION = [ConsentItem.QUALIFICATION.value]
+_WITH_LIMIT = [ConsentItem.QUALIFICATION.value, ConsentItem.LIMIT_CERTIFICATE.value]
 
 
-def _refused_rows(access, refused, reception_number) -> list:
-    return [
-        _row(
-            access,
-            person_id,
-            [ConsentItem.QUALIFICATION.value],
-            Basis.CONSENT,
-            None,
-            Outcome.REFUSED,
-            reception_number,
-            None,
+class BatchLog:
+    """The access-log rows of one submission or fetch, as columns for audit.services.append_accesses
+    (one actor, institution and basis; the batch writes up to 10,000 rows at once): a disclosed
+    entry's row (qualification, and 限度額 when it was included) and the refused rows."""
+
+    def __init__(self, access: ApiAccess, reception_number: str, read: str):
+        self.access, self.reception_number, self.read = access, reception_number, read
+        self.persons, self.items, self.consent_ids, self.outcomes, self.details = [], [], [], [], []
+
+    def disclosed(self, person_id, consent_id, limit_included: bool, index: int) -> None:
+        self._add(person_id, _WITH_LIMIT if limit_included else _QUALIFICATION, consent_id, Outcome.OK, index)
+
+    def refused(self, person_ids) -> None:
+        for person_id in sorted(person_ids):
+            self._add(person_id, _QUALIFICATION, None, Outcome.REFUSED, None)
+
+    def _add(self, person_id, items, consent_id, outcome, index) -> None:
+        detail = {"read": self.read, "reception_number": self.reception_number}
+        if index is not None:
+            detail["index"] = index
+        self.persons.append(person_id)
+        self.items.append(items)
+        self.consent_ids.append(consent_id)
+        self.outcomes.append(outcome)
+        self.details.append(detail)
+
+    def write(self) -> int:
+        return append_accesses(
+            actor_type=ActorType.INSTITUTION_CLIENT,
+            actor_id=self.access.client_id,
+            institution_code=self.access.institution_code,
+            basis=Basis.CONSENT,
+            persons=self.persons,
+            items=self.items,
+            consent_ids=self.consent_ids,
+            outcomes=self.outcomes,
+            details=self.details,
         )
-        for person_id in sorted(refused)
-    ]
-
-
-def _row(access, person_id, items, basis, consent_id, outcome, reception_number, index) -> dict:
-    detail = {"read": "batch", "reception_number": reception_number}
-    if index is not None:
-        detail["index"] = index
-    return {
-        "actor_type": ActorType.INSTITUTION_CLIENT,
-        "actor_id": access.client_id,
-        "institution_code": access.institution_code,
-        "person": person_id,
-        "items": items,
-        "basis": basis,
-        "consent_id": consent_id,
-        "outcome": outcome,
-        "detail": detail,
-    }
 
 
 def inquiry_of(access: ApiAccess, reception_number: str) -> BatchInquiry:
@@ -281,31 +279,17 @@ def results(access: ApiAccess, reception_number: str, offset: int = 0, limit: in
         allowed = (
             consents_for_read(access.institution_code, persons, ConsentItem.QUALIFICATION) if persons else {}
         )
-        shown, log = [], []
+        shown, log = [], BatchLog(access, inquiry.reception_number, "batch_results")
         for entry in entries:
             person_id = entry.get("_person")
             if person_id is not None and person_id not in allowed:
                 entry = _nobody(entry["index"], inquiry.reference_date)
             elif person_id is not None:
                 consent = allowed[person_id]
-                items = [ConsentItem.QUALIFICATION.value]
-                if LIMIT_KEY in entry:
-                    if ConsentItem.LIMIT_CERTIFICATE in consent.items:
-                        items.append(ConsentItem.LIMIT_CERTIFICATE.value)
-                    else:  # the consent in force no longer covers 限度額
-                        entry = {k: v for k, v in entry.items() if k != LIMIT_KEY}
-                row = _row(
-                    access,
-                    person_id,
-                    items,
-                    Basis.CONSENT,
-                    consent.pk,
-                    Outcome.OK,
-                    inquiry.reception_number,
-                    entry["index"],
-                )
-                row["detail"]["read"] = "batch_results"
-                log.append(row)
+                limit_included = LIMIT_KEY in entry and ConsentItem.LIMIT_CERTIFICATE in consent.items
+                if LIMIT_KEY in entry and not limit_included:  # the consent in force no longer covers 限度額
+                    entry = {k: v for k, v in entry.items() if k != LIMIT_KEY}
+                log.disclosed(person_id, consent.pk, limit_included, entry["index"])
             shown.append({k: v for k, v in entry.items() if not k.startswith("_")})
-        record_accesses(log)
+        log.write()
     return inquiry, shown

@@ -21,8 +21,8 @@ of a batch name nobody this institution may read, and every such entry answers t
   the chunks with the "nobody" entries (one text after the index) and the error entries. It
   returns (index, person) of every disclosed entry; the patient ids go in, from one cipher call.
 
-The access-log rows are the general path's (batch.disclosed_row, batch._refused_rows), written by
-audit.services.record_accesses in the batch's transaction. tests/clinicapi/test_fastbatch.py pins
+The access-log rows are the general path's (batch.BatchLog), written by
+audit.services.append_accesses in the batch's transaction. tests/clinicapi/test_fastbatch.py pins
 validation, stored results, counts, fetched answers and log rows to the general path over
 generated populations, one of them mostly consented.
 """
@@ -53,7 +53,7 @@ from homeconsent.registry.models import (
 )
 from homeconsent.registry.validation import EARLIEST_DATE, SearchKeys
 from homeconsent.sqlfunctions import literal as _lit
-from homeconsent.sqlrows import bound_cursor, table
+from homeconsent.sqlrows import bound_cursor, per_connection, table
 
 from . import batch as general
 from . import presenters
@@ -128,22 +128,17 @@ def _birth_date(born: str, today) -> datetime.date | None:
     return None if day < EARLIEST_DATE or day > today else day
 
 
-_MATCH_SQL: dict = {}
-
-
+@per_connection
 def _match_sql(connection) -> str:
-    sql = _MATCH_SQL.get(connection.alias)
-    if sql is None:
-        q = connection.ops.quote_name
-        sql = _MATCH_SQL[connection.alias] = (
-            f"SELECT k.ord, q.{q('person_id')}, p.{q('birth_date')} "
-            f"FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS k(i, s, n, b, ord) "
-            f"JOIN {table(Insurer, connection)} i ON i.{q('number')} = k.i "
-            f"JOIN {table(Qualification, connection)} q ON q.{q('insurer_id')} = i.{q('id')} "
-            f"AND q.{q('symbol')} = k.s AND q.{q('number')} = k.n AND q.{q('branch')} = k.b "
-            f"JOIN {table(Person, connection)} p ON p.{q('id')} = q.{q('person_id')}"
-        )
-    return sql
+    q = connection.ops.quote_name
+    return (
+        f"SELECT k.ord, q.{q('person_id')}, p.{q('birth_date')} "
+        f"FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS k(i, s, n, b, ord) "
+        f"JOIN {table(Insurer, connection)} i ON i.{q('number')} = k.i "
+        f"JOIN {table(Qualification, connection)} q ON q.{q('insurer_id')} = i.{q('id')} "
+        f"AND q.{q('symbol')} = k.s AND q.{q('number')} = k.n AND q.{q('branch')} = k.b "
+        f"JOIN {table(Person, connection)} p ON p.{q('id')} = q.{q('person_id')}"
+    )
 
 
 def _matches(card_keys: list[tuple]) -> list[tuple]:
@@ -155,10 +150,12 @@ def _matches(card_keys: list[tuple]) -> list[tuple]:
         return cursor.fetchall()
 
 
-def resolve_and_store(access, institution, inquiry, keys: dict, entries: dict, on: datetime.date) -> list:
-    """batch._resolve's entries, stored as batch stores them (its chunks), and its log rows (see
-    the module docstring for how). `entries` holds the error entries of validation."""
-    reception_number = inquiry.reception_number
+def resolve_and_store(
+    access, institution, inquiry, keys: dict, entries: dict, on: datetime.date, log
+) -> None:
+    """batch._resolve's entries, stored as batch stores them (its chunks), and its log rows into
+    `log` (batch.BatchLog; see the module docstring for how). `entries` holds the error entries of
+    validation."""
     card_keys = {(k.insurer_number, k.symbol, k.number, k.branch): None for k in keys.values()}
     card_list = list(card_keys)
     born: dict[tuple, list] = {}
@@ -180,26 +177,19 @@ def resolve_and_store(access, institution, inquiry, keys: dict, entries: dict, o
         else:
             nobody.append(index)
     limits = {p: ConsentItem.LIMIT_CERTIFICATE in c.items for p, c in consents.items()}
-    log = [
-        general.disclosed_row(
-            access, person_id, consents[person_id].pk, limits[person_id], reception_number, index
-        )
-        for index, person_id in _store(
-            inquiry, institution, keys, readable, nobody, entries, consents, limits, on
-        )
-    ]
-    log.extend(general._refused_rows(access, refused, reception_number))
-    return log
+    for index, person_id in _store(
+        inquiry, institution, keys, readable, nobody, entries, consents, limits, on
+    ):
+        log.disclosed(person_id, consents[person_id].pk, limits[person_id], index)
+    log.refused(refused)
 
 
 def _store(inquiry, institution, keys, readable, nobody, errors, consents, limits, on) -> list:
-    """Store the batch's chunks in one statement (_STORE_SQL): the readable keys' entries built
+    """Store the batch's chunks in one statement (_store_sql): the readable keys' entries built
     there, the "nobody" ones from one text, the error entries as sent. Returns (index, person id)
     of each disclosed entry, by index. The patient ids travel in, from one cipher call."""
     connection = connections[router.db_for_write(BatchResultChunk)]
-    sql = _STORE_SQL.get(connection.alias)
-    if sql is None:
-        sql = _STORE_SQL[connection.alias] = _store_sql(connection)
+    sql = _store_sql(connection)
     persons = list(consents)
     patient_ids = patient_ids_for(institution.code, persons)
     chosen = [keys[i] for i in readable]
@@ -240,9 +230,6 @@ def _store(inquiry, institution, keys, readable, nobody, errors, consents, limit
         return sorted(cursor.fetchall())
 
 
-_STORE_SQL: dict = {}
-
-
 def _iso(expression: str) -> str:
     """presenters' ISO date of a date column ("" for none, as eligibility._ymd then national)."""
     return f"COALESCE(to_char({expression}, 'YYYY-MM-DD'), '')"
@@ -267,6 +254,7 @@ def _object(pairs) -> str:
     return f"json_build_object({', '.join(out)})"
 
 
+@per_connection
 def _store_sql(connection) -> str:
     """The statement behind _store: registry.eligibility.resolve_many_by_keys (with the
     persons filtered to the consented ones and 限度額 per consent) and the stored entry that

@@ -13,7 +13,7 @@ from django.db import ProgrammingError, connections, router, transaction
 from django.utils import timezone
 
 from homeconsent.sqlfunctions import undefined_function
-from homeconsent.sqlrows import bound_cursor, prepared_cursor
+from homeconsent.sqlrows import bound_cursor, per_connection, prepared_cursor
 
 from . import sqlappend
 from .canonical import GENESIS, canonical_text, check_json_value, event_hash, format_time
@@ -106,37 +106,31 @@ def _record(fields: dict, clock=None) -> AccessEvent:
 # record_access runs on every read of the institutions' API, so its statements are written once
 # per database (as the ORM would compile them) instead of being built per call: the locked read of
 # the head, then the INSERT and the head update (on PostgreSQL one statement, a data-modifying CTE).
-_APPEND_SQL: dict = {}
+@per_connection
+def _append_sql(connection) -> tuple[str, str, str, list]:
+    from django.db.models.sql import InsertQuery
 
-
-def _append_sql(using: str) -> tuple[str, str, str, list]:
-    cached = _APPEND_SQL.get(using)
-    if cached is None:
-        from django.db.models.sql import InsertQuery
-
-        connection = connections[using]
-        q = connection.ops.quote_name
-        fields = [f for f in AccessEvent._meta.concrete_fields if not f.primary_key]
-        query = InsertQuery(AccessEvent)
-        query.insert_values(fields, [AccessEvent(chain=0, seq=0, occurred_at=timezone.now())])
-        [(insert, _)] = query.get_compiler(using=using).as_sql()
-        heads = q(ChainHead._meta.db_table)
-        lock = f"SELECT {q('seq')}, {q('head_hash')} FROM {heads} WHERE {q('chain')} = %s"
-        if connection.features.has_select_for_update:
-            lock += " FOR UPDATE"
-        move = f"UPDATE {heads} SET {q('seq')} = %s, {q('head_hash')} = %s WHERE {q('chain')} = %s"
-        if connection.vendor == "postgresql":
-            move = f"WITH e AS ({insert} RETURNING {q('id')}) {move} RETURNING (SELECT {q('id')} FROM e)"
-            insert = ""
-        cached = _APPEND_SQL[using] = (lock, insert, move, fields)
-    return cached
+    q = connection.ops.quote_name
+    fields = [f for f in AccessEvent._meta.concrete_fields if not f.primary_key]
+    query = InsertQuery(AccessEvent)
+    query.insert_values(fields, [AccessEvent(chain=0, seq=0, occurred_at=timezone.now())])
+    [(insert, _)] = query.get_compiler(using=connection.alias).as_sql()
+    heads = q(ChainHead._meta.db_table)
+    lock = f"SELECT {q('seq')}, {q('head_hash')} FROM {heads} WHERE {q('chain')} = %s"
+    if connection.features.has_select_for_update:
+        lock += " FOR UPDATE"
+    move = f"UPDATE {heads} SET {q('seq')} = %s, {q('head_hash')} = %s WHERE {q('chain')} = %s"
+    if connection.vendor == "postgresql":
+        move = f"WITH e AS ({insert} RETURNING {q('id')}) {move} RETURNING (SELECT {q('id')} FROM e)"
+        insert = ""
+    return lock, insert, move, fields
 
 
 def _locked_head(chain: int, using: str) -> tuple[int, str]:
     """(seq, head_hash) of a chain, its row locked until the transaction ends."""
-    lock = _append_sql(using)[0]
-    with prepared_cursor(connections[using]) as cursor:
-        cursor.execute(lock, [chain])
+    connection = connections[using]
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(_append_sql(connection)[0], [chain])
         row = cursor.fetchone()
     if row is None:
         head = _lock_head(chain, using)  # the chain's first event creates its head
@@ -147,7 +141,7 @@ def _locked_head(chain: int, using: str) -> tuple[int, str]:
 def _append(event: AccessEvent, using: str) -> None:
     """INSERT the event and move its chain's head to it; sets event.pk."""
     connection = connections[using]
-    _, insert, move, fields = _append_sql(using)
+    _, insert, move, fields = _append_sql(connection)
     values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields]
     with prepared_cursor(connection) as cursor:
         if insert:
