@@ -18,6 +18,7 @@ from homeconsent.audit import services
 from homeconsent.audit.models import AccessEvent, ActorType, Basis, ChainHead, Outcome
 from homeconsent.audit.sqlappend import APPEND
 from homeconsent.audit.verification import verify_log
+from tests.clinicapi.test_fastcheck import LOGGED
 
 pytestmark = pytest.mark.django_db
 
@@ -195,19 +196,7 @@ def test_append_accesses_checks_what_record_access_checks(population):
 
 def test_append_accesses_on_any_back_end_writes_the_rows_record_accesses_writes(population):
     # given rows of one actor (on SQLite the Python path writes them)
-    logged = (
-        "chain",
-        "seq",
-        "actor_type",
-        "actor_id",
-        "institution_code",
-        "person_id",
-        "items",
-        "basis",
-        "outcome",
-        "consent_id",
-        "detail",
-    )
+    logged = ("seq", *LOGGED)
     rows = {
         "persons": [population[3], None, population[3], population[9]],
         "items": [["qualification"], ["consent"], [], ["qualification", "limit_certificate"]],

@@ -178,6 +178,17 @@ def _batch_client(here):
     return Client(HTTP_AUTHORIZATION=f"Bearer {token}")
 
 
+def _assert_the_same(general, fast) -> None:
+    """_submit's answers of the two paths: counts, stored chunks, pages and log rows equal, and
+    each path was the one asked for."""
+    assert fast[0] == general[0]
+    assert fast[1] == general[1]
+    assert fast[2] == general[2]
+    assert fast[3] == general[3]
+    assert fast[4] == general[4]
+    assert (general[5], fast[5]) == (False, True)
+
+
 def _submit(http, entries, fast: bool, **extra):
     last = AccessEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     seen = []
@@ -237,12 +248,7 @@ def test_the_fast_batch_stores_answers_and_logs_as_the_general_path(population, 
     fast = _submit(http, entries, True, **extra)
 
     # then the same counts, stored results, fetched pages and access-log rows
-    assert fast[0] == general[0]
-    assert fast[1] == general[1]
-    assert fast[2] == general[2]
-    assert fast[3] == general[3]
-    assert fast[4] == general[4]
-    assert (general[5], fast[5]) == (False, True)  # each path was the one asked for
+    _assert_the_same(general, fast)
     # and the batch covered every kind of answer, disclosed and refused
     stored = [e for chunk in general[1] for e in chunk]
     validities = {e.get("qualification_validity") for e in stored if e.get("patient_id")}
@@ -347,12 +353,7 @@ def test_a_mostly_consented_batch_stores_answers_and_logs_as_the_general_path(mo
     fast = _submit(http, entries, True, **extra)
 
     # then the same counts, stored results, fetched pages and access-log rows
-    assert fast[0] == general[0]
-    assert fast[1] == general[1]
-    assert fast[2] == general[2]
-    assert fast[3] == general[3]
-    assert fast[4] == general[4]
-    assert (general[5], fast[5]) == (False, True)
+    _assert_the_same(general, fast)
     # and most entries were disclosed, with every kind of answer and certificate
     stored = [e for chunk in general[1] for e in chunk]
     disclosed = [e for e in stored if e.get("patient_id")]
