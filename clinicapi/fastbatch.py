@@ -424,13 +424,15 @@ WITH k AS MATERIALIZED (
       FROM candidate WINDOW w AS (PARTITION BY ix)
      ORDER BY ix, valid DESC, started DESC, acquired DESC, id DESC
 ), v AS MATERIALIZED (  -- (its validity is read several times below)
-    SELECT ix, CASE WHEN valid_count > 1 THEN 5 WHEN valid_count = 1 THEN 1
+    -- Every key has its entry: one whose period changed since the match (a registry correction
+    -- committed in between) answers nobody (4), as resolve_many_by_keys would.
+    SELECT k.ix, CASE WHEN chosen.ix IS NULL THEN 4 WHEN valid_count > 1 THEN 5 WHEN valid_count = 1 THEN 1
                     WHEN started_count = 0 THEN 4 WHEN persons THEN 5
                     WHEN EXISTS (SELECT 1 FROM {Q} o WHERE o.{q("person_id")} = chosen.person
                                  AND o.{q("acquired_on")} > chosen.acquired AND o.{q("acquired_on")} <= {on}) THEN 3
                     ELSE 2 END AS validity,
            id, lim, consent, pid
-      FROM chosen
+      FROM k LEFT JOIN chosen ON chosen.ix = k.ix
 ), built AS MATERIALIZED (
     SELECT v.ix, q.{q("person_id")} AS person,
            (CASE WHEN q.id IS NULL THEN {entry(result, False)}

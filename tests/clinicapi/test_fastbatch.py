@@ -31,6 +31,8 @@ from homeconsent.registry.models import (
     SpecificDiseaseCategory,
     SpecificDiseaseCertificate,
 )
+from homeconsent.registry.validation import SearchKeys
+from tests.clinicapi.conftest import register_consent
 from tests.clinicapi.test_fastcheck import LOGGED
 
 FULL_WIDTH = str.maketrans("0123456789ABC", "０１２３４５６７８９ＡＢＣ")
@@ -391,3 +393,52 @@ def test_sqlite_keeps_the_general_path(settings):
     assert not fastbatch.enabled()
     settings.CLINICAPI_BATCH_FAST = True
     assert not fastbatch.enabled()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_key_whose_period_changed_after_the_match_is_stored_as_nobody(clinic, make_patient):
+    # given a consented patient whose key matched, and then a registry correction committed before
+    # the storing statement ran (its 番号 is no longer the one asked)
+    patient = make_patient()
+    consent = register_consent(patient, clinic, items=["qualification"])
+    period = patient.person.qualifications.get()
+    asked = SearchKeys(
+        period.insurer.number, period.symbol, period.number, period.branch, patient.person.birth_date
+    )
+    period.number = period.number + "9"
+    period.save()
+    today = rules.today()
+    now = timezone.now()
+    inquiry = BatchInquiry.objects.create(
+        reception_number="1" * 20,
+        institution=clinic,
+        client_id="client",
+        submitted_at=now,
+        reference_date=today,
+        entry_count=2,
+        normal_count=2,
+        error_count=0,
+        expires_at=now + batch.BATCH_RESULT_TTL,
+    )
+
+    # when the storing statement runs with that key as readable
+    disclosed = fastbatch._store(
+        inquiry,
+        clinic,
+        {0: asked, 1: asked},
+        [0],
+        [1],
+        {},
+        {patient.person.pk: consent},
+        {patient.person.pk: False},
+        today,
+    )
+
+    # then every entry is stored, the changed one as the "nobody" answer, and nothing is disclosed
+    entries = BatchResultChunk.objects.get(batch=inquiry).entries
+    assert disclosed == []
+    assert [e["index"] for e in entries] == [0, 1]
+    assert {k: v for k, v in entries[0].items() if k != "index"} == {
+        k: v for k, v in batch._nobody(0, today).items() if k != "index"
+    }
