@@ -376,10 +376,10 @@ def _items_texts(items: list) -> list[str]:
     texts: dict[tuple, str] = {}
     out = []
     for row in items:
-        key = tuple(row)
+        key = (row,) if isinstance(row, str) else tuple(row)  # one item named alone, as record_access
         text = texts.get(key)
         if text is None:
-            text = texts[key] = canonical_text([str(item) for item in row])
+            text = texts[key] = canonical_text([str(item) for item in key])
         out.append(text)
     return out
 
