@@ -247,7 +247,7 @@ def _object(pairs) -> str:
     national names it knows as dates, checked here)."""
     out = []
     for name, expression, is_date in pairs:
-        key, dated = presenters._field(name)
+        key, dated = presenters.national_field(name)
         if dated != is_date:
             raise RuntimeError(f"{name}: the presenter and the batch's SQL disagree on a date")
         out.append(f"{_lit(key)}, {_iso(expression) if is_date else expression}")

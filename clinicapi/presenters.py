@@ -29,7 +29,7 @@ def snake(name: str) -> str:
 
 
 @functools.cache
-def _field(name: str) -> tuple[str, bool]:
+def national_field(name: str) -> tuple[str, bool]:
     """(API name, whether a yyyyMMdd value of it is a date) of a national element name."""
     return snake(name), name.endswith(_DATE_NAMES)
 
@@ -40,7 +40,7 @@ def national(value):
     if isinstance(value, dict):
         out = {}
         for name, v in value.items():
-            key, dated = _field(name)
+            key, dated = national_field(name)
             if isinstance(v, (dict, list)):
                 v = national(v)
             elif dated and isinstance(v, str) and _YMD.match(v):
