@@ -286,10 +286,9 @@ def results(access: ApiAccess, reception_number: str, offset: int = 0, limit: in
                 entry = _nobody(entry["index"], inquiry.reference_date)
             elif person_id is not None:
                 consent = allowed[person_id]
-                limit_included = LIMIT_KEY in entry and ConsentItem.LIMIT_CERTIFICATE in consent.items
-                if LIMIT_KEY in entry and not limit_included:  # the consent in force no longer covers 限度額
-                    entry = {k: v for k, v in entry.items() if k != LIMIT_KEY}
-                log.disclosed(person_id, consent.pk, limit_included, entry["index"])
+                if LIMIT_KEY in entry and ConsentItem.LIMIT_CERTIFICATE not in consent.items:
+                    entry = {k: v for k, v in entry.items() if k != LIMIT_KEY}  # no longer consented
+                log.disclosed(person_id, consent.pk, LIMIT_KEY in entry, entry["index"])
             shown.append({k: v for k, v in entry.items() if not k.startswith("_")})
         log.write()
     return inquiry, shown
