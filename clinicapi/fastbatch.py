@@ -61,7 +61,7 @@ from . import presenters
 from .models import BatchResultChunk
 from .patients import patient_ids_for
 
-_BRANCH = re.compile(r"[0-9]{2}\Z")
+_BRANCHES = frozenset(f"{n:02d}" for n in range(100))  # two ASCII digits
 _INSURER = re.compile(r"(?:[0-9]{6}|[0-9]{8})\Z")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 
@@ -97,8 +97,7 @@ def _plain_keys(raw: dict, today, insurers, days) -> SearchKeys | None:
         and type(number) is str
         and type(branch) is str
         and type(born) is str
-        and _BRANCH.match(branch)
-        and _DATE.match(born)
+        and branch in _BRANCHES
     ):
         return None
     # 記号 and 番号 exactly as validation.normalize_card_key spells them (NFKC, stripped); NFKC
@@ -122,6 +121,9 @@ def _plain_keys(raw: dict, today, insurers, days) -> SearchKeys | None:
 
 
 def _birth_date(born: str, today) -> datetime.date | None:
+    """The date of a YYYY-MM-DD text in range, else None (the general path words the error)."""
+    if not _DATE.match(born):
+        return None
     try:
         day = datetime.date.fromisoformat(born)
     except ValueError:
@@ -134,7 +136,7 @@ def _match_sql(connection) -> str:
     q = connection.ops.quote_name
     return (
         f"SELECT k.ord, q.{q('person_id')}, p.{q('birth_date')} "
-        f"FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS k(i, s, n, b, ord) "
+        f"FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[]) WITH ORDINALITY AS k(i, s, n, b, ord) "
         f"JOIN {table(Insurer, connection)} i ON i.{q('number')} = k.i "
         f"JOIN {table(Qualification, connection)} q ON q.{q('insurer_id')} = i.{q('id')} "
         f"AND q.{q('symbol')} = k.s AND q.{q('number')} = k.n AND q.{q('branch')} = k.b "
