@@ -26,7 +26,7 @@ from django.utils import timezone
 from homeconsent.audit.models import ActorType, Basis, Outcome
 from homeconsent.audit.services import NumberedDetails, append_accesses
 from homeconsent.consent.models import ConsentItem
-from homeconsent.consent.services import consents_for_read
+from homeconsent.consent.services import grants_for_read
 from homeconsent.errors import ErrorCode
 from homeconsent.registry.eligibility import EligibilityResult, Validity
 from homeconsent.registry.validation import RegistryValidationError, clean_search_keys
@@ -281,9 +281,7 @@ def results(access: ApiAccess, reception_number: str, offset: int = 0, limit: in
         start = offset - first * CHUNK_SIZE
         entries = entries[start : start + limit]
         persons = {e["_person"] for e in entries if "_person" in e}
-        allowed = (
-            consents_for_read(access.institution_code, persons, ConsentItem.QUALIFICATION) if persons else {}
-        )
+        allowed = grants_for_read(access.institution_code, persons, ConsentItem.QUALIFICATION)
         shown, log = [], BatchLog(access, inquiry.reception_number, "batch_results")
         for entry in entries:
             person_id = entry.get("_person")
