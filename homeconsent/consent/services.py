@@ -581,7 +581,8 @@ def consents_for_read(institution_code, persons, item, on=None, *, kind=None) ->
 
 
 class Grant(NamedTuple):
-    """The consent that answers a read, as grants_for_read gives it: its id and its items."""
+    """The consent that answers a read, as grants_for_read gives it: its id and its items (a list
+    shared by the grants of one call that have the same items: read it, do not change it)."""
 
     pk: int
     items: list
@@ -656,7 +657,7 @@ def _in_force_query(institution_code: str, person_ids, on, kind, grants: bool = 
     moment = connection.ops.adapt_datetimefield_value
     ids = sorted(person_ids)
     if grants and connection.vendor == "postgresql":
-        among = [f"{{{','.join(map(str, ids))}}}"]  # bigint[] as text: one value, not one per id
+        among = ["{" + ",".join(str(int(i)) for i in ids) + "}"]  # bigint[] as text: one value
         sql = _in_force_sql(connection, 0, start == end, kind is not None, True)
     elif grants:
         among, sql = ids, _in_force_sql(connection, len(ids), start == end, kind is not None, True)
