@@ -214,8 +214,8 @@ def test_numbered_details_are_checked_as_details_are():
     assert len(services.NumberedDetails({"big": "x" * 4074}, "index", [None, 1, 123]).texts()[2]) == 4096
 
 
-@pytest.mark.parametrize("numbered", [False, True])
-def test_append_accesses_with_numbered_details_writes_the_rows_of_their_dicts(population, numbered):
+@pytest.mark.parametrize("in_sql", [False, True])
+def test_append_accesses_with_numbered_details_writes_the_rows_of_their_dicts(population, in_sql):
     # given a batch's rows: each detail the read and reception number, with the entry's index or none
     rng = random.Random(5)
     count = 200
@@ -233,7 +233,7 @@ def test_append_accesses_with_numbered_details_writes_the_rows_of_their_dicts(po
 
     def through(details):
         def append():
-            if numbered:  # the SQL function (PostgreSQL)
+            if in_sql:  # the SQL function (PostgreSQL)
                 checked = services._append_columns(*constant.values(), *rows.values(), details)
                 assert services._append_in_sql(checked, "default", MOMENT)
             else:  # append_accesses on any back end (the Python path on SQLite)
@@ -241,7 +241,7 @@ def test_append_accesses_with_numbered_details_writes_the_rows_of_their_dicts(po
 
         return append
 
-    if numbered and connection.vendor != "postgresql":
+    if in_sql and connection.vendor != "postgresql":
         pytest.skip("the SQL function is PostgreSQL's")
     # when the rows are appended with NumberedDetails and with the same details as dicts
     with_numbers = written(through(services.NumberedDetails(common, "index", indexes)))
@@ -249,7 +249,7 @@ def test_append_accesses_with_numbered_details_writes_the_rows_of_their_dicts(po
 
     # then the same rows (hashes too when both take the one moment) and heads, and the log verifies
     def logged(result):
-        skip = ("occurred_at", "prev_hash", "hash") if not numbered else ()
+        skip = ("occurred_at", "prev_hash", "hash") if not in_sql else ()
         return [tuple(v for name, v in zip(STORED, row) if name not in skip) for row in result[0]]
 
     assert logged(with_numbers) == logged(with_dicts)
