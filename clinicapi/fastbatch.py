@@ -13,8 +13,8 @@ of a batch name nobody this institution may read, and every such entry answers t
 - resolve: one statement matches the distinct card keys (insurer, 記号, 番号, 枝番) to their periods'
   persons; the consent check is the general one (consents_for_read's query and rule, as
   grants_for_read's (id, items) pairs; asked now, never cached) over every matched person, exactly
-  the persons the general path asks about. Every key that matches no
-  period of a consented person with the same birth date answers the one "nobody" entry.
+  the persons the general path asks about. Every key that matches no period of a consented person
+  with the same birth date answers the one "nobody" entry.
 - store: one more statement (_store_sql) resolves the other keys as registry.eligibility
   .resolve_many_by_keys would (period chosen per _choose, validity 1–5, certificates in force,
   限度額 when the consent includes it) and builds each stored entry as batch._result_entry would

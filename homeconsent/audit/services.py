@@ -344,9 +344,10 @@ def append_accesses(
     """record_accesses for many events of one actor, institution and basis (the batch pre-check's):
     the per-row columns as lists of the same length, row i being (persons[i]: a person id or None,
     items[i]: a list of item names, consent_ids[i]: a consent id or None, outcomes[i], details[i]:
-    a dict; or details as NumberedDetails). The constants are checked once, outcomes and details per row as record_access checks
-    them; persons are trusted to be ids. The same rows, chains and hashes as record_accesses, with
-    little Python per row on PostgreSQL. Returns how many events were written."""
+    a dict; or details as NumberedDetails). The constants are checked once, outcomes and details
+    per row as record_access checks them; persons are trusted to be ids. The same rows, chains and
+    hashes as record_accesses, with little Python per row on PostgreSQL. Returns how many events
+    were written."""
     columns = _append_columns(
         actor_type, actor_id, institution_code, basis, persons, items, consent_ids, outcomes, details
     )
