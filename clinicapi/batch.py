@@ -24,9 +24,9 @@ from django.db import router, transaction
 from django.utils import timezone
 
 from homeconsent.audit.models import ActorType, Basis, Outcome
-from homeconsent.audit.services import append_accesses
+from homeconsent.audit.services import NumberedDetails, append_accesses
 from homeconsent.consent.models import ConsentItem
-from homeconsent.consent.services import consents_for_read
+from homeconsent.consent.services import grants_for_read
 from homeconsent.errors import ErrorCode
 from homeconsent.registry.eligibility import EligibilityResult, Validity
 from homeconsent.registry.validation import RegistryValidationError, clean_search_keys
@@ -202,6 +202,7 @@ def _entry_of(index, result, consents, patient_ids, log: "BatchLog") -> dict:
 
 _QUALIFICATION = [ConsentItem.QUALIFICATION.value]
 _WITH_LIMIT = [ConsentItem.QUALIFICATION.value, ConsentItem.LIMIT_CERTIFICATE.value]
+_OK, _REFUSED = Outcome.OK.value, Outcome.REFUSED.value
 
 
 class BatchLog:
@@ -211,24 +212,28 @@ class BatchLog:
 
     def __init__(self, access: ApiAccess, reception_number: str, read: str):
         self.access, self.reception_number, self.read = access, reception_number, read
-        self.persons, self.items, self.consent_ids, self.outcomes, self.details = [], [], [], [], []
+        self.persons, self.items, self.consent_ids, self.outcomes, self.indexes = [], [], [], [], []
 
     def disclosed(self, person_id, consent_id, limit_included: bool, index: int) -> None:
-        self._add(person_id, _WITH_LIMIT if limit_included else _QUALIFICATION, consent_id, Outcome.OK, index)
+        self.persons.append(person_id)
+        self.items.append(_WITH_LIMIT if limit_included else _QUALIFICATION)
+        self.consent_ids.append(consent_id)
+        self.outcomes.append(_OK)
+        self.indexes.append(index)
 
     def refused(self, person_ids) -> None:
         for person_id in sorted(person_ids):
-            self._add(person_id, _QUALIFICATION, None, Outcome.REFUSED, None)
+            self.persons.append(person_id)
+            self.items.append(_QUALIFICATION)
+            self.consent_ids.append(None)
+            self.outcomes.append(_REFUSED)
+            self.indexes.append(None)
 
-    def _add(self, person_id, items, consent_id, outcome, index) -> None:
-        detail = {"read": self.read, "reception_number": self.reception_number}
-        if index is not None:
-            detail["index"] = index
-        self.persons.append(person_id)
-        self.items.append(items)
-        self.consent_ids.append(consent_id)
-        self.outcomes.append(outcome)
-        self.details.append(detail)
+    @property
+    def details(self) -> NumberedDetails:
+        """Each row's detail: the read and reception number, and a disclosed entry's index."""
+        common = {"read": self.read, "reception_number": self.reception_number}
+        return NumberedDetails(common, "index", self.indexes)
 
     def write(self) -> int:
         return append_accesses(
@@ -276,9 +281,7 @@ def results(access: ApiAccess, reception_number: str, offset: int = 0, limit: in
         start = offset - first * CHUNK_SIZE
         entries = entries[start : start + limit]
         persons = {e["_person"] for e in entries if "_person" in e}
-        allowed = (
-            consents_for_read(access.institution_code, persons, ConsentItem.QUALIFICATION) if persons else {}
-        )
+        allowed = grants_for_read(access.institution_code, persons, ConsentItem.QUALIFICATION)
         shown, log = [], BatchLog(access, inquiry.reception_number, "batch_results")
         for entry in entries:
             person_id = entry.get("_person")

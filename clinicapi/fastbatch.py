@@ -11,9 +11,10 @@ of a batch name nobody this institution may read, and every such entry answers t
   a birth date YYYY-MM-DD in range) becomes its SearchKeys directly; every other entry goes through
   the general clean_search_keys, which decides and words its errors.
 - resolve: one statement matches the distinct card keys (insurer, 記号, 番号, 枝番) to their periods'
-  persons; the consent check is the general one (consents_for_read, asked now, never cached) over
-  every matched person, exactly the persons the general path asks about. Every key that matches no
-  period of a consented person with the same birth date answers the one "nobody" entry.
+  persons; the consent check is the general one (consents_for_read's query and rule, as
+  grants_for_read's (id, items) pairs; asked now, never cached) over every matched person, exactly
+  the persons the general path asks about. Every key that matches no period of a consented person
+  with the same birth date answers the one "nobody" entry.
 - store: one more statement (_store_sql) resolves the other keys as registry.eligibility
   .resolve_many_by_keys would (period chosen per _choose, validity 1–5, certificates in force,
   限度額 when the consent includes it) and builds each stored entry as batch._result_entry would
@@ -37,7 +38,7 @@ from django.db import connections, router
 from django.utils import timezone
 
 from homeconsent.consent.models import ConsentItem
-from homeconsent.consent.services import consents_for_read
+from homeconsent.consent.services import grants_for_read
 from homeconsent.registry.codes import is_valid_insurer_number
 from homeconsent.registry.models import (
     ElderlyCertificate,
@@ -60,7 +61,7 @@ from . import presenters
 from .models import BatchResultChunk
 from .patients import patient_ids_for
 
-_BRANCH = re.compile(r"[0-9]{2}\Z")
+_BRANCHES = frozenset(f"{n:02d}" for n in range(100))  # two ASCII digits
 _INSURER = re.compile(r"(?:[0-9]{6}|[0-9]{8})\Z")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 
@@ -96,8 +97,7 @@ def _plain_keys(raw: dict, today, insurers, days) -> SearchKeys | None:
         and type(number) is str
         and type(branch) is str
         and type(born) is str
-        and _BRANCH.match(branch)
-        and _DATE.match(born)
+        and branch in _BRANCHES
     ):
         return None
     # 記号 and 番号 exactly as validation.normalize_card_key spells them (NFKC, stripped); NFKC
@@ -121,6 +121,9 @@ def _plain_keys(raw: dict, today, insurers, days) -> SearchKeys | None:
 
 
 def _birth_date(born: str, today) -> datetime.date | None:
+    """The date of a YYYY-MM-DD text in range, else None (the general path words the error)."""
+    if not _DATE.match(born):
+        return None
     try:
         day = datetime.date.fromisoformat(born)
     except ValueError:
@@ -133,7 +136,7 @@ def _match_sql(connection) -> str:
     q = connection.ops.quote_name
     return (
         f"SELECT k.ord, q.{q('person_id')}, p.{q('birth_date')} "
-        f"FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS k(i, s, n, b, ord) "
+        f"FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[]) WITH ORDINALITY AS k(i, s, n, b, ord) "
         f"JOIN {table(Insurer, connection)} i ON i.{q('number')} = k.i "
         f"JOIN {table(Qualification, connection)} q ON q.{q('insurer_id')} = i.{q('id')} "
         f"AND q.{q('symbol')} = k.s AND q.{q('number')} = k.n AND q.{q('branch')} = k.b "
@@ -156,26 +159,22 @@ def resolve_and_store(
     """batch._resolve's entries, stored as batch stores them (its chunks), and its log rows into
     `log` (batch.BatchLog; see the module docstring for how). `entries` holds the error entries of
     validation."""
-    card_keys = {(k.insurer_number, k.symbol, k.number, k.branch): None for k in keys.values()}
-    card_list = list(card_keys)
-    born: dict[tuple, list] = {}
-    matched = set()
-    for position, person_id, birth_date in _matches(card_list) if card_list else ():
-        born.setdefault(card_list[position - 1], []).append((person_id, birth_date))
-        matched.add(person_id)
-    consents = (
-        consents_for_read(access.institution_code, matched, ConsentItem.QUALIFICATION) if matched else {}
-    )
+    asked = [((k.insurer_number, k.symbol, k.number, k.branch), k.birth_date) for k in keys.values()]
+    card_list = list(dict.fromkeys(card for card, _ in asked))
+    periods = _matches(card_list) if card_list else ()
+    matched = {person_id for _, person_id, _ in periods}
+    # consents_for_read's answer, as (id, items) pairs: the same check, asked now, never cached
+    consents = grants_for_read(access.institution_code, matched, ConsentItem.QUALIFICATION) if matched else {}
     refused = matched - consents.keys()
+    # A key is readable when its card keys name a period of a consented person with its birth date.
+    consented = {
+        (card_list[position - 1], birth_date)
+        for position, person_id, birth_date in periods
+        if person_id in consents
+    }
     readable, nobody = [], []
-    for index, k in keys.items():
-        if any(
-            person_id in consents and birth_date == k.birth_date
-            for person_id, birth_date in born.get((k.insurer_number, k.symbol, k.number, k.branch), ())
-        ):
-            readable.append(index)
-        else:
-            nobody.append(index)
+    for index, card_and_birth in zip(keys, asked):
+        (readable if card_and_birth in consented else nobody).append(index)
     limits = {p: ConsentItem.LIMIT_CERTIFICATE in c.items for p, c in consents.items()}
     for index, person_id in _store(
         inquiry, institution, keys, readable, nobody, entries, consents, limits, on

@@ -196,11 +196,53 @@ def _detail_text(detail) -> str:
     if not isinstance(detail, dict):
         raise ValueError("detail must be a dict")
     check_json_value(detail)
-    text = canonical_text(detail)
+    return _sized(canonical_text(detail))
+
+
+def _sized(text: str) -> str:
     # UTF-8 spends at most 4 bytes a character: most details are measured without encoding them.
     if len(text) * 4 > MAX_DETAIL_BYTES and len(text.encode("utf-8")) > MAX_DETAIL_BYTES:
         raise ValueError(f"detail is limited to {MAX_DETAIL_BYTES} bytes of JSON")
     return text
+
+
+class NumberedDetails:
+    """The details of many rows that differ in one whole number: row i's detail is `common` with
+    `key` set to numbers[i] (left out when that is None), e.g. a batch's entry index. As a sequence
+    it gives each row's dict; append_accesses writes their canonical texts from one template
+    instead of encoding every row."""
+
+    def __init__(self, common: dict, key: str, numbers: list):
+        if not isinstance(key, str):
+            raise ValueError(f"detail: keys must be strings, got {key!r}")
+        if key in common:
+            raise ValueError(f"{key!r} is the numbered key; common must not hold it")
+        self.common, self.key, self.numbers = common, key, numbers
+
+    def __len__(self):
+        return len(self.numbers)
+
+    def __iter__(self):
+        for number in self.numbers:
+            yield self.common if number is None else {**self.common, self.key: number}
+
+    def texts(self) -> list[str]:
+        """canonical_text of each row's detail, checked as _detail_text checks it."""
+        plain = _detail_text(self.common)
+        # Sorted keys: the numbered key goes between the common keys that sort before and after it.
+        before = _detail_text({k: v for k, v in self.common.items() if k < self.key})[1:-1]
+        after = _detail_text({k: v for k, v in self.common.items() if k > self.key})[1:-1]
+        head = "{" + (before + "," if before else "") + canonical_text(self.key) + ":"
+        tail = ("," + after if after else "") + "}"
+        out = []
+        for number in self.numbers:
+            if number is None:
+                out.append(plain)
+            elif type(number) is int:  # (not bool; str(int) is its JSON)
+                out.append(_sized(head + str(number) + tail))
+            else:
+                out.append(_detail_text({**self.common, self.key: number}))
+        return out
 
 
 def _insert_many(events: list[dict], using: str) -> None:
@@ -302,9 +344,10 @@ def append_accesses(
     """record_accesses for many events of one actor, institution and basis (the batch pre-check's):
     the per-row columns as lists of the same length, row i being (persons[i]: a person id or None,
     items[i]: a list of item names, consent_ids[i]: a consent id or None, outcomes[i], details[i]:
-    a dict). The constants are checked once, outcomes and details per row as record_access checks
-    them; persons are trusted to be ids. The same rows, chains and hashes as record_accesses, with
-    little Python per row on PostgreSQL. Returns how many events were written."""
+    a dict; or details as NumberedDetails). The constants are checked once, outcomes and details
+    per row as record_access checks them; persons are trusted to be ids. The same rows, chains and
+    hashes as record_accesses, with little Python per row on PostgreSQL. Returns how many events
+    were written."""
     columns = _append_columns(
         actor_type, actor_id, institution_code, basis, persons, items, consent_ids, outcomes, details
     )
@@ -351,7 +394,11 @@ def _append_columns(
         "basis": [constant["basis"]],
         "outcome": outcomes,
         "items": _items_texts(items),
-        "detail": [_detail_text(detail) for detail in details],
+        "detail": (
+            details.texts()
+            if isinstance(details, NumberedDetails)
+            else [_detail_text(detail) for detail in details]
+        ),
         "person_id": list(persons),
         "consent_id": [None if consent_id is None else str(consent_id) for consent_id in consent_ids],
     }

@@ -40,10 +40,17 @@ def _function(connection) -> tuple[str, str]:
     q = connection.ops.quote_name
     H, E = table(ChainHead, connection), table(AccessEvent, connection)
     chain, seq, head_hash = (q(ChainHead._meta.get_field(n).column) for n in ("chain", "seq", "head_hash"))
-    rows = (
-        f"unnest({', '.join(f'p_{name}' for name, _ in COLUMNS)}) "
-        f"WITH ORDINALITY a({', '.join(name for name, _ in COLUMNS)}, ord)"
-    )
+
+    # The arrays side by side as set-returning functions in a select list: they run in lockstep,
+    # the shorter ones padded with NULLs, as unnest(a, b, …) pads them, without the tuplestore that
+    # unnest(a, b, …) in FROM fills per array (several times slower for 10,000 rows of 13 arrays).
+    def side_by_side(arrays: list[tuple[str, str]], ordinal: str | None = None) -> str:
+        listed = [f"unnest({array}) AS {name}" for array, name in arrays]
+        if ordinal:
+            listed.append(f"generate_series(1, cardinality({ordinal})) AS ord")
+        return f"(SELECT {', '.join(listed)})"
+
+    rows = side_by_side([(f"p_{name}", name) for name, _ in COLUMNS], "p_person_id") + " a"
 
     def value(name):  # a column's value in row a: its own, or the one value given for all rows
         return f"a.{name}" if name in PER_ROW else f"coalesce(a.{name}, p_{name}[1])"
@@ -86,7 +93,6 @@ def _function(connection) -> tuple[str, str]:
     fields = [f for f in AccessEvent._meta.concrete_fields if not f.primary_key]
     columns = ", ".join(q(f.column) for f in fields)
     values = ", ".join(inserted.get(f.attname, f"s.{f.attname}") for f in fields)
-    arrays = ", ".join(f"v_{name}" for name, _ in kept)
     body = f"""
 #variable_conflict use_column
 DECLARE
@@ -126,7 +132,7 @@ BEGIN
         v_hash[i] := v_last;
     END LOOP;
     INSERT INTO {E} ({columns})
-    SELECT {values} FROM unnest({arrays}) AS s({", ".join(name for name, _ in kept)});
+    SELECT {values} FROM {side_by_side([(f"v_{name}", name) for name, _ in kept])} s;
     UPDATE {H} h SET {seq} = x.seq, {head_hash} = x.hash
       FROM (SELECT DISTINCT ON (chain) chain, seq, hash FROM unnest(v_chain, v_seq, v_hash) u(chain, seq, hash)
              ORDER BY chain, seq DESC) x

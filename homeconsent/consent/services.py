@@ -33,6 +33,9 @@ Stable API for the consent pages, the institutions' API and the portal:
         booked visit (the one on the read date when there is one).
     consents_for_read(institution_code, persons, item, on=None, *, kind=None) -> {person_id: Consent}
         The same check for many persons (ids or Person objects) in one query.
+    grants_for_read(institution_code, person_ids, item, on=None, *, kind=None) -> {person_id: Grant}
+        consents_for_read's answer as (pk, items) pairs, not instances (the batch pre-check's
+        thousands of persons).
 
 `on` is a moment (aware datetime; default now) or a date (in force at some time that Tokyo day).
 Every do_* runs in one transaction with its access-log entry; after commit it publishes
@@ -43,8 +46,10 @@ Every do_* runs in one transaction with its access-log entry; after commit it pu
 
 import base64
 import datetime
+import json
 import logging
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.db import connections, router, transaction
 from django.db.models import Q
@@ -56,7 +61,7 @@ from homeconsent.audit.services import record_access
 from homeconsent.errors import ErrorCode
 from homeconsent.registry.eligibility import Validity, resolve_for_person
 from homeconsent.registry.models import Institution, Person
-from homeconsent.sqlrows import Columns, per_connection, prepared_cursor, table
+from homeconsent.sqlrows import Columns, bound_cursor, per_connection, prepared_cursor, table
 
 from . import rules
 from .challenges import card_answer, issue_challenge
@@ -575,17 +580,60 @@ def consents_for_read(institution_code, persons, item, on=None, *, kind=None) ->
     return found
 
 
+class Grant(NamedTuple):
+    """The consent that answers a read, as grants_for_read gives it: its id and its items (a list
+    shared by the grants of one call that have the same items: read it, do not change it)."""
+
+    pk: int
+    items: list
+
+
+def grants_for_read(institution_code, person_ids, item, on=None, *, kind=None) -> dict:
+    """consents_for_read's answer for many person ids as {person_id: Grant}: the same query, rule and
+    choice, read as (id, person, items) rows rather than model instances (the batch pre-check asks
+    about thousands of persons; each instance costs more than its row). Asked on every call, never
+    cached."""
+    item = rules.clean_item(item)
+    ids = set(person_ids)
+    if not ids:
+        return {}
+    kind = rules.clean_kind(kind) if kind else None
+    connection, sql, params = _in_force_query(str(institution_code), ids, on, kind, grants=True)
+    with bound_cursor(connection) as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    found, decoded = {}, {}
+    for pk, person_id, items in rows:
+        if person_id in found:
+            continue
+        if isinstance(items, str):  # JSON text (a few distinct lists: each decoded once)
+            text = items
+            items = decoded.get(text)
+            if items is None:
+                items = decoded[text] = json.loads(text)
+        if item in items:
+            found[person_id] = Grant(pk, items)
+    return found
+
+
 _CONSENT = Columns(
     Consent, exclude=("signature", "id_token", "provider_key")
 )  # evidence is for audits, not reads
 
 
-def _in_force_sql(connection, persons: int, instant: bool, with_kind: bool) -> str:
+def _in_force_sql(connection, persons: int, instant: bool, with_kind: bool, grants: bool = False) -> str:
+    """persons: how many ids the IN list holds; 0 for one array parameter (PostgreSQL). grants:
+    only (id, person, items), as grants_for_read reads them."""
     q = connection.ops.quote_name
+    if grants:
+        columns = f"c.{q('id')}, c.{q('person_id')}, c.{q('items')}"
+    else:
+        columns = _CONSENT.sql("c", connection)
+    among = "= ANY (%s::bigint[])" if persons == 0 else f"IN ({', '.join(['%s'] * persons)})"
     return (
-        f"SELECT {_CONSENT.sql('c', connection)} FROM {table(Consent, connection)} c "
+        f"SELECT {columns} FROM {table(Consent, connection)} c "
         f"JOIN {table(Institution, connection)} i ON i.{q('id')} = c.{q('institution_id')} "
-        f"WHERE i.{q('code')} = %s AND c.{q('person_id')} IN ({', '.join(['%s'] * persons)}) "
+        f"WHERE i.{q('code')} = %s AND c.{q('person_id')} {among} "
         f"AND c.{q('given_at')} {'<=' if instant else '<'} %s "
         f"AND (c.{q('available_until')} IS NULL OR c.{q('available_until')} > %s) "
         f"AND ((c.{q('ended_at')} IS NULL AND c.{q('status')} = %s) OR c.{q('ended_at')} > %s)"
@@ -599,21 +647,34 @@ def _in_force_sql(connection, persons: int, instant: bool, with_kind: bool) -> s
 _one_in_force_sql = per_connection(_in_force_sql)  # the per-read shape (one person): built once
 
 
-def _in_force_for(institution_code: str, person_ids, on, kind) -> list[Consent]:
-    """The SQL of consents_for_read, written by hand: it runs on every read of the institutions'
-    API (homeconsent.sqlrows says why not the ORM). The same rule as _in_force_q, row for row."""
+def _in_force_query(institution_code: str, person_ids, on, kind, grants: bool = False) -> tuple:
+    """(connection, SQL, parameters) of consents_for_read's query, written by hand: it runs on every
+    read of the institutions' API (homeconsent.sqlrows says why not the ORM). The same rule as
+    _in_force_q, row for row. Many persons of grants_for_read go as one array on PostgreSQL."""
     start, end = rules.in_force_window(on)
     using = router.db_for_read(Consent)
     connection = connections[using]
     moment = connection.ops.adapt_datetimefield_value
     ids = sorted(person_ids)
-    build = _one_in_force_sql if len(ids) == 1 else _in_force_sql
-    sql = build(connection, len(ids), start == end, kind is not None)
-    params = [institution_code, *ids, moment(end), moment(start), ConsentStatus.ACTIVE.value, moment(start)]
+    if grants and connection.vendor == "postgresql":
+        among = ["{" + ",".join(str(int(i)) for i in ids) + "}"]  # bigint[] as text: one value
+        sql = _in_force_sql(connection, 0, start == end, kind is not None, True)
+    elif grants:
+        among, sql = ids, _in_force_sql(connection, len(ids), start == end, kind is not None, True)
+    else:
+        among = ids
+        build = _one_in_force_sql if len(ids) == 1 else _in_force_sql
+        sql = build(connection, len(ids), start == end, kind is not None)
+    params = [institution_code, *among, moment(end), moment(start), ConsentStatus.ACTIVE.value, moment(start)]
     if kind is not None:
         params.append(kind)
+    return connection, sql, params
+
+
+def _in_force_for(institution_code: str, person_ids, on, kind) -> list[Consent]:
+    connection, sql, params = _in_force_query(institution_code, person_ids, on, kind)
     # The per-read shape is prepared; a batch's (one placeholder per person) is not worth keeping.
-    with prepared_cursor(connection) if len(ids) == 1 else connection.cursor() as cursor:
+    with prepared_cursor(connection) if len(person_ids) == 1 else connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     return [_CONSENT.instance(row, connection) for row in rows]

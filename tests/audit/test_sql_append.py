@@ -15,6 +15,7 @@ import pytest
 from django.db import connection, router, transaction
 
 from homeconsent.audit import services
+from homeconsent.audit.canonical import canonical_text
 from homeconsent.audit.models import AccessEvent, ActorType, Basis, ChainHead, Outcome
 from homeconsent.audit.sqlappend import APPEND
 from homeconsent.audit.verification import verify_log
@@ -171,6 +172,90 @@ def test_append_accesses_writes_record_accesses_rows(population):
     )
     assert AccessEvent.objects.filter(actor_id="client-é\x01").count() == 300
     assert verify_log().ok
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_numbered_details_are_each_rows_canonical_text(seed):
+    # given generated common details (keys sorting before and after the numbered one, unicode,
+    # control characters, nested values) and numbers of every size, None and a bool among them
+    rng = random.Random(seed)
+    keys = ["index", "a", "in", "indexa", "index0", "j", "Index", "", "日本", "\x01"]
+    for _ in range(60):
+        common = detail(rng)
+        for name in rng.sample(keys[1:], rng.randint(0, 4)):
+            common[name] = rng.choice([text(rng, 9), rng.randint(-5, 5), None, [1, {"x": "日"}]])
+        key = rng.choice(keys)
+        common.pop(key, None)
+        numbers = [
+            rng.choice([None, 0, -1, 7, 10**30, -(2**63), rng.randint(0, 10**6), True]) for _ in range(20)
+        ]
+        numbered = services.NumberedDetails(common, key, numbers)
+
+        # when their texts are made from the template
+        texts = numbered.texts()
+
+        # then each is the canonical text of that row's detail, and the rows are those details
+        rows = [common if n is None else {**common, key: n} for n in numbers]
+        assert texts == [canonical_text(row) for row in rows]
+        assert list(numbered) == rows and len(numbered) == len(rows)
+
+
+def test_numbered_details_are_checked_as_details_are():
+    for common, key, numbers in (
+        ({"index": 1}, "index", [2]),  # the numbered key in common
+        ({"big": "x" * 4080}, "index", [None, 1, 12345]),  # the longer rows are over 4,096 bytes
+        ({"big": "日" * 1360}, "index", [10**9]),
+        ({"ratio": 0.5}, "index", [1]),
+        ({}, 3, [1]),
+        ({}, "index", [1.5]),
+    ):
+        with pytest.raises(ValueError):
+            services.NumberedDetails(common, key, numbers).texts()
+    assert len(services.NumberedDetails({"big": "x" * 4074}, "index", [None, 1, 123]).texts()[2]) == 4096
+
+
+@pytest.mark.parametrize("in_sql", [False, True])
+def test_append_accesses_with_numbered_details_writes_the_rows_of_their_dicts(population, in_sql):
+    # given a batch's rows: each detail the read and reception number, with the entry's index or none
+    rng = random.Random(5)
+    count = 200
+    indexes = [None if i % 7 == 0 else rng.randint(0, 9999) for i in range(count)]
+    common = {"read": "batch", "reception_number": "0123456789" * 2}
+    rows = {
+        "persons": [rng.choice(population) for _ in range(count)],
+        "items": [["qualification"]] * count,
+        "consent_ids": [None if n is None else n + 1 for n in indexes],
+        "outcomes": ["refused" if n is None else "ok" for n in indexes],
+    }
+    constant = {"actor_type": "institution_client", "actor_id": "c", "institution_code": "1312345670"}
+    constant["basis"] = "consent"
+    dicts = [common if n is None else {**common, "index": n} for n in indexes]
+
+    def through(details):
+        def append():
+            if in_sql:  # the SQL function (PostgreSQL)
+                checked = services._append_columns(*constant.values(), *rows.values(), details)
+                assert services._append_in_sql(checked, "default", MOMENT)
+            else:  # append_accesses on any back end (the Python path on SQLite)
+                assert services.append_accesses(**constant, **rows, details=details) == count
+
+        return append
+
+    if in_sql and connection.vendor != "postgresql":
+        pytest.skip("the SQL function is PostgreSQL's")
+    # when the rows are appended with NumberedDetails and with the same details as dicts
+    with_numbers = written(through(services.NumberedDetails(common, "index", indexes)))
+    with_dicts = written(through(dicts))
+
+    # then the same rows (hashes too when both take the one moment) and heads, and the log verifies
+    def logged(result):
+        skip = ("occurred_at", "prev_hash", "hash") if not in_sql else ()
+        return [tuple(v for name, v in zip(STORED, row) if name not in skip) for row in result[0]]
+
+    assert logged(with_numbers) == logged(with_dicts)
+    details = sorted(canonical_text(row[STORED.index("detail")]) for row in with_numbers[0])
+    assert details == sorted(map(canonical_text, dicts))
+    assert with_numbers[2].ok, with_numbers[2].broken
 
 
 def test_append_accesses_checks_what_record_access_checks(population):

@@ -2,6 +2,7 @@
 
 import base64
 import datetime
+import random
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -26,6 +27,7 @@ from homeconsent.consent.services import (
     do_cancel_consent,
     do_register_consent,
     do_set_consent_end,
+    grants_for_read,
     issue_consent_challenge,
 )
 from homeconsent.errors import HomeConsentError
@@ -532,6 +534,65 @@ def test_consents_for_read_checks_many_persons_at_once(patient, make_patient, in
     assert consents_for_read(institution.code, people, "medication", kind=TELE) == {other.person.pk: tele}
     assert consents_for_read(institution.code, people, "treatment") == {}
     assert consent_for_read(institution.code, patient.person, "medication", kind=TELE) is None
+
+
+def test_grants_for_read_answers_as_consents_for_read(institution, other_institution):
+    # given persons with consents in every state, written directly: active, cancelled, held until a
+    # later end, expiring, not given yet, telehealth visits, other items, another institution
+    chance = random.Random(11)
+    now = timezone.now()
+    day = datetime.timedelta(days=1)
+    persons = [
+        Person.objects.create(name=f"試験 {n}", sex="1", birth_date=datetime.date(1950, 1, 1))
+        for n in range(40)
+    ]
+    item_sets = [
+        ["qualification"],
+        ["medication", "qualification"],
+        ["limit_certificate", "qualification"],
+        [],
+    ]
+    active = set()  # (one active consent per person, institution and kind, or telehealth visit)
+    for person in persons:
+        for _ in range(chance.randint(0, 4)):
+            kind = chance.choice([HOME, TELE])
+            where = chance.choice([institution, institution, other_institution])
+            visit = today() + chance.choice([-1, 0, 2, 5]) * day if kind == TELE else None
+            ended = chance.choice([None, None, now - day, now + day])
+            if ended is None and (person, where, kind, visit) in active:
+                ended = now + day
+            if ended is None:
+                active.add((person, where, kind, visit))
+            Consent.objects.create(
+                person=person,
+                institution=where,
+                kind=kind,
+                items=chance.choice(item_sets),
+                given_at=now + chance.choice([-30, -2, -1, 1]) * day,
+                available_until=chance.choice([None, now - day, now + 3 * day]),
+                visit_date=visit,
+                status=ConsentStatus.ACTIVE if ended is None else chance.choice(["cancelled", "superseded"]),
+                ended_at=ended,
+            )
+    ids = [p.pk for p in persons] + [max(p.pk for p in persons) + 1]
+
+    # when both answer for every item, kind and moment or day
+    for item in ("qualification", "medication", "limit_certificate"):
+        for kind in (None, HOME, TELE):
+            for on in (None, today(), today() + 2 * day, now - 3 * day / 2):
+                full = consents_for_read(institution.code, ids, item, on, kind=kind)
+                grants = grants_for_read(institution.code, ids, item, on, kind=kind)
+
+                # then the same persons, consents and items
+                assert {p: (c.pk, c.items) for p, c in full.items()} == {
+                    p: (g.pk, g.items) for p, g in grants.items()
+                }
+    assert grants_for_read(institution.code, ids[:1] + ids[-1:], "qualification") == {
+        p: (c.pk, c.items) for p, c in consents_for_read(institution.code, ids[:1], "qualification").items()
+    }
+    assert grants_for_read(institution.code, [], "qualification") == {}
+    answered = consents_for_read(institution.code, ids, "qualification")
+    assert 5 < len(answered) < len(persons)
 
 
 # --- ending earlier ---------------------------------------------------------------------------------
