@@ -64,6 +64,12 @@ from .patients import patient_ids_for
 _BRANCHES = frozenset(f"{n:02d}" for n in range(100))  # two ASCII digits
 _INSURER = re.compile(r"(?:[0-9]{6}|[0-9]{8})\Z")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+# str.split()'s whitespace (every character str.isspace() accepts), as a class of the
+# storing statement's regular expression, whatever the database's locale.
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 def enabled() -> bool:
@@ -223,6 +229,7 @@ def _store(inquiry, institution, keys, readable, nobody, errors, consents, limit
         "tail": tail,
         "errors": json.dumps([[i, json.dumps(e)] for i, e in errors.items()]),
         "batch": inquiry.pk,
+        "whitespace": f"[{WHITESPACE}]+",
     }
     with bound_cursor(connection) as cursor:
         cursor.execute(sql, parameters)
@@ -331,10 +338,11 @@ def _store_sql(connection) -> str:
             ("SpecificDiseasesSelfPay", f"c.{q('self_pay_limit')}", False),
         ]
     )
-    # str.split(): the codes between runs of whitespace, none for an empty text.
+    # str.split(): the codes between runs of Python's whitespace, none for an empty text.
+    # (PostgreSQL's \s follows the database's locale: under C it misses U+3000, under C.UTF-8 NBSP.)
     designated = (
         f"(SELECT COALESCE(json_agg(w.code ORDER BY w.n), '[]'::json) FROM "
-        rf"regexp_split_to_table(c.{q('designated_institutions')}, '\s+') WITH ORDINALITY AS w(code, n) "
+        f"regexp_split_to_table(c.{q('designated_institutions')}, %(whitespace)s) WITH ORDINALITY AS w(code, n) "
         f"WHERE w.code <> '')"
     )
     public = _object(

@@ -6,6 +6,7 @@ counts, fetched answers and access-log rows, with a log that verify_log accepts.
 
 import datetime
 import random
+import sys
 
 import jwt
 import pytest
@@ -27,6 +28,7 @@ from homeconsent.registry.models import (
     LimitCertificate,
     LimitClassification,
     Person,
+    PublicExpenseCertificate,
     Qualification,
     SpecificDiseaseCategory,
     SpecificDiseaseCertificate,
@@ -442,3 +444,45 @@ def test_a_key_whose_period_changed_after_the_match_is_stored_as_nobody(clinic, 
     assert {k: v for k, v in entries[0].items() if k != "index"} == {
         k: v for k, v in batch._nobody(0, today).items() if k != "index"
     }
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_designated_institutions_split_on_the_whitespace_str_split_knows(clinic, make_patient):
+    # given a consented patient's 公費 certificate whose 指定医療機関 are separated by Unicode
+    # whitespace (an ideographic space, a no-break space, NEL, a line separator) as well as ASCII
+    patient = make_patient()
+    register_consent(patient, clinic, items=["qualification"])
+    codes = [with_check_digit(f"13100{n:04d}") for n in range(6)]
+    separators = ["\u3000", "\xa0", " \u3000 ", "\x85", "\u2028", "\t"]
+    PublicExpenseCertificate.objects.create(
+        person=patient.person,
+        programme="54",
+        payer_number=with_check_digit("5413001"),
+        recipient_number=with_check_digit("000123"),
+        valid_from=rules.today() - datetime.timedelta(days=30),
+        designated_institutions="\u3000" + "".join(s + c for s, c in zip(separators, codes)) + "\xa0",
+    )
+    period = patient.person.qualifications.get()
+    entry = {
+        "insurer_number": period.insurer.number,
+        "symbol": period.symbol,
+        "number": period.number,
+        "branch": period.branch,
+        "birth_date": patient.person.birth_date.isoformat(),
+    }
+    http = _batch_client(clinic)
+
+    # when the batch goes through the general path and then the fast one
+    general = _submit(http, [entry], False)
+    fast = _submit(http, [entry], True)
+
+    # then both store the codes as str.split() splits them
+    _assert_the_same(general, fast)
+    (stored,) = fast[1][0]
+    (certificate,) = stored["public_expense_certificate_list"]
+    assert certificate["public_expense_designated_institutions"] == codes
+
+
+def test_the_storing_statement_knows_every_whitespace_of_str_split():
+    assert set(fastbatch.WHITESPACE) == {chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()}
