@@ -397,6 +397,21 @@ def test_sqlite_keeps_the_general_path(settings):
     assert not fastbatch.enabled()
 
 
+def _inquiry(institution, today, count) -> BatchInquiry:
+    now = timezone.now()
+    return BatchInquiry.objects.create(
+        reception_number="1" * 20,
+        institution=institution,
+        client_id="client",
+        submitted_at=now,
+        reference_date=today,
+        entry_count=count,
+        normal_count=count,
+        error_count=0,
+        expires_at=now + batch.BATCH_RESULT_TTL,
+    )
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db
 def test_a_key_whose_period_changed_after_the_match_is_stored_as_nobody(clinic, make_patient):
@@ -411,18 +426,7 @@ def test_a_key_whose_period_changed_after_the_match_is_stored_as_nobody(clinic, 
     period.number = period.number + "9"
     period.save()
     today = rules.today()
-    now = timezone.now()
-    inquiry = BatchInquiry.objects.create(
-        reception_number="1" * 20,
-        institution=clinic,
-        client_id="client",
-        submitted_at=now,
-        reference_date=today,
-        entry_count=2,
-        normal_count=2,
-        error_count=0,
-        expires_at=now + batch.BATCH_RESULT_TTL,
-    )
+    inquiry = _inquiry(clinic, today, 2)
 
     # when the storing statement runs with that key as readable
     disclosed = fastbatch._store(
@@ -486,3 +490,28 @@ def test_designated_institutions_split_on_the_whitespace_str_split_knows(clinic,
 
 def test_the_storing_statement_knows_every_whitespace_of_str_split():
     assert set(fastbatch.WHITESPACE) == {chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_stored_results_are_compressed_with_lz4(clinic):
+    # given a PostgreSQL built with lz4 (migration 0005 keeps pglz elsewhere)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'")
+        if "lz4" not in cursor.fetchone()[0]:
+            pytest.skip("this PostgreSQL has no lz4")
+    today = rules.today()
+    inquiry = _inquiry(clinic, today, 1000)
+
+    # when a chunk of 1,000 entries is stored (large enough to be compressed)
+    BatchResultChunk.objects.create(
+        batch=inquiry, number=0, entries=[batch._nobody(i, today) for i in range(1000)]
+    )
+
+    # then its entries are compressed with lz4
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_column_compression(entries) FROM clinicapi_batchresultchunk WHERE batch_id = %s",
+            [inquiry.pk],
+        )
+        assert cursor.fetchone() == ("lz4",)
