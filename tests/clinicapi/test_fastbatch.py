@@ -11,7 +11,7 @@ import sys
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client, override_settings
 from django.utils import timezone
 
@@ -515,3 +515,26 @@ def test_stored_results_are_compressed_with_lz4(clinic):
             [inquiry.pk],
         )
         assert cursor.fetchone() == ("lz4",)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_storing_statement_sorts_in_memory_for_the_batch_transaction_only(clinic):
+    # given a session's own work_mem
+    today = rules.today()
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW work_mem")
+        (before,) = cursor.fetchone()
+    assert before != fastbatch.SORT_MEMORY
+
+    # when a batch is stored in its transaction
+    with transaction.atomic():
+        fastbatch._store(_inquiry(clinic, today, 1), clinic, {}, [], [0], {}, {}, {}, today)
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW work_mem")
+            during = cursor.fetchone()[0]
+
+    # then its chunks' sort had the memory for 10,000 entries' text, and the session its own after
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW work_mem")
+        assert (during, cursor.fetchone()[0]) == (fastbatch.SORT_MEMORY, before)
