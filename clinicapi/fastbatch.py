@@ -36,6 +36,7 @@ generated populations, one of them mostly consented.
 import datetime
 import json
 import re
+from typing import NamedTuple
 from unicodedata import normalize
 
 from django.conf import settings
@@ -257,17 +258,60 @@ def _label(expression: str, choices) -> str:
     return f"(CASE {expression} {whens} ELSE {expression} END)"
 
 
-def _object(pairs) -> str:
-    """json_build_object of (national element name, SQL, whether it is a date column) under the
-    presenter's field names; a date column becomes its ISO text (the presenter converts exactly the
-    national names it knows as dates, checked here)."""
+class _JsonText(str):
+    """SQL of a value that is JSON text already (an object _text_object wrote), or NULL."""
+
+
+def _fields(pairs) -> list[tuple[str, str, bool]]:
+    """(API name, SQL, whether a date) of (national element name, SQL, whether it is a date column)
+    under the presenter's field names (the presenter converts exactly the national names it knows
+    as dates, checked here)."""
     out = []
     for name, expression, is_date in pairs:
         key, dated = presenters.national_field(name)
         if dated != is_date:
             raise RuntimeError(f"{name}: the presenter and the batch's SQL disagree on a date")
-        out.append(f"{_lit(key)}, {_iso(expression) if is_date else expression}")
+        out.append((key, expression, is_date))
+    return out
+
+
+def _object(pairs) -> str:
+    """json_build_object of _fields(pairs); a date column becomes its ISO text."""
+    out = [f"{_lit(key)}, {_iso(sql) if is_date else sql}" for key, sql, is_date in _fields(pairs)]
     return f"json_build_object({', '.join(out)})"
+
+
+class _Constant(NamedTuple):
+    """A value written into _text_object's text as JSON."""
+
+    value: object
+
+
+def _text_object(pairs, head=()) -> _JsonText:
+    """_object's JSON as text, for the objects every entry has: concat() of literal keys and to_json()
+    values (json_build_object escapes each key again on every row: ~25 ms for 10,000 entries).
+    `head`: (API name, SQL or _Constant) pairs first."""
+    values = [
+        (key, value if isinstance(value, _Constant) else f"COALESCE(to_json({value})::text, 'null')")
+        for key, value in head
+    ]
+    for key, sql, is_date in _fields(pairs):
+        if is_date:
+            values.append((key, f"""COALESCE(to_json({sql})::text, '""')"""))
+        elif isinstance(sql, _JsonText):
+            values.append((key, f"COALESCE({sql}, 'null')"))
+        else:
+            values.append((key, f"COALESCE(to_json({sql})::text, 'null')"))
+    pieces, literal = [], "{"
+    for n, (key, value) in enumerate(values):
+        literal += (", " if n else "") + json.dumps(key) + ": "
+        if isinstance(value, _Constant):
+            literal += json.dumps(value.value)
+        else:
+            pieces += [_lit(literal), value]
+            literal = ""
+    pieces.append(_lit(literal + "}"))
+    return _JsonText(f"concat({', '.join(pieces)})")
 
 
 @per_connection
@@ -281,7 +325,7 @@ def _store_sql(connection) -> str:
     q = connection.ops.quote_name
     t = lambda model: table(model, connection)  # noqa: E731
     on, today = "%(on)s::date", "%(today)s::date"
-    qualification = _object(
+    qualification = _text_object(
         [
             ("InsurerNumber", f"i.{q('number')}", False),
             ("InsurerName", f"i.{q('name')}", False),
@@ -374,7 +418,7 @@ def _store_sql(connection) -> str:
         ("QualificationValidity", "v.validity::text", False),
         ("ReasonOfLoss", f"(CASE WHEN v.validity IN (2, 3) THEN q.{q('reason_of_loss')} ELSE '' END)", False),
         ("ReferenceDate", on, True),
-        ("Qualification", f"(CASE WHEN q.id IS NULL THEN NULL ELSE {qualification} END)", False),
+        ("Qualification", _JsonText(f"(CASE WHEN q.id IS NULL THEN NULL ELSE {qualification} END)"), False),
         ("ElderlyRecipientCertificateInfo", shown("elderly", "v.id"), False),
         # An empty list is [] (json_agg over no rows is NULL).
         ("SpecificDiseasesCertificateList", f"COALESCE({shown('diseases', 'v.id')}, '[]')", False),
@@ -384,15 +428,14 @@ def _store_sql(connection) -> str:
 
     def entry(pairs, disclosed: bool) -> str:  # batch._result_entry (and _entry_of's _person, _consent)
         head = [
-            "'index', v.ix",
-            f"{_lit('segment_of_result')}, {_lit(general.SEGMENT_NORMAL)}",
-            "'error_code', ''",
-            "'patient_id', " + ("v.pid" if disclosed else "NULL"),
+            ("index", "v.ix"),
+            ("segment_of_result", _Constant(general.SEGMENT_NORMAL)),
+            ("error_code", _Constant("")),
+            ("patient_id", "v.pid" if disclosed else _Constant(None)),
         ]
         if disclosed:
-            head += ["'_person', q.person_id", "'_consent', v.consent"]
-        body = _object(pairs)
-        return body.replace("json_build_object(", f"json_build_object({', '.join(head)}, ", 1)
+            head += [("_person", "q.person_id"), ("_consent", "v.consent")]
+        return _text_object(pairs, head)
 
     Q, P, R = t(Qualification), t(Person), t(Insurer)
     return f"""
@@ -461,7 +504,7 @@ WITH k AS MATERIALIZED (
     SELECT v.ix, q.{q("person_id")} AS person,
            (CASE WHEN q.id IS NULL THEN {entry(result, False)}
                  WHEN v.lim THEN {entry([*result, limit_pair], True)}
-                 ELSE {entry(result, True)} END)::text AS text
+                 ELSE {entry(result, True)} END) AS text
       FROM v CROSS JOIN certificates LEFT JOIN {Q} q ON q.id = v.id AND v.validity IN (1, 2, 3)
       LEFT JOIN {P} p ON p.id = q.{q("person_id")}
       LEFT JOIN {R} i ON i.id = q.{q("insurer_id")}
