@@ -24,8 +24,9 @@ of a batch name nobody this institution may read, and every such entry answers t
   Its costs, for 10,000 disclosed entries (bench/README.md): building 11 MB of JSON text, parsing
   it into jsonb and compressing it (lz4, migration 0005). The certificates of the valid periods
   are gathered once per kind into a jsonb object looked up by key (no plan that hangs on the
-  planner's guess of their number), dates are rendered by JSON itself, and the chunks' sort gets
-  the memory for all that text (work_mem for the batch's transaction).
+  planner's guess of their number), each entry's JSON is concat() of literal keys and to_json()
+  values, dates are rendered by JSON itself, and the chunks' sort gets the memory for all that
+  text (work_mem for the batch's transaction).
 
 The access-log rows are the general path's (batch.BatchLog), written by
 audit.services.append_accesses in the batch's transaction. tests/clinicapi/test_fastbatch.py pins
