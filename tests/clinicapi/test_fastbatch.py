@@ -6,11 +6,12 @@ counts, fetched answers and access-log rows, with a log that verify_log accepts.
 
 import datetime
 import random
+import sys
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client, override_settings
 from django.utils import timezone
 
@@ -27,6 +28,7 @@ from homeconsent.registry.models import (
     LimitCertificate,
     LimitClassification,
     Person,
+    PublicExpenseCertificate,
     Qualification,
     SpecificDiseaseCategory,
     SpecificDiseaseCertificate,
@@ -395,6 +397,21 @@ def test_sqlite_keeps_the_general_path(settings):
     assert not fastbatch.enabled()
 
 
+def _inquiry(institution, today, count) -> BatchInquiry:
+    now = timezone.now()
+    return BatchInquiry.objects.create(
+        reception_number="1" * 20,
+        institution=institution,
+        client_id="client",
+        submitted_at=now,
+        reference_date=today,
+        entry_count=count,
+        normal_count=count,
+        error_count=0,
+        expires_at=now + batch.BATCH_RESULT_TTL,
+    )
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db
 def test_a_key_whose_period_changed_after_the_match_is_stored_as_nobody(clinic, make_patient):
@@ -409,18 +426,7 @@ def test_a_key_whose_period_changed_after_the_match_is_stored_as_nobody(clinic, 
     period.number = period.number + "9"
     period.save()
     today = rules.today()
-    now = timezone.now()
-    inquiry = BatchInquiry.objects.create(
-        reception_number="1" * 20,
-        institution=clinic,
-        client_id="client",
-        submitted_at=now,
-        reference_date=today,
-        entry_count=2,
-        normal_count=2,
-        error_count=0,
-        expires_at=now + batch.BATCH_RESULT_TTL,
-    )
+    inquiry = _inquiry(clinic, today, 2)
 
     # when the storing statement runs with that key as readable
     disclosed = fastbatch._store(
@@ -442,3 +448,93 @@ def test_a_key_whose_period_changed_after_the_match_is_stored_as_nobody(clinic, 
     assert {k: v for k, v in entries[0].items() if k != "index"} == {
         k: v for k, v in batch._nobody(0, today).items() if k != "index"
     }
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_designated_institutions_split_on_the_whitespace_str_split_knows(clinic, make_patient):
+    # given a consented patient's 公費 certificate whose 指定医療機関 are separated by Unicode
+    # whitespace (an ideographic space, a no-break space, NEL, a line separator) as well as ASCII
+    patient = make_patient()
+    register_consent(patient, clinic, items=["qualification"])
+    codes = [with_check_digit(f"13100{n:04d}") for n in range(6)]
+    separators = ["\u3000", "\xa0", " \u3000 ", "\x85", "\u2028", "\t"]
+    PublicExpenseCertificate.objects.create(
+        person=patient.person,
+        programme="54",
+        payer_number=with_check_digit("5413001"),
+        recipient_number=with_check_digit("000123"),
+        valid_from=rules.today() - datetime.timedelta(days=30),
+        designated_institutions="\u3000" + "".join(s + c for s, c in zip(separators, codes)) + "\xa0",
+    )
+    period = patient.person.qualifications.get()
+    entry = {
+        "insurer_number": period.insurer.number,
+        "symbol": period.symbol,
+        "number": period.number,
+        "branch": period.branch,
+        "birth_date": patient.person.birth_date.isoformat(),
+    }
+    http = _batch_client(clinic)
+
+    # when the batch goes through the general path and then the fast one
+    general = _submit(http, [entry], False)
+    fast = _submit(http, [entry], True)
+
+    # then both store the codes as str.split() splits them
+    _assert_the_same(general, fast)
+    (stored,) = fast[1][0]
+    (certificate,) = stored["public_expense_certificate_list"]
+    assert certificate["public_expense_designated_institutions"] == codes
+
+
+def test_the_storing_statement_knows_every_whitespace_of_str_split():
+    assert set(fastbatch.WHITESPACE) == {chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_stored_results_are_compressed_with_lz4(clinic):
+    # given a PostgreSQL built with lz4 (migration 0005 keeps pglz elsewhere)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'")
+        if "lz4" not in cursor.fetchone()[0]:
+            pytest.skip("this PostgreSQL has no lz4")
+    today = rules.today()
+    inquiry = _inquiry(clinic, today, 1000)
+
+    # when a chunk of 1,000 entries is stored (large enough to be compressed)
+    BatchResultChunk.objects.create(
+        batch=inquiry, number=0, entries=[batch._nobody(i, today) for i in range(1000)]
+    )
+
+    # then its entries are compressed with lz4
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_column_compression(entries) FROM clinicapi_batchresultchunk WHERE batch_id = %s",
+            [inquiry.pk],
+        )
+        assert cursor.fetchone() == ("lz4",)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_storing_statement_sorts_in_memory_for_the_batch_transaction_only(clinic):
+    # given a session's own work_mem
+    today = rules.today()
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW work_mem")
+        (before,) = cursor.fetchone()
+    assert before != fastbatch.SORT_MEMORY
+
+    # when a batch is stored in its transaction
+    with transaction.atomic():
+        fastbatch._store(_inquiry(clinic, today, 1), clinic, {}, [], [0], {}, {}, {}, today)
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW work_mem")
+            during = cursor.fetchone()[0]
+
+    # then its chunks' sort had the memory for 10,000 entries' text, and the session its own after
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW work_mem")
+        assert (during, cursor.fetchone()[0]) == (fastbatch.SORT_MEMORY, before)
