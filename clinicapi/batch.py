@@ -5,8 +5,9 @@ resolution restricted to the persons with a consent in force at this institution
 row per entry that resolved a person and one refused row per person matched without one, and the
 stored results. Queries do not grow with the number of entries: the registry is read with one `IN`
 list per key field (resolve_many_by_keys), consents with one, the access log is written in one go
-(audit.services.append_accesses), results as ≤ 11 rows in one INSERT. On PostgreSQL clinicapi.fastbatch takes
-the same steps with less Python (HOMECONSENT_API_BATCH_FAST, on by default; bench/README.md).
+(audit.services.append_accesses), results as ≤ 11 rows of JSON text (models.JSONTextField) in one
+INSERT. On PostgreSQL clinicapi.fastbatch takes the same steps with less Python
+(HOMECONSENT_API_BATCH_FAST, on by default; bench/README.md).
 
 Per entry: segment_of_result 1 (processed) with qualification_validity 1–5, or 9 (the keys are not
 valid; error_code and the field errors say why). A person without a consent here answers exactly

@@ -18,15 +18,18 @@ of a batch name nobody this institution may read, and every such entry answers t
 - store: one more statement (_store_sql) resolves the other keys as registry.eligibility
   .resolve_many_by_keys would (period chosen per _choose, validity 1–5, certificates in force,
   限度額 when the consent includes it) and builds each stored entry as batch._result_entry would
-  (the presenter's field names and ISO dates, choice labels written into its text), then inserts
-  the chunks with the "nobody" entries (one text after the index) and the error entries. It
-  returns (index, person) of every disclosed entry; the patient ids go in, from one cipher call.
-  Its costs, for 10,000 disclosed entries (bench/README.md): building 11 MB of JSON text, parsing
-  it into jsonb and compressing it (lz4, migration 0005). The certificates of the valid periods
-  are gathered once per kind into a jsonb object looked up by key (no plan that hangs on the
-  planner's guess of their number), each entry's JSON is concat() of literal keys and to_json()
-  values, dates are rendered by JSON itself, and the chunks' sort gets the memory for all that
-  text (work_mem for the batch's transaction).
+  (the presenter's field names, in its order, and ISO dates, choice labels written into its text),
+  then inserts the chunks with the "nobody" entries (one text after the index) and the error
+  entries. It returns (index, person) of every disclosed entry; the patient ids go in, from one
+  cipher call. The chunks are stored as the JSON text built here (a text column, migration 0006:
+  nothing parses it into jsonb), and a fetch answers with the keys in their stored order, so each
+  entry's keys come in the general path's order. Its costs, for 10,000 disclosed entries
+  (bench/README.md): building 11 MB of JSON text and compressing it (lz4, migration 0005). The
+  certificates of the valid periods are gathered once per kind into a jsonb object of their JSON
+  texts, looked up by key (no plan that hangs on the planner's guess of their number), each
+  entry's JSON is concat() of literal keys and to_json() values, dates are rendered by JSON
+  itself, and the chunks' sort gets the memory for all that text (work_mem for the batch's
+  transaction).
 
 The access-log rows are the general path's (batch.BatchLog), written by
 audit.services.append_accesses in the batch's transaction. tests/clinicapi/test_fastbatch.py pins
@@ -206,7 +209,7 @@ def _store(inquiry, institution, keys, readable, nobody, errors, consents, limit
     persons = list(consents)
     patient_ids = patient_ids_for(institution.code, persons)
     chosen = [keys[i] for i in readable]
-    # Every "nobody" entry is this text after its index (jsonb keeps no key order).
+    # Every "nobody" entry is this text after its index.
     tail = json.dumps({k: v for k, v in general._nobody(0, on).items() if k != "index"})[1:]
     # The lists travel as JSON text (json.dumps is C; psycopg dumps arrays value by value in Python).
     parameters = {
@@ -235,7 +238,7 @@ def _store(inquiry, institution, keys, readable, nobody, errors, consents, limit
         "today": timezone.localdate(),
         "nobody": json.dumps(nobody),
         "tail": tail,
-        "errors": json.dumps([[i, json.dumps(e)] for i, e in errors.items()]),
+        "errors": json.dumps([[i, json.dumps(e, ensure_ascii=False)] for i, e in errors.items()]),
         "batch": inquiry.pk,
         "whitespace": f"[{WHITESPACE}]+",
     }
@@ -288,14 +291,18 @@ class _Constant(NamedTuple):
     value: object
 
 
-def _text_object(pairs, head=()) -> _JsonText:
+def _text_object(pairs, head=(), tail=()) -> _JsonText:
     """_object's JSON as text, for the objects every entry has: concat() of literal keys and to_json()
     values (json_build_object escapes each key again on every row: ~25 ms for 10,000 entries).
-    `head`: (API name, SQL or _Constant) pairs first."""
-    values = [
-        (key, value if isinstance(value, _Constant) else f"COALESCE(to_json({value})::text, 'null')")
-        for key, value in head
-    ]
+    `head` and `tail`: (API name, SQL or _Constant) pairs before and after them."""
+
+    def plain(pairs):
+        return [
+            (key, value if isinstance(value, _Constant) else f"COALESCE(to_json({value})::text, 'null')")
+            for key, value in pairs
+        ]
+
+    values = plain(head)
     for key, sql, is_date in _fields(pairs):
         if is_date:
             values.append((key, f"""COALESCE(to_json({sql})::text, '""')"""))
@@ -303,6 +310,7 @@ def _text_object(pairs, head=()) -> _JsonText:
             values.append((key, f"COALESCE({sql}, 'null')"))
         else:
             values.append((key, f"COALESCE(to_json({sql})::text, 'null')"))
+    values += plain(tail)
     pieces, literal = [], "{"
     for n, (key, value) in enumerate(values):
         literal += (", " if n else "") + json.dumps(key) + ": "
@@ -412,8 +420,11 @@ def _store_sql(connection) -> str:
         ]
     )
 
-    def shown(kind: str, key: str) -> str:  # a valid period's certificates of a kind (or NULL)
-        return f"(CASE WHEN v.validity = 1 THEN certificates.{kind} -> {key}::text END)"
+    def shown(kind: str, key: str, none: str | None = None) -> _JsonText:
+        # A valid period's certificates of a kind as the JSON text built above (its keys in the
+        # presenter's order, which a jsonb value would not keep), else `none` (SQL NULL).
+        text = f"(CASE WHEN v.validity = 1 THEN certificates.{kind} ->> {key}::text END)"
+        return _JsonText(text if none is None else f"COALESCE({text}, {none})")
 
     result = [  # EligibilityResult.as_dict, through presenters.eligibility_result
         ("QualificationValidity", "v.validity::text", False),
@@ -422,8 +433,8 @@ def _store_sql(connection) -> str:
         ("Qualification", _JsonText(f"(CASE WHEN q.id IS NULL THEN NULL ELSE {qualification} END)"), False),
         ("ElderlyRecipientCertificateInfo", shown("elderly", "v.id"), False),
         # An empty list is [] (json_agg over no rows is NULL).
-        ("SpecificDiseasesCertificateList", f"COALESCE({shown('diseases', 'v.id')}, '[]')", False),
-        ("PublicExpenseCertificateList", f"COALESCE({shown('publics', 'v.person')}, '[]')", False),
+        ("SpecificDiseasesCertificateList", shown("diseases", "v.id", "'[]'"), False),
+        ("PublicExpenseCertificateList", shown("publics", "v.person", "'[]'"), False),
     ]
     limit_pair = ("LimitApplicationCertificateRelatedInfo", shown("limits", "v.id"), False)
 
@@ -434,9 +445,8 @@ def _store_sql(connection) -> str:
             ("error_code", _Constant("")),
             ("patient_id", "v.pid" if disclosed else _Constant(None)),
         ]
-        if disclosed:
-            head += [("_person", "q.person_id"), ("_consent", "v.consent")]
-        return _text_object(pairs, head)
+        tail = [("_person", "q.person_id"), ("_consent", "v.consent")] if disclosed else []
+        return _text_object(pairs, head, tail)
 
     Q, P, R = t(Qualification), t(Person), t(Insurer)
     return f"""
@@ -497,10 +507,11 @@ WITH k AS MATERIALIZED (
 ), certificates AS MATERIALIZED (
     -- Each kind as one jsonb object by period (公費: by person), looked up by key: joined instead,
     -- the plan hung on the planner's guess of these lists' sizes (a nested loop over 10,000 x N).
-    SELECT (SELECT jsonb_object_agg(id, doc) FROM elderly) AS elderly,
-           (SELECT jsonb_object_agg(id, doc) FROM limits) AS limits,
-           (SELECT jsonb_object_agg(id, doc) FROM diseases) AS diseases,
-           (SELECT jsonb_object_agg(person, doc) FROM publics) AS publics
+    -- Its values are the documents' JSON text, whose keys keep their order.
+    SELECT (SELECT jsonb_object_agg(id, doc::text) FROM elderly) AS elderly,
+           (SELECT jsonb_object_agg(id, doc::text) FROM limits) AS limits,
+           (SELECT jsonb_object_agg(id, doc::text) FROM diseases) AS diseases,
+           (SELECT jsonb_object_agg(person, doc::text) FROM publics) AS publics
 ), built AS MATERIALIZED (
     SELECT v.ix, q.{q("person_id")} AS person,
            (CASE WHEN q.id IS NULL THEN {entry(result, False)}
@@ -513,7 +524,7 @@ WITH k AS MATERIALIZED (
     -- batch.chunks: CHUNK_SIZE entries a row, in index order
     INSERT INTO {t(BatchResultChunk)} ({q(BatchResultChunk._meta.get_field("batch").column)}, {q("number")},
                                       {q("entries")})
-    SELECT %(batch)s, e.ix / {general.CHUNK_SIZE}, ('[' || string_agg(e.text, ', ' ORDER BY e.ix) || ']')::jsonb
+    SELECT %(batch)s, e.ix / {general.CHUNK_SIZE}, '[' || string_agg(e.text, ', ' ORDER BY e.ix) || ']'
       FROM (SELECT ix, text FROM built
             UNION ALL SELECT n.ix::integer, '{{"index": ' || n.ix || ', ' || %(tail)s::text
                         FROM json_array_elements_text(%(nobody)s::json) AS n(ix)

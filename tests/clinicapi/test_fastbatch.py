@@ -5,6 +5,7 @@ counts, fetched answers and access-log rows, with a log that verify_log accepts.
 """
 
 import datetime
+import json
 import random
 import sys
 
@@ -184,11 +185,14 @@ def _batch_client(here):
 
 def _assert_the_same(general, fast) -> None:
     """_submit's answers of the two paths: counts, stored chunks, pages and log rows equal, and
-    each path was the one asked for."""
+    each path was the one asked for. The stored chunks and the pages also with their keys in the
+    same order (JSON text is stored as written, and a fetch answers in the stored order)."""
     assert fast[0] == general[0]
     assert fast[1] == general[1]
+    assert json.dumps(fast[1]) == json.dumps(general[1])
     assert fast[2] == general[2]
     assert fast[3] == general[3]
+    assert json.dumps(fast[3]) == json.dumps(general[3])
     assert fast[4] == general[4]
     assert (general[5], fast[5]) == (False, True)
 
