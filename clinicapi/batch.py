@@ -261,6 +261,17 @@ def inquiry_of(access: ApiAccess, reception_number: str) -> BatchInquiry:
     return inquiry
 
 
+def do_purge_expired(now: datetime.datetime | None = None) -> tuple[int, int]:
+    """Delete the batches whose results have expired (BATCH_RESULT_TTL after submission) with their
+    chunks, in one transaction: names, addresses and certificates are not kept past the time they
+    may be fetched (`manage.py purge_batches`, daily). Returns (batches, chunks) deleted."""
+    now = now or timezone.now()
+    with transaction.atomic(using=router.db_for_write(BatchInquiry)):
+        chunks_deleted, _ = BatchResultChunk.objects.filter(batch__expires_at__lte=now).delete()
+        batches_deleted, _ = BatchInquiry.objects.filter(expires_at__lte=now).delete()
+    return batches_deleted, chunks_deleted
+
+
 LIMIT_KEY = "limit_application_certificate_related_info"
 
 
