@@ -126,7 +126,17 @@ def _function(connection) -> tuple[str, str]:
     suffix = "concat(" + ", ".join(_merged([quote, *pieces[cut + 1 :]])) + ")"
     # The insert reads each row's values from arrays aggregated in the order of the hashes.
     kept = [("chain", "integer"), ("seq", "bigint"), ("prev_hash", "text"), ("hash", "text"), *COLUMNS]
-    inserted = {"occurred_at": "p_now", "items": "s.items::jsonb", "detail": "s.detail::jsonb"}
+
+    # A column of one value for all rows is not aggregated: the insert reads its one value.
+    def aggregated(name):
+        if name in PER_ROW:
+            return f"array_agg(a.{name})"
+        return f"coalesce(array_agg(a.{name}) FILTER (WHERE cardinality(p_{name}) > 1), p_{name})"
+
+    inserted = {name: f"coalesce(s.{name}, p_{name}[1])" for name, _ in COLUMNS if name not in PER_ROW}
+    inserted["occurred_at"] = "p_now"
+    inserted["items"] += "::jsonb"
+    inserted["detail"] += "::jsonb"
     fields = [f for f in AccessEvent._meta.concrete_fields if not f.primary_key]
     columns = ", ".join(q(f.column) for f in fields)
     values = ", ".join(inserted.get(f.attname, f"s.{f.attname}") for f in fields)
@@ -151,7 +161,7 @@ BEGIN
     -- content but the previous hash, ordered by chain then as given (the subquery's order feeds
     -- the aggregates).
     SELECT array_agg(a.chain), array_agg(a.seq), array_agg(a.first), array_agg({prefix}), array_agg({suffix}),
-           {", ".join(f"array_agg({value(name)})" for name, _ in COLUMNS)}
+           {", ".join(aggregated(name) for name, _ in COLUMNS)}
       INTO v_chain, v_seq, v_first, v_prefix, v_suffix, {", ".join(f"v_{name}" for name, _ in COLUMNS)}
       FROM (SELECT a.*, k.chain, h.{seq} + row_number() OVER w AS seq,
                    CASE WHEN row_number() OVER w = 1
