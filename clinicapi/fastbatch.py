@@ -211,10 +211,10 @@ def _store(inquiry, institution, keys, readable, nobody, errors, consents, limit
     chosen = [keys[i] for i in readable]
     # Every "nobody" entry is this text after its index.
     tail = json.dumps({k: v for k, v in general._nobody(0, on).items() if k != "index"})[1:]
-    # The lists travel as JSON text (json.dumps is C; psycopg dumps arrays value by value in Python).
+    # The lists travel as text built in C or by str.join (psycopg dumps arrays value by value in
+    # Python). The keys and consents as array literals, one a column: unnest() tells the planner
+    # their true number (json_to_recordset's guess is 100) and reads them at a third of its cost.
     parameters = {
-        # The keys and consents as array literals, one a column: unnest() tells the planner their
-        # true number (json_to_recordset's guess is 100) and reads them at a third of its cost.
         "ix": _array(map(str, readable)),
         "ins": _array([k.insurer_number for k in chosen], quoted=True),
         "sym": _array([k.symbol for k in chosen], quoted=True),
