@@ -14,6 +14,8 @@ Only the hashing is row by row (each hash is the next row's prev_hash): a loop o
 built set-wise, PL/pgSQL arrays being indexed in constant time.
 """
 
+import re
+
 from homeconsent.sqlfunctions import OneCall, literal
 from homeconsent.sqlrows import table
 
@@ -33,6 +35,22 @@ COLUMNS = (
     ("consent_id", "text"),
 )
 PER_ROW = ("person_id", "consent_id")
+# Neighbouring keys of the canonical content whose columns a batch's rows share (occurred_at
+# always: one moment a call).
+ALIKE_RUNS = (("actor_id", "actor_type", "basis"), ("institution_code", "items", "occurred_at", "outcome"))
+ONE_VALUE = ("occurred_at",)
+_LITERAL = re.compile(r"'[^']*'\Z")
+
+
+def _merged(pieces: list[str]) -> list[str]:
+    """SQL pieces with neighbouring string literals joined into one (fewer arguments per row)."""
+    out: list[str] = []
+    for piece in pieces:
+        if out and _LITERAL.match(piece) and _LITERAL.match(out[-1]):
+            out[-1] = out[-1][:-1] + piece[1:]
+        else:
+            out.append(piece)
+    return out
 
 
 def _function(connection) -> tuple[str, str]:
@@ -64,32 +82,61 @@ def _function(connection) -> tuple[str, str]:
         return f"CASE WHEN {person} IS NULL THEN 0 ELSE ({person} % p_chains)::integer END"
 
     mark = "\x00"
-    pieces = content_sql(
-        {
-            "actor_id": json_of("actor_id"),
-            "actor_type": json_of("actor_type"),
-            "basis": json_of("basis"),
-            "chain": "a.chain::text",
-            "consent_id": "coalesce(to_json(a.consent_id)::text, 'null')",
-            "detail": value("detail"),
-            "institution_code": json_of("institution_code"),
-            "items": value("items"),
-            "occurred_at": "v_occurred",
-            "outcome": json_of("outcome"),
-            "person_id": "coalesce(a.person_id::text, 'null')",
-            "prev_hash": mark,
-            "seq": "a.seq::text",
-            "v": literal(str(FORMAT_VERSION)),
-        }
-    )
+    content = {
+        "actor_id": json_of("actor_id"),
+        "actor_type": json_of("actor_type"),
+        "basis": json_of("basis"),
+        "chain": "a.chain::text",
+        "consent_id": "coalesce(to_json(a.consent_id)::text, 'null')",
+        "detail": value("detail"),
+        "institution_code": json_of("institution_code"),
+        "items": value("items"),
+        "occurred_at": "v_occurred",
+        "outcome": json_of("outcome"),
+        "person_id": "coalesce(a.person_id::text, 'null')",
+        "prev_hash": mark,
+        "seq": "a.seq::text",
+        "v": literal(str(FORMAT_VERSION)),
+    }
+    pieces = content_sql(content)
+    # Runs of columns that usually hold one value for all rows (one actor, institution, outcome):
+    # each run's text, the key after it included, is built once (v_run_N) when all of its columns
+    # do, and only then; a row builds it itself otherwise. The same text either way: the one value's
+    # JSON is each row's.
+    runs, declared = [], []
+    keys = sorted(content)
+    for n, names in enumerate(ALIKE_RUNS):
+        if list(names) != keys[keys.index(names[0]) :][: len(names)]:
+            raise RuntimeError(f"{names}: not neighbours in the canonical content")
+        first = pieces.index(content[names[0]]) - 1
+        last = pieces.index(content[names[-1]]) + 2  # through the next key
+        shared = [name for name in names if name not in ONE_VALUE]
+        constant = {content[name]: f"v_json_{name}" if name in texts else f"p_{name}[1]" for name in shared}
+        alike = " AND ".join(f"cardinality(p_{name}) = 1" for name in shared)
+        text = "concat(" + ", ".join(_merged([constant.get(p, p) for p in pieces[first:last]])) + ")"
+        declared.append(f"v_run_{n} text := CASE WHEN {alike} THEN {text} END;")
+        row = "concat(" + ", ".join(_merged(pieces[first:last])) + ")"
+        runs.append((first, last, f"coalesce(v_run_{n}, {row})"))
+    for first, last, sql in reversed(runs):
+        pieces[first:last] = [sql]
     cut = pieces.index(mark)
     # concat(): one string built per row, not one per || (the pieces are never NULL).
     quote = literal('"')
-    prefix = "concat(" + ", ".join([*pieces[:cut], quote]) + ")"
-    suffix = "concat(" + ", ".join([quote, *pieces[cut + 1 :]]) + ")"
+    prefix = "concat(" + ", ".join(_merged([*pieces[:cut], quote])) + ")"
+    suffix = "concat(" + ", ".join(_merged([quote, *pieces[cut + 1 :]])) + ")"
     # The insert reads each row's values from arrays aggregated in the order of the hashes.
     kept = [("chain", "integer"), ("seq", "bigint"), ("prev_hash", "text"), ("hash", "text"), *COLUMNS]
-    inserted = {"occurred_at": "p_now", "items": "s.items::jsonb", "detail": "s.detail::jsonb"}
+
+    # A column of one value for all rows is not aggregated: the insert reads its one value.
+    def aggregated(name):
+        if name in PER_ROW:
+            return f"array_agg(a.{name})"
+        return f"coalesce(array_agg(a.{name}) FILTER (WHERE cardinality(p_{name}) > 1), p_{name})"
+
+    inserted = {name: f"coalesce(s.{name}, p_{name}[1])" for name, _ in COLUMNS if name not in PER_ROW}
+    inserted["occurred_at"] = "p_now"
+    inserted["items"] += "::jsonb"
+    inserted["detail"] += "::jsonb"
     fields = [f for f in AccessEvent._meta.concrete_fields if not f.primary_key]
     columns = ", ".join(q(f.column) for f in fields)
     values = ", ".join(inserted.get(f.attname, f"s.{f.attname}") for f in fields)
@@ -99,6 +146,7 @@ DECLARE
     v_occurred text := '"' || to_char(p_now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00"';
     v_chains integer[]; v_first text[]; v_prefix text[]; v_suffix text[]; v_last text; v_count integer;
     {" ".join(f"v_json_{name} text := to_json(p_{name}[1])::text;" for name in texts)}
+    {" ".join(declared)}
     {" ".join(f"v_{name} {typ}[];" for name, typ in kept)}
 BEGIN
     SELECT array_agg(c ORDER BY c) INTO v_chains
@@ -113,7 +161,7 @@ BEGIN
     -- content but the previous hash, ordered by chain then as given (the subquery's order feeds
     -- the aggregates).
     SELECT array_agg(a.chain), array_agg(a.seq), array_agg(a.first), array_agg({prefix}), array_agg({suffix}),
-           {", ".join(f"array_agg({value(name)})" for name, _ in COLUMNS)}
+           {", ".join(aggregated(name) for name, _ in COLUMNS)}
       INTO v_chain, v_seq, v_first, v_prefix, v_suffix, {", ".join(f"v_{name}" for name, _ in COLUMNS)}
       FROM (SELECT a.*, k.chain, h.{seq} + row_number() OVER w AS seq,
                    CASE WHEN row_number() OVER w = 1

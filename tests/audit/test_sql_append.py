@@ -174,6 +174,43 @@ def test_append_accesses_writes_record_accesses_rows(population):
     assert verify_log().ok
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("count", [1, 2, 250])
+def test_rows_alike_but_person_consent_and_detail_are_written_as_record_accesses_writes(population, count):
+    # given a batch's disclosed rows: one client, institution, basis, outcome and items for all
+    # (each run of alike columns in the content built once), each row its person, consent and index
+    rng = random.Random(count)
+    constant = {
+        "actor_type": ActorType.INSTITUTION_CLIENT,
+        "actor_id": 'client-é\x01"\\',
+        "institution_code": "1312345670",
+        "basis": Basis.CONSENT,
+    }
+    persons = [rng.choice(population) for _ in range(count)]
+    items = [["limit_certificate", "qualification"]] * count
+    consents = [rng.randint(1, 99999) for _ in range(count)]
+    outcomes = [Outcome.OK] * count
+    details = [{"read": "batch", "index": i} for i in range(count)]
+    columns = (persons, items, consents, outcomes, details)
+    as_entries = [
+        constant | {"person": p, "items": i, "consent_id": c, "outcome": o, "detail": d}
+        for p, i, c, o, d in zip(*columns)
+    ]
+
+    # when they go through the function as append_accesses' columns, and through the Python path
+    def append_in_sql():
+        checked = services._append_columns(*constant.values(), *columns)
+        assert services._append_in_sql(checked, "default", MOMENT)
+
+    python = written(in_python([as_entries]))
+    sql = written(append_in_sql)
+
+    # then both write the same rows, heads and hashes, and the log verifies
+    assert len(sql[0]) == count
+    assert sql[:2] == python[:2]
+    assert sql[2].ok, sql[2].broken
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_numbered_details_are_each_rows_canonical_text(seed):
     # given generated common details (keys sorting before and after the numbered one, unicode,

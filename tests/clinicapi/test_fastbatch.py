@@ -492,6 +492,45 @@ def test_designated_institutions_split_on_the_whitespace_str_split_knows(clinic,
     assert certificate["public_expense_designated_institutions"] == codes
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_card_keys_with_an_array_literals_special_characters_are_resolved_as_the_general_path(
+    clinic, make_patient
+):
+    # given consented patients whose 記号 and 番号 hold what an array literal treats specially
+    # (quotes, backslashes, commas, braces, blanks, the word NULL, an empty 記号)
+    spellings = [('A"B\\C', "1,2 {3}"), ("NULL", '"'), ("", "\\"), ("{}", "a b")]
+    entries = []
+    for symbol, number in spellings:
+        patient = make_patient()
+        register_consent(patient, clinic, items=["qualification"])
+        period = patient.person.qualifications.get()
+        period.symbol, period.number = symbol, number
+        period.save()
+        entries.append(
+            {
+                "insurer_number": period.insurer.number,
+                "symbol": symbol,
+                "number": number,
+                "branch": period.branch,
+                "birth_date": patient.person.birth_date.isoformat(),
+            }
+        )
+    http = _batch_client(clinic)
+
+    # when the batch goes through the general path and then the fast one
+    general = _submit(http, entries, False)
+    fast = _submit(http, entries, True)
+
+    # then both store the same answers, each key its patient's period
+    _assert_the_same(general, fast)
+    (stored,) = fast[1]
+    assert [
+        (e["qualification"]["insured_card_symbol"], e["qualification"]["insured_identification_number"])
+        for e in stored
+    ] == spellings
+
+
 def test_the_storing_statement_knows_every_whitespace_of_str_split():
     assert set(fastbatch.WHITESPACE) == {chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()}
 
