@@ -2,7 +2,8 @@
 
 A batch of 10,000 disclosed entries stores about 11 MB of jsonb in ten rows, all of it compressed
 out of line (TOAST); pglz, the default, took about 40 ms more of the storing statement than lz4
-does (bench/README.md). Only the column's setting changes: stored rows keep pglz until they expire.
+does (bench/README.md). Only the column's setting changes: stored rows keep pglz until they are rewritten or purged
+(`manage.py purge_batches`).
 A server built without lz4 keeps pglz (pg_settings lists the methods it has).
 """
 

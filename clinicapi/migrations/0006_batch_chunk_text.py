@@ -44,7 +44,7 @@ def _retype(schema_editor, db_type: str) -> None:
         row = cursor.fetchone()
     method = {"l": "lz4", "p": "pglz"}.get(row[0] if row else "")
     keep = f', ALTER COLUMN "{COLUMN}" SET COMPRESSION {method}' if method else ""
-    # Rewrites the table under its lock (every stored batch: nothing purges expired ones yet); the
+    # Rewrites the table under its lock (every stored batch, expired ones too unless purged); the
     # lock is waited for briefly only.
     schema_editor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
     schema_editor.execute(
