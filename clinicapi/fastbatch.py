@@ -62,7 +62,7 @@ from homeconsent.registry.models import (
     SpecificDiseaseCategory,
     SpecificDiseaseCertificate,
 )
-from homeconsent.registry.validation import EARLIEST_DATE, SearchKeys
+from homeconsent.registry.validation import EARLIEST_DATE, UNSTORABLE, SearchKeys
 from homeconsent.sqlfunctions import literal as _lit
 from homeconsent.sqlrows import bound_cursor, per_connection, table
 
@@ -121,8 +121,13 @@ def _plain_keys(raw: dict, today, insurers, days) -> SearchKeys | None:
     # leaves ASCII as it is, and most keys are ASCII.
     symbol = symbol.strip() if symbol.isascii() else normalize("NFKC", symbol.strip()).strip()
     number = number.strip() if number.isascii() else normalize("NFKC", number.strip()).strip()
-    if len(symbol) > 38 or not 0 < len(number) <= 38:
-        return None
+    if (
+        len(symbol) > 38
+        or not 0 < len(number) <= 38
+        or UNSTORABLE.search(symbol)
+        or UNSTORABLE.search(number)
+    ):
+        return None  # the general path words the error
     valid = insurers.get(insurer)
     if valid is None:
         valid = insurers[insurer] = bool(_INSURER.match(insurer)) and is_valid_insurer_number(insurer)

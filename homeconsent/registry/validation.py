@@ -105,6 +105,15 @@ AMOUNT_INVALID = ErrorCode(
     "「{field}」の金額「{value}」は読めません。円の整数（例: 10000）で書いてください。",
     "'{field}': the amount '{value}' cannot be read; write whole yen, for example 10000.",
 )
+CHARACTERS_INVALID = ErrorCode(
+    "characters_invalid",
+    "「{field}」に使えない文字（NUL や壊れた文字）が入っています。カードや書類に書かれたとおりに入れてください。",
+    "'{field}' holds characters it cannot have (NUL or a broken character); type it as the card or "
+    "document shows it.",
+)
+# What no stored text may hold: NUL (PostgreSQL's text cannot) and lone surrogates (not UTF-8); DRF's
+# CharField refuses both too, but a batch's entries and an import's rows do not pass through it.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 TEXT_TOO_LONG = ErrorCode(
     "text_too_long",
     "「{field}」は {max_length} 文字までです。",
@@ -238,6 +247,9 @@ class Collector:
         return parsed
 
     def max_length(self, value: str, field_name: str, max_length: int) -> str:
+        if UNSTORABLE.search(value):
+            self.add(field_name, CHARACTERS_INVALID, field=field_name)
+            return value
         if len(value) > max_length:
             self.add(field_name, TEXT_TOO_LONG, field=field_name, max_length=max_length)
         return value

@@ -239,3 +239,32 @@ def test_a_batch_submission_reports_its_server_time(clinic_api, make_patient):
     name, duration = received["Server-Timing"].split(";dur=")
     assert name == "app" and int(duration) >= 0 and int(duration) % 10 == 0
     assert "Server-Timing" not in fetched
+
+
+def test_keys_with_characters_no_text_can_hold_are_error_rows_not_a_failed_batch(
+    clinic_api, clinic, make_patient
+):
+    # given a good entry and entries whose 記号 or 番号 hold a NUL or a lone surrogate (no text can)
+    patient = make_patient()
+    register_consent(patient, clinic, "home_visit", ["medication"])
+    good = keys_of(patient)
+    entries = [
+        good,
+        {**good, "number": "1\x002"},
+        {**good, "symbol": "ab\x00"},
+        {**good, "number": "\ud800"},
+    ]
+
+    # when the batch is submitted (the lone surrogate travels as its JSON escape)
+    received = submit(clinic_api, entries)
+    page, results = all_results(clinic_api, received.json()["reception_number"])
+
+    # then the batch is stored, the good entry answers, and each bad one is an error row naming its field
+    assert received.status_code == 201
+    assert (page["normal_count"], page["error_count"]) == (1, 3)
+    assert results[0]["qualification_validity"] == "1"
+    assert [(r["error_code"], r["errors"][0]["code"], r["errors"][0]["field"]) for r in results[1:]] == [
+        ("batch_entry_keys_invalid", "characters_invalid", "number"),
+        ("batch_entry_keys_invalid", "characters_invalid", "symbol"),
+        ("batch_entry_keys_invalid", "characters_invalid", "number"),
+    ]
