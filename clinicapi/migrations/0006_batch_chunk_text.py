@@ -10,6 +10,8 @@ row with it; here the change keeps the column's method (lz4 since migration 0005
 statement, so the rewritten rows are compressed with it too.
 """
 
+import json
+
 from django.db import migrations
 
 import clinicapi.models
@@ -30,9 +32,30 @@ class _AlterKeepingCompression(migrations.AlterField):
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         if schema_editor.connection.vendor == "postgresql":
+            _without_nul(schema_editor)
             _retype(schema_editor, "jsonb")
         else:
             super().database_backwards(app_label, schema_editor, from_state, to_state)
+
+
+def _without_nul(schema_editor) -> None:
+    """jsonb cannot hold U+0000, which an error entry may echo from its input (text can, escaped):
+    such chunks go back with U+FFFD in its place."""
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(f'SELECT id, "{COLUMN}" FROM "{TABLE}" WHERE strpos("{COLUMN}", %s) > 0', ["\\u0000"])
+        for pk, text in cursor.fetchall():
+            entries = json.dumps(_replace_nul(json.loads(text)), ensure_ascii=False)
+            cursor.execute(f'UPDATE "{TABLE}" SET "{COLUMN}" = %s WHERE id = %s', [entries, pk])
+
+
+def _replace_nul(value):
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_replace_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {_replace_nul(k): _replace_nul(v) for k, v in value.items()}
+    return value
 
 
 def _retype(schema_editor, db_type: str) -> None:

@@ -110,3 +110,22 @@ def test_chunks_stored_before_the_text_column_read_the_same_after_it(clinic):
     assert old.get_model("clinicapi", "BatchResultChunk").objects.get(batch_id=inquiry.pk).entries == entries
     migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
     assert BatchInquiry.objects.filter(pk=inquiry.pk).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_migrating_back_keeps_a_chunk_whose_error_entry_echoes_a_nul(clinic):
+    # given a chunk stored as text whose error entry repeats an input holding U+0000 (jsonb has no NUL)
+    inquiry = _inquiry(apps, clinic)
+    entries = [
+        {"index": 0, "segment_of_result": "9", "error_message": "「1\x002」は読めません", "errors": []}
+    ]
+    BatchResultChunk.objects.create(batch=inquiry, number=0, entries=entries)
+
+    # when the migrations go back to jsonb
+    old = migrate(BEFORE)
+
+    # then the chunk is kept, with U+FFFD where the NUL was
+    kept = old.get_model("clinicapi", "BatchResultChunk").objects.get(batch_id=inquiry.pk).entries
+    assert kept[0]["error_message"] == "「1\ufffd2」は読めません"
+    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
