@@ -41,6 +41,7 @@ from .reads import matched_persons, not_found, tokyo_today
 
 CHUNK_SIZE = 1000
 BATCH_RESULT_TTL = datetime.timedelta(days=7)
+PURGE_GRACE = datetime.timedelta(hours=1)  # do_purge_expired
 KEY_FIELDS = ("insurer_number", "symbol", "number", "branch", "birth_date")
 SEGMENT_NORMAL, SEGMENT_ERROR = "1", "9"
 
@@ -264,11 +265,14 @@ def inquiry_of(access: ApiAccess, reception_number: str) -> BatchInquiry:
 def do_purge_expired(now: datetime.datetime | None = None) -> tuple[int, int]:
     """Delete the batches whose results have expired (BATCH_RESULT_TTL after submission) with their
     chunks, in one transaction: names, addresses and certificates are not kept past the time they
-    may be fetched (`manage.py purge_batches`, daily). Returns (batches, chunks) deleted."""
-    now = now or timezone.now()
+    may be fetched (`manage.py purge_batches`, daily). Returns (batches, chunks) deleted.
+
+    Only batches expired PURGE_GRACE ago: a fetch that began just before the expiry reads the batch,
+    then its chunks, and must not find them gone in between."""
+    before = (now or timezone.now()) - PURGE_GRACE
     with transaction.atomic(using=router.db_for_write(BatchInquiry)):
-        chunks_deleted, _ = BatchResultChunk.objects.filter(batch__expires_at__lte=now).delete()
-        batches_deleted, _ = BatchInquiry.objects.filter(expires_at__lte=now).delete()
+        chunks_deleted, _ = BatchResultChunk.objects.filter(batch__expires_at__lte=before).delete()
+        batches_deleted, _ = BatchInquiry.objects.filter(expires_at__lte=before).delete()
     return batches_deleted, chunks_deleted
 
 
