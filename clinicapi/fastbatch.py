@@ -249,7 +249,8 @@ def _store(inquiry, institution, keys, readable, nobody, errors, consents, limit
 
 def _array(values, quoted: bool = False) -> str:
     """A PostgreSQL array literal of texts (`quoted`: any text, each in double quotes, escaped;
-    else texts with no comma, brace, quote, backslash or blank, such as numbers and ISO dates)."""
+    else texts with no comma, brace, quote, backslash or blank, not empty and not NULL in any case,
+    such as numbers, ISO dates and t/f)."""
     if not quoted:
         return "{" + ",".join(values) + "}"
     values = list(values)
