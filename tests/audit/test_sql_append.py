@@ -129,6 +129,21 @@ def test_the_sql_append_writes_the_python_paths_rows_and_hashes(population, seed
     assert sql_report.ok, sql_report.broken
 
 
+def _written_both_ways(constant: dict, columns: tuple) -> tuple:
+    """(what the Python path writes, what the SQL function writes) of append_accesses' columns:
+    rows, heads and the log's verification, each path from the same start."""
+    as_entries = [
+        constant | {"person": p, "items": i, "consent_id": c, "outcome": o, "detail": d}
+        for p, i, c, o, d in zip(*columns)
+    ]
+
+    def append_in_sql():
+        checked = services._append_columns(*constant.values(), *columns)
+        assert services._append_in_sql(checked, "default", MOMENT)
+
+    return written(in_python([as_entries])), written(append_in_sql)
+
+
 @pytest.mark.postgres
 def test_append_accesses_writes_record_accesses_rows(population):
     # given the homogeneous rows of one client (a batch pre-check's), some refused, some without a person
@@ -147,18 +162,9 @@ def test_append_accesses_writes_record_accesses_rows(population):
         "basis": Basis.CONSENT,
     }
     columns = (persons, items, consents, outcomes, details)
-    as_entries = [
-        constant | {"person": p, "items": i, "consent_id": c, "outcome": o, "detail": d}
-        for p, i, c, o, d in zip(*columns)
-    ]
 
     # when append_accesses' columns go through the function and the same rows through the Python path
-    def append_in_sql():
-        checked = services._append_columns(*constant.values(), *columns)
-        assert services._append_in_sql(checked, "default", MOMENT)
-
-    python = written(in_python([as_entries]))
-    sql = written(append_in_sql)
+    python, sql = _written_both_ways(constant, columns)
 
     # then both write the same rows, heads and hashes, and the log verifies
     assert sql[:2] == python[:2]
@@ -192,18 +198,9 @@ def test_rows_alike_but_person_consent_and_detail_are_written_as_record_accesses
     outcomes = [Outcome.OK] * count
     details = [{"read": "batch", "index": i} for i in range(count)]
     columns = (persons, items, consents, outcomes, details)
-    as_entries = [
-        constant | {"person": p, "items": i, "consent_id": c, "outcome": o, "detail": d}
-        for p, i, c, o, d in zip(*columns)
-    ]
 
     # when they go through the function as append_accesses' columns, and through the Python path
-    def append_in_sql():
-        checked = services._append_columns(*constant.values(), *columns)
-        assert services._append_in_sql(checked, "default", MOMENT)
-
-    python = written(in_python([as_entries]))
-    sql = written(append_in_sql)
+    python, sql = _written_both_ways(constant, columns)
 
     # then both write the same rows, heads and hashes, and the log verifies
     assert len(sql[0]) == count
