@@ -64,7 +64,7 @@ from homeconsent.registry.models import (
 )
 from homeconsent.registry.validation import EARLIEST_DATE, UNSTORABLE, SearchKeys
 from homeconsent.sqlfunctions import literal as _lit
-from homeconsent.sqlrows import bound_cursor, per_connection, table
+from homeconsent.sqlrows import array_literal, bound_cursor, per_connection, table
 
 from . import batch as general
 from . import presenters
@@ -158,7 +158,7 @@ def _match_sql(connection) -> str:
     q = connection.ops.quote_name
     return (
         f"SELECT k.ord, q.{q('person_id')}, p.{q('birth_date')} "
-        f"FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[]) WITH ORDINALITY AS k(i, s, n, b, ord) "
+        f"FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS k(i, s, n, b, ord) "
         f"JOIN {table(Insurer, connection)} i ON i.{q('number')} = k.i "
         f"JOIN {table(Qualification, connection)} q ON q.{q('insurer_id')} = i.{q('id')} "
         f"AND q.{q('symbol')} = k.s AND q.{q('number')} = k.n AND q.{q('branch')} = k.b "
@@ -171,7 +171,9 @@ def _matches(card_keys: list[tuple]) -> list[tuple]:
     name, whatever its person's birth date (the general path's persons_filter sees them all)."""
     connection = connections[router.db_for_read(Qualification)]
     with bound_cursor(connection) as cursor:
-        cursor.execute(_match_sql(connection), [list(column) for column in zip(*card_keys)])
+        cursor.execute(
+            _match_sql(connection), [array_literal(column, quoted=True) for column in zip(*card_keys)]
+        )
         return cursor.fetchall()
 
 
@@ -220,16 +222,16 @@ def _store(inquiry, institution, keys, readable, nobody, errors, consents, limit
     # Python). The keys and consents as array literals, one a column: unnest() tells the planner
     # their true number (json_to_recordset's guess is 100) and reads them at a third of its cost.
     parameters = {
-        "ix": _array(map(str, readable)),
-        "ins": _array([k.insurer_number for k in chosen], quoted=True),
-        "sym": _array([k.symbol for k in chosen], quoted=True),
-        "num": _array([k.number for k in chosen], quoted=True),
-        "br": _array([k.branch for k in chosen], quoted=True),
-        "born": _array([k.birth_date.isoformat() for k in chosen]),
-        "person": _array(map(str, persons)),
-        "lim": _array(["t" if limits[p] else "f" for p in persons]),
-        "consent": _array([str(consents[p].pk) for p in persons]),
-        "pid": _array([patient_ids[p] for p in persons], quoted=True),
+        "ix": array_literal(map(str, readable)),
+        "ins": array_literal([k.insurer_number for k in chosen], quoted=True),
+        "sym": array_literal([k.symbol for k in chosen], quoted=True),
+        "num": array_literal([k.number for k in chosen], quoted=True),
+        "br": array_literal([k.branch for k in chosen], quoted=True),
+        "born": array_literal([k.birth_date.isoformat() for k in chosen]),
+        "person": array_literal(map(str, persons)),
+        "lim": array_literal(["t" if limits[p] else "f" for p in persons]),
+        "consent": array_literal([str(consents[p].pk) for p in persons]),
+        "pid": array_literal([patient_ids[p] for p in persons], quoted=True),
         "on": on,
         # registry.eligibility.qualification_fields' "today" (a closing date after on and today is left out)
         "today": timezone.localdate(),
@@ -245,21 +247,6 @@ def _store(inquiry, institution, keys, readable, nobody, errors, consents, limit
         cursor.execute(f"SET LOCAL work_mem = '{SORT_MEMORY}'")
         cursor.execute(sql, parameters)
         return sorted(cursor.fetchall())
-
-
-def _array(values, quoted: bool = False) -> str:
-    """A PostgreSQL array literal of texts (`quoted`: any text, each in double quotes, escaped;
-    else texts with no comma, brace, quote, backslash or blank, not empty and not NULL in any case,
-    such as numbers, ISO dates and t/f)."""
-    if not quoted:
-        return "{" + ",".join(values) + "}"
-    values = list(values)
-    if not values:
-        return "{}"
-    text = '","'.join(values)
-    if '"' in text or "\\" in text:  # rare: escape each value (inside quotes only " and \ are special)
-        text = '","'.join(v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
-    return '{"' + text + '"}'
 
 
 def _iso(expression: str) -> str:

@@ -61,7 +61,7 @@ from homeconsent.audit.services import record_access
 from homeconsent.errors import ErrorCode
 from homeconsent.registry.eligibility import Validity, resolve_for_person
 from homeconsent.registry.models import Institution, Person
-from homeconsent.sqlrows import Columns, bound_cursor, per_connection, prepared_cursor, table
+from homeconsent.sqlrows import Columns, array_literal, bound_cursor, per_connection, prepared_cursor, table
 
 from . import rules
 from .challenges import card_answer, issue_challenge
@@ -657,7 +657,7 @@ def _in_force_query(institution_code: str, person_ids, on, kind, grants: bool = 
     moment = connection.ops.adapt_datetimefield_value
     ids = sorted(person_ids)
     if grants and connection.vendor == "postgresql":
-        among = ["{" + ",".join(str(int(i)) for i in ids) + "}"]  # bigint[] as text: one value
+        among = [array_literal(str(int(i)) for i in ids)]  # bigint[] as text: one value
         sql = _in_force_sql(connection, 0, start == end, kind is not None, True)
     elif grants:
         among, sql = ids, _in_force_sql(connection, len(ids), start == end, kind is not None, True)
